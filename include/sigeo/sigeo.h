@@ -1,0 +1,142 @@
+/*
+ * libsigeo — sub-one-shot neural architecture search with the SiGeo proxy.
+ *
+ * Umbrella header: version, status codes, error messages, the allocator hook
+ * and the context. A host includes this header (or one of the per-noun
+ * headers, which include it).
+ *
+ * Conventions that hold for every public function of the library:
+ *  - Every fallible call returns a sigeo_status_t: SIGEO_OK (0) or a negative
+ *    error class. The detail ("what and where") is in sigeo_last_error() on
+ *    the calling thread and, for calls on a handle, also in that handle's
+ *    own last-error text (readable from any thread, see sigeo_context_last_error).
+ *  - Output parameters come first; `T **out` means the caller owns the result
+ *    and *out is NULL after a failure.
+ *  - Input pointers are borrowed for the duration of the call only: the
+ *    library keeps no pointer to caller memory after it returns.
+ *  - Every `_create` has a `_destroy` that accepts NULL.
+ *  - A failed call leaves its handle usable and unchanged unless its
+ *    documentation says otherwise.
+ *  - The library never aborts, exits or prints.
+ *  - Structs that cross the ABI start with `uint32_t struct_size`, have an
+ *    `_INIT` macro and an `_init()` function, and only ever grow at the end.
+ *  - Public enums carry no COUNT/LAST sentinel: their numbers are forever.
+ *
+ * Threads: different handles may be used from different threads at once; one
+ * handle must be used by one thread at a time.
+ */
+#ifndef SIGEO_SIGEO_H
+#define SIGEO_SIGEO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigeo/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SIGEO_BUILDING) && defined(__GNUC__)
+#  define SIGEO_API __attribute__((visibility("default")))
+#else
+#  define SIGEO_API
+#endif
+
+/* Status of every fallible call. Numbers are forever: a retired code keeps
+ * its slot as a comment. A caller can switch on every value; the message
+ * from sigeo_last_error() carries the detail. */
+typedef enum sigeo_status {
+    SIGEO_OK = 0,
+    SIGEO_ERR_INVALID_ARG = -1, /* NULL where a value is needed, value out of range, misuse of the API order */
+    SIGEO_ERR_NO_MEMORY = -2,   /* an allocation failed; nothing was changed */
+    SIGEO_ERR_SHAPE = -3,       /* sizes or shapes that do not fit together */
+    SIGEO_ERR_NONFINITE = -4,   /* NaN or Inf in an input, gradient, parameter or loss */
+    SIGEO_ERR_IO = -5,          /* the operating system failed a read or a write */
+    SIGEO_ERR_FORMAT = -6,      /* a file or text is malformed */
+    SIGEO_ERR_UNSUPPORTED = -7, /* valid request this build or version cannot serve */
+    SIGEO_ERR_INTERNAL = -8,    /* a bug in libsigeo or a backend failure; please report */
+    SIGEO_ERR_CANCELLED = -9    /* a callback asked to stop */
+} sigeo_status_t;
+
+/* Static English name of a status class ("invalid argument"); never NULL,
+ * also for numbers this version does not know. Thread-safe. */
+SIGEO_API const char *sigeo_status_string(sigeo_status_t status);
+
+/* The message of the latest failed call on the calling thread, e.g.
+ * "stats: module 'fc1.weight' gradient element 17 is NaN (batch 2)".
+ * Never NULL ("" if nothing failed yet). Valid until this thread's next call
+ * into the library; copy it if you need it longer. */
+SIGEO_API const char *sigeo_last_error(void);
+
+/* Run-time version of the library ("0.1.0") and its number
+ * (SIGEO_VERSION_NUMBER of the headers it was built with). */
+SIGEO_API const char *sigeo_version(void);
+SIGEO_API uint32_t sigeo_version_number(void);
+
+/* ---------------------------------------------------------------- memory */
+
+/* A host allocator. `alloc` must return memory aligned to at least
+ * `alignment` bytes (a power of two, at most 4096) or NULL; `release` frees
+ * what `alloc` returned (never called with NULL). Both may be called from any
+ * thread that uses the library and must be thread-safe. `user` is passed
+ * through untouched. */
+typedef struct sigeo_allocator {
+    uint32_t struct_size;
+    uint32_t reserved0; /* must be 0 */
+    void *(*alloc)(size_t size, size_t alignment, void *user);
+    void (*release)(void *ptr, void *user);
+    void *user;
+} sigeo_allocator_t;
+
+#define SIGEO_ALLOCATOR_INIT { (uint32_t)sizeof(sigeo_allocator_t), 0u, NULL, NULL, NULL }
+SIGEO_API sigeo_status_t sigeo_allocator_init(sigeo_allocator_t *allocator, uint32_t struct_size);
+
+/* Installs the allocator every allocation of the library goes through
+ * (NULL restores the C library's). Process-wide; allowed only while the
+ * library holds no memory (no live handle), otherwise SIGEO_ERR_INVALID_ARG,
+ * since memory from one allocator must never reach the other's release. */
+SIGEO_API sigeo_status_t sigeo_set_allocator(const sigeo_allocator_t *allocator);
+
+/* Bytes and blocks the library currently holds through its allocator
+ * (for leak checks in hosts and tests). Either pointer may be NULL. */
+SIGEO_API void sigeo_memory_in_use(uint64_t *bytes, uint64_t *blocks);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct sigeo_context sigeo_context_t;
+
+typedef struct sigeo_context_options {
+    uint32_t struct_size;
+    uint32_t threads; /* compute threads; 0 = the number of online cores */
+    uint64_t seed;    /* seed of every random choice made through this context */
+} sigeo_context_options_t;
+
+#define SIGEO_CONTEXT_OPTIONS_INIT { (uint32_t)sizeof(sigeo_context_options_t), 0u, 0u }
+SIGEO_API sigeo_status_t sigeo_context_options_init(sigeo_context_options_t *options, uint32_t struct_size);
+
+/* Creates a context: the owner of the compute engine, the thread policy and
+ * the random stream that models, trainers and searches created from it share.
+ * `options` may be NULL (all defaults). Errors: SIGEO_ERR_INVALID_ARG,
+ * SIGEO_ERR_UNSUPPORTED (options from a newer libsigeo that set new fields),
+ * SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_context_create(sigeo_context_t **out, const sigeo_context_options_t *options);
+
+/* Destroys a context; NULL is a no-op. Every handle created from it must be
+ * destroyed first. */
+SIGEO_API void sigeo_context_destroy(sigeo_context_t *ctx);
+
+/* The options the context runs with (threads resolved to the real count).
+ * Writes min(out->struct_size, sizeof) bytes. */
+SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out, const sigeo_context_t *ctx);
+
+/* The message of the latest failure of a call on this context (or a handle
+ * created from it that has no text of its own), readable from any thread.
+ * Borrowed: valid until the next failing call on the context. Never NULL. */
+SIGEO_API const char *sigeo_context_last_error(const sigeo_context_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIGEO_SIGEO_H */

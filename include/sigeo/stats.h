@@ -1,0 +1,228 @@
+/*
+ * libsigeo statistics: SiGeo, ZiCo and the Fisher-Rao norm from gradients a
+ * host computed in its own framework (PyTorch, a C++ trainer, Rust, Go).
+ *
+ * Workflow:
+ *   sigeo_stats_create(&s, ctx, &options);
+ *   sigeo_stats_add_module(&m, s, "fc0.weight", 784 * 48);  ... one per tensor
+ *   for each of k batches (weights fixed, or along SGD iterates):
+ *       sigeo_stats_add_batch(s, &batch);     gradients, loss, per-sample d_n
+ *   sigeo_stats_set_params(s, module, theta, count)   (reference FR estimators)
+ *   sigeo_stats_compute(&result, s);
+ *   sigeo_stats_reset(s);                     next candidate, same modules
+ *
+ * Math (../shared/docs/proxies.md §1): for module m and scalar parameter j,
+ *   mu_j    = (1/k) sum_i |g_ij|               (g_i = batch-mean gradient)
+ *   sigma_j = std_i g_ij                       (ddof 0 by default, the paper's)
+ *   zico    = sum_m log( sum_{j in m, sigma_j != 0} mu_j / sigma_j )
+ *             (a module whose sum is 0 is skipped: it contributes nothing)
+ *   fr      = (1/N) sum_n d_n^2,  d_n = theta . grad l_n  (per-sample loss)
+ *   loss    = mean of the k batch losses (default) or the last batch's loss
+ *   score   = lambda1 * zico + lambda2 * log(fr) - lambda3 * loss
+ * Memory: three floats per registered parameter (running mean |g|, Welford
+ * mean and M2 of g), arithmetic in double; no k-fold copy of the gradients.
+ *
+ * Threads: a stats handle is used by one thread at a time.
+ */
+#ifndef SIGEO_STATS_H
+#define SIGEO_STATS_H
+
+#include "sigeo/sigeo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sigeo_stats sigeo_stats_t;
+
+/* First term of SiGeo. */
+typedef enum sigeo_zico_variant {
+    /* Eq. 6: sum over modules of log(sum_j mu_j/sigma_j). */
+    SIGEO_ZICO_MODULE_WISE = 0,
+    /* Sec. 4.6: one log over the whole parameter vector. */
+    SIGEO_ZICO_NEURON_WISE = 1,
+    /* REFERENCE: the official RecSys code (proxies.md D4): per module only
+     * the FIRST element with sigma != 0 counts, log(mu_j0/sigma_j0), and a
+     * module with no such element is skipped (the code raises there). */
+    SIGEO_ZICO_REFERENCE_RECSYS = 2
+} sigeo_zico_variant_t;
+
+/* How the Fisher-Rao norm theta^T F theta is obtained. */
+typedef enum sigeo_fr_estimator {
+    /* Paper: (1/N) sum_n d_n^2 from the per-sample directional derivatives
+     * d_n the host hands in (exactly computed, e.g. by per-sample backward
+     * or forward-mode through coupled layers). log(fr) enters the score. */
+    SIGEO_FR_EXACT = 0,
+    /* Same formula; d_n obtained from the one-backward identity
+     * d_n = B * sum_layers delta_n . y_n (exact without sample coupling).
+     * Recorded as provenance; the arithmetic is that of EXACT. */
+    SIGEO_FR_IDENTITY = 1,
+    /* REFERENCE: official RecSys code (proxies.md §1.5):
+     * fr = |theta . G|, G = sum_i g_i; the score uses log(fr + 1e-10).
+     * Needs sigeo_stats_set_params for every module. */
+    SIGEO_FR_REFERENCE_RECSYS = 2,
+    /* REFERENCE: official CV code (proxies.md §1.6):
+     * fr = sum_{m not skipped by ZiCo} |theta_m . G_m|; the score uses
+     * 2 * log(fr + 1e-5). Needs sigeo_stats_set_params for every module. */
+    SIGEO_FR_REFERENCE_CV = 3
+} sigeo_fr_estimator_t;
+
+/* Which loss enters the third term. */
+typedef enum sigeo_loss_term {
+    SIGEO_LOSS_MEAN = 0, /* mean of the k batch losses: DESIGN.md §5 default (lower variance) */
+    SIGEO_LOSS_LAST = 1  /* the last batch's loss: the literal Eq. 6 form and both official codes */
+} sigeo_loss_term_t;
+
+/* The paper's (lambda1, lambda2, lambda3) settings (proxies.md §1.3). */
+typedef enum sigeo_lambda_preset {
+    SIGEO_PRESET_CUSTOM = 0,    /* use the lambda fields of the options */
+    SIGEO_PRESET_ZERO_SHOT = 1, /* (1, 1, 0) */
+    SIGEO_PRESET_RECSYS = 2,    /* (1, 1, 1): warmed-up NASRec spaces */
+    SIGEO_PRESET_VISION = 3     /* (1, 50, 1): warmed-up CV benchmarks */
+} sigeo_lambda_preset_t;
+
+typedef struct sigeo_stats_options {
+    uint32_t struct_size;
+    int32_t zico_variant;  /* sigeo_zico_variant_t */
+    int32_t fr_estimator;  /* sigeo_fr_estimator_t */
+    int32_t loss_term;     /* sigeo_loss_term_t */
+    int32_t lambda_preset; /* sigeo_lambda_preset_t; CUSTOM uses lambda1..3 */
+    uint32_t std_ddof;     /* 0 (paper, ZiCo, CV code) or 1 (RecSys code) */
+    double lambda1;        /* weight of the ZiCo term */
+    double lambda2;        /* weight of log(fr) */
+    double lambda3;        /* weight of the loss (subtracted) */
+} sigeo_stats_options_t;
+
+/* Defaults: module-wise ZiCo, exact FR, mean loss, zero-shot preset (1,1,0), ddof 0. */
+#define SIGEO_STATS_OPTIONS_INIT                                                                  \
+    { (uint32_t)sizeof(sigeo_stats_options_t), SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,            \
+      SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, 1.0, 1.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_stats_options_init(sigeo_stats_options_t *options, uint32_t struct_size);
+
+/* The lambdas of a preset. Errors: SIGEO_ERR_INVALID_ARG for CUSTOM or an
+ * unknown preset. */
+SIGEO_API sigeo_status_t sigeo_stats_preset_lambdas(double lambdas_out[3], sigeo_lambda_preset_t preset);
+
+/* One batch of gradients. All pointers are borrowed for the call. */
+typedef struct sigeo_stats_batch {
+    uint32_t struct_size;
+    uint32_t n_modules;              /* must equal the number of registered modules */
+    const float *const *gradients;   /* [n_modules]: module m's flattened batch-mean gradient */
+    const int64_t *gradient_counts;  /* [n_modules]: element count of each, checked against registration */
+    double loss;                     /* the batch's mean loss */
+    int64_t batch_size;              /* samples in the batch (>= 1) */
+    const double *directional;       /* [batch_size] per-sample d_n = theta . grad l_n, or NULL */
+} sigeo_stats_batch_t;
+
+#define SIGEO_STATS_BATCH_INIT { (uint32_t)sizeof(sigeo_stats_batch_t), 0u, NULL, NULL, 0.0, 0, NULL }
+SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint32_t struct_size);
+
+/* Bits of sigeo_stats_result_t.flags. */
+#define SIGEO_STATS_HAS_FR 0x1u          /* fr/log_fr were computed (data for the estimator was given) */
+#define SIGEO_STATS_FR_ZERO 0x2u         /* fr == 0 under EXACT/IDENTITY: log_fr is -inf (no epsilon in the paper) */
+#define SIGEO_STATS_ALL_SKIPPED 0x4u     /* every module had sigma == 0 everywhere: zico is 0 by convention */
+#define SIGEO_STATS_HAS_THETA_DOT 0x8u   /* theta_dot_grad_sum is valid (all params were set) */
+
+typedef struct sigeo_stats_result {
+    uint32_t struct_size;
+    uint32_t flags;            /* SIGEO_STATS_* bits */
+    double score;              /* lambda1*zico + lambda2*log_fr - lambda3*loss (terms with lambda 0 omitted) */
+    double zico;               /* first term before lambda1 */
+    double fr;                 /* the estimator's quantity (before any epsilon or log) */
+    double log_fr;             /* the second term before lambda2, as the estimator defines it */
+    double loss;               /* the loss term before lambda3 */
+    double theta_dot_grad_sum; /* theta . sum_i g_i over all modules (diagnostic; see flags) */
+    double lambda1, lambda2, lambda3; /* the weights applied */
+    uint64_t n_batches;        /* k */
+    uint64_t n_samples;        /* N = sum of batch sizes */
+    uint64_t n_params;         /* registered scalar parameters */
+    uint32_t n_modules;        /* registered modules */
+    uint32_t n_modules_skipped;/* modules without any sigma != 0 (see sigeo_stats_module_info) */
+    int32_t zico_variant;      /* provenance: the options used */
+    int32_t fr_estimator;
+    int32_t loss_term;
+    uint32_t std_ddof;
+    uint32_t library_version;  /* sigeo_version_number() of the library that computed it */
+    uint32_t reserved0;
+} sigeo_stats_result_t;
+
+#define SIGEO_STATS_RESULT_INIT                                                                   \
+    { (uint32_t)sizeof(sigeo_stats_result_t), 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,    \
+      0u, 0u, 0u, 0u, 0u, 0, 0, 0, 0u, 0u, 0u }
+SIGEO_API sigeo_status_t sigeo_stats_result_init(sigeo_stats_result_t *result, uint32_t struct_size);
+
+/* Per-module view of the last sigeo_stats_compute. */
+typedef struct sigeo_stats_module_info {
+    uint32_t struct_size;
+    uint32_t skipped;          /* 1 if no parameter had sigma != 0 (module left out of zico) */
+    int64_t n_params;
+    int64_t n_nonzero_sigma;   /* parameters with sigma != 0 */
+    double ratio_sum;          /* sum_j mu_j/sigma_j over them (RECSYS reference: mu_j0/sigma_j0) */
+    double zico_term;          /* log(ratio_sum), 0 when skipped */
+    double theta_dot_grad_sum; /* theta_m . sum_i g_i,m (0 when the params were not set) */
+    const char *name;          /* borrowed: valid until the stats handle is destroyed */
+} sigeo_stats_module_info_t;
+
+#define SIGEO_STATS_MODULE_INFO_INIT \
+    { (uint32_t)sizeof(sigeo_stats_module_info_t), 0u, 0, 0, 0.0, 0.0, 0.0, NULL }
+SIGEO_API sigeo_status_t sigeo_stats_module_info_init(sigeo_stats_module_info_t *info, uint32_t struct_size);
+
+/* Creates an accumulator. `ctx` may be NULL (the accumulator needs no
+ * engine); `options` may be NULL (defaults). Errors: SIGEO_ERR_INVALID_ARG
+ * (unknown enum value, ddof not 0/1, non-finite lambda), SIGEO_ERR_UNSUPPORTED
+ * (options of a newer libsigeo with new fields set), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,
+                                            const sigeo_stats_options_t *options);
+SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *stats);
+
+/* Registers a module (a parameter tensor or group, the unit ZiCo sums over)
+ * of `n_params` scalars; its index (0, 1, ...) goes to *index_out (may be
+ * NULL). `name` is copied. Only before the first batch. Errors:
+ * SIGEO_ERR_INVALID_ARG (NULL/empty name, n_params < 1, after a batch,
+ * duplicate name), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_t *stats, const char *name,
+                                                int64_t n_params);
+
+/* Accumulates one batch. The whole batch is validated before anything is
+ * accumulated, so a failure leaves the accumulator exactly as it was.
+ * Errors: SIGEO_ERR_INVALID_ARG (NULL pointers, no modules, batch_size < 1),
+ * SIGEO_ERR_SHAPE (n_modules or a gradient count not as registered),
+ * SIGEO_ERR_NONFINITE (NaN/Inf in a gradient, the loss or d_n, naming the
+ * module, element and batch), SIGEO_ERR_NO_MEMORY (first batch only). */
+SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *stats, const sigeo_stats_batch_t *batch);
+
+/* Hands in the parameters theta of module `module` at the point of
+ * evaluation (copied). Needed by the REFERENCE FR estimators; optional
+ * otherwise (then it fills the theta_dot_grad_sum diagnostic). Errors:
+ * SIGEO_ERR_INVALID_ARG, SIGEO_ERR_SHAPE (count mismatch),
+ * SIGEO_ERR_NONFINITE, SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *stats, int32_t module, const float *theta,
+                                                int64_t count);
+
+/* Computes the score and every component from what was accumulated; the
+ * accumulator is not changed (more batches may follow). Writes
+ * min(out->struct_size, sizeof) bytes. Errors: SIGEO_ERR_INVALID_ARG (fewer
+ * than 2 batches: the std is undefined; lambda2 != 0 but the estimator's data
+ * missing: d_n for EXACT/IDENTITY, params for the REFERENCE estimators). */
+SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_stats_t *stats);
+
+/* Details of module `module` as of the last successful sigeo_stats_compute. */
+SIGEO_API sigeo_status_t sigeo_stats_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *stats,
+                                                 int32_t module);
+
+/* Number of registered modules. */
+SIGEO_API sigeo_status_t sigeo_stats_module_count(int32_t *out, const sigeo_stats_t *stats);
+
+/* Forgets batches and params, keeps the modules and the memory: the next
+ * candidate with the same module layout allocates nothing. */
+SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *stats);
+
+/* Last failure of a call on this handle, from any thread. Borrowed, valid
+ * until the next failing call on the handle; never NULL. */
+SIGEO_API const char *sigeo_stats_last_error(const sigeo_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIGEO_STATS_H */

@@ -1,0 +1,57 @@
+/* The context: thread policy, seed and (later) the compute engine. */
+#include <string.h>
+#include <unistd.h>
+
+#include "core/context.h"
+
+SIGEO_API sigeo_status_t sigeo_context_options_init(sigeo_context_options_t *options, uint32_t struct_size)
+{
+    static const sigeo_context_options_t defaults = SIGEO_CONTEXT_OPTIONS_INIT;
+    return sigeo__struct_init(options, struct_size, &defaults, sizeof defaults, "sigeo_context_options");
+}
+
+SIGEO_API sigeo_status_t sigeo_context_create(sigeo_context_t **out, const sigeo_context_options_t *options)
+{
+    if (!out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_create: out is NULL");
+    *out = NULL;
+    sigeo_context_options_t o = SIGEO_CONTEXT_OPTIONS_INIT;
+    sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_context_options", NULL);
+    if (st != SIGEO_OK)
+        return st;
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? (uint32_t)n : 1u;
+    }
+    if (o.threads > 1024)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_create: threads %u is more than 1024",
+                           (unsigned)o.threads);
+    sigeo_context_t *ctx = sigeo__calloc(1, sizeof *ctx);
+    if (!ctx)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_context_create: out of memory (%zu bytes)", sizeof *ctx);
+    ctx->options = o;
+    sigeo__rng_seed(&ctx->rng, o.seed);
+    *out = ctx;
+    return SIGEO_OK;
+}
+
+SIGEO_API void sigeo_context_destroy(sigeo_context_t *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->engine && ctx->engine_destroy)
+        ctx->engine_destroy(ctx->engine);
+    sigeo__free(ctx);
+}
+
+SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out, const sigeo_context_t *ctx)
+{
+    if (!out || !ctx)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: %s is NULL", out ? "ctx" : "out");
+    return sigeo__struct_out(out, &ctx->options, sizeof ctx->options, "sigeo_context_options", NULL);
+}
+
+SIGEO_API const char *sigeo_context_last_error(const sigeo_context_t *ctx)
+{
+    return ctx ? ctx->err.msg : "";
+}

@@ -1,0 +1,84 @@
+/* Internal core services shared by every layer: errors, allocation, ABI
+ * struct handling. Not installed; never include from public headers. */
+#ifndef SIGEO_CORE_CORE_H
+#define SIGEO_CORE_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigeo/sigeo.h"
+
+#if defined(__GNUC__)
+#  define SIGEO__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#  define SIGEO__PRINTF(fmt, args)
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+#define SIGEO__ERRMSG_MAX 512
+
+/* A handle's own copy of its latest failure, so a caller on another OS
+ * thread (Go, Rust) can read it after the thread-local one is gone. */
+typedef struct sigeo__errbuf {
+    char msg[SIGEO__ERRMSG_MAX];
+} sigeo__errbuf_t;
+
+/* Records a failure in this thread's message and returns `status`.
+ * Use: return sigeo__fail(SIGEO_ERR_SHAPE, "linear '%s': ...", name); */
+sigeo_status_t sigeo__fail(sigeo_status_t status, const char *fmt, ...) SIGEO__PRINTF(2, 3);
+
+/* Same, and copies the message into the handle's buffer (which may be NULL). */
+sigeo_status_t sigeo__fail_on(sigeo__errbuf_t *handle, sigeo_status_t status, const char *fmt, ...)
+    SIGEO__PRINTF(3, 4);
+
+/* Copies this thread's current message into `handle` (after a callee failed). */
+sigeo_status_t sigeo__propagate(sigeo__errbuf_t *handle, sigeo_status_t status);
+
+/* The thread-local buffer itself (for sigeo_last_error). */
+const char *sigeo__thread_message(void);
+
+/* -------------------------------------------------------------- allocation */
+
+/* Every byte the library allocates goes through these, so a host allocator
+ * and the tests' fail-the-n-th-allocation hook see all of it. They set no
+ * error message: callers report SIGEO_ERR_NO_MEMORY with context. */
+void *sigeo__alloc(size_t size);                  /* 64-byte aligned */
+void *sigeo__alloc_aligned(size_t size, size_t alignment);
+void *sigeo__calloc(size_t count, size_t size);   /* zeroed, overflow-checked */
+void sigeo__free(void *ptr);                      /* NULL is a no-op */
+/* Grows (or shrinks) an array of `old_count` to `new_count` elements;
+ * on failure returns NULL and leaves `ptr` valid. */
+void *sigeo__realloc_array(void *ptr, size_t old_count, size_t new_count, size_t elem_size);
+char *sigeo__strdup(const char *s);
+
+/* Overflow-checked size arithmetic: false if a*b (or a+b) overflows. */
+static inline bool sigeo__mul_size(size_t *out, size_t a, size_t b)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+/* ------------------------------------------------------ ABI-grown structs */
+
+/* Copies a caller's struct over `defaults` (which already hold the library's
+ * defaults) following the struct_size rules: too small -> INVALID_ARG; larger
+ * than this library knows and any unknown byte non-zero -> UNSUPPORTED.
+ * `what` names the struct in messages. */
+sigeo_status_t sigeo__struct_in(void *defaults, size_t known_size, const void *user, const char *what,
+                                sigeo__errbuf_t *err);
+
+/* Writes min(out->struct_size, known_size) bytes of `value` into `out`
+ * (keeping out->struct_size); INVALID_ARG if out->struct_size is too small. */
+sigeo_status_t sigeo__struct_out(void *out, const void *value, size_t known_size, const char *what,
+                                 sigeo__errbuf_t *err);
+
+/* _init(): zero `s`, fill the known prefix from `defaults`, set struct_size. */
+sigeo_status_t sigeo__struct_init(void *s, uint32_t struct_size, const void *defaults, size_t known_size,
+                                  const char *what);
+
+#endif

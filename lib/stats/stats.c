@@ -1,0 +1,508 @@
+/* The sigeo_stats_t handle: module registry, batch validation and
+ * accumulation, and the assembly of the result from zico.c, fisher_rao.c
+ * and score.c. Validation always runs to completion before any state is
+ * touched, so a failed call leaves the accumulator as it was. */
+#include <math.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "sigeo/stats.h"
+#include "stats/fisher_rao.h"
+#include "stats/score.h"
+#include "stats/welford.h"
+#include "stats/zico.h"
+
+typedef struct module {
+    char *name;
+    int64_t offset; /* into the flat accumulators */
+    int64_t count;
+    bool theta_set;
+    double theta_dot_grad_sum; /* theta_m . sum_i g_i,m, filled by compute */
+    sigeo__zico_block_t zico;  /* filled by compute */
+    bool computed;
+} module_t;
+
+struct sigeo_stats {
+    sigeo_stats_options_t options;
+    double lambda[3];
+    module_t *modules;
+    int32_t n_modules;
+    int32_t cap_modules;
+    int64_t n_params;
+    /* Accumulators, allocated at the first batch (the module list is frozen then). */
+    sigeo__welford_t acc;
+    float *theta;        /* copies of theta, allocated at the first set_params */
+    uint64_t n_batches;
+    uint64_t n_samples;
+    uint64_t n_directional_batches; /* batches that carried d_n */
+    double sum_sq_directional;      /* sum over all samples of d_n^2 */
+    double loss_sum;
+    double loss_last;
+    sigeo__errbuf_t err;
+};
+
+#define FAIL(s, status, ...) sigeo__fail_on((s) ? &(s)->err : NULL, status, __VA_ARGS__)
+
+SIGEO_API sigeo_status_t sigeo_stats_options_init(sigeo_stats_options_t *options, uint32_t struct_size)
+{
+    static const sigeo_stats_options_t defaults = SIGEO_STATS_OPTIONS_INIT;
+    return sigeo__struct_init(options, struct_size, &defaults, sizeof defaults, "sigeo_stats_options");
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint32_t struct_size)
+{
+    static const sigeo_stats_batch_t defaults = SIGEO_STATS_BATCH_INIT;
+    return sigeo__struct_init(batch, struct_size, &defaults, sizeof defaults, "sigeo_stats_batch");
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_result_init(sigeo_stats_result_t *result, uint32_t struct_size)
+{
+    static const sigeo_stats_result_t defaults = SIGEO_STATS_RESULT_INIT;
+    return sigeo__struct_init(result, struct_size, &defaults, sizeof defaults, "sigeo_stats_result");
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_module_info_init(sigeo_stats_module_info_t *info, uint32_t struct_size)
+{
+    static const sigeo_stats_module_info_t defaults = SIGEO_STATS_MODULE_INFO_INIT;
+    return sigeo__struct_init(info, struct_size, &defaults, sizeof defaults, "sigeo_stats_module_info");
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_preset_lambdas(double lambdas_out[3], sigeo_lambda_preset_t preset)
+{
+    if (!lambdas_out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_preset_lambdas: lambdas_out is NULL");
+    if (!sigeo__preset_lambdas(lambdas_out, (int32_t)preset))
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                           "sigeo_stats_preset_lambdas: preset %d has no fixed lambdas (known: 1 zero-shot, "
+                           "2 recsys, 3 vision)",
+                           (int)preset);
+    return SIGEO_OK;
+}
+
+static sigeo_status_t check_options(const sigeo_stats_options_t *o, double lambda[3])
+{
+    if (o->zico_variant < SIGEO_ZICO_MODULE_WISE || o->zico_variant > SIGEO_ZICO_REFERENCE_RECSYS)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: unknown zico_variant %d (0..2)",
+                           (int)o->zico_variant);
+    if (o->fr_estimator < SIGEO_FR_EXACT || o->fr_estimator > SIGEO_FR_REFERENCE_CV)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: unknown fr_estimator %d (0..3)",
+                           (int)o->fr_estimator);
+    if (o->loss_term != SIGEO_LOSS_MEAN && o->loss_term != SIGEO_LOSS_LAST)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: unknown loss_term %d (0 mean, 1 last)",
+                           (int)o->loss_term);
+    if (o->std_ddof > 1)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: std_ddof %u is not 0 or 1",
+                           (unsigned)o->std_ddof);
+    if (o->lambda_preset == SIGEO_PRESET_CUSTOM) {
+        lambda[0] = o->lambda1;
+        lambda[1] = o->lambda2;
+        lambda[2] = o->lambda3;
+        for (int i = 0; i < 3; i++)
+            if (!isfinite(lambda[i]))
+                return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: lambda%d is %g (must be finite)",
+                                   i + 1, lambda[i]);
+    } else if (!sigeo__preset_lambdas(lambda, o->lambda_preset)) {
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: unknown lambda_preset %d (0..3)",
+                           (int)o->lambda_preset);
+    }
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,
+                                            const sigeo_stats_options_t *options)
+{
+    (void)ctx; /* the accumulator needs no engine; accepted for symmetry with the other handles */
+    if (!out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: out is NULL");
+    *out = NULL;
+    sigeo_stats_options_t o = SIGEO_STATS_OPTIONS_INIT;
+    sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_stats_options", NULL);
+    if (st != SIGEO_OK)
+        return st;
+    double lambda[3];
+    if ((st = check_options(&o, lambda)) != SIGEO_OK)
+        return st;
+    sigeo_stats_t *s = sigeo__calloc(1, sizeof *s);
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_stats_create: out of memory");
+    s->options = o;
+    memcpy(s->lambda, lambda, sizeof lambda);
+    *out = s;
+    return SIGEO_OK;
+}
+
+SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
+{
+    if (!s)
+        return;
+    for (int32_t m = 0; m < s->n_modules; m++)
+        sigeo__free(s->modules[m].name);
+    sigeo__free(s->modules);
+    sigeo__free(s->acc.mean_abs);
+    sigeo__free(s->acc.mean);
+    sigeo__free(s->acc.m2);
+    sigeo__free(s->theta);
+    sigeo__free(s);
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_t *s, const char *name,
+                                                int64_t n_params)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: stats is NULL");
+    if (!name || !name[0])
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module %d has %s name", (int)s->n_modules,
+                    name ? "an empty" : "a NULL");
+    if (n_params < 1)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module '%s' has %lld parameters (need >= 1)",
+                    name, (long long)n_params);
+    if (s->acc.mean)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_add_module: module '%s' added after the first batch (register every module "
+                    "first, or sigeo_stats_destroy and start over)",
+                    name);
+    if (n_params > INT64_MAX / 4 - s->n_params)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module '%s': total parameter count overflows",
+                    name);
+    if (s->n_modules == INT32_MAX)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: too many modules");
+    for (int32_t m = 0; m < s->n_modules; m++)
+        if (strcmp(s->modules[m].name, name) == 0)
+            return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module name '%s' already used by module %d",
+                        name, (int)m);
+    if (s->n_modules == s->cap_modules) {
+        int32_t cap = s->cap_modules ? s->cap_modules * 2 : 16;
+        if (cap < s->cap_modules)
+            cap = INT32_MAX;
+        module_t *grown = sigeo__realloc_array(s->modules, (size_t)s->n_modules, (size_t)cap, sizeof *grown);
+        if (!grown)
+            return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_add_module: out of memory growing the module list");
+        s->modules = grown;
+        s->cap_modules = cap;
+    }
+    char *copy = sigeo__strdup(name);
+    if (!copy)
+        return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_add_module: out of memory copying name '%s'", name);
+    module_t *mod = &s->modules[s->n_modules];
+    memset(mod, 0, sizeof *mod);
+    mod->name = copy;
+    mod->offset = s->n_params;
+    mod->count = n_params;
+    s->n_params += n_params;
+    if (index_out)
+        *index_out = s->n_modules;
+    s->n_modules++;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
+{
+    size_t n = (size_t)s->n_params;
+    float *a = sigeo__calloc(n, sizeof(float));
+    float *b = a ? sigeo__calloc(n, sizeof(float)) : NULL;
+    float *c = b ? sigeo__calloc(n, sizeof(float)) : NULL;
+    if (!c) {
+        sigeo__free(a);
+        sigeo__free(b);
+        return FAIL(s, SIGEO_ERR_NO_MEMORY,
+                    "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)",
+                    (long long)s->n_params);
+    }
+    s->acc.mean_abs = a;
+    s->acc.mean = b;
+    s->acc.m2 = c;
+    return SIGEO_OK;
+}
+
+/* First non-finite element, or -1. */
+static int64_t find_nonfinite(const float *x, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        if (!isfinite(x[j]))
+            return j;
+    return -1;
+}
+
+static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
+{
+    const unsigned long long bi = (unsigned long long)s->n_batches;
+    if (s->n_modules == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: no modules registered");
+    if ((int64_t)b->n_modules != s->n_modules)
+        return FAIL(s, SIGEO_ERR_SHAPE, "sigeo_stats_add_batch: batch %llu has %u modules, %d are registered", bi,
+                    (unsigned)b->n_modules, (int)s->n_modules);
+    if (!b->gradients || !b->gradient_counts)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: %s is NULL", bi,
+                    b->gradients ? "gradient_counts" : "gradients");
+    if (b->batch_size < 1)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: batch_size %lld (need >= 1)", bi,
+                    (long long)b->batch_size);
+    if (!isfinite(b->loss))
+        return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_add_batch: batch %llu: loss is %g", bi, b->loss);
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        const module_t *mod = &s->modules[m];
+        if (b->gradient_counts[m] != mod->count)
+            return FAIL(s, SIGEO_ERR_SHAPE,
+                        "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient has %lld elements, "
+                        "registered with %lld",
+                        bi, mod->name, (int)m, (long long)b->gradient_counts[m], (long long)mod->count);
+        if (!b->gradients[m])
+            return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: module '%s' gradient is NULL",
+                        bi, mod->name);
+        int64_t bad = find_nonfinite(b->gradients[m], mod->count);
+        if (bad >= 0)
+            return FAIL(s, SIGEO_ERR_NONFINITE,
+                        "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi,
+                        mod->name, (int)m, (long long)bad, (double)b->gradients[m][bad]);
+    }
+    if (b->directional) {
+        for (int64_t n = 0; n < b->batch_size; n++)
+            if (!isfinite(b->directional[n]))
+                return FAIL(s, SIGEO_ERR_NONFINITE,
+                            "sigeo_stats_add_batch: batch %llu: directional derivative of sample %lld is %g", bi,
+                            (long long)n, b->directional[n]);
+    }
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *batch)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: stats is NULL");
+    if (!batch)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch is NULL");
+    sigeo_stats_batch_t b = SIGEO_STATS_BATCH_INIT;
+    sigeo_status_t st = sigeo__struct_in(&b, sizeof b, batch, "sigeo_stats_batch", &s->err);
+    if (st != SIGEO_OK)
+        return st;
+    if ((st = validate_batch(s, &b)) != SIGEO_OK)
+        return st;
+    if (!s->acc.mean && (st = allocate_accumulators(s)) != SIGEO_OK)
+        return st;
+
+    uint64_t n = s->n_batches + 1;
+    for (int32_t m = 0; m < s->n_modules; m++)
+        sigeo__welford_update(&s->acc, s->modules[m].offset, b.gradients[m], s->modules[m].count, n);
+    if (b.directional) {
+        double sq = 0.0;
+        for (int64_t i = 0; i < b.batch_size; i++)
+            sq += b.directional[i] * b.directional[i];
+        s->sum_sq_directional += sq;
+        s->n_directional_batches++;
+    }
+    s->n_batches = n;
+    s->n_samples += (uint64_t)b.batch_size;
+    s->loss_sum += b.loss;
+    s->loss_last = b.loss;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t check_module(sigeo_stats_t *s, int32_t module, const char *fn)
+{
+    if (module < 0 || module >= s->n_modules)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "%s: module index %d out of range (%d registered)", fn, (int)module,
+                    (int)s->n_modules);
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *s, int32_t module, const float *theta, int64_t count)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_set_params: stats is NULL");
+    sigeo_status_t st = check_module(s, module, "sigeo_stats_set_params");
+    if (st != SIGEO_OK)
+        return st;
+    module_t *mod = &s->modules[module];
+    if (!theta)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_set_params: module '%s': theta is NULL", mod->name);
+    if (count != mod->count)
+        return FAIL(s, SIGEO_ERR_SHAPE, "sigeo_stats_set_params: module '%s' has %lld parameters, got %lld",
+                    mod->name, (long long)mod->count, (long long)count);
+    int64_t bad = find_nonfinite(theta, count);
+    if (bad >= 0)
+        return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_set_params: module '%s' parameter %lld is %g", mod->name,
+                    (long long)bad, (double)theta[bad]);
+    if (!s->theta) {
+        s->theta = sigeo__calloc((size_t)s->n_params, sizeof(float));
+        if (!s->theta)
+            return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_set_params: out of memory for %lld parameters",
+                        (long long)s->n_params);
+    }
+    memcpy(s->theta + mod->offset, theta, (size_t)count * sizeof(float));
+    mod->theta_set = true;
+    return SIGEO_OK;
+}
+
+/* theta_m . sum_i g_i,m = k * (theta_m . mean_m). */
+static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
+{
+    const float *t = s->theta + mod->offset;
+    const float *mean = s->acc.mean + mod->offset;
+    double dot = 0.0;
+    for (int64_t j = 0; j < mod->count; j++)
+        dot += (double)t[j] * (double)mean[j];
+    return dot * (double)s->n_batches;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_stats_t *s)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: stats is NULL");
+    if (!out)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: out is NULL");
+    const sigeo_stats_options_t *o = &s->options;
+    if (s->n_batches < 2)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std needs at least 2",
+                    (unsigned long long)s->n_batches);
+
+    bool all_theta = true;
+    for (int32_t m = 0; m < s->n_modules; m++)
+        all_theta = all_theta && s->modules[m].theta_set;
+    const bool wants_fr = s->lambda[1] != 0.0;
+    const bool reference_fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS || o->fr_estimator == SIGEO_FR_REFERENCE_CV;
+    if (wants_fr && reference_fr && !all_theta) {
+        for (int32_t m = 0; m < s->n_modules; m++)
+            if (!s->modules[m].theta_set)
+                return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                            "sigeo_stats_compute: the reference FR estimator needs theta of every module; module "
+                            "'%s' (index %d) was not set with sigeo_stats_set_params",
+                            s->modules[m].name, (int)m);
+    }
+    const bool have_directional = s->n_directional_batches == s->n_batches;
+    if (wants_fr && !reference_fr && !have_directional)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_compute: the exact FR needs per-sample directional derivatives in every batch; "
+                    "%llu of %llu batches carried them (set lambda2 = 0 or a reference estimator otherwise)",
+                    (unsigned long long)s->n_directional_batches, (unsigned long long)s->n_batches);
+
+    sigeo_stats_result_t r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = (uint32_t)sizeof r;
+
+    /* ZiCo per module. */
+    double neuron_sum = 0.0, zico = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
+    uint32_t skipped = 0;
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        module_t *mod = &s->modules[m];
+        sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
+        mod->computed = true;
+        mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
+        if (mod->zico.n_nonzero_sigma == 0) {
+            skipped++;
+            continue;
+        }
+        neuron_sum += mod->zico.ratio_sum;
+        if (o->zico_variant == SIGEO_ZICO_MODULE_WISE)
+            zico += log(mod->zico.ratio_sum);
+        else if (o->zico_variant == SIGEO_ZICO_REFERENCE_RECSYS)
+            zico += log(mod->zico.first_ratio);
+        /* CV reference: modules ZiCo skipped do not enter the FR sum either. */
+        abs_dot_sum += fabs(mod->theta_dot_grad_sum);
+    }
+    for (int32_t m = 0; m < s->n_modules; m++)
+        dot_sum += s->modules[m].theta_dot_grad_sum;
+    if (o->zico_variant == SIGEO_ZICO_NEURON_WISE && neuron_sum > 0.0)
+        zico = log(neuron_sum);
+    if (skipped == (uint32_t)s->n_modules)
+        r.flags |= SIGEO_STATS_ALL_SKIPPED;
+    r.zico = zico;
+    if (all_theta) {
+        r.flags |= SIGEO_STATS_HAS_THETA_DOT;
+        r.theta_dot_grad_sum = dot_sum;
+    }
+
+    /* Fisher-Rao. */
+    sigeo__fr_value_t fr = { 0.0, 0.0 };
+    bool has_fr = false;
+    if (reference_fr && all_theta) {
+        fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS ? sigeo__fr_reference_recsys(dot_sum)
+                                                          : sigeo__fr_reference_cv(abs_dot_sum);
+        has_fr = true;
+    } else if (!reference_fr && have_directional) {
+        fr = sigeo__fr_exact(s->sum_sq_directional, s->n_samples);
+        has_fr = true;
+        if (fr.fr == 0.0)
+            r.flags |= SIGEO_STATS_FR_ZERO;
+    }
+    if (has_fr) {
+        r.flags |= SIGEO_STATS_HAS_FR;
+        r.fr = fr.fr;
+        r.log_fr = fr.log_fr;
+    }
+
+    r.loss = o->loss_term == SIGEO_LOSS_LAST ? s->loss_last : s->loss_sum / (double)s->n_batches;
+    r.score = sigeo__score_combine(s->lambda, r.zico, r.log_fr, r.loss);
+    r.lambda1 = s->lambda[0];
+    r.lambda2 = s->lambda[1];
+    r.lambda3 = s->lambda[2];
+    r.n_batches = s->n_batches;
+    r.n_samples = s->n_samples;
+    r.n_params = (uint64_t)s->n_params;
+    r.n_modules = (uint32_t)s->n_modules;
+    r.n_modules_skipped = skipped;
+    r.zico_variant = o->zico_variant;
+    r.fr_estimator = o->fr_estimator;
+    r.loss_term = o->loss_term;
+    r.std_ddof = o->std_ddof;
+    r.library_version = SIGEO_VERSION_NUMBER;
+    return sigeo__struct_out(out, &r, sizeof r, "sigeo_stats_result", &s->err);
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *s,
+                                                 int32_t module)
+{
+    if (!s || !out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_info: %s is NULL", s ? "out" : "stats");
+    if (module < 0 || module >= s->n_modules)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_info: module index %d out of range (%d registered)",
+                           (int)module, (int)s->n_modules);
+    const module_t *mod = &s->modules[module];
+    if (!mod->computed)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                           "sigeo_stats_module_info: module '%s': no sigeo_stats_compute since the last reset",
+                           mod->name);
+    sigeo_stats_module_info_t info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = (uint32_t)sizeof info;
+    info.skipped = mod->zico.n_nonzero_sigma == 0;
+    info.n_params = mod->count;
+    info.n_nonzero_sigma = mod->zico.n_nonzero_sigma;
+    info.ratio_sum = s->options.zico_variant == SIGEO_ZICO_REFERENCE_RECSYS ? mod->zico.first_ratio
+                                                                            : mod->zico.ratio_sum;
+    info.zico_term = info.skipped ? 0.0 : log(info.ratio_sum);
+    info.theta_dot_grad_sum = mod->theta_dot_grad_sum;
+    info.name = mod->name;
+    return sigeo__struct_out(out, &info, sizeof info, "sigeo_stats_module_info", NULL);
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_module_count(int32_t *out, const sigeo_stats_t *s)
+{
+    if (!s || !out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_count: %s is NULL", s ? "out" : "stats");
+    *out = s->n_modules;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_reset: stats is NULL");
+    s->n_batches = 0;
+    s->n_samples = 0;
+    s->n_directional_batches = 0;
+    s->sum_sq_directional = 0.0;
+    s->loss_sum = 0.0;
+    s->loss_last = 0.0;
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        s->modules[m].theta_set = false;
+        s->modules[m].computed = false;
+        s->modules[m].theta_dot_grad_sum = 0.0;
+    }
+    return SIGEO_OK;
+}
+
+SIGEO_API const char *sigeo_stats_last_error(const sigeo_stats_t *s)
+{
+    return s ? s->err.msg : "";
+}

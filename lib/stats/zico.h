@@ -1,0 +1,20 @@
+/* The ZiCo term (proxies.md §1.2, §2) from the Welford accumulators. */
+#ifndef SIGEO_STATS_ZICO_H
+#define SIGEO_STATS_ZICO_H
+
+#include <stdint.h>
+
+#include "stats/welford.h"
+
+typedef struct sigeo__zico_block {
+    int64_t n_nonzero_sigma; /* elements with sigma != 0 */
+    double ratio_sum;        /* sum of mu_j / sigma_j over them */
+    double first_ratio;      /* mu_j0 / sigma_j0 for the first such element (RecSys reference, D4) */
+} sigeo__zico_block_t;
+
+/* Reduces one module's block [offset, offset+count) after k observations;
+ * sigma uses k - ddof in the denominator (k > ddof). */
+void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t count,
+                       uint64_t k, uint32_t ddof);
+
+#endif
