@@ -1,0 +1,231 @@
+/*
+ * libsigeo models: a graph builder over oneDNN-backed layers with reverse-mode
+ * autodiff, parameter modules, and supernets with choice points.
+ *
+ * Building:
+ *   sigeo_model_create(&m, ctx, "mlp");
+ *   sigeo_model_add_input(&x, m, &(sigeo_input_desc_t){...DENSE, 784});
+ *   sigeo_model_add_choice(&c, m, "width0", 3, (int64_t[]){16, 32, 48});
+ *   sigeo_model_add_layer(&h, m, &(sigeo_layer_desc_t){...LINEAR, "fc0", &x, 1, .units=48, .width_choice=c});
+ *   ...
+ *   sigeo_model_set_loss(m, logits, SIGEO_LOSS_SOFTMAX_CE);
+ *   sigeo_model_finalize(m);
+ * Running:
+ *   sigeo_model_activate(m, arch, n);          (supernets; default: option 0... see below)
+ *   sigeo_model_forward_backward(&loss, m, &batch);
+ *   sigeo_model_get_grad(m, param, buf, count);
+ *
+ * Tensors are float32, row-major, batch first. Node shapes are fixed at build
+ * time except the batch size (any size per call) and elastic widths (set by
+ * the active architecture). An elastic width d of a layer with max width D
+ * uses the first d outputs of the max-width weights — an exact slice,
+ * computed at width d (DESIGN.md §4; NASRec instead computes at full width
+ * and masks: say so when comparing).
+ *
+ * Parameters are grouped into modules: one per parameterised layer (its
+ * weight and bias), the unit over which ZiCo sums. Initialisation follows
+ * PyTorch's defaults (documented per layer kind below), drawn from the
+ * context's seed: same seed, same weights, bit for bit.
+ *
+ * Threads: one model is used by one thread at a time.
+ */
+#ifndef SIGEO_MODEL_H
+#define SIGEO_MODEL_H
+
+#include "sigeo/data.h"
+#include "sigeo/sigeo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sigeo_model sigeo_model_t;
+
+/* Kinds of model input. */
+typedef enum sigeo_input_kind {
+    SIGEO_INPUT_DENSE = 0,  /* batch->dense, [B, features] (shape may give C,H,W) */
+    SIGEO_INPUT_SPARSE = 1  /* one categorical field of batch->sparse_*: consumed by EMBEDDING_BAG */
+} sigeo_input_kind_t;
+
+typedef struct sigeo_input_desc {
+    uint32_t struct_size;
+    int32_t kind;        /* sigeo_input_kind_t */
+    const char *name;    /* unique node name, copied */
+    int64_t features;    /* DENSE: features per row (= product of shape) */
+    int64_t shape[3];    /* DENSE: optional per-row shape (C,H,W) for conv layers; 0 = flat */
+    int32_t field;       /* SPARSE: field index into the batch's sparse fields */
+    uint32_t reserved0;
+} sigeo_input_desc_t;
+
+#define SIGEO_INPUT_DESC_INIT { (uint32_t)sizeof(sigeo_input_desc_t), SIGEO_INPUT_DENSE, NULL, 0, { 0, 0, 0 }, 0, 0u }
+SIGEO_API sigeo_status_t sigeo_input_desc_init(sigeo_input_desc_t *desc, uint32_t struct_size);
+
+/* Layer kinds. Inputs are node ids returned by earlier add_* calls.
+ * Per kind: inputs, parameters, initialisation (PyTorch default). */
+typedef enum sigeo_layer_kind {
+    /* y = x W^T + b; W [units, in], b [units] (flag NO_BIAS drops it).
+     * Elastic output width via width_choice (values of the choice = widths).
+     * Init: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) (nn.Linear). */
+    SIGEO_LAYER_LINEAR = 0,
+    /* Elementwise activation `activation` of the single input. */
+    SIGEO_LAYER_ACTIVATION = 1,
+    /* Pooled lookup of one SPARSE input's bag in a table [rows, units]
+     * (pooling SUM or MEAN; ids must be in [0, rows)). Init: N(0, 1) (nn.EmbeddingBag). */
+    SIGEO_LAYER_EMBEDDING_BAG = 2,
+    /* Elementwise sum of all inputs (equal widths); input_choices may gate each input on/off. */
+    SIGEO_LAYER_SUM = 3,
+    /* Concatenation along features; input_choices may gate each input on/off. */
+    SIGEO_LAYER_CONCAT = 4,
+    /* Op choice: output = inputs[arch[choice]]; only the chosen branch runs. */
+    SIGEO_LAYER_SELECT = 5,
+    /* DLRM dot-product interaction: inputs are n vectors of equal width E;
+     * output = the n(n-1)/2 pairwise dots z_i . z_j (i > j), row-major lower triangle. */
+    SIGEO_LAYER_DOT_INTERACTION = 6,
+    /* Layer norm over the (active) feature axis, eps 1e-5, affine gamma [units], beta [units]
+     * (units = max width). Init: gamma 1, beta 0 (nn.LayerNorm). */
+    SIGEO_LAYER_LAYER_NORM = 7
+} sigeo_layer_kind_t;
+
+typedef enum sigeo_activation {
+    SIGEO_ACT_IDENTITY = 0,
+    SIGEO_ACT_RELU = 1,
+    SIGEO_ACT_SIGMOID = 2,
+    SIGEO_ACT_TANH = 3,
+    SIGEO_ACT_GELU = 4 /* erf form, as nn.GELU() */
+} sigeo_activation_t;
+
+typedef enum sigeo_pooling {
+    SIGEO_POOL_SUM = 0,
+    SIGEO_POOL_MEAN = 1
+} sigeo_pooling_t;
+
+/* Bits of sigeo_layer_desc_t.flags. */
+#define SIGEO_LAYER_NO_BIAS 0x1u
+
+typedef struct sigeo_layer_desc {
+    uint32_t struct_size;
+    int32_t kind;                 /* sigeo_layer_kind_t */
+    const char *name;             /* unique, copied; parameters are "<name>.weight", "<name>.bias" */
+    const int32_t *inputs;        /* [n_inputs] node ids */
+    uint32_t n_inputs;
+    uint32_t flags;               /* SIGEO_LAYER_* bits */
+    int64_t units;                /* LINEAR: max output width; EMBEDDING_BAG: dim; LAYER_NORM: max width (0 = input's) */
+    int64_t rows;                 /* EMBEDDING_BAG: table rows */
+    int32_t activation;           /* ACTIVATION: sigeo_activation_t */
+    int32_t pooling;              /* EMBEDDING_BAG: sigeo_pooling_t */
+    int32_t width_choice;         /* LINEAR: choice point whose values are widths; -1 = fixed width */
+    int32_t choice;               /* SELECT: choice point picking the input; -1 otherwise */
+    const int32_t *input_choices; /* SUM/CONCAT: [n_inputs] 2-option choice per input (0 off, 1 on), -1 = always on; may be NULL */
+} sigeo_layer_desc_t;
+
+#define SIGEO_LAYER_DESC_INIT                                                                            \
+    { (uint32_t)sizeof(sigeo_layer_desc_t), SIGEO_LAYER_LINEAR, NULL, NULL, 0u, 0u, 0, 0, SIGEO_ACT_IDENTITY, \
+      SIGEO_POOL_SUM, -1, -1, NULL }
+SIGEO_API sigeo_status_t sigeo_layer_desc_init(sigeo_layer_desc_t *desc, uint32_t struct_size);
+
+typedef enum sigeo_loss_kind {
+    SIGEO_LOSS_BCE_WITH_LOGITS = 0, /* logits [B, T] vs targets [B, T] in {0,1} (any value in [0,1]) */
+    SIGEO_LOSS_SOFTMAX_CE = 1,      /* logits [B, C] vs labels [B] in [0, C) */
+    SIGEO_LOSS_MSE = 2              /* outputs [B, T] vs targets [B, T] */
+} sigeo_loss_kind_t;
+/* Every loss is the mean over the batch of the per-sample losses (PyTorch's
+ * default reduction); BCE and MSE per sample are means over the T targets. */
+
+/* Parameter kinds (for proxies that count only some, e.g. ZiCo's CL-weights). */
+typedef enum sigeo_param_kind {
+    SIGEO_PARAM_WEIGHT = 0,    /* linear / conv weight */
+    SIGEO_PARAM_BIAS = 1,
+    SIGEO_PARAM_EMBEDDING = 2,
+    SIGEO_PARAM_NORM_SCALE = 3,
+    SIGEO_PARAM_NORM_SHIFT = 4
+} sigeo_param_kind_t;
+
+typedef struct sigeo_param_info {
+    uint32_t struct_size;
+    int32_t kind;          /* sigeo_param_kind_t */
+    const char *name;      /* borrowed, valid until the model is destroyed */
+    int32_t module;        /* module index (layer) */
+    int32_t ndim;
+    int64_t dims[4];       /* full (max-width) shape, PyTorch layout ([out, in] for linear) */
+    int64_t numel;         /* product of dims */
+    int64_t active_numel;  /* elements used by the active architecture (0 if the layer is inactive) */
+} sigeo_param_info_t;
+
+#define SIGEO_PARAM_INFO_INIT { (uint32_t)sizeof(sigeo_param_info_t), 0, NULL, 0, 0, { 0, 0, 0, 0 }, 0, 0 }
+SIGEO_API sigeo_status_t sigeo_param_info_init(sigeo_param_info_t *info, uint32_t struct_size);
+
+/* Creates an empty model in build state. `name` may be NULL. */
+SIGEO_API sigeo_status_t sigeo_model_create(sigeo_model_t **out, sigeo_context_t *ctx, const char *name);
+SIGEO_API void sigeo_model_destroy(sigeo_model_t *model);
+
+/* Builder calls (before finalize). Each returns the new node id in *node_out.
+ * Errors: SIGEO_ERR_INVALID_ARG (after finalize, bad ids, duplicate names,
+ * unknown kinds), SIGEO_ERR_SHAPE (inputs that do not fit), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t *model, const sigeo_input_desc_t *desc);
+SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t *model, const sigeo_layer_desc_t *desc);
+
+/* Declares a choice point with n_options options; `values` (may be NULL)
+ * gives each option a number (the widths of an elastic width). Returns its
+ * index, which is also its position in an architecture vector. */
+SIGEO_API sigeo_status_t sigeo_model_add_choice(int32_t *choice_out, sigeo_model_t *model, const char *name,
+                                                int32_t n_options, const int64_t *values);
+
+/* Sets the loss on node `output`. Exactly once, before finalize. */
+SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *model, int32_t output, sigeo_loss_kind_t kind);
+
+/* Ends building: checks the graph, allocates and initialises the parameters
+ * from the context's seed, activates the architecture of all-last options
+ * (the largest widths, for width choices in increasing order). */
+SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *model);
+
+/* Number of choice points; with `n_options_out` non-NULL and capacity >= count,
+ * also each point's option count (two-call pattern). */
+SIGEO_API sigeo_status_t sigeo_model_choices(int32_t *count_out, int32_t *n_options_out, int32_t capacity,
+                                             const sigeo_model_t *model);
+
+/* Activates an architecture (one int32 per choice point). Weights are the
+ * supernet's own (inherited). Errors: SIGEO_ERR_INVALID_ARG (wrong length,
+ * option out of range — naming the point), SIGEO_ERR_SHAPE (an arch that
+ * leaves a layer without input); the previous architecture stays active. */
+SIGEO_API sigeo_status_t sigeo_model_activate(sigeo_model_t *model, const int32_t *arch, int32_t n);
+/* Copies the active architecture into arch (capacity >= choice count). */
+SIGEO_API sigeo_status_t sigeo_model_active_arch(int32_t *arch, int32_t capacity, const sigeo_model_t *model);
+
+/* Forward only; *loss_out (may be NULL) is the mean batch loss. Labels or
+ * targets may be NULL in the batch for a forward without loss (loss_out then
+ * must be NULL). */
+SIGEO_API sigeo_status_t sigeo_model_forward(double *loss_out, sigeo_model_t *model, const sigeo_batch_t *batch);
+/* Forward and backward of the mean loss: gradients of every active
+ * parameter land in the model's gradient buffers (overwritten, not
+ * accumulated; inactive parts are zero). */
+SIGEO_API sigeo_status_t sigeo_model_forward_backward(double *loss_out, sigeo_model_t *model,
+                                                      const sigeo_batch_t *batch);
+
+/* Per-sample losses of the last forward (two-call: buf NULL -> *count = B). */
+SIGEO_API sigeo_status_t sigeo_model_sample_losses(float *buf, int64_t *count, const sigeo_model_t *model);
+/* Output of node `node` from the last forward, [B, active width], row-major
+ * (two-call pattern on count, in floats). */
+SIGEO_API sigeo_status_t sigeo_model_node_output(float *buf, int64_t *count, const sigeo_model_t *model,
+                                                 int32_t node);
+
+/* Parameters: count, info, and copies in/out of values and gradients
+ * (count must equal numel). set_param validates finiteness. */
+SIGEO_API sigeo_status_t sigeo_model_param_count(int32_t *count_out, const sigeo_model_t *model);
+SIGEO_API sigeo_status_t sigeo_model_param_info(sigeo_param_info_t *out, const sigeo_model_t *model, int32_t param);
+SIGEO_API sigeo_status_t sigeo_model_find_param(int32_t *param_out, const sigeo_model_t *model, const char *name);
+SIGEO_API sigeo_status_t sigeo_model_get_param(const sigeo_model_t *model, int32_t param, float *buf, int64_t count);
+SIGEO_API sigeo_status_t sigeo_model_set_param(sigeo_model_t *model, int32_t param, const float *buf, int64_t count);
+SIGEO_API sigeo_status_t sigeo_model_get_grad(const sigeo_model_t *model, int32_t param, float *buf, int64_t count);
+
+/* Number of modules (parameterised layers) and the name of one (borrowed). */
+SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *model);
+SIGEO_API const char *sigeo_model_module_name(const sigeo_model_t *model, int32_t module);
+
+/* Last failure of a call on this model, from any thread; never NULL. */
+SIGEO_API const char *sigeo_model_last_error(const sigeo_model_t *model);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIGEO_MODEL_H */

@@ -1,0 +1,290 @@
+/* oneDNN glue (see backend.h). oneDNN reports a bare status, so every call
+ * is checked here with what we were doing. */
+#include <string.h>
+
+#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/context.h"
+#include "nn/backend.h"
+
+struct sigeo__engine {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+};
+
+enum slot_kind { SLOT_MATMUL, SLOT_ELTWISE_FWD, SLOT_ELTWISE_BWD };
+
+#define SLOT_MAX_ARGS 5
+
+struct sigeo__prim_slot {
+    enum slot_kind kind;
+    int64_t key[16]; /* the shape the primitive was built for */
+    dnnl_primitive_t prim;
+    int n_args;
+    int arg_ids[SLOT_MAX_ARGS];
+    dnnl_memory_t mem[SLOT_MAX_ARGS];
+};
+
+static sigeo_status_t check(dnnl_status_t st, const char *what)
+{
+    if (st == dnnl_success)
+        return SIGEO_OK;
+    if (st == dnnl_out_of_memory)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "oneDNN: out of memory while %s", what);
+    if (st == dnnl_unimplemented)
+        return sigeo__fail(SIGEO_ERR_UNSUPPORTED, "oneDNN: no implementation for %s", what);
+    return sigeo__fail(SIGEO_ERR_INTERNAL, "oneDNN: status %d while %s", (int)st, what);
+}
+
+static void engine_destroy(void *p)
+{
+    sigeo__engine_t *e = p;
+    if (!e)
+        return;
+    if (e->stream)
+        dnnl_stream_destroy(e->stream);
+    if (e->engine)
+        dnnl_engine_destroy(e->engine);
+    sigeo__free(e);
+}
+
+sigeo_status_t sigeo__engine_get(sigeo__engine_t **out, sigeo_context_t *ctx)
+{
+    if (ctx->engine) {
+        *out = ctx->engine;
+        return SIGEO_OK;
+    }
+    sigeo__engine_t *e = sigeo__calloc(1, sizeof *e);
+    if (!e)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "creating the compute engine: out of memory");
+    sigeo_status_t st = check(dnnl_engine_create(&e->engine, dnnl_cpu, 0), "creating the CPU engine");
+    if (st == SIGEO_OK)
+        st = check(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags), "creating the stream");
+    if (st != SIGEO_OK) {
+        engine_destroy(e);
+        return st;
+    }
+    /* OpenBLAS is for off-hot-path LAPACK work only: its pthreads would
+     * fight oneDNN's OpenMP workers for the cores (onednn-notes.md). */
+    openblas_set_num_threads(1);
+    ctx->engine = e;
+    ctx->engine_destroy = engine_destroy;
+    *out = e;
+    return SIGEO_OK;
+}
+
+void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
+{
+    if (!slot)
+        return;
+    for (int i = 0; i < slot->n_args; i++)
+        if (slot->mem[i])
+            dnnl_memory_destroy(slot->mem[i]);
+    if (slot->prim)
+        dnnl_primitive_destroy(slot->prim);
+    sigeo__free(slot);
+}
+
+/* Returns the slot if it was built for `key`, otherwise a fresh empty one
+ * (the old one freed). */
+static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, bool *ready, enum slot_kind kind, const int64_t *key,
+                                   int n_key)
+{
+    sigeo__prim_slot_t *s = *slot;
+    int64_t full[16] = { 0 };
+    memcpy(full, key, (size_t)n_key * sizeof *key);
+    if (s && s->kind == kind && memcmp(s->key, full, sizeof full) == 0) {
+        *ready = true;
+        return SIGEO_OK;
+    }
+    sigeo__prim_slot_free(s);
+    *slot = NULL;
+    s = sigeo__calloc(1, sizeof *s);
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a primitive slot");
+    s->kind = kind;
+    memcpy(s->key, full, sizeof full);
+    *slot = s;
+    *ready = false;
+    return SIGEO_OK;
+}
+
+/* Builds the primitive and one memory object per argument from `pd`. On
+ * failure the slot is freed (and *slot NULL), so the next call starts over. */
+static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, dnnl_primitive_desc_t pd,
+                                 const int *arg_ids, const dnnl_memory_desc_t *const *mds, int n_args,
+                                 const char *what)
+{
+    sigeo__prim_slot_t *s = *slot;
+    sigeo_status_t st = check(dnnl_primitive_create(&s->prim, pd), what);
+    for (int i = 0; st == SIGEO_OK && i < n_args; i++) {
+        s->arg_ids[i] = arg_ids[i];
+        st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
+        s->n_args = i + 1;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (st != SIGEO_OK) {
+        sigeo__prim_slot_free(s);
+        *slot = NULL;
+    }
+    return st;
+}
+
+static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
+{
+    dnnl_exec_arg_t args[SLOT_MAX_ARGS];
+    for (int i = 0; i < s->n_args; i++) {
+        sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);
+        if (st != SIGEO_OK)
+            return st;
+        args[i].arg = s->arg_ids[i];
+        args[i].memory = s->mem[i];
+    }
+    sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, s->n_args, args), what);
+    if (st == SIGEO_OK)
+        st = check(dnnl_stream_wait(e->stream), what);
+    return st;
+}
+
+sigeo_status_t sigeo__matmul(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__matmul_shape_t *sh,
+                             const float *a, const float *b, const float *bias, float *c)
+{
+    const int64_t key[] = { sh->m, sh->n, sh->k, sh->a_stride[0], sh->a_stride[1], sh->b_stride[0],
+                            sh->b_stride[1], sh->c_stride[0], sh->c_stride[1], sh->bias, sh->accumulate };
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_MATMUL, key, (int)(sizeof key / sizeof key[0]));
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t a_md, b_md, bias_md, c_md;
+        dnnl_dims_t ad = { sh->m, sh->k }, as = { sh->a_stride[0], sh->a_stride[1] };
+        dnnl_dims_t bd = { sh->k, sh->n }, bs = { sh->b_stride[0], sh->b_stride[1] };
+        dnnl_dims_t cd = { sh->m, sh->n }, cs = { sh->c_stride[0], sh->c_stride[1] };
+        dnnl_dims_t biasd = { 1, sh->n }, biass = { sh->n, 1 };
+        st = check(dnnl_memory_desc_init_by_strides(&a_md, 2, ad, dnnl_f32, as), "describing matmul src");
+        if (st == SIGEO_OK)
+            st = check(dnnl_memory_desc_init_by_strides(&b_md, 2, bd, dnnl_f32, bs), "describing matmul weights");
+        if (st == SIGEO_OK)
+            st = check(dnnl_memory_desc_init_by_strides(&c_md, 2, cd, dnnl_f32, cs), "describing matmul dst");
+        if (st == SIGEO_OK && sh->bias)
+            st = check(dnnl_memory_desc_init_by_strides(&bias_md, 2, biasd, dnnl_f32, biass), "describing matmul bias");
+        dnnl_matmul_desc_t desc;
+        if (st == SIGEO_OK)
+            st = check(dnnl_matmul_desc_init(&desc, &a_md, &b_md, sh->bias ? &bias_md : NULL, &c_md),
+                       "initialising a matmul descriptor");
+        dnnl_primitive_attr_t attr = NULL;
+        dnnl_post_ops_t ops = NULL;
+        if (st == SIGEO_OK && sh->accumulate) {
+            st = check(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
+            if (st == SIGEO_OK)
+                st = check(dnnl_post_ops_create(&ops), "creating matmul post-ops");
+            if (st == SIGEO_OK)
+                st = check(dnnl_post_ops_append_sum(ops, 1.0f), "appending the accumulate post-op");
+            if (st == SIGEO_OK)
+                st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
+        }
+        dnnl_primitive_desc_t pd = NULL;
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, attr, e->engine, NULL), "creating a matmul");
+        if (ops)
+            dnnl_post_ops_destroy(ops);
+        if (attr)
+            dnnl_primitive_attr_destroy(attr);
+        if (st != SIGEO_OK) {
+            sigeo__prim_slot_free(*slot);
+            *slot = NULL;
+            return st;
+        }
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        const dnnl_memory_desc_t *mds[] = { &a_md, &b_md, &c_md, &bias_md };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a matmul")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)a, (void *)b, c, (void *)bias };
+    return slot_run(*slot, e, ptrs, "running a matmul");
+}
+
+static dnnl_alg_kind_t eltwise_alg(sigeo__eltwise_alg_t alg)
+{
+    switch (alg) {
+    case SIGEO__ELT_RELU: return dnnl_eltwise_relu;
+    case SIGEO__ELT_SIGMOID: return dnnl_eltwise_logistic;
+    case SIGEO__ELT_TANH: return dnnl_eltwise_tanh;
+    case SIGEO__ELT_GELU_ERF: return dnnl_eltwise_gelu_erf;
+    }
+    return dnnl_eltwise_relu;
+}
+
+sigeo_status_t sigeo__eltwise_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, sigeo__eltwise_alg_t alg,
+                                      int64_t n, const float *src, float *dst)
+{
+    const int64_t key[] = { alg, n };
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_ELTWISE_FWD, key, 2);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = { n }, s = { 1 };
+        dnnl_eltwise_desc_t desc;
+        dnnl_primitive_desc_t pd = NULL;
+        st = check(dnnl_memory_desc_init_by_strides(&md, 1, d, dnnl_f32, s), "describing eltwise data");
+        if (st == SIGEO_OK)
+            st = check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, eltwise_alg(alg), &md, 0.f, 0.f),
+                       "initialising an eltwise forward");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, NULL), "creating an eltwise forward");
+        if (st != SIGEO_OK) {
+            sigeo__prim_slot_free(*slot);
+            *slot = NULL;
+            return st;
+        }
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
+        const dnnl_memory_desc_t *mds[] = { &md, &md };
+        if ((st = slot_build(slot, e, pd, ids, mds, 2, "building an eltwise forward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, dst };
+    return slot_run(*slot, e, ptrs, "running an eltwise forward");
+}
+
+sigeo_status_t sigeo__eltwise_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, sigeo__eltwise_alg_t alg,
+                                       int64_t n, const float *src, const float *diff_dst, float *diff_src)
+{
+    const int64_t key[] = { alg, n };
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_ELTWISE_BWD, key, 2);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = { n }, s = { 1 };
+        dnnl_eltwise_desc_t fdesc, bdesc;
+        dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+        st = check(dnnl_memory_desc_init_by_strides(&md, 1, d, dnnl_f32, s), "describing eltwise data");
+        if (st == SIGEO_OK)
+            st = check(dnnl_eltwise_forward_desc_init(&fdesc, dnnl_forward_training, eltwise_alg(alg), &md, 0.f, 0.f),
+                       "initialising an eltwise forward hint");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, e->engine, NULL), "creating an eltwise hint");
+        if (st == SIGEO_OK)
+            st = check(dnnl_eltwise_backward_desc_init(&bdesc, eltwise_alg(alg), &md, &md, 0.f, 0.f),
+                       "initialising an eltwise backward");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &bdesc, NULL, e->engine, fpd), "creating an eltwise backward");
+        if (fpd)
+            dnnl_primitive_desc_destroy(fpd);
+        if (st != SIGEO_OK) {
+            sigeo__prim_slot_free(*slot);
+            *slot = NULL;
+            return st;
+        }
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC };
+        const dnnl_memory_desc_t *mds[] = { &md, &md, &md };
+        if ((st = slot_build(slot, e, pd, ids, mds, 3, "building an eltwise backward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, (void *)diff_dst, diff_src };
+    return slot_run(*slot, e, ptrs, "running an eltwise backward");
+}

@@ -1,0 +1,169 @@
+/* Internal layout of a model: nodes on a tape (insertion order is a
+ * topological order), parameters grouped into modules, choice points, and
+ * the per-op vtable. Only lib/nn sees this. */
+#ifndef SIGEO_NN_GRAPH_H
+#define SIGEO_NN_GRAPH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/context.h"
+#include "core/core.h"
+#include "nn/backend.h"
+#include "sigeo/model.h"
+
+/* Node kinds: the public layer kinds, then inputs (internal numbering). */
+#define SIGEO__NODE_INPUT_DENSE 1000
+#define SIGEO__NODE_INPUT_SPARSE 1001
+
+/* How a node's active features sit inside its max-width feature space: a
+ * list of runs. A plain layer has one run (0, width); a concat of elastic
+ * inputs has one run per piece, so a consumer's weight columns can be
+ * addressed exactly (column max_offset.. of the max-width weights). */
+typedef struct sigeo__run {
+    int64_t max_offset;    /* first feature in the max-width layout */
+    int64_t active_offset; /* first feature in the compact active output */
+    int64_t len;
+} sigeo__run_t;
+
+typedef struct sigeo__param {
+    char *name;
+    int32_t kind; /* sigeo_param_kind_t */
+    int32_t module;
+    int32_t node;
+    int32_t ndim;
+    int64_t dims[4];
+    int64_t numel;
+    int64_t active_numel;
+    float *data;
+    float *grad;
+    /* What the last backward wrote, so the next one zeroes only that:
+     * dense parameters a flag, embedding tables the rows a batch touched
+     * (zeroing a 100k-row table per step would cost more than the step). */
+    bool grad_dirty;
+    int64_t *dirty_rows;
+    int64_t n_dirty_rows, cap_dirty_rows;
+} sigeo__param_t;
+
+typedef struct sigeo__choice {
+    char *name;
+    int32_t n_options;
+    int64_t *values; /* [n_options] or NULL */
+} sigeo__choice_t;
+
+typedef struct sigeo__node sigeo__node_t;
+typedef struct sigeo__op sigeo__op_t;
+
+struct sigeo__node {
+    int32_t kind;
+    char *name;
+    const sigeo__op_t *op;
+    int32_t *inputs;
+    int32_t *input_choices; /* [n_inputs], -1 = always on */
+    int32_t n_inputs;
+    /* configuration */
+    uint32_t flags;
+    int64_t units, rows, max_width;
+    int64_t shape[3]; /* dense input per-row shape, if given */
+    int32_t activation, pooling, width_choice, choice, field;
+    int32_t param[2];  /* parameter indices (weight/table/gamma, bias/beta), -1 = none */
+    int32_t module;    /* -1 = no parameters */
+    int32_t max_runs;  /* capacity of runs */
+    /* per-architecture state (activate) */
+    bool active;
+    int64_t width;       /* active output features */
+    sigeo__run_t *runs;
+    int32_t n_runs;
+    /* per-batch state */
+    float *out;          /* [B, width] */
+    float *grad;         /* [B, width] */
+    int64_t cap;         /* floats allocated in out and grad */
+    bool grad_written;   /* backward: first writer overwrites, later ones accumulate */
+    /* op-owned scratch (sizes in bytes) */
+    void *scratch;
+    size_t scratch_size;
+    /* memoised primitives: 3 per input run (linear) plus a few spare */
+    sigeo__prim_slot_t **slots;
+    int32_t n_slots;
+};
+
+struct sigeo_model {
+    sigeo_context_t *ctx;
+    sigeo__engine_t *engine;
+    char *name;
+    sigeo__errbuf_t err;
+    bool finalized;
+    sigeo__node_t *nodes;
+    int32_t n_nodes, cap_nodes;
+    sigeo__param_t *params;
+    int32_t n_params, cap_params;
+    int32_t n_modules;
+    int32_t *module_first_param; /* [n_modules] */
+    sigeo__choice_t *choices;
+    int32_t n_choices, cap_choices;
+    int32_t *arch;               /* [n_choices] active architecture */
+    int32_t loss_node;           /* node whose output the loss reads, -1 = unset */
+    int32_t loss_kind;
+    /* per-batch */
+    int64_t batch;               /* rows in the last forward */
+    float *sample_loss;          /* [batch] */
+    float *targets;              /* copy of targets / labels (as float) for backward */
+    int64_t targets_cap;
+    int64_t loss_cap;
+    double loss;
+    bool have_forward;
+    /* per-sample Fisher-Rao contributions s_n = sum_layers dL/dy_n . y_n,
+     * collected by the homogeneous ops during backward when enabled. */
+    bool collect_directional;
+    double *directional;         /* [batch] */
+    int64_t directional_cap;
+};
+
+/* Per-op behaviour. `infer` sets node->width and runs from the inputs at
+ * activation time; forward/backward run on the batch. backward reads
+ * node->grad (complete when called), writes parameter gradients and adds
+ * into the inputs' grads through sigeo__grad_target(). */
+struct sigeo__op {
+    const char *name;
+    sigeo_status_t (*infer)(sigeo_model_t *m, sigeo__node_t *node);
+    sigeo_status_t (*forward)(sigeo_model_t *m, sigeo__node_t *node, const sigeo_batch_t *batch);
+    sigeo_status_t (*backward)(sigeo_model_t *m, sigeo__node_t *node);
+};
+
+/* Op tables, one per file. */
+extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
+    sigeo__op_embedding_bag, sigeo__op_sum, sigeo__op_concat, sigeo__op_select, sigeo__op_dot_interaction,
+    sigeo__op_layer_norm;
+
+static inline sigeo__node_t *sigeo__input(sigeo_model_t *m, const sigeo__node_t *node, int32_t i)
+{
+    return &m->nodes[node->inputs[i]];
+}
+
+/* Whether input i of a gated node is on under the active architecture. */
+bool sigeo__input_on(const sigeo_model_t *m, const sigeo__node_t *node, int32_t i);
+
+/* Gradient buffer of `in` to write into: *accumulate tells whether another
+ * consumer already wrote it (then add, else overwrite). Marks it written. */
+float *sigeo__grad_target(sigeo__node_t *in, bool *accumulate);
+
+/* Grows node scratch to at least `size` bytes (contents not kept). */
+sigeo_status_t sigeo__node_scratch(sigeo_model_t *m, sigeo__node_t *node, size_t size);
+
+/* The active value of an elastic width choice (or the fixed max width). */
+int64_t sigeo__choice_value(const sigeo_model_t *m, int32_t choice, int64_t fallback);
+
+/* Zeroes what the previous backward wrote into p->grad. */
+void sigeo__param_clear_grad(sigeo__param_t *p);
+
+/* Loss forward (per-sample and mean) and its gradient into the loss node. */
+sigeo_status_t sigeo__loss_check(sigeo_model_t *m, const sigeo_batch_t *batch);
+sigeo_status_t sigeo__loss_forward(sigeo_model_t *m, const sigeo_batch_t *batch);
+void sigeo__loss_backward(sigeo_model_t *m);
+
+/* Adds dL/dy_n . y_n for every row n into m->directional (if collecting). */
+void sigeo__add_directional(sigeo_model_t *m, const float *y, const float *dy, int64_t rows, int64_t width);
+
+#define SIGEO__MODEL_FAIL(m, status, ...) sigeo__fail_on(&(m)->err, status, __VA_ARGS__)
+
+#endif

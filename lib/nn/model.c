@@ -1,0 +1,868 @@
+/* sigeo_model_t: the builder, parameters and modules, choice points and
+ * architecture activation. Running the tape is in tape.c; the ops in op_*.c. */
+#include <math.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "nn/graph.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+SIGEO_API sigeo_status_t sigeo_input_desc_init(sigeo_input_desc_t *desc, uint32_t struct_size)
+{
+    static const sigeo_input_desc_t defaults = SIGEO_INPUT_DESC_INIT;
+    return sigeo__struct_init(desc, struct_size, &defaults, sizeof defaults, "sigeo_input_desc");
+}
+
+SIGEO_API sigeo_status_t sigeo_layer_desc_init(sigeo_layer_desc_t *desc, uint32_t struct_size)
+{
+    static const sigeo_layer_desc_t defaults = SIGEO_LAYER_DESC_INIT;
+    return sigeo__struct_init(desc, struct_size, &defaults, sizeof defaults, "sigeo_layer_desc");
+}
+
+SIGEO_API sigeo_status_t sigeo_param_info_init(sigeo_param_info_t *info, uint32_t struct_size)
+{
+    static const sigeo_param_info_t defaults = SIGEO_PARAM_INFO_INIT;
+    return sigeo__struct_init(info, struct_size, &defaults, sizeof defaults, "sigeo_param_info");
+}
+
+SIGEO_API sigeo_status_t sigeo_model_create(sigeo_model_t **out, sigeo_context_t *ctx, const char *name)
+{
+    if (!out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_create: out is NULL");
+    *out = NULL;
+    if (!ctx)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_create: ctx is NULL");
+    sigeo__engine_t *engine;
+    sigeo_status_t st = sigeo__engine_get(&engine, ctx);
+    if (st != SIGEO_OK)
+        return sigeo__propagate(&ctx->err, st);
+    sigeo_model_t *m = sigeo__calloc(1, sizeof *m);
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
+    m->ctx = ctx;
+    m->engine = engine;
+    m->loss_node = -1;
+    m->name = sigeo__strdup(name ? name : "model");
+    if (!m->name) {
+        sigeo__free(m);
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
+    }
+    *out = m;
+    return SIGEO_OK;
+}
+
+SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
+{
+    if (!m)
+        return;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        sigeo__free(n->name);
+        sigeo__free(n->inputs);
+        sigeo__free(n->input_choices);
+        sigeo__free(n->runs);
+        sigeo__free(n->out);
+        sigeo__free(n->grad);
+        sigeo__free(n->scratch);
+        for (int32_t s = 0; s < n->n_slots; s++)
+            sigeo__prim_slot_free(n->slots[s]);
+        sigeo__free(n->slots);
+    }
+    for (int32_t i = 0; i < m->n_params; i++) {
+        sigeo__free(m->params[i].name);
+        sigeo__free(m->params[i].data);
+        sigeo__free(m->params[i].grad);
+    }
+    for (int32_t i = 0; i < m->n_choices; i++) {
+        sigeo__free(m->choices[i].name);
+        sigeo__free(m->choices[i].values);
+    }
+    sigeo__free(m->nodes);
+    sigeo__free(m->params);
+    sigeo__free(m->choices);
+    sigeo__free(m->module_first_param);
+    sigeo__free(m->arch);
+    sigeo__free(m->sample_loss);
+    sigeo__free(m->targets);
+    sigeo__free(m->directional);
+    sigeo__free(m->name);
+    sigeo__free(m);
+}
+
+/* ------------------------------------------------------------- building */
+
+static sigeo_status_t check_building(sigeo_model_t *m, const char *fn)
+{
+    if (m->finalized)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is already finalised", fn, m->name);
+    return SIGEO_OK;
+}
+
+static bool name_taken(const sigeo_model_t *m, const char *name)
+{
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Appends a zeroed node with a copied name; on failure nothing changes. */
+static sigeo_status_t new_node(sigeo__node_t **out, sigeo_model_t *m, const char *name, const char *fn)
+{
+    if (!name || !name[0])
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: node %d needs a non-empty name", fn, (int)m->n_nodes);
+    if (name_taken(m, name))
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: a node named '%s' already exists", fn, name);
+    if (m->n_nodes == m->cap_nodes) {
+        int32_t cap = m->cap_nodes ? m->cap_nodes * 2 : 16;
+        sigeo__node_t *grown = sigeo__realloc_array(m->nodes, (size_t)m->n_nodes, (size_t)cap, sizeof *grown);
+        if (!grown)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory adding node '%s'", fn, name);
+        m->nodes = grown;
+        m->cap_nodes = cap;
+    }
+    char *copy = sigeo__strdup(name);
+    if (!copy)
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory adding node '%s'", fn, name);
+    sigeo__node_t *n = &m->nodes[m->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->name = copy;
+    n->param[0] = n->param[1] = -1;
+    n->module = -1;
+    n->width_choice = n->choice = -1;
+    *out = n;
+    return SIGEO_OK;
+}
+
+static void drop_last_node(sigeo_model_t *m)
+{
+    sigeo__node_t *n = &m->nodes[m->n_nodes];
+    sigeo__free(n->name);
+    sigeo__free(n->inputs);
+    sigeo__free(n->input_choices);
+    memset(n, 0, sizeof *n);
+}
+
+SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t *m, const sigeo_input_desc_t *desc)
+{
+    static const char fn[] = "sigeo_model_add_input";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (!desc)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: desc is NULL", fn);
+    sigeo_status_t st = check_building(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
+    if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_input_desc", &m->err)) != SIGEO_OK)
+        return st;
+    const char *name = d.name ? d.name : "";
+    if (d.kind == SIGEO_INPUT_DENSE) {
+        if (d.features < 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dense input '%s' has %lld features (need >= 1)", fn, name,
+                        (long long)d.features);
+        if (d.shape[0] || d.shape[1] || d.shape[2]) {
+            if (d.shape[0] < 1 || d.shape[1] < 1 || d.shape[2] < 1 ||
+                d.shape[0] * d.shape[1] * d.shape[2] != d.features)
+                return FAIL(m, SIGEO_ERR_SHAPE, "%s: input '%s' shape %lldx%lldx%lld does not match %lld features", fn,
+                            name, (long long)d.shape[0], (long long)d.shape[1], (long long)d.shape[2],
+                            (long long)d.features);
+        }
+    } else if (d.kind == SIGEO_INPUT_SPARSE) {
+        if (d.field < 0)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: sparse input '%s' has field %d (need >= 0)", fn, name,
+                        (int)d.field);
+    } else {
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: input '%s' has unknown kind %d", fn, name, (int)d.kind);
+    }
+    sigeo__node_t *n;
+    if ((st = new_node(&n, m, d.name, fn)) != SIGEO_OK)
+        return st;
+    if (d.kind == SIGEO_INPUT_DENSE) {
+        n->kind = SIGEO__NODE_INPUT_DENSE;
+        n->op = &sigeo__op_input_dense;
+        n->max_width = d.features;
+        memcpy(n->shape, d.shape, sizeof n->shape);
+    } else {
+        n->kind = SIGEO__NODE_INPUT_SPARSE;
+        n->op = &sigeo__op_input_sparse;
+        n->field = d.field;
+        n->max_width = 0;
+    }
+    n->max_runs = 1;
+    if (node_out)
+        *node_out = m->n_nodes;
+    m->n_nodes++;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_add_choice(int32_t *choice_out, sigeo_model_t *m, const char *name,
+                                                int32_t n_options, const int64_t *values)
+{
+    static const char fn[] = "sigeo_model_add_choice";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_building(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    if (!name || !name[0])
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d needs a non-empty name", fn, (int)m->n_choices);
+    if (n_options < 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice '%s' has %d options (need >= 1)", fn, name, (int)n_options);
+    for (int32_t i = 0; i < m->n_choices; i++)
+        if (strcmp(m->choices[i].name, name) == 0)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: a choice named '%s' already exists", fn, name);
+    if (m->n_choices == m->cap_choices) {
+        int32_t cap = m->cap_choices ? m->cap_choices * 2 : 16;
+        sigeo__choice_t *grown = sigeo__realloc_array(m->choices, (size_t)m->n_choices, (size_t)cap, sizeof *grown);
+        if (!grown)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        m->choices = grown;
+        m->cap_choices = cap;
+    }
+    sigeo__choice_t c = { sigeo__strdup(name), n_options, NULL };
+    if (c.name && values) {
+        c.values = sigeo__calloc((size_t)n_options, sizeof *c.values);
+        if (c.values)
+            memcpy(c.values, values, (size_t)n_options * sizeof *values);
+    }
+    if (!c.name || (values && !c.values)) {
+        sigeo__free(c.name);
+        sigeo__free(c.values);
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+    }
+    m->choices[m->n_choices] = c;
+    if (choice_out)
+        *choice_out = m->n_choices;
+    m->n_choices++;
+    return SIGEO_OK;
+}
+
+/* Appends a parameter; the data is allocated at finalize. */
+static sigeo_status_t add_param(sigeo_model_t *m, sigeo__node_t *node, int slot, const char *suffix, int32_t kind,
+                                int32_t ndim, const int64_t *dims)
+{
+    if (m->n_params == m->cap_params) {
+        int32_t cap = m->cap_params ? m->cap_params * 2 : 16;
+        sigeo__param_t *grown = sigeo__realloc_array(m->params, (size_t)m->n_params, (size_t)cap, sizeof *grown);
+        if (!grown)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "out of memory adding parameters of '%s'", node->name);
+        m->params = grown;
+        m->cap_params = cap;
+    }
+    size_t len = strlen(node->name) + 1 + strlen(suffix) + 1;
+    char *name = sigeo__alloc(len);
+    if (!name)
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "out of memory adding parameters of '%s'", node->name);
+    memcpy(name, node->name, strlen(node->name));
+    name[strlen(node->name)] = '.';
+    memcpy(name + strlen(node->name) + 1, suffix, strlen(suffix) + 1);
+    sigeo__param_t *p = &m->params[m->n_params];
+    memset(p, 0, sizeof *p);
+    p->name = name;
+    p->kind = kind;
+    p->node = m->n_nodes;
+    p->ndim = ndim;
+    p->numel = 1;
+    for (int32_t i = 0; i < ndim; i++) {
+        p->dims[i] = dims[i];
+        p->numel *= dims[i];
+    }
+    node->param[slot] = m->n_params;
+    m->n_params++;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t check_inputs(sigeo_model_t *m, const sigeo_layer_desc_t *d, const char *fn)
+{
+    if (d->n_inputs < 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has no inputs", fn, d->name);
+    if (!d->inputs)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s': inputs is NULL", fn, d->name);
+    for (uint32_t i = 0; i < d->n_inputs; i++) {
+        int32_t id = d->inputs[i];
+        if (id < 0 || id >= m->n_nodes)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' input %u is node %d, which does not exist (%d nodes)",
+                        fn, d->name, (unsigned)i, (int)id, (int)m->n_nodes);
+        if (m->nodes[id].kind == SIGEO__NODE_INPUT_SPARSE && d->kind != SIGEO_LAYER_EMBEDDING_BAG)
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: layer '%s' input %u is the sparse input '%s'; only an embedding bag "
+                        "can read it", fn, d->name, (unsigned)i, m->nodes[id].name);
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t check_choice(sigeo_model_t *m, int32_t c, int32_t need_options, const char *what,
+                                   const char *layer)
+{
+    if (c < 0 || c >= m->n_choices)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "sigeo_model_add_layer: layer '%s' %s %d does not exist (%d choices)",
+                    layer, what, (int)c, (int)m->n_choices);
+    if (need_options > 0 && m->choices[c].n_options != need_options)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_model_add_layer: layer '%s' %s '%s' has %d options, needs %d", layer, what,
+                    m->choices[c].name, (int)m->choices[c].n_options, (int)need_options);
+    return SIGEO_OK;
+}
+
+/* Static (max-width) checks and the parameters of each layer kind. */
+static sigeo_status_t configure_layer(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    n->max_runs = 1;
+    switch (d->kind) {
+    case SIGEO_LAYER_LINEAR: {
+        if (d->n_inputs != 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' takes 1 input, got %u", fn, d->name, (unsigned)d->n_inputs);
+        if (d->units < 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' has units %lld (need >= 1)", fn, d->name,
+                        (long long)d->units);
+        if (d->width_choice >= 0) {
+            if ((st = check_choice(m, d->width_choice, 0, "width_choice", d->name)) != SIGEO_OK)
+                return st;
+            const sigeo__choice_t *c = &m->choices[d->width_choice];
+            if (!c->values)
+                return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' width choice '%s' has no values (widths)", fn,
+                            d->name, c->name);
+            for (int32_t o = 0; o < c->n_options; o++)
+                if (c->values[o] < 1 || c->values[o] > d->units)
+                    return FAIL(m, SIGEO_ERR_SHAPE, "%s: linear '%s' width option %d is %lld, outside 1..%lld", fn,
+                                d->name, (int)o, (long long)c->values[o], (long long)d->units);
+        }
+        n->op = &sigeo__op_linear;
+        n->units = n->max_width = d->units;
+        n->width_choice = d->width_choice;
+        n->module = m->n_modules;
+        const int64_t wd[2] = { d->units, in0->max_width };
+        if ((st = add_param(m, n, 0, "weight", SIGEO_PARAM_WEIGHT, 2, wd)) != SIGEO_OK)
+            return st;
+        if (!(d->flags & SIGEO_LAYER_NO_BIAS))
+            st = add_param(m, n, 1, "bias", SIGEO_PARAM_BIAS, 1, wd);
+        return st;
+    }
+    case SIGEO_LAYER_ACTIVATION:
+        if (d->n_inputs != 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' takes 1 input", fn, d->name);
+        if (d->activation < SIGEO_ACT_IDENTITY || d->activation > SIGEO_ACT_GELU)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' has unknown function %d", fn, d->name,
+                        (int)d->activation);
+        n->op = &sigeo__op_activation;
+        n->activation = d->activation;
+        n->max_width = in0->max_width;
+        n->max_runs = in0->max_runs;
+        return SIGEO_OK;
+    case SIGEO_LAYER_EMBEDDING_BAG:
+        if (d->n_inputs != 1 || in0->kind != SIGEO__NODE_INPUT_SPARSE)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' takes exactly one sparse input", fn, d->name);
+        if (d->units < 1 || d->rows < 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has %lld rows x %lld dims (need >= 1)", fn,
+                        d->name, (long long)d->rows, (long long)d->units);
+        if (d->pooling != SIGEO_POOL_SUM && d->pooling != SIGEO_POOL_MEAN)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has unknown pooling %d", fn, d->name,
+                        (int)d->pooling);
+        n->op = &sigeo__op_embedding_bag;
+        n->units = n->max_width = d->units;
+        n->rows = d->rows;
+        n->pooling = d->pooling;
+        n->module = m->n_modules;
+        return add_param(m, n, 0, "weight", SIGEO_PARAM_EMBEDDING, 2, (const int64_t[]){ d->rows, d->units });
+    case SIGEO_LAYER_SUM:
+    case SIGEO_LAYER_CONCAT: {
+        int64_t total = 0, widest = 0;
+        int32_t runs = 0;
+        for (uint32_t i = 0; i < d->n_inputs; i++) {
+            const sigeo__node_t *in = &m->nodes[d->inputs[i]];
+            total += in->max_width;
+            widest = in->max_width > widest ? in->max_width : widest;
+            runs += in->max_runs;
+            if (d->input_choices && d->input_choices[i] >= 0 &&
+                (st = check_choice(m, d->input_choices[i], 2, "input choice", d->name)) != SIGEO_OK)
+                return st;
+        }
+        if (d->kind == SIGEO_LAYER_SUM) {
+            n->op = &sigeo__op_sum;
+            n->max_width = widest; /* narrower inputs count as zero-padded, as NASRec's sum node */
+        } else {
+            n->op = &sigeo__op_concat;
+            n->max_width = total;
+            n->max_runs = runs;
+        }
+        return SIGEO_OK;
+    }
+    case SIGEO_LAYER_SELECT: {
+        if ((st = check_choice(m, d->choice, (int32_t)d->n_inputs, "choice", d->name)) != SIGEO_OK)
+            return st;
+        int64_t widest = 0;
+        int32_t runs = 1;
+        for (uint32_t i = 0; i < d->n_inputs; i++) {
+            const sigeo__node_t *in = &m->nodes[d->inputs[i]];
+            widest = in->max_width > widest ? in->max_width : widest;
+            runs = in->max_runs > runs ? in->max_runs : runs;
+        }
+        n->op = &sigeo__op_select;
+        n->choice = d->choice;
+        n->max_width = widest;
+        n->max_runs = runs;
+        return SIGEO_OK;
+    }
+    case SIGEO_LAYER_DOT_INTERACTION: {
+        if (d->n_inputs < 2)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dot interaction '%s' needs at least 2 inputs", fn, d->name);
+        for (uint32_t i = 0; i < d->n_inputs; i++)
+            if (m->nodes[d->inputs[i]].max_width != in0->max_width)
+                return FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld",
+                            fn, d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width,
+                            (long long)in0->max_width);
+        n->op = &sigeo__op_dot_interaction;
+        n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
+        return SIGEO_OK;
+    }
+    case SIGEO_LAYER_LAYER_NORM: {
+        if (d->n_inputs != 1)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer norm '%s' takes 1 input", fn, d->name);
+        int64_t units = d->units ? d->units : in0->max_width;
+        if (units != in0->max_width)
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: layer norm '%s' has %lld units, its input %lld", fn, d->name,
+                        (long long)units, (long long)in0->max_width);
+        n->op = &sigeo__op_layer_norm;
+        n->units = n->max_width = units;
+        n->max_runs = in0->max_runs;
+        n->module = m->n_modules;
+        if ((st = add_param(m, n, 0, "weight", SIGEO_PARAM_NORM_SCALE, 1, &units)) != SIGEO_OK)
+            return st;
+        return add_param(m, n, 1, "bias", SIGEO_PARAM_NORM_SHIFT, 1, &units);
+    }
+    default:
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown kind %d", fn, d->name, (int)d->kind);
+    }
+}
+
+SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t *m, const sigeo_layer_desc_t *desc)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (!desc)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: desc is NULL", fn);
+    sigeo_status_t st = check_building(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_layer_desc", &m->err)) != SIGEO_OK)
+        return st;
+    if (!d.name)
+        d.name = "";
+    if ((st = check_inputs(m, &d, fn)) != SIGEO_OK)
+        return st;
+    sigeo__node_t *n;
+    if ((st = new_node(&n, m, d.name, fn)) != SIGEO_OK)
+        return st;
+    n->kind = d.kind;
+    n->flags = d.flags;
+    n->n_inputs = (int32_t)d.n_inputs;
+    n->inputs = sigeo__calloc(d.n_inputs, sizeof *n->inputs);
+    n->input_choices = sigeo__calloc(d.n_inputs, sizeof *n->input_choices);
+    if (!n->inputs || !n->input_choices) {
+        drop_last_node(m);
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory adding '%s'", fn, d.name);
+    }
+    for (uint32_t i = 0; i < d.n_inputs; i++) {
+        n->inputs[i] = d.inputs[i];
+        n->input_choices[i] = d.input_choices ? d.input_choices[i] : -1;
+    }
+    int32_t params_before = m->n_params;
+    if ((st = configure_layer(m, n, &d)) != SIGEO_OK) {
+        while (m->n_params > params_before)
+            sigeo__free(m->params[--m->n_params].name);
+        drop_last_node(m);
+        return st;
+    }
+    if (n->module >= 0) {
+        for (int32_t p = params_before; p < m->n_params; p++)
+            m->params[p].module = n->module;
+        m->n_modules++;
+    }
+    if (node_out)
+        *node_out = m->n_nodes;
+    m->n_nodes++;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *m, int32_t output, sigeo_loss_kind_t kind)
+{
+    static const char fn[] = "sigeo_model_set_loss";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_building(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    if (output < 0 || output >= m->n_nodes)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: node %d does not exist (%d nodes)", fn, (int)output, (int)m->n_nodes);
+    if (kind != SIGEO_LOSS_BCE_WITH_LOGITS && kind != SIGEO_LOSS_SOFTMAX_CE && kind != SIGEO_LOSS_MSE)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: unknown loss kind %d", fn, (int)kind);
+    if (m->nodes[output].kind == SIGEO__NODE_INPUT_SPARSE)
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: the loss cannot read the sparse input '%s'", fn, m->nodes[output].name);
+    if (m->loss_node >= 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: the loss is already set (on '%s')", fn, m->nodes[m->loss_node].name);
+    m->loss_node = output;
+    m->loss_kind = kind;
+    return SIGEO_OK;
+}
+
+/* PyTorch default initialisations, drawn from the context's stream in
+ * parameter order (so the same seed gives the same weights). */
+static void init_param(sigeo_model_t *m, sigeo__param_t *p)
+{
+    sigeo__rng_t *rng = &m->ctx->rng;
+    const sigeo__node_t *node = &m->nodes[p->node];
+    switch (p->kind) {
+    case SIGEO_PARAM_WEIGHT:
+    case SIGEO_PARAM_BIAS: {
+        /* nn.Linear: kaiming_uniform(a=sqrt(5)) on W gives bound 1/sqrt(fan_in); bias uses the same bound. */
+        double fan_in = (double)m->params[node->param[0]].dims[1];
+        double bound = 1.0 / sqrt(fan_in);
+        for (int64_t i = 0; i < p->numel; i++)
+            p->data[i] = (float)((2.0 * sigeo__rng_uniform(rng) - 1.0) * bound);
+        break;
+    }
+    case SIGEO_PARAM_EMBEDDING: /* nn.EmbeddingBag: N(0, 1) */
+        for (int64_t i = 0; i < p->numel; i++)
+            p->data[i] = (float)sigeo__rng_normal(rng);
+        break;
+    case SIGEO_PARAM_NORM_SCALE:
+        for (int64_t i = 0; i < p->numel; i++)
+            p->data[i] = 1.0f;
+        break;
+    case SIGEO_PARAM_NORM_SHIFT:
+        memset(p->data, 0, (size_t)p->numel * sizeof(float));
+        break;
+    }
+}
+
+static sigeo_status_t activate(sigeo_model_t *m, const int32_t *arch);
+
+SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
+{
+    static const char fn[] = "sigeo_model_finalize";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_building(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    if (m->loss_node < 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' has no loss (sigeo_model_set_loss)", fn, m->name);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        sigeo__param_t *p = &m->params[i];
+        if (p->data)
+            continue;
+        p->data = sigeo__calloc((size_t)p->numel, sizeof(float));
+        p->grad = p->data ? sigeo__calloc((size_t)p->numel, sizeof(float)) : NULL;
+        if (!p->grad)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory for parameter '%s' (%lld floats)", fn, p->name,
+                        (long long)p->numel);
+    }
+    if (!m->module_first_param && m->n_modules > 0) {
+        m->module_first_param = sigeo__calloc((size_t)m->n_modules, sizeof(int32_t));
+        if (!m->module_first_param)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        for (int32_t i = m->n_params - 1; i >= 0; i--)
+            m->module_first_param[m->params[i].module] = i;
+    }
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (!n->runs) {
+            n->runs = sigeo__calloc((size_t)(n->max_runs > 0 ? n->max_runs : 1), sizeof *n->runs);
+            if (!n->runs)
+                return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        }
+        if (!n->slots) {
+            int32_t in_runs = n->n_inputs > 0 ? m->nodes[n->inputs[0]].max_runs : 1;
+            n->n_slots = 3 * in_runs + 2;
+            n->slots = sigeo__calloc((size_t)n->n_slots, sizeof *n->slots);
+            if (!n->slots)
+                return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        }
+    }
+    if (!m->arch && m->n_choices > 0) {
+        m->arch = sigeo__calloc((size_t)m->n_choices, sizeof *m->arch);
+        if (!m->arch)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+    }
+    int32_t *last = NULL;
+    if (m->n_choices > 0) {
+        last = sigeo__calloc((size_t)m->n_choices, sizeof *last);
+        if (!last)
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        for (int32_t c = 0; c < m->n_choices; c++)
+            last[c] = m->choices[c].n_options - 1;
+    }
+    st = activate(m, last);
+    sigeo__free(last);
+    if (st != SIGEO_OK)
+        return st;
+    for (int32_t i = 0; i < m->n_params; i++)
+        init_param(m, &m->params[i]);
+    m->finalized = true;
+    return SIGEO_OK;
+}
+
+/* ---------------------------------------------------------- architecture */
+
+bool sigeo__input_on(const sigeo_model_t *m, const sigeo__node_t *node, int32_t i)
+{
+    int32_t c = node->input_choices ? node->input_choices[i] : -1;
+    return c < 0 || m->arch[c] == 1;
+}
+
+int64_t sigeo__choice_value(const sigeo_model_t *m, int32_t choice, int64_t fallback)
+{
+    if (choice < 0)
+        return fallback;
+    return m->choices[choice].values[m->arch[choice]];
+}
+
+/* Marks the nodes the loss depends on under `arch` (already in m->arch) and
+ * infers their widths in tape order. */
+static sigeo_status_t route(sigeo_model_t *m)
+{
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        m->nodes[i].active = false;
+    m->nodes[m->loss_node].active = true;
+    for (int32_t i = m->n_nodes - 1; i >= 0; i--) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (!n->active)
+            continue;
+        for (int32_t k = 0; k < n->n_inputs; k++) {
+            bool used = n->kind == SIGEO_LAYER_SELECT ? k == m->arch[n->choice] : sigeo__input_on(m, n, k);
+            if (used)
+                m->nodes[n->inputs[k]].active = true;
+        }
+    }
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (!n->active)
+            continue;
+        sigeo_status_t st = n->op->infer(m, n);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    for (int32_t i = 0; i < m->n_params; i++) {
+        sigeo__param_t *p = &m->params[i];
+        const sigeo__node_t *n = &m->nodes[p->node];
+        if (!n->active)
+            p->active_numel = 0;
+        else if (p->kind == SIGEO_PARAM_WEIGHT)
+            p->active_numel = n->width * m->nodes[n->inputs[0]].width;
+        else if (p->kind == SIGEO_PARAM_EMBEDDING)
+            p->active_numel = p->numel;
+        else
+            p->active_numel = n->width;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t activate(sigeo_model_t *m, const int32_t *arch)
+{
+    static const char fn[] = "sigeo_model_activate";
+    for (int32_t c = 0; c < m->n_choices; c++)
+        if (arch[c] < 0 || arch[c] >= m->choices[c].n_options)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
+                        m->choices[c].name, (int)arch[c], (int)m->choices[c].n_options - 1);
+    int32_t saved_stack[64];
+    int32_t *saved = m->n_choices <= 64 ? saved_stack : sigeo__calloc((size_t)m->n_choices, sizeof *saved);
+    if (!saved)
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+    if (m->n_choices)
+        memcpy(saved, m->arch, (size_t)m->n_choices * sizeof *saved);
+    if (m->n_choices)
+        memcpy(m->arch, arch, (size_t)m->n_choices * sizeof *arch);
+    sigeo_status_t st = route(m);
+    if (st != SIGEO_OK && m->finalized) {
+        /* Put the previous architecture back: it was valid. */
+        memcpy(m->arch, saved, (size_t)m->n_choices * sizeof *saved);
+        route(m);
+    }
+    if (saved != saved_stack)
+        sigeo__free(saved);
+    m->have_forward = false;
+    return st;
+}
+
+static sigeo_status_t check_ready(const sigeo_model_t *m, const char *fn)
+{
+    if (!m->finalized)
+        return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
+                              "%s: model '%s' is not finalised (sigeo_model_finalize)", fn, m->name);
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_activate(sigeo_model_t *m, const int32_t *arch, int32_t n)
+{
+    static const char fn[] = "sigeo_model_activate";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_ready(m, fn);
+    if (st != SIGEO_OK)
+        return st;
+    if (n != m->n_choices)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: architecture has %d entries, model '%s' has %d choice points", fn,
+                    (int)n, m->name, (int)m->n_choices);
+    if (!arch && n > 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: arch is NULL", fn);
+    return activate(m, arch);
+}
+
+SIGEO_API sigeo_status_t sigeo_model_active_arch(int32_t *arch, int32_t capacity, const sigeo_model_t *m)
+{
+    static const char fn[] = "sigeo_model_active_arch";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (capacity < m->n_choices || (!arch && m->n_choices > 0))
+        return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
+                              "%s: capacity %d < %d choice points", fn, (int)capacity, (int)m->n_choices);
+    if (m->n_choices)
+        memcpy(arch, m->arch, (size_t)m->n_choices * sizeof *arch);
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_choices(int32_t *count_out, int32_t *n_options_out, int32_t capacity,
+                                             const sigeo_model_t *m)
+{
+    if (!m || !count_out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_choices: %s is NULL", m ? "count_out" : "model");
+    *count_out = m->n_choices;
+    if (n_options_out) {
+        if (capacity < m->n_choices)
+            return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
+                                  "sigeo_model_choices: capacity %d < %d choice points", (int)capacity,
+                                  (int)m->n_choices);
+        for (int32_t c = 0; c < m->n_choices; c++)
+            n_options_out[c] = m->choices[c].n_options;
+    }
+    return SIGEO_OK;
+}
+
+/* ------------------------------------------------------------ parameters */
+
+SIGEO_API sigeo_status_t sigeo_model_param_count(int32_t *count_out, const sigeo_model_t *m)
+{
+    if (!m || !count_out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_param_count: %s is NULL", m ? "count_out" : "model");
+    *count_out = m->n_params;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t check_param(const sigeo_model_t *m, int32_t param, const char *fn)
+{
+    if (param < 0 || param >= m->n_params)
+        return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
+                              "%s: parameter index %d out of range (%d parameters)", fn, (int)param, (int)m->n_params);
+    return check_ready(m, fn);
+}
+
+SIGEO_API sigeo_status_t sigeo_model_param_info(sigeo_param_info_t *out, const sigeo_model_t *m, int32_t param)
+{
+    static const char fn[] = "sigeo_model_param_info";
+    if (!m || !out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, m ? "out" : "model");
+    sigeo_status_t st = check_param(m, param, fn);
+    if (st != SIGEO_OK)
+        return st;
+    const sigeo__param_t *p = &m->params[param];
+    sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+    info.kind = p->kind;
+    info.name = p->name;
+    info.module = p->module;
+    info.ndim = p->ndim;
+    memcpy(info.dims, p->dims, sizeof info.dims);
+    info.numel = p->numel;
+    info.active_numel = p->active_numel;
+    return sigeo__struct_out(out, &info, sizeof info, "sigeo_param_info", NULL);
+}
+
+SIGEO_API sigeo_status_t sigeo_model_find_param(int32_t *param_out, const sigeo_model_t *m, const char *name)
+{
+    if (!m || !param_out || !name)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_find_param: %s is NULL",
+                           !m ? "model" : !param_out ? "param_out" : "name");
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strcmp(m->params[i].name, name) == 0) {
+            *param_out = i;
+            return SIGEO_OK;
+        }
+    return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
+                          "sigeo_model_find_param: model '%s' has no parameter '%s'", m->name, name);
+}
+
+static sigeo_status_t copy_param(const sigeo_model_t *m, int32_t param, float *buf, int64_t count, bool grad,
+                                 const char *fn)
+{
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_param(m, param, fn);
+    if (st != SIGEO_OK)
+        return st;
+    const sigeo__param_t *p = &m->params[param];
+    if (!buf || count != p->numel)
+        return sigeo__fail_on((sigeo__errbuf_t *)&m->err, buf ? SIGEO_ERR_SHAPE : SIGEO_ERR_INVALID_ARG,
+                              "%s: parameter '%s' has %lld elements, buffer %s %lld", fn, p->name,
+                              (long long)p->numel, buf ? "holds" : "is NULL, count", (long long)count);
+    memcpy(buf, grad ? p->grad : p->data, (size_t)count * sizeof(float));
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_get_param(const sigeo_model_t *m, int32_t param, float *buf, int64_t count)
+{
+    return copy_param(m, param, buf, count, false, "sigeo_model_get_param");
+}
+
+SIGEO_API sigeo_status_t sigeo_model_get_grad(const sigeo_model_t *m, int32_t param, float *buf, int64_t count)
+{
+    return copy_param(m, param, buf, count, true, "sigeo_model_get_grad");
+}
+
+SIGEO_API sigeo_status_t sigeo_model_set_param(sigeo_model_t *m, int32_t param, const float *buf, int64_t count)
+{
+    static const char fn[] = "sigeo_model_set_param";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo_status_t st = check_param(m, param, fn);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__param_t *p = &m->params[param];
+    if (!buf || count != p->numel)
+        return FAIL(m, buf ? SIGEO_ERR_SHAPE : SIGEO_ERR_INVALID_ARG, "%s: parameter '%s' has %lld elements, got %lld",
+                    fn, p->name, (long long)p->numel, (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        if (!isfinite(buf[i]))
+            return FAIL(m, SIGEO_ERR_NONFINITE, "%s: parameter '%s' element %lld is %g", fn, p->name, (long long)i,
+                        (double)buf[i]);
+    memcpy(p->data, buf, (size_t)count * sizeof(float));
+    m->have_forward = false;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *m)
+{
+    if (!m || !count_out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_module_count: %s is NULL", m ? "count_out" : "model");
+    *count_out = m->n_modules;
+    return SIGEO_OK;
+}
+
+SIGEO_API const char *sigeo_model_module_name(const sigeo_model_t *m, int32_t module)
+{
+    if (!m || module < 0 || module >= m->n_modules)
+        return NULL;
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].module == module)
+            return m->nodes[i].name;
+    return NULL;
+}
+
+SIGEO_API const char *sigeo_model_last_error(const sigeo_model_t *m)
+{
+    return m ? m->err.msg : "";
+}

@@ -1,0 +1,68 @@
+/* Elementwise activations through oneDNN eltwise (a plain C loop at -O2 is
+ * scalar and far slower, onednn-notes.md). */
+#include <string.h>
+
+#include "nn/graph.h"
+
+static sigeo__eltwise_alg_t alg_of(int32_t act)
+{
+    switch (act) {
+    case SIGEO_ACT_SIGMOID: return SIGEO__ELT_SIGMOID;
+    case SIGEO_ACT_TANH: return SIGEO__ELT_TANH;
+    case SIGEO_ACT_GELU: return SIGEO__ELT_GELU_ERF;
+    default: return SIGEO__ELT_RELU;
+    }
+}
+
+static sigeo_status_t act_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    n->width = in->width;
+    n->n_runs = in->n_runs;
+    memcpy(n->runs, in->runs, (size_t)in->n_runs * sizeof *in->runs);
+    return SIGEO_OK;
+}
+
+static sigeo_status_t act_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t count = b->batch_size * n->width;
+    if (n->activation == SIGEO_ACT_IDENTITY) {
+        memcpy(n->out, in->out, (size_t)count * sizeof(float));
+        return SIGEO_OK;
+    }
+    return sigeo__eltwise_forward(&n->slots[0], m->engine, alg_of(n->activation), count, in->out, n->out);
+}
+
+static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    const int64_t count = m->batch * n->width;
+    bool accumulate;
+    float *dx = sigeo__grad_target(in, &accumulate);
+    float *target = dx;
+    if (accumulate) {
+        sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)count * sizeof(float));
+        if (st != SIGEO_OK)
+            return st;
+        target = n->scratch;
+    }
+    if (n->activation == SIGEO_ACT_IDENTITY) {
+        memcpy(target, n->grad, (size_t)count * sizeof(float));
+    } else {
+        sigeo_status_t st =
+            sigeo__eltwise_backward(&n->slots[1], m->engine, alg_of(n->activation), count, in->out, n->grad, target);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    if (accumulate) {
+        const float *t = target;
+        for (int64_t i = 0; i < count; i++)
+            dx[i] += t[i];
+    }
+    return SIGEO_OK;
+}
+
+const sigeo__op_t sigeo__op_activation = { "activation", act_infer, act_forward, act_backward };

@@ -1,0 +1,143 @@
+/* Combining nodes: elementwise sum (narrower inputs zero-padded, as the
+ * NASRec sum node), concatenation along features, and the op choice
+ * (select). Inputs may be gated on/off by 2-option choice points. */
+#include <string.h>
+
+#include "nn/graph.h"
+
+/* Writes or adds a [B, w] block into columns [0, w) of a [B, ld] buffer. */
+static void put_block(float *dst, int64_t ld, const float *src, int64_t src_ld, int64_t B, int64_t w, bool add)
+{
+    for (int64_t r = 0; r < B; r++) {
+        float *d = dst + r * ld;
+        const float *s = src + r * src_ld;
+        if (add)
+            for (int64_t j = 0; j < w; j++)
+                d[j] += s[j];
+        else
+            memcpy(d, s, (size_t)w * sizeof(float));
+    }
+}
+
+static sigeo_status_t sum_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    int64_t w = 0;
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (sigeo__input_on(m, n, i)) {
+            const sigeo__node_t *in = sigeo__input(m, n, i);
+            w = in->width > w ? in->width : w;
+        }
+    if (w == 0)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "sum '%s': no input is active under this architecture", n->name);
+    n->width = w;
+    n->runs[0] = (sigeo__run_t){ 0, 0, w };
+    n->n_runs = 1;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t sum_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const int64_t B = b->batch_size, W = n->width;
+    memset(n->out, 0, (size_t)(B * W) * sizeof(float));
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (sigeo__input_on(m, n, i)) {
+            const sigeo__node_t *in = sigeo__input(m, n, i);
+            put_block(n->out, W, in->out, in->width, B, in->width, true);
+        }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t sum_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    for (int32_t i = 0; i < n->n_inputs; i++) {
+        sigeo__node_t *in = sigeo__input(m, n, i);
+        if (!sigeo__input_on(m, n, i) || in->kind == SIGEO__NODE_INPUT_DENSE)
+            continue;
+        bool acc;
+        float *dx = sigeo__grad_target(in, &acc);
+        put_block(dx, in->width, n->grad, n->width, m->batch, in->width, acc);
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t concat_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    int64_t active = 0, max_offset = 0;
+    int32_t runs = 0;
+    for (int32_t i = 0; i < n->n_inputs; i++) {
+        const sigeo__node_t *in = sigeo__input(m, n, i);
+        if (sigeo__input_on(m, n, i)) {
+            for (int32_t r = 0; r < in->n_runs; r++)
+                n->runs[runs++] = (sigeo__run_t){ max_offset + in->runs[r].max_offset,
+                                                  active + in->runs[r].active_offset, in->runs[r].len };
+            active += in->width;
+        }
+        max_offset += in->max_width;
+    }
+    if (active == 0)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "concat '%s': no input is active under this architecture",
+                                 n->name);
+    n->width = active;
+    n->n_runs = runs;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t concat_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    int64_t col = 0;
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (sigeo__input_on(m, n, i)) {
+            const sigeo__node_t *in = sigeo__input(m, n, i);
+            put_block(n->out + col, n->width, in->out, in->width, b->batch_size, in->width, false);
+            col += in->width;
+        }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t concat_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    int64_t col = 0;
+    for (int32_t i = 0; i < n->n_inputs; i++) {
+        if (!sigeo__input_on(m, n, i))
+            continue;
+        sigeo__node_t *in = sigeo__input(m, n, i);
+        if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+            bool acc;
+            float *dx = sigeo__grad_target(in, &acc);
+            put_block(dx, in->width, n->grad + col, n->width, m->batch, in->width, acc);
+        }
+        col += in->width;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t select_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, m->arch[n->choice]);
+    n->width = in->width;
+    n->n_runs = in->n_runs;
+    memcpy(n->runs, in->runs, (size_t)in->n_runs * sizeof *in->runs);
+    return SIGEO_OK;
+}
+
+static sigeo_status_t select_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, m->arch[n->choice]);
+    memcpy(n->out, in->out, (size_t)(b->batch_size * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
+static sigeo_status_t select_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, m->arch[n->choice]);
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    put_block(dx, n->width, n->grad, n->width, m->batch, n->width, acc);
+    return SIGEO_OK;
+}
+
+const sigeo__op_t sigeo__op_sum = { "sum", sum_infer, sum_forward, sum_backward };
+const sigeo__op_t sigeo__op_concat = { "concat", concat_infer, concat_forward, concat_backward };
+const sigeo__op_t sigeo__op_select = { "select", select_infer, select_forward, select_backward };

@@ -1,0 +1,93 @@
+/* Layer norm over the active features of each row (eps 1e-5, biased
+ * variance, as nn.LayerNorm), with gamma/beta indexed through the input's
+ * runs so an elastic slice uses the same affine entries as the supernet. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/graph.h"
+
+#define LN_EPS 1e-5
+
+static sigeo_status_t ln_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    n->width = in->width;
+    n->n_runs = in->n_runs;
+    memcpy(n->runs, in->runs, (size_t)in->n_runs * sizeof *in->runs);
+    return SIGEO_OK;
+}
+
+/* Scratch: [B] rstd, then [B, W] x_hat, then [W] max-layout index per feature. */
+static sigeo_status_t ln_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t B = b->batch_size, W = n->width;
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(B + B * W) * sizeof(float) + (size_t)W * sizeof(int64_t));
+    if (st != SIGEO_OK)
+        return st;
+    float *rstd = n->scratch, *xhat = rstd + B;
+    int64_t *idx = (int64_t *)(void *)(xhat + B * W);
+    for (int32_t r = 0; r < n->n_runs; r++)
+        for (int64_t k = 0; k < n->runs[r].len; k++)
+            idx[n->runs[r].active_offset + k] = n->runs[r].max_offset + k;
+    const float *gamma = m->params[n->param[0]].data, *beta = m->params[n->param[1]].data;
+    for (int64_t r = 0; r < B; r++) {
+        const float *x = in->out + r * W;
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < W; j++)
+            mean += x[j];
+        mean /= (double)W;
+        for (int64_t j = 0; j < W; j++)
+            var += ((double)x[j] - mean) * ((double)x[j] - mean);
+        var /= (double)W;
+        double rs = 1.0 / sqrt(var + LN_EPS);
+        rstd[r] = (float)rs;
+        for (int64_t j = 0; j < W; j++) {
+            float xh = (float)(((double)x[j] - mean) * rs);
+            xhat[r * W + j] = xh;
+            n->out[r * W + j] = gamma[idx[j]] * xh + beta[idx[j]];
+        }
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t B = m->batch, W = n->width;
+    const float *rstd = n->scratch, *xhat = rstd + B;
+    const int64_t *idx = (const int64_t *)(const void *)(xhat + B * W);
+    sigeo__param_t *gp = &m->params[n->param[0]], *bp = &m->params[n->param[1]];
+    const float *gamma = gp->data;
+    for (int64_t j = 0; j < W; j++)
+        gp->grad[idx[j]] = bp->grad[idx[j]] = 0.0f;
+    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    bool acc = false;
+    float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
+    for (int64_t r = 0; r < B; r++) {
+        const float *dy = n->grad + r * W, *xh = xhat + r * W;
+        double sum_d = 0.0, sum_dx = 0.0;
+        for (int64_t j = 0; j < W; j++) {
+            double d = (double)dy[j] * gamma[idx[j]];
+            sum_d += d;
+            sum_dx += d * xh[j];
+            gp->grad[idx[j]] += dy[j] * xh[j];
+            bp->grad[idx[j]] += dy[j];
+        }
+        if (!want_dx)
+            continue;
+        const double mean_d = sum_d / (double)W, mean_dx = sum_dx / (double)W;
+        float *out = dx + r * W;
+        for (int64_t j = 0; j < W; j++) {
+            double d = (double)dy[j] * gamma[idx[j]];
+            float v = (float)(rstd[r] * (d - mean_d - xh[j] * mean_dx));
+            out[j] = acc ? out[j] + v : v;
+        }
+    }
+    gp->grad_dirty = bp->grad_dirty = true;
+    /* y = gamma x_hat + beta is degree-1 homogeneous in (gamma, beta). */
+    sigeo__add_directional(m, n->out, n->grad, B, W);
+    return SIGEO_OK;
+}
+
+const sigeo__op_t sigeo__op_layer_norm = { "layer norm", ln_infer, ln_forward, ln_backward };

@@ -1,0 +1,92 @@
+/* Linear layer y = x W^T + b with elastic widths. W is stored [units, in_max]
+ * (PyTorch layout); the active layer uses rows 0..w-1 and, for each run of
+ * its input's active features, the matching column block — so a subnet
+ * computes exactly at its own width on a view of the shared weights. */
+#include <string.h>
+
+#include "nn/graph.h"
+
+static sigeo_status_t linear_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    if (in->width < 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "linear '%s': its input '%s' has no active features", n->name,
+                                 in->name);
+    n->width = sigeo__choice_value(m, n->width_choice, n->units);
+    n->runs[0] = (sigeo__run_t){ 0, 0, n->width };
+    n->n_runs = 1;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t linear_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const float *bias = n->param[1] >= 0 ? m->params[n->param[1]].data : NULL;
+    const int64_t B = b->batch_size, in_w = in->width, in_max = w->dims[1], out_w = n->width;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo__matmul_shape_t sh = {
+            .m = B, .n = out_w, .k = run->len,
+            .a_stride = { in_w, 1 }, .b_stride = { 1, in_max }, .c_stride = { out_w, 1 },
+            .bias = r == 0 && bias != NULL, .accumulate = r > 0,
+        };
+        sigeo_status_t st = sigeo__matmul(&n->slots[3 * r], m->engine, &sh, in->out + run->active_offset,
+                                          w->data + run->max_offset, bias, n->out);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = m->batch, in_w = in->width, in_max = w->dims[1], out_w = n->width;
+    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    bool accumulate = false;
+    float *dx = want_dx ? sigeo__grad_target(in, &accumulate) : NULL;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo_status_t st;
+        if (want_dx) {
+            sigeo__matmul_shape_t dx_sh = {
+                .m = B, .n = run->len, .k = out_w,
+                .a_stride = { out_w, 1 }, .b_stride = { in_max, 1 }, .c_stride = { in_w, 1 },
+                .accumulate = accumulate,
+            };
+            st = sigeo__matmul(&n->slots[3 * r + 1], m->engine, &dx_sh, n->grad, w->data + run->max_offset, NULL,
+                               dx + run->active_offset);
+            if (st != SIGEO_OK)
+                return st;
+        }
+        sigeo__matmul_shape_t dw_sh = {
+            .m = out_w, .n = run->len, .k = B,
+            .a_stride = { 1, out_w }, .b_stride = { in_w, 1 }, .c_stride = { in_max, 1 },
+        };
+        st = sigeo__matmul(&n->slots[3 * r + 2], m->engine, &dw_sh, n->grad, in->out + run->active_offset, NULL,
+                           w->grad + run->max_offset);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    w->grad_dirty = true;
+    if (n->param[1] >= 0) {
+        sigeo__param_t *bp = &m->params[n->param[1]];
+        float *db = bp->grad;
+        for (int64_t j = 0; j < out_w; j++)
+            db[j] = 0.0f;
+        for (int64_t r = 0; r < B; r++) {
+            const float *g = n->grad + r * out_w;
+            for (int64_t j = 0; j < out_w; j++)
+                db[j] += g[j];
+        }
+        bp->grad_dirty = true;
+    }
+    /* theta_L . grad l_n = delta_n . y_n: y includes the bias, so weight
+     * and bias together are covered (proxies.md §4.1). */
+    sigeo__add_directional(m, n->out, n->grad, B, out_w);
+    return SIGEO_OK;
+}
+
+const sigeo__op_t sigeo__op_linear = { "linear", linear_infer, linear_forward, linear_backward };

@@ -1,0 +1,382 @@
+/* Finite-difference checks of every op and loss of the engine.
+ *
+ * For each parameter tensor p the analytical directional derivative g.v
+ * along a random unit direction v is compared with the central difference
+ * (L(p + eps v) - L(p - eps v)) / (2 eps), the losses accumulated in double
+ * by the library. Tolerance: the forward runs in float, so L carries a
+ * rounding error of ~1e-7 |L| per evaluation; divided by 2 eps = 2e-3 that is
+ * ~1e-4 for L ~ 1. The truncation error is O(eps^2 |L'''|) ~ 1e-6. So
+ * |fd - an| <= 1e-3 + 1e-2 |an| fails for any real gradient bug (wrong sign,
+ * missing term, wrong slice give errors of the size of the gradient itself)
+ * and passes for rounding. ReLU kinks: a perturbation crossing a kink changes
+ * the slope; with eps 1e-3 and continuous random inputs this is rare, and the
+ * inputs below are fixed by seed, so the test is deterministic.
+ * Also checked element-wise on a few coordinates per tensor. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sigeo/model.h"
+
+#define EPS 1e-3
+
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * 0x1.0p-53;
+}
+static double nrand(void)
+{
+    double u1 = 1.0 - urand(), u2 = urand();
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static double loss_of(sigeo_model_t *m, const sigeo_batch_t *b)
+{
+    double l = 0.0;
+    sigeo_status_t st = sigeo_model_forward(&l, m, b);
+    ck_assert_msg(st == SIGEO_OK, "forward: %s", sigeo_last_error());
+    return l;
+}
+
+/* Checks every parameter of the active architecture; returns how many tensors were checked. */
+static int check_model_gradients(sigeo_model_t *m, const sigeo_batch_t *b)
+{
+    double l0;
+    ck_assert_msg(sigeo_model_forward_backward(&l0, m, b) == SIGEO_OK, "%s", sigeo_last_error());
+    int32_t np;
+    ck_assert_int_eq(sigeo_model_param_count(&np, m), SIGEO_OK);
+    int checked = 0;
+    for (int32_t p = 0; p < np; p++) {
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        ck_assert_int_eq(sigeo_model_param_info(&info, m, p), SIGEO_OK);
+        int64_t n = info.numel;
+        float *theta = malloc((size_t)n * sizeof(float)), *grad = malloc((size_t)n * sizeof(float));
+        float *work = malloc((size_t)n * sizeof(float));
+        double *v = malloc((size_t)n * sizeof(double));
+        ck_assert_int_eq(sigeo_model_get_param(m, p, theta, n), SIGEO_OK);
+        ck_assert_int_eq(sigeo_model_get_grad(m, p, grad, n), SIGEO_OK);
+        double norm = 0.0, an = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            v[i] = nrand();
+            norm += v[i] * v[i];
+        }
+        norm = sqrt(norm);
+        for (int64_t i = 0; i < n; i++) {
+            v[i] /= norm;
+            an += v[i] * grad[i];
+        }
+        for (int64_t i = 0; i < n; i++)
+            work[i] = (float)(theta[i] + EPS * v[i]);
+        ck_assert_int_eq(sigeo_model_set_param(m, p, work, n), SIGEO_OK);
+        double lp = loss_of(m, b);
+        for (int64_t i = 0; i < n; i++)
+            work[i] = (float)(theta[i] - EPS * v[i]);
+        ck_assert_int_eq(sigeo_model_set_param(m, p, work, n), SIGEO_OK);
+        double lm = loss_of(m, b);
+        double fd = (lp - lm) / (2 * EPS);
+        ck_assert_msg(fabs(fd - an) <= 1e-3 + 1e-2 * fabs(an),
+                      "param '%s': directional derivative analytical %.8g vs finite difference %.8g", info.name, an, fd);
+        /* three single coordinates, including the largest gradient entry */
+        int64_t idx[3] = { 0, n / 2, 0 };
+        for (int64_t i = 0; i < n; i++)
+            if (fabsf(grad[i]) > fabsf(grad[idx[2]]))
+                idx[2] = i;
+        for (int k = 0; k < 3; k++) {
+            memcpy(work, theta, (size_t)n * sizeof(float));
+            work[idx[k]] = (float)(theta[idx[k]] + EPS);
+            sigeo_model_set_param(m, p, work, n);
+            double a = loss_of(m, b);
+            work[idx[k]] = (float)(theta[idx[k]] - EPS);
+            sigeo_model_set_param(m, p, work, n);
+            double c = loss_of(m, b);
+            double fdi = (a - c) / (2 * EPS);
+            ck_assert_msg(fabs(fdi - grad[idx[k]]) <= 1e-3 + 1e-2 * fabs(grad[idx[k]]),
+                          "param '%s' element %lld: analytical %.8g vs finite difference %.8g", info.name,
+                          (long long)idx[k], (double)grad[idx[k]], fdi);
+        }
+        ck_assert_int_eq(sigeo_model_set_param(m, p, theta, n), SIGEO_OK);
+        free(theta);
+        free(grad);
+        free(work);
+        free(v);
+        checked++;
+    }
+    return checked;
+}
+
+static sigeo_context_t *ctx;
+static void setup(void)
+{
+    sigeo_context_options_t o = SIGEO_CONTEXT_OPTIONS_INIT;
+    o.seed = 7;
+    ck_assert_int_eq(sigeo_context_create(&ctx, &o), SIGEO_OK);
+}
+static void teardown(void)
+{
+    sigeo_context_destroy(ctx);
+    ctx = NULL;
+}
+
+static int32_t add_linear(sigeo_model_t *m, const char *name, int32_t in, int64_t units, int32_t width_choice)
+{
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_LINEAR;
+    d.name = name;
+    d.inputs = &in;
+    d.n_inputs = 1;
+    d.units = units;
+    d.width_choice = width_choice;
+    int32_t out;
+    ck_assert_msg(sigeo_model_add_layer(&out, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    return out;
+}
+
+static int32_t add_act(sigeo_model_t *m, const char *name, int32_t in, sigeo_activation_t act)
+{
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_ACTIVATION;
+    d.name = name;
+    d.inputs = &in;
+    d.n_inputs = 1;
+    d.activation = act;
+    int32_t out;
+    ck_assert_msg(sigeo_model_add_layer(&out, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    return out;
+}
+
+static int32_t add_multi(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, const int32_t *in, uint32_t n,
+                         const int32_t *gates)
+{
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = kind;
+    d.name = name;
+    d.inputs = in;
+    d.n_inputs = n;
+    d.input_choices = gates;
+    int32_t out;
+    ck_assert_msg(sigeo_model_add_layer(&out, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    return out;
+}
+
+static int32_t add_dense_input(sigeo_model_t *m, int64_t features)
+{
+    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
+    d.kind = SIGEO_INPUT_DENSE;
+    d.name = "x";
+    d.features = features;
+    int32_t out;
+    ck_assert_int_eq(sigeo_model_add_input(&out, m, &d), SIGEO_OK);
+    return out;
+}
+
+static void fill(float *x, int64_t n, double scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(scale * nrand());
+}
+
+/* MLP 12 -> [8|16] -> act -> 5, softmax CE, at both widths. */
+static void mlp_case(sigeo_activation_t act, sigeo_loss_kind_t loss)
+{
+    sigeo_model_t *m;
+    ck_assert_int_eq(sigeo_model_create(&m, ctx, "mlp"), SIGEO_OK);
+    int32_t c;
+    ck_assert_int_eq(sigeo_model_add_choice(&c, m, "w0", 2, (const int64_t[]){ 8, 16 }), SIGEO_OK);
+    int32_t x = add_dense_input(m, 12);
+    int32_t h = add_act(m, "act0", add_linear(m, "fc0", x, 16, c), act);
+    int32_t y = add_linear(m, "fc1", h, 5, -1);
+    ck_assert_int_eq(sigeo_model_set_loss(m, y, loss), SIGEO_OK);
+    ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
+    enum { B = 6 };
+    float dense[B * 12], targets[B * 5];
+    int32_t labels[B];
+    fill(dense, B * 12, 1.0);
+    for (int i = 0; i < B; i++)
+        labels[i] = i % 5;
+    for (int i = 0; i < B * 5; i++)
+        targets[i] = loss == SIGEO_LOSS_BCE_WITH_LOGITS ? (float)(urand() < 0.5) : (float)nrand();
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = B;
+    b.dense = dense;
+    b.n_dense = 12;
+    b.labels = labels;
+    b.targets = targets;
+    b.n_targets = 5;
+    for (int32_t w = 0; w < 2; w++) {
+        ck_assert_int_eq(sigeo_model_activate(m, &w, 1), SIGEO_OK);
+        ck_assert_int_eq(check_model_gradients(m, &b), 4);
+    }
+    sigeo_model_destroy(m);
+}
+
+START_TEST(linear_relu_softmax_ce_matches_finite_differences_at_two_widths)
+{
+    mlp_case(SIGEO_ACT_RELU, SIGEO_LOSS_SOFTMAX_CE);
+}
+END_TEST
+
+START_TEST(sigmoid_tanh_gelu_identity_match_finite_differences)
+{
+    mlp_case(SIGEO_ACT_SIGMOID, SIGEO_LOSS_MSE);
+    mlp_case(SIGEO_ACT_TANH, SIGEO_LOSS_BCE_WITH_LOGITS);
+    mlp_case(SIGEO_ACT_GELU, SIGEO_LOSS_SOFTMAX_CE);
+    mlp_case(SIGEO_ACT_IDENTITY, SIGEO_LOSS_MSE);
+}
+END_TEST
+
+/* DLRM-like: 3 sparse fields (multi-hot, mean and sum pooling), dense
+ * projection, dot interaction, concat, layer norm, head, BCE. */
+START_TEST(embedding_dot_concat_layernorm_bce_match_finite_differences)
+{
+    sigeo_model_t *m;
+    ck_assert_int_eq(sigeo_model_create(&m, ctx, "dlrm"), SIGEO_OK);
+    int32_t x = add_dense_input(m, 5);
+    int32_t dproj = add_linear(m, "bottom", x, 4, -1);
+    int32_t vecs[4] = { dproj };
+    for (int f = 0; f < 3; f++) {
+        char name[16], ename[16];
+        snprintf(name, sizeof name, "cat%d", f);
+        snprintf(ename, sizeof ename, "emb%d", f);
+        sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
+        in.kind = SIGEO_INPUT_SPARSE;
+        in.name = name;
+        in.field = f;
+        int32_t s;
+        ck_assert_int_eq(sigeo_model_add_input(&s, m, &in), SIGEO_OK);
+        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+        d.kind = SIGEO_LAYER_EMBEDDING_BAG;
+        d.name = ename;
+        d.inputs = &s;
+        d.n_inputs = 1;
+        d.units = 4;
+        d.rows = 10;
+        d.pooling = f == 1 ? SIGEO_POOL_MEAN : SIGEO_POOL_SUM;
+        ck_assert_msg(sigeo_model_add_layer(&vecs[f + 1], m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    }
+    int32_t dot = add_multi(m, SIGEO_LAYER_DOT_INTERACTION, "dot", vecs, 4, NULL);
+    int32_t cat = add_multi(m, SIGEO_LAYER_CONCAT, "cat", (const int32_t[]){ dproj, dot }, 2, NULL);
+    sigeo_layer_desc_t ln = SIGEO_LAYER_DESC_INIT;
+    ln.kind = SIGEO_LAYER_LAYER_NORM;
+    ln.name = "ln";
+    ln.inputs = &cat;
+    ln.n_inputs = 1;
+    int32_t lnn;
+    ck_assert_msg(sigeo_model_add_layer(&lnn, m, &ln) == SIGEO_OK, "%s", sigeo_last_error());
+    int32_t y = add_linear(m, "head", lnn, 1, -1);
+    ck_assert_int_eq(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS), SIGEO_OK);
+    ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
+    /* Non-trivial affine so gamma/beta gradients are exercised away from 1/0. */
+    float g[10], be[10];
+    fill(g, 10, 1.0);
+    fill(be, 10, 0.5);
+    int32_t pg, pb;
+    ck_assert_int_eq(sigeo_model_find_param(&pg, m, "ln.weight"), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_find_param(&pb, m, "ln.bias"), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_set_param(m, pg, g, 10), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_set_param(m, pb, be, 10), SIGEO_OK);
+    enum { B = 5, F = 3 };
+    float dense[B * 5], targets[B];
+    fill(dense, B * 5, 1.0);
+    for (int i = 0; i < B; i++)
+        targets[i] = (float)(i % 2);
+    /* bags: row r field f has (r + f) % 3 ids (some empty) */
+    int64_t offsets[B * F + 1], ids[64];
+    int64_t k = 0;
+    offsets[0] = 0;
+    for (int r = 0; r < B; r++)
+        for (int f = 0; f < F; f++) {
+            int len = (r + f) % 3;
+            for (int j = 0; j < len; j++)
+                ids[k++] = (r * 7 + f * 3 + j * 5) % 10;
+            offsets[r * F + f + 1] = k;
+        }
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = B;
+    b.dense = dense;
+    b.n_dense = 5;
+    b.n_sparse_fields = F;
+    b.sparse_ids = ids;
+    b.sparse_offsets = offsets;
+    b.targets = targets;
+    b.n_targets = 1;
+    ck_assert_int_eq(check_model_gradients(m, &b), 9);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* Gated sum and concat, an op choice, and an elastic concat feeding a
+ * linear layer (the runs bookkeeping), across several architectures. */
+START_TEST(gated_sum_concat_select_match_finite_differences_across_archs)
+{
+    sigeo_model_t *m;
+    ck_assert_int_eq(sigeo_model_create(&m, ctx, "space"), SIGEO_OK);
+    int32_t wa, wb, ga, gb, op;
+    ck_assert_int_eq(sigeo_model_add_choice(&wa, m, "wa", 2, (const int64_t[]){ 3, 6 }), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_add_choice(&wb, m, "wb", 2, (const int64_t[]){ 2, 5 }), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_add_choice(&ga, m, "edge_a", 2, NULL), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_add_choice(&gb, m, "edge_b", 2, NULL), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_add_choice(&op, m, "op", 2, NULL), SIGEO_OK);
+    int32_t x = add_dense_input(m, 7);
+    int32_t a = add_act(m, "a_act", add_linear(m, "a", x, 6, wa), SIGEO_ACT_TANH);
+    int32_t bb = add_act(m, "b_act", add_linear(m, "b", x, 5, wb), SIGEO_ACT_SIGMOID);
+    int32_t cat = add_multi(m, SIGEO_LAYER_CONCAT, "cat", (const int32_t[]){ a, bb }, 2, (const int32_t[]){ ga, gb });
+    int32_t sum = add_multi(m, SIGEO_LAYER_SUM, "sum", (const int32_t[]){ a, bb }, 2, (const int32_t[]){ -1, gb });
+    int32_t p1 = add_linear(m, "p_cat", cat, 4, -1);
+    int32_t p2 = add_linear(m, "p_sum", sum, 4, -1);
+    sigeo_layer_desc_t sel = SIGEO_LAYER_DESC_INIT;
+    sel.kind = SIGEO_LAYER_SELECT;
+    sel.name = "choose";
+    sel.inputs = (const int32_t[]){ p1, p2 };
+    sel.n_inputs = 2;
+    sel.choice = op;
+    int32_t s;
+    ck_assert_msg(sigeo_model_add_layer(&s, m, &sel) == SIGEO_OK, "%s", sigeo_last_error());
+    int32_t y = add_linear(m, "head", add_act(m, "s_act", s, SIGEO_ACT_GELU), 3, -1);
+    ck_assert_int_eq(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE), SIGEO_OK);
+    ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
+    enum { B = 4 };
+    float dense[B * 7];
+    int32_t labels[B] = { 0, 1, 2, 1 };
+    fill(dense, B * 7, 1.0);
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = B;
+    b.dense = dense;
+    b.n_dense = 7;
+    b.labels = labels;
+    const int32_t archs[][5] = { { 1, 1, 1, 1, 0 }, { 0, 1, 1, 1, 0 }, { 0, 0, 0, 1, 0 },
+                                 { 1, 0, 1, 0, 0 }, { 0, 1, 1, 1, 1 }, { 1, 0, 0, 0, 1 } };
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
+        ck_assert_msg(sigeo_model_activate(m, archs[i], 5) == SIGEO_OK, "%s", sigeo_last_error());
+        check_model_gradients(m, &b);
+    }
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("gradcheck");
+    TCase *tc = tcase_create("ops");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, linear_relu_softmax_ce_matches_finite_differences_at_two_widths);
+    tcase_add_test(tc, sigmoid_tanh_gelu_identity_match_finite_differences);
+    tcase_add_test(tc, embedding_dot_concat_layernorm_bce_match_finite_differences);
+    tcase_add_test(tc, gated_sum_concat_select_match_finite_differences_across_archs);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
