@@ -125,6 +125,9 @@ struct sigeo_model {
  * into the inputs' grads through sigeo__grad_target(). */
 struct sigeo__op {
     const char *name;
+    /* Build time: static checks against the max-width inputs, max_width,
+     * max_runs and parameters (sigeo__model_add_param). */
+    sigeo_status_t (*configure)(sigeo_model_t *m, sigeo__node_t *node, const sigeo_layer_desc_t *desc);
     sigeo_status_t (*infer)(sigeo_model_t *m, sigeo__node_t *node);
     sigeo_status_t (*forward)(sigeo_model_t *m, sigeo__node_t *node, const sigeo_batch_t *batch);
     sigeo_status_t (*backward)(sigeo_model_t *m, sigeo__node_t *node);
@@ -134,6 +137,16 @@ struct sigeo__op {
 extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
     sigeo__op_embedding_bag, sigeo__op_sum, sigeo__op_concat, sigeo__op_select, sigeo__op_dot_interaction,
     sigeo__op_layer_norm;
+
+/* The op of a public layer kind, NULL for an unknown kind (ops.c). */
+const sigeo__op_t *sigeo__layer_op(int32_t kind);
+
+/* Builder helpers for configure(): a parameter of `node` in slot 0/1, and a
+ * check that choice `c` exists (with need_options options if > 0). */
+sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int slot, const char *suffix,
+                                      int32_t kind, int32_t ndim, const int64_t *dims);
+sigeo_status_t sigeo__model_check_choice(sigeo_model_t *m, int32_t c, int32_t need_options, const char *what,
+                                         const char *layer);
 
 static inline sigeo__node_t *sigeo__input(sigeo_model_t *m, const sigeo__node_t *node, int32_t i)
 {

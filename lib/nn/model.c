@@ -240,8 +240,8 @@ SIGEO_API sigeo_status_t sigeo_model_add_choice(int32_t *choice_out, sigeo_model
 }
 
 /* Appends a parameter; the data is allocated at finalize. */
-static sigeo_status_t add_param(sigeo_model_t *m, sigeo__node_t *node, int slot, const char *suffix, int32_t kind,
-                                int32_t ndim, const int64_t *dims)
+sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int slot, const char *suffix, int32_t kind,
+                                      int32_t ndim, const int64_t *dims)
 {
     if (m->n_params == m->cap_params) {
         int32_t cap = m->cap_params ? m->cap_params * 2 : 16;
@@ -292,8 +292,8 @@ static sigeo_status_t check_inputs(sigeo_model_t *m, const sigeo_layer_desc_t *d
     return SIGEO_OK;
 }
 
-static sigeo_status_t check_choice(sigeo_model_t *m, int32_t c, int32_t need_options, const char *what,
-                                   const char *layer)
+sigeo_status_t sigeo__model_check_choice(sigeo_model_t *m, int32_t c, int32_t need_options, const char *what,
+                                         const char *layer)
 {
     if (c < 0 || c >= m->n_choices)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "sigeo_model_add_layer: layer '%s' %s %d does not exist (%d choices)",
@@ -303,140 +303,6 @@ static sigeo_status_t check_choice(sigeo_model_t *m, int32_t c, int32_t need_opt
                     "sigeo_model_add_layer: layer '%s' %s '%s' has %d options, needs %d", layer, what,
                     m->choices[c].name, (int)m->choices[c].n_options, (int)need_options);
     return SIGEO_OK;
-}
-
-/* Static (max-width) checks and the parameters of each layer kind. */
-static sigeo_status_t configure_layer(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
-{
-    static const char fn[] = "sigeo_model_add_layer";
-    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
-    sigeo_status_t st = SIGEO_OK;
-    n->max_runs = 1;
-    switch (d->kind) {
-    case SIGEO_LAYER_LINEAR: {
-        if (d->n_inputs != 1)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' takes 1 input, got %u", fn, d->name, (unsigned)d->n_inputs);
-        if (d->units < 1)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' has units %lld (need >= 1)", fn, d->name,
-                        (long long)d->units);
-        if (d->width_choice >= 0) {
-            if ((st = check_choice(m, d->width_choice, 0, "width_choice", d->name)) != SIGEO_OK)
-                return st;
-            const sigeo__choice_t *c = &m->choices[d->width_choice];
-            if (!c->values)
-                return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' width choice '%s' has no values (widths)", fn,
-                            d->name, c->name);
-            for (int32_t o = 0; o < c->n_options; o++)
-                if (c->values[o] < 1 || c->values[o] > d->units)
-                    return FAIL(m, SIGEO_ERR_SHAPE, "%s: linear '%s' width option %d is %lld, outside 1..%lld", fn,
-                                d->name, (int)o, (long long)c->values[o], (long long)d->units);
-        }
-        n->op = &sigeo__op_linear;
-        n->units = n->max_width = d->units;
-        n->width_choice = d->width_choice;
-        n->module = m->n_modules;
-        const int64_t wd[2] = { d->units, in0->max_width };
-        if ((st = add_param(m, n, 0, "weight", SIGEO_PARAM_WEIGHT, 2, wd)) != SIGEO_OK)
-            return st;
-        if (!(d->flags & SIGEO_LAYER_NO_BIAS))
-            st = add_param(m, n, 1, "bias", SIGEO_PARAM_BIAS, 1, wd);
-        return st;
-    }
-    case SIGEO_LAYER_ACTIVATION:
-        if (d->n_inputs != 1)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' takes 1 input", fn, d->name);
-        if (d->activation < SIGEO_ACT_IDENTITY || d->activation > SIGEO_ACT_GELU)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' has unknown function %d", fn, d->name,
-                        (int)d->activation);
-        n->op = &sigeo__op_activation;
-        n->activation = d->activation;
-        n->max_width = in0->max_width;
-        n->max_runs = in0->max_runs;
-        return SIGEO_OK;
-    case SIGEO_LAYER_EMBEDDING_BAG:
-        if (d->n_inputs != 1 || in0->kind != SIGEO__NODE_INPUT_SPARSE)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' takes exactly one sparse input", fn, d->name);
-        if (d->units < 1 || d->rows < 1)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has %lld rows x %lld dims (need >= 1)", fn,
-                        d->name, (long long)d->rows, (long long)d->units);
-        if (d->pooling != SIGEO_POOL_SUM && d->pooling != SIGEO_POOL_MEAN)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has unknown pooling %d", fn, d->name,
-                        (int)d->pooling);
-        n->op = &sigeo__op_embedding_bag;
-        n->units = n->max_width = d->units;
-        n->rows = d->rows;
-        n->pooling = d->pooling;
-        n->module = m->n_modules;
-        return add_param(m, n, 0, "weight", SIGEO_PARAM_EMBEDDING, 2, (const int64_t[]){ d->rows, d->units });
-    case SIGEO_LAYER_SUM:
-    case SIGEO_LAYER_CONCAT: {
-        int64_t total = 0, widest = 0;
-        int32_t runs = 0;
-        for (uint32_t i = 0; i < d->n_inputs; i++) {
-            const sigeo__node_t *in = &m->nodes[d->inputs[i]];
-            total += in->max_width;
-            widest = in->max_width > widest ? in->max_width : widest;
-            runs += in->max_runs;
-            if (d->input_choices && d->input_choices[i] >= 0 &&
-                (st = check_choice(m, d->input_choices[i], 2, "input choice", d->name)) != SIGEO_OK)
-                return st;
-        }
-        if (d->kind == SIGEO_LAYER_SUM) {
-            n->op = &sigeo__op_sum;
-            n->max_width = widest; /* narrower inputs count as zero-padded, as NASRec's sum node */
-        } else {
-            n->op = &sigeo__op_concat;
-            n->max_width = total;
-            n->max_runs = runs;
-        }
-        return SIGEO_OK;
-    }
-    case SIGEO_LAYER_SELECT: {
-        if ((st = check_choice(m, d->choice, (int32_t)d->n_inputs, "choice", d->name)) != SIGEO_OK)
-            return st;
-        int64_t widest = 0;
-        int32_t runs = 1;
-        for (uint32_t i = 0; i < d->n_inputs; i++) {
-            const sigeo__node_t *in = &m->nodes[d->inputs[i]];
-            widest = in->max_width > widest ? in->max_width : widest;
-            runs = in->max_runs > runs ? in->max_runs : runs;
-        }
-        n->op = &sigeo__op_select;
-        n->choice = d->choice;
-        n->max_width = widest;
-        n->max_runs = runs;
-        return SIGEO_OK;
-    }
-    case SIGEO_LAYER_DOT_INTERACTION: {
-        if (d->n_inputs < 2)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dot interaction '%s' needs at least 2 inputs", fn, d->name);
-        for (uint32_t i = 0; i < d->n_inputs; i++)
-            if (m->nodes[d->inputs[i]].max_width != in0->max_width)
-                return FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld",
-                            fn, d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width,
-                            (long long)in0->max_width);
-        n->op = &sigeo__op_dot_interaction;
-        n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
-        return SIGEO_OK;
-    }
-    case SIGEO_LAYER_LAYER_NORM: {
-        if (d->n_inputs != 1)
-            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer norm '%s' takes 1 input", fn, d->name);
-        int64_t units = d->units ? d->units : in0->max_width;
-        if (units != in0->max_width)
-            return FAIL(m, SIGEO_ERR_SHAPE, "%s: layer norm '%s' has %lld units, its input %lld", fn, d->name,
-                        (long long)units, (long long)in0->max_width);
-        n->op = &sigeo__op_layer_norm;
-        n->units = n->max_width = units;
-        n->max_runs = in0->max_runs;
-        n->module = m->n_modules;
-        if ((st = add_param(m, n, 0, "weight", SIGEO_PARAM_NORM_SCALE, 1, &units)) != SIGEO_OK)
-            return st;
-        return add_param(m, n, 1, "bias", SIGEO_PARAM_NORM_SHIFT, 1, &units);
-    }
-    default:
-        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown kind %d", fn, d->name, (int)d->kind);
-    }
 }
 
 SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t *m, const sigeo_layer_desc_t *desc)
@@ -473,7 +339,15 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
         n->input_choices[i] = d.input_choices ? d.input_choices[i] : -1;
     }
     int32_t params_before = m->n_params;
-    if ((st = configure_layer(m, n, &d)) != SIGEO_OK) {
+    const sigeo__op_t *op = sigeo__layer_op(d.kind);
+    if (!op)
+        st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown kind %d", fn, d.name, (int)d.kind);
+    else {
+        n->op = op;
+        n->max_runs = 1;
+        st = op->configure(m, n, &d);
+    }
+    if (st != SIGEO_OK) {
         while (m->n_params > params_before)
             sigeo__free(m->params[--m->n_params].name);
         drop_last_node(m);

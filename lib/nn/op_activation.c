@@ -4,6 +4,22 @@
 
 #include "nn/graph.h"
 
+static sigeo_status_t act_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if (d->n_inputs != 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' takes 1 input", fn, d->name);
+    if (d->activation < SIGEO_ACT_IDENTITY || d->activation > SIGEO_ACT_GELU)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' has unknown function %d", fn, d->name,
+                    (int)d->activation);
+    n->activation = d->activation;
+    n->max_width = in0->max_width;
+    n->max_runs = in0->max_runs;
+    return SIGEO_OK;
+}
+
 static sigeo__eltwise_alg_t alg_of(int32_t act)
 {
     switch (act) {
@@ -65,4 +81,4 @@ static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_activation = { "activation", act_infer, act_forward, act_backward };
+const sigeo__op_t sigeo__op_activation = { "activation", act_configure, act_infer, act_forward, act_backward };

@@ -6,6 +6,51 @@
 #include "nn/graph.h"
 
 /* Writes or adds a [B, w] block into columns [0, w) of a [B, ld] buffer. */
+static sigeo_status_t select_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if ((st = sigeo__model_check_choice(m, d->choice, (int32_t)d->n_inputs, "choice", d->name)) != SIGEO_OK)
+        return st;
+    int64_t widest = 0;
+    int32_t runs = 1;
+    for (uint32_t i = 0; i < d->n_inputs; i++) {
+        const sigeo__node_t *in = &m->nodes[d->inputs[i]];
+        widest = in->max_width > widest ? in->max_width : widest;
+        runs = in->max_runs > runs ? in->max_runs : runs;
+    }
+    n->choice = d->choice;
+    n->max_width = widest;
+    n->max_runs = runs;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t sum_concat_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    int64_t total = 0, widest = 0;
+    int32_t runs = 0;
+    for (uint32_t i = 0; i < d->n_inputs; i++) {
+        const sigeo__node_t *in = &m->nodes[d->inputs[i]];
+        total += in->max_width;
+        widest = in->max_width > widest ? in->max_width : widest;
+        runs += in->max_runs;
+        if (d->input_choices && d->input_choices[i] >= 0 &&
+            (st = sigeo__model_check_choice(m, d->input_choices[i], 2, "input choice", d->name)) != SIGEO_OK)
+            return st;
+    }
+    if (d->kind == SIGEO_LAYER_SUM) {
+        n->max_width = widest; /* narrower inputs count as zero-padded, as NASRec's sum node */
+    } else {
+        n->max_width = total;
+        n->max_runs = runs;
+    }
+    return SIGEO_OK;
+}
+
 static void put_block(float *dst, int64_t ld, const float *src, int64_t src_ld, int64_t B, int64_t w, bool add)
 {
     for (int64_t r = 0; r < B; r++) {
@@ -138,6 +183,6 @@ static sigeo_status_t select_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_sum = { "sum", sum_infer, sum_forward, sum_backward };
-const sigeo__op_t sigeo__op_concat = { "concat", concat_infer, concat_forward, concat_backward };
-const sigeo__op_t sigeo__op_select = { "select", select_infer, select_forward, select_backward };
+const sigeo__op_t sigeo__op_sum = { "sum", sum_concat_configure, sum_infer, sum_forward, sum_backward };
+const sigeo__op_t sigeo__op_concat = { "concat", sum_concat_configure, concat_infer, concat_forward, concat_backward };
+const sigeo__op_t sigeo__op_select = { "select", select_configure, select_infer, select_forward, select_backward };

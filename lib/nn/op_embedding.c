@@ -6,6 +6,26 @@
 
 #include "nn/graph.h"
 
+static sigeo_status_t emb_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if (d->n_inputs != 1 || in0->kind != SIGEO__NODE_INPUT_SPARSE)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' takes exactly one sparse input", fn, d->name);
+    if (d->units < 1 || d->rows < 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has %lld rows x %lld dims (need >= 1)", fn,
+                    d->name, (long long)d->rows, (long long)d->units);
+    if (d->pooling != SIGEO_POOL_SUM && d->pooling != SIGEO_POOL_MEAN)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' has unknown pooling %d", fn, d->name,
+                    (int)d->pooling);
+    n->units = n->max_width = d->units;
+    n->rows = d->rows;
+    n->pooling = d->pooling;
+    n->module = m->n_modules;
+    return sigeo__model_add_param(m, n, 0, "weight", SIGEO_PARAM_EMBEDDING, 2, (const int64_t[]){ d->rows, d->units });
+}
+
 static sigeo_status_t emb_infer(sigeo_model_t *m, sigeo__node_t *n)
 {
     (void)m;
@@ -89,4 +109,4 @@ static sigeo_status_t emb_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_embedding_bag = { "embedding bag", emb_infer, emb_forward, emb_backward };
+const sigeo__op_t sigeo__op_embedding_bag = { "embedding bag", emb_configure, emb_infer, emb_forward, emb_backward };

@@ -4,6 +4,22 @@
 
 #include "nn/graph.h"
 
+static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if (d->n_inputs < 2)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dot interaction '%s' needs at least 2 inputs", fn, d->name);
+    for (uint32_t i = 0; i < d->n_inputs; i++)
+        if (m->nodes[d->inputs[i]].max_width != in0->max_width)
+            return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld",
+                        fn, d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width,
+                        (long long)in0->max_width);
+    n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
+    return SIGEO_OK;
+}
+
 static sigeo_status_t dot_infer(sigeo_model_t *m, sigeo__node_t *n)
 {
     const int64_t e = sigeo__input(m, n, 0)->width;
@@ -78,4 +94,4 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_dot_interaction = { "dot interaction", dot_infer, dot_forward, dot_backward };
+const sigeo__op_t sigeo__op_dot_interaction = { "dot interaction", dot_configure, dot_infer, dot_forward, dot_backward };

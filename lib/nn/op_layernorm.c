@@ -8,6 +8,25 @@
 
 #define LN_EPS 1e-5
 
+static sigeo_status_t ln_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if (d->n_inputs != 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer norm '%s' takes 1 input", fn, d->name);
+    int64_t units = d->units ? d->units : in0->max_width;
+    if (units != in0->max_width)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "%s: layer norm '%s' has %lld units, its input %lld", fn, d->name,
+                    (long long)units, (long long)in0->max_width);
+    n->units = n->max_width = units;
+    n->max_runs = in0->max_runs;
+    n->module = m->n_modules;
+    if ((st = sigeo__model_add_param(m, n, 0, "weight", SIGEO_PARAM_NORM_SCALE, 1, &units)) != SIGEO_OK)
+        return st;
+    return sigeo__model_add_param(m, n, 1, "bias", SIGEO_PARAM_NORM_SHIFT, 1, &units);
+}
+
 static sigeo_status_t ln_infer(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -90,4 +109,4 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_layer_norm = { "layer norm", ln_infer, ln_forward, ln_backward };
+const sigeo__op_t sigeo__op_layer_norm = { "layer norm", ln_configure, ln_infer, ln_forward, ln_backward };

@@ -6,6 +6,39 @@
 
 #include "nn/graph.h"
 
+static sigeo_status_t linear_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    sigeo_status_t st = SIGEO_OK;
+    if (d->n_inputs != 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' takes 1 input, got %u", fn, d->name, (unsigned)d->n_inputs);
+    if (d->units < 1)
+        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' has units %lld (need >= 1)", fn, d->name,
+                    (long long)d->units);
+    if (d->width_choice >= 0) {
+        if ((st = sigeo__model_check_choice(m, d->width_choice, 0, "width_choice", d->name)) != SIGEO_OK)
+            return st;
+        const sigeo__choice_t *c = &m->choices[d->width_choice];
+        if (!c->values)
+            return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: linear '%s' width choice '%s' has no values (widths)", fn,
+                        d->name, c->name);
+        for (int32_t o = 0; o < c->n_options; o++)
+            if (c->values[o] < 1 || c->values[o] > d->units)
+                return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "%s: linear '%s' width option %d is %lld, outside 1..%lld", fn,
+                            d->name, (int)o, (long long)c->values[o], (long long)d->units);
+    }
+    n->units = n->max_width = d->units;
+    n->width_choice = d->width_choice;
+    n->module = m->n_modules;
+    const int64_t wd[2] = { d->units, in0->max_width };
+    if ((st = sigeo__model_add_param(m, n, 0, "weight", SIGEO_PARAM_WEIGHT, 2, wd)) != SIGEO_OK)
+        return st;
+    if (!(d->flags & SIGEO_LAYER_NO_BIAS))
+        st = sigeo__model_add_param(m, n, 1, "bias", SIGEO_PARAM_BIAS, 1, wd);
+    return st;
+}
+
 static sigeo_status_t linear_infer(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -89,4 +122,4 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_linear = { "linear", linear_infer, linear_forward, linear_backward };
+const sigeo__op_t sigeo__op_linear = { "linear", linear_configure, linear_infer, linear_forward, linear_backward };
