@@ -1,114 +1,13 @@
-/* Finite-difference checks of every op and loss of the engine.
- *
- * For each parameter tensor p the analytical directional derivative g.v
- * along a random unit direction v is compared with the central difference
- * (L(p + eps v) - L(p - eps v)) / (2 eps), the losses accumulated in double
- * by the library. Tolerance: the forward runs in float, so L carries a
- * rounding error of ~1e-7 |L| per evaluation; divided by 2 eps = 2e-3 that is
- * ~1e-4 for L ~ 1. The truncation error is O(eps^2 |L'''|) ~ 1e-6. So
- * |fd - an| <= 1e-3 + 1e-2 |an| fails for any real gradient bug (wrong sign,
- * missing term, wrong slice give errors of the size of the gradient itself)
- * and passes for rounding. ReLU kinks: a perturbation crossing a kink changes
- * the slope; with eps 1e-3 and continuous random inputs this is rare, and the
- * inputs below are fixed by seed, so the test is deterministic.
- * Also checked element-wise on a few coordinates per tensor. */
+/* Finite-difference checks of the engine's ops and losses (method and
+ * tolerance: tests/common/gradcheck.h). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "sigeo/model.h"
-
-#define EPS 1e-3
-
-static uint64_t rng_state = 88172645463325252ull;
-static double urand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * 0x1.0p-53;
-}
-static double nrand(void)
-{
-    double u1 = 1.0 - urand(), u2 = urand();
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-static double loss_of(sigeo_model_t *m, const sigeo_batch_t *b)
-{
-    double l = 0.0;
-    sigeo_status_t st = sigeo_model_forward(&l, m, b);
-    ck_assert_msg(st == SIGEO_OK, "forward: %s", sigeo_last_error());
-    return l;
-}
-
-/* Checks every parameter of the active architecture; returns how many tensors were checked. */
-static int check_model_gradients(sigeo_model_t *m, const sigeo_batch_t *b)
-{
-    double l0;
-    ck_assert_msg(sigeo_model_forward_backward(&l0, m, b) == SIGEO_OK, "%s", sigeo_last_error());
-    int32_t np;
-    ck_assert_int_eq(sigeo_model_param_count(&np, m), SIGEO_OK);
-    int checked = 0;
-    for (int32_t p = 0; p < np; p++) {
-        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
-        ck_assert_int_eq(sigeo_model_param_info(&info, m, p), SIGEO_OK);
-        int64_t n = info.numel;
-        float *theta = malloc((size_t)n * sizeof(float)), *grad = malloc((size_t)n * sizeof(float));
-        float *work = malloc((size_t)n * sizeof(float));
-        double *v = malloc((size_t)n * sizeof(double));
-        ck_assert_int_eq(sigeo_model_get_param(m, p, theta, n), SIGEO_OK);
-        ck_assert_int_eq(sigeo_model_get_grad(m, p, grad, n), SIGEO_OK);
-        double norm = 0.0, an = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            v[i] = nrand();
-            norm += v[i] * v[i];
-        }
-        norm = sqrt(norm);
-        for (int64_t i = 0; i < n; i++) {
-            v[i] /= norm;
-            an += v[i] * grad[i];
-        }
-        for (int64_t i = 0; i < n; i++)
-            work[i] = (float)(theta[i] + EPS * v[i]);
-        ck_assert_int_eq(sigeo_model_set_param(m, p, work, n), SIGEO_OK);
-        double lp = loss_of(m, b);
-        for (int64_t i = 0; i < n; i++)
-            work[i] = (float)(theta[i] - EPS * v[i]);
-        ck_assert_int_eq(sigeo_model_set_param(m, p, work, n), SIGEO_OK);
-        double lm = loss_of(m, b);
-        double fd = (lp - lm) / (2 * EPS);
-        ck_assert_msg(fabs(fd - an) <= 1e-3 + 1e-2 * fabs(an),
-                      "param '%s': directional derivative analytical %.8g vs finite difference %.8g", info.name, an, fd);
-        /* three single coordinates, including the largest gradient entry */
-        int64_t idx[3] = { 0, n / 2, 0 };
-        for (int64_t i = 0; i < n; i++)
-            if (fabsf(grad[i]) > fabsf(grad[idx[2]]))
-                idx[2] = i;
-        for (int k = 0; k < 3; k++) {
-            memcpy(work, theta, (size_t)n * sizeof(float));
-            work[idx[k]] = (float)(theta[idx[k]] + EPS);
-            sigeo_model_set_param(m, p, work, n);
-            double a = loss_of(m, b);
-            work[idx[k]] = (float)(theta[idx[k]] - EPS);
-            sigeo_model_set_param(m, p, work, n);
-            double c = loss_of(m, b);
-            double fdi = (a - c) / (2 * EPS);
-            ck_assert_msg(fabs(fdi - grad[idx[k]]) <= 1e-3 + 1e-2 * fabs(grad[idx[k]]),
-                          "param '%s' element %lld: analytical %.8g vs finite difference %.8g", info.name,
-                          (long long)idx[k], (double)grad[idx[k]], fdi);
-        }
-        ck_assert_int_eq(sigeo_model_set_param(m, p, theta, n), SIGEO_OK);
-        free(theta);
-        free(grad);
-        free(work);
-        free(v);
-        checked++;
-    }
-    return checked;
-}
 
 static sigeo_context_t *ctx;
 static void setup(void)
@@ -175,11 +74,6 @@ static int32_t add_dense_input(sigeo_model_t *m, int64_t features)
     return out;
 }
 
-static void fill(float *x, int64_t n, double scale)
-{
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)(scale * nrand());
-}
 
 /* MLP 12 -> [8|16] -> act -> 5, softmax CE, at both widths. */
 static void mlp_case(sigeo_activation_t act, sigeo_loss_kind_t loss)
@@ -196,11 +90,11 @@ static void mlp_case(sigeo_activation_t act, sigeo_loss_kind_t loss)
     enum { B = 6 };
     float dense[B * 12], targets[B * 5];
     int32_t labels[B];
-    fill(dense, B * 12, 1.0);
+    gc_fill(dense, B * 12, 1.0);
     for (int i = 0; i < B; i++)
         labels[i] = i % 5;
     for (int i = 0; i < B * 5; i++)
-        targets[i] = loss == SIGEO_LOSS_BCE_WITH_LOGITS ? (float)(urand() < 0.5) : (float)nrand();
+        targets[i] = loss == SIGEO_LOSS_BCE_WITH_LOGITS ? (float)(gc_urand() < 0.5) : (float)gc_nrand();
     sigeo_batch_t b = SIGEO_BATCH_INIT;
     b.batch_size = B;
     b.dense = dense;
@@ -210,7 +104,7 @@ static void mlp_case(sigeo_activation_t act, sigeo_loss_kind_t loss)
     b.n_targets = 5;
     for (int32_t w = 0; w < 2; w++) {
         ck_assert_int_eq(sigeo_model_activate(m, &w, 1), SIGEO_OK);
-        ck_assert_int_eq(check_model_gradients(m, &b), 4);
+        ck_assert_int_eq(gc_check_model_gradients(m, &b), 4);
     }
     sigeo_model_destroy(m);
 }
@@ -273,8 +167,8 @@ START_TEST(embedding_dot_concat_layernorm_bce_match_finite_differences)
     ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
     /* Non-trivial affine so gamma/beta gradients are exercised away from 1/0. */
     float g[10], be[10];
-    fill(g, 10, 1.0);
-    fill(be, 10, 0.5);
+    gc_fill(g, 10, 1.0);
+    gc_fill(be, 10, 0.5);
     int32_t pg, pb;
     ck_assert_int_eq(sigeo_model_find_param(&pg, m, "ln.weight"), SIGEO_OK);
     ck_assert_int_eq(sigeo_model_find_param(&pb, m, "ln.bias"), SIGEO_OK);
@@ -282,7 +176,7 @@ START_TEST(embedding_dot_concat_layernorm_bce_match_finite_differences)
     ck_assert_int_eq(sigeo_model_set_param(m, pb, be, 10), SIGEO_OK);
     enum { B = 5, F = 3 };
     float dense[B * 5], targets[B];
-    fill(dense, B * 5, 1.0);
+    gc_fill(dense, B * 5, 1.0);
     for (int i = 0; i < B; i++)
         targets[i] = (float)(i % 2);
     /* bags: row r field f has (r + f) % 3 ids (some empty) */
@@ -305,7 +199,7 @@ START_TEST(embedding_dot_concat_layernorm_bce_match_finite_differences)
     b.sparse_offsets = offsets;
     b.targets = targets;
     b.n_targets = 1;
-    ck_assert_int_eq(check_model_gradients(m, &b), 9);
+    ck_assert_int_eq(gc_check_model_gradients(m, &b), 9);
     sigeo_model_destroy(m);
 }
 END_TEST
@@ -343,7 +237,7 @@ START_TEST(gated_sum_concat_select_match_finite_differences_across_archs)
     enum { B = 4 };
     float dense[B * 7];
     int32_t labels[B] = { 0, 1, 2, 1 };
-    fill(dense, B * 7, 1.0);
+    gc_fill(dense, B * 7, 1.0);
     sigeo_batch_t b = SIGEO_BATCH_INIT;
     b.batch_size = B;
     b.dense = dense;
@@ -353,7 +247,7 @@ START_TEST(gated_sum_concat_select_match_finite_differences_across_archs)
                                  { 1, 0, 1, 0, 0 }, { 0, 1, 1, 1, 1 }, { 1, 0, 0, 0, 1 } };
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
         ck_assert_msg(sigeo_model_activate(m, archs[i], 5) == SIGEO_OK, "%s", sigeo_last_error());
-        check_model_gradients(m, &b);
+        gc_check_model_gradients(m, &b);
     }
     sigeo_model_destroy(m);
 }
