@@ -221,6 +221,71 @@ SIGEO_API sigeo_status_t sigeo_model_get_grad(const sigeo_model_t *model, int32_
 SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *model);
 SIGEO_API const char *sigeo_model_module_name(const sigeo_model_t *model, int32_t module);
 
+/* ------------------------------------------------------ architectures */
+
+/* Choice groups tell the path samplers which on/off points belong together
+ * (NASRec's input-edge lists and node lists): sampling strategies draw how
+ * many points of a group are on, and a group never has all points off. */
+typedef enum sigeo_group_kind {
+    SIGEO_GROUP_SUBSET = 0, /* any non-empty subset of the 2-option points may be on */
+    SIGEO_GROUP_ONE_OF = 1  /* exactly one of the 2-option points is on */
+} sigeo_group_kind_t;
+
+/* Declares a group over n 2-option choice points (before finalize). A point
+ * belongs to at most one group. */
+SIGEO_API sigeo_status_t sigeo_model_add_choice_group(sigeo_model_t *model, const char *name, sigeo_group_kind_t kind,
+                                                      const int32_t *points, int32_t n);
+
+typedef enum sigeo_sampling {
+    /* Each choice point uniform; subset groups redrawn until non-empty. */
+    SIGEO_SAMPLE_UNIFORM = 0,
+    /* One point on per group (NASRec single-path); other points uniform. */
+    SIGEO_SAMPLE_SINGLE_PATH = 1,
+    /* Per subset group, count = 1 + randint(min(n, 4)) points on, drawn
+     * without replacement (NASRec any-path, uniform counts). */
+    SIGEO_SAMPLE_ANY_PATH = 2,
+    /* Per subset group, count = 1 + Binomial(min(n - 1, 3), 0.5) (NASRec
+     * any-path with binomial-0.5 counts). */
+    SIGEO_SAMPLE_ANY_PATH_BINOMIAL = 3,
+    /* Everything on, every other point at its last option (largest width). */
+    SIGEO_SAMPLE_FULL_PATH = 4
+} sigeo_sampling_t;
+
+/* Draws an architecture from the context's random stream (deterministic for
+ * a seed) into arch[0..n_choices). Does not activate it. */
+SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity, sigeo_model_t *model,
+                                                 sigeo_sampling_t how);
+
+/* Whether `arch` is valid for the model (ranges, groups, every layer has an
+ * input). Returns SIGEO_OK or the error activate would give, without
+ * changing the model. */
+SIGEO_API sigeo_status_t sigeo_model_check_arch(sigeo_model_t *model, const int32_t *arch, int32_t n);
+
+/* Text form of an architecture: decimal options separated by commas, e.g.
+ * "3,0,1" (an empty architecture is ""). sigeo_arch_format writes at most
+ * `size` bytes including the NUL; *len_out (may be NULL) gets the length
+ * needed without the NUL (two-call: buf NULL, size 0). sigeo_arch_parse reads
+ * exactly that form (no spaces, no sign, no leading zeros except "0") into
+ * arch (capacity entries), the count into *n_out. */
+SIGEO_API sigeo_status_t sigeo_arch_format(char *buf, size_t size, size_t *len_out, const int32_t *arch, int32_t n);
+SIGEO_API sigeo_status_t sigeo_arch_parse(int32_t *arch, int32_t capacity, int32_t *n_out, const char *text);
+
+/* Parameters and FLOPs of an architecture (the paper's R(a) budgets and the
+ * #params / FLOPs proxies): active parameter elements (embedding tables in
+ * full), and multiply-accumulates of one sample by tensorwatch conventions
+ * (linear in*out, bias not counted; ReLU numel; other ops as documented per
+ * kind, 0 where it says nothing). Either output may be NULL. */
+SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_out, sigeo_model_t *model,
+                                           const int32_t *arch, int32_t n);
+
+/* Builds a standalone model of architecture `arch`: only the nodes it uses,
+ * at its widths, with no choice points; same node and parameter names. With
+ * inherit_weights the weights are the supernet's slices (so outputs and
+ * gradients equal the activated subnet's up to GEMM rounding), otherwise
+ * fresh from the context's seed (train from scratch). */
+SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *model, const int32_t *arch,
+                                             int32_t n, int inherit_weights);
+
 /* Last failure of a call on this model, from any thread; never NULL. */
 SIGEO_API const char *sigeo_model_last_error(const sigeo_model_t *model);
 

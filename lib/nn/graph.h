@@ -56,6 +56,9 @@ typedef struct sigeo__op sigeo__op_t;
 
 struct sigeo__node {
     int32_t kind;
+    /* The builder's description (pointers cleared): extract() replays it. */
+    sigeo_layer_desc_t desc;
+    sigeo_input_desc_t input_desc;
     char *name;
     const sigeo__op_t *op;
     int32_t *inputs;
@@ -87,6 +90,13 @@ struct sigeo__node {
     int32_t n_slots;
 };
 
+typedef struct sigeo__group {
+    char *name;
+    int32_t kind; /* sigeo_group_kind_t */
+    int32_t *points;
+    int32_t n;
+} sigeo__group_t;
+
 struct sigeo_model {
     sigeo_context_t *ctx;
     sigeo__engine_t *engine;
@@ -102,6 +112,8 @@ struct sigeo_model {
     sigeo__choice_t *choices;
     int32_t n_choices, cap_choices;
     int32_t *arch;               /* [n_choices] active architecture */
+    sigeo__group_t *groups;
+    int32_t n_groups;
     int32_t loss_node;           /* node whose output the loss reads, -1 = unset */
     int32_t loss_kind;
     /* per-batch */
@@ -131,12 +143,18 @@ struct sigeo__op {
     sigeo_status_t (*infer)(sigeo_model_t *m, sigeo__node_t *node);
     sigeo_status_t (*forward)(sigeo_model_t *m, sigeo__node_t *node, const sigeo_batch_t *batch);
     sigeo_status_t (*backward)(sigeo_model_t *m, sigeo__node_t *node);
+    /* Multiply-accumulates of one sample at the active widths (NULL = 0). */
+    int64_t (*flops)(const sigeo_model_t *m, const sigeo__node_t *node);
 };
 
 /* Op tables, one per file. */
 extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
     sigeo__op_embedding_bag, sigeo__op_sum, sigeo__op_concat, sigeo__op_select, sigeo__op_dot_interaction,
     sigeo__op_layer_norm;
+
+/* Architecture routing (model.c): sets m->arch to `arch` and re-infers
+ * widths; on failure restores the previous architecture if there was one. */
+sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch);
 
 /* The op of a public layer kind, NULL for an unknown kind (ops.c). */
 const sigeo__op_t *sigeo__layer_op(int32_t kind);

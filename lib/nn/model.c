@@ -78,6 +78,11 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
         sigeo__free(m->choices[i].name);
         sigeo__free(m->choices[i].values);
     }
+    for (int32_t i = 0; i < m->n_groups; i++) {
+        sigeo__free(m->groups[i].name);
+        sigeo__free(m->groups[i].points);
+    }
+    sigeo__free(m->groups);
     sigeo__free(m->nodes);
     sigeo__free(m->params);
     sigeo__free(m->choices);
@@ -179,6 +184,8 @@ SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t 
     sigeo__node_t *n;
     if ((st = new_node(&n, m, d.name, fn)) != SIGEO_OK)
         return st;
+    n->input_desc = d;
+    n->input_desc.name = NULL;
     if (d.kind == SIGEO_INPUT_DENSE) {
         n->kind = SIGEO__NODE_INPUT_DENSE;
         n->op = &sigeo__op_input_dense;
@@ -326,6 +333,10 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
     if ((st = new_node(&n, m, d.name, fn)) != SIGEO_OK)
         return st;
     n->kind = d.kind;
+    n->desc = d;
+    n->desc.name = NULL;
+    n->desc.inputs = NULL;
+    n->desc.input_choices = NULL;
     n->flags = d.flags;
     n->n_inputs = (int32_t)d.n_inputs;
     n->inputs = sigeo__calloc(d.n_inputs, sizeof *n->inputs);
@@ -415,7 +426,6 @@ static void init_param(sigeo_model_t *m, sigeo__param_t *p)
     }
 }
 
-static sigeo_status_t activate(sigeo_model_t *m, const int32_t *arch);
 
 SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
 {
@@ -472,7 +482,7 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
         for (int32_t c = 0; c < m->n_choices; c++)
             last[c] = m->choices[c].n_options - 1;
     }
-    st = activate(m, last);
+    st = sigeo__model_activate(m, last);
     sigeo__free(last);
     if (st != SIGEO_OK)
         return st;
@@ -537,7 +547,7 @@ static sigeo_status_t route(sigeo_model_t *m)
     return SIGEO_OK;
 }
 
-static sigeo_status_t activate(sigeo_model_t *m, const int32_t *arch)
+sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch)
 {
     static const char fn[] = "sigeo_model_activate";
     for (int32_t c = 0; c < m->n_choices; c++)
@@ -585,7 +595,7 @@ SIGEO_API sigeo_status_t sigeo_model_activate(sigeo_model_t *m, const int32_t *a
                     (int)n, m->name, (int)m->n_choices);
     if (!arch && n > 0)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: arch is NULL", fn);
-    return activate(m, arch);
+    return sigeo__model_activate(m, arch);
 }
 
 SIGEO_API sigeo_status_t sigeo_model_active_arch(int32_t *arch, int32_t capacity, const sigeo_model_t *m)

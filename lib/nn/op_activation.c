@@ -81,4 +81,11 @@ static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_activation = { "activation", act_configure, act_infer, act_forward, act_backward };
+/* tensorwatch counts the ReLU family as numel(input); other activations 0. */
+static int64_t act_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    (void)m;
+    return n->activation == SIGEO_ACT_RELU ? n->width : 0;
+}
+
+const sigeo__op_t sigeo__op_activation = { "activation", act_configure, act_infer, act_forward, act_backward, act_flops };

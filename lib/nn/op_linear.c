@@ -122,4 +122,10 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_linear = { "linear", linear_configure, linear_infer, linear_forward, linear_backward };
+/* tensorwatch convention: in * out multiply-accumulates, bias not counted. */
+static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    return m->nodes[n->inputs[0]].width * n->width;
+}
+
+const sigeo__op_t sigeo__op_linear = { "linear", linear_configure, linear_infer, linear_forward, linear_backward, linear_flops };

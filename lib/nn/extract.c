@@ -1,0 +1,192 @@
+/* Standalone models of one architecture (sigeo_model_extract) and the
+ * parameter / FLOP counts of an architecture. */
+#include <string.h>
+
+#include "nn/graph.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+/* Runs `fn` with `arch` active and restores the previous architecture. */
+static sigeo_status_t with_arch(sigeo_model_t *m, const int32_t *arch, int32_t n, const char *fname,
+                                sigeo_status_t (*fn)(sigeo_model_t *m, void *user), void *user)
+{
+    if (!m->finalized)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fname, m->name);
+    if (n != m->n_choices || (!arch && n > 0))
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: architecture has %d entries, model '%s' has %d choice points",
+                    fname, (int)n, m->name, (int)m->n_choices);
+    sigeo_status_t st = sigeo_model_check_arch(m, arch, n);
+    if (st != SIGEO_OK)
+        return st;
+    int32_t *saved = sigeo__calloc((size_t)(n > 0 ? n : 1), sizeof *saved);
+    if (!saved)
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fname);
+    if (n)
+        memcpy(saved, m->arch, (size_t)n * sizeof *saved);
+    bool had_forward = m->have_forward;
+    bool same = n == 0 || memcmp(saved, arch, (size_t)n * sizeof *arch) == 0;
+    st = sigeo__model_activate(m, arch);
+    if (st == SIGEO_OK)
+        st = fn(m, user);
+    sigeo__model_activate(m, saved);
+    m->have_forward = had_forward && same;
+    sigeo__free(saved);
+    return st;
+}
+
+typedef struct counts {
+    int64_t params, flops;
+} counts_t;
+
+static sigeo_status_t count_active(sigeo_model_t *m, void *user)
+{
+    counts_t *c = user;
+    c->params = c->flops = 0;
+    for (int32_t i = 0; i < m->n_params; i++)
+        c->params += m->params[i].active_numel;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const sigeo__node_t *n = &m->nodes[i];
+        if (n->active && n->op->flops)
+            c->flops += n->op->flops(m, n);
+    }
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_out, sigeo_model_t *m,
+                                           const int32_t *arch, int32_t n)
+{
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_count: model is NULL");
+    counts_t c;
+    sigeo_status_t st = with_arch(m, arch, n, "sigeo_model_count", count_active, &c);
+    if (st != SIGEO_OK)
+        return st;
+    if (params_out)
+        *params_out = c.params;
+    if (flops_out)
+        *flops_out = c.flops;
+    return SIGEO_OK;
+}
+
+typedef struct extract_job {
+    sigeo_model_t *out;
+    bool inherit;
+} extract_job_t;
+
+/* Copies the active slice of supernet parameter `src` into the standalone
+ * parameter `dst`: rows = the first active outputs, columns (for a 2-D
+ * weight reading a layer input) = the input's runs, 1-D affine/bias entries
+ * through the node's own runs for norms, the first entries otherwise. */
+static void copy_slice(const sigeo_model_t *m, const sigeo__param_t *src, sigeo__param_t *dst)
+{
+    const sigeo__node_t *n = &m->nodes[src->node];
+    if (src->numel == dst->numel) {
+        memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
+        return;
+    }
+    if (src->kind == SIGEO_PARAM_WEIGHT && src->ndim == 2) {
+        const sigeo__node_t *in = &m->nodes[n->inputs[0]];
+        const int64_t in_max = src->dims[1], in_w = dst->dims[1];
+        for (int64_t r = 0; r < dst->dims[0]; r++)
+            for (int32_t k = 0; k < in->n_runs; k++)
+                memcpy(dst->data + r * in_w + in->runs[k].active_offset,
+                       src->data + r * in_max + in->runs[k].max_offset, (size_t)in->runs[k].len * sizeof(float));
+        return;
+    }
+    if (src->kind == SIGEO_PARAM_NORM_SCALE || src->kind == SIGEO_PARAM_NORM_SHIFT) {
+        for (int32_t k = 0; k < n->n_runs; k++)
+            memcpy(dst->data + n->runs[k].active_offset, src->data + n->runs[k].max_offset,
+                   (size_t)n->runs[k].len * sizeof(float));
+        return;
+    }
+    memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
+}
+
+static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
+{
+    extract_job_t *job = user;
+    sigeo_model_t *x;
+    sigeo_status_t st = sigeo_model_create(&x, m->ctx, m->name);
+    if (st != SIGEO_OK)
+        return sigeo__propagate(&m->err, st);
+    int32_t *map = sigeo__calloc((size_t)m->n_nodes, sizeof *map); /* supernet node -> standalone node */
+    int32_t *ins = sigeo__calloc((size_t)(m->n_nodes > 0 ? m->n_nodes : 1), sizeof *ins);
+    if (!map || !ins) {
+        st = FAIL(m, SIGEO_ERR_NO_MEMORY, "sigeo_model_extract: out of memory");
+        goto done;
+    }
+    for (int32_t i = 0; i < m->n_nodes && st == SIGEO_OK; i++) {
+        const sigeo__node_t *n = &m->nodes[i];
+        map[i] = -1;
+        if (!n->active)
+            continue;
+        if (n->kind == SIGEO__NODE_INPUT_DENSE || n->kind == SIGEO__NODE_INPUT_SPARSE) {
+            sigeo_input_desc_t d = n->input_desc;
+            d.name = n->name;
+            st = sigeo_model_add_input(&map[i], x, &d);
+            continue;
+        }
+        if (n->kind == SIGEO_LAYER_SELECT) { /* an op choice collapses to the chosen branch */
+            map[i] = map[n->inputs[m->arch[n->choice]]];
+            continue;
+        }
+        sigeo_layer_desc_t d = n->desc;
+        d.name = n->name;
+        uint32_t k = 0;
+        for (int32_t j = 0; j < n->n_inputs; j++)
+            if (sigeo__input_on(m, n, j))
+                ins[k++] = map[n->inputs[j]];
+        d.inputs = ins;
+        d.n_inputs = k;
+        d.input_choices = NULL;
+        d.width_choice = -1;
+        d.choice = -1;
+        if (n->kind == SIGEO_LAYER_LINEAR)
+            d.units = n->width;
+        else if (n->kind == SIGEO_LAYER_LAYER_NORM)
+            d.units = 0;
+        st = sigeo_model_add_layer(&map[i], x, &d);
+    }
+    if (st == SIGEO_OK)
+        st = sigeo_model_set_loss(x, map[m->loss_node], (sigeo_loss_kind_t)m->loss_kind);
+    if (st == SIGEO_OK)
+        st = sigeo_model_finalize(x);
+    if (st != SIGEO_OK) {
+        sigeo__propagate(&m->err, st);
+        goto done;
+    }
+    if (job->inherit) {
+        for (int32_t p = 0; p < x->n_params; p++) {
+            int32_t src;
+            if (sigeo_model_find_param(&src, m, x->params[p].name) != SIGEO_OK) {
+                st = FAIL(m, SIGEO_ERR_INTERNAL, "sigeo_model_extract: parameter '%s' lost", x->params[p].name);
+                goto done;
+            }
+            copy_slice(m, &m->params[src], &x->params[p]);
+        }
+    }
+done:
+    sigeo__free(map);
+    sigeo__free(ins);
+    if (st != SIGEO_OK) {
+        sigeo_model_destroy(x);
+        return st;
+    }
+    job->out = x;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *m, const int32_t *arch, int32_t n,
+                                             int inherit_weights)
+{
+    if (!out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_extract: out is NULL");
+    *out = NULL;
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_extract: model is NULL");
+    extract_job_t job = { NULL, inherit_weights != 0 };
+    sigeo_status_t st = with_arch(m, arch, n, "sigeo_model_extract", build_standalone, &job);
+    if (st == SIGEO_OK)
+        *out = job.out;
+    return st;
+}
