@@ -45,6 +45,13 @@ typedef struct sigeo__param {
     int64_t n_dirty_rows, cap_dirty_rows;
 } sigeo__param_t;
 
+typedef struct sigeo__module {
+    int32_t first_param, n_params;
+    int64_t numel;
+    float *data; /* owns the block; params point into it */
+    float *grad;
+} sigeo__module_t;
+
 typedef struct sigeo__choice {
     char *name;
     int32_t n_options;
@@ -108,7 +115,10 @@ struct sigeo_model {
     sigeo__param_t *params;
     int32_t n_params, cap_params;
     int32_t n_modules;
-    int32_t *module_first_param; /* [n_modules] */
+    /* [n_modules]: a module's parameters are consecutive in params[] and
+     * their values (and gradients) one contiguous block, so a module's
+     * gradient is one flat vector for the statistics. */
+    sigeo__module_t *modules;
     sigeo__choice_t *choices;
     int32_t n_choices, cap_choices;
     int32_t *arch;               /* [n_choices] active architecture */

@@ -71,8 +71,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     }
     for (int32_t i = 0; i < m->n_params; i++) {
         sigeo__free(m->params[i].name);
-        sigeo__free(m->params[i].data);
-        sigeo__free(m->params[i].grad);
+        sigeo__free(m->params[i].dirty_rows);
     }
     for (int32_t i = 0; i < m->n_choices; i++) {
         sigeo__free(m->choices[i].name);
@@ -86,7 +85,11 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     sigeo__free(m->nodes);
     sigeo__free(m->params);
     sigeo__free(m->choices);
-    sigeo__free(m->module_first_param);
+    for (int32_t i = 0; m->modules && i < m->n_modules; i++) {
+        sigeo__free(m->modules[i].data);
+        sigeo__free(m->modules[i].grad);
+    }
+    sigeo__free(m->modules);
     sigeo__free(m->arch);
     sigeo__free(m->sample_loss);
     sigeo__free(m->targets);
@@ -437,22 +440,35 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
         return st;
     if (m->loss_node < 0)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' has no loss (sigeo_model_set_loss)", fn, m->name);
-    for (int32_t i = 0; i < m->n_params; i++) {
-        sigeo__param_t *p = &m->params[i];
-        if (p->data)
-            continue;
-        p->data = sigeo__calloc((size_t)p->numel, sizeof(float));
-        p->grad = p->data ? sigeo__calloc((size_t)p->numel, sizeof(float)) : NULL;
-        if (!p->grad)
-            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory for parameter '%s' (%lld floats)", fn, p->name,
-                        (long long)p->numel);
-    }
-    if (!m->module_first_param && m->n_modules > 0) {
-        m->module_first_param = sigeo__calloc((size_t)m->n_modules, sizeof(int32_t));
-        if (!m->module_first_param)
+    if (!m->modules && m->n_modules > 0) {
+        m->modules = sigeo__calloc((size_t)m->n_modules, sizeof *m->modules);
+        if (!m->modules)
             return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
-        for (int32_t i = m->n_params - 1; i >= 0; i--)
-            m->module_first_param[m->params[i].module] = i;
+        for (int32_t i = m->n_params - 1; i >= 0; i--) {
+            sigeo__module_t *mod = &m->modules[m->params[i].module];
+            mod->first_param = i;
+            mod->n_params++;
+            mod->numel += m->params[i].numel;
+        }
+    }
+    for (int32_t k = 0; k < m->n_modules; k++) {
+        sigeo__module_t *mod = &m->modules[k];
+        if (mod->data)
+            continue;
+        mod->data = sigeo__calloc((size_t)mod->numel, sizeof(float));
+        mod->grad = mod->data ? sigeo__calloc((size_t)mod->numel, sizeof(float)) : NULL;
+        if (!mod->grad) {
+            sigeo__free(mod->data);
+            mod->data = NULL;
+            return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory for module '%s' (%lld floats)", fn,
+                        m->params[mod->first_param].name, (long long)mod->numel);
+        }
+        int64_t off = 0;
+        for (int32_t i = mod->first_param; i < mod->first_param + mod->n_params; i++) {
+            m->params[i].data = mod->data + off;
+            m->params[i].grad = mod->grad + off;
+            off += m->params[i].numel;
+        }
     }
     for (int32_t i = 0; i < m->n_nodes; i++) {
         sigeo__node_t *n = &m->nodes[i];
