@@ -13,17 +13,22 @@ struct sigeo__engine {
     dnnl_stream_t stream;
 };
 
-enum slot_kind { SLOT_MATMUL, SLOT_ELTWISE_FWD, SLOT_ELTWISE_BWD };
+enum slot_kind {
+    SLOT_MATMUL, SLOT_ELTWISE_FWD, SLOT_ELTWISE_BWD, SLOT_BMM, SLOT_CONV_FWD, SLOT_CONV_BWD_DATA,
+    SLOT_CONV_BWD_WEIGHTS, SLOT_POOL_FWD, SLOT_POOL_BWD
+};
 
 #define SLOT_MAX_ARGS 5
+#define SLOT_KEY_LEN 24
 
 struct sigeo__prim_slot {
     enum slot_kind kind;
-    int64_t key[16]; /* the shape the primitive was built for */
+    int64_t key[SLOT_KEY_LEN]; /* the shape the primitive was built for */
     dnnl_primitive_t prim;
     int n_args;
     int arg_ids[SLOT_MAX_ARGS];
     dnnl_memory_t mem[SLOT_MAX_ARGS];
+    void *workspace; /* owned: max pooling's argmax, read by the backward */
 };
 
 static sigeo_status_t check(dnnl_status_t st, const char *what)
@@ -83,6 +88,7 @@ void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
             dnnl_memory_destroy(slot->mem[i]);
     if (slot->prim)
         dnnl_primitive_destroy(slot->prim);
+    sigeo__free(slot->workspace);
     sigeo__free(slot);
 }
 
@@ -92,7 +98,9 @@ static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, bool *ready, enum 
                                    int n_key)
 {
     sigeo__prim_slot_t *s = *slot;
-    int64_t full[16] = { 0 };
+    int64_t full[SLOT_KEY_LEN] = { 0 };
+    if (n_key > SLOT_KEY_LEN)
+        return sigeo__fail(SIGEO_ERR_INTERNAL, "primitive key of %d entries exceeds %d", n_key, SLOT_KEY_LEN);
     memcpy(full, key, (size_t)n_key * sizeof *key);
     if (s && s->kind == kind && memcmp(s->key, full, sizeof full) == 0) {
         *ready = true;

@@ -45,6 +45,59 @@ sigeo_status_t sigeo__eltwise_forward(sigeo__prim_slot_t **slot, sigeo__engine_t
 sigeo_status_t sigeo__eltwise_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, sigeo__eltwise_alg_t alg,
                                        int64_t n, const float *src, const float *diff_dst, float *diff_src);
 
+/* Batched C[i][j] = A[i][j] . B[i][j] (+ bias[N]) (+ C if accumulate) over two
+ * batch dims (i < batch[0], j < batch[1]); strides are (batch0, batch1, row,
+ * column) in elements. An operand whose two batch strides are both 0 is
+ * shared by every batch entry (broadcast); C cannot be. Attention heads and
+ * token mixing are views of their [B, T, E] rows this way, with no copies. */
+typedef struct sigeo__bmm_shape {
+    int64_t batch[2];
+    int64_t m, n, k;
+    int64_t a_stride[4], b_stride[4], c_stride[4];
+    bool bias;
+    bool accumulate;
+} sigeo__bmm_shape_t;
+
+sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__bmm_shape_t *shape,
+                                     const float *a, const float *b, const float *bias, float *c);
+
+/* 2-D convolution on plain layouts: src [batch, in_c, in_h, in_w] (NCHW, i.e.
+ * the row-major [B, C*H*W] rows), weights [out_c, in_c, kh, kw] (PyTorch's
+ * OIHW), bias [out_c], dst [batch, out_c, out_h, out_w]. Padding is applied
+ * on both sides; out sizes are floor((in + 2 pad - kernel) / stride) + 1. */
+typedef struct sigeo__conv_shape {
+    int64_t batch, in_c, in_h, in_w, out_c, out_h, out_w;
+    int64_t kernel[2], stride[2], padding[2];
+    bool bias;
+} sigeo__conv_shape_t;
+
+sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *shape,
+                                   const float *src, const float *weights, const float *bias, float *dst);
+/* diff_src is overwritten. */
+sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
+                                         const sigeo__conv_shape_t *shape, const float *diff_dst,
+                                         const float *weights, float *diff_src);
+/* diff_weights (and diff_bias when shape->bias) are overwritten. */
+sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
+                                            const sigeo__conv_shape_t *shape, const float *src,
+                                            const float *diff_dst, float *diff_weights, float *diff_bias);
+
+/* 2-D pooling on NCHW rows: max, or average with the padding counted in the
+ * divisor (PyTorch's count_include_pad=True). The max forward keeps its
+ * argmax workspace in its slot; the backward reads it from there, so pass
+ * the slot of the forward that produced dst (same shape). */
+typedef struct sigeo__pool_shape {
+    int64_t batch, channels, in_h, in_w, out_h, out_w;
+    int64_t kernel[2], stride[2], padding[2];
+    bool max;
+} sigeo__pool_shape_t;
+
+sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *shape,
+                                   const float *src, float *dst);
+/* diff_src is overwritten. */
+sigeo_status_t sigeo__pool_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *shape,
+                                    const sigeo__prim_slot_t *forward_slot, const float *diff_dst, float *diff_src);
+
 void sigeo__prim_slot_free(sigeo__prim_slot_t *slot);
 
 #endif

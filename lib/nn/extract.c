@@ -18,8 +18,9 @@ static sigeo_status_t with_arch(sigeo_model_t *m, const int32_t *arch, int32_t n
     sigeo_status_t st = sigeo_model_check_arch(m, arch, n);
     if (st != SIGEO_OK)
         return st;
-    int32_t *saved = sigeo__calloc((size_t)(n > 0 ? n : 1), sizeof *saved);
-    if (!saved)
+    /* fn may call check_arch (which uses arch_keep): keep our own copy. */
+    int32_t *saved = n > 0 ? sigeo__calloc((size_t)n, sizeof *saved) : NULL;
+    if (n > 0 && !saved)
         return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fname);
     if (n)
         memcpy(saved, m->arch, (size_t)n * sizeof *saved);
@@ -28,7 +29,8 @@ static sigeo_status_t with_arch(sigeo_model_t *m, const int32_t *arch, int32_t n
     st = sigeo__model_activate(m, arch);
     if (st == SIGEO_OK)
         st = fn(m, user);
-    sigeo__model_activate(m, saved);
+    if (n)
+        sigeo__model_activate(m, saved);
     m->have_forward = had_forward && same;
     sigeo__free(saved);
     return st;

@@ -122,6 +122,8 @@ struct sigeo_model {
     sigeo__choice_t *choices;
     int32_t n_choices, cap_choices;
     int32_t *arch;               /* [n_choices] active architecture */
+    int32_t *arch_saved;         /* [n_choices] scratch for activate's rollback */
+    int32_t *arch_keep;          /* [n_choices] scratch for check/extract/count */
     sigeo__group_t *groups;
     int32_t n_groups;
     int32_t loss_node;           /* node whose output the loss reads, -1 = unset */
@@ -155,16 +157,28 @@ struct sigeo__op {
     sigeo_status_t (*backward)(sigeo_model_t *m, sigeo__node_t *node);
     /* Multiply-accumulates of one sample at the active widths (NULL = 0). */
     int64_t (*flops)(const sigeo_model_t *m, const sigeo__node_t *node);
+    /* PyTorch-default initialisation of parameter p of this node, drawn from
+     * the context's stream (NULL = the nn.Linear / norm / embedding rule). */
+    void (*init_param)(sigeo_model_t *m, const sigeo__node_t *node, sigeo__param_t *p);
+    /* Elements of p the active architecture uses (NULL = the linear rule:
+     * weight width x input width, others width or numel). */
+    int64_t (*active_numel)(const sigeo_model_t *m, const sigeo__node_t *node, const sigeo__param_t *p);
 };
 
 /* Op tables, one per file. */
 extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
     sigeo__op_embedding_bag, sigeo__op_sum, sigeo__op_concat, sigeo__op_select, sigeo__op_dot_interaction,
     sigeo__op_layer_norm;
+extern const sigeo__op_t sigeo__op_conv2d, sigeo__op_batch_norm, sigeo__op_pool2d, sigeo__op_global_avg_pool,
+    sigeo__op_token_linear, sigeo__op_attention, sigeo__op_fm, sigeo__op_sigmoid_gating, sigeo__op_slice,
+    sigeo__op_reshape, sigeo__op_zero;
 
 /* Architecture routing (model.c): sets m->arch to `arch` and re-infers
  * widths; on failure restores the previous architecture if there was one. */
 sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch);
+
+/* Checks the choice groups of `arch` (sampling.c). */
+sigeo_status_t sigeo__check_groups(sigeo_model_t *m, const int32_t *arch, const char *fn);
 
 /* The op of a public layer kind, NULL for an unknown kind (ops.c). */
 const sigeo__op_t *sigeo__layer_op(int32_t kind);

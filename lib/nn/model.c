@@ -91,6 +91,8 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     }
     sigeo__free(m->modules);
     sigeo__free(m->arch);
+    sigeo__free(m->arch_saved);
+    sigeo__free(m->arch_keep);
     sigeo__free(m->sample_loss);
     sigeo__free(m->targets);
     sigeo__free(m->directional);
@@ -405,6 +407,10 @@ static void init_param(sigeo_model_t *m, sigeo__param_t *p)
 {
     sigeo__rng_t *rng = &m->ctx->rng;
     const sigeo__node_t *node = &m->nodes[p->node];
+    if (node->op && node->op->init_param) {
+        node->op->init_param(m, node, p);
+        return;
+    }
     switch (p->kind) {
     case SIGEO_PARAM_WEIGHT:
     case SIGEO_PARAM_BIAS: {
@@ -487,8 +493,14 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
     }
     if (!m->arch && m->n_choices > 0) {
         m->arch = sigeo__calloc((size_t)m->n_choices, sizeof *m->arch);
-        if (!m->arch)
+        m->arch_saved = m->arch ? sigeo__calloc((size_t)m->n_choices, sizeof *m->arch) : NULL;
+        m->arch_keep = m->arch_saved ? sigeo__calloc((size_t)m->n_choices, sizeof *m->arch) : NULL;
+        if (!m->arch_keep) {
+            sigeo__free(m->arch);
+            sigeo__free(m->arch_saved);
+            m->arch = m->arch_saved = NULL;
             return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+        }
     }
     int32_t *last = NULL;
     if (m->n_choices > 0) {
@@ -553,6 +565,8 @@ static sigeo_status_t route(sigeo_model_t *m)
         const sigeo__node_t *n = &m->nodes[p->node];
         if (!n->active)
             p->active_numel = 0;
+        else if (n->op->active_numel)
+            p->active_numel = n->op->active_numel(m, n, p);
         else if (p->kind == SIGEO_PARAM_WEIGHT)
             p->active_numel = n->width * m->nodes[n->inputs[0]].width;
         else if (p->kind == SIGEO_PARAM_EMBEDDING)
@@ -570,22 +584,23 @@ sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch)
         if (arch[c] < 0 || arch[c] >= m->choices[c].n_options)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
                         m->choices[c].name, (int)arch[c], (int)m->choices[c].n_options - 1);
-    int32_t saved_stack[64];
-    int32_t *saved = m->n_choices <= 64 ? saved_stack : sigeo__calloc((size_t)m->n_choices, sizeof *saved);
-    if (!saved)
-        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
-    if (m->n_choices)
-        memcpy(saved, m->arch, (size_t)m->n_choices * sizeof *saved);
-    if (m->n_choices)
-        memcpy(m->arch, arch, (size_t)m->n_choices * sizeof *arch);
-    sigeo_status_t st = route(m);
+    sigeo_status_t st = sigeo__check_groups(m, arch, fn);
+    if (st != SIGEO_OK)
+        return st;
+    if (m->n_choices == 0) {
+        m->have_forward = false;
+        return route(m);
+    }
+    /* arch_saved is allocated at finalize: activating allocates nothing,
+     * since a search activates thousands of architectures. */
+    memcpy(m->arch_saved, m->arch, (size_t)m->n_choices * sizeof *m->arch);
+    memcpy(m->arch, arch, (size_t)m->n_choices * sizeof *arch);
+    st = route(m);
     if (st != SIGEO_OK && m->finalized) {
         /* Put the previous architecture back: it was valid. */
-        memcpy(m->arch, saved, (size_t)m->n_choices * sizeof *saved);
+        memcpy(m->arch, m->arch_saved, (size_t)m->n_choices * sizeof *m->arch);
         route(m);
     }
-    if (saved != saved_stack)
-        sigeo__free(saved);
     m->have_forward = false;
     return st;
 }

@@ -61,7 +61,7 @@ SIGEO_API sigeo_status_t sigeo_model_add_choice_group(sigeo_model_t *m, const ch
     return SIGEO_OK;
 }
 
-static sigeo_status_t check_groups(sigeo_model_t *m, const int32_t *arch, const char *fn)
+sigeo_status_t sigeo__check_groups(sigeo_model_t *m, const int32_t *arch, const char *fn)
 {
     for (int32_t g = 0; g < m->n_groups; g++) {
         const sigeo__group_t *grp = &m->groups[g];
@@ -89,22 +89,16 @@ SIGEO_API sigeo_status_t sigeo_model_check_arch(sigeo_model_t *m, const int32_t 
         if (arch[c] < 0 || arch[c] >= m->choices[c].n_options)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
                         m->choices[c].name, (int)arch[c], (int)m->choices[c].n_options - 1);
-    sigeo_status_t st = check_groups(m, arch, fn);
-    if (st != SIGEO_OK)
-        return st;
-    /* Routing decides the rest (layers left without input); try it and put
-     * the active architecture back. */
-    int32_t *saved = sigeo__calloc((size_t)(n > 0 ? n : 1), sizeof *saved);
-    if (!saved)
-        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
-    if (n)
-        memcpy(saved, m->arch, (size_t)n * sizeof *saved);
+    /* Activation checks the groups and the routing (layers left without
+     * input): try it, then put the active architecture back. */
+    if (n == 0)
+        return SIGEO_OK;
+    memcpy(m->arch_keep, m->arch, (size_t)n * sizeof *m->arch);
     bool had_forward = m->have_forward;
-    st = sigeo__model_activate(m, arch);
+    sigeo_status_t st = sigeo__model_activate(m, arch);
     if (st == SIGEO_OK)
-        st = sigeo__model_activate(m, saved);
-    m->have_forward = had_forward && st == SIGEO_OK && memcmp(saved, arch, (size_t)n * sizeof *arch) == 0;
-    sigeo__free(saved);
+        st = sigeo__model_activate(m, m->arch_keep);
+    m->have_forward = had_forward && st == SIGEO_OK && memcmp(m->arch_keep, arch, (size_t)n * sizeof *arch) == 0;
     return st;
 }
 

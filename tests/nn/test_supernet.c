@@ -348,8 +348,9 @@ START_TEST(bad_input_is_reported_and_the_model_stays_usable)
     ck_assert_int_eq(sigeo_model_activate(s.m, (const int32_t[]){ 0, 0, 1 }, 3), SIGEO_ERR_INVALID_ARG);
     ck_assert_int_eq(sigeo_model_activate(s.m, (const int32_t[]){ 0, 2, 1, 1 }, 4), SIGEO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(sigeo_last_error(), "'wb'"));
-    /* both edges off: concat has no input */
-    ck_assert_int_eq(sigeo_model_activate(s.m, (const int32_t[]){ 0, 0, 0, 0 }, 4), SIGEO_ERR_SHAPE);
+    /* both edges off: the group rule refuses it (concat would have no input) */
+    ck_assert_int_eq(sigeo_model_activate(s.m, (const int32_t[]){ 0, 0, 0, 0 }, 4), SIGEO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sigeo_last_error(), "group 'edges'"));
     ck_assert_int_eq(sigeo_model_forward(NULL, NULL, &good), SIGEO_ERR_INVALID_ARG);
     ck_assert_int_eq(sigeo_model_forward(NULL, s.m, NULL), SIGEO_ERR_INVALID_ARG);
     float w[3];
