@@ -95,6 +95,14 @@ struct sigeo__node {
     /* memoised primitives: 3 per input run (linear) plus a few spare */
     sigeo__prim_slot_t **slots;
     int32_t n_slots;
+    /* configuration of conv / pool / attention / slice, as in sigeo_layer_desc_t
+     * (stride with PyTorch's default applied) */
+    int64_t kernel[2], stride[2], padding[2], offset;
+    int32_t heads;
+    /* per-row shape at max width: shape[0..shape_ndim), 0 = flat (model.h
+     * "Per-row shapes"); shape_known once op_shape.c resolved it */
+    int32_t shape_ndim;
+    bool shape_known;
 };
 
 typedef struct sigeo__group {
@@ -140,6 +148,9 @@ struct sigeo_model {
      * collected by the homogeneous ops during backward when enabled. */
     bool collect_directional;
     double *directional;         /* [batch] */
+    /* The proxy layer's buffers (probe.h), destroyed with the model. */
+    void *attachment;
+    void (*attachment_destroy)(void *attachment);
     int64_t directional_cap;
 };
 
@@ -163,6 +174,9 @@ struct sigeo__op {
     /* Elements of p the active architecture uses (NULL = the linear rule:
      * weight width x input width, others width or numel). */
     int64_t (*active_numel)(const sigeo_model_t *m, const sigeo__node_t *node, const sigeo__param_t *p);
+    /* True if the op, as configured, mixes samples of a batch (train-mode
+     * batch norm): the per-sample identity is then not exact (NULL = no). */
+    bool (*couples_samples)(const sigeo_model_t *m, const sigeo__node_t *node);
 };
 
 /* Op tables, one per file. */

@@ -56,6 +56,8 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
 {
     if (!m)
         return;
+    if (m->attachment && m->attachment_destroy)
+        m->attachment_destroy(m->attachment);
     for (int32_t i = 0; i < m->n_nodes; i++) {
         sigeo__node_t *n = &m->nodes[i];
         sigeo__free(n->name);

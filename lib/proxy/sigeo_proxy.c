@@ -1,0 +1,233 @@
+/* SiGeo, ZiCo and the Fisher-Rao norm on a model: k forward+backward passes
+ * with the weights fixed feed the statistics accumulator (lib/stats); the
+ * exact per-sample Fisher-Rao terms come out of the same backward passes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/proxy.h"
+
+/* The statistics options a proxy kind implies. */
+static sigeo_stats_options_t stats_options(const sigeo_proxy_options_t *o)
+{
+    sigeo_stats_options_t s = SIGEO_STATS_OPTIONS_INIT;
+    s.zico_variant = o->zico_variant;
+    s.fr_estimator = o->fr_estimator;
+    s.loss_term = o->loss_term;
+    s.std_ddof = o->std_ddof;
+    s.lambda_preset = o->lambda_preset;
+    s.lambda1 = o->lambda1;
+    s.lambda2 = o->lambda2;
+    s.lambda3 = o->lambda3;
+    if (o->kind != SIGEO_PROXY_SIGEO) {
+        s.lambda_preset = SIGEO_PRESET_CUSTOM;
+        s.lambda1 = o->kind == SIGEO_PROXY_ZICO ? 1.0 : 0.0;
+        s.lambda2 = o->kind == SIGEO_PROXY_FISHER_RAO ? 1.0 : 0.0;
+        s.lambda3 = 0.0;
+    }
+    return s;
+}
+
+static bool included(uint32_t kinds, int32_t param_kind)
+{
+    return (kinds >> param_kind) & 1u;
+}
+
+/* (Re)registers the model's modules with a statistics handle for these
+ * options; kept on the workspace so the next candidate allocates nothing. */
+static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_stats_options_t *so,
+                                    uint32_t param_kinds)
+{
+    if (ws->stats && memcmp(&ws->stats_opts, so, sizeof *so) == 0 && ws->stats_param_kinds == param_kinds)
+        return sigeo_stats_reset(ws->stats);
+    sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
+    sigeo_stats_destroy(ws->stats);
+    ws->stats = NULL;
+    int32_t n_mod = sigeo__probe_module_count(m);
+    if (!ws->stats_module_of) {
+        ws->stats_module_of = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->stats_module_of);
+        ws->stats_offset = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->stats_offset);
+        ws->grads = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->grads);
+        ws->counts = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->counts);
+        if (!ws->stats_module_of || !ws->stats_offset || !ws->grads || !ws->counts)
+            return sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "sigeo_proxy_compute: out of memory");
+    }
+    sigeo_status_t st = sigeo_stats_create(&ws->stats, sigeo__probe_context(m), so);
+    if (st != SIGEO_OK)
+        return sigeo__propagate(err, st);
+    ws->n_stats_modules = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        /* The included parameters of a layer (weight and/or bias, scale
+         * and/or shift) are one contiguous range of its block. */
+        int64_t begin = -1, end = -1;
+        for (int32_t i = 0; i < mod.n_params; i++) {
+            if (!included(param_kinds, mod.params[i].kind))
+                continue;
+            if (begin >= 0 && end != mod.params[i].offset)
+                return sigeo__fail_on(err, SIGEO_ERR_UNSUPPORTED,
+                                      "sigeo_proxy_compute: module '%s': the selected parameter kinds are not "
+                                      "contiguous",
+                                      mod.name);
+            if (begin < 0)
+                begin = mod.params[i].offset;
+            end = mod.params[i].offset + mod.params[i].numel;
+        }
+        ws->stats_module_of[k] = -1;
+        if (begin < 0)
+            continue;
+        int32_t idx;
+        if ((st = sigeo_stats_add_module(&idx, ws->stats, mod.name, end - begin)) != SIGEO_OK) {
+            sigeo_stats_destroy(ws->stats);
+            ws->stats = NULL;
+            return sigeo__propagate(err, st);
+        }
+        ws->stats_module_of[k] = idx;
+        ws->stats_offset[k] = begin;
+        ws->counts[idx] = end - begin;
+        ws->n_stats_modules++;
+    }
+    if (ws->n_stats_modules == 0) {
+        sigeo_stats_destroy(ws->stats);
+        ws->stats = NULL;
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "sigeo_proxy_compute: no parameter of the model matches param_kinds 0x%x", param_kinds);
+    }
+    ws->stats_opts = *so;
+    ws->stats_param_kinds = param_kinds;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t ensure_directional(sigeo_model_t *m, sigeo__proxy_ws_t *ws, int64_t n)
+{
+    if (ws->directional_cap >= n)
+        return SIGEO_OK;
+    double *d = sigeo__calloc((size_t)n, sizeof *d);
+    if (!d)
+        return sigeo__fail_on(sigeo__probe_errbuf(m), SIGEO_ERR_NO_MEMORY, "sigeo_proxy_compute: out of memory");
+    sigeo__free(ws->directional);
+    ws->directional = d;
+    ws->directional_cap = n;
+    return SIGEO_OK;
+}
+
+/* Re-reports a callee's failure with the batch it happened in. */
+static sigeo_status_t in_batch(sigeo_model_t *m, sigeo_status_t st, uint32_t i)
+{
+    char msg[SIGEO__ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", sigeo_last_error());
+    return sigeo__fail_on(sigeo__probe_errbuf(m), st, "sigeo_proxy_compute: batch %u: %s", (unsigned)i, msg);
+}
+
+sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
+                                  uint32_t n_batches, const sigeo_proxy_options_t *o, sigeo_proxy_result_t *r)
+{
+    sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
+    const sigeo_stats_options_t so = stats_options(o);
+    if (n_batches < 2 && o->kind != SIGEO_PROXY_FISHER_RAO)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "sigeo_proxy_compute: %u batch(es); the gradient std of ZiCo needs at least 2",
+                              (unsigned)n_batches);
+    double lambdas[3] = { so.lambda1, so.lambda2, so.lambda3 };
+    if (so.lambda_preset != SIGEO_PRESET_CUSTOM && sigeo_stats_preset_lambdas(lambdas, so.lambda_preset) != SIGEO_OK)
+        return sigeo__propagate(err, SIGEO_ERR_INVALID_ARG);
+    const bool per_sample = lambdas[1] != 0.0 &&
+                            (so.fr_estimator == SIGEO_FR_EXACT || so.fr_estimator == SIGEO_FR_IDENTITY);
+    if (per_sample && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m))
+        return sigeo__fail_on(err, SIGEO_ERR_UNSUPPORTED,
+                              "sigeo_proxy_compute: the architecture couples samples (train-mode batch norm): the "
+                              "exact Fisher-Rao norm needs the forward-mode pass, not available yet; use "
+                              "fr_estimator IDENTITY (approximate there) or a reference estimator");
+    sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__probe_collect_directional(m, per_sample);
+    for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
+        const sigeo_batch_t *b = &batches[i];
+        double loss;
+        st = sigeo_model_forward_backward(&loss, m, b);
+        if (st != SIGEO_OK) {
+            st = in_batch(m, st, i);
+            break;
+        }
+        const int32_t n_mod = sigeo__probe_module_count(m);
+        for (int32_t k = 0; k < n_mod; k++) {
+            int32_t idx = ws->stats_module_of[k];
+            if (idx < 0)
+                continue;
+            sigeo__probe_module_t mod;
+            sigeo__probe_module(&mod, m, k);
+            ws->grads[idx] = mod.grad + ws->stats_offset[k];
+        }
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.n_modules = (uint32_t)ws->n_stats_modules;
+        sb.gradients = ws->grads;
+        sb.gradient_counts = ws->counts;
+        sb.loss = loss;
+        sb.batch_size = b->batch_size;
+        if (per_sample) {
+            if ((st = ensure_directional(m, ws, b->batch_size)) != SIGEO_OK)
+                break;
+            /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
+            const double *s = sigeo__probe_directional(m);
+            for (int64_t n = 0; n < b->batch_size; n++)
+                ws->directional[n] = (double)b->batch_size * s[n];
+            sb.directional = ws->directional;
+        }
+        if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)
+            st = in_batch(m, st, i);
+    }
+    sigeo__probe_collect_directional(m, false);
+    if (st != SIGEO_OK)
+        return st;
+    if (so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV) {
+        const int32_t n_mod = sigeo__probe_module_count(m);
+        for (int32_t k = 0; k < n_mod; k++) {
+            int32_t idx = ws->stats_module_of[k];
+            if (idx < 0)
+                continue;
+            sigeo__probe_module_t mod;
+            sigeo__probe_module(&mod, m, k);
+            if ((st = sigeo_stats_set_params(ws->stats, idx, mod.data + ws->stats_offset[k], ws->counts[idx])) !=
+                SIGEO_OK)
+                return sigeo__propagate(err, st);
+        }
+    }
+    sigeo_stats_result_t sr = SIGEO_STATS_RESULT_INIT;
+    if ((st = sigeo_stats_compute(&sr, ws->stats)) != SIGEO_OK)
+        return sigeo__propagate(err, st);
+    /* Only modules of the active subnet count; the rest had zero gradients
+     * (all sigma 0) and were skipped by the statistics anyway. */
+    uint32_t active = 0, skipped = 0;
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    for (int32_t k = 0; k < n_mod; k++) {
+        if (ws->stats_module_of[k] < 0)
+            continue;
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        if (!mod.active)
+            continue;
+        active++;
+        sigeo_stats_module_info_t info = SIGEO_STATS_MODULE_INFO_INIT;
+        sigeo_stats_module_info(&info, ws->stats, ws->stats_module_of[k]);
+        skipped += info.skipped;
+    }
+    r->flags = sr.flags;
+    r->score = o->kind == SIGEO_PROXY_ZICO ? sr.zico : o->kind == SIGEO_PROXY_FISHER_RAO ? sr.log_fr : sr.score;
+    r->zico = sr.zico;
+    r->fr = sr.fr;
+    r->log_fr = sr.log_fr;
+    r->loss = sr.loss;
+    r->lambda1 = sr.lambda1;
+    r->lambda2 = sr.lambda2;
+    r->lambda3 = sr.lambda3;
+    r->zico_variant = sr.zico_variant;
+    r->fr_estimator = sr.fr_estimator;
+    r->loss_term = sr.loss_term;
+    r->std_ddof = sr.std_ddof;
+    r->k = (uint32_t)sr.n_batches;
+    r->n_samples = sr.n_samples;
+    r->n_modules = active;
+    r->n_modules_skipped = skipped;
+    return SIGEO_OK;
+}
