@@ -46,9 +46,13 @@ SIGEO_API void sigeo_context_destroy(sigeo_context_t *ctx)
 
 SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out, const sigeo_context_t *ctx)
 {
-    if (!out || !ctx)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: %s is NULL", out ? "ctx" : "out");
-    return sigeo__struct_out(out, &ctx->options, sizeof ctx->options, "sigeo_context_options", NULL);
+    if (!ctx)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: ctx is NULL");
+    /* The message buffer is bookkeeping, not state: writable through a const handle. */
+    sigeo__errbuf_t *err = (sigeo__errbuf_t *)&ctx->err;
+    if (!out)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: out is NULL");
+    return sigeo__struct_out(out, &ctx->options, sizeof ctx->options, "sigeo_context_options", err);
 }
 
 SIGEO_API const char *sigeo_context_last_error(const sigeo_context_t *ctx)

@@ -140,7 +140,7 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
     sigeo__free(s->acc.mean);
-    sigeo__free(s->acc.m2);
+    sigeo__free(s->acc.root_m2);
     sigeo__free(s->theta);
     sigeo__free(s);
 }
@@ -156,11 +156,11 @@ SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_
     if (n_params < 1)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module '%s' has %lld parameters (need >= 1)",
                     name, (long long)n_params);
-    if (s->acc.mean)
+    if (s->acc.mean || s->theta)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
-                    "sigeo_stats_add_module: module '%s' added after the first batch (register every module "
+                    "sigeo_stats_add_module: module '%s' added after the first %s (register every module "
                     "first, or sigeo_stats_destroy and start over)",
-                    name);
+                    name, s->acc.mean ? "batch" : "sigeo_stats_set_params");
     if (n_params > INT64_MAX / 4 - s->n_params)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_module: module '%s': total parameter count overflows",
                     name);
@@ -210,7 +210,7 @@ static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
     }
     s->acc.mean_abs = a;
     s->acc.mean = b;
-    s->acc.m2 = c;
+    s->acc.root_m2 = c;
     return SIGEO_OK;
 }
 
@@ -350,6 +350,10 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: stats is NULL");
     if (!out)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: out is NULL");
+    if (out->struct_size < 2 * sizeof(uint32_t))
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_compute: result struct_size %u is too small (use SIGEO_STATS_RESULT_INIT)",
+                    (unsigned)out->struct_size);
     const sigeo_stats_options_t *o = &s->options;
     if (s->n_batches < 2)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
@@ -449,19 +453,23 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
     return sigeo__struct_out(out, &r, sizeof r, "sigeo_stats_result", &s->err);
 }
 
-SIGEO_API sigeo_status_t sigeo_stats_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *s,
-                                                 int32_t module)
+SIGEO_API sigeo_status_t sigeo_stats_get_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *s,
+                                                     int32_t module)
 {
-    if (!s || !out)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_info: %s is NULL", s ? "out" : "stats");
+    static const char fn[] = "sigeo_stats_get_module_info";
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: stats is NULL", fn);
+    /* The handle's message buffer is bookkeeping, not state: writable through a const handle. */
+    sigeo__errbuf_t *err = (sigeo__errbuf_t *)&s->err;
+    if (!out)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: out is NULL", fn);
     if (module < 0 || module >= s->n_modules)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_info: module index %d out of range (%d registered)",
-                           (int)module, (int)s->n_modules);
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: module index %d out of range (%d registered)", fn,
+                              (int)module, (int)s->n_modules);
     const module_t *mod = &s->modules[module];
     if (!mod->computed)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG,
-                           "sigeo_stats_module_info: module '%s': no sigeo_stats_compute since the last reset",
-                           mod->name);
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: module '%s': no sigeo_stats_compute since the last reset",
+                              fn, mod->name);
     sigeo_stats_module_info_t info;
     memset(&info, 0, sizeof info);
     info.struct_size = (uint32_t)sizeof info;
@@ -473,13 +481,15 @@ SIGEO_API sigeo_status_t sigeo_stats_module_info(sigeo_stats_module_info_t *out,
     info.zico_term = info.skipped ? 0.0 : log(info.ratio_sum);
     info.theta_dot_grad_sum = mod->theta_dot_grad_sum;
     info.name = mod->name;
-    return sigeo__struct_out(out, &info, sizeof info, "sigeo_stats_module_info", NULL);
+    return sigeo__struct_out(out, &info, sizeof info, "sigeo_stats_module_info", err);
 }
 
 SIGEO_API sigeo_status_t sigeo_stats_module_count(int32_t *out, const sigeo_stats_t *s)
 {
-    if (!s || !out)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_count: %s is NULL", s ? "out" : "stats");
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_count: stats is NULL");
+    if (!out)
+        return sigeo__fail_on((sigeo__errbuf_t *)&s->err, SIGEO_ERR_INVALID_ARG, "sigeo_stats_module_count: out is NULL");
     *out = s->n_modules;
     return SIGEO_OK;
 }

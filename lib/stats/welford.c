@@ -1,10 +1,12 @@
+#include <math.h>
+
 #include "stats/welford.h"
 
 void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
-    float *restrict m2 = w->m2 + offset;
+    float *restrict root_m2 = w->root_m2 + offset;
     const double inv_n = 1.0 / (double)n;
     if (n == 1) {
         /* First observation: the means are the value, M2 is zero. */
@@ -12,7 +14,7 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
             float x = g[j];
             mean_abs[j] = x < 0.0f ? -x : x;
             mean[j] = x;
-            m2[j] = 0.0f;
+            root_m2[j] = 0.0f;
         }
         return;
     }
@@ -23,6 +25,7 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
         double new_mean = old_mean + (x - old_mean) * inv_n;
         mean_abs[j] = (float)((double)mean_abs[j] + (ax - (double)mean_abs[j]) * inv_n);
         mean[j] = (float)new_mean;
-        m2[j] = (float)((double)m2[j] + (x - old_mean) * (x - new_mean));
+        double r = (double)root_m2[j];
+        root_m2[j] = (float)sqrt(r * r + (x - old_mean) * (x - new_mean));
     }
 }

@@ -9,7 +9,9 @@
 typedef struct sigeo__welford {
     float *mean_abs; /* running mean of |g_i| */
     float *mean;     /* running mean of g_i */
-    float *m2;       /* sum of squared deviations from the running mean */
+    float *root_m2;  /* sqrt of M2, the sum of squared deviations from the running mean:
+                      * stored as its root so its range is the gradients' own (M2 itself
+                      * would underflow below |g| ~ 1e-23 and overflow above ~ 1e19 in float) */
 } sigeo__welford_t;
 
 /* Folds batch gradient `g` (count elements) in as the n-th observation

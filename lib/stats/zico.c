@@ -6,16 +6,16 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
                        uint64_t k, uint32_t ddof)
 {
     const float *mean_abs = w->mean_abs + offset;
-    const float *m2 = w->m2 + offset;
-    const double inv_dof = 1.0 / (double)(k - ddof);
+    const float *root_m2 = w->root_m2 + offset;
+    const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof));
     double sum = 0.0, first = 0.0;
     int64_t nonzero = 0;
     for (int64_t j = 0; j < count; j++) {
         /* ZiCo's guard is an exact compare: sigma == 0 means every batch gave
          * the same value, and the element carries no signal-to-noise ratio. */
-        if (m2[j] == 0.0f)
+        if (root_m2[j] == 0.0f)
             continue;
-        double ratio = (double)mean_abs[j] / sqrt((double)m2[j] * inv_dof);
+        double ratio = (double)mean_abs[j] / ((double)root_m2[j] * inv_sqrt_dof);
         if (nonzero == 0)
             first = ratio;
         sum += ratio;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root) or a
+# developer's: installs what is missing, builds, and runs every suite twice —
+# plain, and under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   bash tests/run.sh            everything
+#   SIGEO_SKIP_INSTALL=1 ...     do not touch apt (packages already there)
+#   SIGEO_NO_SANITIZE=1 ...      plain build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev
+          abigail-tools dataset-fashion-mnist)
+if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
+    missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+jobs=$(nproc)
+echo "== plain build (build/)"
+[ -f build/build.ninja ] || meson setup build -Dwerror_ci=true
+ninja -C build -j "$jobs"
+meson test -C build --print-errorlogs --num-processes "$jobs"
+
+if [ -z "${SIGEO_NO_SANITIZE:-}" ]; then
+    echo "== ASan + UBSan build (build-asan/)"
+    [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug \
+        -Dwerror_ci=true -Dbench=false
+    ninja -C build-asan -j "$jobs"
+    # oneDNN and OpenMP keep process-lifetime caches that LeakSanitizer would
+    # report; the suppressions name only those libraries, never libsigeo.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite abi
+fi
+echo "== all suites passed"

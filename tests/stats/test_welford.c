@@ -1,0 +1,370 @@
+/* Pins lib/stats/welford.c: the per-parameter running mean |g|, mean and
+ * M2 over k batch gradients, stored as floats and updated in double, against
+ * a two-pass double reference on long seeded streams; and the accumulator's
+ * life cycle (compute leaves it alone, reset forgets it without allocating). */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sigeo/stats.h"
+#include "stats/welford.h"
+#include "test_util.h"
+
+enum { K = 1000, P = 10000 };
+
+/* Element j draws offset_j + scale_j * U[-1, 1) in every batch. The four
+ * classes cover a zero-mean gradient, a mean far from zero relative to its
+ * spread (|offset| = 100 scale: the cancellation a naive sum-of-squares
+ * suffers from), mixed signs with |g| != g, and tiny magnitudes. */
+static void element_law(int64_t j, float *offset, float *scale)
+{
+    switch (j % 4) {
+    case 0: *offset = 0.0f; *scale = 1.0f; break;
+    case 1: *offset = 3.0f; *scale = 0.03f; break;
+    case 2: *offset = -0.5f; *scale = 2.0f; break;
+    default: *offset = 1e-4f; *scale = 3e-4f; break;
+    }
+}
+
+/* Batch i of the stream: reproducible on its own from (seed, i). */
+static void gen_batch(float *g, uint64_t seed, int i)
+{
+    tu_rng_t r = { seed * 1000003u + (uint64_t)i };
+    for (int64_t j = 0; j < P; j++) {
+        float off, sc;
+        element_law(j, &off, &sc);
+        g[j] = off + sc * tu_uniform_f(&r);
+    }
+}
+
+typedef struct reference {
+    double *mean, *mean_abs, *m2, *max_abs;
+} reference_t;
+
+/* Two passes in double: sums first, then squared deviations from the exact
+ * mean. */
+static reference_t two_pass(uint64_t seed, float *buf)
+{
+    reference_t ref;
+    ref.mean = calloc(P, sizeof(double));
+    ref.mean_abs = calloc(P, sizeof(double));
+    ref.m2 = calloc(P, sizeof(double));
+    ref.max_abs = calloc(P, sizeof(double));
+    ck_assert(ref.mean && ref.mean_abs && ref.m2 && ref.max_abs);
+    for (int i = 0; i < K; i++) {
+        gen_batch(buf, seed, i);
+        for (int64_t j = 0; j < P; j++) {
+            const double x = (double)buf[j];
+            ref.mean[j] += x;
+            ref.mean_abs[j] += fabs(x);
+            if (fabs(x) > ref.max_abs[j])
+                ref.max_abs[j] = fabs(x);
+        }
+    }
+    for (int64_t j = 0; j < P; j++) {
+        ref.mean[j] /= K;
+        ref.mean_abs[j] /= K;
+    }
+    for (int i = 0; i < K; i++) {
+        gen_batch(buf, seed, i);
+        for (int64_t j = 0; j < P; j++) {
+            const double dv = (double)buf[j] - ref.mean[j];
+            ref.m2[j] += dv * dv;
+        }
+    }
+    return ref;
+}
+
+static void free_reference(reference_t *r)
+{
+    free(r->mean);
+    free(r->mean_abs);
+    free(r->m2);
+    free(r->max_abs);
+}
+
+/* Tolerances. Every update computes in double (error ~2^-53, negligible) and
+ * rounds the three results to float, relative error at most u = 2^-24.
+ *  - Running means: the error obeys e_n = (1 - 1/n) e_{n-1} + r_n with
+ *    |r_n| <= u |running value| <= u max|x|, so e_k = sum_n (n/k) r_n and
+ *    |e_k| <= (k+1)/2 u max|x| (3.0e-5 max|x| for k = 1000): a rigorous
+ *    first-order bound, used as is (measured: 5% of it).
+ *  - M2: the increment is (x - m'_{n-1})^2 (1 - 1/n) with m' the STORED,
+ *    rounded running mean, m' = m + E. To first order the error is
+ *    -2 sum_n (1 - 1/n)(x_n - m_{n-1}) E_{n-1}: a martingale (x_n is
+ *    independent of E_{n-1}) with E_n^2 ~ (n/3) u^2 m^2 / 3, whose standard
+ *    deviation relative to M2 = k sigma^2 is about 0.5 u |m| / sigma. The
+ *    float storage of M2 adds independent roundings, about sqrt(k/3) u / sqrt 3.
+ *    Allowing 8 standard deviations of each, per element:
+ *        rtol = 4 u |m| / sigma + 8 sqrt(k/3) u
+ *    (5e-5 for the |m| = 100 sigma/sqrt(3) class, 9e-6 for the others;
+ *    measured worst over 10^4 elements: 1.8e-5 and 2.2e-6, about 3.5 sigma,
+ *    as expected for the maximum of 2500 draws per class). */
+#define U_FLOAT 0x1.0p-24
+#define MEAN_BOUND(max_abs) (((K + 1) / 2.0) * U_FLOAT * (max_abs))
+static double m2_rtol(double mean, double m2)
+{
+    const double sigma = sqrt(m2 / K);
+    return 4.0 * U_FLOAT * fabs(mean) / sigma + 8.0 * sqrt(K / 3.0) * U_FLOAT;
+}
+
+START_TEST(welford_update_matches_a_two_pass_reference_on_a_long_stream)
+{
+    float *buf = malloc(P * sizeof(float));
+    sigeo__welford_t w;
+    w.mean_abs = calloc(P, sizeof(float));
+    w.mean = calloc(P, sizeof(float));
+    w.root_m2 = calloc(P, sizeof(float));
+    ck_assert(buf && w.mean_abs && w.mean && w.root_m2);
+    /* Two blocks at different offsets, as modules are laid out. */
+    for (int i = 0; i < K; i++) {
+        gen_batch(buf, 1, i);
+        sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1);
+        sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1);
+    }
+    reference_t ref = two_pass(1, buf);
+    for (int64_t j = 0; j < P; j++) {
+        ck_assert_near((double)w.mean[j], ref.mean[j], 0.0, MEAN_BOUND(ref.max_abs[j]));
+        ck_assert_near((double)w.mean_abs[j], ref.mean_abs[j], 0.0, MEAN_BOUND(ref.max_abs[j]));
+        ck_assert_near((double)w.root_m2[j] * (double)w.root_m2[j], ref.m2[j], m2_rtol(ref.mean[j], ref.m2[j]), 0.0);
+    }
+    free_reference(&ref);
+    free(w.mean_abs);
+    free(w.mean);
+    free(w.root_m2);
+    free(buf);
+}
+END_TEST
+
+START_TEST(first_two_observations_are_exact)
+{
+    const float a[3] = { 0.75f, -2.0f, 5.0f }, b[3] = { -0.25f, -2.0f, 1.0f };
+    float ma[3], mn[3], m2[3];
+    sigeo__welford_t w = { ma, mn, m2 };
+    memset(m2, 0x7f, sizeof m2); /* the first observation must overwrite, not accumulate */
+    sigeo__welford_update(&w, 0, a, 3, 1);
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_eq((double)mn[j], (double)a[j]);
+        ck_assert_double_eq((double)ma[j], (double)fabsf(a[j]));
+        ck_assert_double_eq((double)m2[j], 0.0);
+    }
+    sigeo__welford_update(&w, 0, b, 3, 2);
+    /* mean (a+b)/2, mean|.| (|a|+|b|)/2, M2 (a-b)^2/2 (stored as its float-rounded root) */
+    const float want_mean[3] = { 0.25f, -2.0f, 3.0f }, want_abs[3] = { 0.5f, 2.0f, 3.0f }, want_m2[3] = { 0.5f, 0.0f, 8.0f };
+    for (int j = 0; j < 3; j++) {
+        ck_assert_double_eq((double)mn[j], (double)want_mean[j]);
+        ck_assert_double_eq((double)ma[j], (double)want_abs[j]);
+        ck_assert_double_eq((double)m2[j], (double)(float)sqrt((double)want_m2[j]));
+    }
+}
+END_TEST
+
+START_TEST(stats_zico_matches_the_reference_on_a_long_stream)
+{
+    /* The same stream through the public API, three modules, ddof 0:
+     * ratio_j = mean|g_j| / sqrt(M2_j / k), so its relative error is that of
+     * mean|g| plus half that of M2. By the bounds above that is at most
+     * 3e-5 max|x| / mean|g| + m2_rtol / 2, under 8e-5 for every class here
+     * (max|x| / mean|g| <= 2.4, m2_rtol / 2 <= 2.5e-5), and sums of thousands
+     * of ratios only average these errors. Hence 1e-4 relative on each
+     * module's sum of ratios and, summed over three logs, 3e-4 on zico. */
+    static const char *const names[3] = { "emb", "fc", "bias" };
+    static const int64_t counts[3] = { 5000, 4999, 1 };
+    sigeo_stats_options_t o = tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, 0, 1, 0, 0);
+    sigeo_stats_t *s = tu_stats_new(&o, 3, names, counts);
+    float *buf = malloc(P * sizeof(float));
+    ck_assert_ptr_nonnull(buf);
+    for (int i = 0; i < K; i++) {
+        gen_batch(buf, 2, i);
+        const float *gp[3] = { buf, buf + 5000, buf + 9999 };
+        ck_assert_int_eq(tu_add(s, 3, gp, counts, 0.0, 1, NULL), SIGEO_OK);
+    }
+    sigeo_stats_result_t r = tu_compute(s);
+    reference_t ref = two_pass(2, buf);
+    double want_sum[3] = { 0, 0, 0 };
+    for (int64_t j = 0; j < P; j++) {
+        const int m = j < 5000 ? 0 : j < 9999 ? 1 : 2;
+        want_sum[m] += ref.mean_abs[j] / sqrt(ref.m2[j] / K);
+    }
+    double want_zico = 0.0;
+    for (int m = 0; m < 3; m++) {
+        sigeo_stats_module_info_t i = tu_info(s, m);
+        ck_assert_int_eq(i.n_nonzero_sigma, counts[m]);
+        ck_assert_near(i.ratio_sum, want_sum[m], 1e-4, 0.0);
+        want_zico += log(want_sum[m]);
+    }
+    ck_assert_near(r.zico, want_zico, 0.0, 3e-4);
+    ck_assert_uint_eq(r.n_batches, K);
+    free_reference(&ref);
+    free(buf);
+    sigeo_stats_destroy(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ life cycle */
+
+static const char *const lc_names[2] = { "w", "b" };
+static const int64_t lc_counts[2] = { 64, 8 };
+
+/* Candidate `seed`: 4 batches of 5 samples with d_n, losses, and theta. */
+static void feed_candidate(sigeo_stats_t *s, uint64_t seed, int from, int to)
+{
+    tu_rng_t r = { seed };
+    float w[4][64], b[4][8], tw[64], tb[8];
+    double d[4][5], loss[4];
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 64; j++)
+            w[i][j] = tu_uniform_f(&r);
+        for (int j = 0; j < 8; j++)
+            b[i][j] = tu_uniform_f(&r) * 0.1f;
+        for (int n = 0; n < 5; n++)
+            d[i][n] = tu_uniform01(&r) - 0.25;
+        loss[i] = tu_uniform01(&r);
+    }
+    for (int j = 0; j < 64; j++)
+        tw[j] = tu_uniform_f(&r);
+    for (int j = 0; j < 8; j++)
+        tb[j] = tu_uniform_f(&r);
+    for (int i = from; i < to; i++) {
+        const float *gp[2] = { w[i], b[i] };
+        ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, loss[i], 5, d[i]), SIGEO_OK);
+    }
+    if (to == 4) {
+        ck_assert_int_eq(sigeo_stats_set_params(s, 0, tw, 64), SIGEO_OK);
+        ck_assert_int_eq(sigeo_stats_set_params(s, 1, tb, 8), SIGEO_OK);
+    }
+}
+
+static sigeo_stats_options_t lc_options(void)
+{
+    sigeo_stats_options_t o = SIGEO_STATS_OPTIONS_INIT;
+    o.lambda_preset = SIGEO_PRESET_RECSYS;
+    return o;
+}
+
+static void assert_same_modules(const sigeo_stats_t *a, const sigeo_stats_t *b)
+{
+    for (int32_t m = 0; m < 2; m++) {
+        sigeo_stats_module_info_t x = tu_info(a, m), y = tu_info(b, m);
+        ck_assert_str_eq(x.name, y.name);
+        x.name = y.name = NULL;
+        ck_assert_msg(memcmp(&x, &y, sizeof x) == 0, "module %d info differs", (int)m);
+    }
+}
+
+START_TEST(reset_then_reaccumulate_is_bit_identical_and_allocates_nothing)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *s = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(s, 100, 0, 4);
+    const sigeo_stats_result_t first = tu_compute(s);
+    ck_assert_uint_eq(first.flags & SIGEO_STATS_HAS_THETA_DOT, SIGEO_STATS_HAS_THETA_DOT);
+    uint64_t bytes0, blocks0;
+    sigeo_memory_in_use(&bytes0, &blocks0);
+
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    feed_candidate(s, 200, 0, 4);
+    const sigeo_stats_result_t second = tu_compute(s);
+    ck_assert(memcmp(&first, &second, sizeof first) != 0);
+
+    /* The second candidate on a reset handle equals it on a fresh one. */
+    sigeo_stats_t *fresh = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(fresh, 200, 0, 4);
+    const sigeo_stats_result_t second_fresh = tu_compute(fresh);
+    ck_assert_msg(memcmp(&second, &second_fresh, sizeof second) == 0, "reset handle differs from a fresh one");
+    assert_same_modules(s, fresh);
+    sigeo_stats_destroy(fresh);
+
+    uint64_t bytes1, blocks1;
+    sigeo_memory_in_use(&bytes1, &blocks1);
+    ck_assert_uint_eq(bytes1, bytes0);
+    ck_assert_uint_eq(blocks1, blocks0);
+
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    feed_candidate(s, 100, 0, 4);
+    const sigeo_stats_result_t again = tu_compute(s);
+    ck_assert_msg(memcmp(&first, &again, sizeof first) == 0, "same candidate after reset: score %.17g vs %.17g",
+                  first.score, again.score);
+    sigeo_memory_in_use(&bytes1, &blocks1);
+    ck_assert_uint_eq(bytes1, bytes0);
+    ck_assert_uint_eq(blocks1, blocks0);
+    sigeo_stats_destroy(s);
+}
+END_TEST
+
+START_TEST(reset_forgets_params_and_batches)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *s = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(s, 100, 0, 4);
+    (void)tu_compute(s);
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, s), SIGEO_ERR_INVALID_ARG); /* no batches */
+    int32_t n = 0;
+    ck_assert_int_eq(sigeo_stats_module_count(&n, s), SIGEO_OK);
+    ck_assert_int_eq(n, 2); /* modules are kept */
+    feed_candidate(s, 100, 0, 3);                                         /* no set_params this time */
+    r = tu_compute(s);
+    ck_assert_uint_eq(r.flags & SIGEO_STATS_HAS_THETA_DOT, 0);
+    ck_assert_uint_eq(r.n_batches, 3);
+    ck_assert_uint_eq(r.n_samples, 15);
+    sigeo_stats_destroy(s);
+}
+END_TEST
+
+START_TEST(compute_leaves_the_accumulator_alone)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *a = tu_stats_new(&o, 2, lc_names, lc_counts);
+    sigeo_stats_t *b = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(a, 300, 0, 2);
+    (void)tu_compute(a);
+    (void)tu_compute(a);
+    feed_candidate(a, 300, 2, 4);
+    feed_candidate(b, 300, 0, 4);
+    const sigeo_stats_result_t ra = tu_compute(a), rb = tu_compute(b);
+    ck_assert_msg(memcmp(&ra, &rb, sizeof ra) == 0, "an intermediate compute changed the result");
+    assert_same_modules(a, b);
+    sigeo_stats_destroy(a);
+    sigeo_stats_destroy(b);
+}
+END_TEST
+
+START_TEST(same_input_same_result_bit_for_bit)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *a = tu_stats_new(&o, 2, lc_names, lc_counts);
+    sigeo_stats_t *b = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(a, 400, 0, 4);
+    feed_candidate(b, 400, 0, 4);
+    const sigeo_stats_result_t ra = tu_compute(a), rb = tu_compute(b);
+    ck_assert(memcmp(&ra, &rb, sizeof ra) == 0);
+    sigeo_stats_destroy(a);
+    sigeo_stats_destroy(b);
+}
+END_TEST
+
+static Suite *welford_suite(void)
+{
+    Suite *s = suite_create("stats_welford");
+    TCase *tc = tcase_create("welford");
+    tcase_add_test(tc, welford_update_matches_a_two_pass_reference_on_a_long_stream);
+    tcase_add_test(tc, first_two_observations_are_exact);
+    tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
+    suite_add_tcase(s, tc);
+    TCase *lc = tcase_create("life_cycle");
+    tcase_add_test(lc, reset_then_reaccumulate_is_bit_identical_and_allocates_nothing);
+    tcase_add_test(lc, reset_forgets_params_and_batches);
+    tcase_add_test(lc, compute_leaves_the_accumulator_alone);
+    tcase_add_test(lc, same_input_same_result_bit_for_bit);
+    suite_add_tcase(s, lc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(welford_suite());
+}
