@@ -67,3 +67,40 @@ void sigeo__probe_attach(sigeo_model_t *m, void *attachment, void (*destroy)(voi
     m->attachment = attachment;
     m->attachment_destroy = destroy;
 }
+
+int32_t sigeo__probe_param_count(const sigeo_model_t *m)
+{
+    return m->n_params;
+}
+
+void sigeo__probe_param(sigeo__probe_tensor_t *out, sigeo_model_t *m, int32_t param)
+{
+    sigeo__param_t *p = &m->params[param];
+    out->name = p->name;
+    out->kind = p->kind;
+    out->active = m->nodes[p->node].active;
+    out->numel = p->numel;
+    out->data = p->data;
+    out->grad = p->grad;
+    if (p->kind == SIGEO_PARAM_EMBEDDING) {
+        out->rows = p->dims[0];
+        out->row_size = p->dims[1];
+        out->dirty_rows = p->dirty_rows;
+        out->n_dirty_rows = p->n_dirty_rows;
+    } else {
+        out->rows = 1;
+        out->row_size = p->numel;
+        out->dirty_rows = NULL;
+        out->n_dirty_rows = 0;
+    }
+}
+
+void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width, int32_t *loss_kind,
+                              const sigeo_model_t *m)
+{
+    const sigeo__node_t *n = &m->nodes[m->loss_node];
+    *out = n->out;
+    *batch = m->batch;
+    *width = n->width;
+    *loss_kind = m->loss_kind;
+}

@@ -39,6 +39,28 @@ const double *sigeo__probe_directional(const sigeo_model_t *m);
  * norm): then the one-backward identity is not exact. */
 bool sigeo__probe_couples_samples(const sigeo_model_t *m);
 
+/* One parameter tensor, for optimisers. dirty_rows lists the embedding rows
+ * the last backward touched (with repetitions); NULL/0 for dense tensors. */
+typedef struct sigeo__probe_tensor {
+    const char *name;
+    int32_t kind;
+    bool active;
+    int64_t numel;
+    int64_t rows, row_size; /* embedding tables: [rows, row_size]; dense: [1, numel] */
+    float *data;
+    const float *grad;
+    const int64_t *dirty_rows;
+    int64_t n_dirty_rows;
+} sigeo__probe_tensor_t;
+
+int32_t sigeo__probe_param_count(const sigeo_model_t *m);
+void sigeo__probe_param(sigeo__probe_tensor_t *out, sigeo_model_t *m, int32_t param);
+
+/* The loss node's output of the last forward ([batch, width]) and the
+ * per-sample losses; the loss kind. */
+void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width, int32_t *loss_kind,
+                              const sigeo_model_t *m);
+
 sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m);
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m);
 

@@ -1,0 +1,162 @@
+/* The training driver (sigeo_train): batches in order (or shuffled), a
+ * sample budget or epochs, path sampling for supernets, the schedule, and
+ * progress / validation reports. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "nn/probe.h"
+#include "sigeo/train.h"
+#include "train/train_internal.h"
+
+SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options, uint32_t struct_size)
+{
+    static const sigeo_train_options_t defaults = SIGEO_TRAIN_OPTIONS_INIT;
+    return sigeo__struct_init(options, struct_size, &defaults, sizeof defaults, "sigeo_train_options");
+}
+
+SIGEO_API sigeo_status_t sigeo_train_result_init(sigeo_train_result_t *result, uint32_t struct_size)
+{
+    static const sigeo_train_result_t defaults = SIGEO_TRAIN_RESULT_INIT;
+    return sigeo__struct_init(result, struct_size, &defaults, sizeof defaults, "sigeo_train_result");
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static sigeo_status_t validate(sigeo_train_result_t *r, sigeo_model_t *m, sigeo_dataset_t *val, int64_t batch,
+                               bool binary)
+{
+    r->val_auc = 0.0;
+    return sigeo_evaluate(&r->val_logloss, binary ? &r->val_auc : NULL, &r->val_accuracy, m, val, batch);
+}
+
+SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+{
+    static const char fn[] = "sigeo_train";
+    if (!m || !opt || !train)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
+    sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
+    sigeo_train_options_t o = SIGEO_TRAIN_OPTIONS_INIT;
+    sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_train_options", err);
+    if (st != SIGEO_OK)
+        return st;
+    if (o.batch_size < 1 || o.max_samples < 0 || !isfinite(o.epochs) || o.epochs < 0 || o.report_every < 0 ||
+        o.validate_every < 0 || o.sampling < -1 || o.sampling > SIGEO_SAMPLE_FULL_PATH)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s: options out of range (batch_size %lld, max_samples %lld, epochs %g, sampling %d)", fn,
+                              (long long)o.batch_size, (long long)o.max_samples, o.epochs, (int)o.sampling);
+    /* Without a schedule: constant at the optimiser's lr. */
+    sigeo_lr_schedule_t sched = SIGEO_LR_SCHEDULE_INIT;
+    sched.lr = sigeo__optimizer_lr(opt);
+    if (schedule && (st = sigeo__struct_in(&sched, sizeof sched, schedule, "sigeo_lr_schedule", err)) != SIGEO_OK)
+        return st;
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    if ((st = sigeo_dataset_get_info(&info, train)) != SIGEO_OK)
+        return st;
+    const sigeo_batch_last_t last = o.drop_last ? SIGEO_BATCH_DROP_LAST : SIGEO_BATCH_KEEP_LAST;
+    int64_t per_epoch;
+    if ((st = sigeo_dataset_batch_count(&per_epoch, train, o.batch_size, last)) != SIGEO_OK)
+        return st;
+    if (per_epoch < 1)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: %lld training rows give no batch of %lld", fn,
+                              (long long)info.n_rows, (long long)o.batch_size);
+    /* Steps: a sample budget (warm-up level) or epochs. */
+    int64_t total = o.max_samples > 0 ? (o.max_samples + o.batch_size - 1) / o.batch_size
+                                      : (int64_t)ceil(o.epochs * (double)per_epoch);
+    const bool binary = info.n_targets > 0 && !info.has_labels;
+    int32_t n_choices = 0;
+    sigeo_model_choices(&n_choices, NULL, 0, m);
+    int32_t arch_stack[256], *arch_before = arch_stack, *arch = arch_stack + 128;
+    if (n_choices > 128)
+        return sigeo__fail_on(err, SIGEO_ERR_UNSUPPORTED, "%s: more than 128 choice points", fn);
+    if (n_choices > 0 && (st = sigeo_model_active_arch(arch_before, n_choices, m)) != SIGEO_OK)
+        return st;
+
+    sigeo_train_result_t r = SIGEO_TRAIN_RESULT_INIT;
+    const double t0 = now_seconds();
+    double window_loss = 0.0, window_t = t0;
+    int64_t window_steps = 0, window_samples = 0, epoch = 0;
+    for (int64_t step = 0; step < total && st == SIGEO_OK; step++) {
+        int64_t b = step % per_epoch;
+        if (b == 0 && o.shuffle_seed) {
+            if ((st = sigeo_dataset_shuffle(train, o.shuffle_seed + (uint64_t)epoch)) != SIGEO_OK)
+                break;
+        }
+        if (b == per_epoch - 1)
+            epoch++;
+        if (o.sampling >= 0 && n_choices > 0) {
+            if ((st = sigeo_model_sample_arch(arch, n_choices, m, (sigeo_sampling_t)o.sampling)) != SIGEO_OK ||
+                (st = sigeo_model_activate(m, arch, n_choices)) != SIGEO_OK)
+                break;
+        }
+        sigeo_batch_t batch = SIGEO_BATCH_INIT;
+        if ((st = sigeo_dataset_batch(&batch, train, b, o.batch_size, last)) != SIGEO_OK)
+            break;
+        double loss;
+        if ((st = sigeo_model_forward_backward(&loss, m, &batch)) != SIGEO_OK) {
+            if (st == SIGEO_ERR_NONFINITE)
+                st = sigeo__fail_on(err, st, "%s: training stopped at step %lld: %s", fn, (long long)step,
+                                    sigeo_last_error());
+            break;
+        }
+        double lr;
+        if ((st = sigeo_lr_at(&lr, &sched, step)) != SIGEO_OK)
+            break;
+        if ((st = sigeo_optimizer_step(opt, lr)) != SIGEO_OK)
+            break;
+        r.steps = step + 1;
+        r.samples += batch.batch_size;
+        window_loss += loss;
+        window_steps++;
+        window_samples += batch.batch_size;
+        const bool report = o.report_every > 0 && (r.steps % o.report_every == 0 || r.steps == total);
+        if (report) {
+            double t = now_seconds();
+            r.final_loss = window_loss / (double)window_steps;
+            if (progress) {
+                sigeo_train_progress_t p = { sizeof p, 0, r.steps, r.samples, total, r.final_loss,
+                                             (double)window_samples / fmax(t - window_t, 1e-9), 0.0, 0.0 };
+                if (progress(&p, user)) {
+                    st = sigeo__fail_on(err, SIGEO_ERR_CANCELLED, "%s: cancelled by the progress callback at step %lld",
+                                        fn, (long long)r.steps);
+                    break;
+                }
+            }
+            window_loss = 0.0;
+            window_steps = window_samples = 0;
+            window_t = t;
+        }
+        if (val && o.validate_every > 0 && r.steps % o.validate_every == 0 && r.steps < total) {
+            if ((st = validate(&r, m, val, o.batch_size, binary)) != SIGEO_OK)
+                break;
+            if (progress) {
+                sigeo_train_progress_t p = { sizeof p, 1, r.steps, r.samples, total, r.val_logloss, 0.0, r.val_auc,
+                                             r.val_accuracy };
+                if (progress(&p, user)) {
+                    st = sigeo__fail_on(err, SIGEO_ERR_CANCELLED, "%s: cancelled at step %lld", fn, (long long)r.steps);
+                    break;
+                }
+            }
+        }
+    }
+    if (window_steps > 0)
+        r.final_loss = window_loss / (double)window_steps;
+    if (n_choices > 0 && o.sampling >= 0)
+        sigeo_model_activate(m, arch_before, n_choices);
+    if (st == SIGEO_OK && val)
+        st = validate(&r, m, val, o.batch_size, binary);
+    r.seconds = now_seconds() - t0;
+    if (st != SIGEO_OK)
+        return st;
+    if (result)
+        return sigeo__struct_out(result, &r, sizeof r, "sigeo_train_result", err);
+    return SIGEO_OK;
+}
