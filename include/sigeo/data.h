@@ -41,6 +41,195 @@ typedef struct sigeo_batch {
 #define SIGEO_BATCH_INIT { (uint32_t)sizeof(sigeo_batch_t), 0u, 0, NULL, 0, NULL, NULL, NULL, NULL, 0 }
 SIGEO_API sigeo_status_t sigeo_batch_init(sigeo_batch_t *batch, uint32_t struct_size);
 
+/* ================================================================ dataset
+ *
+ * An in-memory dataset of n_rows rows. Each row has up to four parts, all
+ * copied into memory the dataset owns:
+ *   - dense features  [n_rows, n_dense] float32;
+ *   - sparse bags     n_sparse_fields bags of ids per row, in the
+ *                     sigeo_batch_t layout (ids + per-(row, field) offsets);
+ *   - labels          [n_rows] int32 class indices (>= 0);
+ *   - targets         [n_rows, n_targets] float32.
+ * Readers (sigeo/io.h) create datasets; a host creates one from its own
+ * arrays with sigeo_dataset_create.
+ *
+ * Row order: every dataset has a storage order (the order the rows were
+ * created in) and a current order that sigeo_dataset_shuffle replaces with a
+ * seeded permutation. Row indices taken by sigeo_dataset_view,
+ * sigeo_dataset_batch and sigeo_dataset_subset are positions in the current
+ * order; sigeo_dataset_split always works on the storage order, so a split
+ * depends only on the rows, the seed and the fractions.
+ *
+ * Batches: sigeo_dataset_view / sigeo_dataset_batch fill a sigeo_batch_t
+ * whose pointers point into buffers the dataset owns (the rows are gathered
+ * there, so a shuffled dataset still yields contiguous arrays). Those
+ * pointers stay valid until the next view/batch call on the same dataset,
+ * sigeo_dataset_destroy, or any call that changes the dataset
+ * (shuffle/unshuffle), whichever comes first.
+ *
+ * Threads: a dataset is used by one thread at a time. Calls taking a
+ * `const sigeo_dataset_t *` do not modify it and may run concurrently with
+ * each other (not with a view/batch/shuffle call on the same dataset).
+ */
+typedef struct sigeo_dataset sigeo_dataset_t;
+
+/* Sizes of a dataset (sigeo_dataset_get_info). */
+typedef struct sigeo_dataset_info {
+    uint32_t struct_size;
+    uint32_t n_sparse_fields; /* sparse bags per row; 0 without sparse data */
+    int64_t n_rows;
+    int64_t n_dense;      /* dense floats per row; 0 without dense data */
+    int64_t n_ids;        /* ids over all bags of all rows */
+    int64_t n_targets;    /* float targets per row; 0 without targets */
+    int32_t has_labels;   /* 1 if the rows carry int32 labels */
+    int32_t n_classes;    /* largest label + 1 (0 without labels or rows) */
+    int64_t image_height; /* image rows when the dense part is a flattened image (IDX), else 0 */
+    int64_t image_width;  /* image columns, likewise */
+} sigeo_dataset_info_t;
+
+#define SIGEO_DATASET_INFO_INIT { (uint32_t)sizeof(sigeo_dataset_info_t), 0u, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* Fills `info` with the defaults (all zero) and sets struct_size, for hosts
+ * that cannot expand SIGEO_DATASET_INFO_INIT. Errors: SIGEO_ERR_INVALID_ARG
+ * (NULL, struct_size smaller than two uint32_t). Thread-safe. */
+SIGEO_API sigeo_status_t sigeo_dataset_info_init(sigeo_dataset_info_t *info, uint32_t struct_size);
+
+/* What to do with the last batch when batch_size does not divide the row count. */
+typedef enum sigeo_batch_last {
+    SIGEO_BATCH_KEEP_LAST = 0, /* the last batch is smaller */
+    SIGEO_BATCH_DROP_LAST = 1  /* the incomplete last batch is left out (NASRec's training loader) */
+} sigeo_batch_last_t;
+
+/* How sigeo_dataset_split assigns rows. */
+typedef enum sigeo_split_mode {
+    /* STRATIFIED when the dataset has labels, otherwise PLAIN. */
+    SIGEO_SPLIT_AUTO = 0,
+    /* One seeded permutation of all rows, cut at the fractions. */
+    SIGEO_SPLIT_PLAIN = 1,
+    /* One seeded permutation per label value (ascending), each cut at the
+     * fractions (the AutoCTR protocol of nasrec.md §1.4). Needs labels. */
+    SIGEO_SPLIT_STRATIFIED = 2
+} sigeo_split_mode_t;
+
+/* Options of sigeo_dataset_split. Defaults: the paper's 80/10/10, AUTO, seed 2018
+ * (the seed of the reference split tool). */
+typedef struct sigeo_split_options {
+    uint32_t struct_size;
+    int32_t mode; /* a sigeo_split_mode_t value */
+    uint64_t seed;
+    double train_fraction; /* each in [0, 1]; the three sum to 1 (within 1e-9) */
+    double val_fraction;
+    double test_fraction;
+} sigeo_split_options_t;
+
+#define SIGEO_SPLIT_OPTIONS_INIT { (uint32_t)sizeof(sigeo_split_options_t), SIGEO_SPLIT_AUTO, 2018u, 0.8, 0.1, 0.1 }
+
+/* Fills `options` with the defaults and sets struct_size (for hosts that
+ * cannot expand SIGEO_SPLIT_OPTIONS_INIT). Errors: SIGEO_ERR_INVALID_ARG.
+ * Thread-safe. */
+SIGEO_API sigeo_status_t sigeo_split_options_init(sigeo_split_options_t *options, uint32_t struct_size);
+
+/* Creates a dataset from the caller's arrays, described by `rows` in the
+ * sigeo_batch_t layout (batch_size = number of rows, which may be 0). Every
+ * array is copied: the caller may free them when the call returns. Parts
+ * whose pointer is NULL are absent (dense NULL needs n_dense 0, targets NULL
+ * needs n_targets 0; sparse_ids may be NULL only if there are no ids).
+ * Checked: sizes >= 0 and not overflowing, offsets starting at 0 and
+ * non-decreasing, ids >= 0, labels >= 0, dense and targets finite. The table
+ * size of field f (sigeo_dataset_table_sizes) is its largest id + 1, or 0 if
+ * it holds no id. On failure *out is NULL. Errors: SIGEO_ERR_INVALID_ARG,
+ * SIGEO_ERR_SHAPE (inconsistent sizes or offsets), SIGEO_ERR_NONFINITE
+ * (naming row and column), SIGEO_ERR_NO_MEMORY. Thread-safe. */
+SIGEO_API sigeo_status_t sigeo_dataset_create(sigeo_dataset_t **out, const sigeo_batch_t *rows);
+
+/* Destroys a dataset and every buffer it handed out; NULL is a no-op. */
+SIGEO_API void sigeo_dataset_destroy(sigeo_dataset_t *dataset);
+
+/* Writes the dataset's sizes into `out` (min(out->struct_size, sizeof)
+ * bytes). Errors: SIGEO_ERR_INVALID_ARG (NULL, struct_size too small). */
+SIGEO_API sigeo_status_t sigeo_dataset_get_info(sigeo_dataset_info_t *out, const sigeo_dataset_t *dataset);
+
+/* Embedding-table rows of each sparse field (n_sparse_fields values): for
+ * Criteo data the configured N_f (ids are < N_f), for a dataset created from
+ * arrays the largest id + 1. Two-call pattern: with buf NULL, sets *count to
+ * the number of values; otherwise *count is the capacity of buf on entry
+ * and the number written on return. Errors: SIGEO_ERR_INVALID_ARG (NULL
+ * count or dataset), SIGEO_ERR_SHAPE (buffer too small; *count is set to the
+ * size needed). */
+SIGEO_API sigeo_status_t sigeo_dataset_table_sizes(int64_t *buf, size_t *count, const sigeo_dataset_t *dataset);
+
+/* Replaces the current row order by a permutation drawn from a generator
+ * seeded with `seed` alone (the previous order does not matter), so
+ * shuffle(seed + epoch) gives a reproducible order per epoch. O(n_rows); no
+ * row data moves. Invalidates batch views. Errors: SIGEO_ERR_INVALID_ARG,
+ * SIGEO_ERR_NO_MEMORY (the first shuffle allocates the order; the dataset
+ * is unchanged then). */
+SIGEO_API sigeo_status_t sigeo_dataset_shuffle(sigeo_dataset_t *dataset, uint64_t seed);
+
+/* Restores the storage order. Invalidates batch views. Errors:
+ * SIGEO_ERR_INVALID_ARG (NULL). */
+SIGEO_API sigeo_status_t sigeo_dataset_unshuffle(sigeo_dataset_t *dataset);
+
+/* The current order as storage row numbers: buf[i] is the storage index of
+ * the row at position i. Two-call pattern as in sigeo_dataset_table_sizes
+ * (n_rows values). Errors: SIGEO_ERR_INVALID_ARG, SIGEO_ERR_SHAPE. */
+SIGEO_API sigeo_status_t sigeo_dataset_order(int64_t *buf, size_t *count, const sigeo_dataset_t *dataset);
+
+/* Fills `out` with rows [first_row, first_row + n_rows) of the current
+ * order. The pointers in `out` point into buffers the dataset owns: valid
+ * until the next view/batch/shuffle/unshuffle call on this dataset or its
+ * destruction. Parts the dataset lacks are NULL/0; sparse offsets start at
+ * 0; out->struct_size is kept and only that many bytes are written.
+ * Errors: SIGEO_ERR_INVALID_ARG (NULL, range outside the dataset, n_rows
+ * < 1, struct_size too small), SIGEO_ERR_NO_MEMORY (growing the buffers;
+ * the dataset is unchanged). */
+SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t *dataset, int64_t first_row,
+                                            int64_t n_rows);
+
+/* Number of batches of `batch_size` rows: ceil(n_rows / batch_size) with
+ * SIGEO_BATCH_KEEP_LAST, floor with SIGEO_BATCH_DROP_LAST. Errors:
+ * SIGEO_ERR_INVALID_ARG (NULL, batch_size < 1, unknown `last`). */
+SIGEO_API sigeo_status_t sigeo_dataset_batch_count(int64_t *out, const sigeo_dataset_t *dataset, int64_t batch_size,
+                                                   sigeo_batch_last_t last);
+
+/* Fills `out` with batch number `index` (0-based) of the current order:
+ * rows [index * batch_size, min(n_rows, (index + 1) * batch_size)). Same
+ * lifetime rule as sigeo_dataset_view. Errors: SIGEO_ERR_INVALID_ARG (index
+ * outside [0, sigeo_dataset_batch_count), batch_size < 1, unknown `last`),
+ * SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_dataset_batch(sigeo_batch_t *out, sigeo_dataset_t *dataset, int64_t index,
+                                             int64_t batch_size, sigeo_batch_last_t last);
+
+/* Creates a new dataset (owned by the caller) holding copies of the rows at
+ * positions rows[0..count) of the current order, in that sequence
+ * (repetitions allowed, count may be 0). Table sizes and image shape are
+ * inherited; the new dataset starts in storage order. `rows` is borrowed for
+ * the call. Errors: SIGEO_ERR_INVALID_ARG (NULL, an index outside
+ * [0, n_rows), naming it), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_dataset_subset(sigeo_dataset_t **out, const sigeo_dataset_t *dataset,
+                                              const int64_t *rows, int64_t count);
+
+/* Splits the rows (storage order, any shuffle ignored) into train,
+ * validation and test datasets: copies the caller owns. Deterministic for
+ * (rows, options). Within a group (all rows, or one label value when
+ * stratified) of n rows, a seeded permutation is cut at
+ * round(n * train_fraction) and round(n * (train_fraction + val_fraction));
+ * inside each part the rows keep their storage order (as the AutoCTR split
+ * tool writes them). The parts are disjoint and together cover every row.
+ * Any of the three outputs may be NULL to skip building that part.
+ * `options` may be NULL (80/10/10, AUTO, seed 2018). On failure every
+ * non-NULL output is NULL. Errors: SIGEO_ERR_INVALID_ARG (fractions outside
+ * [0,1] or not summing to 1, STRATIFIED without labels, unknown mode),
+ * SIGEO_ERR_UNSUPPORTED (options from a newer libsigeo), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_dataset_t **val_out,
+                                             sigeo_dataset_t **test_out, const sigeo_dataset_t *dataset,
+                                             const sigeo_split_options_t *options);
+
+/* The message of the latest failed call on this dataset, readable from any
+ * thread. Borrowed: valid until the next failing call on the dataset or its
+ * destruction. Never NULL ("" if nothing failed; "no dataset" for NULL). */
+SIGEO_API const char *sigeo_dataset_last_error(const sigeo_dataset_t *dataset);
+
 #ifdef __cplusplus
 }
 #endif

@@ -207,7 +207,7 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *stats, int32_t mo
 SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_stats_t *stats);
 
 /* Details of module `module` as of the last successful sigeo_stats_compute. */
-SIGEO_API sigeo_status_t sigeo_stats_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *stats,
+SIGEO_API sigeo_status_t sigeo_stats_get_module_info(sigeo_stats_module_info_t *out, const sigeo_stats_t *stats,
                                                  int32_t module);
 
 /* Number of registered modules. */
@@ -220,6 +220,29 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *stats);
 /* Last failure of a call on this handle, from any thread. Borrowed, valid
  * until the next failing call on the handle; never NULL. */
 SIGEO_API const char *sigeo_stats_last_error(const sigeo_stats_t *stats);
+
+/* ------------------------------------------------------ rank correlation
+ * For proxy ranking studies (how well a zero-cost score orders candidates
+ * by their trained accuracy). Inputs are n >= 2 pairs (x[i], y[i]),
+ * borrowed for the call. NaN is rejected (SIGEO_ERR_NONFINITE naming the
+ * element); +-Inf are ordinary extreme values (a proxy's log(0) = -Inf
+ * ranks last). If x or y is constant the correlation is undefined: the call
+ * returns SIGEO_ERR_INVALID_ARG with a message saying which input is
+ * constant, and *out is NaN (so a loop that ignores the status still sees an
+ * unusable value). *out is NaN after every failure. Both are thread-safe.
+ */
+
+/* Spearman's rho: the Pearson correlation of the ranks of x and of y, ties
+ * sharing the average of their ranks. O(n log n) time, O(n) memory.
+ * Errors: SIGEO_ERR_INVALID_ARG (NULL, n < 2, constant input),
+ * SIGEO_ERR_NONFINITE (NaN), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_stats_spearman(double *out, const double *x, const double *y, int64_t n);
+
+/* Kendall's tau-b: (concordant - discordant) / sqrt((n0 - n1)(n0 - n2)) with
+ * n0 = n(n-1)/2 and n1, n2 the pairs tied in x and in y (pairs tied in
+ * both count in neither numerator term). O(n log n) time, O(n) memory.
+ * Errors: as sigeo_stats_spearman. */
+SIGEO_API sigeo_status_t sigeo_stats_kendall_tau(double *out, const double *x, const double *y, int64_t n);
 
 #ifdef __cplusplus
 }

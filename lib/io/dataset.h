@@ -1,0 +1,76 @@
+/* Internal layout of sigeo_dataset_t, shared with the readers that fill a
+ * dataset in place (idx.c, criteo.c, synthetic.c). Not installed. */
+#ifndef SIGEO_IO_DATASET_H
+#define SIGEO_IO_DATASET_H
+
+#include "core/core.h"
+#include "core/rng.h"
+#include "sigeo/data.h"
+
+/* Storage, in storage order:
+ *   dense    [cap_rows * n_dense]
+ *   ids32 or ids64: the ids of every bag, concatenated. Readers whose ids all
+ *            fit in int32 (Criteo tables are < 2^31 rows) use ids32, which
+ *            halves the biggest array; batch views widen to int64.
+ *   offsets  [n_rows * n_fields + 1], or NULL when every bag holds exactly
+ *            one id (bag (r, f) is id r * n_fields + f): the Criteo layout,
+ *            where storing offsets would cost more than the ids.
+ *   labels   [cap_rows], targets [cap_rows * n_targets]
+ * Arrays sized by rows are allocated for cap_rows, so a reader can grow the
+ * dataset as it parses (sigeo__dataset_reserve). */
+struct sigeo_dataset {
+    int64_t n_rows;
+    int64_t cap_rows;
+    int64_t n_dense;
+    int64_t n_targets;
+    uint32_t n_fields;
+    bool has_labels;
+    bool one_id_per_bag;
+    int64_t n_ids;
+    float *dense;
+    int32_t *ids32;
+    int64_t *ids64;
+    int64_t *offsets;
+    int32_t *labels;
+    float *targets;
+    int64_t *table_sizes; /* [n_fields] */
+    int32_t n_classes;
+    int64_t image_height;
+    int64_t image_width;
+
+    int64_t *order; /* current order (storage indices), NULL = storage order */
+    sigeo__rng_t rng;
+
+    /* Buffers behind the batch views. */
+    int64_t view_cap_rows;
+    int64_t view_cap_ids;
+    float *view_dense;
+    int64_t *view_ids;
+    int64_t *view_offsets;
+    int32_t *view_labels;
+    float *view_targets;
+
+    sigeo__errbuf_t err;
+};
+
+/* Shape of a dataset made by a reader: fixed-width parts and one id per
+ * (row, field) bag, stored as int32. */
+typedef struct sigeo__dataset_shape {
+    int64_t n_dense;
+    uint32_t n_fields;
+    bool has_labels;
+    int64_t n_targets;
+} sigeo__dataset_shape_t;
+
+/* Allocates an empty dataset (n_rows 0) with room for `cap_rows` rows.
+ * Returns NULL when out of memory (no message set). */
+sigeo_dataset_t *sigeo__dataset_new(const sigeo__dataset_shape_t *shape, int64_t cap_rows);
+
+/* Grows the row capacity to at least `cap_rows` (reader datasets only:
+ * one id per bag). False when out of memory; the dataset is unchanged. */
+bool sigeo__dataset_reserve(sigeo_dataset_t *ds, int64_t cap_rows);
+
+/* After a reader has filled n_rows rows: counts ids and classes. */
+void sigeo__dataset_finish(sigeo_dataset_t *ds);
+
+#endif
