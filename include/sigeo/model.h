@@ -83,7 +83,78 @@ typedef enum sigeo_layer_kind {
     SIGEO_LAYER_DOT_INTERACTION = 6,
     /* Layer norm over the (active) feature axis, eps 1e-5, affine gamma [units], beta [units]
      * (units = max width). Init: gamma 1, beta 0 (nn.LayerNorm). */
-    SIGEO_LAYER_LAYER_NORM = 7
+    SIGEO_LAYER_LAYER_NORM = 7,
+    /*
+     * Per-row shapes. A node may carry a per-row shape: (C, H, W) for images
+     * (a dense input with `shape` set, CONV2D, POOL2D) or (T, E) for token
+     * sequences (RESHAPE, TOKEN_LINEAR, ATTENTION), stored row-major in the
+     * [B, features] row (image rows are NCHW, token rows token-major t*E + e).
+     * ACTIVATION, SELECT, SUM of equal shapes and LAYER_NORM pass their input's
+     * shape on; CONCAT of inputs whose trailing dims agree concatenates along
+     * the first dim (channels, tokens). Only the first dim may be elastic: the
+     * active first dim is active width / product of the others.
+     */
+    /* 2-D convolution (nn.Conv2d; dilation 1, groups 1): one input of shape
+     * (C, H, W); out_channels = units; kernel, stride (0 = 1), padding (zeros,
+     * both sides) per axis. Output (units, Ho, Wo), Ho = (H + 2 ph - kh) / sh + 1
+     * rounded down. weight [units, C, kh, kw], bias [units] (NO_BIAS drops it).
+     * Init (kaiming_uniform(a=sqrt 5)): weight, bias ~ U(-1/sqrt(C kh kw), +1/sqrt(C kh kw)). */
+    SIGEO_LAYER_CONV2D = 8,
+    /* Batch norm over the first dim of the input's shape (channels): shape (C, H, W)
+     * is nn.BatchNorm2d, (C, L) or flat [B, C] nn.BatchNorm1d; eps 1e-5. Train mode
+     * (default) normalises with the batch statistics (biased variance) and updates
+     * the running statistics with momentum 0.1 (running var from the unbiased
+     * variance); flag RUNNING_STATS is eval mode (running statistics, no update).
+     * weight (gamma) [C], bias (beta) [C] (C = max channels); running_mean [C] and
+     * running_var [C] are buffers, not parameters. Init: gamma 1, beta 0,
+     * running mean 0, running var 1. The batch statistics couple the rows of a
+     * batch: a sample's loss depends on every row, so the one-backward
+     * per-sample Fisher-Rao terms of the layers upstream are not exact. */
+    SIGEO_LAYER_BATCH_NORM = 9,
+    /* 2-D pooling of a (C, H, W) input, pooling MEAN (nn.AvgPool2d, padding counted
+     * in the divisor) or MAX (nn.MaxPool2d); kernel, stride (0 = kernel, as
+     * PyTorch), padding per axis (at most half the kernel). Output (C, Ho, Wo),
+     * sizes as CONV2D. No parameters. */
+    SIGEO_LAYER_POOL2D = 10,
+    /* Mean over H, W of a (C, H, W) input: output [B, C], flat
+     * (nn.AdaptiveAvgPool2d(1) then flatten). No parameters. */
+    SIGEO_LAYER_GLOBAL_AVG_POOL = 11,
+    /* Token mixing (NASRec linear-3d): input of shape (T, E);
+     * y[t', e] = sum_t W[t', t] x[t, e] + b[t'], output shape (units, E).
+     * weight [units, T], bias [units] (NO_BIAS drops it). Elastic output tokens
+     * via width_choice (values = token counts; the first rows of W, an exact
+     * slice); active input tokens use the matching columns of W.
+     * Init: W, b ~ U(-1/sqrt(T), 1/sqrt(T)) (nn.Linear(T, units)). */
+    SIGEO_LAYER_TOKEN_LINEAR = 12,
+    /* Multi-head self-attention over the tokens of a (T, E) input
+     * (nn.MultiheadAttention(E, heads, batch_first) with query = key = value,
+     * no mask, no dropout): softmax(Q K^T / sqrt(E / heads)) V per head, then the
+     * output projection. Output shape (T, E). Parameters "<name>.in_proj_weight"
+     * [3E, E] (rows: Q, K, V), "<name>.in_proj_bias" [3E], "<name>.out_proj.weight"
+     * [E, E], "<name>.out_proj.bias" [E], as PyTorch names them. heads divides E.
+     * Init (PyTorch): in_proj_weight xavier_uniform U(+-sqrt(6 / (E + 3E))),
+     * in_proj_bias 0, out_proj.weight U(+-1/sqrt(E)) (nn.Linear), out_proj.bias 0. */
+    SIGEO_LAYER_ATTENTION = 13,
+    /* Factorisation machine over tokens (NASRec FM): input (T, E);
+     * out[e] = (sum_t x[t, e])^2 - sum_t x[t, e]^2 (no 1/2), output [B, E] flat. */
+    SIGEO_LAYER_FM = 14,
+    /* Sigmoid gating (NASRec): inputs L, R (flat); the narrower is zero-padded
+     * to V = the wider active width; out = sigmoid(L W^T + b) * R, width V.
+     * weight [Vmax, Vmax], bias [Vmax] (Vmax = wider max width); the active
+     * rows are the first V, the columns follow L's active features.
+     * Init: W, b ~ U(-1/sqrt(Vmax), 1/sqrt(Vmax)) (nn.Linear(V, V)). */
+    SIGEO_LAYER_SIGMOID_GATING = 15,
+    /* Features [offset, offset + units) of the input's active features; keeps
+     * the input's shape when offset and units are multiples of a first-dim
+     * slab (selects channels / tokens). No parameters. */
+    SIGEO_LAYER_SLICE = 16,
+    /* Sets the per-row shape to `shape` (e.g. [B, P*E] -> tokens (P, E)); all
+     * zeros flattens. The values are copied unchanged. No parameters. */
+    SIGEO_LAYER_RESHAPE = 17,
+    /* Zeros of `units` features (with per-row `shape`, optional), or with
+     * units 0 zeros shaped like the input (NASRec zeros-2d/3d). The input only
+     * anchors the node in the graph: it receives no gradient. */
+    SIGEO_LAYER_ZERO = 18
 } sigeo_layer_kind_t;
 
 typedef enum sigeo_activation {
@@ -96,31 +167,43 @@ typedef enum sigeo_activation {
 
 typedef enum sigeo_pooling {
     SIGEO_POOL_SUM = 0,
-    SIGEO_POOL_MEAN = 1
+    SIGEO_POOL_MEAN = 1,
+    SIGEO_POOL_MAX = 2  /* POOL2D only */
 } sigeo_pooling_t;
 
 /* Bits of sigeo_layer_desc_t.flags. */
 #define SIGEO_LAYER_NO_BIAS 0x1u
+/* BATCH_NORM: eval mode, normalise with the running statistics and leave them unchanged. */
+#define SIGEO_LAYER_RUNNING_STATS 0x2u
 
 typedef struct sigeo_layer_desc {
     uint32_t struct_size;
     int32_t kind;                 /* sigeo_layer_kind_t */
-    const char *name;             /* unique, copied; parameters are "<name>.weight", "<name>.bias" */
+    const char *name;             /* unique, copied; parameters are "<name>.weight", "<name>.bias" (ATTENTION: see there) */
     const int32_t *inputs;        /* [n_inputs] node ids */
     uint32_t n_inputs;
     uint32_t flags;               /* SIGEO_LAYER_* bits */
-    int64_t units;                /* LINEAR: max output width; EMBEDDING_BAG: dim; LAYER_NORM: max width (0 = input's) */
+    int64_t units;                /* LINEAR: max output width; EMBEDDING_BAG: dim; LAYER_NORM: max width (0 = input's);
+                                     CONV2D: out channels; TOKEN_LINEAR: max output tokens; SLICE: length;
+                                     ZERO: width (0 = input's) */
     int64_t rows;                 /* EMBEDDING_BAG: table rows */
     int32_t activation;           /* ACTIVATION: sigeo_activation_t */
-    int32_t pooling;              /* EMBEDDING_BAG: sigeo_pooling_t */
-    int32_t width_choice;         /* LINEAR: choice point whose values are widths; -1 = fixed width */
+    int32_t pooling;              /* EMBEDDING_BAG (SUM, MEAN), POOL2D (MEAN, MAX): sigeo_pooling_t */
+    int32_t width_choice;         /* LINEAR, TOKEN_LINEAR: choice point whose values are widths (tokens); -1 = fixed */
     int32_t choice;               /* SELECT: choice point picking the input; -1 otherwise */
     const int32_t *input_choices; /* SUM/CONCAT: [n_inputs] 2-option choice per input (0 off, 1 on), -1 = always on; may be NULL */
+    int64_t kernel[2];            /* CONV2D, POOL2D: kernel height, width */
+    int64_t stride[2];            /* CONV2D, POOL2D: stride per axis; 0 = PyTorch's default (conv 1, pool kernel) */
+    int64_t padding[2];           /* CONV2D, POOL2D: padding per axis, both sides */
+    int64_t shape[3];             /* RESHAPE, ZERO: per-row output shape, (C, H, W) or (T, E, 0); zeros = flat */
+    int64_t offset;               /* SLICE: first feature (the slice is `units` features long) */
+    int32_t heads;                /* ATTENTION: number of heads */
+    uint32_t reserved0;           /* 0 (set by the _INIT macro) */
 } sigeo_layer_desc_t;
 
 #define SIGEO_LAYER_DESC_INIT                                                                            \
     { (uint32_t)sizeof(sigeo_layer_desc_t), SIGEO_LAYER_LINEAR, NULL, NULL, 0u, 0u, 0, 0, SIGEO_ACT_IDENTITY, \
-      SIGEO_POOL_SUM, -1, -1, NULL }
+      SIGEO_POOL_SUM, -1, -1, NULL, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0, 0 }, 0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_layer_desc_init(sigeo_layer_desc_t *desc, uint32_t struct_size);
 
 typedef enum sigeo_loss_kind {
@@ -256,6 +339,13 @@ typedef enum sigeo_sampling {
 SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity, sigeo_model_t *model,
                                                  sigeo_sampling_t how);
 
+/* One elementary mutation of `arch` in place, from the context's random
+ * stream: a uniformly chosen choice point is redrawn to a different option;
+ * a point that belongs to a group redraws its whole group (any-path
+ * counts), as NASRec's mutation redraws a whole input list. The result may
+ * still be invalid for routing: check it (sigeo_model_check_arch). */
+SIGEO_API sigeo_status_t sigeo_model_mutate_arch(int32_t *arch, int32_t n, sigeo_model_t *model);
+
 /* Whether `arch` is valid for the model (ranges, groups, every layer has an
  * input). Returns SIGEO_OK or the error activate would give, without
  * changing the model. */
@@ -285,6 +375,29 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
  * fresh from the context's seed (train from scratch). */
 SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *model, const int32_t *arch,
                                              int32_t n, int inherit_weights);
+
+/* ---------------------------------------------------------- checkpoints */
+
+/* Saves every parameter at its full (supernet) shape to a safetensors file
+ * under its name ("fc0.weight", PyTorch layout), atomically (a temporary file
+ * in the same directory, then rename: a crash never leaves a half-written
+ * `path`). __metadata__ records "format" = "pt" (so PyTorch's loader accepts
+ * it), "libsigeo_version", "model" and "arch" (the active architecture's
+ * text form). Errors: SIGEO_ERR_IO (with the system's reason), SIGEO_ERR_INVALID_ARG. */
+SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path);
+
+/* Bits of sigeo_model_load's flags. */
+#define SIGEO_LOAD_ALLOW_EXTRA 0x1u   /* ignore tensors the model does not have */
+#define SIGEO_LOAD_ALLOW_MISSING 0x2u /* keep the current values of parameters the file lacks */
+
+/* Loads parameters by name from a safetensors file (F32, or F64 converted
+ * to float). Names and shapes are checked first and every value must be
+ * finite; only then is anything copied, so on any error the model is
+ * unchanged. Errors: SIGEO_ERR_IO, SIGEO_ERR_FORMAT (malformed file, with
+ * the byte offset), SIGEO_ERR_SHAPE (a shape mismatch, naming the tensor),
+ * SIGEO_ERR_INVALID_ARG (a missing or extra tensor, naming it; an
+ * unsupported dtype), SIGEO_ERR_NONFINITE. */
+SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *model, const char *path, uint32_t flags);
 
 /* Last failure of a call on this model, from any thread; never NULL. */
 SIGEO_API const char *sigeo_model_last_error(const sigeo_model_t *model);

@@ -171,3 +171,36 @@ SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity
     }
     return SIGEO_OK;
 }
+
+SIGEO_API sigeo_status_t sigeo_model_mutate_arch(int32_t *arch, int32_t n, sigeo_model_t *m)
+{
+    static const char fn[] = "sigeo_model_mutate_arch";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (!m->finalized)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fn, m->name);
+    if (!arch || n != m->n_choices || n < 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: architecture has %d entries, model '%s' has %d choice points", fn,
+                    (int)n, m->name, (int)m->n_choices);
+    for (int32_t c = 0; c < n; c++)
+        if (arch[c] < 0 || arch[c] >= m->choices[c].n_options)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
+                        m->choices[c].name, (int)arch[c], (int)m->choices[c].n_options - 1);
+    sigeo__rng_t *rng = &m->ctx->rng;
+    int32_t point = (int32_t)sigeo__rng_below(rng, (uint64_t)n);
+    int32_t g = group_of(m, point);
+    if (g >= 0) {
+        const sigeo__group_t *grp = &m->groups[g];
+        int32_t count = grp->kind == SIGEO_GROUP_ONE_OF ? 1
+                                                        : 1 + (int32_t)sigeo__rng_below(rng, (uint64_t)imin(grp->n, 4));
+        draw_subset(rng, arch, grp, count);
+        return SIGEO_OK;
+    }
+    int32_t k = m->choices[point].n_options;
+    if (k > 1) {
+        /* a different option, uniformly among the other k - 1 */
+        int32_t v = (int32_t)sigeo__rng_below(rng, (uint64_t)(k - 1));
+        arch[point] = v >= arch[point] ? v + 1 : v;
+    }
+    return SIGEO_OK;
+}

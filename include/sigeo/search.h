@@ -1,0 +1,182 @@
+/*
+ * libsigeo search: regularized (aging) evolution and random search over the
+ * choice points of a model (Real et al.; nasrec.md §5), scored by SiGeo on
+ * the warmed-up supernet by default, or by any host callback.
+ *
+ *   sigeo_search_t *s;
+ *   sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;     P 128, S 64, C 8, G 240
+ *   sigeo_search_create(&s, supernet, &o);
+ *   sigeo_search_set_batches(s, batches, 4);                   the proxy's k batches (copied)
+ *   sigeo_search_run(s);
+ *   sigeo_search_top(archs, scores, 15, &n, s);                best distinct architectures
+ *
+ * Scores are "higher is better". An architecture is scored at most once
+ * (memoised by its canonical text, "3,0,1,..."); a candidate whose scoring
+ * fails (a non-finite loss, say) is recorded with its status and never
+ * enters the population. The search always ends: after G cycles, or at the
+ * evaluation / time budget, or when the cancel callback asks.
+ * Deterministic for a seed (with a deterministic scorer).
+ *
+ * Threads: a search uses its model; one thread at a time for both.
+ */
+#ifndef SIGEO_SEARCH_H
+#define SIGEO_SEARCH_H
+
+#include "sigeo/data.h"
+#include "sigeo/model.h"
+#include "sigeo/proxy.h"
+#include "sigeo/sigeo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sigeo_search sigeo_search_t;
+
+typedef enum sigeo_search_kind {
+    SIGEO_SEARCH_EVOLUTION = 0, /* regularized evolution with aging */
+    SIGEO_SEARCH_RANDOM = 1     /* as many uniformly sampled valid architectures as evolution would evaluate */
+} sigeo_search_kind_t;
+
+typedef enum sigeo_mutation_schedule {
+    SIGEO_MUTATE_ONE = 0,    /* one elementary mutation per child */
+    SIGEO_MUTATE_NASREC = 1  /* (G - g) / max(20, G / 5) + 1 mutations at cycle g (nasrec.md §5.1) */
+} sigeo_mutation_schedule_t;
+
+typedef struct sigeo_search_options {
+    uint32_t struct_size;
+    int32_t kind;               /* sigeo_search_kind_t */
+    uint32_t population;        /* P */
+    uint32_t sample_size;       /* S: tournament size */
+    uint32_t children;          /* C: children per cycle */
+    uint32_t cycles;            /* G */
+    uint64_t seed;
+    uint64_t max_evaluations;   /* 0 = no budget beyond P + G C */
+    double max_seconds;         /* 0 = no time budget */
+    int32_t init_sampling;      /* sigeo_sampling_t of the initial population (NASRec: ANY_PATH counts) */
+    int32_t mutation_schedule;  /* sigeo_mutation_schedule_t */
+    uint32_t max_attempts;      /* draws per wanted unseen valid architecture before giving up (default 64) */
+    uint32_t reserved0;
+} sigeo_search_options_t;
+
+#define SIGEO_SEARCH_OPTIONS_INIT                                                                            \
+    { (uint32_t)sizeof(sigeo_search_options_t), SIGEO_SEARCH_EVOLUTION, 128u, 64u, 8u, 240u, 0u, 0u, 0.0, \
+      SIGEO_SAMPLE_ANY_PATH, SIGEO_MUTATE_ONE, 64u, 0u }
+SIGEO_API sigeo_status_t sigeo_search_options_init(sigeo_search_options_t *options, uint32_t struct_size);
+
+/* One scored (or failed) candidate, as handed to the record callback. */
+typedef struct sigeo_evaluation {
+    uint32_t struct_size;
+    int32_t status;          /* SIGEO_OK, or why scoring failed (then score is 0 and unused) */
+    uint64_t index;          /* 0, 1, ... in evaluation order */
+    uint64_t hash;           /* 64-bit FNV-1a of the canonical text */
+    int64_t cycle;           /* -1 for the initial population */
+    double score;
+    double seconds;          /* time spent scoring it */
+    const int32_t *arch;     /* borrowed for the callback */
+    int32_t n_arch;
+    uint32_t reserved0;
+    const char *arch_text;   /* borrowed for the callback */
+    const char *message;     /* the failure's message, "" on success; borrowed */
+    const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed */
+} sigeo_evaluation_t;
+
+/* Once per cycle, for progress lines and plots. */
+typedef struct sigeo_cycle_report {
+    uint32_t struct_size;
+    uint32_t population;     /* current population size */
+    int64_t cycle;
+    uint64_t evaluations;    /* so far (failed ones included) */
+    uint64_t failed;
+    double best_score;       /* best in the population */
+    double median_score;     /* median of the population */
+    double best_ever;        /* best of every evaluation */
+    double seconds;          /* since the start of the run */
+} sigeo_cycle_report_t;
+
+/* A host scorer: writes the score (higher is better) of `arch`. Any status
+ * other than SIGEO_OK marks the candidate failed (recorded, not scored). */
+typedef sigeo_status_t (*sigeo_score_fn)(double *score_out, const int32_t *arch, int32_t n, void *user);
+/* Validity / budget rule (the paper's R(a) <= r): *valid_out = 1 to accept. */
+typedef sigeo_status_t (*sigeo_valid_fn)(int *valid_out, const int32_t *arch, int32_t n, void *user);
+typedef void (*sigeo_record_fn)(const sigeo_evaluation_t *evaluation, void *user);
+typedef void (*sigeo_cycle_fn)(const sigeo_cycle_report_t *report, void *user);
+/* Return non-zero to stop; the run then returns SIGEO_ERR_CANCELLED. */
+typedef int (*sigeo_cancel_fn)(void *user);
+
+/* Every callback runs on the calling thread; each gets its own user pointer.
+ * Any may be NULL. */
+typedef struct sigeo_search_callbacks {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    sigeo_score_fn score;    /* NULL: sigeo_proxy_compute on the model with the batches and proxy options */
+    void *score_user;
+    sigeo_valid_fn valid;
+    void *valid_user;
+    sigeo_record_fn record;
+    void *record_user;
+    sigeo_cycle_fn cycle;
+    void *cycle_user;
+    sigeo_cancel_fn cancel;
+    void *cancel_user;
+} sigeo_search_callbacks_t;
+
+#define SIGEO_SEARCH_CALLBACKS_INIT \
+    { (uint32_t)sizeof(sigeo_search_callbacks_t), 0u, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+SIGEO_API sigeo_status_t sigeo_search_callbacks_init(sigeo_search_callbacks_t *callbacks, uint32_t struct_size);
+
+/* Creates a search over `model`'s choice points (the model must be
+ * finalised and outlive the search). Errors: SIGEO_ERR_INVALID_ARG (P < 2,
+ * S < 1 or S > P, C < 1, a model without choice points), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_search_create(sigeo_search_t **out, sigeo_model_t *model,
+                                             const sigeo_search_options_t *options);
+SIGEO_API void sigeo_search_destroy(sigeo_search_t *search);
+
+SIGEO_API sigeo_status_t sigeo_search_set_callbacks(sigeo_search_t *search, const sigeo_search_callbacks_t *callbacks);
+/* Options of the default scorer (sigeo_proxy_compute). */
+SIGEO_API sigeo_status_t sigeo_search_set_proxy(sigeo_search_t *search, const sigeo_proxy_options_t *options);
+/* The default scorer's batches: copied (the search keeps no caller pointer). */
+SIGEO_API sigeo_status_t sigeo_search_set_batches(sigeo_search_t *search, const sigeo_batch_t *batches, uint32_t n);
+/* Built-in budget: reject architectures with more parameters / FLOPs
+ * (sigeo_model_count) than these; 0 = no limit. */
+SIGEO_API sigeo_status_t sigeo_search_set_budget(sigeo_search_t *search, int64_t max_params, int64_t max_flops);
+
+/* Runs the whole search. Errors: SIGEO_ERR_CANCELLED, SIGEO_ERR_INVALID_ARG
+ * (no valid architecture could be drawn at all; no scorer and no batches),
+ * errors of callbacks other than the scorer. A second run continues from
+ * where the first stopped (e.g. after a cancel). */
+SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *search);
+
+/* The best `capacity` distinct successfully scored architectures, best
+ * first: archs [capacity * n_choices] row-major, scores [capacity] (may be
+ * NULL); *count_out = how many were written. */
+SIGEO_API sigeo_status_t sigeo_search_top(int32_t *archs, double *scores, int32_t capacity, int32_t *count_out,
+                                          const sigeo_search_t *search);
+
+typedef struct sigeo_search_info {
+    uint32_t struct_size;
+    uint32_t population;
+    uint64_t evaluations;    /* scored + failed */
+    uint64_t failed;
+    uint64_t distinct;       /* distinct architectures seen */
+    uint64_t rejected;       /* draws refused by validity / budget */
+    uint64_t revisits;       /* mutations that landed on an already seen architecture */
+    int64_t cycles_done;
+    double seconds;
+    double best_score;
+} sigeo_search_info_t;
+
+#define SIGEO_SEARCH_INFO_INIT { (uint32_t)sizeof(sigeo_search_info_t), 0u, 0u, 0u, 0u, 0u, 0u, 0, 0.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_search_info_init(sigeo_search_info_t *info, uint32_t struct_size);
+SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const sigeo_search_t *search);
+SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
+
+/* 64-bit FNV-1a hash of an architecture's canonical text: stable across
+ * runs, machines and library versions. */
+SIGEO_API uint64_t sigeo_arch_hash(const int32_t *arch, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIGEO_SEARCH_H */

@@ -1,0 +1,137 @@
+/* Model checkpoints in the safetensors format (lib/io/safetensors.c does
+ * the format; this file maps it onto the model's parameters). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "nn/graph.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *m, const char *path)
+{
+    static const char fn[] = "sigeo_model_save";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (!path || !path[0])
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: path is %s", fn, path ? "empty" : "NULL");
+    if (!m->finalized)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fn, m->name);
+    size_t arch_len = 0;
+    sigeo_arch_format(NULL, 0, &arch_len, m->arch, m->n_choices);
+    sigeo__st_tensor_in_t *t = sigeo__calloc((size_t)(m->n_params > 0 ? m->n_params : 1), sizeof *t);
+    char *arch = sigeo__alloc(arch_len + 1);
+    if (!t || !arch) {
+        sigeo__free(t);
+        sigeo__free(arch);
+        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+    }
+    sigeo_arch_format(arch, arch_len + 1, NULL, m->arch, m->n_choices);
+    for (int32_t i = 0; i < m->n_params; i++) {
+        const sigeo__param_t *p = &m->params[i];
+        t[i].name = p->name;
+        t[i].dtype = SIGEO__ST_F32;
+        t[i].ndim = (uint32_t)p->ndim;
+        t[i].dims = p->dims;
+        t[i].data = p->data;
+    }
+    const char *keys[] = { "format", "libsigeo_version", "model", "arch" };
+    const char *values[] = { "pt", SIGEO_VERSION_STRING, m->name, arch };
+    sigeo_status_t st = sigeo__st_write(path, t, (size_t)m->n_params, keys, values, 4, &m->err);
+    sigeo__free(t);
+    sigeo__free(arch);
+    return st;
+}
+
+/* Value j of tensor t as float (F32 or F64, little-endian, maybe unaligned). */
+static float value_at(const sigeo__st_tensor_t *t, uint64_t j)
+{
+    if (t->dtype == SIGEO__ST_F64) {
+        double d;
+        memcpy(&d, t->data + j * 8, 8);
+        return (float)d;
+    }
+    float f;
+    memcpy(&f, t->data + j * 4, 4);
+    return f;
+}
+
+static sigeo_status_t check_tensor(sigeo_model_t *m, const sigeo__param_t *p, const sigeo__st_tensor_t *t,
+                                   const char *path)
+{
+    static const char fn[] = "sigeo_model_load";
+    if (t->dtype != SIGEO__ST_F32 && t->dtype != SIGEO__ST_F64)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s': tensor '%s' is %s; supported: F32, F64", fn, path, t->name,
+                    sigeo__st_dtype_name(t->dtype));
+    bool same = (int32_t)t->ndim == p->ndim;
+    for (int32_t d = 0; same && d < p->ndim; d++)
+        same = t->dims[d] == p->dims[d];
+    if (!same) {
+        char want[96] = "", got[96] = "";
+        for (int32_t d = 0; d < p->ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), d ? ",%lld" : "%lld", (long long)p->dims[d]);
+        for (uint32_t d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), d ? ",%lld" : "%lld", (long long)t->dims[d]);
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: '%s': tensor '%s' has shape [%s], the model's parameter [%s]", fn, path,
+                    t->name, got, want);
+    }
+    for (uint64_t j = 0; j < t->numel; j++) {
+        float v = value_at(t, j);
+        if (!isfinite(v))
+            return FAIL(m, SIGEO_ERR_NONFINITE, "%s: '%s': tensor '%s' element %llu is %g", fn, path, t->name,
+                        (unsigned long long)j, (double)v);
+    }
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, uint32_t flags)
+{
+    static const char fn[] = "sigeo_model_load";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    if (!path)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: path is NULL", fn);
+    if (!m->finalized)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fn, m->name);
+    if (flags & ~(SIGEO_LOAD_ALLOW_EXTRA | SIGEO_LOAD_ALLOW_MISSING))
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: unknown flags 0x%x", fn, (unsigned)flags);
+    sigeo__st_file_t file;
+    memset(&file, 0, sizeof file);
+    sigeo_status_t st = sigeo__st_read(&file, path, &m->err);
+    if (st != SIGEO_OK)
+        return st;
+    /* Everything is checked before anything is copied. */
+    for (int32_t i = 0; i < m->n_params && st == SIGEO_OK; i++) {
+        const sigeo__st_tensor_t *t = sigeo__st_find(&file, m->params[i].name);
+        if (!t) {
+            if (!(flags & SIGEO_LOAD_ALLOW_MISSING))
+                st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s' has no tensor '%s' (model '%s')", fn, path,
+                          m->params[i].name, m->name);
+            continue;
+        }
+        st = check_tensor(m, &m->params[i], t, path);
+    }
+    if (st == SIGEO_OK && !(flags & SIGEO_LOAD_ALLOW_EXTRA)) {
+        for (size_t k = 0; k < file.n_tensors; k++) {
+            int32_t idx;
+            if (sigeo_model_find_param(&idx, m, file.tensors[k].name) != SIGEO_OK) {
+                st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s' has tensor '%s', which model '%s' does not have", fn,
+                          path, file.tensors[k].name, m->name);
+                break;
+            }
+        }
+    }
+    if (st == SIGEO_OK) {
+        for (int32_t i = 0; i < m->n_params; i++) {
+            const sigeo__st_tensor_t *t = sigeo__st_find(&file, m->params[i].name);
+            if (!t)
+                continue;
+            for (uint64_t j = 0; j < t->numel; j++)
+                m->params[i].data[j] = value_at(t, j);
+        }
+        m->have_forward = false;
+    }
+    sigeo__st_free(&file);
+    return st;
+}

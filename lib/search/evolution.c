@@ -1,0 +1,343 @@
+/* The search loop: the initial population, regularized evolution with
+ * aging (Real et al.; nasrec.md §5.1) and the random-search baseline. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "search/search_internal.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define FAIL(s, status, ...) sigeo__fail_on(&(s)->err, status, __VA_ARGS__)
+
+/* Validity: routing and groups (the model), the built-in budget, the host rule. */
+static sigeo_status_t is_valid(bool *valid, sigeo_search_t *s, const int32_t *arch)
+{
+    *valid = false;
+    if (sigeo_model_check_arch(s->model, arch, s->n) != SIGEO_OK)
+        return SIGEO_OK;
+    if (s->max_params > 0 || s->max_flops > 0) {
+        int64_t p, f;
+        sigeo_status_t st = sigeo_model_count(&p, &f, s->model, arch, s->n);
+        if (st != SIGEO_OK)
+            return st;
+        if ((s->max_params > 0 && p > s->max_params) || (s->max_flops > 0 && f > s->max_flops))
+            return SIGEO_OK;
+    }
+    if (s->cb.valid) {
+        int ok = 0;
+        sigeo_status_t st = s->cb.valid(&ok, arch, s->n, s->cb.valid_user);
+        if (st != SIGEO_OK)
+            return FAIL(s, st, "search: the validity callback failed: %s", sigeo_last_error());
+        if (!ok)
+            return SIGEO_OK;
+    }
+    *valid = true;
+    return SIGEO_OK;
+}
+
+static bool out_of_budget(const sigeo_search_t *s, double t_start)
+{
+    if (s->o.max_evaluations && s->evaluations >= s->o.max_evaluations)
+        return true;
+    if (s->o.max_seconds > 0 && s->seconds + (now_seconds() - t_start) >= s->o.max_seconds)
+        return true;
+    return false;
+}
+
+/* Scores `arch` (unseen) and records it; *ok tells whether it succeeded. */
+static sigeo_status_t evaluate(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle)
+{
+    const uint64_t hash = sigeo_arch_hash(arch, s->n);
+    double t0 = now_seconds(), score = 0.0;
+    sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
+    sigeo_status_t st;
+    if (s->cb.score) {
+        st = s->cb.score(&score, arch, s->n, s->cb.score_user);
+        if (st != SIGEO_OK)
+            sigeo__fail(st, "the score callback returned '%s'", sigeo_status_string(st));
+        else if (!isfinite(score))
+            st = sigeo__fail(SIGEO_ERR_NONFINITE, "the score callback returned the score %g", score);
+    } else {
+        st = sigeo_proxy_compute(s->model, arch, s->n, s->batches, s->n_batches, &s->proxy, &pr);
+        score = pr.score;
+        if (st == SIGEO_OK && !isfinite(score))
+            st = sigeo__fail(SIGEO_ERR_NONFINITE, "the proxy score is %g (fr %g, zico %g, loss %g)", score, pr.fr,
+                             pr.zico, pr.loss);
+    }
+    char message[SIGEO__ERRMSG_MAX] = "";
+    if (st != SIGEO_OK)
+        snprintf(message, sizeof message, "%s", sigeo_last_error());
+    const double dt = now_seconds() - t0;
+    int64_t idx;
+    sigeo_status_t mst = sigeo__memo_insert(&idx, &s->memo, arch, hash);
+    if (mst != SIGEO_OK)
+        return sigeo__propagate(&s->err, mst);
+    s->memo.entries[idx].status = st;
+    s->memo.entries[idx].score = st == SIGEO_OK ? score : 0.0;
+    s->memo.entries[idx].order = (int64_t)s->evaluations;
+    if (s->cb.record) {
+        sigeo_arch_format(s->text, (size_t)s->n * 12 + 1, NULL, arch, s->n);
+        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, st == SIGEO_OK ? score : 0.0, dt, arch,
+                                 s->n, 0u, s->text, message, s->cb.score ? NULL : &pr };
+        s->cb.record(&e, s->cb.record_user);
+    }
+    s->evaluations++;
+    *ok = st == SIGEO_OK;
+    if (*ok) {
+        *score_out = score;
+        if (score > s->best_ever)
+            s->best_ever = score;
+    } else {
+        s->failed++;
+    }
+    return SIGEO_OK;
+}
+
+static void push(sigeo_search_t *s, const int32_t *arch, double score)
+{
+    const uint32_t cap = s->o.population + s->o.children;
+    uint32_t slot = (s->pop_head + s->pop_size) % cap;
+    memcpy(s->pop_arch + (size_t)slot * (size_t)s->n, arch, (size_t)s->n * sizeof *arch);
+    s->pop_score[slot] = score;
+    s->pop_size++;
+}
+
+static void age(sigeo_search_t *s)
+{
+    const uint32_t cap = s->o.population + s->o.children;
+    while (s->pop_size > s->o.population) {
+        s->pop_head = (s->pop_head + 1) % cap;
+        s->pop_size--;
+    }
+}
+
+/* Draws a valid architecture not seen before into `arch`; *found false when
+ * max_attempts draws all landed on seen or invalid ones. */
+static sigeo_status_t draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch, sigeo_sampling_t how)
+{
+    *found = false;
+    for (uint32_t a = 0; a < s->o.max_attempts; a++) {
+        sigeo_status_t st = sigeo_model_sample_arch(arch, s->n, s->model, how);
+        if (st != SIGEO_OK)
+            return sigeo__propagate(&s->err, st);
+        bool valid;
+        if ((st = is_valid(&valid, s, arch)) != SIGEO_OK)
+            return st;
+        if (!valid) {
+            s->rejected++;
+            continue;
+        }
+        if (sigeo__memo_find(&s->memo, arch, sigeo_arch_hash(arch, s->n)) >= 0) {
+            s->revisits++;
+            continue;
+        }
+        *found = true;
+        return SIGEO_OK;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t cancelled(sigeo_search_t *s)
+{
+    if (s->cb.cancel && s->cb.cancel(s->cb.cancel_user))
+        return FAIL(s, SIGEO_ERR_CANCELLED, "search: cancelled after %llu evaluations",
+                    (unsigned long long)s->evaluations);
+    return SIGEO_OK;
+}
+
+static sigeo_status_t fill_population(sigeo_search_t *s, double t0)
+{
+    int32_t *arch = s->scratch;
+    /* Failed candidates do not join: keep drawing, within a bounded number of tries. */
+    uint64_t tries = 0, max_tries = (uint64_t)s->o.population * 4 + 16;
+    while (s->pop_size < s->o.population && tries++ < max_tries && !out_of_budget(s, t0)) {
+        sigeo_status_t st = cancelled(s);
+        if (st != SIGEO_OK)
+            return st;
+        bool found;
+        if ((st = draw_unseen(&found, s, arch, (sigeo_sampling_t)s->o.init_sampling)) != SIGEO_OK)
+            return st;
+        if (!found)
+            break; /* the space has fewer distinct valid architectures than P */
+        bool ok;
+        double score;
+        if ((st = evaluate(&ok, &score, s, arch, -1)) != SIGEO_OK)
+            return st;
+        if (ok)
+            push(s, arch, score);
+    }
+    if (s->pop_size == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "search: no architecture could be scored for the initial population (%llu evaluations, %llu "
+                    "failed, %llu draws rejected as invalid or over budget)",
+                    (unsigned long long)s->evaluations, (unsigned long long)s->failed,
+                    (unsigned long long)s->rejected);
+    s->initialized = true;
+    return SIGEO_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
+{
+    if (!s->cb.cycle)
+        return;
+    const uint32_t cap = s->o.population + s->o.children;
+    double tmp[256];
+    double *buf = s->pop_size <= 256 ? tmp : NULL;
+    if (!buf)
+        buf = sigeo__alloc((size_t)s->pop_size * sizeof(double));
+    sigeo_cycle_report_t r = { sizeof r, s->pop_size, cycle, s->evaluations, s->failed, -INFINITY, 0.0, s->best_ever,
+                               s->seconds + now_seconds() - t0 };
+    if (buf) {
+        for (uint32_t i = 0; i < s->pop_size; i++)
+            buf[i] = s->pop_score[(s->pop_head + i) % cap];
+        qsort(buf, s->pop_size, sizeof *buf, cmp_double);
+        r.best_score = buf[s->pop_size - 1];
+        r.median_score = s->pop_size % 2 ? buf[s->pop_size / 2]
+                                         : 0.5 * (buf[s->pop_size / 2 - 1] + buf[s->pop_size / 2]);
+        if (buf != tmp)
+            sigeo__free(buf);
+    }
+    s->cb.cycle(&r, s->cb.cycle_user);
+}
+
+/* Tournament: the best of min(S, size) distinct members drawn uniformly. */
+static uint32_t tournament(sigeo_search_t *s)
+{
+    const uint32_t cap = s->o.population + s->o.children;
+    const uint32_t k = s->o.sample_size < s->pop_size ? s->o.sample_size : s->pop_size;
+    for (uint32_t i = 0; i < s->pop_size; i++)
+        s->pick[i] = i;
+    uint32_t best = 0;
+    double best_score = -INFINITY;
+    for (uint32_t i = 0; i < k; i++) {
+        uint32_t j = i + (uint32_t)sigeo__rng_below(&s->rng, s->pop_size - i);
+        uint32_t t = s->pick[i];
+        s->pick[i] = s->pick[j];
+        s->pick[j] = t;
+        uint32_t slot = (s->pop_head + s->pick[i]) % cap;
+        if (s->pop_score[slot] > best_score) {
+            best_score = s->pop_score[slot];
+            best = slot;
+        }
+    }
+    return best;
+}
+
+static uint32_t mutations_at(const sigeo_search_t *s, int64_t g)
+{
+    if (s->o.mutation_schedule != SIGEO_MUTATE_NASREC)
+        return 1;
+    int64_t G = s->o.cycles, div = G / 5 > 20 ? G / 5 : 20;
+    return (uint32_t)((G - g) / div + 1);
+}
+
+static sigeo_status_t evolve_cycle(sigeo_search_t *s, int64_t g, double t0)
+{
+    int32_t *parent = s->scratch, *child = s->scratch + s->n;
+    memcpy(parent, s->pop_arch + (size_t)tournament(s) * (size_t)s->n, (size_t)s->n * sizeof *parent);
+    const uint32_t nmut = mutations_at(s, g);
+    for (uint32_t c = 0; c < s->o.children; c++) {
+        sigeo_status_t st = cancelled(s);
+        if (st != SIGEO_OK)
+            return st;
+        if (out_of_budget(s, t0))
+            return SIGEO_OK;
+        memcpy(child, parent, (size_t)s->n * sizeof *child);
+        bool found = false;
+        /* As NASRec: mutations accumulate on the child until it is new. */
+        for (uint32_t a = 0; a < s->o.max_attempts && !found; a++) {
+            int32_t *trial = s->scratch + 2 * s->n;
+            memcpy(trial, child, (size_t)s->n * sizeof *trial);
+            for (uint32_t k = 0; k < nmut; k++)
+                if ((st = sigeo_model_mutate_arch(trial, s->n, s->model)) != SIGEO_OK)
+                    return sigeo__propagate(&s->err, st);
+            bool valid;
+            if ((st = is_valid(&valid, s, trial)) != SIGEO_OK)
+                return st;
+            if (!valid) {
+                s->rejected++;
+                continue; /* invalid mutations are discarded, the child restarts from its last valid state */
+            }
+            memcpy(child, trial, (size_t)s->n * sizeof *child);
+            if (sigeo__memo_find(&s->memo, child, sigeo_arch_hash(child, s->n)) >= 0) {
+                s->revisits++;
+                continue;
+            }
+            found = true;
+        }
+        if (!found)
+            continue; /* the neighbourhood is exhausted: no child this time */
+        bool ok;
+        double score;
+        if ((st = evaluate(&ok, &score, s, child, g)) != SIGEO_OK)
+            return st;
+        if (ok)
+            push(s, child, score);
+    }
+    age(s);
+    return SIGEO_OK;
+}
+
+static sigeo_status_t random_step(sigeo_search_t *s, int64_t g, double t0)
+{
+    int32_t *arch = s->scratch;
+    for (uint32_t c = 0; c < s->o.children; c++) {
+        sigeo_status_t st = cancelled(s);
+        if (st != SIGEO_OK)
+            return st;
+        if (out_of_budget(s, t0))
+            return SIGEO_OK;
+        bool found;
+        if ((st = draw_unseen(&found, s, arch, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK)
+            return st;
+        if (!found)
+            continue;
+        bool ok;
+        double score;
+        if ((st = evaluate(&ok, &score, s, arch, g)) != SIGEO_OK)
+            return st;
+        if (ok)
+            push(s, arch, score);
+    }
+    age(s); /* the "population" of random search is just its recent window, for reports */
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_search_run: search is NULL");
+    if (!s->cb.score && s->n_batches == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_search_run: no scorer: set batches for the default proxy scorer or a score callback");
+    const double t0 = now_seconds();
+    sigeo_status_t st = SIGEO_OK;
+    if (!s->initialized)
+        st = fill_population(s, t0);
+    if (st == SIGEO_OK && s->cycles_done == 0)
+        report_cycle(s, -1, t0);
+    while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !out_of_budget(s, t0)) {
+        int64_t g = s->cycles_done;
+        st = s->o.kind == SIGEO_SEARCH_RANDOM ? random_step(s, g, t0) : evolve_cycle(s, g, t0);
+        if (st == SIGEO_OK) {
+            s->cycles_done++;
+            report_cycle(s, g, t0);
+        }
+    }
+    s->seconds += now_seconds() - t0;
+    return st;
+}

@@ -1,0 +1,388 @@
+/* Regularized evolution on toy spaces with deterministic scores: it finds a
+ * known optimum, is reproducible for a seed, ages its population, never
+ * scores invalid architectures, records failures, respects budgets and
+ * cancellation, and behaves when the space is smaller than the population. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sigeo/model.h"
+#include "sigeo/search.h"
+
+#define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
+
+enum { POINTS = 6, OPTIONS = 4 };
+static const int32_t TARGET[POINTS] = { 3, 1, 0, 2, 3, 1 };
+
+static sigeo_context_t *ctx;
+
+/* x -> 6 elastic linear layers (widths 1..4 per point) -> linear 2 -> CE. */
+static sigeo_model_t *toy(int points)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "toy"));
+    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
+    in.name = "x";
+    in.features = 3;
+    int32_t h;
+    OK(sigeo_model_add_input(&h, m, &in));
+    for (int i = 0; i < points; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        int32_t c;
+        OK(sigeo_model_add_choice(&c, m, name, OPTIONS, (const int64_t[]){ 1, 2, 3, 4 }));
+        snprintf(name, sizeof name, "fc%d", i);
+        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+        d.name = name;
+        d.inputs = &h;
+        d.n_inputs = 1;
+        d.units = 4;
+        d.width_choice = c;
+        OK(sigeo_model_add_layer(&h, m, &d));
+    }
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.name = "head";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.units = 2;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    return m;
+}
+
+static void setup(void)
+{
+    sigeo_context_options_t o = SIGEO_CONTEXT_OPTIONS_INIT;
+    o.seed = 99;
+    OK(sigeo_context_create(&ctx, &o));
+}
+static void teardown(void)
+{
+    sigeo_context_destroy(ctx);
+}
+
+/* Known optimum: minus the squared distance to TARGET. */
+static sigeo_status_t distance_score(double *score, const int32_t *arch, int32_t n, void *user)
+{
+    int *calls = user;
+    if (calls)
+        (*calls)++;
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        d += (arch[i] - TARGET[i]) * (arch[i] - TARGET[i]);
+    *score = -d;
+    return SIGEO_OK;
+}
+
+typedef struct trace {
+    char text[4096][32];
+    int n;
+    int invalid_scored;
+    int failed_recorded;
+    int max_population;
+} trace_t;
+
+static void record(const sigeo_evaluation_t *e, void *user)
+{
+    trace_t *t = user;
+    if (t->n < 4096)
+        snprintf(t->text[t->n++], sizeof t->text[0], "%s", e->arch_text);
+    if (e->arch[0] == 0 && e->arch[1] == 0)
+        t->invalid_scored++;
+    if (e->status != SIGEO_OK) {
+        t->failed_recorded++;
+        ck_assert(strlen(e->message) > 0);
+    }
+}
+
+static void on_cycle(const sigeo_cycle_report_t *r, void *user)
+{
+    trace_t *t = user;
+    if ((int)r->population > t->max_population)
+        t->max_population = (int)r->population;
+    ck_assert(r->best_score >= r->median_score);
+}
+
+/* Rejects every architecture whose first two points are 0. */
+static sigeo_status_t no_double_zero(int *valid, const int32_t *arch, int32_t n, void *user)
+{
+    (void)n;
+    (void)user;
+    *valid = !(arch[0] == 0 && arch[1] == 0);
+    return SIGEO_OK;
+}
+
+static trace_t *run_toy(uint64_t seed, uint32_t cycles, sigeo_search_kind_t kind, int *best_found)
+{
+    teardown();
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = seed;
+    OK(sigeo_context_create(&ctx, &co));
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.kind = kind;
+    o.population = 16;
+    o.sample_size = 4;
+    o.children = 2;
+    o.cycles = cycles;
+    o.seed = seed;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    trace_t *t = calloc(1, sizeof *t);
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = distance_score;
+    cb.valid = no_double_zero;
+    cb.record = record;
+    cb.record_user = t;
+    cb.cycle = on_cycle;
+    cb.cycle_user = t;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    int32_t best[POINTS];
+    double score;
+    int32_t count;
+    OK(sigeo_search_top(best, &score, 1, &count, s));
+    ck_assert_int_eq(count, 1);
+    *best_found = memcmp(best, TARGET, sizeof best) == 0;
+    sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+    OK(sigeo_search_get_info(&info, s));
+    ck_assert_uint_eq(info.evaluations, (uint64_t)t->n);
+    ck_assert_uint_eq(info.distinct, (uint64_t)t->n);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    return t;
+}
+
+START_TEST(evolution_finds_the_known_optimum)
+{
+    int found;
+    trace_t *t = run_toy(1, 300, SIGEO_SEARCH_EVOLUTION, &found);
+    ck_assert_msg(found, "the optimum was not found in %d evaluations", t->n);
+    ck_assert_int_eq(t->invalid_scored, 0);
+    ck_assert_int_le(t->max_population, 16);
+    /* every architecture scored once */
+    for (int i = 0; i < t->n; i++)
+        for (int j = i + 1; j < t->n; j++)
+            ck_assert_str_ne(t->text[i], t->text[j]);
+    free(t);
+}
+END_TEST
+
+START_TEST(same_seed_same_trajectory_other_seed_differs)
+{
+    int f;
+    trace_t *a = run_toy(5, 60, SIGEO_SEARCH_EVOLUTION, &f), *b = run_toy(5, 60, SIGEO_SEARCH_EVOLUTION, &f);
+    trace_t *c = run_toy(6, 60, SIGEO_SEARCH_EVOLUTION, &f);
+    ck_assert_int_eq(a->n, b->n);
+    for (int i = 0; i < a->n; i++)
+        ck_assert_str_eq(a->text[i], b->text[i]);
+    int differ = a->n != c->n;
+    for (int i = 0; !differ && i < a->n; i++)
+        differ = strcmp(a->text[i], c->text[i]) != 0;
+    ck_assert(differ);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+START_TEST(evolution_beats_random_search_on_average)
+{
+    /* With the same budget, evolution's best is at least as close to the
+     * optimum as random search's, summed over seeds (a sanity check of the
+     * selection pressure, not a theorem: 5 seeds). */
+    double evo = 0, rnd = 0;
+    for (uint64_t seed = 10; seed < 15; seed++) {
+        for (int kind = 0; kind < 2; kind++) {
+            teardown();
+            sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+            co.seed = seed;
+            OK(sigeo_context_create(&ctx, &co));
+            sigeo_model_t *m = toy(POINTS);
+            sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+            o.kind = kind;
+            o.population = 16;
+            o.sample_size = 4;
+            o.children = 2;
+            o.cycles = 40;
+            o.seed = seed;
+            sigeo_search_t *s;
+            OK(sigeo_search_create(&s, m, &o));
+            sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+            cb.score = distance_score;
+            OK(sigeo_search_set_callbacks(s, &cb));
+            OK(sigeo_search_run(s));
+            sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+            OK(sigeo_search_get_info(&info, s));
+            *(kind == 0 ? &evo : &rnd) += info.best_score;
+            sigeo_search_destroy(s);
+            sigeo_model_destroy(m);
+        }
+    }
+    ck_assert_msg(evo >= rnd, "evolution %g vs random %g", evo, rnd);
+}
+END_TEST
+
+/* Fails every architecture whose point 2 is 3. */
+static sigeo_status_t flaky_score(double *score, const int32_t *arch, int32_t n, void *user)
+{
+    if (arch[2] == 3)
+        return SIGEO_ERR_NONFINITE;
+    return distance_score(score, arch, n, user);
+}
+
+START_TEST(failed_candidates_are_recorded_and_never_join)
+{
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 16;
+    o.sample_size = 4;
+    o.children = 2;
+    o.cycles = 50;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    trace_t *t = calloc(1, sizeof *t);
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score;
+    cb.record = record;
+    cb.record_user = t;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+    OK(sigeo_search_get_info(&info, s));
+    ck_assert_uint_gt(info.failed, 0);
+    ck_assert_int_eq((int)info.failed, t->failed_recorded);
+    int32_t top[10 * POINTS];
+    int32_t count;
+    OK(sigeo_search_top(top, NULL, 10, &count, s));
+    for (int i = 0; i < count; i++)
+        ck_assert_int_ne(top[i * POINTS + 2], 3);
+    free(t);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+static int stop_after(void *user)
+{
+    int *calls = user;
+    return *calls >= 10;
+}
+
+START_TEST(budgets_and_cancel_end_the_search)
+{
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 8;
+    o.sample_size = 2;
+    o.children = 2;
+    o.cycles = 1000;
+    o.max_evaluations = 25;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    int calls = 0;
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = distance_score;
+    cb.score_user = &calls;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    ck_assert_int_eq(calls, 25);
+    sigeo_search_destroy(s);
+    o.max_evaluations = 0;
+    OK(sigeo_search_create(&s, m, &o));
+    calls = 0;
+    cb.cancel = stop_after;
+    cb.cancel_user = &calls;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    ck_assert_int_eq(sigeo_search_run(s), SIGEO_ERR_CANCELLED);
+    ck_assert_int_eq(calls, 10);
+    sigeo_search_destroy(s);
+    /* an evaluation budget below the population still ends */
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+START_TEST(a_space_smaller_than_the_population_is_handled)
+{
+    /* 2 points x 4 options = 16 architectures, population 32. */
+    sigeo_model_t *m = toy(2);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 32;
+    o.sample_size = 8;
+    o.children = 4;
+    o.cycles = 10;
+    o.max_attempts = 200;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = distance_score;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+    OK(sigeo_search_get_info(&info, s));
+    ck_assert_uint_eq(info.distinct, 16);
+    ck_assert_uint_eq(info.evaluations, 16);
+    ck_assert_int_eq(info.cycles_done, 10);
+    int32_t top[2];
+    double sc;
+    int32_t count;
+    OK(sigeo_search_top(top, &sc, 1, &count, s));
+    ck_assert(top[0] == TARGET[0] && top[1] == TARGET[1]);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+START_TEST(bad_options_and_arch_hash)
+{
+    sigeo_model_t *m = toy(2);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.sample_size = o.population + 1;
+    sigeo_search_t *s;
+    ck_assert_int_eq(sigeo_search_create(&s, m, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_ptr_null(s);
+    o = (sigeo_search_options_t)SIGEO_SEARCH_OPTIONS_INIT;
+    OK(sigeo_search_create(&s, m, &o));
+    ck_assert_int_eq(sigeo_search_run(s), SIGEO_ERR_INVALID_ARG); /* no scorer, no batches */
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "scorer"));
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    /* FNV-1a of "3,0,12" computed by hand-rolled loop here */
+    const char *text = "3,0,12";
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = text; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 0x100000001b3ull;
+    }
+    ck_assert_uint_eq(sigeo_arch_hash((const int32_t[]){ 3, 0, 12 }, 3), h);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("search");
+    TCase *tc = tcase_create("evolution");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, evolution_finds_the_known_optimum);
+    tcase_add_test(tc, same_seed_same_trajectory_other_seed_differs);
+    tcase_add_test(tc, evolution_beats_random_search_on_average);
+    tcase_add_test(tc, failed_candidates_are_recorded_and_never_join);
+    tcase_add_test(tc, budgets_and_cancel_end_the_search);
+    tcase_add_test(tc, a_space_smaller_than_the_population_is_handled);
+    tcase_add_test(tc, bad_options_and_arch_hash);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
