@@ -209,7 +209,7 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             continue;
         active++;
         sigeo_stats_module_info_t info = SIGEO_STATS_MODULE_INFO_INIT;
-        sigeo_stats_module_info(&info, ws->stats, ws->stats_module_of[k]);
+        sigeo_stats_get_module_info(&info, ws->stats, ws->stats_module_of[k]);
         skipped += info.skipped;
     }
     r->flags = sr.flags;
