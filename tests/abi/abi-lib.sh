@@ -114,7 +114,8 @@ abi_api_names() {
 # Every sigeo_* name that is followed by '(' outside macros: the functions a
 # header declares, with or without SIGEO_API.
 abi_declared_functions() {
-    abi_statements "$@" | grep -oE '(^|[^A-Za-z0-9_])sigeo_[A-Za-z0-9_]* ?\(' |
+    # typedefs of callback types ("typedef sigeo_status_t (*sigeo_score_fn)(...)") declare no function
+    abi_statements "$@" | grep -vE '(^|[^A-Za-z0-9_])typedef[^A-Za-z0-9_]' | grep -oE '(^|[^A-Za-z0-9_])sigeo_[A-Za-z0-9_]* ?\(' |
         sed -E 's/^[^s]*//; s/ ?\($//' | sort -u
 }
 
