@@ -68,8 +68,9 @@ SIGEO_API sigeo_status_t sigeo_batch_init(sigeo_batch_t *batch, uint32_t struct_
  * (shuffle/unshuffle), whichever comes first.
  *
  * Threads: a dataset is used by one thread at a time. Calls taking a
- * `const sigeo_dataset_t *` do not modify it and may run concurrently with
- * each other (not with a view/batch/shuffle call on the same dataset).
+ * `const sigeo_dataset_t *` do not modify its rows or order and may run
+ * concurrently with each other (not with a view/batch/shuffle call on the
+ * same dataset); only a failing one writes the dataset's last-error text.
  */
 typedef struct sigeo_dataset sigeo_dataset_t;
 

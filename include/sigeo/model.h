@@ -360,6 +360,12 @@ SIGEO_API sigeo_status_t sigeo_model_check_arch(sigeo_model_t *model, const int3
 SIGEO_API sigeo_status_t sigeo_arch_format(char *buf, size_t size, size_t *len_out, const int32_t *arch, int32_t n);
 SIGEO_API sigeo_status_t sigeo_arch_parse(int32_t *arch, int32_t capacity, int32_t *n_out, const char *text);
 
+/* Readable description of an architecture: one "choice=value" per choice
+ * point (the option's value where the point has values, e.g. a width, else
+ * its index), space separated; two-call pattern on len as sigeo_arch_format. */
+SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_t *len_out, const sigeo_model_t *model,
+                                                   const int32_t *arch, int32_t n);
+
 /* Parameters and FLOPs of an architecture (the paper's R(a) budgets and the
  * #params / FLOPs proxies): active parameter elements (embedding tables in
  * full), and multiply-accumulates of one sample by tensorwatch conventions

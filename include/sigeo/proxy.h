@@ -8,8 +8,10 @@
  *   sigeo_proxy_compute(model, arch, n_arch, batches, 4, &o, &r);
  *
  * The weights stay fixed (no optimiser step). The model is left as it was:
- * same weights, same active architecture; only its gradient and activation
- * buffers (scratch) are overwritten. Higher score = predicted better, for
+ * same weights, same active architecture, same batch-norm running
+ * statistics (kinds that change weights -- synflow, zen, grasp -- restore
+ * them bit for bit); only its gradient and activation buffers (scratch) are
+ * overwritten. Higher score = predicted better, for
  * every kind (the sign convention of each is documented at its enum value).
  *
  * Threads: one model is used by one thread at a time; a proxy call counts as
@@ -33,8 +35,122 @@ typedef enum sigeo_proxy_kind {
     /* ZiCo alone: the first term (proxies.md §2); k >= 2 batches. */
     SIGEO_PROXY_ZICO = 1,
     /* log of the Fisher-Rao norm alone (proxies.md §5). */
-    SIGEO_PROXY_FISHER_RAO = 2
+    SIGEO_PROXY_FISHER_RAO = 2,
+    /*
+     * The NAS-Bench-Suite-Zero baselines (proxies.md §6, §8). Common rules:
+     * - Data: the FIRST batch only (batches[1..] are ignored; result.k = 1),
+     *   as the harness's one mini-batch; kinds marked "no data" accept
+     *   n_batches = 0. Labels/targets are needed only where a loss is.
+     * - "CL-weights": every parameter of kind SIGEO_PARAM_WEIGHT of an active
+     *   layer (linear, conv2d, token linear, sigmoid gating, attention
+     *   projections), i.e. no biases, norm affines or embeddings; each
+     *   weight tensor is one "layer" of the per-layer sums. Elastic layers
+     *   count their active slice (inactive elements have zero gradients).
+     * - The model runs as built (train-mode batch norm normalises with the
+     *   batch); the loss is the model's own (mean over the batch).
+     * - Non-finite values are reported, not replaced: where the harness
+     *   stores -1e8 for NaN/+-Inf, score holds the NaN/-inf and
+     *   SIGEO_PROXY_NONFINITE is set in result.flags.
+     * - result.n_modules = the layers (or outputs) that entered the sum.
+     */
+    /* sum over CL-weights of ||dL/dW||_F (not squared). 1 fwd + 1 bwd, labels. */
+    SIGEO_PROXY_GRAD_NORM = 3,
+    /* sum over CL-weights of sum |W . dL/dW|. 1 fwd + 1 bwd, labels. */
+    SIGEO_PROXY_SNIP = 4,
+    /* GraSP, sign flipped so higher = better: sum over CL-weights of
+     * -W . (H g) with g = dL/dW and H the Hessian of L in the CL-weights.
+     * No double backward here: H g is a central difference of gradients,
+     * (g(W + eps g) - g(W - eps g)) / (2 eps), eps = options->hvp_epsilon *
+     * ||W|| / ||g|| over the active CL-weights (a relative step; see
+     * sigeo_proxy_options_t). 3 fwd + 3 bwd (reference: 2 fwd + 1 bwd +
+     * 1 HVP), labels. Exact up to rounding for a loss quadratic in W (MSE on
+     * a linear model); otherwise O(eps^2) plus the rounding of float32
+     * gradients divided by the step (~1e-4 relative at the default). */
+    SIGEO_PROXY_GRASP = 5,
+    /* Channel-wise Fisher (BlockSwap): per layer with output z and
+     * dz = dL/dz (linear, conv2d, token linear: the layers whose node output
+     * is the product with their weight; attention and sigmoid gating keep it
+     * inside and are skipped), a_nc = sum over the positions of channel c
+     * of z dz, F_c = 0.5 mean_n a_nc^2, layer score = sum_c F_c times the
+     * active weight elements per channel (in features; C kh kw; input
+     * tokens). 1 fwd + 1 bwd, labels. */
+    SIGEO_PROXY_FISHER = 6,
+    /* Jacobian covariance: J = d(sum of the loss node's outputs)/dx for the
+     * dense input x, one row per sample; C = corrcoef(J) (B x B, double);
+     * score = -sum_i log(v_i + 1e-5) + 1/(v_i + 1e-5) over C's eigenvalues
+     * (symmetric solver). A constant row (e.g. a zero Jacobian) makes C NaN:
+     * score NaN, NONFINITE. 1 fwd + 1 bwd to the input, no labels. Needs a
+     * dense input (SIGEO_ERR_UNSUPPORTED otherwise) and batch size >= 2. */
+    SIGEO_PROXY_JACOV = 7,
+    /* EPE-NAS on the same J: rows grouped by class, s_c = sum over
+     * corrcoef(J_c) of log(|P| + 1e-5) (a one-sample class: P = 1); with
+     * <= 100 outputs score = sum_c |s_c|, else s_c /= n_c, one-sample
+     * classes dropped and score = sum_{c,c'} |s_c - s_c'| / (classes kept).
+     * Classes: softmax CE labels; BCE with one target: target >= 0.5; several
+     * targets: their argmax (one-hot). MSE with one target has no classes:
+     * SIGEO_ERR_UNSUPPORTED. 1 fwd + 1 bwd to the input. */
+    SIGEO_PROXY_EPE_NAS = 8,
+    /* NASWOT: for every active ReLU activation node, codes c = 1[input > 0]
+     * per sample; K = sum over them of c c^T + (1-c)(1-c)^T (exact integer
+     * counts); score = log|det K| (LU in double). A singular K (no ReLU,
+     * duplicate samples, ...) gives -inf with SIGEO_PROXY_SINGULAR and
+     * NONFINITE. 1 fwd, no labels. */
+    SIGEO_PROXY_NWOT = 9,
+    /* sum over CL-weights of ||W||_F (active slices). No data. */
+    SIGEO_PROXY_L2_NORM = 10,
+    /* sum over CL-weights of sum W . dL/dW (signed). Higher = "better" by
+     * convention; it correlates negatively with accuracy (proxies.md §6).
+     * 1 fwd + 1 bwd, labels. */
+    SIGEO_PROXY_PLAIN = 11,
+    /* SynFlow (NASLib `synflow`, bn=False): every parameter and batch-norm
+     * running statistic replaced by its absolute value, every batch norm
+     * made the identity (eval mode on mean 0, var 1 - eps, gamma 1,
+     * beta 0), input = all ones, one sample; R = sum of the loss node's
+     * outputs; 1 fwd + 1 bwd of R; raw = sum over CL-weights of
+     * |W . dR/dW|; score = log(raw) (the harness transform; raw 0 -> 0),
+     * raw in result.raw_score. Deviation: float32, not float64 -- a deep net
+     * can overflow R to inf (score inf, NONFINITE). Sparse fields have no
+     * "ones": they take the bags of sample 0 of the first batch (so a model
+     * with sparse inputs needs a batch; a dense-only one needs none). */
+    SIGEO_PROXY_SYNFLOW = 12,
+    /* Zen-NAS: weights re-initialised from options->seed (CL-weights
+     * N(0, 1), biases 0, batch-norm gamma 1, beta 0 and running mean 0,
+     * var 1; embeddings and layer norms keep theirs), e1, e2 ~ N(0, 1) of
+     * the first batch's dense shape, x2 = e1 + 0.01 e2; two forward passes;
+     * f = the feature map entering the last global average pooling, or,
+     * without one (MLP and CTR models), the input(s) of the loss node, i.e.
+     * the features entering the final layer; Delta = mean_n sum |f(e1) -
+     * f(x2)|; score = log(Delta) + sum over active (C, H, W) batch norms
+     * (BatchNorm2d) of log sqrt(mean over active channels of running_var)
+     * after both passes. Random draws: weights in parameter order, then e1,
+     * then e2, row-major (sigeo's stream). Sparse bags come from the first
+     * batch unchanged; a model without a dense input is
+     * SIGEO_ERR_UNSUPPORTED. 2 fwd, no labels. */
+    SIGEO_PROXY_ZEN = 13,
+    /* #params: active parameter elements / 1e6 (sigeo_model_count, embedding
+     * tables in full). No data. */
+    SIGEO_PROXY_PARAMS = 14,
+    /* FLOPs: multiply-accumulates of one sample / 1e6 (sigeo_model_count:
+     * tensorwatch conventions). No data. */
+    SIGEO_PROXY_FLOPS = 15,
+    /* MeCo: for each counted output O, F = O of sample 0 reshaped
+     * [C, P] (per-row shape (C, H, W): C x HW; (T, E): T x E; flat [K]:
+     * K x 1, which has no correlation and gives 0); rho = corrcoef(F) with
+     * NaN/Inf entries set to 0; term = smallest eigenvalue of rho (symmetric
+     * solver, double); score = sum of the finite terms. Counted outputs:
+     * each distinct tensor once (the clean port of proxies.md §8) -- the
+     * nodes that are PyTorch leaf modules: linear, non-identity activation,
+     * embedding bag, dot interaction, layer and batch norm, conv2d, pooling,
+     * token linear, FM, sigmoid gating, attention (which returns a tuple in
+     * PyTorch, so F is its whole batch [B, T E]); not the functional ones
+     * (sum, concat, select, slice, reshape, zero). 1 fwd, no labels. */
+    SIGEO_PROXY_MECO = 16
 } sigeo_proxy_kind_t;
+
+/* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low
+ * 16 bits are the SIGEO_STATS_* of the SiGeo family). */
+#define SIGEO_PROXY_NONFINITE 0x10000u /* score is NaN or +-Inf (the harness would store -1e8) */
+#define SIGEO_PROXY_SINGULAR 0x20000u  /* nwot: K is singular, score = -inf */
 
 /* Bits of sigeo_proxy_options_t.param_kinds: which parameters form the
  * ZiCo modules and the reference FR dot products. */
@@ -55,11 +171,12 @@ typedef struct sigeo_proxy_options {
     uint32_t param_kinds;  /* SIGEO_PROXY_PARAMS_* bits; ALL by default (ZiCo's original: WEIGHT) */
     double lambda1, lambda2, lambda3;
     uint64_t seed;         /* for proxies that draw random data or weights */
+    double hvp_epsilon;    /* GRASP: relative finite-difference step, in (0, 0.1]; default 1e-3 */
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
-      SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u }
+      SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3 }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {
@@ -81,24 +198,32 @@ typedef struct sigeo_proxy_result {
     uint64_t seed;
     uint32_t threads;
     uint32_t library_version;
+    double raw_score;          /* the value before the harness transform (synflow: before the log); else = score */
 } sigeo_proxy_result_t;
 
 #define SIGEO_PROXY_RESULT_INIT                                                                         \
     { (uint32_t)sizeof(sigeo_proxy_result_t), 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, \
-      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u }
+      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u, 0.0 }
 SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, uint32_t struct_size);
 
 /* Computes proxy `options->kind` of architecture `arch` (n_arch entries; NULL
  * and 0 = the active architecture) of `model` on batches[0..n_batches).
  * SiGeo/ZiCo/Fisher-Rao run forward+backward on each batch with the weights
  * fixed; the exact Fisher-Rao norm comes from the same backward pass
- * (per-sample delta . y of every homogeneous layer, proxies.md §4).
+ * (per-sample delta . y of every homogeneous layer, proxies.md §4). The
+ * baselines (GRAD_NORM .. MECO) use the first batch only; L2_NORM, PARAMS,
+ * FLOPS and (dense-only models) SYNFLOW accept batches NULL, n_batches 0.
  * Buffers are reused across calls: after the first call for a model, a
- * call allocates nothing new unless the batch grows.
+ * call allocates nothing new unless the batch or the model's sizes grow.
  * Errors: SIGEO_ERR_INVALID_ARG (arch not valid for the model, k < 2 where
- * a std is needed, empty batches, options out of range), SIGEO_ERR_NONFINITE
- * (a non-finite loss or gradient, naming the batch index), errors of the
- * model's forward/backward; the model is unchanged on every error. */
+ * a std is needed, no batches for a kind that reads data, labels/targets
+ * missing where a loss or classes are needed, batch size 1 for jacov,
+ * options out of range), SIGEO_ERR_UNSUPPORTED (a kind the model cannot
+ * serve: jacov/epe_nas/zen without a dense input, epe_nas without classes),
+ * SIGEO_ERR_NONFINITE (a non-finite loss or gradient, naming the batch
+ * index), errors of the model's forward/backward; the message names the
+ * kind. The model is unchanged on every error. A NaN or infinite score is
+ * not an error: it is returned with SIGEO_PROXY_NONFINITE in result.flags. */
 SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t *arch, int32_t n_arch,
                                              const sigeo_batch_t *batches, uint32_t n_batches,
                                              const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);

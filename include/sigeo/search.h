@@ -171,6 +171,42 @@ SIGEO_API sigeo_status_t sigeo_search_info_init(sigeo_search_info_t *info, uint3
 SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const sigeo_search_t *search);
 SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
 
+/* ---------------------------------------------------------------- spaces */
+
+/* Built-in search spaces, built as supernets with choice points:
+ *  "mlp"          depth, per-layer width and activation (the Fashion-MNIST side)
+ *  "nasrec-small" NASRec-Small (autoctr): blocks of linear-2d / dot-product /
+ *                 linear-3d nodes with dense connectivity (nasrec.md §2)
+ *  "nasrec-full"  NASRec-Full (xlarge): + sigmoid-gating, sum, transformer
+ * Each has the paper's sizes (preset FULL) and a scaled-down preset that
+ * runs on a 2-core machine in minutes (preset SCALED, nasrec.md §8). */
+typedef enum sigeo_space_preset {
+    SIGEO_SPACE_SCALED = 0,
+    SIGEO_SPACE_FULL = 1,
+    SIGEO_SPACE_TINY = 2 /* smallest sizes that still exercise every mechanism: tests */
+} sigeo_space_preset_t;
+
+typedef struct sigeo_space_options {
+    uint32_t struct_size;
+    int32_t preset;              /* sigeo_space_preset_t */
+    int64_t n_dense;             /* dense features per row (Criteo 13, Fashion-MNIST 784) */
+    uint32_t n_sparse_fields;    /* categorical fields (Criteo 26); 0 for the mlp space */
+    int32_t n_classes;           /* mlp: classes (softmax CE); 0 = one logit with BCE */
+    const int64_t *table_rows;   /* [n_sparse_fields] embedding table sizes (borrowed for the call) */
+    int32_t max_depth;           /* mlp: 0 = the preset's */
+    int32_t blocks;              /* nasrec: 0 = the preset's (7 full, 4 scaled) */
+} sigeo_space_options_t;
+
+#define SIGEO_SPACE_OPTIONS_INIT \
+    { (uint32_t)sizeof(sigeo_space_options_t), SIGEO_SPACE_SCALED, 0, 0u, 0, NULL, 0, 0 }
+SIGEO_API sigeo_status_t sigeo_space_options_init(sigeo_space_options_t *options, uint32_t struct_size);
+
+/* Builds and finalises the supernet of space `name` (see above). Errors:
+ * SIGEO_ERR_INVALID_ARG (unknown name, listing the known ones; sizes that
+ * do not fit the space), errors of the model builder. */
+SIGEO_API sigeo_status_t sigeo_space_build(sigeo_model_t **out, sigeo_context_t *ctx, const char *name,
+                                           const sigeo_space_options_t *options);
+
 /* 64-bit FNV-1a hash of an architecture's canonical text: stable across
  * runs, machines and library versions. */
 SIGEO_API uint64_t sigeo_arch_hash(const int32_t *arch, int32_t n);

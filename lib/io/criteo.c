@@ -13,7 +13,7 @@
 
 #define N_FIELDS (1 + SIGEO_CRITEO_N_DENSE + SIGEO_CRITEO_N_SPARSE)
 #define READ_CHUNK 65536
-#define FIRST_CHUNK_ROWS 65536
+#define FIRST_CHUNK_ROWS 4096
 #define MAX_LINE_LIMIT ((int64_t)1 << 30)
 
 SIGEO_API sigeo_status_t sigeo_criteo_options_init(sigeo_criteo_options_t *options, uint32_t struct_size)
@@ -386,11 +386,11 @@ static sigeo_status_t next_line(sigeo_criteo_reader_t *r, const char **line, siz
             const char *s = r->buf + r->start;
             size_t n = (size_t)(p - s);
             r->start += n + 1;
-            r->stats.lines++;
-            if (r->discarding) {
+            if (r->discarding) { /* the end of an over-long line, counted when found */
                 r->discarding = false;
                 continue;
             }
+            r->stats.lines++;
             size_t content = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
             if (content > max_len) {
                 sigeo_status_t st = bad_line(r, r->stats.lines, SIGEO_CRITEO_PROBLEM_TOO_LONG, 0, s, 0);
@@ -406,10 +406,11 @@ static sigeo_status_t next_line(sigeo_criteo_reader_t *r, const char **line, siz
         if (pending > max_len + 1) {
             /* No line ending within reach: the line is too long whatever follows. */
             if (!r->discarding) {
-                sigeo_status_t st = bad_line(r, r->stats.lines + 1, SIGEO_CRITEO_PROBLEM_TOO_LONG, 0, NULL, 0);
+                r->discarding = true;
+                r->stats.lines++;
+                sigeo_status_t st = bad_line(r, r->stats.lines, SIGEO_CRITEO_PROBLEM_TOO_LONG, 0, NULL, 0);
                 if (st != SIGEO_OK)
                     return st;
-                r->discarding = true;
             }
             r->start = r->end;
         }
@@ -420,11 +421,11 @@ static sigeo_status_t next_line(sigeo_criteo_reader_t *r, const char **line, siz
             const char *s = r->buf + r->start;
             size_t n = r->end - r->start;
             r->start = r->end;
-            r->stats.lines++;
             if (r->discarding) {
                 r->discarding = false;
                 return SIGEO_OK;
             }
+            r->stats.lines++;
             if ((n > 0 && s[n - 1] == '\r' ? n - 1 : n) > max_len) {
                 sigeo_status_t st = bad_line(r, r->stats.lines, SIGEO_CRITEO_PROBLEM_TOO_LONG, 0, s, 0);
                 return st;

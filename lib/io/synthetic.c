@@ -30,8 +30,8 @@
 /* Teacher scales (nasrec.md §8.1; the gates and pair tables are ours). */
 #define SD_FIRST 0.3
 #define SD_LATENT 0.5
-#define SD_PAIR_TABLE 0.3
-#define SD_GATE 0.5
+#define SD_PAIR_TABLE 0.5
+#define SD_GATE 1.0
 #define SD_DENSE 0.1
 #define DENSE_TANH_WEIGHT 0.5
 #define ZIPF_EXPONENT 1.2

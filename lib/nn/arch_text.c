@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "nn/graph.h"
 #include "sigeo/model.h"
 
 SIGEO_API sigeo_status_t sigeo_arch_format(char *buf, size_t size, size_t *len_out, const int32_t *arch, int32_t n)
@@ -68,5 +69,42 @@ SIGEO_API sigeo_status_t sigeo_arch_parse(int32_t *arch, int32_t capacity, int32
         p++;
     }
     *n_out = n;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_t *len_out, const sigeo_model_t *m,
+                                                   const int32_t *arch, int32_t n)
+{
+    static const char fn[] = "sigeo_model_describe_arch";
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
+    sigeo__errbuf_t *err = (sigeo__errbuf_t *)&m->err;
+    if (n != m->n_choices || (!arch && n > 0))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: architecture has %d entries, the model %d", fn, (int)n,
+                              (int)m->n_choices);
+    if (!buf && size > 0)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: buf is NULL with size %zu", fn, size);
+    size_t len = 0;
+    for (int32_t c = 0; c < n; c++) {
+        const sigeo__choice_t *ch = &m->choices[c];
+        if (arch[c] < 0 || arch[c] >= ch->n_options)
+            return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
+                                  ch->name, (int)arch[c], (int)ch->n_options - 1);
+        char tmp[320];
+        int k = ch->values ? snprintf(tmp, sizeof tmp, "%s%s=%lld", c ? " " : "", ch->name,
+                                      (long long)ch->values[arch[c]])
+                           : snprintf(tmp, sizeof tmp, "%s%s=%d", c ? " " : "", ch->name, (int)arch[c]);
+        if (k < 0 || (size_t)k >= sizeof tmp)
+            k = (int)sizeof tmp - 1;
+        if (buf && len + (size_t)k < size)
+            memcpy(buf + len, tmp, (size_t)k);
+        len += (size_t)k;
+    }
+    if (len_out)
+        *len_out = len;
+    if (size > 0)
+        buf[len < size ? len : size - 1] = '\0';
+    if (buf && len >= size)
+        return sigeo__fail_on(err, SIGEO_ERR_SHAPE, "%s: needs %zu bytes, buffer has %zu", fn, len + 1, size);
     return SIGEO_OK;
 }

@@ -15,7 +15,7 @@ struct sigeo__engine {
 
 enum slot_kind {
     SLOT_MATMUL, SLOT_ELTWISE_FWD, SLOT_ELTWISE_BWD, SLOT_BMM, SLOT_CONV_FWD, SLOT_CONV_BWD_DATA,
-    SLOT_CONV_BWD_WEIGHTS, SLOT_POOL_FWD, SLOT_POOL_BWD
+    SLOT_CONV_BWD_WEIGHTS, SLOT_POOL_FWD, SLOT_POOL_BWD, SLOT_SOFTMAX_FWD, SLOT_SOFTMAX_BWD
 };
 
 #define SLOT_MAX_ARGS 5
@@ -295,4 +295,452 @@ sigeo_status_t sigeo__eltwise_backward(sigeo__prim_slot_t **slot, sigeo__engine_
     }
     void *ptrs[] = { (void *)src, (void *)diff_dst, diff_src };
     return slot_run(*slot, e, ptrs, "running an eltwise backward");
+}
+
+/* ------------------------------------------------- batched matmul, conv, pool */
+
+static int64_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (int64_t)u;
+}
+
+/* A 4-D view (batch0, batch1, rows, cols); both batch strides 0 = broadcast. */
+static sigeo_status_t bmm_md(dnnl_memory_desc_t *md, const int64_t *batch, int64_t rows, int64_t cols,
+                             const int64_t *stride, const char *what)
+{
+    const bool shared = stride[0] == 0 && stride[1] == 0;
+    const int64_t extent = (rows - 1) * stride[2] + (cols - 1) * stride[3] + 1;
+    dnnl_dims_t d = { shared ? 1 : batch[0], shared ? 1 : batch[1], rows, cols };
+    dnnl_dims_t s = { shared ? extent : stride[0], shared ? extent : stride[1], stride[2], stride[3] };
+    return check(dnnl_memory_desc_init_by_strides(md, 4, d, dnnl_f32, s), what);
+}
+
+sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__bmm_shape_t *sh,
+                                     const float *a, const float *b, const float *bias, float *c)
+{
+    const int64_t key[] = { sh->batch[0], sh->batch[1], sh->m, sh->n, sh->k,
+                            sh->a_stride[0], sh->a_stride[1], sh->a_stride[2], sh->a_stride[3],
+                            sh->b_stride[0], sh->b_stride[1], sh->b_stride[2], sh->b_stride[3],
+                            sh->c_stride[0], sh->c_stride[1], sh->c_stride[2], sh->c_stride[3],
+                            sh->bias, sh->accumulate, float_bits(sh->scale) };
+    const float scale = sh->scale != 0.0f ? sh->scale : 1.0f;
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_BMM, key, (int)(sizeof key / sizeof key[0]));
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t a_md, b_md, c_md, bias_md;
+        if (sh->c_stride[0] == 0 && sh->c_stride[1] == 0 && sh->batch[0] * sh->batch[1] > 1)
+            st = sigeo__fail(SIGEO_ERR_INTERNAL, "batched matmul: the destination cannot be broadcast");
+        if (st == SIGEO_OK)
+            st = bmm_md(&a_md, sh->batch, sh->m, sh->k, sh->a_stride, "describing batched matmul src");
+        if (st == SIGEO_OK)
+            st = bmm_md(&b_md, sh->batch, sh->k, sh->n, sh->b_stride, "describing batched matmul weights");
+        if (st == SIGEO_OK)
+            st = bmm_md(&c_md, sh->batch, sh->m, sh->n, sh->c_stride, "describing batched matmul dst");
+        if (st == SIGEO_OK && sh->bias) {
+            dnnl_dims_t bd = { 1, 1, 1, sh->n }, bs = { sh->n, sh->n, sh->n, 1 };
+            st = check(dnnl_memory_desc_init_by_strides(&bias_md, 4, bd, dnnl_f32, bs), "describing matmul bias");
+        }
+        dnnl_matmul_desc_t desc;
+        if (st == SIGEO_OK)
+            st = check(dnnl_matmul_desc_init(&desc, &a_md, &b_md, sh->bias ? &bias_md : NULL, &c_md),
+                       "initialising a batched matmul descriptor");
+        dnnl_primitive_attr_t attr = NULL;
+        dnnl_post_ops_t ops = NULL;
+        if (st == SIGEO_OK && (sh->accumulate || scale != 1.0f))
+            st = check(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
+        if (st == SIGEO_OK && scale != 1.0f)
+            st = check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "setting the matmul scale");
+        if (st == SIGEO_OK && sh->accumulate) {
+            st = check(dnnl_post_ops_create(&ops), "creating matmul post-ops");
+            if (st == SIGEO_OK)
+                st = check(dnnl_post_ops_append_sum(ops, 1.0f), "appending the accumulate post-op");
+            if (st == SIGEO_OK)
+                st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
+        }
+        dnnl_primitive_desc_t pd = NULL;
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, attr, e->engine, NULL), "creating a batched matmul");
+        if (ops)
+            dnnl_post_ops_destroy(ops);
+        if (attr)
+            dnnl_primitive_attr_destroy(attr);
+        if (st != SIGEO_OK) {
+            sigeo__prim_slot_free(*slot);
+            *slot = NULL;
+            return st;
+        }
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        const dnnl_memory_desc_t *mds[] = { &a_md, &b_md, &c_md, &bias_md };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a batched matmul")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)a, (void *)b, c, (void *)bias };
+    return slot_run(*slot, e, ptrs, "running a batched matmul");
+}
+
+typedef struct conv_mds {
+    dnnl_memory_desc_t src, weights, bias, dst;
+    dnnl_dims_t strides, pad_l, pad_r;
+} conv_mds_t;
+
+static sigeo_status_t conv_describe(conv_mds_t *c, const sigeo__conv_shape_t *sh)
+{
+    dnnl_dims_t sd = { sh->batch, sh->in_c, sh->in_h, sh->in_w };
+    dnnl_dims_t wd = { sh->out_c, sh->in_c, sh->kernel[0], sh->kernel[1] };
+    dnnl_dims_t bd = { sh->out_c };
+    dnnl_dims_t dd = { sh->batch, sh->out_c, sh->out_h, sh->out_w };
+    sigeo_status_t st = check(dnnl_memory_desc_init_by_tag(&c->src, 4, sd, dnnl_f32, dnnl_nchw), "describing conv src");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->weights, 4, wd, dnnl_f32, dnnl_oihw), "describing conv weights");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->bias, 1, bd, dnnl_f32, dnnl_x), "describing conv bias");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->dst, 4, dd, dnnl_f32, dnnl_nchw), "describing conv dst");
+    /* Right padding as given: oneDNN rounds the output size down like
+     * PyTorch, and padding that no window reaches is never read. */
+    for (int i = 0; i < 2; i++) {
+        c->strides[i] = sh->stride[i];
+        c->pad_l[i] = sh->padding[i];
+        c->pad_r[i] = sh->padding[i];
+    }
+    return st;
+}
+
+/* The forward primitive descriptor, also the hint the backward ones need. */
+static sigeo_status_t conv_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, conv_mds_t *c, bool bias)
+{
+    dnnl_convolution_desc_t desc;
+    *pd = NULL;
+    sigeo_status_t st = check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                                 &c->src, &c->weights, bias ? &c->bias : NULL, &c->dst,
+                                                                 c->strides, c->pad_l, c->pad_r),
+                              "initialising a conv forward");
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a conv forward");
+    return st;
+}
+
+static void conv_key(int64_t *key, const sigeo__conv_shape_t *sh)
+{
+    const int64_t k[] = { sh->batch,     sh->in_c,      sh->in_h,      sh->in_w,       sh->out_c,
+                          sh->out_h,     sh->out_w,     sh->kernel[0], sh->kernel[1],  sh->stride[0],
+                          sh->stride[1], sh->padding[0], sh->padding[1], sh->bias };
+    memcpy(key, k, sizeof k);
+}
+#define CONV_KEY_LEN 14
+
+static sigeo_status_t slot_fail(sigeo__prim_slot_t **slot, sigeo_status_t st)
+{
+    sigeo__prim_slot_free(*slot);
+    *slot = NULL;
+    return st;
+}
+
+sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *sh,
+                                   const float *src, const float *weights, const float *bias, float *dst)
+{
+    int64_t key[CONV_KEY_LEN];
+    conv_key(key, sh);
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_FWD, key, CONV_KEY_LEN);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        conv_mds_t c;
+        dnnl_primitive_desc_t pd = NULL;
+        st = conv_describe(&c, sh);
+        if (st == SIGEO_OK)
+            st = conv_forward_pd(&pd, e, &c, sh->bias);
+        if (st != SIGEO_OK)
+            return slot_fail(slot, st);
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        const dnnl_memory_desc_t *mds[] = { &c.src, &c.weights, &c.dst, &c.bias };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a conv forward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, (void *)weights, dst, (void *)bias };
+    return slot_run(*slot, e, ptrs, "running a conv forward");
+}
+
+sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *sh,
+                                         const float *diff_dst, const float *weights, float *diff_src)
+{
+    int64_t key[CONV_KEY_LEN];
+    conv_key(key, sh);
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        conv_mds_t c;
+        dnnl_primitive_desc_t hint = NULL, pd = NULL;
+        dnnl_convolution_desc_t desc;
+        st = conv_describe(&c, sh);
+        if (st == SIGEO_OK)
+            st = conv_forward_pd(&hint, e, &c, sh->bias);
+        if (st == SIGEO_OK)
+            st = check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &c.src, &c.weights,
+                                                                 &c.dst, c.strides, c.pad_l, c.pad_r),
+                       "initialising a conv backward-data");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating conv backward-data pd");
+        if (hint)
+            dnnl_primitive_desc_destroy(hint);
+        if (st != SIGEO_OK)
+            return slot_fail(slot, st);
+        const int ids[] = { DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC };
+        const dnnl_memory_desc_t *mds[] = { &c.dst, &c.weights, &c.src };
+        if ((st = slot_build(slot, e, pd, ids, mds, 3, "building a conv backward-data")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)diff_dst, (void *)weights, diff_src };
+    return slot_run(*slot, e, ptrs, "running a conv backward-data");
+}
+
+sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
+                                            const sigeo__conv_shape_t *sh, const float *src, const float *diff_dst,
+                                            float *diff_weights, float *diff_bias)
+{
+    int64_t key[CONV_KEY_LEN];
+    conv_key(key, sh);
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_BWD_WEIGHTS, key, CONV_KEY_LEN);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        conv_mds_t c;
+        dnnl_primitive_desc_t hint = NULL, pd = NULL;
+        dnnl_convolution_desc_t desc;
+        st = conv_describe(&c, sh);
+        if (st == SIGEO_OK)
+            st = conv_forward_pd(&hint, e, &c, sh->bias);
+        if (st == SIGEO_OK)
+            st = check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &c.src, &c.weights,
+                                                                    sh->bias ? &c.bias : NULL, &c.dst, c.strides,
+                                                                    c.pad_l, c.pad_r),
+                       "initialising a conv backward-weights");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint),
+                       "creating conv backward-weights pd");
+        if (hint)
+            dnnl_primitive_desc_destroy(hint);
+        if (st != SIGEO_OK)
+            return slot_fail(slot, st);
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS };
+        const dnnl_memory_desc_t *mds[] = { &c.src, &c.dst, &c.weights, &c.bias };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a conv backward-weights")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, (void *)diff_dst, diff_weights, diff_bias };
+    return slot_run(*slot, e, ptrs, "running a conv backward-weights");
+}
+
+typedef struct pool_mds {
+    dnnl_memory_desc_t src, dst;
+    dnnl_dims_t strides, kernel, pad_l, pad_r;
+    dnnl_alg_kind_t alg;
+} pool_mds_t;
+
+static sigeo_status_t pool_describe(pool_mds_t *p, const sigeo__pool_shape_t *sh)
+{
+    dnnl_dims_t sd = { sh->batch, sh->channels, sh->in_h, sh->in_w };
+    dnnl_dims_t dd = { sh->batch, sh->channels, sh->out_h, sh->out_w };
+    sigeo_status_t st = check(dnnl_memory_desc_init_by_tag(&p->src, 4, sd, dnnl_f32, dnnl_nchw), "describing pool src");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&p->dst, 4, dd, dnnl_f32, dnnl_nchw), "describing pool dst");
+    for (int i = 0; i < 2; i++) {
+        p->strides[i] = sh->stride[i];
+        p->kernel[i] = sh->kernel[i];
+        p->pad_l[i] = sh->padding[i];
+        p->pad_r[i] = sh->padding[i];
+    }
+    /* Every window lies inside the padded input (floor rounding), so the
+     * include-padding divisor is always kh*kw, as PyTorch's default. */
+    p->alg = sh->max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
+    return st;
+}
+
+static sigeo_status_t pool_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, pool_mds_t *p)
+{
+    dnnl_pooling_desc_t desc;
+    *pd = NULL;
+    sigeo_status_t st = check(dnnl_pooling_forward_desc_init(&desc, dnnl_forward_training, p->alg, &p->src, &p->dst,
+                                                             p->strides, p->kernel, p->pad_l, p->pad_r),
+                              "initialising a pooling forward");
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a pooling forward");
+    return st;
+}
+
+static void pool_key(int64_t *key, const sigeo__pool_shape_t *sh)
+{
+    const int64_t k[] = { sh->batch,     sh->channels,  sh->in_h,      sh->in_w,       sh->out_h,      sh->out_w,
+                          sh->kernel[0], sh->kernel[1], sh->stride[0], sh->stride[1], sh->padding[0], sh->padding[1],
+                          sh->max };
+    memcpy(key, k, sizeof k);
+}
+#define POOL_KEY_LEN 13
+
+sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *sh,
+                                   const float *src, float *dst)
+{
+    int64_t key[POOL_KEY_LEN];
+    pool_key(key, sh);
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_POOL_FWD, key, POOL_KEY_LEN);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        pool_mds_t p;
+        dnnl_primitive_desc_t pd = NULL;
+        dnnl_memory_desc_t ws;
+        memset(&ws, 0, sizeof ws);
+        st = pool_describe(&p, sh);
+        if (st == SIGEO_OK)
+            st = pool_forward_pd(&pd, e, &p);
+        const dnnl_memory_desc_t *q = st == SIGEO_OK && sh->max ? dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0) : NULL;
+        if (st == SIGEO_OK && sh->max && !q)
+            st = sigeo__fail(SIGEO_ERR_INTERNAL, "max pooling forward has no workspace");
+        if (st == SIGEO_OK && sh->max) {
+            ws = *q;
+            size_t bytes = dnnl_memory_desc_get_size(&ws);
+            (*slot)->workspace = sigeo__alloc(bytes ? bytes : 1);
+            if (!(*slot)->workspace)
+                st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a %zu-byte pooling workspace", bytes);
+        }
+        if (st != SIGEO_OK) {
+            if (pd)
+                dnnl_primitive_desc_destroy(pd);
+            return slot_fail(slot, st);
+        }
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE };
+        const dnnl_memory_desc_t *mds[] = { &p.src, &p.dst, &ws };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->max ? 3 : 2, "building a pooling forward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, dst, (*slot)->workspace };
+    return slot_run(*slot, e, ptrs, "running a pooling forward");
+}
+
+sigeo_status_t sigeo__pool_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *sh,
+                                    const sigeo__prim_slot_t *fwd, const float *diff_dst, float *diff_src)
+{
+    int64_t key[POOL_KEY_LEN];
+    pool_key(key, sh);
+    if (sh->max && (!fwd || fwd->kind != SLOT_POOL_FWD || memcmp(fwd->key, key, sizeof key) != 0 || !fwd->workspace))
+        return sigeo__fail(SIGEO_ERR_INTERNAL, "max pooling backward without the matching forward");
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_POOL_BWD, key, POOL_KEY_LEN);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        pool_mds_t p;
+        dnnl_primitive_desc_t hint = NULL, pd = NULL;
+        dnnl_pooling_desc_t desc;
+        dnnl_memory_desc_t ws;
+        memset(&ws, 0, sizeof ws);
+        st = pool_describe(&p, sh);
+        if (st == SIGEO_OK)
+            st = pool_forward_pd(&hint, e, &p);
+        if (st == SIGEO_OK)
+            st = check(dnnl_pooling_backward_desc_init(&desc, p.alg, &p.src, &p.dst, p.strides, p.kernel, p.pad_l,
+                                                       p.pad_r),
+                       "initialising a pooling backward");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating a pooling backward");
+        if (hint)
+            dnnl_primitive_desc_destroy(hint);
+        const dnnl_memory_desc_t *q = st == SIGEO_OK && sh->max ? dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0) : NULL;
+        if (st == SIGEO_OK && sh->max && !q)
+            st = sigeo__fail(SIGEO_ERR_INTERNAL, "max pooling backward has no workspace");
+        if (st == SIGEO_OK && sh->max)
+            ws = *q;
+        if (st != SIGEO_OK) {
+            if (pd)
+                dnnl_primitive_desc_destroy(pd);
+            return slot_fail(slot, st);
+        }
+        const int ids[] = { DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC, DNNL_ARG_WORKSPACE };
+        const dnnl_memory_desc_t *mds[] = { &p.dst, &p.src, &ws };
+        if ((st = slot_build(slot, e, pd, ids, mds, sh->max ? 3 : 2, "building a pooling backward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)diff_dst, diff_src, sh->max ? fwd->workspace : NULL };
+    return slot_run(*slot, e, ptrs, "running a pooling backward");
+}
+
+/* ------------------------------------------------------------- softmax */
+
+static sigeo_status_t softmax_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, dnnl_memory_desc_t *md)
+{
+    dnnl_softmax_desc_t desc;
+    *pd = NULL;
+    sigeo_status_t st = check(dnnl_softmax_forward_desc_init(&desc, dnnl_forward_training, md, 1),
+                              "initialising a softmax forward");
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a softmax forward");
+    return st;
+}
+
+sigeo_status_t sigeo__softmax_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, int64_t rows, int64_t cols,
+                                      const float *src, float *dst)
+{
+    const int64_t key[] = { rows, cols };
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_SOFTMAX_FWD, key, 2);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = { rows, cols };
+        dnnl_primitive_desc_t pd = NULL;
+        st = check(dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab), "describing softmax data");
+        if (st == SIGEO_OK)
+            st = softmax_forward_pd(&pd, e, &md);
+        if (st != SIGEO_OK)
+            return slot_fail(slot, st);
+        const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DST };
+        const dnnl_memory_desc_t *mds[] = { &md, &md };
+        if ((st = slot_build(slot, e, pd, ids, mds, 2, "building a softmax forward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)src, dst };
+    return slot_run(*slot, e, ptrs, "running a softmax forward");
+}
+
+sigeo_status_t sigeo__softmax_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, int64_t rows, int64_t cols,
+                                       const float *dst, const float *diff_dst, float *diff_src)
+{
+    const int64_t key[] = { rows, cols };
+    bool ready;
+    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_SOFTMAX_BWD, key, 2);
+    if (st != SIGEO_OK)
+        return st;
+    if (!ready) {
+        dnnl_memory_desc_t md;
+        dnnl_dims_t d = { rows, cols };
+        dnnl_primitive_desc_t hint = NULL, pd = NULL;
+        dnnl_softmax_desc_t desc;
+        st = check(dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab), "describing softmax data");
+        if (st == SIGEO_OK)
+            st = softmax_forward_pd(&hint, e, &md);
+        if (st == SIGEO_OK)
+            st = check(dnnl_softmax_backward_desc_init(&desc, &md, &md, 1), "initialising a softmax backward");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating a softmax backward");
+        if (hint)
+            dnnl_primitive_desc_destroy(hint);
+        if (st != SIGEO_OK)
+            return slot_fail(slot, st);
+        const int ids[] = { DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC };
+        const dnnl_memory_desc_t *mds[] = { &md, &md, &md };
+        if ((st = slot_build(slot, e, pd, ids, mds, 3, "building a softmax backward")) != SIGEO_OK)
+            return st;
+    }
+    void *ptrs[] = { (void *)dst, (void *)diff_dst, diff_src };
+    return slot_run(*slot, e, ptrs, "running a softmax backward");
 }

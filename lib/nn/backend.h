@@ -56,6 +56,7 @@ typedef struct sigeo__bmm_shape {
     int64_t a_stride[4], b_stride[4], c_stride[4];
     bool bias;
     bool accumulate;
+    float scale; /* C = scale A.B (+ C); 0 means 1 */
 } sigeo__bmm_shape_t;
 
 sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__bmm_shape_t *shape,
@@ -97,6 +98,14 @@ sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
 /* diff_src is overwritten. */
 sigeo_status_t sigeo__pool_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *shape,
                                     const sigeo__prim_slot_t *forward_slot, const float *diff_dst, float *diff_src);
+
+/* Softmax over each of `rows` contiguous rows of `cols` floats (dst may be src). */
+sigeo_status_t sigeo__softmax_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, int64_t rows, int64_t cols,
+                                      const float *src, float *dst);
+/* diff_src = dst * (diff_dst - sum(diff_dst * dst)) per row, from the
+ * forward's output dst; diff_src is overwritten and must not alias. */
+sigeo_status_t sigeo__softmax_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, int64_t rows, int64_t cols,
+                                       const float *dst, const float *diff_dst, float *diff_src);
 
 void sigeo__prim_slot_free(sigeo__prim_slot_t *slot);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "nn/graph.h"
+#include "nn/op_batchnorm.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -75,10 +76,27 @@ typedef struct extract_job {
     bool inherit;
 } extract_job_t;
 
+/* Width of one "slab" of a node's features: E for (T, E) tokens, H*W for
+ * (C, H, W) maps, 1 when flat. Runs of elastic token/channel layers are in
+ * features; their weights index tokens/channels. */
+static int64_t slab(const sigeo__node_t *n)
+{
+    if (n->shape_ndim < 2)
+        return 1;
+    int64_t inner = 1;
+    for (int32_t i = 1; i < n->shape_ndim; i++)
+        inner *= n->shape[i];
+    return inner > 0 ? inner : 1;
+}
+
 /* Copies the active slice of supernet parameter `src` into the standalone
- * parameter `dst`: rows = the first active outputs, columns (for a 2-D
- * weight reading a layer input) = the input's runs, 1-D affine/bias entries
- * through the node's own runs for norms, the first entries otherwise. */
+ * parameter `dst`:
+ *  - 2-D weights reading a layer input (linear, token linear, gating):
+ *    rows = the first active outputs, columns = the input's runs (in
+ *    tokens for a token linear);
+ *  - norm affine entries (layer norm, batch norm) through the node's own
+ *    runs (in channels for a batch norm over maps);
+ *  - anything else: the first entries (biases of elastic layers). */
 static void copy_slice(const sigeo_model_t *m, const sigeo__param_t *src, sigeo__param_t *dst)
 {
     const sigeo__node_t *n = &m->nodes[src->node];
@@ -86,22 +104,43 @@ static void copy_slice(const sigeo_model_t *m, const sigeo__param_t *src, sigeo_
         memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
         return;
     }
-    if (src->kind == SIGEO_PARAM_WEIGHT && src->ndim == 2) {
+    if (src->ndim == 2 && (src->kind == SIGEO_PARAM_WEIGHT)) {
         const sigeo__node_t *in = &m->nodes[n->inputs[0]];
+        const int64_t unit = n->kind == SIGEO_LAYER_TOKEN_LINEAR ? slab(in) : 1;
         const int64_t in_max = src->dims[1], in_w = dst->dims[1];
         for (int64_t r = 0; r < dst->dims[0]; r++)
             for (int32_t k = 0; k < in->n_runs; k++)
-                memcpy(dst->data + r * in_w + in->runs[k].active_offset,
-                       src->data + r * in_max + in->runs[k].max_offset, (size_t)in->runs[k].len * sizeof(float));
+                memcpy(dst->data + r * in_w + in->runs[k].active_offset / unit,
+                       src->data + r * in_max + in->runs[k].max_offset / unit,
+                       (size_t)(in->runs[k].len / unit) * sizeof(float));
         return;
     }
     if (src->kind == SIGEO_PARAM_NORM_SCALE || src->kind == SIGEO_PARAM_NORM_SHIFT) {
+        const int64_t unit = n->kind == SIGEO_LAYER_BATCH_NORM ? slab(n) : 1;
         for (int32_t k = 0; k < n->n_runs; k++)
-            memcpy(dst->data + n->runs[k].active_offset, src->data + n->runs[k].max_offset,
-                   (size_t)n->runs[k].len * sizeof(float));
+            memcpy(dst->data + n->runs[k].active_offset / unit, src->data + n->runs[k].max_offset / unit,
+                   (size_t)(n->runs[k].len / unit) * sizeof(float));
         return;
     }
     memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
+}
+
+/* The batch-norm running statistics follow their channels like gamma. */
+static void copy_buffers(sigeo_model_t *m, sigeo__node_t *n, sigeo__node_t *x)
+{
+    float *rm, *rv, *xm, *xv;
+    int64_t *nb, *xnb;
+    if (!sigeo__batch_norm_buffers(n, &rm, &rv, &nb) || !sigeo__batch_norm_buffers(x, &xm, &xv, &xnb))
+        return;
+    const int64_t unit = slab(n);
+    for (int32_t k = 0; k < n->n_runs; k++) {
+        memcpy(xm + n->runs[k].active_offset / unit, rm + n->runs[k].max_offset / unit,
+               (size_t)(n->runs[k].len / unit) * sizeof(float));
+        memcpy(xv + n->runs[k].active_offset / unit, rv + n->runs[k].max_offset / unit,
+               (size_t)(n->runs[k].len / unit) * sizeof(float));
+    }
+    *xnb = *nb;
+    (void)m;
 }
 
 static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
@@ -145,7 +184,9 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
         d.choice = -1;
         if (n->kind == SIGEO_LAYER_LINEAR)
             d.units = n->width;
-        else if (n->kind == SIGEO_LAYER_LAYER_NORM)
+        else if (n->kind == SIGEO_LAYER_TOKEN_LINEAR)
+            d.units = n->width / slab(n);
+        else if (n->kind == SIGEO_LAYER_LAYER_NORM || n->kind == SIGEO_LAYER_BATCH_NORM)
             d.units = 0;
         st = sigeo_model_add_layer(&map[i], x, &d);
     }
@@ -166,6 +207,9 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
             }
             copy_slice(m, &m->params[src], &x->params[p]);
         }
+        for (int32_t i = 0; i < m->n_nodes; i++)
+            if (map[i] >= 0 && m->nodes[i].kind == SIGEO_LAYER_BATCH_NORM)
+                copy_buffers(m, &m->nodes[i], &x->nodes[map[i]]);
     }
 done:
     sigeo__free(map);

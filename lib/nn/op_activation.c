@@ -8,7 +8,6 @@ static sigeo_status_t act_configure(sigeo_model_t *m, sigeo__node_t *n, const si
 {
     static const char fn[] = "sigeo_model_add_layer";
     const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
-    sigeo_status_t st = SIGEO_OK;
     if (d->n_inputs != 1)
         return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: activation '%s' takes 1 input", fn, d->name);
     if (d->activation < SIGEO_ACT_IDENTITY || d->activation > SIGEO_ACT_GELU)
@@ -88,4 +87,11 @@ static int64_t act_flops(const sigeo_model_t *m, const sigeo__node_t *n)
     return n->activation == SIGEO_ACT_RELU ? n->width : 0;
 }
 
-const sigeo__op_t sigeo__op_activation = { "activation", act_configure, act_infer, act_forward, act_backward, act_flops };
+const sigeo__op_t sigeo__op_activation = {
+    .name = "activation",
+    .configure = act_configure,
+    .infer = act_infer,
+    .forward = act_forward,
+    .backward = act_backward,
+    .flops = act_flops,
+};

@@ -8,8 +8,6 @@
 /* Writes or adds a [B, w] block into columns [0, w) of a [B, ld] buffer. */
 static sigeo_status_t select_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
-    static const char fn[] = "sigeo_model_add_layer";
-    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
     sigeo_status_t st = SIGEO_OK;
     if ((st = sigeo__model_check_choice(m, d->choice, (int32_t)d->n_inputs, "choice", d->name)) != SIGEO_OK)
         return st;
@@ -28,8 +26,6 @@ static sigeo_status_t select_configure(sigeo_model_t *m, sigeo__node_t *n, const
 
 static sigeo_status_t sum_concat_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
-    static const char fn[] = "sigeo_model_add_layer";
-    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
     sigeo_status_t st = SIGEO_OK;
     int64_t total = 0, widest = 0;
     int32_t runs = 0;
@@ -183,6 +179,24 @@ static sigeo_status_t select_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_sum = { "sum", sum_concat_configure, sum_infer, sum_forward, sum_backward };
-const sigeo__op_t sigeo__op_concat = { "concat", sum_concat_configure, concat_infer, concat_forward, concat_backward };
-const sigeo__op_t sigeo__op_select = { "select", select_configure, select_infer, select_forward, select_backward };
+const sigeo__op_t sigeo__op_sum = {
+    .name = "sum",
+    .configure = sum_concat_configure,
+    .infer = sum_infer,
+    .forward = sum_forward,
+    .backward = sum_backward,
+};
+const sigeo__op_t sigeo__op_concat = {
+    .name = "concat",
+    .configure = sum_concat_configure,
+    .infer = concat_infer,
+    .forward = concat_forward,
+    .backward = concat_backward,
+};
+const sigeo__op_t sigeo__op_select = {
+    .name = "select",
+    .configure = select_configure,
+    .infer = select_infer,
+    .forward = select_forward,
+    .backward = select_backward,
+};

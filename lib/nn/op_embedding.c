@@ -10,7 +10,6 @@ static sigeo_status_t emb_configure(sigeo_model_t *m, sigeo__node_t *n, const si
 {
     static const char fn[] = "sigeo_model_add_layer";
     const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
-    sigeo_status_t st = SIGEO_OK;
     if (d->n_inputs != 1 || in0->kind != SIGEO__NODE_INPUT_SPARSE)
         return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: embedding bag '%s' takes exactly one sparse input", fn, d->name);
     if (d->units < 1 || d->rows < 1)
@@ -109,4 +108,10 @@ static sigeo_status_t emb_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_embedding_bag = { "embedding bag", emb_configure, emb_infer, emb_forward, emb_backward };
+const sigeo__op_t sigeo__op_embedding_bag = {
+    .name = "embedding bag",
+    .configure = emb_configure,
+    .infer = emb_infer,
+    .forward = emb_forward,
+    .backward = emb_backward,
+};

@@ -36,5 +36,13 @@ static sigeo_status_t sparse_forward(sigeo_model_t *m, sigeo__node_t *n, const s
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_input_dense = { "input", NULL, dense_infer, dense_forward, NULL };
-const sigeo__op_t sigeo__op_input_sparse = { "sparse input", NULL, sparse_infer, sparse_forward, NULL };
+const sigeo__op_t sigeo__op_input_dense = {
+    .name = "input",
+    .infer = dense_infer,
+    .forward = dense_forward,
+};
+const sigeo__op_t sigeo__op_input_sparse = {
+    .name = "sparse input",
+    .infer = sparse_infer,
+    .forward = sparse_forward,
+};

@@ -1,48 +1,98 @@
-/* DLRM dot-product interaction: for inputs z_0..z_{n-1} of equal width,
- * out = [z_i . z_j for i = 1..n-1, j = 0..i-1] (row-major lower triangle). */
+/* DLRM dot-product interaction: for vectors z_0..z_{n-1} of equal width E,
+ * out = [z_i . z_j for i = 1..n-1, j = 0..i-1] (row-major lower triangle).
+ * The vectors are either n separate inputs, or the T tokens of one input
+ * shaped (T, E) — then T may be elastic: the pairs of the first T' tokens
+ * are a prefix of those of T, so the active output is a prefix too. */
 #include <string.h>
 
-#include "nn/graph.h"
+#include "nn/op_shape.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+static bool token_mode(const sigeo__node_t *n)
+{
+    return n->n_inputs == 1;
+}
 
 static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
     static const char fn[] = "sigeo_model_add_layer";
-    const sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
-    sigeo_status_t st = SIGEO_OK;
-    if (d->n_inputs < 2)
-        return SIGEO__MODEL_FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dot interaction '%s' needs at least 2 inputs", fn, d->name);
+    sigeo__node_t *in0 = &m->nodes[d->inputs[0]];
+    if (d->n_inputs == 1) {
+        sigeo__shape_t s = sigeo__node_shape(m, in0);
+        if (s.ndim != 2 || s.d[0] < 2)
+            return FAIL(m, SIGEO_ERR_SHAPE,
+                        "%s: dot interaction '%s' with one input needs (T, E) tokens, T >= 2; '%s' is not shaped so",
+                        fn, d->name, in0->name);
+        n->units = s.d[1]; /* E */
+        n->max_width = s.d[0] * (s.d[0] - 1) / 2;
+        return SIGEO_OK;
+    }
     for (uint32_t i = 0; i < d->n_inputs; i++)
         if (m->nodes[d->inputs[i]].max_width != in0->max_width)
-            return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld",
-                        fn, d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width,
-                        (long long)in0->max_width);
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld", fn,
+                        d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width, (long long)in0->max_width);
+    n->units = in0->max_width;
     n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
     return SIGEO_OK;
 }
 
+/* Number of vectors and their width under the active architecture. */
+static void vectors(const sigeo_model_t *m, const sigeo__node_t *n, int64_t *count, int64_t *width)
+{
+    const sigeo__node_t *in0 = &m->nodes[n->inputs[0]];
+    if (token_mode(n)) {
+        *width = n->units;
+        *count = in0->width / n->units;
+    } else {
+        *width = in0->width;
+        *count = n->n_inputs;
+    }
+}
+
 static sigeo_status_t dot_infer(sigeo_model_t *m, sigeo__node_t *n)
 {
-    const int64_t e = sigeo__input(m, n, 0)->width;
-    for (int32_t i = 1; i < n->n_inputs; i++)
-        if (sigeo__input(m, n, i)->width != e)
-            return SIGEO__MODEL_FAIL(m, SIGEO_ERR_SHAPE,
-                                     "dot interaction '%s': input %d is %lld wide under this architecture, input 0 %lld",
-                                     n->name, (int)i, (long long)sigeo__input(m, n, i)->width, (long long)e);
-    n->width = n->max_width;
+    const sigeo__node_t *in0 = sigeo__input(m, n, 0);
+    if (token_mode(n)) {
+        if (in0->width % n->units || in0->width / n->units < 2)
+            return FAIL(m, SIGEO_ERR_SHAPE, "dot interaction '%s': input '%s' has %lld active features, not >= 2 tokens of %lld",
+                        n->name, in0->name, (long long)in0->width, (long long)n->units);
+    } else {
+        for (int32_t i = 1; i < n->n_inputs; i++)
+            if (sigeo__input(m, n, i)->width != in0->width)
+                return FAIL(m, SIGEO_ERR_SHAPE,
+                            "dot interaction '%s': input %d is %lld wide under this architecture, input 0 %lld",
+                            n->name, (int)i, (long long)sigeo__input(m, n, i)->width, (long long)in0->width);
+    }
+    int64_t count, width;
+    vectors(m, n, &count, &width);
+    n->width = count * (count - 1) / 2;
     n->runs[0] = (sigeo__run_t){ 0, 0, n->width };
     n->n_runs = 1;
     return SIGEO_OK;
 }
 
+/* Vector i of row r. */
+static const float *vec(sigeo_model_t *m, const sigeo__node_t *n, int64_t i, int64_t r, int64_t E)
+{
+    if (token_mode(n)) {
+        const sigeo__node_t *in = sigeo__input(m, n, 0);
+        return in->out + r * in->width + i * E;
+    }
+    return sigeo__input(m, n, (int32_t)i)->out + r * E;
+}
+
 static sigeo_status_t dot_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
 {
-    const int64_t B = b->batch_size, E = sigeo__input(m, n, 0)->width, W = n->width;
+    int64_t N, E;
+    vectors(m, n, &N, &E);
+    const int64_t B = b->batch_size, W = n->width;
     for (int64_t r = 0; r < B; r++) {
         int64_t p = 0;
-        for (int32_t i = 1; i < n->n_inputs; i++) {
-            const float *zi = sigeo__input(m, n, i)->out + r * E;
-            for (int32_t j = 0; j < i; j++) {
-                const float *zj = sigeo__input(m, n, j)->out + r * E;
+        for (int64_t i = 1; i < N; i++) {
+            const float *zi = vec(m, n, i, r, E);
+            for (int64_t j = 0; j < i; j++) {
+                const float *zj = vec(m, n, j, r, E);
                 double s = 0.0;
                 for (int64_t k = 0; k < E; k++)
                     s += (double)zi[k] * (double)zj[k];
@@ -55,9 +105,11 @@ static sigeo_status_t dot_forward(sigeo_model_t *m, sigeo__node_t *n, const sige
 
 static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
-    const int64_t B = m->batch, E = sigeo__input(m, n, 0)->width, W = n->width;
-    const int32_t N = n->n_inputs;
-    /* Per-input gradients in scratch first: an input may appear twice. */
+    int64_t N, E;
+    vectors(m, n, &N, &E);
+    const int64_t B = m->batch, W = n->width;
+    /* Gradients of all vectors in scratch first ([N][B][E]): an input may
+     * appear twice, and token mode writes one input. */
     sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(N * B * E) * sizeof(float));
     if (st != SIGEO_OK)
         return st;
@@ -65,12 +117,12 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     memset(dz, 0, (size_t)(N * B * E) * sizeof(float));
     for (int64_t r = 0; r < B; r++) {
         int64_t p = 0;
-        for (int32_t i = 1; i < N; i++) {
-            const float *zi = sigeo__input(m, n, i)->out + r * E;
-            for (int32_t j = 0; j < i; j++) {
-                const float *zj = sigeo__input(m, n, j)->out + r * E;
+        for (int64_t i = 1; i < N; i++) {
+            const float *zi = vec(m, n, i, r, E);
+            for (int64_t j = 0; j < i; j++) {
+                const float *zj = vec(m, n, j, r, E);
                 const float g = n->grad[r * W + p++];
-                float *dzi = dz + ((int64_t)i * B + r) * E, *dzj = dz + ((int64_t)j * B + r) * E;
+                float *dzi = dz + (i * B + r) * E, *dzj = dz + (j * B + r) * E;
                 for (int64_t k = 0; k < E; k++) {
                     dzi[k] += g * zj[k];
                     dzj[k] += g * zi[k];
@@ -78,13 +130,28 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
             }
         }
     }
-    for (int32_t i = 0; i < N; i++) {
-        sigeo__node_t *in = sigeo__input(m, n, i);
+    if (token_mode(n)) {
+        sigeo__node_t *in = sigeo__input(m, n, 0);
+        if (in->kind == SIGEO__NODE_INPUT_DENSE)
+            return SIGEO_OK;
+        bool acc;
+        float *dx = sigeo__grad_target(in, &acc);
+        for (int64_t r = 0; r < B; r++)
+            for (int64_t i = 0; i < N; i++) {
+                float *o = dx + r * in->width + i * E;
+                const float *src = dz + (i * B + r) * E;
+                for (int64_t k = 0; k < E; k++)
+                    o[k] = acc ? o[k] + src[k] : src[k];
+            }
+        return SIGEO_OK;
+    }
+    for (int64_t i = 0; i < N; i++) {
+        sigeo__node_t *in = sigeo__input(m, n, (int32_t)i);
         if (in->kind == SIGEO__NODE_INPUT_DENSE)
             continue;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
-        const float *src = dz + (int64_t)i * B * E;
+        const float *src = dz + i * B * E;
         if (acc)
             for (int64_t k = 0; k < B * E; k++)
                 dx[k] += src[k];
@@ -94,4 +161,10 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_dot_interaction = { "dot interaction", dot_configure, dot_infer, dot_forward, dot_backward };
+const sigeo__op_t sigeo__op_dot_interaction = {
+    .name = "dot interaction",
+    .configure = dot_configure,
+    .infer = dot_infer,
+    .forward = dot_forward,
+    .backward = dot_backward,
+};

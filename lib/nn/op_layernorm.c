@@ -36,7 +36,7 @@ static sigeo_status_t ln_infer(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* Scratch: [B] rstd, then [B, W] x_hat, then [W] max-layout index per feature. */
+/* Scratch: [W] max-layout index per feature (int64 first, for alignment), then [B] rstd, then [B, W] x_hat. */
 static sigeo_status_t ln_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -44,8 +44,8 @@ static sigeo_status_t ln_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo
     sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(B + B * W) * sizeof(float) + (size_t)W * sizeof(int64_t));
     if (st != SIGEO_OK)
         return st;
-    float *rstd = n->scratch, *xhat = rstd + B;
-    int64_t *idx = (int64_t *)(void *)(xhat + B * W);
+    int64_t *idx = n->scratch;
+    float *rstd = (float *)(void *)(idx + W), *xhat = rstd + B;
     for (int32_t r = 0; r < n->n_runs; r++)
         for (int64_t k = 0; k < n->runs[r].len; k++)
             idx[n->runs[r].active_offset + k] = n->runs[r].max_offset + k;
@@ -74,8 +74,8 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t B = m->batch, W = n->width;
-    const float *rstd = n->scratch, *xhat = rstd + B;
-    const int64_t *idx = (const int64_t *)(const void *)(xhat + B * W);
+    const int64_t *idx = n->scratch;
+    const float *rstd = (const float *)(const void *)(idx + W), *xhat = rstd + B;
     sigeo__param_t *gp = &m->params[n->param[0]], *bp = &m->params[n->param[1]];
     const float *gamma = gp->data;
     for (int64_t j = 0; j < W; j++)
@@ -109,4 +109,10 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-const sigeo__op_t sigeo__op_layer_norm = { "layer norm", ln_configure, ln_infer, ln_forward, ln_backward };
+const sigeo__op_t sigeo__op_layer_norm = {
+    .name = "layer norm",
+    .configure = ln_configure,
+    .infer = ln_infer,
+    .forward = ln_forward,
+    .backward = ln_backward,
+};

@@ -128,4 +128,11 @@ static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
     return m->nodes[n->inputs[0]].width * n->width;
 }
 
-const sigeo__op_t sigeo__op_linear = { "linear", linear_configure, linear_infer, linear_forward, linear_backward, linear_flops };
+const sigeo__op_t sigeo__op_linear = {
+    .name = "linear",
+    .configure = linear_configure,
+    .infer = linear_infer,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .flops = linear_flops,
+};

@@ -1,5 +1,9 @@
 /* The proxy layer's view of a model (probe.h). */
+#include <string.h>
+
 #include "nn/graph.h"
+#include "nn/op_batchnorm.h"
+#include "nn/op_shape.h"
 #include "nn/probe.h"
 
 int32_t sigeo__probe_module_count(const sigeo_model_t *m)
@@ -18,11 +22,12 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
     out->data = mod->data;
     out->grad = mod->grad;
     out->n_params = mod->n_params < 4 ? mod->n_params : 4;
+    out->node = first->node;
     int64_t off = 0;
     for (int32_t i = 0; i < mod->n_params; i++) {
         const sigeo__param_t *p = &m->params[mod->first_param + i];
         if (i < 4)
-            out->params[i] = (sigeo__probe_param_t){ p->kind, off, p->numel };
+            out->params[i] = (sigeo__probe_param_t){ p->kind, off, p->numel, p->active_numel };
         off += p->numel;
     }
 }
@@ -103,4 +108,145 @@ void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width,
     *batch = m->batch;
     *width = n->width;
     *loss_kind = m->loss_kind;
+}
+
+/* ------------------------------------------------ for the baseline proxies */
+
+float *sigeo__probe_module_data(sigeo_model_t *m, int32_t module)
+{
+    return m->modules[module].data;
+}
+
+sigeo_status_t sigeo__probe_active_mask(uint8_t *mask, sigeo_model_t *m, int32_t module, int32_t param)
+{
+    const sigeo__module_t *mod = &m->modules[module];
+    const sigeo__param_t *p = &m->params[mod->first_param + param];
+    const sigeo__node_t *n = &m->nodes[p->node];
+    const bool on = n->active && p->active_numel > 0;
+    if (!on || p->active_numel == p->numel) {
+        memset(mask, on ? 1 : 0, (size_t)p->numel);
+        return SIGEO_OK;
+    }
+    memset(mask, 0, (size_t)p->numel);
+    /* The elastic slices of the ops that have them: the first `rows` output
+     * units, and the weight columns the input's runs address (in units of
+     * `per_col` input features: token linear reads whole tokens of E). */
+    int64_t rows, per_col = 1;
+    switch (n->kind) {
+    case SIGEO_LAYER_LINEAR:
+    case SIGEO_LAYER_SIGMOID_GATING:
+        rows = n->width;
+        break;
+    case SIGEO_LAYER_TOKEN_LINEAR:
+        per_col = n->shape[1];
+        rows = n->width / per_col;
+        break;
+    default:
+        return sigeo__fail_on(&m->err, SIGEO_ERR_UNSUPPORTED,
+                              "parameter '%s': %lld of %lld elements active, and the slice of a '%s' layer is not "
+                              "known to the proxy layer",
+                              p->name, (long long)p->active_numel, (long long)p->numel, n->op->name);
+    }
+    int64_t count = 0;
+    if (p->ndim == 1) {
+        memset(mask, 1, (size_t)rows);
+        count = rows;
+    } else {
+        const sigeo__node_t *in = &m->nodes[n->inputs[0]];
+        const int64_t cols = p->dims[1];
+        for (int64_t r = 0; r < rows; r++)
+            for (int32_t k = 0; k < in->n_runs; k++) {
+                const int64_t c0 = in->runs[k].max_offset / per_col, len = in->runs[k].len / per_col;
+                memset(mask + r * cols + c0, 1, (size_t)len);
+                count += len;
+            }
+    }
+    if (count != p->active_numel)
+        return sigeo__fail_on(&m->err, SIGEO_ERR_INTERNAL,
+                              "parameter '%s': the active slice has %lld elements, the layer reports %lld", p->name,
+                              (long long)count, (long long)p->active_numel);
+    return SIGEO_OK;
+}
+
+int32_t sigeo__probe_node_count(const sigeo_model_t *m)
+{
+    return m->n_nodes;
+}
+
+void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node)
+{
+    sigeo__node_t *n = &m->nodes[node];
+    out->name = n->name;
+    out->kind = n->kind == SIGEO__NODE_INPUT_DENSE    ? SIGEO__PROBE_INPUT_DENSE
+                : n->kind == SIGEO__NODE_INPUT_SPARSE ? SIGEO__PROBE_INPUT_SPARSE
+                                                      : n->kind;
+    out->activation = n->activation;
+    out->module = n->module;
+    out->active = n->active;
+    out->flags = n->flags;
+    out->n_inputs = n->n_inputs;
+    out->inputs = n->inputs;
+    out->width = n->active ? n->width : 0;
+    sigeo__shape_t s = n->kind == SIGEO__NODE_INPUT_SPARSE ? (sigeo__shape_t){ 0, { 0, 0, 0 } }
+                                                           : sigeo__node_shape(m, n);
+    const int64_t inner = sigeo__shape_inner(&s);
+    if (s.ndim >= 2 && inner > 0 && out->width % inner == 0) {
+        out->shape_ndim = s.ndim;
+        out->channels = out->width / inner;
+        out->positions = inner;
+    } else {
+        out->shape_ndim = 0;
+        out->channels = out->width;
+        out->positions = 1;
+    }
+    out->out = n->active ? n->out : NULL;
+    out->grad = n->active ? n->grad : NULL;
+}
+
+bool sigeo__probe_input_on(const sigeo_model_t *m, int32_t node, int32_t i)
+{
+    const sigeo__node_t *n = &m->nodes[node];
+    if (n->kind == SIGEO_LAYER_SELECT)
+        return m->arch[n->choice] == i;
+    return sigeo__input_on(m, n, i);
+}
+
+int32_t sigeo__probe_loss_node(const sigeo_model_t *m, int32_t *loss_kind)
+{
+    if (loss_kind)
+        *loss_kind = m->loss_kind;
+    return m->loss_node;
+}
+
+int64_t sigeo__probe_batch(const sigeo_model_t *m)
+{
+    return m->batch;
+}
+
+bool sigeo__probe_batch_norm(sigeo__probe_bn_t *out, sigeo_model_t *m, int32_t node)
+{
+    sigeo__node_t *n = &m->nodes[node];
+    if (!sigeo__batch_norm_buffers(n, &out->running_mean, &out->running_var, &out->num_batches_tracked))
+        return false;
+    out->channels = n->units;
+    out->flags = &n->flags;
+    out->gamma = m->params[n->param[0]].data;
+    out->beta = m->params[n->param[1]].data;
+    return true;
+}
+
+int64_t sigeo__probe_batch_norm_channels(int64_t *idx, int64_t capacity, const sigeo_model_t *m, int32_t node)
+{
+    const sigeo__node_t *n = &m->nodes[node];
+    if (n->kind != SIGEO_LAYER_BATCH_NORM || !n->active)
+        return 0;
+    int64_t S = 1;
+    for (int32_t i = 1; i < n->shape_ndim; i++)
+        S *= n->shape[i];
+    int64_t count = 0;
+    for (int32_t r = 0; r < n->n_runs; r++)
+        for (int64_t k = 0; k < n->runs[r].len; k += S, count++)
+            if (count < capacity)
+                idx[count] = (n->runs[r].max_offset + k) / S;
+    return count;
 }

@@ -15,6 +15,7 @@ typedef struct sigeo__probe_param {
     int32_t kind;   /* sigeo_param_kind_t */
     int64_t offset; /* within the module block */
     int64_t numel;
+    int64_t active_numel; /* elements the active architecture uses */
 } sigeo__probe_param_t;
 
 typedef struct sigeo__probe_module {
@@ -25,6 +26,7 @@ typedef struct sigeo__probe_module {
     const float *grad;   /* their gradients from the last backward */
     int32_t n_params;
     sigeo__probe_param_t params[4];
+    int32_t node;        /* the layer's node index (sigeo__probe_node) */
 } sigeo__probe_module_t;
 
 int32_t sigeo__probe_module_count(const sigeo_model_t *m);
@@ -67,5 +69,74 @@ sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m);
 /* One opaque pointer the proxy layer owns on the model, destroyed with it. */
 void *sigeo__probe_attachment(const sigeo_model_t *m);
 void sigeo__probe_attach(sigeo_model_t *m, void *attachment, void (*destroy)(void *attachment));
+
+/* ------------------------------------------------ for the baseline proxies
+ * (lib/proxy/<kind>.c). Pointers into node buffers are valid until the next
+ * forward with a larger batch or the next activation. */
+
+/* The module's parameter block, writable: proxies that change weights
+ * (synflow's abs, zen's re-initialisation, grasp's perturbation) write here
+ * and restore the saved values bit for bit. */
+float *sigeo__probe_module_data(sigeo_model_t *m, int32_t module);
+
+/* Marks which elements of parameter `param` (index within the module) the
+ * active architecture uses: mask[i] = 1 or 0 for i < that parameter's numel.
+ * Knows the slices of linear, sigmoid gating and token linear (first rows x
+ * the input's runs); other kinds are all-or-nothing. SIGEO_ERR_UNSUPPORTED
+ * (with a message) for a partially active parameter of a kind it does not
+ * know, SIGEO_ERR_INTERNAL if the mask disagrees with the active count. */
+sigeo_status_t sigeo__probe_active_mask(uint8_t *mask, sigeo_model_t *m, int32_t module, int32_t param);
+
+#define SIGEO__PROBE_INPUT_DENSE (-1)
+#define SIGEO__PROBE_INPUT_SPARSE (-2)
+
+/* One node of the tape (insertion order = topological order). */
+typedef struct sigeo__probe_node {
+    const char *name;
+    int32_t kind;        /* sigeo_layer_kind_t, or SIGEO__PROBE_INPUT_DENSE / _SPARSE */
+    int32_t activation;  /* ACTIVATION: sigeo_activation_t */
+    int32_t module;      /* -1 = no parameters */
+    bool active;
+    uint32_t flags;      /* SIGEO_LAYER_* bits it was built with */
+    int32_t n_inputs;
+    const int32_t *inputs;
+    int64_t width;       /* active features per row */
+    int32_t shape_ndim;  /* 0 = flat, else 2 (T, E) or 3 (C, H, W) */
+    int64_t channels;    /* active first dim of the per-row shape (flat: width) */
+    int64_t positions;   /* width / channels (flat: 1) */
+    const float *out;    /* [batch, width] of the last forward (NULL if inactive) */
+    const float *grad;   /* [batch, width] of the last backward */
+} sigeo__probe_node_t;
+
+int32_t sigeo__probe_node_count(const sigeo_model_t *m);
+void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node);
+/* Whether input i of `node` is on under the active architecture. */
+bool sigeo__probe_input_on(const sigeo_model_t *m, int32_t node, int32_t i);
+/* The node the loss reads and the loss kind (sigeo_loss_kind_t). */
+int32_t sigeo__probe_loss_node(const sigeo_model_t *m, int32_t *loss_kind);
+/* Rows of the last forward. */
+int64_t sigeo__probe_batch(const sigeo_model_t *m);
+
+/* The state of a batch-norm node beyond its parameters. */
+typedef struct sigeo__probe_bn {
+    int64_t channels;        /* max channels (length of each array) */
+    uint32_t *flags;         /* the node's SIGEO_LAYER_* flags: RUNNING_STATS = eval mode */
+    float *gamma, *beta;     /* parameters [channels] */
+    float *running_mean, *running_var; /* buffers [channels] */
+    int64_t *num_batches_tracked;
+} sigeo__probe_bn_t;
+
+/* False if `node` is not a batch norm. */
+bool sigeo__probe_batch_norm(sigeo__probe_bn_t *out, sigeo_model_t *m, int32_t node);
+/* The max-layout index of each active channel of batch norm `node` into
+ * idx[0..capacity); returns the number of active channels. */
+int64_t sigeo__probe_batch_norm_channels(int64_t *idx, int64_t capacity, const sigeo_model_t *m, int32_t node);
+
+/* Backward after a forward (sigeo_model_forward; no loss needed) from
+ * `seed`, the gradient of the loss node's output [batch, its width], instead
+ * of the loss gradient. With input_grad the gradient also reaches every
+ * active dense input (its node view's grad; zero if nothing reads it).
+ * Parameter gradients land as in sigeo_model_forward_backward. In tape.c. */
+sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bool input_grad);
 
 #endif

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "nn/graph.h"
+#include "nn/op_shape.h"
+#include "nn/probe.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -156,7 +158,9 @@ static sigeo_status_t run_forward(sigeo_model_t *m, const sigeo_batch_t *b, bool
     return SIGEO_OK;
 }
 
-static sigeo_status_t run_backward(sigeo_model_t *m)
+/* Backward of the loss, or (seed non-NULL, sigeo__tape_backward_from) from
+ * a given gradient of the loss node's output. */
+static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
 {
     if (m->collect_directional)
         memset(m->directional, 0, (size_t)m->batch * sizeof(double));
@@ -169,7 +173,13 @@ static sigeo_status_t run_backward(sigeo_model_t *m)
     }
     for (int32_t i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_written = false;
-    sigeo__loss_backward(m);
+    if (seed) {
+        sigeo__node_t *out = &m->nodes[m->loss_node];
+        memcpy(out->grad, seed, (size_t)(m->batch * out->width) * sizeof(float));
+        out->grad_written = true;
+    } else {
+        sigeo__loss_backward(m);
+    }
     for (int32_t i = m->n_nodes - 1; i >= 0; i--) {
         sigeo__node_t *n = &m->nodes[i];
         if (!n->active || !n->op->backward)
@@ -226,7 +236,7 @@ SIGEO_API sigeo_status_t sigeo_model_forward_backward(double *loss_out, sigeo_mo
     if (st == SIGEO_OK)
         st = run_forward(m, &b, true);
     if (st == SIGEO_OK)
-        st = run_backward(m);
+        st = run_backward_from(m, NULL);
     if (st == SIGEO_OK && loss_out)
         *loss_out = m->loss;
     return st;
@@ -276,4 +286,41 @@ SIGEO_API sigeo_status_t sigeo_model_node_output(float *buf, int64_t *count, con
     memcpy(buf, n->out, (size_t)need * sizeof(float));
     *count = need;
     return SIGEO_OK;
+}
+
+/* ------------------------------------------------ seeded / input backward
+ * For the baseline proxies (probe.h): synflow and the input Jacobian of
+ * jacov / epe_nas backpropagate a given output gradient, the latter down
+ * to the dense input.
+ *
+ * Ops skip the gradient of a dense input (nothing upstream needs it) by
+ * testing kind == SIGEO__NODE_INPUT_DENSE. For an input-gradient backward
+ * the active dense inputs wear the kind below instead, so every op writes
+ * their gradient like any other node's; their shapes are resolved first
+ * (an unresolved node's shape is derived from its kind). */
+#define NODE_INPUT_DENSE_WITH_GRAD 1002
+
+sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bool input_grad)
+{
+    if (!m->have_forward)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "backward: no forward since the last change");
+    if (!seed)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "backward: no output gradient given");
+    for (int32_t i = 0; input_grad && i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (n->kind == SIGEO__NODE_INPUT_DENSE && n->active) {
+            sigeo__node_shape(m, n);
+            n->kind = NODE_INPUT_DENSE_WITH_GRAD;
+        }
+    }
+    sigeo_status_t st = run_backward_from(m, seed);
+    for (int32_t i = 0; input_grad && i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (n->kind != NODE_INPUT_DENSE_WITH_GRAD)
+            continue;
+        n->kind = SIGEO__NODE_INPUT_DENSE;
+        if (!n->grad_written)
+            memset(n->grad, 0, (size_t)(m->batch * n->width) * sizeof(float));
+    }
+    return st;
 }

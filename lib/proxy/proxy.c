@@ -5,17 +5,41 @@
 
 #include "proxy/proxy.h"
 
-static const char *const kind_names[] = {
-    [SIGEO_PROXY_SIGEO] = "sigeo",
-    [SIGEO_PROXY_ZICO] = "zico",
-    [SIGEO_PROXY_FISHER_RAO] = "fisher-rao",
+/* Per kind: its name (NASLib's for the baselines), the function that
+ * computes it (NULL = the SiGeo family of sigeo_proxy.c), and whether it
+ * reads data (the others accept n_batches = 0). */
+typedef struct kind_entry {
+    const char *name;
+    sigeo__proxy_fn fn;
+    bool needs_data;
+} kind_entry_t;
+
+static const kind_entry_t kinds[] = {
+    [SIGEO_PROXY_SIGEO] = { "sigeo", NULL, true },
+    [SIGEO_PROXY_ZICO] = { "zico", NULL, true },
+    [SIGEO_PROXY_FISHER_RAO] = { "fisher-rao", NULL, true },
+    [SIGEO_PROXY_GRAD_NORM] = { "grad_norm", sigeo__proxy_grad_norm, true },
+    [SIGEO_PROXY_SNIP] = { "snip", sigeo__proxy_snip, true },
+    [SIGEO_PROXY_GRASP] = { "grasp", sigeo__proxy_grasp, true },
+    [SIGEO_PROXY_FISHER] = { "fisher", sigeo__proxy_fisher, true },
+    [SIGEO_PROXY_JACOV] = { "jacov", sigeo__proxy_jacov, true },
+    [SIGEO_PROXY_EPE_NAS] = { "epe_nas", sigeo__proxy_epe_nas, true },
+    [SIGEO_PROXY_NWOT] = { "nwot", sigeo__proxy_nwot, true },
+    [SIGEO_PROXY_L2_NORM] = { "l2_norm", sigeo__proxy_l2_norm, false },
+    [SIGEO_PROXY_PLAIN] = { "plain", sigeo__proxy_plain, true },
+    [SIGEO_PROXY_SYNFLOW] = { "synflow", sigeo__proxy_synflow, false },
+    [SIGEO_PROXY_ZEN] = { "zen", sigeo__proxy_zen, true },
+    [SIGEO_PROXY_PARAMS] = { "params", sigeo__proxy_params, false },
+    [SIGEO_PROXY_FLOPS] = { "flops", sigeo__proxy_flops, false },
+    [SIGEO_PROXY_MECO] = { "meco", sigeo__proxy_meco, true },
 };
+_Static_assert(sizeof kinds / sizeof kinds[0] == SIGEO_PROXY_MECO + 1, "a proxy kind without an entry");
 
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind)
 {
-    if ((int)kind < 0 || (size_t)kind >= sizeof kind_names / sizeof kind_names[0])
+    if ((int)kind < 0 || (size_t)kind >= sizeof kinds / sizeof kinds[0])
         return NULL;
-    return kind_names[kind];
+    return kinds[kind].name;
 }
 
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size)
@@ -42,6 +66,8 @@ static void ws_destroy(void *p)
     sigeo__free(ws->counts);
     sigeo__free(ws->directional);
     sigeo__free(ws->arch_before);
+    for (int i = 0; i < SIGEO__SCRATCH_COUNT; i++)
+        sigeo__free(ws->scratch[i]);
     sigeo__free(ws);
 }
 
@@ -93,9 +119,15 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
         return st;
     if (!sigeo_proxy_kind_name((sigeo_proxy_kind_t)o.kind))
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: unknown proxy kind %d", fn, (int)o.kind);
-    if (!batches || n_batches == 0)
-        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: no batches (batches %s, n_batches %u)", fn,
-                              batches ? "set" : "NULL", (unsigned)n_batches);
+    const kind_entry_t *kind = &kinds[o.kind];
+    if ((kind->needs_data && (!batches || n_batches == 0)) || (!batches && n_batches > 0))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s (%s): no batches (batches %s, n_batches %u)", fn,
+                              kind->name, batches ? "set" : "NULL", (unsigned)n_batches);
+    /* The first batch, read under its own struct_size (the baselines use
+     * its fields directly). */
+    sigeo_batch_t first = SIGEO_BATCH_INIT;
+    if (n_batches > 0 && (st = sigeo__struct_in(&first, sizeof first, &batches[0], "sigeo_batch", err)) != SIGEO_OK)
+        return st;
     sigeo__proxy_ws_t *ws;
     if ((st = sigeo__proxy_workspace(&ws, model)) != SIGEO_OK)
         return st;
@@ -116,7 +148,21 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     }
     double t0 = now_seconds();
     sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
-    st = sigeo__proxy_sigeo(model, ws, batches, n_batches, &o, &r);
+    const sigeo__proxy_call_t call = { model, ws, n_batches > 0 ? &first : NULL, &o, kind->name };
+    /* Train-mode batch norms update their running statistics in every
+     * forward: they are put back, whatever the kind does. */
+    st = sigeo__proxy_save_state(&call);
+    if (st == SIGEO_OK) {
+        if (kind->fn) {
+            r.k = n_batches > 0 ? 1u : 0u;
+            r.n_samples = n_batches > 0 ? (uint64_t)first.batch_size : 0u;
+            st = kind->fn(&call, &r);
+        } else {
+            st = sigeo__proxy_sigeo(model, ws, batches, n_batches, &o, &r);
+            r.raw_score = r.score;
+        }
+        sigeo__proxy_restore_state(&call);
+    }
     if (switched)
         sigeo_model_activate(model, ws->arch_before, ws->n_choices);
     if (st != SIGEO_OK)
@@ -127,7 +173,7 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     r.kind = o.kind;
     r.seed = o.seed;
     r.threads = co.threads;
-    r.batch_size = batches[0].batch_size;
+    r.batch_size = first.batch_size;
     r.library_version = SIGEO_VERSION_NUMBER;
     return sigeo__struct_out(result, &r, sizeof r, "sigeo_proxy_result", err);
 }

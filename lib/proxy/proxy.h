@@ -21,7 +21,26 @@ typedef struct sigeo__proxy_ws {
     int64_t directional_cap;
     int32_t *arch_before;             /* [n_choices] */
     int32_t n_choices;
+    /* The baselines' buffers (sigeo__proxy_scratch), kept across calls. */
+    void *scratch[8];
+    size_t scratch_size[8];
 } sigeo__proxy_ws_t;
+
+/* Scratch slots: STATE holds the dispatcher's copy of the batch-norm
+ * buffers for the whole call; a kind uses A..G as it likes. */
+enum {
+    SIGEO__SCRATCH_STATE,
+    SIGEO__SCRATCH_A,
+    SIGEO__SCRATCH_B,
+    SIGEO__SCRATCH_C,
+    SIGEO__SCRATCH_D,
+    SIGEO__SCRATCH_E,
+    SIGEO__SCRATCH_F,
+    SIGEO__SCRATCH_G,
+    SIGEO__SCRATCH_COUNT
+};
+_Static_assert(SIGEO__SCRATCH_COUNT == sizeof(((sigeo__proxy_ws_t *)0)->scratch) / sizeof(void *),
+               "scratch slots");
 
 /* The workspace of `m`, created on first use. */
 sigeo_status_t sigeo__proxy_workspace(sigeo__proxy_ws_t **out, sigeo_model_t *m);
@@ -29,5 +48,97 @@ sigeo_status_t sigeo__proxy_workspace(sigeo__proxy_ws_t **out, sigeo_model_t *m)
 /* SiGeo, ZiCo and Fisher-Rao (sigeo_proxy.c). */
 sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
                                   uint32_t n_batches, const sigeo_proxy_options_t *o, sigeo_proxy_result_t *r);
+
+/* ------------------------------------------------------------ baselines */
+
+/* What every kind's function receives (proxy.c fills it). */
+typedef struct sigeo__proxy_call {
+    sigeo_model_t *m;
+    sigeo__proxy_ws_t *ws;
+    const sigeo_batch_t *batch; /* the first batch, NULL for a data-free call */
+    const sigeo_proxy_options_t *o;
+    const char *name;           /* the kind's name, for messages */
+} sigeo__proxy_call_t;
+
+typedef sigeo_status_t (*sigeo__proxy_fn)(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+
+/* common.c */
+
+/* Slot `slot` of the workspace with at least `bytes` bytes (contents are
+ * not kept when it grows). */
+sigeo_status_t sigeo__proxy_scratch(void **out, const sigeo__proxy_call_t *c, int slot, size_t bytes);
+
+/* Fails with `st` and "sigeo_proxy_compute (<kind>): <fmt>". */
+sigeo_status_t sigeo__proxy_fail(const sigeo__proxy_call_t *c, sigeo_status_t st, const char *fmt, ...)
+    SIGEO__PRINTF(3, 4);
+/* Re-reports a callee's failure as "sigeo_proxy_compute (<kind>): <what>: <its message>". */
+sigeo_status_t sigeo__proxy_failed(const sigeo__proxy_call_t *c, sigeo_status_t st, const char *what);
+/* The batch, or INVALID_ARG naming the kind if the call has none. */
+sigeo_status_t sigeo__proxy_need_batch(const sigeo__proxy_call_t *c);
+
+/* One CL-weight tensor (SIGEO_PARAM_WEIGHT) of an active layer. */
+typedef struct sigeo__proxy_weight {
+    int32_t module, param;  /* param: index within the module */
+    int32_t node;
+    float *data;
+    const float *grad;
+    int64_t numel;          /* the whole tensor */
+} sigeo__proxy_weight_t;
+
+/* Lists the CL-weights of the active layers (in module order) into slot
+ * `slot`. */
+sigeo_status_t sigeo__proxy_cl_weights(sigeo__proxy_weight_t **out, int32_t *count, const sigeo__proxy_call_t *c,
+                                       int slot);
+
+/* Forward and backward of the model's loss on the call's batch. */
+sigeo_status_t sigeo__proxy_forward_backward(const sigeo__proxy_call_t *c);
+
+/* Sets result fields every baseline shares: score, raw_score, NONFINITE. */
+void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw);
+
+/* Copies of the batch-norm buffers (running statistics, batch counter)
+ * into / from slot STATE: every train-mode forward updates them, and a
+ * proxy leaves the model as it found it. */
+sigeo_status_t sigeo__proxy_save_state(const sigeo__proxy_call_t *c);
+void sigeo__proxy_restore_state(const sigeo__proxy_call_t *c);
+
+/* linalg.c: double precision, LAPACK through OpenBLAS (single-threaded). */
+
+/* Pearson correlation of the n rows of x [n, p] (row stride ld) into
+ * corr [n, n]: numpy.corrcoef, entries clipped to [-1, 1]; a row with zero
+ * variance makes its row and column NaN. work holds 2n doubles. */
+void sigeo__linalg_corrcoef(double *corr, double *work, const float *x, int64_t n, int64_t p, int64_t ld);
+/* Eigenvalues (ascending) of the symmetric n x n matrix a (overwritten)
+ * into w; `work` holds sigeo__linalg_eig_work(n) doubles, iwork 1 int. */
+int64_t sigeo__linalg_eig_work(int64_t n);
+sigeo_status_t sigeo__linalg_sym_eigvals(double *w, double *a, int64_t n, double *work, int *iwork,
+                                         const sigeo__proxy_call_t *c);
+/* log |det a| of the n x n matrix a (overwritten) by LU with partial
+ * pivoting (numpy.linalg.slogdet); -inf and *singular = true for an exact
+ * zero pivot. ipiv holds n ints. */
+sigeo_status_t sigeo__linalg_logabsdet(double *out, bool *singular, double *a, int64_t n, int *ipiv,
+                                       const sigeo__proxy_call_t *c);
+
+/* jacobian.c: J = d(sum of the loss node's outputs)/dx of the dense input,
+ * [B, D] in slot `slot` (B = the batch size, D = the dense width); uses
+ * slot `seed_slot` too. */
+sigeo_status_t sigeo__proxy_input_jacobian(float **J, int64_t *D, const sigeo__proxy_call_t *c, int slot,
+                                           int seed_slot);
+
+/* One file per kind. */
+sigeo_status_t sigeo__proxy_grad_norm(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_snip(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_grasp(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_fisher(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_jacov(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_epe_nas(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_nwot(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_l2_norm(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_plain(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_zen(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_flops(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 
 #endif

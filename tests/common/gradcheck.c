@@ -5,7 +5,12 @@
 
 #include "gradcheck.h"
 
-#define EPS 1e-3
+static double EPS = 1e-3;
+
+void gc_set_eps(double eps)
+{
+    EPS = eps;
+}
 
 static uint64_t rng_state = 88172645463325252ull;
 double gc_urand(void)

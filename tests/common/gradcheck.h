@@ -24,6 +24,12 @@ double gc_urand(void);
 double gc_nrand(void);
 void gc_fill(float *x, int64_t n, double scale);
 
+/* The perturbation (default 1e-3). Deep ReLU stacks have kinks: a smaller
+ * step (e.g. 2e-4) keeps the difference on one side of them, at the cost
+ * of more float rounding noise (~5e-4 absolute for L ~ 1, still far below
+ * the tolerance). */
+void gc_set_eps(double eps);
+
 /* Runs forward+backward on `b` and checks every parameter tensor; fails the
  * current Check test on a mismatch. Returns the number of tensors checked. */
 int gc_check_model_gradients(sigeo_model_t *m, const sigeo_batch_t *b);

@@ -111,6 +111,7 @@ START_TEST(base_rate_is_calibrated_and_crosses_carry_the_signal)
     ck_assert_msg(r.share_cross > 0.5, "cross share %g (first %g gates %g dense %g)", r.share_cross,
                   r.share_first_order, r.share_gates, r.share_dense);
     ck_assert_near(r.share_first_order + r.share_cross + r.share_gates + r.share_dense, 1.0, 1e-12, 0);
+    ck_assert_msg(r.share_cross + r.share_gates > 0.65, "interaction share %g", r.share_cross + r.share_gates);
     ck_assert_double_gt(r.share_gates, 0.0);
     printf("synthetic: rate %.4f mean p %.4f bias %.3f bayes LL %.4f shares first %.3f cross %.3f gates %.3f dense "
            "%.3f\n", rate, r.mean_probability, r.bias, r.bayes_log_loss, r.share_first_order, r.share_cross,

@@ -1,0 +1,95 @@
+#!/bin/sh
+# Runs bench-proxy and the PyTorch script on the same three cases, one after
+# the other, and prints torch_ms / sigeo_ms per case against the targets
+# (>= 3 on mlp-small, >= 1.5 on mlp-large and dlrm).
+#
+#   bench/compare.sh [--reps N | --quick] [--case NAME]...
+#
+# The arguments go to both programs. The build directory is
+# $SIGEO_BUILD_DIR, default build-bench next to this folder. PyTorch is
+# Debian's python3-torch, run with /usr/bin/python3 (not a pyenv python3 that
+# may come first on PATH); without it the libsigeo numbers are still printed
+# and the script says why there is no comparison. With $COMPARE_OUT set to a
+# directory, the raw JSON lines of both programs are kept there
+# (sigeo.jsonl, torch.jsonl). Exit status 0 unless a program fails (a missed
+# target is a finding, not an error).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=${SIGEO_BUILD_DIR:-$here/../build-bench}
+proxy=$build/bench/bench-proxy
+py=/usr/bin/python3
+
+if [ ! -x "$proxy" ]; then
+    echo "compare.sh: $proxy not found. Build it first:" >&2
+    echo "  meson setup build-bench -Dbench=true && ninja -C build-bench" >&2
+    exit 2
+fi
+
+if [ -n "${COMPARE_OUT:-}" ]; then
+    mkdir -p "$COMPARE_OUT"
+    tmp=$COMPARE_OUT
+else
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+fi
+
+echo "== libsigeo (bench-proxy)" >&2
+"$proxy" "$@" >"$tmp/sigeo.jsonl"
+
+have_torch=no
+if [ ! -x "$py" ]; then
+    why="$py does not exist (install Debian's python3 and python3-torch)"
+elif ! "$py" -c 'import torch' >/dev/null 2>&1; then
+    why="PyTorch is not installed for $py (apt-get install -y python3-torch)"
+else
+    have_torch=yes
+fi
+
+if [ "$have_torch" = yes ]; then
+    echo "" >&2
+    echo "== PyTorch (torch_proxy.py)" >&2
+    "$py" "$here/torch_proxy.py" "$@" >"$tmp/torch.jsonl"
+else
+    : >"$tmp/torch.jsonl"
+    echo "" >&2
+    echo "compare.sh: TORCH MISSING: $why." >&2
+    echo "compare.sh: printing libsigeo's numbers only; no torch_ms / sigeo_ms ratios." >&2
+fi
+
+echo ""
+if [ -x "$py" ]; then
+    "$py" - "$tmp/sigeo.jsonl" "$tmp/torch.jsonl" "$have_torch" <<'EOF'
+import json, sys
+def load(path):
+    d = {}
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("{"):
+            o = json.loads(line)
+            d[(o["case"], o["metric"])] = o["value"]
+    return d
+s, t, have = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3] == "yes"
+targets = {"mlp-small": 3.0, "mlp-large": 1.5, "dlrm": 1.5}
+print(f"{'case':10s} {'sigeo_ms':>10s} {'torch_ms':>10s} {'torch/sigeo':>12s} {'target':>7s}  verdict"
+      f"   | {'plain: sigeo':>12s} {'torch':>9s} {'ratio':>6s}")
+for case, target in targets.items():
+    sm, tm = s.get((case, "sigeo_ms")), t.get((case, "torch_ms"))
+    sp, tp = s.get((case, "plain_ms")), t.get((case, "torch_plain_ms"))
+    if sm is None:
+        continue
+    if have and tm is not None:
+        r = tm / sm
+        verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.0f}%"
+        rp = f"{tp / sp:6.2f}" if (tp and sp) else "     -"
+        print(f"{case:10s} {sm:10.3f} {tm:10.3f} {r:12.2f} {'>=' + str(target):>7s}  {verdict:14s}"
+              f"| {sp:12.3f} {tp:9.3f} {rp}")
+    else:
+        print(f"{case:10s} {sm:10.3f} {'-':>10s} {'-':>12s} {'>=' + str(target):>7s}  no torch      "
+              f"| {sp:12.3f} {'-':>9s} {'-':>6s}")
+print("(medians over the reps of each program; all times are for k = 4 batches; the machine is shared,")
+print(" so rerun when the load average is near 0 before quoting a number)")
+EOF
+else
+    cat "$tmp/sigeo.jsonl"
+fi

@@ -1,0 +1,295 @@
+/* Multi-head self-attention over the tokens of (T, E) rows, as
+ * nn.MultiheadAttention(E, heads, batch_first=True)(x, x, x) without mask or
+ * dropout:
+ *   P = x W_in^T + b_in          [B*T, 3E], columns Q | K | V
+ *   A_bh = softmax(Q_bh K_bh^T / sqrt(d))   per batch row b and head h, d = E/heads
+ *   O_bh = A_bh V_bh             heads side by side in [B*T, E]
+ *   y = O W_out^T + b_out
+ * Heads are strided views of P and O: the per-head products are batched
+ * matmuls over (B, heads) with no copies (oneDNN picks gemm:jit for these
+ * strides); 1/sqrt(d) is the scores matmul's output scale, and the softmax
+ * is oneDNN's over rows of length T (a libm exp loop was most of the step
+ * with NASRec's 8 heads of width 2).
+ *
+ * Parameters (consecutive, PyTorch's names): in_proj_weight [3E, E],
+ * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E].
+ *
+ * Scratch (floats): P, A, O (kept for the backward), then dP, dO, dA, dS. */
+#include <math.h>
+#include <string.h>
+
+#include "nn/op_shape.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+enum {
+    SLOT_IN_PROJ, SLOT_QK, SLOT_AV, SLOT_OUT_PROJ,
+    SLOT_D_O, SLOT_D_WOUT, SLOT_D_A, SLOT_D_V, SLOT_D_Q, SLOT_D_K, SLOT_D_X, SLOT_D_WIN,
+    SLOT_SOFTMAX, SLOT_D_SOFTMAX, N_SLOTS
+};
+enum { P_IN_W, P_IN_B, P_OUT_W, P_OUT_B };
+
+static sigeo_status_t attn_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    if (d->n_inputs != 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: attention '%s' takes 1 input, got %u", fn, d->name,
+                    (unsigned)d->n_inputs);
+    sigeo__node_t *in = &m->nodes[d->inputs[0]];
+    sigeo__shape_t s = sigeo__node_shape(m, in);
+    if (s.ndim != 2)
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: attention '%s': input '%s' (%lld features) has no (T, E) token shape", fn,
+                    d->name, in->name, (long long)in->max_width);
+    const int64_t E = s.d[1];
+    if (d->heads < 1 || E % d->heads != 0)
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: attention '%s': %d heads do not divide the embedding width %lld", fn,
+                    d->name, (int)d->heads, (long long)E);
+    if (d->flags & SIGEO_LAYER_NO_BIAS)
+        return FAIL(m, SIGEO_ERR_UNSUPPORTED, "%s: attention '%s': NO_BIAS is not supported", fn, d->name);
+    n->heads = d->heads;
+    n->units = E;
+    n->max_width = in->max_width;
+    n->max_runs = in->max_runs;
+    sigeo__node_set_shape(n, 2, s.d);
+    n->module = m->n_modules;
+    const int32_t first = m->n_params;
+    const int64_t in_w[2] = { 3 * E, E }, in_b[1] = { 3 * E }, out_w[2] = { E, E }, out_b[1] = { E };
+    sigeo_status_t st = sigeo__model_add_param(m, n, 0, "in_proj_weight", SIGEO_PARAM_WEIGHT, 2, in_w);
+    if (st == SIGEO_OK)
+        st = sigeo__model_add_param(m, n, 1, "in_proj_bias", SIGEO_PARAM_BIAS, 1, in_b);
+    if (st == SIGEO_OK)
+        st = sigeo__model_add_param(m, n, 0, "out_proj.weight", SIGEO_PARAM_WEIGHT, 2, out_w);
+    if (st == SIGEO_OK)
+        st = sigeo__model_add_param(m, n, 1, "out_proj.bias", SIGEO_PARAM_BIAS, 1, out_b);
+    if (st != SIGEO_OK)
+        return st;
+    /* The four are consecutive: param[0] is the first, the rest follow. */
+    n->param[0] = first;
+    n->param[1] = first + 1;
+    return sigeo__node_own_slots(m, n, N_SLOTS);
+}
+
+static sigeo_status_t attn_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t E = n->units;
+    if (in->width < E || in->width % E)
+        return FAIL(m, SIGEO_ERR_SHAPE, "attention '%s': input '%s' has %lld active features, not tokens of %lld",
+                    n->name, in->name, (long long)in->width, (long long)E);
+    n->width = in->width;
+    n->n_runs = in->n_runs;
+    memcpy(n->runs, in->runs, (size_t)in->n_runs * sizeof *in->runs);
+    return SIGEO_OK;
+}
+
+typedef struct attn_dims {
+    int64_t B, T, E, H, d;
+} attn_dims_t;
+
+typedef struct attn_buf {
+    float *p, *a, *o, *dp, *d_o, *da, *ds;
+} attn_buf_t;
+
+static attn_dims_t dims_of(const sigeo__node_t *n, int64_t B)
+{
+    const int64_t E = n->units;
+    return (attn_dims_t){ B, n->width / E, E, n->heads, E / n->heads };
+}
+
+static sigeo_status_t buffers(attn_buf_t *bf, sigeo_model_t *m, sigeo__node_t *n, const attn_dims_t *k)
+{
+    const int64_t pn = k->B * k->T * 3 * k->E, an = k->B * k->H * k->T * k->T, on = k->B * k->T * k->E;
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(2 * (pn + an + on) + an) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    bf->p = n->scratch;
+    bf->a = bf->p + pn;
+    bf->o = bf->a + an;
+    bf->dp = bf->o + on;
+    bf->d_o = bf->dp + pn;
+    bf->da = bf->d_o + on;
+    bf->ds = bf->da + an;
+    return SIGEO_OK;
+}
+
+static sigeo__param_t *param(sigeo_model_t *m, const sigeo__node_t *n, int k)
+{
+    return &m->params[n->param[0] + k];
+}
+
+/* Per-head view of a column block of a [B*T, ld] buffer: (b, h, t, j). */
+static void head_view(int64_t *stride, const attn_dims_t *k, int64_t ld, bool transposed)
+{
+    stride[0] = k->T * ld;
+    stride[1] = k->d;
+    stride[2] = transposed ? 1 : ld;
+    stride[3] = transposed ? ld : 1;
+}
+
+/* The (b, h) blocks of A [B, H, T, T]. */
+static void score_view(int64_t *stride, const attn_dims_t *k, bool transposed)
+{
+    stride[0] = k->H * k->T * k->T;
+    stride[1] = k->T * k->T;
+    stride[2] = transposed ? 1 : k->T;
+    stride[3] = transposed ? k->T : 1;
+}
+
+static sigeo_status_t bmm(sigeo_model_t *m, sigeo__node_t *n, int slot, const attn_dims_t *k, int64_t mm, int64_t nn,
+                          int64_t kk, const int64_t *as, const float *a, const int64_t *bs, const float *b,
+                          const int64_t *cs, float *c, float scale)
+{
+    sigeo__bmm_shape_t sh = { .batch = { k->B, k->H }, .m = mm, .n = nn, .k = kk, .scale = scale };
+    memcpy(sh.a_stride, as, sizeof sh.a_stride);
+    memcpy(sh.b_stride, bs, sizeof sh.b_stride);
+    memcpy(sh.c_stride, cs, sizeof sh.c_stride);
+    return sigeo__matmul_batched(&n->slots[slot], m->engine, &sh, a, b, NULL, c);
+}
+
+static sigeo_status_t attn_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const attn_dims_t k = dims_of(n, b->batch_size);
+    const int64_t rows = k.B * k.T, E = k.E, E3 = 3 * E;
+    attn_buf_t bf;
+    sigeo_status_t st = buffers(&bf, m, n, &k);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__matmul_shape_t proj = {
+        .m = rows, .n = E3, .k = E, .a_stride = { E, 1 }, .b_stride = { 1, E }, .c_stride = { E3, 1 }, .bias = true,
+    };
+    st = sigeo__matmul(&n->slots[SLOT_IN_PROJ], m->engine, &proj, in->out, param(m, n, P_IN_W)->data,
+                       param(m, n, P_IN_B)->data, bf.p);
+    if (st != SIGEO_OK)
+        return st;
+    int64_t qs[4], kts[4], vs[4], as[4], os[4];
+    head_view(qs, &k, E3, false);
+    head_view(kts, &k, E3, true);
+    head_view(vs, &k, E3, false);
+    score_view(as, &k, false);
+    head_view(os, &k, E, false);
+    const float scale = (float)(1.0 / sqrt((double)k.d));
+    if ((st = bmm(m, n, SLOT_QK, &k, k.T, k.T, k.d, qs, bf.p, kts, bf.p + E, as, bf.a, scale)) != SIGEO_OK)
+        return st;
+    st = sigeo__softmax_forward(&n->slots[SLOT_SOFTMAX], m->engine, k.B * k.H * k.T, k.T, bf.a, bf.a);
+    if (st != SIGEO_OK)
+        return st;
+    if ((st = bmm(m, n, SLOT_AV, &k, k.T, k.d, k.T, as, bf.a, vs, bf.p + 2 * E, os, bf.o, 1.0f)) != SIGEO_OK)
+        return st;
+    sigeo__matmul_shape_t out = {
+        .m = rows, .n = E, .k = E, .a_stride = { E, 1 }, .b_stride = { 1, E }, .c_stride = { E, 1 }, .bias = true,
+    };
+    return sigeo__matmul(&n->slots[SLOT_OUT_PROJ], m->engine, &out, bf.o, param(m, n, P_OUT_W)->data,
+                         param(m, n, P_OUT_B)->data, n->out);
+}
+
+/* Column sums of a [rows, w] block into db (overwritten). */
+static void column_sums(float *db, const float *g, int64_t rows, int64_t w)
+{
+    for (int64_t j = 0; j < w; j++)
+        db[j] = 0.0f;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < w; j++)
+            db[j] += g[r * w + j];
+}
+
+static sigeo_status_t attn_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const attn_dims_t k = dims_of(n, m->batch);
+    const int64_t rows = k.B * k.T, E = k.E, E3 = 3 * E;
+    attn_buf_t bf;
+    sigeo_status_t st = buffers(&bf, m, n, &k); /* same size as the forward's: contents kept */
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__param_t *w_in = param(m, n, P_IN_W), *b_in = param(m, n, P_IN_B);
+    sigeo__param_t *w_out = param(m, n, P_OUT_W), *b_out = param(m, n, P_OUT_B);
+    /* Output projection. */
+    sigeo__matmul_shape_t d_o = { .m = rows, .n = E, .k = E, .a_stride = { E, 1 }, .b_stride = { E, 1 },
+                                  .c_stride = { E, 1 } };
+    if ((st = sigeo__matmul(&n->slots[SLOT_D_O], m->engine, &d_o, n->grad, w_out->data, NULL, bf.d_o)) != SIGEO_OK)
+        return st;
+    sigeo__matmul_shape_t dw_out = { .m = E, .n = E, .k = rows, .a_stride = { 1, E }, .b_stride = { E, 1 },
+                                     .c_stride = { E, 1 } };
+    if ((st = sigeo__matmul(&n->slots[SLOT_D_WOUT], m->engine, &dw_out, n->grad, bf.o, NULL, w_out->grad)) != SIGEO_OK)
+        return st;
+    column_sums(b_out->grad, n->grad, rows, E);
+    /* Attention. */
+    int64_t qs[4], kts[4], ks[4], vts[4], vs[4], as[4], ats[4], os[4];
+    head_view(qs, &k, E3, false);
+    head_view(ks, &k, E3, false);
+    head_view(kts, &k, E3, true);
+    head_view(vs, &k, E3, false);
+    head_view(vts, &k, E3, true);
+    score_view(as, &k, false);
+    score_view(ats, &k, true);
+    head_view(os, &k, E, false);
+    if ((st = bmm(m, n, SLOT_D_A, &k, k.T, k.T, k.d, os, bf.d_o, vts, bf.p + 2 * E, as, bf.da, 1.0f)) != SIGEO_OK)
+        return st;
+    if ((st = bmm(m, n, SLOT_D_V, &k, k.T, k.d, k.T, ats, bf.a, os, bf.d_o, vs, bf.dp + 2 * E, 1.0f)) != SIGEO_OK)
+        return st;
+    /* dS = A (dA - rowsum(dA A)), then the 1/sqrt(d) of the scores on dQ and dK */
+    st = sigeo__softmax_backward(&n->slots[SLOT_D_SOFTMAX], m->engine, k.B * k.H * k.T, k.T, bf.a, bf.da, bf.ds);
+    if (st != SIGEO_OK)
+        return st;
+    const float scale = (float)(1.0 / sqrt((double)k.d));
+    if ((st = bmm(m, n, SLOT_D_Q, &k, k.T, k.d, k.T, as, bf.ds, ks, bf.p + E, qs, bf.dp, scale)) != SIGEO_OK)
+        return st;
+    if ((st = bmm(m, n, SLOT_D_K, &k, k.T, k.d, k.T, ats, bf.ds, qs, bf.p, ks, bf.dp + E, scale)) != SIGEO_OK)
+        return st;
+    /* Input projection. */
+    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+        bool acc;
+        float *dx = sigeo__grad_target(in, &acc);
+        sigeo__matmul_shape_t d_x = { .m = rows, .n = E, .k = E3, .a_stride = { E3, 1 }, .b_stride = { E, 1 },
+                                      .c_stride = { E, 1 }, .accumulate = acc };
+        if ((st = sigeo__matmul(&n->slots[SLOT_D_X], m->engine, &d_x, bf.dp, w_in->data, NULL, dx)) != SIGEO_OK)
+            return st;
+    }
+    sigeo__matmul_shape_t dw_in = { .m = E3, .n = E, .k = rows, .a_stride = { 1, E3 }, .b_stride = { E, 1 },
+                                    .c_stride = { E, 1 } };
+    if ((st = sigeo__matmul(&n->slots[SLOT_D_WIN], m->engine, &dw_in, bf.dp, in->out, NULL, w_in->grad)) != SIGEO_OK)
+        return st;
+    column_sums(b_in->grad, bf.dp, rows, E3);
+    w_in->grad_dirty = b_in->grad_dirty = w_out->grad_dirty = b_out->grad_dirty = true;
+    /* Per projection, the output is linear in its own (W, b) for fixed input
+     * (proxies.md §4.1): [Q;K;V] for the in-projection, y for the
+     * out-projection. The scores are degree 2 in (Wq, Wk) jointly, which
+     * does not matter: each tensor is counted once, at its own linear map.
+     * Exact per sample: attention mixes tokens, not samples. */
+    sigeo__add_directional(m, bf.p, bf.dp, k.B, k.T * E3);
+    sigeo__add_directional(m, n->out, n->grad, k.B, k.T * E);
+    return SIGEO_OK;
+}
+
+/* nn.MultiheadAttention._reset_parameters: xavier_uniform_ on in_proj_weight
+ * (fan_in E, fan_out 3E), zero biases; out_proj.weight keeps nn.Linear's
+ * kaiming_uniform(a=sqrt 5) bound 1/sqrt(E). */
+static void attn_init(sigeo_model_t *m, const sigeo__node_t *n, sigeo__param_t *p)
+{
+    const int64_t E = n->units;
+    switch ((int)(p - m->params) - n->param[0]) {
+    case P_IN_W: sigeo__init_uniform(m, p, sqrt(6.0 / (double)(E + 3 * E))); break;
+    case P_OUT_W: sigeo__init_uniform(m, p, 1.0 / sqrt((double)E)); break;
+    default: memset(p->data, 0, (size_t)p->numel * sizeof(float)); break;
+    }
+}
+
+static int64_t attn_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
+{
+    (void)m;
+    (void)n;
+    return p->numel;
+}
+
+static int64_t attn_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    (void)m;
+    const int64_t E = n->units, T = n->width / E;
+    return 4 * T * E * E + 2 * T * T * E;
+}
+
+const sigeo__op_t sigeo__op_attention = {
+    .name = "attention", .configure = attn_configure, .infer = attn_infer, .forward = attn_forward,
+    .backward = attn_backward, .flops = attn_flops, .init_param = attn_init, .active_numel = attn_active_numel,
+};

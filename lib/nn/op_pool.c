@@ -1,0 +1,148 @@
+/* 2-D pooling (nn.MaxPool2d, nn.AvgPool2d with count_include_pad) and the
+ * global average pool, through oneDNN's pooling primitives. Channels may be
+ * elastic (the active first dim of the input's shape); each channel pools
+ * on its own, so the input's runs carry over, scaled to the output plane. */
+#include <string.h>
+
+#include "nn/op_shape.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+enum { SLOT_FWD, SLOT_BWD };
+
+static sigeo_status_t pool_common(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d, const char *what,
+                                  sigeo__shape_t *s)
+{
+    if (d->n_inputs != 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "sigeo_model_add_layer: %s '%s' takes 1 input, got %u", what, d->name,
+                    (unsigned)d->n_inputs);
+    sigeo__node_t *in = &m->nodes[d->inputs[0]];
+    *s = sigeo__node_shape(m, in);
+    if (s->ndim != 3)
+        return FAIL(m, SIGEO_ERR_SHAPE, "sigeo_model_add_layer: %s '%s': input '%s' (%lld features) has no (C, H, W) shape",
+                    what, d->name, in->name, (long long)in->max_width);
+    n->max_runs = in->max_runs;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t pool2d_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    sigeo__shape_t s;
+    sigeo_status_t st = pool_common(m, n, d, "pool2d", &s);
+    if (st != SIGEO_OK)
+        return st;
+    if (d->pooling != SIGEO_POOL_MEAN && d->pooling != SIGEO_POOL_MAX)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: pool2d '%s' pooling %d (want SIGEO_POOL_MEAN or SIGEO_POOL_MAX)", fn,
+                    d->name, (int)d->pooling);
+    int64_t out[2];
+    for (int i = 0; i < 2; i++) {
+        n->kernel[i] = d->kernel[i];
+        n->stride[i] = d->stride[i] ? d->stride[i] : d->kernel[i];
+        n->padding[i] = d->padding[i];
+        if (n->kernel[i] < 1 || n->stride[i] < 1 || n->padding[i] < 0 || 2 * n->padding[i] > n->kernel[i])
+            return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                        "%s: pool2d '%s' kernel %lldx%lld stride %lldx%lld padding %lldx%lld (padding at most half "
+                        "the kernel)",
+                        fn, d->name, (long long)d->kernel[0], (long long)d->kernel[1], (long long)d->stride[0],
+                        (long long)d->stride[1], (long long)d->padding[0], (long long)d->padding[1]);
+        const int64_t span = s.d[1 + i] + 2 * n->padding[i];
+        if (span < n->kernel[i])
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: pool2d '%s': kernel %lld exceeds the padded input %s %lld", fn,
+                        d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span);
+        out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
+    }
+    n->pooling = d->pooling;
+    n->max_width = s.d[0] * out[0] * out[1];
+    sigeo__node_set_shape(n, 3, (const int64_t[]){ s.d[0], out[0], out[1] });
+    return SIGEO_OK;
+}
+
+static sigeo_status_t gap_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    sigeo__shape_t s;
+    sigeo_status_t st = pool_common(m, n, d, "global avg pool", &s);
+    if (st != SIGEO_OK)
+        return st;
+    n->kernel[0] = n->stride[0] = s.d[1];
+    n->kernel[1] = n->stride[1] = s.d[2];
+    n->pooling = SIGEO_POOL_MEAN;
+    n->max_width = s.d[0];
+    sigeo__node_set_shape(n, 0, s.d);
+    return SIGEO_OK;
+}
+
+static sigeo__pool_shape_t pool_shape(sigeo_model_t *m, sigeo__node_t *n, int64_t batch)
+{
+    const sigeo__shape_t in = sigeo__node_shape(m, sigeo__input(m, n, 0));
+    const int64_t plane = n->shape_ndim == 3 ? n->shape[1] * n->shape[2] : 1;
+    return (sigeo__pool_shape_t){
+        .batch = batch, .channels = n->width / plane, .in_h = in.d[1], .in_w = in.d[2],
+        .out_h = n->shape_ndim == 3 ? n->shape[1] : 1, .out_w = n->shape_ndim == 3 ? n->shape[2] : 1,
+        .kernel = { n->kernel[0], n->kernel[1] }, .stride = { n->stride[0], n->stride[1] },
+        .padding = { n->padding[0], n->padding[1] }, .max = n->pooling == SIGEO_POOL_MAX,
+    };
+}
+
+static sigeo_status_t pool_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    sigeo__shape_t s;
+    sigeo_status_t st = sigeo__node_active_shape(&s, m, in, n);
+    if (st != SIGEO_OK)
+        return st;
+    const int64_t in_plane = s.d[1] * s.d[2];
+    const int64_t out_plane = n->shape_ndim == 3 ? n->shape[1] * n->shape[2] : 1;
+    n->width = s.d[0] * out_plane;
+    n->n_runs = in->n_runs;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *ir = &in->runs[r];
+        if (ir->max_offset % in_plane || ir->active_offset % in_plane || ir->len % in_plane)
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s '%s': input '%s' has active features not in whole channels of %lld",
+                        n->op->name, n->name, in->name, (long long)in_plane);
+        n->runs[r] = (sigeo__run_t){ ir->max_offset / in_plane * out_plane, ir->active_offset / in_plane * out_plane,
+                                     ir->len / in_plane * out_plane };
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t pool_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__pool_shape_t sh = pool_shape(m, n, b->batch_size);
+    return sigeo__pool_forward(&n->slots[SLOT_FWD], m->engine, &sh, sigeo__input(m, n, 0)->out, n->out);
+}
+
+static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    const sigeo__pool_shape_t sh = pool_shape(m, n, m->batch);
+    const int64_t count = m->batch * in->width;
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    float *target = dx;
+    sigeo_status_t st;
+    if (acc) {
+        if ((st = sigeo__node_scratch(m, n, (size_t)count * sizeof(float))) != SIGEO_OK)
+            return st;
+        target = n->scratch;
+    }
+    st = sigeo__pool_backward(&n->slots[SLOT_BWD], m->engine, &sh, n->slots[SLOT_FWD], n->grad, target);
+    if (st != SIGEO_OK)
+        return st;
+    if (acc)
+        for (int64_t i = 0; i < count; i++)
+            dx[i] += target[i];
+    return SIGEO_OK;
+}
+
+const sigeo__op_t sigeo__op_pool2d = {
+    .name = "pool2d", .configure = pool2d_configure, .infer = pool_infer,
+    .forward = pool_forward, .backward = pool_backward,
+};
+
+const sigeo__op_t sigeo__op_global_avg_pool = {
+    .name = "global avg pool", .configure = gap_configure, .infer = pool_infer,
+    .forward = pool_forward, .backward = pool_backward,
+};

@@ -1,0 +1,201 @@
+/* Token mixing (NASRec linear-3d / ElasticLinear3D): input rows are (T, E)
+ * token-major, y[t', e] = sum_t W[t', t] x[t, e] + b[t']. W is [units, T]
+ * (nn.Linear(T, units) layout); the active output tokens are its first
+ * rows, the active input tokens the columns their runs address, so a subnet
+ * computes exactly at its own width on a view of the shared weights.
+ *
+ * Per sample, Y_b = W X_b is a [tout, tin] x [tin, E] product, so the
+ * forward and the input gradient are one batched matmul each with W
+ * broadcast over the batch, all operands plain row-major views (oneDNN runs
+ * these on brgemm; a transposed destination would fall back to its
+ * reference code). The weight gradient sums over (b, e), which no single
+ * strided view spans: X and dY are transposed once into [tokens, B*E]
+ * scratch (O(B (tin + tout) E) copies, against O(B tin tout E) flops) and
+ * dW is one GEMM with K = B*E. The bias, per output row, is a loop (a
+ * per-row bias also sends oneDNN's matmul to its reference code). */
+#include <string.h>
+
+#include "nn/op_shape.h"
+
+#define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
+
+static sigeo_status_t tl_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
+{
+    static const char fn[] = "sigeo_model_add_layer";
+    if (d->n_inputs != 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: token linear '%s' takes 1 input, got %u", fn, d->name,
+                    (unsigned)d->n_inputs);
+    sigeo__node_t *in = &m->nodes[d->inputs[0]];
+    sigeo__shape_t s = sigeo__node_shape(m, in);
+    if (s.ndim != 2)
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': input '%s' (%lld features) has no (T, E) token shape",
+                    fn, d->name, in->name, (long long)in->max_width);
+    if (d->units < 1)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: token linear '%s' has units (tokens) %lld", fn, d->name,
+                    (long long)d->units);
+    sigeo_status_t st;
+    if (d->width_choice >= 0) {
+        if ((st = sigeo__model_check_choice(m, d->width_choice, 0, "width_choice", d->name)) != SIGEO_OK)
+            return st;
+        const sigeo__choice_t *c = &m->choices[d->width_choice];
+        if (!c->values)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: token linear '%s' width choice '%s' has no values (tokens)", fn,
+                        d->name, c->name);
+        for (int32_t o = 0; o < c->n_options; o++)
+            if (c->values[o] < 1 || c->values[o] > d->units)
+                return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s' width option %d is %lld, outside 1..%lld", fn,
+                            d->name, (int)o, (long long)c->values[o], (long long)d->units);
+    }
+    if (d->units > INT64_MAX / 8 / s.d[1] || d->units > INT64_MAX / 8 / s.d[0])
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': %lld tokens do not fit in memory", fn, d->name,
+                    (long long)d->units);
+    n->units = d->units;
+    n->width_choice = d->width_choice;
+    n->max_width = d->units * s.d[1];
+    sigeo__node_set_shape(n, 2, (const int64_t[]){ d->units, s.d[1] });
+    n->module = m->n_modules;
+    const int64_t wd[2] = { d->units, s.d[0] };
+    if ((st = sigeo__model_add_param(m, n, 0, "weight", SIGEO_PARAM_WEIGHT, 2, wd)) != SIGEO_OK)
+        return st;
+    if (!(d->flags & SIGEO_LAYER_NO_BIAS))
+        st = sigeo__model_add_param(m, n, 1, "bias", SIGEO_PARAM_BIAS, 1, wd);
+    return st;
+}
+
+static sigeo_status_t tl_infer(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t E = n->shape[1];
+    if (in->width < E || in->width % E)
+        return FAIL(m, SIGEO_ERR_SHAPE, "token linear '%s': input '%s' has %lld active features, not tokens of %lld",
+                    n->name, in->name, (long long)in->width, (long long)E);
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *ir = &in->runs[r];
+        if (ir->max_offset % E || ir->active_offset % E || ir->len % E)
+            return FAIL(m, SIGEO_ERR_SHAPE, "token linear '%s': input '%s' has active features not in whole tokens of %lld",
+                        n->name, in->name, (long long)E);
+    }
+    n->width = sigeo__choice_value(m, n->width_choice, n->units) * E;
+    n->runs[0] = (sigeo__run_t){ 0, 0, n->width };
+    n->n_runs = 1;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t tl_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = b->batch_size, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo__bmm_shape_t sh = {
+            .batch = { B, 1 }, .m = tout, .n = E, .k = run->len / E,
+            .a_stride = { 0, 0, Tmax, 1 }, .b_stride = { in_w, in_w, E, 1 }, .c_stride = { out_w, out_w, E, 1 },
+            .accumulate = r > 0,
+        };
+        sigeo_status_t st = sigeo__matmul_batched(&n->slots[3 * r], m->engine, &sh, w->data + run->max_offset / E,
+                                                  in->out + run->active_offset, NULL, n->out);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    if (n->param[1] >= 0) {
+        const float *bias = m->params[n->param[1]].data;
+        for (int64_t i = 0; i < B * tout; i++) {
+            float *y = n->out + i * E;
+            const float v = bias[i % tout];
+            for (int64_t e = 0; e < E; e++)
+                y[e] += v;
+        }
+    }
+    return SIGEO_OK;
+}
+
+/* dst[t, b*ld_b + e] = src[b*ld_src + t*E + e] for t < tokens (ld_b = E per
+ * batch row inside a row of length ld). */
+static void to_token_major(float *dst, int64_t ld, const float *src, int64_t ld_src, int64_t B, int64_t tokens,
+                           int64_t E)
+{
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < tokens; t++)
+            memcpy(dst + t * ld + b * E, src + b * ld_src + t * E, (size_t)E * sizeof(float));
+}
+
+static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E, tin = in_w / E;
+    /* Row stride of the transposed copies, padded off multiples of 4 KiB
+     * (those double gemm:jit time, onednn-notes.md). */
+    int64_t ld = B * E;
+    if (ld % 1024 == 0)
+        ld += 16;
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    float *xt = n->scratch, *dyt = xt + tin * ld;
+    to_token_major(xt, ld, in->out, in_w, B, tin, E);
+    to_token_major(dyt, ld, n->grad, out_w, B, tout, E);
+    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    bool acc = false;
+    float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        const int64_t nt = run->len / E, col = run->max_offset / E;
+        if (want_dx) {
+            sigeo__bmm_shape_t sh = {
+                .batch = { B, 1 }, .m = nt, .n = E, .k = tout,
+                .a_stride = { 0, 0, 1, Tmax }, .b_stride = { out_w, out_w, E, 1 }, .c_stride = { in_w, in_w, E, 1 },
+                .accumulate = acc,
+            };
+            st = sigeo__matmul_batched(&n->slots[3 * r + 1], m->engine, &sh, w->data + col, n->grad,
+                                       NULL, dx + run->active_offset);
+            if (st != SIGEO_OK)
+                return st;
+        }
+        sigeo__matmul_shape_t dw = {
+            .m = tout, .n = nt, .k = B * E,
+            .a_stride = { ld, 1 }, .b_stride = { 1, ld }, .c_stride = { Tmax, 1 },
+        };
+        st = sigeo__matmul(&n->slots[3 * r + 2], m->engine, &dw, dyt, xt + run->active_offset / E * ld, NULL,
+                           w->grad + col);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    w->grad_dirty = true;
+    if (n->param[1] >= 0) {
+        sigeo__param_t *bp = &m->params[n->param[1]];
+        for (int64_t t = 0; t < tout; t++) {
+            double s = 0.0;
+            const float *g = dyt + t * ld;
+            for (int64_t k = 0; k < B * E; k++)
+                s += g[k];
+            bp->grad[t] = (float)s;
+        }
+        bp->grad_dirty = true;
+    }
+    /* y = W x + b per sample, linear in (W, b): exact per-sample term. */
+    sigeo__add_directional(m, n->out, n->grad, B, out_w);
+    return SIGEO_OK;
+}
+
+static int64_t tl_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
+{
+    const int64_t E = n->shape[1], tout = n->width / E;
+    if (p->kind == SIGEO_PARAM_BIAS)
+        return tout;
+    return tout * (m->nodes[n->inputs[0]].width / E);
+}
+
+static int64_t tl_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    const int64_t E = n->shape[1];
+    return (n->width / E) * m->nodes[n->inputs[0]].width;
+}
+
+const sigeo__op_t sigeo__op_token_linear = {
+    .name = "token linear", .configure = tl_configure, .infer = tl_infer, .forward = tl_forward,
+    .backward = tl_backward, .flops = tl_flops, .active_numel = tl_active_numel,
+};

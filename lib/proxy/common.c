@@ -1,0 +1,145 @@
+/* What the baseline proxies share: workspace buffers, error messages that
+ * name the kind, the CL-weight list, and the save/restore of the batch-norm
+ * buffers a train-mode forward updates. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/proxy.h"
+
+sigeo_status_t sigeo__proxy_scratch(void **out, const sigeo__proxy_call_t *c, int slot, size_t bytes)
+{
+    sigeo__proxy_ws_t *ws = c->ws;
+    if (bytes == 0)
+        bytes = 1;
+    if (ws->scratch_size[slot] < bytes) {
+        void *p = sigeo__alloc(bytes);
+        if (!p)
+            return sigeo__proxy_fail(c, SIGEO_ERR_NO_MEMORY, "out of memory for %zu bytes of scratch", bytes);
+        sigeo__free(ws->scratch[slot]);
+        ws->scratch[slot] = p;
+        ws->scratch_size[slot] = bytes;
+    }
+    *out = ws->scratch[slot];
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__proxy_fail(const sigeo__proxy_call_t *c, sigeo_status_t st, const char *fmt, ...)
+{
+    char msg[SIGEO__ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return sigeo__fail_on(sigeo__probe_errbuf(c->m), st, "sigeo_proxy_compute (%s): %s", c->name, msg);
+}
+
+sigeo_status_t sigeo__proxy_failed(const sigeo__proxy_call_t *c, sigeo_status_t st, const char *what)
+{
+    char msg[SIGEO__ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", sigeo_last_error());
+    return sigeo__proxy_fail(c, st, "%s: %s", what, msg);
+}
+
+sigeo_status_t sigeo__proxy_need_batch(const sigeo__proxy_call_t *c)
+{
+    if (!c->batch)
+        return sigeo__proxy_fail(c, SIGEO_ERR_INVALID_ARG, "needs a batch (batches NULL or n_batches 0)");
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__proxy_cl_weights(sigeo__proxy_weight_t **out, int32_t *count, const sigeo__proxy_call_t *c,
+                                       int slot)
+{
+    const int32_t n_mod = sigeo__probe_module_count(c->m);
+    sigeo__proxy_weight_t *w;
+    sigeo_status_t st = sigeo__proxy_scratch((void **)&w, c, slot, (size_t)(4 * n_mod) * sizeof *w);
+    if (st != SIGEO_OK)
+        return st;
+    int32_t n = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, c->m, k);
+        if (!mod.active)
+            continue;
+        float *data = sigeo__probe_module_data(c->m, k);
+        for (int32_t i = 0; i < mod.n_params; i++) {
+            if (mod.params[i].kind != SIGEO_PARAM_WEIGHT)
+                continue;
+            w[n++] = (sigeo__proxy_weight_t){ k, i, mod.node, data + mod.params[i].offset,
+                                              mod.grad + mod.params[i].offset, mod.params[i].numel };
+        }
+    }
+    *out = w;
+    *count = n;
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__proxy_forward_backward(const sigeo__proxy_call_t *c)
+{
+    sigeo_status_t st = sigeo__proxy_need_batch(c);
+    if (st != SIGEO_OK)
+        return st;
+    if ((st = sigeo_model_forward_backward(NULL, c->m, c->batch)) != SIGEO_OK)
+        return sigeo__proxy_failed(c, st, "forward+backward of batch 0");
+    return SIGEO_OK;
+}
+
+void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw)
+{
+    r->score = score;
+    r->raw_score = raw;
+    if (!isfinite(score))
+        r->flags |= SIGEO_PROXY_NONFINITE;
+}
+
+/* Bytes of one batch norm's saved state: the batch counter, then running
+ * mean and var. */
+static size_t bn_state_bytes(const sigeo__probe_bn_t *bn)
+{
+    return sizeof(int64_t) + 2 * (size_t)bn->channels * sizeof(float);
+}
+
+sigeo_status_t sigeo__proxy_save_state(const sigeo__proxy_call_t *c)
+{
+    const int32_t n_nodes = sigeo__probe_node_count(c->m);
+    size_t bytes = 0;
+    for (int32_t i = 0; i < n_nodes; i++) {
+        sigeo__probe_bn_t bn;
+        if (sigeo__probe_batch_norm(&bn, c->m, i))
+            bytes += bn_state_bytes(&bn);
+    }
+    if (bytes == 0)
+        return SIGEO_OK;
+    char *p;
+    sigeo_status_t st = sigeo__proxy_scratch((void **)&p, c, SIGEO__SCRATCH_STATE, bytes);
+    if (st != SIGEO_OK)
+        return st;
+    for (int32_t i = 0; i < n_nodes; i++) {
+        sigeo__probe_bn_t bn;
+        if (!sigeo__probe_batch_norm(&bn, c->m, i))
+            continue;
+        const size_t v = (size_t)bn.channels * sizeof(float);
+        memcpy(p, bn.num_batches_tracked, sizeof(int64_t));
+        memcpy(p + sizeof(int64_t), bn.running_mean, v);
+        memcpy(p + sizeof(int64_t) + v, bn.running_var, v);
+        p += bn_state_bytes(&bn);
+    }
+    return SIGEO_OK;
+}
+
+void sigeo__proxy_restore_state(const sigeo__proxy_call_t *c)
+{
+    const char *p = c->ws->scratch[SIGEO__SCRATCH_STATE];
+    const int32_t n_nodes = sigeo__probe_node_count(c->m);
+    for (int32_t i = 0; i < n_nodes; i++) {
+        sigeo__probe_bn_t bn;
+        if (!sigeo__probe_batch_norm(&bn, c->m, i))
+            continue;
+        const size_t v = (size_t)bn.channels * sizeof(float);
+        memcpy(bn.num_batches_tracked, p, sizeof(int64_t));
+        memcpy(bn.running_mean, p + sizeof(int64_t), v);
+        memcpy(bn.running_var, p + sizeof(int64_t) + v, v);
+        p += bn_state_bytes(&bn);
+    }
+}

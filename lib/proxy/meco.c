@@ -1,0 +1,88 @@
+/* MeCo (NeurIPS'23; proxies.md §8). One forward, no labels. For each
+ * counted output O: F = O of sample 0 as [C, P] -- per-row shape (C, H, W)
+ * gives C x HW, (T, E) gives T x E, a flat [K] gives K x 1; rho =
+ * corrcoef(F) (C x C, double) with its NaN/Inf entries set to 0 (a
+ * zero-variance channel, or P = 1 where every entry is NaN: then rho = 0
+ * and the term is 0); term = the smallest eigenvalue of rho (symmetric
+ * solver); score = the sum of the finite terms.
+ *
+ * Which outputs: the reference hooks every PyTorch module, so container
+ * outputs repeat their last child's tensor. This is the clean port: each
+ * distinct tensor once, namely the outputs of the nodes that are leaf
+ * modules in PyTorch (linear, non-identity activation, embedding bag, dot
+ * interaction, layer norm, batch norm, conv2d, pooling, global average
+ * pooling, token linear, attention, FM, sigmoid gating); the functional
+ * ones (sum, concat, select, slice, reshape, zero) and the inputs are not
+ * counted. nn.MultiheadAttention returns a tuple, whose [0] is the whole
+ * batch: an attention output gives F = [B, T E] (samples as rows). */
+#include <math.h>
+
+#include "proxy/proxy.h"
+
+static bool counted(const sigeo__probe_node_t *nd)
+{
+    switch (nd->kind) {
+    case SIGEO_LAYER_ACTIVATION:
+        return nd->activation != SIGEO_ACT_IDENTITY;
+    case SIGEO_LAYER_LINEAR:
+    case SIGEO_LAYER_EMBEDDING_BAG:
+    case SIGEO_LAYER_DOT_INTERACTION:
+    case SIGEO_LAYER_LAYER_NORM:
+    case SIGEO_LAYER_CONV2D:
+    case SIGEO_LAYER_BATCH_NORM:
+    case SIGEO_LAYER_POOL2D:
+    case SIGEO_LAYER_GLOBAL_AVG_POOL:
+    case SIGEO_LAYER_TOKEN_LINEAR:
+    case SIGEO_LAYER_ATTENTION:
+    case SIGEO_LAYER_FM:
+    case SIGEO_LAYER_SIGMOID_GATING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
+{
+    sigeo_status_t st = sigeo__proxy_need_batch(c);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo_model_t *m = c->m;
+    if ((st = sigeo_model_forward(NULL, m, c->batch)) != SIGEO_OK)
+        return sigeo__proxy_failed(c, st, "forward of batch 0");
+    const int64_t B = c->batch->batch_size;
+    int *iwork;
+    if ((st = sigeo__proxy_scratch((void **)&iwork, c, SIGEO__SCRATCH_B, sizeof(int))) != SIGEO_OK)
+        return st;
+    double score = 0.0;
+    uint32_t terms = 0;
+    for (int32_t i = 0; i < sigeo__probe_node_count(m); i++) {
+        sigeo__probe_node_t nd;
+        sigeo__probe_node(&nd, m, i);
+        if (!nd.active || nd.width == 0 || !counted(&nd))
+            continue;
+        const bool whole_batch = nd.kind == SIGEO_LAYER_ATTENTION;
+        const int64_t C = whole_batch ? B : nd.channels, P = whole_batch ? nd.width : nd.positions;
+        terms++;
+        if (P == 1)
+            continue; /* rho is all NaN -> 0: lambda_min = 0 */
+        double *rho;
+        const int64_t ew = sigeo__linalg_eig_work(C);
+        if ((st = sigeo__proxy_scratch((void **)&rho, c, SIGEO__SCRATCH_A,
+                                       (size_t)(C * C + 3 * C + ew) * sizeof(double))) != SIGEO_OK)
+            return st;
+        double *work = rho + C * C, *w = work + 2 * C, *ework = w + C;
+        sigeo__linalg_corrcoef(rho, work, nd.out, C, P, P);
+        for (int64_t k = 0; k < C * C; k++)
+            if (!isfinite(rho[k]))
+                rho[k] = 0.0;
+        if ((st = sigeo__linalg_sym_eigvals(w, rho, C, ework, iwork, c)) != SIGEO_OK)
+            return st;
+        if (isfinite(w[0]))
+            score += w[0];
+    }
+    sigeo__proxy_set_score(r, score, score);
+    r->n_samples = 1;
+    r->n_modules = terms;
+    return SIGEO_OK;
+}
