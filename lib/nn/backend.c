@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include <cblas.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #include <oneapi/dnnl/dnnl.h>
 
 #include "core/context.h"
@@ -11,6 +14,7 @@
 struct sigeo__engine {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    int threads; /* the context's thread count */
 };
 
 enum slot_kind {
@@ -73,6 +77,7 @@ sigeo_status_t sigeo__engine_get(sigeo__engine_t **out, sigeo_context_t *ctx)
     /* OpenBLAS is for off-hot-path LAPACK work only: its pthreads would
      * fight oneDNN's OpenMP workers for the cores (onednn-notes.md). */
     openblas_set_num_threads(1);
+    e->threads = (int)ctx->options.threads;
     ctx->engine = e;
     ctx->engine_destroy = engine_destroy;
     *out = e;
@@ -141,6 +146,13 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
 
 static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
 {
+#if defined(_OPENMP)
+    /* oneDNN's OpenMP team follows the context's thread count. The setting
+     * belongs to the calling thread, so it is made here, per execution (a
+     * cheap check), not once per process. */
+    if (omp_get_max_threads() != e->threads)
+        omp_set_num_threads(e->threads);
+#endif
     dnnl_exec_arg_t args[SLOT_MAX_ARGS];
     for (int i = 0; i < s->n_args; i++) {
         sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);

@@ -1,0 +1,19 @@
+/* A line chart in SVG for the example programs (e.g. search progress:
+ * best and median population score per cycle). */
+#ifndef SIGEO_EXAMPLES_SVG_LINES_H
+#define SIGEO_EXAMPLES_SVG_LINES_H
+
+#include <stddef.h>
+
+typedef struct svg_series {
+    const char *name;   /* legend text */
+    const double *x, *y;
+    size_t n;
+    const char *color;  /* "#rrggbb" */
+} svg_series_t;
+
+/* Writes the chart to `path`. Returns 0, or -1 with errno set. */
+int svg_write_lines(const char *path, const char *title, const char *x_label, const char *y_label,
+                    const svg_series_t *series, size_t n_series);
+
+#endif
