@@ -16,4 +16,4 @@ if [ ${#missing[@]} -gt 0 ] && [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
 fi
 [ -f build/build.ninja ] || meson setup build >&2
 ninja -C build >&2
-exec build/examples/stats_from_gradients "$@"
+exec build/examples/sigeo-nas "$@"
