@@ -382,6 +382,11 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
 SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *model, const int32_t *arch,
                                              int32_t n, int inherit_weights);
 
+/* Training (default) or evaluation mode: in evaluation mode batch norms
+ * normalise with their running statistics and do not update them (PyTorch's
+ * model.eval()); every other layer behaves the same in both modes. */
+SIGEO_API sigeo_status_t sigeo_model_set_training(sigeo_model_t *model, int training);
+
 /* ---------------------------------------------------------- checkpoints */
 
 /* Saves every parameter at its full (supernet) shape to a safetensors file
@@ -389,7 +394,9 @@ SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t 
  * in the same directory, then rename: a crash never leaves a half-written
  * `path`). __metadata__ records "format" = "pt" (so PyTorch's loader accepts
  * it), "libsigeo_version", "model" and "arch" (the active architecture's
- * text form). Errors: SIGEO_ERR_IO (with the system's reason), SIGEO_ERR_INVALID_ARG. */
+ * text form). Batch norms add their buffers under PyTorch's names:
+ * "<name>.running_mean", "<name>.running_var" (F32) and
+ * "<name>.num_batches_tracked" (I64 scalar). Errors: SIGEO_ERR_IO (with the system's reason), SIGEO_ERR_INVALID_ARG. */
 SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path);
 
 /* Bits of sigeo_model_load's flags. */

@@ -6,6 +6,7 @@
 
 #include "io/safetensors.h"
 #include "nn/graph.h"
+#include "nn/op_batchnorm.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -20,11 +21,18 @@ SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *m, const char *path)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fn, m->name);
     size_t arch_len = 0;
     sigeo_arch_format(NULL, 0, &arch_len, m->arch, m->n_choices);
-    sigeo__st_tensor_in_t *t = sigeo__calloc((size_t)(m->n_params > 0 ? m->n_params : 1), sizeof *t);
+    /* Batch norms also save their buffers under PyTorch's names. */
+    int32_t n_bn = 0;
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        n_bn += m->nodes[i].kind == SIGEO_LAYER_BATCH_NORM;
+    const size_t n_tensors = (size_t)m->n_params + 3 * (size_t)n_bn;
+    sigeo__st_tensor_in_t *t = sigeo__calloc(n_tensors > 0 ? n_tensors : 1, sizeof *t);
     char *arch = sigeo__alloc(arch_len + 1);
-    if (!t || !arch) {
+    char *names = sigeo__alloc((size_t)n_bn * 3 * 192 + 1);
+    if (!t || !arch || !names) {
         sigeo__free(t);
         sigeo__free(arch);
+        sigeo__free(names);
         return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
     }
     sigeo_arch_format(arch, arch_len + 1, NULL, m->arch, m->n_choices);
@@ -36,11 +44,33 @@ SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *m, const char *path)
         t[i].dims = p->dims;
         t[i].data = p->data;
     }
+    size_t k = (size_t)m->n_params;
+    int32_t b = 0;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        float *mean, *var;
+        int64_t *tracked;
+        if (!sigeo__batch_norm_buffers(n, &mean, &var, &tracked))
+            continue;
+        static const char *const suffix[3] = { "running_mean", "running_var", "num_batches_tracked" };
+        for (int j = 0; j < 3; j++) {
+            char *name = names + (size_t)(3 * b + j) * 192;
+            snprintf(name, 192, "%s.%s", n->name, suffix[j]);
+            t[k].name = name;
+            t[k].dtype = j < 2 ? SIGEO__ST_F32 : SIGEO__ST_I64;
+            t[k].ndim = j < 2 ? 1u : 0u;
+            t[k].dims = j < 2 ? &n->units : NULL;
+            t[k].data = j == 0 ? (const void *)mean : j == 1 ? (const void *)var : (const void *)tracked;
+            k++;
+        }
+        b++;
+    }
     const char *keys[] = { "format", "libsigeo_version", "model", "arch" };
     const char *values[] = { "pt", SIGEO_VERSION_STRING, m->name, arch };
-    sigeo_status_t st = sigeo__st_write(path, t, (size_t)m->n_params, keys, values, 4, &m->err);
+    sigeo_status_t st = sigeo__st_write(path, t, k, keys, values, 4, &m->err);
     sigeo__free(t);
     sigeo__free(arch);
+    sigeo__free(names);
     return st;
 }
 
@@ -85,6 +115,21 @@ static sigeo_status_t check_tensor(sigeo_model_t *m, const sigeo__param_t *p, co
     return SIGEO_OK;
 }
 
+/* Whether `name` is a batch-norm buffer of the model ("<bn>.running_mean", ...). */
+static bool is_buffer_name(const sigeo_model_t *m, const char *name)
+{
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const sigeo__node_t *n = &m->nodes[i];
+        size_t len = strlen(n->name);
+        if (n->kind != SIGEO_LAYER_BATCH_NORM || strncmp(name, n->name, len) != 0 || name[len] != '.')
+            continue;
+        const char *s = name + len + 1;
+        if (!strcmp(s, "running_mean") || !strcmp(s, "running_var") || !strcmp(s, "num_batches_tracked"))
+            return true;
+    }
+    return false;
+}
+
 SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, uint32_t flags)
 {
     static const char fn[] = "sigeo_model_load";
@@ -112,9 +157,36 @@ SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, ui
         }
         st = check_tensor(m, &m->params[i], t, path);
     }
+    /* batch-norm buffers: checked like parameters */
+    for (int32_t i = 0; i < m->n_nodes && st == SIGEO_OK; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (n->kind != SIGEO_LAYER_BATCH_NORM)
+            continue;
+        char name[192];
+        for (int j = 0; j < 3 && st == SIGEO_OK; j++) {
+            snprintf(name, sizeof name, "%s.%s", n->name, j == 0 ? "running_mean" : j == 1 ? "running_var" : "num_batches_tracked");
+            const sigeo__st_tensor_t *t = sigeo__st_find(&file, name);
+            if (!t) {
+                if (!(flags & SIGEO_LOAD_ALLOW_MISSING))
+                    st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s' has no tensor '%s' (model '%s')", fn, path, name, m->name);
+                continue;
+            }
+            if (j < 2) {
+                sigeo__param_t shape = { 0 };
+                shape.ndim = 1;
+                shape.dims[0] = n->units;
+                shape.numel = n->units;
+                st = check_tensor(m, &shape, t, path);
+            } else if (t->dtype != SIGEO__ST_I64 || t->numel != 1) {
+                st = FAIL(m, SIGEO_ERR_SHAPE, "%s: '%s': tensor '%s' must be one I64", fn, path, name);
+            }
+        }
+    }
     if (st == SIGEO_OK && !(flags & SIGEO_LOAD_ALLOW_EXTRA)) {
         for (size_t k = 0; k < file.n_tensors; k++) {
             int32_t idx;
+            if (is_buffer_name(m, file.tensors[k].name))
+                continue;
             if (sigeo_model_find_param(&idx, m, file.tensors[k].name) != SIGEO_OK) {
                 st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s' has tensor '%s', which model '%s' does not have", fn,
                           path, file.tensors[k].name, m->name);
@@ -129,6 +201,25 @@ SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, ui
                 continue;
             for (uint64_t j = 0; j < t->numel; j++)
                 m->params[i].data[j] = value_at(t, j);
+        }
+        for (int32_t i = 0; i < m->n_nodes; i++) {
+            float *mean, *var;
+            int64_t *tracked;
+            if (!sigeo__batch_norm_buffers(&m->nodes[i], &mean, &var, &tracked))
+                continue;
+            char name[192];
+            const sigeo__st_tensor_t *t;
+            snprintf(name, sizeof name, "%s.running_mean", m->nodes[i].name);
+            if ((t = sigeo__st_find(&file, name)))
+                for (uint64_t j = 0; j < t->numel; j++)
+                    mean[j] = value_at(t, j);
+            snprintf(name, sizeof name, "%s.running_var", m->nodes[i].name);
+            if ((t = sigeo__st_find(&file, name)))
+                for (uint64_t j = 0; j < t->numel; j++)
+                    var[j] = value_at(t, j);
+            snprintf(name, sizeof name, "%s.num_batches_tracked", m->nodes[i].name);
+            if ((t = sigeo__st_find(&file, name)))
+                memcpy(tracked, t->data, sizeof *tracked);
         }
         m->have_forward = false;
     }

@@ -783,3 +783,20 @@ SIGEO_API const char *sigeo_model_last_error(const sigeo_model_t *m)
 {
     return m ? m->err.msg : "";
 }
+
+SIGEO_API sigeo_status_t sigeo_model_set_training(sigeo_model_t *m, int training)
+{
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_set_training: model is NULL");
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        sigeo__node_t *n = &m->nodes[i];
+        if (n->kind != SIGEO_LAYER_BATCH_NORM)
+            continue;
+        if (training)
+            n->flags &= ~SIGEO_LAYER_RUNNING_STATS;
+        else
+            n->flags |= SIGEO_LAYER_RUNNING_STATS;
+    }
+    m->have_forward = false;
+    return SIGEO_OK;
+}

@@ -207,6 +207,72 @@ START_TEST(mismatches_are_named_and_leave_the_model_unchanged)
 }
 END_TEST
 
+/* conv -> batch norm -> global pool -> linear: the running statistics are
+ * saved under PyTorch's buffer names and restored; eval mode uses them. */
+START_TEST(batch_norm_buffers_round_trip_and_eval_mode_uses_them)
+{
+    sigeo_model_t *m[2];
+    for (int i = 0; i < 2; i++) {
+        OK(sigeo_model_create(&m[i], ctx, "bn"));
+        sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
+        in.name = "x";
+        in.features = 2 * 3 * 3;
+        in.shape[0] = 2;
+        in.shape[1] = 3;
+        in.shape[2] = 3;
+        int32_t x, h;
+        OK(sigeo_model_add_input(&x, m[i], &in));
+        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+        d.kind = SIGEO_LAYER_BATCH_NORM;
+        d.name = "bn";
+        d.inputs = &x;
+        d.n_inputs = 1;
+        OK(sigeo_model_add_layer(&h, m[i], &d));
+        d = (sigeo_layer_desc_t)SIGEO_LAYER_DESC_INIT;
+        d.kind = SIGEO_LAYER_GLOBAL_AVG_POOL;
+        d.name = "gap";
+        d.inputs = &h;
+        d.n_inputs = 1;
+        OK(sigeo_model_add_layer(&h, m[i], &d));
+        d = (sigeo_layer_desc_t)SIGEO_LAYER_DESC_INIT;
+        d.name = "fc";
+        d.inputs = &h;
+        d.n_inputs = 1;
+        d.units = 2;
+        OK(sigeo_model_add_layer(&h, m[i], &d));
+        OK(sigeo_model_set_loss(m[i], h, SIGEO_LOSS_SOFTMAX_CE));
+        OK(sigeo_model_finalize(m[i]));
+    }
+    float xs[4 * 18];
+    for (int i = 0; i < 4 * 18; i++)
+        xs[i] = (float)((i * 7) % 11) - 3.0f;
+    const int32_t labels[4] = { 0, 1, 1, 0 };
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = 4;
+    b.dense = xs;
+    b.n_dense = 18;
+    b.labels = labels;
+    OK(sigeo_model_forward_backward(NULL, m[0], &b)); /* train mode: updates the running statistics */
+    char path[128];
+    snprintf(path, sizeof path, "%s/bn.safetensors", dir);
+    OK(sigeo_model_save(m[0], path));
+    OK(sigeo_model_load(m[1], path, 0));
+    /* eval mode on both: identical outputs only if the buffers came across */
+    OK(sigeo_model_set_training(m[0], 0));
+    OK(sigeo_model_set_training(m[1], 0));
+    double l0, l1;
+    OK(sigeo_model_forward(&l0, m[0], &b));
+    OK(sigeo_model_forward(&l1, m[1], &b));
+    ck_assert(l0 == l1);
+    /* and eval differs from train mode (batch statistics vs running ones) */
+    OK(sigeo_model_set_training(m[1], 1));
+    OK(sigeo_model_forward(&l1, m[1], &b));
+    ck_assert(l0 != l1);
+    sigeo_model_destroy(m[0]);
+    sigeo_model_destroy(m[1]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -215,6 +281,7 @@ static Suite *suite(void)
     tcase_add_test(tc, save_then_load_is_bit_exact);
     tcase_add_test(tc, loads_a_file_written_by_an_independent_writer);
     tcase_add_test(tc, mismatches_are_named_and_leave_the_model_unchanged);
+    tcase_add_test(tc, batch_norm_buffers_round_trip_and_eval_mode_uses_them);
     suite_add_tcase(s, tc);
     return s;
 }
