@@ -44,14 +44,12 @@ typedef struct nasrec_preset {
     int32_t n_tokens;
     int64_t tokens[4];      /* sparse widths (tokens), the last is Smax */
     int32_t heads;
-    int64_t table_cap;      /* table rows are min(given, cap) */
 } nasrec_preset_t;
 
 static const nasrec_preset_t presets[] = {
-    [SIGEO_SPACE_SCALED] = { 4, 8, 4, 16, 6, { 8, 16, 32, 64, 96, 128 }, 4, { 4, 8, 12, 16 }, 2, 4096 },
-    [SIGEO_SPACE_FULL] = { 7, 16, 8, 45, 8, { 16, 32, 64, 128, 256, 512, 768, 1024 }, 4, { 16, 32, 48, 64 }, 8,
-                           500000 },
-    [SIGEO_SPACE_TINY] = { 2, 4, 2, 4, 2, { 4, 8 }, 2, { 2, 4 }, 1, 64 },
+    [SIGEO_SPACE_SCALED] = { 4, 8, 4, 16, 6, { 8, 16, 32, 64, 96, 128 }, 4, { 4, 8, 12, 16 }, 2 },
+    [SIGEO_SPACE_FULL] = { 7, 16, 8, 45, 8, { 16, 32, 64, 128, 256, 512, 768, 1024 }, 4, { 16, 32, 48, 64 }, 8 },
+    [SIGEO_SPACE_TINY] = { 2, 4, 2, 4, 2, { 4, 8 }, 2, { 2, 4 }, 1 },
 };
 
 typedef struct builder {
@@ -179,7 +177,7 @@ sigeo_status_t sigeo__space_nasrec(sigeo_model_t *m, const sigeo_space_options_t
         d.inputs = &s;
         d.n_inputs = 1;
         d.units = E;
-        d.rows = o->table_rows[f] < p->table_cap ? o->table_rows[f] : p->table_cap;
+        d.rows = o->table_rows[f]; /* the data's hashing decides the table sizes (io.h: Criteo table presets) */
         if (b.st == SIGEO_OK)
             b.st = sigeo__add(&emb[f], m, &d, "emb%u", (unsigned)f);
     }
