@@ -63,6 +63,16 @@ static int failed(const char *what, sigeo_status_t st)
     return 1;
 }
 
+/* In run_method: report, then clean up through `done`. */
+#define CHECK(what, call)                 \
+    do {                                  \
+        sigeo_status_t st_ = (call);      \
+        if (st_ != SIGEO_OK) {            \
+            rc = failed((what), st_);     \
+            goto done;                    \
+        }                                 \
+    } while (0)
+
 #define TRY(what, call)                   \
     do {                                  \
         sigeo_status_t st_ = (call);      \
@@ -519,18 +529,25 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
                       search_log_t *log)
 {
     memset(o, 0, sizeof *o);
+    int rc = 0;
+    sigeo_context_t *ctx = NULL;
+    sigeo_model_t *m = NULL, *x = NULL;
+    sigeo_search_t *s = NULL;
+    sigeo_optimizer_t *opt = NULL;
+    int32_t *top = NULL;
+    owned_batch_t *ob = NULL;
+    sigeo_batch_t *bs = NULL;
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = c->seed;
     co.threads = (uint32_t)c->threads;
-    sigeo_context_t *ctx;
-    TRY("creating the context", sigeo_context_create(&ctx, &co));
-    sigeo_model_t *m;
-    TRY("building the supernet", build_supernet(&m, ctx, c, d));
+    CHECK("creating the context", sigeo_context_create(&ctx, &co));
+    CHECK("building the supernet", build_supernet(&m, ctx, c, d));
     int32_t n;
     sigeo_model_choices(&n, NULL, 0, m);
     if (n > 4096) {
         fprintf(stderr, PROG ": the space has %d choice points, more than this program handles\n", (int)n);
-        return 1;
+        rc = 1;
+        goto done;
     }
     o->n_arch = n;
     if (!c->quiet)
@@ -538,10 +555,10 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
                 (long long)rows_of(d->train));
     double t = now();
     sigeo_train_result_t wr = SIGEO_TRAIN_RESULT_INIT;
-    TRY("warm-up", warm_up(&wr, m, c, d, me->warmup, &o->warmup_steps));
+    CHECK("warm-up", warm_up(&wr, m, c, d, me->warmup, &o->warmup_steps));
     o->warmup_seconds = now() - t;
     if (c->save && !c->compare)
-        TRY("saving the supernet", sigeo_model_save(m, c->save));
+        CHECK("saving the supernet", sigeo_model_save(m, c->save));
 
     /* search */
     t = now();
@@ -553,27 +570,22 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
     so.seed = c->seed;
     so.kind = !strcmp(me->proxy, "random") ? SIGEO_SEARCH_RANDOM : SIGEO_SEARCH_EVOLUTION;
     so.mutation_schedule = SIGEO_MUTATE_NASREC;
-    sigeo_search_t *s;
-    TRY("creating the search", sigeo_search_create(&s, m, &so));
+    CHECK("creating the search", sigeo_search_create(&s, m, &so));
     sigeo_proxy_options_t po;
     host_scorer_t hs = { m, d->val, 2048, n, c->seed * 7919 + 1, !strcmp(me->proxy, "one-shot") };
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
     if (proxy_for(&po, me->proxy, me->warmup)) {
-        TRY("proxy options", sigeo_search_set_proxy(s, &po));
+        CHECK("proxy options", sigeo_search_set_proxy(s, &po));
         /* the first k training batches, the same for every candidate (nasrec.md §1.4);
          * a dataset batch is a view valid until the next call, so each is copied */
-        owned_batch_t *ob = calloc((size_t)c->k, sizeof *ob);
-        sigeo_batch_t *bs = calloc((size_t)c->k, sizeof *bs);
+        ob = calloc((size_t)c->k, sizeof *ob);
+        bs = calloc((size_t)c->k, sizeof *bs);
         for (int i = 0; i < c->k; i++) {
             sigeo_batch_t b = SIGEO_BATCH_INIT;
-            TRY("proxy batches", sigeo_dataset_batch(&b, d->train, i, c->batch, SIGEO_BATCH_DROP_LAST));
+            CHECK("proxy batches", sigeo_dataset_batch(&b, d->train, i, c->batch, SIGEO_BATCH_DROP_LAST));
             bs[i] = own_batch(&ob[i], &b);
         }
-        TRY("proxy batches", sigeo_search_set_batches(s, bs, (uint32_t)c->k));
-        for (int i = 0; i < c->k; i++)
-            free_owned(&ob[i]);
-        free(ob);
-        free(bs);
+        CHECK("proxy batches", sigeo_search_set_batches(s, bs, (uint32_t)c->k));
     } else if (!strcmp(me->proxy, "random") || !strcmp(me->proxy, "one-shot")) {
         cb.score = score_host;
         cb.score_user = &hs;
@@ -582,7 +594,8 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
         for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
             fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
         fprintf(stderr, ")\n");
-        return 2;
+        rc = 2;
+        goto done;
     }
     log->c = c;
     log->json = json;
@@ -591,38 +604,39 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
     cb.record_user = log;
     cb.cycle = on_cycle;
     cb.cycle_user = log;
-    TRY("search callbacks", sigeo_search_set_callbacks(s, &cb));
+    CHECK("search callbacks", sigeo_search_set_callbacks(s, &cb));
     if (!c->quiet)
         fprintf(stderr, "[%s] search: %s, P %u S %u C %u G %u\n", me->name, me->proxy, c->population, c->sample,
                 c->children, c->cycles);
     sigeo_status_t st = sigeo_search_run(s);
     if (c->progress)
         fprintf(stderr, "\n");
-    if (st != SIGEO_OK)
-        return failed("search", st);
+    if (st != SIGEO_OK) {
+        rc = failed("search", st);
+        goto done;
+    }
     sigeo_search_info_t si = SIGEO_SEARCH_INFO_INIT;
     sigeo_search_get_info(&si, s);
     o->evaluations = si.evaluations;
     o->failed = si.failed;
     o->search_seconds = now() - t;
-    int32_t *top = malloc((size_t)c->top_k * (size_t)n * sizeof *top);
-    TRY("top-k", sigeo_search_top(top, NULL, c->top_k, &o->top_n, s));
+    top = malloc((size_t)c->top_k * (size_t)n * sizeof *top);
+    CHECK("top-k", sigeo_search_top(top, NULL, c->top_k, &o->top_n, s));
     sigeo_search_destroy(s);
+    s = NULL;
 
     /* retrain the top-k from scratch; best by validation */
     t = now();
     o->val_logloss = INFINITY;
     for (int32_t i = 0; i < o->top_n; i++) {
         const int32_t *arch = top + (size_t)i * (size_t)n;
-        sigeo_model_t *x;
-        TRY("extracting a candidate", sigeo_model_extract(&x, m, arch, n, 0));
+        CHECK("extracting a candidate", sigeo_model_extract(&x, m, arch, n, 0));
         sigeo_optimizer_options_t oo = SIGEO_OPTIMIZER_OPTIONS_INIT;
         oo.kind = SIGEO_OPT_ADAGRAD;
         oo.lr = d->classification ? 0.05 : 0.1;
         oo.eps = 1e-2;
         oo.clip_norm = 5.0;
-        sigeo_optimizer_t *opt;
-        TRY("optimizer", sigeo_optimizer_create(&opt, x, &oo));
+        CHECK("optimizer", sigeo_optimizer_create(&opt, x, &oo));
         int64_t per_epoch;
         sigeo_dataset_batch_count(&per_epoch, d->train, c->batch, SIGEO_BATCH_DROP_LAST);
         sigeo_lr_schedule_t sch = SIGEO_LR_SCHEDULE_INIT;
@@ -648,24 +662,35 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
         } else if (tr.val_logloss < o->val_logloss) {
             o->val_logloss = tr.val_logloss;
             memcpy(o->best_arch, arch, (size_t)n * sizeof *arch);
-            TRY("test metrics", sigeo_evaluate(&o->test_logloss, d->classification ? NULL : &o->test_auc,
+            CHECK("test metrics", sigeo_evaluate(&o->test_logloss, d->classification ? NULL : &o->test_auc,
                                                &o->test_accuracy, x, d->test, 2048));
-            TRY("counts", sigeo_model_count(&o->params, &o->flops, x, NULL, 0));
+            CHECK("counts", sigeo_model_count(&o->params, &o->flops, x, NULL, 0));
         }
         sigeo_optimizer_destroy(opt);
         sigeo_model_destroy(x);
+        opt = NULL;
+        x = NULL;
     }
     o->retrain_seconds = now() - t;
     if (isfinite(o->val_logloss))
         sigeo_model_describe_arch(o->arch_text, sizeof o->arch_text, NULL, m, o->best_arch, n);
-    free(top);
-    sigeo_model_destroy(m);
-    sigeo_context_destroy(ctx);
     if (!isfinite(o->val_logloss)) {
         fprintf(stderr, PROG ": no candidate could be retrained\n");
-        return 1;
+        rc = 1;
     }
-    return 0;
+done:
+    /* one cleanup for every path: error paths leak nothing either */
+    for (int i = 0; ob && i < c->k; i++)
+        free_owned(&ob[i]);
+    free(ob);
+    free(bs);
+    free(top);
+    sigeo_optimizer_destroy(opt);
+    sigeo_model_destroy(x);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    sigeo_context_destroy(ctx);
+    return rc;
 }
 
 static void arch_string(char *buf, size_t size, const int32_t *arch, int32_t n)
@@ -687,8 +712,10 @@ int main(int argc, char **argv)
     data_t d;
     double t0 = now();
     int rc = load_data(&d, &c);
-    if (rc)
+    if (rc) {
+        free_data(&d);
         return rc;
+    }
     if (d.classification != !strcmp(c.space, "mlp")) {
         fprintf(stderr, PROG ": space '%s' does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
                 c.space, d.classification ? "image" : "CTR");
@@ -705,6 +732,7 @@ int main(int argc, char **argv)
         out = fopen(c.out, "w");
         if (!out) {
             fprintf(stderr, PROG ": --out %s: %s\n", c.out, strerror(errno));
+            free_data(&d);
             return 1;
         }
         json_out_init(&json, out, 1);
