@@ -81,6 +81,10 @@ typedef struct sigeo_evaluation {
     const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed */
 } sigeo_evaluation_t;
 
+#define SIGEO_EVALUATION_INIT \
+    { (uint32_t)sizeof(sigeo_evaluation_t), 0, 0u, 0u, 0, 0.0, 0.0, NULL, 0, 0u, NULL, NULL, NULL }
+SIGEO_API sigeo_status_t sigeo_evaluation_init(sigeo_evaluation_t *evaluation, uint32_t struct_size);
+
 /* Once per cycle, for progress lines and plots. */
 typedef struct sigeo_cycle_report {
     uint32_t struct_size;
@@ -93,6 +97,9 @@ typedef struct sigeo_cycle_report {
     double best_ever;        /* best of every evaluation */
     double seconds;          /* since the start of the run */
 } sigeo_cycle_report_t;
+
+#define SIGEO_CYCLE_REPORT_INIT { (uint32_t)sizeof(sigeo_cycle_report_t), 0u, 0, 0u, 0u, 0.0, 0.0, 0.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_cycle_report_init(sigeo_cycle_report_t *report, uint32_t struct_size);
 
 /* A host scorer: writes the score (higher is better) of `arch`. Any status
  * other than SIGEO_OK marks the candidate failed (recorded, not scored). */

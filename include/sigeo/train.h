@@ -117,6 +117,10 @@ typedef struct sigeo_train_progress {
     double val_accuracy;   /* validation only */
 } sigeo_train_progress_t;
 
+/* For hosts that build progress records themselves (e.g. to replay them). */
+#define SIGEO_TRAIN_PROGRESS_INIT { (uint32_t)sizeof(sigeo_train_progress_t), 0u, 0, 0, 0, 0.0, 0.0, 0.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progress, uint32_t struct_size);
+
 /* Called on the calling thread; return non-zero to stop (the driver then
  * returns SIGEO_ERR_CANCELLED). */
 typedef int (*sigeo_progress_fn)(const sigeo_train_progress_t *progress, void *user);

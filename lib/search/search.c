@@ -20,6 +20,18 @@ SIGEO_API sigeo_status_t sigeo_search_callbacks_init(sigeo_search_callbacks_t *c
     return sigeo__struct_init(callbacks, struct_size, &defaults, sizeof defaults, "sigeo_search_callbacks");
 }
 
+SIGEO_API sigeo_status_t sigeo_evaluation_init(sigeo_evaluation_t *evaluation, uint32_t struct_size)
+{
+    static const sigeo_evaluation_t defaults = SIGEO_EVALUATION_INIT;
+    return sigeo__struct_init(evaluation, struct_size, &defaults, sizeof defaults, "sigeo_evaluation");
+}
+
+SIGEO_API sigeo_status_t sigeo_cycle_report_init(sigeo_cycle_report_t *report, uint32_t struct_size)
+{
+    static const sigeo_cycle_report_t defaults = SIGEO_CYCLE_REPORT_INIT;
+    return sigeo__struct_init(report, struct_size, &defaults, sizeof defaults, "sigeo_cycle_report");
+}
+
 SIGEO_API sigeo_status_t sigeo_search_info_init(sigeo_search_info_t *info, uint32_t struct_size)
 {
     static const sigeo_search_info_t defaults = SIGEO_SEARCH_INFO_INIT;

@@ -16,6 +16,12 @@ SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options
     return sigeo__struct_init(options, struct_size, &defaults, sizeof defaults, "sigeo_train_options");
 }
 
+SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progress, uint32_t struct_size)
+{
+    static const sigeo_train_progress_t defaults = SIGEO_TRAIN_PROGRESS_INIT;
+    return sigeo__struct_init(progress, struct_size, &defaults, sizeof defaults, "sigeo_train_progress");
+}
+
 SIGEO_API sigeo_status_t sigeo_train_result_init(sigeo_train_result_t *result, uint32_t struct_size)
 {
     static const sigeo_train_result_t defaults = SIGEO_TRAIN_RESULT_INIT;
