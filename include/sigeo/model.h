@@ -109,7 +109,8 @@ typedef enum sigeo_layer_kind {
      * running_var [C] are buffers, not parameters. Init: gamma 1, beta 0,
      * running mean 0, running var 1. The batch statistics couple the rows of a
      * batch: a sample's loss depends on every row, so the one-backward
-     * per-sample Fisher-Rao terms of the layers upstream are not exact. */
+     * per-sample Fisher-Rao terms of the layers upstream are not exact
+     * (sigeo_proxy_compute's EXACT estimator then runs a forward-mode pass). */
     SIGEO_LAYER_BATCH_NORM = 9,
     /* 2-D pooling of a (C, H, W) input, pooling MEAN (nn.AvgPool2d, padding counted
      * in the divisor) or MAX (nn.MaxPool2d); kernel, stride (0 = kernel, as

@@ -77,8 +77,8 @@ typedef enum sigeo_proxy_kind {
     SIGEO_PROXY_FISHER = 6,
     /* Jacobian covariance: J = d(sum of the loss node's outputs)/dx for the
      * dense input x, one row per sample; C = corrcoef(J) (B x B, double);
-     * score = -sum_i log(v_i + 1e-5) + 1/(v_i + 1e-5) over C's eigenvalues
-     * (symmetric solver). A constant row (e.g. a zero Jacobian) makes C NaN:
+     * score = -sum_i (log(v_i + 1e-5) + 1/(v_i + 1e-5)) over C's
+     * eigenvalues (symmetric solver). A constant row (e.g. a zero Jacobian) makes C NaN:
      * score NaN, NONFINITE. 1 fwd + 1 bwd to the input, no labels. Needs a
      * dense input (SIGEO_ERR_UNSUPPORTED otherwise) and batch size >= 2. */
     SIGEO_PROXY_JACOV = 7,
@@ -102,28 +102,32 @@ typedef enum sigeo_proxy_kind {
      * convention; it correlates negatively with accuracy (proxies.md §6).
      * 1 fwd + 1 bwd, labels. */
     SIGEO_PROXY_PLAIN = 11,
-    /* SynFlow (NASLib `synflow`, bn=False): every parameter and batch-norm
-     * running statistic replaced by its absolute value, every batch norm
-     * made the identity (eval mode on mean 0, var 1 - eps, gamma 1,
-     * beta 0), input = all ones, one sample; R = sum of the loss node's
-     * outputs; 1 fwd + 1 bwd of R; raw = sum over CL-weights of
+    /* SynFlow (NASLib `synflow`, bn=False): every parameter the pass reads
+     * replaced by its absolute value, every batch norm made the identity
+     * (eval mode on mean 0, var 1 - eps, gamma 1, beta 0: NASLib builds the
+     * network without them), input = all ones, one sample; R = sum of the
+     * loss node's outputs; 1 fwd + 1 bwd of R; raw = sum over CL-weights of
      * |W . dR/dW|; score = log(raw) (the harness transform; raw 0 -> 0),
-     * raw in result.raw_score. Deviation: float32, not float64 -- a deep net
-     * can overflow R to inf (score inf, NONFINITE). Sparse fields have no
-     * "ones": they take the bags of sample 0 of the first batch (so a model
-     * with sparse inputs needs a batch; a dense-only one needs none). */
+     * raw in result.raw_score. No labels, no data for a dense-only model.
+     * Deviations: float32, not float64 -- a deep net can overflow R to inf
+     * (score inf, NONFINITE); sparse fields have no "ones": they take the
+     * bags of sample 0 of the first batch (a model with sparse inputs needs
+     * a batch), and only the table rows those bags look up are made
+     * positive (no other row enters the pass). */
     SIGEO_PROXY_SYNFLOW = 12,
-    /* Zen-NAS: weights re-initialised from options->seed (CL-weights
-     * N(0, 1), biases 0, batch-norm gamma 1, beta 0 and running mean 0,
-     * var 1; embeddings and layer norms keep theirs), e1, e2 ~ N(0, 1) of
+    /* Zen-NAS: weights re-initialised from options->seed (the active
+     * elements of the CL-weights N(0, 1), biases 0, batch-norm gamma 1,
+     * beta 0 and running mean 0, var 1; embeddings and layer norms keep
+     * theirs; all restored afterwards), e1, e2 ~ N(0, 1) of
      * the first batch's dense shape, x2 = e1 + 0.01 e2; two forward passes;
      * f = the feature map entering the last global average pooling, or,
      * without one (MLP and CTR models), the input(s) of the loss node, i.e.
      * the features entering the final layer; Delta = mean_n sum |f(e1) -
      * f(x2)|; score = log(Delta) + sum over active (C, H, W) batch norms
      * (BatchNorm2d) of log sqrt(mean over active channels of running_var)
-     * after both passes. Random draws: weights in parameter order, then e1,
-     * then e2, row-major (sigeo's stream). Sparse bags come from the first
+     * after both passes. Random draws (sigeo's stream): the weights in
+     * parameter order, each row-major over its active elements (a subnet
+     * draws what its standalone extract draws), then e1, then e2. Sparse bags come from the first
      * batch unchanged; a model without a dense input is
      * SIGEO_ERR_UNSUPPORTED. 2 fwd, no labels. */
     SIGEO_PROXY_ZEN = 13,
@@ -210,7 +214,9 @@ SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, u
  * and 0 = the active architecture) of `model` on batches[0..n_batches).
  * SiGeo/ZiCo/Fisher-Rao run forward+backward on each batch with the weights
  * fixed; the exact Fisher-Rao norm comes from the same backward pass
- * (per-sample delta . y of every homogeneous layer, proxies.md §4). The
+ * (per-sample delta . y of every homogeneous layer, proxies.md §4), or,
+ * where the active architecture couples samples (train-mode batch norm),
+ * from one extra forward-mode pass per batch (proxies.md §4.3a). The
  * baselines (GRAD_NORM .. MECO) use the first batch only; L2_NORM, PARAMS,
  * FLOPS and (dense-only models) SYNFLOW accept batches NULL, n_batches 0.
  * Buffers are reused across calls: after the first call for a model, a

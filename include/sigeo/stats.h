@@ -51,10 +51,15 @@ typedef enum sigeo_zico_variant {
 typedef enum sigeo_fr_estimator {
     /* Paper: (1/N) sum_n d_n^2 from the per-sample directional derivatives
      * d_n the host hands in (exactly computed, e.g. by per-sample backward
-     * or forward-mode through coupled layers). log(fr) enters the score. */
+     * or forward-mode through coupled layers). log(fr) enters the score.
+     * sigeo_proxy_compute takes d_n from the one-backward identity where
+     * that is exact, and from one forward-mode (JVP) pass per batch along
+     * theta where samples are coupled (train-mode batch norm). */
     SIGEO_FR_EXACT = 0,
     /* Same formula; d_n obtained from the one-backward identity
-     * d_n = B * sum_layers delta_n . y_n (exact without sample coupling).
+     * d_n = B * sum_layers delta_n . y_n (exact without sample coupling;
+     * with train-mode batch norm only an approximation, which proxies.md
+     * §4.3a measured at 70-140x the exact value, ranking differently).
      * Recorded as provenance; the arithmetic is that of EXACT. */
     SIGEO_FR_IDENTITY = 1,
     /* REFERENCE: official RecSys code (proxies.md §1.5):

@@ -103,6 +103,13 @@ struct sigeo__node {
      * "Per-row shapes"); shape_known once op_shape.c resolved it */
     int32_t shape_ndim;
     bool shape_known;
+    /* forward-mode pass (jvp.c): the tangent of `out` along theta, [B, width],
+     * and op-owned scratch of that pass, both grown on first use only (the
+     * pass runs for sample-coupled architectures, so others never pay). */
+    float *tangent;
+    int64_t tangent_cap;  /* floats allocated in tangent */
+    void *jvp_scratch;
+    size_t jvp_scratch_size;
 };
 
 typedef struct sigeo__group {
@@ -152,6 +159,7 @@ struct sigeo_model {
     void *attachment;
     void (*attachment_destroy)(void *attachment);
     int64_t directional_cap;
+    bool have_loss;              /* the last forward computed the loss (targets kept) */
 };
 
 /* Per-op behaviour. `infer` sets node->width and runs from the inputs at
@@ -177,6 +185,14 @@ struct sigeo__op {
     /* True if the op, as configured, mixes samples of a batch (train-mode
      * batch norm): the per-sample identity is then not exact (NULL = no). */
     bool (*couples_samples)(const sigeo_model_t *m, const sigeo__node_t *node);
+    /* Forward-mode pass along theta (jvp.c, sigeo__tape_jvp), after a forward
+     * on the batch: node->tangent = J_x xdot + J_p p, with xdot the inputs'
+     * tangents and p the node's own parameters (their tangent is the
+     * parameter itself), from the values the forward left (node->out, the
+     * inputs' out, scratch). Changes nothing the forward or backward reads,
+     * and no running statistics. NULL = the op cannot: the pass fails with
+     * SIGEO_ERR_UNSUPPORTED naming it. */
+    sigeo_status_t (*jvp)(sigeo_model_t *m, sigeo__node_t *node);
 };
 
 /* Op tables, one per file. */
@@ -229,6 +245,14 @@ void sigeo__param_clear_grad(sigeo__param_t *p);
 sigeo_status_t sigeo__loss_check(sigeo_model_t *m, const sigeo_batch_t *batch);
 sigeo_status_t sigeo__loss_forward(sigeo_model_t *m, const sigeo_batch_t *batch);
 void sigeo__loss_backward(sigeo_model_t *m);
+
+/* Grows node->jvp_scratch to at least `size` bytes (contents not kept; jvp.c). */
+sigeo_status_t sigeo__node_jvp_scratch(sigeo_model_t *m, sigeo__node_t *node, size_t size);
+
+/* dl_n/dz_n . zdot_n for row n of the last forward: z the loss node's
+ * output, l_n the per-sample loss (not divided by the batch size), zdot a
+ * row of the loss node's width (loss.c). */
+double sigeo__loss_row_directional(const sigeo_model_t *m, int64_t n, const float *zdot);
 
 /* Adds dL/dy_n . y_n for every row n into m->directional (if collecting). */
 void sigeo__add_directional(sigeo_model_t *m, const float *y, const float *dy, int64_t rows, int64_t width);

@@ -125,3 +125,31 @@ void sigeo__loss_backward(sigeo_model_t *m)
     }
     out->grad_written = true;
 }
+
+/* The per-sample gradient of sigeo__loss_backward without its 1/B: the
+ * forward-mode pass (jvp.c) needs dl_n/dz_n . zdot_n of one sample. */
+double sigeo__loss_row_directional(const sigeo_model_t *m, int64_t n, const float *zdot)
+{
+    const sigeo__node_t *out = &m->nodes[m->loss_node];
+    const int64_t W = out->width;
+    const float *z = out->out + n * W;
+    double s = 0.0;
+    if (m->loss_kind == SIGEO_LOSS_SOFTMAX_CE) {
+        double zmax = z[0];
+        for (int64_t j = 1; j < W; j++)
+            zmax = z[j] > zmax ? z[j] : zmax;
+        double se = 0.0;
+        for (int64_t j = 0; j < W; j++)
+            se += exp((double)z[j] - zmax);
+        const int64_t y = (int64_t)m->targets[n];
+        for (int64_t j = 0; j < W; j++)
+            s += (exp((double)z[j] - zmax) / se - (j == y ? 1.0 : 0.0)) * (double)zdot[j];
+        return s;
+    }
+    for (int64_t j = 0; j < W; j++) {
+        const double x = z[j], t = m->targets[n * W + j];
+        const double d = m->loss_kind == SIGEO_LOSS_BCE_WITH_LOGITS ? 1.0 / (1.0 + exp(-x)) - t : 2.0 * (x - t);
+        s += d * (double)zdot[j];
+    }
+    return s / (double)W;
+}

@@ -67,6 +67,8 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
         sigeo__free(n->out);
         sigeo__free(n->grad);
         sigeo__free(n->scratch);
+        sigeo__free(n->tangent);
+        sigeo__free(n->jvp_scratch);
         for (int32_t s = 0; s < n->n_slots; s++)
             sigeo__prim_slot_free(n->slots[s]);
         sigeo__free(n->slots);
@@ -487,10 +489,11 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
         }
         if (!n->slots) {
             int32_t in_runs = n->n_inputs > 0 ? m->nodes[n->inputs[0]].max_runs : 1;
-            n->n_slots = 3 * in_runs + 2;
-            n->slots = sigeo__calloc((size_t)n->n_slots, sizeof *n->slots);
+            const int32_t count = 3 * in_runs + 2;
+            n->slots = sigeo__calloc((size_t)count, sizeof *n->slots);
             if (!n->slots)
                 return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
+            n->n_slots = count; /* only once the array exists: destroy walks it */
         }
     }
     if (!m->arch && m->n_choices > 0) {

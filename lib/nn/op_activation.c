@@ -80,6 +80,20 @@ static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: ydot = f'(x) xdot, which is the eltwise backward with
+ * xdot in place of the output gradient (its slot, same shape). */
+static sigeo_status_t act_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t count = m->batch * n->width;
+    if (n->activation == SIGEO_ACT_IDENTITY) {
+        memcpy(n->tangent, in->tangent, (size_t)count * sizeof(float));
+        return SIGEO_OK;
+    }
+    return sigeo__eltwise_backward(&n->slots[1], m->engine, alg_of(n->activation), count, in->out, in->tangent,
+                                   n->tangent);
+}
+
 /* tensorwatch counts the ReLU family as numel(input); other activations 0. */
 static int64_t act_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
@@ -94,4 +108,5 @@ const sigeo__op_t sigeo__op_activation = {
     .forward = act_forward,
     .backward = act_backward,
     .flops = act_flops,
+    .jvp = act_jvp,
 };

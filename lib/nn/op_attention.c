@@ -25,7 +25,9 @@
 enum {
     SLOT_IN_PROJ, SLOT_QK, SLOT_AV, SLOT_OUT_PROJ,
     SLOT_D_O, SLOT_D_WOUT, SLOT_D_A, SLOT_D_V, SLOT_D_Q, SLOT_D_K, SLOT_D_X, SLOT_D_WIN,
-    SLOT_SOFTMAX, SLOT_D_SOFTMAX, N_SLOTS
+    SLOT_SOFTMAX, SLOT_D_SOFTMAX,
+    SLOT_J_IN, SLOT_J_QK, SLOT_J_AV, SLOT_J_OUT, /* forward-mode pass (the accumulating products) */
+    N_SLOTS
 };
 enum { P_IN_W, P_IN_B, P_OUT_W, P_OUT_B };
 
@@ -262,6 +264,69 @@ static sigeo_status_t attn_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass (jvp.c), from the forward's P, A, O:
+ *   Pdot = xdot W_in^T + P               (in-projection, linear in its (W, b))
+ *   Sdot = (Qdot K^T + Q Kdot^T) / sqrt(d)
+ *   Adot = A (Sdot - rowsum(A Sdot))     (the softmax backward's formula)
+ *   Odot = Adot V + A Vdot
+ *   ydot = Odot W_out^T + y              (out-projection, linear in its (W, b))
+ * The non-accumulating products have the forward's shapes and reuse its
+ * slots; the accumulating ones have their own. Scratch (floats): Pdot,
+ * Sdot, Adot, Odot. Mixes tokens, not samples. */
+static sigeo_status_t attn_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const attn_dims_t k = dims_of(n, m->batch);
+    const int64_t rows = k.B * k.T, E = k.E, E3 = 3 * E;
+    const int64_t pn = rows * E3, an = k.B * k.H * k.T * k.T, on = rows * E;
+    attn_buf_t bf;
+    sigeo_status_t st = buffers(&bf, m, n, &k); /* same size as the forward's: contents kept */
+    if (st == SIGEO_OK)
+        st = sigeo__node_jvp_scratch(m, n, (size_t)(pn + 2 * an + on) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    float *pd = n->jvp_scratch, *sd = pd + pn, *ad = sd + an, *od = ad + an;
+    memcpy(pd, bf.p, (size_t)pn * sizeof(float));
+    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+        sigeo__matmul_shape_t proj = { .m = rows, .n = E3, .k = E, .a_stride = { E, 1 }, .b_stride = { 1, E },
+                                       .c_stride = { E3, 1 }, .accumulate = true };
+        if ((st = sigeo__matmul(&n->slots[SLOT_J_IN], m->engine, &proj, in->tangent, param(m, n, P_IN_W)->data,
+                                NULL, pd)) != SIGEO_OK)
+            return st;
+    }
+    int64_t qs[4], kts[4], vs[4], as[4], os[4];
+    head_view(qs, &k, E3, false);
+    head_view(kts, &k, E3, true);
+    head_view(vs, &k, E3, false);
+    score_view(as, &k, false);
+    head_view(os, &k, E, false);
+    const float scale = (float)(1.0 / sqrt((double)k.d));
+    if ((st = bmm(m, n, SLOT_QK, &k, k.T, k.T, k.d, qs, pd, kts, bf.p + E, as, sd, scale)) != SIGEO_OK)
+        return st;
+    sigeo__bmm_shape_t acc = { .batch = { k.B, k.H }, .m = k.T, .n = k.T, .k = k.d, .accumulate = true,
+                               .scale = scale };
+    memcpy(acc.a_stride, qs, sizeof qs);
+    memcpy(acc.b_stride, kts, sizeof kts);
+    memcpy(acc.c_stride, as, sizeof as);
+    if ((st = sigeo__matmul_batched(&n->slots[SLOT_J_QK], m->engine, &acc, bf.p, pd + E, NULL, sd)) != SIGEO_OK)
+        return st;
+    st = sigeo__softmax_backward(&n->slots[SLOT_D_SOFTMAX], m->engine, k.B * k.H * k.T, k.T, bf.a, sd, ad);
+    if (st != SIGEO_OK)
+        return st;
+    if ((st = bmm(m, n, SLOT_AV, &k, k.T, k.d, k.T, as, ad, vs, bf.p + 2 * E, os, od, 1.0f)) != SIGEO_OK)
+        return st;
+    acc = (sigeo__bmm_shape_t){ .batch = { k.B, k.H }, .m = k.T, .n = k.d, .k = k.T, .accumulate = true };
+    memcpy(acc.a_stride, as, sizeof as);
+    memcpy(acc.b_stride, vs, sizeof vs);
+    memcpy(acc.c_stride, os, sizeof os);
+    if ((st = sigeo__matmul_batched(&n->slots[SLOT_J_AV], m->engine, &acc, bf.a, pd + 2 * E, NULL, od)) != SIGEO_OK)
+        return st;
+    memcpy(n->tangent, n->out, (size_t)on * sizeof(float));
+    sigeo__matmul_shape_t out = { .m = rows, .n = E, .k = E, .a_stride = { E, 1 }, .b_stride = { 1, E },
+                                  .c_stride = { E, 1 }, .accumulate = true };
+    return sigeo__matmul(&n->slots[SLOT_J_OUT], m->engine, &out, od, param(m, n, P_OUT_W)->data, NULL, n->tangent);
+}
+
 /* nn.MultiheadAttention._reset_parameters: xavier_uniform_ on in_proj_weight
  * (fan_in E, fan_out 3E), zero biases; out_proj.weight keeps nn.Linear's
  * kaiming_uniform(a=sqrt 5) bound 1/sqrt(E). */
@@ -292,4 +357,5 @@ static int64_t attn_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 const sigeo__op_t sigeo__op_attention = {
     .name = "attention", .configure = attn_configure, .infer = attn_infer, .forward = attn_forward,
     .backward = attn_backward, .flops = attn_flops, .init_param = attn_init, .active_numel = attn_active_numel,
+    .jvp = attn_jvp,
 };

@@ -257,9 +257,61 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
      * layer itself mixes them: the deltas that reach the layers upstream hold
      * cross-sample terms (dL/dy_m sums dl_n/dy_m over n), so their per-sample
      * terms are not theta . grad l_n (proxies.md §4.3, §4.3a: a forward-mode
-     * pass through the batch statistics gives the exact value). */
+     * pass through the batch statistics gives the exact value, bn_jvp). */
     sigeo__add_directional(m, n->out, n->grad, B, W);
     return SIGEO_OK;
+}
+
+/* Forward-mode pass (jvp.c), from the forward's own x_hat and 1/std (the
+ * same batch statistics; the running statistics are neither read nor
+ * updated). Train mode: with x_hat = (x - mu_c) rstd_c over the channel's
+ * rows and positions,
+ *   x_hat_dot = rstd_c (xdot - mean_c(xdot) - x_hat mean_c(x_hat xdot)),
+ * the tangents of the batch mean and variance: sample n's tangent takes in
+ * every other sample's, which is the coupling the one-backward identity
+ * misses (proxies.md §4.3a). Eval mode: x_hat_dot = rstd xdot. The affine
+ * part is degree 1 in (gamma, beta): ydot = gamma x_hat_dot + y. */
+static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t B = m->batch, W = n->width, S = positions(n), C = W / S;
+    const bool train = !(n->flags & SIGEO_LAYER_RUNNING_STATS);
+    bn_work_t w;
+    sigeo_status_t st = get_work(&w, m, n, B, C); /* same size as the forward's: no move */
+    if (st != SIGEO_OK)
+        return st;
+    const float *gamma = m->params[n->param[0]].data;
+    const double count = (double)(B * S);
+    for (int64_t c = 0; c < C; c++) {
+        double mean_d = 0.0, mean_xd = 0.0;
+        if (train) {
+            for (int64_t r = 0; r < B; r++) {
+                const float *xd = in->tangent + r * W + c * S, *xh = w.xhat + r * W + c * S;
+                for (int64_t s = 0; s < S; s++) {
+                    mean_d += xd[s];
+                    mean_xd += (double)xh[s] * xd[s];
+                }
+            }
+            mean_d /= count;
+            mean_xd /= count;
+        }
+        const double g = (double)gamma[w.idx[c]] * w.rstd[c];
+        for (int64_t r = 0; r < B; r++) {
+            const float *xd = in->tangent + r * W + c * S, *xh = w.xhat + r * W + c * S, *y = n->out + r * W + c * S;
+            float *t = n->tangent + r * W + c * S;
+            for (int64_t s = 0; s < S; s++)
+                t[s] = (float)(g * ((double)xd[s] - mean_d - xh[s] * mean_xd) + y[s]);
+        }
+    }
+    return SIGEO_OK;
+}
+
+/* Train mode normalises with the batch's statistics: each sample's output
+ * depends on the others'. */
+static bool bn_couples_samples(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    (void)m;
+    return !(n->flags & SIGEO_LAYER_RUNNING_STATS);
 }
 
 static int64_t bn_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
@@ -271,5 +323,6 @@ static int64_t bn_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, c
 
 const sigeo__op_t sigeo__op_batch_norm = {
     .name = "batch norm", .configure = bn_configure, .infer = bn_infer, .forward = bn_forward,
-    .backward = bn_backward, .active_numel = bn_active_numel,
+    .backward = bn_backward, .active_numel = bn_active_numel, .couples_samples = bn_couples_samples,
+    .jvp = bn_jvp,
 };

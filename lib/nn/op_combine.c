@@ -179,12 +179,46 @@ static sigeo_status_t select_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: the three are linear in their inputs, so the tangents
+ * move exactly as the values do. */
+static sigeo_status_t sum_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const int64_t B = m->batch, W = n->width;
+    memset(n->tangent, 0, (size_t)(B * W) * sizeof(float));
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (sigeo__input_on(m, n, i)) {
+            const sigeo__node_t *in = sigeo__input(m, n, i);
+            put_block(n->tangent, W, in->tangent, in->width, B, in->width, true);
+        }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t concat_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    int64_t col = 0;
+    for (int32_t i = 0; i < n->n_inputs; i++)
+        if (sigeo__input_on(m, n, i)) {
+            const sigeo__node_t *in = sigeo__input(m, n, i);
+            put_block(n->tangent + col, n->width, in->tangent, in->width, m->batch, in->width, false);
+            col += in->width;
+        }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t select_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, m->arch[n->choice]);
+    memcpy(n->tangent, in->tangent, (size_t)(m->batch * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_sum = {
     .name = "sum",
     .configure = sum_concat_configure,
     .infer = sum_infer,
     .forward = sum_forward,
     .backward = sum_backward,
+    .jvp = sum_jvp,
 };
 const sigeo__op_t sigeo__op_concat = {
     .name = "concat",
@@ -192,6 +226,7 @@ const sigeo__op_t sigeo__op_concat = {
     .infer = concat_infer,
     .forward = concat_forward,
     .backward = concat_backward,
+    .jvp = concat_jvp,
 };
 const sigeo__op_t sigeo__op_select = {
     .name = "select",
@@ -199,4 +234,5 @@ const sigeo__op_t sigeo__op_select = {
     .infer = select_infer,
     .forward = select_forward,
     .backward = select_backward,
+    .jvp = select_jvp,
 };

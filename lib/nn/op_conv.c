@@ -9,7 +9,7 @@
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
-enum { SLOT_FWD, SLOT_BWD_DATA, SLOT_BWD_WEIGHTS };
+enum { SLOT_FWD, SLOT_BWD_DATA, SLOT_BWD_WEIGHTS, SLOT_JVP }; /* finalize gives at least 5 */
 
 static sigeo_status_t conv_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
@@ -123,6 +123,28 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: ydot = conv(xdot; W) + (conv(x; W) + b) = conv(xdot; W)
+ * + y, linear in (W, b). The convolution of the tangent runs without bias
+ * in its own slot, so the forward's primitive stays as it is. */
+static sigeo_status_t conv_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t count = m->batch * n->width;
+    if (in->kind == SIGEO__NODE_INPUT_DENSE) {
+        memcpy(n->tangent, n->out, (size_t)count * sizeof(float));
+        return SIGEO_OK;
+    }
+    sigeo__conv_shape_t sh = conv_shape(m, n, m->batch);
+    sh.bias = false;
+    sigeo_status_t st = sigeo__conv_forward(&n->slots[SLOT_JVP], m->engine, &sh, in->tangent,
+                                            m->params[n->param[0]].data, NULL, n->tangent);
+    if (st != SIGEO_OK)
+        return st;
+    for (int64_t i = 0; i < count; i++)
+        n->tangent[i] += n->out[i];
+    return SIGEO_OK;
+}
+
 /* nn.Conv2d.reset_parameters: kaiming_uniform(a=sqrt 5) gives the bound
  * 1/sqrt(fan_in), fan_in = C kh kw, and the bias uses the same bound. */
 static void conv_init(sigeo_model_t *m, const sigeo__node_t *n, sigeo__param_t *p)
@@ -146,4 +168,5 @@ static int64_t conv_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 const sigeo__op_t sigeo__op_conv2d = {
     .name = "conv2d", .configure = conv_configure, .infer = conv_infer, .forward = conv_forward,
     .backward = conv_backward, .flops = conv_flops, .init_param = conv_init, .active_numel = conv_active_numel,
+    .jvp = conv_jvp,
 };

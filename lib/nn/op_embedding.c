@@ -108,10 +108,19 @@ static sigeo_status_t emb_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: the pooled rows are linear in the table and the ids
+ * carry no tangent, so ydot = y. */
+static sigeo_status_t emb_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    memcpy(n->tangent, n->out, (size_t)(m->batch * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_embedding_bag = {
     .name = "embedding bag",
     .configure = emb_configure,
     .infer = emb_infer,
     .forward = emb_forward,
     .backward = emb_backward,
+    .jvp = emb_jvp,
 };

@@ -88,6 +88,27 @@ static sigeo_status_t fm_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: out[e] = s_e^2 - sum_t x_te^2 with s_e = sum_t x_te, so
+ * outdot[e] = 2 s_e sdot_e - 2 sum_t x_te xdot_te. No parameters. */
+static sigeo_status_t fm_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t E = n->width, T = in->width / E;
+    for (int64_t r = 0; r < m->batch; r++) {
+        const float *x = in->out + r * in->width, *xd = in->tangent + r * in->width;
+        for (int64_t e = 0; e < E; e++) {
+            double s = 0.0, sd = 0.0, q = 0.0;
+            for (int64_t t = 0; t < T; t++) {
+                s += x[t * E + e];
+                sd += xd[t * E + e];
+                q += (double)x[t * E + e] * xd[t * E + e];
+            }
+            n->tangent[r * E + e] = (float)(2.0 * (s * sd - q));
+        }
+    }
+    return SIGEO_OK;
+}
+
 static int64_t fm_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
     return m->nodes[n->inputs[0]].width;
@@ -95,5 +116,5 @@ static int64_t fm_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 
 const sigeo__op_t sigeo__op_fm = {
     .name = "fm", .configure = fm_configure, .infer = fm_infer, .forward = fm_forward,
-    .backward = fm_backward, .flops = fm_flops,
+    .backward = fm_backward, .flops = fm_flops, .jvp = fm_jvp,
 };

@@ -133,6 +133,45 @@ static sigeo_status_t gate_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: zdot = Ldot W^T + (L W^T + b) = Ldot W^T + z (the
+ * parameters enter through z only, linearly), then with g = sigmoid(z),
+ * outdot = g (1 - g) zdot R + g Rdot on R's width, 0 past it. zdot lives in
+ * the pass's scratch; the slots are used as in the linear layer. */
+static sigeo_status_t gate_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *l = sigeo__input(m, n, 0), *r = sigeo__input(m, n, 1);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = m->batch, V = n->width, Vmax = w->dims[1], lw = l->width, rw = r->width;
+    sigeo_status_t st = sigeo__node_jvp_scratch(m, n, (size_t)(B * V) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    const float *z = n->scratch, *g = z + B * V;
+    float *zd = n->jvp_scratch;
+    memcpy(zd, z, (size_t)(B * V) * sizeof(float));
+    for (int32_t k = 0; k < l->n_runs && l->kind != SIGEO__NODE_INPUT_DENSE; k++) {
+        const sigeo__run_t *run = &l->runs[k];
+        sigeo__matmul_shape_t sh = {
+            .m = B, .n = V, .k = run->len, .a_stride = { lw, 1 }, .b_stride = { 1, Vmax }, .c_stride = { V, 1 },
+            .accumulate = true,
+        };
+        sigeo__prim_slot_t **slot = k == 0 ? &n->slots[n->n_slots - 1] : &n->slots[3 * k];
+        if ((st = sigeo__matmul(slot, m->engine, &sh, l->tangent + run->active_offset, w->data + run->max_offset,
+                                NULL, zd)) != SIGEO_OK)
+            return st;
+    }
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < V; j++) {
+            float *t = n->tangent + i * V + j;
+            if (j >= rw) {
+                *t = 0.0f;
+                continue;
+            }
+            const double s = g[i * V + j];
+            *t = (float)(s * (1.0 - s) * zd[i * V + j] * r->out[i * rw + j] + s * r->tangent[i * rw + j]);
+        }
+    return SIGEO_OK;
+}
+
 static int64_t gate_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
 {
     if (p->kind == SIGEO_PARAM_BIAS)
@@ -147,5 +186,5 @@ static int64_t gate_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 
 const sigeo__op_t sigeo__op_sigmoid_gating = {
     .name = "sigmoid gating", .configure = gate_configure, .infer = gate_infer, .forward = gate_forward,
-    .backward = gate_backward, .flops = gate_flops, .active_numel = gate_active_numel,
+    .backward = gate_backward, .flops = gate_flops, .active_numel = gate_active_numel, .jvp = gate_jvp,
 };

@@ -36,13 +36,30 @@ static sigeo_status_t sparse_forward(sigeo_model_t *m, sigeo__node_t *n, const s
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: the data does not move with theta (tangent 0); a
+ * sparse field has no features, its bags' tangents are the embeddings'. */
+static sigeo_status_t dense_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    memset(n->tangent, 0, (size_t)(m->batch * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
+static sigeo_status_t sparse_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    (void)m;
+    (void)n;
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_input_dense = {
     .name = "input",
     .infer = dense_infer,
     .forward = dense_forward,
+    .jvp = dense_jvp,
 };
 const sigeo__op_t sigeo__op_input_sparse = {
     .name = "sparse input",
     .infer = sparse_infer,
     .forward = sparse_forward,
+    .jvp = sparse_jvp,
 };

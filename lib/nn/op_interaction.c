@@ -161,10 +161,43 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* The tangent of vector i of row r (as vec()). */
+static const float *vec_tangent(sigeo_model_t *m, const sigeo__node_t *n, int64_t i, int64_t r, int64_t E)
+{
+    if (token_mode(n)) {
+        const sigeo__node_t *in = sigeo__input(m, n, 0);
+        return in->tangent + r * in->width + i * E;
+    }
+    return sigeo__input(m, n, (int32_t)i)->tangent + r * E;
+}
+
+/* Forward-mode pass: (z_i . z_j)' = zdot_i . z_j + z_i . zdot_j. No parameters. */
+static sigeo_status_t dot_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    int64_t N, E;
+    vectors(m, n, &N, &E);
+    const int64_t W = n->width;
+    for (int64_t r = 0; r < m->batch; r++) {
+        int64_t p = 0;
+        for (int64_t i = 1; i < N; i++) {
+            const float *zi = vec(m, n, i, r, E), *di = vec_tangent(m, n, i, r, E);
+            for (int64_t j = 0; j < i; j++) {
+                const float *zj = vec(m, n, j, r, E), *dj = vec_tangent(m, n, j, r, E);
+                double s = 0.0;
+                for (int64_t k = 0; k < E; k++)
+                    s += (double)di[k] * zj[k] + (double)zi[k] * dj[k];
+                n->tangent[r * W + p++] = (float)s;
+            }
+        }
+    }
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_dot_interaction = {
     .name = "dot interaction",
     .configure = dot_configure,
     .infer = dot_infer,
     .forward = dot_forward,
     .backward = dot_backward,
+    .jvp = dot_jvp,
 };

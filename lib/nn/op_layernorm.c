@@ -109,10 +109,39 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: with x_hat = (x - mu) rstd over the row,
+ *   x_hat_dot = rstd (xdot - mean(xdot) - x_hat mean(x_hat xdot))
+ * (the mean's and the variance's tangents; eps included), and the affine
+ * part, degree 1 in (gamma, beta), adds y: ydot = gamma x_hat_dot + y.
+ * Per row only: layer norm does not couple samples. */
+static sigeo_status_t ln_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t B = m->batch, W = n->width;
+    const int64_t *idx = n->scratch;
+    const float *rstd = (const float *)(const void *)(idx + W), *xhat = rstd + B;
+    const float *gamma = m->params[n->param[0]].data;
+    for (int64_t r = 0; r < B; r++) {
+        const float *xd = in->tangent + r * W, *xh = xhat + r * W, *y = n->out + r * W;
+        float *t = n->tangent + r * W;
+        double mean_d = 0.0, mean_xd = 0.0;
+        for (int64_t j = 0; j < W; j++) {
+            mean_d += xd[j];
+            mean_xd += (double)xh[j] * xd[j];
+        }
+        mean_d /= (double)W;
+        mean_xd /= (double)W;
+        for (int64_t j = 0; j < W; j++)
+            t[j] = (float)((double)gamma[idx[j]] * rstd[r] * ((double)xd[j] - mean_d - xh[j] * mean_xd) + y[j]);
+    }
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_layer_norm = {
     .name = "layer norm",
     .configure = ln_configure,
     .infer = ln_infer,
     .forward = ln_forward,
     .backward = ln_backward,
+    .jvp = ln_jvp,
 };

@@ -122,6 +122,34 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: ydot = xdot W^T + (x W^T + b) = xdot W^T + y, the
+ * parameters' own tangent (theta) reproducing the output. The first run
+ * uses the spare slot past the 3 per run (accumulate onto y, no bias); the
+ * others have exactly the forward's shape and reuse its slots. */
+static sigeo_status_t linear_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = m->batch, in_w = in->width, in_max = w->dims[1], out_w = n->width;
+    memcpy(n->tangent, n->out, (size_t)(B * out_w) * sizeof(float));
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo__matmul_shape_t sh = {
+            .m = B, .n = out_w, .k = run->len,
+            .a_stride = { in_w, 1 }, .b_stride = { 1, in_max }, .c_stride = { out_w, 1 },
+            .accumulate = true,
+        };
+        sigeo__prim_slot_t **slot = r == 0 ? &n->slots[n->n_slots - 1] : &n->slots[3 * r];
+        sigeo_status_t st = sigeo__matmul(slot, m->engine, &sh, in->tangent + run->active_offset,
+                                          w->data + run->max_offset, NULL, n->tangent);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
 /* tensorwatch convention: in * out multiply-accumulates, bias not counted. */
 static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
@@ -135,4 +163,5 @@ const sigeo__op_t sigeo__op_linear = {
     .forward = linear_forward,
     .backward = linear_backward,
     .flops = linear_flops,
+    .jvp = linear_jvp,
 };

@@ -216,9 +216,17 @@ static sigeo_status_t reshape_forward(sigeo_model_t *m, sigeo__node_t *n, const 
     return SIGEO_OK;
 }
 
+/* Forward-mode pass of reshape, slice and zero: linear maps of the input,
+ * so the tangent moves as the value does (zero: 0). */
+static sigeo_status_t reshape_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    memcpy(n->tangent, sigeo__input(m, n, 0)->tangent, (size_t)(m->batch * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_reshape = {
     .name = "reshape", .configure = reshape_configure, .infer = reshape_infer,
-    .forward = reshape_forward, .backward = pass_grad_back,
+    .forward = reshape_forward, .backward = pass_grad_back, .jvp = reshape_jvp,
 };
 
 /* --------------------------------------------------------------- slice */
@@ -280,9 +288,16 @@ static sigeo_status_t slice_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+static sigeo_status_t slice_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    sigeo__put_rows(n->tangent, n->width, in->tangent + n->offset, in->width, m->batch, n->width, false);
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_slice = {
     .name = "slice", .configure = slice_configure, .infer = slice_infer,
-    .forward = slice_forward, .backward = slice_backward,
+    .forward = slice_forward, .backward = slice_backward, .jvp = slice_jvp,
 };
 
 /* ---------------------------------------------------------------- zero */
@@ -345,6 +360,12 @@ static sigeo_status_t zero_forward(sigeo_model_t *m, sigeo__node_t *n, const sig
 
 /* No backward: the output does not depend on the input. The input's
  * gradient is whatever its other consumers give (zero if none). */
+static sigeo_status_t zero_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    memset(n->tangent, 0, (size_t)(m->batch * n->width) * sizeof(float));
+    return SIGEO_OK;
+}
+
 const sigeo__op_t sigeo__op_zero = {
-    .name = "zero", .configure = zero_configure, .infer = zero_infer, .forward = zero_forward,
+    .name = "zero", .configure = zero_configure, .infer = zero_infer, .forward = zero_forward, .jvp = zero_jvp,
 };

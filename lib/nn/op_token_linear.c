@@ -181,6 +181,34 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Forward-mode pass: per sample Ydot = W Xdot + (W X + b) = W Xdot + Y.
+ * As in the linear layer, the first run accumulates onto Y through the
+ * spare slot and the others reuse the forward's slots (same shapes). */
+static sigeo_status_t tl_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E;
+    memcpy(n->tangent, n->out, (size_t)(B * out_w) * sizeof(float));
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo__bmm_shape_t sh = {
+            .batch = { B, 1 }, .m = tout, .n = E, .k = run->len / E,
+            .a_stride = { 0, 0, Tmax, 1 }, .b_stride = { in_w, in_w, E, 1 }, .c_stride = { out_w, out_w, E, 1 },
+            .accumulate = true,
+        };
+        sigeo__prim_slot_t **slot = r == 0 ? &n->slots[n->n_slots - 1] : &n->slots[3 * r];
+        sigeo_status_t st = sigeo__matmul_batched(slot, m->engine, &sh, w->data + run->max_offset / E,
+                                                  in->tangent + run->active_offset, NULL, n->tangent);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
 static int64_t tl_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
 {
     const int64_t E = n->shape[1], tout = n->width / E;
@@ -197,5 +225,5 @@ static int64_t tl_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 
 const sigeo__op_t sigeo__op_token_linear = {
     .name = "token linear", .configure = tl_configure, .infer = tl_infer, .forward = tl_forward,
-    .backward = tl_backward, .flops = tl_flops, .active_numel = tl_active_numel,
+    .backward = tl_backward, .flops = tl_flops, .active_numel = tl_active_numel, .jvp = tl_jvp,
 };

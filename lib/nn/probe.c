@@ -201,6 +201,7 @@ void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node)
     }
     out->out = n->active ? n->out : NULL;
     out->grad = n->active ? n->grad : NULL;
+    out->field = n->field;
 }
 
 bool sigeo__probe_input_on(const sigeo_model_t *m, int32_t node, int32_t i)

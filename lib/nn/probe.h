@@ -106,6 +106,7 @@ typedef struct sigeo__probe_node {
     int64_t positions;   /* width / channels (flat: 1) */
     const float *out;    /* [batch, width] of the last forward (NULL if inactive) */
     const float *grad;   /* [batch, width] of the last backward */
+    int32_t field;       /* SPARSE input: its field in the batch */
 } sigeo__probe_node_t;
 
 int32_t sigeo__probe_node_count(const sigeo_model_t *m);
@@ -138,5 +139,19 @@ int64_t sigeo__probe_batch_norm_channels(int64_t *idx, int64_t capacity, const s
  * active dense input (its node view's grad; zero if nothing reads it).
  * Parameter gradients land as in sigeo_model_forward_backward. In tape.c. */
 sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bool input_grad);
+
+/* The exact per-sample directional derivatives d_n = theta . grad l_n
+ * (l_n the per-sample loss, not divided by the batch size) of the last
+ * forward's batch, into d_out[0..batch), by one forward-mode pass along
+ * theta (proxies.md §4.3a): exact also where samples are coupled (train-mode
+ * batch norm differentiates through the same batch statistics the forward
+ * used, and its running statistics are not touched). Needs a forward WITH
+ * the loss (sigeo_model_forward with loss_out, or forward_backward) since
+ * the last change; leaves everything the forward and backward wrote as it
+ * was. Allocates its buffers on the first call (and when the batch grows)
+ * only. SIGEO_ERR_INVALID_ARG
+ * without such a forward, SIGEO_ERR_NONFINITE if a d_n overflows,
+ * SIGEO_ERR_NO_MEMORY, SIGEO_ERR_BACKEND. In jvp.c. */
+sigeo_status_t sigeo__tape_jvp(double *d_out, sigeo_model_t *m);
 
 #endif

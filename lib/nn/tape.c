@@ -155,6 +155,7 @@ static sigeo_status_t run_forward(sigeo_model_t *m, const sigeo_batch_t *b, bool
             return st;
     }
     m->have_forward = true;
+    m->have_loss = with_loss;
     return SIGEO_OK;
 }
 

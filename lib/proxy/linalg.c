@@ -5,7 +5,13 @@
  * its hidden length. The context keeps OpenBLAS single-threaded
  * (onednn-notes.md: its threads fight oneDNN's), and these run once per
  * proxy call, off the training loop. Matrices are at most batch x batch or
- * channels x channels. */
+ * channels x channels.
+ *
+ * Double, not float (dsyevd rather than ssyevd): jacov weighs every
+ * eigenvalue v by 1 / (v + 1e-5), so the ~1e-7 |C| error of a float solver
+ * on the (often zero) small eigenvalues would move the score by percents;
+ * numpy, which the reference uses there, works in double too. MeCo's
+ * reference solves in float32; double only removes rounding noise. */
 #include <math.h>
 #include <stddef.h>
 

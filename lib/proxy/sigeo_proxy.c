@@ -1,6 +1,7 @@
 /* SiGeo, ZiCo and the Fisher-Rao norm on a model: k forward+backward passes
  * with the weights fixed feed the statistics accumulator (lib/stats); the
- * exact per-sample Fisher-Rao terms come out of the same backward passes. */
+ * exact per-sample Fisher-Rao terms come out of the same backward passes,
+ * or, where samples are coupled, out of one forward-mode pass per batch. */
 #include <stdio.h>
 #include <string.h>
 
@@ -133,15 +134,15 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         return sigeo__propagate(err, SIGEO_ERR_INVALID_ARG);
     const bool per_sample = lambdas[1] != 0.0 &&
                             (so.fr_estimator == SIGEO_FR_EXACT || so.fr_estimator == SIGEO_FR_IDENTITY);
-    if (per_sample && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m))
-        return sigeo__fail_on(err, SIGEO_ERR_UNSUPPORTED,
-                              "sigeo_proxy_compute: the architecture couples samples (train-mode batch norm): the "
-                              "exact Fisher-Rao norm needs the forward-mode pass, not available yet; use "
-                              "fr_estimator IDENTITY (approximate there) or a reference estimator");
+    /* Where samples are coupled (train-mode batch norm) the one-backward
+     * identity is not exact: EXACT then takes d_n from one forward-mode pass
+     * per batch through the batch statistics (proxies.md §4.3a); IDENTITY
+     * keeps the one-backward value, as its name says. */
+    const bool jvp = per_sample && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m);
     sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds);
     if (st != SIGEO_OK)
         return st;
-    sigeo__probe_collect_directional(m, per_sample);
+    sigeo__probe_collect_directional(m, per_sample && !jvp);
     for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
         const sigeo_batch_t *b = &batches[i];
         double loss;
@@ -168,10 +169,17 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         if (per_sample) {
             if ((st = ensure_directional(m, ws, b->batch_size)) != SIGEO_OK)
                 break;
-            /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
-            const double *s = sigeo__probe_directional(m);
-            for (int64_t n = 0; n < b->batch_size; n++)
-                ws->directional[n] = (double)b->batch_size * s[n];
+            if (jvp) {
+                if ((st = sigeo__tape_jvp(ws->directional, m)) != SIGEO_OK) {
+                    st = in_batch(m, st, i);
+                    break;
+                }
+            } else {
+                /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
+                const double *s = sigeo__probe_directional(m);
+                for (int64_t n = 0; n < b->batch_size; n++)
+                    ws->directional[n] = (double)b->batch_size * s[n];
+            }
             sb.directional = ws->directional;
         }
         if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)

@@ -7,8 +7,8 @@
  * Here, on the model itself (restored bit for bit afterwards):
  * - every batch norm computes the identity: eval mode on running mean 0,
  *   running var 1 - 1e-5 (so var + eps = 1), gamma 1, beta 0;
- * - every parameter, embedding tables included, becomes |theta| (the sign
- *   bits are kept and put back);
+ * - every parameter the pass reads becomes |theta|: the weights of the
+ *   active layers and the embedding rows sample 0 looks up (see flip);
  * - float32 instead of float64: R of a deep or wide net can overflow to
  *   inf, then the score is inf with SIGEO_PROXY_NONFINITE;
  * - a sparse field has no all-ones form: its bags are those of sample 0 of
@@ -27,35 +27,95 @@ typedef struct bn_saved {
     int64_t offset; /* of its gamma, then beta, in the float save area */
 } bn_saved_t;
 
-static int64_t total_params(sigeo_model_t *m)
+/* Every parameter the pass reads becomes |theta|. Dense parameters of the
+ * active layers keep their sign bits (put back exactly, -0.0 included);
+ * an embedding table is read only at the rows sample 0 looks up, so only
+ * those rows change, each saved whole first (a bag may repeat an id: the
+ * rows are restored in reverse order, so the original lands last). That
+ * keeps synflow O(dense parameters + looked-up rows), not O(tables).
+ * Inactive layers are not read and not touched. */
+typedef struct saved_row {
+    float *row;
+    int64_t dim;
+} saved_row_t;
+
+/* The ids module `mod`'s bag of sample 0 looks up, or false if the module
+ * is not an embedding bag; *dim = the table's row length. */
+static bool bag_of(const int64_t **ids, int64_t *n, int64_t *dim, sigeo_model_t *m, const sigeo__probe_module_t *mod,
+                   const sigeo_batch_t *in)
 {
-    int64_t total = 0;
-    for (int32_t k = 0; k < sigeo__probe_module_count(m); k++) {
-        sigeo__probe_module_t mod;
-        sigeo__probe_module(&mod, m, k);
-        total += mod.numel;
-    }
-    return total;
+    sigeo__probe_node_t nd, src;
+    sigeo__probe_node(&nd, m, mod->node);
+    if (nd.kind != SIGEO_LAYER_EMBEDDING_BAG)
+        return false;
+    sigeo__probe_node(&src, m, nd.inputs[0]);
+    *ids = in->sparse_ids + in->sparse_offsets[src.field];
+    *n = in->sparse_offsets[src.field + 1] - in->sparse_offsets[src.field];
+    *dim = nd.width;
+    return true;
 }
 
-/* abs (on) or the saved signs back (off) for every parameter. */
-static void signs(sigeo_model_t *m, uint8_t *bits, bool to_abs)
+/* Sizes of the save areas: sign bits, rows, row floats. */
+static void plan(int64_t *bits, int64_t *rows, int64_t *floats, sigeo_model_t *m, const sigeo_batch_t *in)
 {
-    int64_t at = 0;
+    *bits = *rows = *floats = 0;
     for (int32_t k = 0; k < sigeo__probe_module_count(m); k++) {
         sigeo__probe_module_t mod;
         sigeo__probe_module(&mod, m, k);
+        const int64_t *ids;
+        int64_t n, dim;
+        if (!mod.active)
+            continue;
+        if (bag_of(&ids, &n, &dim, m, &mod, in)) {
+            *rows += n;
+            *floats += n * dim;
+        } else {
+            *bits += mod.numel;
+        }
+    }
+}
+
+/* To |theta| (saving) or back. */
+static void flip(sigeo_model_t *m, const sigeo_batch_t *in, uint8_t *bits, saved_row_t *rows, float *area, bool to_abs)
+{
+    int64_t at = 0, r = 0, f = 0;
+    for (int32_t k = 0; k < sigeo__probe_module_count(m); k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        if (!mod.active)
+            continue;
         float *d = sigeo__probe_module_data(m, k);
+        const int64_t *ids;
+        int64_t n, dim;
+        if (bag_of(&ids, &n, &dim, m, &mod, in)) {
+            const int64_t table_rows = dim > 0 ? mod.numel / dim : 0;
+            for (int64_t i = 0; i < n; i++, r++, f += dim) {
+                /* An id out of range is left alone: the forward reports it. */
+                rows[r] = (saved_row_t){ ids[i] >= 0 && ids[i] < table_rows ? d + ids[i] * dim : NULL, dim };
+                if (to_abs && rows[r].row) {
+                    memcpy(area + f, rows[r].row, (size_t)dim * sizeof(float));
+                    for (int64_t j = 0; j < dim; j++)
+                        rows[r].row[j] = fabsf(rows[r].row[j]);
+                }
+            }
+            continue;
+        }
         for (int64_t i = 0; i < mod.numel; i++, at++) {
             if (to_abs) {
-                const bool neg = signbit(d[i]);
-                bits[at / 8] = (uint8_t)(neg ? bits[at / 8] | (1u << (at % 8)) : bits[at / 8] & ~(1u << (at % 8)));
+                const uint8_t bit = (uint8_t)(1u << (at % 8));
+                bits[at / 8] = signbit(d[i]) ? (uint8_t)(bits[at / 8] | bit) : (uint8_t)(bits[at / 8] & ~bit);
                 d[i] = fabsf(d[i]);
             } else if (bits[at / 8] >> (at % 8) & 1u) {
                 d[i] = -d[i];
             }
         }
     }
+    if (!to_abs)
+        for (int64_t i = r - 1; i >= 0; i--) {
+            f -= rows[i].dim;
+            if (rows[i].row)
+                memcpy(rows[i].row, area + f, (size_t)rows[i].dim * sizeof(float));
+        }
 }
 
 /* The one-sample batch: dense all ones, sparse bags of sample 0. */
@@ -64,6 +124,7 @@ static sigeo_status_t make_input(sigeo_batch_t *in, const sigeo__proxy_call_t *c
     sigeo_model_t *m = c->m;
     int64_t dense = 0;
     bool sparse = false;
+    int32_t max_field = -1;
     for (int32_t i = 0; i < sigeo__probe_node_count(m); i++) {
         sigeo__probe_node_t nd;
         sigeo__probe_node(&nd, m, i);
@@ -71,7 +132,10 @@ static sigeo_status_t make_input(sigeo_batch_t *in, const sigeo__proxy_call_t *c
             continue;
         if (nd.kind == SIGEO__PROBE_INPUT_DENSE)
             dense = nd.width;
-        sparse = sparse || nd.kind == SIGEO__PROBE_INPUT_SPARSE;
+        if (nd.kind == SIGEO__PROBE_INPUT_SPARSE) {
+            sparse = true;
+            max_field = nd.field > max_field ? nd.field : max_field;
+        }
     }
     *in = (sigeo_batch_t)SIGEO_BATCH_INIT;
     in->batch_size = 1;
@@ -99,9 +163,18 @@ static sigeo_status_t make_input(sigeo_batch_t *in, const sigeo__proxy_call_t *c
         if ((st = sigeo__proxy_scratch((void **)&offs, c, SIGEO__SCRATCH_D, (size_t)(F + 1) * sizeof(int64_t))) !=
             SIGEO_OK)
             return st;
+        /* The bags are read before the forward validates the batch. */
+        if ((uint32_t)max_field >= F)
+            return sigeo__proxy_fail(c, SIGEO_ERR_SHAPE, "the model reads sparse field %d, batch 0 has %u",
+                                     (int)max_field, (unsigned)F);
         const int64_t base = b->sparse_offsets[0];
-        for (uint32_t f = 0; f <= F; f++)
+        for (uint32_t f = 0; f <= F; f++) {
             offs[f] = b->sparse_offsets[f] - base;
+            if (base != 0 || (f > 0 && offs[f] < offs[f - 1]))
+                return sigeo__proxy_fail(c, SIGEO_ERR_INVALID_ARG,
+                                         "batch 0: sparse_offsets must start at 0 and not decrease (field %u)",
+                                         (unsigned)f);
+        }
         in->n_sparse_fields = F;
         in->sparse_ids = b->sparse_ids + base;
         in->sparse_offsets = offs;
@@ -116,8 +189,9 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
     sigeo_status_t st = make_input(&in, c);
     if (st != SIGEO_OK)
         return st;
-    /* Save areas: sign bits of every parameter; the batch norms' flags and affines. */
-    const int64_t total = total_params(m);
+    /* Save areas: sign bits, looked-up rows; the batch norms' flags and affines. */
+    int64_t n_bits, n_rows, row_floats;
+    plan(&n_bits, &n_rows, &row_floats, m, &in);
     const int32_t n_nodes = sigeo__probe_node_count(m);
     int32_t n_bn = 0;
     int64_t bn_floats = 0;
@@ -130,12 +204,16 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
     }
     uint8_t *bits;
     bn_saved_t *saved;
-    float *affine;
-    if ((st = sigeo__proxy_scratch((void **)&bits, c, SIGEO__SCRATCH_A, (size_t)(total / 8 + 1))) != SIGEO_OK ||
+    float *affine, *row_area;
+    saved_row_t *rows;
+    if ((st = sigeo__proxy_scratch((void **)&bits, c, SIGEO__SCRATCH_A, (size_t)(n_bits / 8 + 1))) != SIGEO_OK ||
         (st = sigeo__proxy_scratch((void **)&saved, c, SIGEO__SCRATCH_B,
-                                   (size_t)n_bn * sizeof *saved + (size_t)bn_floats * sizeof(float))) != SIGEO_OK)
+                                   (size_t)n_bn * sizeof *saved + (size_t)bn_floats * sizeof(float))) != SIGEO_OK ||
+        (st = sigeo__proxy_scratch((void **)&rows, c, SIGEO__SCRATCH_G,
+                                   (size_t)n_rows * sizeof *rows + (size_t)row_floats * sizeof(float))) != SIGEO_OK)
         return st;
     affine = (float *)(void *)(saved + n_bn);
+    row_area = (float *)(void *)(rows + n_rows);
     int64_t at = 0;
     for (int32_t i = 0, j = 0; i < n_nodes; i++) {
         sigeo__probe_bn_t bn;
@@ -146,7 +224,7 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
         memcpy(affine + at + bn.channels, bn.beta, (size_t)bn.channels * sizeof(float));
         at += 2 * bn.channels;
     }
-    signs(m, bits, true);
+    flip(m, &in, bits, rows, row_area, true);
     for (int32_t j = 0; j < n_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);
@@ -185,7 +263,7 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
         layers = (uint32_t)n;
     }
     /* Put everything back: signs first, then the batch norms' own values. */
-    signs(m, bits, false);
+    flip(m, &in, bits, rows, row_area, false);
     for (int32_t j = 0; j < n_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);

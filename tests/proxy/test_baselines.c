@@ -965,6 +965,58 @@ START_TEST(synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data)
 }
 END_TEST
 
+START_TEST(synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table)
+{
+    /* sparse field -> embedding bag (sum, 4 dims, 10 rows) -> head [1]. */
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "emb"));
+    sigeo_input_desc_t s = SIGEO_INPUT_DESC_INIT;
+    s.kind = SIGEO_INPUT_SPARSE;
+    s.name = "c0";
+    int32_t si;
+    OK(sigeo_model_add_input(&si, m, &s));
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_EMBEDDING_BAG;
+    d.name = "emb";
+    d.inputs = &si;
+    d.n_inputs = 1;
+    d.units = 4;
+    d.rows = 10;
+    int32_t e;
+    OK(sigeo_model_add_layer(&e, m, &d));
+    int32_t y = add(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
+    OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS));
+    OK(sigeo_model_finalize(m));
+    /* Sample 0's bag repeats row 3; sample 1 looks up row 5 only. */
+    const int64_t ids[4] = { 3, 7, 3, 5 }, offs[3] = { 0, 3, 4 };
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = 2;
+    b.n_sparse_fields = 1;
+    b.sparse_ids = ids;
+    b.sparse_offsets = offs;
+    int64_t n;
+    double *E = param(m, "emb.weight", &n), *w = param(m, "head.weight", NULL);
+    double raw = 0;
+    for (int j = 0; j < 4; j++)
+        raw += fabs(w[j]) * (2 * fabs(E[3 * 4 + j]) + fabs(E[7 * 4 + j]));
+    float *table = malloc((size_t)n * sizeof(float));
+    int32_t p;
+    OK(sigeo_model_find_param(&p, m, "emb.weight"));
+    OK(sigeo_model_get_param(m, p, table, n));
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_SYNFLOW, &b, 1, NULL, 0));
+    close_rel(r.raw_score, raw, 1e-6, "synflow, embedding bag");
+    float *again = malloc((size_t)n * sizeof(float));
+    OK(sigeo_model_get_param(m, p, again, n));
+    ck_assert(memcmp(table, again, (size_t)n * sizeof(float)) == 0);
+    free(table);
+    free(again);
+    free(E);
+    free(w);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------- zen */
 
 START_TEST(zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights)
@@ -1014,6 +1066,22 @@ START_TEST(zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights)
     ck_assert(memcmp(&again, &got, sizeof got) == 0);
     sigeo_model_destroy(m);
     sigeo_context_destroy(other);
+
+    /* A subnet draws what its standalone extract draws; l2_norm of the
+     * subnet is that of the extract with inherited weights. */
+    m = mlp(C, true, SIGEO_LOSS_SOFTMAX_CE);
+    const int32_t narrow[1] = { 0 };
+    sigeo_model_t *ex;
+    OK(sigeo_model_extract(&ex, m, narrow, 1, 1));
+    sigeo_proxy_result_t a, e;
+    OK(run(&a, m, SIGEO_PROXY_ZEN, &b, 1, narrow, 1));
+    OK(run(&e, ex, SIGEO_PROXY_ZEN, &b, 1, NULL, 0));
+    ck_assert_msg(fabs(a.score - e.score) < 1e-6, "zen subnet %.10g, extract %.10g", a.score, e.score);
+    OK(run(&a, m, SIGEO_PROXY_L2_NORM, NULL, 0, narrow, 1));
+    OK(run(&e, ex, SIGEO_PROXY_L2_NORM, NULL, 0, NULL, 0));
+    ck_assert_double_eq(a.score, e.score);
+    sigeo_model_destroy(ex);
+    sigeo_model_destroy(m);
 }
 END_TEST
 
@@ -1393,6 +1461,7 @@ int main(void)
     tcase_add_test(tc, nwot_is_the_log_determinant_of_the_relu_code_kernel);
     tcase_add_test(tc, l2_norm_params_and_flops_count_the_active_subnet);
     tcase_add_test(tc, synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data);
+    tcase_add_test(tc, synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table);
     tcase_add_test(tc, zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights);
     tcase_add_test(tc, zen_adds_the_batchnorm2d_running_variance_term);
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
