@@ -345,6 +345,11 @@ static sigeo_status_t warm_up(sigeo_train_result_t *r, sigeo_model_t *m, const c
     sch.warmup_steps = *steps_out / 10;
     sigeo_train_options_t to = SIGEO_TRAIN_OPTIONS_INIT;
     to.sampling = SIGEO_SAMPLE_ANY_PATH_BINOMIAL;
+    /* full path with a probability decaying over Swarm = 21 % of an epoch
+     * (nasrec.md §3.4, §8.3: the same ratio as Criteo's 15000 steps) */
+    int64_t per_epoch = rows_of(d->train) / c->batch;
+    to.full_path_steps = (int64_t)(0.21 * (double)per_epoch);
+    to.seed = c->seed;
     to.batch_size = c->batch;
     to.max_samples = *steps_out * c->batch;
     to.drop_last = 1;

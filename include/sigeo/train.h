@@ -136,10 +136,15 @@ typedef struct sigeo_train_options {
     int64_t validate_every;   /* steps between validations (0 = only at the end if a validation set is given) */
     int32_t drop_last;        /* 1: skip the incomplete last batch (NASRec) */
     uint32_t reserved0;
+    /* NASRec's full-path warm-up (nasrec.md §3.4): at step c < full_path_steps
+     * the step uses the full path with probability 1 - c / full_path_steps,
+     * else `sampling`. 0 = off. Draws come from a stream seeded by `seed`. */
+    int64_t full_path_steps;
+    uint64_t seed;
 } sigeo_train_options_t;
 
 #define SIGEO_TRAIN_OPTIONS_INIT \
-    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u }
+    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_train_result {

@@ -55,7 +55,7 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     if (st != SIGEO_OK)
         return st;
     if (o.batch_size < 1 || o.max_samples < 0 || !isfinite(o.epochs) || o.epochs < 0 || o.report_every < 0 ||
-        o.validate_every < 0 || o.sampling < -1 || o.sampling > SIGEO_SAMPLE_FULL_PATH)
+        o.validate_every < 0 || o.sampling < -1 || o.sampling > SIGEO_SAMPLE_FULL_PATH || o.full_path_steps < 0)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
                               "%s: options out of range (batch_size %lld, max_samples %lld, epochs %g, sampling %d)", fn,
                               (long long)o.batch_size, (long long)o.max_samples, o.epochs, (int)o.sampling);
@@ -99,7 +99,18 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
         if (b == per_epoch - 1)
             epoch++;
         if (o.sampling >= 0 && n_choices > 0) {
-            if ((st = sigeo_model_sample_arch(arch, n_choices, m, (sigeo_sampling_t)o.sampling)) != SIGEO_OK ||
+            sigeo_sampling_t how = (sigeo_sampling_t)o.sampling;
+            if (step < o.full_path_steps) {
+                /* splitmix64 of (seed, step): a uniform draw independent of the model's stream */
+                uint64_t z = o.seed + 0x9e3779b97f4a7c15ull * (uint64_t)(step + 1);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                z ^= z >> 31;
+                double u = (double)(z >> 11) * 0x1.0p-53;
+                if (u < 1.0 - (double)step / (double)o.full_path_steps)
+                    how = SIGEO_SAMPLE_FULL_PATH;
+            }
+            if ((st = sigeo_model_sample_arch(arch, n_choices, m, how)) != SIGEO_OK ||
                 (st = sigeo_model_activate(m, arch, n_choices)) != SIGEO_OK)
                 break;
         }

@@ -265,7 +265,7 @@ typedef struct layout {
            PIN(sigeo_train_progress_t, samples_per_second, 40, 8),                            \
            PIN(sigeo_train_progress_t, val_auc, 48, 8),                                       \
            PIN(sigeo_train_progress_t, val_accuracy, 56, 8)),                                 \
-    LAYOUT(sigeo_train_options_t, 64,                                                         \
+    LAYOUT(sigeo_train_options_t, 80,                                                         \
            PIN(sigeo_train_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_train_options_t, sampling, 4, 4),                                        \
            PIN(sigeo_train_options_t, batch_size, 8, 8),                                      \
@@ -275,7 +275,9 @@ typedef struct layout {
            PIN(sigeo_train_options_t, report_every, 40, 8),                                   \
            PIN(sigeo_train_options_t, validate_every, 48, 8),                                 \
            PIN(sigeo_train_options_t, drop_last, 56, 4),                                      \
-           PIN(sigeo_train_options_t, reserved0, 60, 4)),                                     \
+           PIN(sigeo_train_options_t, reserved0, 60, 4),                                      \
+           PIN(sigeo_train_options_t, full_path_steps, 64, 8),                                \
+           PIN(sigeo_train_options_t, seed, 72, 8)),                                          \
     LAYOUT(sigeo_train_result_t, 64,                                                          \
            PIN(sigeo_train_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_train_result_t, reserved0, 4, 4),                                        \
