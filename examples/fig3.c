@@ -142,7 +142,9 @@ typedef struct net_result {
 
 typedef struct summary_row {
     double rho, tau, rho_sd, tau_sd;
-    int n_valid; /* repeats with a defined correlation */
+    int n_valid;       /* repeats with a defined correlation */
+    double *seed_rho;  /* [seeds] per repeat (NaN where undefined); owned by main */
+    double *seed_tau;
 } summary_row_t;
 
 typedef struct data {
@@ -720,6 +722,8 @@ static int summarise(summary_row_t *rows, const net_result_t *res, const config_
             for (int t = 0; rc == 0 && t < N_TARGETS; t++) {
                 summary_row_t *row = &rows[(l * N_STATS + (size_t)s) * N_TARGETS + (size_t)t];
                 int nv = 0;
+                for (int64_t r = 0; r < c->seeds; r++)
+                    row->seed_rho[r] = row->seed_tau[r] = NAN;
                 for (int64_t r = 0; r < c->seeds; r++) {
                     for (size_t i = 0; i < N; i++) {
                         const net_result_t *nr = &res[net_index(c, r, i)];
@@ -742,8 +746,8 @@ static int summarise(summary_row_t *rows, const net_result_t *res, const config_
                                       c->levels[l], target_names[t]);
                         break;
                     }
-                    rho[nv] = a;
-                    tau[nv] = b;
+                    row->seed_rho[r] = rho[nv] = a;
+                    row->seed_tau[r] = tau[nv] = b;
                     nv++;
                 }
                 double mr = 0, mt = 0, vr = 0, vt = 0;
@@ -884,6 +888,16 @@ static int write_json(const char *path, const summary_row_t *rows, const net_res
                 json_out_key_number(&j, "kendall_sd", r->tau_sd);
                 json_out_key_int(&j, "n_seeds", r->n_valid);
                 json_out_key_int(&j, "n_networks", (int64_t)c->n_nets);
+                json_out_key(&j, "spearman_per_seed");
+                json_out_begin_array(&j);
+                for (int64_t k = 0; k < c->seeds; k++)
+                    json_out_number(&j, r->seed_rho[k]);
+                json_out_end_array(&j);
+                json_out_key(&j, "kendall_per_seed");
+                json_out_begin_array(&j);
+                for (int64_t k = 0; k < c->seeds; k++)
+                    json_out_number(&j, r->seed_tau[k]);
+                json_out_end_array(&j);
                 json_out_end_object(&j);
             }
     json_out_end_array(&j);
@@ -1088,9 +1102,15 @@ int main(int argc, char **argv)
 
     const size_t n_runs = (size_t)c.seeds * c.n_nets;
     net_result_t *res = calloc(n_runs, sizeof *res);
-    summary_row_t *rows = calloc(c.n_levels * N_STATS * N_TARGETS, sizeof *rows);
+    const size_t n_rows = c.n_levels * N_STATS * N_TARGETS;
+    summary_row_t *rows = calloc(n_rows, sizeof *rows);
+    double *per_seed = malloc(sizeof *per_seed * n_rows * 2 * (size_t)c.seeds);
+    for (size_t k = 0; rows && per_seed && k < n_rows; k++) {
+        rows[k].seed_rho = per_seed + k * 2 * (size_t)c.seeds;
+        rows[k].seed_tau = rows[k].seed_rho + c.seeds;
+    }
     int rc = 0;
-    if (!res || !rows) {
+    if (!res || !rows || !per_seed) {
         fprintf(stderr, PROG ": out of memory\n");
         rc = -1;
     }
@@ -1116,6 +1136,7 @@ int main(int argc, char **argv)
     }
     free(res);
     free(rows);
+    free(per_seed);
     data_free(&d);
     return rc == 0 ? 0 : 1;
 }
