@@ -44,6 +44,7 @@ typedef struct config {
     double retrain_epochs;
     uint64_t seed;
     int64_t threads;
+    int32_t scope;
     int compare;
     int quiet;
     int progress;            /* 1 = progress lines on stderr */
@@ -95,6 +96,8 @@ static void usage(void)
            "  --population P --sample S --children C --cycles G   evolution (default 32 16 4 40)\n"
            "  --top-k K            candidates retrained from scratch (default 5; the paper: 15)\n"
            "  --k K                proxy batches (default 4)\n"
+           "  --scope all|head     layers the proxy sees: all (the paper, default) or the head only (the\n"
+           "                       official RecSys code's frozen-backbone setting)\n"
            "  --batch B            batch size (default 256)\n"
            "  --retrain-epochs E   epochs of each from-scratch training (default 1)\n"
            "  --seed S             seed of data, weights and search (default 1)\n"
@@ -185,6 +188,17 @@ static int parse(config_t *c, int argc, char **argv)
         } else if ((r = cli_option(&cl, "--retrain-epochs")) != 0) {
             if (r < 0 || cli_double(&cl, &c->retrain_epochs, 0.001, 1000))
                 return -1;
+        } else if ((r = cli_option(&cl, "--scope")) != 0) {
+            if (r < 0)
+                return -1;
+            if (!strcmp(cl.value, "all"))
+                c->scope = SIGEO_SCOPE_ALL;
+            else if (!strcmp(cl.value, "head"))
+                c->scope = SIGEO_SCOPE_HEAD;
+            else {
+                cli_error(&cl, "--scope: '%s' is not all or head", cl.value);
+                return -1;
+            }
         } else if ((r = cli_option(&cl, "--threads")) != 0) {
             if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
                 return -1;
@@ -513,9 +527,10 @@ typedef struct outcome {
 } outcome_t;
 
 /* Proxy options for a method name (NULL = host scorer). */
-static int proxy_for(sigeo_proxy_options_t *po, const char *name, double warmup)
+static int proxy_for(sigeo_proxy_options_t *po, const char *name, double warmup, int32_t scope)
 {
     *po = (sigeo_proxy_options_t)SIGEO_PROXY_OPTIONS_INIT;
+    po->scope = scope;
     /* zero-shot lambdas without warm-up, the RecSys ones with (proxies.md §1.3) */
     po->lambda_preset = warmup > 0 ? SIGEO_PRESET_RECSYS : SIGEO_PRESET_ZERO_SHOT;
     for (int k = 0; k < 64; k++) {
@@ -579,7 +594,7 @@ static int run_method(outcome_t *o, const config_t *c, const data_t *d, const me
     sigeo_proxy_options_t po;
     host_scorer_t hs = { m, d->val, 2048, n, c->seed * 7919 + 1, !strcmp(me->proxy, "one-shot") };
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
-    if (proxy_for(&po, me->proxy, me->warmup)) {
+    if (proxy_for(&po, me->proxy, me->warmup, c->scope)) {
         CHECK("proxy options", sigeo_search_set_proxy(s, &po));
         /* the first k training batches, the same for every candidate (nasrec.md §1.4);
          * a dataset batch is a view valid until the next call, so each is copied */
@@ -706,7 +721,7 @@ static void arch_string(char *buf, size_t size, const int32_t *arch, int32_t n)
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, 0, 0, isatty(2), NULL, NULL, NULL };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, isatty(2), NULL, NULL, NULL };
     int space_given = 0;
     for (int i = 1; i < argc; i++)
         space_given |= !strncmp(argv[i], "--space", 7);
@@ -748,6 +763,7 @@ int main(int argc, char **argv)
         json_out_key_string(&json, "data", d.source);
         json_out_key_number(&json, "warmup", c.warmup);
         json_out_key_string(&json, "proxy", c.proxy);
+        json_out_key_string(&json, "scope", c.scope == SIGEO_SCOPE_HEAD ? "head" : "all");
         json_out_key_int(&json, "population", c.population);
         json_out_key_int(&json, "sample", c.sample);
         json_out_key_int(&json, "children", c.children);

@@ -164,6 +164,19 @@ typedef enum sigeo_proxy_kind {
 #define SIGEO_PROXY_PARAMS_NORM (1u << SIGEO_PARAM_NORM_SCALE | 1u << SIGEO_PARAM_NORM_SHIFT)
 #define SIGEO_PROXY_PARAMS_ALL 0xffffffffu
 
+/* Which layers the SiGeo family (SiGeo, ZiCo, Fisher-Rao) looks at. */
+typedef enum sigeo_proxy_scope {
+    /* Every parameterised layer of the active subnet (the paper). */
+    SIGEO_SCOPE_ALL = 0,
+    /* Only the layer that produces the loss's input (the head), as the
+     * official RecSys code does by freezing everything else
+     * (--finetune_whole_supernet 0, proxies.md D7): ZiCo over the head's
+     * weight and bias, and d_n = theta_head . grad l_n = delta_n . z_n, which
+     * is exact whatever couples samples upstream. The architecture then
+     * reaches the score only through the features entering the head. */
+    SIGEO_SCOPE_HEAD = 1
+} sigeo_proxy_scope_t;
+
 typedef struct sigeo_proxy_options {
     uint32_t struct_size;
     int32_t kind;          /* sigeo_proxy_kind_t */
@@ -176,11 +189,14 @@ typedef struct sigeo_proxy_options {
     double lambda1, lambda2, lambda3;
     uint64_t seed;         /* for proxies that draw random data or weights */
     double hvp_epsilon;    /* GRASP: relative finite-difference step, in (0, 0.1]; default 1e-3 */
+    int32_t scope;         /* sigeo_proxy_scope_t: which layers the SiGeo family sees */
+    uint32_t reserved0;
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
-      SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3 }
+      SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
+      SIGEO_SCOPE_ALL, 0u }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {

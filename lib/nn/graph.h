@@ -160,6 +160,7 @@ struct sigeo_model {
     void (*attachment_destroy)(void *attachment);
     int64_t directional_cap;
     bool have_loss;              /* the last forward computed the loss (targets kept) */
+    int32_t directional_node;    /* collect only this node's delta . y (-1: every layer) */
 };
 
 /* Per-op behaviour. `infer` sets node->width and runs from the inputs at

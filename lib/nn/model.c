@@ -43,6 +43,7 @@ SIGEO_API sigeo_status_t sigeo_model_create(sigeo_model_t **out, sigeo_context_t
     m->ctx = ctx;
     m->engine = engine;
     m->loss_node = -1;
+    m->directional_node = -1;
     m->name = sigeo__strdup(name ? name : "model");
     if (!m->name) {
         sigeo__free(m);

@@ -251,3 +251,13 @@ int64_t sigeo__probe_batch_norm_channels(int64_t *idx, int64_t capacity, const s
                 idx[count] = (n->runs[r].max_offset + k) / S;
     return count;
 }
+
+int32_t sigeo__probe_head_module(const sigeo_model_t *m)
+{
+    return m->loss_node >= 0 ? m->nodes[m->loss_node].module : -1;
+}
+
+void sigeo__probe_directional_head_only(sigeo_model_t *m, bool on)
+{
+    m->directional_node = on ? m->loss_node : -1;
+}

@@ -37,6 +37,13 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
 void sigeo__probe_collect_directional(sigeo_model_t *m, bool on);
 const double *sigeo__probe_directional(const sigeo_model_t *m);
 
+/* The module of the layer producing the loss's input (the head), or -1 when
+ * that layer has no parameters. */
+int32_t sigeo__probe_head_module(const sigeo_model_t *m);
+/* Restricts the collected terms to the head (on) or lets every layer add
+ * (off). */
+void sigeo__probe_directional_head_only(sigeo_model_t *m, bool on);
+
 /* Whether any active layer couples the samples of a batch (train-mode batch
  * norm): then the one-backward identity is not exact. */
 bool sigeo__probe_couples_samples(const sigeo_model_t *m);

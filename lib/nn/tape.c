@@ -33,6 +33,8 @@ void sigeo__add_directional(sigeo_model_t *m, const float *y, const float *dy, i
 {
     if (!m->collect_directional)
         return;
+    if (m->directional_node >= 0 && y != m->nodes[m->directional_node].out)
+        return;
     for (int64_t n = 0; n < rows; n++) {
         double s = 0.0;
         const float *yr = y + n * width, *dr = dy + n * width;

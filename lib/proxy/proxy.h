@@ -12,6 +12,7 @@ typedef struct sigeo__proxy_ws {
     sigeo_stats_t *stats;             /* registered for stats_key below */
     sigeo_stats_options_t stats_opts; /* what `stats` was created with */
     uint32_t stats_param_kinds;
+    int32_t stats_scope;
     int32_t n_stats_modules;
     int32_t *stats_module_of;         /* [model modules] stats index or -1 */
     int64_t *stats_offset;            /* [model modules] offset of the included params in the block */

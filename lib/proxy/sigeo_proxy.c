@@ -36,10 +36,15 @@ static bool included(uint32_t kinds, int32_t param_kind)
 /* (Re)registers the model's modules with a statistics handle for these
  * options; kept on the workspace so the next candidate allocates nothing. */
 static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_stats_options_t *so,
-                                    uint32_t param_kinds)
+                                    uint32_t param_kinds, int32_t scope)
 {
-    if (ws->stats && memcmp(&ws->stats_opts, so, sizeof *so) == 0 && ws->stats_param_kinds == param_kinds)
+    if (ws->stats && memcmp(&ws->stats_opts, so, sizeof *so) == 0 && ws->stats_param_kinds == param_kinds &&
+        ws->stats_scope == scope)
         return sigeo_stats_reset(ws->stats);
+    const int32_t head = sigeo__probe_head_module(m);
+    if (scope == SIGEO_SCOPE_HEAD && head < 0)
+        return sigeo__fail_on(sigeo__probe_errbuf(m), SIGEO_ERR_INVALID_ARG,
+                              "sigeo_proxy_compute: scope HEAD: the layer producing the loss's input has no parameters");
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     sigeo_stats_destroy(ws->stats);
     ws->stats = NULL;
@@ -75,7 +80,7 @@ static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, con
             end = mod.params[i].offset + mod.params[i].numel;
         }
         ws->stats_module_of[k] = -1;
-        if (begin < 0)
+        if (begin < 0 || (scope == SIGEO_SCOPE_HEAD && k != head))
             continue;
         int32_t idx;
         if ((st = sigeo_stats_add_module(&idx, ws->stats, mod.name, end - begin)) != SIGEO_OK) {
@@ -96,6 +101,7 @@ static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, con
     }
     ws->stats_opts = *so;
     ws->stats_param_kinds = param_kinds;
+    ws->stats_scope = scope;
     return SIGEO_OK;
 }
 
@@ -138,11 +144,17 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
      * identity is not exact: EXACT then takes d_n from one forward-mode pass
      * per batch through the batch statistics (proxies.md §4.3a); IDENTITY
      * keeps the one-backward value, as its name says. */
-    const bool jvp = per_sample && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m);
-    sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds);
+    if (o->scope != SIGEO_SCOPE_ALL && o->scope != SIGEO_SCOPE_HEAD)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: unknown scope %d", (int)o->scope);
+    const bool head_only = o->scope == SIGEO_SCOPE_HEAD;
+    /* Head only: l_n depends on the head's parameters only through z_n, so
+     * delta_n . z_n is exact whatever couples samples upstream. */
+    const bool jvp = per_sample && !head_only && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m);
+    sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds, o->scope);
     if (st != SIGEO_OK)
         return st;
     sigeo__probe_collect_directional(m, per_sample && !jvp);
+    sigeo__probe_directional_head_only(m, head_only);
     for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
         const sigeo_batch_t *b = &batches[i];
         double loss;
@@ -186,6 +198,7 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             st = in_batch(m, st, i);
     }
     sigeo__probe_collect_directional(m, false);
+    sigeo__probe_directional_head_only(m, false);
     if (st != SIGEO_OK)
         return st;
     if (so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV) {

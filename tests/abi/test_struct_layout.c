@@ -193,7 +193,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/proxy.h */
 #define SIGEO_ABI_LAYOUTS_PROXY_H                                                            \
-    LAYOUT(sigeo_proxy_options_t, 72,                                                         \
+    LAYOUT(sigeo_proxy_options_t, 80,                                                         \
            PIN(sigeo_proxy_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_proxy_options_t, kind, 4, 4),                                            \
            PIN(sigeo_proxy_options_t, zico_variant, 8, 4),                                    \
@@ -206,7 +206,9 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, lambda2, 40, 8),                                        \
            PIN(sigeo_proxy_options_t, lambda3, 48, 8),                                        \
            PIN(sigeo_proxy_options_t, seed, 56, 8),                                           \
-           PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8)),                                   \
+           PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8),                                    \
+           PIN(sigeo_proxy_options_t, scope, 72, 4),                                          \
+           PIN(sigeo_proxy_options_t, reserved0, 76, 4)),                                     \
     LAYOUT(sigeo_proxy_result_t, 152,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \

@@ -331,6 +331,81 @@ START_TEST(bias_free_relu_mlp_fr_equals_depth_squared_times_logit_term)
 }
 END_TEST
 
+/* Scope HEAD (the official RecSys code's setting): only the head's module,
+ * and d_n = theta_head . grad_head l_n, brute-forced per sample here. */
+START_TEST(head_scope_matches_brute_force_on_the_head_alone)
+{
+    make_batches();
+    sigeo_model_t *m = dlrm();
+    int32_t pw, pb;
+    OK(sigeo_model_find_param(&pw, m, "head.weight"));
+    OK(sigeo_model_find_param(&pb, m, "head.bias"));
+    sigeo_param_info_t wi = SIGEO_PARAM_INFO_INIT;
+    OK(sigeo_model_param_info(&wi, m, pw));
+    const int64_t nw = wi.numel;
+    float *tw = malloc((size_t)nw * sizeof(float)), *gw = malloc((size_t)nw * sizeof(float)), tb, gb;
+    OK(sigeo_model_get_param(m, pw, tw, nw));
+    OK(sigeo_model_get_param(m, pb, &tb, 1));
+    double sum = 0.0;
+    for (int k = 0; k < K; k++)
+        for (int r = 0; r < B; r++) {
+            int64_t offs[F + 1];
+            sigeo_batch_t one = row_batch(&batches[k], r, offs);
+            OK(sigeo_model_forward_backward(NULL, m, &one));
+            OK(sigeo_model_get_grad(m, pw, gw, nw));
+            OK(sigeo_model_get_grad(m, pb, &gb, 1));
+            double d = (double)tb * gb;
+            for (int64_t i = 0; i < nw; i++)
+                d += (double)tw[i] * gw[i];
+            sum += d * d;
+        }
+    const double fr = sum / (K * B);
+    /* ZiCo over the head module (weight and bias together), two-pass */
+    double ratio = 0.0;
+    float *g[K], gbk[K];
+    for (int k = 0; k < K; k++) {
+        g[k] = malloc((size_t)nw * sizeof(float));
+        OK(sigeo_model_forward_backward(NULL, m, &batches[k]));
+        OK(sigeo_model_get_grad(m, pw, g[k], nw));
+        OK(sigeo_model_get_grad(m, pb, &gbk[k], 1));
+    }
+    for (int64_t i = 0; i <= nw; i++) {
+        double mu = 0, mean = 0, var = 0;
+        for (int k = 0; k < K; k++) {
+            double v = i < nw ? g[k][i] : gbk[k];
+            mu += fabs(v) / K;
+            mean += v / K;
+        }
+        for (int k = 0; k < K; k++) {
+            double v = i < nw ? g[k][i] : gbk[k];
+            var += (v - mean) * (v - mean) / K;
+        }
+        if (var > 0)
+            ratio += mu / sqrt(var);
+    }
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.scope = SIGEO_SCOPE_HEAD;
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+    ck_assert_msg(fabs(r.fr - fr) <= 1e-5 * fr, "head FR %.10g vs brute force %.10g", r.fr, fr);
+    ck_assert_msg(fabs(r.zico - log(ratio)) <= 1e-4 * fabs(log(ratio)), "head ZiCo %.10g vs %.10g", r.zico,
+                  log(ratio));
+    ck_assert_uint_eq(r.n_modules, 1);
+    /* and it differs from the all-layer scope */
+    sigeo_proxy_result_t all = SIGEO_PROXY_RESULT_INIT;
+    o.scope = SIGEO_SCOPE_ALL;
+    OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &all));
+    ck_assert(all.n_modules > 1 && fabs(all.fr - r.fr) > 1e-6 * r.fr);
+    o.scope = 7;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r), SIGEO_ERR_INVALID_ARG);
+    for (int k = 0; k < K; k++)
+        free(g[k]);
+    free(tw);
+    free(gw);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(fr_is_unchanged_by_permuting_samples_across_batches)
 {
     make_batches();
@@ -418,6 +493,7 @@ static Suite *suite(void)
     tcase_add_test(tc, sigeo_on_embedding_dot_product_model_matches_brute_force);
     tcase_add_test(tc, bias_free_relu_mlp_fr_equals_depth_squared_times_logit_term);
     tcase_add_test(tc, fr_is_unchanged_by_permuting_samples_across_batches);
+    tcase_add_test(tc, head_scope_matches_brute_force_on_the_head_alone);
     tcase_add_test(tc, proxy_leaves_the_model_as_it_was_and_reports_bad_input);
     tcase_add_test(tc, scoring_again_allocates_nothing);
     suite_add_tcase(s, tc);
