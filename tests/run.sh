@@ -5,11 +5,12 @@
 #   bash tests/run.sh            everything
 #   SIGEO_SKIP_INSTALL=1 ...     do not touch apt (packages already there)
 #   SIGEO_NO_SANITIZE=1 ...      plain build only
+#   SIGEO_NO_VALGRIND=1 ...      skip the valgrind memcheck step
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev
-          abigail-tools dataset-fashion-mnist)
+          abigail-tools dataset-fashion-mnist valgrind)
 if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
     missing=()
     for p in "${packages[@]}"; do
@@ -28,6 +29,22 @@ echo "== plain build (build/)"
 [ -f build/build.ninja ] || meson setup build -Dwerror_ci=true
 ninja -C build -j "$jobs"
 meson test -C build --print-errorlogs --num-processes "$jobs"
+
+if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
+    # Memcheck over the suites that do not lean on oneDNN's JIT (its
+    # generated code and OpenMP runtime only make valgrind slow and noisy):
+    # core, stats, io, the search test and the fuzz-corpus replays of the
+    # pure parsers. valgrind does not know AVX-512: oneDNN is held to AVX2.
+    # About 2 minutes on 2 cores.
+    echo "== valgrind memcheck (build/)"
+    vg='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
+    export ONEDNN_MAX_CPU_ISA=AVX2
+    meson test -C build --suite core --suite stats --suite io --wrapper "$vg" \
+        --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4
+    meson test -C build search replay-safetensors replay-idx replay-criteo replay-arch --wrapper "$vg" \
+        --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4
+    unset ONEDNN_MAX_CPU_ISA
+fi
 
 if [ -z "${SIGEO_NO_SANITIZE:-}" ]; then
     echo "== ASan + UBSan build (build-asan/)"

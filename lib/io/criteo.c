@@ -461,6 +461,8 @@ SIGEO_API sigeo_status_t sigeo_criteo_reader_next(sigeo_dataset_t **out, sigeo_c
         return RFAIL(r, SIGEO_ERR_INVALID_ARG, "sigeo_criteo_reader_next: max_rows %lld (must be >= 1)",
                      (long long)max_rows);
     sigeo_dataset_t *ds = NULL;
+    /* stats.rows counts delivered rows: a chunk that fails delivers none */
+    const int64_t rows_before = r->stats.rows;
     for (;;) {
         if (ds && ds->n_rows == max_rows)
             break;
@@ -469,6 +471,7 @@ SIGEO_API sigeo_status_t sigeo_criteo_reader_next(sigeo_dataset_t **out, sigeo_c
         sigeo_status_t st = next_line(r, &line, &length);
         if (st != SIGEO_OK) {
             sigeo_dataset_destroy(ds);
+            r->stats.rows = rows_before;
             return reader_fail(r, st);
         }
         if (!line)
@@ -482,6 +485,7 @@ SIGEO_API sigeo_status_t sigeo_criteo_reader_next(sigeo_dataset_t **out, sigeo_c
             st = bad_line(r, r->stats.lines, problem, field, text, text_len);
             if (st != SIGEO_OK) {
                 sigeo_dataset_destroy(ds);
+                r->stats.rows = rows_before;
                 return reader_fail(r, st);
             }
             continue;
@@ -498,6 +502,7 @@ SIGEO_API sigeo_status_t sigeo_criteo_reader_next(sigeo_dataset_t **out, sigeo_c
                 ok = sigeo__dataset_reserve(ds, cap);
             if (!ok) {
                 sigeo_dataset_destroy(ds);
+                r->stats.rows = rows_before;
                 return reader_fail(r, RFAIL(r, SIGEO_ERR_NO_MEMORY,
                                             "criteo '%s': out of memory for a chunk of %lld rows at line %lld",
                                             r->path, (long long)cap, (long long)r->stats.lines));

@@ -13,21 +13,24 @@ SIGEO_API sigeo_status_t sigeo_arch_format(char *buf, size_t size, size_t *len_o
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_arch_format: %s", n < 0 ? "negative length" : "arch is NULL");
     if (!buf && size > 0)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_arch_format: buf is NULL with size %zu", size);
-    size_t len = 0;
+    size_t len = 0, written = 0;
     for (int32_t i = 0; i < n; i++) {
         if (arch[i] < 0)
             return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_arch_format: entry %d is negative (%d)", (int)i,
                                (int)arch[i]);
         char tmp[16];
         int k = snprintf(tmp, sizeof tmp, i ? ",%d" : "%d", (int)arch[i]);
-        if (buf && len + (size_t)k < size)
+        /* only whole entries, and only while everything before them fitted */
+        if (buf && written == len && len + (size_t)k < size) {
             memcpy(buf + len, tmp, (size_t)k);
+            written += (size_t)k;
+        }
         len += (size_t)k;
     }
     if (len_out)
         *len_out = len;
     if (size > 0)
-        buf[len < size ? len : size - 1] = '\0';
+        buf[written] = '\0';
     if (buf && len >= size)
         return sigeo__fail(SIGEO_ERR_SHAPE, "sigeo_arch_format: needs %zu bytes, buffer has %zu", len + 1, size);
     return SIGEO_OK;
@@ -84,7 +87,7 @@ SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_
                               (int)m->n_choices);
     if (!buf && size > 0)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: buf is NULL with size %zu", fn, size);
-    size_t len = 0;
+    size_t len = 0, written = 0;
     for (int32_t c = 0; c < n; c++) {
         const sigeo__choice_t *ch = &m->choices[c];
         if (arch[c] < 0 || arch[c] >= ch->n_options)
@@ -96,14 +99,16 @@ SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_
                            : snprintf(tmp, sizeof tmp, "%s%s=%d", c ? " " : "", ch->name, (int)arch[c]);
         if (k < 0 || (size_t)k >= sizeof tmp)
             k = (int)sizeof tmp - 1;
-        if (buf && len + (size_t)k < size)
+        if (buf && written == len && len + (size_t)k < size) {
             memcpy(buf + len, tmp, (size_t)k);
+            written += (size_t)k;
+        }
         len += (size_t)k;
     }
     if (len_out)
         *len_out = len;
     if (size > 0)
-        buf[len < size ? len : size - 1] = '\0';
+        buf[written] = '\0';
     if (buf && len >= size)
         return sigeo__fail_on(err, SIGEO_ERR_SHAPE, "%s: needs %zu bytes, buffer has %zu", fn, len + 1, size);
     return SIGEO_OK;

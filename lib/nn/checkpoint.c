@@ -177,8 +177,12 @@ SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, ui
                 shape.dims[0] = n->units;
                 shape.numel = n->units;
                 st = check_tensor(m, &shape, t, path);
-            } else if (t->dtype != SIGEO__ST_I64 || t->numel != 1) {
-                st = FAIL(m, SIGEO_ERR_SHAPE, "%s: '%s': tensor '%s' must be one I64", fn, path, name);
+            } else if (t->dtype != SIGEO__ST_I64) {
+                st = FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: '%s': tensor '%s' is %s; supported: I64", fn, path, name,
+                          sigeo__st_dtype_name(t->dtype));
+            } else if (t->numel != 1) {
+                st = FAIL(m, SIGEO_ERR_SHAPE, "%s: '%s': tensor '%s' has %llu elements, must be one I64", fn, path,
+                          name, (unsigned long long)t->numel);
             }
         }
     }

@@ -54,8 +54,18 @@ static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, con
         ws->stats_offset = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->stats_offset);
         ws->grads = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->grads);
         ws->counts = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->counts);
-        if (!ws->stats_module_of || !ws->stats_offset || !ws->grads || !ws->counts)
+        if (!ws->stats_module_of || !ws->stats_offset || !ws->grads || !ws->counts) {
+            /* all or nothing: the next call allocates the four again */
+            sigeo__free(ws->stats_module_of);
+            sigeo__free(ws->stats_offset);
+            sigeo__free(ws->grads);
+            sigeo__free(ws->counts);
+            ws->stats_module_of = NULL;
+            ws->stats_offset = NULL;
+            ws->grads = NULL;
+            ws->counts = NULL;
             return sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "sigeo_proxy_compute: out of memory");
+        }
     }
     sigeo_status_t st = sigeo_stats_create(&ws->stats, sigeo__probe_context(m), so);
     if (st != SIGEO_OK)

@@ -72,6 +72,10 @@ static sigeo_status_t evaluate(bool *ok, double *score_out, sigeo_search_t *s, c
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the proxy score is %g (fr %g, zico %g, loss %g)", score, pr.fr,
                              pr.zico, pr.loss);
     }
+    /* Running out of memory says nothing about the candidate: the search
+     * stops with it (the candidate stays unseen, so a retry scores it). */
+    if (st == SIGEO_ERR_NO_MEMORY)
+        return sigeo__propagate(&s->err, st);
     char message[SIGEO__ERRMSG_MAX] = "";
     if (st != SIGEO_OK)
         snprintf(message, sizeof message, "%s", sigeo_last_error());

@@ -1,9 +1,7 @@
-/* libFuzzer target for the IDX reader (sigeo_idx_load). Not wired into
- * meson yet; build by hand, e.g.
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DSIGEO_BUILDING \
- *     -Iinclude -Ibuild/include -Ilib tests/fuzz/fuzz_idx.c \
- *     <the lib/core and lib/io sources> -lz -lm -o fuzz_idx
- *   ./fuzz_idx -rss_limit_mb=2048 corpus/
+/* libFuzzer target for the IDX reader (sigeo_idx_load). Built by
+ * tests/fuzz/meson.build with -Dfuzz=enabled (clang, see
+ * tests/fuzz/README.md); replayed over tests/fuzz/corpus/idx by the plain
+ * test `replay-idx`. Seeds: gen_idx_corpus.c.
  * Input layout: byte 0 = flags (bit 0: also read a labels file, bit 1:
  * gzip the files, bits 2..7: max_rows), bytes 1-2 = length of the images
  * part (big-endian), then the images bytes, then the labels bytes. The

@@ -1,14 +1,9 @@
 /* libFuzzer target for the safetensors reader (lib/io/safetensors.c).
  *
- * Build by hand until the 'fuzz' option wires it in, e.g. from the repo root
- * with a configured build dir `build`:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
- *     -D_POSIX_C_SOURCE=200809L -DSIGEO_BUILDING \
- *     -Iinclude -Ibuild/include -Ilib \
- *     lib/core/alloc.c lib/core/error.c lib/core/structs.c \
- *     lib/io/json_lex.c lib/io/safetensors.c tests/fuzz/fuzz_safetensors.c \
- *     -o fuzz_safetensors
- *   ./fuzz_safetensors tests/fuzz/corpus/safetensors
+ * Built by tests/fuzz/meson.build with -Dfuzz=enabled (clang, see
+ * tests/fuzz/README.md); replayed over tests/fuzz/corpus/safetensors by the
+ * plain test `replay-safetensors` (and by tests/io/test_safetensors).
+ * Seeds: gen_safetensors_corpus.c.
  *
  * Any input must give SIGEO_OK or SIGEO_ERR_FORMAT without touching memory
  * outside the input, and leak nothing. Accepted inputs must also be

@@ -1,4 +1,5 @@
-/* Writes the seed corpus for fuzz_safetensors into a directory:
+/* Writes the seed corpus for fuzz_safetensors into a directory (the test
+ * `seeds-safetensors` checks the committed corpus holds exactly these):
  *   cc -std=c11 -o gen tests/fuzz/gen_safetensors_corpus.c
  *   ./gen tests/fuzz/corpus/safetensors
  *
