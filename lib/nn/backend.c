@@ -167,6 +167,34 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
     return st;
 }
 
+/* A matmul primitive descriptor with the optional output scale and the
+ * accumulate (sum) post-op. */
+static sigeo_status_t matmul_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, const dnnl_matmul_desc_t *desc,
+                                bool accumulate, float scale, const char *what)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    sigeo_status_t st = SIGEO_OK;
+    if (accumulate || scale != 1.0f)
+        st = check(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
+    if (st == SIGEO_OK && scale != 1.0f)
+        st = check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "setting the matmul scale");
+    if (st == SIGEO_OK && accumulate) {
+        st = check(dnnl_post_ops_create(&ops), "creating matmul post-ops");
+        if (st == SIGEO_OK)
+            st = check(dnnl_post_ops_append_sum(ops, 1.0f), "appending the accumulate post-op");
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
+    }
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, NULL), what);
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
 sigeo_status_t sigeo__matmul(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__matmul_shape_t *sh,
                              const float *a, const float *b, const float *bias, float *c)
 {
@@ -193,24 +221,9 @@ sigeo_status_t sigeo__matmul(sigeo__prim_slot_t **slot, sigeo__engine_t *e, cons
         if (st == SIGEO_OK)
             st = check(dnnl_matmul_desc_init(&desc, &a_md, &b_md, sh->bias ? &bias_md : NULL, &c_md),
                        "initialising a matmul descriptor");
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_post_ops_t ops = NULL;
-        if (st == SIGEO_OK && sh->accumulate) {
-            st = check(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
-            if (st == SIGEO_OK)
-                st = check(dnnl_post_ops_create(&ops), "creating matmul post-ops");
-            if (st == SIGEO_OK)
-                st = check(dnnl_post_ops_append_sum(ops, 1.0f), "appending the accumulate post-op");
-            if (st == SIGEO_OK)
-                st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
-        }
         dnnl_primitive_desc_t pd = NULL;
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, attr, e->engine, NULL), "creating a matmul");
-        if (ops)
-            dnnl_post_ops_destroy(ops);
-        if (attr)
-            dnnl_primitive_attr_destroy(attr);
+            st = matmul_pd(&pd, e, &desc, sh->accumulate, 1.0f, "creating a matmul");
         if (st != SIGEO_OK) {
             sigeo__prim_slot_free(*slot);
             *slot = NULL;
@@ -360,26 +373,9 @@ sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t 
         if (st == SIGEO_OK)
             st = check(dnnl_matmul_desc_init(&desc, &a_md, &b_md, sh->bias ? &bias_md : NULL, &c_md),
                        "initialising a batched matmul descriptor");
-        dnnl_primitive_attr_t attr = NULL;
-        dnnl_post_ops_t ops = NULL;
-        if (st == SIGEO_OK && (sh->accumulate || scale != 1.0f))
-            st = check(dnnl_primitive_attr_create(&attr), "creating matmul attributes");
-        if (st == SIGEO_OK && scale != 1.0f)
-            st = check(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale), "setting the matmul scale");
-        if (st == SIGEO_OK && sh->accumulate) {
-            st = check(dnnl_post_ops_create(&ops), "creating matmul post-ops");
-            if (st == SIGEO_OK)
-                st = check(dnnl_post_ops_append_sum(ops, 1.0f), "appending the accumulate post-op");
-            if (st == SIGEO_OK)
-                st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
-        }
         dnnl_primitive_desc_t pd = NULL;
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, attr, e->engine, NULL), "creating a batched matmul");
-        if (ops)
-            dnnl_post_ops_destroy(ops);
-        if (attr)
-            dnnl_primitive_attr_destroy(attr);
+            st = matmul_pd(&pd, e, &desc, sh->accumulate, scale, "creating a batched matmul");
         if (st != SIGEO_OK) {
             sigeo__prim_slot_free(*slot);
             *slot = NULL;
