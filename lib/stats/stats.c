@@ -214,9 +214,19 @@ static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
     return SIGEO_OK;
 }
 
-/* First non-finite element, or -1. */
+/* First non-finite element, or -1. A branch-free vector pass answers
+ * "any?" (all exponent bits set = Inf or NaN); only then is it located. */
 static int64_t find_nonfinite(const float *x, int64_t n)
 {
+    uint32_t any = 0;
+#pragma omp simd reduction(| : any)
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t bits;
+        memcpy(&bits, &x[j], sizeof bits);
+        any |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!any)
+        return -1;
     for (int64_t j = 0; j < n; j++)
         if (!isfinite(x[j]))
             return j;

@@ -8,19 +8,25 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
     const float *mean_abs = w->mean_abs + offset;
     const float *root_m2 = w->root_m2 + offset;
     const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof));
-    double sum = 0.0, first = 0.0;
+    /* ZiCo's guard is an exact compare: sigma == 0 means every batch gave
+     * the same value, and the element carries no signal-to-noise ratio.
+     * Branch-free so the reduction vectorises. */
+    double sum = 0.0;
     int64_t nonzero = 0;
+#pragma omp simd reduction(+ : sum, nonzero)
     for (int64_t j = 0; j < count; j++) {
-        /* ZiCo's guard is an exact compare: sigma == 0 means every batch gave
-         * the same value, and the element carries no signal-to-noise ratio. */
-        if (root_m2[j] == 0.0f)
-            continue;
-        double ratio = (double)mean_abs[j] / ((double)root_m2[j] * inv_sqrt_dof);
-        if (nonzero == 0)
-            first = ratio;
-        sum += ratio;
-        nonzero++;
+        const double r = (double)root_m2[j];
+        const int on = r != 0.0;
+        sum += on ? (double)mean_abs[j] / ((on ? r : 1.0) * inv_sqrt_dof) : 0.0;
+        nonzero += on;
     }
+    /* The RecSys reference's element: the first with sigma != 0. */
+    double first = 0.0;
+    for (int64_t j = 0; j < count; j++)
+        if (root_m2[j] != 0.0f) {
+            first = (double)mean_abs[j] / ((double)root_m2[j] * inv_sqrt_dof);
+            break;
+        }
     out->n_nonzero_sigma = nonzero;
     out->ratio_sum = sum;
     out->first_ratio = first;
