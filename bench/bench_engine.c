@@ -16,7 +16,9 @@
  *
  * Model and bare repetitions are interleaved (A B A B ...), so both see the
  * same machine load; the medians are what to read. JSON lines on stdout, the
- * table on stderr (bench_util.h). Options: --reps N (default 30), --quick.
+ * table on stderr (bench_util.h). Options: --reps N (default 30), --quick,
+ * --threads N (the context's compute threads; default all cores). The bare
+ * GEMMs run on the OpenMP team the library set up for the context.
  *
  * This file may call oneDNN directly: it is the reference the engine is
  * measured against, not part of the library. */
@@ -337,7 +339,7 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: bench-engine [--reps N] [--quick]\n"
+            printf("usage: bench-engine [--reps N] [--quick] [--threads N]\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
             return 0;
         }
@@ -346,12 +348,14 @@ int main(int argc, char **argv)
         reps = MAX_REPS;
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = 1;
+    co.threads = bench_parse_threads(argc, argv);
     sigeo_context_t *ctx;
     bench_check(sigeo_context_create(&ctx, &co), "sigeo_context_create");
     bench_check(sigeo_context_get_options(&co, ctx), "sigeo_context_get_options");
     double load = bench_loadavg();
     bench_say("bench-engine: libsigeo %s, %u threads, load average %.2f at start%s\n", sigeo_version(),
-              (unsigned)co.threads, load, load > 0.5 ? " (machine busy: numbers are noisy)" : "");
+              (unsigned)co.threads, load,
+              load > 1.0 ? " (> 1: other processes are running, numbers will be noisy)" : "");
     bench_json("engine", "machine", "threads", (double)co.threads, "count");
     bench_json("engine", "machine", "loadavg_start", load, "load");
 

@@ -12,12 +12,21 @@
  *   plain_ms        median time of 4 plain sigeo_model_forward_backward calls
  *   sigeo_ms        median time of one sigeo_proxy_compute (SiGeo, k = 4, exact FR)
  *   overhead_ratio  sigeo_ms / plain_ms (target <= 1.10)
- *   <kind>_ms, <kind>_over_plain   for every other kind sigeo_proxy_kind_name()
- *                   knows (0, 1, ... until NULL), with default options.
- * All timed variants run interleaved within each repetition (plain, sigeo,
- * other kinds, plain, ...) so a burst of load hits them alike.
+ *   kind_<name>_ms, kind_<name>_over_plain, kind_<name>_over_step
+ *                   for every other kind sigeo_proxy_kind_name() knows (0, 1, ...
+ *                   until NULL), with default options and the same 4 batches
+ *                   (a kind may use fewer: the table shows the k it reports);
+ *                   over_step is relative to ONE plain forward+backward step.
+ *                   A slow kind gets fewer reps (>= 3) to stay within --budget.
+ *   stats_ms, stats_ns_per_param   phase diagnostic: the statistics part of
+ *                   a SiGeo evaluation alone (see stats_phase_t).
+ * Plain and SiGeo repetitions alternate, so a burst of load hits both sides
+ * of the ratio alike; every other kind is timed in its own block of
+ * consecutive calls (steady state, as a search calls it).
  * JSON lines on stdout, the table on stderr. Options: --reps N (default:
- * 200 / 40 / 20 for the three cases), --quick, --case NAME (repeatable). */
+ * 200 / 40 / 20 for the three cases), --quick, --case NAME (repeatable),
+ * --budget SECONDS (per extra kind, default 10), --threads N (the context's
+ * compute threads, default every online core). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +38,7 @@
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 #include "sigeo/sigeo.h"
+#include "sigeo/stats.h"
 
 enum { K = 4, WARMUP = 3, MAX_KINDS = 64, MAX_REPS = 2000 };
 
@@ -122,31 +132,126 @@ static sigeo_model_t *make_case(case_data_t *d, sigeo_context_t *ctx, const char
     return m;
 }
 
-static double time_plain(sigeo_model_t *m, const case_data_t *d)
+/* Wall time of 4 plain steps; their process CPU time into *cpu. */
+static double time_plain(sigeo_model_t *m, const case_data_t *d, double *cpu)
 {
-    double loss, t0 = bench_now_ms();
+    double loss, c0 = bench_cpu_ms(), t0 = bench_now_ms();
     for (int i = 0; i < K; i++)
         bench_check(sigeo_model_forward_backward(&loss, m, &d->view[i]), "forward_backward");
-    return bench_now_ms() - t0;
+    double t = bench_now_ms() - t0;
+    *cpu = bench_cpu_ms() - c0;
+    return t;
 }
 
 /* One proxy evaluation; returns its wall time or -1 (message in `err`). */
-static double time_proxy(sigeo_model_t *m, const case_data_t *d, int32_t kind, char *err, size_t err_size)
+static double time_proxy(sigeo_model_t *m, const case_data_t *d, int32_t kind, uint32_t *k_used, double *cpu,
+                         char *err, size_t err_size)
 {
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     o.kind = kind;
     sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
-    double t0 = bench_now_ms();
+    double c0 = bench_cpu_ms(), t0 = bench_now_ms();
     sigeo_status_t st = sigeo_proxy_compute(m, NULL, 0, d->view, K, &o, &r);
     double t = bench_now_ms() - t0;
+    *cpu = bench_cpu_ms() - c0;
     if (st != SIGEO_OK) {
         snprintf(err, err_size, "%s: %s", sigeo_status_string(st), sigeo_last_error());
         return -1.0;
     }
+    *k_used = r.k;
     return t;
 }
 
-static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override)
+/* Phase diagnostic: the statistics part of a SiGeo evaluation alone. The
+ * gradients of each batch are copied out of the model (untimed), one module
+ * per layer as the proxy groups them, and fed to a sigeo_stats_t handle with
+ * SiGeo's default options; timed: 4 x sigeo_stats_add_batch + 1 x
+ * sigeo_stats_compute. The per-sample d_n handed in are placeholders (their
+ * cost is O(batch)). This is the public stats API a framework host uses;
+ * sigeo_proxy_compute runs the same accumulator on the model's buffers. */
+typedef struct stats_phase {
+    sigeo_stats_t *stats;
+    int32_t n_params, n_modules;
+    int64_t total;
+    int64_t *count;       /* [n_modules] */
+    float **grad;         /* [n_modules] copies of one batch's gradients */
+    double *directional;  /* [max batch] */
+} stats_phase_t;
+
+static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model_t *m, int64_t max_batch)
+{
+    memset(p, 0, sizeof *p);
+    bench_check(sigeo_model_param_count(&p->n_params, m), "param_count");
+    bench_check(sigeo_model_module_count(&p->n_modules, m), "module_count");
+    p->count = calloc((size_t)p->n_modules, sizeof *p->count);
+    p->grad = calloc((size_t)p->n_modules, sizeof *p->grad);
+    p->directional = malloc((size_t)max_batch * sizeof *p->directional);
+    if (!p->count || !p->grad || !p->directional)
+        abort();
+    for (int32_t i = 0; i < p->n_params; i++) {
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        bench_check(sigeo_model_param_info(&info, m, i), "param_info");
+        p->count[info.module] += info.numel;
+        p->total += info.numel;
+    }
+    for (int64_t n = 0; n < max_batch; n++)
+        p->directional[n] = 1e-3 * (double)(n % 13 + 1);
+    bench_check(sigeo_stats_create(&p->stats, ctx, NULL), "sigeo_stats_create");
+    for (int32_t k = 0; k < p->n_modules; k++) {
+        p->grad[k] = malloc((size_t)p->count[k] * sizeof(float));
+        if (!p->grad[k])
+            abort();
+        bench_check(sigeo_stats_add_module(NULL, p->stats, sigeo_model_module_name(m, k), p->count[k]),
+                    "sigeo_stats_add_module");
+    }
+}
+
+static void stats_phase_fini(stats_phase_t *p)
+{
+    sigeo_stats_destroy(p->stats);
+    for (int32_t k = 0; k < p->n_modules; k++)
+        free(p->grad[k]);
+    free(p->grad);
+    free(p->count);
+    free(p->directional);
+}
+
+/* One evaluation's statistics; returns the timed part in ms. */
+static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_data_t *d)
+{
+    double timed = 0.0, loss;
+    bench_check(sigeo_stats_reset(p->stats), "sigeo_stats_reset");
+    for (int i = 0; i < K; i++) {
+        bench_check(sigeo_model_forward_backward(&loss, m, &d->view[i]), "forward_backward");
+        int64_t *filled = calloc((size_t)p->n_modules, sizeof *filled);
+        if (!filled)
+            abort();
+        for (int32_t j = 0; j < p->n_params; j++) {
+            sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+            bench_check(sigeo_model_param_info(&info, m, j), "param_info");
+            bench_check(sigeo_model_get_grad(m, j, p->grad[info.module] + filled[info.module], info.numel),
+                        "get_grad");
+            filled[info.module] += info.numel;
+        }
+        free(filled);
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.n_modules = (uint32_t)p->n_modules;
+        sb.gradients = (const float *const *)p->grad;
+        sb.gradient_counts = p->count;
+        sb.loss = loss;
+        sb.batch_size = d->view[i].batch_size;
+        sb.directional = p->directional;
+        double t0 = bench_now_ms();
+        bench_check(sigeo_stats_add_batch(p->stats, &sb), "sigeo_stats_add_batch");
+        timed += bench_now_ms() - t0;
+    }
+    sigeo_stats_result_t res = SIGEO_STATS_RESULT_INIT;
+    double t0 = bench_now_ms();
+    bench_check(sigeo_stats_compute(&res, p->stats), "sigeo_stats_compute");
+    return timed + (bench_now_ms() - t0);
+}
+
+static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms)
 {
     int reps = reps_override > 0 ? reps_override : c->default_reps;
     if (reps > MAX_REPS)
@@ -160,31 +265,61 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     int32_t n_kinds = 0;
     while (n_kinds < MAX_KINDS && sigeo_proxy_kind_name((sigeo_proxy_kind_t)n_kinds))
         n_kinds++;
-    static double t_plain[MAX_REPS], t_kind[MAX_KINDS][MAX_REPS];
+    static double t_plain[MAX_REPS], t_kind[MAX_KINDS][MAX_REPS], t_stats[MAX_REPS];
+    static double c_plain[MAX_REPS], c_sigeo[MAX_REPS];
+    double cpu;
     static char err[MAX_KINDS][512];
-    int ok[MAX_KINDS];
+    int ok[MAX_KINDS], kind_reps[MAX_KINDS];
+    uint32_t used_k[MAX_KINDS];
+    /* Plain steps and SiGeo evaluations alternate (plain, sigeo, plain, ...)
+     * so a burst of load hits both sides of the overhead ratio alike. The
+     * other kinds run afterwards, each in its own block of consecutive calls:
+     * that is how a search calls a proxy, and the model's proxy workspace
+     * is only reused while the kind (hence the statistics options) stays the
+     * same. A block starts with warm-up calls; a kind that fails is reported
+     * and skipped; a slow kind gets fewer repetitions (at least 3) to stay
+     * within the budget. */
     for (int32_t k = 0; k < n_kinds; k++) {
         ok[k] = 1;
         err[k][0] = '\0';
+        kind_reps[k] = reps;
     }
-    /* Warm-up: creates every primitive and the proxy workspace. A kind that
-     * fails here is reported and left out of the timed loop. */
     for (int w = 0; w < WARMUP; w++) {
-        time_plain(m, &d);
-        for (int32_t k = 0; k < n_kinds; k++)
-            if (ok[k] && time_proxy(m, &d, k, err[k], sizeof err[k]) < 0)
-                ok[k] = 0;
-    }
-    if (!ok[SIGEO_PROXY_SIGEO]) {
-        bench_say("  sigeo_proxy_compute(SIGEO) failed: %s\n", err[SIGEO_PROXY_SIGEO]);
-        exit(1);
+        time_plain(m, &d, &cpu);
+        const int32_t sg = SIGEO_PROXY_SIGEO;
+        if (time_proxy(m, &d, sg, &used_k[sg], &cpu, err[sg], sizeof err[sg]) < 0) {
+            bench_say("  sigeo_proxy_compute(SIGEO) failed: %s\n", err[sg]);
+            exit(1);
+        }
     }
     for (int r = 0; r < reps; r++) {
-        t_plain[r] = time_plain(m, &d);
-        for (int32_t k = 0; k < n_kinds; k++) {
-            if (!ok[k])
-                continue;
-            t_kind[k][r] = time_proxy(m, &d, k, err[k], sizeof err[k]);
+        const int32_t sg = SIGEO_PROXY_SIGEO;
+        uint32_t kk;
+        t_plain[r] = time_plain(m, &d, &c_plain[r]);
+        t_kind[sg][r] = time_proxy(m, &d, sg, &kk, &c_sigeo[r], err[sg], sizeof err[sg]);
+        if (t_kind[sg][r] < 0) {
+            bench_say("  sigeo_proxy_compute(SIGEO) failed during the timed reps: %s\n", err[sg]);
+            exit(1);
+        }
+    }
+    for (int32_t k = 0; k < n_kinds; k++) {
+        if (k == SIGEO_PROXY_SIGEO)
+            continue;
+        double t = 0.0;
+        for (int w = 0; w < WARMUP && ok[k] && (w == 0 || t < 0.25 * budget_ms); w++) {
+            t = time_proxy(m, &d, k, &used_k[k], &cpu, err[k], sizeof err[k]);
+            ok[k] = t >= 0.0;
+        }
+        if (!ok[k])
+            continue;
+        if (t * reps > budget_ms) {
+            kind_reps[k] = (int)(budget_ms / (t > 0.0 ? t : 1.0));
+            if (kind_reps[k] < 3)
+                kind_reps[k] = 3;
+        }
+        for (int r = 0; r < kind_reps[k] && ok[k]; r++) {
+            uint32_t kk;
+            t_kind[k][r] = time_proxy(m, &d, k, &kk, &cpu, err[k], sizeof err[k]);
             if (t_kind[k][r] < 0) {
                 bench_say("  kind %s failed during the timed reps: %s\n", sigeo_proxy_kind_name(k), err[k]);
                 ok[k] = 0;
@@ -193,37 +328,69 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     }
     double plain = bench_median(t_plain, reps);
     double p1 = bench_quantile_sorted(t_plain, reps, 0.25), p3 = bench_quantile_sorted(t_plain, reps, 0.75);
+    const double step = plain / K;
     bench_say("  data: %s; model built in %.0f ms; %d reps (medians; the machine is shared)\n", d.data_note, t_build,
               reps);
-    bench_say("  %-26s %10s %10s %10s %10s\n", "", "median ms", "q1 ms", "q3 ms", "/ plain");
-    bench_say("  %-26s %10.3f %10.3f %10.3f %10s\n", "plain k=4 fwd+bwd", plain, p1, p3, "1.000");
+    bench_say("  %-22s %5s %4s %10s %10s %10s %8s %8s\n", "", "reps", "k", "median ms", "q1 ms", "q3 ms", "/ plain",
+              "/ step");
+    bench_say("  %-22s %5d %4d %10.3f %10.3f %10.3f %8.3f %8.3f\n", "plain fwd+bwd x4", reps, K, plain, p1, p3, 1.0,
+              (double)K);
     bench_json("proxy", c->name, "plain_ms", plain, "ms");
-    bench_json("proxy", c->name, "plain_step_ms", plain / K, "ms");
+    bench_json("proxy", c->name, "plain_step_ms", step, "ms");
     for (int32_t k = 0; k < n_kinds; k++) {
         const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
-        char label[64], metric[64];
-        snprintf(label, sizeof label, "%s (k=4)", kn);
+        char metric[96];
         if (!ok[k]) {
-            bench_say("  %-26s    failed: %s\n", label, err[k]);
-            snprintf(metric, sizeof metric, "%s_ms", k == SIGEO_PROXY_SIGEO ? "sigeo" : kn);
+            bench_say("  %-22s failed: %s\n", kn, err[k]);
+            snprintf(metric, sizeof metric, k == SIGEO_PROXY_SIGEO ? "sigeo_ms" : "kind_%s_ms", kn);
             bench_json("proxy", c->name, metric, NAN, "ms");
             continue;
         }
-        double med = bench_median(t_kind[k], reps);
-        double q1 = bench_quantile_sorted(t_kind[k], reps, 0.25), q3 = bench_quantile_sorted(t_kind[k], reps, 0.75);
-        bench_say("  %-26s %10.3f %10.3f %10.3f %10.3f\n", label, med, q1, q3, med / plain);
+        int n = kind_reps[k];
+        double med = bench_median(t_kind[k], n);
+        double q1 = bench_quantile_sorted(t_kind[k], n, 0.25), q3 = bench_quantile_sorted(t_kind[k], n, 0.75);
+        bench_say("  %-22s %5d %4u %10.3f %10.3f %10.3f %8.3f %8.3f\n", kn, n, (unsigned)used_k[k], med, q1, q3,
+                  med / plain, med / step);
         if (k == SIGEO_PROXY_SIGEO) {
             bench_json("proxy", c->name, "sigeo_ms", med, "ms");
             bench_json("proxy", c->name, "overhead_ratio", med / plain, "ratio");
         } else {
-            snprintf(metric, sizeof metric, "%s_ms", kn);
+            /* Namespaced: a kind may be called "plain". */
+            snprintf(metric, sizeof metric, "kind_%s_ms", kn);
             bench_json("proxy", c->name, metric, med, "ms");
-            snprintf(metric, sizeof metric, "%s_over_plain", kn);
+            snprintf(metric, sizeof metric, "kind_%s_over_plain", kn);
             bench_json("proxy", c->name, metric, med / plain, "ratio");
+            snprintf(metric, sizeof metric, "kind_%s_over_step", kn);
+            bench_json("proxy", c->name, metric, med / step, "ratio");
         }
     }
-    double ratio = bench_median(t_kind[SIGEO_PROXY_SIGEO], reps) / plain;
+    bench_say("  (k = batches the kind used, from its result; / plain = relative to the 4 plain steps,\n"
+              "   / step = relative to one plain forward+backward step)\n");
+    const double cp = bench_median(c_plain, reps), cs = bench_median(c_sigeo, reps);
+    bench_say("  process CPU time (median ms, all threads): plain %.3f, sigeo %.3f, ratio %.3f\n"
+              "   (a measure of work only when run with --threads 1)\n",
+              cp, cs, cs / cp);
+    bench_json("proxy", c->name, "plain_cpu_ms", cp, "ms");
+    bench_json("proxy", c->name, "sigeo_cpu_ms", cs, "ms");
+    double sigeo = bench_median(t_kind[SIGEO_PROXY_SIGEO], reps), ratio = sigeo / plain;
     bench_say("  SiGeo overhead ratio %.3f (target <= 1.10: %s)\n", ratio, ratio <= 1.10 ? "met" : "MISSED");
+
+    /* Where the overhead goes: the statistics phase alone (see stats_phase_t). */
+    stats_phase_t ph;
+    stats_phase_init(&ph, ctx, m, d.view[0].batch_size);
+    int sreps = reps < 20 ? reps : 20;
+    stats_phase_run(&ph, m, &d);
+    for (int r = 0; r < sreps; r++)
+        t_stats[r] = stats_phase_run(&ph, m, &d);
+    double st = bench_median(t_stats, sreps);
+    double ns = st * 1e6 / ((double)K * (double)ph.total);
+    bench_say("  phase: statistics alone (4 x sigeo_stats_add_batch + compute over %lld parameters) %.3f ms\n"
+              "         = %.2f ns per parameter per batch; %.0f%% of the SiGeo time, plain + stats = %.3f x plain\n",
+              (long long)ph.total, st, ns, 100.0 * st / sigeo, (plain + st) / plain);
+    bench_json("proxy", c->name, "stats_ms", st, "ms");
+    bench_json("proxy", c->name, "stats_ns_per_param", ns, "ns");
+    bench_json("proxy", c->name, "params", (double)ph.total, "count");
+    stats_phase_fini(&ph);
     for (int i = 0; i < K; i++)
         bench_batch_free(&d.b[i]);
     sigeo_model_destroy(m);
@@ -233,15 +400,23 @@ int main(int argc, char **argv)
 {
     const char *only[N_CASES];
     int n_only = 0, reps = 0;
+    double budget_s = 10.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: bench-proxy [--reps N] [--quick] [--case mlp-small|mlp-large|dlrm]...\n"
+            printf("usage: bench-proxy [--reps N] [--quick] [--threads N] [--budget SECONDS]\n"
+                   "                   [--case mlp-small|mlp-large|dlrm]...\n"
+                   "--threads: the context's compute threads (default: every online core)\n"
+                   "--budget: timed seconds per extra proxy kind and case (default 10; slow kinds get fewer reps)\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
             return 0;
         } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc && n_only < N_CASES) {
             only[n_only++] = argv[++i];
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            i++; /* read by bench_parse_threads */
+        } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
+            budget_s = atof(argv[++i]);
         } else if (strcmp(argv[i], "--quick") == 0) {
             reps = 5;
         } else {
@@ -251,12 +426,14 @@ int main(int argc, char **argv)
     }
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = 1;
+    co.threads = bench_parse_threads(argc, argv);
     sigeo_context_t *ctx;
     bench_check(sigeo_context_create(&ctx, &co), "sigeo_context_create");
     bench_check(sigeo_context_get_options(&co, ctx), "sigeo_context_get_options");
     double load = bench_loadavg();
     bench_say("bench-proxy: libsigeo %s, %u threads, load average %.2f at start%s\n", sigeo_version(),
-              (unsigned)co.threads, load, load > 0.5 ? " (machine busy: numbers are noisy)" : "");
+              (unsigned)co.threads, load,
+              load > 1.0 ? " (> 1: other processes are running, numbers will be noisy)" : "");
     bench_say("proxy kinds:");
     for (int32_t k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
         bench_say(" %d=%s", (int)k, sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
@@ -268,7 +445,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_only; i++)
             run |= strcmp(only[i], cases[c].name) == 0;
         if (run)
-            run_case(ctx, &cases[c], reps);
+            run_case(ctx, &cases[c], reps, budget_s * 1e3);
     }
     double rss = bench_peak_rss_mib();
     bench_say("\nPeak RSS %.1f MiB; load average %.2f at the end\n", rss, bench_loadavg());

@@ -26,6 +26,17 @@ static inline double bench_now_ms(void)
     return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process (all threads). Meaningful as a measure of
+ * work only with one compute thread (--threads 1): with more, idle
+ * OpenMP workers spin and their spinning counts too. On a shared machine it
+ * is, unlike wall time, mostly insensitive to the load of other processes. */
+static inline double bench_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
 static int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -136,6 +147,16 @@ static inline void bench_check(sigeo_status_t st, const char *what)
         fprintf(stderr, "bench: %s failed: %s (%s)\n", what, sigeo_status_string(st), sigeo_last_error());
         exit(1);
     }
+}
+
+/* Command-line: `--threads N` (compute threads of the context; 0, the
+ * default, = every online core). */
+static inline uint32_t bench_parse_threads(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--threads") == 0)
+            return (uint32_t)atoi(argv[i + 1]);
+    return 0u;
 }
 
 /* Command-line: `--reps N` (timed repetitions, default `def`, at least 20

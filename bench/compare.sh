@@ -1,11 +1,15 @@
 #!/bin/sh
-# Runs bench-proxy and the PyTorch script on the same three cases, one after
-# the other, and prints torch_ms / sigeo_ms per case against the targets
-# (>= 3 on mlp-small, >= 1.5 on mlp-large and dlrm).
+# Runs bench-proxy and the PyTorch script on the same three cases (case by
+# case, the two back to back) and prints torch_ms / sigeo_ms per case against
+# the targets (>= 3 on mlp-small, >= 1.5 on mlp-large and dlrm).
 #
-#   bench/compare.sh [--reps N | --quick] [--case NAME]...
+#   bench/compare.sh [--reps N | --quick] [--budget S] [--threads N] [--case NAME]...
 #
-# The arguments go to both programs. The build directory is
+# --case picks cases (default all three); --threads N (default 2) runs both
+# sides on N threads (the libsigeo context's thread count, torch.set_num_threads);
+# the other arguments go to both programs. With --threads 1 the table also
+# compares process CPU time, which, unlike wall time, hardly depends on what
+# else runs on a shared machine. The build directory is
 # $SIGEO_BUILD_DIR, default build-bench next to this folder. PyTorch is
 # Debian's python3-torch, run with /usr/bin/python3 (not a pyenv python3 that
 # may come first on PATH); without it the libsigeo numbers are still printed
@@ -18,7 +22,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=${SIGEO_BUILD_DIR:-$here/../build-bench}
 proxy=$build/bench/bench-proxy
-py=/usr/bin/python3
+py=${COMPARE_PYTHON:-/usr/bin/python3}  # override only to test the no-torch path
 
 if [ ! -x "$proxy" ]; then
     echo "compare.sh: $proxy not found. Build it first:" >&2
@@ -34,9 +38,6 @@ else
     trap 'rm -rf "$tmp"' EXIT
 fi
 
-echo "== libsigeo (bench-proxy)" >&2
-"$proxy" "$@" >"$tmp/sigeo.jsonl"
-
 have_torch=no
 if [ ! -x "$py" ]; then
     why="$py does not exist (install Debian's python3 and python3-torch)"
@@ -45,21 +46,44 @@ elif ! "$py" -c 'import torch' >/dev/null 2>&1; then
 else
     have_torch=yes
 fi
-
-if [ "$have_torch" = yes ]; then
-    echo "" >&2
-    echo "== PyTorch (torch_proxy.py)" >&2
-    "$py" "$here/torch_proxy.py" "$@" >"$tmp/torch.jsonl"
-else
-    : >"$tmp/torch.jsonl"
-    echo "" >&2
+if [ "$have_torch" = no ]; then
     echo "compare.sh: TORCH MISSING: $why." >&2
-    echo "compare.sh: printing libsigeo's numbers only; no torch_ms / sigeo_ms ratios." >&2
+    echo "compare.sh: running libsigeo only; no torch_ms / sigeo_ms ratios." >&2
 fi
+
+# Split the arguments: --case values pick the cases, the rest goes to both.
+cases=""
+rest=""
+threads=2
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --case) cases="$cases $2"; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    *) rest="$rest $1"; shift ;;
+    esac
+done
+[ -n "$cases" ] || cases="mlp-small mlp-large dlrm"
+
+# Case by case, the two programs back to back: on a shared machine the load
+# drifts, and this keeps both sides of each ratio under similar conditions.
+: >"$tmp/sigeo.jsonl"
+: >"$tmp/torch.jsonl"
+for c in $cases; do
+    echo "== libsigeo (bench-proxy --case $c)" >&2
+    # shellcheck disable=SC2086
+    "$proxy" --case "$c" --threads "$threads" $rest >>"$tmp/sigeo.jsonl"
+    if [ "$have_torch" = yes ]; then
+        echo "" >&2
+        echo "== PyTorch (torch_proxy.py --case $c)" >&2
+        # shellcheck disable=SC2086
+        "$py" "$here/torch_proxy.py" --case "$c" --threads "$threads" $rest >>"$tmp/torch.jsonl"
+    fi
+    echo "" >&2
+done
 
 echo ""
 if [ -x "$py" ]; then
-    "$py" - "$tmp/sigeo.jsonl" "$tmp/torch.jsonl" "$have_torch" <<'EOF'
+    "$py" - "$tmp/sigeo.jsonl" "$tmp/torch.jsonl" "$have_torch" "$threads" <<'EOF'
 import json, sys
 def load(path):
     d = {}
@@ -69,10 +93,11 @@ def load(path):
             o = json.loads(line)
             d[(o["case"], o["metric"])] = o["value"]
     return d
-s, t, have = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3] == "yes"
+s, t, have, threads = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3] == "yes", int(sys.argv[4])
+print(f"{threads} thread(s) per side; wall time")
 targets = {"mlp-small": 3.0, "mlp-large": 1.5, "dlrm": 1.5}
-print(f"{'case':10s} {'sigeo_ms':>10s} {'torch_ms':>10s} {'torch/sigeo':>12s} {'target':>7s}  verdict"
-      f"   | {'plain: sigeo':>12s} {'torch':>9s} {'ratio':>6s}")
+print(f"{'case':10s} {'sigeo_ms':>10s} {'torch_ms':>10s} {'torch/sigeo':>12s} {'target':>7s}  {'verdict':15s}"
+      f"| {'plain: sigeo':>12s} {'torch':>9s} {'ratio':>6s}")
 for case, target in targets.items():
     sm, tm = s.get((case, "sigeo_ms")), t.get((case, "torch_ms"))
     sp, tp = s.get((case, "plain_ms")), t.get((case, "torch_plain_ms"))
@@ -80,13 +105,24 @@ for case, target in targets.items():
         continue
     if have and tm is not None:
         r = tm / sm
-        verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.0f}%"
+        verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.1f}%"
         rp = f"{tp / sp:6.2f}" if (tp and sp) else "     -"
-        print(f"{case:10s} {sm:10.3f} {tm:10.3f} {r:12.2f} {'>=' + str(target):>7s}  {verdict:14s}"
+        print(f"{case:10s} {sm:10.3f} {tm:10.3f} {r:12.3f} {'>=' + str(target):>7s}  {verdict:15s}"
               f"| {sp:12.3f} {tp:9.3f} {rp}")
     else:
-        print(f"{case:10s} {sm:10.3f} {'-':>10s} {'-':>12s} {'>=' + str(target):>7s}  no torch      "
+        print(f"{case:10s} {sm:10.3f} {'-':>10s} {'-':>12s} {'>=' + str(target):>7s}  no torch       "
               f"| {sp:12.3f} {'-':>9s} {'-':>6s}")
+if not have:
+    print("TORCH MISSING: no comparison was possible (see the message above).")
+if have and threads == 1:
+    print("\nprocess CPU time, 1 thread (robust to other load on the machine):")
+    print(f"{'case':10s} {'sigeo_cpu':>10s} {'torch_cpu':>10s} {'torch/sigeo':>12s} {'target':>7s}  verdict")
+    for case, target in targets.items():
+        sc, tc = s.get((case, "sigeo_cpu_ms")), t.get((case, "torch_cpu_ms"))
+        if sc and tc:
+            r = tc / sc
+            verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.1f}%"
+            print(f"{case:10s} {sc:10.3f} {tc:10.3f} {r:12.3f} {'>=' + str(target):>7s}  {verdict}")
 print("(medians over the reps of each program; all times are for k = 4 batches; the machine is shared,")
 print(" so rerun when the load average is near 0 before quoting a number)")
 EOF

@@ -4,8 +4,10 @@
 Run with Debian's interpreter (python3-torch lives there, not in a pyenv):
     /usr/bin/python3 bench/torch_proxy.py [--reps N] [--quick] [--case NAME]...
 
-Per case (k = 4 batches, weights fixed, 2 threads):
+Per case (k = 4 batches, weights fixed, 2 threads unless --threads N):
   torch_plain_ms  median time of 4 plain forward+backward steps
+  torch_plain_cpu_ms, torch_cpu_ms   the same as process CPU time (a measure
+                  of work, robust to other load, only with --threads 1)
   torch_ms        median time of one SiGeo evaluation done the way a careful
                   PyTorch user would: forward hooks keep each Linear /
                   EmbeddingBag output y and hook its gradient, so the
@@ -28,9 +30,11 @@ import struct
 import sys
 import time
 
-# Before torch is imported: its OpenMP runtime reads this once at start-up.
+# Before torch is imported: its OpenMP runtime reads these once at start-up.
 # Passive waiting keeps idle workers from spinning on a 2-core machine.
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+if "--threads" in sys.argv[1:-1]:
+    os.environ["OMP_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -245,14 +249,16 @@ def run_case(name, reps_override, seed=1):
     for _ in range(WARMUP):
         plain(model, batches, crit)
         sigeo(model, batches, crit)
-    tp, ts = [], []
+    tp, ts, cp, cs = [], [], [], []
     for _ in range(reps):
-        t0 = now_ms()
+        c0, t0 = time.process_time(), now_ms()
         plain(model, batches, crit)
         tp.append(now_ms() - t0)
-        t0 = now_ms()
+        cp.append(1e3 * (time.process_time() - c0))
+        c0, t0 = time.process_time(), now_ms()
         score = sigeo(model, batches, crit)
         ts.append(now_ms() - t0)
+        cs.append(1e3 * (time.process_time() - c0))
     mp, ms = statistics.median(tp), statistics.median(ts)
     say(f"  data: {note}; model built in {built:.0f} ms; {reps} reps (medians; the machine is shared)")
     say(f"  {'':26s} {'median ms':>10s} {'q1 ms':>10s} {'q3 ms':>10s} {'/ plain':>10s}")
@@ -261,10 +267,15 @@ def run_case(name, reps_override, seed=1):
     q1, q3 = quartiles(ts)
     say(f"  {'sigeo (k=4, hooks+foreach)':26s} {ms:10.3f} {q1:10.3f} {q3:10.3f} {ms / mp:10.3f}")
     say(f"  score {score[0]:.4f} (zico {score[1]:.4f}, FR {score[2]:.4g}, loss {score[3]:.4f})")
+    mcp, mcs = statistics.median(cp), statistics.median(cs)
+    say(f"  process CPU time (median ms, all threads): plain {mcp:.3f}, sigeo {mcs:.3f}"
+        " (a measure of work only with --threads 1)")
     emit(name, "torch_plain_ms", mp, "ms")
     emit(name, "torch_plain_step_ms", mp / K, "ms")
     emit(name, "torch_ms", ms, "ms")
     emit(name, "torch_overhead_ratio", ms / mp, "ratio")
+    emit(name, "torch_plain_cpu_ms", mcp, "ms")
+    emit(name, "torch_cpu_ms", mcs, "ms")
 
 
 def main():
@@ -272,13 +283,15 @@ def main():
     ap.add_argument("--reps", type=int, default=0, help="timed repetitions (default 200/40/20 per case)")
     ap.add_argument("--quick", action="store_true", help="5 reps: a smoke run, not a measurement")
     ap.add_argument("--case", action="append", choices=list(CASES), help="run only this case (repeatable)")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    ap.add_argument("--budget", type=float, default=0.0, help="accepted for compare.sh; unused here")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     with open("/proc/loadavg") as f:
         load = float(f.read().split()[0])
     say(f"torch_proxy: torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {load:.2f} at start"
-        + (" (machine busy: numbers are noisy)" if load > 0.5 else ""))
+        + (" (> 1: other processes are running, numbers will be noisy)" if load > 1.0 else ""))
     emit("machine", "loadavg_start", load, "load")
     for name in a.case or list(CASES):
         run_case(name, 5 if a.quick else a.reps)
