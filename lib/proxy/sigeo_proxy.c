@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proxy/proxy.h"
+#include "stats/stats_internal.h"
 
 /* The statistics options a proxy kind implies. */
 static sigeo_stats_options_t stats_options(const sigeo_proxy_options_t *o)
@@ -38,9 +39,15 @@ static bool included(uint32_t kinds, int32_t param_kind)
 static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_stats_options_t *so,
                                     uint32_t param_kinds, int32_t scope)
 {
-    if (ws->stats && memcmp(&ws->stats_opts, so, sizeof *so) == 0 && ws->stats_param_kinds == param_kinds &&
-        ws->stats_scope == scope)
-        return sigeo_stats_reset(ws->stats);
+    if (ws->stats && ws->stats_param_kinds == param_kinds && ws->stats_scope == scope) {
+        /* same modules: keep the accumulators, switch only the options */
+        if (memcmp(&ws->stats_opts, so, sizeof *so) == 0)
+            return sigeo_stats_reset(ws->stats);
+        sigeo_status_t st = sigeo__stats_retune(ws->stats, so);
+        if (st == SIGEO_OK)
+            ws->stats_opts = *so;
+        return sigeo__propagate(sigeo__probe_errbuf(m), st);
+    }
     const int32_t head = sigeo__probe_head_module(m);
     if (scope == SIGEO_SCOPE_HEAD && head < 0)
         return sigeo__fail_on(sigeo__probe_errbuf(m), SIGEO_ERR_INVALID_ARG,

@@ -9,6 +9,7 @@
 #include "sigeo/stats.h"
 #include "stats/fisher_rao.h"
 #include "stats/score.h"
+#include "stats/stats_internal.h"
 #include "stats/welford.h"
 #include "stats/zico.h"
 
@@ -525,4 +526,18 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
 SIGEO_API const char *sigeo_stats_last_error(const sigeo_stats_t *s)
 {
     return s ? s->err.msg : "";
+}
+
+sigeo_status_t sigeo__stats_retune(sigeo_stats_t *s, const sigeo_stats_options_t *options)
+{
+    sigeo_stats_options_t o = SIGEO_STATS_OPTIONS_INIT;
+    sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_stats_options", &s->err);
+    double lambda[3];
+    if (st == SIGEO_OK && (st = check_options(&o, lambda)) != SIGEO_OK)
+        sigeo__propagate(&s->err, st);
+    if (st != SIGEO_OK)
+        return st;
+    s->options = o;
+    memcpy(s->lambda, lambda, sizeof lambda);
+    return sigeo_stats_reset(s);
 }

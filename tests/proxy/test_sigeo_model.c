@@ -479,6 +479,21 @@ START_TEST(scoring_again_allocates_nothing)
     OK(sigeo_proxy_compute(m, (const int32_t[]){ 0 }, 1, batches, K, &o, &r));
     sigeo_memory_in_use(NULL, &blocks1);
     ck_assert_uint_eq(blocks0, blocks1);
+    /* alternating kinds keeps the accumulators (only the options switch) */
+    uint64_t bytes0, bytes1;
+    const double sigeo_arch0 = r.score; /* the last call above: SiGeo on arch 0 */
+    sigeo_memory_in_use(&bytes0, &blocks0);
+    for (int kind = SIGEO_PROXY_SIGEO; kind <= SIGEO_PROXY_FISHER_RAO; kind++) {
+        o.kind = kind;
+        OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+    }
+    o.kind = SIGEO_PROXY_SIGEO;
+    sigeo_proxy_result_t again = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, (const int32_t[]){ 0 }, 1, batches, K, &o, &again));
+    sigeo_memory_in_use(&bytes1, &blocks1);
+    ck_assert_uint_eq(blocks0, blocks1);
+    ck_assert_uint_eq(bytes0, bytes1);
+    ck_assert(again.score == sigeo_arch0); /* retuned accumulators give the same score bit for bit */
     sigeo_model_destroy(m);
 }
 END_TEST

@@ -1,0 +1,15 @@
+/* What other layers of the library may do to a statistics handle beyond
+ * the public API. */
+#ifndef SIGEO_STATS_INTERNAL_H
+#define SIGEO_STATS_INTERNAL_H
+
+#include "sigeo/stats.h"
+
+/* Resets the handle and switches it to `options`, keeping its modules and
+ * its accumulators: a proxy that alternates SiGeo, ZiCo and Fisher-Rao on
+ * the same model re-allocates nothing (for a DLRM-sized model that is half a
+ * gigabyte per switch). Errors: those of sigeo_stats_create's option checks;
+ * the handle is unchanged on error. */
+sigeo_status_t sigeo__stats_retune(sigeo_stats_t *stats, const sigeo_stats_options_t *options);
+
+#endif
