@@ -117,9 +117,16 @@ typedef struct sigeo_stats_batch {
     double loss;                     /* the batch's mean loss */
     int64_t batch_size;              /* samples in the batch (>= 1) */
     const double *directional;       /* [batch_size] per-sample d_n = theta . grad l_n, or NULL */
+    /* Table modules (sigeo_stats_add_table_module) only: [n_modules] lists of
+     * the rows this batch's gradient touches (repetitions allowed), and their
+     * lengths. Rows not listed are taken as zero and not read. NULL (or a
+     * NULL entry) = every row (the slow, dense path). Ignored for plain
+     * modules. */
+    const int64_t *const *touched_rows;
+    const int64_t *touched_counts;
 } sigeo_stats_batch_t;
 
-#define SIGEO_STATS_BATCH_INIT { (uint32_t)sizeof(sigeo_stats_batch_t), 0u, NULL, NULL, 0.0, 0, NULL }
+#define SIGEO_STATS_BATCH_INIT { (uint32_t)sizeof(sigeo_stats_batch_t), 0u, NULL, NULL, 0.0, 0, NULL, NULL, NULL }
 SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint32_t struct_size);
 
 /* Bits of sigeo_stats_result_t.flags. */
@@ -187,6 +194,16 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *stats);
  * duplicate name), SIGEO_ERR_NO_MEMORY. */
 SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_t *stats, const char *name,
                                                 int64_t n_params);
+
+/* Registers a table module: n_rows rows of row_size scalars (an embedding
+ * table), whose batch gradients are row-sparse. Batches then name the rows
+ * they touch (sigeo_stats_batch_t.touched_rows) and only those are updated;
+ * a row's missed zero observations are merged in closed form when it is
+ * touched again and, virtually, at compute (Welford/Chan merge with a block
+ * of zeros). Exactly the statistics of the dense zero-filled gradients, at
+ * the cost of the touched rows. Same rules and errors as add_module. */
+SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_stats_t *stats, const char *name,
+                                                      int64_t n_rows, int64_t row_size);
 
 /* Accumulates one batch. The whole batch is validated before anything is
  * accumulated, so a failure leaves the accumulator exactly as it was.

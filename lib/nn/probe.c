@@ -22,6 +22,7 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
     out->data = mod->data;
     out->grad = mod->grad;
     out->n_params = mod->n_params < 4 ? mod->n_params : 4;
+    out->first_param = mod->first_param;
     out->node = first->node;
     int64_t off = 0;
     for (int32_t i = 0; i < mod->n_params; i++) {

@@ -25,6 +25,7 @@ typedef struct sigeo__probe_module {
     const float *data;   /* the module's parameters, one block */
     const float *grad;   /* their gradients from the last backward */
     int32_t n_params;
+    int32_t first_param;     /* index of its first parameter (sigeo__probe_param) */
     sigeo__probe_param_t params[4];
     int32_t node;        /* the layer's node index (sigeo__probe_node) */
 } sigeo__probe_module_t;

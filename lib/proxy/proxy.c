@@ -64,6 +64,9 @@ static void ws_destroy(void *p)
     sigeo__free(ws->stats_offset);
     sigeo__free(ws->grads);
     sigeo__free(ws->counts);
+    sigeo__free(ws->touched);
+    sigeo__free(ws->n_touched);
+    sigeo__free(ws->table_param);
     sigeo__free(ws->directional);
     sigeo__free(ws->arch_before);
     for (int i = 0; i < SIGEO__SCRATCH_COUNT; i++)

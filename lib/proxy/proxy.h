@@ -18,6 +18,9 @@ typedef struct sigeo__proxy_ws {
     int64_t *stats_offset;            /* [model modules] offset of the included params in the block */
     const float **grads;              /* [n_stats_modules] */
     int64_t *counts;                  /* [n_stats_modules] */
+    const int64_t **touched;          /* [n_stats_modules] rows of table modules this batch, else NULL */
+    int64_t *n_touched;               /* [n_stats_modules] */
+    int32_t *table_param;             /* [n_stats_modules] embedding parameter of a table module, else -1 */
     double *directional;              /* [cap] d_n of one batch */
     int64_t directional_cap;
     int32_t *arch_before;             /* [n_choices] */

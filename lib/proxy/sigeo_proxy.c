@@ -61,12 +61,22 @@ static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, con
         ws->stats_offset = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->stats_offset);
         ws->grads = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->grads);
         ws->counts = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->counts);
-        if (!ws->stats_module_of || !ws->stats_offset || !ws->grads || !ws->counts) {
+        ws->touched = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->touched);
+        ws->n_touched = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->n_touched);
+        ws->table_param = sigeo__calloc((size_t)(n_mod > 0 ? n_mod : 1), sizeof *ws->table_param);
+        if (!ws->stats_module_of || !ws->stats_offset || !ws->grads || !ws->counts || !ws->touched ||
+            !ws->n_touched || !ws->table_param) {
             /* all or nothing: the next call allocates the four again */
             sigeo__free(ws->stats_module_of);
             sigeo__free(ws->stats_offset);
             sigeo__free(ws->grads);
             sigeo__free(ws->counts);
+            sigeo__free(ws->touched);
+            sigeo__free(ws->n_touched);
+            sigeo__free(ws->table_param);
+            ws->touched = NULL;
+            ws->n_touched = NULL;
+            ws->table_param = NULL;
             ws->stats_module_of = NULL;
             ws->stats_offset = NULL;
             ws->grads = NULL;
@@ -100,7 +110,17 @@ static sigeo_status_t prepare_stats(sigeo_model_t *m, sigeo__proxy_ws_t *ws, con
         if (begin < 0 || (scope == SIGEO_SCOPE_HEAD && k != head))
             continue;
         int32_t idx;
-        if ((st = sigeo_stats_add_module(&idx, ws->stats, mod.name, end - begin)) != SIGEO_OK) {
+        /* An embedding table is a table module: its batch gradients touch a
+         * few rows, and only those are updated (bench/README.md finding 2). */
+        const bool table = mod.n_params == 1 && mod.params[0].kind == SIGEO_PARAM_EMBEDDING;
+        sigeo__probe_tensor_t t;
+        if (table)
+            sigeo__probe_param(&t, m, mod.first_param);
+        st = table ? sigeo_stats_add_table_module(&idx, ws->stats, mod.name, t.rows, t.row_size)
+                   : sigeo_stats_add_module(&idx, ws->stats, mod.name, end - begin);
+        if (st == SIGEO_OK)
+            ws->table_param[idx] = table ? mod.first_param : -1;
+        if (st != SIGEO_OK) {
             sigeo_stats_destroy(ws->stats);
             ws->stats = NULL;
             return sigeo__propagate(err, st);
@@ -188,11 +208,22 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             sigeo__probe_module_t mod;
             sigeo__probe_module(&mod, m, k);
             ws->grads[idx] = mod.grad + ws->stats_offset[k];
+            ws->touched[idx] = NULL;
+            ws->n_touched[idx] = 0;
+            if (ws->table_param[idx] >= 0) {
+                sigeo__probe_tensor_t t;
+                sigeo__probe_param(&t, m, ws->table_param[idx]);
+                static const int64_t no_rows[1] = { 0 };
+                ws->touched[idx] = t.dirty_rows ? t.dirty_rows : no_rows;
+                ws->n_touched[idx] = t.dirty_rows ? t.n_dirty_rows : 0;
+            }
         }
         sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
         sb.n_modules = (uint32_t)ws->n_stats_modules;
         sb.gradients = ws->grads;
         sb.gradient_counts = ws->counts;
+        sb.touched_rows = ws->touched;
+        sb.touched_counts = ws->n_touched;
         sb.loss = loss;
         sb.batch_size = b->batch_size;
         if (per_sample) {

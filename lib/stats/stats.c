@@ -21,6 +21,10 @@ typedef struct module {
     double theta_dot_grad_sum; /* theta_m . sum_i g_i,m, filled by compute */
     sigeo__zico_block_t zico;  /* filled by compute */
     bool computed;
+    /* table modules: rows x row_size, row r holds seen[r] observations
+     * (every batch up to its last touch); 0 rows = a plain module */
+    int64_t rows, row_size;
+    uint32_t *seen;
 } module_t;
 
 struct sigeo_stats {
@@ -136,8 +140,10 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
 {
     if (!s)
         return;
-    for (int32_t m = 0; m < s->n_modules; m++)
+    for (int32_t m = 0; m < s->n_modules; m++) {
         sigeo__free(s->modules[m].name);
+        sigeo__free(s->modules[m].seen);
+    }
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
     sigeo__free(s->acc.mean);
@@ -193,6 +199,32 @@ SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_
     if (index_out)
         *index_out = s->n_modules;
     s->n_modules++;
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_stats_t *s, const char *name,
+                                                      int64_t n_rows, int64_t row_size)
+{
+    if (!s)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_table_module: stats is NULL");
+    if (n_rows < 1 || row_size < 1 || n_rows > INT64_MAX / 4 / row_size)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_table_module: table '%s' of %lld x %lld rows",
+                    name ? name : "(null)", (long long)n_rows, (long long)row_size);
+    uint32_t *seen = sigeo__calloc((size_t)n_rows, sizeof *seen);
+    if (!seen)
+        return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_add_table_module: out of memory for %lld rows",
+                    (long long)n_rows);
+    int32_t idx;
+    sigeo_status_t st = sigeo_stats_add_module(&idx, s, name, n_rows * row_size);
+    if (st != SIGEO_OK) {
+        sigeo__free(seen);
+        return st;
+    }
+    s->modules[idx].rows = n_rows;
+    s->modules[idx].row_size = row_size;
+    s->modules[idx].seen = seen;
+    if (index_out)
+        *index_out = idx;
     return SIGEO_OK;
 }
 
@@ -260,6 +292,27 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
         if (!b->gradients[m])
             return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: module '%s' gradient is NULL",
                         bi, mod->name);
+        const int64_t *rows = mod->rows && b->touched_rows ? b->touched_rows[m] : NULL;
+        if (rows) {
+            const int64_t n_rows = b->touched_counts ? b->touched_counts[m] : -1;
+            if (n_rows < 0)
+                return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: table '%s': touched_counts "
+                            "is NULL or negative", bi, mod->name);
+            for (int64_t i = 0; i < n_rows; i++) {
+                const int64_t r = rows[i];
+                if (r < 0 || r >= mod->rows)
+                    return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                                "sigeo_stats_add_batch: batch %llu: table '%s': touched row %lld is outside 0..%lld", bi,
+                                mod->name, (long long)r, (long long)mod->rows - 1);
+                int64_t bad = find_nonfinite(b->gradients[m] + r * mod->row_size, mod->row_size);
+                if (bad >= 0)
+                    return FAIL(s, SIGEO_ERR_NONFINITE,
+                                "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g", bi,
+                                mod->name, (long long)r, (long long)bad,
+                                (double)b->gradients[m][r * mod->row_size + bad]);
+            }
+            continue;
+        }
         int64_t bad = find_nonfinite(b->gradients[m], mod->count);
         if (bad >= 0)
             return FAIL(s, SIGEO_ERR_NONFINITE,
@@ -288,12 +341,30 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         return st;
     if ((st = validate_batch(s, &b)) != SIGEO_OK)
         return st;
+    if (s->n_batches >= UINT32_MAX)
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
     if (!s->acc.mean && (st = allocate_accumulators(s)) != SIGEO_OK)
         return st;
 
     uint64_t n = s->n_batches + 1;
-    for (int32_t m = 0; m < s->n_modules; m++)
-        sigeo__welford_update(&s->acc, s->modules[m].offset, b.gradients[m], s->modules[m].count, n);
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        module_t *mod = &s->modules[m];
+        if (!mod->rows) {
+            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n);
+            continue;
+        }
+        const int64_t *rows = b.touched_rows ? b.touched_rows[m] : NULL;
+        const int64_t n_rows = rows ? b.touched_counts[m] : mod->rows;
+        for (int64_t i = 0; i < n_rows; i++) {
+            const int64_t r = rows ? rows[i] : i;
+            if (mod->seen[r] == n)
+                continue; /* listed twice */
+            const int64_t at = mod->offset + r * mod->row_size;
+            sigeo__welford_catch_up(&s->acc, at, mod->row_size, mod->seen[r], n - 1);
+            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n);
+            mod->seen[r] = (uint32_t)n;
+        }
+    }
     if (b.directional) {
         double sq = 0.0;
         for (int64_t i = 0; i < b.batch_size; i++)
@@ -344,9 +415,24 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *s, int32_t module
     return SIGEO_OK;
 }
 
-/* theta_m . sum_i g_i,m = k * (theta_m . mean_m). */
+/* theta_m . sum_i g_i,m = k * (theta_m . mean_m); a table row holds the
+ * sum of its seen[r] observations as seen[r] * mean. */
 static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
 {
+    if (mod->rows) {
+        double dot = 0.0;
+        for (int64_t r = 0; r < mod->rows; r++) {
+            if (!mod->seen[r])
+                continue;
+            const float *t = s->theta + mod->offset + r * mod->row_size;
+            const float *mean = s->acc.mean + mod->offset + r * mod->row_size;
+            double row = 0.0;
+            for (int64_t e = 0; e < mod->row_size; e++)
+                row += (double)t[e] * (double)mean[e];
+            dot += row * (double)mod->seen[r];
+        }
+        return dot;
+    }
     const float *t = s->theta + mod->offset;
     const float *mean = s->acc.mean + mod->offset;
     double dot = 0.0;
@@ -400,7 +486,11 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
     uint32_t skipped = 0;
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
-        sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
+        if (mod->rows)
+            sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, s->n_batches,
+                              o->std_ddof);
+        else
+            sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
         mod->computed = true;
         mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
         if (mod->zico.n_nonzero_sigma == 0) {
@@ -519,6 +609,8 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
         s->modules[m].theta_set = false;
         s->modules[m].computed = false;
         s->modules[m].theta_dot_grad_sum = 0.0;
+        if (s->modules[m].seen)
+            memset(s->modules[m].seen, 0, (size_t)s->modules[m].rows * sizeof *s->modules[m].seen);
     }
     return SIGEO_OK;
 }

@@ -34,3 +34,24 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
         root_m2[j] = (float)sqrt(r * r + (x - old_mean) * (x - new_mean));
     }
 }
+
+void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)
+{
+    float *restrict mean_abs = w->mean_abs + offset;
+    float *restrict mean = w->mean + offset;
+    float *restrict root_m2 = w->root_m2 + offset;
+    if (from == 0) {
+        for (int64_t j = 0; j < count; j++)
+            mean_abs[j] = mean[j] = root_m2[j] = 0.0f;
+        return;
+    }
+    if (to <= from)
+        return;
+    const double a = (double)from, n = (double)to, keep = a / n, cross = a * (n - a) / n;
+    for (int64_t j = 0; j < count; j++) {
+        const double mu = (double)mean[j], r = (double)root_m2[j];
+        mean_abs[j] = (float)((double)mean_abs[j] * keep);
+        mean[j] = (float)(mu * keep);
+        root_m2[j] = (float)sqrt(r * r + mu * mu * cross);
+    }
+}

@@ -18,4 +18,22 @@ typedef struct sigeo__welford {
  * (n >= 1) of the block starting at `offset`. */
 void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n);
 
+/* Merges the zero observations a table row missed into its block
+ * [offset, offset+count): the block holds `from` observations and will hold
+ * `to` (to >= from) — Chan's merge with a block of to - from zeros (mean 0,
+ * M2 0). A block with from == 0 is reset to zeros (it may hold a previous
+ * candidate's values). */
+void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to);
+
+/* The same merge without storing it: the statistics of element j of a
+ * block holding `from` observations, extended with zeros to `to`. */
+static inline void sigeo__welford_virtual(double *mean_abs, double *mean, double *m2, const sigeo__welford_t *w,
+                                          int64_t j, uint64_t from, uint64_t to)
+{
+    const double a = (double)from, n = (double)to, mu = (double)w->mean[j], r = (double)w->root_m2[j];
+    *mean_abs = (double)w->mean_abs[j] * a / n;
+    *mean = mu * a / n;
+    *m2 = r * r + mu * mu * a * (n - a) / n;
+}
+
 #endif

@@ -17,4 +17,10 @@ typedef struct sigeo__zico_block {
 void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t count,
                        uint64_t k, uint32_t ddof);
 
+/* The same for a table module: rows x row_size, row r holding seen[r]
+ * observations, extended with zeros to k (rows never seen are all zero and
+ * contribute nothing). */
+void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
+                       int64_t row_size, const uint32_t *seen, uint64_t k, uint32_t ddof);
+
 #endif

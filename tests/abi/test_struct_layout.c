@@ -77,14 +77,16 @@ typedef struct layout {
            PIN(sigeo_stats_options_t, lambda1, 24, 8),                                        \
            PIN(sigeo_stats_options_t, lambda2, 32, 8),                                        \
            PIN(sigeo_stats_options_t, lambda3, 40, 8)),                                       \
-    LAYOUT(sigeo_stats_batch_t, 48,                                                           \
+    LAYOUT(sigeo_stats_batch_t, 64,                                                           \
            PIN(sigeo_stats_batch_t, struct_size, 0, 4),                                       \
            PIN(sigeo_stats_batch_t, n_modules, 4, 4),                                         \
            PIN(sigeo_stats_batch_t, gradients, 8, 8),                                         \
            PIN(sigeo_stats_batch_t, gradient_counts, 16, 8),                                  \
            PIN(sigeo_stats_batch_t, loss, 24, 8),                                             \
            PIN(sigeo_stats_batch_t, batch_size, 32, 8),                                       \
-           PIN(sigeo_stats_batch_t, directional, 40, 8)),                                     \
+           PIN(sigeo_stats_batch_t, directional, 40, 8),                                      \
+           PIN(sigeo_stats_batch_t, touched_rows, 48, 8),                                     \
+           PIN(sigeo_stats_batch_t, touched_counts, 56, 8)),                                  \
     LAYOUT(sigeo_stats_result_t, 136,                                                         \
            PIN(sigeo_stats_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_stats_result_t, flags, 4, 4),                                            \
