@@ -35,7 +35,7 @@ sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o
     sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
     in.name = "x";
     in.features = o->n_dense;
-    int32_t h, depth_choice;
+    int32_t h = -1, depth_choice = -1;
     sigeo_status_t st = sigeo_model_add_input(&h, m, &in);
     int64_t depth_values[16];
     for (int32_t l = 0; l < depth; l++)
@@ -45,7 +45,7 @@ sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o
     int32_t outs[16];
     for (int32_t l = 0; l < depth && st == SIGEO_OK; l++) {
         char name[32];
-        int32_t wc, ac, lin;
+        int32_t wc = -1, ac = -1, lin = -1;
         snprintf(name, sizeof name, "layer%d.width", (int)l);
         st = sigeo_model_add_choice(&wc, m, name, p->n_widths, p->widths);
         snprintf(name, sizeof name, "layer%d.act", (int)l);
@@ -59,7 +59,7 @@ sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o
         d.width_choice = wc;
         if (st == SIGEO_OK)
             st = sigeo__add(&lin, m, &d, "fc%d", (int)l);
-        int32_t acts[4];
+        int32_t acts[4] = { -1, -1, -1, -1 };
         for (int32_t a = 0; a < p->n_acts && st == SIGEO_OK; a++) {
             sigeo_layer_desc_t ad = SIGEO_LAYER_DESC_INIT;
             ad.kind = SIGEO_LAYER_ACTIVATION;
@@ -77,7 +77,7 @@ sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o
             st = sigeo__add(&h, m, &sd, "layer%d", (int)l);
         outs[l] = h;
     }
-    int32_t body, head;
+    int32_t body = -1, head = -1;
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     d.kind = SIGEO_LAYER_SELECT;
     d.inputs = outs;
