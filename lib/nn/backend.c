@@ -33,6 +33,11 @@ struct sigeo__prim_slot {
     int arg_ids[SLOT_MAX_ARGS];
     dnnl_memory_t mem[SLOT_MAX_ARGS];
     void *workspace; /* owned: max pooling's argmax, read by the backward */
+    /* oneDNN runs in user-scratchpad mode: each primitive's scratch memory
+     * comes from the library's allocator (so a host allocator and the
+     * allocation-failure tests see it), allocated once with the slot. */
+    void *scratchpad;
+    dnnl_memory_t scratchpad_mem;
 };
 
 static sigeo_status_t check(dnnl_status_t st, const char *what)
@@ -94,6 +99,9 @@ void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
     if (slot->prim)
         dnnl_primitive_destroy(slot->prim);
     sigeo__free(slot->workspace);
+    if (slot->scratchpad_mem)
+        dnnl_memory_destroy(slot->scratchpad_mem);
+    sigeo__free(slot->scratchpad);
     sigeo__free(slot);
 }
 
@@ -136,6 +144,18 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
         st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
         s->n_args = i + 1;
     }
+    if (st == SIGEO_OK) {
+        const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        size_t size = sp ? dnnl_memory_desc_get_size(sp) : 0;
+        if (size > 0) {
+            s->scratchpad = sigeo__alloc(size);
+            if (!s->scratchpad)
+                st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for %zu bytes of oneDNN scratchpad while %s",
+                                 size, what);
+            else
+                st = check(dnnl_memory_create(&s->scratchpad_mem, sp, e->engine, s->scratchpad), what);
+        }
+    }
     dnnl_primitive_desc_destroy(pd);
     if (st != SIGEO_OK) {
         sigeo__prim_slot_free(s);
@@ -153,7 +173,7 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
     if (omp_get_max_threads() != e->threads)
         omp_set_num_threads(e->threads);
 #endif
-    dnnl_exec_arg_t args[SLOT_MAX_ARGS];
+    dnnl_exec_arg_t args[SLOT_MAX_ARGS + 1];
     for (int i = 0; i < s->n_args; i++) {
         sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);
         if (st != SIGEO_OK)
@@ -161,9 +181,35 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
         args[i].arg = s->arg_ids[i];
         args[i].memory = s->mem[i];
     }
-    sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, s->n_args, args), what);
+    int n = s->n_args;
+    if (s->scratchpad_mem) {
+        args[n].arg = DNNL_ARG_SCRATCHPAD;
+        args[n].memory = s->scratchpad_mem;
+        n++;
+    }
+    sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, n, args), what);
     if (st == SIGEO_OK)
         st = check(dnnl_stream_wait(e->stream), what);
+    return st;
+}
+
+/* Every primitive descriptor is created through here: user-scratchpad mode
+ * (the slot then owns the scratch memory, from the library's allocator). */
+static sigeo_status_t pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr,
+                                sigeo__engine_t *e, const_dnnl_primitive_desc_t hint, const char *what)
+{
+    dnnl_primitive_attr_t own = NULL;
+    sigeo_status_t st = SIGEO_OK;
+    if (!attr) {
+        st = check(dnnl_primitive_attr_create(&own), what);
+        attr = own;
+    }
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, hint), what);
+    if (own)
+        dnnl_primitive_attr_destroy(own);
     return st;
 }
 
@@ -187,7 +233,7 @@ static sigeo_status_t matmul_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, c
             st = check(dnnl_primitive_attr_set_post_ops(attr, ops), "setting matmul post-ops");
     }
     if (st == SIGEO_OK)
-        st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, NULL), what);
+        st = pd_create(pd, desc, attr, e, NULL, what);
     if (ops)
         dnnl_post_ops_destroy(ops);
     if (attr)
@@ -267,7 +313,7 @@ sigeo_status_t sigeo__eltwise_forward(sigeo__prim_slot_t **slot, sigeo__engine_t
             st = check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, eltwise_alg(alg), &md, 0.f, 0.f),
                        "initialising an eltwise forward");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, NULL), "creating an eltwise forward");
+            st = pd_create(&pd, &desc, NULL, e, NULL, "creating an eltwise forward");
         if (st != SIGEO_OK) {
             sigeo__prim_slot_free(*slot);
             *slot = NULL;
@@ -300,12 +346,12 @@ sigeo_status_t sigeo__eltwise_backward(sigeo__prim_slot_t **slot, sigeo__engine_
             st = check(dnnl_eltwise_forward_desc_init(&fdesc, dnnl_forward_training, eltwise_alg(alg), &md, 0.f, 0.f),
                        "initialising an eltwise forward hint");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&fpd, &fdesc, NULL, e->engine, NULL), "creating an eltwise hint");
+            st = pd_create(&fpd, &fdesc, NULL, e, NULL, "creating an eltwise hint");
         if (st == SIGEO_OK)
             st = check(dnnl_eltwise_backward_desc_init(&bdesc, eltwise_alg(alg), &md, &md, 0.f, 0.f),
                        "initialising an eltwise backward");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &bdesc, NULL, e->engine, fpd), "creating an eltwise backward");
+            st = pd_create(&pd, &bdesc, NULL, e, fpd, "creating an eltwise backward");
         if (fpd)
             dnnl_primitive_desc_destroy(fpd);
         if (st != SIGEO_OK) {
@@ -428,7 +474,7 @@ static sigeo_status_t conv_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t
                                                                  c->strides, c->pad_l, c->pad_r),
                               "initialising a conv forward");
     if (st == SIGEO_OK)
-        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a conv forward");
+        st = pd_create(pd, &desc, NULL, e, NULL, "creating a conv forward");
     return st;
 }
 
@@ -495,7 +541,7 @@ sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engin
                                                                  &c.dst, c.strides, c.pad_l, c.pad_r),
                        "initialising a conv backward-data");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating conv backward-data pd");
+            st = pd_create(&pd, &desc, NULL, e, hint, "creating conv backward-data pd");
         if (hint)
             dnnl_primitive_desc_destroy(hint);
         if (st != SIGEO_OK)
@@ -532,8 +578,7 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
                                                                     c.pad_l, c.pad_r),
                        "initialising a conv backward-weights");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint),
-                       "creating conv backward-weights pd");
+            st = pd_create(&pd, &desc, NULL, e, hint, "creating conv backward-weights pd");
         if (hint)
             dnnl_primitive_desc_destroy(hint);
         if (st != SIGEO_OK)
@@ -580,7 +625,7 @@ static sigeo_status_t pool_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t
                                                              p->strides, p->kernel, p->pad_l, p->pad_r),
                               "initialising a pooling forward");
     if (st == SIGEO_OK)
-        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a pooling forward");
+        st = pd_create(pd, &desc, NULL, e, NULL, "creating a pooling forward");
     return st;
 }
 
@@ -659,7 +704,7 @@ sigeo_status_t sigeo__pool_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *
                                                        p.pad_r),
                        "initialising a pooling backward");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating a pooling backward");
+            st = pd_create(&pd, &desc, NULL, e, hint, "creating a pooling backward");
         if (hint)
             dnnl_primitive_desc_destroy(hint);
         const dnnl_memory_desc_t *q = st == SIGEO_OK && sh->max ? dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0) : NULL;
@@ -690,7 +735,7 @@ static sigeo_status_t softmax_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engin
     sigeo_status_t st = check(dnnl_softmax_forward_desc_init(&desc, dnnl_forward_training, md, 1),
                               "initialising a softmax forward");
     if (st == SIGEO_OK)
-        st = check(dnnl_primitive_desc_create(pd, &desc, NULL, e->engine, NULL), "creating a softmax forward");
+        st = pd_create(pd, &desc, NULL, e, NULL, "creating a softmax forward");
     return st;
 }
 
@@ -739,7 +784,7 @@ sigeo_status_t sigeo__softmax_backward(sigeo__prim_slot_t **slot, sigeo__engine_
         if (st == SIGEO_OK)
             st = check(dnnl_softmax_backward_desc_init(&desc, &md, &md, 1), "initialising a softmax backward");
         if (st == SIGEO_OK)
-            st = check(dnnl_primitive_desc_create(&pd, &desc, NULL, e->engine, hint), "creating a softmax backward");
+            st = pd_create(&pd, &desc, NULL, e, hint, "creating a softmax backward");
         if (hint)
             dnnl_primitive_desc_destroy(hint);
         if (st != SIGEO_OK)
