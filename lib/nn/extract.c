@@ -16,24 +16,21 @@ static sigeo_status_t with_arch(sigeo_model_t *m, const int32_t *arch, int32_t n
     if (n != m->n_choices || (!arch && n > 0))
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: architecture has %d entries, model '%s' has %d choice points",
                     fname, (int)n, m->name, (int)m->n_choices);
-    sigeo_status_t st = sigeo_model_check_arch(m, arch, n);
+    /* Activation validates (ranges, groups, routing) and rolls back on
+     * failure itself; the previous architecture waits in arch_keep (neither
+     * fn touches it), so counting the candidates of a budgeted search
+     * allocates nothing and routes once each way. */
+    if (n)
+        memcpy(m->arch_keep, m->arch, (size_t)n * sizeof *m->arch);
+    const bool had_forward = m->have_forward;
+    const bool same = n == 0 || memcmp(m->arch_keep, arch, (size_t)n * sizeof *arch) == 0;
+    sigeo_status_t st = sigeo__model_activate(m, arch);
     if (st != SIGEO_OK)
         return st;
-    /* fn may call check_arch (which uses arch_keep): keep our own copy. */
-    int32_t *saved = n > 0 ? sigeo__calloc((size_t)n, sizeof *saved) : NULL;
-    if (n > 0 && !saved)
-        return FAIL(m, SIGEO_ERR_NO_MEMORY, "%s: out of memory", fname);
+    st = fn(m, user);
     if (n)
-        memcpy(saved, m->arch, (size_t)n * sizeof *saved);
-    bool had_forward = m->have_forward;
-    bool same = n == 0 || memcmp(saved, arch, (size_t)n * sizeof *arch) == 0;
-    st = sigeo__model_activate(m, arch);
-    if (st == SIGEO_OK)
-        st = fn(m, user);
-    if (n)
-        sigeo__model_activate(m, saved);
+        sigeo__model_activate(m, m->arch_keep);
     m->have_forward = had_forward && same;
-    sigeo__free(saved);
     return st;
 }
 
