@@ -199,21 +199,16 @@ static void report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
     if (!s->cb.cycle)
         return;
     const uint32_t cap = s->o.population + s->o.children;
-    double tmp[256];
-    double *buf = s->pop_size <= 256 ? tmp : NULL;
-    if (!buf)
-        buf = sigeo__alloc((size_t)s->pop_size * sizeof(double));
+    double *buf = s->sorted;
     sigeo_cycle_report_t r = { sizeof r, s->pop_size, cycle, s->evaluations, s->failed, -INFINITY, 0.0, s->best_ever,
                                s->seconds + now_seconds() - t0 };
-    if (buf) {
-        for (uint32_t i = 0; i < s->pop_size; i++)
-            buf[i] = s->pop_score[(s->pop_head + i) % cap];
-        qsort(buf, s->pop_size, sizeof *buf, cmp_double);
+    for (uint32_t i = 0; i < s->pop_size; i++)
+        buf[i] = s->pop_score[(s->pop_head + i) % cap];
+    qsort(buf, s->pop_size, sizeof *buf, cmp_double);
+    if (s->pop_size > 0) {
         r.best_score = buf[s->pop_size - 1];
         r.median_score = s->pop_size % 2 ? buf[s->pop_size / 2]
                                          : 0.5 * (buf[s->pop_size / 2 - 1] + buf[s->pop_size / 2]);
-        if (buf != tmp)
-            sigeo__free(buf);
     }
     s->cb.cycle(&r, s->cb.cycle_user);
 }

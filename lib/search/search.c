@@ -109,8 +109,9 @@ SIGEO_API sigeo_status_t sigeo_search_create(sigeo_search_t **out, sigeo_model_t
     s->pop_score = sigeo__calloc(cap, sizeof(double));
     s->scratch = sigeo__calloc(4 * (size_t)n, sizeof(int32_t));
     s->pick = sigeo__calloc(cap, sizeof(uint32_t));
+    s->sorted = sigeo__calloc(cap, sizeof(double));
     s->text = sigeo__alloc((size_t)n * 12 + 1);
-    if (!s->pop_arch || !s->pop_score || !s->scratch || !s->pick || !s->text ||
+    if (!s->pop_arch || !s->pop_score || !s->scratch || !s->pick || !s->sorted || !s->text ||
         (st = sigeo__memo_init(&s->memo, n)) != SIGEO_OK) {
         sigeo_search_destroy(s);
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "%s: out of memory", fn);
@@ -140,6 +141,7 @@ SIGEO_API void sigeo_search_destroy(sigeo_search_t *s)
     sigeo__free(s->pop_score);
     sigeo__free(s->scratch);
     sigeo__free(s->pick);
+    sigeo__free(s->sorted);
     sigeo__free(s->text);
     sigeo__free(s);
 }

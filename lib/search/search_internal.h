@@ -33,6 +33,7 @@ struct sigeo_search {
     /* scratch */
     int32_t *scratch;        /* [4 n] */
     uint32_t *pick;          /* [P + C] tournament indices */
+    double *sorted;          /* [P + C] population scores, sorted for the cycle report */
     char *text;              /* canonical text of one architecture */
     sigeo__errbuf_t err;
 };
