@@ -12,31 +12,12 @@
 #include "guard_alloc.h"
 #include "sigeo/io.h"
 #include "test_util.h"
+#include "tmpdir.h"
 
 static char dir[256];
-
-static void make_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/sigeo_criteo_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static const char *path_of(const char *name)
-{
-    static char p[2][400];
-    static int k;
-    k ^= 1;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+static void make_dir(void) { tu_make_dir(dir, sizeof dir, "sigeo_criteo"); }
+static void remove_dir(void) { tu_remove_dir(dir); }
+static const char *path_of(const char *name) { return tu_path_in(dir, name); }
 
 static void write_text(const char *name, const char *text, size_t n, bool gzip)
 {
