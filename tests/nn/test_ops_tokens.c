@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "gradcheck.h"
 #include "sigeo/model.h"
 #include "test_util.h"
@@ -40,23 +41,6 @@ static int32_t input(sigeo_model_t *m, int64_t features)
     d.features = features;
     int32_t id;
     ck_assert_msg(sigeo_model_add_input(&id, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
-    return id;
-}
-
-static sigeo_layer_desc_t desc(sigeo_layer_kind_t kind, const char *name, const int32_t *in)
-{
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = in;
-    d.n_inputs = 1;
-    return d;
-}
-
-static int32_t add(sigeo_model_t *m, const sigeo_layer_desc_t *d)
-{
-    int32_t id;
-    ck_assert_msg(sigeo_model_add_layer(&id, m, d) == SIGEO_OK, "%s", sigeo_last_error());
     return id;
 }
 

@@ -1,0 +1,28 @@
+/* Model-building shorthands shared by the engine tests: a failing builder
+ * call fails the current Check test with the library's message. */
+#ifndef SIGEO_TEST_BUILD_H
+#define SIGEO_TEST_BUILD_H
+
+#include <check.h>
+
+#include "sigeo/model.h"
+
+/* A one-input layer description (other fields at their defaults). */
+static inline sigeo_layer_desc_t desc(sigeo_layer_kind_t kind, const char *name, const int32_t *in)
+{
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = kind;
+    d.name = name;
+    d.inputs = in;
+    d.n_inputs = 1;
+    return d;
+}
+
+static inline int32_t add(sigeo_model_t *m, const sigeo_layer_desc_t *d)
+{
+    int32_t id;
+    ck_assert_msg(sigeo_model_add_layer(&id, m, d) == SIGEO_OK, "%s", sigeo_last_error());
+    return id;
+}
+
+#endif
