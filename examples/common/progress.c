@@ -91,7 +91,8 @@ void progress_phase(progress_t *p, const char *phase, int64_t total)
     p->total = total > 0 ? total : 0;
     p->step = 0;
     clock_gettime(CLOCK_MONOTONIC, &p->phase_start);
-    p->last_shown = -1.0;
+    /* The start line counts as shown: the first update waits an interval. */
+    p->last_shown = progress_elapsed(p);
     if (p->mode == PROGRESS_OFF)
         return;
     char text[256], el[32];

@@ -59,8 +59,8 @@ double progress_elapsed(const progress_t *p);
 void progress_phase(progress_t *p, const char *phase, int64_t total);
 
 /* `step` of the phase's total are done; `fmt` (may be NULL) describes the
- * current work. Shown if the interval passed (always for the first update
- * of a phase). Returns 1 if it was shown. */
+ * current work. Shown when an interval has passed since the last line
+ * (the phase's start line included). Returns 1 if it was shown. */
 int progress_update(progress_t *p, int64_t step, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
