@@ -132,6 +132,7 @@ typedef struct config {
     int64_t hidden[MAX_NETS];
     size_t n_nets;
     const char *data_dir_flag, *json_path, *csv_path, *svg_dir;
+    char data_dir[4096];   /* where Fashion-MNIST was found (before any work) */
     int quick, quiet;
     int argc;      /* the command line, for the JSON's provenance */
     char **argv;
@@ -383,6 +384,10 @@ static int parse_args(config_t *c, int argc, char **argv)
     if (output_validate_file(PROG, "--json", c->json_path) || output_validate_file(PROG, "--csv", c->csv_path) ||
         output_validate_dir(PROG, "--svg", c->svg_dir, 1))
         return 2;
+    /* An explicit --data-dir that does not hold the files is an error, not
+     * a silent fall-back to another copy. */
+    if (cli_fashion_mnist_dir_strict(PROG, c->data_dir, sizeof c->data_dir, c->data_dir_flag) != 0)
+        return 2;
     return 0;
 }
 
@@ -401,10 +406,7 @@ static void data_free(data_t *d)
 static int data_load(data_t *d, const config_t *c)
 {
     memset(d, 0, sizeof *d);
-    /* An explicit --data-dir that does not hold the files is an error, not
-     * a silent fall-back to another copy. */
-    if (cli_fashion_mnist_dir_strict(PROG, d->dir, sizeof d->dir, c->data_dir_flag) != 0)
-        return 2;
+    snprintf(d->dir, sizeof d->dir, "%s", c->data_dir);
     sigeo_status_t st;
     if ((st = sigeo_fashion_mnist_load(&d->train, d->dir, SIGEO_FASHION_MNIST_TRAIN, c->train_rows)) != SIGEO_OK)
         return lib_fail(st, "loading the Fashion-MNIST training set from '%s'", d->dir);
@@ -1057,7 +1059,9 @@ static int write_svgs(const char *dir, const summary_row_t *rows, const net_resu
             const summary_row_t *r = row_at(rows, l, s, TG_TEST);
             snprintf(titles[l], sizeof titles[0], "warm-up %g %% (%lld steps)", c->levels[l],
                      (long long)d->level_steps[l]);
-            if (c->seeds > 1)
+            if (!isfinite(r->rho) || !isfinite(r->tau))
+                snprintf(subtitles[l], sizeof subtitles[0], "correlations undefined (no complete seed)");
+            else if (r->n_valid > 1)
                 snprintf(subtitles[l], sizeof subtitles[0], "Spearman %+.2f \xc2\xb1 %.2f, Kendall %+.2f \xc2\xb1 %.2f",
                          r->rho, r->rho_sd, r->tau, r->tau_sd);
             else
@@ -1076,11 +1080,17 @@ static int write_svgs(const char *dir, const summary_row_t *rows, const net_resu
         }
         char title[160], note[320], path[4096];
         snprintf(title, sizeof title, "Final test loss vs %s, measured after warm-up", stat_labels[s]);
+        const size_t n_all = (size_t)c->seeds * c->n_nets;
+        char points[96];
+        if (n_points < n_all)
+            snprintf(points, sizeof points, "interrupted: %zu of %zu networks", n_points, n_all);
+        else
+            snprintf(points, sizeof points, "%zu points", n_points);
         snprintf(note, sizeof note,
                  "Fashion-MNIST, 784-h-10 ReLU MLPs, SGD lr %g, batch %lld, %lld epoch%s; %lld seed%s x %zu "
-                 "networks = %zu points; correlations: mean \xc2\xb1 sd over seeds",
+                 "networks, %s; correlations: mean \xc2\xb1 sd over seeds",
                  c->lr, (long long)c->batch, (long long)c->epochs, c->epochs == 1 ? "" : "s", (long long)c->seeds,
-                 c->seeds == 1 ? "" : "s", c->n_nets, n_points);
+                 c->seeds == 1 ? "" : "s", c->n_nets, points);
         snprintf(path, sizeof path, "%s/fig3_%s.svg", dir, stat_names[s]);
         svg_figure_t fig = { 0 };
         fig.title = title;
