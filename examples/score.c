@@ -92,47 +92,44 @@ typedef struct score_run {
 /* The JSON document: the provenance block; the first SiGeo-family result's
  * components at the top level and one key per baseline score (the layout
  * scripts already read); "results" with every proxy's full provenance.
- * 0, or -1 when the document could not be written. */
-static int write_json(FILE *f, const score_run_t *run, int pretty)
+ * (An output_json_fn: `user` is the score_run_t.) */
+static void write_json(json_out_t *j, const void *user)
 {
+    const score_run_t *run = user;
     int64_t seed = run->seed;
     provenance_t pv = { PROG ".result", 1, PROG, run->argc, run->argv, run->threads, &seed, 1, 0 };
-    json_out_t j;
-    json_out_init(&j, f, pretty);
-    json_out_begin_object(&j);
-    provenance_json(&j, &pv);
+    json_out_begin_object(j);
+    provenance_json(j, &pv);
     for (int32_t i = 0; i < run->n_kinds; i++) {
         if (!run->ok[i])
             continue;
         const sigeo_proxy_result_t *res = &run->results[i];
         if (run->kinds[i] == SIGEO_PROXY_SIGEO || run->n_kinds == 1) {
-            json_out_key_number(&j, "score", res->score);
-            json_out_key_number(&j, "zico", res->zico);
-            json_out_key_number(&j, "fr", res->fr);
-            json_out_key_number(&j, "log_fr", res->log_fr);
-            json_out_key_number(&j, "loss", res->loss);
-            json_out_key_int(&j, "n_samples", (int64_t)res->n_samples);
-            json_out_key_int(&j, "k", res->k);
-            json_out_key_int(&j, "n_modules", res->n_modules);
-            json_out_key_number(&j, "seconds", res->seconds);
+            json_out_key_number(j, "score", res->score);
+            json_out_key_number(j, "zico", res->zico);
+            json_out_key_number(j, "fr", res->fr);
+            json_out_key_number(j, "log_fr", res->log_fr);
+            json_out_key_number(j, "loss", res->loss);
+            json_out_key_int(j, "n_samples", (int64_t)res->n_samples);
+            json_out_key_int(j, "k", res->k);
+            json_out_key_int(j, "n_modules", res->n_modules);
+            json_out_key_number(j, "seconds", res->seconds);
         }
         /* the SiGeo family's scores are the components above; one key per baseline */
         if (run->n_kinds > 1 && run->kinds[i] > SIGEO_PROXY_FISHER_RAO)
-            json_out_key_number(&j, sigeo_proxy_kind_name((sigeo_proxy_kind_t)run->kinds[i]), res->score);
+            json_out_key_number(j, sigeo_proxy_kind_name((sigeo_proxy_kind_t)run->kinds[i]), res->score);
     }
-    json_out_key(&j, "results");
-    json_out_begin_array(&j);
+    json_out_key(j, "results");
+    json_out_begin_array(j);
     for (int32_t i = 0; i < run->n_kinds; i++) {
         if (!run->ok[i])
             continue;
-        json_out_begin_object(&j);
-        provenance_json_proxy_result(&j, &run->results[i]);
-        json_out_end_object(&j);
+        json_out_begin_object(j);
+        provenance_json_proxy_result(j, &run->results[i]);
+        json_out_end_object(j);
     }
-    json_out_end_array(&j);
-    json_out_end_object(&j);
-    const char *why;
-    return json_out_finish(&j, &why);
+    json_out_end_array(j);
+    json_out_end_object(j);
 }
 
 int main(int argc, char **argv)
@@ -420,25 +417,18 @@ int main(int argc, char **argv)
         }
     }
     const score_run_t run = { argc, argv, threads, seed, kinds, n_kinds, results, ok };
-    if (json && write_json(stdout, &run, 0) != 0) {
-        fprintf(stderr, PROG ": writing the JSON to stdout failed\n");
-        rc = PROGRAM_EXIT_FAILURE;
-    }
-    if (out_path) {
-        output_file_t o;
-        FILE *f = output_open(&o, out_path);
-        if (!f) {
-            fprintf(stderr, PROG ": --out %s: %s\n", out_path, strerror(errno));
-            rc = PROGRAM_EXIT_FAILURE;
-        } else if (write_json(f, &run, 1) != 0) {
-            output_abort(&o);
-            fprintf(stderr, PROG ": --out %s: writing failed\n", out_path);
-            rc = PROGRAM_EXIT_FAILURE;
-        } else if (output_commit(&o) != 0) {
-            fprintf(stderr, PROG ": --out %s: %s\n", out_path, strerror(errno));
+    if (json) {
+        json_out_t j;
+        const char *why;
+        json_out_init(&j, stdout, 0);
+        write_json(&j, &run);
+        if (json_out_finish(&j, &why) != 0) {
+            fprintf(stderr, PROG ": writing the JSON to stdout failed: %s\n", why);
             rc = PROGRAM_EXIT_FAILURE;
         }
     }
+    if (out_path && output_write_json(PROG, "--out", out_path, 1, write_json, &run) != 0)
+        rc = PROGRAM_EXIT_FAILURE;
     if (fflush(stdout) != 0) {
         fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
         rc = PROGRAM_EXIT_FAILURE;

@@ -169,17 +169,27 @@ typedef struct candidate {
     sigeo_stats_result_t r;
 } candidate_t;
 
-static void write_json(json_out_t *j, int argc, char **argv, int64_t seed, const candidate_t *cands, int n)
+/* What the JSON reports: the command line and the two candidates. */
+typedef struct report {
+    int argc;
+    char **argv;
+    int64_t seed;
+    const candidate_t *cands;
+    int n;
+} report_t;
+
+static void write_json(json_out_t *j, const void *user)
 {
-    provenance_t pv = { PROG ".result", 1, PROG, argc, argv, -1, &seed, 1, 0 };
+    const report_t *r = user;
+    provenance_t pv = { PROG ".result", 1, PROG, r->argc, r->argv, -1, &r->seed, 1, 0 };
     json_out_begin_object(j);
     provenance_json(j, &pv);
     json_out_key(j, "candidates");
     json_out_begin_array(j);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < r->n; i++) {
         json_out_begin_object(j);
-        json_out_key_int(j, "hidden", cands[i].hidden);
-        provenance_json_stats_result(j, &cands[i].r);
+        json_out_key_int(j, "hidden", r->cands[i].hidden);
+        provenance_json_stats_result(j, &r->cands[i].r);
         json_out_end_object(j);
     }
     json_out_end_array(j);
@@ -296,36 +306,19 @@ int main(int argc, char **argv)
     free(x);
     free(y);
     int rc = PROGRAM_EXIT_OK;
-    const char *why;
+    const report_t rep = { argc, argv, seed, cands, 2 };
     if (json) {
         json_out_t j;
+        const char *why;
         json_out_init(&j, stdout, 0);
-        write_json(&j, argc, argv, seed, cands, 2);
+        write_json(&j, &rep);
         if (json_out_finish(&j, &why) != 0) {
             fprintf(stderr, PROG ": writing the JSON to stdout failed: %s\n", why);
             rc = PROGRAM_EXIT_FAILURE;
         }
     }
-    if (out_path) {
-        output_file_t o;
-        FILE *f = output_open(&o, out_path);
-        if (!f) {
-            fprintf(stderr, PROG ": --out %s: %s\n", out_path, strerror(errno));
-            return PROGRAM_EXIT_FAILURE;
-        }
-        json_out_t j;
-        json_out_init(&j, f, 1);
-        write_json(&j, argc, argv, seed, cands, 2);
-        if (json_out_finish(&j, &why) != 0) {
-            output_abort(&o);
-            fprintf(stderr, PROG ": --out %s: %s\n", out_path, why);
-            return PROGRAM_EXIT_FAILURE;
-        }
-        if (output_commit(&o) != 0) {
-            fprintf(stderr, PROG ": --out %s: %s\n", out_path, strerror(errno));
-            return PROGRAM_EXIT_FAILURE;
-        }
-    }
+    if (out_path && output_write_json(PROG, "--out", out_path, 1, write_json, &rep) != 0)
+        return PROGRAM_EXIT_FAILURE;
     if (fflush(stdout) != 0) {
         fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
         rc = PROGRAM_EXIT_FAILURE;

@@ -221,3 +221,28 @@ int output_validate_dir(const char *prog, const char *option, const char *dir, i
     fprintf(stderr, "%s: %s %s: %s\n", prog, option, dir, why);
     return -1;
 }
+
+int output_write_json(const char *prog, const char *option, const char *path, int pretty, output_json_fn body,
+                      const void *user)
+{
+    output_file_t o;
+    FILE *f = output_open(&o, path);
+    if (!f) {
+        fprintf(stderr, "%s: %s %s: %s\n", prog, option, path, strerror(errno));
+        return -1;
+    }
+    json_out_t j;
+    json_out_init(&j, f, pretty);
+    body(&j, user);
+    const char *why;
+    if (json_out_finish(&j, &why) != 0) {
+        output_abort(&o);
+        fprintf(stderr, "%s: %s %s: %s\n", prog, option, path, why);
+        return -1;
+    }
+    if (output_commit(&o) != 0) {
+        fprintf(stderr, "%s: %s %s: %s\n", prog, option, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

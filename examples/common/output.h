@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "json_out.h"
+
 typedef struct output_file {
     FILE *f;
     char *path;  /* the target */
@@ -61,5 +63,13 @@ int output_check_dir(const char *dir, int create, char *why, size_t why_size);
  * PROGRAM_EXIT_USAGE). path NULL passes. */
 int output_validate_file(const char *prog, const char *option, const char *path);
 int output_validate_dir(const char *prog, const char *option, const char *dir, int create);
+
+/* Writes one JSON document to `path` atomically: `body` writes the value
+ * through the writer it is given (initialised, `pretty` or not; the
+ * document is checked for completeness). On failure prints
+ * "prog: OPTION PATH: why" and returns -1, the target unchanged. */
+typedef void (*output_json_fn)(json_out_t *j, const void *user);
+int output_write_json(const char *prog, const char *option, const char *path, int pretty, output_json_fn body,
+                      const void *user);
 
 #endif

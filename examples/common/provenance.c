@@ -86,14 +86,29 @@ static void flags_json(json_out_t *j, uint32_t flags)
     json_out_end_array(j);
 }
 
-static void lambdas_json(json_out_t *j, double l1, double l2, double l3)
+/* The SiGeo family's terms and how they were computed: shared by the
+ * proxy and the statistics results. */
+typedef struct terms {
+    double zico, fr, log_fr, loss, lambda[3];
+    int32_t zico_variant, fr_estimator, loss_term;
+    uint32_t std_ddof;
+} terms_t;
+
+static void terms_json(json_out_t *j, const terms_t *t)
 {
+    json_out_key_number(j, "zico", t->zico);
+    json_out_key_number(j, "fr", t->fr);
+    json_out_key_number(j, "log_fr", t->log_fr);
+    json_out_key_number(j, "loss", t->loss);
     json_out_key(j, "lambdas");
     json_out_begin_array(j);
-    json_out_number(j, l1);
-    json_out_number(j, l2);
-    json_out_number(j, l3);
+    for (int i = 0; i < 3; i++)
+        json_out_number(j, t->lambda[i]);
     json_out_end_array(j);
+    json_out_key_string(j, "zico_variant", provenance_zico_variant_name(t->zico_variant));
+    json_out_key_string(j, "fr_estimator", provenance_fr_estimator_name(t->fr_estimator));
+    json_out_key_string(j, "loss_term", provenance_loss_term_name(t->loss_term));
+    json_out_key_int(j, "std_ddof", t->std_ddof);
 }
 
 void provenance_json_proxy_result(json_out_t *j, const sigeo_proxy_result_t *r)
@@ -102,15 +117,9 @@ void provenance_json_proxy_result(json_out_t *j, const sigeo_proxy_result_t *r)
     json_out_key_string(j, "proxy", kind ? kind : "unknown");
     json_out_key_number(j, "score", r->score);
     json_out_key_number(j, "raw_score", r->raw_score);
-    json_out_key_number(j, "zico", r->zico);
-    json_out_key_number(j, "fr", r->fr);
-    json_out_key_number(j, "log_fr", r->log_fr);
-    json_out_key_number(j, "loss", r->loss);
-    lambdas_json(j, r->lambda1, r->lambda2, r->lambda3);
-    json_out_key_string(j, "zico_variant", provenance_zico_variant_name(r->zico_variant));
-    json_out_key_string(j, "fr_estimator", provenance_fr_estimator_name(r->fr_estimator));
-    json_out_key_string(j, "loss_term", provenance_loss_term_name(r->loss_term));
-    json_out_key_int(j, "std_ddof", r->std_ddof);
+    const terms_t t = { r->zico, r->fr, r->log_fr, r->loss, { r->lambda1, r->lambda2, r->lambda3 },
+                        r->zico_variant, r->fr_estimator, r->loss_term, r->std_ddof };
+    terms_json(j, &t);
     json_out_key_int(j, "k", r->k);
     json_out_key_int(j, "n_samples", (int64_t)r->n_samples);
     json_out_key_int(j, "batch_size", r->batch_size);
@@ -126,15 +135,9 @@ void provenance_json_proxy_result(json_out_t *j, const sigeo_proxy_result_t *r)
 void provenance_json_stats_result(json_out_t *j, const sigeo_stats_result_t *r)
 {
     json_out_key_number(j, "score", r->score);
-    json_out_key_number(j, "zico", r->zico);
-    json_out_key_number(j, "fr", r->fr);
-    json_out_key_number(j, "log_fr", r->log_fr);
-    json_out_key_number(j, "loss", r->loss);
-    lambdas_json(j, r->lambda1, r->lambda2, r->lambda3);
-    json_out_key_string(j, "zico_variant", provenance_zico_variant_name(r->zico_variant));
-    json_out_key_string(j, "fr_estimator", provenance_fr_estimator_name(r->fr_estimator));
-    json_out_key_string(j, "loss_term", provenance_loss_term_name(r->loss_term));
-    json_out_key_int(j, "std_ddof", r->std_ddof);
+    const terms_t t = { r->zico, r->fr, r->log_fr, r->loss, { r->lambda1, r->lambda2, r->lambda3 },
+                        r->zico_variant, r->fr_estimator, r->loss_term, r->std_ddof };
+    terms_json(j, &t);
     json_out_key_int(j, "k", (int64_t)r->n_batches);
     json_out_key_int(j, "n_samples", (int64_t)r->n_samples);
     json_out_key_int(j, "n_params", (int64_t)r->n_params);

@@ -27,7 +27,7 @@ typedef struct axis {
     double minor[MAX_TICKS * 4];
 } axis_t;
 
-static void xml_text(FILE *f, const char *s)
+void svg_xml_text(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -184,7 +184,7 @@ static void tick_label(FILE *f, double x, double y, const char *anchor, const ch
     if (label[0] == '^')
         fprintf(f, "10<tspan dy=\"-4\" font-size=\"8\">%s</tspan>", label + 1);
     else
-        xml_text(f, label);
+        svg_xml_text(f, label);
     fputs("</text>\n", f);
 }
 
@@ -206,14 +206,14 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
     if (p->title) {
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">",
                 (x0 + x1) / 2, line);
-        xml_text(f, p->title);
+        svg_xml_text(f, p->title);
         fputs("</text>\n", f);
         line += TITLE_LINE;
     }
     if (p->subtitle) {
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">",
                 (x0 + x1) / 2, line - 2.0);
-        xml_text(f, p->subtitle);
+        svg_xml_text(f, p->subtitle);
         fputs("</text>\n", f);
     }
     fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#fcfcfc\" stroke=\"none\"/>\n", x0,
@@ -268,7 +268,7 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
     /* axis labels */
     fprintf(f, "<text class=\"x-label\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\">", (x0 + x1) / 2,
             y1 + 34);
-    xml_text(f, p->x_label);
+    svg_xml_text(f, p->x_label);
     if (ax.log)
         fputs(" (log scale)", f);
     fputs("</text>\n", f);
@@ -277,7 +277,7 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
             "<text class=\"y-label\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" "
             "transform=\"rotate(-90 %.2f %.2f)\">",
             yl, ym, yl, ym);
-    xml_text(f, p->y_label);
+    svg_xml_text(f, p->y_label);
     if (ay.log)
         fputs(" (log scale)", f);
     fputs("</text>\n", f);
@@ -313,7 +313,7 @@ static void draw_color_bar(FILE *f, const svg_figure_t *fig, double x, double y,
     double lx = x + w + 42, ly = y + h / 2;
     fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 %.2f %.2f)\">",
             lx, ly, lx, ly);
-    xml_text(f, fig->color_label);
+    svg_xml_text(f, fig->color_label);
     fputs("</text>\n</g>\n", f);
 }
 
@@ -323,7 +323,7 @@ static void draw_point_legend(FILE *f, const char *label, double x, double y)
     fprintf(f, "<g class=\"legend\"><circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.4\" fill=\"#3050a0\" stroke=\"#222\" "
                "stroke-width=\"0.5\"/><text x=\"%.2f\" y=\"%.2f\" font-size=\"11\">",
             x, y, x + 8, y + 4);
-    xml_text(f, label);
+    svg_xml_text(f, label);
     fputs("</text></g>\n", f);
 }
 
@@ -363,7 +363,7 @@ int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_
             width, height, width, height);
     /* <title>: the name a browser tab, a screen reader or a file manager shows. */
     fputs("<title>", f);
-    xml_text(f, fig->title ? fig->title : path);
+    svg_xml_text(f, fig->title ? fig->title : path);
     fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", f);
     double y = 12.0;
     if (fig->title) {
@@ -372,14 +372,14 @@ int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_
                 "<text class=\"title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"17\" "
                 "font-weight=\"bold\">",
                 width / 2, y);
-        xml_text(f, fig->title);
+        svg_xml_text(f, fig->title);
         fputs("</text>\n", f);
         y += 6.0;
     }
     if (fig->note) {
         y += 14.0;
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444\">", width / 2, y);
-        xml_text(f, fig->note);
+        svg_xml_text(f, fig->note);
         fputs("</text>\n", f);
     }
     for (size_t i = 0; i < n_panels; i++)

@@ -26,6 +26,7 @@
 #define SIGEO_EXAMPLES_SVG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum svg_scale {
     SVG_SCALE_AUTO = 0,   /* log if every value is > 0 and max/min >= 20, else linear */
@@ -61,6 +62,10 @@ typedef struct svg_figure {
 /* Writes the figure to `path` (replaced atomically). Returns 0, or -1 with errno set
  * (errno EINVAL for a NULL argument or an empty grid). */
 int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_panel_t *panels, size_t n_panels);
+
+/* Writes s with XML's special characters escaped (for SVG text and
+ * attributes); NULL writes nothing. Shared by the plot writers. */
+void svg_xml_text(FILE *f, const char *s);
 
 /* The figure's colour for value t in [0, 1] (clamped) as "#rrggbb" in out[8]. */
 void svg_color(char out[8], double t);

@@ -7,19 +7,7 @@
 #include <string.h>
 
 #include "output.h"
-
-static void xml_text(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
+#include "svg.h"
 
 /* A "nice" 1-2-5 tick step covering span with about n ticks; at least 1
  * on an axis of whole numbers. */
@@ -96,11 +84,11 @@ int svg_write_lines(const char *path, const char *title, const char *x_label, co
             "viewBox=\"0 0 %.0f %.0f\" preserveAspectRatio=\"xMidYMid meet\" "
             "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n<title>",
             W, H, W, H);
-    xml_text(f, title ? title : path);
+    svg_xml_text(f, title ? title : path);
     fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", f);
     fprintf(f, "<text class=\"title\" x=\"%.0f\" y=\"28\" font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">",
             L + pw / 2);
-    xml_text(f, title);
+    svg_xml_text(f, title);
     fputs("</text>\n", f);
     double sx = tick_step(x1 - x0, 8, x_integral), sy = tick_step(y1 - y0, 6, y_integral);
     char text[32];
@@ -123,12 +111,12 @@ int svg_write_lines(const char *path, const char *title, const char *x_label, co
     fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#333\"/>\n", L, T,
             pw, ph);
     fprintf(f, "<text class=\"x-label\" x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", L + pw / 2, H - 18);
-    xml_text(f, x_label);
+    svg_xml_text(f, x_label);
     fprintf(f,
             "</text>\n<text class=\"y-label\" transform=\"translate(20,%.0f) rotate(-90)\" "
             "text-anchor=\"middle\">",
             T + ph / 2);
-    xml_text(f, y_label);
+    svg_xml_text(f, y_label);
     fputs("</text>\n", f);
     for (size_t s = 0; s < n_series; s++) {
         /* One polyline per run of finite points. */
@@ -161,7 +149,7 @@ int svg_write_lines(const char *path, const char *title, const char *x_label, co
                 "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" stroke-width=\"3\"/>"
                 "<text x=\"%.0f\" y=\"%.0f\">",
                 lx + 8, y, lx + 34, y, series[s].color, lx + 40, y + 4);
-        xml_text(f, series[s].name);
+        svg_xml_text(f, series[s].name);
         fputs("</text>\n", f);
     }
     fputs("</g>\n</svg>\n", f);
