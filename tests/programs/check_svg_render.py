@@ -13,7 +13,11 @@ uses), each inline and as an <img> drawn into a 400 x 200 box:
 Skipped (exit 77) with a message when chromium is not installed.
 SIGEO_KEEP_RENDER=DIR keeps the page and the screenshot in DIR.
 
-usage: check_svg_render.py PATH/TO/sigeo-fig3 PATH/TO/programs_svg_demo
+usage: check_svg_render.py PATH/TO/sigeo-fig3 PATH/TO/programs_svg_demo [-- COMMAND ARGS...]...
+
+Each `-- COMMAND ARGS...` group is one more program run whose plot is
+rendered too: "{svg}" in its arguments becomes the path it must write, e.g.
+  -- build/examples/sigeo-nas --preset tiny --rows 4000 --cycles 3 --quiet --plot {svg}
 """
 import os
 import shutil
@@ -25,6 +29,13 @@ import zlib
 from html.parser import HTMLParser
 
 fig3, demo = sys.argv[1], sys.argv[2]
+extra, group = [], None
+for a in sys.argv[3:]:
+    if a == "--":
+        group = []
+        extra.append(group)
+    elif group is not None:
+        group.append(a)
 browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 if not browser:
     print("SKIP: chromium is not installed (apt-get install -y chromium); the SVGs were not rendered")
@@ -219,6 +230,11 @@ with tempfile.TemporaryDirectory(prefix="svg-render-") as tmp:
     r = subprocess.run([demo, tmp], capture_output=True, text=True, timeout=60)
     check(r.returncode == 0, "programs_svg_demo: rc %d %s" % (r.returncode, r.stderr))
     files += [os.path.join(tmp, "lines.svg"), os.path.join(tmp, "grid.svg")]
+    for i, cmd in enumerate(extra):
+        svg = os.path.join(tmp, "extra%d-%s.svg" % (i, os.path.basename(cmd[0])))
+        r = subprocess.run([a.replace("{svg}", svg) for a in cmd], capture_output=True, text=True, timeout=900)
+        check(r.returncode == 0, "%s: rc %d %s" % (" ".join(cmd), r.returncode, r.stderr[-1000:]))
+        files.append(svg)
     files = [f for f in files if check(os.path.exists(f), "%s missing" % f)]
     if files:
         check_all(files, tmp)
