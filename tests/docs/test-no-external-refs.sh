@@ -73,7 +73,9 @@ for f in "${files[@]}"; do
                 ;;
             *)
                 item=${item#§}
-                for end in "${item%%-*}" "${item##*-}"; do
+                ends=("${item%%-*}")
+                [ "${item##*-}" = "${ends[0]}" ] || ends+=("${item##*-}")
+                for end in "${ends[@]}"; do
                     if ! heading_exists "$doc" "$end"; then
                         echo "FAIL $f:$line: $doc has no section §$end"
                         fail=1
