@@ -250,6 +250,12 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
                                              const sigeo_batch_t *batches, uint32_t n_batches,
                                              const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);
 
+/* sigeo_proxy_compute on every batch of `batches` (a batch set, data.h:
+ * owned copies the host need not keep valid). Same rules and errors. */
+SIGEO_API sigeo_status_t sigeo_proxy_compute_set(sigeo_model_t *model, const int32_t *arch, int32_t n_arch,
+                                                 const sigeo_batch_set_t *batches,
+                                                 const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);
+
 /* Static English name of a proxy kind ("sigeo", "zico", ...); NULL if unknown. */
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind);
 

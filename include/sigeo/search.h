@@ -144,6 +144,9 @@ SIGEO_API sigeo_status_t sigeo_search_set_callbacks(sigeo_search_t *search, cons
 SIGEO_API sigeo_status_t sigeo_search_set_proxy(sigeo_search_t *search, const sigeo_proxy_options_t *options);
 /* The default scorer's batches: copied (the search keeps no caller pointer). */
 SIGEO_API sigeo_status_t sigeo_search_set_batches(sigeo_search_t *search, const sigeo_batch_t *batches, uint32_t n);
+/* The same from a batch set (data.h): its batches are copied, the set may
+ * be destroyed afterwards. Errors: SIGEO_ERR_INVALID_ARG (NULL or empty set). */
+SIGEO_API sigeo_status_t sigeo_search_set_batch_set(sigeo_search_t *search, const sigeo_batch_set_t *batches);
 /* Built-in budget: reject architectures with more parameters / FLOPs
  * (sigeo_model_count) than these; 0 = no limit. */
 SIGEO_API sigeo_status_t sigeo_search_set_budget(sigeo_search_t *search, int64_t max_params, int64_t max_flops);
