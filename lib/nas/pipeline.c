@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "nas/nas_internal.h"
+#include "nn/probe.h"
 
 static double now_seconds(void)
 {
@@ -34,7 +35,7 @@ typedef struct run {
     sigeo_dataset_t *train, *valid, *test;
     sigeo_nas_result_t *r;
     int32_t n;
-    bool binary;              /* BCE targets (AUC makes sense) */
+    bool binary;              /* BCE loss (AUC makes sense) */
     bool classifier;          /* softmax labels */
     int64_t rows;             /* training rows */
     double t0;
@@ -441,8 +442,11 @@ static sigeo_status_t run(sigeo_nas_result_t **out, sigeo_model_t *model, bool o
     u.valid = valid;
     u.test = test;
     u.rows = info.n_rows;
-    u.binary = info.n_targets > 0 && !info.has_labels;
-    u.classifier = info.has_labels != 0;
+    /* By the model's loss: CTR data carries 0/1 labels too (for stratified splits) */
+    int32_t loss_kind = -1;
+    sigeo__probe_loss_node(model, &loss_kind);
+    u.binary = loss_kind == SIGEO_LOSS_BCE_WITH_LOGITS;
+    u.classifier = loss_kind == SIGEO_LOSS_SOFTMAX_CE;
     u.candidate = -1;
     u.r = sigeo__nas_result_new(model, u.n, u.o.top_k);
     if (!u.r)
@@ -536,7 +540,7 @@ SIGEO_API sigeo_status_t sigeo_nas_run_space(sigeo_nas_result_t **out, sigeo_con
             so.table_rows = tables;
         }
     }
-    if (so.n_classes == 0 && info.has_labels)
+    if (so.n_classes == 0 && info.has_labels && info.n_targets == 0) /* labels only: a classifier */
         so.n_classes = info.n_classes;
     sigeo_model_t *m = NULL;
     st = sigeo_space_build(&m, ctx, space, &so);
