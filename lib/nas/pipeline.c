@@ -137,6 +137,24 @@ static sigeo_status_t optimizer_options(sigeo_optimizer_options_t *oo, const sig
     return SIGEO_OK;
 }
 
+/* Both optimisers' options are checked (by making one) before any work. */
+static sigeo_status_t check_optimizers(run_t *u)
+{
+    const sigeo_optimizer_options_t *given[2] = { u->o.warmup_optimizer, u->o.retrain_optimizer };
+    const char *names[2] = { "warmup_optimizer", "retrain_optimizer" };
+    for (int i = 0; i < 2; i++) {
+        sigeo_optimizer_options_t oo;
+        sigeo_optimizer_t *opt = NULL;
+        sigeo_status_t st = optimizer_options(&oo, given[i], 0.1, names[i]);
+        if (st == SIGEO_OK && (st = sigeo_optimizer_create(&opt, u->model, &oo)) != SIGEO_OK)
+            return sigeo__nas_wrap(NULL, st, names[i]);
+        sigeo_optimizer_destroy(opt);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
 /* ---------------------------------------------------------------- warm-up */
 
 static sigeo_status_t warm_up(run_t *u)
@@ -217,9 +235,10 @@ static sigeo_status_t score_random(double *score, const int32_t *arch, int32_t n
     return SIGEO_OK;
 }
 
-static sigeo_status_t search(run_t *u, sigeo_search_t **s_out, sigeo_one_shot_t **os_out)
+/* The search, its scorer and callbacks, made before the warm-up so that bad
+ * options fail before any training. */
+static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one_shot_t **os_out)
 {
-    static const char fn[] = "sigeo_nas_run";
     sigeo_search_options_t so = SIGEO_SEARCH_OPTIONS_INIT;
     if (u->o.search) {
         sigeo_status_t st = sigeo__struct_in(&so, sizeof so, u->o.search, "sigeo_search_options", NULL);
@@ -284,13 +303,21 @@ static sigeo_status_t search(run_t *u, sigeo_search_t **s_out, sigeo_one_shot_t 
     cb.cancel_user = u;
     if ((st = sigeo_search_set_callbacks(s, &cb)) != SIGEO_OK)
         return st;
-    u->phase = SIGEO_NAS_PHASE_SEARCH;
     uint64_t planned = (uint64_t)so.population + (uint64_t)so.cycles * so.children;
     if (so.max_evaluations > 0 && so.max_evaluations < planned)
         planned = so.max_evaluations;
-    u->total = (int64_t)planned;
+    u->search_total = planned;
+    return SIGEO_OK;
+}
+
+static sigeo_status_t search(run_t *u, sigeo_search_t *s)
+{
+    static const char fn[] = "sigeo_nas_run";
+    sigeo_nas_summary_t *sum = &u->r->summary;
+    u->phase = SIGEO_NAS_PHASE_SEARCH;
+    u->total = (int64_t)u->search_total;
     u->best_score = -INFINITY;
-    st = sigeo_search_run(s);
+    sigeo_status_t st = sigeo_search_run(s);
     if (u->record_status != SIGEO_OK)
         return u->record_status;
     if (st == SIGEO_ERR_CANCELLED && u->cancelled)
@@ -460,18 +487,25 @@ static sigeo_status_t run(sigeo_nas_result_t **out, sigeo_model_t *model, bool o
     sum->warmup_fraction = u.o.warmup_fraction;
     sum->batch_size = u.o.batch_size;
 
+    sigeo_search_t *s = NULL;
+    sigeo_one_shot_t *os = NULL;
     double t = now_seconds();
-    st = warm_up(&u);
-    sum->warmup_seconds = now_seconds() - t;
+    st = check_optimizers(&u);
+    if (st == SIGEO_OK)
+        st = prepare_search(&u, &s, &os);
+    sum->search_seconds = now_seconds() - t;
     if (st == SIGEO_OK) {
-        sigeo_search_t *s = NULL;
-        sigeo_one_shot_t *os = NULL;
         t = now_seconds();
-        st = search(&u, &s, &os);
-        sigeo_search_destroy(s);
-        sigeo_one_shot_destroy(os);
-        sum->search_seconds = now_seconds() - t;
+        st = warm_up(&u);
+        sum->warmup_seconds = now_seconds() - t;
     }
+    if (st == SIGEO_OK) {
+        t = now_seconds();
+        st = search(&u, s);
+        sum->search_seconds += now_seconds() - t;
+    }
+    sigeo_search_destroy(s);
+    sigeo_one_shot_destroy(os);
     if (st == SIGEO_OK) {
         t = now_seconds();
         st = retrain(&u);

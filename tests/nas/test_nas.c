@@ -409,6 +409,27 @@ START_TEST(bad_options_named)
     o.k = 17; /* 512 rows / 32 = 16 batches */
     ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
     ck_assert_str_contains(sigeo_last_error(), "fewer than 17 batches");
+    /* nested options are checked before any training */
+    o = small_options(&so);
+    sigeo_search_options_t bad_so = small_search(4);
+    bad_so.sample_size = 9; /* > population 6 */
+    o.search = &bad_so;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "sample_size");
+    o = small_options(&so);
+    sigeo_optimizer_options_t bad_opt = SIGEO_OPTIMIZER_OPTIONS_INIT;
+    bad_opt.lr = -1;
+    o.retrain_optimizer = &bad_opt;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "retrain_optimizer");
+    ck_assert_str_contains(sigeo_last_error(), "lr");
+    o = small_options(&so);
+    sigeo_one_shot_options_t bad_os = SIGEO_ONE_SHOT_OPTIONS_INIT;
+    bad_os.eval_batch = 0;
+    o.scorer = SIGEO_NAS_SCORE_ONE_SHOT;
+    o.one_shot = &bad_os;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "eval_batch");
     /* unknown space, through the space runner */
     o = small_options(&so);
     ck_assert_int_eq(sigeo_nas_run_space(&r, ctx, "resnet", NULL, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
@@ -420,6 +441,38 @@ START_TEST(bad_options_named)
     sigeo_model_destroy(m);
     sigeo_nas_result_destroy(NULL);
     ck_assert_uint_eq(sigeo_nas_result_evaluation_count(NULL), 0);
+}
+END_TEST
+
+/* Every candidate's training diverges (an absurd learning rate): the run
+ * fails with the candidates' status and says so; nothing leaks. */
+START_TEST(retrain_failures_reported)
+{
+    uint64_t blocks0 = 0;
+    sigeo_memory_in_use(NULL, &blocks0);
+    sigeo_context_t *c; /* its own: a context keeps its compute engine once made */
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.threads = 1;
+    OK(sigeo_context_create(&c, &co));
+    sigeo_model_t *m = toy(c);
+    sigeo_dataset_t *tr = make_data(512, 1), *va = make_data(64, 2); /* their batch buffers too */
+    sigeo_search_options_t so = small_search(6);
+    sigeo_nas_options_t o = small_options(&so);
+    sigeo_optimizer_options_t wild = SIGEO_OPTIMIZER_OPTIONS_INIT;
+    wild.lr = 1e300; /* the first step sends the weights to infinity */
+    o.retrain_optimizer = &wild;
+    o.top_k = 2;
+    sigeo_nas_result_t *r;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, tr, va, va, &o), SIGEO_ERR_NONFINITE);
+    ck_assert_ptr_null(r);
+    ck_assert_str_contains(sigeo_last_error(), "none of the 2 candidates could be retrained");
+    sigeo_model_destroy(m);
+    sigeo_dataset_destroy(tr);
+    sigeo_dataset_destroy(va);
+    sigeo_context_destroy(c);
+    uint64_t blocks1 = 0;
+    sigeo_memory_in_use(NULL, &blocks1);
+    ck_assert_uint_eq(blocks1, blocks0);
 }
 END_TEST
 
@@ -901,6 +954,7 @@ static Suite *suite(void)
     tcase_add_test(t, pipeline_one_shot);
     tcase_add_test(t, cancel_each_phase);
     tcase_add_test(t, bad_options_named);
+    tcase_add_test(t, retrain_failures_reported);
     tcase_add_test(t, one_shot_is_minus_validation_loss);
     tcase_add_test(t, one_shot_head_finetune);
     tcase_add_test(t, batch_set_owns_copies);
