@@ -447,6 +447,31 @@ static char *arch_description(const sigeo_model_t *m, const int32_t *arch, int32
     return buf;
 }
 
+/* A result's summary with its selected architecture as text and described. */
+typedef struct best_view {
+    sigeo_nas_summary_t s;
+    char *text, *desc; /* NULL when out of memory */
+} best_view_t;
+
+static void best_view(best_view_t *b, const sigeo_nas_result_t *r)
+{
+    b->s = (sigeo_nas_summary_t)SIGEO_NAS_SUMMARY_INIT;
+    b->text = b->desc = NULL;
+    sigeo_nas_result_get_summary(&b->s, r);
+    int32_t *arch = malloc((size_t)b->s.n_arch * sizeof *arch);
+    if (arch && sigeo_nas_result_best_arch(arch, b->s.n_arch, r) == SIGEO_OK) {
+        b->text = arch_string(arch, b->s.n_arch);
+        b->desc = arch_description(sigeo_nas_result_model(r), arch, b->s.n_arch);
+    }
+    free(arch);
+}
+
+static void best_view_free(best_view_t *b)
+{
+    free(b->text);
+    free(b->desc);
+}
+
 static void json_evaluations(json_out_t *j, const sigeo_nas_result_t *r)
 {
     const uint64_t n = sigeo_nas_result_evaluation_count(r);
@@ -501,18 +526,13 @@ static void json_top_k(json_out_t *j, const sigeo_nas_result_t *r, const sigeo_n
 
 static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classification)
 {
-    sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
-    sigeo_nas_result_get_summary(&s, r);
-    int32_t *arch = malloc((size_t)s.n_arch * sizeof *arch);
-    char *text = NULL, *desc = NULL;
-    if (arch && sigeo_nas_result_best_arch(arch, s.n_arch, r) == SIGEO_OK) {
-        text = arch_string(arch, s.n_arch);
-        desc = arch_description(sigeo_nas_result_model(r), arch, s.n_arch);
-    }
+    best_view_t b;
+    best_view(&b, r);
+    const sigeo_nas_summary_t s = b.s;
     json_out_key(j, "best");
     json_out_begin_object(j);
-    json_out_key_string(j, "arch", text);
-    json_out_key_string(j, "description", desc);
+    json_out_key_string(j, "arch", b.text);
+    json_out_key_string(j, "description", b.desc);
     json_out_key_number(j, "val_logloss", s.val_logloss);
     json_out_key_number(j, "test_logloss", s.test_logloss);
     json_out_key_number(j, classification ? "test_accuracy" : "test_auc",
@@ -540,25 +560,18 @@ static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classifica
     json_out_key_int(j, "candidates", s.top_n);
     json_out_end_object(j);
     json_out_end_object(j);
-    free(arch);
-    free(text);
-    free(desc);
+    best_view_free(&b);
 }
 
 static void print_single(const config_t *c, const data_t *d, const sigeo_nas_result_t *r)
 {
-    sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
-    sigeo_nas_result_get_summary(&s, r);
-    int32_t *arch = malloc((size_t)s.n_arch * sizeof *arch);
-    char *text = NULL, *desc = NULL;
-    if (arch && sigeo_nas_result_best_arch(arch, s.n_arch, r) == SIGEO_OK) {
-        text = arch_string(arch, s.n_arch);
-        desc = arch_description(sigeo_nas_result_model(r), arch, s.n_arch);
-    }
+    best_view_t b;
+    best_view(&b, r);
+    const sigeo_nas_summary_t s = b.s;
     printf("\nSiGeo-NAS on %s, space %s, proxy %s, warm-up %.1f%%\n", d->source, c->space, c->proxy,
            100 * c->warmup);
-    printf("best architecture   %s\n", text ? text : "?");
-    printf("  described as      %s\n", desc ? desc : "?");
+    printf("best architecture   %s\n", b.text ? b.text : "?");
+    printf("  described as      %s\n", b.desc ? b.desc : "?");
     if (d->classification)
         printf("test log loss %.4f   test accuracy %.4f", s.test_logloss, s.test_accuracy);
     else
@@ -569,9 +582,7 @@ static void print_single(const config_t *c, const data_t *d, const sigeo_nas_res
            "(top-%d)\n",
            s.warmup_seconds, (long long)s.warmup_steps, s.search_seconds, (unsigned long long)s.evaluations,
            (unsigned long long)s.failed, s.retrain_seconds, (int)s.top_n);
-    free(arch);
-    free(text);
-    free(desc);
+    best_view_free(&b);
 }
 
 static void write_plot(const config_t *c, const watch_t *w)
@@ -657,12 +668,9 @@ static int write_json(const config_t *c, const data_t *d, const method_t *method
         json_out_key(&j, "compare");
         json_out_begin_array(&j);
         for (size_t i = 0; i < n_methods; i++) {
-            sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
-            sigeo_nas_result_get_summary(&s, res[i]);
-            int32_t *arch = malloc((size_t)s.n_arch * sizeof *arch);
-            char *text = arch && sigeo_nas_result_best_arch(arch, s.n_arch, res[i]) == SIGEO_OK
-                             ? arch_string(arch, s.n_arch)
-                             : NULL;
+            best_view_t b;
+            best_view(&b, res[i]);
+            const sigeo_nas_summary_t s = b.s;
             json_out_begin_object(&j);
             json_out_key_string(&j, "method", methods[i].name);
             json_out_key_number(&j, "warmup", methods[i].warmup);
@@ -670,10 +678,9 @@ static int write_json(const config_t *c, const data_t *d, const method_t *method
             json_out_key_number(&j, "test_auc", s.test_auc);
             json_out_key_number(&j, "search_seconds", s.warmup_seconds + s.search_seconds);
             json_out_key_int(&j, "evaluations", (int64_t)s.evaluations);
-            json_out_key_string(&j, "arch", text);
+            json_out_key_string(&j, "arch", b.text);
             json_out_end_object(&j);
-            free(arch);
-            free(text);
+            best_view_free(&b);
         }
         json_out_end_array(&j);
     } else {
