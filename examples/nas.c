@@ -1,5 +1,5 @@
 /* sigeo-nas: sub-one-shot neural architecture search end to end
- * (the paper's SiGeo-NAS, DESIGN.md §6, nasrec.md §4-6):
+ * (the paper's SiGeo-NAS, docs/design.md §6, docs/nasrec.md §4-6):
  *
  *   1. data       synthetic Criteo-format CTR data (default), a Criteo TSV
  *                 file, or Fashion-MNIST; split 80/10/10

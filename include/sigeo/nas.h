@@ -183,8 +183,9 @@ SIGEO_API sigeo_status_t sigeo_nas_run(sigeo_nas_result_t **out, sigeo_model_t *
 /* The same on a built-in space (sigeo_space_build) built in `ctx`. Sizes the
  * space options leave at 0 (n_dense, n_sparse_fields with table_rows NULL,
  * n_classes) come from `train`: its dense width, sparse fields and table
- * sizes, and its class count when it has labels and no targets. The supernet belongs to
- * the result (sigeo_nas_result_model). */
+ * sizes, and its class count when it has labels and no targets. The
+ * supernet belongs to the result (sigeo_nas_result_model); `ctx` must
+ * outlive the result. */
 SIGEO_API sigeo_status_t sigeo_nas_run_space(sigeo_nas_result_t **out, sigeo_context_t *ctx, const char *space,
                                              const sigeo_space_options_t *space_options, sigeo_dataset_t *train,
                                              sigeo_dataset_t *valid, sigeo_dataset_t *test,

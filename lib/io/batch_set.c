@@ -89,6 +89,9 @@ SIGEO_API sigeo_status_t sigeo_batch_set_append(sigeo_batch_set_t *set, const si
         return FAIL(set, SIGEO_ERR_SHAPE, "%s: batch %u: dense/targets pointers and sizes disagree (n_dense %lld, "
                                           "n_targets %lld)",
                     fn, (unsigned)set->count, (long long)b.n_dense, (long long)b.n_targets);
+    if (F > 0 && B > (INT64_MAX - 1) / F)
+        return FAIL(set, SIGEO_ERR_INVALID_ARG, "%s: batch %u: %lld rows of %lld sparse fields overflow", fn,
+                    (unsigned)set->count, (long long)B, (long long)F);
     if (F > 0 && !b.sparse_offsets)
         return FAIL(set, SIGEO_ERR_SHAPE, "%s: batch %u has %lld sparse fields but no offsets", fn,
                     (unsigned)set->count, (long long)F);
