@@ -11,6 +11,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -926,6 +927,54 @@ END_TEST
 
 /* -------------------------------------------------------------- structs */
 
+static int never_called(const sigeo_nas_progress_t *p, void *user)
+{
+    (void)p;
+    *(int *)user = 1;
+    return 1;
+}
+
+/* An older caller's options (ending before `progress`) run with the
+ * defaults for the rest; a newer caller's non-zero unknown tail is refused. */
+START_TEST(options_by_struct_size)
+{
+    sigeo_model_t *m = toy(ctx);
+    sigeo_search_options_t so = small_search(6);
+    struct {
+        sigeo_nas_options_t o;
+        uint64_t tail;
+    } big;
+    memset(&big, 0, sizeof big);
+    big.o = small_options(&so);
+    int called = 0;
+    big.o.progress = never_called; /* beyond the old caller's struct_size: not read */
+    big.o.progress_user = &called;
+    big.o.struct_size = (uint32_t)offsetof(sigeo_nas_options_t, progress);
+    sigeo_nas_result_t *r;
+    OK(sigeo_nas_run(&r, m, train, valid, test, &big.o));
+    ck_assert_int_eq(called, 0);
+    sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+    OK(sigeo_nas_result_get_summary(&s, r));
+    ck_assert_uint_eq(s.evaluations, 6);
+    /* an old caller's smaller summary gets only its prefix */
+    struct {
+        uint32_t struct_size;
+        int32_t n_arch;
+        int64_t canary;
+    } old = { 8, 0, 77 };
+    OK(sigeo_nas_result_get_summary((sigeo_nas_summary_t *)(void *)&old, r));
+    ck_assert_int_eq(old.n_arch, POINTS);
+    ck_assert_int_eq(old.canary, 77);
+    sigeo_nas_result_destroy(r);
+    big.o = small_options(&so);
+    big.o.struct_size = (uint32_t)sizeof big;
+    big.tail = 1;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &big.o), SIGEO_ERR_UNSUPPORTED);
+    ck_assert_str_contains(sigeo_last_error(), "newer");
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(init_functions)
 {
     sigeo_nas_options_t a = SIGEO_NAS_OPTIONS_INIT, b;
@@ -960,6 +1009,7 @@ static Suite *suite(void)
     tcase_add_test(t, batch_set_owns_copies);
     tcase_add_test(t, batch_set_errors_and_append);
     tcase_add_test(t, init_functions);
+    tcase_add_test(t, options_by_struct_size);
     suite_add_tcase(s, t);
     TCase *f = tcase_create("full");
     tcase_add_checked_fixture(f, setup, teardown);
