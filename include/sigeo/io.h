@@ -13,6 +13,9 @@
  *
  * Threads: the free functions are thread-safe (they share no state); a
  * reader handle is used by one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_IO_H
 #define SIGEO_IO_H

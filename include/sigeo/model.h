@@ -28,6 +28,9 @@
  * context's seed: same seed, same weights, bit for bit.
  *
  * Threads: one model is used by one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_MODEL_H
 #define SIGEO_MODEL_H

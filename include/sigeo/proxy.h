@@ -16,6 +16,9 @@
  *
  * Threads: one model is used by one thread at a time; a proxy call counts as
  * a use of the model.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_PROXY_H
 #define SIGEO_PROXY_H

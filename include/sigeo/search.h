@@ -18,6 +18,9 @@
  * Deterministic for a seed (with a deterministic scorer).
  *
  * Threads: a search uses its model; one thread at a time for both.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_SEARCH_H
 #define SIGEO_SEARCH_H

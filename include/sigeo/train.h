@@ -14,6 +14,9 @@
  * entirely (as PyTorch skips parameters whose .grad is None).
  *
  * Threads: an optimiser belongs to its model; one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_TRAIN_H
 #define SIGEO_TRAIN_H
