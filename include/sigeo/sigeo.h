@@ -109,6 +109,7 @@ SIGEO_API void sigeo_memory_in_use(uint64_t *bytes, uint64_t *blocks);
 
 typedef struct sigeo_context sigeo_context_t;
 
+/* Options of sigeo_context_create. */
 typedef struct sigeo_context_options {
     uint32_t struct_size;
     uint32_t threads; /* compute threads; 0 = the number of online cores */

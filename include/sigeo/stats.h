@@ -90,6 +90,7 @@ typedef enum sigeo_lambda_preset {
     SIGEO_PRESET_VISION = 3     /* (1, 50, 1): warmed-up CV benchmarks */
 } sigeo_lambda_preset_t;
 
+/* Options of sigeo_stats_create: which variant of each term, and the lambdas. */
 typedef struct sigeo_stats_options {
     uint32_t struct_size;
     int32_t zico_variant;  /* sigeo_zico_variant_t */
@@ -139,6 +140,7 @@ SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint
 #define SIGEO_STATS_ALL_SKIPPED 0x4u     /* every module had sigma == 0 everywhere: zico is 0 by convention */
 #define SIGEO_STATS_HAS_THETA_DOT 0x8u   /* theta_dot_grad_sum is valid (all params were set) */
 
+/* What sigeo_stats_compute returns: the score, every component and the options used. */
 typedef struct sigeo_stats_result {
     uint32_t struct_size;
     uint32_t flags;            /* SIGEO_STATS_* bits */
