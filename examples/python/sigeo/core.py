@@ -201,32 +201,26 @@ class Stats(_Handle):
         self._check(fn.stats_reset(self.handle))
 
 
-def _pairs(x, y):
+def _correlation(f, x, y):
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     if x.shape != y.shape:
         raise InvalidArgumentError(-1, f"x has {x.size} values, y {y.size}")
-    return x, y
+    out = C.c_double()
+    st = f(C.byref(out), x.ctypes.data_as(C.POINTER(C.c_double)), y.ctypes.data_as(C.POINTER(C.c_double)), x.size)
+    if st != 0:
+        _raise(st)
+    return out.value
 
 
 def spearman(x, y):
-    x, y = _pairs(x, y)
-    out = C.c_double()
-    st = fn.stats_spearman(C.byref(out), x.ctypes.data_as(C.POINTER(C.c_double)),
-                           y.ctypes.data_as(C.POINTER(C.c_double)), x.size)
-    if st != 0:
-        _raise(st)
-    return out.value
+    """Spearman's rho of the pairs (x[i], y[i]) (sigeo_stats_spearman)."""
+    return _correlation(fn.stats_spearman, x, y)
 
 
 def kendall_tau(x, y):
-    x, y = _pairs(x, y)
-    out = C.c_double()
-    st = fn.stats_kendall_tau(C.byref(out), x.ctypes.data_as(C.POINTER(C.c_double)),
-                              y.ctypes.data_as(C.POINTER(C.c_double)), x.size)
-    if st != 0:
-        _raise(st)
-    return out.value
+    """Kendall's tau-b of the pairs (x[i], y[i]) (sigeo_stats_kendall_tau)."""
+    return _correlation(fn.stats_kendall_tau, x, y)
 
 
 class _Batches:

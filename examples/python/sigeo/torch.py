@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from .core import FR, Result, Stats, _pick
+from .core import FR, Stats, _pick
 from ._errors import InvalidArgumentError
 
 try:

@@ -179,6 +179,13 @@ def test_proxies_and_errors():
     z = sigeo.torch.score(m, b, nn.CrossEntropyLoss(), proxy="zico")
     f = sigeo.torch.score(m, b, nn.CrossEntropyLoss(), proxy="fisher-rao")
     assert z.score == pytest.approx(s.zico) and f.score == pytest.approx(s.log_fr) and z.fr_method == "none"
+    # the official RecSys code's |theta . sum_i g_i| (set_params path), against the brute-force gradients
+    mods = [[m.fc0.weight, m.fc0.bias], [m.fc1.weight, m.fc1.bias]]
+    grads, _, _ = brute_force(m, b, mods)
+    theta = [torch.cat([p.detach().reshape(-1) for p in ps]).double().numpy() for ps in mods]
+    want = abs(sum(float(t @ sum(g[i] for g in grads).astype(np.float64)) for i, t in enumerate(theta)))
+    rr = sigeo.torch.score(m, b, nn.CrossEntropyLoss(), fr="reference-recsys")
+    assert rr.fr == pytest.approx(want, rel=1e-5) and rr.fr_method == "none"
     with pytest.raises(sigeo.InvalidArgumentError, match=r"per-sample losses.*reduction='none'"):
         sigeo.torch.score(m, b, lambda o, y: F.cross_entropy(o, y))
     with pytest.raises(sigeo.InvalidArgumentError, match="needs at least 2"):
