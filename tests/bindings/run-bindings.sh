@@ -18,6 +18,17 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" LD_LI
 echo "== bindings against $libdir"
 skipped=()
 
+# A stats-only host: examples/stats_from_gradients.c built with pkg-config sigeo-stats runs
+# without oneDNN and OpenBLAS loaded.
+echo "== C: stats_from_gradients against pkg-config sigeo-stats"
+host="$build/bindings-stats-host"
+${CC:-cc} -std=c11 -O1 -o "$host" examples/stats_from_gradients.c $(pkg-config --cflags --libs sigeo-stats) -lm
+if ldd "$host" | grep -Eq 'libdnnl|libopenblas|libsigeo\.so'; then
+    echo "FAIL: a sigeo-stats host loads:"; ldd "$host"; exit 1
+fi
+"$host" >/dev/null
+echo "ok: ran, loading $(ldd "$host" | grep -o 'libsigeo[^ ]*' | head -1) and no backend"
+
 py=/usr/bin/python3   # Debian's, where python3-torch / -numpy / -pytest install
 if [ -x "$py" ] && "$py" -c "import numpy, pytest" 2>/dev/null; then
     "$py" -c "import torch" 2>/dev/null || echo "note: python3-torch missing: the sigeo.torch tests skip"
