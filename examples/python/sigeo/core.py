@@ -49,7 +49,11 @@ def version():
 
 class Result(dict):
     """A result struct as a dict with attribute access (r.score, r["score"])."""
-    __getattr__ = dict.__getitem__
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
     @classmethod
     def of(cls, s, **extra):

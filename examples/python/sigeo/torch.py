@@ -29,7 +29,8 @@ in its first owner. Frozen parameters (requires_grad False) are not part of
 the candidate's theta: they enter neither ZiCo nor the Fisher-Rao norm (the
 official RecSys code scores a frozen body this way). Batches are batch-first.
 The model's parameters, buffers (batch-norm running statistics) and
-train/eval mode are the same after the call as before.
+train/eval mode are the same after the call as before. Tensors may live on
+any device; what reaches libsigeo is copied to the CPU.
 """
 import copy
 
@@ -116,7 +117,7 @@ def _directional_hooks(model, hooked, loss_fn, x, y, B):
                                        f"batch-first with {B} samples: use method='jvp'")
         if out.requires_grad:
             def on_grad(g, y_=out.detach()):
-                acc.add_((g.detach() * y_).reshape(B, -1).sum(1, dtype=torch.float64))
+                acc.add_((g.detach() * y_).reshape(B, -1).sum(1, dtype=torch.float64).cpu())
             out.register_hook(on_grad)
 
     try:
@@ -139,7 +140,7 @@ def _directional_jvp(model, params, loss_fn, x, y, B):
         t = fwAD.unpack_dual(per).tangent
     if t is None:
         return np.zeros(B)
-    return t.double().numpy()
+    return t.double().cpu().numpy()
 
 
 def score(model, batches, loss_fn, proxy="sigeo", lambdas=None, preset="zero-shot", fr="exact",
@@ -202,11 +203,11 @@ def score(model, batches, loss_fn, proxy="sigeo", lambdas=None, preset="zero-sho
                     loss = mean.item()
                     d = _directional_jvp(model, params, per_fn, x, y, B) if need_d else None
                 grads = [torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                                    for p in ps]).detach().numpy() for _, _, ps in mods]
+                                    for p in ps]).detach().cpu().numpy() for _, _, ps in mods]
                 s.add_batch(grads, loss=loss, batch_size=B, directional=d)
             if fr_kind >= 2:
                 for i, (_, _, ps) in enumerate(mods):
-                    s.set_params(i, torch.cat([p.detach().reshape(-1) for p in ps]).numpy())
+                    s.set_params(i, torch.cat([p.detach().reshape(-1) for p in ps]).cpu().numpy())
             r = s.compute()
         finally:
             with torch.no_grad():
