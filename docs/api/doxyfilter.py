@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Doxygen INPUT_FILTER for include/sigeo/*.h: the headers document every
-declaration in plain C comments (style.md), which doxygen ignores; this
+declaration in plain C comments (docs/style.md), which doxygen ignores; this
 filter turns them into doxygen comments on the fly, without changing the
 headers:
   - the file's first comment            -> /** @file ... */

@@ -2,7 +2,7 @@
 # api_reference_documents_every_symbol: doxygen's warnings for the public
 # headers (docs/api) must list no undocumented function, macro, type, enum
 # or struct, and no malformed documentation. Struct fields are exempt: many
-# are described together in their struct's comment (style.md), which
+# are described together in their struct's comment (docs/style.md), which
 # doxygen cannot attribute; their count is printed for information.
 # usage: test-api-docs.sh WARNINGS_LOG HTML_DIR
 set -euo pipefail

@@ -17,7 +17,7 @@ exact ways, picked by `method="auto"` and reported in r.fr_method:
    A layer called twice, or a weight shared by two such layers, sums its uses:
    still exact.
  - "jvp": otherwise — train-mode batch norm (samples coupled by the batch
-   statistics: delta_n . y_n is then not theta . grad l_n, proxies.md §4.3a),
+   statistics: delta_n . y_n is then not theta . grad l_n, docs/proxies.md §4.3a),
    partially frozen layers, or layers of other kinds — one forward-mode pass
    per batch (torch.autograd.forward_ad) along the tangent theta gives every
    d_n of the real, coupled per-sample losses.
