@@ -1,6 +1,9 @@
 /*
  * libsigeo data: the batch view every model call takes, and (see below) the
  * in-memory dataset handle with seeded shuffling, batching and splits.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_DATA_H
 #define SIGEO_DATA_H

@@ -119,7 +119,21 @@ typedef struct layout {
            PIN(sigeo_stats_module_info_t, ratio_sum, 24, 8),                                  \
            PIN(sigeo_stats_module_info_t, zico_term, 32, 8),                                  \
            PIN(sigeo_stats_module_info_t, theta_dot_grad_sum, 40, 8),                         \
-           PIN(sigeo_stats_module_info_t, name, 48, 8))
+           PIN(sigeo_stats_module_info_t, name, 48, 8)),                                     \
+    LAYOUT(sigeo_stats_flat_batch_t, 96,                                                      \
+           PIN(sigeo_stats_flat_batch_t, struct_size, 0, 4),                                  \
+           PIN(sigeo_stats_flat_batch_t, n_modules, 4, 4),                                    \
+           PIN(sigeo_stats_flat_batch_t, gradients, 8, 8),                                    \
+           PIN(sigeo_stats_flat_batch_t, gradients_len, 16, 8),                               \
+           PIN(sigeo_stats_flat_batch_t, module_offsets, 24, 8),                              \
+           PIN(sigeo_stats_flat_batch_t, module_counts, 32, 8),                               \
+           PIN(sigeo_stats_flat_batch_t, loss, 40, 8),                                        \
+           PIN(sigeo_stats_flat_batch_t, batch_size, 48, 8),                                  \
+           PIN(sigeo_stats_flat_batch_t, directional, 56, 8),                                 \
+           PIN(sigeo_stats_flat_batch_t, touched_rows, 64, 8),                                \
+           PIN(sigeo_stats_flat_batch_t, touched_rows_len, 72, 8),                            \
+           PIN(sigeo_stats_flat_batch_t, touched_offsets, 80, 8),                             \
+           PIN(sigeo_stats_flat_batch_t, touched_counts, 88, 8))
 
 /* -------------------------------------------------------- sigeo/data.h */
 #define SIGEO_ABI_LAYOUTS_DATA_H                                                             \
