@@ -21,7 +21,7 @@ fi
 # developers' and tests/run.sh's.
 dir=build-run
 if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" -Dtests=disabled -Dbench=false -Dexamples=true -Dabi_check=disabled >&2
+    meson setup "$dir" -Dtests=disabled -Dbench=false -Dexamples=true -Dabi_check=disabled -Ddocs=disabled >&2
 fi
 ninja -C "$dir" examples/sigeo-nas >&2
 exec "$dir/examples/sigeo-nas" "$@"
