@@ -27,6 +27,13 @@
  * PyTorch's defaults (documented per layer kind below), drawn from the
  * context's seed: same seed, same weights, bit for bit.
  *
+ * Limits: every element count the builder and the runs compute (a
+ * parameter's numel, a node's features per row, a per-row shape's product,
+ * an embedding table's rows x dim, and batch rows x features of every active
+ * node) is at most SIGEO_MAX_ELEMENTS; a descriptor that would exceed it, or
+ * whose sizes would overflow 64-bit arithmetic, fails with SIGEO_ERR_SHAPE
+ * naming the layer, before anything is allocated.
+ *
  * Threads: one model is used by one thread at a time.
  */
 #ifndef SIGEO_MODEL_H
@@ -40,6 +47,9 @@ extern "C" {
 #endif
 
 typedef struct sigeo_model sigeo_model_t;
+
+/* Largest element count of any tensor (2^40: 4 TiB of float32), see "Limits". */
+#define SIGEO_MAX_ELEMENTS ((int64_t)1 << 40)
 
 /* Kinds of model input. */
 typedef enum sigeo_input_kind {

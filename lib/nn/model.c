@@ -177,9 +177,13 @@ SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t 
         if (d.features < 1)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dense input '%s' has %lld features (need >= 1)", fn, name,
                         (long long)d.features);
+        if (d.features > SIGEO_MAX_ELEMENTS)
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: dense input '%s' has %lld features, over the limit of %lld", fn,
+                        name, (long long)d.features, (long long)SIGEO_MAX_ELEMENTS);
         if (d.shape[0] || d.shape[1] || d.shape[2]) {
-            if (d.shape[0] < 1 || d.shape[1] < 1 || d.shape[2] < 1 ||
-                d.shape[0] * d.shape[1] * d.shape[2] != d.features)
+            int64_t hw = 0, chw = 0;
+            if (d.shape[0] < 1 || d.shape[1] < 1 || d.shape[2] < 1 || !sigeo__mul_elems(&hw, d.shape[1], d.shape[2]) ||
+                !sigeo__mul_elems(&chw, d.shape[0], hw) || chw != d.features)
                 return FAIL(m, SIGEO_ERR_SHAPE, "%s: input '%s' shape %lldx%lldx%lld does not match %lld features", fn,
                             name, (long long)d.shape[0], (long long)d.shape[1], (long long)d.shape[2],
                             (long long)d.features);
@@ -284,7 +288,13 @@ sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int
     p->numel = 1;
     for (int32_t i = 0; i < ndim; i++) {
         p->dims[i] = dims[i];
-        p->numel *= dims[i];
+        if (!sigeo__mul_elems(&p->numel, p->numel, dims[i])) {
+            sigeo__free(name);
+            p->name = NULL;
+            return FAIL(m, SIGEO_ERR_SHAPE,
+                        "sigeo_model_add_layer: layer '%s': parameter '%s' would have more than %lld elements", node->name,
+                        suffix, (long long)SIGEO_MAX_ELEMENTS);
+        }
     }
     node->param[slot] = m->n_params;
     m->n_params++;
@@ -367,6 +377,11 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
         n->op = op;
         n->max_runs = 1;
         st = op->configure(m, n, &d);
+        /* Every op's features per row within the limit (model.h "Limits"),
+         * so batch x width and width x width products are checked once. */
+        if (st == SIGEO_OK && (n->max_width < 0 || n->max_width > SIGEO_MAX_ELEMENTS))
+            st = FAIL(m, SIGEO_ERR_SHAPE, "%s: %s '%s' would have %lld features per row, over the limit of %lld", fn,
+                      op->name, d.name, (long long)n->max_width, (long long)SIGEO_MAX_ELEMENTS);
     }
     if (st != SIGEO_OK) {
         while (m->n_params > params_before)
@@ -459,7 +474,7 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
             sigeo__module_t *mod = &m->modules[m->params[i].module];
             mod->first_param = i;
             mod->n_params++;
-            mod->numel += m->params[i].numel;
+            mod->numel += m->params[i].numel; /* <= 2 params of <= 2^40 each (add_param) */
         }
     }
     for (int32_t k = 0; k < m->n_modules; k++) {
