@@ -43,7 +43,15 @@ extern "C" {
  * complete read, corrupt gzip stream, label out of range), SIGEO_ERR_SHAPE
  * (image and label counts differ), SIGEO_ERR_INVALID_ARG, SIGEO_ERR_NO_MEMORY.
  * Memory grows with the bytes actually read, so a header claiming more data
- * than the file holds costs nothing before the truncation is found. */
+ * than the file holds costs nothing before the truncation is found. A gzip
+ * file yields at most what its header claims (SIGEO_ERR_UNSUPPORTED past
+ * it) and, with max_rows = 0, its header may claim at most
+ * SIGEO_IDX_MAX_GZIP_BYTES of pixels (checked before anything is
+ * allocated; pass max_rows to accept a larger one): a small gzip file can
+ * otherwise expand a thousandfold. Bytes after the last gzip member are
+ * SIGEO_ERR_FORMAT. A path that is not a regular file (FIFO, device,
+ * directory) is SIGEO_ERR_IO, without blocking. */
+#define SIGEO_IDX_MAX_GZIP_BYTES ((int64_t)1 << 28)
 SIGEO_API sigeo_status_t sigeo_idx_load(sigeo_dataset_t **out, const char *images_path, const char *labels_path,
                                         int64_t max_rows, int32_t n_classes);
 
