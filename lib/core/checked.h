@@ -47,6 +47,14 @@ static inline bool sigeo__add_i64(int64_t *out, int64_t a, int64_t b)
 #endif
 }
 
+static inline bool sigeo__add_u64(uint64_t *out, uint64_t a, uint64_t b)
+{
+    if (b > UINT64_MAX - a)
+        return false;
+    *out = a + b;
+    return true;
+}
+
 static inline bool sigeo__mul_size(size_t *out, size_t a, size_t b)
 {
     if (a != 0 && b > SIZE_MAX / a)

@@ -1,10 +1,12 @@
 /* sigeo_model_t: the builder, parameters and modules, choice points and
  * architecture activation. Running the tape is in tape.c; the ops in op_*.c. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/rng.h"
 #include "nn/graph.h"
+#include "nn/probe.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -173,6 +175,9 @@ SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t 
     if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_input_desc", &m->err)) != SIGEO_OK)
         return st;
     const char *name = d.name ? d.name : "";
+    if (d.reserved0 != 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: input '%s' has reserved0 = %u (must be 0)", fn, name,
+                    (unsigned)d.reserved0);
     if (d.kind == SIGEO_INPUT_DENSE) {
         if (d.features < 1)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dense input '%s' has %lld features (need >= 1)", fn, name,
@@ -342,11 +347,25 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
     sigeo_status_t st = check_building(m, fn);
     if (st != SIGEO_OK)
         return st;
+    /* Every layer needs its name and inputs: a struct too small to hold them
+     * is a caller's mistake, not an older layout (the 1.0 one has them). */
+    const size_t need = offsetof(sigeo_layer_desc_t, n_inputs) + sizeof desc->n_inputs;
+    if (desc->struct_size >= sizeof(uint32_t) * 2 && desc->struct_size < need)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                    "%s: desc->struct_size %u is too small: a sigeo_layer_desc holds at least kind, name, inputs and "
+                    "n_inputs (%zu bytes; set it with SIGEO_LAYER_DESC_INIT or sigeo_layer_desc_init)",
+                    fn, (unsigned)desc->struct_size, need);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_layer_desc", &m->err)) != SIGEO_OK)
         return st;
     if (!d.name)
         d.name = "";
+    if (d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS))
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown flag bits 0x%x (known: NO_BIAS 0x1, "
+                    "RUNNING_STATS 0x2)", fn, d.name, (unsigned)(d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS)));
+    if (d.reserved0 != 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has reserved0 = %u (must be 0)", fn, d.name,
+                    (unsigned)d.reserved0);
     if ((st = check_inputs(m, &d, fn)) != SIGEO_OK)
         return st;
     sigeo__node_t *n;
@@ -626,7 +645,7 @@ sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch)
     return st;
 }
 
-static sigeo_status_t check_ready(const sigeo_model_t *m, const char *fn)
+sigeo_status_t sigeo__model_check_ready(const sigeo_model_t *m, const char *fn)
 {
     if (!m->finalized)
         return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
@@ -639,7 +658,7 @@ SIGEO_API sigeo_status_t sigeo_model_activate(sigeo_model_t *m, const int32_t *a
     static const char fn[] = "sigeo_model_activate";
     if (!m)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
-    sigeo_status_t st = check_ready(m, fn);
+    sigeo_status_t st = sigeo__model_check_ready(m, fn);
     if (st != SIGEO_OK)
         return st;
     if (n != m->n_choices)
@@ -695,7 +714,7 @@ static sigeo_status_t check_param(const sigeo_model_t *m, int32_t param, const c
     if (param < 0 || param >= m->n_params)
         return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
                               "%s: parameter index %d out of range (%d parameters)", fn, (int)param, (int)m->n_params);
-    return check_ready(m, fn);
+    return sigeo__model_check_ready(m, fn);
 }
 
 SIGEO_API sigeo_status_t sigeo_model_param_info(sigeo_param_info_t *out, const sigeo_model_t *m, int32_t param)
