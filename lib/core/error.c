@@ -14,6 +14,8 @@ const char *sigeo__thread_message(void)
 /* Formats, then copies with control characters (names, file contents the
  * message quotes) written as \xNN: a message is one line of text a host can
  * log or show as it is, whatever a caller named its tensors. */
+static void format_into(char *buf, size_t size, const char *fmt, va_list ap) SIGEO__PRINTF(3, 0);
+
 static void format_into(char *buf, size_t size, const char *fmt, va_list ap)
 {
     char raw[SIGEO__ERRMSG_MAX];

@@ -320,6 +320,13 @@ static sigeo_status_t check_inputs(sigeo_model_t *m, const sigeo_layer_desc_t *d
         if (m->nodes[id].kind == SIGEO__NODE_INPUT_SPARSE && d->kind != SIGEO_LAYER_EMBEDDING_BAG)
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: layer '%s' input %u is the sparse input '%s'; only an embedding bag "
                         "can read it", fn, d->name, (unsigned)i, m->nodes[id].name);
+        /* Routing reads a gate of every layer kind: only SUM and CONCAT
+         * have them (their configure checks the choices), others none. */
+        const int32_t gate = d->input_choices ? d->input_choices[i] : -1;
+        if (gate < -1 || (gate >= 0 && d->kind != SIGEO_LAYER_SUM && d->kind != SIGEO_LAYER_CONCAT))
+            return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                        "%s: layer '%s' input %u has input choice %d (only SUM and CONCAT inputs are gated; -1 = "
+                        "always on)", fn, d->name, (unsigned)i, (int)gate);
     }
     return SIGEO_OK;
 }
