@@ -8,6 +8,7 @@
 
 #include "sigeo/model.h"
 #include "sigeo/search.h"
+#include "build.h"
 #include "test_util.h"
 
 static sigeo_context_t *ctx;
@@ -37,16 +38,6 @@ static int32_t dense(const char *name, int64_t features)
     return id;
 }
 
-static sigeo_layer_desc_t layer(int32_t kind, const char *name, const int32_t *in)
-{
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = in;
-    d.n_inputs = 1;
-    return d;
-}
-
 /* The call fails with SHAPE, names `who`, and the model stays usable: a
  * small layer still goes in afterwards. */
 static void expect_refused(sigeo_status_t st, const char *who)
@@ -65,7 +56,7 @@ START_TEST(embedding_rows_times_units_wraps)
     s.field = 0;
     int32_t ids;
     ck_assert_int_eq(sigeo_model_add_input(&ids, m, &s), SIGEO_OK);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_EMBEDDING_BAG, "emb", &ids);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_EMBEDDING_BAG, "emb", &ids);
     d.rows = ((int64_t)1 << 62) + 1;
     d.units = 4;
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "emb");
@@ -78,7 +69,7 @@ END_TEST
 START_TEST(linear_weight_wraps)
 {
     int32_t x = dense("x", (int64_t)1 << 33);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_LINEAR, "fc", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fc", &x);
     d.units = (int64_t)1 << 31;
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "fc");
     d.units = 2; /* 2^34 elements: fine */
@@ -89,7 +80,7 @@ END_TEST
 START_TEST(linear_weight_over_limit)
 {
     int32_t x = dense("x", (int64_t)1 << 30);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_LINEAR, "fc", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fc", &x);
     d.units = ((int64_t)1 << 10) + 1; /* (2^40 + 2^30) weights: no wrap, over the limit */
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "fc");
 }
@@ -124,7 +115,7 @@ END_TEST
 START_TEST(reshape_shape_product_wraps)
 {
     int32_t x = dense("x", 12);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_RESHAPE, "rs", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_RESHAPE, "rs", &x);
     d.shape[0] = 3;
     d.shape[1] = 4;
     d.shape[2] = ((int64_t)1 << 62) + 1;
@@ -143,7 +134,7 @@ START_TEST(conv_output_over_limit)
     in.shape[2] = 1 << 10;
     int32_t x;
     ck_assert_int_eq(sigeo_model_add_input(&x, m, &in), SIGEO_OK);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_CONV2D, "conv", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_CONV2D, "conv", &x);
     d.units = (int64_t)1 << 21;
     d.kernel[0] = d.kernel[1] = 1;
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "conv");
@@ -165,7 +156,7 @@ START_TEST(pool_padding_wraps)
     in.shape[2] = 4;
     int32_t x;
     ck_assert_int_eq(sigeo_model_add_input(&x, m, &in), SIGEO_OK);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_POOL2D, "pool", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_POOL2D, "pool", &x);
     d.pooling = SIGEO_POOL_MAX;
     d.kernel[0] = d.kernel[1] = INT64_MAX;
     d.padding[0] = d.padding[1] = INT64_MAX / 2;
@@ -182,12 +173,12 @@ START_TEST(token_linear_over_limit)
     in.features = (int64_t)1 << 30;
     int32_t x;
     ck_assert_int_eq(sigeo_model_add_input(&x, m, &in), SIGEO_OK);
-    sigeo_layer_desc_t r = layer(SIGEO_LAYER_RESHAPE, "rs", &x);
+    sigeo_layer_desc_t r = desc(SIGEO_LAYER_RESHAPE, "rs", &x);
     r.shape[0] = 2;
     r.shape[1] = (int64_t)1 << 29;
     int32_t t = -1;
     ck_assert_msg(sigeo_model_add_layer(&t, m, &r) == SIGEO_OK, "%s", sigeo_last_error());
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_TOKEN_LINEAR, "tl", &t);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_TOKEN_LINEAR, "tl", &t);
     d.units = (int64_t)1 << 40;
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "tl");
 }
@@ -201,12 +192,12 @@ START_TEST(interaction_pairs_over_limit)
     in.features = (int64_t)1 << 34;
     int32_t x;
     ck_assert_int_eq(sigeo_model_add_input(&x, m, &in), SIGEO_OK);
-    sigeo_layer_desc_t r = layer(SIGEO_LAYER_RESHAPE, "rs", &x);
+    sigeo_layer_desc_t r = desc(SIGEO_LAYER_RESHAPE, "rs", &x);
     r.shape[0] = (int64_t)1 << 33; /* 2^33 tokens of 2: 2^65 pairs */
     r.shape[1] = 2;
     int32_t t = -1;
     ck_assert_msg(sigeo_model_add_layer(&t, m, &r) == SIGEO_OK, "%s", sigeo_last_error());
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_DOT_INTERACTION, "dot", &t);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_DOT_INTERACTION, "dot", &t);
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "dot");
 }
 END_TEST
@@ -216,7 +207,7 @@ START_TEST(concat_sum_over_limit)
 {
     int32_t a = dense("a", SIGEO_MAX_ELEMENTS), b = dense("b", SIGEO_MAX_ELEMENTS);
     int32_t in[2] = { a, b };
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_CONCAT, "cat", in);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_CONCAT, "cat", in);
     d.n_inputs = 2;
     expect_refused(sigeo_model_add_layer(NULL, m, &d), "cat");
 }
@@ -227,7 +218,7 @@ END_TEST
 START_TEST(batch_times_width_over_limit)
 {
     int32_t x = dense("x", (int64_t)1 << 20);
-    sigeo_layer_desc_t d = layer(SIGEO_LAYER_LINEAR, "fc", &x);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fc", &x);
     d.units = 1;
     int32_t y;
     ck_assert_msg(sigeo_model_add_layer(&y, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
