@@ -3,6 +3,7 @@
  * garbage and with gzip headers claiming more than the caller accepts
  * (issue 11 items 3, 4, 5, 7, 8, 9). Every test that could hang arms an
  * alarm, so a regression fails instead of blocking the suite. */
+#define _XOPEN_SOURCE 700 /* mknod's S_IFCHR */
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -178,6 +179,20 @@ START_TEST(save_refuses_a_directory)
 }
 END_TEST
 
+/* As root, /dev/full became a regular file: a private character device
+ * (1, 3: the null device) in the test directory stands in for it. */
+START_TEST(save_refuses_a_device)
+{
+    const char *dev = at("null");
+    if (mknod(dev, S_IFCHR | 0600, (dev_t)0x103) != 0) {
+        fprintf(stderr, "save_refuses_a_device: skipped, mknod: %s (needs root)\n", strerror(errno));
+        return;
+    }
+    expect(sigeo_model_save(m, dev), SIGEO_ERR_IO, "character device");
+    ck_assert_int_eq(kind_of(dev), '?');
+}
+END_TEST
+
 /* A pid that certainly belonged to a process that is gone. */
 static pid_t dead_pid(void)
 {
@@ -348,6 +363,7 @@ int main(void)
     tcase_add_test(tc, save_refuses_a_fifo_and_leaves_it);
     tcase_add_test(tc, save_refuses_a_symlink_and_leaves_link_and_target);
     tcase_add_test(tc, save_refuses_a_directory);
+    tcase_add_test(tc, save_refuses_a_device);
     tcase_add_test(tc, save_removes_stale_temporaries_of_dead_processes_only);
     tcase_add_test(tc, synth_write_failure_keeps_the_old_file);
     tcase_add_test(tc, gzip_member_followed_by_garbage_is_a_format_error);
