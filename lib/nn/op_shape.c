@@ -246,9 +246,8 @@ static sigeo_status_t slice_configure(sigeo_model_t *m, sigeo__node_t *n, const 
     sigeo__node_t *in = &m->nodes[d->inputs[0]];
     if (d->units < 1 || d->offset < 0 || d->units > in->max_width || d->offset > in->max_width - d->units)
         return FAIL(m, SIGEO_ERR_SHAPE,
-                    "sigeo_model_add_layer: slice '%s' takes features [%lld, %lld) of input '%s', which has %lld",
-                    d->name, (long long)d->offset, (long long)(d->offset + d->units), in->name,
-                    (long long)in->max_width);
+                    "sigeo_model_add_layer: slice '%s' takes %lld features from feature %lld of input '%s', which "
+                    "has %lld", d->name, (long long)d->units, (long long)d->offset, in->name, (long long)in->max_width);
     n->offset = d->offset;
     n->units = n->max_width = d->units;
     sigeo__shape_t s = sigeo__node_shape(m, in);

@@ -168,7 +168,7 @@ static void emit(const char *name)
 }
 
 enum { LINEAR = 0, ACTIVATION = 1, EMBEDDING_BAG = 2, CONCAT = 4, DOT = 6, LAYER_NORM = 7, CONV2D = 8,
-       BATCH_NORM = 9, POOL2D = 10, GAP = 11, TOKEN_LINEAR = 12, ATTENTION = 13, RESHAPE = 17 };
+       BATCH_NORM = 9, POOL2D = 10, GAP = 11, TOKEN_LINEAR = 12, ATTENTION = 13, SLICE = 16, RESHAPE = 17 };
 enum { BCE = 0, CE = 1, MSE = 2 };
 
 int main(int argc, char **argv)
@@ -283,5 +283,11 @@ int main(int argc, char **argv)
     l = L(CONV2D, 0), l.units = 2, l.kernel[0] = l.kernel[1] = 1, l.padding[0] = INT64_MAX / 2, layer(&l);
     l = L(POOL2D, 0), l.pooling = 2, l.kernel[0] = l.kernel[1] = INT64_MAX, l.padding[0] = INT64_MAX / 2, layer(&l);
     emit("hostile-window-wrap");
+
+    /* a slice at offset INT64_MAX: its message once computed offset + units */
+    dense(4);
+    l = L(SLICE, 0), l.units = 53, l.offset = INT64_MAX, layer(&l);
+    l = L(SLICE, 0), l.units = INT64_MAX, l.offset = 2, layer(&l);
+    emit("hostile-slice-offset-wrap");
     return failures ? 1 : 0;
 }
