@@ -11,11 +11,35 @@ const char *sigeo__thread_message(void)
     return thread_message;
 }
 
+/* Formats, then copies with control characters (names, file contents the
+ * message quotes) written as \xNN: a message is one line of text a host can
+ * log or show as it is, whatever a caller named its tensors. */
+static void format_into(char *buf, size_t size, const char *fmt, va_list ap) SIGEO__PRINTF(3, 0);
+
 static void format_into(char *buf, size_t size, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(buf, size, fmt, ap);
-    if (n < 0)
+    char raw[SIGEO__ERRMSG_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    if (n < 0) {
         snprintf(buf, size, "(unformattable error message)");
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+        const bool control = *p < 0x20 || *p == 0x7f;
+        if (o + (control ? 4 : 1) >= size)
+            break;
+        if (control) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[*p >> 4];
+            buf[o++] = hex[*p & 0xf];
+        } else {
+            buf[o++] = (char)*p;
+        }
+    }
+    buf[o] = '\0';
 }
 
 sigeo_status_t sigeo__fail(sigeo_status_t status, const char *fmt, ...)
