@@ -321,6 +321,29 @@ SIGEO_API sigeo_status_t sigeo_model_get_param(const sigeo_model_t *model, int32
 SIGEO_API sigeo_status_t sigeo_model_set_param(sigeo_model_t *model, int32_t param, const float *buf, int64_t count);
 SIGEO_API sigeo_status_t sigeo_model_get_grad(const sigeo_model_t *model, int32_t param, float *buf, int64_t count);
 
+/* Gradients written by the host (SIGEO_1.1), between a forward_backward and
+ * the optimiser step: a data-parallel host replaces every gradient by the
+ * average over its processes. The next forward_backward overwrites them.
+ *  - sigeo_model_set_grad: a dense parameter's whole gradient (count =
+ *    numel). Embedding tables are refused (their gradient is row-sparse).
+ *  - sigeo_model_grad_rows: the distinct rows of embedding table `param`
+ *    that the last backward touched, ascending (two-call: rows NULL ->
+ *    *count = how many; else *count is the capacity of rows and is set to
+ *    the number written), and their gradient rows into values
+ *    [count * dim] (may be NULL).
+ *  - sigeo_model_set_grad_rows: replaces the table's gradient by `values`
+ *    [n_rows * dim] on `rows` (strictly ascending) and zero elsewhere; the
+ *    optimiser's row-sparse update then visits exactly these rows (pass the
+ *    union of every process's rows, so all processes update the same ones).
+ * Errors: SIGEO_ERR_INVALID_ARG (NULL, index out of range, the wrong kind of
+ * parameter, rows unsorted or out of range), SIGEO_ERR_SHAPE (count),
+ * SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_model_set_grad(sigeo_model_t *model, int32_t param, const float *buf, int64_t count);
+SIGEO_API sigeo_status_t sigeo_model_grad_rows(int64_t *rows, float *values, int64_t *count,
+                                               const sigeo_model_t *model, int32_t param);
+SIGEO_API sigeo_status_t sigeo_model_set_grad_rows(sigeo_model_t *model, int32_t param, const int64_t *rows,
+                                                   int64_t n_rows, const float *values);
+
 /* Number of modules (parameterised layers) and the name of one (borrowed). */
 SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *model);
 SIGEO_API const char *sigeo_model_module_name(const sigeo_model_t *model, int32_t module);

@@ -159,11 +159,28 @@ typedef struct sigeo_nas_options {
     void *record_user;
     sigeo_cycle_fn cycle;      /* every search cycle (may be NULL) */
     void *cycle_user;
+    /* Parallel execution (SIGEO_1.1; libsigeo-mpi sets these, every process
+     * running the same call on the same data): `map` (search.h) scores each
+     * search step's candidates together and retrains the top-k as one map
+     * (each candidate wherever the map runs it, results in candidate
+     * order); the warm-up cuts every batch into warmup_shard_count parts,
+     * computes [warmup_shard_first, + warmup_shard_n) here and hands each
+     * part to warmup_grad_hook (sigeo_train_options_t). All 0/NULL: one
+     * process, as before. */
+    sigeo_map_fn map;
+    void *map_user;
+    int32_t warmup_shard_count;
+    int32_t warmup_shard_first;
+    int32_t warmup_shard_n;
+    uint32_t reserved0;
+    sigeo_grad_hook_fn warmup_grad_hook;
+    void *warmup_grad_user;
 } sigeo_nas_options_t;
 
 #define SIGEO_NAS_OPTIONS_INIT                                                                                 \
     { (uint32_t)sizeof(sigeo_nas_options_t), SIGEO_NAS_SCORE_PROXY, 1u, 256, 0.01, SIGEO_SAMPLE_ANY_PATH_BINOMIAL, \
-      1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL }
+      1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL, NULL, NULL, \
+      0, 0, 0, 0u, NULL, NULL }
 SIGEO_API sigeo_status_t sigeo_nas_options_init(sigeo_nas_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_nas_result sigeo_nas_result_t;

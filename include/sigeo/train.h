@@ -133,6 +133,29 @@ SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progr
  * returns SIGEO_ERR_CANCELLED). */
 typedef int (*sigeo_progress_fn)(const sigeo_train_progress_t *progress, void *user);
 
+/* One part of one training step, handed to the gradient hook (SIGEO_1.1).
+ * When `status` is not SIGEO_OK this process's forward/backward of the part
+ * failed (training then stops with that status whatever the hook returns):
+ * the hook is still called so that a data-parallel host can tell its peers
+ * instead of leaving them waiting. */
+typedef struct sigeo_grad_step {
+    uint32_t struct_size;
+    int32_t status;         /* SIGEO_OK, or why this part failed */
+    int64_t step;           /* 0-based training step */
+    int32_t part;           /* in [0, shard_count) (0 without sharding) */
+    int32_t last;           /* 1 on this process's last part of the step */
+    int64_t rows;           /* rows of this part */
+    int64_t batch_rows;     /* rows of the whole batch, every part together */
+    double loss;            /* mean loss of the part; on the last part the hook may replace it by the step's loss */
+} sigeo_grad_step_t;
+
+#define SIGEO_GRAD_STEP_INIT { (uint32_t)sizeof(sigeo_grad_step_t), 0, 0, 0, 0, 0, 0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_grad_step_init(sigeo_grad_step_t *step, uint32_t struct_size);
+
+/* Called after each part's backward, before the optimiser step, on the
+ * training thread. A status other than SIGEO_OK stops training with it. */
+typedef sigeo_status_t (*sigeo_grad_hook_fn)(sigeo_grad_step_t *step, sigeo_model_t *model, void *user);
+
 /* Options of sigeo_train. */
 typedef struct sigeo_train_options {
     uint32_t struct_size;
@@ -150,10 +173,28 @@ typedef struct sigeo_train_options {
      * else `sampling`. 0 = off. Draws come from a stream seeded by `seed`. */
     int64_t full_path_steps;
     uint64_t seed;
+    /* Data parallelism (SIGEO_1.1). Every batch is cut into shard_count
+     * contiguous parts (part j: rows [len j / K, len (j+1) / K) of the
+     * batch's len rows, K = shard_count); this process computes the parts
+     * [shard_first, shard_first + shard_n), one forward_backward each, and
+     * calls grad_hook after each of them (see sigeo_grad_step_t) and before
+     * the optimiser step. The hook combines the parts' gradients (its own and
+     * other processes') with sigeo_model_set_grad / _set_grad_rows; every
+     * process draws the same path per step from its own context stream, so
+     * all processes must start from the same weights and seeds. shard_count
+     * 0 = one part, the whole batch (the hook, if set, is still called once
+     * per step). Several parts per process need a hook (each backward
+     * overwrites the gradients). Every part must have at least one row. */
+    int32_t shard_count;
+    int32_t shard_first;
+    int32_t shard_n;
+    uint32_t reserved1;
+    sigeo_grad_hook_fn grad_hook;
+    void *grad_user;
 } sigeo_train_options_t;
 
 #define SIGEO_TRAIN_OPTIONS_INIT \
-    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u }
+    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u, 0, 0, 0, 0u, NULL, NULL }
 SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options, uint32_t struct_size);
 
 /* What sigeo_train returns. */

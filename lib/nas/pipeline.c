@@ -182,6 +182,11 @@ static sigeo_status_t warm_up(run_t *u)
     to.max_samples = steps * u->o.batch_size;
     to.drop_last = 1;
     to.report_every = u->o.progress ? u->o.progress_every : 0;
+    to.shard_count = u->o.warmup_shard_count; /* data-parallel warm-up (SIGEO_1.1) */
+    to.shard_first = u->o.warmup_shard_first;
+    to.shard_n = u->o.warmup_shard_n;
+    to.grad_hook = u->o.warmup_grad_hook;
+    to.grad_user = u->o.warmup_grad_user;
     u->phase = SIGEO_NAS_PHASE_WARMUP;
     u->total = steps;
     u->step_offset = 0;
@@ -301,6 +306,8 @@ static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one
     cb.cycle_user = u;
     cb.cancel = on_cancel;
     cb.cancel_user = u;
+    cb.map = u->o.map;
+    cb.map_user = u->o.map_user;
     if ((st = sigeo_search_set_callbacks(s, &cb)) != SIGEO_OK)
         return st;
     uint64_t planned = (uint64_t)so.population + (uint64_t)so.cycles * so.children;
@@ -399,6 +406,30 @@ static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps)
     return SIGEO_OK;
 }
 
+/* The top-k retrain as map tasks (SIGEO_1.1): one candidate's result and
+ * failure message, as plain bytes. */
+typedef struct retrained {
+    sigeo_nas_candidate_t c;
+    char message[SIGEO__ERRMSG_MAX];
+} retrained_t;
+
+typedef struct retrain_ctx {
+    run_t *u;
+    int64_t steps;
+} retrain_ctx_t;
+
+static sigeo_status_t retrain_task(void *result, int64_t index, void *user)
+{
+    retrain_ctx_t *rc = user;
+    retrained_t *out = result;
+    sigeo_status_t st = retrain_one(rc->u, (int32_t)index, rc->steps);
+    memset(out, 0, sizeof *out);
+    out->c = rc->u->r->cands[index];
+    if (out->c.status != SIGEO_OK)
+        snprintf(out->message, sizeof out->message, "%s", sigeo_last_error());
+    return st;
+}
+
 static sigeo_status_t retrain(run_t *u)
 {
     sigeo_nas_summary_t *sum = &u->r->summary;
@@ -411,17 +442,31 @@ static sigeo_status_t retrain(run_t *u)
     u->total = steps * sum->top_n;
     int32_t best = -1, last_failed = -1;
     char last_message[SIGEO__ERRMSG_MAX] = "";
+    retrained_t *mapped = NULL;
+    if (u->o.map) {
+        retrain_ctx_t rc = { u, steps };
+        if (!(mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped)))
+            return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+        st = u->o.map(mapped, sizeof *mapped, sum->top_n, retrain_task, &rc, u->o.map_user);
+        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
+            u->r->cands[i] = mapped[i].c;
+        if (st != SIGEO_OK) {
+            sigeo__free(mapped);
+            return u->cancelled ? cancel_status(u, "the retraining") : sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
+        }
+    }
     for (int32_t i = 0; i < sum->top_n; i++) {
-        if ((st = retrain_one(u, i, steps)) != SIGEO_OK)
+        if (!mapped && (st = retrain_one(u, i, steps)) != SIGEO_OK)
             return st;
         const sigeo_nas_candidate_t *c = &u->r->cands[i];
         if (c->status != SIGEO_OK) {
             last_failed = i;
-            snprintf(last_message, sizeof last_message, "%s", sigeo_last_error());
+            snprintf(last_message, sizeof last_message, "%s", mapped ? mapped[i].message : sigeo_last_error());
         } else if (best < 0 || c->val_logloss < u->r->cands[best].val_logloss) {
             best = i;
         }
     }
+    sigeo__free(mapped);
     if (best < 0)
         return sigeo__fail(u->r->cands[last_failed].status,
                            "sigeo_nas_run: none of the %d candidates could be retrained; the last failure: %s",

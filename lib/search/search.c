@@ -143,6 +143,8 @@ SIGEO_API void sigeo_search_destroy(sigeo_search_t *s)
     sigeo__free(s->pick);
     sigeo__free(s->sorted);
     sigeo__free(s->text);
+    sigeo__free(s->pending);
+    sigeo__free(s->scored);
     sigeo__free(s);
 }
 

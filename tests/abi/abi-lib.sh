@@ -83,6 +83,8 @@ abi_headers() {
     local f
     for f in "$SRC"/include/sigeo/*.h "$BUILD"/include/sigeo/*.h; do
         [ -f "$f" ] || continue
+        # libsigeo-mpi's header (lib/mpi): includes <mpi.h>, not libsigeo's ABI
+        [ "${f##*/}" = mpi.h ] && continue
         printf 'sigeo/%s\t%s\n' "${f##*/}" "$f"
     done | sort -s -u -k1,1
 }

@@ -284,7 +284,7 @@ typedef struct layout {
            PIN(sigeo_train_progress_t, samples_per_second, 40, 8),                            \
            PIN(sigeo_train_progress_t, val_auc, 48, 8),                                       \
            PIN(sigeo_train_progress_t, val_accuracy, 56, 8)),                                 \
-    LAYOUT(sigeo_train_options_t, 80,                                                         \
+    LAYOUT(sigeo_train_options_t, 112,                                                         \
            PIN(sigeo_train_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_train_options_t, sampling, 4, 4),                                        \
            PIN(sigeo_train_options_t, batch_size, 8, 8),                                      \
@@ -296,7 +296,22 @@ typedef struct layout {
            PIN(sigeo_train_options_t, drop_last, 56, 4),                                      \
            PIN(sigeo_train_options_t, reserved0, 60, 4),                                      \
            PIN(sigeo_train_options_t, full_path_steps, 64, 8),                                \
-           PIN(sigeo_train_options_t, seed, 72, 8)),                                          \
+           PIN(sigeo_train_options_t, seed, 72, 8),                                          \
+           PIN(sigeo_train_options_t, shard_count, 80, 4),                                   \
+           PIN(sigeo_train_options_t, shard_first, 84, 4),                                   \
+           PIN(sigeo_train_options_t, shard_n, 88, 4),                                       \
+           PIN(sigeo_train_options_t, reserved1, 92, 4),                                     \
+           PIN(sigeo_train_options_t, grad_hook, 96, 8),                                     \
+           PIN(sigeo_train_options_t, grad_user, 104, 8)),                                   \
+    LAYOUT(sigeo_grad_step_t, 48,                                                            \
+           PIN(sigeo_grad_step_t, struct_size, 0, 4),                                        \
+           PIN(sigeo_grad_step_t, status, 4, 4),                                             \
+           PIN(sigeo_grad_step_t, step, 8, 8),                                               \
+           PIN(sigeo_grad_step_t, part, 16, 4),                                              \
+           PIN(sigeo_grad_step_t, last, 20, 4),                                              \
+           PIN(sigeo_grad_step_t, rows, 24, 8),                                              \
+           PIN(sigeo_grad_step_t, batch_rows, 32, 8),                                        \
+           PIN(sigeo_grad_step_t, loss, 40, 8)),                                          \
     LAYOUT(sigeo_train_result_t, 64,                                                          \
            PIN(sigeo_train_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_train_result_t, reserved0, 4, 4),                                        \
@@ -348,7 +363,7 @@ typedef struct layout {
            PIN(sigeo_cycle_report_t, median_score, 40, 8),                                    \
            PIN(sigeo_cycle_report_t, best_ever, 48, 8),                                       \
            PIN(sigeo_cycle_report_t, seconds, 56, 8)),                                        \
-    LAYOUT(sigeo_search_callbacks_t, 88,                                                      \
+    LAYOUT(sigeo_search_callbacks_t, 104,                                                      \
            PIN(sigeo_search_callbacks_t, struct_size, 0, 4),                                  \
            PIN(sigeo_search_callbacks_t, reserved0, 4, 4),                                    \
            PIN(sigeo_search_callbacks_t, score, 8, 8),                                        \
@@ -360,7 +375,9 @@ typedef struct layout {
            PIN(sigeo_search_callbacks_t, cycle, 56, 8),                                       \
            PIN(sigeo_search_callbacks_t, cycle_user, 64, 8),                                  \
            PIN(sigeo_search_callbacks_t, cancel, 72, 8),                                      \
-           PIN(sigeo_search_callbacks_t, cancel_user, 80, 8)),                                \
+           PIN(sigeo_search_callbacks_t, cancel_user, 80, 8),                                 \
+           PIN(sigeo_search_callbacks_t, map, 88, 8),                                         \
+           PIN(sigeo_search_callbacks_t, map_user, 96, 8)),                                \
     LAYOUT(sigeo_search_info_t, 72,                                                           \
            PIN(sigeo_search_info_t, struct_size, 0, 4),                                       \
            PIN(sigeo_search_info_t, population, 4, 4),                                        \
@@ -448,7 +465,7 @@ typedef struct layout {
            PIN(sigeo_nas_progress_t, value, 32, 8),                                          \
            PIN(sigeo_nas_progress_t, candidate, 40, 4),                                      \
            PIN(sigeo_nas_progress_t, reserved0, 44, 4)),                                     \
-    LAYOUT(sigeo_nas_options_t, 168,                                                         \
+    LAYOUT(sigeo_nas_options_t, 216,                                                         \
            PIN(sigeo_nas_options_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_options_t, scorer, 4, 4),                                           \
            PIN(sigeo_nas_options_t, seed, 8, 8),                                             \
@@ -472,7 +489,15 @@ typedef struct layout {
            PIN(sigeo_nas_options_t, record, 136, 8),                                         \
            PIN(sigeo_nas_options_t, record_user, 144, 8),                                    \
            PIN(sigeo_nas_options_t, cycle, 152, 8),                                          \
-           PIN(sigeo_nas_options_t, cycle_user, 160, 8)),                                    \
+           PIN(sigeo_nas_options_t, cycle_user, 160, 8),                                     \
+           PIN(sigeo_nas_options_t, map, 168, 8),                                            \
+           PIN(sigeo_nas_options_t, map_user, 176, 8),                                       \
+           PIN(sigeo_nas_options_t, warmup_shard_count, 184, 4),                             \
+           PIN(sigeo_nas_options_t, warmup_shard_first, 188, 4),                             \
+           PIN(sigeo_nas_options_t, warmup_shard_n, 192, 4),                                 \
+           PIN(sigeo_nas_options_t, reserved0, 196, 4),                                      \
+           PIN(sigeo_nas_options_t, warmup_grad_hook, 200, 8),                               \
+           PIN(sigeo_nas_options_t, warmup_grad_user, 208, 8)),                                    \
     LAYOUT(sigeo_nas_summary_t, 184,                                                         \
            PIN(sigeo_nas_summary_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_summary_t, n_arch, 4, 4),                                           \
