@@ -72,6 +72,11 @@ SIGEO_API const char *sigeo_status_string(sigeo_status_t status);
  * into the library; copy it if you need it longer. */
 SIGEO_API const char *sigeo_last_error(void);
 
+/* Sets the calling thread's message (SIGEO_1.1) and returns `status`: for
+ * host code that fails inside a libsigeo callback (a score function, a
+ * gradient hook, a map), so the library's message says why. NULL = "". */
+SIGEO_API sigeo_status_t sigeo_set_last_error(sigeo_status_t status, const char *message);
+
 /* Run-time version of the library ("0.1.0") and its number
  * (SIGEO_VERSION_NUMBER of the headers it was built with). */
 SIGEO_API const char *sigeo_version(void);
