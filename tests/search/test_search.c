@@ -361,6 +361,136 @@ START_TEST(bad_options_and_arch_hash)
 }
 END_TEST
 
+/* ------------------------------------------- the map hook (SIGEO_1.1) */
+
+/* Every field of every record that does not measure time. */
+typedef struct full_trace {
+    char line[2048][96];
+    int n;
+    int map_calls;
+} full_trace_t;
+
+static void full_record(const sigeo_evaluation_t *e, void *user)
+{
+    full_trace_t *t = user;
+    if (t->n < 2048)
+        snprintf(t->line[t->n++], sizeof t->line[0], "%llu %llx %lld %d %.17g %s |%s", (unsigned long long)e->index,
+                 (unsigned long long)e->hash, (long long)e->cycle, (int)e->status, e->score, e->arch_text,
+                 e->message);
+}
+
+/* Three maps that spread the tasks differently: in order, in reverse, and
+ * every other one first. Each writes only its own result slots. */
+typedef struct map_kind {
+    int order; /* 0 in order, 1 reverse, 2 odd indices first */
+    full_trace_t *t;
+} map_kind_t;
+
+static sigeo_status_t test_map(void *results, size_t size, int64_t count, sigeo_task_fn task, void *task_user,
+                               void *user)
+{
+    map_kind_t *k = user;
+    k->t->map_calls++;
+    for (int64_t j = 0; j < count; j++) {
+        int64_t i = k->order == 0 ? j : k->order == 1 ? count - 1 - j : (j < count / 2 ? 2 * j + 1 : 2 * (j - count / 2));
+        sigeo_status_t st = task((char *)results + (size_t)i * size, i, task_user);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
+static full_trace_t *run_mapped(sigeo_search_kind_t kind, int order, uint64_t max_evaluations)
+{
+    teardown();
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = 5;
+    OK(sigeo_context_create(&ctx, &co));
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.kind = kind;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 30;
+    o.seed = 5;
+    o.max_evaluations = max_evaluations;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    full_trace_t *t = calloc(1, sizeof *t);
+    map_kind_t mk = { order, t };
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score; /* some candidates fail: failures travel through the map too */
+    cb.valid = no_double_zero;
+    cb.record = full_record;
+    cb.record_user = t;
+    if (order >= 0) {
+        cb.map = test_map;
+        cb.map_user = &mk;
+    }
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    return t;
+}
+
+START_TEST(a_map_gives_the_same_search_whatever_its_order)
+{
+    const sigeo_search_kind_t kinds[2] = { SIGEO_SEARCH_EVOLUTION, SIGEO_SEARCH_RANDOM };
+    const uint64_t budgets[2] = { 0, 50 }; /* 50: the budget cuts a cycle in the middle */
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 2; b++) {
+            full_trace_t *ref = run_mapped(kinds[k], -1, budgets[b]);
+            ck_assert_int_gt(ref->n, 12);
+            for (int order = 0; order < 3; order++) {
+                full_trace_t *t = run_mapped(kinds[k], order, budgets[b]);
+                ck_assert_int_eq(t->n, ref->n);
+                /* batches: the population in rounds, then one per cycle */
+                ck_assert_int_gt(t->map_calls, 0);
+                ck_assert_int_lt(t->map_calls, t->n);
+                for (int i = 0; i < t->n; i++)
+                    ck_assert_msg(strcmp(t->line[i], ref->line[i]) == 0, "kind %d budget %d order %d record %d: %s vs %s",
+                                  k, (int)budgets[b], order, i, t->line[i], ref->line[i]);
+                free(t);
+            }
+            free(ref);
+        }
+}
+END_TEST
+
+static sigeo_status_t failing_map(void *results, size_t size, int64_t count, sigeo_task_fn task, void *task_user,
+                                  void *user)
+{
+    (void)results, (void)size, (void)count, (void)task, (void)task_user, (void)user;
+    return sigeo_set_last_error(SIGEO_ERR_IO, "the peers are gone");
+}
+
+START_TEST(a_failing_map_stops_the_search_with_its_message)
+{
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 8;
+    o.sample_size = 2;
+    o.children = 2;
+    o.cycles = 5;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = distance_score;
+    cb.map = failing_map;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    ck_assert_int_eq(sigeo_search_run(s), SIGEO_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "the peers are gone"));
+    sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+    OK(sigeo_search_get_info(&info, s));
+    ck_assert_uint_eq(info.evaluations, 0);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("search");
@@ -374,6 +504,8 @@ static Suite *suite(void)
     tcase_add_test(tc, budgets_and_cancel_end_the_search);
     tcase_add_test(tc, a_space_smaller_than_the_population_is_handled);
     tcase_add_test(tc, bad_options_and_arch_hash);
+    tcase_add_test(tc, a_map_gives_the_same_search_whatever_its_order);
+    tcase_add_test(tc, a_failing_map_stops_the_search_with_its_message);
     suite_add_tcase(s, tc);
     return s;
 }
