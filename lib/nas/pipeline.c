@@ -356,17 +356,17 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
 /* Trains candidate i from scratch and evaluates it. A failure of the
  * candidate itself is recorded in its status; cancellation and running out
  * of memory stop the run (returned). */
-static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps)
+static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps, sigeo_model_t *extracted)
 {
     sigeo_nas_candidate_t *c = &u->r->cands[i];
     const int32_t *arch = u->r->cand_arch + (size_t)i * (size_t)u->n;
     const double t = now_seconds();
-    sigeo_model_t *x = NULL;
+    sigeo_model_t *x = extracted; /* the mapped retrain extracts every candidate first */
     sigeo_optimizer_t *opt = NULL;
     sigeo_optimizer_options_t oo;
     sigeo_status_t st = optimizer_options(&oo, u->o.retrain_optimizer, u->classifier ? 0.05 : 0.1,
                                           "retrain_optimizer");
-    if (st == SIGEO_OK)
+    if (st == SIGEO_OK && !x)
         st = sigeo_model_extract(&x, u->model, arch, u->n, 0);
     if (st == SIGEO_OK)
         st = sigeo_optimizer_create(&opt, x, &oo);
@@ -416,13 +416,16 @@ typedef struct retrained {
 typedef struct retrain_ctx {
     run_t *u;
     int64_t steps;
+    sigeo_model_t **extracted; /* [top_n]: a task takes its own */
 } retrain_ctx_t;
 
 static sigeo_status_t retrain_task(void *result, int64_t index, void *user)
 {
     retrain_ctx_t *rc = user;
     retrained_t *out = result;
-    sigeo_status_t st = retrain_one(rc->u, (int32_t)index, rc->steps);
+    sigeo_model_t *x = rc->extracted[index];
+    rc->extracted[index] = NULL; /* retrain_one destroys it */
+    sigeo_status_t st = retrain_one(rc->u, (int32_t)index, rc->steps, x);
     memset(out, 0, sizeof *out);
     out->c = rc->u->r->cands[index];
     if (out->c.status != SIGEO_OK)
@@ -444,10 +447,23 @@ static sigeo_status_t retrain(run_t *u)
     char last_message[SIGEO__ERRMSG_MAX] = "";
     retrained_t *mapped = NULL;
     if (u->o.map) {
-        retrain_ctx_t rc = { u, steps };
-        if (!(mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped)))
-            return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
-        st = u->o.map(mapped, sizeof *mapped, sum->top_n, retrain_task, &rc, u->o.map_user);
+        /* Fresh weights come from the context's stream in candidate order,
+         * so every candidate is extracted here, in that order, whichever
+         * process then trains it: the same initial weights as one by one. */
+        retrain_ctx_t rc = { u, steps, NULL };
+        mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped);
+        rc.extracted = sigeo__calloc((size_t)sum->top_n, sizeof *rc.extracted);
+        st = mapped && rc.extracted ? SIGEO_OK : sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
+            if (sigeo_model_extract(&rc.extracted[i], u->model, u->r->cand_arch + (size_t)i * (size_t)u->n, u->n, 0) ==
+                SIGEO_ERR_NO_MEMORY)
+                st = sigeo__nas_wrap(NULL, SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: retraining");
+        /* (a candidate that cannot be extracted fails in its task, as one by one) */
+        if (st == SIGEO_OK)
+            st = u->o.map(mapped, sizeof *mapped, sum->top_n, retrain_task, &rc, u->o.map_user);
+        for (int32_t i = 0; rc.extracted && i < sum->top_n; i++)
+            sigeo_model_destroy(rc.extracted[i]);
+        sigeo__free(rc.extracted);
         for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
             u->r->cands[i] = mapped[i].c;
         if (st != SIGEO_OK) {
@@ -456,7 +472,7 @@ static sigeo_status_t retrain(run_t *u)
         }
     }
     for (int32_t i = 0; i < sum->top_n; i++) {
-        if (!mapped && (st = retrain_one(u, i, steps)) != SIGEO_OK)
+        if (!mapped && (st = retrain_one(u, i, steps, NULL)) != SIGEO_OK)
             return st;
         const sigeo_nas_candidate_t *c = &u->r->cands[i];
         if (c->status != SIGEO_OK) {
