@@ -275,40 +275,41 @@ START_TEST(the_search_is_the_same_on_every_rank_count)
 }
 END_TEST
 
-/* A non-finite target in rank 1's part of the first warm-up batch: rank 1's
- * loss is not finite; every rank fails, the message names rank 1. */
-START_TEST(a_rank_with_bad_data_fails_every_rank_with_its_message)
+/* Rank 1 cannot read its data: the agreement fails every rank with rank
+ * 1's message. Then rank 1's model is broken (weights so large that its
+ * forward overflows) in the middle of a data-parallel warm-up: every rank
+ * fails the same way, naming rank 1, nobody waits, the handle stays usable. */
+START_TEST(a_failing_rank_fails_every_rank_with_its_message)
 {
     if (size < 2)
         return;
-    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
-    OK(sigeo_dataset_get_info(&info, tr));
-    sigeo_batch_t view = SIGEO_BATCH_INIT;
-    const int64_t rows = 256;
-    OK(sigeo_dataset_view(&view, tr, 0, rows));
-    float *t = malloc((size_t)rows * sizeof *t);
-    memcpy(t, view.targets, (size_t)rows * sizeof *t);
-    /* rows of rank 1's first part of batch 0 (64 rows, 4 parts) */
-    const int32_t p = sigeo_mpi_parts(world), first = p * 1 / size;
+    sigeo_dataset_t *file = NULL;
+    sigeo_status_t st = SIGEO_OK;
     if (rank == 1)
-        t[64 * first / p + 1] = NAN;
-    sigeo_batch_t b = view;
-    b.batch_size = rows;
-    b.targets = t;
-    sigeo_dataset_t *bad;
-    sigeo_status_t cst = sigeo_dataset_create(&bad, &b);
-    free(t);
-    /* a dataset that refuses NaN targets makes rank 1 fail here instead: agree */
+        st = sigeo_criteo_load(&file, NULL, "/nonexistent/sigeo-mpi-test/shard1.tsv", NULL, 0);
     char msg[512];
-    sigeo_status_t st = sigeo_mpi_agree(world, cst, msg, sizeof msg);
-    if (st != SIGEO_OK) {
-        ck_assert_ptr_nonnull(strstr(msg, "rank 1"));
-        if (rank != 1)
-            sigeo_dataset_destroy(bad);
-        return;
-    }
+    ck_assert_int_eq(sigeo_mpi_agree(world, st, msg, sizeof msg), SIGEO_ERR_IO);
+    ck_assert_msg(strstr(msg, "rank 1: ") == msg && strstr(msg, "shard1.tsv"), "rank %d: %s", rank, msg);
+    sigeo_dataset_destroy(file);
+
     sigeo_context_t *ctx;
     sigeo_model_t *m = supernet(&ctx);
+    if (rank == 1) { /* the last weight matrix (the head, after every norm): its logits overflow */
+        int32_t np, last = -1;
+        OK(sigeo_model_param_count(&np, m));
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        for (int32_t i = 0; i < np; i++) {
+            OK(sigeo_model_param_info(&info, m, i));
+            if (info.kind == SIGEO_PARAM_WEIGHT)
+                last = i;
+        }
+        OK(sigeo_model_param_info(&info, m, last));
+        float *big = malloc((size_t)info.numel * sizeof *big);
+        for (int64_t i = 0; i < info.numel; i++)
+            big[i] = 3e38f;
+        OK(sigeo_model_set_param(m, last, big, info.numel));
+        free(big);
+    }
     sigeo_optimizer_options_t oo = SIGEO_OPTIMIZER_OPTIONS_INIT;
     sigeo_optimizer_t *opt;
     OK(sigeo_optimizer_create(&opt, m, &oo));
@@ -317,7 +318,7 @@ START_TEST(a_rank_with_bad_data_fails_every_rank_with_its_message)
     to.batch_size = 64;
     to.max_samples = 4 * 64;
     OK(sigeo_mpi_train_options(&to, world));
-    st = sigeo_train(NULL, m, opt, bad, NULL, NULL, &to, NULL, NULL);
+    st = sigeo_train(NULL, m, opt, tr, NULL, NULL, &to, NULL, NULL);
     char text[512];
     snprintf(text, sizeof text, "%s", sigeo_last_error());
     ck_assert_msg(st == SIGEO_ERR_NONFINITE, "rank %d: %s (%s)", rank, sigeo_status_string(st), text);
@@ -327,7 +328,6 @@ START_TEST(a_rank_with_bad_data_fails_every_rank_with_its_message)
     sigeo_optimizer_destroy(opt);
     sigeo_model_destroy(m);
     sigeo_context_destroy(ctx);
-    sigeo_dataset_destroy(bad);
 }
 END_TEST
 
@@ -380,7 +380,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, the_map_gathers_in_task_order_and_agrees_on_failures);
     tcase_add_test(tc, warm_up_weights_are_the_same_bits_on_every_rank_and_rank_count);
     tcase_add_test(tc, the_search_is_the_same_on_every_rank_count);
-    tcase_add_test(tc, a_rank_with_bad_data_fails_every_rank_with_its_message);
+    tcase_add_test(tc, a_failing_rank_fails_every_rank_with_its_message);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_set_fork_status(r, CK_NOFORK);
