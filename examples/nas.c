@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nas_mpi.h"
 #include "cli.h"
 #include "json_out.h"
 #include "sigeo/io.h"
@@ -416,7 +417,7 @@ static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const
     if (!c->quiet)
         fprintf(stderr, "[%s] warm-up %.1f%%, search %s (P %u S %u C %u G %u), retrain top-%d\n", me->name,
                 100 * me->warmup, me->proxy, c->population, c->sample, c->children, c->cycles, (int)c->top_k);
-    sigeo_status_t st = sigeo_nas_run_space(out, *ctx_out, c->space, &sp, d->train, d->val, d->test, &o);
+    sigeo_status_t st = nas_mpi_run_space(out, *ctx_out, c->space, &sp, d->train, d->val, d->test, &o);
     if (c->progress)
         fprintf(stderr, "\n");
     if (st != SIGEO_OK)
@@ -715,6 +716,8 @@ int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
                    256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL };
+    if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
+        return 1;
     int space_given = 0;
     for (int i = 1; i < argc; i++)
         space_given |= !strncmp(argv[i], "--space", 7);
@@ -726,7 +729,7 @@ int main(int argc, char **argv)
         return 2;
     data_t d;
     double t0 = now();
-    int rc = load_data(&d, &c);
+    int rc = nas_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
     if (rc) {
         free_data(&d);
         return rc;
@@ -761,7 +764,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_methods && rc == 0; i++) {
         w.n_cycles = 0; /* the plot and JSON cycles are the last method's (single: the only one) */
         rc = run_method(&res[i], &ctxs[i], &c, &d, &methods[i], &w);
-        if (rc == 0 && c.save && !c.compare) {
+        if (rc == 0 && c.save && !c.compare && nas_mpi_rank() == 0) {
             sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(res[i]), c.save);
             if (st != SIGEO_OK)
                 rc = failed("saving the supernet", st);
@@ -770,7 +773,8 @@ int main(int argc, char **argv)
     if (rc == 0) {
         if (!c.compare) {
             print_single(&c, &d, res[0]);
-            write_plot(&c, &w);
+            if (nas_mpi_rank() == 0)
+                write_plot(&c, &w);
         } else {
             printf("\n%-10s %8s %10s %10s %14s %12s\n", "method", "warm-up", "log loss", "AUC", "search s", "evals");
             for (size_t i = 0; i < n_methods; i++) {
@@ -782,7 +786,7 @@ int main(int argc, char **argv)
             }
             printf("(search s = warm-up + search; every method then retrains its top-%d the same way)\n", c.top_k);
         }
-        if (c.out)
+        if (c.out && nas_mpi_rank() == 0)
             rc = write_json(&c, &d, methods, n_methods, res, &w);
     }
     for (size_t i = 0; i < n_methods; i++) {
