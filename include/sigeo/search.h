@@ -219,6 +219,23 @@ SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const s
 /* Last failure of a call on this search, from any thread; never NULL. */
 SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
 
+/* Search checkpoints (SIGEO_1.1): the whole state of a search — every
+ * evaluation so far, the population, the counters, the tournament stream
+ * and the model context's stream (where draws and mutations come from) —
+ * to `path`, written to a temporary file and renamed over it (a crash
+ * leaves the previous checkpoint whole). Call it from the cycle callback:
+ * at a cycle boundary the state is complete, and a new search (same model
+ * with the same weights, options, scorer and callbacks) that loads it
+ * continues to exactly the records and result of an uninterrupted run.
+ * The supernet's weights are not part of it (sigeo_model_save). The file is
+ * native-endian, for the machines of one job. Load errors:
+ * SIGEO_ERR_INVALID_ARG (a search that has already run; a checkpoint of
+ * other options or another space), SIGEO_ERR_FORMAT (not a checkpoint,
+ * truncated, inconsistent), SIGEO_ERR_UNSUPPORTED (another version),
+ * SIGEO_ERR_IO; on failure the search is left fresh. */
+SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *search, const char *path);
+SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *search, const char *path);
+
 /* ---------------------------------------------------------------- spaces */
 
 /* Built-in search spaces, built as supernets with choice points:

@@ -4,12 +4,14 @@
  * cancellation, and behaves when the space is smaller than the population. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sigeo/model.h"
 #include "sigeo/search.h"
+#include "tmpdir.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
 
@@ -491,6 +493,148 @@ START_TEST(a_failing_map_stops_the_search_with_its_message)
 }
 END_TEST
 
+/* -------------------------------------- checkpoints and resume (SIGEO_1.1) */
+
+typedef struct ckpt {
+    sigeo_search_t *s;
+    const char *path;
+    full_trace_t *t;
+    int every, saves;
+    int stop_at;            /* cancel once this many records exist (0: never) */
+    uint64_t saved_evals;
+} ckpt_t;
+
+static void save_every(const sigeo_cycle_report_t *r, void *user)
+{
+    ckpt_t *c = user;
+    if (r->cycle >= 0 && (r->cycle + 1) % c->every == 0) {
+        OK(sigeo_search_save(c->s, c->path));
+        c->saved_evals = r->evaluations;
+        c->saves++;
+    }
+}
+
+static int stop_at(void *user)
+{
+    ckpt_t *c = user;
+    return c->stop_at > 0 && c->t->n >= c->stop_at;
+}
+
+/* One search of the toy space from a fresh context (seed 5); resume: load
+ * `path` first. Returns the records; *st the run's status. */
+static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, int32_t *top, int32_t *n_top)
+{
+    teardown();
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = 5;
+    OK(sigeo_context_create(&ctx, &co));
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    OK(sigeo_search_create(&c->s, m, &o));
+    c->t = calloc(1, sizeof *c->t);
+    if (resume)
+        OK(sigeo_search_load(c->s, c->path));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score;
+    cb.valid = no_double_zero;
+    cb.record = full_record;
+    cb.record_user = c->t;
+    cb.cycle = save_every;
+    cb.cycle_user = c;
+    cb.cancel = stop_at;
+    cb.cancel_user = c;
+    OK(sigeo_search_set_callbacks(c->s, &cb));
+    *st = sigeo_search_run(c->s);
+    OK(sigeo_search_top(top, NULL, 5, n_top, c->s));
+    sigeo_search_destroy(c->s);
+    sigeo_model_destroy(m);
+    return c->t;
+}
+
+START_TEST(a_resumed_search_equals_an_uninterrupted_one)
+{
+    char dir[256];
+    tu_make_dir(dir, sizeof dir, "search_ckpt");
+    char path[512]; /* tu_path_in's buffers rotate: keep a copy */
+    snprintf(path, sizeof path, "%s", tu_path_in(dir, "search.ckpt"));
+    int32_t top_a[5 * POINTS], top_c[5 * POINTS], top_b[5 * POINTS];
+    int32_t na, nb, nc;
+    sigeo_status_t st;
+    ckpt_t a = { NULL, path, NULL, 1000, 0, 0, 0 };
+    full_trace_t *ta = checkpointed(&a, false, &st, top_a, &na);
+    ck_assert_int_eq(st, SIGEO_OK);
+    /* interrupted in the middle of a cycle, after a checkpoint every 3 cycles */
+    ckpt_t b = { NULL, path, NULL, 3, 0, 40, 0 };
+    full_trace_t *tb = checkpointed(&b, false, &st, top_b, &nb);
+    ck_assert_int_eq(st, SIGEO_ERR_CANCELLED);
+    ck_assert_int_gt(b.saves, 0);
+    ck_assert_int_lt((int)b.saved_evals, tb->n); /* work after the checkpoint was lost */
+    ckpt_t c = { NULL, path, NULL, 1000, 0, 0, 0 };
+    full_trace_t *tc = checkpointed(&c, true, &st, top_c, &nc);
+    ck_assert_int_eq(st, SIGEO_OK);
+    /* the records before the checkpoint (run b) and after it (run c) are run a's */
+    ck_assert_int_eq((int)b.saved_evals + tc->n, ta->n);
+    for (int i = 0; i < (int)b.saved_evals; i++)
+        ck_assert_str_eq(tb->line[i], ta->line[i]);
+    for (int i = 0; i < tc->n; i++)
+        ck_assert_msg(strcmp(tc->line[i], ta->line[b.saved_evals + i]) == 0, "record %d: %s vs %s",
+                      (int)b.saved_evals + i, tc->line[i], ta->line[b.saved_evals + i]);
+    ck_assert_int_eq(nc, na);
+    ck_assert(memcmp(top_c, top_a, (size_t)na * POINTS * sizeof(int32_t)) == 0);
+    free(ta);
+    free(tb);
+    free(tc);
+    /* a checkpoint only fits its own kind of search, and only a fresh one */
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_t *s;
+    o.population = 13;
+    OK(sigeo_search_create(&s, m, &o));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "another search"));
+    sigeo_search_destroy(s);
+    o.population = 12;
+    OK(sigeo_search_create(&s, m, &o));
+    FILE *f = fopen(tu_path_in(dir, "junk"), "wb");
+    fputs("not a checkpoint at all, just some text that is long enough to be read", f);
+    fclose(f);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "junk")), SIGEO_ERR_FORMAT);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "missing")), SIGEO_ERR_IO);
+    /* truncated: the first half of the real one */
+    f = fopen(path, "rb");
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    f = fopen(tu_path_in(dir, "half"), "wb");
+    fwrite(buf, 1, len / 2, f);
+    fclose(f);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "half")), SIGEO_ERR_FORMAT);
+    ck_assert_msg(strstr(sigeo_search_last_error(s), "truncated") != NULL, "%s", sigeo_search_last_error(s));
+    /* still fresh after the failures: the real one loads, and runs to the end */
+    OK(sigeo_search_load(s, path));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG); /* it has run */
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    tu_remove_dir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("search");
@@ -506,6 +650,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_options_and_arch_hash);
     tcase_add_test(tc, a_map_gives_the_same_search_whatever_its_order);
     tcase_add_test(tc, a_failing_map_stops_the_search_with_its_message);
+    tcase_add_test(tc, a_resumed_search_equals_an_uninterrupted_one);
     suite_add_tcase(s, tc);
     return s;
 }
