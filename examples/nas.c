@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nas_mpi.h"
@@ -51,6 +52,7 @@ typedef struct config {
     int quiet;
     int progress;            /* 1 = progress lines on stderr */
     const char *out, *plot, *save;
+    const char *resume;      /* --resume DIR: checkpoints there, continued from if present */
 } config_t;
 
 static double now(void)
@@ -101,6 +103,8 @@ static void usage(void)
            "  --out FILE           write everything as JSON (config, evaluations, top-k, best, phases)\n"
            "  --plot FILE.svg      best and median population score per cycle\n"
            "  --save FILE          save the warmed-up supernet (safetensors)\n"
+           "  --resume DIR         checkpoint the run into DIR (created if missing; every 5 cycles) and, when\n"
+           "                       DIR holds a checkpoint, continue from it to the uninterrupted result\n"
            "  --progress / --quiet progress lines on stderr (default: when stderr is a terminal)\n");
 }
 
@@ -215,10 +219,22 @@ static int parse(config_t *c, int argc, char **argv)
             if (r < 0)
                 return -1;
             c->save = cl.value;
+        } else if ((r = cli_option(&cl, "--resume")) != 0) {
+            if (r < 0)
+                return -1;
+            c->resume = cl.value;
         } else {
             cli_unknown(&cl);
             return -1;
         }
+    }
+    if (c->resume && c->compare) {
+        fprintf(stderr, PROG ": --resume and --compare do not go together (one run per checkpoint)\n");
+        return -1;
+    }
+    if (c->resume && mkdir(c->resume, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, PROG ": --resume %s: %s\n", c->resume, strerror(errno));
+        return -1;
     }
     if (c->sample > c->population) {
         fprintf(stderr, PROG ": --sample %u is larger than --population %u\n", c->sample, c->population);
@@ -405,6 +421,9 @@ static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const
     o.progress_user = w;
     o.cycle = on_cycle;
     o.cycle_user = w;
+    o.checkpoint_dir = c->resume; /* NULL: no checkpoints */
+    o.checkpoint_every = 5;
+    o.resume = c->resume != NULL;
     if (!strcmp(me->proxy, "random")) {
         o.scorer = SIGEO_NAS_SCORE_RANDOM;
         so.kind = SIGEO_SEARCH_RANDOM;
@@ -715,7 +734,7 @@ static int write_json(const config_t *c, const data_t *d, const method_t *method
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL, NULL };
     if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
         return 1;
     int space_given = 0;

@@ -175,12 +175,28 @@ typedef struct sigeo_nas_options {
     uint32_t reserved0;
     sigeo_grad_hook_fn warmup_grad_hook;
     void *warmup_grad_user;
+    /* Resumable runs (SIGEO_1.1). With checkpoint_dir (an existing
+     * directory) the run writes there, atomically: the warmed-up supernet
+     * (supernet.safetensors) and a fresh search checkpoint after the
+     * warm-up, then the records so far and the search (records.bin,
+     * search.ckpt, sigeo_search_save) every checkpoint_every cycles (0: only
+     * after the warm-up). With resume = 1 a run that finds search.ckpt there
+     * loads the supernet, the records and the search instead of warming up,
+     * and continues: the same options and data then give the same records
+     * and result as a run never interrupted (timings aside). Without
+     * search.ckpt it starts from the beginning. checkpoint_no_write = 1:
+     * read only (every rank but one of a parallel job). */
+    const char *checkpoint_dir;
+    uint32_t checkpoint_every;
+    int32_t resume;
+    int32_t checkpoint_no_write;
+    uint32_t reserved1;
 } sigeo_nas_options_t;
 
 #define SIGEO_NAS_OPTIONS_INIT                                                                                 \
     { (uint32_t)sizeof(sigeo_nas_options_t), SIGEO_NAS_SCORE_PROXY, 1u, 256, 0.01, SIGEO_SAMPLE_ANY_PATH_BINOMIAL, \
       1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL, NULL, NULL, \
-      0, 0, 0, 0u, NULL, NULL }
+      0, 0, 0, 0u, NULL, NULL, NULL, 0u, 0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_nas_options_init(sigeo_nas_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_nas_result sigeo_nas_result_t;

@@ -29,6 +29,7 @@ SIGEO_MPI_API sigeo_status_t sigeo_mpi_nas_options(sigeo_nas_options_t *o, sigeo
     o->warmup_shard_n = m->parts / m->size;
     o->warmup_grad_hook = sigeo_mpi_grad_hook;
     o->warmup_grad_user = m;
+    o->checkpoint_no_write = m->rank != 0; /* rank 0 writes the checkpoints, every rank reads them */
     if (m->rank != 0) {
         o->progress = NULL;
         o->record = NULL;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nas/nas_internal.h"
 #include "nn/probe.h"
@@ -47,7 +48,9 @@ typedef struct run {
     /* search */
     uint64_t search_total;
     double best_score;
-    sigeo_status_t record_status; /* first failure to record an evaluation */
+    sigeo_status_t record_status; /* first failure to record an evaluation (or to checkpoint) */
+    sigeo_search_t *search;   /* for the checkpoints of the cycle callback */
+    bool resumed;             /* the search checkpoint was loaded: no warm-up */
     uint64_t rng;             /* the random scorer's stream */
 } run_t;
 
@@ -162,7 +165,7 @@ static sigeo_status_t warm_up(run_t *u)
     const int64_t samples = (int64_t)llround(u->o.warmup_fraction * (double)u->rows);
     const int64_t steps = samples / u->o.batch_size;
     u->r->summary.warmup_steps = steps;
-    if (steps == 0)
+    if (steps == 0 || u->resumed) /* resumed: the checkpoint's supernet is already loaded */
         return SIGEO_OK;
     sigeo_optimizer_options_t oo;
     sigeo_status_t st = optimizer_options(&oo, u->o.warmup_optimizer, 0.12, "warmup_optimizer");
@@ -212,9 +215,27 @@ static void on_record(const sigeo_evaluation_t *e, void *user)
         u->o.record(e, u->o.record_user);
 }
 
+/* Writes the records so far, then the search (checkpoint.c explains why
+ * in this order). */
+static sigeo_status_t checkpoint_search(run_t *u)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "records.bin");
+    if (st == SIGEO_OK)
+        st = sigeo__nas_save_records(u->r, path);
+    if (st == SIGEO_OK)
+        st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "search.ckpt");
+    if (st == SIGEO_OK && (st = sigeo_search_save(u->search, path)) != SIGEO_OK)
+        st = sigeo__nas_wrap(NULL, st, "sigeo_nas_run: checkpoint");
+    return st;
+}
+
 static void on_cycle(const sigeo_cycle_report_t *c, void *user)
 {
     run_t *u = user;
+    if (u->o.checkpoint_dir && !u->o.checkpoint_no_write && u->o.checkpoint_every > 0 && c->cycle >= 0 &&
+        (c->cycle + 1) % u->o.checkpoint_every == 0 && u->record_status == SIGEO_OK)
+        u->record_status = checkpoint_search(u); /* a failure stops the search (on_cancel) */
     if (u->o.cycle)
         u->o.cycle(c, u->o.cycle_user);
 }
@@ -261,6 +282,7 @@ static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one
     if (st != SIGEO_OK)
         return st;
     sigeo_search_t *s = *s_out;
+    u->search = s;
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
     sigeo_nas_summary_t *sum = &u->r->summary;
     sum->search_kind = so.kind;
@@ -324,6 +346,9 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
     u->phase = SIGEO_NAS_PHASE_SEARCH;
     u->total = (int64_t)u->search_total;
     u->best_score = -INFINITY;
+    for (uint64_t i = 0; i < u->r->n_evals; i++) /* resumed: the records so far */
+        if (u->r->evals[i].status == SIGEO_OK && u->r->evals[i].score > u->best_score)
+            u->best_score = u->r->evals[i].score;
     sigeo_status_t st = sigeo_search_run(s);
     if (u->record_status != SIGEO_OK)
         return u->record_status;
@@ -501,6 +526,41 @@ static sigeo_status_t retrain(run_t *u)
     return SIGEO_OK;
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+/* After the warm-up: the supernet and the fresh search (whose checkpoint
+ * holds the context's stream as the warm-up left it). */
+static sigeo_status_t checkpoint_warm(run_t *u)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "supernet.safetensors");
+    if (st == SIGEO_OK && (st = sigeo_model_save(u->model, path)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: checkpoint");
+    return st == SIGEO_OK ? checkpoint_search(u) : st;
+}
+
+/* A run that finds a search checkpoint continues from it. */
+static sigeo_status_t resume(run_t *u, sigeo_search_t *s)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "search.ckpt");
+    if (st != SIGEO_OK || access(path, F_OK) != 0)
+        return st; /* nothing to resume from: start at the beginning */
+    if ((st = sigeo_search_load(s, path)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: resume");
+    sigeo_search_info_t si = SIGEO_SEARCH_INFO_INIT;
+    sigeo_search_get_info(&si, s);
+    if ((st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "records.bin")) != SIGEO_OK ||
+        (st = sigeo__nas_load_records(u->r, path, si.evaluations)) != SIGEO_OK)
+        return st;
+    if ((st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "supernet.safetensors")) != SIGEO_OK)
+        return st;
+    if ((st = sigeo_model_load(u->model, path, 0)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: resume");
+    u->resumed = true;
+    return SIGEO_OK;
+}
+
 /* ------------------------------------------------------------------- run */
 
 static sigeo_status_t run(sigeo_nas_result_t **out, sigeo_model_t *model, bool owns_model, sigeo_dataset_t *train,
@@ -555,11 +615,15 @@ static sigeo_status_t run(sigeo_nas_result_t **out, sigeo_model_t *model, bool o
     if (st == SIGEO_OK)
         st = prepare_search(&u, &s, &os);
     sum->search_seconds = now_seconds() - t;
+    if (st == SIGEO_OK && u.o.checkpoint_dir && u.o.resume)
+        st = resume(&u, s);
     if (st == SIGEO_OK) {
         t = now_seconds();
         st = warm_up(&u);
         sum->warmup_seconds = now_seconds() - t;
     }
+    if (st == SIGEO_OK && u.o.checkpoint_dir && !u.o.checkpoint_no_write && !u.resumed)
+        st = checkpoint_warm(&u);
     if (st == SIGEO_OK) {
         t = now_seconds();
         st = search(&u, s);
