@@ -95,7 +95,8 @@ SIGEO_API const char *sigeo_one_shot_last_error(const sigeo_one_shot_t *scorer);
 typedef enum sigeo_nas_scorer {
     SIGEO_NAS_SCORE_PROXY = 0,    /* sigeo_proxy_compute (options.proxy) on the first k training batches */
     SIGEO_NAS_SCORE_ONE_SHOT = 1, /* sigeo_one_shot_score (options.one_shot) */
-    SIGEO_NAS_SCORE_RANDOM = 2    /* a uniform score in [0, 1) from the seed: the random-search baseline */
+    SIGEO_NAS_SCORE_RANDOM = 2    /* a uniform score in [0, 1) from the seed: the random-search baseline
+                                   * (with a map: a hash of the seed and the architecture) */
 } sigeo_nas_scorer_t;
 
 /* The pipeline's phases, as reported to the progress callback. */

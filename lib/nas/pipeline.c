@@ -253,9 +253,16 @@ static int on_cancel(void *user)
 /* The random-search baseline's scores: a 64-bit LCG from the seed. */
 static sigeo_status_t score_random(double *score, const int32_t *arch, int32_t n, void *user)
 {
-    (void)arch;
-    (void)n;
     run_t *u = user;
+    if (u->o.map) {
+        /* Spread over processes, a shared stream's order would depend on how
+         * the work was cut: the score is then a hash of (seed, architecture). */
+        uint64_t z = (u->o.seed * 7919 + 1) ^ sigeo_arch_hash(arch, n);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        *score = (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+        return SIGEO_OK;
+    }
     u->rng = u->rng * 6364136223846793005ull + 1442695040888963407ull;
     *score = (double)(u->rng >> 11) * 0x1.0p-53;
     return SIGEO_OK;
