@@ -5,24 +5,41 @@
 #include "core/core.h"
 
 static _Thread_local char thread_message[SIGEO__ERRMSG_MAX];
+static _Thread_local uint64_t thread_failures;
 
 const char *sigeo__thread_message(void)
 {
     return thread_message;
 }
 
-static void format_into(char *buf, size_t size, const char *fmt, va_list ap)
+uint64_t sigeo__failure_count(void)
 {
-    int n = vsnprintf(buf, size, fmt, ap);
+    return thread_failures;
+}
+
+/* Formats into a scratch buffer first and copies after: an argument may be
+ * the thread's message itself or a handle's (a caller adding context to a
+ * callee's failure), and vsnprintf over its own source is undefined. */
+static void format_message(const char *prefix, const char *fmt, va_list ap)
+{
+    char scratch[SIGEO__ERRMSG_MAX];
+    int n = vsnprintf(scratch, sizeof scratch, fmt, ap);
     if (n < 0)
-        snprintf(buf, size, "(unformattable error message)");
+        snprintf(scratch, sizeof scratch, "(unformattable error message)");
+    if (prefix) {
+        size_t used = strlen(scratch);
+        if (used + 2 < sizeof scratch)
+            snprintf(scratch + used, sizeof scratch - used, ": %s", prefix);
+    }
+    memcpy(thread_message, scratch, sizeof thread_message);
+    thread_failures++;
 }
 
 sigeo_status_t sigeo__fail(sigeo_status_t status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    format_into(thread_message, sizeof thread_message, fmt, ap);
+    format_message(NULL, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -31,7 +48,21 @@ sigeo_status_t sigeo__fail_on(sigeo__errbuf_t *handle, sigeo_status_t status, co
 {
     va_list ap;
     va_start(ap, fmt);
-    format_into(thread_message, sizeof thread_message, fmt, ap);
+    format_message(NULL, fmt, ap);
+    va_end(ap);
+    if (handle)
+        memcpy(handle->msg, thread_message, sizeof handle->msg);
+    return status;
+}
+
+sigeo_status_t sigeo__fail_wrap(sigeo__errbuf_t *handle, sigeo_status_t status, const char *fmt, ...)
+{
+    /* The callee's message is copied before anything is formatted. */
+    char callee[SIGEO__ERRMSG_MAX];
+    memcpy(callee, thread_message, sizeof callee);
+    va_list ap;
+    va_start(ap, fmt);
+    format_message(callee, fmt, ap);
     va_end(ap);
     if (handle)
         memcpy(handle->msg, thread_message, sizeof handle->msg);

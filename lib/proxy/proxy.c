@@ -127,9 +127,9 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s (%s): no batches (batches %s, n_batches %u)", fn,
                               kind->name, batches ? "set" : "NULL", (unsigned)n_batches);
     /* The first batch, read under its own struct_size (the baselines use
-     * its fields directly). */
+     * its fields directly); the others are read by the caller's stride too. */
     sigeo_batch_t first = SIGEO_BATCH_INIT;
-    if (n_batches > 0 && (st = sigeo__struct_in(&first, sizeof first, &batches[0], "sigeo_batch", err)) != SIGEO_OK)
+    if (n_batches > 0 && (st = sigeo__struct_array_in(&first, sizeof first, batches, 0, "sigeo_batch", err)) != SIGEO_OK)
         return st;
     sigeo__proxy_ws_t *ws;
     if ((st = sigeo__proxy_workspace(&ws, model)) != SIGEO_OK)
