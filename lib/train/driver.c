@@ -42,13 +42,12 @@ static sigeo_status_t validate(sigeo_train_result_t *r, sigeo_model_t *m, sigeo_
     return sigeo_evaluate(&r->val_logloss, binary ? &r->val_auc : NULL, &r->val_accuracy, m, val, batch);
 }
 
-SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
-                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
-                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+static const char fn[] = "sigeo_train";
+
+static sigeo_status_t train_run(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
 {
-    static const char fn[] = "sigeo_train";
-    if (!m || !opt || !train)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     sigeo_train_options_t o = SIGEO_TRAIN_OPTIONS_INIT;
     sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_train_options", err);
@@ -120,8 +119,7 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
         double loss;
         if ((st = sigeo_model_forward_backward(&loss, m, &batch)) != SIGEO_OK) {
             if (st == SIGEO_ERR_NONFINITE)
-                st = sigeo__fail_on(err, st, "%s: training stopped at step %lld: %s", fn, (long long)step,
-                                    sigeo_last_error());
+                st = sigeo__fail_wrap(err, st, "%s: training stopped at step %lld", fn, (long long)step);
             break;
         }
         double lr;
@@ -176,4 +174,17 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     if (result)
         return sigeo__struct_out(result, &r, sizeof r, "sigeo_train_result", err);
     return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+{
+    if (!m || !opt || !train)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
+    /* Every failure ends up in the model's message too: several come from
+     * calls on the dataset, the schedule or the optimiser, which record
+     * theirs on the thread (and their own handles) only. */
+    sigeo_status_t st = train_run(result, m, opt, train, val, schedule, options, progress, user);
+    return st == SIGEO_OK ? st : sigeo__propagate(sigeo__probe_errbuf(m), st);
 }
