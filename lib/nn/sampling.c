@@ -1,5 +1,5 @@
 /* Choice groups, architecture validity and the path samplers (nasrec.md
- * §3.3-3.4), drawn from the context's random stream. */
+ * §3.3-3.4), drawn from the model's random stream (or a search's). */
 #include <string.h>
 
 #include "core/rng.h"
