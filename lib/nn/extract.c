@@ -68,6 +68,13 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
     return SIGEO_OK;
 }
 
+void sigeo__standalone_width_of_input(const sigeo_model_t *m, const sigeo__node_t *node, sigeo_layer_desc_t *d)
+{
+    (void)m;
+    (void)node;
+    d->units = 0;
+}
+
 typedef struct extract_job {
     sigeo_model_t *out;
     bool inherit;

@@ -270,6 +270,10 @@ static inline bool sigeo__wants_grad(const sigeo_model_t *m, const sigeo__node_t
     return !in->op->input || m->input_grad;
 }
 
+/* A standalone_desc for layers whose width follows their input (norms):
+ * units 0, so the standalone layer takes its input's active width (extract.c). */
+void sigeo__standalone_width_of_input(const sigeo_model_t *m, const sigeo__node_t *node, sigeo_layer_desc_t *d);
+
 /* Op tables, one per file. */
 extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
     sigeo__op_embedding_bag, sigeo__op_sum, sigeo__op_concat, sigeo__op_select, sigeo__op_dot_interaction,

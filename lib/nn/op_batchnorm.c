@@ -331,16 +331,8 @@ static void bn_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const
     *out = (sigeo__param_slice_t){ SIGEO__SLICE_OWN_RUNS, 0, positions(n) };
 }
 
-/* A standalone norm takes its channels from its input (units 0). */
-static void bn_standalone_desc(const sigeo_model_t *m, const sigeo__node_t *n, sigeo_layer_desc_t *d)
-{
-    (void)m;
-    (void)n;
-    d->units = 0;
-}
-
 const sigeo__op_t sigeo__op_batch_norm = {
     .name = "batch norm", .configure = bn_configure, .infer = bn_infer, .forward = bn_forward,
     .backward = bn_backward, .active_numel = bn_active_numel, .couples_samples = bn_couples_samples,
-    .jvp = bn_jvp, .param_slice = bn_param_slice, .standalone_desc = bn_standalone_desc,
+    .jvp = bn_jvp, .param_slice = bn_param_slice, .standalone_desc = sigeo__standalone_width_of_input,
 };

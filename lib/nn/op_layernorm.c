@@ -147,14 +147,6 @@ static void ln_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const
     *out = (sigeo__param_slice_t){ SIGEO__SLICE_OWN_RUNS, 0, 1 };
 }
 
-/* A standalone norm takes its width from its input (units 0). */
-static void ln_standalone_desc(const sigeo_model_t *m, const sigeo__node_t *n, sigeo_layer_desc_t *d)
-{
-    (void)m;
-    (void)n;
-    d->units = 0;
-}
-
 const sigeo__op_t sigeo__op_layer_norm = {
     .name = "layer norm",
     .configure = ln_configure,
@@ -163,5 +155,5 @@ const sigeo__op_t sigeo__op_layer_norm = {
     .backward = ln_backward,
     .jvp = ln_jvp,
     .param_slice = ln_param_slice,
-    .standalone_desc = ln_standalone_desc,
+    .standalone_desc = sigeo__standalone_width_of_input,
 };

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "build.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 #include "sigeo/search.h"
@@ -92,39 +93,12 @@ static sigeo_model_t *supernet(void)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "net"));
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.kind = SIGEO_INPUT_DENSE;
-    in.name = "x";
-    in.features = F;
-    int32_t x, c0, c1, h, a, g, out;
-    OK(sigeo_model_add_input(&x, m, &in));
+    int32_t c0, c1;
     OK(sigeo_model_add_choice(&c0, m, "w0", 3, (const int64_t[]){ 2, 4, 8 }));
     OK(sigeo_model_add_choice(&c1, m, "w1", 2, (const int64_t[]){ 2, 4 }));
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = SIGEO_LAYER_LINEAR;
-    d.name = "fc0";
-    d.inputs = &x;
-    d.n_inputs = 1;
-    d.units = 8;
-    d.width_choice = c0;
-    OK(sigeo_model_add_layer(&h, m, &d));
-    sigeo_layer_desc_t r = SIGEO_LAYER_DESC_INIT;
-    r.kind = SIGEO_LAYER_ACTIVATION;
-    r.name = "relu";
-    r.inputs = &h;
-    r.n_inputs = 1;
+    sigeo_layer_desc_t r = desc(SIGEO_LAYER_ACTIVATION, "relu", (const int32_t[]){ linear_on(m, "fc0", flat_input(m, "x", F), 8, c0) });
     r.activation = SIGEO_ACT_RELU;
-    OK(sigeo_model_add_layer(&a, m, &r));
-    d.name = "fc1";
-    d.inputs = &a;
-    d.units = 4;
-    d.width_choice = c1;
-    OK(sigeo_model_add_layer(&g, m, &d));
-    d.name = "fc2";
-    d.inputs = &g;
-    d.units = C;
-    d.width_choice = -1;
-    OK(sigeo_model_add_layer(&out, m, &d));
+    const int32_t out = linear_on(m, "fc2", linear_on(m, "fc1", add(m, &r), 4, c1), C, -1);
     OK(sigeo_model_set_loss(m, out, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;

@@ -44,17 +44,6 @@ static void teardown(void)
     ctx = NULL;
 }
 
-static int32_t dense_input(sigeo_model_t *m, int64_t features)
-{
-    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
-    d.kind = SIGEO_INPUT_DENSE;
-    d.name = "x";
-    d.features = features;
-    int32_t id;
-    OK(sigeo_model_add_input(&id, m, &d));
-    return id;
-}
-
 static void fill(float *x, int n, uint64_t seed)
 {
     for (int i = 0; i < n; i++) {
@@ -67,10 +56,7 @@ START_TEST(sample_losses_need_a_forward_with_the_loss)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "plain"));
-    int32_t x = dense_input(m, F);
-    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fc", &x);
-    d.units = C;
-    int32_t logits = add(m, &d);
+    int32_t logits = linear_on(m, "fc", flat_input(m, "x", F), C, -1);
     OK(sigeo_model_set_loss(m, logits, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
 
@@ -137,26 +123,17 @@ static sigeo_model_t *elastic_norm(int32_t *fc_out)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "elastic-norm"));
-    int32_t x = dense_input(m, F);
+    int32_t x = flat_input(m, "x", F);
     int32_t ca, cb;
     OK(sigeo_model_add_choice(&ca, m, "wa", 2, (const int64_t[]){ 2, 4 }));
     OK(sigeo_model_add_choice(&cb, m, "wb", 2, (const int64_t[]){ 1, 4 }));
-    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fa", &x);
-    d.units = 4;
-    d.width_choice = ca;
-    int32_t ins[2];
-    ins[0] = add(m, &d);
-    d.name = "fb";
-    d.width_choice = cb;
-    ins[1] = add(m, &d);
+    const int32_t ins[2] = { linear_on(m, "fa", x, 4, ca), linear_on(m, "fb", x, 4, cb) };
     sigeo_layer_desc_t cat = desc(SIGEO_LAYER_CONCAT, "cat", ins);
     cat.n_inputs = 2;
     int32_t h = add(m, &cat);
     sigeo_layer_desc_t ln = desc(SIGEO_LAYER_LAYER_NORM, "ln", &h);
     int32_t y = add(m, &ln);
-    sigeo_layer_desc_t fc = desc(SIGEO_LAYER_LINEAR, "fc", &y);
-    fc.units = C;
-    int32_t out = add(m, &fc);
+    int32_t out = linear_on(m, "fc", y, C, -1);
     OK(sigeo_model_set_loss(m, out, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     if (fc_out)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build.h"
 #include "sigeo/model.h"
 #include "sigeo/search.h"
 #include "sigeo/sigeo.h"
@@ -46,35 +47,15 @@ static sigeo_model_t *supernet(void)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "net"));
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.kind = SIGEO_INPUT_DENSE;
-    in.name = "x";
-    in.features = 4;
-    int32_t prev;
-    OK(sigeo_model_add_input(&prev, m, &in));
+    int32_t prev = flat_input(m, "x", 4);
     static const char *const names[N_CHOICES] = { "fc0", "fc1", "fc2" };
     static const char *const choices[N_CHOICES] = { "w0", "w1", "w2" };
     for (int i = 0; i < N_CHOICES; i++) {
-        int32_t c, h;
+        int32_t c;
         OK(sigeo_model_add_choice(&c, m, choices[i], 3, (const int64_t[]){ 2, 4, 8 }));
-        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-        d.kind = SIGEO_LAYER_LINEAR;
-        d.name = names[i];
-        d.inputs = &prev;
-        d.n_inputs = 1;
-        d.units = 8;
-        d.width_choice = c;
-        OK(sigeo_model_add_layer(&h, m, &d));
-        prev = h;
+        prev = linear_on(m, names[i], prev, 8, c);
     }
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = SIGEO_LAYER_LINEAR;
-    d.name = "out";
-    d.inputs = &prev;
-    d.n_inputs = 1;
-    d.units = 2;
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
+    const int32_t out = linear_on(m, "out", prev, 2, -1);
     OK(sigeo_model_set_loss(m, out, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
