@@ -32,11 +32,12 @@
  *    the oneDNN engine (created by the first model, under the context's
  *    lock), the context's message buffer (written under that lock). Each
  *    model has its own oneDNN stream and its own random stream: the k-th
- *    model created from a context draws stream k of the context's seed, so
- *    a model's weights and samples depend on the seed and the order models
- *    were created in, never on what another model draws afterwards.
- *    Create models from one thread (or in a fixed order) when that order
- *    matters to you.
+ *    model of a context to be finalised draws stream k of the context's
+ *    seed, so a model's weights and samples depend on the seed and the
+ *    order models were finalised in, never on what another model draws
+ *    afterwards (a build that fails before finalisation uses no stream).
+ *    Finalise models (sigeo_model_extract finalises one too) from one
+ *    thread, or in a fixed order, when that order matters to you.
  *  - Process state is never changed behind the host's back: oneDNN's OpenMP
  *    team is sized by the context's `threads` for the duration of each
  *    backend call only (the calling thread's omp_get_max_threads() is put

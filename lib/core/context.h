@@ -16,8 +16,9 @@ struct sigeo_context {
      * behind `lock`: the lazily created engine, the stream counter. */
     pthread_mutex_t lock;
     /* Models draw from their own streams, sigeo__rng_derive(seed, k) for
-     * the k-th model created from this context, so one model's draws never
-     * change another's (and no two threads share a generator). */
+     * the k-th model of this context to draw (at its finalisation), so one
+     * model's draws never change another's (and no two threads share a
+     * generator). */
     uint64_t next_stream;
     /* The compute engine (lib/nn) is created on first use and destroyed with
      * the context through this hook, so core stays free of oneDNN. */
