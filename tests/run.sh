@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev
-          abigail-tools dataset-fashion-mnist valgrind)
+          abigail-tools dataset-fashion-mnist valgrind
+          python3-numpy python3-pytest python3-torch python3-setuptools python3-pip golang-go doxygen
+          groff-base man-db)
 if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
     missing=()
     for p in "${packages[@]}"; do
@@ -29,6 +31,10 @@ echo "== plain build (build/)"
 [ -f build/build.ninja ] || meson setup build -Dwerror_ci=true
 ninja -C build -j "$jobs"
 meson test -C build --print-errorlogs --num-processes "$jobs"
+
+# Python (pytest), Rust (cargo test) and Go (go test) packages against the
+# library installed to a staging prefix; about a minute.
+bash tests/bindings/run-bindings.sh build
 
 if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
     # Memcheck over the suites that do not lean on oneDNN's JIT (its

@@ -78,7 +78,7 @@ struct sigeo__node {
     int64_t units, rows, max_width;
     int64_t shape[3]; /* dense input per-row shape, if given */
     int32_t activation, pooling, width_choice, choice, field;
-    int32_t param[SIGEO__MODULE_MAX_PARAMS]; /* parameter indices (weight/table/gamma, bias/beta), -1 = none */
+    int32_t param[2];  /* parameter indices (weight/table/gamma, bias/beta), -1 = none */
     int32_t module;    /* -1 = no parameters */
     int32_t max_runs;  /* capacity of runs */
     /* per-architecture state (activate) */

@@ -272,6 +272,14 @@ sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int
         m->params = grown;
         m->cap_params = cap;
     }
+    /* A layer's parameters form one module, which the proxy layer sees
+     * whole (probe.h): refuse, rather than cut, one that does not fit. */
+    int32_t own = 0;
+    for (int32_t i = m->n_params - 1; i >= 0 && m->params[i].node == m->n_nodes; i--)
+        own++;
+    if (own >= SIGEO__MODULE_MAX_PARAMS)
+        return FAIL(m, SIGEO_ERR_INTERNAL, "layer '%s': more than %d parameters in one module (probe.h)", node->name,
+                    SIGEO__MODULE_MAX_PARAMS);
     size_t len = strlen(node->name) + 1 + strlen(suffix) + 1;
     char *name = sigeo__alloc(len);
     if (!name)

@@ -21,9 +21,7 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
     out->numel = mod->numel;
     out->data = mod->data;
     out->grad = mod->grad;
-    /* A module is one node's parameter slots, so all of them fit. */
-    _Static_assert(sizeof node->param / sizeof node->param[0] == SIGEO__MODULE_MAX_PARAMS,
-                   "a probe module holds every parameter slot of a node");
+    /* All of them fit: sigeo__model_add_param refuses more (probe.h). */
     out->n_params = mod->n_params;
     out->first_param = mod->first_param;
     out->node = first->node;

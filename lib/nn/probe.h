@@ -19,9 +19,11 @@ typedef struct sigeo__probe_param {
     int64_t active_numel; /* elements the active architecture uses */
 } sigeo__probe_param_t;
 
-/* A module is one layer's parameters: at most its two slots (weight,
- * table or gamma; bias or beta), graph.h's node->param. */
-#define SIGEO__MODULE_MAX_PARAMS 2
+/* A module is one layer's parameters: at most four (attention: in_proj
+ * weight and bias, out_proj weight and bias). sigeo__model_add_param
+ * refuses a fifth (SIGEO_ERR_INTERNAL naming the layer), so a module view
+ * always holds every parameter: nothing is cut silently. */
+#define SIGEO__MODULE_MAX_PARAMS 4
 
 typedef struct sigeo__probe_module {
     const char *name;    /* the layer's node name */

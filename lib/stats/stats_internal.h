@@ -3,6 +3,7 @@
 #ifndef SIGEO_STATS_INTERNAL_H
 #define SIGEO_STATS_INTERNAL_H
 
+#include "core/core.h"
 #include "sigeo/stats.h"
 
 /* Resets the handle and switches it to `options`, keeping its modules and
@@ -11,5 +12,9 @@
  * gigabyte per switch). Errors: those of sigeo_stats_create's option checks;
  * the handle is unchanged on error. */
 sigeo_status_t sigeo__stats_retune(sigeo_stats_t *stats, const sigeo_stats_options_t *options);
+
+/* The handle's message buffer, for the public calls of lib/stats that live
+ * outside stats.c (flat_batch.c). `stats` must not be NULL. */
+sigeo__errbuf_t *sigeo__stats_errbuf(sigeo_stats_t *stats);
 
 #endif

@@ -12,7 +12,10 @@
  *    the entries of the active features, derived here from the widths; and
  *    the extracted standalone model's gamma holds those entries;
  *  - linear_weight_mask_is_rows_by_input_runs: the mask of a linear weight
- *    reading that concat is the active rows x the columns of the runs.
+ *    reading that concat is the active rows x the columns of the runs;
+ *  - attention_module_shows_all_four_parameters: the proxy layer's view of
+ *    an attention module holds all four tensors (in_proj weight and bias,
+ *    out_proj weight and bias), consecutive, adding up to the module.
  * Internal entry point (sigeo__probe_active_mask): the static twin. */
 #include <check.h>
 #include <math.h>
@@ -225,6 +228,36 @@ START_TEST(linear_weight_mask_is_rows_by_input_runs)
 }
 END_TEST
 
+START_TEST(attention_module_shows_all_four_parameters)
+{
+    enum { T = 3, E = 4 };
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "attn"));
+    int32_t x = flat_input(m, "x", T * E);
+    sigeo_layer_desc_t r = desc(SIGEO_LAYER_RESHAPE, "tokens", &x);
+    r.shape[0] = T;
+    r.shape[1] = E;
+    int32_t tok = add(m, &r);
+    sigeo_layer_desc_t a = desc(SIGEO_LAYER_ATTENTION, "mha", &tok);
+    a.heads = 2;
+    int32_t y = add(m, &a);
+    OK(sigeo_model_set_loss(m, linear_on(m, "fc", y, C, -1), SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    sigeo__probe_module_t mod;
+    sigeo__probe_module(&mod, m, module_named(m, "mha"));
+    ck_assert_int_eq(mod.n_params, 4);
+    const int64_t numel[4] = { 3 * E * E, 3 * E, E * E, E };
+    int64_t off = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(mod.params[i].numel, numel[i]);
+        ck_assert_int_eq(mod.params[i].offset, off);
+        off += numel[i];
+    }
+    ck_assert_int_eq(off, mod.numel);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tape_state");
@@ -234,6 +267,7 @@ static Suite *suite(void)
     tcase_add_test(tc, sample_losses_need_a_forward_with_the_loss);
     tcase_add_test(tc, elastic_norm_masks_follow_the_op_slice);
     tcase_add_test(tc, linear_weight_mask_is_rows_by_input_runs);
+    tcase_add_test(tc, attention_module_shows_all_four_parameters);
     suite_add_tcase(s, tc);
     return s;
 }
