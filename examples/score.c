@@ -9,15 +9,25 @@
  *
  * Data: by default the first k x batch Fashion-MNIST training images in file
  * order (softmax cross-entropy); criteo:FILE / synthetic use the 13 dense
- * Criteo features (one output: BCE). */
+ * Criteo features (one output: BCE); without --mlp the MLP then starts at
+ * the data's width (13,48,1).
+ *
+ * Conventions of every example program (examples/common): --version, exit
+ * statuses 0/1/2 (program.h), usage checked before any data is read, an
+ * explicit --data-dir that does not work is an error, --out written
+ * atomically with a schema/provenance block. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "provenance.h"
 #include "sigeo/io.h"
 #include "sigeo/proxy.h"
 
@@ -26,14 +36,16 @@
 static int fail(const char *what, sigeo_status_t st)
 {
     fprintf(stderr, PROG ": %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
-    return 1;
+    return PROGRAM_EXIT_FAILURE;
 }
 
 static void usage(void)
 {
-    printf("usage: " PROG " [options]\n"
+    printf("Usage: " PROG " [options]\n"
+           "\n"
            "Scores a ReLU MLP (layers named fc0, fc1, ... like PyTorch nn.Linear) with SiGeo or a baseline.\n\n"
-           "  --mlp D0,D1,...,DL   layer widths (default 784,48,10)\n"
+           "Options:\n"
+           "  --mlp D0,D1,...,DL   layer widths (default 784,48,10 on Fashion-MNIST, 13,48,1 on CTR data)\n"
            "  --weights FILE       safetensors weights (default: initialised from --seed)\n"
            "  --data SRC           fashion-mnist[:DIR] (default), criteo:FILE, synthetic\n"
            "  --data-dir DIR       Fashion-MNIST directory (else $SIGEO_DATA_DIR, else /usr/share/datasets/fashion-mnist)\n"
@@ -45,7 +57,79 @@ static void usage(void)
            "  --fr F               exact (default), identity, reference-recsys, reference-cv\n"
            "  --seed S             initialisation seed (default 0)\n"
            "  --threads N          compute threads (default 0 = all cores)\n"
-           "  --json               one JSON object with every component\n");
+           "  --json               one JSON object with every component\n"
+           "  --out FILE           also write that JSON object (with every proxy's provenance) to FILE, atomically\n");
+    program_help_options(stdout, 0);
+    printf("\n"
+           "Examples:\n"
+           "  " PROG " --mlp 784,48,10 --weights model.safetensors     SiGeo of a PyTorch-trained MLP\n"
+           "  " PROG " --data synthetic --proxy all --json              every proxy on synthetic CTR data\n"
+           "\n");
+    program_help_exit_status(stdout, 0);
+}
+
+/* The proxy kinds --proxy selects (NAME or all) into kinds[64]; 0 if none. */
+static int32_t select_kinds(int32_t *kinds, const char *proxy)
+{
+    int32_t n = 0;
+    for (int32_t kind = 0; kind < 64 && sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)
+        if (!strcmp(proxy, "all") || !strcmp(proxy, sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind)))
+            kinds[n++] = kind;
+    return n;
+}
+
+/* What one run computed, for its JSON. */
+typedef struct score_run {
+    int argc;
+    char **argv;
+    int64_t threads, seed;
+    const int32_t *kinds;
+    int32_t n_kinds;
+    const sigeo_proxy_result_t *results; /* [n_kinds], valid where ok[i] */
+    const int *ok;
+} score_run_t;
+
+/* The JSON document: the provenance block; the first SiGeo-family result's
+ * components at the top level and one key per baseline score (the layout
+ * scripts already read); "results" with every proxy's full provenance.
+ * (An output_json_fn: `user` is the score_run_t.) */
+static void write_json(json_out_t *j, const void *user)
+{
+    const score_run_t *run = user;
+    int64_t seed = run->seed;
+    provenance_t pv = { PROG ".result", 1, PROG, run->argc, run->argv, run->threads, &seed, 1, 0 };
+    json_out_begin_object(j);
+    provenance_json(j, &pv);
+    for (int32_t i = 0; i < run->n_kinds; i++) {
+        if (!run->ok[i])
+            continue;
+        const sigeo_proxy_result_t *res = &run->results[i];
+        if (run->kinds[i] == SIGEO_PROXY_SIGEO || run->n_kinds == 1) {
+            json_out_key_number(j, "score", res->score);
+            json_out_key_number(j, "zico", res->zico);
+            json_out_key_number(j, "fr", res->fr);
+            json_out_key_number(j, "log_fr", res->log_fr);
+            json_out_key_number(j, "loss", res->loss);
+            json_out_key_int(j, "n_samples", (int64_t)res->n_samples);
+            json_out_key_int(j, "k", res->k);
+            json_out_key_int(j, "n_modules", res->n_modules);
+            json_out_key_number(j, "seconds", res->seconds);
+        }
+        /* the SiGeo family's scores are the components above; one key per baseline */
+        if (run->n_kinds > 1 && run->kinds[i] > SIGEO_PROXY_FISHER_RAO)
+            json_out_key_number(j, sigeo_proxy_kind_name((sigeo_proxy_kind_t)run->kinds[i]), res->score);
+    }
+    json_out_key(j, "results");
+    json_out_begin_array(j);
+    for (int32_t i = 0; i < run->n_kinds; i++) {
+        if (!run->ok[i])
+            continue;
+        json_out_begin_object(j);
+        provenance_json_proxy_result(j, &run->results[i]);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+    json_out_end_object(j);
 }
 
 int main(int argc, char **argv)
@@ -54,7 +138,8 @@ int main(int argc, char **argv)
     size_t n_widths = 3;
     const char *weights = NULL, *data = "fashion-mnist", *proxy = "sigeo", *data_dir = NULL;
     double lambdas[3] = { 1, 1, 0 };
-    int custom = 0, json = 0;
+    int custom = 0, json = 0, mlp_given = 0;
+    const char *out_path = NULL;
     int32_t preset = SIGEO_PRESET_ZERO_SHOT, fr = SIGEO_FR_EXACT;
     cli_t c;
     cli_init(&c, PROG, argc, argv);
@@ -62,7 +147,9 @@ int main(int argc, char **argv)
     while (cli_next(&c)) {
         if (cli_flag(&c, "--help") || cli_flag(&c, "-h")) {
             usage();
-            return 0;
+            return PROGRAM_EXIT_OK;
+        } else if (cli_flag(&c, "--version")) {
+            return program_print_version(PROG);
         } else if (cli_flag(&c, "--json")) {
             json = 1;
         } else if ((r = cli_option(&c, "--mlp")) != 0) {
@@ -72,6 +159,11 @@ int main(int argc, char **argv)
                 cli_error(&c, "--mlp needs at least two widths (input and output)");
                 return 2;
             }
+            mlp_given = 1;
+        } else if ((r = cli_option(&c, "--out")) != 0) {
+            if (r < 0)
+                return 2;
+            out_path = c.value;
         } else if ((r = cli_option(&c, "--weights")) != 0) {
             if (r < 0)
                 return 2;
@@ -140,17 +232,47 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Usage checks before any data is read. */
+    int32_t kinds[64], n_kinds = select_kinds(kinds, proxy);
+    if (n_kinds == 0) {
+        fprintf(stderr, PROG ": --proxy: unknown proxy '%s'; known: all", proxy);
+        for (int32_t kind = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)
+            fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind));
+        fprintf(stderr, "\n");
+        return PROGRAM_EXIT_USAGE;
+    }
+    for (int32_t i = 0; i < n_kinds && k < 2; i++)
+        if (kinds[i] == SIGEO_PROXY_SIGEO || kinds[i] == SIGEO_PROXY_ZICO) {
+            fprintf(stderr, PROG ": --k %lld: %s needs k >= 2 batches (ZiCo's gradient std is taken across them)\n",
+                    (long long)k, sigeo_proxy_kind_name((sigeo_proxy_kind_t)kinds[i]));
+            return PROGRAM_EXIT_USAGE;
+        }
+    const int is_fmnist = !strncmp(data, "fashion-mnist", 13) && (data[13] == '\0' || data[13] == ':');
+    if (!is_fmnist && strncmp(data, "criteo:", 7) != 0 && strcmp(data, "synthetic") != 0) {
+        fprintf(stderr, PROG ": --data '%s': expected fashion-mnist[:DIR], criteo:FILE or synthetic\n", data);
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (!strncmp(data, "criteo:", 7) && access(data + 7, R_OK) != 0) {
+        fprintf(stderr, PROG ": --data %s: cannot read '%s': %s\n", data, data + 7, strerror(errno));
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (weights && access(weights, R_OK) != 0) {
+        fprintf(stderr, PROG ": --weights %s: %s\n", weights, strerror(errno));
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (output_validate_file(PROG, "--out", out_path))
+        return PROGRAM_EXIT_USAGE;
+
     /* data: the first k x batch rows in file order */
     sigeo_dataset_t *ds = NULL;
     sigeo_status_t st;
     const int64_t rows = k * batch;
     int classes = 0;
     if (!strncmp(data, "fashion-mnist", 13) && (data[13] == '\0' || data[13] == ':')) {
-        char dir[256], why[512];
-        if (cli_fashion_mnist_dir(dir, sizeof dir, NULL, data[13] == ':' ? data + 14 : data_dir, why, sizeof why)) {
-            fprintf(stderr, PROG ": %s\n", why);
-            return 2;
-        }
+        char dir[4096];
+        /* an explicit directory that does not hold the files is an error, not a fall-back */
+        if (cli_fashion_mnist_dir_strict(PROG, dir, sizeof dir, data[13] == ':' ? data + 14 : data_dir))
+            return PROGRAM_EXIT_USAGE;
         if ((st = sigeo_fashion_mnist_load(&ds, dir, SIGEO_FASHION_MNIST_TRAIN, rows)) != SIGEO_OK)
             return fail("loading Fashion-MNIST", st);
         classes = 1;
@@ -169,6 +291,13 @@ int main(int argc, char **argv)
     }
     sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
     sigeo_dataset_get_info(&info, ds);
+    if (!mlp_given && !classes) {
+        /* CTR data: the default MLP reads its dense features, one logit out */
+        widths[0] = info.n_dense;
+        widths[1] = 48;
+        widths[2] = 1;
+        n_widths = 3;
+    }
     if (info.n_rows < rows) {
         fprintf(stderr, PROG ": the data has %lld rows, --k %lld x --batch %lld need %lld\n", (long long)info.n_rows,
                 (long long)k, (long long)batch, (long long)rows);
@@ -255,23 +384,9 @@ int main(int argc, char **argv)
         }
     }
 
-    /* the proxies */
-    int32_t kinds[64], n_kinds = 0;
-    for (int32_t kind = 0; kind < 64 && sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)
-        if (!strcmp(proxy, "all") || !strcmp(proxy, sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind)))
-            kinds[n_kinds++] = kind;
-    if (n_kinds == 0) {
-        fprintf(stderr, PROG ": unknown proxy '%s'; known: all", proxy);
-        for (int32_t kind = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)
-            fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind));
-        fprintf(stderr, "\n");
-        return 2;
-    }
-    json_out_t j;
-    if (json) {
-        json_out_init(&j, stdout, 0);
-        json_out_begin_object(&j);
-    }
+    /* the proxies (kinds selected above) */
+    sigeo_proxy_result_t results[64];
+    int ok[64] = { 0 };
     int rc = 0;
     for (int32_t i = 0; i < n_kinds; i++) {
         sigeo_proxy_options_t po = SIGEO_PROXY_OPTIONS_INIT;
@@ -290,22 +405,9 @@ int main(int argc, char **argv)
             rc = 1;
             continue;
         }
-        if (json) {
-            if (kinds[i] == SIGEO_PROXY_SIGEO || n_kinds == 1) {
-                json_out_key_number(&j, "score", res.score);
-                json_out_key_number(&j, "zico", res.zico);
-                json_out_key_number(&j, "fr", res.fr);
-                json_out_key_number(&j, "log_fr", res.log_fr);
-                json_out_key_number(&j, "loss", res.loss);
-                json_out_key_int(&j, "n_samples", (int64_t)res.n_samples);
-                json_out_key_int(&j, "k", res.k);
-                json_out_key_int(&j, "n_modules", res.n_modules);
-                json_out_key_number(&j, "seconds", res.seconds);
-            }
-            /* the SiGeo family's scores are the components above; one key per baseline */
-            if (n_kinds > 1 && kinds[i] > SIGEO_PROXY_FISHER_RAO)
-                json_out_key_number(&j, name, res.score);
-        } else {
+        results[i] = res;
+        ok[i] = 1;
+        if (!json) {
             printf("%-12s %14.6g", name, res.score);
             if (kinds[i] <= SIGEO_PROXY_FISHER_RAO)
                 printf("   zico %.6g  FR %.6g (log %.6g)  loss %.6g  [%llu samples, k %u, %u modules, %u skipped]",
@@ -314,12 +416,22 @@ int main(int argc, char **argv)
             printf("   %.1f ms\n", 1e3 * res.seconds);
         }
     }
+    const score_run_t run = { argc, argv, threads, seed, kinds, n_kinds, results, ok };
     if (json) {
-        json_out_end_object(&j);
+        json_out_t j;
         const char *why;
-        if (json_out_finish(&j, &why) != 0)
-            rc = 1;
-        printf("\n");
+        json_out_init(&j, stdout, 0);
+        write_json(&j, &run);
+        if (json_out_finish(&j, &why) != 0) {
+            fprintf(stderr, PROG ": writing the JSON to stdout failed: %s\n", why);
+            rc = PROGRAM_EXIT_FAILURE;
+        }
+    }
+    if (out_path && output_write_json(PROG, "--out", out_path, 1, write_json, &run) != 0)
+        rc = PROGRAM_EXIT_FAILURE;
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+        rc = PROGRAM_EXIT_FAILURE;
     }
     for (int64_t i = 0; i < k; i++) {
         free(dense[i]);

@@ -28,6 +28,13 @@
  * model's own stream of the context's seed (sigeo.h, "Threads"): same seed
  * and same order of building models, same weights, bit for bit.
  *
+ * Limits: every element count the builder and the runs compute (a
+ * parameter's numel, a node's features per row, a per-row shape's product,
+ * an embedding table's rows x dim, and batch rows x features of every active
+ * node) is at most SIGEO_MAX_ELEMENTS; a descriptor that would exceed it, or
+ * whose sizes would overflow 64-bit arithmetic, fails with SIGEO_ERR_SHAPE
+ * naming the layer, before anything is allocated.
+ *
  * Threads: one model is used by one thread at a time.
  *
  * Non-C callers: fill structs with their _init() functions (the _INIT
@@ -44,6 +51,9 @@ extern "C" {
 #endif
 
 typedef struct sigeo_model sigeo_model_t;
+
+/* Largest element count of any tensor (2^40: 4 TiB of float32), see "Limits". */
+#define SIGEO_MAX_ELEMENTS ((int64_t)1 << 40)
 
 /* Kinds of model input. */
 typedef enum sigeo_input_kind {
@@ -413,12 +423,19 @@ SIGEO_API sigeo_status_t sigeo_model_set_training(sigeo_model_t *model, int trai
  * it), "libsigeo_version", "model" and "arch" (the active architecture's
  * text form). Batch norms add their buffers under PyTorch's names:
  * "<name>.running_mean", "<name>.running_var" (F32) and
- * "<name>.num_batches_tracked" (I64 scalar). Errors: SIGEO_ERR_IO (with the system's reason), SIGEO_ERR_INVALID_ARG. */
+ * "<name>.num_batches_tracked" (I64 scalar). `path` must be absent or a
+ * regular file: a symbolic link, FIFO, device or directory there is refused
+ * (SIGEO_ERR_IO) and left as it is — a link is not followed (save to its
+ * target). The temporary is ".<name>.sigeo-tmp.<pid>" beside `path`; a
+ * save removes such leftovers of processes that no longer exist (a save
+ * killed part way). Errors: SIGEO_ERR_IO (with the system's reason),
+ * SIGEO_ERR_INVALID_ARG. */
 SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path);
 
 /* Bits of sigeo_model_load's flags. */
 #define SIGEO_LOAD_ALLOW_EXTRA 0x1u   /* ignore tensors the model does not have */
 #define SIGEO_LOAD_ALLOW_MISSING 0x2u /* keep the current values of parameters the file lacks */
+#define SIGEO_LOAD_ALLOW_OTHER_MODEL 0x4u /* load a file whose metadata names another model or architecture space */
 
 /* Loads parameters by name from a safetensors file (F32, or F64 converted
  * to float). Names and shapes are checked first and every value must be
@@ -426,7 +443,11 @@ SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path
  * unchanged. Errors: SIGEO_ERR_IO, SIGEO_ERR_FORMAT (malformed file, with
  * the byte offset), SIGEO_ERR_SHAPE (a shape mismatch, naming the tensor),
  * SIGEO_ERR_INVALID_ARG (a missing or extra tensor, naming it; an
- * unsupported dtype), SIGEO_ERR_NONFINITE. */
+ * unsupported dtype; metadata "model" naming another model, or "arch" not
+ * fitting this model's choice points — unless SIGEO_LOAD_ALLOW_OTHER_MODEL;
+ * an "arch" that fits is not activated: weights are full-shape),
+ * SIGEO_ERR_NONFINITE. `path` must be a regular file: a FIFO, device or
+ * directory is SIGEO_ERR_IO (without blocking). */
 SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *model, const char *path, uint32_t flags);
 
 /* Last failure of a call on this model, from any thread; never NULL. */

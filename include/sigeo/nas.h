@@ -91,12 +91,14 @@ SIGEO_API const char *sigeo_one_shot_last_error(const sigeo_one_shot_t *scorer);
 
 /* ------------------------------------------------------------ pipeline */
 
+/* How the search scores a candidate (sigeo_nas_options_t.scorer). */
 typedef enum sigeo_nas_scorer {
     SIGEO_NAS_SCORE_PROXY = 0,    /* sigeo_proxy_compute (options.proxy) on the first k training batches */
     SIGEO_NAS_SCORE_ONE_SHOT = 1, /* sigeo_one_shot_score (options.one_shot) */
     SIGEO_NAS_SCORE_RANDOM = 2    /* a uniform score in [0, 1) from the seed: the random-search baseline */
 } sigeo_nas_scorer_t;
 
+/* The pipeline's phases, as reported to the progress callback. */
 typedef enum sigeo_nas_phase {
     SIGEO_NAS_PHASE_WARMUP = 0,
     SIGEO_NAS_PHASE_SEARCH = 1,
@@ -191,6 +193,7 @@ SIGEO_API sigeo_status_t sigeo_nas_run_space(sigeo_nas_result_t **out, sigeo_con
                                              sigeo_dataset_t *valid, sigeo_dataset_t *test,
                                              const sigeo_nas_options_t *options);
 
+/* Frees a result and what it owns (for sigeo_nas_run_space, the supernet it built); NULL is fine. */
 SIGEO_API void sigeo_nas_result_destroy(sigeo_nas_result_t *result);
 
 /* The run at a glance: the selected candidate's metrics, the cost of each
@@ -225,6 +228,7 @@ typedef struct sigeo_nas_summary {
       0, 0u, 0, 0, 0, 0, 0u, 0u, 0.0, 0, 0 }
 SIGEO_API sigeo_status_t sigeo_nas_summary_init(sigeo_nas_summary_t *summary, uint32_t struct_size);
 
+/* Copies the summary into *out (read by out->struct_size). */
 SIGEO_API sigeo_status_t sigeo_nas_result_get_summary(sigeo_nas_summary_t *out, const sigeo_nas_result_t *result);
 
 /* The selected architecture into arch[0..n_arch) (capacity >= n_arch). */

@@ -196,12 +196,13 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
 /* Metrics of `model` (active architecture) on a dataset, in batches:
  * mean log loss, AUC (binary targets; exact, from sorted scores with ties
  * averaged) and accuracy (argmax for classes, p > 0.5 for binary).
- * Any output may be NULL. */
+ * Any output may be NULL; on failure every non-NULL output is NaN. */
 SIGEO_API sigeo_status_t sigeo_evaluate(double *logloss_out, double *auc_out, double *accuracy_out,
                                         sigeo_model_t *model, sigeo_dataset_t *data, int64_t batch_size);
 
 /* Exact AUC of scores vs binary labels (ties count 1/2). Errors:
- * SIGEO_ERR_INVALID_ARG when a class is absent, SIGEO_ERR_NONFINITE. */
+ * SIGEO_ERR_INVALID_ARG when a class is absent, SIGEO_ERR_NONFINITE; on
+ * failure *auc_out (if not NULL) is NaN. */
 SIGEO_API sigeo_status_t sigeo_auc(double *auc_out, const float *scores, const float *labels, int64_t n);
 
 #ifdef __cplusplus

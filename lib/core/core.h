@@ -67,14 +67,8 @@ void sigeo__free(void *ptr);                      /* NULL is a no-op */
 void *sigeo__realloc_array(void *ptr, size_t old_count, size_t new_count, size_t elem_size);
 char *sigeo__strdup(const char *s);
 
-/* Overflow-checked size arithmetic: false if a*b (or a+b) overflows. */
-static inline bool sigeo__mul_size(size_t *out, size_t a, size_t b)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return false;
-    *out = a * b;
-    return true;
-}
+/* Overflow-checked size arithmetic (sigeo__mul_size, sigeo__mul_i64, ...). */
+#include "core/checked.h"
 
 /* ------------------------------------------------------ ABI-grown structs */
 

@@ -17,21 +17,47 @@ uint64_t sigeo__failure_count(void)
     return thread_failures;
 }
 
+/* Copies `raw` into buf with control characters (names, file contents the
+ * message quotes) written as \xNN: a message is one line of text a host can
+ * log or show as it is, whatever a caller named its tensors. */
+static void escape_into(char *buf, size_t size, const char *raw)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+        const bool control = *p < 0x20 || *p == 0x7f;
+        if (o + (control ? 4 : 1) >= size)
+            break;
+        if (control) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[*p >> 4];
+            buf[o++] = hex[*p & 0xf];
+        } else {
+            buf[o++] = (char)*p;
+        }
+    }
+    buf[o] = '\0';
+}
+
 /* Formats into a scratch buffer first and copies after: an argument may be
  * the thread's message itself or a handle's (a caller adding context to a
- * callee's failure), and vsnprintf over its own source is undefined. */
-static void format_message(const char *prefix, const char *fmt, va_list ap)
+ * callee's failure), and vsnprintf over its own source is undefined.
+ * `callee` (may be NULL) is appended as ": <callee>". */
+static void format_message(const char *callee, const char *fmt, va_list ap) SIGEO__PRINTF(2, 0);
+
+static void format_message(const char *callee, const char *fmt, va_list ap)
 {
-    char scratch[SIGEO__ERRMSG_MAX];
-    int n = vsnprintf(scratch, sizeof scratch, fmt, ap);
+    char raw[SIGEO__ERRMSG_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
     if (n < 0)
-        snprintf(scratch, sizeof scratch, "(unformattable error message)");
-    if (prefix) {
-        size_t used = strlen(scratch);
-        if (used + 2 < sizeof scratch)
-            snprintf(scratch + used, sizeof scratch - used, ": %s", prefix);
+        snprintf(raw, sizeof raw, "(unformattable error message)");
+    if (callee) {
+        size_t used = strlen(raw);
+        if (used + 2 < sizeof raw)
+            snprintf(raw + used, sizeof raw - used, ": %s", callee);
     }
-    memcpy(thread_message, scratch, sizeof thread_message);
+    escape_into(thread_message, sizeof thread_message, raw);
     thread_failures++;
 }
 

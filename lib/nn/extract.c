@@ -43,11 +43,11 @@ static sigeo_status_t count_active(sigeo_model_t *m, void *user)
     counts_t *c = user;
     c->params = c->flops = 0;
     for (int32_t i = 0; i < m->n_params; i++)
-        c->params += m->params[i].active_numel;
+        c->params = sigeo__sat_add_i64(c->params, m->params[i].active_numel);
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const sigeo__node_t *n = &m->nodes[i];
         if (n->active && n->op->flops)
-            c->flops += n->op->flops(m, n);
+            c->flops = sigeo__sat_add_i64(c->flops, n->op->flops(m, n));
     }
     return SIGEO_OK;
 }

@@ -31,7 +31,8 @@ static sigeo_status_t sum_concat_configure(sigeo_model_t *m, sigeo__node_t *n, c
     int32_t runs = 0;
     for (uint32_t i = 0; i < d->n_inputs; i++) {
         const sigeo__node_t *in = &m->nodes[d->inputs[i]];
-        total += in->max_width;
+        if (!sigeo__add_elems(&total, total, in->max_width))
+            total = INT64_MAX; /* refused by add_layer's limit (CONCAT only) */
         widest = in->max_width > widest ? in->max_width : widest;
         runs += in->max_runs;
         if (d->input_choices && d->input_choices[i] >= 0 &&

@@ -34,17 +34,22 @@ static sigeo_status_t conv_configure(sigeo_model_t *m, sigeo__node_t *n, const s
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: conv2d '%s' kernel %lldx%lld stride %lldx%lld padding %lldx%lld", fn,
                         d->name, (long long)d->kernel[0], (long long)d->kernel[1], (long long)d->stride[0],
                         (long long)d->stride[1], (long long)d->padding[0], (long long)d->padding[1]);
-        const int64_t span = s.d[1 + i] + 2 * n->padding[i];
+        int64_t pad2, span;
+        if (!sigeo__mul_elems(&pad2, 2, n->padding[i]) || !sigeo__add_elems(&span, s.d[1 + i], pad2))
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': padding %lld makes the input %s over the limit of %lld",
+                        fn, d->name, (long long)n->padding[i], i ? "width" : "height", (long long)SIGEO_MAX_ELEMENTS);
         if (span < n->kernel[i])
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': kernel %lld exceeds the padded input %s %lld of '%s'", fn,
                         d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span, in->name);
         out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
     }
-    if (d->units > INT64_MAX / 8 / out[0] / out[1] || s.d[0] > INT64_MAX / 8 / n->kernel[0] / n->kernel[1] / d->units)
-        return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': %lld channels of %lldx%lld do not fit in memory", fn, d->name,
-                    (long long)d->units, (long long)out[0], (long long)out[1]);
+    int64_t plane, width;
+    if (!sigeo__mul_elems(&plane, out[0], out[1]) || !sigeo__mul_elems(&width, d->units, plane))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': %lld channels of %lldx%lld exceed the limit of %lld features",
+                    fn, d->name, (long long)d->units, (long long)out[0], (long long)out[1],
+                    (long long)SIGEO_MAX_ELEMENTS);
     n->units = d->units;
-    n->max_width = d->units * out[0] * out[1];
+    n->max_width = width;
     sigeo__node_set_shape(n, 3, (const int64_t[]){ d->units, out[0], out[1] });
     n->module = m->n_modules;
     const int64_t wd[4] = { d->units, s.d[0], n->kernel[0], n->kernel[1] };
@@ -162,7 +167,7 @@ static int64_t conv_active_numel(const sigeo_model_t *m, const sigeo__node_t *n,
 
 static int64_t conv_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
-    return n->width * m->params[n->param[0]].numel / n->units;
+    return sigeo__sat_mul_i64(n->width, m->params[n->param[0]].numel / n->units);
 }
 
 const sigeo__op_t sigeo__op_conv2d = {

@@ -25,7 +25,9 @@ static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const si
                         "%s: dot interaction '%s' with one input needs (T, E) tokens, T >= 2; '%s' is not shaped so",
                         fn, d->name, in0->name);
         n->units = s.d[1]; /* E */
-        n->max_width = s.d[0] * (s.d[0] - 1) / 2;
+        if (!sigeo__mul_i64(&n->max_width, s.d[0], s.d[0] - 1))
+            n->max_width = INT64_MAX; /* refused by add_layer's limit */
+        n->max_width /= 2;
         return SIGEO_OK;
     }
     for (uint32_t i = 0; i < d->n_inputs; i++)
@@ -33,7 +35,9 @@ static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const si
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld", fn,
                         d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width, (long long)in0->max_width);
     n->units = in0->max_width;
-    n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
+    if (!sigeo__mul_i64(&n->max_width, (int64_t)d->n_inputs, (int64_t)d->n_inputs - 1))
+        n->max_width = INT64_MAX; /* refused by add_layer's limit */
+    n->max_width /= 2;
     return SIGEO_OK;
 }
 

@@ -149,6 +149,13 @@ static sigeo_status_t desc_shape(sigeo__shape_t *out, sigeo_model_t *m, const si
         if (d->shape[i] > 0)
             s.d[s.ndim++] = d->shape[i];
     }
+    int64_t numel = 1;
+    for (int32_t i = 0; i < s.ndim; i++)
+        if (!sigeo__mul_elems(&numel, numel, s.d[i]))
+            return FAIL(m, SIGEO_ERR_SHAPE,
+                        "sigeo_model_add_layer: %s '%s' shape (%lld, %lld, %lld) holds more than %lld features", what,
+                        d->name, (long long)d->shape[0], (long long)d->shape[1], (long long)d->shape[2],
+                        (long long)SIGEO_MAX_ELEMENTS);
     if (s.ndim == 1)
         s = (sigeo__shape_t){ 0, { 0, 0, 0 } };
     *out = s;
@@ -237,11 +244,10 @@ static sigeo_status_t slice_configure(sigeo_model_t *m, sigeo__node_t *n, const 
     if (st != SIGEO_OK)
         return st;
     sigeo__node_t *in = &m->nodes[d->inputs[0]];
-    if (d->units < 1 || d->offset < 0 || d->offset + d->units > in->max_width)
+    if (d->units < 1 || d->offset < 0 || d->units > in->max_width || d->offset > in->max_width - d->units)
         return FAIL(m, SIGEO_ERR_SHAPE,
-                    "sigeo_model_add_layer: slice '%s' takes features [%lld, %lld) of input '%s', which has %lld",
-                    d->name, (long long)d->offset, (long long)(d->offset + d->units), in->name,
-                    (long long)in->max_width);
+                    "sigeo_model_add_layer: slice '%s' takes %lld features from feature %lld of input '%s', which "
+                    "has %lld", d->name, (long long)d->units, (long long)d->offset, in->name, (long long)in->max_width);
     n->offset = d->offset;
     n->units = n->max_width = d->units;
     sigeo__shape_t s = sigeo__node_shape(m, in);

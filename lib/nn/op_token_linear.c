@@ -46,12 +46,13 @@ static sigeo_status_t tl_configure(sigeo_model_t *m, sigeo__node_t *n, const sig
                 return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s' width option %d is %lld, outside 1..%lld", fn,
                             d->name, (int)o, (long long)c->values[o], (long long)d->units);
     }
-    if (d->units > INT64_MAX / 8 / s.d[1] || d->units > INT64_MAX / 8 / s.d[0])
-        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': %lld tokens do not fit in memory", fn, d->name,
-                    (long long)d->units);
+    int64_t width;
+    if (!sigeo__mul_elems(&width, d->units, s.d[1]))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': %lld tokens of %lld exceed the limit of %lld features",
+                    fn, d->name, (long long)d->units, (long long)s.d[1], (long long)SIGEO_MAX_ELEMENTS);
     n->units = d->units;
     n->width_choice = d->width_choice;
-    n->max_width = d->units * s.d[1];
+    n->max_width = width;
     sigeo__node_set_shape(n, 2, (const int64_t[]){ d->units, s.d[1] });
     n->module = m->n_modules;
     const int64_t wd[2] = { d->units, s.d[0] };
@@ -220,7 +221,7 @@ static int64_t tl_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, c
 static int64_t tl_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
     const int64_t E = n->shape[1];
-    return (n->width / E) * m->nodes[n->inputs[0]].width;
+    return sigeo__sat_mul_i64(n->width / E, m->nodes[n->inputs[0]].width);
 }
 
 /* The weight [units, T] mixes whole tokens of E features: its active slice

@@ -79,6 +79,10 @@ void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width,
                               const sigeo_model_t *m);
 
 sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m);
+
+/* SIGEO_OK if the model is finalised, else INVALID_ARG "<fn>: model '...'
+ * is not finalised" in the model's and the thread's message (model.c). */
+sigeo_status_t sigeo__model_check_ready(const sigeo_model_t *m, const char *fn);
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m);
 
 /* sigeo_model_sample_arch / sigeo_model_mutate_arch drawing from `rng`

@@ -83,6 +83,10 @@ static sigeo_status_t check_batch(sigeo_model_t *m, const sigeo_batch_t *b, bool
         const sigeo__node_t *n = &m->nodes[i];
         if (!n->active)
             continue;
+        int64_t elems; /* model.h "Limits": every later batch x width product fits */
+        if (!sigeo__mul_elems(&elems, b->batch_size, n->max_width))
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: %lld rows of node '%s' (%lld features) exceed the limit of %lld elements",
+                        fn, (long long)b->batch_size, n->name, (long long)n->max_width, (long long)SIGEO_MAX_ELEMENTS);
         if (n->kind == SIGEO__NODE_INPUT_DENSE) {
             if (!b->dense)
                 return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: input '%s' needs batch->dense", fn, n->name);

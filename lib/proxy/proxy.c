@@ -136,6 +136,9 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     sigeo__errbuf_t *err = sigeo__probe_errbuf(model);
     if (!result)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: result is NULL", fn);
+    sigeo_status_t ready = sigeo__model_check_ready(model, fn);
+    if (ready != SIGEO_OK)
+        return ready;
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_proxy_options", err);
     if (st != SIGEO_OK)

@@ -343,6 +343,10 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         return st;
     if (s->n_batches >= UINT32_MAX)
         return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
+    uint64_t samples;
+    if (!sigeo__add_u64(&samples, s->n_samples, (uint64_t)b.batch_size))
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: batch_size %lld brings the sample count past 2^64",
+                    (long long)b.batch_size);
     if (!s->acc.mean && (st = allocate_accumulators(s)) != SIGEO_OK)
         return st;
 
@@ -373,7 +377,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         s->n_directional_batches++;
     }
     s->n_batches = n;
-    s->n_samples += (uint64_t)b.batch_size;
+    s->n_samples = samples;
     s->loss_sum += b.loss;
     s->loss_last = b.loss;
     return SIGEO_OK;

@@ -73,9 +73,15 @@ static sigeo_status_t train_run(sigeo_train_result_t *result, sigeo_model_t *m, 
     if (per_epoch < 1)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: %lld training rows give no batch of %lld", fn,
                               (long long)info.n_rows, (long long)o.batch_size);
-    /* Steps: a sample budget (warm-up level) or epochs. */
-    int64_t total = o.max_samples > 0 ? (o.max_samples + o.batch_size - 1) / o.batch_size
-                                      : (int64_t)ceil(o.epochs * (double)per_epoch);
+    /* Steps: a sample budget (warm-up level) or epochs. The double is
+     * checked before the cast (1e300 epochs would be undefined behaviour). */
+    const double epoch_steps = ceil(o.epochs * (double)per_epoch);
+    if (o.max_samples == 0 && !(epoch_steps < 0x1p62))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s: epochs %g x %lld batches per epoch = %g steps, more than 2^62", fn, o.epochs,
+                              (long long)per_epoch, epoch_steps);
+    int64_t total = o.max_samples > 0 ? o.max_samples / o.batch_size + (o.max_samples % o.batch_size != 0)
+                                      : (int64_t)epoch_steps;
     const bool binary = info.n_targets > 0 && !info.has_labels;
     int32_t n_choices = 0;
     sigeo_model_choices(&n_choices, NULL, 0, m);
