@@ -11,7 +11,7 @@
  *   sigeo_model_set_loss(m, logits, SIGEO_LOSS_SOFTMAX_CE);
  *   sigeo_model_finalize(m);
  * Running:
- *   sigeo_model_activate(m, arch, n);          (supernets; default: option 0... see below)
+ *   sigeo_model_activate(m, arch, n);          (supernets; finalize activates all-last options)
  *   sigeo_model_forward_backward(&loss, m, &batch);
  *   sigeo_model_get_grad(m, param, buf, count);
  *
@@ -25,7 +25,8 @@
  * Parameters are grouped into modules: one per parameterised layer (its
  * weight and bias), the unit over which ZiCo sums. Initialisation follows
  * PyTorch's defaults (documented per layer kind below), drawn from the
- * context's seed: same seed, same weights, bit for bit.
+ * model's own stream of the context's seed (sigeo.h, "Threads"): same seed
+ * and same order of building models, same weights, bit for bit.
  *
  * Limits: every element count the builder and the runs compute (a
  * parameter's numel, a node's features per row, a per-row shape's product,
@@ -278,7 +279,7 @@ SIGEO_API sigeo_status_t sigeo_model_add_choice(int32_t *choice_out, sigeo_model
 SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *model, int32_t output, sigeo_loss_kind_t kind);
 
 /* Ends building: checks the graph, allocates and initialises the parameters
- * from the context's seed, activates the architecture of all-last options
+ * from the model's stream (the context's seed), activates the architecture of all-last options
  * (the largest widths, for width choices in increasing order). */
 SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *model);
 
@@ -305,7 +306,10 @@ SIGEO_API sigeo_status_t sigeo_model_forward(double *loss_out, sigeo_model_t *mo
 SIGEO_API sigeo_status_t sigeo_model_forward_backward(double *loss_out, sigeo_model_t *model,
                                                       const sigeo_batch_t *batch);
 
-/* Per-sample losses of the last forward (two-call: buf NULL -> *count = B). */
+/* Per-sample losses of the last forward (two-call: buf NULL -> *count = B).
+ * SIGEO_ERR_INVALID_ARG if that forward ran without the loss
+ * (sigeo_model_forward with loss_out NULL) or the model or its architecture
+ * changed since. */
 SIGEO_API sigeo_status_t sigeo_model_sample_losses(float *buf, int64_t *count, const sigeo_model_t *model);
 /* Output of node `node` from the last forward, [B, active width], row-major
  * (two-call pattern on count, in floats). */
@@ -379,12 +383,12 @@ typedef enum sigeo_sampling {
     SIGEO_SAMPLE_FULL_PATH = 4
 } sigeo_sampling_t;
 
-/* Draws an architecture from the context's random stream (deterministic for
+/* Draws an architecture from the model's random stream (deterministic for
  * a seed) into arch[0..n_choices). Does not activate it. */
 SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity, sigeo_model_t *model,
                                                  sigeo_sampling_t how);
 
-/* One elementary mutation of `arch` in place, from the context's random
+/* One elementary mutation of `arch` in place, from the model's random
  * stream: a uniformly chosen choice point is redrawn to a different option;
  * a point that belongs to a group redraws its whole group (any-path
  * counts), as NASRec's mutation redraws a whole input list. The result may
@@ -423,7 +427,8 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
  * at its widths, with no choice points; same node and parameter names. With
  * inherit_weights the weights are the supernet's slices (so outputs and
  * gradients equal the activated subnet's up to GEMM rounding), otherwise
- * fresh from the context's seed (train from scratch). */
+ * fresh from the new model's own stream of the context's seed (train from
+ * scratch). */
 SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *model, const int32_t *arch,
                                              int32_t n, int inherit_weights);
 

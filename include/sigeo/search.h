@@ -56,7 +56,8 @@ typedef struct sigeo_search_options {
     uint32_t sample_size;       /* S: tournament size */
     uint32_t children;          /* C: children per cycle */
     uint32_t cycles;            /* G */
-    uint64_t seed;
+    uint64_t seed;              /* drives every draw of the search: initial samples, tournaments, mutations
+                                 * (not the model's own stream: other uses of the model do not change it) */
     uint64_t max_evaluations;   /* 0 = no budget beyond P + G C */
     double max_seconds;         /* 0 = no time budget */
     int32_t init_sampling;      /* sigeo_sampling_t of the initial population (NASRec: ANY_PATH counts) */

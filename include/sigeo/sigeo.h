@@ -22,8 +22,29 @@
  *    `_INIT` macro and an `_init()` function, and only ever grow at the end.
  *  - Public enums carry no COUNT/LAST sentinel: their numbers are forever.
  *
- * Threads: different handles may be used from different threads at once; one
- * handle must be used by one thread at a time.
+ * Threads:
+ *  - Different handles may be used from different threads at once, also
+ *    handles created from one context (two models of one context scoring
+ *    on two threads give bit for bit what they give one after the other).
+ *    One handle must be used by one thread at a time; a handle that borrows
+ *    another (an optimizer its model, a search its model) counts as using it.
+ *  - What handles of one context share, and how: the options (read-only),
+ *    the oneDNN engine (created by the first model, under the context's
+ *    lock), the context's message buffer (written under that lock). Each
+ *    model has its own oneDNN stream and its own random stream: the k-th
+ *    model of a context to be finalised draws stream k of the context's
+ *    seed, so a model's weights and samples depend on the seed and the
+ *    order models were finalised in, never on what another model draws
+ *    afterwards (a build that fails before finalisation uses no stream).
+ *    Finalise models (sigeo_model_extract finalises one too) from one
+ *    thread, or in a fixed order, when that order matters to you.
+ *  - Process state is never changed behind the host's back: oneDNN's OpenMP
+ *    team is sized by the context's `threads` for the duration of each
+ *    backend call only (the calling thread's omp_get_max_threads() is put
+ *    back before the call returns), and OpenBLAS's process-wide thread
+ *    count is changed only by sigeo_set_option(SIGEO_OPTION_BLAS_THREADS).
+ *  - sigeo_set_allocator and sigeo_set_option are process-wide: call them
+ *    before other threads use the library.
  *
  * Non-C callers: fill structs with their _init() functions (the _INIT
  * macros are C only) and check layouts with sigeo_struct_size().
@@ -110,6 +131,26 @@ SIGEO_API sigeo_status_t sigeo_set_allocator(const sigeo_allocator_t *allocator)
  * (for leak checks in hosts and tests). Either pointer may be NULL. */
 SIGEO_API void sigeo_memory_in_use(uint64_t *bytes, uint64_t *blocks);
 
+/* -------------------------------------------------- process-wide options */
+
+/* Knobs that belong to the process, not to a context (a backend's global
+ * setting, shared with the host): the library never changes them itself. */
+typedef enum sigeo_option {
+    /* OpenBLAS's thread count (openblas_set_num_threads: every OpenBLAS user
+     * in the process). The library uses OpenBLAS only for small LAPACK
+     * solves off the hot path; hosts that run it next to oneDNN's OpenMP
+     * team may set 1 so the two pools do not compete for the cores.
+     * Values 1..1024. */
+    SIGEO_OPTION_BLAS_THREADS = 1
+} sigeo_option_t;
+
+/* Sets a process-wide option. Errors: SIGEO_ERR_INVALID_ARG (unknown option,
+ * value out of range). */
+SIGEO_API sigeo_status_t sigeo_set_option(sigeo_option_t option, int64_t value);
+/* Reads a process-wide option's current value (also when the host changed
+ * it directly). */
+SIGEO_API sigeo_status_t sigeo_get_option(int64_t *value, sigeo_option_t option);
+
 /* --------------------------------------------------------------- context */
 
 typedef struct sigeo_context sigeo_context_t;
@@ -117,15 +158,15 @@ typedef struct sigeo_context sigeo_context_t;
 /* Options of sigeo_context_create. */
 typedef struct sigeo_context_options {
     uint32_t struct_size;
-    uint32_t threads; /* compute threads; 0 = the number of online cores */
-    uint64_t seed;    /* seed of every random choice made through this context */
+    uint32_t threads; /* compute threads (oneDNN's team per backend call); 0 = the number of online cores */
+    uint64_t seed;    /* seed of every model stream of this context (see "Threads" above) */
 } sigeo_context_options_t;
 
 #define SIGEO_CONTEXT_OPTIONS_INIT { (uint32_t)sizeof(sigeo_context_options_t), 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_context_options_init(sigeo_context_options_t *options, uint32_t struct_size);
 
 /* Creates a context: the owner of the compute engine, the thread policy and
- * the random stream that models, trainers and searches created from it share.
+ * the seed the random streams of the models created from it derive from.
  * `options` may be NULL (all defaults). Errors: SIGEO_ERR_INVALID_ARG,
  * SIGEO_ERR_UNSUPPORTED (options from a newer libsigeo that set new fields),
  * SIGEO_ERR_NO_MEMORY. */

@@ -163,7 +163,7 @@ typedef struct sigeo_train_options {
     int64_t batch_size;
     int64_t max_samples;      /* sample budget (warm-up level x train rows); 0 = epochs decide */
     double epochs;            /* passes over the data when max_samples is 0 (fractions allowed) */
-    uint64_t shuffle_seed;    /* 0 = keep the dataset's order (NASRec: no shuffling) */
+    uint64_t shuffle_seed;    /* 0 = keep the dataset's order (NASRec: no shuffling); else reorders `train`, see sigeo_train */
     int64_t report_every;     /* steps between progress calls (0 = never) */
     int64_t validate_every;   /* steps between validations (0 = only at the end if a validation set is given) */
     int32_t drop_last;        /* 1: skip the incomplete last batch (NASRec) */
@@ -216,9 +216,20 @@ SIGEO_API sigeo_status_t sigeo_train_result_init(sigeo_train_result_t *result, u
 /* Trains `model` with `optimizer` on `train` following `schedule` (NULL =
  * constant at the optimiser's lr). `val` (may be NULL) is evaluated every
  * validate_every steps and at the end. For a supernet with sampling >= 0 a
- * fresh architecture is drawn each step from the context's stream; the
+ * fresh architecture is drawn each step from the model's stream; the
  * previously active architecture is restored at the end. A non-finite loss
- * stops training with SIGEO_ERR_NONFINITE naming the step. */
+ * stops training with SIGEO_ERR_NONFINITE naming the step. Every failure's
+ * message is also the model's (sigeo_model_last_error).
+ *
+ * The dataset `train` is changed in place when options->shuffle_seed is not
+ * 0: epoch e (from 0) runs in the order sigeo_dataset_shuffle(train,
+ * shuffle_seed + e) gives, and `train` keeps the order of the last epoch
+ * started when the call returns (also after a failure). Views and batches
+ * taken from `train` before the call are invalid after it; call
+ * sigeo_dataset_unshuffle(train) for the storage order again, or pass a
+ * dataset the caller does not share. With shuffle_seed 0 `train` is only
+ * read. (Copying the order of a Criteo-size dataset per call would cost more
+ * than the reorder saves, hence in place.) */
 SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *model, sigeo_optimizer_t *optimizer,
                                      sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
                                      const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user);

@@ -1,4 +1,5 @@
-/* The context: thread policy, seed and (later) the compute engine. */
+/* The context: thread policy, seed, the model streams and the compute
+ * engine, shared by every handle created from it (under its lock). */
 #include <string.h>
 #include <unistd.h>
 
@@ -30,7 +31,10 @@ SIGEO_API sigeo_status_t sigeo_context_create(sigeo_context_t **out, const sigeo
     if (!ctx)
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_context_create: out of memory (%zu bytes)", sizeof *ctx);
     ctx->options = o;
-    sigeo__rng_seed(&ctx->rng, o.seed);
+    if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+        sigeo__free(ctx);
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_context_create: cannot create the context's mutex");
+    }
     *out = ctx;
     return SIGEO_OK;
 }
@@ -41,6 +45,7 @@ SIGEO_API void sigeo_context_destroy(sigeo_context_t *ctx)
         return;
     if (ctx->engine && ctx->engine_destroy)
         ctx->engine_destroy(ctx->engine);
+    pthread_mutex_destroy(&ctx->lock);
     sigeo__free(ctx);
 }
 
@@ -49,10 +54,30 @@ SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out,
     if (!ctx)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: ctx is NULL");
     /* The message buffer is bookkeeping, not state: writable through a const handle. */
-    sigeo__errbuf_t *err = (sigeo__errbuf_t *)&ctx->err;
+    sigeo_context_t *c = (sigeo_context_t *)ctx;
     if (!out)
-        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: out is NULL");
-    return sigeo__struct_out(out, &ctx->options, sizeof ctx->options, "sigeo_context_options", err);
+        return sigeo__context_propagate(
+            c, sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_context_get_options: out is NULL"));
+    sigeo_status_t st = sigeo__struct_out(out, &ctx->options, sizeof ctx->options, "sigeo_context_options", NULL);
+    return st == SIGEO_OK ? st : sigeo__context_propagate(c, st);
+}
+
+uint64_t sigeo__context_next_stream(sigeo_context_t *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    uint64_t k = ctx->next_stream++;
+    pthread_mutex_unlock(&ctx->lock);
+    return k;
+}
+
+sigeo_status_t sigeo__context_propagate(sigeo_context_t *ctx, sigeo_status_t status)
+{
+    if (status == SIGEO_OK)
+        return status;
+    pthread_mutex_lock(&ctx->lock);
+    sigeo__propagate(&ctx->err, status);
+    pthread_mutex_unlock(&ctx->lock);
+    return status;
 }
 
 SIGEO_API const char *sigeo_context_last_error(const sigeo_context_t *ctx)

@@ -11,10 +11,14 @@
 #include "core/context.h"
 #include "nn/backend.h"
 
+/* A model's handle on the backend: the context's engine (shared, created
+ * once under the context's lock; oneDNN engines are safe to share across
+ * threads) and the model's own stream, so two models of one context run
+ * primitives from two threads without sharing any mutable oneDNN object. */
 struct sigeo__engine {
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-    int threads; /* the context's thread count */
+    dnnl_engine_t engine; /* borrowed from the context */
+    dnnl_stream_t stream; /* owned */
+    int threads;          /* the context's thread count */
 };
 
 enum slot_kind {
@@ -51,42 +55,119 @@ static sigeo_status_t check(dnnl_status_t st, const char *what)
     return sigeo__fail(SIGEO_ERR_INTERNAL, "oneDNN: status %d while %s", (int)st, what);
 }
 
-static void engine_destroy(void *p)
+static void context_engine_destroy(void *p)
 {
-    sigeo__engine_t *e = p;
+    dnnl_engine_t engine = p;
+    if (engine)
+        dnnl_engine_destroy(engine);
+}
+
+/* The context's engine, created on first use: the lock makes two models
+ * created at once from two threads see one engine. */
+static sigeo_status_t context_engine(dnnl_engine_t *out, sigeo_context_t *ctx)
+{
+    sigeo_status_t st = SIGEO_OK;
+    pthread_mutex_lock(&ctx->lock);
+    if (!ctx->engine) {
+        dnnl_engine_t engine = NULL;
+        st = check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine");
+        if (st == SIGEO_OK) {
+            ctx->engine = engine;
+            ctx->engine_destroy = context_engine_destroy;
+        }
+    }
+    *out = ctx->engine;
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+sigeo_status_t sigeo__engine_open(sigeo__engine_t **out, sigeo_context_t *ctx)
+{
+    *out = NULL;
+    dnnl_engine_t engine;
+    sigeo_status_t st = context_engine(&engine, ctx);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__engine_t *e = sigeo__calloc(1, sizeof *e);
+    if (!e)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "creating a compute stream: out of memory");
+    e->engine = engine;
+    e->threads = (int)ctx->options.threads;
+    /* OpenBLAS's thread count is process state shared with the host: it is
+     * left alone (sigeo_set_option(SIGEO_OPTION_BLAS_THREADS) sets it). */
+    st = check(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags), "creating the stream");
+    if (st != SIGEO_OK) {
+        sigeo__free(e);
+        return st;
+    }
+    *out = e;
+    return SIGEO_OK;
+}
+
+void sigeo__engine_close(sigeo__engine_t *e)
+{
     if (!e)
         return;
     if (e->stream)
         dnnl_stream_destroy(e->stream);
-    if (e->engine)
-        dnnl_engine_destroy(e->engine);
     sigeo__free(e);
 }
 
-sigeo_status_t sigeo__engine_get(sigeo__engine_t **out, sigeo_context_t *ctx)
+/* oneDNN's OpenMP runtime sizes its team (at primitive creation and at
+ * execution) from the calling thread's omp_get_max_threads(). That setting
+ * belongs to the host's thread: it is switched to the context's count for
+ * the duration of one backend call and put back after, never left changed. */
+typedef struct omp_scope {
+    int saved;
+} omp_scope_t;
+
+static omp_scope_t omp_enter(const sigeo__engine_t *e)
 {
-    if (ctx->engine) {
-        *out = ctx->engine;
+    omp_scope_t sc = { 0 };
+#if defined(_OPENMP)
+    sc.saved = omp_get_max_threads();
+    if (sc.saved != e->threads)
+        omp_set_num_threads(e->threads);
+#else
+    (void)e;
+#endif
+    return sc;
+}
+
+static void omp_leave(const sigeo__engine_t *e, omp_scope_t sc)
+{
+#if defined(_OPENMP)
+    if (sc.saved != e->threads)
+        omp_set_num_threads(sc.saved);
+#else
+    (void)e;
+    (void)sc;
+#endif
+}
+
+SIGEO_API sigeo_status_t sigeo_set_option(sigeo_option_t option, int64_t value)
+{
+    switch (option) {
+    case SIGEO_OPTION_BLAS_THREADS:
+        if (value < 1 || value > 1024)
+            return sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                               "sigeo_set_option: SIGEO_OPTION_BLAS_THREADS %lld is outside 1..1024", (long long)value);
+        openblas_set_num_threads((int)value);
         return SIGEO_OK;
     }
-    sigeo__engine_t *e = sigeo__calloc(1, sizeof *e);
-    if (!e)
-        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "creating the compute engine: out of memory");
-    sigeo_status_t st = check(dnnl_engine_create(&e->engine, dnnl_cpu, 0), "creating the CPU engine");
-    if (st == SIGEO_OK)
-        st = check(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags), "creating the stream");
-    if (st != SIGEO_OK) {
-        engine_destroy(e);
-        return st;
+    return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_set_option: unknown option %d", (int)option);
+}
+
+SIGEO_API sigeo_status_t sigeo_get_option(int64_t *value, sigeo_option_t option)
+{
+    if (!value)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_get_option: value is NULL");
+    switch (option) {
+    case SIGEO_OPTION_BLAS_THREADS:
+        *value = openblas_get_num_threads();
+        return SIGEO_OK;
     }
-    /* OpenBLAS is for off-hot-path LAPACK work only: its pthreads would
-     * fight oneDNN's OpenMP workers for the cores (onednn-notes.md). */
-    openblas_set_num_threads(1);
-    e->threads = (int)ctx->options.threads;
-    ctx->engine = e;
-    ctx->engine_destroy = engine_destroy;
-    *out = e;
-    return SIGEO_OK;
+    return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_get_option: unknown option %d", (int)option);
 }
 
 void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
@@ -138,7 +219,9 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
                                  const char *what)
 {
     sigeo__prim_slot_t *s = *slot;
+    const omp_scope_t sc = omp_enter(e);
     sigeo_status_t st = check(dnnl_primitive_create(&s->prim, pd), what);
+    omp_leave(e, sc);
     for (int i = 0; st == SIGEO_OK && i < n_args; i++) {
         s->arg_ids[i] = arg_ids[i];
         st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
@@ -166,13 +249,6 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
 
 static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
 {
-#if defined(_OPENMP)
-    /* oneDNN's OpenMP team follows the context's thread count. The setting
-     * belongs to the calling thread, so it is made here, per execution (a
-     * cheap check), not once per process. */
-    if (omp_get_max_threads() != e->threads)
-        omp_set_num_threads(e->threads);
-#endif
     dnnl_exec_arg_t args[SLOT_MAX_ARGS + 1];
     for (int i = 0; i < s->n_args; i++) {
         sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);
@@ -187,9 +263,11 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
         args[n].memory = s->scratchpad_mem;
         n++;
     }
+    const omp_scope_t sc = omp_enter(e);
     sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, n, args), what);
     if (st == SIGEO_OK)
         st = check(dnnl_stream_wait(e->stream), what);
+    omp_leave(e, sc);
     return st;
 }
 
@@ -206,8 +284,12 @@ static sigeo_status_t pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t 
     }
     if (st == SIGEO_OK)
         st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
-    if (st == SIGEO_OK)
+    if (st == SIGEO_OK) {
+        /* implementations pick their blocking by the team size */
+        const omp_scope_t sc = omp_enter(e);
         st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, hint), what);
+        omp_leave(e, sc);
+    }
     if (own)
         dnnl_primitive_attr_destroy(own);
     return st;

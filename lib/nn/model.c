@@ -36,18 +36,21 @@ SIGEO_API sigeo_status_t sigeo_model_create(sigeo_model_t **out, sigeo_context_t
     if (!ctx)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_create: ctx is NULL");
     sigeo__engine_t *engine;
-    sigeo_status_t st = sigeo__engine_get(&engine, ctx);
+    sigeo_status_t st = sigeo__engine_open(&engine, ctx);
     if (st != SIGEO_OK)
-        return sigeo__propagate(&ctx->err, st);
+        return sigeo__context_propagate(ctx, st);
     sigeo_model_t *m = sigeo__calloc(1, sizeof *m);
-    if (!m)
+    if (!m) {
+        sigeo__engine_close(engine);
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
+    }
     m->ctx = ctx;
     m->engine = engine;
     m->loss_node = -1;
     m->directional_node = -1;
     m->name = sigeo__strdup(name ? name : "model");
     if (!m->name) {
+        sigeo__engine_close(engine);
         sigeo__free(m);
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
     }
@@ -104,6 +107,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     sigeo__free(m->targets);
     sigeo__free(m->directional);
     sigeo__free(m->name);
+    sigeo__engine_close(m->engine);
     sigeo__free(m);
 }
 
@@ -277,6 +281,14 @@ sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int
         m->params = grown;
         m->cap_params = cap;
     }
+    /* A layer's parameters form one module, which the proxy layer sees
+     * whole (probe.h): refuse, rather than cut, one that does not fit. */
+    int32_t own = 0;
+    for (int32_t i = m->n_params - 1; i >= 0 && m->params[i].node == m->n_nodes; i--)
+        own++;
+    if (own >= SIGEO__MODULE_MAX_PARAMS)
+        return FAIL(m, SIGEO_ERR_INTERNAL, "layer '%s': more than %d parameters in one module (probe.h)", node->name,
+                    SIGEO__MODULE_MAX_PARAMS);
     size_t len = strlen(node->name) + 1 + strlen(suffix) + 1;
     char *name = sigeo__alloc(len);
     if (!name)
@@ -447,11 +459,11 @@ SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *m, int32_t output, 
     return SIGEO_OK;
 }
 
-/* PyTorch default initialisations, drawn from the context's stream in
+/* PyTorch default initialisations, drawn from the model's stream in
  * parameter order (so the same seed gives the same weights). */
 static void init_param(sigeo_model_t *m, sigeo__param_t *p)
 {
-    sigeo__rng_t *rng = &m->ctx->rng;
+    sigeo__rng_t *rng = sigeo__model_rng(m);
     const sigeo__node_t *node = &m->nodes[p->node];
     if (node->op && node->op->init_param) {
         node->op->init_param(m, node, p);

@@ -254,7 +254,7 @@ static sigeo_status_t attn_backward(sigeo_model_t *m, sigeo__node_t *n)
     if ((st = bmm(m, n, SLOT_D_K, &k, k.T, k.d, k.T, ats, bf.ds, qs, bf.p, ks, bf.dp + E, scale)) != SIGEO_OK)
         return st;
     /* Input projection. */
-    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+    if (sigeo__wants_grad(m, in)) {
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
         sigeo__matmul_shape_t d_x = { .m = rows, .n = E, .k = E3, .a_stride = { E3, 1 }, .b_stride = { E, 1 },

@@ -219,7 +219,7 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
     if (st != SIGEO_OK)
         return st;
     sigeo__param_t *gp = &m->params[n->param[0]], *bp = &m->params[n->param[1]];
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool acc = false;
     float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
     const double count = (double)(B * S);
@@ -321,8 +321,18 @@ static int64_t bn_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, c
     return n->width / positions(n);
 }
 
+/* gamma and beta (and the running statistics) follow the node's own runs,
+ * one entry per channel of `positions` features. */
+static void bn_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                           sigeo__param_slice_t *out)
+{
+    (void)m;
+    (void)p;
+    *out = (sigeo__param_slice_t){ SIGEO__SLICE_OWN_RUNS, 0, positions(n) };
+}
+
 const sigeo__op_t sigeo__op_batch_norm = {
     .name = "batch norm", .configure = bn_configure, .infer = bn_infer, .forward = bn_forward,
     .backward = bn_backward, .active_numel = bn_active_numel, .couples_samples = bn_couples_samples,
-    .jvp = bn_jvp,
+    .jvp = bn_jvp, .param_slice = bn_param_slice, .standalone_desc = sigeo__standalone_width_of_input,
 };

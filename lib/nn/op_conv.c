@@ -105,7 +105,7 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
     w->grad_dirty = true;
     if (bp)
         bp->grad_dirty = true;
-    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+    if (sigeo__wants_grad(m, in)) {
         const int64_t count = m->batch * in->width;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);

@@ -136,7 +136,7 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     }
     if (token_mode(n)) {
         sigeo__node_t *in = sigeo__input(m, n, 0);
-        if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        if (!sigeo__wants_grad(m, in))
             return SIGEO_OK;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
@@ -151,7 +151,7 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     }
     for (int64_t i = 0; i < N; i++) {
         sigeo__node_t *in = sigeo__input(m, n, (int32_t)i);
-        if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        if (!sigeo__wants_grad(m, in))
             continue;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);

@@ -122,7 +122,7 @@ static sigeo_status_t pool_forward(sigeo_model_t *m, sigeo__node_t *n, const sig
 static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     const sigeo__pool_shape_t sh = pool_shape(m, n, m->batch);
     const int64_t count = m->batch * in->width;

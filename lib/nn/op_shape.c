@@ -132,7 +132,7 @@ void sigeo__put_rows(float *dst, int64_t ld_dst, const float *src, int64_t ld_sr
 
 void sigeo__init_uniform(sigeo_model_t *m, sigeo__param_t *p, double bound)
 {
-    sigeo__rng_t *rng = &m->ctx->rng;
+    sigeo__rng_t *rng = sigeo__model_rng(m);
     for (int64_t i = 0; i < p->numel; i++)
         p->data[i] = (float)((2.0 * sigeo__rng_uniform(rng) - 1.0) * bound);
 }
@@ -179,7 +179,7 @@ static sigeo_status_t one_input(sigeo_model_t *m, const sigeo_layer_desc_t *d, c
 static sigeo_status_t pass_grad_back(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);
@@ -284,7 +284,7 @@ static sigeo_status_t slice_forward(sigeo_model_t *m, sigeo__node_t *n, const si
 static sigeo_status_t slice_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);

@@ -139,7 +139,7 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
     float *xt = n->scratch, *dyt = xt + tin * ld;
     to_token_major(xt, ld, in->out, in_w, B, tin, E);
     to_token_major(dyt, ld, n->grad, out_w, B, tout, E);
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool acc = false;
     float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
     for (int32_t r = 0; r < in->n_runs; r++) {
@@ -224,7 +224,27 @@ static int64_t tl_flops(const sigeo_model_t *m, const sigeo__node_t *n)
     return sigeo__sat_mul_i64(n->width / E, m->nodes[n->inputs[0]].width);
 }
 
+/* The weight [units, T] mixes whole tokens of E features: its active slice
+ * is the first active output tokens x the input's runs, E features per
+ * column. */
+static void tl_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                           sigeo__param_slice_t *out)
+{
+    (void)m;
+    const int64_t E = n->shape[1];
+    if (p->kind == SIGEO_PARAM_WEIGHT)
+        *out = (sigeo__param_slice_t){ SIGEO__SLICE_INPUT_RUNS, n->width / E, E };
+}
+
+/* A standalone token linear has the active output tokens as its units. */
+static void tl_standalone_desc(const sigeo_model_t *m, const sigeo__node_t *n, sigeo_layer_desc_t *d)
+{
+    (void)m;
+    d->units = n->width / n->shape[1];
+}
+
 const sigeo__op_t sigeo__op_token_linear = {
     .name = "token linear", .configure = tl_configure, .infer = tl_infer, .forward = tl_forward,
     .backward = tl_backward, .flops = tl_flops, .active_numel = tl_active_numel, .jvp = tl_jvp,
+    .param_slice = tl_param_slice, .standalone_desc = tl_standalone_desc,
 };

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/rng.h"
 #include "sigeo/model.h"
 
 typedef struct sigeo__probe_param {
@@ -18,6 +19,12 @@ typedef struct sigeo__probe_param {
     int64_t active_numel; /* elements the active architecture uses */
 } sigeo__probe_param_t;
 
+/* A module is one layer's parameters: at most four (attention: in_proj
+ * weight and bias, out_proj weight and bias). sigeo__model_add_param
+ * refuses a fifth (SIGEO_ERR_INTERNAL naming the layer), so a module view
+ * always holds every parameter: nothing is cut silently. */
+#define SIGEO__MODULE_MAX_PARAMS 4
+
 typedef struct sigeo__probe_module {
     const char *name;    /* the layer's node name */
     bool active;         /* the layer runs under the active architecture */
@@ -26,7 +33,7 @@ typedef struct sigeo__probe_module {
     const float *grad;   /* their gradients from the last backward */
     int32_t n_params;
     int32_t first_param;     /* index of its first parameter (sigeo__probe_param) */
-    sigeo__probe_param_t params[4];
+    sigeo__probe_param_t params[SIGEO__MODULE_MAX_PARAMS]; /* all n_params of them */
     int32_t node;        /* the layer's node index (sigeo__probe_node) */
 } sigeo__probe_module_t;
 
@@ -78,6 +85,13 @@ sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m);
 sigeo_status_t sigeo__model_check_ready(const sigeo_model_t *m, const char *fn);
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m);
 
+/* sigeo_model_sample_arch / sigeo_model_mutate_arch drawing from `rng`
+ * instead of the model's own stream (NULL = the model's): a search's seed
+ * drives all of its draws, whatever else uses the model (lib/search). */
+sigeo_status_t sigeo__sample_arch_from(int32_t *arch, int32_t capacity, sigeo_model_t *m, sigeo_sampling_t how,
+                                       sigeo__rng_t *rng);
+sigeo_status_t sigeo__mutate_arch_from(int32_t *arch, int32_t n, sigeo_model_t *m, sigeo__rng_t *rng);
+
 /* One opaque pointer the proxy layer owns on the model, destroyed with it. */
 void *sigeo__probe_attachment(const sigeo_model_t *m);
 void sigeo__probe_attach(sigeo_model_t *m, void *attachment, void (*destroy)(void *attachment));
@@ -92,11 +106,10 @@ void sigeo__probe_attach(sigeo_model_t *m, void *attachment, void (*destroy)(voi
 float *sigeo__probe_module_data(sigeo_model_t *m, int32_t module);
 
 /* Marks which elements of parameter `param` (index within the module) the
- * active architecture uses: mask[i] = 1 or 0 for i < that parameter's numel.
- * Knows the slices of linear, sigmoid gating and token linear (first rows x
- * the input's runs); other kinds are all-or-nothing. SIGEO_ERR_UNSUPPORTED
- * (with a message) for a partially active parameter of a kind it does not
- * know, SIGEO_ERR_INTERNAL if the mask disagrees with the active count. */
+ * active architecture uses: mask[i] = 1 or 0 for i < that parameter's numel,
+ * from the slice the layer's op describes (graph.h, param_slice).
+ * SIGEO_ERR_INTERNAL (with a message) if the mask disagrees with the
+ * layer's active count. */
 sigeo_status_t sigeo__probe_active_mask(uint8_t *mask, sigeo_model_t *m, int32_t module, int32_t param);
 
 #define SIGEO__PROBE_INPUT_DENSE (-1)
@@ -161,9 +174,10 @@ sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bo
  * the loss (sigeo_model_forward with loss_out, or forward_backward) since
  * the last change; leaves everything the forward and backward wrote as it
  * was. Allocates its buffers on the first call (and when the batch grows)
- * only. SIGEO_ERR_INVALID_ARG
- * without such a forward, SIGEO_ERR_NONFINITE if a d_n overflows,
- * SIGEO_ERR_NO_MEMORY, SIGEO_ERR_BACKEND. In jvp.c. */
+ * only. SIGEO_ERR_INVALID_ARG without such a forward, SIGEO_ERR_UNSUPPORTED
+ * for an op without a forward-mode rule, SIGEO_ERR_NONFINITE if a d_n
+ * overflows, SIGEO_ERR_NO_MEMORY, SIGEO_ERR_INTERNAL (a backend failure).
+ * In jvp.c. */
 sigeo_status_t sigeo__tape_jvp(double *d_out, sigeo_model_t *m);
 
 #endif

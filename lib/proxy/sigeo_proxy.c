@@ -158,9 +158,7 @@ static sigeo_status_t ensure_directional(sigeo_model_t *m, sigeo__proxy_ws_t *ws
 /* Re-reports a callee's failure with the batch it happened in. */
 static sigeo_status_t in_batch(sigeo_model_t *m, sigeo_status_t st, uint32_t i)
 {
-    char msg[SIGEO__ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", sigeo_last_error());
-    return sigeo__fail_on(sigeo__probe_errbuf(m), st, "sigeo_proxy_compute: batch %u: %s", (unsigned)i, msg);
+    return sigeo__fail_wrap(sigeo__probe_errbuf(m), st, "sigeo_proxy_compute: batch %u", (unsigned)i);
 }
 
 sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
@@ -193,9 +191,12 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     sigeo__probe_collect_directional(m, per_sample && !jvp);
     sigeo__probe_directional_head_only(m, head_only);
     for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
-        const sigeo_batch_t *b = &batches[i];
+        /* Element i by the caller's struct_size, not this library's sizeof. */
+        sigeo_batch_t b = SIGEO_BATCH_INIT;
+        if ((st = sigeo__struct_array_in(&b, sizeof b, batches, i, "sigeo_batch", err)) != SIGEO_OK)
+            break;
         double loss;
-        st = sigeo_model_forward_backward(&loss, m, b);
+        st = sigeo_model_forward_backward(&loss, m, &b);
         if (st != SIGEO_OK) {
             st = in_batch(m, st, i);
             break;
@@ -225,9 +226,9 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sb.touched_rows = ws->touched;
         sb.touched_counts = ws->n_touched;
         sb.loss = loss;
-        sb.batch_size = b->batch_size;
+        sb.batch_size = b.batch_size;
         if (per_sample) {
-            if ((st = ensure_directional(m, ws, b->batch_size)) != SIGEO_OK)
+            if ((st = ensure_directional(m, ws, b.batch_size)) != SIGEO_OK)
                 break;
             if (jvp) {
                 if ((st = sigeo__tape_jvp(ws->directional, m)) != SIGEO_OK) {
@@ -237,8 +238,8 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             } else {
                 /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
                 const double *s = sigeo__probe_directional(m);
-                for (int64_t n = 0; n < b->batch_size; n++)
-                    ws->directional[n] = (double)b->batch_size * s[n];
+                for (int64_t n = 0; n < b.batch_size; n++)
+                    ws->directional[n] = (double)b.batch_size * s[n];
             }
             sb.directional = ws->directional;
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/probe.h"
 #include "search/search_internal.h"
 
 static double now_seconds(void)
@@ -16,6 +17,18 @@ static double now_seconds(void)
 }
 
 #define FAIL(s, status, ...) sigeo__fail_on(&(s)->err, status, __VA_ARGS__)
+
+/* A host callback returned `st`. If a library call inside it failed (the
+ * thread's failure count moved since `failures`), that message says what
+ * went wrong and is kept, with the callback named in front; otherwise only
+ * the status is known (an older message on the thread is not the
+ * callback's and is not repeated). */
+static sigeo_status_t callback_failed(sigeo__errbuf_t *err, sigeo_status_t st, uint64_t failures, const char *who)
+{
+    if (sigeo__failure_count() != failures)
+        return sigeo__fail_wrap(err, st, "%s returned '%s'", who, sigeo_status_string(st));
+    return sigeo__fail_on(err, st, "%s returned '%s'", who, sigeo_status_string(st));
+}
 
 /* Validity: routing and groups (the model), the built-in budget, the host rule. */
 static sigeo_status_t is_valid(bool *valid, sigeo_search_t *s, const int32_t *arch)
@@ -33,9 +46,10 @@ static sigeo_status_t is_valid(bool *valid, sigeo_search_t *s, const int32_t *ar
     }
     if (s->cb.valid) {
         int ok = 0;
+        const uint64_t failures = sigeo__failure_count();
         sigeo_status_t st = s->cb.valid(&ok, arch, s->n, s->cb.valid_user);
         if (st != SIGEO_OK)
-            return FAIL(s, st, "search: the validity callback failed: %s", sigeo_last_error());
+            return callback_failed(&s->err, st, failures, "search: the validity callback");
         if (!ok)
             return SIGEO_OK;
     }
@@ -61,9 +75,10 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
     sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
     sigeo_status_t st;
     if (s->cb.score) {
+        const uint64_t failures = sigeo__failure_count();
         st = s->cb.score(&score, arch, s->n, s->cb.score_user);
         if (st != SIGEO_OK)
-            sigeo__fail(st, "the score callback returned '%s'", sigeo_status_string(st));
+            callback_failed(NULL, st, failures, "the score callback"); /* the candidate's record, not the search's */
         else if (!isfinite(score))
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the score callback returned the score %g", score);
     } else {
@@ -150,7 +165,7 @@ static sigeo_status_t draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch,
 {
     *found = false;
     for (uint32_t a = 0; a < s->o.max_attempts; a++) {
-        sigeo_status_t st = sigeo_model_sample_arch(arch, s->n, s->model, how);
+        sigeo_status_t st = sigeo__sample_arch_from(arch, s->n, s->model, how, &s->rng);
         if (st != SIGEO_OK)
             return sigeo__propagate(&s->err, st);
         bool valid;
@@ -283,7 +298,7 @@ static sigeo_status_t evolve_cycle(sigeo_search_t *s, int64_t g, double t0)
             int32_t *trial = s->scratch + 2 * s->n;
             memcpy(trial, child, (size_t)s->n * sizeof *trial);
             for (uint32_t k = 0; k < nmut; k++)
-                if ((st = sigeo_model_mutate_arch(trial, s->n, s->model)) != SIGEO_OK)
+                if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
                     return sigeo__propagate(&s->err, st);
             bool valid;
             if ((st = is_valid(&valid, s, trial)) != SIGEO_OK)

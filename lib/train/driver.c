@@ -49,6 +49,8 @@ static sigeo_status_t validate(sigeo_train_result_t *r, sigeo_model_t *m, sigeo_
     return sigeo_evaluate(&r->val_logloss, binary ? &r->val_auc : NULL, &r->val_accuracy, m, val, batch);
 }
 
+static const char fn[] = "sigeo_train";
+
 /* One step with a gradient hook: this process's parts of the batch that
  * starts at row `first`, a forward_backward and a hook call each. The hook
  * sees failures too (so a data-parallel host can tell its peers). */
@@ -56,7 +58,6 @@ static sigeo_status_t hooked_step(double *loss, int64_t *step_rows, sigeo_model_
                                   const sigeo_train_options_t *o, int64_t step, int64_t first, int32_t parts,
                                   int32_t first_part, int32_t n_parts)
 {
-    static const char fn[] = "sigeo_train";
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
     sigeo_status_t st = sigeo_dataset_get_info(&info, train);
@@ -78,8 +79,8 @@ static sigeo_status_t hooked_step(double *loss, int64_t *step_rows, sigeo_model_
                                 "non-empty parts", fn, (long long)step, (long long)len, (int)parts);
         else if ((st = sigeo_dataset_view(&batch, train, first + lo, hi - lo)) == SIGEO_OK &&
                  (st = sigeo_model_forward_backward(&g.loss, m, &batch)) == SIGEO_ERR_NONFINITE)
-            st = sigeo__fail_on(err, st, "%s: training stopped at step %lld (part %d): %s", fn, (long long)step,
-                                (int)j, sigeo_last_error());
+            st = sigeo__fail_wrap(err, st, "%s: training stopped at step %lld (part %d)", fn, (long long)step,
+                                  (int)j);
         g.status = st;
         if (st != SIGEO_OK) {
             char message[SIGEO__ERRMSG_MAX];
@@ -98,13 +99,10 @@ static sigeo_status_t hooked_step(double *loss, int64_t *step_rows, sigeo_model_
     return SIGEO_OK;
 }
 
-SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
-                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
-                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+static sigeo_status_t train_run(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
 {
-    static const char fn[] = "sigeo_train";
-    if (!m || !opt || !train)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     sigeo_train_options_t o = SIGEO_TRAIN_OPTIONS_INIT;
     sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_train_options", err);
@@ -204,8 +202,7 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
             step_rows = batch.batch_size;
             if ((st = sigeo_model_forward_backward(&loss, m, &batch)) != SIGEO_OK) {
                 if (st == SIGEO_ERR_NONFINITE)
-                    st = sigeo__fail_on(err, st, "%s: training stopped at step %lld: %s", fn, (long long)step,
-                                        sigeo_last_error());
+                    st = sigeo__fail_wrap(err, st, "%s: training stopped at step %lld", fn, (long long)step);
                 break;
             }
         } else if ((st = hooked_step(&loss, &step_rows, m, train, &o, step, b * o.batch_size, parts, first_part,
@@ -265,4 +262,17 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     if (result)
         return sigeo__struct_out(result, &r, sizeof r, "sigeo_train_result", err);
     return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+{
+    if (!m || !opt || !train)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
+    /* Every failure ends up in the model's message too: several come from
+     * calls on the dataset, the schedule or the optimiser, which record
+     * theirs on the thread (and their own handles) only. */
+    sigeo_status_t st = train_run(result, m, opt, train, val, schedule, options, progress, user);
+    return st == SIGEO_OK ? st : sigeo__propagate(sigeo__probe_errbuf(m), st);
 }

@@ -18,6 +18,11 @@ pub struct sigeo_dataset {
 }
 pub type sigeo_dataset_t = sigeo_dataset;
 #[repr(C)]
+pub struct sigeo_batch_set {
+    _opaque: [u8; 0],
+}
+pub type sigeo_batch_set_t = sigeo_batch_set;
+#[repr(C)]
 pub struct sigeo_criteo_reader {
     _opaque: [u8; 0],
 }
@@ -48,6 +53,8 @@ pub const SIGEO_ERR_FORMAT: sigeo_status_t = -6;
 pub const SIGEO_ERR_UNSUPPORTED: sigeo_status_t = -7;
 pub const SIGEO_ERR_INTERNAL: sigeo_status_t = -8;
 pub const SIGEO_ERR_CANCELLED: sigeo_status_t = -9;
+pub type sigeo_option_t = i32;
+pub const SIGEO_OPTION_BLAS_THREADS: sigeo_option_t = 1;
 pub type sigeo_struct_id_t = i32;
 pub const SIGEO_STRUCT_ALLOCATOR: sigeo_struct_id_t = 1;
 pub const SIGEO_STRUCT_CONTEXT_OPTIONS: sigeo_struct_id_t = 2;
@@ -224,6 +231,7 @@ pub const SIGEO_LAYER_NO_BIAS: u32 = 0x1;
 pub const SIGEO_LAYER_RUNNING_STATS: u32 = 0x2;
 pub const SIGEO_LOAD_ALLOW_EXTRA: u32 = 0x1;
 pub const SIGEO_LOAD_ALLOW_MISSING: u32 = 0x2;
+pub const SIGEO_LOAD_ALLOW_OTHER_MODEL: u32 = 0x4;
 pub const SIGEO_PROXY_NONFINITE: u32 = 0x10000;
 pub const SIGEO_PROXY_SINGULAR: u32 = 0x20000;
 pub const SIGEO_PROXY_PARAMS_ALL: u32 = 0xffffffff;
@@ -786,6 +794,8 @@ extern "C" {
     pub fn sigeo_allocator_init(allocator: *mut sigeo_allocator_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_set_allocator(allocator: *const sigeo_allocator_t) -> sigeo_status_t;
     pub fn sigeo_memory_in_use(bytes: *mut u64, blocks: *mut u64);
+    pub fn sigeo_set_option(option: sigeo_option_t, value: i64) -> sigeo_status_t;
+    pub fn sigeo_get_option(value: *mut i64, option: sigeo_option_t) -> sigeo_status_t;
     pub fn sigeo_context_options_init(options: *mut sigeo_context_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_context_create(out: *mut *mut sigeo_context_t, options: *const sigeo_context_options_t) -> sigeo_status_t;
     pub fn sigeo_context_destroy(ctx: *mut sigeo_context_t);
@@ -828,6 +838,12 @@ extern "C" {
     pub fn sigeo_dataset_subset(out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, rows: *const i64, count: i64) -> sigeo_status_t;
     pub fn sigeo_dataset_split(train_out: *mut *mut sigeo_dataset_t, val_out: *mut *mut sigeo_dataset_t, test_out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, options: *const sigeo_split_options_t) -> sigeo_status_t;
     pub fn sigeo_dataset_last_error(dataset: *const sigeo_dataset_t) -> *const c_char;
+    pub fn sigeo_batch_set_create(out: *mut *mut sigeo_batch_set_t, dataset: *mut sigeo_dataset_t, first: i64, count: u32, batch_size: i64, last: sigeo_batch_last_t) -> sigeo_status_t;
+    pub fn sigeo_batch_set_append(set: *mut sigeo_batch_set_t, batch: *const sigeo_batch_t) -> sigeo_status_t;
+    pub fn sigeo_batch_set_destroy(set: *mut sigeo_batch_set_t);
+    pub fn sigeo_batch_set_count(set: *const sigeo_batch_set_t) -> u32;
+    pub fn sigeo_batch_set_get(out: *mut sigeo_batch_t, set: *const sigeo_batch_set_t, index: u32) -> sigeo_status_t;
+    pub fn sigeo_batch_set_last_error(set: *const sigeo_batch_set_t) -> *const c_char;
     pub fn sigeo_idx_load(out: *mut *mut sigeo_dataset_t, images_path: *const c_char, labels_path: *const c_char, max_rows: i64, n_classes: i32) -> sigeo_status_t;
     pub fn sigeo_fashion_mnist_locate(buf: *mut c_char, size: *mut usize, dir: *const c_char) -> sigeo_status_t;
     pub fn sigeo_fashion_mnist_load(out: *mut *mut sigeo_dataset_t, dir: *const c_char, split: sigeo_fashion_mnist_split_t, max_rows: i64) -> sigeo_status_t;
@@ -886,6 +902,7 @@ extern "C" {
     pub fn sigeo_proxy_options_init(options: *mut sigeo_proxy_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_proxy_result_init(result: *mut sigeo_proxy_result_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_proxy_compute(model: *mut sigeo_model_t, arch: *const i32, n_arch: i32, batches: *const sigeo_batch_t, n_batches: u32, options: *const sigeo_proxy_options_t, result: *mut sigeo_proxy_result_t) -> sigeo_status_t;
+    pub fn sigeo_proxy_compute_set(model: *mut sigeo_model_t, arch: *const i32, n_arch: i32, batches: *const sigeo_batch_set_t, options: *const sigeo_proxy_options_t, result: *mut sigeo_proxy_result_t) -> sigeo_status_t;
     pub fn sigeo_proxy_kind_name(kind: sigeo_proxy_kind_t) -> *const c_char;
     pub fn sigeo_search_options_init(options: *mut sigeo_search_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_evaluation_init(evaluation: *mut sigeo_evaluation_t, struct_size: u32) -> sigeo_status_t;
@@ -896,6 +913,7 @@ extern "C" {
     pub fn sigeo_search_set_callbacks(search: *mut sigeo_search_t, callbacks: *const sigeo_search_callbacks_t) -> sigeo_status_t;
     pub fn sigeo_search_set_proxy(search: *mut sigeo_search_t, options: *const sigeo_proxy_options_t) -> sigeo_status_t;
     pub fn sigeo_search_set_batches(search: *mut sigeo_search_t, batches: *const sigeo_batch_t, n: u32) -> sigeo_status_t;
+    pub fn sigeo_search_set_batch_set(search: *mut sigeo_search_t, batches: *const sigeo_batch_set_t) -> sigeo_status_t;
     pub fn sigeo_search_set_budget(search: *mut sigeo_search_t, max_params: i64, max_flops: i64) -> sigeo_status_t;
     pub fn sigeo_search_run(search: *mut sigeo_search_t) -> sigeo_status_t;
     pub fn sigeo_search_top(archs: *mut i32, scores: *mut f64, capacity: i32, count_out: *mut i32, search: *const sigeo_search_t) -> sigeo_status_t;
