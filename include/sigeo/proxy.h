@@ -58,14 +58,18 @@ typedef enum sigeo_proxy_kind {
     /* sum over CL-weights of sum |W . dL/dW|. 1 fwd + 1 bwd, labels. */
     SIGEO_PROXY_SNIP = 4,
     /* GraSP, sign flipped so higher = better: sum over CL-weights of
-     * -W . (H g) with g = dL/dW and H the Hessian of L in the CL-weights.
-     * No double backward here: H g is a central difference of gradients,
+     * -W . (H g) with g = dL/dW and H the Hessian of L in the CL-weights
+     * (the other parameters fixed). options->hvp_mode selects how H g is
+     * computed: SIGEO_HVP_EXACT (default) by Pearlmutter's R-operator
+     * (forward-mode over the backward pass; ReLU'' = 0 and its mask fixed,
+     * as autograd's double backward), which knows the ops listed at
+     * sigeo_hvp_mode_t -- any other active op is SIGEO_ERR_UNSUPPORTED
+     * naming it; SIGEO_HVP_FINITE_DIFFERENCE by the central difference
      * (g(W + eps g) - g(W - eps g)) / (2 eps), eps = options->hvp_epsilon *
-     * ||W|| / ||g|| over the active CL-weights (a relative step; see
-     * sigeo_proxy_options_t). 3 fwd + 3 bwd (reference: 2 fwd + 1 bwd +
-     * 1 HVP), labels. Exact up to rounding for a loss quadratic in W (MSE on
-     * a linear model); otherwise O(eps^2) plus the rounding of float32
-     * gradients divided by the step (~1e-4 relative at the default). */
+     * ||W|| / ||g|| over the active CL-weights, any model, but a step that
+     * crosses ReLU kinks is not the derivative (1 % to 100 % off on ReLU
+     * MLPs). Cost: exact 2 fwd + 2 bwd (one of each in double-precision C
+     * loops), fd 3 fwd + 3 bwd; labels. */
     SIGEO_PROXY_GRASP = 5,
     /* Channel-wise Fisher (BlockSwap): per layer with output z and
      * dz = dL/dz (linear, conv2d, token linear: the layers whose node output
@@ -177,6 +181,19 @@ typedef enum sigeo_proxy_scope {
     SIGEO_SCOPE_HEAD = 1
 } sigeo_proxy_scope_t;
 
+/* How GraSP computes the Hessian-vector product H g. */
+typedef enum sigeo_hvp_mode {
+    /* Exact, by the R-operator. Ops with a second-order rule: dense and
+     * sparse inputs, linear, conv2d, activation (ReLU, sigmoid, tanh, GELU),
+     * sum, concat, select, slice, reshape, zero, pool2d (max, avg), global
+     * avg pool, and embedding bags (their tables are not CL-weights).
+     * Batch / layer norm, attention, token linear, gating, FM and dot
+     * interaction are SIGEO_ERR_UNSUPPORTED (use the finite difference). */
+    SIGEO_HVP_EXACT = 0,
+    /* Central difference of gradients with the relative step hvp_epsilon. */
+    SIGEO_HVP_FINITE_DIFFERENCE = 1
+} sigeo_hvp_mode_t;
+
 typedef struct sigeo_proxy_options {
     uint32_t struct_size;
     int32_t kind;          /* sigeo_proxy_kind_t */
@@ -188,9 +205,9 @@ typedef struct sigeo_proxy_options {
     uint32_t param_kinds;  /* SIGEO_PROXY_PARAMS_* bits; ALL by default (ZiCo's original: WEIGHT) */
     double lambda1, lambda2, lambda3;
     uint64_t seed;         /* for proxies that draw random data or weights */
-    double hvp_epsilon;    /* GRASP: relative finite-difference step, in (0, 0.1]; default 1e-3 */
+    double hvp_epsilon;    /* GRASP, hvp_mode FINITE_DIFFERENCE: relative step, in (0, 0.1]; default 1e-3 */
     int32_t scope;         /* sigeo_proxy_scope_t: which layers the SiGeo family sees */
-    uint32_t reserved0;
+    uint32_t hvp_mode;     /* sigeo_hvp_mode_t (GRASP); 0 = EXACT */
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \

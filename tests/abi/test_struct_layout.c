@@ -210,7 +210,7 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, seed, 56, 8),                                           \
            PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8),                                    \
            PIN(sigeo_proxy_options_t, scope, 72, 4),                                          \
-           PIN(sigeo_proxy_options_t, reserved0, 76, 4)),                                     \
+           PIN(sigeo_proxy_options_t, hvp_mode, 76, 4)),                                     \
     LAYOUT(sigeo_proxy_result_t, 152,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \
