@@ -34,7 +34,8 @@ typedef enum sigeo_proxy_kind {
     SIGEO_PROXY_SIGEO = 0,
     /* ZiCo alone: the first term (proxies.md §2); k >= 2 batches. */
     SIGEO_PROXY_ZICO = 1,
-    /* log of the Fisher-Rao norm alone (proxies.md §5). */
+    /* log of the Fisher-Rao norm alone (proxies.md §5); k >= 1 batches
+     * (SIGEO_PROXY_SIGEO too when lambda1 = 0). */
     SIGEO_PROXY_FISHER_RAO = 2,
     /*
      * The NAS-Bench-Suite-Zero baselines (proxies.md §6, §8). Common rules:
@@ -236,11 +237,24 @@ typedef struct sigeo_proxy_result {
     uint32_t threads;
     uint32_t library_version;
     double raw_score;          /* the value before the harness transform (synflow: before the log); else = score */
+    /* Since 1.1, the SiGeo family (0 for the baselines): what the same
+     * passes give for free beside the options chosen, so one call gives
+     * every lambda preset (score = l1 * zico_* + l2 * log_fr_* - l3 *
+     * loss_*); NaN where the data for it was not there. */
+    double loss_mean, loss_last;       /* mean of the k batch losses; the last batch's */
+    double fr_exact, log_fr_exact;     /* (1/N) sum d_n^2 with exact d_n: the one-backward identity where it
+                                        * is exact (no coupled samples, or scope HEAD), the forward-mode pass
+                                        * where that ran (fr_estimator EXACT, lambda2 != 0); else NaN */
+    double fr_identity, log_fr_identity; /* the same with the one-backward d_n, always */
+    double fr_reference_recsys, log_fr_reference_recsys; /* the RecSys code's |theta . G| (reference estimators only) */
+    double fr_reference_cv, log_fr_reference_cv;         /* the CV code's sum_m |theta_m . G_m| (likewise) */
+    double zico_module_wise, zico_neuron_wise, zico_reference_recsys; /* the three ZiCo variants */
 } sigeo_proxy_result_t;
 
 #define SIGEO_PROXY_RESULT_INIT                                                                         \
     { (uint32_t)sizeof(sigeo_proxy_result_t), 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, \
-      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u, 0.0 }
+      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,  \
+      0.0, 0.0 }
 SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, uint32_t struct_size);
 
 /* Computes proxy `options->kind` of architecture `arch` (n_arch entries; NULL

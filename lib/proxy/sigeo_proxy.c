@@ -2,10 +2,12 @@
  * with the weights fixed feed the statistics accumulator (lib/stats); the
  * exact per-sample Fisher-Rao terms come out of the same backward passes,
  * or, where samples are coupled, out of one forward-mode pass per batch. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proxy/proxy.h"
+#include "stats/fisher_rao.h"
 #include "stats/stats_internal.h"
 
 /* The statistics options a proxy kind implies. */
@@ -168,29 +170,37 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
 {
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     const sigeo_stats_options_t so = stats_options(o);
-    if (n_batches < 2 && o->kind != SIGEO_PROXY_FISHER_RAO)
-        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
-                              "sigeo_proxy_compute: %u batch(es); the gradient std of ZiCo needs at least 2",
-                              (unsigned)n_batches);
     double lambdas[3] = { so.lambda1, so.lambda2, so.lambda3 };
     if (so.lambda_preset != SIGEO_PRESET_CUSTOM && sigeo_stats_preset_lambdas(lambdas, so.lambda_preset) != SIGEO_OK)
         return sigeo__propagate(err, SIGEO_ERR_INVALID_ARG);
-    const bool per_sample = lambdas[1] != 0.0 &&
-                            (so.fr_estimator == SIGEO_FR_EXACT || so.fr_estimator == SIGEO_FR_IDENTITY);
-    /* Where samples are coupled (train-mode batch norm) the one-backward
-     * identity is not exact: EXACT then takes d_n from one forward-mode pass
-     * per batch through the batch statistics (proxies.md §4.3a); IDENTITY
-     * keeps the one-backward value, as its name says. */
+    /* One batch has no std: enough for Fisher-Rao and for SiGeo with
+     * lambda1 = 0, not for ZiCo. */
+    if (n_batches < 2 && lambdas[0] != 0.0)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "sigeo_proxy_compute: %u batch(es); the gradient std of ZiCo needs at least 2 "
+                              "(one is enough for fisher-rao, and for sigeo with lambda1 = 0)",
+                              (unsigned)n_batches);
     if (o->scope != SIGEO_SCOPE_ALL && o->scope != SIGEO_SCOPE_HEAD)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: unknown scope %d", (int)o->scope);
     const bool head_only = o->scope == SIGEO_SCOPE_HEAD;
-    /* Head only: l_n depends on the head's parameters only through z_n, so
-     * delta_n . z_n is exact whatever couples samples upstream. */
-    const bool jvp = per_sample && !head_only && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m);
+    /* The one-backward identity d_n = B sum delta_n . y_n is collected in
+     * every backward (a few dot products per layer): free, so the result
+     * always carries it. It is exact unless samples are coupled (train-mode
+     * batch norm); head only, l_n depends on the head's parameters only
+     * through z_n, so delta_n . z_n is exact whatever couples upstream.
+     * Where it is not exact, the EXACT estimator (when it enters the score)
+     * takes d_n from one forward-mode pass per batch through the batch
+     * statistics (proxies.md §4.3a); IDENTITY keeps the one-backward value,
+     * as its name says. */
+    const bool identity_exact = head_only || !sigeo__probe_couples_samples(m);
+    const bool jvp = lambdas[1] != 0.0 && so.fr_estimator == SIGEO_FR_EXACT && !identity_exact;
+    const bool have_exact = identity_exact || jvp;
+    double sq_identity = 0.0, sq_exact = 0.0;
+    uint64_t n_seen = 0;
     sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds, o->scope);
     if (st != SIGEO_OK)
         return st;
-    sigeo__probe_collect_directional(m, per_sample && !jvp);
+    sigeo__probe_collect_directional(m, true);
     sigeo__probe_directional_head_only(m, head_only);
     for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
         const sigeo_batch_t *b = &batches[i];
@@ -226,22 +236,28 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sb.touched_counts = ws->n_touched;
         sb.loss = loss;
         sb.batch_size = b->batch_size;
-        if (per_sample) {
-            if ((st = ensure_directional(m, ws, b->batch_size)) != SIGEO_OK)
-                break;
-            if (jvp) {
-                if ((st = sigeo__tape_jvp(ws->directional, m)) != SIGEO_OK) {
-                    st = in_batch(m, st, i);
-                    break;
-                }
-            } else {
-                /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
-                const double *s = sigeo__probe_directional(m);
-                for (int64_t n = 0; n < b->batch_size; n++)
-                    ws->directional[n] = (double)b->batch_size * s[n];
-            }
-            sb.directional = ws->directional;
+        /* ws->directional holds [identity | exact] d_n of this batch. */
+        if ((st = ensure_directional(m, ws, 2 * b->batch_size)) != SIGEO_OK)
+            break;
+        double *ident = ws->directional, *exact = ws->directional + b->batch_size;
+        /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
+        const double *sn = sigeo__probe_directional(m);
+        for (int64_t n = 0; n < b->batch_size; n++) {
+            ident[n] = (double)b->batch_size * sn[n];
+            sq_identity += ident[n] * ident[n];
         }
+        if (jvp) {
+            if ((st = sigeo__tape_jvp(exact, m)) != SIGEO_OK) {
+                st = in_batch(m, st, i);
+                break;
+            }
+        } else if (have_exact) {
+            memcpy(exact, ident, (size_t)b->batch_size * sizeof *exact);
+        }
+        for (int64_t n = 0; have_exact && n < b->batch_size; n++)
+            sq_exact += exact[n] * exact[n];
+        n_seen += (uint64_t)b->batch_size;
+        sb.directional = so.fr_estimator == SIGEO_FR_IDENTITY ? ident : have_exact ? exact : NULL;
         if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)
             st = in_batch(m, st, i);
     }
@@ -287,6 +303,21 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     r->fr = sr.fr;
     r->log_fr = sr.log_fr;
     r->loss = sr.loss;
+    r->loss_mean = sr.loss_mean;
+    r->loss_last = sr.loss_last;
+    const sigeo__fr_value_t fi = sigeo__fr_exact(sq_identity, n_seen);
+    const sigeo__fr_value_t fx = have_exact ? sigeo__fr_exact(sq_exact, n_seen) : (sigeo__fr_value_t){ NAN, NAN };
+    r->fr_identity = fi.fr;
+    r->log_fr_identity = fi.log_fr;
+    r->fr_exact = fx.fr;
+    r->log_fr_exact = fx.log_fr;
+    r->fr_reference_recsys = sr.fr_reference_recsys;
+    r->log_fr_reference_recsys = sr.log_fr_reference_recsys;
+    r->fr_reference_cv = sr.fr_reference_cv;
+    r->log_fr_reference_cv = sr.log_fr_reference_cv;
+    r->zico_module_wise = sr.zico_module_wise;
+    r->zico_neuron_wise = sr.zico_neuron_wise;
+    r->zico_reference_recsys = sr.zico_reference_recsys;
     r->lambda1 = sr.lambda1;
     r->lambda2 = sr.lambda2;
     r->lambda3 = sr.lambda3;
