@@ -44,8 +44,11 @@ typedef enum sigeo_proxy_kind {
      *   n_batches = 0. Labels/targets are needed only where a loss is.
      * - "CL-weights": every parameter of kind SIGEO_PARAM_WEIGHT of an active
      *   layer (linear, conv2d, token linear, sigmoid gating, attention
-     *   projections), i.e. no biases, norm affines or embeddings; each
-     *   weight tensor is one "layer" of the per-layer sums. Elastic layers
+     *   projections), i.e. no biases, norm affines or embeddings: the
+     *   modules (the rule at SIGEO_PROXY_PARAMS_*) with param_kinds WEIGHT;
+     *   a sum "per layer" runs over their weight tensors, which is one per
+     *   module except attention (its four projections, each a term, as
+     *   NASLib's loop over nn.Linear counts them). Elastic layers
      *   count their active slice (inactive elements have zero gradients).
      * - The model runs as built (train-mode batch norm normalises with the
      *   batch); the loss is the model's own (mean over the batch).
@@ -162,7 +165,11 @@ typedef enum sigeo_proxy_kind {
 #define SIGEO_PROXY_SINGULAR 0x20000u  /* nwot: K is singular, score = -inf */
 
 /* Bits of sigeo_proxy_options_t.param_kinds: which parameters form the
- * ZiCo modules and the reference FR dot products. */
+ * ZiCo modules and the reference FR dot products. The module rule (one for
+ * the library, stats.h): a module is one parameterised layer, holding all
+ * of its parameter tensors of the selected kinds as one vector -- WEIGHT
+ * alone is ZiCo's official code (Conv/Linear weights), WEIGHT | BIAS the
+ * paper's layers, ALL (default) also norm affines and embedding tables. */
 #define SIGEO_PROXY_PARAMS_WEIGHT (1u << SIGEO_PARAM_WEIGHT)
 #define SIGEO_PROXY_PARAMS_BIAS (1u << SIGEO_PARAM_BIAS)
 #define SIGEO_PROXY_PARAMS_EMBEDDING (1u << SIGEO_PARAM_EMBEDDING)
@@ -209,12 +216,15 @@ typedef struct sigeo_proxy_options {
     double hvp_epsilon;    /* GRASP, hvp_mode FINITE_DIFFERENCE: relative step, in (0, 0.1]; default 1e-3 */
     int32_t scope;         /* sigeo_proxy_scope_t: which layers the SiGeo family sees */
     uint32_t hvp_mode;     /* sigeo_hvp_mode_t (GRASP); 0 = EXACT */
+    /* Since 1.1 */
+    uint32_t keep_saliency; /* 1: keep the per-parameter saliencies (sigeo_proxy_saliency); 0 default */
+    uint32_t reserved1;
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
       SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
-      SIGEO_SCOPE_ALL, 0u }
+      SIGEO_SCOPE_ALL, 0u, 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {
@@ -280,6 +290,47 @@ SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, u
 SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t *arch, int32_t n_arch,
                                              const sigeo_batch_t *batches, uint32_t n_batches,
                                              const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);
+
+/* ------------------------------------------------------ per-layer results
+ * Of the last successful sigeo_proxy_compute on a model (valid until the
+ * next call on it). Two calls: NULL buffer -> *count = how many; then a
+ * buffer of that many.
+ *
+ * Layers: one entry per module (one parameterised layer, stats.h's rule)
+ * that has a term in the last call's sum, in module order. Kinds that are
+ * sums over layers: grad_norm, snip, grasp, fisher, l2_norm, plain, synflow
+ * (value = the layer's term of the raw score; their terms sum to
+ * raw_score), zico and sigeo (value = lambda1 * the module's ZiCo term,
+ * lambda1 = 1 for zico; zico_term = log sum mu/sigma, 0 when skipped) and
+ * fisher-rao (value = theta_m . G_m when a reference estimator ran, else
+ * NaN; the exact FR is not a sum over layers). Other kinds: 0 layers. */
+typedef struct sigeo_proxy_layer {
+    uint32_t struct_size;
+    int32_t module;            /* the model's module index */
+    const char *name;          /* borrowed: the layer's name, valid while the model lives */
+    double value;              /* the layer's term */
+    double zico_term;          /* SiGeo family; NaN for the baselines */
+    double theta_dot_grad_sum; /* SiGeo family with params set (reference FR): theta_m . G_m; else NaN */
+} sigeo_proxy_layer_t;
+
+#define SIGEO_PROXY_LAYER_INIT { (uint32_t)sizeof(sigeo_proxy_layer_t), -1, NULL, 0.0, 0.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_proxy_layer_init(sigeo_proxy_layer_t *layer, uint32_t struct_size);
+
+/* Fills out[0..n) (stride out[0].struct_size, each entry initialised by the
+ * caller with SIGEO_PROXY_LAYER_INIT) and *count = n; out NULL: *count = n
+ * only. Errors: SIGEO_ERR_INVALID_ARG (NULL, no successful call yet),
+ * SIGEO_ERR_SHAPE (*count < n). */
+SIGEO_API sigeo_status_t sigeo_proxy_layers(sigeo_proxy_layer_t *out, int32_t *count, const sigeo_model_t *model);
+
+/* The per-parameter saliency of model parameter `param` (sigeo_model_param_count
+ * indexing) from the last call with options.keep_saliency = 1: its numel
+ * floats, 0 outside the active slice. snip |W . g|, grasp -W . (H g), synflow
+ * |W . dR/dW|, plain W . g, fisher F_c on every weight of output channel c;
+ * the saliencies of all CL-weights sum to raw_score. out NULL: *count = numel.
+ * Errors: SIGEO_ERR_INVALID_ARG (no such parameter, no saliency kept for it:
+ * another kind, keep_saliency 0, not a CL-weight of an active layer),
+ * SIGEO_ERR_SHAPE (*count < numel). */
+SIGEO_API sigeo_status_t sigeo_proxy_saliency(float *out, int64_t *count, const sigeo_model_t *model, int32_t param);
 
 /* Static English name of a proxy kind ("sigeo", "zico", ...); NULL if unknown. */
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind);

@@ -207,7 +207,8 @@ SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t
                                             const sigeo_stats_options_t *options);
 SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *stats);
 
-/* Registers a module (a parameter tensor or group, the unit ZiCo sums over)
+/* Registers a module (one parameterised layer, see the rule above: the unit
+ * ZiCo sums over)
  * of `n_params` scalars; its index (0, 1, ...) goes to *index_out (may be
  * NULL). `name` is copied. Only before the first batch. Errors:
  * SIGEO_ERR_INVALID_ARG (NULL/empty name, n_params < 1, after a batch,

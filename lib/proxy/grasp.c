@@ -30,7 +30,35 @@ static void place(sigeo__proxy_weight_t *w, int32_t n, const float *saved, const
             w[l].data[i] = (float)((double)saved[at] + step * (double)v[at]);
 }
 
-/* -sum W . (H g) by the exact pass: v and hv point into slot D/E. */
+/* score = -sum W . hv over the CL-weights (contiguous in layer order), with
+ * hv = (a - b) * scale (b NULL: a * scale) and W the live weights or the
+ * contiguous copy `saved`; per-layer terms and saliencies on the way. */
+static sigeo_status_t grasp_sum(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r, const sigeo__proxy_weight_t *w,
+                                int32_t n, const float *saved, const float *a, const float *b, double scale)
+{
+    double score = 0.0;
+    int64_t at = 0;
+    for (int32_t l = 0; l < n; l++) {
+        float *sal;
+        sigeo_status_t st = sigeo__proxy_saliency_of(&sal, c, &w[l]);
+        if (st != SIGEO_OK)
+            return st;
+        double layer = 0.0;
+        for (int64_t i = 0; i < w[l].numel; i++, at++) {
+            const double hv = ((double)a[at] - (b ? (double)b[at] : 0.0)) * scale;
+            const double v = -(double)(saved ? saved[at] : w[l].data[i]) * hv;
+            layer += v;
+            if (sal)
+                sal[i] = (float)v;
+        }
+        sigeo__proxy_layer_add(c->ws, w[l].module, layer, NAN, NAN);
+        score += layer;
+    }
+    sigeo__proxy_set_score(r, score, score);
+    return SIGEO_OK;
+}
+
+/* -sum W . (H g) by the exact pass: v and H v in slot C. */
 static sigeo_status_t grasp_exact(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     sigeo_status_t st = sigeo__proxy_forward_backward(c);
@@ -68,13 +96,7 @@ static sigeo_status_t grasp_exact(const sigeo__proxy_call_t *c, sigeo_proxy_resu
     st = sigeo__tape_hvp(c->m, c->batch, (const float *const *)v, hv);
     if (st != SIGEO_OK)
         return sigeo__proxy_failed(c, st, "Hessian-vector product");
-    double score = 0.0;
-    at = 0;
-    for (int32_t l = 0; l < n; l++)
-        for (int64_t i = 0; i < w[l].numel; i++, at++)
-            score -= (double)w[l].data[i] * (double)store[total + at];
-    sigeo__proxy_set_score(r, score, score);
-    return SIGEO_OK;
+    return grasp_sum(c, r, w, n, NULL, store + total, NULL, 1.0);
 }
 
 sigeo_status_t sigeo__proxy_grasp(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
@@ -149,13 +171,11 @@ sigeo_status_t sigeo__proxy_grasp(const sigeo__proxy_call_t *c, sigeo_proxy_resu
     }
     if (st != SIGEO_OK)
         return st;
-    double score = 0.0;
+    /* g(W - eps g) into v's place (the direction is no longer needed). */
     at = 0;
-    for (int32_t l = 0; l < n; l++)
-        for (int64_t i = 0; i < w[l].numel; i++, at++) {
-            const double hv = ((double)g_plus[at] - (double)w[l].grad[i]) / (2.0 * eps);
-            score -= (double)saved[at] * hv;
-        }
-    sigeo__proxy_set_score(r, score, score);
-    return SIGEO_OK;
+    for (int32_t l = 0; l < n; l++) {
+        memcpy(v + at, w[l].grad, (size_t)w[l].numel * sizeof(float));
+        at += w[l].numel;
+    }
+    return grasp_sum(c, r, w, n, saved, g_plus, v, 1.0 / (2.0 * eps));
 }

@@ -28,6 +28,15 @@ typedef struct sigeo__proxy_ws {
     /* The baselines' buffers (sigeo__proxy_scratch), kept across calls. */
     void *scratch[8];
     size_t scratch_size[8];
+    /* Per-module values and per-parameter saliencies of the last call
+     * (layers.c), sized by the model's modules / parameters on first use. */
+    int32_t layer_kind;               /* the kind of the last call, -1 = none finished */
+    int32_t n_layer_modules, n_saliency_params;
+    double *layer_value, *layer_zico, *layer_theta_dot; /* [n_layer_modules] */
+    uint8_t *layer_on;                /* [n_layer_modules] the module has a value */
+    float **saliency;                 /* [n_saliency_params] numel floats or NULL */
+    uint8_t *saliency_on;             /* [n_saliency_params] written by the last call */
+    bool keep_saliency;               /* options->keep_saliency of the running call */
 } sigeo__proxy_ws_t;
 
 /* Scratch slots: STATE holds the dispatcher's copy of the batch-norm
@@ -52,6 +61,18 @@ sigeo_status_t sigeo__proxy_workspace(sigeo__proxy_ws_t **out, sigeo_model_t *m)
 /* SiGeo, ZiCo and Fisher-Rao (sigeo_proxy.c). */
 sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
                                   uint32_t n_batches, const sigeo_proxy_options_t *o, sigeo_proxy_result_t *r);
+
+/* ------------------------------------------------------------ per layer (layers.c) */
+
+/* Clears the last call's per-layer record (allocating it the first time);
+ * the dispatcher calls it before a kind runs, and sigeo__proxy_layers_end
+ * with the kind after it succeeded. */
+sigeo_status_t sigeo__proxy_layers_begin(sigeo_model_t *m, sigeo__proxy_ws_t *ws, bool keep_saliency);
+void sigeo__proxy_layers_end(sigeo__proxy_ws_t *ws, int32_t kind);
+void sigeo__proxy_layers_free(sigeo__proxy_ws_t *ws);
+/* Adds `value` to module `module`'s term (zico / theta_dot: NaN unless the
+ * SiGeo family sets them). */
+void sigeo__proxy_layer_add(sigeo__proxy_ws_t *ws, int32_t module, double value, double zico, double theta_dot);
 
 /* ------------------------------------------------------------ baselines */
 
@@ -96,6 +117,10 @@ sigeo_status_t sigeo__proxy_cl_weights(sigeo__proxy_weight_t **out, int32_t *cou
 
 /* Forward and backward of the model's loss on the call's batch. */
 sigeo_status_t sigeo__proxy_forward_backward(const sigeo__proxy_call_t *c);
+
+/* The saliency buffer of CL-weight w (its numel floats, zeroed) when the
+ * call keeps saliencies, else *out = NULL (layers.c). */
+sigeo_status_t sigeo__proxy_saliency_of(float **out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w);
 
 /* Sets result fields every baseline shares: score, raw_score, NONFINITE. */
 void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw);

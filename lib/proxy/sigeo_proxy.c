@@ -296,6 +296,11 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sigeo_stats_module_info_t info = SIGEO_STATS_MODULE_INFO_INIT;
         sigeo_stats_get_module_info(&info, ws->stats, ws->stats_module_of[k]);
         skipped += info.skipped;
+        /* The per-layer record (sigeo_proxy_layers): the module's ZiCo term,
+         * and theta_m . G_m where the params were set. */
+        const double dot = (sr.flags & SIGEO_STATS_HAS_THETA_DOT) ? info.theta_dot_grad_sum : NAN;
+        const double value = o->kind == SIGEO_PROXY_FISHER_RAO ? dot : sr.lambda1 * info.zico_term;
+        sigeo__proxy_layer_add(ws, k, value, info.zico_term, dot);
     }
     r->flags = sr.flags;
     r->score = o->kind == SIGEO_PROXY_ZICO ? sr.zico : o->kind == SIGEO_PROXY_FISHER_RAO ? sr.log_fr : sr.score;

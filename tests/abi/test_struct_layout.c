@@ -206,7 +206,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/proxy.h */
 #define SIGEO_ABI_LAYOUTS_PROXY_H                                                            \
-    LAYOUT(sigeo_proxy_options_t, 80,                                                         \
+    LAYOUT(sigeo_proxy_options_t, 88,                                                         \
            PIN(sigeo_proxy_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_proxy_options_t, kind, 4, 4),                                            \
            PIN(sigeo_proxy_options_t, zico_variant, 8, 4),                                    \
@@ -221,7 +221,9 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, seed, 56, 8),                                           \
            PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8),                                    \
            PIN(sigeo_proxy_options_t, scope, 72, 4),                                          \
-           PIN(sigeo_proxy_options_t, hvp_mode, 76, 4)),                                     \
+           PIN(sigeo_proxy_options_t, hvp_mode, 76, 4),                                   \
+           PIN(sigeo_proxy_options_t, keep_saliency, 80, 4),                              \
+           PIN(sigeo_proxy_options_t, reserved1, 84, 4)),                                     \
     LAYOUT(sigeo_proxy_result_t, 256,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \
@@ -260,7 +262,14 @@ typedef struct layout {
            PIN(sigeo_proxy_result_t, log_fr_reference_cv, 224, 8),                        \
            PIN(sigeo_proxy_result_t, zico_module_wise, 232, 8),                           \
            PIN(sigeo_proxy_result_t, zico_neuron_wise, 240, 8),                           \
-           PIN(sigeo_proxy_result_t, zico_reference_recsys, 248, 8))
+           PIN(sigeo_proxy_result_t, zico_reference_recsys, 248, 8)),                         \
+    LAYOUT(sigeo_proxy_layer_t, 40,                                                          \
+           PIN(sigeo_proxy_layer_t, struct_size, 0, 4),                                       \
+           PIN(sigeo_proxy_layer_t, module, 4, 4),                                            \
+           PIN(sigeo_proxy_layer_t, name, 8, 8),                                              \
+           PIN(sigeo_proxy_layer_t, value, 16, 8),                                            \
+           PIN(sigeo_proxy_layer_t, zico_term, 24, 8),                                        \
+           PIN(sigeo_proxy_layer_t, theta_dot_grad_sum, 32, 8))
 
 /* ------------------------------------------------------- sigeo/train.h */
 #define SIGEO_ABI_LAYOUTS_TRAIN_H                                                            \
