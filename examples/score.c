@@ -54,6 +54,9 @@ static void usage(void)
            "                       (a module = one layer; ZiCo's official code: weight)\n"
            "  --scope S            all (default) or head (the RecSys code's frozen supernet)\n"
            "  --hvp H              grasp's Hessian-vector product: exact (default) or fd:EPS\n"
+"  --procedure P        fixed (default: weights fixed, the paper) or sgd[:LR] (NASLib-SiGeo's CV\n"
+           "                       code: an SGD step, lr 1, after each batch; its numbers with --fr reference-cv\n"
+           "                       --param-kinds weight --loss last --preset vision --batches sigeo=4x64)\n"
            "  --batches LIST       per-proxy K x B, e.g. baselines=1x32,zico=2x128,sigeo=4x64\n"
            "                       (NAME = a proxy or 'baselines'; others use --k x --batch)\n"
            "  --select M           file (default: file order), shuffle, balanced (classes in\n"
@@ -306,7 +309,8 @@ int main(int argc, char **argv)
     int64_t widths[64] = { 784, 48, 10 }, batch = 128, k = 4, seed = 0, threads = 0, data_seed = 0, pool = 10000;
     size_t n_widths = 3;
     const char *weights = NULL, *data = "fashion-mnist", *proxy = "sigeo", *data_dir = NULL;
-    double lambdas[3] = { 1, 1, 0 }, hvp_eps = 1e-3;
+    double lambdas[3] = { 1, 1, 0 }, hvp_eps = 1e-3, step_lr = 1.0;
+    int32_t procedure = SIGEO_PROCEDURE_FIXED;
     int custom = 0, json = 0, per_layer = 0, select = SEL_FILE, n_plans = 0;
     int32_t preset = SIGEO_PRESET_ZERO_SHOT, fr = SIGEO_FR_EXACT, zico = SIGEO_ZICO_MODULE_WISE,
             loss_term = SIGEO_LOSS_MEAN, scope = SIGEO_SCOPE_ALL, ddof = 0;
@@ -413,6 +417,21 @@ int main(int argc, char **argv)
         } else if ((r = cli_option(&c, "--select")) != 0) {
             if (r < 0 || (select = pick(c.value, select_names, 5)) < 0)
                 return r < 0 ? 2 : bad_word(&c, select_names, 5);
+        } else if ((r = cli_option(&c, "--procedure")) != 0) {
+            if (r < 0)
+                return 2;
+            char *end = NULL;
+            if (!strcmp(c.value, "fixed")) {
+                procedure = SIGEO_PROCEDURE_FIXED;
+            } else if (!strcmp(c.value, "sgd")) {
+                procedure = SIGEO_PROCEDURE_SGD_STEPS;
+            } else if (!strncmp(c.value, "sgd:", 4) && (step_lr = strtod(c.value + 4, &end), end != c.value + 4) &&
+                       *end == '\0' && step_lr > 0.0 && step_lr <= 1e6) {
+                procedure = SIGEO_PROCEDURE_SGD_STEPS;
+            } else {
+                cli_error(&c, "--procedure: '%s' is not fixed, sgd or sgd:LR with LR in (0, 1e6]", c.value);
+                return 2;
+            }
         } else if ((r = cli_option(&c, "--hvp")) != 0) {
             if (r < 0)
                 return 2;
@@ -592,6 +611,8 @@ int main(int argc, char **argv)
         po.scope = scope;
         po.hvp_mode = hvp;
         po.hvp_epsilon = hvp_eps;
+        po.procedure = procedure;
+        po.step_lr = step_lr;
         po.lambda_preset = custom ? SIGEO_PRESET_CUSTOM : preset;
         po.lambda1 = lambdas[0];
         po.lambda2 = lambdas[1];

@@ -189,6 +189,24 @@ typedef enum sigeo_proxy_scope {
     SIGEO_SCOPE_HEAD = 1
 } sigeo_proxy_scope_t;
 
+/* What happens to the weights between the k batches of the SiGeo family. */
+typedef enum sigeo_proxy_procedure {
+    /* The paper: weights fixed, k forward+backward passes at theta. */
+    SIGEO_PROCEDURE_FIXED = 0,
+    /* The official CV code (NASLib-SiGeo, proxies.md §1.6): after each
+     * batch's forward+backward, a plain SGD step theta -= step_lr * g on
+     * every active parameter (lr 1, no momentum). The statistics take the
+     * gradient and loss at the pre-step weights, the reference FR
+     * estimators theta after the k-th step (its theta_4), the exact FR its
+     * d_n at each batch's pre-step weights. The weights are restored
+     * afterwards, bit for bit (the model is left as it was). Its numbers:
+     * this with fr_estimator REFERENCE_CV, param_kinds WEIGHT, loss_term
+     * LAST, std_ddof 0, lambda_preset VISION (1, 50, 1) after the user's
+     * warm-up (or ZERO_SHOT-like (1, 1, 0) without one), k = 4 batches of 64,
+     * train-mode batch norm. */
+    SIGEO_PROCEDURE_SGD_STEPS = 1
+} sigeo_proxy_procedure_t;
+
 /* How GraSP computes the Hessian-vector product H g. */
 typedef enum sigeo_hvp_mode {
     /* Exact, by the R-operator. Ops with a second-order rule: dense and
@@ -218,13 +236,14 @@ typedef struct sigeo_proxy_options {
     uint32_t hvp_mode;     /* sigeo_hvp_mode_t (GRASP); 0 = EXACT */
     /* Since 1.1 */
     uint32_t keep_saliency; /* 1: keep the per-parameter saliencies (sigeo_proxy_saliency); 0 default */
-    uint32_t reserved1;
+    int32_t procedure;      /* sigeo_proxy_procedure_t (SiGeo family); FIXED default */
+    double step_lr;         /* SGD_STEPS: the step size; default 1 (NASLib-SiGeo) */
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
       SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
-      SIGEO_SCOPE_ALL, 0u, 0u, 0u }
+      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0 }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {

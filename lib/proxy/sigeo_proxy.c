@@ -157,6 +157,59 @@ static sigeo_status_t ensure_directional(sigeo_model_t *m, sigeo__proxy_ws_t *ws
     return SIGEO_OK;
 }
 
+/* SGD_STEPS (proxies.md §1.6): every module block is copied before the
+ * first step and put back after the statistics are computed, so the model
+ * leaves the call as it came. */
+static sigeo_status_t save_weights(float **out, sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_proxy_options_t *o)
+{
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    int64_t total = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        total += mod.numel;
+    }
+    const sigeo__proxy_call_t call = { m, ws, NULL, o, sigeo_proxy_kind_name((sigeo_proxy_kind_t)o->kind) };
+    sigeo_status_t st = sigeo__proxy_scratch((void **)out, &call, SIGEO__SCRATCH_A, (size_t)total * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    int64_t at = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        memcpy(*out + at, mod.data, (size_t)mod.numel * sizeof(float));
+        at += mod.numel;
+    }
+    return SIGEO_OK;
+}
+
+static void restore_weights(sigeo_model_t *m, const float *saved)
+{
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    int64_t at = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        memcpy(sigeo__probe_module_data(m, k), saved + at, (size_t)mod.numel * sizeof(float));
+        at += mod.numel;
+    }
+}
+
+/* theta -= lr * g on every active parameter (an embedding table's rows the
+ * batch did not touch have zero gradients: the dense pass leaves them). */
+static void sgd_step(sigeo_model_t *m, double lr)
+{
+    const int32_t n_par = sigeo__probe_param_count(m);
+    for (int32_t p = 0; p < n_par; p++) {
+        sigeo__probe_tensor_t t;
+        sigeo__probe_param(&t, m, p);
+        if (!t.active)
+            continue;
+        for (int64_t i = 0; i < t.numel; i++)
+            t.data[i] = (float)((double)t.data[i] - lr * (double)t.grad[i]);
+    }
+}
+
 /* Re-reports a callee's failure with the batch it happened in. */
 static sigeo_status_t in_batch(sigeo_model_t *m, sigeo_status_t st, uint32_t i)
 {
@@ -192,6 +245,13 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
      * takes d_n from one forward-mode pass per batch through the batch
      * statistics (proxies.md §4.3a); IDENTITY keeps the one-backward value,
      * as its name says. */
+    const bool sgd = o->procedure == SIGEO_PROCEDURE_SGD_STEPS;
+    if (o->procedure != SIGEO_PROCEDURE_FIXED && !sgd)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: unknown procedure %d (0 fixed, 1 sgd)",
+                              (int)o->procedure);
+    if (sgd && !(o->step_lr > 0.0 && o->step_lr <= 1e6))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: step_lr %g is outside (0, 1e6]",
+                              o->step_lr);
     const bool identity_exact = head_only || !sigeo__probe_couples_samples(m);
     const bool jvp = lambdas[1] != 0.0 && so.fr_estimator == SIGEO_FR_EXACT && !identity_exact;
     const bool have_exact = identity_exact || jvp;
@@ -199,6 +259,9 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     uint64_t n_seen = 0;
     sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds, o->scope);
     if (st != SIGEO_OK)
+        return st;
+    float *saved = NULL;
+    if (sgd && (st = save_weights(&saved, m, ws, o)) != SIGEO_OK)
         return st;
     sigeo__probe_collect_directional(m, true);
     sigeo__probe_directional_head_only(m, head_only);
@@ -260,11 +323,16 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sb.directional = so.fr_estimator == SIGEO_FR_IDENTITY ? ident : have_exact ? exact : NULL;
         if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)
             st = in_batch(m, st, i);
+        else if (sgd)
+            sgd_step(m, o->step_lr);
     }
     sigeo__probe_collect_directional(m, false);
     sigeo__probe_directional_head_only(m, false);
-    if (st != SIGEO_OK)
+    if (st != SIGEO_OK) {
+        if (saved)
+            restore_weights(m, saved);
         return st;
+    }
     if (so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV) {
         const int32_t n_mod = sigeo__probe_module_count(m);
         for (int32_t k = 0; k < n_mod; k++) {
@@ -275,9 +343,14 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             sigeo__probe_module(&mod, m, k);
             if ((st = sigeo_stats_set_params(ws->stats, idx, mod.data + ws->stats_offset[k], ws->counts[idx])) !=
                 SIGEO_OK)
-                return sigeo__propagate(err, st);
+                break;
         }
     }
+    /* theta_k is in the statistics now: the weights go back. */
+    if (saved)
+        restore_weights(m, saved);
+    if (st != SIGEO_OK)
+        return sigeo__propagate(err, st);
     sigeo_stats_result_t sr = SIGEO_STATS_RESULT_INIT;
     if ((st = sigeo_stats_compute(&sr, ws->stats)) != SIGEO_OK)
         return sigeo__propagate(err, st);

@@ -212,6 +212,8 @@ abi_classify() {
         # is judged by the lines that follow (a grown struct_size struct is
         # compatible, anything else prints).
         if (l ~ /^[0-9]+ data member changes?:$/) next
+        # filtered by abidiff itself: a member renamed in place (reserved0 -> a field)
+        if (l ~ /^no data member changes? \([0-9]+ filtered\);$/) next
         if (l ~ /^type of .[^\047]*\* ?[A-Za-z0-9_]+. changed:$/) next
         if (l ~ /^[0-9]+ enumerator insertions?:$/) next
         if (l ~ /^.[^ ]+::[A-Za-z0-9_]+. value .-?[0-9]+.( at .*)?$/) next

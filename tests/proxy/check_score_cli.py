@@ -56,6 +56,10 @@ check(js("--fr", "reference-recsys")["fr"] != d0["fr"], "--fr reference-recsys c
 g_exact = js("--proxy", "grasp")["score"]
 g_fd = js("--proxy", "grasp", "--hvp", "fd:0.1")["score"]
 check(g_exact != g_fd, "--hvp fd:0.1 is the finite difference (%r vs %r)" % (g_exact, g_fd))
+d = js("--procedure", "sgd", "--fr", "reference-cv", "--param-kinds", "weight", "--loss", "last", "--preset", "vision")
+check(d["score"] != js("--fr", "reference-cv", "--param-kinds", "weight", "--loss", "last", "--preset", "vision")["score"],
+      "--procedure sgd steps between the batches")
+check(js("--procedure", "sgd:0.5")["score"] != js("--procedure", "sgd")["score"], "--procedure sgd:LR")
 # per-proxy K x B
 d = js("--proxy", "all", "--batches", "baselines=1x32,zico=2x64,sigeo=3x16")
 check(d.get("k") == 3 and d.get("n_samples") == 48, "--batches sigeo=3x16: k %r n %r" % (d.get("k"), d.get("n_samples")))
@@ -80,7 +84,7 @@ for args, needle in ((["--hvp", "fd:0"], "--hvp"), (["--zico", "x"], "--zico"), 
                      (["--std-ddof", "2"], "--std-ddof"), (["--param-kinds", "bias"], "--param-kinds"),
                      (["--scope", "x"], "--scope"), (["--select", "x"], "--select"),
                      (["--batches", "zico=2"], "--batches"), (["--batches", "nope=1x2"], "nope"),
-                     (["--per-layer"], "--json")):
+                     (["--per-layer"], "--json"), (["--procedure", "sgd:0"], "--procedure")):
     r = run(*args, rc=2)
     check(needle in r.stderr and r.stderr.count("\n") == 1, "%s: message %r" % (args, r.stderr))
 

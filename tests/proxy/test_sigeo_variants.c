@@ -229,6 +229,103 @@ START_TEST(coupled_samples_give_identity_beside_exact)
 }
 END_TEST
 
+/* NASLib-SiGeo's procedure by hand: fwd, bwd, record the CL-weight
+ * gradients and the loss, SGD step lr 1 on every parameter; then ZiCo (ddof
+ * 0) over the CL-weights, FR = 2 log(sum_m |theta_4,m . G_m| + 1e-5) with
+ * theta_4 the weights after the 4th step, score = Z + 50 FR - loss_3. */
+START_TEST(sgd_steps_reproduce_the_official_cv_procedure)
+{
+    sigeo_model_t *m = mlp(false);
+    int32_t np;
+    OK(sigeo_model_param_count(&np, m));
+    float *before[8];
+    int64_t numel[8];
+    for (int32_t p = 0; p < np; p++) {
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        OK(sigeo_model_param_info(&info, m, p));
+        numel[p] = info.numel;
+        before[p] = malloc((size_t)info.numel * sizeof(float));
+        OK(sigeo_model_get_param(m, p, before[p], info.numel));
+    }
+    const char *cl[2] = { "fc0.weight", "fc1.weight" };
+    int32_t clp[2];
+    for (int l = 0; l < 2; l++)
+        OK(sigeo_model_find_param(&clp[l], m, cl[l]));
+    static double g[4][2][H * D > C * H ? H * D : C * H];
+    double loss3 = 0;
+    float *buf = malloc(64 * 64 * sizeof(float)), *gb = malloc(64 * 64 * sizeof(float));
+    for (int i = 0; i < 4; i++) {
+        sigeo_batch_t b = batch(i % K, 0, NB);
+        OK(sigeo_model_forward_backward(&loss3, m, &b));
+        for (int l = 0; l < 2; l++) {
+            OK(sigeo_model_get_grad(m, clp[l], gb, numel[clp[l]]));
+            for (int64_t j = 0; j < numel[clp[l]]; j++)
+                g[i][l][j] = gb[j];
+        }
+        for (int32_t p = 0; p < np; p++) {
+            OK(sigeo_model_get_param(m, p, buf, numel[p]));
+            OK(sigeo_model_get_grad(m, p, gb, numel[p]));
+            for (int64_t j = 0; j < numel[p]; j++)
+                buf[j] = (float)((double)buf[j] - (double)gb[j]);
+            OK(sigeo_model_set_param(m, p, buf, numel[p]));
+        }
+    }
+    double Z = 0, fr_sum = 0;
+    for (int l = 0; l < 2; l++) {
+        OK(sigeo_model_get_param(m, clp[l], buf, numel[clp[l]]));
+        double ratio = 0, dot = 0;
+        for (int64_t j = 0; j < numel[clp[l]]; j++) {
+            double mu = 0, mean = 0, var = 0, G = 0;
+            for (int i = 0; i < 4; i++) {
+                mu += fabs(g[i][l][j]) / 4;
+                mean += g[i][l][j] / 4;
+                G += g[i][l][j];
+            }
+            for (int i = 0; i < 4; i++)
+                var += (g[i][l][j] - mean) * (g[i][l][j] - mean) / 4;
+            if (var > 0)
+                ratio += mu / sqrt(var);
+            dot += (double)buf[j] * G;
+        }
+        Z += log(ratio);
+        fr_sum += fabs(dot);
+    }
+    const double want = Z + 50 * 2 * log(fr_sum + 1e-5) - loss3;
+    for (int32_t p = 0; p < np; p++)
+        OK(sigeo_model_set_param(m, p, before[p], numel[p]));
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.procedure = SIGEO_PROCEDURE_SGD_STEPS;
+    o.fr_estimator = SIGEO_FR_REFERENCE_CV;
+    o.param_kinds = SIGEO_PROXY_PARAMS_WEIGHT;
+    o.loss_term = SIGEO_LOSS_LAST;
+    o.lambda_preset = SIGEO_PRESET_VISION;
+    sigeo_batch_t bs[4] = { batch(0, 0, NB), batch(1, 0, NB), batch(2, 0, NB), batch(0, 0, NB) };
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, bs, 4, &o, &r));
+    ck_assert_near(r.score, want, 1e-4, 1e-6);
+    ck_assert_near(r.loss, loss3, 1e-6, 0);
+    /* The weights are back, bit for bit. */
+    for (int32_t p = 0; p < np; p++) {
+        OK(sigeo_model_get_param(m, p, buf, numel[p]));
+        ck_assert_msg(memcmp(buf, before[p], (size_t)numel[p] * sizeof(float)) == 0, "parameter %d changed", (int)p);
+        free(before[p]);
+    }
+    /* The fixed-weight default gives another score on the same batches. */
+    o.procedure = SIGEO_PROCEDURE_FIXED;
+    sigeo_proxy_result_t rf = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, bs, 4, &o, &rf));
+    ck_assert(fabs(rf.score - r.score) > 1e-3);
+    o.procedure = 2;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, bs, 4, &o, &rf), SIGEO_ERR_INVALID_ARG);
+    o.procedure = SIGEO_PROCEDURE_SGD_STEPS;
+    o.step_lr = 0;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, bs, 4, &o, &rf), SIGEO_ERR_INVALID_ARG);
+    free(buf);
+    free(gb);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("proxy_sigeo_variants");
@@ -237,6 +334,7 @@ int main(void)
     tcase_add_test(tc, fisher_rao_on_one_batch);
     tcase_add_test(tc, one_call_carries_both_losses_and_the_free_estimators);
     tcase_add_test(tc, coupled_samples_give_identity_beside_exact);
+    tcase_add_test(tc, sgd_steps_reproduce_the_official_cv_procedure);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
