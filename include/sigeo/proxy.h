@@ -156,7 +156,16 @@ typedef enum sigeo_proxy_kind {
      * token linear, FM, sigmoid gating, attention (which returns a tuple in
      * PyTorch, so F is its whole batch [B, T E]); not the functional ones
      * (sum, concat, select, slice, reshape, zero). 1 fwd, no labels. */
-    SIGEO_PROXY_MECO = 16
+    SIGEO_PROXY_MECO = 16,
+    /* Since 1.1. SynFlow with the batch norms kept (NASLib `synflow_bn`,
+     * bn=True): the SYNFLOW pass, but every batch norm runs as built -- in
+     * train mode it normalises with the statistics of the one all-ones
+     * sample (per channel over the positions; a flat feature of one sample
+     * is refused with SIGEO_ERR_SHAPE, as PyTorch refuses it), in eval mode
+     * with its running statistics; |gamma|, |beta| like every parameter.
+     * Deviation: NASLib takes abs() of the whole state dict, running mean
+     * included, which only an eval-mode norm would read. */
+    SIGEO_PROXY_SYNFLOW_BN = 17
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low

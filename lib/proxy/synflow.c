@@ -13,7 +13,9 @@
  *   inf, then the score is inf with SIGEO_PROXY_NONFINITE;
  * - a sparse field has no all-ones form: its bags are those of sample 0 of
  *   the first batch (a dense-only model needs no batch at all).
- * R = the sum of the loss node's outputs (the logits); no labels. */
+ * R = the sum of the loss node's outputs (the logits); no labels.
+ * synflow_bn (NASLib's bn=True twin) is the same pass with the batch norms
+ * left as built (train mode: the statistics of the one all-ones sample). */
 #include <math.h>
 #include <string.h>
 
@@ -225,7 +227,11 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
         at += 2 * bn.channels;
     }
     flip(m, &in, bits, rows, row_area, true);
-    for (int32_t j = 0; j < n_bn; j++) {
+    /* synflow_bn (NASLib bn=True) keeps the batch norms as built: a train-mode
+     * one normalises with the one sample's statistics (its |gamma|, |beta| are
+     * parameters like the others). */
+    const bool keep_bn = c->o->kind == SIGEO_PROXY_SYNFLOW_BN;
+    for (int32_t j = 0; j < n_bn && !keep_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);
         *bn.flags |= SIGEO_LAYER_RUNNING_STATS;
@@ -275,7 +281,7 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
     }
     /* Put everything back: signs first, then the batch norms' own values. */
     flip(m, &in, bits, rows, row_area, false);
-    for (int32_t j = 0; j < n_bn; j++) {
+    for (int32_t j = 0; j < n_bn && !keep_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);
         *bn.flags = saved[j].flags;

@@ -961,6 +961,38 @@ START_TEST(synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data)
     OK(sigeo_model_forward_backward(NULL, n, &b0));
     OK(run(&r1, n, SIGEO_PROXY_SYNFLOW, NULL, 0, NULL, 0));
     close_rel(r1.raw_score, raw, 1e-6, "synflow with batch norm removed");
+    /* synflow_bn keeps it. In train mode a flat feature of one sample has
+     * no variance: refused, as PyTorch refuses it. In eval mode (running
+     * statistics mu, v from the forward above) the norm is the affine
+     * |gamma| (a - mu) / sqrt(v + eps) + |beta| of a_j = sum_i |W0_ji| +
+     * |b0_j|, then h = relu(.), R = sum_c (sum_j |W1_cj| h_j + |b1_c|). */
+    ck_assert_int_eq(run(&r2, n, SIGEO_PROXY_SYNFLOW_BN, NULL, 0, NULL, 0), SIGEO_ERR_SHAPE);
+    OK(sigeo_model_set_training(n, 0));
+    sigeo__probe_bn_t bn;
+    ck_assert(sigeo__probe_batch_norm(&bn, n, 2));
+    double *W0 = param(n, "fc0.weight", NULL), *b0p = param(n, "fc0.bias", NULL), *W1 = param(n, "fc1.weight", NULL);
+    double want_bn = 0;
+    for (int j = 0; j < H; j++) {
+        double a = fabs(b0p[j]), s1 = 0;
+        for (int i = 0; i < D; i++)
+            a += fabs(W0[j * D + i]);
+        const double scale = 2.0 / sqrt((double)bn.running_var[j] + 1e-5);
+        const double pre = scale * (a - (double)bn.running_mean[j]) + 0.5;
+        const double hj = pre > 0 ? pre : 0;
+        for (int c = 0; c < C; c++) {
+            want_bn += fabs(W1[c * H + j]) * hj;
+            s1 += fabs(W1[c * H + j]);
+        }
+        if (pre > 0)
+            for (int i = 0; i < D; i++)
+                want_bn += fabs(W0[j * D + i]) * s1 * scale;
+    }
+    free(W0);
+    free(b0p);
+    free(W1);
+    OK(run(&r2, n, SIGEO_PROXY_SYNFLOW_BN, NULL, 0, NULL, 0));
+    close_rel(r2.raw_score, want_bn, 1e-5, "synflow_bn keeps the (eval-mode) batch norm");
+    ck_assert_str_eq(sigeo_proxy_kind_name(SIGEO_PROXY_SYNFLOW_BN), "synflow_bn");
     sigeo_model_destroy(n);
     sigeo_model_destroy(m);
 }
@@ -1301,7 +1333,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_MECO; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_SYNFLOW_BN; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1338,7 +1370,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_MECO; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_SYNFLOW_BN; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1399,7 +1431,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = 17;
+    o.kind = 18;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1454,9 +1486,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_MECO; k++)
+    for (int k = 0; k <= SIGEO_PROXY_SYNFLOW_BN; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_MECO + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_SYNFLOW_BN + 1)));
 }
 END_TEST
 
