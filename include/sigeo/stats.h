@@ -291,6 +291,38 @@ SIGEO_API sigeo_status_t sigeo_stats_spearman(double *out, const double *x, cons
  * Errors: as sigeo_stats_spearman. */
 SIGEO_API sigeo_status_t sigeo_stats_kendall_tau(double *out, const double *x, const double *y, int64_t n);
 
+/* ------------------------------------------------------ ensembles (1.1)
+ * Several proxies' scores of one candidate set combined into one score per
+ * candidate ("SiGeo + MeCo + synflow"). The combination depends on the set:
+ * a candidate's aggregate changes when other candidates join. A search uses
+ * it on a population: every cycle it scores the candidates it compares (the
+ * population plus the new children) with each proxy, aggregates over exactly
+ * that set, and ranks by the aggregate; an aggregate is never compared with
+ * one from another set. docs/proxies-zoo.md §Ensembles. */
+typedef enum sigeo_rank_aggregation {
+    /* AZ-NAS (Lee & Ham, CVPR'24): sum_p w_p log(rank_p(c) / n), rank_p the
+     * ascending average rank of candidate c under proxy p (1 = lowest score,
+     * n = highest): the best candidate of every proxy has 0, and a candidate
+     * weak in one proxy is pulled down more than a mean rank would. */
+    SIGEO_AGG_LOG_RANK = 0,
+    /* sum_p w_p rank_p(c) / sum_p w_p: the mean (ascending) rank. */
+    SIGEO_AGG_MEAN_RANK = 1,
+    /* sum_p w_p (s_p(c) - mean_p) / std_p (std ddof 0; a constant proxy adds
+     * 0): the weighted z-score sum. Needs finite scores. */
+    SIGEO_AGG_ZSCORE = 2
+} sigeo_rank_aggregation_t;
+
+/* out[c] for c < n_candidates, from scores[p * n_candidates + c] (row p =
+ * proxy p, higher = better for every proxy: flip a lower-is-better one
+ * first) and weights[p] (NULL = all 1). Higher out = better. Ranks treat
+ * -inf/+inf as the extremes. Errors: SIGEO_ERR_INVALID_ARG (NULL, n < 1,
+ * n_proxies < 1, unknown method, a weight negative or not finite, all
+ * weights 0), SIGEO_ERR_NONFINITE (a NaN score, or an infinite one for
+ * ZSCORE, naming proxy and candidate), SIGEO_ERR_NO_MEMORY. Thread-safe. */
+SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
+                                               int32_t n_proxies, const double *weights,
+                                               sigeo_rank_aggregation_t method);
+
 #ifdef __cplusplus
 }
 #endif
