@@ -165,7 +165,12 @@ typedef enum sigeo_proxy_kind {
      * with its running statistics; |gamma|, |beta| like every parameter.
      * Deviation: NASLib takes abs() of the whole state dict, running mean
      * included, which only an eval-mode norm would read. */
-    SIGEO_PROXY_SYNFLOW_BN = 17
+    SIGEO_PROXY_SYNFLOW_BN = 17,
+    /* Since 1.1. MeCo opt (MeCo paper Table 1): MECO's outputs, but per
+     * output m = min(8, C) distinct rows of F drawn at random (options->seed;
+     * the draws are documented in lib/proxy/meco.c), term = (C / 8) *
+     * lambda_min(corrcoef of those m rows). 1 fwd, no labels. */
+    SIGEO_PROXY_MECO_OPT = 18
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low

@@ -1190,6 +1190,69 @@ static double meco_term(sigeo_model_t *m, int32_t node, int ch, int p)
     return min_eig(R, ch);
 }
 
+/* meco_opt's draws redone with the library's documented stream: per counted
+ * output (node order) a partial Fisher-Yates of min(8, C) of C rows. */
+static void draw_rows(int64_t *idx, int64_t channels, sigeo__rng_t *rng)
+{
+    for (int64_t t = 0; t < channels; t++)
+        idx[t] = t;
+    for (int64_t t = 0; t < (channels < 8 ? channels : 8); t++) {
+        const int64_t j = t + (int64_t)sigeo__rng_below(rng, (uint64_t)(channels - t));
+        const int64_t tmp = idx[t];
+        idx[t] = idx[j];
+        idx[j] = tmp;
+    }
+}
+
+static double meco_rows_term(sigeo_model_t *m, int32_t node, const int64_t *idx, int rows, int p)
+{
+    float buf[B * 256];
+    int64_t count = B * 256;
+    OK(sigeo_model_node_output(buf, &count, m, node));
+    double F[8 * 16], R[64];
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < p; k++)
+            F[r * p + k] = buf[idx[r] * p + k];
+    corrcoef(R, F, rows, p);
+    for (int k = 0; k < rows * rows; k++)
+        if (!isfinite(R[k]))
+            R[k] = 0;
+    return min_eig(R, rows);
+}
+
+START_TEST(meco_opt_correlates_eight_random_channels_scaled_by_c_over_8)
+{
+    make_data();
+    sigeo_model_t *m = convnet(10);
+    sigeo_batch_t b = batch(0, PIX, false);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_MECO_OPT, &b, 1, NULL, 0));
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 1234);
+    int64_t conv_idx[10], relu_idx[10], skip[10];
+    draw_rows(conv_idx, 10, &rng);
+    draw_rows(relu_idx, 10, &rng);
+    draw_rows(skip, 10, &rng); /* gap: flat, P = 1 */
+    draw_rows(skip, C, &rng);  /* fc */
+    const double want = 10.0 / 8.0 * (meco_rows_term(m, 1, conv_idx, 8, PIX) + meco_rows_term(m, 2, relu_idx, 8, PIX));
+    ck_assert_msg(fabs(r.score - want) < 1e-6, "meco_opt %.10g, want %.10g", r.score, want);
+    /* another seed, other channels, another value; fewer than 8 channels:
+     * all of them, scaled by C / 8 (eigenvalues ignore the row order) */
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_MECO_OPT;
+    o.seed = 99;
+    sigeo_proxy_result_t r2 = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r2));
+    ck_assert(r2.score != r.score);
+    sigeo_model_destroy(m);
+    m = convnet(3);
+    OK(run(&r, m, SIGEO_PROXY_MECO_OPT, &b, 1, NULL, 0));
+    const double w3 = 3.0 / 8.0 * (meco_term(m, 1, 3, PIX) + meco_term(m, 2, 3, PIX));
+    ck_assert_msg(fabs(r.score - w3) < 1e-6, "meco_opt, 3 channels %.10g, want %.10g", r.score, w3);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 {
     make_data();
@@ -1333,7 +1396,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_SYNFLOW_BN; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_MECO_OPT; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1370,7 +1433,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_SYNFLOW_BN; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_MECO_OPT; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1431,7 +1494,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = 18;
+    o.kind = 19;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1486,9 +1549,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_SYNFLOW_BN; k++)
+    for (int k = 0; k <= SIGEO_PROXY_MECO_OPT; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_SYNFLOW_BN + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_MECO_OPT + 1)));
 }
 END_TEST
 
@@ -1514,6 +1577,7 @@ int main(void)
     tcase_add_test(tc, zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights);
     tcase_add_test(tc, zen_adds_the_batchnorm2d_running_variance_term);
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
+    tcase_add_test(tc, meco_opt_correlates_eight_random_channels_scaled_by_c_over_8);
     tcase_add_test(tc, every_kind_leaves_weights_architecture_and_bn_statistics_bit_identical);
     tcase_add_test(tc, bad_input_gets_a_clear_status_and_message);
     suite_add_tcase(s, tc);
