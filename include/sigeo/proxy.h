@@ -170,7 +170,17 @@ typedef enum sigeo_proxy_kind {
      * output m = min(8, C) distinct rows of F drawn at random (options->seed;
      * the draws are documented in lib/proxy/meco.c), term = (C / 8) *
      * lambda_min(corrcoef of those m rows). 1 fwd, no labels. */
-    SIGEO_PROXY_MECO_OPT = 18
+    SIGEO_PROXY_MECO_OPT = 18,
+    /* Since 1.1. SWAP-score (Peng et al., ICLR'24): the outputs of every
+     * active ReLU activation node on the first batch, concatenated per
+     * sample ([B, N] over the N neurons), binarised (sign of a ReLU output:
+     * 1[x > 0]); SWAP = the number of DISTINCT neuron patterns (columns,
+     * each a B-bit vector over the samples); score = SWAP * f, f = 1, or
+     * with options->swap_sigma > 0 the official regularisation f =
+     * exp(-(P - swap_mu)^2 / swap_sigma), P = parameters / 1e3 (thousands:
+     * count_parameters_in_MB * 1e3; sigeo_model_count, tables in full).
+     * raw_score = SWAP. 1 fwd, no labels. Higher better. */
+    SIGEO_PROXY_SWAP = 19
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low
@@ -252,12 +262,13 @@ typedef struct sigeo_proxy_options {
     uint32_t keep_saliency; /* 1: keep the per-parameter saliencies (sigeo_proxy_saliency); 0 default */
     int32_t procedure;      /* sigeo_proxy_procedure_t (SiGeo family); FIXED default */
     double step_lr;         /* SGD_STEPS: the step size; default 1 (NASLib-SiGeo) */
+    double swap_mu, swap_sigma; /* SWAP regularisation (sigma > 0 turns it on); default 0, 0 */
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
       SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
-      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0 }
+      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0, 0.0, 0.0 }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {

@@ -154,6 +154,10 @@ sigeo_status_t sigeo__linalg_logabsdet(double *out, bool *singular, double *a, i
 sigeo_status_t sigeo__proxy_input_jacobian(float **J, int64_t *D, const sigeo__proxy_call_t *c, int slot,
                                            int seed_slot);
 
+/* counts.c: parameters and multiply-accumulates of the active architecture
+ * (sigeo_model_count); either pointer may be NULL. */
+sigeo_status_t sigeo__proxy_count(int64_t *params, int64_t *flops, const sigeo__proxy_call_t *c);
+
 /* One file per kind. */
 sigeo_status_t sigeo__proxy_grad_norm(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_snip(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
@@ -169,5 +173,6 @@ sigeo_status_t sigeo__proxy_zen(const sigeo__proxy_call_t *c, sigeo_proxy_result
 sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_flops(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 
 #endif

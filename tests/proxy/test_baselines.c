@@ -1253,6 +1253,46 @@ START_TEST(meco_opt_correlates_eight_random_channels_scaled_by_c_over_8)
 }
 END_TEST
 
+/* SWAP: distinct columns of the [B, H] ReLU on/off matrix, counted pairwise
+ * here; regularised by exp(-(P/1e3 - mu)^2 / sigma). */
+START_TEST(swap_counts_distinct_neuron_patterns_over_the_batch)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, true);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_SWAP, &b, 1, NULL, 0));
+    float out[B * H];
+    int64_t count = B * H;
+    OK(sigeo_model_node_output(out, &count, m, 2)); /* x, fc0, relu */
+    int distinct = 0;
+    for (int j = 0; j < H; j++) {
+        bool seen = false;
+        for (int k = 0; k < j && !seen; k++) {
+            bool same_pattern = true;
+            for (int n = 0; n < B; n++)
+                same_pattern = same_pattern && ((out[n * H + j] > 0) == (out[n * H + k] > 0));
+            seen = same_pattern;
+        }
+        distinct += !seen;
+    }
+    ck_assert_int_gt(distinct, 1);
+    ck_assert_double_eq(r.score, (double)distinct);
+    ck_assert_double_eq(r.raw_score, (double)distinct);
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_SWAP;
+    o.swap_mu = 0.1;
+    o.swap_sigma = 0.5;
+    sigeo_proxy_result_t rr = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &rr));
+    const double P = (double)(H * D + H + C * H + C) / 1e3;
+    close_rel(rr.score, distinct * exp(-(P - 0.1) * (P - 0.1) / 0.5), 1e-12, "swap regularised");
+    o.swap_sigma = -1;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &rr), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 {
     make_data();
@@ -1396,7 +1436,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_MECO_OPT; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_SWAP; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1433,7 +1473,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_MECO_OPT; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_SWAP; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1494,7 +1534,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = 19;
+    o.kind = 20;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1549,9 +1589,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_MECO_OPT; k++)
+    for (int k = 0; k <= SIGEO_PROXY_SWAP; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_MECO_OPT + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_SWAP + 1)));
 }
 END_TEST
 
@@ -1578,6 +1618,7 @@ int main(void)
     tcase_add_test(tc, zen_adds_the_batchnorm2d_running_variance_term);
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
     tcase_add_test(tc, meco_opt_correlates_eight_random_channels_scaled_by_c_over_8);
+    tcase_add_test(tc, swap_counts_distinct_neuron_patterns_over_the_batch);
     tcase_add_test(tc, every_kind_leaves_weights_architecture_and_bn_statistics_bit_identical);
     tcase_add_test(tc, bad_input_gets_a_clear_status_and_message);
     suite_add_tcase(s, tc);
