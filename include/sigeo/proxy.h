@@ -180,7 +180,19 @@ typedef enum sigeo_proxy_kind {
      * exp(-(P - swap_mu)^2 / swap_sigma), P = parameters / 1e3 (thousands:
      * count_parameters_in_MB * 1e3; sigeo_model_count, tables in full).
      * raw_score = SWAP. 1 fwd, no labels. Higher better. */
-    SIGEO_PROXY_SWAP = 19
+    SIGEO_PROXY_SWAP = 19,
+    /* Since 1.1. TE-NAS (Chen et al., ICLR'21), NTK part: per sample n of
+     * the first batch a backward of the sum of its logits; J_n = the
+     * gradients of the parameters PyTorch names "*.weight" (weights, norm
+     * scales, embedding tables); NTK = J J^T (B x B); cond = lambda_max /
+     * lambda_min (NaN -> 0); score = -cond, raw_score = cond. 1 fwd + B bwd,
+     * B x (weights) floats; batch size >= 2, no labels. */
+    SIGEO_PROXY_TENAS_NTK = 20,
+    /* Since 1.1. TE-NAS, linear-region part: the number of distinct
+     * per-sample on/off patterns of all ReLU neurons over the first batch
+     * (the regions its samples fall in; TE-NAS uses 1000 3 x 3 crops on a
+     * narrowed copy, here the batch as given). 1 fwd, no labels. */
+    SIGEO_PROXY_TENAS_REGIONS = 21
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low

@@ -35,8 +35,10 @@ static const kind_entry_t kinds[] = {
     [SIGEO_PROXY_SYNFLOW_BN] = { "synflow_bn", sigeo__proxy_synflow, false },
     [SIGEO_PROXY_MECO_OPT] = { "meco_opt", sigeo__proxy_meco, true },
     [SIGEO_PROXY_SWAP] = { "swap", sigeo__proxy_swap, true },
+    [SIGEO_PROXY_TENAS_NTK] = { "tenas_ntk", sigeo__proxy_tenas_ntk, true },
+    [SIGEO_PROXY_TENAS_REGIONS] = { "tenas_regions", sigeo__proxy_tenas_regions, true },
 };
-_Static_assert(sizeof kinds / sizeof kinds[0] == SIGEO_PROXY_SWAP + 1, "a proxy kind without an entry");
+_Static_assert(sizeof kinds / sizeof kinds[0] == SIGEO_PROXY_TENAS_REGIONS + 1, "a proxy kind without an entry");
 
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind)
 {

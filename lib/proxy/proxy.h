@@ -174,5 +174,7 @@ sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_res
 sigeo_status_t sigeo__proxy_flops(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_tenas_ntk(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 
 #endif

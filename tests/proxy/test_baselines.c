@@ -1293,6 +1293,74 @@ START_TEST(swap_counts_distinct_neuron_patterns_over_the_batch)
 }
 END_TEST
 
+/* TE-NAS on the ReLU MLP: J_n by hand (d sum_k z_nk / dW1[k][j] = h_nj,
+ * / dW0[j][i] = (sum_k W1[k][j]) 1[pre_nj > 0] x_ni), NTK, Jacobi
+ * eigenvalues; regions = distinct rows of the [B, H] ReLU pattern. */
+START_TEST(tenas_ntk_condition_number_and_linear_regions)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, false);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_TENAS_NTK, &b, 1, NULL, 0));
+    double *W0 = param(m, "fc0.weight", NULL), *b0 = param(m, "fc0.bias", NULL), *W1 = param(m, "fc1.weight", NULL);
+    static double J[B][H * D + C * H];
+    for (int n = 0; n < B; n++) {
+        const float *x = xs[0] + n * D;
+        for (int j = 0; j < H; j++) {
+            double pre = b0[j], col = 0;
+            for (int i = 0; i < D; i++)
+                pre += W0[j * D + i] * x[i];
+            for (int k = 0; k < C; k++)
+                col += W1[k * H + j];
+            for (int i = 0; i < D; i++)
+                J[n][j * D + i] = pre > 0 ? col * x[i] : 0.0;
+            for (int k = 0; k < C; k++)
+                J[n][H * D + k * H + j] = pre > 0 ? pre : 0.0;
+        }
+    }
+    double K[B * B], w[64];
+    for (int a = 0; a < B; a++)
+        for (int c2 = 0; c2 < B; c2++) {
+            double s = 0;
+            for (int j = 0; j < H * D + C * H; j++)
+                s += J[a][j] * J[c2][j];
+            K[a * B + c2] = s;
+        }
+    jacobi(w, K, B);
+    double lo = w[0], hi = w[0];
+    for (int i = 1; i < B; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    close_rel(r.raw_score, hi / lo, 1e-3, "tenas_ntk condition number");
+    ck_assert_double_eq(r.score, -r.raw_score);
+    free(W0);
+    free(b0);
+    free(W1);
+    OK(run(&r, m, SIGEO_PROXY_TENAS_REGIONS, &b, 1, NULL, 0));
+    float out[B * H];
+    int64_t count = B * H;
+    OK(sigeo_model_node_output(out, &count, m, 2));
+    int regions = 0;
+    for (int n = 0; n < B; n++) {
+        bool seen = false;
+        for (int k = 0; k < n && !seen; k++) {
+            bool same_pattern = true;
+            for (int j = 0; j < H; j++)
+                same_pattern = same_pattern && ((out[n * H + j] > 0) == (out[k * H + j] > 0));
+            seen = same_pattern;
+        }
+        regions += !seen;
+    }
+    ck_assert_double_eq(r.score, (double)regions);
+    sigeo_batch_t one = b;
+    one.batch_size = 1;
+    ck_assert_int_eq(run(&r, m, SIGEO_PROXY_TENAS_NTK, &one, 1, NULL, 0), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 {
     make_data();
@@ -1436,7 +1504,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_SWAP; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_TENAS_REGIONS; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1473,7 +1541,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_SWAP; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_TENAS_REGIONS; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1534,7 +1602,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = 20;
+    o.kind = 22;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1589,9 +1657,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_SWAP; k++)
+    for (int k = 0; k <= SIGEO_PROXY_TENAS_REGIONS; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_SWAP + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_TENAS_REGIONS + 1)));
 }
 END_TEST
 
@@ -1619,6 +1687,7 @@ int main(void)
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
     tcase_add_test(tc, meco_opt_correlates_eight_random_channels_scaled_by_c_over_8);
     tcase_add_test(tc, swap_counts_distinct_neuron_patterns_over_the_batch);
+    tcase_add_test(tc, tenas_ntk_condition_number_and_linear_regions);
     tcase_add_test(tc, every_kind_leaves_weights_architecture_and_bn_statistics_bit_identical);
     tcase_add_test(tc, bad_input_gets_a_clear_status_and_message);
     suite_add_tcase(s, tc);
