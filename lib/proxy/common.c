@@ -3,9 +3,18 @@
  * buffers a train-mode forward updates. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/proxy.h"
+
+/* qsort has no context argument: the pattern width of the sort under way, per thread. */
+static _Thread_local int64_t pattern_words;
+
+static int compare_patterns(const void *a, const void *b)
+{
+    return memcmp(a, b, (size_t)pattern_words * sizeof(uint64_t));
+}
 
 sigeo_status_t sigeo__proxy_scratch(void **out, const sigeo__proxy_call_t *c, int slot, size_t bytes)
 {
@@ -142,4 +151,39 @@ void sigeo__proxy_restore_state(const sigeo__proxy_call_t *c)
         memcpy(bn.running_var, p + sizeof(int64_t) + v, v);
         p += bn_state_bytes(&bn);
     }
+}
+
+sigeo_status_t sigeo__proxy_product_sum(double *out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w,
+                                        int32_t n, bool absolute)
+{
+    double score = 0.0;
+    for (int32_t l = 0; l < n; l++) {
+        float *sal;
+        sigeo_status_t st = sigeo__proxy_saliency_of(&sal, c, &w[l]);
+        if (st != SIGEO_OK)
+            return st;
+        double layer = 0.0;
+        for (int64_t i = 0; i < w[l].numel; i++) {
+            const double p = (double)w[l].data[i] * (double)w[l].grad[i], v = absolute ? fabs(p) : p;
+            layer += v;
+            if (sal)
+                sal[i] = (float)v;
+        }
+        sigeo__proxy_layer_add(c->ws, w[l].module, layer, NAN, NAN);
+        score += layer;
+    }
+    *out = score;
+    return SIGEO_OK;
+}
+
+int64_t sigeo__proxy_distinct_patterns(uint64_t *patterns, int64_t n, int64_t words)
+{
+    if (n == 0)
+        return 0;
+    pattern_words = words;
+    qsort(patterns, (size_t)n, (size_t)words * sizeof(uint64_t), compare_patterns);
+    int64_t distinct = 1;
+    for (int64_t k = 1; k < n; k++)
+        distinct += memcmp(patterns + k * words, patterns + (k - 1) * words, (size_t)words * sizeof(uint64_t)) != 0;
+    return distinct;
 }

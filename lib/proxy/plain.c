@@ -2,8 +2,6 @@
  * batch-level directional derivative theta_W . g (section 4's sum of s_n,
  * weight parts only). Kept with the reference's sign, which correlates
  * negatively with accuracy. */
-#include <math.h>
-
 #include "proxy/proxy.h"
 
 sigeo_status_t sigeo__proxy_plain(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
@@ -15,21 +13,9 @@ sigeo_status_t sigeo__proxy_plain(const sigeo__proxy_call_t *c, sigeo_proxy_resu
         st = sigeo__proxy_cl_weights(&w, &n, c, SIGEO__SCRATCH_A);
     if (st != SIGEO_OK)
         return st;
-    double score = 0.0;
-    for (int32_t l = 0; l < n; l++) {
-        float *sal;
-        if ((st = sigeo__proxy_saliency_of(&sal, c, &w[l])) != SIGEO_OK)
-            return st;
-        double layer = 0.0;
-        for (int64_t i = 0; i < w[l].numel; i++) {
-            const double v = (double)w[l].data[i] * (double)w[l].grad[i];
-            layer += v;
-            if (sal)
-                sal[i] = (float)v;
-        }
-        sigeo__proxy_layer_add(c->ws, w[l].module, layer, NAN, NAN);
-        score += layer;
-    }
+    double score;
+    if ((st = sigeo__proxy_product_sum(&score, c, w, n, false)) != SIGEO_OK)
+        return st;
     sigeo__proxy_set_score(r, score, score);
     r->n_modules = (uint32_t)n;
     return SIGEO_OK;

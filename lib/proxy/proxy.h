@@ -122,6 +122,16 @@ sigeo_status_t sigeo__proxy_forward_backward(const sigeo__proxy_call_t *c);
  * call keeps saliencies, else *out = NULL (layers.c). */
 sigeo_status_t sigeo__proxy_saliency_of(float **out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w);
 
+/* *out = sum over the CL-weights w[0..n) of W . g (absolute: |W . g|),
+ * recording each layer's term and, when kept, the per-weight saliencies:
+ * snip, plain, synflow. */
+sigeo_status_t sigeo__proxy_product_sum(double *out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w,
+                                        int32_t n, bool absolute);
+
+/* Sorts n bit patterns of `words` 64-bit words each (in place) and returns
+ * how many distinct ones there are: swap, tenas_regions. */
+int64_t sigeo__proxy_distinct_patterns(uint64_t *patterns, int64_t n, int64_t words);
+
 /* Sets result fields every baseline shares: score, raw_score, NONFINITE. */
 void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw);
 

@@ -14,21 +14,9 @@ sigeo_status_t sigeo__proxy_snip(const sigeo__proxy_call_t *c, sigeo_proxy_resul
         st = sigeo__proxy_cl_weights(&w, &n, c, SIGEO__SCRATCH_A);
     if (st != SIGEO_OK)
         return st;
-    double score = 0.0;
-    for (int32_t l = 0; l < n; l++) {
-        float *sal;
-        if ((st = sigeo__proxy_saliency_of(&sal, c, &w[l])) != SIGEO_OK)
-            return st;
-        double layer = 0.0;
-        for (int64_t i = 0; i < w[l].numel; i++) {
-            const double v = fabs((double)w[l].data[i] * (double)w[l].grad[i]);
-            layer += v;
-            if (sal)
-                sal[i] = (float)v;
-        }
-        sigeo__proxy_layer_add(c->ws, w[l].module, layer, NAN, NAN);
-        score += layer;
-    }
+    double score;
+    if ((st = sigeo__proxy_product_sum(&score, c, w, n, true)) != SIGEO_OK)
+        return st;
     sigeo__proxy_set_score(r, score, score);
     r->n_modules = (uint32_t)n;
     return SIGEO_OK;

@@ -8,18 +8,9 @@
  * O(N log N) words. The regularised form multiplies by exp(-(P - mu)^2 /
  * sigma), P = parameters in thousands. One forward, no labels. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/proxy.h"
-
-/* qsort has no context argument: the width of the sort under way, per thread */
-static _Thread_local int64_t words_per_pattern;
-
-static int compare_pattern(const void *a, const void *b)
-{
-    return memcmp(a, b, (size_t)words_per_pattern * sizeof(uint64_t));
-}
 
 sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
@@ -62,14 +53,7 @@ sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_resul
                     pat[(at + j) * words + n / 64] |= (uint64_t)1 << (n % 64);
         at += nd.width;
     }
-    int64_t distinct = 0;
-    if (neurons > 0) {
-        words_per_pattern = words;
-        qsort(pat, (size_t)neurons, (size_t)words * sizeof(uint64_t), compare_pattern);
-        distinct = 1;
-        for (int64_t k = 1; k < neurons; k++)
-            distinct += memcmp(pat + k * words, pat + (k - 1) * words, (size_t)words * sizeof(uint64_t)) != 0;
-    }
+    const int64_t distinct = sigeo__proxy_distinct_patterns(pat, neurons, words);
     double factor = 1.0;
     if (sigma > 0.0) {
         int64_t params = 0;

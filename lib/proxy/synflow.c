@@ -263,20 +263,7 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
     sigeo__proxy_weight_t *w;
     int32_t n = 0;
     if (st == SIGEO_OK && (st = sigeo__proxy_cl_weights(&w, &n, c, SIGEO__SCRATCH_F)) == SIGEO_OK) {
-        for (int32_t l = 0; l < n && st == SIGEO_OK; l++) {
-            float *sal;
-            if ((st = sigeo__proxy_saliency_of(&sal, c, &w[l])) != SIGEO_OK)
-                break;
-            double layer = 0.0;
-            for (int64_t i = 0; i < w[l].numel; i++) {
-                const double v = fabs((double)w[l].data[i] * (double)w[l].grad[i]);
-                layer += v;
-                if (sal)
-                    sal[i] = (float)v;
-            }
-            sigeo__proxy_layer_add(c->ws, w[l].module, layer, NAN, NAN);
-            raw += layer;
-        }
+        st = sigeo__proxy_product_sum(&raw, c, w, n, true);
         layers = (uint32_t)n;
     }
     /* Put everything back: signs first, then the batch norms' own values. */

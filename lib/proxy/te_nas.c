@@ -17,7 +17,6 @@
  * samples of 3 x 3 crops on a narrowed copy of the network; here the batch
  * as given (so at most B). Higher better. 1 fwd, no labels. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/proxy.h"
@@ -99,13 +98,6 @@ sigeo_status_t sigeo__proxy_tenas_ntk(const sigeo__proxy_call_t *c, sigeo_proxy_
     return SIGEO_OK;
 }
 
-static _Thread_local int64_t pattern_words; /* qsort has no context argument */
-
-static int compare_patterns(const void *a, const void *b)
-{
-    return memcmp(a, b, (size_t)pattern_words * sizeof(uint64_t));
-}
-
 sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     sigeo_status_t st = sigeo__proxy_need_batch(c);
@@ -144,11 +136,7 @@ sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_pr
                     pat[n * words + (at + j) / 64] |= (uint64_t)1 << ((at + j) % 64);
         at += nd.width;
     }
-    pattern_words = words;
-    qsort(pat, (size_t)B, (size_t)words * sizeof(uint64_t), compare_patterns);
-    int64_t regions = 1;
-    for (int64_t n = 1; n < B; n++)
-        regions += memcmp(pat + n * words, pat + (n - 1) * words, (size_t)words * sizeof(uint64_t)) != 0;
+    const int64_t regions = sigeo__proxy_distinct_patterns(pat, B, words);
     sigeo__proxy_set_score(r, (double)regions, (double)regions);
     r->n_samples = (uint64_t)B;
     r->n_modules = relus;
