@@ -187,3 +187,59 @@ int64_t sigeo__proxy_distinct_patterns(uint64_t *patterns, int64_t n, int64_t wo
         distinct += memcmp(patterns + k * words, patterns + (k - 1) * words, (size_t)words * sizeof(uint64_t)) != 0;
     return distinct;
 }
+
+static bool is_relu(const sigeo__probe_node_t *nd)
+{
+    return nd->active && nd->kind == SIGEO_LAYER_ACTIVATION && nd->activation == SIGEO_ACT_RELU;
+}
+
+sigeo_status_t sigeo__proxy_relu_patterns(uint64_t **out, int64_t *n_patterns, int64_t *words, uint32_t *relus,
+                                          const sigeo__proxy_call_t *c, bool by_neuron)
+{
+    sigeo_status_t st = sigeo__proxy_need_batch(c);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo_model_t *m = c->m;
+    if ((st = sigeo_model_forward(NULL, m, c->batch)) != SIGEO_OK)
+        return sigeo__proxy_failed(c, st, "forward of batch 0");
+    const int64_t B = c->batch->batch_size;
+    const int32_t n_nodes = sigeo__probe_node_count(m);
+    int64_t N = 0;
+    *relus = 0;
+    for (int32_t i = 0; i < n_nodes; i++) {
+        sigeo__probe_node_t nd;
+        sigeo__probe_node(&nd, m, i);
+        if (is_relu(&nd)) {
+            N += nd.width;
+            (*relus)++;
+        }
+    }
+    const int64_t n = by_neuron ? N : B, bits = by_neuron ? B : N, w = bits > 0 ? (bits + 63) / 64 : 1;
+    size_t bytes;
+    if (!sigeo__mul_size(&bytes, (size_t)(n > 0 ? n : 1), (size_t)w * sizeof(uint64_t)))
+        return sigeo__proxy_fail(c, SIGEO_ERR_NO_MEMORY, "%lld patterns of %lld bits do not fit in memory",
+                                 (long long)n, (long long)bits);
+    uint64_t *pat;
+    if ((st = sigeo__proxy_scratch((void **)&pat, c, SIGEO__SCRATCH_A, bytes)) != SIGEO_OK)
+        return st;
+    memset(pat, 0, bytes);
+    int64_t at = 0;
+    for (int32_t i = 0; i < n_nodes; i++) {
+        sigeo__probe_node_t nd;
+        sigeo__probe_node(&nd, m, i);
+        if (!is_relu(&nd))
+            continue;
+        for (int64_t s = 0; s < B; s++)
+            for (int64_t j = 0; j < nd.width; j++) {
+                if (!(nd.out[s * nd.width + j] > 0.0f))
+                    continue;
+                const int64_t row = by_neuron ? at + j : s, bit = by_neuron ? s : at + j;
+                pat[row * w + bit / 64] |= (uint64_t)1 << (bit % 64);
+            }
+        at += nd.width;
+    }
+    *out = pat;
+    *n_patterns = n;
+    *words = w;
+    return SIGEO_OK;
+}

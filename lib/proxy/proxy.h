@@ -132,6 +132,13 @@ sigeo_status_t sigeo__proxy_product_sum(double *out, const sigeo__proxy_call_t *
  * how many distinct ones there are: swap, tenas_regions. */
 int64_t sigeo__proxy_distinct_patterns(uint64_t *patterns, int64_t n, int64_t words);
 
+/* A forward of the call's batch, then the on/off codes 1[out > 0] of every
+ * active ReLU node packed into slot A: by_neuron, *n_patterns = N neurons
+ * of *words words (bits over the B samples: swap); else B samples of bits
+ * over the N neurons (tenas_regions). *relus = the ReLU nodes seen. */
+sigeo_status_t sigeo__proxy_relu_patterns(uint64_t **out, int64_t *n_patterns, int64_t *words, uint32_t *relus,
+                                          const sigeo__proxy_call_t *c, bool by_neuron);
+
 /* Sets result fields every baseline shares: score, raw_score, NONFINITE. */
 void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw);
 

@@ -100,45 +100,15 @@ sigeo_status_t sigeo__proxy_tenas_ntk(const sigeo__proxy_call_t *c, sigeo_proxy_
 
 sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
-    sigeo_status_t st = sigeo__proxy_need_batch(c);
+    uint64_t *pat;
+    int64_t samples, words;
+    uint32_t relus;
+    sigeo_status_t st = sigeo__proxy_relu_patterns(&pat, &samples, &words, &relus, c, false);
     if (st != SIGEO_OK)
         return st;
-    sigeo_model_t *m = c->m;
-    if ((st = sigeo_model_forward(NULL, m, c->batch)) != SIGEO_OK)
-        return sigeo__proxy_failed(c, st, "forward of batch 0");
-    const int64_t B = c->batch->batch_size;
-    const int32_t n_nodes = sigeo__probe_node_count(m);
-    int64_t N = 0;
-    uint32_t relus = 0;
-    for (int32_t i = 0; i < n_nodes; i++) {
-        sigeo__probe_node_t nd;
-        sigeo__probe_node(&nd, m, i);
-        if (nd.active && nd.kind == SIGEO_LAYER_ACTIVATION && nd.activation == SIGEO_ACT_RELU) {
-            N += nd.width;
-            relus++;
-        }
-    }
-    const int64_t words = N > 0 ? (N + 63) / 64 : 1;
-    uint64_t *pat;
-    if ((st = sigeo__proxy_scratch((void **)&pat, c, SIGEO__SCRATCH_A, (size_t)(B * words) * sizeof(uint64_t))) !=
-        SIGEO_OK)
-        return st;
-    memset(pat, 0, (size_t)(B * words) * sizeof(uint64_t));
-    int64_t at = 0;
-    for (int32_t i = 0; i < n_nodes; i++) {
-        sigeo__probe_node_t nd;
-        sigeo__probe_node(&nd, m, i);
-        if (!nd.active || nd.kind != SIGEO_LAYER_ACTIVATION || nd.activation != SIGEO_ACT_RELU)
-            continue;
-        for (int64_t n = 0; n < B; n++)
-            for (int64_t j = 0; j < nd.width; j++)
-                if (nd.out[n * nd.width + j] > 0.0f)
-                    pat[n * words + (at + j) / 64] |= (uint64_t)1 << ((at + j) % 64);
-        at += nd.width;
-    }
-    const int64_t regions = sigeo__proxy_distinct_patterns(pat, B, words);
+    const int64_t regions = sigeo__proxy_distinct_patterns(pat, samples, words);
     sigeo__proxy_set_score(r, (double)regions, (double)regions);
-    r->n_samples = (uint64_t)B;
+    r->n_samples = (uint64_t)samples;
     r->n_modules = relus;
     return SIGEO_OK;
 }
