@@ -57,6 +57,8 @@ static void usage(void)
 "  --procedure P        fixed (default: weights fixed, the paper) or sgd[:LR] (NASLib-SiGeo's CV\n"
            "                       code: an SGD step, lr 1, after each batch; its numbers with --fr reference-cv\n"
            "                       --param-kinds weight --loss last --preset vision --batches sigeo=4x64)\n"
+           "  --zen-mixup G        zen's mixup gamma (default 0.01); --zen-repeat R: repeats averaged (default 1)\n"
+           "  --swap-reg MU,SIGMA  swap's regularisation exp(-(params/1e3 - MU)^2 / SIGMA) (default off)\n"
            "  --batches LIST       per-proxy K x B, e.g. baselines=1x32,zico=2x128,sigeo=4x64\n"
            "                       (NAME = a proxy or 'baselines'; others use --k x --batch)\n"
            "  --select M           file (default: file order), shuffle, balanced (classes in\n"
@@ -309,7 +311,8 @@ int main(int argc, char **argv)
     int64_t widths[64] = { 784, 48, 10 }, batch = 128, k = 4, seed = 0, threads = 0, data_seed = 0, pool = 10000;
     size_t n_widths = 3;
     const char *weights = NULL, *data = "fashion-mnist", *proxy = "sigeo", *data_dir = NULL;
-    double lambdas[3] = { 1, 1, 0 }, hvp_eps = 1e-3, step_lr = 1.0;
+    double lambdas[3] = { 1, 1, 0 }, hvp_eps = 1e-3, step_lr = 1.0, zen_gamma = 0.0, swap_reg[2] = { 0, 0 };
+    int64_t zen_repeat = 0;
     int32_t procedure = SIGEO_PROCEDURE_FIXED;
     int custom = 0, json = 0, per_layer = 0, select = SEL_FILE, n_plans = 0;
     int32_t preset = SIGEO_PRESET_ZERO_SHOT, fr = SIGEO_FR_EXACT, zico = SIGEO_ZICO_MODULE_WISE,
@@ -417,6 +420,20 @@ int main(int argc, char **argv)
         } else if ((r = cli_option(&c, "--select")) != 0) {
             if (r < 0 || (select = pick(c.value, select_names, 5)) < 0)
                 return r < 0 ? 2 : bad_word(&c, select_names, 5);
+        } else if ((r = cli_option(&c, "--zen-mixup")) != 0) {
+            if (r < 0 || cli_double(&c, &zen_gamma, 1e-9, 10.0))
+                return 2;
+        } else if ((r = cli_option(&c, "--zen-repeat")) != 0) {
+            if (r < 0 || cli_int64(&c, &zen_repeat, 1, 1000))
+                return 2;
+        } else if ((r = cli_option(&c, "--swap-reg")) != 0) {
+            size_t n;
+            if (r < 0 || cli_double_list(&c, swap_reg, 2, &n, 0.0, 1e12))
+                return 2;
+            if (n != 2 || swap_reg[1] <= 0.0) {
+                cli_error(&c, "--swap-reg needs MU,SIGMA with SIGMA > 0");
+                return 2;
+            }
         } else if ((r = cli_option(&c, "--procedure")) != 0) {
             if (r < 0)
                 return 2;
@@ -612,6 +629,10 @@ int main(int argc, char **argv)
         po.hvp_mode = hvp;
         po.hvp_epsilon = hvp_eps;
         po.procedure = procedure;
+        po.zen_mixup_gamma = zen_gamma;
+        po.zen_repeat = (uint32_t)zen_repeat;
+        po.swap_mu = swap_reg[0];
+        po.swap_sigma = swap_reg[1];
         po.step_lr = step_lr;
         po.lambda_preset = custom ? SIGEO_PRESET_CUSTOM : preset;
         po.lambda1 = lambdas[0];

@@ -127,7 +127,8 @@ typedef enum sigeo_proxy_kind {
      * elements of the CL-weights N(0, 1), biases 0, batch-norm gamma 1,
      * beta 0 and running mean 0, var 1; embeddings and layer norms keep
      * theirs; all restored afterwards), e1, e2 ~ N(0, 1) of
-     * the first batch's dense shape, x2 = e1 + 0.01 e2; two forward passes;
+     * the first batch's dense shape, x2 = e1 + gamma e2 (zen_mixup_gamma,
+     * default 0.01); two forward passes;
      * f = the feature map entering the last global average pooling, or,
      * without one (MLP and CTR models), the input(s) of the loss node, i.e.
      * the features entering the final layer; Delta = mean_n sum |f(e1) -
@@ -137,7 +138,10 @@ typedef enum sigeo_proxy_kind {
      * parameter order, each row-major over its active elements (a subnet
      * draws what its standalone extract draws), then e1, then e2. Sparse bags come from the first
      * batch unchanged; a model without a dense input is
-     * SIGEO_ERR_UNSUPPORTED. 2 fwd, no labels. */
+     * SIGEO_ERR_UNSUPPORTED. With zen_repeat R > 1 the whole draw (weights,
+     * e1, e2, continuing the stream) and score repeat R times and the mean
+     * is returned; the running statistics carry over between repeats as in
+     * Zen-NAS's loop. 2R fwd, no labels. */
     SIGEO_PROXY_ZEN = 13,
     /* #params: active parameter elements / 1e6 (sigeo_model_count, embedding
      * tables in full). No data. */
@@ -275,12 +279,15 @@ typedef struct sigeo_proxy_options {
     int32_t procedure;      /* sigeo_proxy_procedure_t (SiGeo family); FIXED default */
     double step_lr;         /* SGD_STEPS: the step size; default 1 (NASLib-SiGeo) */
     double swap_mu, swap_sigma; /* SWAP regularisation (sigma > 0 turns it on); default 0, 0 */
+    double zen_mixup_gamma;     /* ZEN: x2 = e1 + gamma e2; 0 = the official 1e-2 */
+    uint32_t zen_repeat;        /* ZEN: repeats averaged (weights, e1, e2 re-drawn); 0 = 1; <= 1000 */
+    uint32_t reserved2;
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
       SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
-      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0, 0.0, 0.0 }
+      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0, 0.0, 0.0, 0.0, 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_proxy_result {

@@ -206,7 +206,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/proxy.h */
 #define SIGEO_ABI_LAYOUTS_PROXY_H                                                            \
-    LAYOUT(sigeo_proxy_options_t, 112,                                                         \
+    LAYOUT(sigeo_proxy_options_t, 128,                                                         \
            PIN(sigeo_proxy_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_proxy_options_t, kind, 4, 4),                                            \
            PIN(sigeo_proxy_options_t, zico_variant, 8, 4),                                    \
@@ -226,7 +226,10 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, procedure, 84, 4),                                      \
            PIN(sigeo_proxy_options_t, step_lr, 88, 8),                                        \
            PIN(sigeo_proxy_options_t, swap_mu, 96, 8),                                        \
-           PIN(sigeo_proxy_options_t, swap_sigma, 104, 8)),                                     \
+           PIN(sigeo_proxy_options_t, swap_sigma, 104, 8),                                    \
+           PIN(sigeo_proxy_options_t, zen_mixup_gamma, 112, 8),                               \
+           PIN(sigeo_proxy_options_t, zen_repeat, 120, 4),                                    \
+           PIN(sigeo_proxy_options_t, reserved2, 124, 4)),                                     \
     LAYOUT(sigeo_proxy_result_t, 256,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \

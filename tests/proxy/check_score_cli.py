@@ -60,6 +60,11 @@ d = js("--procedure", "sgd", "--fr", "reference-cv", "--param-kinds", "weight", 
 check(d["score"] != js("--fr", "reference-cv", "--param-kinds", "weight", "--loss", "last", "--preset", "vision")["score"],
       "--procedure sgd steps between the batches")
 check(js("--procedure", "sgd:0.5")["score"] != js("--procedure", "sgd")["score"], "--procedure sgd:LR")
+z = js("--proxy", "zen")["score"]
+check(js("--proxy", "zen", "--zen-repeat", "2")["score"] != z, "--zen-repeat 2")
+check(js("--proxy", "zen", "--zen-mixup", "0.1")["score"] != z, "--zen-mixup 0.1")
+sw = js("--proxy", "swap")["score"]
+check(0 < js("--proxy", "swap", "--swap-reg", "0,1")["score"] < sw, "--swap-reg shrinks swap")
 # per-proxy K x B
 d = js("--proxy", "all", "--batches", "baselines=1x32,zico=2x64,sigeo=3x16")
 check(d.get("k") == 3 and d.get("n_samples") == 48, "--batches sigeo=3x16: k %r n %r" % (d.get("k"), d.get("n_samples")))
@@ -83,7 +88,7 @@ for args, needle in ((["--hvp", "fd:0"], "--hvp"), (["--zico", "x"], "--zico"), 
                      (["--std-ddof", "2"], "--std-ddof"), (["--param-kinds", "bias"], "--param-kinds"),
                      (["--scope", "x"], "--scope"), (["--select", "x"], "--select"),
                      (["--batches", "zico=2"], "--batches"), (["--batches", "nope=1x2"], "nope"),
-                     (["--per-layer"], "--json"), (["--procedure", "sgd:0"], "--procedure")):
+                     (["--per-layer"], "--json"), (["--procedure", "sgd:0"], "--procedure"), (["--swap-reg", "1"], "--swap-reg")):
     r = run(*args, rc=2)
     check(needle in r.stderr and r.stderr.count("\n") == 1, "%s: message %r" % (args, r.stderr))
 

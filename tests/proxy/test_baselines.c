@@ -1052,6 +1052,55 @@ END_TEST
 
 /* ------------------------------------------------------------------- zen */
 
+/* One Zen repeat on the ReLU MLP from the documented stream: fc0.weight,
+ * fc1.weight, e1, e2; x2 = e1 + gamma e2; log(mean_n sum |f1 - f2|). */
+static double zen_one(sigeo__rng_t *rng, double gamma)
+{
+    static double W0[H * D];
+    for (int k = 0; k < H * D; k++)
+        W0[k] = (float)sigeo__rng_normal(rng);
+    for (int k = 0; k < C * H; k++)
+        sigeo__rng_normal(rng);
+    float e1[B * D], x2[B * D];
+    for (int k = 0; k < B * D; k++)
+        e1[k] = (float)sigeo__rng_normal(rng);
+    for (int k = 0; k < B * D; k++)
+        x2[k] = (float)((double)e1[k] + gamma * sigeo__rng_normal(rng));
+    double delta = 0;
+    for (int n = 0; n < B; n++)
+        for (int j = 0; j < H; j++) {
+            double h1 = 0, h2 = 0;
+            for (int i = 0; i < D; i++) {
+                h1 += W0[j * D + i] * e1[n * D + i];
+                h2 += W0[j * D + i] * x2[n * D + i];
+            }
+            delta += fabs((h1 > 0 ? h1 : 0) - (h2 > 0 ? h2 : 0));
+        }
+    return log(delta / B);
+}
+
+START_TEST(zen_repeat_and_mixup_gamma)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, false);
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 77);
+    const double a = zen_one(&rng, 0.1), c2 = zen_one(&rng, 0.1), d = zen_one(&rng, 0.1);
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_ZEN;
+    o.seed = 77;
+    o.zen_mixup_gamma = 0.1;
+    o.zen_repeat = 3;
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r));
+    ck_assert_msg(fabs(r.score - (a + c2 + d) / 3) < 1e-4, "zen x3 %.8g, want %.8g", r.score, (a + c2 + d) / 3);
+    o.zen_repeat = 1001;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights)
 {
     make_data();
@@ -1684,6 +1733,7 @@ int main(void)
     tcase_add_test(tc, synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table);
     tcase_add_test(tc, zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights);
     tcase_add_test(tc, zen_adds_the_batchnorm2d_running_variance_term);
+    tcase_add_test(tc, zen_repeat_and_mixup_gamma);
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
     tcase_add_test(tc, meco_opt_correlates_eight_random_channels_scaled_by_c_over_8);
     tcase_add_test(tc, swap_counts_distinct_neuron_patterns_over_the_batch);
