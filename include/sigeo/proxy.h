@@ -250,10 +250,11 @@ typedef enum sigeo_proxy_procedure {
 /* How GraSP computes the Hessian-vector product H g. */
 typedef enum sigeo_hvp_mode {
     /* Exact, by the R-operator. Ops with a second-order rule: dense and
-     * sparse inputs, linear, conv2d, activation (ReLU, sigmoid, tanh, GELU),
+     * sparse inputs, linear, conv2d, batch norm (train and eval mode; its
+     * gamma and beta are not CL-weights), activation (ReLU, sigmoid, tanh, GELU),
      * sum, concat, select, slice, reshape, zero, pool2d (max, avg), global
      * avg pool, and embedding bags (their tables are not CL-weights).
-     * Batch / layer norm, attention, token linear, gating, FM and dot
+     * Layer norm, attention, token linear, gating, FM and dot
      * interaction are SIGEO_ERR_UNSUPPORTED (use the finite difference). */
     SIGEO_HVP_EXACT = 0,
     /* Central difference of gradients with the relative step hvp_epsilon. */

@@ -255,6 +255,11 @@ void sigeo__loss_backward(sigeo_model_t *m);
 sigeo_status_t sigeo__conv_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, const float *vb);
 sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, float *hw, float *hb);
 
+/* The Hessian-vector rules of batch norm (op_batchnorm.c; no direction or
+ * product in gamma, beta). */
+sigeo_status_t sigeo__batch_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__batch_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+
 /* Grows every active node's tangent to a batch of `batch` rows (jvp.c). */
 sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch);
 

@@ -14,7 +14,8 @@
  * cross terms x.V and g.V of a linear layer.
  *
  * Ops with a rule: the dense and sparse inputs, linear, conv2d (op_conv.c),
- * activation, and the
+ * batch norm in both modes (op_batchnorm.c; v and the product skip its
+ * gamma and beta, as GraSP's CL-weights do), activation, and the
  * ops that are piecewise linear in their input and have no parameters (sum,
  * concat, select, slice, reshape, zero, max/avg pool2d, global avg pool),
  * whose R-backward is their own backward applied to R{dL/dy} (the routing
@@ -53,6 +54,17 @@ static sigeo_status_t check_supported(sigeo_model_t *m, const sigeo__node_t *n, 
         op == &sigeo__op_conv2d ||
         op == &sigeo__op_activation || piecewise_linear(op))
         return SIGEO_OK;
+    if (op == &sigeo__op_batch_norm) {
+        bool touched = false;
+        for (int k = 0; k < 2; k++)
+            touched = touched || (n->param[k] >= 0 && (v[n->param[k]] || hv[n->param[k]]));
+        if (!touched)
+            return SIGEO_OK;
+        return FAIL(m, SIGEO_ERR_UNSUPPORTED,
+                    "exact Hessian-vector product: node '%s' (batch norm): no rule for a direction along or a product "
+                    "in its gamma and beta",
+                    n->name);
+    }
     if (op == &sigeo__op_embedding_bag) {
         const int32_t t = n->param[0];
         if (!v[t] && !hv[t])
@@ -268,6 +280,10 @@ static sigeo_status_t forward_sweep(sigeo_model_t *m, const float *const *v)
             sigeo_status_t st = sigeo__conv_r_forward(m, n, v[n->param[0]], n->param[1] >= 0 ? v[n->param[1]] : NULL);
             if (st != SIGEO_OK)
                 return sigeo__propagate(&m->err, st);
+        } else if (n->op == &sigeo__op_batch_norm) {
+            sigeo_status_t st = sigeo__batch_norm_r_forward(m, n);
+            if (st != SIGEO_OK)
+                return sigeo__propagate(&m->err, st);
         } else if (n->op == &sigeo__op_embedding_bag) {
             memset(n->tangent, 0, (size_t)(m->batch * n->width) * sizeof(float));
         } else {
@@ -301,6 +317,8 @@ static sigeo_status_t reverse_sweep(sigeo_model_t *m, const float *const *v, flo
             st = sigeo__conv_r_backward(m, n, v[n->param[0]], hv[n->param[0]], n->param[1] >= 0 ? hv[n->param[1]] : NULL);
         else if (n->op == &sigeo__op_activation)
             st = act_r_backward(m, n);
+        else if (n->op == &sigeo__op_batch_norm)
+            st = sigeo__batch_norm_r_backward(m, n);
         else
             st = n->op->backward(m, n);
         if (st != SIGEO_OK)
