@@ -140,36 +140,42 @@ static void linear_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *c
     float *hw = hv[n->param[0]], *hb = n->param[1] >= 0 ? hv[n->param[1]] : NULL;
     const int64_t B = m->batch, in_w = in->width, ld = w->dims[1], out_w = n->width;
     const float *rg = n->grad, *g = n->r_grad;
+    /* Loops ordered so the innermost runs along contiguous columns (the
+     * weights' rows, the inputs' rows); float accumulation, like the GEMMs
+     * of the ordinary backward. */
     if (in->kind != SIGEO__NODE_INPUT_DENSE) {
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
+        if (!acc)
+            memset(dx, 0, (size_t)(B * in_w) * sizeof(float));
         for (int64_t b = 0; b < B; b++)
-            for (int32_t r = 0; r < in->n_runs; r++) {
-                const sigeo__run_t *run = &in->runs[r];
-                for (int64_t t = 0; t < run->len; t++) {
-                    const int64_t col = run->max_offset + t;
-                    double s = 0.0;
-                    for (int64_t o = 0; o < out_w; o++) {
-                        s += (double)rg[b * out_w + o] * (double)w->data[o * ld + col];
-                        if (vw)
-                            s += (double)g[b * out_w + o] * (double)vw[o * ld + col];
+            for (int64_t o = 0; o < out_w; o++) {
+                const float r1 = rg[b * out_w + o], g1 = g[b * out_w + o];
+                for (int32_t r = 0; r < in->n_runs; r++) {
+                    const sigeo__run_t *run = &in->runs[r];
+                    float *d = dx + b * in_w + run->active_offset;
+                    const float *wr = w->data + o * ld + run->max_offset;
+                    for (int64_t t = 0; t < run->len; t++)
+                        d[t] += r1 * wr[t];
+                    if (vw) {
+                        const float *vr = vw + o * ld + run->max_offset;
+                        for (int64_t t = 0; t < run->len; t++)
+                            d[t] += g1 * vr[t];
                     }
-                    float *d = &dx[b * in_w + run->active_offset + t];
-                    *d = acc ? *d + (float)s : (float)s;
                 }
             }
     }
     if (hw)
         for (int64_t o = 0; o < out_w; o++)
-            for (int32_t r = 0; r < in->n_runs; r++) {
-                const sigeo__run_t *run = &in->runs[r];
-                for (int64_t t = 0; t < run->len; t++) {
-                    const int64_t j = run->active_offset + t;
-                    double s = 0.0;
-                    for (int64_t b = 0; b < B; b++)
-                        s += (double)rg[b * out_w + o] * (double)in->out[b * in_w + j] +
-                             (double)g[b * out_w + o] * (double)in->tangent[b * in_w + j];
-                    hw[o * ld + run->max_offset + t] = (float)s;
+            for (int64_t b = 0; b < B; b++) {
+                const float r1 = rg[b * out_w + o], g1 = g[b * out_w + o];
+                for (int32_t r = 0; r < in->n_runs; r++) {
+                    const sigeo__run_t *run = &in->runs[r];
+                    float *h = hw + o * ld + run->max_offset;
+                    const float *xr = in->out + b * in_w + run->active_offset;
+                    const float *tr = in->tangent + b * in_w + run->active_offset;
+                    for (int64_t t = 0; t < run->len; t++)
+                        h[t] += r1 * xr[t] + g1 * tr[t];
                 }
             }
     if (hb)
