@@ -52,8 +52,14 @@
  * statistic, one panel per warm-up level, x = the statistic, y = final test
  * loss, every network of every repeat a point coloured by its width h).
  *
+ * Progress: a line every few seconds on stderr (in place on a terminal),
+ * --quiet for none. Ctrl-C / SIGTERM stops after the current SGD step and
+ * writes the networks completed so far (JSON "interrupted": true; the
+ * correlations cover the complete repeats only). Every file is written
+ * atomically; output paths are checked before anything runs.
+ *
  * Exit status: 0 done, 1 a failure while running (library error, output
- * file), 2 bad usage or no data.
+ * file), 2 bad usage or no data, 130 interrupted.
  */
 #include <errno.h>
 #include <math.h>
@@ -76,7 +82,12 @@
 
 #include "cli.h"
 #include "csv_out.h"
+#include "interrupt.h"
 #include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "progress.h"
+#include "provenance.h"
 #include "svg.h"
 
 #define PROG "sigeo-fig3"
@@ -121,7 +132,10 @@ typedef struct config {
     int64_t hidden[MAX_NETS];
     size_t n_nets;
     const char *data_dir_flag, *json_path, *csv_path, *svg_dir;
-    int quick, progress, quiet;
+    char data_dir[4096];   /* where Fashion-MNIST was found (before any work) */
+    int quick, quiet;
+    int argc;      /* the command line, for the JSON's provenance */
+    char **argv;
 } config_t;
 
 typedef struct level_meas {
@@ -155,25 +169,12 @@ typedef struct data {
     char dir[4096];
 } data_t;
 
-typedef struct progress {
-    bool on, tty;
-    struct timespec start;
-    size_t width; /* of the last tty line, to blank it */
-} progress_t;
 
 /* ---------------------------------------------------------------- helpers */
 
-/* The progress line being shown on a terminal, so an error message starts
- * on a line of its own. */
+/* The progress reporter, so an error message starts on a line of its own
+ * after a terminal progress line. */
 static progress_t *shown_progress;
-
-static void progress_break(void)
-{
-    if (shown_progress && shown_progress->tty && shown_progress->width) {
-        fputc('\n', stderr);
-        shown_progress->width = 0;
-    }
-}
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -194,7 +195,8 @@ static int lib_fail(sigeo_status_t st, const char *fmt, ...)
 {
     char detail[1024];
     snprintf(detail, sizeof detail, "%s", sigeo_last_error());
-    progress_break();
+    if (shown_progress)
+        progress_break(shown_progress);
     va_list ap;
     fprintf(stderr, PROG ": ");
     va_start(ap, fmt);
@@ -202,37 +204,6 @@ static int lib_fail(sigeo_status_t st, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, ": %s [%s]\n", detail[0] ? detail : "(no message)", sigeo_status_string(st));
     return -1;
-}
-
-static void progress_line(progress_t *p, bool final_line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void progress_line(progress_t *p, bool final_line, const char *fmt, ...)
-{
-    if (!p->on)
-        return;
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    double el = seconds_since(&p->start);
-    if (p->tty) {
-        int n = fprintf(stderr, "\r%s, elapsed %.1f s", text, el);
-        for (int k = n; k < (int)p->width; k++)
-            fputc(' ', stderr);
-        p->width = n > 0 ? (size_t)n : 0;
-        if (final_line) {
-            fputc('\n', stderr);
-            p->width = 0;
-        }
-    } else if (final_line) {
-        fprintf(stderr, "%s, elapsed %.1f s\n", text, el);
-    }
-    fflush(stderr);
 }
 
 /* ------------------------------------------------------------- options */
@@ -272,12 +243,21 @@ static void usage(FILE *f)
           "  --csv FILE           the correlation rows as CSV\n"
           "  --svg DIR            scatter plots DIR/fig3_<statistic>.svg (created if missing): one panel\n"
           "                       per warm-up level, x = the statistic, y = final test loss, colour = h\n"
-          "  --progress           progress on stderr even when it is not a terminal\n"
-          "  --quiet              no progress and no tables (errors only)\n"
-          "  --help               this text\n"
-          "\n"
-          "Exit status: 0 done, 1 failure while running, 2 bad usage or no data.\n",
+          "                       (every file is written atomically: a temporary file renamed into place)\n"
+          "  --quiet              no progress and no tables (errors only)\n",
           f);
+    program_help_options(f, 0);
+    fputs("\n"
+          "Examples:\n"
+          "  " PROG " --quick --json fig3.json          a small run (a minute or two on 2 cores)\n"
+          "  " PROG " --svg plots --csv fig3.csv        the full protocol with plots (hours on 2 cores)\n"
+          "  " PROG " --hidden 4,8,16,32 --seeds 5 --levels 0,10 --json r.json\n"
+          "\n"
+          "Ctrl-C (or SIGTERM) stops after the current SGD step and writes the networks completed so far,\n"
+          "marked \"interrupted\": true (the correlations cover the complete seeds only).\n"
+          "\n",
+          f);
+    program_help_exit_status(f, PROGRAM_HELP_INTERRUPT);
 }
 
 static int compare_double(const void *a, const void *b)
@@ -300,7 +280,7 @@ static void set_quick(config_t *c)
     c->epochs = 1;
 }
 
-/* Returns 0 to run, 1 after --help, 2 on bad usage (message printed). */
+/* Returns 0 to run, 1 after --help or --version, 2 on bad usage (message printed). */
 static int parse_args(config_t *c, int argc, char **argv)
 {
     static const double default_levels[] = { 0, 10, 20, 40, 60, 80, 100 };
@@ -323,10 +303,13 @@ static int parse_args(config_t *c, int argc, char **argv)
         if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
             usage(stdout);
             return 1;
+        } else if (cli_flag(&a, "--version")) {
+            program_print_version(PROG);
+            return 1;
         } else if (cli_flag(&a, "--quick")) {
             set_quick(c);
         } else if (cli_flag(&a, "--progress")) {
-            c->progress = 1;
+            /* accepted for old scripts: progress lines are the default now */
         } else if (cli_flag(&a, "--quiet")) {
             c->quiet = 1;
         } else if ((r = cli_option(&a, "--seeds")) != 0) {
@@ -390,6 +373,21 @@ static int parse_args(config_t *c, int argc, char **argv)
             return 2;
         }
     }
+    if (c->train_rows > 0 && c->train_rows < c->measure_batches * c->batch) {
+        cli_error(&a, "--train-rows %lld: the measurement set alone needs %lld images (--measure-batches %lld x "
+                      "--batch %lld)",
+                  (long long)c->train_rows, (long long)(c->measure_batches * c->batch), (long long)c->measure_batches,
+                  (long long)c->batch);
+        return 2;
+    }
+    /* Output paths, before any work: a typo fails now, not after hours. */
+    if (output_validate_file(PROG, "--json", c->json_path) || output_validate_file(PROG, "--csv", c->csv_path) ||
+        output_validate_dir(PROG, "--svg", c->svg_dir, 1))
+        return 2;
+    /* An explicit --data-dir that does not hold the files is an error, not
+     * a silent fall-back to another copy. */
+    if (cli_fashion_mnist_dir_strict(PROG, c->data_dir, sizeof c->data_dir, c->data_dir_flag) != 0)
+        return 2;
     return 0;
 }
 
@@ -408,15 +406,7 @@ static void data_free(data_t *d)
 static int data_load(data_t *d, const config_t *c)
 {
     memset(d, 0, sizeof *d);
-    char why[2048];
-    int fell_back;
-    if (cli_fashion_mnist_dir(d->dir, sizeof d->dir, &fell_back, c->data_dir_flag, why, sizeof why) != 0) {
-        fprintf(stderr, PROG ": %s\n", why);
-        return 2;
-    }
-    if (fell_back && !c->quiet)
-        fprintf(stderr, PROG ": note: --data-dir '%s' lacks the Fashion-MNIST files; using '%s'\n", c->data_dir_flag,
-                d->dir);
+    snprintf(d->dir, sizeof d->dir, "%s", c->data_dir);
     sigeo_status_t st;
     if ((st = sigeo_fashion_mnist_load(&d->train, d->dir, SIGEO_FASHION_MNIST_TRAIN, c->train_rows)) != SIGEO_OK)
         return lib_fail(st, "loading the Fashion-MNIST training set from '%s'", d->dir);
@@ -627,7 +617,11 @@ static int net_measure(net_t *n, const data_t *d, const config_t *c, double leve
     return 0;
 }
 
-/* Trains network `i` of repeat `seed`, measuring at every warm-up level. */
+enum { RUN_INTERRUPTED = 1 }; /* run_network: stopped by a signal (not an error) */
+
+/* Trains network `i` of repeat `seed`, measuring at every warm-up level.
+ * Returns 0, -1 (failure, message printed) or RUN_INTERRUPTED (a signal
+ * arrived: the network is incomplete and must not be reported). */
 static int run_network(net_result_t *res, const config_t *c, data_t *d, int64_t seed, size_t i, int64_t rep,
                        progress_t *pg)
 {
@@ -641,6 +635,9 @@ static int run_network(net_result_t *res, const config_t *c, data_t *d, int64_t 
     res->params = n.total_params;
     sigeo_status_t st;
     size_t next_level = 0;
+    /* progress counts SGD steps over the whole run */
+    const int64_t steps_per_net = c->epochs * d->steps_per_epoch;
+    const int64_t step0 = (int64_t)((size_t)rep * c->n_nets + i) * steps_per_net;
     for (int64_t e = 0; rc == 0 && e < c->epochs; e++) {
         uint64_t shuffle_seed = 1000u * (uint64_t)seed + (uint64_t)e;
         if ((st = sigeo_dataset_shuffle(d->train, shuffle_seed)) != SIGEO_OK) {
@@ -650,9 +647,9 @@ static int run_network(net_result_t *res, const config_t *c, data_t *d, int64_t 
         for (int64_t b = 0; b <= d->steps_per_epoch; b++) {
             /* Levels due after b steps of the first epoch (b = steps_per_epoch: 100 %). */
             while (e == 0 && next_level < c->n_levels && d->level_steps[next_level] == b) {
-                progress_line(pg, false, "seed %lld (%lld of %lld), network %zu of %zu (h = %lld), warm-up %g %%",
-                              (long long)seed, (long long)rep + 1, (long long)c->seeds, i + 1, c->n_nets,
-                              (long long)h, c->levels[next_level]);
+                progress_update(pg, step0 + b, "seed %lld (%lld of %lld), network %zu of %zu (h = %lld), warm-up %g %%",
+                                (long long)seed, (long long)rep + 1, (long long)c->seeds, i + 1, c->n_nets,
+                                (long long)h, c->levels[next_level]);
                 level_meas_t *m = &res->levels[next_level];
                 m->steps = b;
                 if ((rc = net_measure(&n, d, c, c->levels[next_level], m)) != 0)
@@ -661,6 +658,14 @@ static int run_network(net_result_t *res, const config_t *c, data_t *d, int64_t 
             }
             if (rc != 0 || b == d->steps_per_epoch)
                 break;
+            /* The safe point: between two SGD steps. */
+            if (interrupt_requested()) {
+                rc = RUN_INTERRUPTED;
+                break;
+            }
+            progress_update(pg, step0 + e * d->steps_per_epoch + b, "seed %lld (%lld of %lld), network %zu of %zu (h = %lld), epoch %lld",
+                            (long long)seed, (long long)rep + 1, (long long)c->seeds, i + 1, c->n_nets, (long long)h,
+                            (long long)e + 1);
             sigeo_batch_t batch = SIGEO_BATCH_INIT;
             double loss;
             if ((st = sigeo_dataset_batch(&batch, d->train, b, c->batch, SIGEO_BATCH_KEEP_LAST)) != SIGEO_OK) {
@@ -690,10 +695,9 @@ static int run_network(net_result_t *res, const config_t *c, data_t *d, int64_t 
     net_free(&n);
     res->seconds = seconds_since(&t0);
     if (rc == 0)
-        progress_line(pg, !pg->tty || i + 1 == c->n_nets,
-                      "seed %lld (%lld of %lld), network %zu of %zu (h = %lld) done: test loss %.4f", (long long)seed,
-                      (long long)rep + 1, (long long)c->seeds, i + 1, c->n_nets, (long long)h,
-                      res->final_loss[TG_TEST]);
+        progress_update(pg, step0 + steps_per_net, "seed %lld (%lld of %lld), network %zu of %zu (h = %lld) done: test loss %.4f",
+                        (long long)seed, (long long)rep + 1, (long long)c->seeds, i + 1, c->n_nets, (long long)h,
+                        res->final_loss[TG_TEST]);
     return rc;
 }
 
@@ -706,8 +710,10 @@ static size_t net_index(const config_t *c, int64_t rep, size_t i)
 
 /* Spearman and Kendall of every (repeat, level, statistic, target), then
  * mean and sample sd over repeats. A correlation that is undefined (a
- * constant input) is left out of the mean, with a note. */
-static int summarise(summary_row_t *rows, const net_result_t *res, const config_t *c)
+ * constant input) is left out of the mean, with a note. Only the first
+ * n_complete repeats count (after an interrupt, the later ones lack
+ * networks); the others' per-repeat values stay NaN. */
+static int summarise(summary_row_t *rows, const net_result_t *res, const config_t *c, int64_t n_complete)
 {
     const size_t N = c->n_nets;
     double *x = malloc(sizeof *x * N), *y = malloc(sizeof *y * N);
@@ -724,7 +730,7 @@ static int summarise(summary_row_t *rows, const net_result_t *res, const config_
                 int nv = 0;
                 for (int64_t r = 0; r < c->seeds; r++)
                     row->seed_rho[r] = row->seed_tau[r] = NAN;
-                for (int64_t r = 0; r < c->seeds; r++) {
+                for (int64_t r = 0; r < n_complete; r++) {
                     for (size_t i = 0; i < N; i++) {
                         const net_result_t *nr = &res[net_index(c, r, i)];
                         x[i] = nr->levels[l].stat[s];
@@ -816,19 +822,31 @@ static void print_tables(const summary_row_t *rows, const config_t *c, const dat
     printf("\nruntime %.1f s\n", seconds);
 }
 
+/* The JSON of the first n_done networks (all of them unless interrupted). */
 static int write_json(const char *path, const summary_row_t *rows, const net_result_t *res, const config_t *c,
-                      const data_t *d, double seconds)
+                      const data_t *d, double seconds, size_t n_done, int interrupted)
 {
-    FILE *f = fopen(path, "w");
+    output_file_t o;
+    FILE *f = output_open(&o, path);
     if (!f) {
         fprintf(stderr, PROG ": --json: cannot create '%s': %s\n", path, strerror(errno));
         return -1;
     }
+    int64_t seeds[1000];
+    for (int64_t r = 0; r < c->seeds; r++)
+        seeds[r] = c->first_seed + r;
+    provenance_t pv = { "sigeo-fig3.result", 1, PROG, c->argc, c->argv, c->threads, seeds, (size_t)c->seeds,
+                        interrupted };
     json_out_t j;
     json_out_init(&j, f, 1);
     json_out_begin_object(&j);
-    json_out_key_string(&j, "program", PROG);
-    json_out_key_string(&j, "libsigeo_version", sigeo_version());
+    provenance_json(&j, &pv);
+    json_out_key(&j, "completed");
+    json_out_begin_object(&j);
+    json_out_key_int(&j, "networks", (int64_t)n_done);
+    json_out_key_int(&j, "of_networks", (int64_t)((size_t)c->seeds * c->n_nets));
+    json_out_key_int(&j, "seeds", (int64_t)(n_done / c->n_nets));
+    json_out_end_object(&j);
     json_out_key_number(&j, "runtime_seconds", seconds);
     json_out_key(&j, "config");
     json_out_begin_object(&j);
@@ -904,12 +922,12 @@ static int write_json(const char *path, const summary_row_t *rows, const net_res
 
     json_out_key(&j, "raw");
     json_out_begin_array(&j);
-    for (int64_t r = 0; r < c->seeds; r++) {
+    for (int64_t r = 0; r < c->seeds && net_index(c, r, 0) < n_done; r++) {
         json_out_begin_object(&j);
         json_out_key_int(&j, "seed", c->first_seed + r);
         json_out_key(&j, "networks");
         json_out_begin_array(&j);
-        for (size_t i = 0; i < c->n_nets; i++) {
+        for (size_t i = 0; i < c->n_nets && net_index(c, r, i) < n_done; i++) {
             const net_result_t *nr = &res[net_index(c, r, i)];
             json_out_begin_object(&j);
             json_out_key_int(&j, "index", (int64_t)i);
@@ -947,10 +965,13 @@ static int write_json(const char *path, const summary_row_t *rows, const net_res
     json_out_end_array(&j);
     json_out_end_object(&j);
     const char *why;
-    int bad = json_out_finish(&j, &why);
-    int close_err = fclose(f);
-    if (bad || close_err) {
-        fprintf(stderr, PROG ": --json: writing '%s' failed: %s\n", path, bad ? why : strerror(errno));
+    if (json_out_finish(&j, &why) != 0) {
+        output_abort(&o);
+        fprintf(stderr, PROG ": --json: writing '%s' failed: %s\n", path, why);
+        return -1;
+    }
+    if (output_commit(&o) != 0) {
+        fprintf(stderr, PROG ": --json: writing '%s' failed: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -958,7 +979,8 @@ static int write_json(const char *path, const summary_row_t *rows, const net_res
 
 static int write_csv(const char *path, const summary_row_t *rows, const config_t *c)
 {
-    FILE *f = fopen(path, "w");
+    output_file_t o;
+    FILE *f = output_open(&o, path);
     if (!f) {
         fprintf(stderr, PROG ": --csv: cannot create '%s': %s\n", path, strerror(errno));
         return -1;
@@ -985,24 +1007,31 @@ static int write_csv(const char *path, const summary_row_t *rows, const config_t
                 csv_out_int(&w, (int64_t)c->n_nets);
                 csv_out_end_row(&w);
             }
-    int bad = csv_out_status(&w);
-    if (fclose(f) != 0 || bad) {
-        fprintf(stderr, PROG ": --csv: writing '%s' failed: %s\n", path, strerror(errno ? errno : EIO));
+    if (csv_out_status(&w) != 0) {
+        output_abort(&o);
+        fprintf(stderr, PROG ": --csv: writing '%s' failed: %s\n", path, strerror(EIO));
+        return -1;
+    }
+    if (output_commit(&o) != 0) {
+        fprintf(stderr, PROG ": --csv: writing '%s' failed: %s\n", path, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-/* One SVG per statistic: a panel per warm-up level, every network of every
- * seed a point (x = statistic, y = final test loss, colour = h). */
+/* One SVG per statistic: a panel per warm-up level, every completed
+ * network of every seed a point (x = statistic, y = final test loss,
+ * colour = h). */
 static int write_svgs(const char *dir, const summary_row_t *rows, const net_result_t *res, const config_t *c,
-                      const data_t *d)
+                      const data_t *d, size_t n_done)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": --svg: cannot create the directory '%s': %s\n", dir, strerror(errno));
         return -1;
     }
-    const size_t n_points = (size_t)c->seeds * c->n_nets;
+    const size_t n_points = n_done;
+    if (n_points == 0)
+        return 0; /* interrupted before the first network: nothing to plot */
     double *xs = malloc(sizeof *xs * n_points * c->n_levels);
     double *ys = malloc(sizeof *ys * n_points), *hs = malloc(sizeof *hs * n_points);
     svg_panel_t *panels = calloc(c->n_levels, sizeof *panels);
@@ -1030,7 +1059,9 @@ static int write_svgs(const char *dir, const summary_row_t *rows, const net_resu
             const summary_row_t *r = row_at(rows, l, s, TG_TEST);
             snprintf(titles[l], sizeof titles[0], "warm-up %g %% (%lld steps)", c->levels[l],
                      (long long)d->level_steps[l]);
-            if (c->seeds > 1)
+            if (!isfinite(r->rho) || !isfinite(r->tau))
+                snprintf(subtitles[l], sizeof subtitles[0], "correlations undefined (no complete seed)");
+            else if (r->n_valid > 1)
                 snprintf(subtitles[l], sizeof subtitles[0], "Spearman %+.2f \xc2\xb1 %.2f, Kendall %+.2f \xc2\xb1 %.2f",
                          r->rho, r->rho_sd, r->tau, r->tau_sd);
             else
@@ -1049,11 +1080,17 @@ static int write_svgs(const char *dir, const summary_row_t *rows, const net_resu
         }
         char title[160], note[320], path[4096];
         snprintf(title, sizeof title, "Final test loss vs %s, measured after warm-up", stat_labels[s]);
+        const size_t n_all = (size_t)c->seeds * c->n_nets;
+        char points[96];
+        if (n_points < n_all)
+            snprintf(points, sizeof points, "interrupted: %zu of %zu networks", n_points, n_all);
+        else
+            snprintf(points, sizeof points, "%zu points", n_points);
         snprintf(note, sizeof note,
                  "Fashion-MNIST, 784-h-10 ReLU MLPs, SGD lr %g, batch %lld, %lld epoch%s; %lld seed%s x %zu "
-                 "networks = %zu points; correlations: mean \xc2\xb1 sd over seeds",
+                 "networks, %s; correlations: mean \xc2\xb1 sd over seeds",
                  c->lr, (long long)c->batch, (long long)c->epochs, c->epochs == 1 ? "" : "s", (long long)c->seeds,
-                 c->seeds == 1 ? "" : "s", c->n_nets, n_points);
+                 c->seeds == 1 ? "" : "s", c->n_nets, points);
         snprintf(path, sizeof path, "%s/fig3_%s.svg", dir, stat_names[s]);
         svg_figure_t fig = { 0 };
         fig.title = title;
@@ -1062,6 +1099,7 @@ static int write_svgs(const char *dir, const summary_row_t *rows, const net_resu
         fig.color_label = "hidden width h";
         fig.color_min = (double)hmin;
         fig.color_max = (double)hmax;
+        fig.color_integer = 1;
         if (svg_write_scatter_grid(path, &fig, panels, c->n_levels) != 0) {
             fprintf(stderr, PROG ": --svg: writing '%s' failed: %s\n", path, strerror(errno));
             rc = -1;
@@ -1083,22 +1121,26 @@ int main(int argc, char **argv)
     config_t c;
     int pr = parse_args(&c, argc, argv);
     if (pr == 1)
-        return 0;
+        return PROGRAM_EXIT_OK;
     if (pr != 0)
-        return 2;
+        return PROGRAM_EXIT_USAGE;
+    c.argc = argc;
+    c.argv = argv;
+    interrupt_install(PROG);
 
-    progress_t pg = { 0 };
-    pg.tty = isatty(STDERR_FILENO) == 1;
-    pg.on = !c.quiet && (c.progress || pg.tty);
-    clock_gettime(CLOCK_MONOTONIC, &pg.start);
+    progress_t pg;
+    progress_init(&pg, PROG, c.quiet ? PROGRESS_OFF : PROGRESS_AUTO);
+    shown_progress = &pg;
 
     data_t d;
-    shown_progress = &pg;
+    progress_phase(&pg, "loading Fashion-MNIST", 0);
     int dl = data_load(&d, &c);
     if (dl != 0) {
         data_free(&d);
-        return dl == 2 ? 2 : 1;
+        return dl == 2 ? PROGRAM_EXIT_USAGE : PROGRAM_EXIT_FAILURE;
     }
+    progress_end(&pg, "%lld training and %lld test images from %s", (long long)d.train_rows, (long long)d.test_rows,
+                 d.dir);
 
     const size_t n_runs = (size_t)c.seeds * c.n_nets;
     net_result_t *res = calloc(n_runs, sizeof *res);
@@ -1114,22 +1156,40 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         rc = -1;
     }
+    /* Networks complete, in run order (repeat-major): all of them unless a
+     * signal stopped the run. */
+    size_t n_done = 0;
+    progress_phase(&pg, "training", (int64_t)n_runs * c.epochs * d.steps_per_epoch);
     for (int64_t r = 0; rc == 0 && r < c.seeds; r++)
-        for (size_t i = 0; rc == 0 && i < c.n_nets; i++)
+        for (size_t i = 0; rc == 0 && i < c.n_nets; i++) {
+            if (interrupt_requested()) {
+                rc = RUN_INTERRUPTED;
+                break;
+            }
             rc = run_network(&res[net_index(&c, r, i)], &c, &d, c.first_seed + r, i, r, &pg);
+            if (rc == 0)
+                n_done++;
+        }
+    const int interrupted = rc == RUN_INTERRUPTED;
+    if (interrupted) {
+        rc = 0;
+        progress_note(&pg, "interrupted after %zu of %zu networks; writing what is complete", n_done, n_runs);
+    } else if (rc == 0) {
+        progress_end(&pg, "%zu networks", n_done);
+    }
     if (rc == 0)
-        rc = summarise(rows, res, &c);
-    double seconds = seconds_since(&pg.start);
-    if (rc == 0 && !c.quiet) {
+        rc = summarise(rows, res, &c, (int64_t)(n_done / c.n_nets));
+    double seconds = progress_elapsed(&pg);
+    if (rc == 0 && !c.quiet && !interrupted) {
         print_tables(rows, &c, &d, seconds);
         fflush(stdout); /* the table before any message about the output files */
     }
     if (rc == 0 && c.json_path)
-        rc = write_json(c.json_path, rows, res, &c, &d, seconds);
+        rc = write_json(c.json_path, rows, res, &c, &d, seconds, n_done, interrupted);
     if (rc == 0 && c.csv_path)
         rc = write_csv(c.csv_path, rows, &c);
     if (rc == 0 && c.svg_dir)
-        rc = write_svgs(c.svg_dir, rows, res, &c, &d);
+        rc = write_svgs(c.svg_dir, rows, res, &c, &d, n_done);
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
         rc = -1;
@@ -1138,5 +1198,7 @@ int main(int argc, char **argv)
     free(rows);
     free(per_seed);
     data_free(&d);
-    return rc == 0 ? 0 : 1;
+    if (rc != 0)
+        return PROGRAM_EXIT_FAILURE;
+    return interrupted ? PROGRAM_EXIT_INTERRUPTED : PROGRAM_EXIT_OK;
 }

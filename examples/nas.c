@@ -1,5 +1,5 @@
 /* sigeo-nas: sub-one-shot neural architecture search end to end
- * (the paper's SiGeo-NAS, DESIGN.md §6, nasrec.md §4-6):
+ * (the paper's SiGeo-NAS, docs/design.md §6, docs/nasrec.md §4-6):
  *
  *   1. data       synthetic Criteo-format CTR data (default), a Criteo TSV
  *                 file, or Fashion-MNIST; split 80/10/10
@@ -11,7 +11,9 @@
  *   4. retrain    the top-k from scratch, best by validation, test metrics
  *
  * Runs with no arguments; --help lists the options. --compare runs every
- * method of the paper's Table 3 on the same data and budget. */
+ * method of the paper's Table 3 on the same data and budget. The pipeline
+ * itself is the library's (sigeo/nas.h, sigeo_nas_run_space): this program
+ * parses flags, loads data, prints and writes JSON / SVG. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,9 +25,7 @@
 #include "cli.h"
 #include "json_out.h"
 #include "sigeo/io.h"
-#include "sigeo/proxy.h"
-#include "sigeo/search.h"
-#include "sigeo/train.h"
+#include "sigeo/nas.h"
 #include "svg_lines.h"
 
 #define PROG "sigeo-nas"
@@ -45,6 +45,7 @@ typedef struct config {
     uint64_t seed;
     int64_t threads;
     int32_t scope;
+    int64_t finetune;        /* one-shot: head fine-tune steps (0 = none) */
     int compare;
     int quiet;
     int progress;            /* 1 = progress lines on stderr */
@@ -63,16 +64,6 @@ static int failed(const char *what, sigeo_status_t st)
     fprintf(stderr, PROG ": %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
     return 1;
 }
-
-/* In run_method: report, then clean up through `done`. */
-#define CHECK(what, call)                 \
-    do {                                  \
-        sigeo_status_t st_ = (call);      \
-        if (st_ != SIGEO_OK) {            \
-            rc = failed((what), st_);     \
-            goto done;                    \
-        }                                 \
-    } while (0)
 
 #define TRY(what, call)                   \
     do {                                  \
@@ -102,6 +93,8 @@ static void usage(void)
            "  --retrain-epochs E   epochs of each from-scratch training (default 1)\n"
            "  --seed S             seed of data, weights and search (default 1)\n"
            "  --threads N          compute threads (default 0 = all cores)\n"
+           "  --finetune T         one-shot: fine-tune the inherited head for T steps before scoring (NASRec:\n"
+           "                       500; default 0 = the no-fine-tune ablation)\n"
            "  --compare            run random, zico-0, zico-1, sigeo-0, sigeo-1 and one-shot (100%%) on the\n"
            "                       same data and budget; print a table shaped like the paper's Table 3\n"
            "  --out FILE           write everything as JSON (config, evaluations, top-k, best, phases)\n"
@@ -199,6 +192,9 @@ static int parse(config_t *c, int argc, char **argv)
                 cli_error(&cl, "--scope: '%s' is not all or head", cl.value);
                 return -1;
             }
+        } else if ((r = cli_option(&cl, "--finetune")) != 0) {
+            if (r < 0 || cli_int64(&cl, &c->finetune, 0, INT64_C(1) << 30))
+                return -1;
         } else if ((r = cli_option(&cl, "--threads")) != 0) {
             if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
                 return -1;
@@ -235,9 +231,6 @@ static int parse(config_t *c, int argc, char **argv)
 typedef struct data {
     sigeo_dataset_t *all, *train, *val, *test;
     int classification; /* 1: labels + softmax (Fashion-MNIST); 0: CTR */
-    int64_t n_dense;
-    uint32_t n_fields;
-    int64_t tables[64];
     char source[300];
 } data_t;
 
@@ -278,13 +271,6 @@ static int load_data(data_t *d, const config_t *c)
         fprintf(stderr, PROG ": --data '%s': expected synthetic, criteo:FILE or fashion-mnist[:DIR]\n", c->data);
         return 2;
     }
-    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
-    TRY("dataset info", sigeo_dataset_get_info(&info, d->all));
-    d->n_dense = info.n_dense;
-    d->n_fields = info.n_sparse_fields;
-    size_t nt = 64;
-    if (d->n_fields > 0)
-        TRY("table sizes", sigeo_dataset_table_sizes(d->tables, &nt, d->all));
     sigeo_split_options_t sp = SIGEO_SPLIT_OPTIONS_INIT;
     TRY("splitting 80/10/10", sigeo_dataset_split(&d->train, &d->val, &d->test, d->all, &sp));
     return 0;
@@ -305,423 +291,430 @@ static int64_t rows_of(sigeo_dataset_t *ds)
     return info.n_rows;
 }
 
-/* --------------------------------------------------------------- phases */
+/* --------------------------------------------------------------- methods */
 
-typedef struct progress_ctx {
-    const config_t *c;
-    const char *phase;
-    double t0;
-} progress_ctx_t;
+typedef struct method {
+    const char *name;  /* for reports */
+    const char *proxy; /* a proxy kind name, "random" or "one-shot" */
+    double warmup;
+} method_t;
 
-static int on_progress(const sigeo_train_progress_t *p, void *user)
+/* The proxy kind named `name`, or -1. */
+static int proxy_kind_of(const char *name)
 {
-    progress_ctx_t *pc = user;
-    if (pc->c->progress && p->phase == 0)
-        fprintf(stderr, "\r  %s: step %lld/%lld  loss %.4f  %.0f samples/s  %.1fs   ", pc->phase, (long long)p->step,
-                (long long)p->total_steps, p->loss, p->samples_per_second, now() - pc->t0);
+    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
+        if (!strcmp(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k), name))
+            return k;
+    return -1;
+}
+
+static int known_method(const char *proxy)
+{
+    if (!strcmp(proxy, "random") || !strcmp(proxy, "one-shot") || proxy_kind_of(proxy) >= 0)
+        return 1;
+    fprintf(stderr, PROG ": unknown proxy '%s' (sigeo, zico, fisher-rao, random, one-shot, or a kind:", proxy);
+    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
+        fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
+    fprintf(stderr, ")\n");
     return 0;
 }
 
-static sigeo_status_t build_supernet(sigeo_model_t **out, sigeo_context_t *ctx, const config_t *c, const data_t *d)
-{
-    sigeo_space_options_t so = SIGEO_SPACE_OPTIONS_INIT;
-    so.preset = c->preset;
-    so.n_dense = d->n_dense;
-    so.n_sparse_fields = d->n_fields;
-    so.table_rows = d->tables;
-    so.n_classes = d->classification ? 10 : 0;
-    return sigeo_space_build(out, ctx, c->space, &so);
-}
-
-/* Warm-up: `fraction` of one epoch (nasrec.md §4: Adagrad lr 0.12, eps 1e-2,
- * warm-up cosine schedule with W = T/10, clip 5, binomial any-path). */
-static sigeo_status_t warm_up(sigeo_train_result_t *r, sigeo_model_t *m, const config_t *c, const data_t *d,
-                              double fraction, int64_t *steps_out)
-{
-    int64_t samples = (int64_t)llround(fraction * (double)rows_of(d->train));
-    *steps_out = samples / c->batch;
-    if (*steps_out == 0)
-        return SIGEO_OK;
-    sigeo_optimizer_options_t oo = SIGEO_OPTIMIZER_OPTIONS_INIT;
-    oo.kind = SIGEO_OPT_ADAGRAD;
-    oo.lr = 0.12;
-    oo.eps = 1e-2;
-    oo.clip_norm = 5.0;
-    sigeo_optimizer_t *opt;
-    sigeo_status_t st = sigeo_optimizer_create(&opt, m, &oo);
-    if (st != SIGEO_OK)
-        return st;
-    sigeo_lr_schedule_t sch = SIGEO_LR_SCHEDULE_INIT;
-    sch.kind = SIGEO_LR_WARMUP_COSINE;
-    sch.lr = 0.12;
-    sch.lr_min = 1e-8;
-    sch.total_steps = *steps_out;
-    sch.warmup_steps = *steps_out / 10;
-    sigeo_train_options_t to = SIGEO_TRAIN_OPTIONS_INIT;
-    to.sampling = SIGEO_SAMPLE_ANY_PATH_BINOMIAL;
-    /* full path with a probability decaying over Swarm = 21 % of an epoch
-     * (nasrec.md §3.4, §8.3: the same ratio as Criteo's 15000 steps) */
-    int64_t per_epoch = rows_of(d->train) / c->batch;
-    to.full_path_steps = (int64_t)(0.21 * (double)per_epoch);
-    to.seed = c->seed;
-    to.batch_size = c->batch;
-    to.max_samples = *steps_out * c->batch;
-    to.drop_last = 1;
-    to.report_every = c->progress ? 10 : 0;
-    progress_ctx_t pc = { c, "warm-up", now() };
-    st = sigeo_train(r, m, opt, d->train, NULL, &sch, &to, on_progress, &pc);
-    if (c->progress)
-        fprintf(stderr, "\n");
-    sigeo_optimizer_destroy(opt);
-    return st;
-}
-
-/* A deep copy of a batch view. */
-typedef struct owned_batch {
-    float *dense, *targets;
-    int64_t *ids, *offsets;
-    int32_t *labels;
-} owned_batch_t;
-
-static void *copy_of(const void *p, size_t bytes)
-{
-    if (!p)
-        return NULL;
-    void *q = malloc(bytes ? bytes : 1);
-    if (q)
-        memcpy(q, p, bytes);
-    return q;
-}
-
-static sigeo_batch_t own_batch(owned_batch_t *o, const sigeo_batch_t *b)
-{
-    const int64_t B = b->batch_size, F = b->n_sparse_fields, n_ids = b->sparse_offsets ? b->sparse_offsets[B * F] : 0;
-    o->dense = copy_of(b->dense, (size_t)(B * b->n_dense) * sizeof(float));
-    o->targets = copy_of(b->targets, (size_t)(B * b->n_targets) * sizeof(float));
-    o->ids = copy_of(b->sparse_ids, (size_t)n_ids * sizeof(int64_t));
-    o->offsets = copy_of(b->sparse_offsets, (size_t)(B * F + 1) * sizeof(int64_t));
-    o->labels = copy_of(b->labels, (size_t)B * sizeof(int32_t));
-    sigeo_batch_t c = *b;
-    c.dense = o->dense;
-    c.targets = o->targets;
-    c.sparse_ids = o->ids;
-    c.sparse_offsets = o->offsets;
-    c.labels = o->labels;
-    return c;
-}
-
-static void free_owned(owned_batch_t *o)
-{
-    free(o->dense);
-    free(o->targets);
-    free(o->ids);
-    free(o->offsets);
-    free(o->labels);
-}
-
-/* Scoring a candidate by something other than a proxy of sigeo_proxy_compute. */
-typedef struct host_scorer {
-    sigeo_model_t *model;
-    sigeo_dataset_t *val;
-    int64_t batch;
-    int32_t n;
-    uint64_t rng;
-    int one_shot; /* 1: minus the inherited subnet's validation log loss; 0: uniform random */
-} host_scorer_t;
-
-static sigeo_status_t score_host(double *score, const int32_t *arch, int32_t n, void *user)
-{
-    host_scorer_t *h = user;
-    if (!h->one_shot) {
-        h->rng = h->rng * 6364136223846793005ull + 1442695040888963407ull;
-        *score = (double)(h->rng >> 11) * 0x1.0p-53;
-        return SIGEO_OK;
-    }
-    int32_t before[4096];
-    sigeo_status_t st = sigeo_model_active_arch(before, 4096, h->model);
-    if (st == SIGEO_OK)
-        st = sigeo_model_activate(h->model, arch, n);
-    double ll = 0.0;
-    if (st == SIGEO_OK)
-        st = sigeo_evaluate(&ll, NULL, NULL, h->model, h->val, h->batch);
-    sigeo_model_activate(h->model, before, n);
-    *score = -ll;
-    return st;
-}
-
-typedef struct search_log {
+/* Progress lines and the per-cycle series (plot, JSON). */
+typedef struct watch {
     const config_t *c;
-    json_out_t *json;        /* streaming evaluations, or NULL */
     double *best, *median, *cycle_x;
     size_t n_cycles, cap;
-    double t0;
-} search_log_t;
+} watch_t;
 
-static void on_record(const sigeo_evaluation_t *e, void *user)
+static int on_progress(const sigeo_nas_progress_t *p, void *user)
 {
-    search_log_t *l = user;
-    if (!l->json)
-        return;
-    json_out_t *j = l->json;
-    json_out_begin_object(j);
-    json_out_key_int(j, "index", (int64_t)e->index);
-    json_out_key_int(j, "cycle", e->cycle);
-    json_out_key_string(j, "arch", e->arch_text);
-    json_out_key_string(j, "status", e->status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e->status));
-    if (e->status != SIGEO_OK)
-        json_out_key_string(j, "message", e->message);
-    json_out_key_number(j, "score", e->status == SIGEO_OK ? e->score : NAN);
-    json_out_key_number(j, "seconds", e->seconds);
-    if (e->proxy) {
-        json_out_key_number(j, "zico", e->proxy->zico);
-        json_out_key_number(j, "fr", e->proxy->fr);
-        json_out_key_number(j, "log_fr", e->proxy->log_fr);
-        json_out_key_number(j, "loss", e->proxy->loss);
-    }
-    json_out_end_object(j);
+    const watch_t *w = user;
+    static const char *const names[] = { "warm-up", "search", "retrain" };
+    if (!w->c->progress)
+        return 0;
+    if (p->phase == SIGEO_NAS_PHASE_SEARCH)
+        fprintf(stderr, "\r  search: evaluation %lld/%lld  best %.4f  %.1fs   ", (long long)p->step,
+                (long long)p->total, p->value, p->elapsed);
+    else if (p->phase == SIGEO_NAS_PHASE_RETRAIN)
+        fprintf(stderr, "\r  retrain %d: step %lld/%lld  loss %.4f  %.1fs   ", (int)p->candidate + 1,
+                (long long)p->step, (long long)p->total, p->value, p->elapsed);
+    else
+        fprintf(stderr, "\r  %s: step %lld/%lld  loss %.4f  %.1fs   ", names[0], (long long)p->step,
+                (long long)p->total, p->value, p->elapsed);
+    return 0;
 }
 
 static void on_cycle(const sigeo_cycle_report_t *r, void *user)
 {
-    search_log_t *l = user;
-    if (l->n_cycles == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        double *b = realloc(l->best, cap * sizeof *b), *md = realloc(l->median, cap * sizeof *md),
-               *x = realloc(l->cycle_x, cap * sizeof *x);
+    watch_t *w = user;
+    if (w->n_cycles == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        double *b = realloc(w->best, cap * sizeof *b), *md = realloc(w->median, cap * sizeof *md),
+               *x = realloc(w->cycle_x, cap * sizeof *x);
         if (b)
-            l->best = b;
+            w->best = b;
         if (md)
-            l->median = md;
+            w->median = md;
         if (x)
-            l->cycle_x = x;
+            w->cycle_x = x;
         if (!b || !md || !x)
             return;
-        l->cap = cap;
+        w->cap = cap;
     }
-    l->cycle_x[l->n_cycles] = (double)r->cycle + 1;
-    l->best[l->n_cycles] = r->best_score;
-    l->median[l->n_cycles] = r->median_score;
-    l->n_cycles++;
-    if (l->c->progress)
-        fprintf(stderr, "\r  search: cycle %lld/%u  evaluations %llu  best %.4f  median %.4f  %.1fs   ",
-                (long long)r->cycle + 1, l->c->cycles, (unsigned long long)r->evaluations, r->best_score,
-                r->median_score, now() - l->t0);
+    w->cycle_x[w->n_cycles] = (double)r->cycle + 1;
+    w->best[w->n_cycles] = r->best_score;
+    w->median[w->n_cycles] = r->median_score;
+    w->n_cycles++;
 }
 
-typedef struct method {
-    const char *name;  /* for reports */
-    const char *proxy;
-    double warmup;
-} method_t;
-
-typedef struct outcome {
-    double warmup_seconds, search_seconds, retrain_seconds;
-    int64_t warmup_steps;
-    uint64_t evaluations, failed;
-    int32_t best_arch[4096];
-    int32_t n_arch;
-    double val_logloss, test_logloss, test_auc, test_accuracy;
-    int64_t params, flops;
-    char arch_text[16384];
-    int32_t top_n;
-} outcome_t;
-
-/* Proxy options for a method name (NULL = host scorer). */
-static int proxy_for(sigeo_proxy_options_t *po, const char *name, double warmup, int32_t scope)
+/* One method through sigeo_nas_run_space: a fresh context (same seed, same
+ * initial weights for every method), the space built on the data. */
+static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const config_t *c, const data_t *d,
+                      const method_t *me, watch_t *w)
 {
-    *po = (sigeo_proxy_options_t)SIGEO_PROXY_OPTIONS_INIT;
-    po->scope = scope;
-    /* zero-shot lambdas without warm-up, the RecSys ones with (proxies.md §1.3) */
-    po->lambda_preset = warmup > 0 ? SIGEO_PRESET_RECSYS : SIGEO_PRESET_ZERO_SHOT;
-    for (int k = 0; k < 64; k++) {
-        const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
-        if (!kn)
-            break;
-        if (!strcmp(kn, name)) {
-            po->kind = k;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int run_method(outcome_t *o, const config_t *c, const data_t *d, const method_t *me, json_out_t *json,
-                      search_log_t *log)
-{
-    memset(o, 0, sizeof *o);
-    int rc = 0;
-    sigeo_context_t *ctx = NULL;
-    sigeo_model_t *m = NULL, *x = NULL;
-    sigeo_search_t *s = NULL;
-    sigeo_optimizer_t *opt = NULL;
-    int32_t *top = NULL;
-    owned_batch_t *ob = NULL;
-    sigeo_batch_t *bs = NULL;
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = c->seed;
     co.threads = (uint32_t)c->threads;
-    CHECK("creating the context", sigeo_context_create(&ctx, &co));
-    CHECK("building the supernet", build_supernet(&m, ctx, c, d));
-    int32_t n;
-    sigeo_model_choices(&n, NULL, 0, m);
-    if (n > 4096) {
-        fprintf(stderr, PROG ": the space has %d choice points, more than this program handles\n", (int)n);
-        rc = 1;
-        goto done;
-    }
-    o->n_arch = n;
-    if (!c->quiet)
-        fprintf(stderr, "[%s] warm-up %.1f%% of an epoch (%lld training rows)\n", me->name, 100 * me->warmup,
-                (long long)rows_of(d->train));
-    double t = now();
-    sigeo_train_result_t wr = SIGEO_TRAIN_RESULT_INIT;
-    CHECK("warm-up", warm_up(&wr, m, c, d, me->warmup, &o->warmup_steps));
-    o->warmup_seconds = now() - t;
-    if (c->save && !c->compare)
-        CHECK("saving the supernet", sigeo_model_save(m, c->save));
+    TRY("creating the context", sigeo_context_create(ctx_out, &co));
 
-    /* search */
-    t = now();
+    sigeo_space_options_t sp = SIGEO_SPACE_OPTIONS_INIT;
+    sp.preset = c->preset;
     sigeo_search_options_t so = SIGEO_SEARCH_OPTIONS_INIT;
     so.population = c->population;
     so.sample_size = c->sample;
     so.children = c->children;
     so.cycles = c->cycles;
     so.seed = c->seed;
-    so.kind = !strcmp(me->proxy, "random") ? SIGEO_SEARCH_RANDOM : SIGEO_SEARCH_EVOLUTION;
     so.mutation_schedule = SIGEO_MUTATE_NASREC;
-    CHECK("creating the search", sigeo_search_create(&s, m, &so));
-    sigeo_proxy_options_t po;
-    host_scorer_t hs = { m, d->val, 2048, n, c->seed * 7919 + 1, !strcmp(me->proxy, "one-shot") };
-    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
-    if (proxy_for(&po, me->proxy, me->warmup, c->scope)) {
-        CHECK("proxy options", sigeo_search_set_proxy(s, &po));
-        /* the first k training batches, the same for every candidate (nasrec.md §1.4);
-         * a dataset batch is a view valid until the next call, so each is copied */
-        ob = calloc((size_t)c->k, sizeof *ob);
-        bs = calloc((size_t)c->k, sizeof *bs);
-        for (int i = 0; i < c->k; i++) {
-            sigeo_batch_t b = SIGEO_BATCH_INIT;
-            CHECK("proxy batches", sigeo_dataset_batch(&b, d->train, i, c->batch, SIGEO_BATCH_DROP_LAST));
-            bs[i] = own_batch(&ob[i], &b);
-        }
-        CHECK("proxy batches", sigeo_search_set_batches(s, bs, (uint32_t)c->k));
-    } else if (!strcmp(me->proxy, "random") || !strcmp(me->proxy, "one-shot")) {
-        cb.score = score_host;
-        cb.score_user = &hs;
+    sigeo_proxy_options_t po = SIGEO_PROXY_OPTIONS_INIT;
+    po.scope = c->scope;
+    sigeo_one_shot_options_t os = SIGEO_ONE_SHOT_OPTIONS_INIT;
+    os.finetune_steps = c->finetune;
+    sigeo_nas_options_t o = SIGEO_NAS_OPTIONS_INIT;
+    o.seed = c->seed;
+    o.batch_size = c->batch;
+    o.warmup_fraction = me->warmup;
+    o.search = &so;
+    o.proxy = &po;
+    o.one_shot = &os;
+    o.k = (uint32_t)c->k;
+    o.top_k = c->top_k;
+    o.retrain_epochs = c->retrain_epochs;
+    o.progress = on_progress;
+    o.progress_user = w;
+    o.cycle = on_cycle;
+    o.cycle_user = w;
+    if (!strcmp(me->proxy, "random")) {
+        o.scorer = SIGEO_NAS_SCORE_RANDOM;
+        so.kind = SIGEO_SEARCH_RANDOM;
+    } else if (!strcmp(me->proxy, "one-shot")) {
+        o.scorer = SIGEO_NAS_SCORE_ONE_SHOT;
     } else {
-        fprintf(stderr, PROG ": unknown proxy '%s' (sigeo, zico, fisher-rao, random, one-shot, or a kind:", me->proxy);
-        for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
-            fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-        fprintf(stderr, ")\n");
-        rc = 2;
-        goto done;
+        o.scorer = SIGEO_NAS_SCORE_PROXY;
+        po.kind = proxy_kind_of(me->proxy);
     }
-    log->c = c;
-    log->json = json;
-    log->t0 = t;
-    cb.record = on_record;
-    cb.record_user = log;
-    cb.cycle = on_cycle;
-    cb.cycle_user = log;
-    CHECK("search callbacks", sigeo_search_set_callbacks(s, &cb));
     if (!c->quiet)
-        fprintf(stderr, "[%s] search: %s, P %u S %u C %u G %u\n", me->name, me->proxy, c->population, c->sample,
-                c->children, c->cycles);
-    sigeo_status_t st = sigeo_search_run(s);
+        fprintf(stderr, "[%s] warm-up %.1f%%, search %s (P %u S %u C %u G %u), retrain top-%d\n", me->name,
+                100 * me->warmup, me->proxy, c->population, c->sample, c->children, c->cycles, (int)c->top_k);
+    sigeo_status_t st = sigeo_nas_run_space(out, *ctx_out, c->space, &sp, d->train, d->val, d->test, &o);
     if (c->progress)
         fprintf(stderr, "\n");
-    if (st != SIGEO_OK) {
-        rc = failed("search", st);
-        goto done;
-    }
-    sigeo_search_info_t si = SIGEO_SEARCH_INFO_INIT;
-    sigeo_search_get_info(&si, s);
-    o->evaluations = si.evaluations;
-    o->failed = si.failed;
-    o->search_seconds = now() - t;
-    top = malloc((size_t)c->top_k * (size_t)n * sizeof *top);
-    CHECK("top-k", sigeo_search_top(top, NULL, c->top_k, &o->top_n, s));
-    sigeo_search_destroy(s);
-    s = NULL;
-
-    /* retrain the top-k from scratch; best by validation */
-    t = now();
-    o->val_logloss = INFINITY;
-    for (int32_t i = 0; i < o->top_n; i++) {
-        const int32_t *arch = top + (size_t)i * (size_t)n;
-        CHECK("extracting a candidate", sigeo_model_extract(&x, m, arch, n, 0));
-        sigeo_optimizer_options_t oo = SIGEO_OPTIMIZER_OPTIONS_INIT;
-        oo.kind = SIGEO_OPT_ADAGRAD;
-        oo.lr = d->classification ? 0.05 : 0.1;
-        oo.eps = 1e-2;
-        oo.clip_norm = 5.0;
-        CHECK("optimizer", sigeo_optimizer_create(&opt, x, &oo));
-        int64_t per_epoch;
-        sigeo_dataset_batch_count(&per_epoch, d->train, c->batch, SIGEO_BATCH_DROP_LAST);
-        sigeo_lr_schedule_t sch = SIGEO_LR_SCHEDULE_INIT;
-        sch.kind = SIGEO_LR_WARMUP_COSINE;
-        sch.lr = oo.lr;
-        sch.lr_min = 1e-8;
-        sch.total_steps = (int64_t)ceil(c->retrain_epochs * (double)per_epoch);
-        sch.warmup_steps = sch.total_steps / 10;
-        sigeo_train_options_t to = SIGEO_TRAIN_OPTIONS_INIT;
-        to.batch_size = c->batch;
-        to.epochs = c->retrain_epochs;
-        to.drop_last = 1;
-        to.report_every = c->progress ? 20 : 0;
-        char phase[64];
-        snprintf(phase, sizeof phase, "retrain %d/%d", (int)i + 1, (int)o->top_n);
-        progress_ctx_t pc = { c, phase, now() };
-        sigeo_train_result_t tr = SIGEO_TRAIN_RESULT_INIT;
-        st = sigeo_train(&tr, x, opt, d->train, d->val, &sch, &to, on_progress, &pc);
-        if (c->progress)
-            fprintf(stderr, "\n");
-        if (st != SIGEO_OK) {
-            fprintf(stderr, PROG ": retraining candidate %d failed (%s); skipped\n", (int)i, sigeo_last_error());
-        } else if (tr.val_logloss < o->val_logloss) {
-            o->val_logloss = tr.val_logloss;
-            memcpy(o->best_arch, arch, (size_t)n * sizeof *arch);
-            CHECK("test metrics", sigeo_evaluate(&o->test_logloss, d->classification ? NULL : &o->test_auc,
-                                               &o->test_accuracy, x, d->test, 2048));
-            CHECK("counts", sigeo_model_count(&o->params, &o->flops, x, NULL, 0));
-        }
-        sigeo_optimizer_destroy(opt);
-        sigeo_model_destroy(x);
-        opt = NULL;
-        x = NULL;
-    }
-    o->retrain_seconds = now() - t;
-    if (isfinite(o->val_logloss))
-        sigeo_model_describe_arch(o->arch_text, sizeof o->arch_text, NULL, m, o->best_arch, n);
-    if (!isfinite(o->val_logloss)) {
-        fprintf(stderr, PROG ": no candidate could be retrained\n");
-        rc = 1;
-    }
-done:
-    /* one cleanup for every path: error paths leak nothing either */
-    for (int i = 0; ob && i < c->k; i++)
-        free_owned(&ob[i]);
-    free(ob);
-    free(bs);
-    free(top);
-    sigeo_optimizer_destroy(opt);
-    sigeo_model_destroy(x);
-    sigeo_search_destroy(s);
-    sigeo_model_destroy(m);
-    sigeo_context_destroy(ctx);
-    return rc;
+    if (st != SIGEO_OK)
+        return failed(me->name, st);
+    return 0;
 }
 
-static void arch_string(char *buf, size_t size, const int32_t *arch, int32_t n)
+/* -------------------------------------------------------------- reporting */
+
+/* Text of an architecture in a buffer the caller frees (NULL when out of memory). */
+static char *arch_string(const int32_t *arch, int32_t n)
 {
-    sigeo_arch_format(buf, size, NULL, arch, n);
+    size_t len = 0;
+    sigeo_arch_format(NULL, 0, &len, arch, n);
+    char *buf = malloc(len + 1);
+    if (buf)
+        sigeo_arch_format(buf, len + 1, NULL, arch, n);
+    return buf;
+}
+
+static char *arch_description(const sigeo_model_t *m, const int32_t *arch, int32_t n)
+{
+    size_t len = 0;
+    sigeo_model_describe_arch(NULL, 0, &len, m, arch, n);
+    char *buf = malloc(len + 1);
+    if (buf)
+        sigeo_model_describe_arch(buf, len + 1, NULL, m, arch, n);
+    return buf;
+}
+
+/* A result's summary with its selected architecture as text and described. */
+typedef struct best_view {
+    sigeo_nas_summary_t s;
+    char *text, *desc; /* NULL when out of memory */
+} best_view_t;
+
+static void best_view(best_view_t *b, const sigeo_nas_result_t *r)
+{
+    b->s = (sigeo_nas_summary_t)SIGEO_NAS_SUMMARY_INIT;
+    b->text = b->desc = NULL;
+    sigeo_nas_result_get_summary(&b->s, r);
+    int32_t *arch = malloc((size_t)b->s.n_arch * sizeof *arch);
+    if (arch && sigeo_nas_result_best_arch(arch, b->s.n_arch, r) == SIGEO_OK) {
+        b->text = arch_string(arch, b->s.n_arch);
+        b->desc = arch_description(sigeo_nas_result_model(r), arch, b->s.n_arch);
+    }
+    free(arch);
+}
+
+static void best_view_free(best_view_t *b)
+{
+    free(b->text);
+    free(b->desc);
+}
+
+static void json_evaluations(json_out_t *j, const sigeo_nas_result_t *r)
+{
+    const uint64_t n = sigeo_nas_result_evaluation_count(r);
+    for (uint64_t i = 0; i < n; i++) {
+        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
+        if (sigeo_nas_result_evaluation(&e, r, i) != SIGEO_OK)
+            continue;
+        json_out_begin_object(j);
+        json_out_key_int(j, "index", (int64_t)e.index);
+        json_out_key_int(j, "cycle", e.cycle);
+        json_out_key_string(j, "arch", e.arch_text);
+        json_out_key_string(j, "status", e.status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e.status));
+        if (e.status != SIGEO_OK)
+            json_out_key_string(j, "message", e.message);
+        json_out_key_number(j, "score", e.status == SIGEO_OK ? e.score : NAN);
+        json_out_key_number(j, "seconds", e.seconds);
+        if (e.proxy) {
+            json_out_key_number(j, "zico", e.proxy->zico);
+            json_out_key_number(j, "fr", e.proxy->fr);
+            json_out_key_number(j, "log_fr", e.proxy->log_fr);
+            json_out_key_number(j, "loss", e.proxy->loss);
+        }
+        json_out_end_object(j);
+    }
+}
+
+static void json_top_k(json_out_t *j, const sigeo_nas_result_t *r, const sigeo_nas_summary_t *s, int classification)
+{
+    int32_t *arch = malloc((size_t)s->n_arch * sizeof *arch);
+    json_out_begin_array(j);
+    for (int32_t i = 0; arch && i < s->top_n; i++) {
+        sigeo_nas_candidate_t cd = SIGEO_NAS_CANDIDATE_INIT;
+        if (sigeo_nas_result_candidate(&cd, arch, s->n_arch, r, i) != SIGEO_OK)
+            continue;
+        char *text = arch_string(arch, s->n_arch);
+        json_out_begin_object(j);
+        json_out_key_string(j, "arch", text);
+        json_out_key_string(j, "status", sigeo_status_string((sigeo_status_t)cd.status));
+        json_out_key_number(j, "score", cd.score);
+        json_out_key_number(j, "val_logloss", cd.val_logloss);
+        json_out_key_number(j, "test_logloss", cd.test_logloss);
+        json_out_key_number(j, classification ? "test_accuracy" : "test_auc",
+                            classification ? cd.test_accuracy : cd.test_auc);
+        json_out_key_int(j, "params", cd.params);
+        json_out_key_number(j, "seconds", cd.seconds);
+        json_out_end_object(j);
+        free(text);
+    }
+    json_out_end_array(j);
+    free(arch);
+}
+
+static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classification)
+{
+    best_view_t b;
+    best_view(&b, r);
+    const sigeo_nas_summary_t s = b.s;
+    json_out_key(j, "best");
+    json_out_begin_object(j);
+    json_out_key_string(j, "arch", b.text);
+    json_out_key_string(j, "description", b.desc);
+    json_out_key_number(j, "val_logloss", s.val_logloss);
+    json_out_key_number(j, "test_logloss", s.test_logloss);
+    json_out_key_number(j, classification ? "test_accuracy" : "test_auc",
+                        classification ? s.test_accuracy : s.test_auc);
+    json_out_key_int(j, "params", s.params);
+    json_out_key_int(j, "flops", s.flops);
+    json_out_end_object(j);
+    json_out_key(j, "top_k");
+    json_top_k(j, r, &s, classification);
+    json_out_key(j, "phases");
+    json_out_begin_object(j);
+    json_out_key(j, "warmup");
+    json_out_begin_object(j);
+    json_out_key_number(j, "seconds", s.warmup_seconds);
+    json_out_key_int(j, "steps", s.warmup_steps);
+    json_out_end_object(j);
+    json_out_key(j, "search");
+    json_out_begin_object(j);
+    json_out_key_number(j, "seconds", s.search_seconds);
+    json_out_key_int(j, "evaluations", (int64_t)s.evaluations);
+    json_out_end_object(j);
+    json_out_key(j, "retrain");
+    json_out_begin_object(j);
+    json_out_key_number(j, "seconds", s.retrain_seconds);
+    json_out_key_int(j, "candidates", s.top_n);
+    json_out_end_object(j);
+    json_out_end_object(j);
+    best_view_free(&b);
+}
+
+static void print_single(const config_t *c, const data_t *d, const sigeo_nas_result_t *r)
+{
+    best_view_t b;
+    best_view(&b, r);
+    const sigeo_nas_summary_t s = b.s;
+    printf("\nSiGeo-NAS on %s, space %s, proxy %s, warm-up %.1f%%\n", d->source, c->space, c->proxy,
+           100 * c->warmup);
+    printf("best architecture   %s\n", b.text ? b.text : "?");
+    printf("  described as      %s\n", b.desc ? b.desc : "?");
+    if (d->classification)
+        printf("test log loss %.4f   test accuracy %.4f", s.test_logloss, s.test_accuracy);
+    else
+        printf("test log loss %.4f   test AUC %.4f", s.test_logloss, s.test_auc);
+    printf("   (validation log loss %.4f)\n", s.val_logloss);
+    printf("params %lld   FLOPs %lld per sample\n", (long long)s.params, (long long)s.flops);
+    printf("seconds: warm-up %.1f (%lld steps)  search %.1f (%llu evaluations, %llu failed)  retrain %.1f "
+           "(top-%d)\n",
+           s.warmup_seconds, (long long)s.warmup_steps, s.search_seconds, (unsigned long long)s.evaluations,
+           (unsigned long long)s.failed, s.retrain_seconds, (int)s.top_n);
+    best_view_free(&b);
+}
+
+static void write_plot(const config_t *c, const watch_t *w)
+{
+    if (!c->plot || w->n_cycles == 0)
+        return;
+    svg_series_t ser[2] = { { "best", w->cycle_x, w->best, w->n_cycles, "#1f77b4" },
+                            { "median", w->cycle_x, w->median, w->n_cycles, "#ff7f0e" } };
+    char title[256];
+    snprintf(title, sizeof title, "%s search on %s: population score per cycle", c->proxy, c->space);
+    if (svg_write_lines(c->plot, title, "cycle", "proxy score (higher is better)", ser, 2))
+        fprintf(stderr, PROG ": --plot %s: %s\n", c->plot, strerror(errno));
+}
+
+static void json_config(json_out_t *j, const config_t *c, const data_t *d)
+{
+    json_out_key(j, "config");
+    json_out_begin_object(j);
+    json_out_key_string(j, "space", c->space);
+    json_out_key_string(j, "data", d->source);
+    json_out_key_number(j, "warmup", c->warmup);
+    json_out_key_string(j, "proxy", c->proxy);
+    json_out_key_string(j, "scope", c->scope == SIGEO_SCOPE_HEAD ? "head" : "all");
+    json_out_key_int(j, "population", c->population);
+    json_out_key_int(j, "sample", c->sample);
+    json_out_key_int(j, "children", c->children);
+    json_out_key_int(j, "cycles", c->cycles);
+    json_out_key_int(j, "top_k", c->top_k);
+    json_out_key_int(j, "k", c->k);
+    json_out_key_int(j, "batch", c->batch);
+    json_out_key_int(j, "finetune", c->finetune);
+    json_out_key_int(j, "seed", (int64_t)c->seed);
+    json_out_key_string(j, "libsigeo", sigeo_version());
+    json_out_end_object(j);
+}
+
+static void json_cycles(json_out_t *j, const watch_t *w)
+{
+    json_out_key(j, "cycles");
+    json_out_begin_array(j);
+    for (size_t i = 0; i < w->n_cycles; i++) {
+        json_out_begin_object(j);
+        json_out_key_number(j, "cycle", w->cycle_x[i]);
+        json_out_key_number(j, "best", w->best[i]);
+        json_out_key_number(j, "median", w->median[i]);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+}
+
+/* The --out file: everything of the run(s), written to a temporary file
+ * next to it and renamed over it only when complete. */
+static int write_json(const config_t *c, const data_t *d, const method_t *methods, size_t n_methods,
+                      sigeo_nas_result_t *const *res, const watch_t *w)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", c->out, (long)getpid()) >= (int)sizeof tmp) {
+        fprintf(stderr, PROG ": --out %s: path too long\n", c->out);
+        return 1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, PROG ": --out %s: %s\n", c->out, strerror(errno));
+        return 1;
+    }
+    json_out_t j;
+    json_out_init(&j, f, 1);
+    json_out_begin_object(&j);
+    json_config(&j, c, d);
+    if (c->compare) {
+        json_out_key(&j, "runs");
+        json_out_begin_array(&j);
+        for (size_t i = 0; i < n_methods; i++) {
+            json_out_begin_object(&j);
+            json_out_key_string(&j, "method", methods[i].name);
+            json_out_key(&j, "evaluations");
+            json_out_begin_array(&j);
+            json_evaluations(&j, res[i]);
+            json_out_end_array(&j);
+            json_out_end_object(&j);
+        }
+        json_out_end_array(&j);
+        json_out_key(&j, "compare");
+        json_out_begin_array(&j);
+        for (size_t i = 0; i < n_methods; i++) {
+            best_view_t b;
+            best_view(&b, res[i]);
+            const sigeo_nas_summary_t s = b.s;
+            json_out_begin_object(&j);
+            json_out_key_string(&j, "method", methods[i].name);
+            json_out_key_number(&j, "warmup", methods[i].warmup);
+            json_out_key_number(&j, "test_logloss", s.test_logloss);
+            json_out_key_number(&j, "test_auc", s.test_auc);
+            json_out_key_number(&j, "search_seconds", s.warmup_seconds + s.search_seconds);
+            json_out_key_int(&j, "evaluations", (int64_t)s.evaluations);
+            json_out_key_string(&j, "arch", b.text);
+            json_out_end_object(&j);
+            best_view_free(&b);
+        }
+        json_out_end_array(&j);
+    } else {
+        json_out_key(&j, "evaluations");
+        json_out_begin_array(&j);
+        json_evaluations(&j, res[0]);
+        json_out_end_array(&j);
+    }
+    /* compare: sigeo-1 is "the" result */
+    json_best(&j, res[c->compare ? n_methods - 2 : 0], d->classification);
+    json_cycles(&j, w);
+    json_out_end_object(&j);
+    const char *why = NULL;
+    int bad = json_out_finish(&j, &why) != 0;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        why = strerror(errno);
+    }
+    if (!bad && rename(tmp, c->out) != 0) {
+        bad = 1;
+        why = strerror(errno);
+    }
+    if (bad) {
+        fprintf(stderr, PROG ": --out %s: %s\n", c->out, why ? why : "write failed");
+        remove(tmp);
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, isatty(2), NULL, NULL, NULL };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL };
     int space_given = 0;
     for (int i = 1; i < argc; i++)
         space_given |= !strncmp(argv[i], "--space", 7);
@@ -729,6 +722,8 @@ int main(int argc, char **argv)
         return 2;
     if (!strncmp(c.data, "fashion-mnist", 13) && !space_given)
         c.space = "mlp";
+    if (!c.compare && !known_method(c.proxy))
+        return 2;
     data_t d;
     double t0 = now();
     int rc = load_data(&d, &c);
@@ -746,35 +741,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "data: %s; train/val/test %lld/%lld/%lld rows (%.1fs)\n", d.source, (long long)rows_of(d.train),
                 (long long)rows_of(d.val), (long long)rows_of(d.test), now() - t0);
 
-    FILE *out = NULL;
-    json_out_t json;
-    if (c.out) {
-        out = fopen(c.out, "w");
-        if (!out) {
-            fprintf(stderr, PROG ": --out %s: %s\n", c.out, strerror(errno));
-            free_data(&d);
-            return 1;
-        }
-        json_out_init(&json, out, 1);
-        json_out_begin_object(&json);
-        json_out_key(&json, "config");
-        json_out_begin_object(&json);
-        json_out_key_string(&json, "space", c.space);
-        json_out_key_string(&json, "data", d.source);
-        json_out_key_number(&json, "warmup", c.warmup);
-        json_out_key_string(&json, "proxy", c.proxy);
-        json_out_key_string(&json, "scope", c.scope == SIGEO_SCOPE_HEAD ? "head" : "all");
-        json_out_key_int(&json, "population", c.population);
-        json_out_key_int(&json, "sample", c.sample);
-        json_out_key_int(&json, "children", c.children);
-        json_out_key_int(&json, "cycles", c.cycles);
-        json_out_key_int(&json, "top_k", c.top_k);
-        json_out_key_int(&json, "k", c.k);
-        json_out_key_int(&json, "batch", c.batch);
-        json_out_key_int(&json, "seed", (int64_t)c.seed);
-        json_out_key_string(&json, "libsigeo", sigeo_version());
-        json_out_end_object(&json);
-    }
     static const method_t compare_methods[] = {
         { "random", "random", 0.01 },    { "zico-0", "zico", 0.0 },  { "zico-1", "zico", 0.01 },
         { "sigeo-0", "sigeo", 0.0 },     { "sigeo-1", "sigeo", 0.01 }, { "one-shot", "one-shot", 1.0 },
@@ -782,141 +748,52 @@ int main(int argc, char **argv)
     const method_t single = { c.proxy, c.proxy, c.warmup };
     const method_t *methods = c.compare ? compare_methods : &single;
     const size_t n_methods = c.compare ? sizeof compare_methods / sizeof compare_methods[0] : 1;
-    outcome_t *res = calloc(n_methods, sizeof *res);
-    search_log_t log = { 0 };
-    if (out) {
-        json_out_key(&json, c.compare ? "runs" : "evaluations");
-        json_out_begin_array(&json);
+    sigeo_nas_result_t **res = calloc(n_methods, sizeof *res);
+    sigeo_context_t **ctxs = calloc(n_methods, sizeof *ctxs); /* each result's supernet lives in its context */
+    watch_t w = { &c, NULL, NULL, NULL, 0, 0 };
+    if (!res || !ctxs) {
+        free(res);
+        free(ctxs);
+        fprintf(stderr, PROG ": out of memory\n");
+        free_data(&d);
+        return 1;
     }
-    for (size_t i = 0; i < n_methods; i++) {
-        if (out && c.compare) {
-            json_out_begin_object(&json);
-            json_out_key_string(&json, "method", methods[i].name);
-            json_out_key(&json, "evaluations");
-            json_out_begin_array(&json);
+    for (size_t i = 0; i < n_methods && rc == 0; i++) {
+        w.n_cycles = 0; /* the plot and JSON cycles are the last method's (single: the only one) */
+        rc = run_method(&res[i], &ctxs[i], &c, &d, &methods[i], &w);
+        if (rc == 0 && c.save && !c.compare) {
+            sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(res[i]), c.save);
+            if (st != SIGEO_OK)
+                rc = failed("saving the supernet", st);
         }
-        log.n_cycles = 0;
-        rc = run_method(&res[i], &c, &d, &methods[i], out ? &json : NULL, &log);
-        if (out && c.compare) {
-            json_out_end_array(&json);
-            json_out_end_object(&json);
-        }
-        if (rc)
-            break;
     }
-    if (out)
-        json_out_end_array(&json);
     if (rc == 0) {
-        char arch[16384];
         if (!c.compare) {
-            const outcome_t *o = &res[0];
-            arch_string(arch, sizeof arch, o->best_arch, o->n_arch);
-            printf("\nSiGeo-NAS on %s, space %s, proxy %s, warm-up %.1f%%\n", d.source, c.space, c.proxy,
-                   100 * c.warmup);
-            printf("best architecture   %s\n", arch);
-            printf("  described as      %s\n", o->arch_text);
-            if (d.classification)
-                printf("test log loss %.4f   test accuracy %.4f", o->test_logloss, o->test_accuracy);
-            else
-                printf("test log loss %.4f   test AUC %.4f", o->test_logloss, o->test_auc);
-            printf("   (validation log loss %.4f)\n", o->val_logloss);
-            printf("params %lld   FLOPs %lld per sample\n", (long long)o->params, (long long)o->flops);
-            printf("seconds: warm-up %.1f (%lld steps)  search %.1f (%llu evaluations, %llu failed)  retrain %.1f "
-                   "(top-%d)\n",
-                   o->warmup_seconds, (long long)o->warmup_steps, o->search_seconds,
-                   (unsigned long long)o->evaluations, (unsigned long long)o->failed, o->retrain_seconds,
-                   (int)o->top_n);
-            if (c.plot && log.n_cycles > 0) {
-                svg_series_t ser[2] = { { "best", log.cycle_x, log.best, log.n_cycles, "#1f77b4" },
-                                        { "median", log.cycle_x, log.median, log.n_cycles, "#ff7f0e" } };
-                char title[256];
-                snprintf(title, sizeof title, "%s search on %s: population score per cycle", c.proxy, c.space);
-                if (svg_write_lines(c.plot, title, "cycle", "proxy score (higher is better)", ser, 2))
-                    fprintf(stderr, PROG ": --plot %s: %s\n", c.plot, strerror(errno));
-            }
+            print_single(&c, &d, res[0]);
+            write_plot(&c, &w);
         } else {
             printf("\n%-10s %8s %10s %10s %14s %12s\n", "method", "warm-up", "log loss", "AUC", "search s", "evals");
-            for (size_t i = 0; i < n_methods; i++)
+            for (size_t i = 0; i < n_methods; i++) {
+                sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+                sigeo_nas_result_get_summary(&s, res[i]);
                 printf("%-10s %7.0f%% %10.4f %10.4f %14.1f %12llu\n", methods[i].name, 100 * methods[i].warmup,
-                       res[i].test_logloss, res[i].test_auc, res[i].warmup_seconds + res[i].search_seconds,
-                       (unsigned long long)res[i].evaluations);
+                       s.test_logloss, s.test_auc, s.warmup_seconds + s.search_seconds,
+                       (unsigned long long)s.evaluations);
+            }
             printf("(search s = warm-up + search; every method then retrains its top-%d the same way)\n", c.top_k);
         }
-        if (out) {
-            if (c.compare) {
-                json_out_key(&json, "compare");
-                json_out_begin_array(&json);
-                for (size_t i = 0; i < n_methods; i++) {
-                    json_out_begin_object(&json);
-                    json_out_key_string(&json, "method", methods[i].name);
-                    json_out_key_number(&json, "warmup", methods[i].warmup);
-                    json_out_key_number(&json, "test_logloss", res[i].test_logloss);
-                    json_out_key_number(&json, "test_auc", res[i].test_auc);
-                    json_out_key_number(&json, "search_seconds", res[i].warmup_seconds + res[i].search_seconds);
-                    json_out_key_int(&json, "evaluations", (int64_t)res[i].evaluations);
-                    arch_string(arch, sizeof arch, res[i].best_arch, res[i].n_arch);
-                    json_out_key_string(&json, "arch", arch);
-                    json_out_end_object(&json);
-                }
-                json_out_end_array(&json);
-            }
-            const outcome_t *o = &res[c.compare ? n_methods - 2 : 0]; /* compare: sigeo-1 is "the" result */
-            arch_string(arch, sizeof arch, o->best_arch, o->n_arch);
-            json_out_key(&json, "best");
-            json_out_begin_object(&json);
-            json_out_key_string(&json, "arch", arch);
-            json_out_key_string(&json, "description", o->arch_text);
-            json_out_key_number(&json, "val_logloss", o->val_logloss);
-            json_out_key_number(&json, "test_logloss", o->test_logloss);
-            if (d.classification)
-                json_out_key_number(&json, "test_accuracy", o->test_accuracy);
-            else
-                json_out_key_number(&json, "test_auc", o->test_auc);
-            json_out_key_int(&json, "params", o->params);
-            json_out_key_int(&json, "flops", o->flops);
-            json_out_end_object(&json);
-            json_out_key(&json, "phases");
-            json_out_begin_object(&json);
-            json_out_key(&json, "warmup");
-            json_out_begin_object(&json);
-            json_out_key_number(&json, "seconds", o->warmup_seconds);
-            json_out_key_int(&json, "steps", o->warmup_steps);
-            json_out_end_object(&json);
-            json_out_key(&json, "search");
-            json_out_begin_object(&json);
-            json_out_key_number(&json, "seconds", o->search_seconds);
-            json_out_key_int(&json, "evaluations", (int64_t)o->evaluations);
-            json_out_end_object(&json);
-            json_out_key(&json, "retrain");
-            json_out_begin_object(&json);
-            json_out_key_number(&json, "seconds", o->retrain_seconds);
-            json_out_key_int(&json, "candidates", o->top_n);
-            json_out_end_object(&json);
-            json_out_end_object(&json);
-            json_out_key(&json, "cycles");
-            json_out_begin_array(&json);
-            for (size_t i = 0; i < log.n_cycles; i++) {
-                json_out_begin_object(&json);
-                json_out_key_number(&json, "cycle", log.cycle_x[i]);
-                json_out_key_number(&json, "best", log.best[i]);
-                json_out_key_number(&json, "median", log.median[i]);
-                json_out_end_object(&json);
-            }
-            json_out_end_array(&json);
-        }
+        if (c.out)
+            rc = write_json(&c, &d, methods, n_methods, res, &w);
     }
-    if (out) {
-        json_out_end_object(&json);
-        const char *why = NULL;
-        if (json_out_finish(&json, &why) != 0 || fclose(out) != 0) {
-            fprintf(stderr, PROG ": --out %s: %s\n", c.out, why ? why : strerror(errno));
-            rc = rc ? rc : 1;
-        }
+    for (size_t i = 0; i < n_methods; i++) {
+        sigeo_nas_result_destroy(res[i]);
+        sigeo_context_destroy(ctxs[i]);
     }
-    free(log.best);
-    free(log.median);
-    free(log.cycle_x);
     free(res);
+    free(ctxs);
+    free(w.best);
+    free(w.median);
+    free(w.cycle_x);
     free_data(&d);
     return rc;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh Debian 12 machine (as root) or a developer's:
-# installs what is missing, builds, and runs the current main program.
+# installs what is missing, builds sigeo-nas (and only it), and runs it with
+# the arguments given (bash examples/run.sh --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev dataset-fashion-mnist)
@@ -14,6 +15,13 @@ if [ ${#missing[@]} -gt 0 ] && [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-[ -f build/build.ninja ] || meson setup build >&2
-ninja -C build >&2
-exec build/examples/sigeo-nas "$@"
+# Its own build directory with only the library and the programs (no
+# tests, benches or fuzz replays), and only the target it runs: the first run
+# compiles the library and sigeo-nas, nothing else. build/ stays the
+# developers' and tests/run.sh's.
+dir=build-run
+if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" -Dtests=disabled -Dbench=false -Dexamples=true -Dabi_check=disabled -Ddocs=disabled >&2
+fi
+ninja -C "$dir" examples/sigeo-nas >&2
+exec "$dir/examples/sigeo-nas" "$@"

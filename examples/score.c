@@ -13,15 +13,25 @@
  * (shuffled, class-balanced as NASLib's grasp data mode, random inputs or
  * random labels), --batches gives each proxy its own K x B (every proxy
  * reads the first K*B selected rows), and every option of
- * sigeo_proxy_options_t has a flag. */
+ * sigeo_proxy_options_t has a flag. Without --mlp on CTR data the MLP
+ * starts at the data's width (13,48,1).
+ *
+ * Conventions of every example program (examples/common): --version, exit
+ * statuses 0/1/2 (program.h), usage checked before any data is read, an
+ * explicit --data-dir that does not work is an error, --out written
+ * atomically with a schema/provenance block. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "provenance.h"
 #include "sigeo/io.h"
 #include "sigeo/proxy.h"
 
@@ -30,14 +40,16 @@
 static int fail(const char *what, sigeo_status_t st)
 {
     fprintf(stderr, PROG ": %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
-    return 1;
+    return PROGRAM_EXIT_FAILURE;
 }
 
 static void usage(void)
 {
-    printf("usage: " PROG " [options]\n"
+    printf("Usage: " PROG " [options]\n"
+           "\n"
            "Scores a ReLU MLP (layers named fc0, fc1, ... like PyTorch nn.Linear) with SiGeo or a baseline.\n\n"
-           "  --mlp D0,D1,...,DL   layer widths (default 784,48,10)\n"
+           "Options:\n"
+           "  --mlp D0,D1,...,DL   layer widths (default 784,48,10 on Fashion-MNIST, 13,48,1 on CTR data)\n"
            "  --weights FILE       safetensors weights (default: initialised from --seed)\n"
            "  --data SRC           fashion-mnist[:DIR] (default), criteo:FILE, synthetic\n"
            "  --data-dir DIR       Fashion-MNIST directory (else $SIGEO_DATA_DIR, else /usr/share/datasets/fashion-mnist)\n"
@@ -68,8 +80,17 @@ static void usage(void)
            "  --seed S             initialisation seed (default 0)\n"
            "  --threads N          compute threads (default 0 = all cores)\n"
            "  --json               one JSON object with every component\n"
-           "  --per-layer          with --json: each proxy's per-layer values (\"layers\")\n"
+           "  --per-layer          with --json / --out: each proxy's per-layer values (\"per_layer\")\n"
+           "  --out FILE           also write that JSON object (with every proxy's provenance) to FILE, atomically\n"
            "With --k 1, proxies that need two batches (zico; sigeo with lambda1 != 0) are skipped with a note.\n");
+    program_help_options(stdout, 0);
+    printf("\n"
+           "Examples:\n"
+           "  " PROG " --mlp 784,48,10 --weights model.safetensors     SiGeo of a PyTorch-trained MLP\n"
+           "  " PROG " --data synthetic --proxy all --json              every proxy on synthetic CTR data\n"
+           "  " PROG " --proxy all --batches baselines=1x32,zico=2x128,sigeo=4x64   the usual mix\n"
+           "\n");
+    program_help_exit_status(stdout, 0);
 }
 
 /* One proxy's K x B from --batches. */
@@ -306,6 +327,85 @@ static void json_layers(json_out_t *j, const layer_rows_t *rows)
     }
 }
 
+/* What one run computed, for its JSON. */
+typedef struct score_run {
+    int argc;
+    char **argv;
+    int64_t threads, seed;
+    const int32_t *kinds;
+    int32_t n_kinds;
+    const sigeo_proxy_result_t *results; /* [n_kinds], valid where ok[i] */
+    const int *ok;
+    const layer_rows_t *per; /* --per-layer: [n_per] */
+    int n_per;
+    const char *const *skipped; /* [n_skipped] proxies --k 1 skipped */
+    int n_skipped;
+} score_run_t;
+
+/* The JSON document: the provenance block; the first SiGeo-family result's
+ * components (both losses and the free FR estimators included) at the top
+ * level and one key per baseline score (the layout scripts already read);
+ * "per_layer" with --per-layer; "skipped"; "results" with every proxy's full
+ * provenance. (An output_json_fn: `user` is the score_run_t.) */
+static void write_json(json_out_t *j, const void *user)
+{
+    const score_run_t *run = user;
+    int64_t seed = run->seed;
+    provenance_t pv = { PROG ".result", 1, PROG, run->argc, run->argv, run->threads, &seed, 1, 0 };
+    json_out_begin_object(j);
+    provenance_json(j, &pv);
+    for (int32_t i = 0; i < run->n_kinds; i++) {
+        if (!run->ok[i])
+            continue;
+        const sigeo_proxy_result_t *res = &run->results[i];
+        if (run->kinds[i] == SIGEO_PROXY_SIGEO || run->n_kinds == 1) {
+            json_out_key_number(j, "score", res->score);
+            json_out_key_number(j, "zico", res->zico);
+            json_out_key_number(j, "fr", res->fr);
+            json_out_key_number(j, "log_fr", res->log_fr);
+            json_out_key_number(j, "loss", res->loss);
+            if (run->kinds[i] <= SIGEO_PROXY_FISHER_RAO) {
+                json_out_key_number(j, "loss_mean", res->loss_mean);
+                json_out_key_number(j, "loss_last", res->loss_last);
+                json_out_key_number(j, "log_fr_exact", res->log_fr_exact);
+                json_out_key_number(j, "log_fr_identity", res->log_fr_identity);
+            }
+            json_out_key_int(j, "n_samples", (int64_t)res->n_samples);
+            json_out_key_int(j, "k", res->k);
+            json_out_key_int(j, "n_modules", res->n_modules);
+            json_out_key_number(j, "seconds", res->seconds);
+        }
+        /* the SiGeo family's scores are the components above; one key per baseline */
+        if (run->n_kinds > 1 && run->kinds[i] > SIGEO_PROXY_FISHER_RAO)
+            json_out_key_number(j, sigeo_proxy_kind_name((sigeo_proxy_kind_t)run->kinds[i]), res->score);
+    }
+    if (run->per) {
+        json_out_key(j, "per_layer");
+        json_out_begin_object(j);
+        for (int i = 0; i < run->n_per; i++)
+            json_layers(j, &run->per[i]);
+        json_out_end_object(j);
+    }
+    if (run->n_skipped) {
+        json_out_key(j, "skipped");
+        json_out_begin_array(j);
+        for (int i = 0; i < run->n_skipped; i++)
+            json_out_string(j, run->skipped[i]);
+        json_out_end_array(j);
+    }
+    json_out_key(j, "results");
+    json_out_begin_array(j);
+    for (int32_t i = 0; i < run->n_kinds; i++) {
+        if (!run->ok[i])
+            continue;
+        json_out_begin_object(j);
+        provenance_json_proxy_result(j, &run->results[i]);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+    json_out_end_object(j);
+}
+
 int main(int argc, char **argv)
 {
     int64_t widths[64] = { 784, 48, 10 }, batch = 128, k = 4, seed = 0, threads = 0, data_seed = 0, pool = 10000;
@@ -314,7 +414,8 @@ int main(int argc, char **argv)
     double lambdas[3] = { 1, 1, 0 }, hvp_eps = 1e-3, step_lr = 1.0, zen_gamma = 0.0, swap_reg[2] = { 0, 0 };
     int64_t zen_repeat = 0;
     int32_t procedure = SIGEO_PROCEDURE_FIXED;
-    int custom = 0, json = 0, per_layer = 0, select = SEL_FILE, n_plans = 0;
+    int custom = 0, json = 0, per_layer = 0, select = SEL_FILE, n_plans = 0, mlp_given = 0;
+    const char *out_path = NULL;
     int32_t preset = SIGEO_PRESET_ZERO_SHOT, fr = SIGEO_FR_EXACT, zico = SIGEO_ZICO_MODULE_WISE,
             loss_term = SIGEO_LOSS_MEAN, scope = SIGEO_SCOPE_ALL, ddof = 0;
     uint32_t param_kinds = SIGEO_PROXY_PARAMS_ALL, hvp = SIGEO_HVP_EXACT;
@@ -334,7 +435,9 @@ int main(int argc, char **argv)
     while (cli_next(&c)) {
         if (cli_flag(&c, "--help") || cli_flag(&c, "-h")) {
             usage();
-            return 0;
+            return PROGRAM_EXIT_OK;
+        } else if (cli_flag(&c, "--version")) {
+            return program_print_version(PROG);
         } else if (cli_flag(&c, "--json")) {
             json = 1;
         } else if (cli_flag(&c, "--per-layer")) {
@@ -346,6 +449,11 @@ int main(int argc, char **argv)
                 cli_error(&c, "--mlp needs at least two widths (input and output)");
                 return 2;
             }
+            mlp_given = 1;
+        } else if ((r = cli_option(&c, "--out")) != 0) {
+            if (r < 0)
+                return 2;
+            out_path = c.value;
         } else if ((r = cli_option(&c, "--weights")) != 0) {
             if (r < 0)
                 return 2;
@@ -467,9 +575,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (per_layer && !json) {
-        fprintf(stderr, PROG ": --per-layer goes with --json\n");
-        return 2;
+    if (per_layer && !json && !out_path) {
+        fprintf(stderr, PROG ": --per-layer goes with --json or --out\n");
+        return PROGRAM_EXIT_USAGE;
     }
 
     /* the proxies and their K x B */
@@ -508,19 +616,49 @@ int main(int argc, char **argv)
                 }
         if (kk[i] * bb[i] > needed)
             needed = kk[i] * bb[i];
+        /* a proxy named alone that cannot run on one batch is a usage error;
+         * --proxy all skips it later with a note */
+        double l1 = lambdas[0];
+        if (!custom) {
+            double pl[3];
+            sigeo_stats_preset_lambdas(pl, (sigeo_lambda_preset_t)preset);
+            l1 = pl[0];
+        }
+        if (n_kinds == 1 && kk[i] < 2 &&
+            (kinds[i] == SIGEO_PROXY_ZICO || (kinds[i] == SIGEO_PROXY_SIGEO && l1 != 0.0))) {
+            fprintf(stderr, PROG ": --k %lld: %s needs k >= 2 batches (ZiCo's gradient std is taken across them)\n",
+                    (long long)kk[i], name);
+            return PROGRAM_EXIT_USAGE;
+        }
     }
+
+    /* Usage checks before any data is read. */
+    const int is_fmnist = !strncmp(data, "fashion-mnist", 13) && (data[13] == '\0' || data[13] == ':');
+    if (!is_fmnist && strncmp(data, "criteo:", 7) != 0 && strcmp(data, "synthetic") != 0) {
+        fprintf(stderr, PROG ": --data '%s': expected fashion-mnist[:DIR], criteo:FILE or synthetic\n", data);
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (!strncmp(data, "criteo:", 7) && access(data + 7, R_OK) != 0) {
+        fprintf(stderr, PROG ": --data %s: cannot read '%s': %s\n", data, data + 7, strerror(errno));
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (weights && access(weights, R_OK) != 0) {
+        fprintf(stderr, PROG ": --weights %s: %s\n", weights, strerror(errno));
+        return PROGRAM_EXIT_USAGE;
+    }
+    if (output_validate_file(PROG, "--out", out_path))
+        return PROGRAM_EXIT_USAGE;
 
     /* data: the pool, then the selected rows in batch order */
     sigeo_dataset_t *ds = NULL;
     sigeo_status_t st;
     const int64_t rows = select == SEL_SHUFFLE || select == SEL_BALANCED ? (pool > needed ? pool : needed) : needed;
     int classes = 0;
-    if (!strncmp(data, "fashion-mnist", 13) && (data[13] == '\0' || data[13] == ':')) {
-        char dir[256], why[512];
-        if (cli_fashion_mnist_dir(dir, sizeof dir, NULL, data[13] == ':' ? data + 14 : data_dir, why, sizeof why)) {
-            fprintf(stderr, PROG ": %s\n", why);
-            return 2;
-        }
+    if (is_fmnist) {
+        char dir[4096];
+        /* an explicit directory that does not hold the files is an error, not a fall-back */
+        if (cli_fashion_mnist_dir_strict(PROG, dir, sizeof dir, data[13] == ':' ? data + 14 : data_dir))
+            return PROGRAM_EXIT_USAGE;
         if ((st = sigeo_fashion_mnist_load(&ds, dir, SIGEO_FASHION_MNIST_TRAIN, rows)) != SIGEO_OK)
             return fail("loading Fashion-MNIST", st);
         classes = 10;
@@ -539,6 +677,13 @@ int main(int argc, char **argv)
     }
     sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
     sigeo_dataset_get_info(&info, ds);
+    if (!mlp_given && !classes) {
+        /* CTR data: the default MLP reads its dense features, one logit out */
+        widths[0] = info.n_dense;
+        widths[1] = 48;
+        widths[2] = 1;
+        n_widths = 3;
+    }
     if (info.n_rows < needed) {
         fprintf(stderr, PROG ": the data has %lld rows, the largest K x B (--k, --batch, --batches) needs %lld\n",
                 (long long)info.n_rows, (long long)needed);
@@ -608,11 +753,8 @@ int main(int argc, char **argv)
     if (weights && (st = sigeo_model_load(m, weights, 0)) != SIGEO_OK)
         return fail("loading the weights", st);
 
-    json_out_t j;
-    if (json) {
-        json_out_init(&j, stdout, 0);
-        json_out_begin_object(&j);
-    }
+    sigeo_proxy_result_t results[64];
+    int ok[64] = { 0 };
     int rc = 0, n_skipped = 0;
     const char *skipped[64];
     layer_rows_t per[64];
@@ -664,30 +806,11 @@ int main(int argc, char **argv)
             rc = 1;
             continue;
         }
-        if (json) {
-            if (kinds[i] == SIGEO_PROXY_SIGEO || n_kinds == 1) {
-                json_out_key_number(&j, "score", res.score);
-                json_out_key_number(&j, "zico", res.zico);
-                json_out_key_number(&j, "fr", res.fr);
-                json_out_key_number(&j, "log_fr", res.log_fr);
-                json_out_key_number(&j, "loss", res.loss);
-                if (kinds[i] <= SIGEO_PROXY_FISHER_RAO) {
-                    json_out_key_number(&j, "loss_mean", res.loss_mean);
-                    json_out_key_number(&j, "loss_last", res.loss_last);
-                    json_out_key_number(&j, "log_fr_exact", res.log_fr_exact);
-                    json_out_key_number(&j, "log_fr_identity", res.log_fr_identity);
-                }
-                json_out_key_int(&j, "n_samples", (int64_t)res.n_samples);
-                json_out_key_int(&j, "k", res.k);
-                json_out_key_int(&j, "n_modules", res.n_modules);
-                json_out_key_number(&j, "seconds", res.seconds);
-            }
-            /* the SiGeo family's scores are the components above; one key per baseline */
-            if (n_kinds > 1 && kinds[i] > SIGEO_PROXY_FISHER_RAO)
-                json_out_key_number(&j, name, res.score);
-            if (per_layer)
-                keep_layers(&per[n_per++], name, m);
-        } else {
+        results[i] = res;
+        ok[i] = 1;
+        if (per_layer)
+            keep_layers(&per[n_per++], name, m);
+        if (!json) {
             printf("%-12s %14.6g", name, res.score);
             if (kinds[i] <= SIGEO_PROXY_FISHER_RAO)
                 printf("   zico %.6g  FR %.6g (log %.6g)  loss %.6g  [%llu samples, k %u, %u modules, %u skipped]",
@@ -696,29 +819,26 @@ int main(int argc, char **argv)
             printf("   %.1f ms\n", 1e3 * res.seconds);
         }
     }
+    const score_run_t run = { argc, argv, threads, seed, kinds, n_kinds, results, ok,
+                              per_layer ? per : NULL, n_per, skipped, n_skipped };
     if (json) {
-        if (per_layer) {
-            json_out_key(&j, "per_layer");
-            json_out_begin_object(&j);
-            for (int i = 0; i < n_per; i++) {
-                json_layers(&j, &per[i]);
-                free(per[i].l);
-            }
-            json_out_end_object(&j);
-        }
-        if (n_skipped) {
-            json_out_key(&j, "skipped");
-            json_out_begin_array(&j);
-            for (int i = 0; i < n_skipped; i++)
-                json_out_string(&j, skipped[i]);
-            json_out_end_array(&j);
-        }
-        json_out_end_object(&j);
+        json_out_t j;
         const char *why;
-        if (json_out_finish(&j, &why) != 0)
-            rc = 1;
-        printf("\n");
+        json_out_init(&j, stdout, 0);
+        write_json(&j, &run);
+        if (json_out_finish(&j, &why) != 0) {
+            fprintf(stderr, PROG ": writing the JSON to stdout failed: %s\n", why);
+            rc = PROGRAM_EXIT_FAILURE;
+        }
     }
+    if (out_path && output_write_json(PROG, "--out", out_path, 1, write_json, &run) != 0)
+        rc = PROGRAM_EXIT_FAILURE;
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+        rc = PROGRAM_EXIT_FAILURE;
+    }
+    for (int i = 0; i < n_per; i++)
+        free(per[i].l);
     sigeo_model_destroy(m);
     sigeo_context_destroy(ctx);
     sigeo_dataset_destroy(sel);

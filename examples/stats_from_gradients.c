@@ -10,14 +10,27 @@
  *   - the batch loss.
  * It scores two candidate widths and prints every component.
  *
- *   stats_from_gradients [--k K] [--batch B] [--seed S] [--json]
+ *   stats_from_gradients [--k K] [--batch B] [--seed S] [--json] [--out FILE]
+ *
+ * (The command line, --version, the JSON's provenance block and the atomic
+ * --out file use the example programs' shared helpers in examples/common;
+ * the scoring itself is the handful of sigeo/stats.h calls below.)
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sigeo/stats.h"
+
+#include "cli.h"
+#include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "provenance.h"
+
+#define PROG "stats_from_gradients"
 
 enum { IN = 20, CLASSES = 4 };
 
@@ -124,39 +137,107 @@ static double net_grad(const net_t *n, const float *x, const int *y, int B, floa
 
 static int fail(const char *what, sigeo_status_t st)
 {
-    fprintf(stderr, "stats_from_gradients: %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
-    return 1;
+    fprintf(stderr, PROG ": %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
+    return PROGRAM_EXIT_FAILURE;
+}
+
+static void usage(void)
+{
+    printf("Usage: " PROG " [options]\n"
+           "\n"
+           "Plays a host framework: computes, in plain C, the gradients and per-sample directional derivatives\n"
+           "of two small networks (hidden widths 8 and 64) on a synthetic 4-class task and scores them with\n"
+           "libsigeo's statistics API (SiGeo = ZiCo + log Fisher-Rao - 0 x loss, the zero-shot lambdas).\n"
+           "\n"
+           "Options:\n"
+           "  --k K                batches per candidate (default 4; ZiCo needs >= 2)\n"
+           "  --batch B            samples per batch (default 64)\n"
+           "  --seed S             seed of the data and the initialisation (default 1)\n"
+           "  --json               print the results as one JSON object instead of text\n"
+           "  --out FILE           also write that JSON object to FILE (atomically)\n");
+    program_help_options(stdout, 0);
+    printf("\n"
+           "Examples:\n"
+           "  " PROG "                      text, one line per candidate\n"
+           "  " PROG " --k 8 --json         JSON on stdout\n"
+           "\n");
+    program_help_exit_status(stdout, 0);
+}
+
+typedef struct candidate {
+    int hidden;
+    sigeo_stats_result_t r;
+} candidate_t;
+
+/* What the JSON reports: the command line and the two candidates. */
+typedef struct report {
+    int argc;
+    char **argv;
+    int64_t seed;
+    const candidate_t *cands;
+    int n;
+} report_t;
+
+static void write_json(json_out_t *j, const void *user)
+{
+    const report_t *r = user;
+    provenance_t pv = { PROG ".result", 1, PROG, r->argc, r->argv, -1, &r->seed, 1, 0 };
+    json_out_begin_object(j);
+    provenance_json(j, &pv);
+    json_out_key(j, "candidates");
+    json_out_begin_array(j);
+    for (int i = 0; i < r->n; i++) {
+        json_out_begin_object(j);
+        json_out_key_int(j, "hidden", r->cands[i].hidden);
+        provenance_json_stats_result(j, &r->cands[i].r);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+    json_out_end_object(j);
 }
 
 int main(int argc, char **argv)
 {
-    int k = 4, B = 64, json = 0;
-    unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s [--k K] [--batch B] [--seed S] [--json]\n"
-                   "Plays a host framework: computes gradients of two small networks in plain C and scores them\n"
-                   "with libsigeo's statistics API (SiGeo = ZiCo + log Fisher-Rao - loss).\n",
-                   argv[0]);
-            return 0;
-        } else if (!strcmp(argv[i], "--k") && i + 1 < argc) {
-            k = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
-            B = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            seed = strtoull(argv[++i], NULL, 10);
-        } else if (!strcmp(argv[i], "--json")) {
+    int64_t k = 4, B = 64, seed = 1;
+    int json = 0;
+    const char *out_path = NULL;
+    cli_t cl;
+    cli_init(&cl, PROG, argc, argv);
+    int ro;
+    while (cli_next(&cl)) {
+        if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
+            usage();
+            return PROGRAM_EXIT_OK;
+        } else if (cli_flag(&cl, "--version")) {
+            return program_print_version(PROG);
+        } else if (cli_flag(&cl, "--json")) {
             json = 1;
+        } else if ((ro = cli_option(&cl, "--k")) != 0) {
+            if (ro < 0 || cli_int64(&cl, &k, 2, 4096))
+                return PROGRAM_EXIT_USAGE;
+        } else if ((ro = cli_option(&cl, "--batch")) != 0) {
+            if (ro < 0 || cli_int64(&cl, &B, 1, 1 << 16))
+                return PROGRAM_EXIT_USAGE;
+        } else if ((ro = cli_option(&cl, "--seed")) != 0) {
+            if (ro < 0 || cli_int64(&cl, &seed, 0, INT64_MAX))
+                return PROGRAM_EXIT_USAGE;
+        } else if ((ro = cli_option(&cl, "--out")) != 0) {
+            if (ro < 0)
+                return PROGRAM_EXIT_USAGE;
+            out_path = cl.value;
         } else {
-            fprintf(stderr, "stats_from_gradients: unknown argument '%s' (see --help)\n", argv[i]);
-            return 2;
+            cli_unknown(&cl);
+            return PROGRAM_EXIT_USAGE;
         }
     }
-    if (k < 1 || B < 1) {
-        fprintf(stderr, "stats_from_gradients: --k and --batch must be >= 1\n");
-        return 2;
+    if (k * B > (1 << 22)) {
+        cli_error(&cl, "--k %lld x --batch %lld = %lld samples; at most %d", (long long)k, (long long)B,
+                  (long long)(k * B), 1 << 22);
+        return PROGRAM_EXIT_USAGE;
     }
-    rng = seed * 2654435761ull + 1;
+    if (output_validate_file(PROG, "--out", out_path))
+        return PROGRAM_EXIT_USAGE;
+    rng = (uint64_t)seed * 2654435761ull + 1;
     /* A teacher labels Gaussian inputs: the task the candidates are scored on. */
     float *x = malloc(sizeof(float) * (size_t)(k * B * IN));
     int *y = malloc(sizeof(int) * (size_t)(k * B));
@@ -175,8 +256,7 @@ int main(int argc, char **argv)
         }
     }
     const int widths[2] = { 8, 64 };
-    if (json)
-        printf("[");
+    candidate_t cands[2];
     for (int w = 0; w < 2; w++) {
         net_t n;
         net_init(&n, widths[w]);
@@ -210,12 +290,9 @@ int main(int argc, char **argv)
         sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
         if ((st = sigeo_stats_compute(&r, s)) != SIGEO_OK)
             return fail("compute", st);
-        if (json)
-            printf("%s{\"hidden\":%d,\"score\":%.10g,\"zico\":%.10g,\"fr\":%.10g,\"log_fr\":%.10g,\"loss\":%.10g,"
-                   "\"n_samples\":%llu,\"k\":%llu,\"n_modules\":%u,\"n_modules_skipped\":%u}",
-                   w ? "," : "", H, r.score, r.zico, r.fr, r.log_fr, r.loss, (unsigned long long)r.n_samples,
-                   (unsigned long long)r.n_batches, r.n_modules, r.n_modules_skipped);
-        else
+        cands[w].hidden = H;
+        cands[w].r = r;
+        if (!json)
             printf("hidden %3d: SiGeo %9.4f = zico %9.4f + log FR %9.4f (FR %.4g) - 0 x loss %.4f   "
                    "[%llu samples in %llu batches, %u modules, %u skipped]\n",
                    H, r.score, r.zico, r.log_fr, r.fr, r.loss, (unsigned long long)r.n_samples,
@@ -226,9 +303,25 @@ int main(int argc, char **argv)
         sigeo_stats_destroy(s);
         net_free(&n);
     }
-    if (json)
-        printf("]\n");
     free(x);
     free(y);
-    return 0;
+    int rc = PROGRAM_EXIT_OK;
+    const report_t rep = { argc, argv, seed, cands, 2 };
+    if (json) {
+        json_out_t j;
+        const char *why;
+        json_out_init(&j, stdout, 0);
+        write_json(&j, &rep);
+        if (json_out_finish(&j, &why) != 0) {
+            fprintf(stderr, PROG ": writing the JSON to stdout failed: %s\n", why);
+            rc = PROGRAM_EXIT_FAILURE;
+        }
+    }
+    if (out_path && output_write_json(PROG, "--out", out_path, 1, write_json, &rep) != 0)
+        return PROGRAM_EXIT_FAILURE;
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+        rc = PROGRAM_EXIT_FAILURE;
+    }
+    return rc;
 }

@@ -6,11 +6,15 @@
 #   SIGEO_SKIP_INSTALL=1 ...     do not touch apt (packages already there)
 #   SIGEO_NO_SANITIZE=1 ...      plain build only
 #   SIGEO_NO_VALGRIND=1 ...      skip the valgrind memcheck step
+#   SIGEO_TIMEOUT_MULTIPLIER=N   scale every test timeout by N (default 2; the
+#                                valgrind step uses 4 N, the sanitizer step 3 N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev
-          abigail-tools dataset-fashion-mnist valgrind)
+          abigail-tools dataset-fashion-mnist valgrind python3 chromium
+          python3-numpy python3-pytest python3-torch python3-setuptools python3-pip golang-go doxygen
+          groff-base man-db)
 if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
     missing=()
     for p in "${packages[@]}"; do
@@ -25,10 +29,32 @@ if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
 fi
 
 jobs=$(nproc)
+# Every limit scales with this (meson's per-test timeouts are the only clock,
+# see tests/meson.build): raise it on a slow or shared machine.
+mult=${SIGEO_TIMEOUT_MULTIPLIER:-2}
+
+# Configures DIR with the CI options whether or not it exists already (a
+# build/ left by examples/run.sh or by hand may lack -Dwerror_ci or the
+# tests): `meson setup --reconfigure` applies the options to an existing
+# directory, a plain setup creates one.
+setup() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@"
+    fi
+}
+
 echo "== plain build (build/)"
-[ -f build/build.ninja ] || meson setup build -Dwerror_ci=true
+setup build -Dwerror_ci=true -Dtests=enabled -Dexamples=true -Dbench=true
 ninja -C build -j "$jobs"
-meson test -C build --print-errorlogs --num-processes "$jobs"
+meson test -C build --print-errorlogs --num-processes "$jobs" --timeout-multiplier "$mult"
+
+# Python (pytest), Rust (cargo test) and Go (go test) packages against the
+# library installed to a staging prefix; about a minute.
+bash tests/bindings/run-bindings.sh build
 
 if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
     # Memcheck over the suites that do not lean on oneDNN's JIT (its
@@ -40,22 +66,23 @@ if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
     vg='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
     export ONEDNN_MAX_CPU_ISA=AVX2
     meson test -C build --suite core --suite stats --suite io --wrapper "$vg" \
-        --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4
+        --print-errorlogs --num-processes "$jobs" --timeout-multiplier $((4 * mult))
     meson test -C build search replay-safetensors replay-idx replay-criteo replay-arch --wrapper "$vg" \
-        --print-errorlogs --num-processes "$jobs" --timeout-multiplier 4
+        --print-errorlogs --num-processes "$jobs" --timeout-multiplier $((4 * mult))
     unset ONEDNN_MAX_CPU_ISA
 fi
 
 if [ -z "${SIGEO_NO_SANITIZE:-}" ]; then
     echo "== ASan + UBSan build (build-asan/)"
-    [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug \
-        -Dwerror_ci=true -Dbench=false
+    setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Dwerror_ci=true -Dbench=false \
+        -Dtests=enabled -Dexamples=true
     ninja -C build-asan -j "$jobs"
     # oneDNN and OpenMP keep process-lifetime caches that LeakSanitizer would
     # report; the suppressions name only those libraries, never libsigeo.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite abi
+        meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite abi \
+            --timeout-multiplier $((3 * mult))
 fi
 echo "== all suites passed"

@@ -204,3 +204,20 @@ int cli_fashion_mnist_dir(char *buf, size_t size, int *fell_back, const char *fl
              flag_text, env_text, SIGEO_FASHION_MNIST_DEFAULT_DIR, tried ? tried : detail);
     return -1;
 }
+
+int cli_fashion_mnist_dir_strict(const char *prog, char *buf, size_t size, const char *flag_dir)
+{
+    char why[2048];
+    int fell_back = 0;
+    int r = cli_fashion_mnist_dir(buf, size, &fell_back, flag_dir, why, sizeof why);
+    if (r == 0 && !fell_back)
+        return 0;
+    if (flag_dir)
+        fprintf(stderr,
+                "%s: --data-dir %s: not a directory holding the four Fashion-MNIST files "
+                "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n",
+                prog, flag_dir);
+    else
+        fprintf(stderr, "%s: %s\n", prog, why);
+    return -1;
+}

@@ -73,4 +73,11 @@ void cli_error(const cli_t *c, const char *fmt, ...)
 int cli_fashion_mnist_dir(char *buf, size_t size, int *fell_back, const char *flag_dir, char *why,
                           size_t why_size);
 
+/* As cli_fashion_mnist_dir, for programs where an explicit path that does
+ * not work is an error: a --data-dir (flag_dir) that lacks the files is
+ * refused instead of falling back to $SIGEO_DATA_DIR or the system
+ * directory. On failure prints ONE line "prog: ..." and returns -1 (exit
+ * status 2: nothing was done). */
+int cli_fashion_mnist_dir_strict(const char *prog, char *buf, size_t size, const char *flag_dir);
+
 #endif

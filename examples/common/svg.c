@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "output.h"
+
 /* Layout of one panel, in px from its top-left corner. */
 #define PANEL_W 330.0
 #define PANEL_H 270.0
@@ -25,7 +27,7 @@ typedef struct axis {
     double minor[MAX_TICKS * 4];
 } axis_t;
 
-static void xml_text(FILE *f, const char *s)
+void svg_xml_text(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -87,11 +89,13 @@ static void format_linear(char *out, size_t size, double v, double step)
 static void axis_make(axis_t *a, const double *v, size_t n, int scale)
 {
     double mn = INFINITY, mx = -INFINITY, pos_mn = INFINITY;
-    int all_pos = 1, any = 0;
+    int all_pos = 1, any = 0, integral = 1;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(v[i]))
             continue;
         any = 1;
+        if (v[i] != floor(v[i]))
+            integral = 0;
         if (v[i] < mn)
             mn = v[i];
         if (v[i] > mx)
@@ -153,6 +157,9 @@ static void axis_make(axis_t *a, const double *v, size_t n, int scale)
     a->lo = mn - pad;
     a->hi = mx + pad;
     double step = nice_step(a->hi - a->lo, 5.0);
+    /* Counts, widths, cycles: an axis of whole numbers gets whole-number ticks. */
+    if (any && integral && step < 1.0)
+        step = 1.0;
     for (double t = ceil(a->lo / step) * step; t <= a->hi + step * 1e-9 && a->n_ticks < MAX_TICKS; t += step) {
         a->ticks[a->n_ticks] = t;
         format_linear(a->labels[a->n_ticks], sizeof a->labels[0], t, step);
@@ -177,7 +184,7 @@ static void tick_label(FILE *f, double x, double y, const char *anchor, const ch
     if (label[0] == '^')
         fprintf(f, "10<tspan dy=\"-4\" font-size=\"8\">%s</tspan>", label + 1);
     else
-        xml_text(f, label);
+        svg_xml_text(f, label);
     fputs("</text>\n", f);
 }
 
@@ -199,14 +206,14 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
     if (p->title) {
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">",
                 (x0 + x1) / 2, line);
-        xml_text(f, p->title);
+        svg_xml_text(f, p->title);
         fputs("</text>\n", f);
         line += TITLE_LINE;
     }
     if (p->subtitle) {
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">",
                 (x0 + x1) / 2, line - 2.0);
-        xml_text(f, p->subtitle);
+        svg_xml_text(f, p->subtitle);
         fputs("</text>\n", f);
     }
     fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#fcfcfc\" stroke=\"none\"/>\n", x0,
@@ -259,15 +266,18 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
                 "shown (non-finite%s)</text>\n",
                 x1 - 4, y0 + 11, hidden, hidden == 1 ? "" : "s", ax.log || ay.log ? " or <= 0 on a log axis" : "");
     /* axis labels */
-    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\">", (x0 + x1) / 2, y1 + 34);
-    xml_text(f, p->x_label);
+    fprintf(f, "<text class=\"x-label\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\">", (x0 + x1) / 2,
+            y1 + 34);
+    svg_xml_text(f, p->x_label);
     if (ax.log)
         fputs(" (log scale)", f);
     fputs("</text>\n", f);
     double yl = ox + 16, ym = (y0 + y1) / 2;
-    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 %.2f %.2f)\">",
+    fprintf(f,
+            "<text class=\"y-label\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" "
+            "transform=\"rotate(-90 %.2f %.2f)\">",
             yl, ym, yl, ym);
-    xml_text(f, p->y_label);
+    svg_xml_text(f, p->y_label);
     if (ay.log)
         fputs(" (log scale)", f);
     fputs("</text>\n", f);
@@ -278,7 +288,7 @@ static void draw_panel(FILE *f, const svg_figure_t *fig, const svg_panel_t *p, d
 static void draw_color_bar(FILE *f, const svg_figure_t *fig, double x, double y, double h)
 {
     const double w = 16.0;
-    fputs("<defs><linearGradient id=\"cbar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\n", f);
+    fputs("<g class=\"legend\">\n<defs><linearGradient id=\"cbar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">\n", f);
     for (int i = 0; i <= 10; i++) {
         char col[8];
         svg_color(col, i / 10.0);
@@ -291,6 +301,8 @@ static void draw_color_bar(FILE *f, const svg_figure_t *fig, double x, double y,
     if (!(hi > lo))
         hi = lo + 1.0;
     double step = nice_step(hi - lo, 5.0);
+    if (fig->color_integer && step < 1.0)
+        step = 1.0;
     for (double t = ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
         double Y = y + h - (t - lo) / (hi - lo) * h;
         char label[24];
@@ -301,8 +313,18 @@ static void draw_color_bar(FILE *f, const svg_figure_t *fig, double x, double y,
     double lx = x + w + 42, ly = y + h / 2;
     fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 %.2f %.2f)\">",
             lx, ly, lx, ly);
-    xml_text(f, fig->color_label);
-    fputs("</text>\n", f);
+    svg_xml_text(f, fig->color_label);
+    fputs("</text>\n</g>\n", f);
+}
+
+/* Without a colour bar: one marker and what a point is. */
+static void draw_point_legend(FILE *f, const char *label, double x, double y)
+{
+    fprintf(f, "<g class=\"legend\"><circle cx=\"%.2f\" cy=\"%.2f\" r=\"3.4\" fill=\"#3050a0\" stroke=\"#222\" "
+               "stroke-width=\"0.5\"/><text x=\"%.2f\" y=\"%.2f\" font-size=\"11\">",
+            x, y, x + 8, y + 4);
+    svg_xml_text(f, label);
+    fputs("</text></g>\n", f);
 }
 
 int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_panel_t *panels, size_t n_panels)
@@ -319,7 +341,8 @@ int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_
     size_t rows = (n_panels + cols - 1) / cols;
     double head = 12.0 + (fig->title ? 24.0 : 0.0) + (fig->note ? 18.0 : 0.0);
     double bar = fig->color_label ? 90.0 : 0.0;
-    double width = cols * pw + bar + 10.0, height = head + rows * ph + 8.0;
+    double legend = !fig->color_label && fig->point_label ? 18.0 : 0.0;
+    double width = cols * pw + bar + 10.0, height = head + rows * ph + 8.0 + legend;
     /* Titles are one line: widen the figure rather than cut them (average
      * glyph widths of the two fonts, generously rounded). */
     double need_title = fig->title ? 10.5 * (double)strlen(fig->title) + 40.0 : 0.0;
@@ -328,28 +351,35 @@ int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_
         width = need_title;
     if (width < need_note)
         width = need_note;
-    FILE *f = fopen(path, "w");
+    output_file_t out;
+    FILE *f = output_open(&out, path);
     if (!f)
         return -1;
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            "viewBox=\"0 0 %.0f %.0f\" preserveAspectRatio=\"xMidYMid meet\" "
+            "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
             width, height, width, height);
+    /* <title>: the name a browser tab, a screen reader or a file manager shows. */
+    fputs("<title>", f);
+    svg_xml_text(f, fig->title ? fig->title : path);
+    fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", f);
     double y = 12.0;
     if (fig->title) {
         y += 18.0;
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">",
+        fprintf(f,
+                "<text class=\"title\" x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"17\" "
+                "font-weight=\"bold\">",
                 width / 2, y);
-        xml_text(f, fig->title);
+        svg_xml_text(f, fig->title);
         fputs("</text>\n", f);
         y += 6.0;
     }
     if (fig->note) {
         y += 14.0;
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"12\" fill=\"#444\">", width / 2, y);
-        xml_text(f, fig->note);
+        svg_xml_text(f, fig->note);
         fputs("</text>\n", f);
     }
     for (size_t i = 0; i < n_panels; i++)
@@ -361,13 +391,14 @@ int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_
         if (bh < 80.0)
             bh = 80.0;
         draw_color_bar(f, fig, cols * pw + 14.0, head + 40.0, bh);
+    } else if (fig->point_label) {
+        draw_point_legend(f, fig->point_label, 14.0, height - 10.0);
     }
     fputs("</svg>\n", f);
-    int werr = ferror(f);
-    if (fclose(f) != 0 || werr) {
-        if (!errno)
-            errno = EIO;
+    if (ferror(f)) {
+        output_abort(&out);
+        errno = EIO;
         return -1;
     }
-    return 0;
+    return output_commit(&out);
 }

@@ -14,6 +14,11 @@
  *                        .color_min = 2, .color_max = 48 };
  *   if (svg_write_scatter_grid("plot.svg", &fig, &p, 1) != 0) perror("plot.svg");
  *
+ * The file is written atomically (output.h) and carries a viewBox (it
+ * scales), a <title>, and class names a test can look for: "title",
+ * "x-label", "y-label", "legend". An axis whose values are all whole
+ * numbers gets whole-number ticks.
+ *
  * Points with a non-finite coordinate (or a non-positive one on a log axis)
  * are left out; the panel then says how many in its corner.
  */
@@ -21,6 +26,7 @@
 #define SIGEO_EXAMPLES_SVG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum svg_scale {
     SVG_SCALE_AUTO = 0,   /* log if every value is > 0 and max/min >= 20, else linear */
@@ -47,11 +53,19 @@ typedef struct svg_figure {
     double panel_height;
     const char *color_label;  /* label of the colour bar; NULL = no colour bar */
     double color_min, color_max;
+    /* Added after the first release of this header (zero-initialised
+     * figures keep their meaning): */
+    int color_integer;        /* 1: the colour values are whole numbers (integer colour-bar ticks) */
+    const char *point_label;  /* without a colour bar: legend text for a point, NULL = no legend */
 } svg_figure_t;
 
-/* Writes the figure to `path` (replaced). Returns 0, or -1 with errno set
+/* Writes the figure to `path` (replaced atomically). Returns 0, or -1 with errno set
  * (errno EINVAL for a NULL argument or an empty grid). */
 int svg_write_scatter_grid(const char *path, const svg_figure_t *fig, const svg_panel_t *panels, size_t n_panels);
+
+/* Writes s with XML's special characters escaped (for SVG text and
+ * attributes); NULL writes nothing. Shared by the plot writers. */
+void svg_xml_text(FILE *f, const char *s);
 
 /* The figure's colour for value t in [0, 1] (clamped) as "#rrggbb" in out[8]. */
 void svg_color(char out[8], double t);

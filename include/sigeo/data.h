@@ -1,6 +1,9 @@
 /*
  * libsigeo data: the batch view every model call takes, and (see below) the
  * in-memory dataset handle with seeded shuffling, batching and splits.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_DATA_H
 #define SIGEO_DATA_H
@@ -230,6 +233,50 @@ SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_
  * thread. Borrowed: valid until the next failing call on the dataset or its
  * destruction. Never NULL ("" if nothing failed; "no dataset" for NULL). */
 SIGEO_API const char *sigeo_dataset_last_error(const sigeo_dataset_t *dataset);
+
+/* ============================================================ batch sets
+ *
+ * k batches that stay valid together: sigeo_proxy_compute and the search's
+ * default scorer need all k at once, and a dataset's batch views die at the
+ * next view call. A batch set holds its own copies (one block per batch),
+ * so it stays valid after the dataset it came from is reshuffled or
+ * destroyed. Accepted by sigeo_proxy_compute_set (proxy.h) and
+ * sigeo_search_set_batch_set (search.h).
+ *
+ * Threads: a set is read-only once filled; calls taking a const set may
+ * run concurrently with each other.
+ */
+typedef struct sigeo_batch_set sigeo_batch_set_t;
+
+/* Creates a set holding copies of batches first, first + 1, ...,
+ * first + count - 1 of `dataset` (its current order, `batch_size` rows,
+ * `last` rule as sigeo_dataset_batch). count 0 (dataset may then be NULL)
+ * gives an empty set to fill with sigeo_batch_set_append. On failure *out
+ * is NULL. Errors: SIGEO_ERR_INVALID_ARG (NULL, a batch index outside the
+ * dataset, naming it), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_batch_set_create(sigeo_batch_set_t **out, sigeo_dataset_t *dataset, int64_t first,
+                                                uint32_t count, int64_t batch_size, sigeo_batch_last_t last);
+
+/* Appends a copy of `batch` (any batch: a dataset view or the host's own
+ * arrays, read by its struct_size). Checked: batch_size >= 1, sizes that do
+ * not overflow, sparse offsets present when there are sparse fields and
+ * non-decreasing from 0. On error the set is unchanged. Errors:
+ * SIGEO_ERR_INVALID_ARG, SIGEO_ERR_SHAPE, SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_batch_set_append(sigeo_batch_set_t *set, const sigeo_batch_t *batch);
+
+/* Destroys the set and its copies; NULL is a no-op. */
+SIGEO_API void sigeo_batch_set_destroy(sigeo_batch_set_t *set);
+
+/* Number of batches held (0 for NULL). */
+SIGEO_API uint32_t sigeo_batch_set_count(const sigeo_batch_set_t *set);
+
+/* Fills `out` (out->struct_size kept, only that many bytes written) with
+ * batch `index`, pointing into the set's copies: valid until the set is
+ * destroyed. Errors: SIGEO_ERR_INVALID_ARG (NULL, index >= count). */
+SIGEO_API sigeo_status_t sigeo_batch_set_get(sigeo_batch_t *out, const sigeo_batch_set_t *set, uint32_t index);
+
+/* The message of the latest failed call on this set; never NULL. */
+SIGEO_API const char *sigeo_batch_set_last_error(const sigeo_batch_set_t *set);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,9 @@
  *
  * Threads: the free functions are thread-safe (they share no state); a
  * reader handle is used by one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_IO_H
 #define SIGEO_IO_H
@@ -123,6 +126,7 @@ typedef enum sigeo_criteo_problem {
     SIGEO_CRITEO_PROBLEM_TOO_LONG = 5     /* line longer than max_line_bytes */
 } sigeo_criteo_problem_t;
 
+/* Options of the Criteo readers (sigeo_criteo_reader_create, sigeo_criteo_load). */
 typedef struct sigeo_criteo_options {
     uint32_t struct_size;
     int32_t on_bad_line;    /* a sigeo_criteo_bad_line_t value */

@@ -28,6 +28,9 @@
  * context's seed: same seed, same weights, bit for bit.
  *
  * Threads: one model is used by one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_MODEL_H
 #define SIGEO_MODEL_H
@@ -47,6 +50,7 @@ typedef enum sigeo_input_kind {
     SIGEO_INPUT_SPARSE = 1  /* one categorical field of batch->sparse_*: consumed by EMBEDDING_BAG */
 } sigeo_input_kind_t;
 
+/* One model input (sigeo_model_add_input). */
 typedef struct sigeo_input_desc {
     uint32_t struct_size;
     int32_t kind;        /* sigeo_input_kind_t */
@@ -158,6 +162,7 @@ typedef enum sigeo_layer_kind {
     SIGEO_LAYER_ZERO = 18
 } sigeo_layer_kind_t;
 
+/* Elementwise functions of SIGEO_LAYER_ACTIVATION. */
 typedef enum sigeo_activation {
     SIGEO_ACT_IDENTITY = 0,
     SIGEO_ACT_RELU = 1,
@@ -166,6 +171,7 @@ typedef enum sigeo_activation {
     SIGEO_ACT_GELU = 4 /* erf form, as nn.GELU() */
 } sigeo_activation_t;
 
+/* Pooling of SIGEO_LAYER_EMBEDDING_BAG bags and SIGEO_LAYER_POOL2D windows. */
 typedef enum sigeo_pooling {
     SIGEO_POOL_SUM = 0,
     SIGEO_POOL_MEAN = 1,
@@ -177,6 +183,8 @@ typedef enum sigeo_pooling {
 /* BATCH_NORM: eval mode, normalise with the running statistics and leave them unchanged. */
 #define SIGEO_LAYER_RUNNING_STATS 0x2u
 
+/* One layer (sigeo_model_add_layer): the fields each kind reads are listed at its
+ * sigeo_layer_kind_t value; the others keep their _INIT values. */
 typedef struct sigeo_layer_desc {
     uint32_t struct_size;
     int32_t kind;                 /* sigeo_layer_kind_t */
@@ -207,6 +215,7 @@ typedef struct sigeo_layer_desc {
       SIGEO_POOL_SUM, -1, -1, NULL, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0, 0 }, 0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_layer_desc_init(sigeo_layer_desc_t *desc, uint32_t struct_size);
 
+/* Losses of sigeo_model_set_loss. */
 typedef enum sigeo_loss_kind {
     SIGEO_LOSS_BCE_WITH_LOGITS = 0, /* logits [B, T] vs targets [B, T] in {0,1} (any value in [0,1]) */
     SIGEO_LOSS_SOFTMAX_CE = 1,      /* logits [B, C] vs labels [B] in [0, C) */
@@ -224,6 +233,7 @@ typedef enum sigeo_param_kind {
     SIGEO_PARAM_NORM_SHIFT = 4
 } sigeo_param_kind_t;
 
+/* One parameter tensor (sigeo_model_param_info). */
 typedef struct sigeo_param_info {
     uint32_t struct_size;
     int32_t kind;          /* sigeo_param_kind_t */
@@ -320,6 +330,7 @@ typedef enum sigeo_group_kind {
 SIGEO_API sigeo_status_t sigeo_model_add_choice_group(sigeo_model_t *model, const char *name, sigeo_group_kind_t kind,
                                                       const int32_t *points, int32_t n);
 
+/* Path-sampling strategies of sigeo_model_sample_arch. */
 typedef enum sigeo_sampling {
     /* Each choice point uniform; subset groups redrawn until non-empty. */
     SIGEO_SAMPLE_UNIFORM = 0,

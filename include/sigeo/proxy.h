@@ -16,6 +16,9 @@
  *
  * Threads: one model is used by one thread at a time; a proxy call counts as
  * a use of the model.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_PROXY_H
 #define SIGEO_PROXY_H
@@ -29,6 +32,7 @@
 extern "C" {
 #endif
 
+/* The proxies sigeo_proxy_compute computes (numbers are forever). */
 typedef enum sigeo_proxy_kind {
     /* lambda1 * zico + lambda2 * log(FR) - lambda3 * loss over k batches (proxies.md §1). */
     SIGEO_PROXY_SIGEO = 0,
@@ -261,6 +265,8 @@ typedef enum sigeo_hvp_mode {
     SIGEO_HVP_FINITE_DIFFERENCE = 1
 } sigeo_hvp_mode_t;
 
+/* Options of sigeo_proxy_compute: the kind and, for the SiGeo family, the
+ * statistics options of sigeo/stats.h. */
 typedef struct sigeo_proxy_options {
     uint32_t struct_size;
     int32_t kind;          /* sigeo_proxy_kind_t */
@@ -291,6 +297,7 @@ typedef struct sigeo_proxy_options {
       SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0, 0.0, 0.0, 0.0, 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
+/* What sigeo_proxy_compute returns: the score, its components and provenance. */
 typedef struct sigeo_proxy_result {
     uint32_t struct_size;
     uint32_t flags;            /* SIGEO_STATS_* bits of the statistics (HAS_FR, FR_ZERO, ALL_SKIPPED, ...) */
@@ -395,6 +402,11 @@ SIGEO_API sigeo_status_t sigeo_proxy_layers(sigeo_proxy_layer_t *out, int32_t *c
  * another kind, keep_saliency 0, not a CL-weight of an active layer),
  * SIGEO_ERR_SHAPE (*count < numel). */
 SIGEO_API sigeo_status_t sigeo_proxy_saliency(float *out, int64_t *count, const sigeo_model_t *model, int32_t param);
+/* sigeo_proxy_compute on every batch of `batches` (a batch set, data.h:
+ * owned copies the host need not keep valid). Same rules and errors. */
+SIGEO_API sigeo_status_t sigeo_proxy_compute_set(sigeo_model_t *model, const int32_t *arch, int32_t n_arch,
+                                                 const sigeo_batch_set_t *batches,
+                                                 const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);
 
 /* Static English name of a proxy kind ("sigeo", "zico", ...); NULL if unknown. */
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind);

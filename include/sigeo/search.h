@@ -18,6 +18,9 @@
  * Deterministic for a seed (with a deterministic scorer).
  *
  * Threads: a search uses its model; one thread at a time for both.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_SEARCH_H
 #define SIGEO_SEARCH_H
@@ -33,16 +36,19 @@ extern "C" {
 
 typedef struct sigeo_search sigeo_search_t;
 
+/* Search strategies. */
 typedef enum sigeo_search_kind {
     SIGEO_SEARCH_EVOLUTION = 0, /* regularized evolution with aging */
     SIGEO_SEARCH_RANDOM = 1     /* as many uniformly sampled valid architectures as evolution would evaluate */
 } sigeo_search_kind_t;
 
+/* How many mutations regularized evolution applies per child. */
 typedef enum sigeo_mutation_schedule {
     SIGEO_MUTATE_ONE = 0,    /* one elementary mutation per child */
     SIGEO_MUTATE_NASREC = 1  /* (G - g) / max(20, G / 5) + 1 mutations at cycle g (nasrec.md §5.1) */
 } sigeo_mutation_schedule_t;
 
+/* Options of sigeo_search_create. */
 typedef struct sigeo_search_options {
     uint32_t struct_size;
     int32_t kind;               /* sigeo_search_kind_t */
@@ -139,11 +145,15 @@ SIGEO_API sigeo_status_t sigeo_search_create(sigeo_search_t **out, sigeo_model_t
                                              const sigeo_search_options_t *options);
 SIGEO_API void sigeo_search_destroy(sigeo_search_t *search);
 
+/* Installs the host callbacks (copied; NULL members keep the defaults). */
 SIGEO_API sigeo_status_t sigeo_search_set_callbacks(sigeo_search_t *search, const sigeo_search_callbacks_t *callbacks);
 /* Options of the default scorer (sigeo_proxy_compute). */
 SIGEO_API sigeo_status_t sigeo_search_set_proxy(sigeo_search_t *search, const sigeo_proxy_options_t *options);
 /* The default scorer's batches: copied (the search keeps no caller pointer). */
 SIGEO_API sigeo_status_t sigeo_search_set_batches(sigeo_search_t *search, const sigeo_batch_t *batches, uint32_t n);
+/* The same from a batch set (data.h): its batches are copied, the set may
+ * be destroyed afterwards. Errors: SIGEO_ERR_INVALID_ARG (NULL or empty set). */
+SIGEO_API sigeo_status_t sigeo_search_set_batch_set(sigeo_search_t *search, const sigeo_batch_set_t *batches);
 /* Built-in budget: reject architectures with more parameters / FLOPs
  * (sigeo_model_count) than these; 0 = no limit. */
 SIGEO_API sigeo_status_t sigeo_search_set_budget(sigeo_search_t *search, int64_t max_params, int64_t max_flops);
@@ -160,6 +170,7 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *search);
 SIGEO_API sigeo_status_t sigeo_search_top(int32_t *archs, double *scores, int32_t capacity, int32_t *count_out,
                                           const sigeo_search_t *search);
 
+/* Progress and totals of a search (sigeo_search_get_info). */
 typedef struct sigeo_search_info {
     uint32_t struct_size;
     uint32_t population;
@@ -175,7 +186,9 @@ typedef struct sigeo_search_info {
 
 #define SIGEO_SEARCH_INFO_INIT { (uint32_t)sizeof(sigeo_search_info_t), 0u, 0u, 0u, 0u, 0u, 0u, 0, 0.0, 0.0 }
 SIGEO_API sigeo_status_t sigeo_search_info_init(sigeo_search_info_t *info, uint32_t struct_size);
+/* The search's progress and totals (writes min(out->struct_size, sizeof) bytes). */
 SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const sigeo_search_t *search);
+/* Last failure of a call on this search, from any thread; never NULL. */
 SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
 
 /* ---------------------------------------------------------------- spaces */
@@ -193,6 +206,7 @@ typedef enum sigeo_space_preset {
     SIGEO_SPACE_TINY = 2 /* smallest sizes that still exercise every mechanism: tests */
 } sigeo_space_preset_t;
 
+/* Options of sigeo_space_build. */
 typedef struct sigeo_space_options {
     uint32_t struct_size;
     int32_t preset;              /* sigeo_space_preset_t */

@@ -24,6 +24,9 @@
  *
  * Threads: different handles may be used from different threads at once; one
  * handle must be used by one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_SIGEO_H
 #define SIGEO_SIGEO_H
@@ -106,6 +109,7 @@ SIGEO_API void sigeo_memory_in_use(uint64_t *bytes, uint64_t *blocks);
 
 typedef struct sigeo_context sigeo_context_t;
 
+/* Options of sigeo_context_create. */
 typedef struct sigeo_context_options {
     uint32_t struct_size;
     uint32_t threads; /* compute threads; 0 = the number of online cores */
@@ -134,6 +138,51 @@ SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out,
  * created from it that has no text of its own), readable from any thread.
  * Borrowed: valid until the next failing call on the context. Never NULL. */
 SIGEO_API const char *sigeo_context_last_error(const sigeo_context_t *ctx);
+
+/* ------------------------------------------------ layouts for bindings
+ * Non-C callers (Python ctypes, Rust, Go, ...) cannot use the _INIT macros:
+ * they fill a struct with its _init() function (sigeo_stats_batch_init(&b,
+ * sizeof b), ...), which sets struct_size and every default. A hand-written
+ * binding checks its own struct definitions against the library it loaded
+ * with sigeo_struct_size() at start-up. */
+
+/* One number per public struct (forever; new structs get new numbers). */
+typedef enum sigeo_struct_id {
+    SIGEO_STRUCT_ALLOCATOR = 1,           /* sigeo_allocator_t (sigeo/sigeo.h) */
+    SIGEO_STRUCT_CONTEXT_OPTIONS = 2,     /* sigeo_context_options_t */
+    SIGEO_STRUCT_STATS_OPTIONS = 3,       /* sigeo_stats_options_t (sigeo/stats.h) */
+    SIGEO_STRUCT_STATS_BATCH = 4,         /* sigeo_stats_batch_t */
+    SIGEO_STRUCT_STATS_RESULT = 5,        /* sigeo_stats_result_t */
+    SIGEO_STRUCT_STATS_MODULE_INFO = 6,   /* sigeo_stats_module_info_t */
+    SIGEO_STRUCT_STATS_FLAT_BATCH = 7,    /* sigeo_stats_flat_batch_t */
+    SIGEO_STRUCT_BATCH = 8,               /* sigeo_batch_t (sigeo/data.h) */
+    SIGEO_STRUCT_DATASET_INFO = 9,        /* sigeo_dataset_info_t */
+    SIGEO_STRUCT_SPLIT_OPTIONS = 10,      /* sigeo_split_options_t */
+    SIGEO_STRUCT_CRITEO_OPTIONS = 11,     /* sigeo_criteo_options_t (sigeo/io.h) */
+    SIGEO_STRUCT_CRITEO_STATS = 12,       /* sigeo_criteo_stats_t */
+    SIGEO_STRUCT_SYNTH_OPTIONS = 13,      /* sigeo_synth_options_t */
+    SIGEO_STRUCT_SYNTH_RESULT = 14,       /* sigeo_synth_result_t */
+    SIGEO_STRUCT_INPUT_DESC = 15,         /* sigeo_input_desc_t (sigeo/model.h) */
+    SIGEO_STRUCT_LAYER_DESC = 16,         /* sigeo_layer_desc_t */
+    SIGEO_STRUCT_PARAM_INFO = 17,         /* sigeo_param_info_t */
+    SIGEO_STRUCT_PROXY_OPTIONS = 18,      /* sigeo_proxy_options_t (sigeo/proxy.h) */
+    SIGEO_STRUCT_PROXY_RESULT = 19,       /* sigeo_proxy_result_t */
+    SIGEO_STRUCT_SEARCH_OPTIONS = 20,     /* sigeo_search_options_t (sigeo/search.h) */
+    SIGEO_STRUCT_EVALUATION = 21,         /* sigeo_evaluation_t */
+    SIGEO_STRUCT_CYCLE_REPORT = 22,       /* sigeo_cycle_report_t */
+    SIGEO_STRUCT_SEARCH_CALLBACKS = 23,   /* sigeo_search_callbacks_t */
+    SIGEO_STRUCT_SEARCH_INFO = 24,        /* sigeo_search_info_t */
+    SIGEO_STRUCT_SPACE_OPTIONS = 25,      /* sigeo_space_options_t */
+    SIGEO_STRUCT_OPTIMIZER_OPTIONS = 26,  /* sigeo_optimizer_options_t (sigeo/train.h) */
+    SIGEO_STRUCT_LR_SCHEDULE = 27,        /* sigeo_lr_schedule_t */
+    SIGEO_STRUCT_TRAIN_PROGRESS = 28,     /* sigeo_train_progress_t */
+    SIGEO_STRUCT_TRAIN_OPTIONS = 29,      /* sigeo_train_options_t */
+    SIGEO_STRUCT_TRAIN_RESULT = 30        /* sigeo_train_result_t */
+} sigeo_struct_id_t;
+
+/* sizeof the struct `id` names in this library build, in bytes; 0 for a
+ * number this version does not know. Thread-safe, never fails. */
+SIGEO_API uint32_t sigeo_struct_size(sigeo_struct_id_t id);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,10 @@
  * mean and M2 of g), arithmetic in double; no k-fold copy of the gradients.
  *
  * Threads: a stats handle is used by one thread at a time.
+ *
+ * Non-C callers (ctypes, Rust, Go): fill every struct with its _init()
+ * function rather than the _INIT macro, check layouts with
+ * sigeo_struct_size(), and pass batches as sigeo_stats_flat_batch_t.
  */
 #ifndef SIGEO_STATS_H
 #define SIGEO_STATS_H
@@ -94,6 +98,7 @@ typedef enum sigeo_lambda_preset {
     SIGEO_PRESET_VISION = 3     /* (1, 50, 1): warmed-up CV benchmarks */
 } sigeo_lambda_preset_t;
 
+/* Options of sigeo_stats_create: which variant of each term, and the lambdas. */
 typedef struct sigeo_stats_options {
     uint32_t struct_size;
     int32_t zico_variant;  /* sigeo_zico_variant_t */
@@ -145,6 +150,7 @@ SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint
 #define SIGEO_STATS_NO_ZICO 0x10u        /* k = 1 (allowed with lambda1 = 0): no std, zico terms are 0 */
 #define SIGEO_STATS_HAS_DIRECTIONAL 0x20u /* fr_exact / log_fr_exact are valid (every batch carried d_n) */
 
+/* What sigeo_stats_compute returns: the score, every component and the options used. */
 typedef struct sigeo_stats_result {
     uint32_t struct_size;
     uint32_t flags;            /* SIGEO_STATS_* bits */
@@ -233,6 +239,42 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
  * SIGEO_ERR_NONFINITE (NaN/Inf in a gradient, the loss or d_n, naming the
  * module, element and batch), SIGEO_ERR_NO_MEMORY (first batch only). */
 SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *stats, const sigeo_stats_batch_t *batch);
+
+/* One batch in flat buffers, for callers that cannot easily build arrays
+ * of pointers (Go's cgo forbids Go pointers to Go pointers; ctypes, Rust
+ * and Java are simpler with one buffer). Every module's gradient lives in
+ * the single buffer `gradients` at its offset. All pointers are borrowed
+ * for the call. Fill it with sigeo_stats_flat_batch_init (non-C callers)
+ * or SIGEO_STATS_FLAT_BATCH_INIT. */
+typedef struct sigeo_stats_flat_batch {
+    uint32_t struct_size;
+    uint32_t n_modules;             /* must equal the number of registered modules */
+    const float *gradients;         /* [gradients_len]: every module's flattened batch-mean gradient */
+    int64_t gradients_len;          /* floats in `gradients` (every module must lie inside) */
+    const int64_t *module_offsets;  /* [n_modules]: first float of module m; NULL = packed in
+                                       registration order (offset m = sum of the counts before m) */
+    const int64_t *module_counts;   /* [n_modules]: element count of each, checked against registration */
+    double loss;                    /* the batch's mean loss */
+    int64_t batch_size;             /* samples in the batch (>= 1) */
+    const double *directional;      /* [batch_size] per-sample d_n = theta . grad l_n, or NULL */
+    /* Table modules only (see sigeo_stats_batch_t.touched_rows): one buffer
+     * of row ids for all tables, or NULL = every row of every table. */
+    const int64_t *touched_rows;    /* [touched_rows_len] */
+    int64_t touched_rows_len;
+    const int64_t *touched_offsets; /* [n_modules]: first id of module m's rows; -1 = every row */
+    const int64_t *touched_counts;  /* [n_modules]: number of ids of module m */
+} sigeo_stats_flat_batch_t;
+
+#define SIGEO_STATS_FLAT_BATCH_INIT \
+    { (uint32_t)sizeof(sigeo_stats_flat_batch_t), 0u, NULL, 0, NULL, NULL, 0.0, 0, NULL, NULL, 0, NULL, NULL }
+SIGEO_API sigeo_status_t sigeo_stats_flat_batch_init(sigeo_stats_flat_batch_t *batch, uint32_t struct_size);
+
+/* sigeo_stats_add_batch for a flat batch: the same accumulation bit for
+ * bit, the same validation (nothing is accumulated unless the whole batch
+ * is valid) and the same errors, plus SIGEO_ERR_SHAPE for a module or a
+ * touched-row range that does not lie inside its buffer (naming the module)
+ * and SIGEO_ERR_INVALID_ARG for a negative offset or count. */
+SIGEO_API sigeo_status_t sigeo_stats_add_flat_batch(sigeo_stats_t *stats, const sigeo_stats_flat_batch_t *batch);
 
 /* Hands in the parameters theta of module `module` at the point of
  * evaluation (copied). Needed by the REFERENCE FR estimators; optional

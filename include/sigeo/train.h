@@ -14,6 +14,9 @@
  * entirely (as PyTorch skips parameters whose .grad is None).
  *
  * Threads: an optimiser belongs to its model; one thread at a time.
+ *
+ * Non-C callers: fill structs with their _init() functions (the _INIT
+ * macros are C only) and check layouts with sigeo_struct_size().
  */
 #ifndef SIGEO_TRAIN_H
 #define SIGEO_TRAIN_H
@@ -28,6 +31,7 @@ extern "C" {
 
 typedef struct sigeo_optimizer sigeo_optimizer_t;
 
+/* Optimizers of sigeo_optimizer_create. */
 typedef enum sigeo_optimizer_kind {
     /* v = momentum v + g (+ wd theta); theta -= lr v  (PyTorch SGD, dampening 0) */
     SIGEO_OPT_SGD = 0,
@@ -37,6 +41,7 @@ typedef enum sigeo_optimizer_kind {
     SIGEO_OPT_ADAM = 2
 } sigeo_optimizer_kind_t;
 
+/* Options of sigeo_optimizer_create. */
 typedef struct sigeo_optimizer_options {
     uint32_t struct_size;
     int32_t kind;        /* sigeo_optimizer_kind_t */
@@ -72,6 +77,7 @@ SIGEO_API const char *sigeo_optimizer_last_error(const sigeo_optimizer_t *optimi
 
 /* ------------------------------------------------------------ schedules */
 
+/* Learning-rate schedule shapes (s = step, total = the schedule's steps). */
 typedef enum sigeo_lr_kind {
     SIGEO_LR_CONSTANT = 0,
     /* lr_min + (lr - lr_min) (1 + cos(pi s / total)) / 2 */
@@ -83,6 +89,7 @@ typedef enum sigeo_lr_kind {
     SIGEO_LR_WARMUP_COSINE = 3
 } sigeo_lr_kind_t;
 
+/* A learning-rate schedule (sigeo_lr_at). */
 typedef struct sigeo_lr_schedule {
     uint32_t struct_size;
     int32_t kind;          /* sigeo_lr_kind_t */
@@ -105,6 +112,7 @@ SIGEO_API sigeo_status_t sigeo_lr_at(double *lr_out, const sigeo_lr_schedule_t *
 
 /* --------------------------------------------------------------- driver */
 
+/* What the progress callback of sigeo_train sees after each epoch or step. */
 typedef struct sigeo_train_progress {
     uint32_t struct_size;
     uint32_t phase;        /* 0 training step, 1 validation */
@@ -125,6 +133,7 @@ SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progr
  * returns SIGEO_ERR_CANCELLED). */
 typedef int (*sigeo_progress_fn)(const sigeo_train_progress_t *progress, void *user);
 
+/* Options of sigeo_train. */
 typedef struct sigeo_train_options {
     uint32_t struct_size;
     int32_t sampling;         /* sigeo_sampling_t drawn per step for supernets; -1 = keep the active arch */
@@ -147,6 +156,7 @@ typedef struct sigeo_train_options {
     { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options, uint32_t struct_size);
 
+/* What sigeo_train returns. */
 typedef struct sigeo_train_result {
     uint32_t struct_size;
     uint32_t reserved0;

@@ -657,3 +657,8 @@ sigeo_status_t sigeo__stats_retune(sigeo_stats_t *s, const sigeo_stats_options_t
     memcpy(s->lambda, lambda, sizeof lambda);
     return sigeo_stats_reset(s);
 }
+
+sigeo__errbuf_t *sigeo__stats_errbuf(sigeo_stats_t *s)
+{
+    return &s->err;
+}

@@ -3,6 +3,7 @@
 #ifndef SIGEO_STATS_INTERNAL_H
 #define SIGEO_STATS_INTERNAL_H
 
+#include "core/core.h"
 #include "sigeo/stats.h"
 
 /* Resets the handle and switches it to `options`, keeping its modules and
@@ -19,5 +20,9 @@ typedef struct sigeo__keyed {
     int64_t index;
 } sigeo__keyed_t;
 void sigeo__average_ranks(double *rank, const double *v, int64_t n, sigeo__keyed_t *scratch);
+
+/* The handle's message buffer, for the public calls of lib/stats that live
+ * outside stats.c (flat_batch.c). `stats` must not be NULL. */
+sigeo__errbuf_t *sigeo__stats_errbuf(sigeo_stats_t *stats);
 
 #endif

@@ -80,11 +80,20 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     const bool binary = info.n_targets > 0 && !info.has_labels;
     int32_t n_choices = 0;
     sigeo_model_choices(&n_choices, NULL, 0, m);
-    int32_t arch_stack[256], *arch_before = arch_stack, *arch = arch_stack + 128;
-    if (n_choices > 128)
-        return sigeo__fail_on(err, SIGEO_ERR_UNSUPPORTED, "%s: more than 128 choice points", fn);
-    if (n_choices > 0 && (st = sigeo_model_active_arch(arch_before, n_choices, m)) != SIGEO_OK)
-        return st;
+    /* The architecture before training and the one drawn per step: sized by
+     * the model (nasrec-full has 140 choice points at 7 blocks), once per call. */
+    int32_t *arch_before = NULL, *arch = NULL;
+    if (n_choices > 0) {
+        arch_before = sigeo__calloc(2 * (size_t)n_choices, sizeof *arch_before);
+        if (!arch_before)
+            return sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "%s: out of memory for %d choice points", fn,
+                                  (int)n_choices);
+        arch = arch_before + n_choices;
+        if ((st = sigeo_model_active_arch(arch_before, n_choices, m)) != SIGEO_OK) {
+            sigeo__free(arch_before);
+            return st;
+        }
+    }
 
     sigeo_train_result_t r = SIGEO_TRAIN_RESULT_INIT;
     const double t0 = now_seconds();
@@ -168,6 +177,7 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
         r.final_loss = window_loss / (double)window_steps;
     if (n_choices > 0 && o.sampling >= 0)
         sigeo_model_activate(m, arch_before, n_choices);
+    sigeo__free(arch_before);
     if (st == SIGEO_OK && val)
         st = validate(&r, m, val, o.batch_size, binary);
     r.seconds = now_seconds() - t0;

@@ -23,6 +23,7 @@ struct sigeo_optimizer {
     slot_t *slots;
     int32_t step_stamp;
     int64_t steps;
+    bool *frozen;      /* [n_params] or NULL: parameters the step leaves alone (sigeo__optimizer_train_only) */
     sigeo__errbuf_t err;
 };
 
@@ -98,6 +99,7 @@ SIGEO_API void sigeo_optimizer_destroy(sigeo_optimizer_t *opt)
         return;
     free_slots(opt);
     sigeo__free(opt->slots);
+    sigeo__free(opt->frozen);
     sigeo__free(opt);
 }
 
@@ -198,7 +200,7 @@ SIGEO_API sigeo_status_t sigeo_optimizer_step(sigeo_optimizer_t *opt, double lr)
     for (int32_t i = 0; i < opt->n_params; i++) {
         sigeo__probe_tensor_t t;
         sigeo__probe_param(&t, m, i);
-        if (!t.active)
+        if (!t.active || (opt->frozen && opt->frozen[i]))
             continue;
         sigeo_status_t st = ensure_slot(opt, &opt->slots[i], &t);
         if (st != SIGEO_OK)
@@ -232,7 +234,7 @@ SIGEO_API sigeo_status_t sigeo_optimizer_step(sigeo_optimizer_t *opt, double lr)
     for (int32_t i = 0; i < opt->n_params; i++) {
         sigeo__probe_tensor_t t;
         sigeo__probe_param(&t, m, i);
-        if (!t.active)
+        if (!t.active || (opt->frozen && opt->frozen[i]))
             continue;
         slot_t *s = &opt->slots[i];
         const bool decay = t.kind != SIGEO_PARAM_EMBEDDING;
@@ -253,6 +255,22 @@ SIGEO_API sigeo_status_t sigeo_optimizer_step(sigeo_optimizer_t *opt, double lr)
         }
     }
     opt->steps++;
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__optimizer_train_only(sigeo_optimizer_t *opt, int32_t module)
+{
+    if (module < 0) {
+        sigeo__free(opt->frozen);
+        opt->frozen = NULL;
+        return SIGEO_OK;
+    }
+    if (!opt->frozen && !(opt->frozen = sigeo__calloc((size_t)(opt->n_params > 0 ? opt->n_params : 1), sizeof(bool))))
+        return FAIL(opt, SIGEO_ERR_NO_MEMORY, "sigeo_optimizer: out of memory");
+    sigeo__probe_module_t mod;
+    sigeo__probe_module(&mod, opt->model, module);
+    for (int32_t i = 0; i < opt->n_params; i++)
+        opt->frozen[i] = i < mod.first_param || i >= mod.first_param + mod.n_params;
     return SIGEO_OK;
 }
 

@@ -26,6 +26,7 @@
 #include "sigeo/data.h"
 #include "sigeo/model.h"
 #include "sigeo/io.h"
+#include "sigeo/nas.h"
 #include "sigeo/proxy.h"
 #include "sigeo/search.h"
 #include "sigeo/stats.h"
@@ -129,7 +130,21 @@ typedef struct layout {
            PIN(sigeo_stats_module_info_t, ratio_sum, 24, 8),                                  \
            PIN(sigeo_stats_module_info_t, zico_term, 32, 8),                                  \
            PIN(sigeo_stats_module_info_t, theta_dot_grad_sum, 40, 8),                         \
-           PIN(sigeo_stats_module_info_t, name, 48, 8))
+           PIN(sigeo_stats_module_info_t, name, 48, 8)),                                     \
+    LAYOUT(sigeo_stats_flat_batch_t, 96,                                                      \
+           PIN(sigeo_stats_flat_batch_t, struct_size, 0, 4),                                  \
+           PIN(sigeo_stats_flat_batch_t, n_modules, 4, 4),                                    \
+           PIN(sigeo_stats_flat_batch_t, gradients, 8, 8),                                    \
+           PIN(sigeo_stats_flat_batch_t, gradients_len, 16, 8),                               \
+           PIN(sigeo_stats_flat_batch_t, module_offsets, 24, 8),                              \
+           PIN(sigeo_stats_flat_batch_t, module_counts, 32, 8),                               \
+           PIN(sigeo_stats_flat_batch_t, loss, 40, 8),                                        \
+           PIN(sigeo_stats_flat_batch_t, batch_size, 48, 8),                                  \
+           PIN(sigeo_stats_flat_batch_t, directional, 56, 8),                                 \
+           PIN(sigeo_stats_flat_batch_t, touched_rows, 64, 8),                                \
+           PIN(sigeo_stats_flat_batch_t, touched_rows_len, 72, 8),                            \
+           PIN(sigeo_stats_flat_batch_t, touched_offsets, 80, 8),                             \
+           PIN(sigeo_stats_flat_batch_t, touched_counts, 88, 8))
 
 /* -------------------------------------------------------- sigeo/data.h */
 #define SIGEO_ABI_LAYOUTS_DATA_H                                                             \
@@ -451,12 +466,103 @@ typedef struct layout {
            PIN(sigeo_synth_result_t, share_gates, 64, 8),                                     \
            PIN(sigeo_synth_result_t, share_dense, 72, 8))
 
+/* --------------------------------------------------------- sigeo/nas.h */
+#define SIGEO_ABI_LAYOUTS_NAS_H \
+    LAYOUT(sigeo_one_shot_options_t, 64,                                                     \
+           PIN(sigeo_one_shot_options_t, struct_size, 0, 4),                                 \
+           PIN(sigeo_one_shot_options_t, reserved0, 4, 4),                                   \
+           PIN(sigeo_one_shot_options_t, finetune_steps, 8, 8),                              \
+           PIN(sigeo_one_shot_options_t, finetune_batch, 16, 8),                             \
+           PIN(sigeo_one_shot_options_t, lr, 24, 8),                                         \
+           PIN(sigeo_one_shot_options_t, eps, 32, 8),                                        \
+           PIN(sigeo_one_shot_options_t, clip_norm, 40, 8),                                  \
+           PIN(sigeo_one_shot_options_t, eval_batch, 48, 8),                                 \
+           PIN(sigeo_one_shot_options_t, max_eval_rows, 56, 8)),                             \
+    LAYOUT(sigeo_nas_progress_t, 48,                                                         \
+           PIN(sigeo_nas_progress_t, struct_size, 0, 4),                                     \
+           PIN(sigeo_nas_progress_t, phase, 4, 4),                                           \
+           PIN(sigeo_nas_progress_t, step, 8, 8),                                            \
+           PIN(sigeo_nas_progress_t, total, 16, 8),                                          \
+           PIN(sigeo_nas_progress_t, elapsed, 24, 8),                                        \
+           PIN(sigeo_nas_progress_t, value, 32, 8),                                          \
+           PIN(sigeo_nas_progress_t, candidate, 40, 4),                                      \
+           PIN(sigeo_nas_progress_t, reserved0, 44, 4)),                                     \
+    LAYOUT(sigeo_nas_options_t, 168,                                                         \
+           PIN(sigeo_nas_options_t, struct_size, 0, 4),                                      \
+           PIN(sigeo_nas_options_t, scorer, 4, 4),                                           \
+           PIN(sigeo_nas_options_t, seed, 8, 8),                                             \
+           PIN(sigeo_nas_options_t, batch_size, 16, 8),                                      \
+           PIN(sigeo_nas_options_t, warmup_fraction, 24, 8),                                 \
+           PIN(sigeo_nas_options_t, warmup_sampling, 32, 4),                                 \
+           PIN(sigeo_nas_options_t, lambda_by_warmup, 36, 4),                                \
+           PIN(sigeo_nas_options_t, full_path_fraction, 40, 8),                              \
+           PIN(sigeo_nas_options_t, warmup_optimizer, 48, 8),                                \
+           PIN(sigeo_nas_options_t, search, 56, 8),                                          \
+           PIN(sigeo_nas_options_t, proxy, 64, 8),                                           \
+           PIN(sigeo_nas_options_t, one_shot, 72, 8),                                        \
+           PIN(sigeo_nas_options_t, k, 80, 4),                                               \
+           PIN(sigeo_nas_options_t, top_k, 84, 4),                                           \
+           PIN(sigeo_nas_options_t, retrain_epochs, 88, 8),                                  \
+           PIN(sigeo_nas_options_t, retrain_optimizer, 96, 8),                               \
+           PIN(sigeo_nas_options_t, eval_batch, 104, 8),                                     \
+           PIN(sigeo_nas_options_t, progress, 112, 8),                                       \
+           PIN(sigeo_nas_options_t, progress_user, 120, 8),                                  \
+           PIN(sigeo_nas_options_t, progress_every, 128, 8),                                 \
+           PIN(sigeo_nas_options_t, record, 136, 8),                                         \
+           PIN(sigeo_nas_options_t, record_user, 144, 8),                                    \
+           PIN(sigeo_nas_options_t, cycle, 152, 8),                                          \
+           PIN(sigeo_nas_options_t, cycle_user, 160, 8)),                                    \
+    LAYOUT(sigeo_nas_summary_t, 184,                                                         \
+           PIN(sigeo_nas_summary_t, struct_size, 0, 4),                                      \
+           PIN(sigeo_nas_summary_t, n_arch, 4, 4),                                           \
+           PIN(sigeo_nas_summary_t, top_n, 8, 4),                                            \
+           PIN(sigeo_nas_summary_t, best, 12, 4),                                            \
+           PIN(sigeo_nas_summary_t, evaluations, 16, 8),                                     \
+           PIN(sigeo_nas_summary_t, failed, 24, 8),                                          \
+           PIN(sigeo_nas_summary_t, warmup_steps, 32, 8),                                    \
+           PIN(sigeo_nas_summary_t, warmup_seconds, 40, 8),                                  \
+           PIN(sigeo_nas_summary_t, search_seconds, 48, 8),                                  \
+           PIN(sigeo_nas_summary_t, retrain_seconds, 56, 8),                                 \
+           PIN(sigeo_nas_summary_t, val_logloss, 64, 8),                                     \
+           PIN(sigeo_nas_summary_t, val_auc, 72, 8),                                         \
+           PIN(sigeo_nas_summary_t, val_accuracy, 80, 8),                                    \
+           PIN(sigeo_nas_summary_t, test_logloss, 88, 8),                                    \
+           PIN(sigeo_nas_summary_t, test_auc, 96, 8),                                        \
+           PIN(sigeo_nas_summary_t, test_accuracy, 104, 8),                                  \
+           PIN(sigeo_nas_summary_t, params, 112, 8),                                         \
+           PIN(sigeo_nas_summary_t, flops, 120, 8),                                          \
+           PIN(sigeo_nas_summary_t, library_version, 128, 4),                                \
+           PIN(sigeo_nas_summary_t, scorer, 132, 4),                                         \
+           PIN(sigeo_nas_summary_t, proxy_kind, 136, 4),                                     \
+           PIN(sigeo_nas_summary_t, lambda_preset, 140, 4),                                  \
+           PIN(sigeo_nas_summary_t, search_kind, 144, 4),                                    \
+           PIN(sigeo_nas_summary_t, k, 148, 4),                                              \
+           PIN(sigeo_nas_summary_t, seed, 152, 8),                                           \
+           PIN(sigeo_nas_summary_t, warmup_fraction, 160, 8),                                \
+           PIN(sigeo_nas_summary_t, batch_size, 168, 8),                                     \
+           PIN(sigeo_nas_summary_t, finetune_steps, 176, 8)),                                \
+    LAYOUT(sigeo_nas_candidate_t, 96,                                                        \
+           PIN(sigeo_nas_candidate_t, struct_size, 0, 4),                                    \
+           PIN(sigeo_nas_candidate_t, status, 4, 4),                                         \
+           PIN(sigeo_nas_candidate_t, rank, 8, 4),                                           \
+           PIN(sigeo_nas_candidate_t, reserved0, 12, 4),                                     \
+           PIN(sigeo_nas_candidate_t, score, 16, 8),                                         \
+           PIN(sigeo_nas_candidate_t, val_logloss, 24, 8),                                   \
+           PIN(sigeo_nas_candidate_t, val_auc, 32, 8),                                       \
+           PIN(sigeo_nas_candidate_t, val_accuracy, 40, 8),                                  \
+           PIN(sigeo_nas_candidate_t, test_logloss, 48, 8),                                  \
+           PIN(sigeo_nas_candidate_t, test_auc, 56, 8),                                      \
+           PIN(sigeo_nas_candidate_t, test_accuracy, 64, 8),                                 \
+           PIN(sigeo_nas_candidate_t, params, 72, 8),                                        \
+           PIN(sigeo_nas_candidate_t, flops, 80, 8),                                         \
+           PIN(sigeo_nas_candidate_t, seconds, 88, 8))
+
 /* A header added later (proxy.h, train.h, search.h, io.h, ...): include it
  * above, add a SIGEO_ABI_LAYOUTS_<HEADER>_H block with one LAYOUT() per
  * struct, and list it here. A struct added to an existing header gets its
  * LAYOUT() in that header's block. */
 #define SIGEO_ABI_ALL_LAYOUTS \
-    SIGEO_ABI_LAYOUTS_SIGEO_H, SIGEO_ABI_LAYOUTS_STATS_H, SIGEO_ABI_LAYOUTS_DATA_H, SIGEO_ABI_LAYOUTS_MODEL_H, SIGEO_ABI_LAYOUTS_PROXY_H, SIGEO_ABI_LAYOUTS_TRAIN_H, SIGEO_ABI_LAYOUTS_SEARCH_H, SIGEO_ABI_LAYOUTS_IO_H
+    SIGEO_ABI_LAYOUTS_SIGEO_H, SIGEO_ABI_LAYOUTS_STATS_H, SIGEO_ABI_LAYOUTS_DATA_H, SIGEO_ABI_LAYOUTS_MODEL_H, SIGEO_ABI_LAYOUTS_PROXY_H, SIGEO_ABI_LAYOUTS_TRAIN_H, SIGEO_ABI_LAYOUTS_SEARCH_H, SIGEO_ABI_LAYOUTS_IO_H, SIGEO_ABI_LAYOUTS_NAS_H
 
 static int check(const layout_t *l)
 {

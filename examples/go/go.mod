@@ -1,0 +1,3 @@
+module libsigeo.example/sigeo
+
+go 1.19

@@ -1,0 +1,52 @@
+/* Shared by the files of lib/nas. Not installed. */
+#ifndef SIGEO_NAS_INTERNAL_H
+#define SIGEO_NAS_INTERNAL_H
+
+#include <stdio.h>
+
+#include "core/core.h"
+#include "sigeo/nas.h"
+
+/* One search evaluation as the result keeps it. */
+typedef struct sigeo__nas_eval {
+    int32_t status;
+    bool has_proxy;
+    uint64_t hash;
+    int64_t cycle;
+    double score, seconds;
+    char *text;        /* canonical architecture text, owned */
+    char *message;     /* owned, NULL = "" */
+    sigeo_proxy_result_t proxy;
+} sigeo__nas_eval_t;
+
+struct sigeo_nas_result {
+    sigeo_model_t *model;
+    bool owns_model;
+    int32_t n;                       /* choice points */
+    sigeo_nas_summary_t summary;
+    int32_t *best_arch;              /* [n] */
+    sigeo_nas_candidate_t *cands;    /* [top_k] */
+    int32_t *cand_arch;              /* [top_k * n] */
+    sigeo__nas_eval_t *evals;        /* [cap_evals] */
+    int32_t *eval_arch;              /* [cap_evals * n] */
+    uint64_t n_evals, cap_evals;
+    sigeo__errbuf_t err;
+};
+
+/* Allocates an empty result for `model` (n choice points, room for top_k
+ * candidates); NULL when out of memory. In result.c. */
+sigeo_nas_result_t *sigeo__nas_result_new(sigeo_model_t *model, int32_t n, int32_t top_k);
+/* Appends one evaluation (copies everything); SIGEO_ERR_NO_MEMORY. */
+sigeo_status_t sigeo__nas_result_add_eval(sigeo_nas_result_t *r, const sigeo_evaluation_t *e);
+
+/* Prefixes the callee's message (this thread's) with what was being done:
+ * "retraining candidate 2: <callee's message>". The message is copied
+ * first: formatting the thread's buffer into itself would overlap. */
+static inline sigeo_status_t sigeo__nas_wrap(sigeo__errbuf_t *err, sigeo_status_t st, const char *what)
+{
+    char inner[SIGEO__ERRMSG_MAX];
+    snprintf(inner, sizeof inner, "%s", sigeo_last_error());
+    return sigeo__fail_on(err, st, "%s: %s", what, inner);
+}
+
+#endif

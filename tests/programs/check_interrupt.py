@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Ctrl-C loses nothing (issue 15), checked on sigeo-fig3's full protocol
+(each run is stopped after a few seconds, so its length does not matter):
+
+ 1. SIGINT once progress shows the second network: exit 130 at the next
+    safe point; --json is valid JSON marked "interrupted": true with the
+    completed networks; --csv and --svg written; no temporary file left.
+ 2. SIGTERM behaves the same ("signal": "SIGTERM").
+ 3. A second signal right after the first (SIGINT then SIGTERM: two
+    different signals, which the kernel does not merge) exits 130 at once:
+    a pre-existing --json keeps its old content byte for byte, no
+    temporary file is left.
+
+usage: check_interrupt.py PATH/TO/sigeo-fig3
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+exe = sys.argv[1]
+fails = []
+if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DATA_DIR", ""),
+                                                         "/usr/share/datasets/fashion-mnist"] if d
+           for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
+    print("SKIP: Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+    sys.exit(77)
+
+
+def check(cond, what):
+    if not cond:
+        fails.append(what)
+    return cond
+
+
+def start(args):
+    env = dict(os.environ, SIGEO_PROGRESS_INTERVAL="0.1")
+    # a cut-down protocol (100 SGD steps per network, 24 networks): stopped long before its end
+    cut = ["--seeds", "1", "--threads", "1", "--epochs", "1", "--train-rows", "12800"]
+    return subprocess.Popen([exe] + cut + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(p, needle, timeout=300):
+    """Reads stderr lines until one contains needle; returns (found, lines so far).
+    A reader thread keeps collecting afterwards, so the pipe never fills."""
+    lines, found = [], threading.Event()
+
+    def reader():
+        for line in p.stderr:
+            lines.append(line)
+            if needle in line:
+                found.set()
+        found.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    found.wait(timeout)
+    return any(needle in l for l in lines), lines
+
+
+def finish(p, timeout=120):
+    try:
+        rc = p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+        fails.append("did not stop within %d s of the signal" % timeout)
+    return rc
+
+
+def temporaries(d):
+    return [x for x in os.listdir(d) if x.startswith(".")]
+
+
+with tempfile.TemporaryDirectory(prefix="interrupt-") as tmp:
+    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+        d = os.path.join(tmp, name)
+        os.mkdir(d)
+        js, cs, sv = os.path.join(d, "r.json"), os.path.join(d, "r.csv"), os.path.join(d, "svg")
+        with open(js, "w") as f:
+            f.write("previous results\n")
+        p = start(["--json", js, "--csv", cs, "--svg", sv])
+        ok, lines = wait_for(p, "network 2 of")
+        check(ok, "%s: progress never reached network 2: %r" % (name, "".join(lines)))
+        p.send_signal(sig)
+        rc = finish(p)
+        err = "".join(lines)
+        check(rc == 130, "%s: exit status %d, want 130; stderr %r" % (name, rc, err[-2000:]))
+        check("stopping at the next safe point" in err, "%s: no notice on stderr" % name)
+        try:
+            with open(js) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            check(False, "%s: --json unreadable after the signal: %s" % (name, e))
+            continue
+        check(doc.get("interrupted") is True and doc.get("signal") == name,
+              "%s: interrupted %r signal %r" % (name, doc.get("interrupted"), doc.get("signal")))
+        done = doc.get("completed", {}).get("networks", -1)
+        check(1 <= done < 24, "%s: completed networks %r" % (name, done))
+        raw = doc.get("raw", [])
+        check(len(raw) == 1 and len(raw[0].get("networks", [])) == done,
+              "%s: raw holds %r networks, completed says %d" % (name, [len(r.get("networks", [])) for r in raw], done))
+        check(all(n.get("final_test_loss") is not None for r in raw for n in r.get("networks", [])),
+              "%s: an incomplete network was written" % name)
+        check(doc.get("completed", {}).get("seeds") == 0 and all(r["n_seeds"] == 0 for r in doc.get("rows", [])),
+              "%s: correlations from an incomplete seed" % name)
+        with open(cs) as f:
+            rows = list(csv.reader(f))
+        check(rows and rows[0][:3] == ["warmup", "statistic", "target"], "%s: CSV header %r" % (name, rows[:1]))
+        svgs = sorted(os.listdir(sv)) if os.path.isdir(sv) else []
+        check(len(svgs) == 6, "%s: SVGs %r" % (name, svgs))
+        for s in svgs:
+            with open(os.path.join(sv, s)) as f:
+                text = f.read()
+            check(text.rstrip().endswith("</svg>") and "interrupted: %d of 24 networks" % done in text,
+                  "%s: %s is incomplete or does not say it was interrupted" % (name, s))
+        check(temporaries(d) == [] and temporaries(sv) == [] if os.path.isdir(sv) else True,
+              "%s: temporary files left: %r" % (name, temporaries(d)))
+
+    # a second signal: quit at once, outputs untouched
+    d = os.path.join(tmp, "twice")
+    os.mkdir(d)
+    js = os.path.join(d, "r.json")
+    previous = "previous results, kept byte for byte\n" * 1000
+    with open(js, "w") as f:
+        f.write(previous)
+    p = start(["--json", js])
+    ok, lines = wait_for(p, "training 1")
+    check(ok, "twice: progress never started: %r" % "".join(lines))
+    p.send_signal(signal.SIGINT)
+    p.send_signal(signal.SIGTERM)
+    rc = finish(p)
+    time.sleep(0.2)  # let the reader thread take the last lines
+    err = "".join(lines)
+    check(rc == 130, "twice: exit status %d, want 130; stderr %r" % (rc, err[-2000:]))
+    check("quitting without writing" in err, "twice: no notice of the immediate exit: %r" % err[-500:])
+    with open(js) as f:
+        check(f.read() == previous, "twice: the pre-existing --json was changed")
+    check(temporaries(d) == [], "twice: temporary files left: %r" % temporaries(d))
+
+for f in fails:
+    print("FAIL:", f)
+print("%d checks failed" % len(fails))
+sys.exit(1 if fails else 0)
