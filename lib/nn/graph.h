@@ -112,6 +112,10 @@ struct sigeo__node {
     int64_t tangent_cap;  /* floats allocated in tangent */
     void *jvp_scratch;
     size_t jvp_scratch_size;
+    /* Hessian-vector pass (hvp.c): the tangent of `grad`, [B, width], grown
+     * on first use only, like `tangent`. */
+    float *r_grad;
+    int64_t r_grad_cap;
 };
 
 typedef struct sigeo__group {
@@ -324,6 +328,18 @@ void sigeo__param_clear_grad(sigeo__param_t *p);
 sigeo_status_t sigeo__loss_check(sigeo_model_t *m, const sigeo_batch_t *batch);
 sigeo_status_t sigeo__loss_forward(sigeo_model_t *m, const sigeo_batch_t *batch);
 void sigeo__loss_backward(sigeo_model_t *m);
+
+/* The Hessian-vector rules of conv2d (op_conv.c; see hvp.c). */
+sigeo_status_t sigeo__conv_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, const float *vb);
+sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, float *hw, float *hb);
+
+/* The Hessian-vector rules of batch norm (op_batchnorm.c; no direction or
+ * product in gamma, beta). */
+sigeo_status_t sigeo__batch_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__batch_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+
+/* Grows every active node's tangent to a batch of `batch` rows (jvp.c). */
+sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch);
 
 /* Grows node->jvp_scratch to at least `size` bytes (contents not kept; jvp.c). */
 sigeo_status_t sigeo__node_jvp_scratch(sigeo_model_t *m, sigeo__node_t *node, size_t size);

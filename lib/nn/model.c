@@ -75,6 +75,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
         sigeo__free(n->scratch);
         sigeo__free(n->tangent);
         sigeo__free(n->jvp_scratch);
+        sigeo__free(n->r_grad);
         for (int32_t s = 0; s < n->n_slots; s++)
             sigeo__prim_slot_free(n->slots[s]);
         sigeo__free(n->slots);

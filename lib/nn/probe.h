@@ -180,4 +180,18 @@ sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bo
  * In jvp.c. */
 sigeo_status_t sigeo__tape_jvp(double *d_out, sigeo_model_t *m);
 
+/* The exact Hessian-vector product of the batch loss L (the model's mean
+ * loss on `batch`) in the parameters: runs a forward and backward on the
+ * batch (so parameter gradients hold dL/dp afterwards, as after
+ * sigeo_model_forward_backward), then the R-operator passes (hvp.c). v and
+ * hv are arrays of sigeo__probe_param_count() pointers: v[p] the direction
+ * of parameter p (numel floats, NULL = 0), hv[p] receives (H v)_p (numel
+ * floats, zero outside the active slice; NULL = not wanted). ReLU's second
+ * derivative is 0 and its mask the forward's, as autograd's double backward
+ * takes them. SIGEO_ERR_UNSUPPORTED naming the first active op without a
+ * second-order rule (see hvp.c for the list), errors of the forward and
+ * backward. */
+sigeo_status_t sigeo__tape_hvp(sigeo_model_t *m, const sigeo_batch_t *batch, const float *const *v,
+                               float *const *hv);
+
 #endif

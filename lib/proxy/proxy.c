@@ -48,6 +48,11 @@ static const kind_entry_t *kind_entry(sigeo_proxy_kind_t kind)
         KIND(SIGEO_PROXY_PARAMS, "params", sigeo__proxy_params, false)
         KIND(SIGEO_PROXY_FLOPS, "flops", sigeo__proxy_flops, false)
         KIND(SIGEO_PROXY_MECO, "meco", sigeo__proxy_meco, true)
+        KIND(SIGEO_PROXY_SYNFLOW_BN, "synflow_bn", sigeo__proxy_synflow, false)
+        KIND(SIGEO_PROXY_MECO_OPT, "meco_opt", sigeo__proxy_meco, true)
+        KIND(SIGEO_PROXY_SWAP, "swap", sigeo__proxy_swap, true)
+        KIND(SIGEO_PROXY_TENAS_NTK, "tenas_ntk", sigeo__proxy_tenas_ntk, true)
+        KIND(SIGEO_PROXY_TENAS_REGIONS, "tenas_regions", sigeo__proxy_tenas_regions, true)
     }
     return NULL; /* a number no enumerator has */
 }
@@ -91,6 +96,7 @@ static void ws_destroy(void *p)
     sigeo__free(ws->arch_before);
     for (int i = 0; i < SIGEO__SCRATCH_COUNT; i++)
         sigeo__free(ws->scratch[i]);
+    sigeo__proxy_layers_free(ws);
     sigeo__free(ws);
 }
 
@@ -146,6 +152,9 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     const kind_entry_t *kind = kind_entry((sigeo_proxy_kind_t)o.kind);
     if (!kind)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: unknown proxy kind %d", fn, (int)o.kind);
+    if (o.keep_saliency > 1)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: keep_saliency %u is not 0 or 1", fn,
+                              (unsigned)o.keep_saliency);
     if ((kind->needs_data && (!batches || n_batches == 0)) || (!batches && n_batches > 0))
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s (%s): no batches (batches %s, n_batches %u)", fn,
                               kind->name, batches ? "set" : "NULL", (unsigned)n_batches);
@@ -178,6 +187,8 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     /* Train-mode batch norms update their running statistics in every
      * forward: they are put back, whatever the kind does. */
     st = sigeo__proxy_save_state(&call);
+    if (st == SIGEO_OK)
+        st = sigeo__proxy_layers_begin(model, ws, o.keep_saliency != 0);
     if (st == SIGEO_OK) {
         if (kind->fn) {
             r.k = n_batches > 0 ? 1u : 0u;
@@ -193,6 +204,7 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
         sigeo_model_activate(model, ws->arch_before, ws->n_choices);
     if (st != SIGEO_OK)
         return st;
+    sigeo__proxy_layers_end(ws, o.kind);
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     sigeo_context_get_options(&co, sigeo__probe_context(model));
     r.seconds = now_seconds() - t0;

@@ -456,10 +456,15 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
                     "sigeo_stats_compute: result struct_size %u is too small (use SIGEO_STATS_RESULT_INIT)",
                     (unsigned)out->struct_size);
     const sigeo_stats_options_t *o = &s->options;
-    if (s->n_batches < 2)
+    if (s->n_batches == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: no batch accumulated");
+    /* One batch has no std: allowed where ZiCo does not enter the score. */
+    if (s->n_batches < 2 && s->lambda[0] != 0.0)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
-                    "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std needs at least 2",
-                    (unsigned long long)s->n_batches);
+                    "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std of ZiCo (lambda1 = %g) "
+                    "needs at least 2 (one batch is enough with lambda1 = 0)",
+                    (unsigned long long)s->n_batches, s->lambda[0]);
+    const bool no_zico = s->n_batches < 2;
 
     bool all_theta = true;
     for (int32_t m = 0; m < s->n_modules; m++)
@@ -485,12 +490,14 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
     memset(&r, 0, sizeof r);
     r.struct_size = (uint32_t)sizeof r;
 
-    /* ZiCo per module. */
-    double neuron_sum = 0.0, zico = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
+    /* ZiCo per module, all three variants (they share the reduction). */
+    double neuron_sum = 0.0, zico_mw = 0.0, zico_rr = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
     uint32_t skipped = 0;
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
-        if (mod->rows)
+        if (no_zico)
+            mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
+        else if (mod->rows)
             sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, s->n_batches,
                               o->std_ddof);
         else
@@ -502,34 +509,49 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
             continue;
         }
         neuron_sum += mod->zico.ratio_sum;
-        if (o->zico_variant == SIGEO_ZICO_MODULE_WISE)
-            zico += log(mod->zico.ratio_sum);
-        else if (o->zico_variant == SIGEO_ZICO_REFERENCE_RECSYS)
-            zico += log(mod->zico.first_ratio);
+        zico_mw += log(mod->zico.ratio_sum);
+        zico_rr += log(mod->zico.first_ratio);
         /* CV reference: modules ZiCo skipped do not enter the FR sum either. */
         abs_dot_sum += fabs(mod->theta_dot_grad_sum);
     }
     for (int32_t m = 0; m < s->n_modules; m++)
         dot_sum += s->modules[m].theta_dot_grad_sum;
-    if (o->zico_variant == SIGEO_ZICO_NEURON_WISE && neuron_sum > 0.0)
-        zico = log(neuron_sum);
+    const double zico_nw = neuron_sum > 0.0 ? log(neuron_sum) : 0.0;
     if (skipped == (uint32_t)s->n_modules)
         r.flags |= SIGEO_STATS_ALL_SKIPPED;
-    r.zico = zico;
+    if (no_zico)
+        r.flags |= SIGEO_STATS_NO_ZICO;
+    r.zico_module_wise = zico_mw;
+    r.zico_neuron_wise = zico_nw;
+    r.zico_reference_recsys = zico_rr;
+    r.zico = o->zico_variant == SIGEO_ZICO_MODULE_WISE ? zico_mw
+             : o->zico_variant == SIGEO_ZICO_NEURON_WISE ? zico_nw
+                                                         : zico_rr;
     if (all_theta) {
         r.flags |= SIGEO_STATS_HAS_THETA_DOT;
         r.theta_dot_grad_sum = dot_sum;
     }
 
-    /* Fisher-Rao. */
+    /* Fisher-Rao: every estimator the data allows, the chosen one in fr. */
+    const sigeo__fr_value_t fr_x = have_directional ? sigeo__fr_exact(s->sum_sq_directional, s->n_samples)
+                                                    : (sigeo__fr_value_t){ NAN, NAN };
+    const sigeo__fr_value_t fr_rr = all_theta ? sigeo__fr_reference_recsys(dot_sum) : (sigeo__fr_value_t){ NAN, NAN };
+    const sigeo__fr_value_t fr_cv = all_theta ? sigeo__fr_reference_cv(abs_dot_sum) : (sigeo__fr_value_t){ NAN, NAN };
+    if (have_directional)
+        r.flags |= SIGEO_STATS_HAS_DIRECTIONAL;
+    r.fr_exact = fr_x.fr;
+    r.log_fr_exact = fr_x.log_fr;
+    r.fr_reference_recsys = fr_rr.fr;
+    r.log_fr_reference_recsys = fr_rr.log_fr;
+    r.fr_reference_cv = fr_cv.fr;
+    r.log_fr_reference_cv = fr_cv.log_fr;
     sigeo__fr_value_t fr = { 0.0, 0.0 };
     bool has_fr = false;
     if (reference_fr && all_theta) {
-        fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS ? sigeo__fr_reference_recsys(dot_sum)
-                                                          : sigeo__fr_reference_cv(abs_dot_sum);
+        fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS ? fr_rr : fr_cv;
         has_fr = true;
     } else if (!reference_fr && have_directional) {
-        fr = sigeo__fr_exact(s->sum_sq_directional, s->n_samples);
+        fr = fr_x;
         has_fr = true;
         if (fr.fr == 0.0)
             r.flags |= SIGEO_STATS_FR_ZERO;
@@ -540,7 +562,9 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         r.log_fr = fr.log_fr;
     }
 
-    r.loss = o->loss_term == SIGEO_LOSS_LAST ? s->loss_last : s->loss_sum / (double)s->n_batches;
+    r.loss_mean = s->loss_sum / (double)s->n_batches;
+    r.loss_last = s->loss_last;
+    r.loss = o->loss_term == SIGEO_LOSS_LAST ? r.loss_last : r.loss_mean;
     r.score = sigeo__score_combine(s->lambda, r.zico, r.log_fr, r.loss);
     r.lambda1 = s->lambda[0];
     r.lambda2 = s->lambda[1];

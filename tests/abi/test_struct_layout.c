@@ -88,7 +88,7 @@ typedef struct layout {
            PIN(sigeo_stats_batch_t, directional, 40, 8),                                      \
            PIN(sigeo_stats_batch_t, touched_rows, 48, 8),                                     \
            PIN(sigeo_stats_batch_t, touched_counts, 56, 8)),                                  \
-    LAYOUT(sigeo_stats_result_t, 136,                                                         \
+    LAYOUT(sigeo_stats_result_t, 224,                                                         \
            PIN(sigeo_stats_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_stats_result_t, flags, 4, 4),                                            \
            PIN(sigeo_stats_result_t, score, 8, 8),                                            \
@@ -110,7 +110,18 @@ typedef struct layout {
            PIN(sigeo_stats_result_t, loss_term, 120, 4),                                      \
            PIN(sigeo_stats_result_t, std_ddof, 124, 4),                                       \
            PIN(sigeo_stats_result_t, library_version, 128, 4),                                \
-           PIN(sigeo_stats_result_t, reserved0, 132, 4)),                                     \
+           PIN(sigeo_stats_result_t, reserved0, 132, 4),                                      \
+           PIN(sigeo_stats_result_t, loss_mean, 136, 8),                                      \
+           PIN(sigeo_stats_result_t, loss_last, 144, 8),                                      \
+           PIN(sigeo_stats_result_t, fr_exact, 152, 8),                                       \
+           PIN(sigeo_stats_result_t, log_fr_exact, 160, 8),                                   \
+           PIN(sigeo_stats_result_t, fr_reference_recsys, 168, 8),                            \
+           PIN(sigeo_stats_result_t, log_fr_reference_recsys, 176, 8),                        \
+           PIN(sigeo_stats_result_t, fr_reference_cv, 184, 8),                                \
+           PIN(sigeo_stats_result_t, log_fr_reference_cv, 192, 8),                            \
+           PIN(sigeo_stats_result_t, zico_module_wise, 200, 8),                               \
+           PIN(sigeo_stats_result_t, zico_neuron_wise, 208, 8),                               \
+           PIN(sigeo_stats_result_t, zico_reference_recsys, 216, 8)),                                     \
     LAYOUT(sigeo_stats_module_info_t, 56,                                                     \
            PIN(sigeo_stats_module_info_t, struct_size, 0, 4),                                 \
            PIN(sigeo_stats_module_info_t, skipped, 4, 4),                                     \
@@ -210,7 +221,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/proxy.h */
 #define SIGEO_ABI_LAYOUTS_PROXY_H                                                            \
-    LAYOUT(sigeo_proxy_options_t, 80,                                                         \
+    LAYOUT(sigeo_proxy_options_t, 128,                                                         \
            PIN(sigeo_proxy_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_proxy_options_t, kind, 4, 4),                                            \
            PIN(sigeo_proxy_options_t, zico_variant, 8, 4),                                    \
@@ -225,8 +236,16 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, seed, 56, 8),                                           \
            PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8),                                    \
            PIN(sigeo_proxy_options_t, scope, 72, 4),                                          \
-           PIN(sigeo_proxy_options_t, reserved0, 76, 4)),                                     \
-    LAYOUT(sigeo_proxy_result_t, 152,                                                         \
+           PIN(sigeo_proxy_options_t, hvp_mode, 76, 4),                                   \
+           PIN(sigeo_proxy_options_t, keep_saliency, 80, 4),                              \
+           PIN(sigeo_proxy_options_t, procedure, 84, 4),                                      \
+           PIN(sigeo_proxy_options_t, step_lr, 88, 8),                                        \
+           PIN(sigeo_proxy_options_t, swap_mu, 96, 8),                                        \
+           PIN(sigeo_proxy_options_t, swap_sigma, 104, 8),                                    \
+           PIN(sigeo_proxy_options_t, zen_mixup_gamma, 112, 8),                               \
+           PIN(sigeo_proxy_options_t, zen_repeat, 120, 4),                                    \
+           PIN(sigeo_proxy_options_t, reserved2, 124, 4)),                                     \
+    LAYOUT(sigeo_proxy_result_t, 256,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \
            PIN(sigeo_proxy_result_t, score, 8, 8),                                            \
@@ -251,7 +270,27 @@ typedef struct layout {
            PIN(sigeo_proxy_result_t, seed, 128, 8),                                           \
            PIN(sigeo_proxy_result_t, threads, 136, 4),                                        \
            PIN(sigeo_proxy_result_t, library_version, 140, 4),                                \
-           PIN(sigeo_proxy_result_t, raw_score, 144, 8))
+           PIN(sigeo_proxy_result_t, raw_score, 144, 8),                                  \
+           PIN(sigeo_proxy_result_t, loss_mean, 152, 8),                                  \
+           PIN(sigeo_proxy_result_t, loss_last, 160, 8),                                  \
+           PIN(sigeo_proxy_result_t, fr_exact, 168, 8),                                   \
+           PIN(sigeo_proxy_result_t, log_fr_exact, 176, 8),                               \
+           PIN(sigeo_proxy_result_t, fr_identity, 184, 8),                                \
+           PIN(sigeo_proxy_result_t, log_fr_identity, 192, 8),                            \
+           PIN(sigeo_proxy_result_t, fr_reference_recsys, 200, 8),                        \
+           PIN(sigeo_proxy_result_t, log_fr_reference_recsys, 208, 8),                    \
+           PIN(sigeo_proxy_result_t, fr_reference_cv, 216, 8),                            \
+           PIN(sigeo_proxy_result_t, log_fr_reference_cv, 224, 8),                        \
+           PIN(sigeo_proxy_result_t, zico_module_wise, 232, 8),                           \
+           PIN(sigeo_proxy_result_t, zico_neuron_wise, 240, 8),                           \
+           PIN(sigeo_proxy_result_t, zico_reference_recsys, 248, 8)),                         \
+    LAYOUT(sigeo_proxy_layer_t, 40,                                                          \
+           PIN(sigeo_proxy_layer_t, struct_size, 0, 4),                                       \
+           PIN(sigeo_proxy_layer_t, module, 4, 4),                                            \
+           PIN(sigeo_proxy_layer_t, name, 8, 8),                                              \
+           PIN(sigeo_proxy_layer_t, value, 16, 8),                                            \
+           PIN(sigeo_proxy_layer_t, zico_term, 24, 8),                                        \
+           PIN(sigeo_proxy_layer_t, theta_dot_grad_sum, 32, 8))
 
 /* ------------------------------------------------------- sigeo/train.h */
 #define SIGEO_ABI_LAYOUTS_TRAIN_H                                                            \
