@@ -56,6 +56,11 @@ sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m)
     return m->ctx;
 }
 
+sigeo__rng_t *sigeo__probe_model_rng(sigeo_model_t *m)
+{
+    return sigeo__model_rng(m);
+}
+
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m)
 {
     return &m->err;

@@ -79,6 +79,8 @@ void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width,
                               const sigeo_model_t *m);
 
 sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m);
+/* The model's own random stream (fresh weights, proxies' random data). */
+sigeo__rng_t *sigeo__probe_model_rng(sigeo_model_t *m);
 
 /* SIGEO_OK if the model is finalised, else INVALID_ARG "<fn>: model '...'
  * is not finalised" in the model's and the thread's message (model.c). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/context.h"
+#include "core/file.h"
 #include "nn/probe.h"
 #include "search/search_internal.h"
 
@@ -35,7 +36,7 @@ typedef struct header {
     int64_t cycles_done, memo_count;
     double best_ever, seconds;
     uint32_t pop_head, pop_size;
-    uint64_t rng[4], ctx_rng[4];
+    uint64_t rng[4], model_rng[4];
     int32_t initialized;
     uint32_t reserved;
 } header_t;
@@ -77,14 +78,19 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
     h.pop_head = s->pop_head;
     h.pop_size = s->pop_size;
     memcpy(h.rng, s->rng.s, sizeof h.rng);
-    memcpy(h.ctx_rng, sigeo__probe_context(s->model)->rng.s, sizeof h.ctx_rng);
+    memcpy(h.model_rng, sigeo__probe_model_rng(s->model)->s, sizeof h.model_rng);
     h.initialized = s->initialized;
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return FAIL(s, SIGEO_ERR_INVALID_ARG, "%s: path '%s' is too long", fn, path);
+    char *tmp = NULL;
+    sigeo_status_t st = sigeo__save_prepare(&tmp, path, fn, &s->err);
+    if (st != SIGEO_OK)
+        return st;
     FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return FAIL(s, SIGEO_ERR_IO, "%s: cannot create '%s': %s", fn, tmp, strerror(errno));
+    if (!f) {
+        const int e0 = errno;
+        st = FAIL(s, SIGEO_ERR_IO, "%s: cannot create '%s': %s", fn, tmp, strerror(e0));
+        sigeo__free(tmp);
+        return st;
+    }
     const size_t cap = (size_t)s->o.population + s->o.children, n = (size_t)s->n;
     bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(s->pop_arch, sizeof(int32_t), cap * n, f) == cap * n &&
               fwrite(s->pop_score, sizeof(double), cap, f) == cap;
@@ -95,14 +101,19 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
             continue;
         ok = fwrite(e, sizeof *e, 1, f) == 1 && fwrite(sigeo__memo_arch(&s->memo, i), sizeof(int32_t), n, f) == n;
     }
+    if (ok) /* durable before the rename makes it the checkpoint */
+        ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     const int err = errno;
     if (fclose(f) != 0 && ok)
         ok = false;
     if (!ok || rename(tmp, path) != 0) {
         const int e2 = ok ? errno : err;
         remove(tmp);
+        sigeo__free(tmp);
         return FAIL(s, SIGEO_ERR_IO, "%s: writing '%s' failed: %s", fn, path, strerror(e2));
     }
+    sigeo__sync_parent_dir(tmp);
+    sigeo__free(tmp);
     return SIGEO_OK;
 }
 
@@ -182,7 +193,7 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
     s->pop_head = h.pop_head;
     s->pop_size = h.pop_size;
     memcpy(s->rng.s, h.rng, sizeof h.rng);
-    memcpy(sigeo__probe_context(s->model)->rng.s, h.ctx_rng, sizeof h.ctx_rng);
+    memcpy(sigeo__probe_model_rng(s->model)->s, h.model_rng, sizeof h.model_rng);
     s->initialized = h.initialized != 0;
     return SIGEO_OK;
 }
