@@ -2,7 +2,7 @@
 
 #include "stats/welford.h"
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n)
+void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
@@ -21,8 +21,9 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
     }
     /* The hot loop of every SiGeo evaluation: SIMD (no branches, no errno
      * from sqrt: the library builds with -fno-math-errno), and split over
-     * the cores for large blocks, where it is bound by memory traffic. */
-#pragma omp parallel for simd schedule(static) if (count > (1 << 17))
+     * the context's threads for large blocks, where it is bound by memory
+     * traffic (the caller's team, from the thread policy; 1 = no team). */
+#pragma omp parallel for simd schedule(static) if (team > 1) num_threads(team > 1 ? team : 1)
     for (int64_t j = 0; j < count; j++) {
         double x = (double)g[j];
         double ax = fabs(x);

@@ -121,8 +121,8 @@ START_TEST(welford_update_matches_a_two_pass_reference_on_a_long_stream)
     /* Two blocks at different offsets, as modules are laid out. */
     for (int i = 0; i < K; i++) {
         gen_batch(buf, 1, i);
-        sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1);
-        sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1);
+        sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1, 1);
+        sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1, 2);
     }
     reference_t ref = two_pass(1, buf);
     for (int64_t j = 0; j < P; j++) {
@@ -144,13 +144,13 @@ START_TEST(first_two_observations_are_exact)
     float ma[3], mn[3], m2[3];
     sigeo__welford_t w = { ma, mn, m2 };
     memset(m2, 0x7f, sizeof m2); /* the first observation must overwrite, not accumulate */
-    sigeo__welford_update(&w, 0, a, 3, 1);
+    sigeo__welford_update(&w, 0, a, 3, 1, 1);
     for (int j = 0; j < 3; j++) {
         ck_assert_double_eq((double)mn[j], (double)a[j]);
         ck_assert_double_eq((double)ma[j], (double)fabsf(a[j]));
         ck_assert_double_eq((double)m2[j], 0.0);
     }
-    sigeo__welford_update(&w, 0, b, 3, 2);
+    sigeo__welford_update(&w, 0, b, 3, 2, 1);
     /* mean (a+b)/2, mean|.| (|a|+|b|)/2, M2 (a-b)^2/2 (stored as its float-rounded root) */
     const float want_mean[3] = { 0.25f, -2.0f, 3.0f }, want_abs[3] = { 0.5f, 2.0f, 3.0f }, want_m2[3] = { 0.5f, 0.0f, 8.0f };
     for (int j = 0; j < 3; j++) {
