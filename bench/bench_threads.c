@@ -41,7 +41,9 @@ static int32_t add_linear(sigeo_model_t *m, const char *name, int32_t in, int64_
         return id;
     sigeo_layer_desc_t r = SIGEO_LAYER_DESC_INIT;
     r.kind = SIGEO_LAYER_ACTIVATION;
-    r.name = "relu";
+    char rname[32];
+    snprintf(rname, sizeof rname, "%s.relu", name);
+    r.name = rname;
     r.inputs = &id;
     r.n_inputs = 1;
     r.activation = SIGEO_ACT_RELU;
