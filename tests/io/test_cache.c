@@ -15,6 +15,7 @@
 
 #include "sigeo/data.h"
 #include "sigeo/io.h"
+#include "test_util.h"
 #include "tmpdir.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
@@ -509,9 +510,5 @@ int main(void)
     tcase_add_test(tc, damaged_hostile_and_truncated_files_are_refused);
     tcase_add_test(tc, criteo_streams_into_a_cache_equal_to_the_loaded_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

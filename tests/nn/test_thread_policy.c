@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "build.h"
+#include "test_util.h"
 #include "core/context.h"
 #include "sigeo/model.h"
 
@@ -142,18 +143,25 @@ static double policy_run(uint32_t threads, uint32_t policy, uint64_t min_flops, 
     return loss;
 }
 
+/* The loss and every gradient of two runs (threads, policy, threshold
+ * each) are the same bits. */
+static void same_bits(uint32_t ta, uint32_t pa, uint64_t ma, uint32_t tb, uint32_t pb, uint64_t mb, bool big)
+{
+    int64_t na, nb;
+    double la = policy_run(ta, pa, ma, big, grad_a, &na);
+    double lb = policy_run(tb, pb, mb, big, grad_b, &nb);
+    ck_assert_int_eq(na, nb);
+    ck_assert(memcmp(&la, &lb, sizeof la) == 0);
+    ck_assert(memcmp(grad_a, grad_b, (size_t)na * sizeof(float)) == 0);
+}
+
 /* Every call of the small model is below the default threshold (the
  * largest is 2 * 32 * 96 * 64 = 0.4 MFLOP): AUTO on 2 threads runs exactly
  * the one-thread computation, so the results are bit for bit those of
  * threads = 1. */
 START_TEST(auto_below_threshold_is_bit_identical_to_one_thread)
 {
-    int64_t na, nb;
-    double la = policy_run(2, SIGEO_THREADS_AUTO, 0, false, grad_a, &na);
-    double lb = policy_run(1, SIGEO_THREADS_FIXED, 0, false, grad_b, &nb);
-    ck_assert_int_eq(na, nb);
-    ck_assert(memcmp(&la, &lb, sizeof la) == 0);
-    ck_assert(memcmp(grad_a, grad_b, (size_t)na * sizeof(float)) == 0);
+    same_bits(2, SIGEO_THREADS_AUTO, 0, 1, SIGEO_THREADS_FIXED, 0, false);
 }
 END_TEST
 
@@ -161,12 +169,7 @@ END_TEST
  * teams as FIXED, so bit for bit the same results. */
 START_TEST(auto_above_threshold_is_bit_identical_to_fixed)
 {
-    int64_t na, nb;
-    double la = policy_run(2, SIGEO_THREADS_AUTO, 1, true, grad_a, &na);
-    double lb = policy_run(2, SIGEO_THREADS_FIXED, 0, true, grad_b, &nb);
-    ck_assert_int_eq(na, nb);
-    ck_assert(memcmp(&la, &lb, sizeof la) == 0);
-    ck_assert(memcmp(grad_a, grad_b, (size_t)na * sizeof(float)) == 0);
+    same_bits(2, SIGEO_THREADS_AUTO, 1, 2, SIGEO_THREADS_FIXED, 0, true);
 }
 END_TEST
 
@@ -202,9 +205,5 @@ int main(void)
     tcase_add_test(tc, auto_above_threshold_is_bit_identical_to_fixed);
     tcase_add_test(tc, one_and_two_threads_agree_within_float_tolerance);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }
