@@ -31,7 +31,8 @@ run() {  # one run on $1 rows, extra flags after it
     "$@" "$nas" --preset tiny --rows "$rows" --warmup 0.001 --top-k 1 --population 4 --sample 2 --children 2 --cycles 1 \
         --retrain-epochs 0.001 --quiet $extra >/dev/null 2>&1
 }
-peak() {  # peak RSS in MiB of one run on $1 rows
+peak() {  # peak RSS in MiB of one run on $1 rows, into $result (not run in
+          # a $(...) subshell: dash would run the EXIT trap there)
     if [ -z "${MEMORY_NO_CACHE:-}" ]; then
         cache="$dir/rows-$1.cache"
         extra="$user_extra --cache $cache"
@@ -39,7 +40,7 @@ peak() {  # peak RSS in MiB of one run on $1 rows
         [ -f "$cache" ] || { echo "memory.sh: writing $cache failed" >&2; exit 1; }
     fi
     run "$1" /usr/bin/time -f '%M' -o "$tmp"
-    awk '{ printf "%.1f", $1 / 1024 }' "$tmp"
+    result=$(awk '{ printf "%.1f", $1 / 1024 }' "$tmp")
 }
 tmp=$(mktemp)
 dir=${MEMORY_DIR:-$(mktemp -d)}
@@ -48,7 +49,9 @@ trap cleanup EXIT
 user_extra="$*"
 extra="$user_extra"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1 /proc/loadavg); data path: $([ -n "${MEMORY_NO_CACHE:-}" ] && echo in-memory || echo "cache (mapped)")"
-small=$(peak 400000)
-big=$(peak 4000000)
+peak 400000
+small=$result
+peak 4000000
+big=$result
 printf 'peak RSS 0.4 M rows: %s MiB\npeak RSS 4 M rows:   %s MiB\n' "$small" "$big"
 echo "$big $small" | awk '{ r = $1 / $2; printf "ratio 4 M / 0.4 M = %.2f (target <= 1.2: %s)\n", r, r <= 1.2 ? "met" : "MISSED" }'

@@ -22,6 +22,8 @@
  * streamed source does not know its row count; finishing copies them behind
  * the header into `path.XXXXXX`, fsyncs and renames it over `path`. A
  * failure or a crash leaves `path` as it was. */
+/* madvise(MADV_DONTNEED) is not POSIX (posix_madvise's DONTNEED is a no-op in glibc). */
+#define _DEFAULT_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -468,6 +470,17 @@ void sigeo__mapping_release(sigeo__mapping_t *m)
         munmap(m->addr, m->length);
         sigeo__free(m);
     }
+}
+
+#define TRIM_BYTES (INT64_C(64) << 20)
+
+void sigeo__mapping_touched(sigeo__mapping_t *m, int64_t bytes)
+{
+    if (atomic_fetch_add(&m->since_trim, bytes) + bytes < TRIM_BYTES)
+        return;
+    atomic_store(&m->since_trim, 0);
+    /* Read-only shared file pages: dropping them loses nothing. */
+    (void)madvise(m->addr, m->length, MADV_DONTNEED);
 }
 
 /* Expected size in bytes of `count` elements of `elem` bytes; false on overflow. */

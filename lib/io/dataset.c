@@ -515,6 +515,9 @@ SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t 
     }
     if (nf > 0)
         ds->view_offsets[n * nf] = next_id;
+    if (ds->mapping)
+        sigeo__mapping_touched(ds->mapping, n * (int64_t)(sizeof(float) * (size_t)(ds->n_dense + ds->n_targets) +
+                                                          sizeof(int32_t) * (ds->n_fields + (ds->has_labels ? 1 : 0))));
 
     sigeo_batch_t b = SIGEO_BATCH_INIT;
     b.n_sparse_fields = ds->n_fields;

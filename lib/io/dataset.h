@@ -27,6 +27,7 @@ typedef struct sigeo__mapping {
     void *addr;
     size_t length;
     _Atomic int64_t refs;
+    _Atomic int64_t since_trim; /* bytes of rows gathered since the last trim */
 } sigeo__mapping_t;
 
 struct sigeo_dataset {
@@ -91,6 +92,13 @@ bool sigeo__dataset_reserve(sigeo_dataset_t *ds, int64_t cap_rows);
 
 /* Drops one reference to a mapping, unmapping it with the last (cache.c). */
 void sigeo__mapping_release(sigeo__mapping_t *mapping);
+
+/* Records that `bytes` of rows were read through the mapping; every 64 MiB
+ * it drops the process's page mappings of the file (MADV_DONTNEED: the
+ * pages stay in the page cache, a later read maps them again), so the
+ * resident memory of a run that reads every row once stays bounded
+ * instead of reaching the file's size (cache.c). */
+void sigeo__mapping_touched(sigeo__mapping_t *mapping, int64_t bytes);
 
 /* The row of the arrays behind storage row `r` (see rowmap). */
 static inline int64_t sigeo__dataset_phys(const sigeo_dataset_t *ds, int64_t r)
