@@ -515,9 +515,12 @@ SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t 
     }
     if (nf > 0)
         ds->view_offsets[n * nf] = next_id;
-    if (ds->mapping)
-        sigeo__mapping_touched(ds->mapping, n * (int64_t)(sizeof(float) * (size_t)(ds->n_dense + ds->n_targets) +
-                                                          sizeof(int32_t) * (ds->n_fields + (ds->has_labels ? 1 : 0))));
+    if (ds->mapping) {
+        /* A row read at random maps one page of each of its parts: count
+         * that (an upper bound; rows read in order share pages). */
+        int64_t parts = (ds->n_dense > 0) + (nf > 0) + ds->has_labels + (ds->n_targets > 0);
+        sigeo__mapping_touched(ds->mapping, n * parts * 4096);
+    }
 
     sigeo_batch_t b = SIGEO_BATCH_INIT;
     b.n_sparse_fields = ds->n_fields;

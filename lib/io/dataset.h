@@ -93,7 +93,9 @@ bool sigeo__dataset_reserve(sigeo_dataset_t *ds, int64_t cap_rows);
 /* Drops one reference to a mapping, unmapping it with the last (cache.c). */
 void sigeo__mapping_release(sigeo__mapping_t *mapping);
 
-/* Records that `bytes` of rows were read through the mapping; every 64 MiB
+/* Records that up to `bytes` of the file were mapped in by reading rows
+ * (dataset.c counts a page per row and part, the bound for rows read at
+ * random); every 64 MiB
  * it drops the process's page mappings of the file (MADV_DONTNEED: the
  * pages stay in the page cache, a later read maps them again), so the
  * resident memory of a run that reads every row once stays bounded
