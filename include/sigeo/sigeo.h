@@ -181,8 +181,8 @@ typedef enum sigeo_thread_policy {
 
 /* The default of sigeo_context_options_t.parallel_min_flops: 2^24 FLOPs,
  * about 50-100 us of one core's GEMM time, a matmul of 64 x 512 x 256 or
- * an elementwise pass over 1 M floats (bench/README.md has the crossover
- * measurements it is chosen from). */
+ * an elementwise pass over 1 M floats. bench/README.md says what it is
+ * chosen from; bench-threads measures the crossover on a machine. */
 #define SIGEO_PARALLEL_MIN_FLOPS_DEFAULT (UINT64_C(1) << 24)
 
 typedef struct sigeo_context_options {
