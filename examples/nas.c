@@ -53,6 +53,7 @@ typedef struct config {
     int progress;            /* 1 = progress lines on stderr */
     const char *out, *plot, *save;
     const char *resume;      /* --resume DIR: checkpoints there, continued from if present */
+    const char *cache;       /* --cache FILE: the data's memory-mapped on-disk copy */
 } config_t;
 
 static double now(void)
@@ -84,6 +85,8 @@ static void usage(void)
            "  --data SRC           synthetic (default; Criteo-format, generated from --seed), criteo:FILE,\n"
            "                       fashion-mnist[:DIR] (implies --space mlp)\n"
            "  --rows N             rows of synthetic data / at most N rows read (default 200000)\n"
+           "  --cache FILE         read the data memory-mapped from FILE; if FILE does not exist, write it\n"
+           "                       first from --data (a Criteo TSV is streamed); --data/--rows then unused\n"
            "  --warmup F           warm-up fraction of one epoch in [0,1] (default 0.01: sub-one-shot)\n"
            "  --proxy NAME         sigeo (default), zico, fisher-rao, random, one-shot, or a baseline kind\n"
            "  --preset P           scaled (default), tiny, full: space sizes (full = the paper's)\n"
@@ -203,6 +206,10 @@ static int parse(config_t *c, int argc, char **argv)
         } else if ((r = cli_option(&cl, "--threads")) != 0) {
             if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
                 return -1;
+        } else if ((r = cli_option(&cl, "--cache")) != 0) {
+            if (r < 0)
+                return -1;
+            c->cache = cl.value;
         } else if ((r = cli_option(&cl, "--seed")) != 0) {
             if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
                 return -1;
@@ -251,11 +258,39 @@ typedef struct data {
     char source[300];
 } data_t;
 
+/* --cache: d->all (just loaded, or NULL for a Criteo file, streamed) is
+ * written to the cache file, then the data is the file's mapping. */
+static int use_cache(data_t *d, const config_t *c)
+{
+    sigeo_status_t st = SIGEO_OK;
+    if (access(c->cache, F_OK) != 0) {
+        st = d->all ? sigeo_dataset_cache_write(d->all, c->cache)
+                    : sigeo_criteo_write_cache(NULL, c->data + 7, c->cache, NULL, c->rows, NULL, NULL);
+        if (st != SIGEO_OK)
+            return failed("writing the cache", st);
+        sigeo_dataset_destroy(d->all);
+        d->all = NULL;
+    }
+    if ((st = sigeo_dataset_cache_open(&d->all, c->cache, 0)) != SIGEO_OK)
+        return failed("opening the cache", st);
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    sigeo_dataset_get_info(&info, d->all);
+    d->classification = info.n_targets == 0;
+    size_t n = strlen(d->source);
+    snprintf(d->source + n, sizeof d->source - n, "%scache %s (%lld rows, memory-mapped)", n ? " via " : "",
+             c->cache, (long long)info.n_rows);
+    return 0;
+}
+
 static int load_data(data_t *d, const config_t *c)
 {
     memset(d, 0, sizeof *d);
     sigeo_status_t st;
-    if (!strcmp(c->data, "synthetic")) {
+    if (c->cache && (access(c->cache, F_OK) == 0 || !strncmp(c->data, "criteo:", 7))) {
+        int rc = use_cache(d, c);
+        if (rc)
+            return rc;
+    } else if (!strcmp(c->data, "synthetic")) {
         sigeo_synth_options_t so = SIGEO_SYNTH_OPTIONS_INIT;
         so.seed = c->seed;
         so.n_rows = c->rows;
@@ -288,6 +323,18 @@ static int load_data(data_t *d, const config_t *c)
         fprintf(stderr, PROG ": --data '%s': expected synthetic, criteo:FILE or fashion-mnist[:DIR]\n", c->data);
         return 2;
     }
+    if (c->cache && access(c->cache, F_OK) != 0) {
+        int rc = use_cache(d, c);
+        if (rc)
+            return rc;
+    }
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    TRY("dataset info", sigeo_dataset_get_info(&info, d->all));
+    d->n_dense = info.n_dense;
+    d->n_fields = info.n_sparse_fields;
+    size_t nt = 64;
+    if (d->n_fields > 0)
+        TRY("table sizes", sigeo_dataset_table_sizes(d->tables, &nt, d->all));
     sigeo_split_options_t sp = SIGEO_SPLIT_OPTIONS_INIT;
     TRY("splitting 80/10/10", sigeo_dataset_split(&d->train, &d->val, &d->test, d->all, &sp));
     return 0;

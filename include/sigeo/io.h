@@ -237,6 +237,23 @@ SIGEO_API const char *sigeo_criteo_reader_last_error(const sigeo_criteo_reader_t
 SIGEO_API sigeo_status_t sigeo_criteo_load(sigeo_dataset_t **out, sigeo_criteo_stats_t *stats_out, const char *path,
                                            const sigeo_criteo_options_t *options, int64_t max_rows);
 
+/* Progress of a long conversion: `rows` written so far, `lines` of input
+ * consumed. Return 0 to go on, anything else to stop (the call then fails
+ * with SIGEO_ERR_CANCELLED and writes nothing). */
+typedef int (*sigeo_cache_progress_fn)(int64_t rows, int64_t lines, void *user);
+
+/* Streams the first `max_rows` good rows of a Criteo file (0 = all) into a
+ * dataset cache file (sigeo/data.h, sigeo_dataset_cache_write): 64 k rows
+ * are parsed at a time, so memory does not grow with the file. The output
+ * appears atomically at `cache_path` only when the whole input was read.
+ * `progress` (may be NULL) is called after every chunk. `stats_out` may be
+ * NULL; if given it receives the reader's counts, also on failure. Errors:
+ * those of sigeo_criteo_reader_create / _next, SIGEO_ERR_IO (writing),
+ * SIGEO_ERR_CANCELLED, SIGEO_ERR_INVALID_ARG (NULL path, max_rows < 0). */
+SIGEO_API sigeo_status_t sigeo_criteo_write_cache(sigeo_criteo_stats_t *stats_out, const char *tsv_path,
+                                                  const char *cache_path, const sigeo_criteo_options_t *options,
+                                                  int64_t max_rows, sigeo_cache_progress_fn progress, void *user);
+
 /* ======================================================= synthetic CTR data
  *
  * Criteo-format click data from a hidden "teacher" whose signal sits largely

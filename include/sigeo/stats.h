@@ -206,7 +206,9 @@ typedef struct sigeo_stats_module_info {
 SIGEO_API sigeo_status_t sigeo_stats_module_info_init(sigeo_stats_module_info_t *info, uint32_t struct_size);
 
 /* Creates an accumulator. `ctx` may be NULL (the accumulator needs no
- * engine); `options` may be NULL (defaults). Errors: SIGEO_ERR_INVALID_ARG
+ * engine; its thread policy then is the default one, sigeo.h), otherwise
+ * it must outlive the accumulator, whose large updates follow the
+ * context's thread policy; `options` may be NULL (defaults). Errors: SIGEO_ERR_INVALID_ARG
  * (unknown enum value, ddof not 0/1, non-finite lambda), SIGEO_ERR_UNSUPPORTED
  * (options of a newer libsigeo with new fields set), SIGEO_ERR_NO_MEMORY. */
 SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,

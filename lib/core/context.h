@@ -26,6 +26,13 @@ struct sigeo_context {
     void (*engine_destroy)(void *engine);
 };
 
+/* The OpenMP team size one call of `work` FLOPs (memory-bound calls: 16
+ * per element) gets under the context's thread policy (sigeo.h,
+ * sigeo_thread_policy_t): 1 below AUTO's threshold, the context's threads
+ * otherwise. ctx may be NULL (the default options). Thread-safe: reads the
+ * immutable options only. */
+int sigeo__context_team(const sigeo_context_t *ctx, double work);
+
 /* The number of the next model stream (sigeo__rng_derive), under the lock. */
 uint64_t sigeo__context_next_stream(sigeo_context_t *ctx);
 

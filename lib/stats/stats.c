@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/context.h"
 #include "core/core.h"
 #include "sigeo/stats.h"
 #include "stats/fisher_rao.h"
@@ -29,6 +30,7 @@ typedef struct module {
 
 struct sigeo_stats {
     sigeo_stats_options_t options;
+    const sigeo_context_t *ctx; /* the thread policy of the updates; may be NULL */
     double lambda[3];
     module_t *modules;
     int32_t n_modules;
@@ -116,7 +118,6 @@ static sigeo_status_t check_options(const sigeo_stats_options_t *o, double lambd
 SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,
                                             const sigeo_stats_options_t *options)
 {
-    (void)ctx; /* the accumulator needs no engine; accepted for symmetry with the other handles */
     if (!out)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: out is NULL");
     *out = NULL;
@@ -131,6 +132,7 @@ SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t
     if (!s)
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_stats_create: out of memory");
     s->options = o;
+    s->ctx = ctx;
     memcpy(s->lambda, lambda, sizeof lambda);
     *out = s;
     return SIGEO_OK;
@@ -354,7 +356,8 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
         if (!mod->rows) {
-            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n);
+            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n,
+                                  sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
             continue;
         }
         const int64_t *rows = b.touched_rows ? b.touched_rows[m] : NULL;
@@ -365,7 +368,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
                 continue; /* listed twice */
             const int64_t at = mod->offset + r * mod->row_size;
             sigeo__welford_catch_up(&s->acc, at, mod->row_size, mod->seen[r], n - 1);
-            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n);
+            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n, 1);
             mod->seen[r] = (uint32_t)n;
         }
     }

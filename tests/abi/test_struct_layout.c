@@ -61,10 +61,13 @@ typedef struct layout {
            PIN(sigeo_allocator_t, alloc, 8, 8),                                               \
            PIN(sigeo_allocator_t, release, 16, 8),                                            \
            PIN(sigeo_allocator_t, user, 24, 8)),                                              \
-    LAYOUT(sigeo_context_options_t, 16,                                                       \
+    LAYOUT(sigeo_context_options_t, 32,                                                       \
            PIN(sigeo_context_options_t, struct_size, 0, 4),                                   \
            PIN(sigeo_context_options_t, threads, 4, 4),                                       \
-           PIN(sigeo_context_options_t, seed, 8, 8))
+           PIN(sigeo_context_options_t, seed, 8, 8),                                          \
+           PIN(sigeo_context_options_t, thread_policy, 16, 4),                                \
+           PIN(sigeo_context_options_t, reserved0, 20, 4),                                    \
+           PIN(sigeo_context_options_t, parallel_min_flops, 24, 8))
 
 /* ------------------------------------------------------- sigeo/stats.h */
 #define SIGEO_ABI_LAYOUTS_STATS_H                                                            \
