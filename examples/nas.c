@@ -328,13 +328,6 @@ static int load_data(data_t *d, const config_t *c)
         if (rc)
             return rc;
     }
-    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
-    TRY("dataset info", sigeo_dataset_get_info(&info, d->all));
-    d->n_dense = info.n_dense;
-    d->n_fields = info.n_sparse_fields;
-    size_t nt = 64;
-    if (d->n_fields > 0)
-        TRY("table sizes", sigeo_dataset_table_sizes(d->tables, &nt, d->all));
     sigeo_split_options_t sp = SIGEO_SPLIT_OPTIONS_INIT;
     TRY("splitting 80/10/10", sigeo_dataset_split(&d->train, &d->val, &d->test, d->all, &sp));
     return 0;
@@ -781,7 +774,7 @@ static int write_json(const config_t *c, const data_t *d, const method_t *method
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL, NULL };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL, NULL, NULL };
     if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
         return 1;
     int space_given = 0;
