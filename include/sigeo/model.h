@@ -113,9 +113,10 @@ typedef enum sigeo_layer_kind {
      * (sigeo_proxy_compute's EXACT estimator then runs a forward-mode pass). */
     SIGEO_LAYER_BATCH_NORM = 9,
     /* 2-D pooling of a (C, H, W) input, pooling MEAN (nn.AvgPool2d, padding counted
-     * in the divisor) or MAX (nn.MaxPool2d); kernel, stride (0 = kernel, as
-     * PyTorch), padding per axis (at most half the kernel). Output (C, Ho, Wo),
-     * sizes as CONV2D. No parameters. */
+     * in the divisor; with flag POOL_EXCLUDE_PAD count_include_pad=False: each
+     * window divides by its in-image pixels, NB201's avg_pool_3x3) or MAX
+     * (nn.MaxPool2d); kernel, stride (0 = kernel, as PyTorch), padding per axis
+     * (at most half the kernel). Output (C, Ho, Wo), sizes as CONV2D. No parameters. */
     SIGEO_LAYER_POOL2D = 10,
     /* Mean over H, W of a (C, H, W) input: output [B, C], flat
      * (nn.AdaptiveAvgPool2d(1) then flatten). No parameters. */
@@ -176,6 +177,8 @@ typedef enum sigeo_pooling {
 #define SIGEO_LAYER_NO_BIAS 0x1u
 /* BATCH_NORM: eval mode, normalise with the running statistics and leave them unchanged. */
 #define SIGEO_LAYER_RUNNING_STATS 0x2u
+/* POOL2D MEAN: count_include_pad=False (divide by the window's in-image pixels). */
+#define SIGEO_LAYER_POOL_EXCLUDE_PAD 0x4u
 
 typedef struct sigeo_layer_desc {
     uint32_t struct_size;

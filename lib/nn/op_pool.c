@@ -1,4 +1,5 @@
-/* 2-D pooling (nn.MaxPool2d, nn.AvgPool2d with count_include_pad) and the
+/* 2-D pooling (nn.MaxPool2d, nn.AvgPool2d with count_include_pad True or
+ * False) and the
  * global average pool, through oneDNN's pooling primitives. Channels may be
  * elastic (the active first dim of the input's shape); each channel pools
  * on its own, so the input's runs carry over, scaled to the output plane. */
@@ -52,6 +53,9 @@ static sigeo_status_t pool2d_configure(sigeo_model_t *m, sigeo__node_t *n, const
                         d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span);
         out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
     }
+    if ((d->flags & SIGEO_LAYER_POOL_EXCLUDE_PAD) && d->pooling != SIGEO_POOL_MEAN)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: pool2d '%s': flag SIGEO_LAYER_POOL_EXCLUDE_PAD needs SIGEO_POOL_MEAN",
+                    fn, d->name);
     n->pooling = d->pooling;
     n->max_width = s.d[0] * out[0] * out[1];
     sigeo__node_set_shape(n, 3, (const int64_t[]){ s.d[0], out[0], out[1] });
@@ -81,6 +85,7 @@ static sigeo__pool_shape_t pool_shape(sigeo_model_t *m, sigeo__node_t *n, int64_
         .out_h = n->shape_ndim == 3 ? n->shape[1] : 1, .out_w = n->shape_ndim == 3 ? n->shape[2] : 1,
         .kernel = { n->kernel[0], n->kernel[1] }, .stride = { n->stride[0], n->stride[1] },
         .padding = { n->padding[0], n->padding[1] }, .max = n->pooling == SIGEO_POOL_MAX,
+        .exclude_pad = (n->flags & SIGEO_LAYER_POOL_EXCLUDE_PAD) != 0,
     };
 }
 
@@ -142,7 +147,8 @@ static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
  * reference; ties do not occur with continuous data, and where they do,
  * e.g. all-zero ReLU windows, the tied entries' tangents are 0 too); average
  * pooling averages the tangents over the window with the padding counted in
- * the divisor. No parameters. */
+ * the divisor (or, exclude_pad, over the window's in-image pixels only).
+ * No parameters. */
 static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -157,7 +163,7 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                 const int64_t h0 = oh * sh.stride[0] - sh.padding[0], w0 = ow * sh.stride[1] - sh.padding[1];
                 double acc = 0.0;
                 float best = 0.0f;
-                int64_t arg = -1;
+                int64_t arg = -1, inside = 0;
                 for (int64_t kh = 0; kh < sh.kernel[0]; kh++) {
                     const int64_t h = h0 + kh;
                     if (h < 0 || h >= sh.in_h)
@@ -167,6 +173,7 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                         if (w < 0 || w >= sh.in_w)
                             continue;
                         const int64_t k = h * sh.in_w + w;
+                        inside++;
                         if (!sh.max)
                             acc += xd[k];
                         else if (arg < 0 || x[k] > best) {
@@ -175,7 +182,8 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                         }
                     }
                 }
-                t[oh * sh.out_w + ow] = sh.max ? (arg >= 0 ? xd[arg] : 0.0f) : (float)(acc * inv_area);
+                const double scale = sh.exclude_pad ? (inside ? 1.0 / (double)inside : 0.0) : inv_area;
+                t[oh * sh.out_w + ow] = sh.max ? (arg >= 0 ? xd[arg] : 0.0f) : (float)(acc * scale);
             }
     }
     return SIGEO_OK;
