@@ -154,8 +154,16 @@ typedef enum sigeo_layer_kind {
      * zeros flattens. The values are copied unchanged. No parameters. */
     SIGEO_LAYER_RESHAPE = 17,
     /* Zeros of `units` features (with per-row `shape`, optional), or with
-     * units 0 zeros shaped like the input (NASRec zeros-2d/3d). The input only
-     * anchors the node in the graph: it receives no gradient. */
+     * units 0 zeros shaped like the input (NASRec zeros-2d/3d, NB201's none
+     * = x.mul(0)). The input only anchors the node in the graph: it receives
+     * no gradient.
+     * Keeping nodes the loss does not depend on: routing runs only the nodes
+     * the loss reads, transitively. PyTorch runs every module forward() calls,
+     * so a branch whose value is multiplied by zero (NB201's none edges out of
+     * a node) still counts in #params, FLOPs and NASWOT's ReLUs there. The
+     * rule: read such a branch with a ZERO layer and add that into a node the
+     * loss reads; the branch is then active (computed, counted, its ReLU
+     * codes seen) and its parameters get a zero gradient, as in PyTorch. */
     SIGEO_LAYER_ZERO = 18
 } sigeo_layer_kind_t;
 
@@ -372,11 +380,26 @@ SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_
 
 /* Parameters and FLOPs of an architecture (the paper's R(a) budgets and the
  * #params / FLOPs proxies): active parameter elements (embedding tables in
- * full), and multiply-accumulates of one sample by tensorwatch conventions
- * (linear in*out, bias not counted; ReLU numel; other ops as documented per
- * kind, 0 where it says nothing). Either output may be NULL. */
+ * full), and multiply-accumulates of one sample by the model's FLOPs
+ * convention (sigeo_model_set_flops_convention). Either output may be NULL. */
 SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_out, sigeo_model_t *model,
                                            const int32_t *arch, int32_t n);
+
+/* How sigeo_model_count counts FLOPs (multiply-accumulates of one sample).
+ * Both: conv kh*kw*cin*cout*Ho*Wo (bias not counted); batch/layer norm,
+ * global average pooling, sums, concat, select, zeros 0. They differ in: */
+typedef enum sigeo_flops_convention {
+    /* tensorwatch-like (the default): linear in*out (bias not counted), ReLU
+     * numel, POOL2D 0, other ops as documented per kind. */
+    SIGEO_FLOPS_TENSORWATCH = 0,
+    /* NAS-Bench-201 / xautodl (docs/cellspace.md §1): linear in*out + out
+     * (with a bias), activations 0, POOL2D kh*kw*C*Ho*Wo (average and max). */
+    SIGEO_FLOPS_NB201 = 1
+} sigeo_flops_convention_t;
+
+/* Sets the convention of sigeo_model_count (any time; extracted models
+ * inherit it). Errors: SIGEO_ERR_INVALID_ARG (unknown convention). */
+SIGEO_API sigeo_status_t sigeo_model_set_flops_convention(sigeo_model_t *model, int32_t convention);
 
 /* Builds a standalone model of architecture `arch`: only the nodes it uses,
  * at its widths, with no choice points; same node and parameter names. With

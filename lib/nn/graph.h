@@ -161,6 +161,7 @@ struct sigeo_model {
     int64_t directional_cap;
     bool have_loss;              /* the last forward computed the loss (targets kept) */
     int32_t directional_node;    /* collect only this node's delta . y (-1: every layer) */
+    int32_t flops_convention;    /* sigeo_flops_convention_t of sigeo_model_count (0 at creation) */
 };
 
 /* Per-op behaviour. `infer` sets node->width and runs from the inputs at

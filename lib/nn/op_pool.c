@@ -189,9 +189,15 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* tensorwatch: 0; NB201 (xautodl): kh*kw per output element, average and max alike. */
+static int64_t pool2d_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    return m->flops_convention == SIGEO_FLOPS_NB201 ? n->kernel[0] * n->kernel[1] * n->width : 0;
+}
+
 const sigeo__op_t sigeo__op_pool2d = {
     .name = "pool2d", .configure = pool2d_configure, .infer = pool_infer,
-    .forward = pool_forward, .backward = pool_backward, .jvp = pool_jvp,
+    .forward = pool_forward, .backward = pool_backward, .flops = pool2d_flops, .jvp = pool_jvp,
 };
 
 const sigeo__op_t sigeo__op_global_avg_pool = {
