@@ -103,6 +103,7 @@ typedef struct config {
     double epochs;
     int64_t jobs, threads;
     int64_t ctr_rows;
+    uint64_t gt_seed; /* added to every arch's seed: a second seed measures the seed noise */
     uint32_t resamples;
     bool quick, progress;
 } config_t;
@@ -668,7 +669,8 @@ static int run_arch(study_t *s, arch_t *a)
     recipe_t r;
     make_recipe(&r, s);
     /* the arch's own seed: a function of its id (its hash in other spaces) */
-    const uint64_t seed = a->id >= 0 ? 100003ull + (uint64_t)a->id : sigeo_arch_hash(a->a, s->n_choices);
+    const uint64_t seed =
+        (a->id >= 0 ? 100003ull + (uint64_t)a->id : sigeo_arch_hash(a->a, s->n_choices)) + 7919ull * s->c.gt_seed;
     sigeo_status_t st = make_context(&ctx, s, seed);
     if (st == SIGEO_OK)
         st = build_standalone(&m, ctx, s, a);
@@ -1382,6 +1384,7 @@ static void usage(void)
            "  --train-rows N --test-rows N --batch B --epochs E   protocol sizes (default 25600 10000 128 4;\n"
            "                       nasrec-small: --ctr-rows N synthetic rows, default 100000, batch 256, 1 epoch)\n"
            "  --resamples R        bootstrap resamples (default 1000)\n"
+           "  --gt-seed K          shifts every arch's training seed by K (default 0): a rerun measures seed noise\n"
            "  --data-dir DIR       Fashion-MNIST (else $SIGEO_DATA_DIR, else /usr/share/datasets/fashion-mnist)\n"
            "  --quick              tiny settings for the test suite (1024 training rows, 1 epoch, levels 0,25,50)\n"
            "  --no-progress        no progress lines on stderr\n"
@@ -1487,6 +1490,10 @@ static int parse_args(config_t *c, int argc, char **argv)
             if (r < 0 || cli_double(&cl, &c->epochs, 0.01, 1000))
                 return 2;
             epochs_set = true;
+        } else if ((r = cli_option(&cl, "--gt-seed")) != 0) {
+            if (r < 0 || cli_int64(&cl, &v, 0, INT32_MAX))
+                return 2;
+            c->gt_seed = (uint64_t)v;
         } else if ((r = cli_option(&cl, "--resamples")) != 0) {
             if (r < 0 || cli_int64(&cl, &v, 2, 1000000))
                 return 2;
@@ -1654,6 +1661,8 @@ int main(int argc, char **argv)
     const int64_t sizes[] = { rows_of(s.d.train), rows_of(s.d.test), s.c.batch, s.c.ctr_rows, 1 /* format */ };
     h = fnv(h, sizes, sizeof sizes);
     h = fnv(h, &s.c.epochs, sizeof s.c.epochs);
+    if (s.c.gt_seed) /* (seed 0 keeps the hash of the caches written before the option existed) */
+        h = fnv(h, &s.c.gt_seed, sizeof s.c.gt_seed);
     s.config_hash = h;
     fprintf(stderr, PROG ": %s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels",
             s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train), s.c.epochs,
