@@ -4,7 +4,9 @@
  *   (b) one process, --threads T intra-op threads;
  *   (c) T processes of one thread each (one arch per core, as sigeo-rank --jobs).
  * Prints steps per second of the whole machine for each and the ratios
- * (c)/(b) and (b)/(a). Wall time, so run it on an idle machine.
+ * (c)/(b) and (b)/(a). Wall time of whole processes (model building and
+ * two untimed warm-up steps included, the same in every setting), so run
+ * it on an idle machine with enough steps (default 20) to dominate.
  *
  *   bench-rank-parallel [--steps N] [--threads T]      (defaults 20, 2) */
 #include <stdlib.h>
@@ -60,6 +62,26 @@ static int train_steps(int threads, int steps, double *ms_out)
     return rc;
 }
 
+/* Wall time of `procs` forked processes, each training `steps` steps at
+ * `threads` threads, from the first fork to the last exit (-1 on failure). */
+static double timed(int procs, int threads, int steps)
+{
+    const double t0 = bench_now_ms();
+    for (int p = 0; p < procs; p++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            double ms;
+            _exit(train_steps(threads, steps, &ms));
+        }
+        if (pid < 0)
+            return -1;
+    }
+    int status, failed = 0;
+    while (wait(&status) > 0)
+        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    return failed ? -1 : bench_now_ms() - t0;
+}
+
 int main(int argc, char **argv)
 {
     int steps = 20, threads = 2;
@@ -73,26 +95,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench-rank-parallel [--steps N >= 1] [--threads 1..64]\n");
         return 2;
     }
-    double a, b;
-    if (train_steps(1, steps, &a) || train_steps(threads, steps, &b))
-        return 1;
-    /* (c): T forked processes, each timing its own steps; the machine's
-     * throughput is T * steps over the slowest one's time */
-    const double t0 = bench_now_ms();
-    for (int p = 0; p < threads; p++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            double ms;
-            _exit(train_steps(1, steps, &ms));
-        }
-        if (pid < 0)
-            return 1;
-    }
-    int status, failed = 0;
-    while (wait(&status) > 0)
-        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-    const double c = bench_now_ms() - t0;
-    if (failed)
+    /* Every measurement runs in fresh forked processes: libgomp is not
+     * fork-safe once the parent ran a parallel region (a child would hang). */
+    const double a = timed(1, 1, steps), b = timed(1, threads, steps), c = timed(threads, 1, steps);
+    if (a < 0 || b < 0 || c < 0)
         return 1;
     const double sa = 1e3 * steps / a, sb = 1e3 * steps / b, sc = 1e3 * steps * threads / c;
     printf("{\"bench\":\"rank_parallel\",\"steps\":%d,\"threads\":%d,\"one_thread_steps_per_s\":%.4f,"

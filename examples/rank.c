@@ -814,11 +814,9 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
         return 0;
     const int64_t J = s->c.jobs < n ? s->c.jobs : n;
     const double t0 = now();
-    if (J <= 1) {
-        int rc = fn(s, todo, n);
-        fprintf(stderr, "  %s: %lld archs in %.0f s\n", what, (long long)n, now() - t0);
-        return rc;
-    }
+    /* Always in forked workers, even one: libgomp is not fork-safe once a
+     * process ran a parallel region, so the parent never computes (a second
+     * phase forks again from it). */
     fflush(NULL);
     pid_t pids[64];
     int64_t *share = malloc((size_t)n * sizeof *share);
