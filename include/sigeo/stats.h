@@ -366,6 +366,24 @@ typedef enum sigeo_rank_aggregation {
 SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
                                                int32_t n_proxies, const double *weights,
                                                sigeo_rank_aggregation_t method);
+typedef enum sigeo_rank_kind {
+    SIGEO_RANK_SPEARMAN = 0,
+    SIGEO_RANK_KENDALL = 1 /* tau-b */
+} sigeo_rank_kind_t;
+
+/* Percentile-bootstrap interval of a rank correlation over the pairs:
+ * `resamples` resamples of n pairs drawn with replacement (resample b,
+ * position i takes pair j = the i-th draw of a uniform integer below n from
+ * the library's xoshiro256** stream seeded with `seed`, in order), the
+ * correlation of each (resamples with a constant side are left out), and
+ * the (1 - level)/2 and (1 + level)/2 quantiles of those values (linear
+ * interpolation, numpy's default). level 0.95 gives the 95 % interval.
+ * Deterministic for a seed. Errors: as sigeo_stats_spearman for x, y, n;
+ * SIGEO_ERR_INVALID_ARG (unknown kind, resamples < 2, level outside (0, 1),
+ * fewer than half the resamples defined); *lo_out, *hi_out NaN then. */
+SIGEO_API sigeo_status_t sigeo_stats_rank_bootstrap(double *lo_out, double *hi_out, const double *x, const double *y,
+                                                    int64_t n, int32_t kind, uint32_t resamples, double level,
+                                                    uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,9 @@ typedef struct sigeo_optimizer sigeo_optimizer_t;
 
 /* Optimizers of sigeo_optimizer_create. */
 typedef enum sigeo_optimizer_kind {
-    /* v = momentum v + g (+ wd theta); theta -= lr v  (PyTorch SGD, dampening 0) */
+    /* d = g + wd theta; v = momentum v + d (v = d at the first step);
+     * theta -= lr v, or with nesterov theta -= lr (d + momentum v)
+     * (PyTorch SGD, dampening 0) */
     SIGEO_OPT_SGD = 0,
     /* acc += g^2; theta -= lr g / (sqrt(acc) + eps)  (PyTorch Adagrad; NASRec: lr 0.12, eps 1e-2) */
     SIGEO_OPT_ADAGRAD = 1,
@@ -51,10 +53,12 @@ typedef struct sigeo_optimizer_options {
     double beta1, beta2; /* Adam */
     double eps;          /* Adagrad (default 1e-10 as PyTorch; NASRec uses 1e-2), Adam (1e-8) */
     double clip_norm;    /* clip the global gradient L2 norm to this before the step; 0 = off (NASRec: 5) */
+    int32_t nesterov;    /* SGD: 1 = Nesterov momentum (needs momentum > 0), as PyTorch's nesterov=True */
+    uint32_t reserved0;  /* 0 */
 } sigeo_optimizer_options_t;
 
 #define SIGEO_OPTIMIZER_OPTIONS_INIT \
-    { (uint32_t)sizeof(sigeo_optimizer_options_t), SIGEO_OPT_SGD, 0.01, 0.0, 0.0, 0.9, 0.999, 1e-10, 0.0 }
+    { (uint32_t)sizeof(sigeo_optimizer_options_t), SIGEO_OPT_SGD, 0.01, 0.0, 0.0, 0.9, 0.999, 1e-10, 0.0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_optimizer_options_init(sigeo_optimizer_options_t *options, uint32_t struct_size);
 
 /* Creates an optimiser for every parameter of `model` (state allocated

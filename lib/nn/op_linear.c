@@ -150,10 +150,12 @@ static sigeo_status_t linear_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* tensorwatch convention: in * out multiply-accumulates, bias not counted. */
+/* tensorwatch convention: in * out multiply-accumulates, bias not counted;
+ * NB201 (xautodl) adds one per output for the bias. */
 static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
-    return m->nodes[n->inputs[0]].width * n->width;
+    const int64_t bias = m->flops_convention == SIGEO_FLOPS_NB201 && n->param[1] >= 0 ? n->width : 0;
+    return m->nodes[n->inputs[0]].width * n->width + bias;
 }
 
 /* The weight's active slice: the first `width` rows x the input's runs. */

@@ -297,7 +297,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/train.h */
 #define SIGEO_ABI_LAYOUTS_TRAIN_H                                                            \
-    LAYOUT(sigeo_optimizer_options_t, 64,                                                     \
+    LAYOUT(sigeo_optimizer_options_t, 72,                                                     \
            PIN(sigeo_optimizer_options_t, struct_size, 0, 4),                                 \
            PIN(sigeo_optimizer_options_t, kind, 4, 4),                                        \
            PIN(sigeo_optimizer_options_t, lr, 8, 8),                                          \
@@ -306,7 +306,9 @@ typedef struct layout {
            PIN(sigeo_optimizer_options_t, beta1, 32, 8),                                      \
            PIN(sigeo_optimizer_options_t, beta2, 40, 8),                                      \
            PIN(sigeo_optimizer_options_t, eps, 48, 8),                                        \
-           PIN(sigeo_optimizer_options_t, clip_norm, 56, 8)),                                 \
+           PIN(sigeo_optimizer_options_t, clip_norm, 56, 8),                                  \
+           PIN(sigeo_optimizer_options_t, nesterov, 64, 4),                                   \
+           PIN(sigeo_optimizer_options_t, reserved0, 68, 4)),                                 \
     LAYOUT(sigeo_lr_schedule_t, 56,                                                           \
            PIN(sigeo_lr_schedule_t, struct_size, 0, 4),                                       \
            PIN(sigeo_lr_schedule_t, kind, 4, 4),                                              \
