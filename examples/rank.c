@@ -1320,7 +1320,7 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
     snprintf(sub, sizeof sub, "Spearman %.3f over %zu archs", best_rho, n);
     svg_panel_t panel = { ptitle, sub, proxies[best].name, s->d.ctr ? "-test log loss" : "test accuracy %", x, y,
                           col, n, SVG_SCALE_LINEAR, SVG_SCALE_LINEAR };
-    svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420, "degenerate (1)", 0, 1 };
+    svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420, "degenerate (1)", 0, 1, 0, "architecture" };
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (svg_write_scatter_grid(tmp, &fig, &panel, 1) != 0 || rename(tmp, path) != 0) {
