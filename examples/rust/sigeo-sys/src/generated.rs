@@ -89,6 +89,13 @@ pub const SIGEO_STRUCT_LR_SCHEDULE: sigeo_struct_id_t = 27;
 pub const SIGEO_STRUCT_TRAIN_PROGRESS: sigeo_struct_id_t = 28;
 pub const SIGEO_STRUCT_TRAIN_OPTIONS: sigeo_struct_id_t = 29;
 pub const SIGEO_STRUCT_TRAIN_RESULT: sigeo_struct_id_t = 30;
+pub const SIGEO_STRUCT_GRAD_STEP: sigeo_struct_id_t = 31;
+pub const SIGEO_STRUCT_NAS_OPTIONS: sigeo_struct_id_t = 32;
+pub const SIGEO_STRUCT_NAS_PROGRESS: sigeo_struct_id_t = 33;
+pub const SIGEO_STRUCT_NAS_SUMMARY: sigeo_struct_id_t = 34;
+pub const SIGEO_STRUCT_NAS_CANDIDATE: sigeo_struct_id_t = 35;
+pub const SIGEO_STRUCT_ONE_SHOT_OPTIONS: sigeo_struct_id_t = 36;
+pub const SIGEO_STRUCT_PROXY_LAYER: sigeo_struct_id_t = 37;
 pub type sigeo_zico_variant_t = i32;
 pub const SIGEO_ZICO_MODULE_WISE: sigeo_zico_variant_t = 0;
 pub const SIGEO_ZICO_NEURON_WISE: sigeo_zico_variant_t = 1;
@@ -891,6 +898,13 @@ pub const STRUCT_IDS: &[(&str, sigeo_struct_id_t)] = &[
     ("sigeo_train_progress_t", SIGEO_STRUCT_TRAIN_PROGRESS),
     ("sigeo_train_options_t", SIGEO_STRUCT_TRAIN_OPTIONS),
     ("sigeo_train_result_t", SIGEO_STRUCT_TRAIN_RESULT),
+    ("sigeo_grad_step_t", SIGEO_STRUCT_GRAD_STEP),
+    ("sigeo_nas_options_t", SIGEO_STRUCT_NAS_OPTIONS),
+    ("sigeo_nas_progress_t", SIGEO_STRUCT_NAS_PROGRESS),
+    ("sigeo_nas_summary_t", SIGEO_STRUCT_NAS_SUMMARY),
+    ("sigeo_nas_candidate_t", SIGEO_STRUCT_NAS_CANDIDATE),
+    ("sigeo_one_shot_options_t", SIGEO_STRUCT_ONE_SHOT_OPTIONS),
+    ("sigeo_proxy_layer_t", SIGEO_STRUCT_PROXY_LAYER),
 ];
 
 extern "C" {
