@@ -9,7 +9,7 @@
  *              [--ground-truth train|FILE|none] [--cache DIR] [--json F] [--csv F] [--plot F.svg]
  *
  * Ground truth ("train"): each arch trained from scratch by the space's
- * protocol (cellspace.md §2 for nb201-fmnist and mlp: SGD momentum 0.9
+ * protocol (docs/cellspace.md §2 for nb201-fmnist and mlp: SGD momentum 0.9
  * Nesterov, weight decay 5e-4 on every parameter, lr 0.05 (1 + cos(pi t/T))
  * per step, the first 25600 training images, 4 epochs of batch 128, each
  * epoch a fresh seeded permutation shared by every arch; nasrec-small: the
@@ -19,7 +19,7 @@
  * --cache DIR as one file written atomically: a killed study loses at most
  * the archs in progress, a rerun with the same settings resumes.
  *
- * Proxies (cellspace.md §3), higher = better, a non-finite value ranks
+ * Proxies (docs/cellspace.md §3), higher = better, a non-finite value ranks
  * lowest, on 4 fixed batches of 64 (training rows 0-255):
  *  - per-arch protocol: the arch's own ground-truth run after
  *    round(w * steps per epoch) steps (a copy of it: the run is not touched);
@@ -619,7 +619,7 @@ static void make_recipe(recipe_t *r, const study_t *s)
         r->lr.lr_min = 1e-8;
         r->lr.total_steps = r->steps;
         r->lr.warmup_steps = r->steps / 10;
-    } else { /* cellspace.md §2 */
+    } else { /* docs/cellspace.md §2 */
         r->opt.kind = SIGEO_OPT_SGD;
         r->opt.momentum = 0.9;
         r->opt.nesterov = 1;

@@ -19,7 +19,7 @@
  * time except the batch size (any size per call) and elastic widths (set by
  * the active architecture). An elastic width d of a layer with max width D
  * uses the first d outputs of the max-width weights — an exact slice,
- * computed at width d (DESIGN.md §4; NASRec instead computes at full width
+ * computed at width d (docs/design.md §4; NASRec instead computes at full width
  * and masks: say so when comparing).
  *
  * Parameters are grouped into modules: one per parameterised layer (its

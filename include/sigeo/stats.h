@@ -53,7 +53,7 @@ typedef enum sigeo_zico_variant {
     SIGEO_ZICO_MODULE_WISE = 0,
     /* Sec. 4.6: one log over the whole parameter vector. */
     SIGEO_ZICO_NEURON_WISE = 1,
-    /* REFERENCE: the official RecSys code (proxies.md D4): per module only
+    /* REFERENCE: the official RecSys code (docs/proxies.md D4): per module only
      * the FIRST element with sigma != 0 counts, log(mu_j0/sigma_j0), and a
      * module with no such element is skipped (the code raises there). */
     SIGEO_ZICO_REFERENCE_RECSYS = 2
@@ -70,15 +70,15 @@ typedef enum sigeo_fr_estimator {
     SIGEO_FR_EXACT = 0,
     /* Same formula; d_n obtained from the one-backward identity
      * d_n = B * sum_layers delta_n . y_n (exact without sample coupling;
-     * with train-mode batch norm only an approximation, which proxies.md
+     * with train-mode batch norm only an approximation, which docs/proxies.md
      * §4.3a measured at 70-140x the exact value, ranking differently).
      * Recorded as provenance; the arithmetic is that of EXACT. */
     SIGEO_FR_IDENTITY = 1,
-    /* REFERENCE: official RecSys code (proxies.md §1.5):
+    /* REFERENCE: official RecSys code (docs/proxies.md §1.5):
      * fr = |theta . G|, G = sum_i g_i; the score uses log(fr + 1e-10).
      * Needs sigeo_stats_set_params for every module. */
     SIGEO_FR_REFERENCE_RECSYS = 2,
-    /* REFERENCE: official CV code (proxies.md §1.6):
+    /* REFERENCE: official CV code (docs/proxies.md §1.6):
      * fr = sum_{m not skipped by ZiCo} |theta_m . G_m|; the score uses
      * 2 * log(fr + 1e-5). Needs sigeo_stats_set_params for every module. */
     SIGEO_FR_REFERENCE_CV = 3
@@ -86,11 +86,11 @@ typedef enum sigeo_fr_estimator {
 
 /* Which loss enters the third term. */
 typedef enum sigeo_loss_term {
-    SIGEO_LOSS_MEAN = 0, /* mean of the k batch losses: DESIGN.md §5 default (lower variance) */
+    SIGEO_LOSS_MEAN = 0, /* mean of the k batch losses: docs/design.md §5 default (lower variance) */
     SIGEO_LOSS_LAST = 1  /* the last batch's loss: the literal Eq. 6 form and both official codes */
 } sigeo_loss_term_t;
 
-/* The paper's (lambda1, lambda2, lambda3) settings (proxies.md §1.3). */
+/* The paper's (lambda1, lambda2, lambda3) settings (docs/proxies.md §1.3). */
 typedef enum sigeo_lambda_preset {
     SIGEO_PRESET_CUSTOM = 0,    /* use the lambda fields of the options */
     SIGEO_PRESET_ZERO_SHOT = 1, /* (1, 1, 0) */

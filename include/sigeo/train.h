@@ -89,7 +89,7 @@ typedef enum sigeo_lr_kind {
     /* lr * gamma^floor(s / step_size) */
     SIGEO_LR_STEP = 2,
     /* linear from lr_min to lr over warmup steps, then cosine to lr_min over
-     * the rest (nasrec.md §4: warmup = total / 10, lr_min = 1e-8) */
+     * the rest (docs/nasrec.md §4: warmup = total / 10, lr_min = 1e-8) */
     SIGEO_LR_WARMUP_COSINE = 3
 } sigeo_lr_kind_t;
 
@@ -172,7 +172,7 @@ typedef struct sigeo_train_options {
     int64_t validate_every;   /* steps between validations (0 = only at the end if a validation set is given) */
     int32_t drop_last;        /* 1: skip the incomplete last batch (NASRec) */
     uint32_t reserved0;
-    /* NASRec's full-path warm-up (nasrec.md §3.4): at step c < full_path_steps
+    /* NASRec's full-path warm-up (docs/nasrec.md §3.4): at step c < full_path_steps
      * the step uses the full path with probability 1 - c / full_path_steps,
      * else `sampling`. 0 = off. Draws come from a stream seeded by `seed`. */
     int64_t full_path_steps;

@@ -1,5 +1,5 @@
 /* Elementwise activations through oneDNN eltwise (a plain C loop at -O2 is
- * scalar and far slower, onednn-notes.md). */
+ * scalar and far slower, docs/onednn-notes.md). */
 #include <string.h>
 
 #include "nn/graph.h"

@@ -117,7 +117,7 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
         bp->grad_dirty = true;
     }
     /* theta_L . grad l_n = delta_n . y_n: y includes the bias, so weight
-     * and bias together are covered (proxies.md §4.1). */
+     * and bias together are covered (docs/proxies.md §4.1). */
     sigeo__add_directional(m, n->out, n->grad, B, out_w);
     return SIGEO_OK;
 }

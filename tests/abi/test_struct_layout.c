@@ -8,7 +8,7 @@
  *  - every member sits at its pinned offset with its pinned size;
  *  - the members tile the struct: each starts where the previous one ends
  *    and the last ends at sizeof, so there is no padding, inner or trailing
- *    (style.md §4: a new field could otherwise hide in it), and no member is
+ *    (docs/style.md §4: a new field could otherwise hide in it), and no member is
  *    missing from the list.
  *
  * WHOEVER ADDS A PUBLIC STRUCT (a `typedef struct ... { ... } sigeo_*_t;` in
@@ -605,7 +605,7 @@ static int check(const layout_t *l)
     size_t end = 0;
     if (l->n_pins == 0 || strcmp(l->pins[0].member, "struct_size") != 0 || l->pins[0].real_offset != 0 ||
         l->pins[0].real_size != sizeof(uint32_t) || !l->struct_size_is_u32) {
-        printf("FAIL %s: must start with `uint32_t struct_size` at offset 0 (DESIGN.md §3)\n", l->type);
+        printf("FAIL %s: must start with `uint32_t struct_size` at offset 0 (docs/design.md §3)\n", l->type);
         bad = 1;
     }
     for (size_t i = 0; i < l->n_pins; i++) {

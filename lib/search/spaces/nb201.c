@@ -294,7 +294,7 @@ static sigeo_status_t cell(int32_t *out, builder_t *b, int32_t in, int64_t c, in
     return st;
 }
 
-/* NB201's ResNet basic block, stride 2 (cellspace.md §1). */
+/* NB201's ResNet basic block, stride 2 (docs/cellspace.md §1). */
 static sigeo_status_t reduction(int32_t *out, sigeo_model_t *m, int32_t in, int64_t cout, int k)
 {
     char name[48];
