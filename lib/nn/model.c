@@ -380,9 +380,10 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
         return st;
     if (!d.name)
         d.name = "";
-    if (d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS))
+    const uint32_t known_flags = SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS | SIGEO_LAYER_POOL_EXCLUDE_PAD;
+    if (d.flags & ~known_flags)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown flag bits 0x%x (known: NO_BIAS 0x1, "
-                    "RUNNING_STATS 0x2)", fn, d.name, (unsigned)(d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS)));
+                    "RUNNING_STATS 0x2, POOL_EXCLUDE_PAD 0x4)", fn, d.name, (unsigned)(d.flags & ~known_flags));
     if (d.reserved0 != 0)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has reserved0 = %u (must be 0)", fn, d.name,
                     (unsigned)d.reserved0);
