@@ -398,7 +398,7 @@ static int check_usage(config_t *c, int space_given)
 typedef struct data {
     sigeo_dataset_t *all, *train, *val, *test;
     int classification; /* 1: labels + softmax (Fashion-MNIST); 0: CTR */
-    char source[300];
+    char source[4400]; /* holds a directory or file path of up to 4095 bytes */
 } data_t;
 
 static int64_t rows_of(sigeo_dataset_t *ds)
