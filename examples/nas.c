@@ -26,8 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "nas_mpi.h"
 #include "cli.h"
 #include "interrupt.h"
 #include "json_out.h"
@@ -60,6 +62,8 @@ typedef struct config {
     int compare;
     int quiet;
     const char *out, *plot, *save;
+    const char *resume;      /* --resume DIR: checkpoints there, continued from if present */
+    const char *cache;       /* --cache FILE: the data's memory-mapped on-disk copy */
     int argc;                /* the command line, for the JSON's provenance */
     char **argv;
     char fmnist_dir[4096];   /* fashion-mnist: the directory found before any work */
@@ -98,6 +102,8 @@ static void usage(void)
            "  --data SRC           synthetic (default; Criteo-format, generated from --seed), criteo:FILE,\n"
            "                       fashion-mnist[:DIR] (implies --space mlp)\n"
            "  --rows N             rows of synthetic data / at most N rows read (default 200000)\n"
+           "  --cache FILE         read the data memory-mapped from FILE; if FILE does not exist, write it\n"
+           "                       first from --data (a Criteo TSV is streamed); --data/--rows then unused\n"
            "  --warmup F           warm-up fraction of one epoch in [0,1] (default 0.01: sub-one-shot)\n"
            "  --proxy NAME         sigeo (default), zico, fisher-rao, random, one-shot, or a baseline kind\n"
            "  --preset P           scaled (default), tiny, full: space sizes (full = the paper's)\n"
@@ -118,6 +124,8 @@ static void usage(void)
            "                       the top-k with their retrain results, best, phases, cycles), atomically\n"
            "  --plot FILE.svg      best and median population score per cycle\n"
            "  --save FILE          save the warmed-up supernet (safetensors; not with --compare)\n"
+           "  --resume DIR         checkpoint the run into DIR (created if missing; every 5 cycles) and, when\n"
+           "                       DIR holds a checkpoint, continue from it to the uninterrupted result\n"
            "  --progress           progress on stderr (the default; undoes an earlier --quiet)\n");
     program_help_options(stdout, PROGRAM_HELP_QUIET);
     printf("\n"
@@ -228,6 +236,10 @@ static int parse(config_t *c, int argc, char **argv)
         } else if ((r = cli_option(&cl, "--threads")) != 0) {
             if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
                 return -1;
+        } else if ((r = cli_option(&cl, "--cache")) != 0) {
+            if (r < 0)
+                return -1;
+            c->cache = cl.value;
         } else if ((r = cli_option(&cl, "--seed")) != 0) {
             if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
                 return -1;
@@ -244,6 +256,10 @@ static int parse(config_t *c, int argc, char **argv)
             if (r < 0)
                 return -1;
             c->save = cl.value;
+        } else if ((r = cli_option(&cl, "--resume")) != 0) {
+            if (r < 0)
+                return -1;
+            c->resume = cl.value;
         } else {
             cli_unknown(&cl);
             return -1;
@@ -320,11 +336,13 @@ static int check_usage(config_t *c, int space_given)
     }
     if (fmnist && !space_given)
         c->space = "mlp";
+    /* an existing --cache is the data (--data and --rows unused): its kind and size are checked once read */
+    const int cached = c->cache && access(c->cache, F_OK) == 0;
     if (strcmp(c->space, "nasrec-small") != 0 && strcmp(c->space, "nasrec-full") != 0 && strcmp(c->space, "mlp") != 0) {
         fprintf(stderr, PROG ": --space '%s': expected nasrec-small, nasrec-full or mlp\n", c->space);
         return -1;
     }
-    if (fmnist != !strcmp(c->space, "mlp")) {
+    if (!cached && fmnist != !strcmp(c->space, "mlp")) {
         fprintf(stderr, PROG ": --space %s does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
                 c->space, fmnist ? "image" : "CTR");
         return -1;
@@ -354,7 +372,7 @@ static int check_usage(config_t *c, int space_given)
      * (2 for CTR, 10 for Fashion-MNIST). */
     const int slack = fmnist ? 5 : 1;
     const int64_t batches = batches_needed(c), need = batches * c->batch, train = c->rows * 8 / 10 - slack;
-    if (train < need) {
+    if (!cached && train < need) {
         const int64_t min_rows = ((need + slack) * 10 + 7) / 8;
         if (batches == 1)
             fprintf(stderr,
@@ -369,16 +387,28 @@ static int check_usage(config_t *c, int space_given)
                     (long long)need, (long long)min_rows);
         return -1;
     }
-    if (output_validate_file(PROG, "--out", c->out) || output_validate_file(PROG, "--plot", c->plot) ||
-        output_validate_file(PROG, "--save", c->save))
+    if (c->resume && c->compare) {
+        fprintf(stderr, PROG ": --resume and --compare do not go together (one run per checkpoint)\n");
         return -1;
-    if (!strncmp(c->data, "criteo:", 7) && access(c->data + 7, R_OK) != 0) {
+    }
+    if (output_validate_file(PROG, "--out", c->out) || output_validate_file(PROG, "--plot", c->plot) ||
+        output_validate_file(PROG, "--save", c->save) || output_validate_dir(PROG, "--resume", c->resume, 1))
+        return -1;
+    if (cached && access(c->cache, R_OK) != 0) {
+        fprintf(stderr, PROG ": --cache %s: %s\n", c->cache, strerror(errno));
+        return -1;
+    }
+    if (c->cache && !cached && output_validate_file(PROG, "--cache", c->cache))
+        return -1;
+    if (!cached && !strncmp(c->data, "criteo:", 7) && access(c->data + 7, R_OK) != 0) {
         fprintf(stderr, PROG ": --data %s: cannot read '%s': %s\n", c->data, c->data + 7, strerror(errno));
         return -1;
     }
     /* an explicit directory that does not hold the files is an error, not a
      * fall-back (cli_fashion_mnist_dir_strict's rule, said of --data) */
-    if (fmnist && c->data[13] == ':') {
+    if (cached) {
+        /* the data is the cache's */
+    } else if (fmnist && c->data[13] == ':') {
         char why[2048];
         int fell_back = 0;
         if (cli_fashion_mnist_dir(c->fmnist_dir, sizeof c->fmnist_dir, &fell_back, c->data + 14, why, sizeof why) ||
@@ -388,6 +418,11 @@ static int check_usage(config_t *c, int space_given)
             return -1;
         }
     } else if (fmnist && cli_fashion_mnist_dir_strict(PROG, c->fmnist_dir, sizeof c->fmnist_dir, NULL)) {
+        return -1;
+    }
+    /* the last check passed: the checkpoint directory may now be made */
+    if (c->resume && mkdir(c->resume, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, PROG ": --resume %s: %s\n", c->resume, strerror(errno));
         return -1;
     }
     return 0;
@@ -408,12 +443,41 @@ static int64_t rows_of(sigeo_dataset_t *ds)
     return info.n_rows;
 }
 
+
+/* --cache: d->all (just loaded, or NULL for a Criteo file, streamed) is
+ * written to the cache file, then the data is the file's mapping. */
+static int use_cache(data_t *d, const config_t *c)
+{
+    sigeo_status_t st = SIGEO_OK;
+    if (access(c->cache, F_OK) != 0) {
+        st = d->all ? sigeo_dataset_cache_write(d->all, c->cache)
+                    : sigeo_criteo_write_cache(NULL, c->data + 7, c->cache, NULL, c->rows, NULL, NULL);
+        if (st != SIGEO_OK)
+            return failed("writing the cache", st);
+        sigeo_dataset_destroy(d->all);
+        d->all = NULL;
+    }
+    if ((st = sigeo_dataset_cache_open(&d->all, c->cache, 0)) != SIGEO_OK)
+        return failed("opening the cache", st);
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    sigeo_dataset_get_info(&info, d->all);
+    d->classification = info.n_targets == 0;
+    size_t n = strlen(d->source);
+    snprintf(d->source + n, sizeof d->source - n, "%scache %s (%lld rows, memory-mapped)", n ? " via " : "",
+             c->cache, (long long)info.n_rows);
+    return 0;
+}
+
 /* Reads or generates the data and splits it; an exit status. */
 static int load_data(data_t *d, const config_t *c)
 {
     memset(d, 0, sizeof *d);
     sigeo_status_t st;
-    if (!strcmp(c->data, "synthetic")) {
+    if (c->cache && (access(c->cache, F_OK) == 0 || !strncmp(c->data, "criteo:", 7))) {
+        int rc = use_cache(d, c);
+        if (rc)
+            return rc;
+    } else if (!strcmp(c->data, "synthetic")) {
         sigeo_synth_options_t so = SIGEO_SYNTH_OPTIONS_INIT;
         so.seed = c->seed;
         so.n_rows = c->rows;
@@ -437,6 +501,18 @@ static int load_data(data_t *d, const config_t *c)
             return failed("loading Fashion-MNIST", st);
         d->classification = 1;
         snprintf(d->source, sizeof d->source, "Fashion-MNIST %s (training images)", c->fmnist_dir);
+    }
+    if (c->cache && access(c->cache, F_OK) != 0) {
+        int rc = use_cache(d, c);
+        if (rc)
+            return rc;
+    }
+    if (d->classification != !strcmp(c->space, "mlp")) { /* a --cache of the other kind */
+        if (shown_progress)
+            progress_break(shown_progress);
+        fprintf(stderr, PROG ": --space %s does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
+                c->space, d->classification ? "image" : "CTR");
+        return PROGRAM_EXIT_USAGE;
     }
     sigeo_split_options_t sp = SIGEO_SPLIT_OPTIONS_INIT;
     TRY("splitting 80/10/10", sigeo_dataset_split(&d->train, &d->val, &d->test, d->all, &sp));
@@ -711,6 +787,9 @@ static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t 
     o.record_user = w;
     o.cycle = on_cycle;
     o.cycle_user = w;
+    o.checkpoint_dir = c->resume; /* NULL: no checkpoints */
+    o.checkpoint_every = 5;
+    o.resume = c->resume != NULL;
     if (!strcmp(me->proxy, "random")) {
         o.scorer = SIGEO_NAS_SCORE_RANDOM;
         so.kind = SIGEO_SEARCH_RANDOM;
@@ -727,7 +806,7 @@ static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t 
     L->best_score = NAN;
     if (me->warmup > 0)
         start_phase(w, SIGEO_NAS_PHASE_WARMUP, 0);
-    sigeo_status_t st = sigeo_nas_run_space(&L->res, L->ctx, c->space, &sp, d->train, d->val, d->test, &o);
+    sigeo_status_t st = nas_mpi_run_space(&L->res, L->ctx, c->space, &sp, d->train, d->val, d->test, &o);
     if (st == SIGEO_ERR_CANCELLED && interrupt_requested()) {
         progress_break(w->pg);
         progress_note(w->pg, "[%s] interrupted in the %s after %zu evaluations; writing what is complete", me->name,
@@ -1185,7 +1264,11 @@ static void print_compare(const config_t *c, const run_log_t *logs, size_t n)
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, argc, argv, "" };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
+    if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
+        return PROGRAM_EXIT_FAILURE;
+    c.argc = argc;
+    c.argv = argv;
     int space_given = 0;
     for (int i = 1; i < argc; i++)
         space_given |= !strncmp(argv[i], "--space", 7);
@@ -1202,7 +1285,7 @@ int main(int argc, char **argv)
 
     data_t d;
     progress_phase(&pg, "data", 0);
-    int rc = load_data(&d, &c);
+    int rc = nas_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
     if (rc) {
         free_data(&d);
         return rc;
@@ -1239,7 +1322,7 @@ int main(int argc, char **argv)
             rc = 0;
             break;
         }
-        if (rc == 0 && c.save) {
+        if (rc == 0 && c.save && nas_mpi_rank() == 0) {
             sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(logs[i].res), c.save);
             if (st != SIGEO_OK)
                 rc = failed("--save: saving the supernet", st);
@@ -1257,9 +1340,10 @@ int main(int argc, char **argv)
     }
     /* outputs: at the end only, and after a signal what is complete */
     const report_t rep = { &c, &d, logs, n_started, n_methods, interrupted };
-    if (rc == 0 && c.out && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
+    /* under mpirun rank 0 writes for the job */
+    if (rc == 0 && c.out && nas_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
         rc = PROGRAM_EXIT_FAILURE;
-    if (rc == 0 && !c.compare && n_started)
+    if (rc == 0 && !c.compare && n_started && nas_mpi_rank() == 0)
         rc = write_plot(&c, &logs[0], interrupted);
     for (size_t i = 0; i < n_methods; i++)
         run_log_free(&logs[i]);

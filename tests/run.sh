@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 packages=(meson ninja-build pkg-config gcc g++ libdnnl-dev libopenblas-dev check zlib1g-dev
           abigail-tools dataset-fashion-mnist valgrind python3 chromium
           python3-numpy python3-pytest python3-torch python3-setuptools python3-pip golang-go doxygen
-          groff-base man-db)
+          groff-base man-db libopenmpi-dev openmpi-bin)
 if [ -z "${SIGEO_SKIP_INSTALL:-}" ]; then
     missing=()
     for p in "${packages[@]}"; do

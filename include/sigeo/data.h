@@ -205,7 +205,8 @@ SIGEO_API sigeo_status_t sigeo_dataset_batch(sigeo_batch_t *out, sigeo_dataset_t
                                              int64_t batch_size, sigeo_batch_last_t last);
 
 /* Creates a new dataset (owned by the caller) holding copies of the rows at
- * positions rows[0..count) of the current order, in that sequence
+ * positions rows[0..count) of the current order (of a memory-mapped
+ * dataset: an index into the same mapping, no copy), in that sequence
  * (repetitions allowed, count may be 0). Table sizes and image shape are
  * inherited; the new dataset starts in storage order. `rows` is borrowed for
  * the call. Errors: SIGEO_ERR_INVALID_ARG (NULL, an index outside
@@ -214,7 +215,8 @@ SIGEO_API sigeo_status_t sigeo_dataset_subset(sigeo_dataset_t **out, const sigeo
                                               const int64_t *rows, int64_t count);
 
 /* Splits the rows (storage order, any shuffle ignored) into train,
- * validation and test datasets: copies the caller owns. Deterministic for
+ * validation and test datasets: copies the caller owns (of a memory-mapped
+ * dataset: indexes into the same mapping). Deterministic for
  * (rows, options). Within a group (all rows, or one label value when
  * stratified) of n rows, a seeded permutation is cut at
  * round(n * train_fraction) and round(n * (train_fraction + val_fraction));
@@ -228,6 +230,56 @@ SIGEO_API sigeo_status_t sigeo_dataset_subset(sigeo_dataset_t **out, const sigeo
 SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_dataset_t **val_out,
                                              sigeo_dataset_t **test_out, const sigeo_dataset_t *dataset,
                                              const sigeo_split_options_t *options);
+
+/* ===================================================== on-disk dataset cache
+ *
+ * A dataset written once into one binary file and memory-mapped read-only
+ * afterwards, so a run's memory does not grow with its row count: rows are
+ * paged in from the file as batches touch them (they count as the
+ * process's memory only while resident, and the kernel may drop them), and
+ * sigeo_dataset_shuffle / _split / _subset of a mapped dataset keep an index
+ * array (8 bytes per row) instead of copying rows; the results share the
+ * mapping, which lives until the last of them is destroyed. Batch views
+ * gather rows into the dataset's own buffers, as for any dataset.
+ *
+ * The file (version 1): a 256-byte header (sizes, the offset, size and
+ * checksum of each section, the file's size, its own checksum), then the
+ * dense, id, label, target and table-size arrays, each 64-byte aligned.
+ * Native byte order. Only datasets with one int32 id per (row, field) bag
+ * (the Criteo layout, and datasets without sparse fields) can be cached.
+ * Writers for Criteo TSV files stream: sigeo_criteo_write_cache (sigeo/io.h). */
+
+/* sigeo_dataset_cache_open flags. */
+typedef enum sigeo_cache_flags {
+    /* Skip the checksums and value checks of the rows (the header and the
+     * sizes are always checked): opening is then O(1) instead of one
+     * sequential read of the file. Only for files this host wrote itself. */
+    SIGEO_CACHE_TRUST_DATA = 1
+} sigeo_cache_flags_t;
+
+/* Writes every row of `dataset` (storage order; shuffling is ignored) to
+ * `path` atomically: into `path.XXXXXX` in the same folder, fsynced, then
+ * renamed over `path`, so a failure leaves any previous file untouched.
+ * Temporary section files are created in the same folder and unlinked at
+ * once. Errors: SIGEO_ERR_INVALID_ARG (NULL), SIGEO_ERR_UNSUPPORTED (bags
+ * of other than one id, ids above 2^31-1, more than 2^20 fields),
+ * SIGEO_ERR_IO (naming the file and the system's reason),
+ * SIGEO_ERR_NO_MEMORY. The dataset is unchanged. */
+SIGEO_API sigeo_status_t sigeo_dataset_cache_write(const sigeo_dataset_t *dataset, const char *path);
+
+/* Opens a cache file as a new read-only, memory-mapped dataset (owned by
+ * the caller; it starts in storage order). Validated before anything is
+ * mapped: the magic and version, the header checksum, every size (checked
+ * arithmetic) against the sections and the file's real size, and, unless
+ * flags has SIGEO_CACHE_TRUST_DATA, each section's checksum and every value
+ * (ids below their table size, labels below the class count, finite dense
+ * values and targets), read with one sequential pass. The file must not be
+ * changed while a dataset maps it (replace it by rename, as the writer
+ * does). Errors: SIGEO_ERR_INVALID_ARG (NULL, unknown flags), SIGEO_ERR_IO
+ * (cannot open, read or map), SIGEO_ERR_FORMAT (not a cache, damaged or
+ * truncated; the message says what and where), SIGEO_ERR_UNSUPPORTED (a
+ * newer format version, the other byte order), SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_dataset_cache_open(sigeo_dataset_t **out, const char *path, uint32_t flags);
 
 /* The message of the latest failed call on this dataset, readable from any
  * thread. Borrowed: valid until the next failing call on the dataset or its

@@ -46,7 +46,15 @@ extern "C" {
  * complete read, corrupt gzip stream, label out of range), SIGEO_ERR_SHAPE
  * (image and label counts differ), SIGEO_ERR_INVALID_ARG, SIGEO_ERR_NO_MEMORY.
  * Memory grows with the bytes actually read, so a header claiming more data
- * than the file holds costs nothing before the truncation is found. */
+ * than the file holds costs nothing before the truncation is found. A gzip
+ * file yields at most what its header claims (SIGEO_ERR_UNSUPPORTED past
+ * it) and, with max_rows = 0, its header may claim at most
+ * SIGEO_IDX_MAX_GZIP_BYTES of pixels (checked before anything is
+ * allocated; pass max_rows to accept a larger one): a small gzip file can
+ * otherwise expand a thousandfold. Bytes after the last gzip member are
+ * SIGEO_ERR_FORMAT. A path that is not a regular file (FIFO, device,
+ * directory) is SIGEO_ERR_IO, without blocking. */
+#define SIGEO_IDX_MAX_GZIP_BYTES ((int64_t)1 << 28)
 SIGEO_API sigeo_status_t sigeo_idx_load(sigeo_dataset_t **out, const char *images_path, const char *labels_path,
                                         int64_t max_rows, int32_t n_classes);
 
@@ -187,8 +195,12 @@ typedef struct sigeo_criteo_reader sigeo_criteo_reader_t;
 
 /* Opens `path` (plain or gzip) for reading. `options` may be NULL (defaults)
  * and is copied. On failure *out is NULL. Errors: SIGEO_ERR_IO (cannot
- * open), SIGEO_ERR_INVALID_ARG (bad options), SIGEO_ERR_UNSUPPORTED,
- * SIGEO_ERR_NO_MEMORY. */
+ * open; not a regular file — a FIFO, device or directory is refused
+ * without blocking), SIGEO_ERR_INVALID_ARG (bad options),
+ * SIGEO_ERR_UNSUPPORTED, SIGEO_ERR_NO_MEMORY. Bytes after the last gzip
+ * member are a SIGEO_ERR_FORMAT of the read that reaches them. Memory is
+ * one chunk whatever the file expands to; sigeo_criteo_load's is bounded by
+ * max_rows (0 = all the file holds: pass a limit for untrusted gzip). */
 SIGEO_API sigeo_status_t sigeo_criteo_reader_create(sigeo_criteo_reader_t **out, const char *path,
                                                     const sigeo_criteo_options_t *options);
 
@@ -224,6 +236,23 @@ SIGEO_API const char *sigeo_criteo_reader_last_error(const sigeo_criteo_reader_t
  * those of sigeo_criteo_reader_create and sigeo_criteo_reader_next. */
 SIGEO_API sigeo_status_t sigeo_criteo_load(sigeo_dataset_t **out, sigeo_criteo_stats_t *stats_out, const char *path,
                                            const sigeo_criteo_options_t *options, int64_t max_rows);
+
+/* Progress of a long conversion: `rows` written so far, `lines` of input
+ * consumed. Return 0 to go on, anything else to stop (the call then fails
+ * with SIGEO_ERR_CANCELLED and writes nothing). */
+typedef int (*sigeo_cache_progress_fn)(int64_t rows, int64_t lines, void *user);
+
+/* Streams the first `max_rows` good rows of a Criteo file (0 = all) into a
+ * dataset cache file (sigeo/data.h, sigeo_dataset_cache_write): 64 k rows
+ * are parsed at a time, so memory does not grow with the file. The output
+ * appears atomically at `cache_path` only when the whole input was read.
+ * `progress` (may be NULL) is called after every chunk. `stats_out` may be
+ * NULL; if given it receives the reader's counts, also on failure. Errors:
+ * those of sigeo_criteo_reader_create / _next, SIGEO_ERR_IO (writing),
+ * SIGEO_ERR_CANCELLED, SIGEO_ERR_INVALID_ARG (NULL path, max_rows < 0). */
+SIGEO_API sigeo_status_t sigeo_criteo_write_cache(sigeo_criteo_stats_t *stats_out, const char *tsv_path,
+                                                  const char *cache_path, const sigeo_criteo_options_t *options,
+                                                  int64_t max_rows, sigeo_cache_progress_fn progress, void *user);
 
 /* ======================================================= synthetic CTR data
  *
@@ -300,8 +329,11 @@ SIGEO_API sigeo_status_t sigeo_synth_result_init(sigeo_synth_result_t *result, u
 
 /* Writes options->n_rows synthetic rows as Criteo TSV (LF line endings,
  * 8 lowercase hex digits per present categorical value) to `path`,
- * replacing the file. `result_out` may be NULL; `options` may be NULL
- * (defaults). On failure the partial file is removed. Errors:
+ * replacing the file atomically, as sigeo_model_save does (model.h): a
+ * temporary beside it, then rename, so on failure the old file is intact
+ * and no temporary is left; a symbolic link, FIFO, device or directory at
+ * `path` is refused and left alone. `result_out` may be NULL; `options` may
+ * be NULL (defaults). Errors:
  * SIGEO_ERR_INVALID_ARG, SIGEO_ERR_UNSUPPORTED, SIGEO_ERR_IO (naming the
  * path), SIGEO_ERR_NO_MEMORY. */
 SIGEO_API sigeo_status_t sigeo_synth_write_tsv(sigeo_synth_result_t *result_out, const char *path,

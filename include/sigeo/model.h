@@ -11,7 +11,7 @@
  *   sigeo_model_set_loss(m, logits, SIGEO_LOSS_SOFTMAX_CE);
  *   sigeo_model_finalize(m);
  * Running:
- *   sigeo_model_activate(m, arch, n);          (supernets; default: option 0... see below)
+ *   sigeo_model_activate(m, arch, n);          (supernets; finalize activates all-last options)
  *   sigeo_model_forward_backward(&loss, m, &batch);
  *   sigeo_model_get_grad(m, param, buf, count);
  *
@@ -25,7 +25,15 @@
  * Parameters are grouped into modules: one per parameterised layer (its
  * weight and bias), the unit over which ZiCo sums. Initialisation follows
  * PyTorch's defaults (documented per layer kind below), drawn from the
- * context's seed: same seed, same weights, bit for bit.
+ * model's own stream of the context's seed (sigeo.h, "Threads"): same seed
+ * and same order of building models, same weights, bit for bit.
+ *
+ * Limits: every element count the builder and the runs compute (a
+ * parameter's numel, a node's features per row, a per-row shape's product,
+ * an embedding table's rows x dim, and batch rows x features of every active
+ * node) is at most SIGEO_MAX_ELEMENTS; a descriptor that would exceed it, or
+ * whose sizes would overflow 64-bit arithmetic, fails with SIGEO_ERR_SHAPE
+ * naming the layer, before anything is allocated.
  *
  * Threads: one model is used by one thread at a time.
  *
@@ -43,6 +51,9 @@ extern "C" {
 #endif
 
 typedef struct sigeo_model sigeo_model_t;
+
+/* Largest element count of any tensor (2^40: 4 TiB of float32), see "Limits". */
+#define SIGEO_MAX_ELEMENTS ((int64_t)1 << 40)
 
 /* Kinds of model input. */
 typedef enum sigeo_input_kind {
@@ -268,7 +279,7 @@ SIGEO_API sigeo_status_t sigeo_model_add_choice(int32_t *choice_out, sigeo_model
 SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *model, int32_t output, sigeo_loss_kind_t kind);
 
 /* Ends building: checks the graph, allocates and initialises the parameters
- * from the context's seed, activates the architecture of all-last options
+ * from the model's stream (the context's seed), activates the architecture of all-last options
  * (the largest widths, for width choices in increasing order). */
 SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *model);
 
@@ -295,7 +306,10 @@ SIGEO_API sigeo_status_t sigeo_model_forward(double *loss_out, sigeo_model_t *mo
 SIGEO_API sigeo_status_t sigeo_model_forward_backward(double *loss_out, sigeo_model_t *model,
                                                       const sigeo_batch_t *batch);
 
-/* Per-sample losses of the last forward (two-call: buf NULL -> *count = B). */
+/* Per-sample losses of the last forward (two-call: buf NULL -> *count = B).
+ * SIGEO_ERR_INVALID_ARG if that forward ran without the loss
+ * (sigeo_model_forward with loss_out NULL) or the model or its architecture
+ * changed since. */
 SIGEO_API sigeo_status_t sigeo_model_sample_losses(float *buf, int64_t *count, const sigeo_model_t *model);
 /* Output of node `node` from the last forward, [B, active width], row-major
  * (two-call pattern on count, in floats). */
@@ -310,6 +324,29 @@ SIGEO_API sigeo_status_t sigeo_model_find_param(int32_t *param_out, const sigeo_
 SIGEO_API sigeo_status_t sigeo_model_get_param(const sigeo_model_t *model, int32_t param, float *buf, int64_t count);
 SIGEO_API sigeo_status_t sigeo_model_set_param(sigeo_model_t *model, int32_t param, const float *buf, int64_t count);
 SIGEO_API sigeo_status_t sigeo_model_get_grad(const sigeo_model_t *model, int32_t param, float *buf, int64_t count);
+
+/* Gradients written by the host (SIGEO_1.1), between a forward_backward and
+ * the optimiser step: a data-parallel host replaces every gradient by the
+ * average over its processes. The next forward_backward overwrites them.
+ *  - sigeo_model_set_grad: a dense parameter's whole gradient (count =
+ *    numel). Embedding tables are refused (their gradient is row-sparse).
+ *  - sigeo_model_grad_rows: the distinct rows of embedding table `param`
+ *    that the last backward touched, ascending (two-call: rows NULL ->
+ *    *count = how many; else *count is the capacity of rows and is set to
+ *    the number written), and their gradient rows into values
+ *    [count * dim] (may be NULL).
+ *  - sigeo_model_set_grad_rows: replaces the table's gradient by `values`
+ *    [n_rows * dim] on `rows` (strictly ascending) and zero elsewhere; the
+ *    optimiser's row-sparse update then visits exactly these rows (pass the
+ *    union of every process's rows, so all processes update the same ones).
+ * Errors: SIGEO_ERR_INVALID_ARG (NULL, index out of range, the wrong kind of
+ * parameter, rows unsorted or out of range), SIGEO_ERR_SHAPE (count),
+ * SIGEO_ERR_NO_MEMORY. */
+SIGEO_API sigeo_status_t sigeo_model_set_grad(sigeo_model_t *model, int32_t param, const float *buf, int64_t count);
+SIGEO_API sigeo_status_t sigeo_model_grad_rows(int64_t *rows, float *values, int64_t *count,
+                                               const sigeo_model_t *model, int32_t param);
+SIGEO_API sigeo_status_t sigeo_model_set_grad_rows(sigeo_model_t *model, int32_t param, const int64_t *rows,
+                                                   int64_t n_rows, const float *values);
 
 /* Number of modules (parameterised layers) and the name of one (borrowed). */
 SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *model);
@@ -346,12 +383,12 @@ typedef enum sigeo_sampling {
     SIGEO_SAMPLE_FULL_PATH = 4
 } sigeo_sampling_t;
 
-/* Draws an architecture from the context's random stream (deterministic for
+/* Draws an architecture from the model's random stream (deterministic for
  * a seed) into arch[0..n_choices). Does not activate it. */
 SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity, sigeo_model_t *model,
                                                  sigeo_sampling_t how);
 
-/* One elementary mutation of `arch` in place, from the context's random
+/* One elementary mutation of `arch` in place, from the model's random
  * stream: a uniformly chosen choice point is redrawn to a different option;
  * a point that belongs to a group redraws its whole group (any-path
  * counts), as NASRec's mutation redraws a whole input list. The result may
@@ -390,7 +427,8 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
  * at its widths, with no choice points; same node and parameter names. With
  * inherit_weights the weights are the supernet's slices (so outputs and
  * gradients equal the activated subnet's up to GEMM rounding), otherwise
- * fresh from the context's seed (train from scratch). */
+ * fresh from the new model's own stream of the context's seed (train from
+ * scratch). */
 SIGEO_API sigeo_status_t sigeo_model_extract(sigeo_model_t **out, sigeo_model_t *model, const int32_t *arch,
                                              int32_t n, int inherit_weights);
 
@@ -408,12 +446,19 @@ SIGEO_API sigeo_status_t sigeo_model_set_training(sigeo_model_t *model, int trai
  * it), "libsigeo_version", "model" and "arch" (the active architecture's
  * text form). Batch norms add their buffers under PyTorch's names:
  * "<name>.running_mean", "<name>.running_var" (F32) and
- * "<name>.num_batches_tracked" (I64 scalar). Errors: SIGEO_ERR_IO (with the system's reason), SIGEO_ERR_INVALID_ARG. */
+ * "<name>.num_batches_tracked" (I64 scalar). `path` must be absent or a
+ * regular file: a symbolic link, FIFO, device or directory there is refused
+ * (SIGEO_ERR_IO) and left as it is — a link is not followed (save to its
+ * target). The temporary is ".<name>.sigeo-tmp.<pid>" beside `path`; a
+ * save removes such leftovers of processes that no longer exist (a save
+ * killed part way). Errors: SIGEO_ERR_IO (with the system's reason),
+ * SIGEO_ERR_INVALID_ARG. */
 SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path);
 
 /* Bits of sigeo_model_load's flags. */
 #define SIGEO_LOAD_ALLOW_EXTRA 0x1u   /* ignore tensors the model does not have */
 #define SIGEO_LOAD_ALLOW_MISSING 0x2u /* keep the current values of parameters the file lacks */
+#define SIGEO_LOAD_ALLOW_OTHER_MODEL 0x4u /* load a file whose metadata names another model or architecture space */
 
 /* Loads parameters by name from a safetensors file (F32, or F64 converted
  * to float). Names and shapes are checked first and every value must be
@@ -421,7 +466,11 @@ SIGEO_API sigeo_status_t sigeo_model_save(sigeo_model_t *model, const char *path
  * unchanged. Errors: SIGEO_ERR_IO, SIGEO_ERR_FORMAT (malformed file, with
  * the byte offset), SIGEO_ERR_SHAPE (a shape mismatch, naming the tensor),
  * SIGEO_ERR_INVALID_ARG (a missing or extra tensor, naming it; an
- * unsupported dtype), SIGEO_ERR_NONFINITE. */
+ * unsupported dtype; metadata "model" naming another model, or "arch" not
+ * fitting this model's choice points — unless SIGEO_LOAD_ALLOW_OTHER_MODEL;
+ * an "arch" that fits is not activated: weights are full-shape),
+ * SIGEO_ERR_NONFINITE. `path` must be a regular file: a FIFO, device or
+ * directory is SIGEO_ERR_IO (without blocking). */
 SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *model, const char *path, uint32_t flags);
 
 /* Last failure of a call on this model, from any thread; never NULL. */

@@ -95,7 +95,8 @@ SIGEO_API const char *sigeo_one_shot_last_error(const sigeo_one_shot_t *scorer);
 typedef enum sigeo_nas_scorer {
     SIGEO_NAS_SCORE_PROXY = 0,    /* sigeo_proxy_compute (options.proxy) on the first k training batches */
     SIGEO_NAS_SCORE_ONE_SHOT = 1, /* sigeo_one_shot_score (options.one_shot) */
-    SIGEO_NAS_SCORE_RANDOM = 2    /* a uniform score in [0, 1) from the seed: the random-search baseline */
+    SIGEO_NAS_SCORE_RANDOM = 2    /* a uniform score in [0, 1) from the seed: the random-search baseline
+                                   * (with a map: a hash of the seed and the architecture) */
 } sigeo_nas_scorer_t;
 
 /* The pipeline's phases, as reported to the progress callback. */
@@ -159,11 +160,44 @@ typedef struct sigeo_nas_options {
     void *record_user;
     sigeo_cycle_fn cycle;      /* every search cycle (may be NULL) */
     void *cycle_user;
+    /* Parallel execution (SIGEO_1.1; libsigeo-mpi sets these, every process
+     * running the same call on the same data): `map` (search.h) scores each
+     * search step's candidates together and retrains the top-k as one map
+     * (each candidate wherever the map runs it, results in candidate
+     * order); the warm-up cuts every batch into warmup_shard_count parts,
+     * computes [warmup_shard_first, + warmup_shard_n) here and hands each
+     * part to warmup_grad_hook (sigeo_train_options_t). All 0/NULL: one
+     * process, as before. */
+    sigeo_map_fn map;
+    void *map_user;
+    int32_t warmup_shard_count;
+    int32_t warmup_shard_first;
+    int32_t warmup_shard_n;
+    uint32_t reserved0;
+    sigeo_grad_hook_fn warmup_grad_hook;
+    void *warmup_grad_user;
+    /* Resumable runs (SIGEO_1.1). With checkpoint_dir (an existing
+     * directory) the run writes there, atomically: the warmed-up supernet
+     * (supernet.safetensors) and a fresh search checkpoint after the
+     * warm-up, then the records so far and the search (records.bin,
+     * search.ckpt, sigeo_search_save) every checkpoint_every cycles (0: only
+     * after the warm-up). With resume = 1 a run that finds search.ckpt there
+     * loads the supernet, the records and the search instead of warming up,
+     * and continues: the same options and data then give the same records
+     * and result as a run never interrupted (timings aside). Without
+     * search.ckpt it starts from the beginning. checkpoint_no_write = 1:
+     * read only (every rank but one of a parallel job). */
+    const char *checkpoint_dir;
+    uint32_t checkpoint_every;
+    int32_t resume;
+    int32_t checkpoint_no_write;
+    uint32_t reserved1;
 } sigeo_nas_options_t;
 
 #define SIGEO_NAS_OPTIONS_INIT                                                                                 \
     { (uint32_t)sizeof(sigeo_nas_options_t), SIGEO_NAS_SCORE_PROXY, 1u, 256, 0.01, SIGEO_SAMPLE_ANY_PATH_BINOMIAL, \
-      1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL }
+      1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL, NULL, NULL, \
+      0, 0, 0, 0u, NULL, NULL, NULL, 0u, 0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_nas_options_init(sigeo_nas_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_nas_result sigeo_nas_result_t;

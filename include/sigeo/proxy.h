@@ -38,7 +38,8 @@ typedef enum sigeo_proxy_kind {
     SIGEO_PROXY_SIGEO = 0,
     /* ZiCo alone: the first term (proxies.md §2); k >= 2 batches. */
     SIGEO_PROXY_ZICO = 1,
-    /* log of the Fisher-Rao norm alone (proxies.md §5). */
+    /* log of the Fisher-Rao norm alone (proxies.md §5); k >= 1 batches
+     * (SIGEO_PROXY_SIGEO too when lambda1 = 0). */
     SIGEO_PROXY_FISHER_RAO = 2,
     /*
      * The NAS-Bench-Suite-Zero baselines (proxies.md §6, §8). Common rules:
@@ -47,8 +48,11 @@ typedef enum sigeo_proxy_kind {
      *   n_batches = 0. Labels/targets are needed only where a loss is.
      * - "CL-weights": every parameter of kind SIGEO_PARAM_WEIGHT of an active
      *   layer (linear, conv2d, token linear, sigmoid gating, attention
-     *   projections), i.e. no biases, norm affines or embeddings; each
-     *   weight tensor is one "layer" of the per-layer sums. Elastic layers
+     *   projections), i.e. no biases, norm affines or embeddings: the
+     *   modules (the rule at SIGEO_PROXY_PARAMS_*) with param_kinds WEIGHT;
+     *   a sum "per layer" runs over their weight tensors, which is one per
+     *   module except attention (its four projections, each a term, as
+     *   NASLib's loop over nn.Linear counts them). Elastic layers
      *   count their active slice (inactive elements have zero gradients).
      * - The model runs as built (train-mode batch norm normalises with the
      *   batch); the loss is the model's own (mean over the batch).
@@ -62,14 +66,18 @@ typedef enum sigeo_proxy_kind {
     /* sum over CL-weights of sum |W . dL/dW|. 1 fwd + 1 bwd, labels. */
     SIGEO_PROXY_SNIP = 4,
     /* GraSP, sign flipped so higher = better: sum over CL-weights of
-     * -W . (H g) with g = dL/dW and H the Hessian of L in the CL-weights.
-     * No double backward here: H g is a central difference of gradients,
+     * -W . (H g) with g = dL/dW and H the Hessian of L in the CL-weights
+     * (the other parameters fixed). options->hvp_mode selects how H g is
+     * computed: SIGEO_HVP_EXACT (default) by Pearlmutter's R-operator
+     * (forward-mode over the backward pass; ReLU'' = 0 and its mask fixed,
+     * as autograd's double backward), which knows the ops listed at
+     * sigeo_hvp_mode_t -- any other active op is SIGEO_ERR_UNSUPPORTED
+     * naming it; SIGEO_HVP_FINITE_DIFFERENCE by the central difference
      * (g(W + eps g) - g(W - eps g)) / (2 eps), eps = options->hvp_epsilon *
-     * ||W|| / ||g|| over the active CL-weights (a relative step; see
-     * sigeo_proxy_options_t). 3 fwd + 3 bwd (reference: 2 fwd + 1 bwd +
-     * 1 HVP), labels. Exact up to rounding for a loss quadratic in W (MSE on
-     * a linear model); otherwise O(eps^2) plus the rounding of float32
-     * gradients divided by the step (~1e-4 relative at the default). */
+     * ||W|| / ||g|| over the active CL-weights, any model, but a step that
+     * crosses ReLU kinks is not the derivative (1 % to 100 % off on ReLU
+     * MLPs). Cost: exact 2 fwd + 2 bwd (one of each in double-precision C
+     * loops), fd 3 fwd + 3 bwd; labels. */
     SIGEO_PROXY_GRASP = 5,
     /* Channel-wise Fisher (BlockSwap): per layer with output z and
      * dz = dL/dz (linear, conv2d, token linear: the layers whose node output
@@ -123,7 +131,8 @@ typedef enum sigeo_proxy_kind {
      * elements of the CL-weights N(0, 1), biases 0, batch-norm gamma 1,
      * beta 0 and running mean 0, var 1; embeddings and layer norms keep
      * theirs; all restored afterwards), e1, e2 ~ N(0, 1) of
-     * the first batch's dense shape, x2 = e1 + 0.01 e2; two forward passes;
+     * the first batch's dense shape, x2 = e1 + gamma e2 (zen_mixup_gamma,
+     * default 0.01); two forward passes;
      * f = the feature map entering the last global average pooling, or,
      * without one (MLP and CTR models), the input(s) of the loss node, i.e.
      * the features entering the final layer; Delta = mean_n sum |f(e1) -
@@ -133,7 +142,10 @@ typedef enum sigeo_proxy_kind {
      * parameter order, each row-major over its active elements (a subnet
      * draws what its standalone extract draws), then e1, then e2. Sparse bags come from the first
      * batch unchanged; a model without a dense input is
-     * SIGEO_ERR_UNSUPPORTED. 2 fwd, no labels. */
+     * SIGEO_ERR_UNSUPPORTED. With zen_repeat R > 1 the whole draw (weights,
+     * e1, e2, continuing the stream) and score repeat R times and the mean
+     * is returned; the running statistics carry over between repeats as in
+     * Zen-NAS's loop. 2R fwd, no labels. */
     SIGEO_PROXY_ZEN = 13,
     /* #params: active parameter elements / 1e6 (sigeo_model_count, embedding
      * tables in full). No data. */
@@ -152,7 +164,43 @@ typedef enum sigeo_proxy_kind {
      * token linear, FM, sigmoid gating, attention (which returns a tuple in
      * PyTorch, so F is its whole batch [B, T E]); not the functional ones
      * (sum, concat, select, slice, reshape, zero). 1 fwd, no labels. */
-    SIGEO_PROXY_MECO = 16
+    SIGEO_PROXY_MECO = 16,
+    /* Since 1.1. SynFlow with the batch norms kept (NASLib `synflow_bn`,
+     * bn=True): the SYNFLOW pass, but every batch norm runs as built -- in
+     * train mode it normalises with the statistics of the one all-ones
+     * sample (per channel over the positions; a flat feature of one sample
+     * is refused with SIGEO_ERR_SHAPE, as PyTorch refuses it), in eval mode
+     * with its running statistics; |gamma|, |beta| like every parameter.
+     * Deviation: NASLib takes abs() of the whole state dict, running mean
+     * included, which only an eval-mode norm would read. */
+    SIGEO_PROXY_SYNFLOW_BN = 17,
+    /* Since 1.1. MeCo opt (MeCo paper Table 1): MECO's outputs, but per
+     * output m = min(8, C) distinct rows of F drawn at random (options->seed;
+     * the draws are documented in lib/proxy/meco.c), term = (C / 8) *
+     * lambda_min(corrcoef of those m rows). 1 fwd, no labels. */
+    SIGEO_PROXY_MECO_OPT = 18,
+    /* Since 1.1. SWAP-score (Peng et al., ICLR'24): the outputs of every
+     * active ReLU activation node on the first batch, concatenated per
+     * sample ([B, N] over the N neurons), binarised (sign of a ReLU output:
+     * 1[x > 0]); SWAP = the number of DISTINCT neuron patterns (columns,
+     * each a B-bit vector over the samples); score = SWAP * f, f = 1, or
+     * with options->swap_sigma > 0 the official regularisation f =
+     * exp(-(P - swap_mu)^2 / swap_sigma), P = parameters / 1e3 (thousands:
+     * count_parameters_in_MB * 1e3; sigeo_model_count, tables in full).
+     * raw_score = SWAP. 1 fwd, no labels. Higher better. */
+    SIGEO_PROXY_SWAP = 19,
+    /* Since 1.1. TE-NAS (Chen et al., ICLR'21), NTK part: per sample n of
+     * the first batch a backward of the sum of its logits; J_n = the
+     * gradients of the parameters PyTorch names "*.weight" (weights, norm
+     * scales, embedding tables); NTK = J J^T (B x B); cond = lambda_max /
+     * lambda_min (NaN -> 0); score = -cond, raw_score = cond. 1 fwd + B bwd,
+     * B x (weights) floats; batch size >= 2, no labels. */
+    SIGEO_PROXY_TENAS_NTK = 20,
+    /* Since 1.1. TE-NAS, linear-region part: the number of distinct
+     * per-sample on/off patterns of all ReLU neurons over the first batch
+     * (the regions its samples fall in; TE-NAS uses 1000 3 x 3 crops on a
+     * narrowed copy, here the batch as given). 1 fwd, no labels. */
+    SIGEO_PROXY_TENAS_REGIONS = 21
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low
@@ -161,7 +209,11 @@ typedef enum sigeo_proxy_kind {
 #define SIGEO_PROXY_SINGULAR 0x20000u  /* nwot: K is singular, score = -inf */
 
 /* Bits of sigeo_proxy_options_t.param_kinds: which parameters form the
- * ZiCo modules and the reference FR dot products. */
+ * ZiCo modules and the reference FR dot products. The module rule (one for
+ * the library, stats.h): a module is one parameterised layer, holding all
+ * of its parameter tensors of the selected kinds as one vector -- WEIGHT
+ * alone is ZiCo's official code (Conv/Linear weights), WEIGHT | BIAS the
+ * paper's layers, ALL (default) also norm affines and embedding tables. */
 #define SIGEO_PROXY_PARAMS_WEIGHT (1u << SIGEO_PARAM_WEIGHT)
 #define SIGEO_PROXY_PARAMS_BIAS (1u << SIGEO_PARAM_BIAS)
 #define SIGEO_PROXY_PARAMS_EMBEDDING (1u << SIGEO_PARAM_EMBEDDING)
@@ -181,6 +233,38 @@ typedef enum sigeo_proxy_scope {
     SIGEO_SCOPE_HEAD = 1
 } sigeo_proxy_scope_t;
 
+/* What happens to the weights between the k batches of the SiGeo family. */
+typedef enum sigeo_proxy_procedure {
+    /* The paper: weights fixed, k forward+backward passes at theta. */
+    SIGEO_PROCEDURE_FIXED = 0,
+    /* The official CV code (NASLib-SiGeo, proxies.md §1.6): after each
+     * batch's forward+backward, a plain SGD step theta -= step_lr * g on
+     * every active parameter (lr 1, no momentum). The statistics take the
+     * gradient and loss at the pre-step weights, the reference FR
+     * estimators theta after the k-th step (its theta_4), the exact FR its
+     * d_n at each batch's pre-step weights. The weights are restored
+     * afterwards, bit for bit (the model is left as it was). Its numbers:
+     * this with fr_estimator REFERENCE_CV, param_kinds WEIGHT, loss_term
+     * LAST, std_ddof 0, lambda_preset VISION (1, 50, 1) after the user's
+     * warm-up (or ZERO_SHOT-like (1, 1, 0) without one), k = 4 batches of 64,
+     * train-mode batch norm. */
+    SIGEO_PROCEDURE_SGD_STEPS = 1
+} sigeo_proxy_procedure_t;
+
+/* How GraSP computes the Hessian-vector product H g. */
+typedef enum sigeo_hvp_mode {
+    /* Exact, by the R-operator. Ops with a second-order rule: dense and
+     * sparse inputs, linear, conv2d, batch norm (train and eval mode; its
+     * gamma and beta are not CL-weights), activation (ReLU, sigmoid, tanh, GELU),
+     * sum, concat, select, slice, reshape, zero, pool2d (max, avg), global
+     * avg pool, and embedding bags (their tables are not CL-weights).
+     * Layer norm, attention, token linear, gating, FM and dot
+     * interaction are SIGEO_ERR_UNSUPPORTED (use the finite difference). */
+    SIGEO_HVP_EXACT = 0,
+    /* Central difference of gradients with the relative step hvp_epsilon. */
+    SIGEO_HVP_FINITE_DIFFERENCE = 1
+} sigeo_hvp_mode_t;
+
 /* Options of sigeo_proxy_compute: the kind and, for the SiGeo family, the
  * statistics options of sigeo/stats.h. */
 typedef struct sigeo_proxy_options {
@@ -194,15 +278,23 @@ typedef struct sigeo_proxy_options {
     uint32_t param_kinds;  /* SIGEO_PROXY_PARAMS_* bits; ALL by default (ZiCo's original: WEIGHT) */
     double lambda1, lambda2, lambda3;
     uint64_t seed;         /* for proxies that draw random data or weights */
-    double hvp_epsilon;    /* GRASP: relative finite-difference step, in (0, 0.1]; default 1e-3 */
+    double hvp_epsilon;    /* GRASP, hvp_mode FINITE_DIFFERENCE: relative step, in (0, 0.1]; default 1e-3 */
     int32_t scope;         /* sigeo_proxy_scope_t: which layers the SiGeo family sees */
-    uint32_t reserved0;
+    uint32_t hvp_mode;     /* sigeo_hvp_mode_t (GRASP); 0 = EXACT */
+    /* Since 1.1 */
+    uint32_t keep_saliency; /* 1: keep the per-parameter saliencies (sigeo_proxy_saliency); 0 default */
+    int32_t procedure;      /* sigeo_proxy_procedure_t (SiGeo family); FIXED default */
+    double step_lr;         /* SGD_STEPS: the step size; default 1 (NASLib-SiGeo) */
+    double swap_mu, swap_sigma; /* SWAP regularisation (sigma > 0 turns it on); default 0, 0 */
+    double zen_mixup_gamma;     /* ZEN: x2 = e1 + gamma e2; 0 = the official 1e-2 */
+    uint32_t zen_repeat;        /* ZEN: repeats averaged (weights, e1, e2 re-drawn); 0 = 1; <= 1000 */
+    uint32_t reserved2;
 } sigeo_proxy_options_t;
 
 #define SIGEO_PROXY_OPTIONS_INIT                                                                              \
     { (uint32_t)sizeof(sigeo_proxy_options_t), SIGEO_PROXY_SIGEO, SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT,       \
       SIGEO_LOSS_MEAN, SIGEO_PRESET_ZERO_SHOT, 0u, SIGEO_PROXY_PARAMS_ALL, 1.0, 1.0, 0.0, 0u, 1e-3,          \
-      SIGEO_SCOPE_ALL, 0u }
+      SIGEO_SCOPE_ALL, 0u, 0u, SIGEO_PROCEDURE_FIXED, 1.0, 0.0, 0.0, 0.0, 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size);
 
 /* What sigeo_proxy_compute returns: the score, its components and provenance. */
@@ -226,11 +318,24 @@ typedef struct sigeo_proxy_result {
     uint32_t threads;
     uint32_t library_version;
     double raw_score;          /* the value before the harness transform (synflow: before the log); else = score */
+    /* Since 1.1, the SiGeo family (0 for the baselines): what the same
+     * passes give for free beside the options chosen, so one call gives
+     * every lambda preset (score = l1 * zico_* + l2 * log_fr_* - l3 *
+     * loss_*); NaN where the data for it was not there. */
+    double loss_mean, loss_last;       /* mean of the k batch losses; the last batch's */
+    double fr_exact, log_fr_exact;     /* (1/N) sum d_n^2 with exact d_n: the one-backward identity where it
+                                        * is exact (no coupled samples, or scope HEAD), the forward-mode pass
+                                        * where that ran (fr_estimator EXACT, lambda2 != 0); else NaN */
+    double fr_identity, log_fr_identity; /* the same with the one-backward d_n, always */
+    double fr_reference_recsys, log_fr_reference_recsys; /* the RecSys code's |theta . G| (reference estimators only) */
+    double fr_reference_cv, log_fr_reference_cv;         /* the CV code's sum_m |theta_m . G_m| (likewise) */
+    double zico_module_wise, zico_neuron_wise, zico_reference_recsys; /* the three ZiCo variants */
 } sigeo_proxy_result_t;
 
 #define SIGEO_PROXY_RESULT_INIT                                                                         \
     { (uint32_t)sizeof(sigeo_proxy_result_t), 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, \
-      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u, 0.0 }
+      0, 0u, 0u, 0u, 0, 0u, 0u, 0u, 0u, 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,  \
+      0.0, 0.0 }
 SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, uint32_t struct_size);
 
 /* Computes proxy `options->kind` of architecture `arch` (n_arch entries; NULL
@@ -257,6 +362,46 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
                                              const sigeo_batch_t *batches, uint32_t n_batches,
                                              const sigeo_proxy_options_t *options, sigeo_proxy_result_t *result);
 
+/* ------------------------------------------------------ per-layer results
+ * Of the last successful sigeo_proxy_compute on a model (valid until the
+ * next call on it). Two calls: NULL buffer -> *count = how many; then a
+ * buffer of that many.
+ *
+ * Layers: one entry per module (one parameterised layer, stats.h's rule)
+ * that has a term in the last call's sum, in module order. Kinds that are
+ * sums over layers: grad_norm, snip, grasp, fisher, l2_norm, plain, synflow
+ * (value = the layer's term of the raw score; their terms sum to
+ * raw_score), zico and sigeo (value = lambda1 * the module's ZiCo term,
+ * lambda1 = 1 for zico; zico_term = log sum mu/sigma, 0 when skipped) and
+ * fisher-rao (value = theta_m . G_m when a reference estimator ran, else
+ * NaN; the exact FR is not a sum over layers). Other kinds: 0 layers. */
+typedef struct sigeo_proxy_layer {
+    uint32_t struct_size;
+    int32_t module;            /* the model's module index */
+    const char *name;          /* borrowed: the layer's name, valid while the model lives */
+    double value;              /* the layer's term */
+    double zico_term;          /* SiGeo family; NaN for the baselines */
+    double theta_dot_grad_sum; /* SiGeo family with params set (reference FR): theta_m . G_m; else NaN */
+} sigeo_proxy_layer_t;
+
+#define SIGEO_PROXY_LAYER_INIT { (uint32_t)sizeof(sigeo_proxy_layer_t), -1, NULL, 0.0, 0.0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_proxy_layer_init(sigeo_proxy_layer_t *layer, uint32_t struct_size);
+
+/* Fills out[0..n) (stride out[0].struct_size, each entry initialised by the
+ * caller with SIGEO_PROXY_LAYER_INIT) and *count = n; out NULL: *count = n
+ * only. Errors: SIGEO_ERR_INVALID_ARG (NULL, no successful call yet),
+ * SIGEO_ERR_SHAPE (*count < n). */
+SIGEO_API sigeo_status_t sigeo_proxy_layers(sigeo_proxy_layer_t *out, int32_t *count, const sigeo_model_t *model);
+
+/* The per-parameter saliency of model parameter `param` (sigeo_model_param_count
+ * indexing) from the last call with options.keep_saliency = 1: its numel
+ * floats, 0 outside the active slice. snip |W . g|, grasp -W . (H g), synflow
+ * |W . dR/dW|, plain W . g, fisher F_c on every weight of output channel c;
+ * the saliencies of all CL-weights sum to raw_score. out NULL: *count = numel.
+ * Errors: SIGEO_ERR_INVALID_ARG (no such parameter, no saliency kept for it:
+ * another kind, keep_saliency 0, not a CL-weight of an active layer),
+ * SIGEO_ERR_SHAPE (*count < numel). */
+SIGEO_API sigeo_status_t sigeo_proxy_saliency(float *out, int64_t *count, const sigeo_model_t *model, int32_t param);
 /* sigeo_proxy_compute on every batch of `batches` (a batch set, data.h:
  * owned copies the host need not keep valid). Same rules and errors. */
 SIGEO_API sigeo_status_t sigeo_proxy_compute_set(sigeo_model_t *model, const int32_t *arch, int32_t n_arch,

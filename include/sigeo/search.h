@@ -56,7 +56,8 @@ typedef struct sigeo_search_options {
     uint32_t sample_size;       /* S: tournament size */
     uint32_t children;          /* C: children per cycle */
     uint32_t cycles;            /* G */
-    uint64_t seed;
+    uint64_t seed;              /* drives every draw of the search: initial samples, tournaments, mutations
+                                 * (not the model's own stream: other uses of the model do not change it) */
     uint64_t max_evaluations;   /* 0 = no budget beyond P + G C */
     double max_seconds;         /* 0 = no time budget */
     int32_t init_sampling;      /* sigeo_sampling_t of the initial population (NASRec: ANY_PATH counts) */
@@ -117,8 +118,33 @@ typedef void (*sigeo_cycle_fn)(const sigeo_cycle_report_t *report, void *user);
 /* Return non-zero to stop; the run then returns SIGEO_ERR_CANCELLED. */
 typedef int (*sigeo_cancel_fn)(void *user);
 
+/* A parallel map (SIGEO_1.1), the one hook a host needs to spread
+ * independent work over processes or threads: fill results[i] (each
+ * result_size bytes) for every i in [0, count) by calling
+ * task(results + i * result_size, i, task_user), in any order and on any
+ * process. Each process computes its share with its own copy of the state
+ * the task reads (the search, the model), then the results are exchanged,
+ * so that on SIGEO_OK every process holds all `count` results. Results are
+ * plain bytes (no pointers) and a task's result depends only on its index
+ * and that state, so the outcome does not depend on how the work was
+ * spread. A task's non-OK status is fatal (the map returns a failure);
+ * per-item failures travel inside the results. Without a map the caller
+ * runs the tasks in order itself. libsigeo-mpi's sigeo_mpi_map is one. */
+typedef sigeo_status_t (*sigeo_task_fn)(void *result, int64_t index, void *task_user);
+typedef sigeo_status_t (*sigeo_map_fn)(void *results, size_t result_size, int64_t count, sigeo_task_fn task,
+                                       void *task_user, void *user);
+
 /* Every callback runs on the calling thread; each gets its own user pointer.
- * Any may be NULL. */
+ * Any may be NULL. With `map` (SIGEO_1.1) the search scores the candidates
+ * of one step together through it: the C children of a cycle, and the
+ * initial population in rounds of the P - size members still missing. The
+ * candidates are drawn exactly as without a map (a drawn candidate counts
+ * as seen before it is scored) and the results are applied in candidate
+ * order, so for a scorer whose value depends only on the architecture the
+ * search and its records are the same with or without a map, whichever
+ * way the map spreads the work. The scorer (score, or the default proxy)
+ * runs inside the map's tasks; record, cycle, valid and cancel run on the
+ * calling thread. */
 typedef struct sigeo_search_callbacks {
     uint32_t struct_size;
     uint32_t reserved0;
@@ -132,10 +158,13 @@ typedef struct sigeo_search_callbacks {
     void *cycle_user;
     sigeo_cancel_fn cancel;
     void *cancel_user;
+    sigeo_map_fn map;        /* SIGEO_1.1: score a step's candidates together (NULL: one by one) */
+    void *map_user;
 } sigeo_search_callbacks_t;
 
-#define SIGEO_SEARCH_CALLBACKS_INIT \
-    { (uint32_t)sizeof(sigeo_search_callbacks_t), 0u, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+#define SIGEO_SEARCH_CALLBACKS_INIT                                                                                 \
+    { (uint32_t)sizeof(sigeo_search_callbacks_t), 0u, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+      NULL, NULL }
 SIGEO_API sigeo_status_t sigeo_search_callbacks_init(sigeo_search_callbacks_t *callbacks, uint32_t struct_size);
 
 /* Creates a search over `model`'s choice points (the model must be
@@ -190,6 +219,23 @@ SIGEO_API sigeo_status_t sigeo_search_info_init(sigeo_search_info_t *info, uint3
 SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const sigeo_search_t *search);
 /* Last failure of a call on this search, from any thread; never NULL. */
 SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
+
+/* Search checkpoints (SIGEO_1.1): the whole state of a search — every
+ * evaluation so far, the population, the counters, the tournament stream
+ * and the model context's stream (where draws and mutations come from) —
+ * to `path`, written to a temporary file and renamed over it (a crash
+ * leaves the previous checkpoint whole). Call it from the cycle callback:
+ * at a cycle boundary the state is complete, and a new search (same model
+ * with the same weights, options, scorer and callbacks) that loads it
+ * continues to exactly the records and result of an uninterrupted run.
+ * The supernet's weights are not part of it (sigeo_model_save). The file is
+ * native-endian, for the machines of one job. Load errors:
+ * SIGEO_ERR_INVALID_ARG (a search that has already run; a checkpoint of
+ * other options or another space), SIGEO_ERR_FORMAT (not a checkpoint,
+ * truncated, inconsistent), SIGEO_ERR_UNSUPPORTED (another version),
+ * SIGEO_ERR_IO; on failure the search is left fresh. */
+SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *search, const char *path);
+SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *search, const char *path);
 
 /* ---------------------------------------------------------------- spaces */
 

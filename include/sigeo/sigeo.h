@@ -22,8 +22,29 @@
  *    `_INIT` macro and an `_init()` function, and only ever grow at the end.
  *  - Public enums carry no COUNT/LAST sentinel: their numbers are forever.
  *
- * Threads: different handles may be used from different threads at once; one
- * handle must be used by one thread at a time.
+ * Threads:
+ *  - Different handles may be used from different threads at once, also
+ *    handles created from one context (two models of one context scoring
+ *    on two threads give bit for bit what they give one after the other).
+ *    One handle must be used by one thread at a time; a handle that borrows
+ *    another (an optimizer its model, a search its model) counts as using it.
+ *  - What handles of one context share, and how: the options (read-only),
+ *    the oneDNN engine (created by the first model, under the context's
+ *    lock), the context's message buffer (written under that lock). Each
+ *    model has its own oneDNN stream and its own random stream: the k-th
+ *    model of a context to be finalised draws stream k of the context's
+ *    seed, so a model's weights and samples depend on the seed and the
+ *    order models were finalised in, never on what another model draws
+ *    afterwards (a build that fails before finalisation uses no stream).
+ *    Finalise models (sigeo_model_extract finalises one too) from one
+ *    thread, or in a fixed order, when that order matters to you.
+ *  - Process state is never changed behind the host's back: oneDNN's OpenMP
+ *    team is sized by the context's thread policy (sigeo_thread_policy_t)
+ *    for the duration of each backend call only (the calling thread's omp_get_max_threads() is put
+ *    back before the call returns), and OpenBLAS's process-wide thread
+ *    count is changed only by sigeo_set_option(SIGEO_OPTION_BLAS_THREADS).
+ *  - sigeo_set_allocator and sigeo_set_option are process-wide: call them
+ *    before other threads use the library.
  *
  * Non-C callers: fill structs with their _init() functions (the _INIT
  * macros are C only) and check layouts with sigeo_struct_size().
@@ -72,6 +93,11 @@ SIGEO_API const char *sigeo_status_string(sigeo_status_t status);
  * into the library; copy it if you need it longer. */
 SIGEO_API const char *sigeo_last_error(void);
 
+/* Sets the calling thread's message (SIGEO_1.1) and returns `status`: for
+ * host code that fails inside a libsigeo callback (a score function, a
+ * gradient hook, a map), so the library's message says why. NULL = "". */
+SIGEO_API sigeo_status_t sigeo_set_last_error(sigeo_status_t status, const char *message);
+
 /* Run-time version of the library ("0.1.0") and its number
  * (SIGEO_VERSION_NUMBER of the headers it was built with). */
 SIGEO_API const char *sigeo_version(void);
@@ -105,22 +131,84 @@ SIGEO_API sigeo_status_t sigeo_set_allocator(const sigeo_allocator_t *allocator)
  * (for leak checks in hosts and tests). Either pointer may be NULL. */
 SIGEO_API void sigeo_memory_in_use(uint64_t *bytes, uint64_t *blocks);
 
+/* -------------------------------------------------- process-wide options */
+
+/* Knobs that belong to the process, not to a context (a backend's global
+ * setting, shared with the host): the library never changes them itself. */
+typedef enum sigeo_option {
+    /* OpenBLAS's thread count (openblas_set_num_threads: every OpenBLAS user
+     * in the process). The library uses OpenBLAS only for small LAPACK
+     * solves off the hot path; hosts that run it next to oneDNN's OpenMP
+     * team may set 1 so the two pools do not compete for the cores.
+     * Values 1..1024. */
+    SIGEO_OPTION_BLAS_THREADS = 1
+} sigeo_option_t;
+
+/* Sets a process-wide option. Errors: SIGEO_ERR_INVALID_ARG (unknown option,
+ * value out of range). */
+SIGEO_API sigeo_status_t sigeo_set_option(sigeo_option_t option, int64_t value);
+/* Reads a process-wide option's current value (also when the host changed
+ * it directly). */
+SIGEO_API sigeo_status_t sigeo_get_option(int64_t *value, sigeo_option_t option);
+
 /* --------------------------------------------------------------- context */
 
 typedef struct sigeo_context sigeo_context_t;
 
+/* How a context spends its `threads` on one call (oneDNN primitive, or the
+ * statistics update of one parameter block).
+ *
+ * Why not always every thread: OpenMP (libgomp) threads spin at the
+ * barrier that ends each parallel region, and a team is as fast as its
+ * slowest member. On a busy machine one member is often descheduled, and
+ * the others spin (burning the CPU it needs) until it runs again: a step
+ * made of many small calls then runs several times slower on 2 threads than
+ * on 1. Small calls gain little from a second thread even on an idle
+ * machine (the fork/join costs microseconds), so AUTO gives them none.
+ *
+ * - AUTO (default): a call runs on `threads` threads only if its work (FLOPs;
+ *   memory-bound calls count 16 per element touched) is at least
+ *   `parallel_min_flops`, otherwise on the calling thread alone, where no
+ *   team and no barrier exist. The choice depends only on the call's shape,
+ *   never on the load, so a run's results do not depend on the machine's
+ *   load: with AUTO, results are bit for bit those of FIXED with the same
+ *   `threads` for every call above the threshold, and those of `threads = 1`
+ *   for every call below it (docs/design.md §3).
+ * - FIXED: every call runs on `threads` threads (the behaviour before 1.1).
+ *
+ * Waiting: the library cannot change how OpenMP threads wait (libgomp reads
+ * OMP_WAIT_POLICY and GOMP_SPINCOUNT once, when the process starts). Hosts on
+ * shared machines (CI, clusters, laptops) should start with
+ * OMP_WAIT_POLICY=PASSIVE in the environment, or use threads = 1 and run
+ * independent work (candidates, studies) in parallel processes or on
+ * several contexts from several threads, which needs no barrier at all. */
+typedef enum sigeo_thread_policy {
+    SIGEO_THREADS_AUTO = 0,
+    SIGEO_THREADS_FIXED = 1
+} sigeo_thread_policy_t;
+
+/* The default of sigeo_context_options_t.parallel_min_flops: 2^24 FLOPs,
+ * about 50-100 us of one core's GEMM time, a matmul of 64 x 512 x 256 or
+ * an elementwise pass over 1 M floats. bench/README.md says what it is
+ * chosen from; bench-threads measures the crossover on a machine. */
+#define SIGEO_PARALLEL_MIN_FLOPS_DEFAULT (UINT64_C(1) << 24)
+
 /* Options of sigeo_context_create. */
 typedef struct sigeo_context_options {
     uint32_t struct_size;
-    uint32_t threads; /* compute threads; 0 = the number of online cores */
-    uint64_t seed;    /* seed of every random choice made through this context */
+    uint32_t threads; /* compute threads (oneDNN's team per backend call); 0 = the number of online cores */
+    uint64_t seed;    /* seed of every model stream of this context (see "Threads" above) */
+    /* since 1.1: */
+    uint32_t thread_policy;      /* a sigeo_thread_policy_t value */
+    uint32_t reserved0;          /* must be 0 */
+    uint64_t parallel_min_flops; /* AUTO's work threshold; 0 = SIGEO_PARALLEL_MIN_FLOPS_DEFAULT */
 } sigeo_context_options_t;
 
-#define SIGEO_CONTEXT_OPTIONS_INIT { (uint32_t)sizeof(sigeo_context_options_t), 0u, 0u }
+#define SIGEO_CONTEXT_OPTIONS_INIT { (uint32_t)sizeof(sigeo_context_options_t), 0u, 0u, SIGEO_THREADS_AUTO, 0u, 0u }
 SIGEO_API sigeo_status_t sigeo_context_options_init(sigeo_context_options_t *options, uint32_t struct_size);
 
 /* Creates a context: the owner of the compute engine, the thread policy and
- * the random stream that models, trainers and searches created from it share.
+ * the seed the random streams of the models created from it derive from.
  * `options` may be NULL (all defaults). Errors: SIGEO_ERR_INVALID_ARG,
  * SIGEO_ERR_UNSUPPORTED (options from a newer libsigeo that set new fields),
  * SIGEO_ERR_NO_MEMORY. */
@@ -130,7 +218,8 @@ SIGEO_API sigeo_status_t sigeo_context_create(sigeo_context_t **out, const sigeo
  * destroyed first. */
 SIGEO_API void sigeo_context_destroy(sigeo_context_t *ctx);
 
-/* The options the context runs with (threads resolved to the real count).
+/* The options the context runs with (threads and parallel_min_flops
+ * resolved to the real values).
  * Writes min(out->struct_size, sizeof) bytes. */
 SIGEO_API sigeo_status_t sigeo_context_get_options(sigeo_context_options_t *out, const sigeo_context_t *ctx);
 

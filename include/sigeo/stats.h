@@ -4,14 +4,22 @@
  *
  * Workflow:
  *   sigeo_stats_create(&s, ctx, &options);
- *   sigeo_stats_add_module(&m, s, "fc0.weight", 784 * 48);  ... one per tensor
+ *   sigeo_stats_add_module(&m, s, "fc0", 784 * 48 + 48);  ... one per module
  *   for each of k batches (weights fixed, or along SGD iterates):
  *       sigeo_stats_add_batch(s, &batch);     gradients, loss, per-sample d_n
  *   sigeo_stats_set_params(s, module, theta, count)   (reference FR estimators)
  *   sigeo_stats_compute(&result, s);
  *   sigeo_stats_reset(s);                     next candidate, same modules
  *
- * Math (../shared/docs/proxies.md §1): for module m and scalar parameter j,
+ * Modules (the one rule of libsigeo, also sigeo_proxy_compute's and the
+ * examples'): a module is ONE PARAMETERISED LAYER -- all of its parameter
+ * tensors of the kinds selected (sigeo_proxy_options_t.param_kinds: the
+ * weight, weight and bias, or all; ZiCo's official code counts Conv/Linear
+ * weights only), flattened into one vector. A host registers one module
+ * per layer (nn.Module with parameters), not one per tensor: ZiCo's log
+ * is taken per module, so the split changes the value.
+ *
+ * Math (docs/proxies.md §1): for module m and scalar parameter j,
  *   mu_j    = (1/k) sum_i |g_ij|               (g_i = batch-mean gradient)
  *   sigma_j = std_i g_ij                       (ddof 0 by default, the paper's)
  *   zico    = sum_m log( sum_{j in m, sigma_j != 0} mu_j / sigma_j )
@@ -139,6 +147,8 @@ SIGEO_API sigeo_status_t sigeo_stats_batch_init(sigeo_stats_batch_t *batch, uint
 #define SIGEO_STATS_FR_ZERO 0x2u         /* fr == 0 under EXACT/IDENTITY: log_fr is -inf (no epsilon in the paper) */
 #define SIGEO_STATS_ALL_SKIPPED 0x4u     /* every module had sigma == 0 everywhere: zico is 0 by convention */
 #define SIGEO_STATS_HAS_THETA_DOT 0x8u   /* theta_dot_grad_sum is valid (all params were set) */
+#define SIGEO_STATS_NO_ZICO 0x10u        /* k = 1 (allowed with lambda1 = 0): no std, zico terms are 0 */
+#define SIGEO_STATS_HAS_DIRECTIONAL 0x20u /* fr_exact / log_fr_exact are valid (every batch carried d_n) */
 
 /* What sigeo_stats_compute returns: the score, every component and the options used. */
 typedef struct sigeo_stats_result {
@@ -162,11 +172,21 @@ typedef struct sigeo_stats_result {
     uint32_t std_ddof;
     uint32_t library_version;  /* sigeo_version_number() of the library that computed it */
     uint32_t reserved0;
+    /* Since 1.1: every variant that costs nothing beside the chosen one, so
+     * one accumulation gives every lambda preset and every estimator the
+     * data allows (score = l1 * zico_* + l2 * log_fr_* - l3 * loss_*).
+     * Fields whose data is missing are NaN (see the flags). */
+    double loss_mean;          /* mean of the k batch losses */
+    double loss_last;          /* the last batch's loss */
+    double fr_exact, log_fr_exact;                       /* (1/N) sum d_n^2, log; HAS_DIRECTIONAL */
+    double fr_reference_recsys, log_fr_reference_recsys; /* |theta . G|, log(fr + 1e-10); HAS_THETA_DOT */
+    double fr_reference_cv, log_fr_reference_cv;         /* sum_m |theta_m . G_m|, 2 log(fr + 1e-5); HAS_THETA_DOT */
+    double zico_module_wise, zico_neuron_wise, zico_reference_recsys; /* the three variants (0 with NO_ZICO) */
 } sigeo_stats_result_t;
 
 #define SIGEO_STATS_RESULT_INIT                                                                   \
     { (uint32_t)sizeof(sigeo_stats_result_t), 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,    \
-      0u, 0u, 0u, 0u, 0u, 0, 0, 0, 0u, 0u, 0u }
+      0u, 0u, 0u, 0u, 0u, 0, 0, 0, 0u, 0u, 0u, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0 }
 SIGEO_API sigeo_status_t sigeo_stats_result_init(sigeo_stats_result_t *result, uint32_t struct_size);
 
 /* Per-module view of the last sigeo_stats_compute. */
@@ -186,14 +206,17 @@ typedef struct sigeo_stats_module_info {
 SIGEO_API sigeo_status_t sigeo_stats_module_info_init(sigeo_stats_module_info_t *info, uint32_t struct_size);
 
 /* Creates an accumulator. `ctx` may be NULL (the accumulator needs no
- * engine); `options` may be NULL (defaults). Errors: SIGEO_ERR_INVALID_ARG
+ * engine; its thread policy then is the default one, sigeo.h), otherwise
+ * it must outlive the accumulator, whose large updates follow the
+ * context's thread policy; `options` may be NULL (defaults). Errors: SIGEO_ERR_INVALID_ARG
  * (unknown enum value, ddof not 0/1, non-finite lambda), SIGEO_ERR_UNSUPPORTED
  * (options of a newer libsigeo with new fields set), SIGEO_ERR_NO_MEMORY. */
 SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,
                                             const sigeo_stats_options_t *options);
 SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *stats);
 
-/* Registers a module (a parameter tensor or group, the unit ZiCo sums over)
+/* Registers a module (one parameterised layer, see the rule above: the unit
+ * ZiCo sums over)
  * of `n_params` scalars; its index (0, 1, ...) goes to *index_out (may be
  * NULL). `name` is copied. Only before the first batch. Errors:
  * SIGEO_ERR_INVALID_ARG (NULL/empty name, n_params < 1, after a batch,
@@ -265,8 +288,12 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *stats, int32_t mo
 
 /* Computes the score and every component from what was accumulated; the
  * accumulator is not changed (more batches may follow). Writes
- * min(out->struct_size, sizeof) bytes. Errors: SIGEO_ERR_INVALID_ARG (fewer
- * than 2 batches: the std is undefined; lambda2 != 0 but the estimator's data
+ * min(out->struct_size, sizeof) bytes. One batch is enough when lambda1 = 0
+ * (Fisher-Rao and the loss need no std): the ZiCo terms are then 0, every
+ * module counts as skipped (sigma = 0 everywhere, so the CV reference FR,
+ * which sums over the modules ZiCo keeps, is 0 too) and SIGEO_STATS_NO_ZICO
+ * is set. Errors: SIGEO_ERR_INVALID_ARG (no batch; one batch with lambda1
+ * != 0: the std is undefined; lambda2 != 0 but the estimator's data
  * missing: d_n for EXACT/IDENTITY, params for the REFERENCE estimators). */
 SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_stats_t *stats);
 
@@ -307,6 +334,38 @@ SIGEO_API sigeo_status_t sigeo_stats_spearman(double *out, const double *x, cons
  * both count in neither numerator term). O(n log n) time, O(n) memory.
  * Errors: as sigeo_stats_spearman. */
 SIGEO_API sigeo_status_t sigeo_stats_kendall_tau(double *out, const double *x, const double *y, int64_t n);
+
+/* ------------------------------------------------------ ensembles (1.1)
+ * Several proxies' scores of one candidate set combined into one score per
+ * candidate ("SiGeo + MeCo + synflow"). The combination depends on the set:
+ * a candidate's aggregate changes when other candidates join. A search uses
+ * it on a population: every cycle it scores the candidates it compares (the
+ * population plus the new children) with each proxy, aggregates over exactly
+ * that set, and ranks by the aggregate; an aggregate is never compared with
+ * one from another set. docs/proxies-zoo.md §Ensembles. */
+typedef enum sigeo_rank_aggregation {
+    /* AZ-NAS (Lee & Ham, CVPR'24): sum_p w_p log(rank_p(c) / n), rank_p the
+     * ascending average rank of candidate c under proxy p (1 = lowest score,
+     * n = highest): the best candidate of every proxy has 0, and a candidate
+     * weak in one proxy is pulled down more than a mean rank would. */
+    SIGEO_AGG_LOG_RANK = 0,
+    /* sum_p w_p rank_p(c) / sum_p w_p: the mean (ascending) rank. */
+    SIGEO_AGG_MEAN_RANK = 1,
+    /* sum_p w_p (s_p(c) - mean_p) / std_p (std ddof 0; a constant proxy adds
+     * 0): the weighted z-score sum. Needs finite scores. */
+    SIGEO_AGG_ZSCORE = 2
+} sigeo_rank_aggregation_t;
+
+/* out[c] for c < n_candidates, from scores[p * n_candidates + c] (row p =
+ * proxy p, higher = better for every proxy: flip a lower-is-better one
+ * first) and weights[p] (NULL = all 1). Higher out = better. Ranks treat
+ * -inf/+inf as the extremes. Errors: SIGEO_ERR_INVALID_ARG (NULL, n < 1,
+ * n_proxies < 1, unknown method, a weight negative or not finite, all
+ * weights 0), SIGEO_ERR_NONFINITE (a NaN score, or an infinite one for
+ * ZSCORE, naming proxy and candidate), SIGEO_ERR_NO_MEMORY. Thread-safe. */
+SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
+                                               int32_t n_proxies, const double *weights,
+                                               sigeo_rank_aggregation_t method);
 
 #ifdef __cplusplus
 }

@@ -133,6 +133,29 @@ SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progr
  * returns SIGEO_ERR_CANCELLED). */
 typedef int (*sigeo_progress_fn)(const sigeo_train_progress_t *progress, void *user);
 
+/* One part of one training step, handed to the gradient hook (SIGEO_1.1).
+ * When `status` is not SIGEO_OK this process's forward/backward of the part
+ * failed (training then stops with that status whatever the hook returns):
+ * the hook is still called so that a data-parallel host can tell its peers
+ * instead of leaving them waiting. */
+typedef struct sigeo_grad_step {
+    uint32_t struct_size;
+    int32_t status;         /* SIGEO_OK, or why this part failed */
+    int64_t step;           /* 0-based training step */
+    int32_t part;           /* in [0, shard_count) (0 without sharding) */
+    int32_t last;           /* 1 on this process's last part of the step */
+    int64_t rows;           /* rows of this part */
+    int64_t batch_rows;     /* rows of the whole batch, every part together */
+    double loss;            /* mean loss of the part; on the last part the hook may replace it by the step's loss */
+} sigeo_grad_step_t;
+
+#define SIGEO_GRAD_STEP_INIT { (uint32_t)sizeof(sigeo_grad_step_t), 0, 0, 0, 0, 0, 0, 0.0 }
+SIGEO_API sigeo_status_t sigeo_grad_step_init(sigeo_grad_step_t *step, uint32_t struct_size);
+
+/* Called after each part's backward, before the optimiser step, on the
+ * training thread. A status other than SIGEO_OK stops training with it. */
+typedef sigeo_status_t (*sigeo_grad_hook_fn)(sigeo_grad_step_t *step, sigeo_model_t *model, void *user);
+
 /* Options of sigeo_train. */
 typedef struct sigeo_train_options {
     uint32_t struct_size;
@@ -140,7 +163,7 @@ typedef struct sigeo_train_options {
     int64_t batch_size;
     int64_t max_samples;      /* sample budget (warm-up level x train rows); 0 = epochs decide */
     double epochs;            /* passes over the data when max_samples is 0 (fractions allowed) */
-    uint64_t shuffle_seed;    /* 0 = keep the dataset's order (NASRec: no shuffling) */
+    uint64_t shuffle_seed;    /* 0 = keep the dataset's order (NASRec: no shuffling); else reorders `train`, see sigeo_train */
     int64_t report_every;     /* steps between progress calls (0 = never) */
     int64_t validate_every;   /* steps between validations (0 = only at the end if a validation set is given) */
     int32_t drop_last;        /* 1: skip the incomplete last batch (NASRec) */
@@ -150,10 +173,28 @@ typedef struct sigeo_train_options {
      * else `sampling`. 0 = off. Draws come from a stream seeded by `seed`. */
     int64_t full_path_steps;
     uint64_t seed;
+    /* Data parallelism (SIGEO_1.1). Every batch is cut into shard_count
+     * contiguous parts (part j: rows [len j / K, len (j+1) / K) of the
+     * batch's len rows, K = shard_count); this process computes the parts
+     * [shard_first, shard_first + shard_n), one forward_backward each, and
+     * calls grad_hook after each of them (see sigeo_grad_step_t) and before
+     * the optimiser step. The hook combines the parts' gradients (its own and
+     * other processes') with sigeo_model_set_grad / _set_grad_rows; every
+     * process draws the same path per step from its own context stream, so
+     * all processes must start from the same weights and seeds. shard_count
+     * 0 = one part, the whole batch (the hook, if set, is still called once
+     * per step). Several parts per process need a hook (each backward
+     * overwrites the gradients). Every part must have at least one row. */
+    int32_t shard_count;
+    int32_t shard_first;
+    int32_t shard_n;
+    uint32_t reserved1;
+    sigeo_grad_hook_fn grad_hook;
+    void *grad_user;
 } sigeo_train_options_t;
 
 #define SIGEO_TRAIN_OPTIONS_INIT \
-    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u }
+    { (uint32_t)sizeof(sigeo_train_options_t), -1, 128, 0, 1.0, 0u, 0, 0, 1, 0u, 0, 0u, 0, 0, 0, 0u, NULL, NULL }
 SIGEO_API sigeo_status_t sigeo_train_options_init(sigeo_train_options_t *options, uint32_t struct_size);
 
 /* What sigeo_train returns. */
@@ -175,9 +216,20 @@ SIGEO_API sigeo_status_t sigeo_train_result_init(sigeo_train_result_t *result, u
 /* Trains `model` with `optimizer` on `train` following `schedule` (NULL =
  * constant at the optimiser's lr). `val` (may be NULL) is evaluated every
  * validate_every steps and at the end. For a supernet with sampling >= 0 a
- * fresh architecture is drawn each step from the context's stream; the
+ * fresh architecture is drawn each step from the model's stream; the
  * previously active architecture is restored at the end. A non-finite loss
- * stops training with SIGEO_ERR_NONFINITE naming the step. */
+ * stops training with SIGEO_ERR_NONFINITE naming the step. Every failure's
+ * message is also the model's (sigeo_model_last_error).
+ *
+ * The dataset `train` is changed in place when options->shuffle_seed is not
+ * 0: epoch e (from 0) runs in the order sigeo_dataset_shuffle(train,
+ * shuffle_seed + e) gives, and `train` keeps the order of the last epoch
+ * started when the call returns (also after a failure). Views and batches
+ * taken from `train` before the call are invalid after it; call
+ * sigeo_dataset_unshuffle(train) for the storage order again, or pass a
+ * dataset the caller does not share. With shuffle_seed 0 `train` is only
+ * read. (Copying the order of a Criteo-size dataset per call would cost more
+ * than the reorder saves, hence in place.) */
 SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *model, sigeo_optimizer_t *optimizer,
                                      sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
                                      const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user);
@@ -185,12 +237,13 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
 /* Metrics of `model` (active architecture) on a dataset, in batches:
  * mean log loss, AUC (binary targets; exact, from sorted scores with ties
  * averaged) and accuracy (argmax for classes, p > 0.5 for binary).
- * Any output may be NULL. */
+ * Any output may be NULL; on failure every non-NULL output is NaN. */
 SIGEO_API sigeo_status_t sigeo_evaluate(double *logloss_out, double *auc_out, double *accuracy_out,
                                         sigeo_model_t *model, sigeo_dataset_t *data, int64_t batch_size);
 
 /* Exact AUC of scores vs binary labels (ties count 1/2). Errors:
- * SIGEO_ERR_INVALID_ARG when a class is absent, SIGEO_ERR_NONFINITE. */
+ * SIGEO_ERR_INVALID_ARG when a class is absent, SIGEO_ERR_NONFINITE; on
+ * failure *auc_out (if not NULL) is NaN. */
 SIGEO_API sigeo_status_t sigeo_auc(double *auc_out, const float *scores, const float *labels, int64_t n);
 
 #ifdef __cplusplus

@@ -34,6 +34,19 @@ sigeo_status_t sigeo__fail(sigeo_status_t status, const char *fmt, ...) SIGEO__P
 sigeo_status_t sigeo__fail_on(sigeo__errbuf_t *handle, sigeo_status_t status, const char *fmt, ...)
     SIGEO__PRINTF(3, 4);
 
+/* Prefixes context to the failure a callee just recorded: the message
+ * becomes "<fmt...>: <the callee's message>" (also in `handle`, may be NULL).
+ * Use this, never sigeo__fail*(..., "%s", sigeo_last_error()): every
+ * formatter here formats into scratch first, so an argument may be the
+ * thread's or a handle's message, but this states the intent. */
+sigeo_status_t sigeo__fail_wrap(sigeo__errbuf_t *handle, sigeo_status_t status, const char *fmt, ...)
+    SIGEO__PRINTF(3, 4);
+
+/* How many failures this thread has recorded: a caller that runs a host
+ * callback compares it before and after, to tell a message the callback's
+ * library calls just set from an older one. */
+uint64_t sigeo__failure_count(void);
+
 /* Copies this thread's current message into `handle` (after a callee failed). */
 sigeo_status_t sigeo__propagate(sigeo__errbuf_t *handle, sigeo_status_t status);
 
@@ -54,14 +67,8 @@ void sigeo__free(void *ptr);                      /* NULL is a no-op */
 void *sigeo__realloc_array(void *ptr, size_t old_count, size_t new_count, size_t elem_size);
 char *sigeo__strdup(const char *s);
 
-/* Overflow-checked size arithmetic: false if a*b (or a+b) overflows. */
-static inline bool sigeo__mul_size(size_t *out, size_t a, size_t b)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return false;
-    *out = a * b;
-    return true;
-}
+/* Overflow-checked size arithmetic (sigeo__mul_size, sigeo__mul_i64, ...). */
+#include "core/checked.h"
 
 /* ------------------------------------------------------ ABI-grown structs */
 
@@ -71,6 +78,15 @@ static inline bool sigeo__mul_size(size_t *out, size_t a, size_t b)
  * `what` names the struct in messages. */
 sigeo_status_t sigeo__struct_in(void *defaults, size_t known_size, const void *user, const char *what,
                                 sigeo__errbuf_t *err);
+
+/* Element i of a caller's array of ABI-grown structs (`const sigeo_batch_t
+ * *batches, n`), read as sigeo__struct_in reads one struct. The array is
+ * walked by the caller's element size, element 0's struct_size (an older
+ * binary's elements are smaller than this library's sizeof); every element
+ * must carry that same struct_size (INVALID_ARG naming the element if not).
+ * Every public function taking such an array reads it through here. */
+sigeo_status_t sigeo__struct_array_in(void *defaults, size_t known_size, const void *array, uint32_t i,
+                                      const char *what, sigeo__errbuf_t *err);
 
 /* Writes min(out->struct_size, known_size) bytes of `value` into `out`
  * (keeping out->struct_size); INVALID_ARG if out->struct_size is too small. */

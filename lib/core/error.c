@@ -5,24 +5,67 @@
 #include "core/core.h"
 
 static _Thread_local char thread_message[SIGEO__ERRMSG_MAX];
+static _Thread_local uint64_t thread_failures;
 
 const char *sigeo__thread_message(void)
 {
     return thread_message;
 }
 
-static void format_into(char *buf, size_t size, const char *fmt, va_list ap)
+uint64_t sigeo__failure_count(void)
 {
-    int n = vsnprintf(buf, size, fmt, ap);
+    return thread_failures;
+}
+
+/* Copies `raw` into buf with control characters (names, file contents the
+ * message quotes) written as \xNN: a message is one line of text a host can
+ * log or show as it is, whatever a caller named its tensors. */
+static void escape_into(char *buf, size_t size, const char *raw)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+        const bool control = *p < 0x20 || *p == 0x7f;
+        if (o + (control ? 4 : 1) >= size)
+            break;
+        if (control) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[*p >> 4];
+            buf[o++] = hex[*p & 0xf];
+        } else {
+            buf[o++] = (char)*p;
+        }
+    }
+    buf[o] = '\0';
+}
+
+/* Formats into a scratch buffer first and copies after: an argument may be
+ * the thread's message itself or a handle's (a caller adding context to a
+ * callee's failure), and vsnprintf over its own source is undefined.
+ * `callee` (may be NULL) is appended as ": <callee>". */
+static void format_message(const char *callee, const char *fmt, va_list ap) SIGEO__PRINTF(2, 0);
+
+static void format_message(const char *callee, const char *fmt, va_list ap)
+{
+    char raw[SIGEO__ERRMSG_MAX];
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
     if (n < 0)
-        snprintf(buf, size, "(unformattable error message)");
+        snprintf(raw, sizeof raw, "(unformattable error message)");
+    if (callee) {
+        size_t used = strlen(raw);
+        if (used + 2 < sizeof raw)
+            snprintf(raw + used, sizeof raw - used, ": %s", callee);
+    }
+    escape_into(thread_message, sizeof thread_message, raw);
+    thread_failures++;
 }
 
 sigeo_status_t sigeo__fail(sigeo_status_t status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    format_into(thread_message, sizeof thread_message, fmt, ap);
+    format_message(NULL, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -31,7 +74,21 @@ sigeo_status_t sigeo__fail_on(sigeo__errbuf_t *handle, sigeo_status_t status, co
 {
     va_list ap;
     va_start(ap, fmt);
-    format_into(thread_message, sizeof thread_message, fmt, ap);
+    format_message(NULL, fmt, ap);
+    va_end(ap);
+    if (handle)
+        memcpy(handle->msg, thread_message, sizeof handle->msg);
+    return status;
+}
+
+sigeo_status_t sigeo__fail_wrap(sigeo__errbuf_t *handle, sigeo_status_t status, const char *fmt, ...)
+{
+    /* The callee's message is copied before anything is formatted. */
+    char callee[SIGEO__ERRMSG_MAX];
+    memcpy(callee, thread_message, sizeof callee);
+    va_list ap;
+    va_start(ap, fmt);
+    format_message(callee, fmt, ap);
     va_end(ap);
     if (handle)
         memcpy(handle->msg, thread_message, sizeof handle->msg);

@@ -22,6 +22,15 @@ void sigeo__rng_seed(sigeo__rng_t *rng, uint64_t seed)
         rng->s[i] = splitmix64(&x);
 }
 
+void sigeo__rng_derive(sigeo__rng_t *rng, uint64_t seed, uint64_t stream)
+{
+    /* Stream 0 is the seed's own stream; stream k > 0 starts from the seed
+     * xor a splitmix64 scramble of k, so neighbouring streams share no
+     * structure (and the seeding splitmix64 decorrelates them further). */
+    uint64_t k = stream * 0xd1342543de82ef95ull;
+    sigeo__rng_seed(rng, stream == 0 ? seed : seed ^ splitmix64(&k));
+}
+
 uint64_t sigeo__rng_next(sigeo__rng_t *rng)
 {
     uint64_t *s = rng->s;

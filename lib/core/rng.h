@@ -10,6 +10,10 @@ typedef struct sigeo__rng {
 } sigeo__rng_t;
 
 void sigeo__rng_seed(sigeo__rng_t *rng, uint64_t seed);
+/* Stream `stream` of `seed`: independent, reproducible streams from one seed
+ * (each model of a context gets its own, numbered in the order the models
+ * first draw, i.e. are finalised). */
+void sigeo__rng_derive(sigeo__rng_t *rng, uint64_t seed, uint64_t stream);
 uint64_t sigeo__rng_next(sigeo__rng_t *rng);
 /* Uniform in [0, 1) with 53 random bits. */
 double sigeo__rng_uniform(sigeo__rng_t *rng);

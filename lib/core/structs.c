@@ -61,3 +61,25 @@ sigeo_status_t sigeo__struct_init(void *s, uint32_t struct_size, const void *def
     memcpy(s, &struct_size, sizeof struct_size);
     return SIGEO_OK;
 }
+
+sigeo_status_t sigeo__struct_array_in(void *defaults, size_t known_size, const void *array, uint32_t i,
+                                      const char *what, sigeo__errbuf_t *err)
+{
+    /* Element 0's struct_size is the caller's sizeof: a binary built against
+     * an older (smaller) or newer (larger) struct lays its array out at that
+     * stride, not at this library's. */
+    uint32_t stride, size;
+    memcpy(&stride, array, sizeof stride);
+    if (stride < sizeof(uint32_t) * 2)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s[0]: struct_size %u is too small (set it with the _INIT macro or _init())", what,
+                              (unsigned)stride);
+    const char *elem = (const char *)array + (size_t)i * stride;
+    memcpy(&size, elem, sizeof size);
+    if (size != stride)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s[%u]: struct_size %u differs from element 0's %u (an array's elements must all have "
+                              "the caller's sizeof)",
+                              what, (unsigned)i, (unsigned)size, (unsigned)stride);
+    return sigeo__struct_in(defaults, known_size, elem, what, err);
+}

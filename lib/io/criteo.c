@@ -5,11 +5,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "io/criteo.h"
 #include "io/dataset.h"
 #include "io/hash.h"
+#include "io/zin.h"
 
 #define N_FIELDS (1 + SIGEO_CRITEO_N_DENSE + SIGEO_CRITEO_N_SPARSE)
 #define READ_CHUNK 65536
@@ -213,7 +213,7 @@ void sigeo__criteo_store(sigeo_dataset_t *ds, const sigeo__criteo_row_t *row,
 /* ----------------------------------------------------------------- reader */
 
 struct sigeo_criteo_reader {
-    gzFile gz;
+    sigeo__zin_t *z;
     char *path;
     sigeo_criteo_options_t options;
     int64_t tables[SIGEO_CRITEO_N_SPARSE];
@@ -229,20 +229,11 @@ struct sigeo_criteo_reader {
 
 #define RFAIL(r, status, ...) sigeo__fail_on(&(r)->err, status, __VA_ARGS__)
 
-/* strerror is not thread-safe; this is the XSI strerror_r. */
-static const char *error_text(int e, char *buf, size_t size)
-{
-    if (strerror_r(e, buf, size) != 0)
-        snprintf(buf, size, "error %d", e);
-    return buf;
-}
-
 SIGEO_API void sigeo_criteo_reader_destroy(sigeo_criteo_reader_t *r)
 {
     if (!r)
         return;
-    if (r->gz)
-        gzclose(r->gz);
+    sigeo__zin_close(r->z);
     sigeo__free(r->path);
     sigeo__free(r->buf);
     sigeo__free(r);
@@ -277,14 +268,10 @@ SIGEO_API sigeo_status_t sigeo_criteo_reader_create(sigeo_criteo_reader_t **out,
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_criteo_reader_create: out of memory for a %zu-byte line buffer",
                            (size_t)o.max_line_bytes + 2 + READ_CHUNK);
     }
-    errno = 0;
-    r->gz = gzopen(path, "rb");
-    if (!r->gz) {
-        int e = errno;
-        char text[128];
+    /* No budget: a reader holds one chunk at a time, whatever the file expands to. */
+    if ((st = sigeo__zin_open(&r->z, r->path, "criteo", UINT64_MAX)) != SIGEO_OK) {
         sigeo_criteo_reader_destroy(r);
-        return sigeo__fail(SIGEO_ERR_IO, "criteo: cannot open '%s': %s", path,
-                           e ? error_text(e, text, sizeof text) : "zlib could not allocate its state");
+        return st;
     }
     *out = r;
     return SIGEO_OK;
@@ -298,31 +285,13 @@ static sigeo_status_t refill(sigeo_criteo_reader_t *r)
         r->end -= r->start;
         r->start = 0;
     }
-    size_t room = r->cap - r->end;
-    if (room > INT_MAX)
-        room = INT_MAX;
-    int n = gzread(r->gz, r->buf + r->end, (unsigned)room);
-    if (n < 0) {
-        int code;
-        const char *msg = gzerror(r->gz, &code);
-        if (code == Z_ERRNO) {
-            char text[128];
-            return RFAIL(r, SIGEO_ERR_IO, "criteo '%s': read failed after line %lld: %s", r->path,
-                         (long long)r->stats.lines, error_text(errno, text, sizeof text));
-        }
-        return RFAIL(r, SIGEO_ERR_FORMAT, "criteo '%s': corrupt gzip data after line %lld: %s", r->path,
-                     (long long)r->stats.lines, msg);
-    }
-    if (n == 0) {
-        /* gzread reports a gzip stream cut short only through gzerror. */
-        int code;
-        const char *msg = gzerror(r->gz, &code);
-        if (code != Z_OK && code != Z_STREAM_END)
-            return RFAIL(r, SIGEO_ERR_FORMAT, "criteo '%s': corrupt or truncated gzip data after line %lld: %s",
-                         r->path, (long long)r->stats.lines, msg);
+    size_t room = r->cap - r->end, n = 0;
+    sigeo_status_t st = sigeo__zin_read(r->z, r->buf + r->end, room, &n);
+    if (st != SIGEO_OK)
+        return RFAIL(r, st, "%s (after line %lld)", sigeo_last_error(), (long long)r->stats.lines);
+    if (n == 0)
         r->eof = true;
-    }
-    r->end += (size_t)n;
+    r->end += n;
     return SIGEO_OK;
 }
 

@@ -36,6 +36,16 @@ typedef struct layout {
 
 static void free_arrays(sigeo_dataset_t *ds)
 {
+    if (ds->mapping) {
+        /* The row arrays belong to the mapping. */
+        ds->dense = NULL;
+        ds->ids32 = NULL;
+        ds->labels = NULL;
+        ds->targets = NULL;
+        sigeo__mapping_release(ds->mapping);
+        ds->mapping = NULL;
+    }
+    sigeo__free(ds->rowmap);
     sigeo__free(ds->dense);
     sigeo__free(ds->ids32);
     sigeo__free(ds->ids64);
@@ -151,8 +161,8 @@ static int32_t max_label_plus_one(const sigeo_dataset_t *ds)
         return 0;
     int32_t m = 0;
     for (int64_t r = 0; r < ds->n_rows; r++)
-        if (ds->labels[r] > m)
-            m = ds->labels[r];
+        if (ds->labels[sigeo__dataset_phys(ds, r)] > m)
+            m = ds->labels[sigeo__dataset_phys(ds, r)];
     return m + 1;
 }
 
@@ -480,7 +490,7 @@ SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t 
                     (unsigned)size);
     int64_t nf = ds->n_fields, n_ids = 0;
     for (int64_t i = 0; i < n && nf > 0; i++) {
-        int64_t r = storage_row(ds, first + i);
+        int64_t r = sigeo__dataset_phys(ds, storage_row(ds, first + i));
         n_ids += row_ids_end(ds, r) - row_ids_begin(ds, r);
     }
     if (!reserve_view(ds, n, n_ids))
@@ -488,7 +498,7 @@ SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t 
                     (long long)n, (long long)n_ids);
     int64_t next_id = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t r = storage_row(ds, first + i);
+        int64_t r = sigeo__dataset_phys(ds, storage_row(ds, first + i));
         if (ds->n_dense > 0)
             memcpy(ds->view_dense + i * ds->n_dense, ds->dense + r * ds->n_dense, (size_t)ds->n_dense * sizeof(float));
         if (ds->has_labels)
@@ -505,6 +515,12 @@ SIGEO_API sigeo_status_t sigeo_dataset_view(sigeo_batch_t *out, sigeo_dataset_t 
     }
     if (nf > 0)
         ds->view_offsets[n * nf] = next_id;
+    if (ds->mapping) {
+        /* A row read at random maps one page of each of its parts: count
+         * that (an upper bound; rows read in order share pages). */
+        int64_t parts = (ds->n_dense > 0) + (nf > 0) + ds->has_labels + (ds->n_targets > 0);
+        sigeo__mapping_touched(ds->mapping, n * parts * 4096);
+    }
 
     sigeo_batch_t b = SIGEO_BATCH_INIT;
     b.n_sparse_fields = ds->n_fields;
@@ -561,10 +577,54 @@ SIGEO_API sigeo_status_t sigeo_dataset_batch(sigeo_batch_t *out, sigeo_dataset_t
 
 /* ------------------------------------------------------- subset and split */
 
-/* Copies the rows at storage indices rows[0..n) into a new dataset. */
+/* A mapped dataset's rows at storage indices rows[0..n) as a new dataset on
+ * the same mapping: an index array, no row is copied. */
+static sigeo_status_t gather_mapped(sigeo_dataset_t **out, const sigeo_dataset_t *ds, const int64_t *rows, int64_t n,
+                                    const char *what)
+{
+    sigeo_dataset_t *c = sigeo__calloc(1, sizeof *c);
+    int64_t *map = sigeo__calloc(n > 0 ? (size_t)n : 1u, sizeof(int64_t));
+    int64_t *tables = ds->n_fields > 0 ? sigeo__calloc(ds->n_fields, sizeof(int64_t)) : NULL;
+    if (!c || !map || (ds->n_fields > 0 && !tables)) {
+        sigeo__free(c);
+        sigeo__free(map);
+        sigeo__free(tables);
+        return FAIL((sigeo_dataset_t *)ds, SIGEO_ERR_NO_MEMORY, "%s: out of memory for the index of %lld rows", what,
+                    (long long)n);
+    }
+    *c = (sigeo_dataset_t){ 0 };
+    c->n_rows = n;
+    c->n_dense = ds->n_dense;
+    c->n_targets = ds->n_targets;
+    c->n_fields = ds->n_fields;
+    c->has_labels = ds->has_labels;
+    c->one_id_per_bag = true;
+    c->dense = ds->dense;
+    c->ids32 = ds->ids32;
+    c->labels = ds->labels;
+    c->targets = ds->targets;
+    c->image_height = ds->image_height;
+    c->image_width = ds->image_width;
+    if (tables)
+        memcpy(tables, ds->table_sizes, ds->n_fields * sizeof(int64_t));
+    c->table_sizes = tables;
+    for (int64_t i = 0; i < n; i++)
+        map[i] = sigeo__dataset_phys(ds, rows[i]);
+    c->rowmap = map;
+    atomic_fetch_add(&ds->mapping->refs, 1);
+    c->mapping = ds->mapping;
+    sigeo__dataset_finish(c);
+    *out = c;
+    return SIGEO_OK;
+}
+
+/* Copies the rows at storage indices rows[0..n) into a new dataset (a
+ * mapped dataset: indexes them, gather_mapped). */
 static sigeo_status_t gather(sigeo_dataset_t **out, const sigeo_dataset_t *ds, const int64_t *rows, int64_t n,
                              const char *what)
 {
+    if (ds->mapping)
+        return gather_mapped(out, ds, rows, n, what);
     int64_t n_ids = 0;
     for (int64_t i = 0; i < n && ds->n_fields > 0; i++)
         n_ids += row_ids_end(ds, rows[i]) - row_ids_begin(ds, rows[i]);
@@ -702,8 +762,12 @@ SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_
     int64_t n = ds->n_rows;
     uint8_t *part = sigeo__calloc((size_t)n, 1);
     int64_t *perm = sigeo__calloc((size_t)n, sizeof(int64_t));
-    keyed_t *keyed = mode == SIGEO_SPLIT_STRATIFIED ? sigeo__calloc((size_t)n, sizeof(keyed_t)) : NULL;
-    if (!part || !perm || (mode == SIGEO_SPLIT_STRATIFIED && !keyed)) {
+    /* Labels of a mapped dataset may be rows of another order (rowmap):
+     * the counting path reads them through it; so does any dataset whose
+     * classes are no more than its rows. */
+    const bool counting = mode == SIGEO_SPLIT_STRATIFIED && (ds->n_classes <= n || ds->mapping);
+    keyed_t *keyed = mode == SIGEO_SPLIT_STRATIFIED && !counting ? sigeo__calloc((size_t)n, sizeof(keyed_t)) : NULL;
+    if (!part || !perm || (mode == SIGEO_SPLIT_STRATIFIED && !counting && !keyed)) {
         sigeo__free(part);
         sigeo__free(perm);
         sigeo__free(keyed);
@@ -716,6 +780,30 @@ SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_
             perm[i] = i;
         permute(perm, n, &rng);
         assign(part, perm, n, &o);
+    } else if (!keyed) {
+        /* Few classes: the rows grouped by label, storage order inside a
+         * group, by counting (the order the sort below gives, without its
+         * 16 bytes per row). */
+        int64_t *start = sigeo__calloc((size_t)ds->n_classes + 1, sizeof(int64_t));
+        if (!start) {
+            sigeo__free(part);
+            sigeo__free(perm);
+            return sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "%s: out of memory for %d classes", what,
+                                  (int)ds->n_classes);
+        }
+        for (int64_t i = 0; i < n; i++)
+            start[ds->labels[sigeo__dataset_phys(ds, i)] + 1]++;
+        for (int32_t k = 0; k < ds->n_classes; k++)
+            start[k + 1] += start[k];
+        for (int64_t i = 0; i < n; i++)
+            perm[start[ds->labels[sigeo__dataset_phys(ds, i)]]++] = i;
+        /* start[k] is now the end of group k */
+        for (int32_t k = 0; k < ds->n_classes; k++) {
+            int64_t b = k == 0 ? 0 : start[k - 1], e = start[k];
+            permute(perm + b, e - b, &rng);
+            assign(part, perm + b, e - b, &o);
+        }
+        sigeo__free(start);
     } else {
         for (int64_t i = 0; i < n; i++)
             keyed[i] = (keyed_t){ ds->labels[i], i };

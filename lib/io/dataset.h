@@ -3,6 +3,8 @@
 #ifndef SIGEO_IO_DATASET_H
 #define SIGEO_IO_DATASET_H
 
+#include <stdatomic.h>
+
 #include "core/core.h"
 #include "core/rng.h"
 #include "sigeo/data.h"
@@ -18,6 +20,16 @@
  *   labels   [cap_rows], targets [cap_rows * n_targets]
  * Arrays sized by rows are allocated for cap_rows, so a reader can grow the
  * dataset as it parses (sigeo__dataset_reserve). */
+/* A read-only file mapping (the on-disk cache, cache.c) shared by a
+ * dataset and the subsets/splits made from it, which index into it instead
+ * of copying rows. Unmapped when the last of them is destroyed. */
+typedef struct sigeo__mapping {
+    void *addr;
+    size_t length;
+    _Atomic int64_t refs;
+    _Atomic int64_t since_trim; /* bytes of rows gathered since the last trim */
+} sigeo__mapping_t;
+
 struct sigeo_dataset {
     int64_t n_rows;
     int64_t cap_rows;
@@ -37,6 +49,14 @@ struct sigeo_dataset {
     int32_t n_classes;
     int64_t image_height;
     int64_t image_width;
+
+    /* Mapped datasets (cache.c): dense, ids32, labels and targets point into
+     * `mapping` (never freed here; one id per bag, int32 ids). Storage row r
+     * is row rowmap[r] of the mapping (rowmap NULL: row r), so a subset or
+     * split of a mapped dataset is an index array, not a copy. NULL mapping:
+     * the dataset owns its arrays, rowmap is NULL. */
+    sigeo__mapping_t *mapping;
+    int64_t *rowmap;
 
     int64_t *order; /* current order (storage indices), NULL = storage order */
     sigeo__rng_t rng;
@@ -69,6 +89,24 @@ sigeo_dataset_t *sigeo__dataset_new(const sigeo__dataset_shape_t *shape, int64_t
 /* Grows the row capacity to at least `cap_rows` (reader datasets only:
  * one id per bag). False when out of memory; the dataset is unchanged. */
 bool sigeo__dataset_reserve(sigeo_dataset_t *ds, int64_t cap_rows);
+
+/* Drops one reference to a mapping, unmapping it with the last (cache.c). */
+void sigeo__mapping_release(sigeo__mapping_t *mapping);
+
+/* Records that up to `bytes` of the file were mapped in by reading rows
+ * (dataset.c counts a page per row and part, the bound for rows read at
+ * random); every 64 MiB
+ * it drops the process's page mappings of the file (MADV_DONTNEED: the
+ * pages stay in the page cache, a later read maps them again), so the
+ * resident memory of a run that reads every row once stays bounded
+ * instead of reaching the file's size (cache.c). */
+void sigeo__mapping_touched(sigeo__mapping_t *mapping, int64_t bytes);
+
+/* The row of the arrays behind storage row `r` (see rowmap). */
+static inline int64_t sigeo__dataset_phys(const sigeo_dataset_t *ds, int64_t r)
+{
+    return ds->rowmap ? ds->rowmap[r] : r;
+}
 
 /* After a reader has filled n_rows rows: counts ids and classes. */
 void sigeo__dataset_finish(sigeo_dataset_t *ds);

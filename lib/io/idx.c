@@ -1,92 +1,60 @@
-/* IDX (MNIST-family) reader and the Fashion-MNIST locator. zlib's gz*
- * functions read gzip and plain files alike (gzdirect tells which). */
+/* IDX (MNIST-family) reader and the Fashion-MNIST locator. io/zin.h reads
+ * gzip and plain files alike, with a budget on what gzip may expand to. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "io/dataset.h"
+#include "io/zin.h"
 #include "sigeo/io.h"
 
 #define IDX_UBYTE 0x08
 #define STAGE_BYTES 65536
 #define FIRST_GROW ((size_t)1 << 20) /* elements allocated before any data is seen */
 
-static const char *error_text(int e, char *buf, size_t size)
-{
-    if (strerror_r(e, buf, size) != 0)
-        snprintf(buf, size, "error %d", e);
-    return buf;
-}
-
 typedef struct idx_file {
-    gzFile gz;
+    sigeo__zin_t *z;
     const char *path;
     const char *kind; /* "images" or "labels" */
+    char what[16];    /* "idx images" */
     uint64_t offset;  /* decompressed bytes consumed */
     uint32_t dims[3];
 } idx_file_t;
+
+/* Until the header is known, a gzip file may yield its header only. */
+#define HEADER_BUDGET 16u
 
 static sigeo_status_t open_idx(idx_file_t *f, const char *path, const char *kind)
 {
     f->path = path;
     f->kind = kind;
     f->offset = 0;
-    errno = 0;
-    f->gz = gzopen(path, "rb");
-    if (!f->gz) {
-        char text[128];
-        int e = errno;
-        return sigeo__fail(SIGEO_ERR_IO, "idx %s '%s': cannot open: %s", kind, path,
-                           e ? error_text(e, text, sizeof text) : "zlib could not allocate its state");
-    }
-    gzbuffer(f->gz, 1u << 17);
-    return SIGEO_OK;
+    snprintf(f->what, sizeof f->what, "idx %s", kind);
+    return sigeo__zin_open(&f->z, path, f->what, HEADER_BUDGET);
 }
 
 static void close_idx(idx_file_t *f)
 {
-    if (f->gz)
-        gzclose(f->gz);
-    f->gz = NULL;
+    sigeo__zin_close(f->z);
+    f->z = NULL;
 }
 
 /* Reads up to n bytes; *got is what arrived (less only at the end of the
- * data). Fails on read errors and corrupt or cut gzip streams. */
+ * data). Fails on read errors, corrupt or cut gzip streams, bytes after
+ * the last gzip member and gzip data beyond the budget (zin.h). */
 static sigeo_status_t read_bytes(idx_file_t *f, unsigned char *dst, size_t n, size_t *got)
 {
-    *got = 0;
-    while (*got < n) {
-        size_t want = n - *got;
-        if (want > (size_t)INT_MAX)
-            want = (size_t)INT_MAX;
-        int k = gzread(f->gz, dst + *got, (unsigned)want);
-        int code = Z_OK;
-        const char *msg = k <= 0 ? gzerror(f->gz, &code) : NULL;
-        if (k < 0 || (k == 0 && code != Z_OK && code != Z_STREAM_END)) {
-            if (code == Z_ERRNO) {
-                char text[128];
-                return sigeo__fail(SIGEO_ERR_IO, "idx %s '%s': read failed at byte offset %llu: %s", f->kind,
-                                   f->path, (unsigned long long)f->offset, error_text(errno, text, sizeof text));
-            }
-            return sigeo__fail(SIGEO_ERR_FORMAT,
-                               "idx %s '%s': corrupt or truncated gzip stream at (decompressed) byte offset %llu: %s",
-                               f->kind, f->path, (unsigned long long)f->offset, msg);
-        }
-        if (k == 0)
-            break;
-        *got += (size_t)k;
-        f->offset += (uint64_t)k;
-    }
-    return SIGEO_OK;
+    sigeo_status_t st = sigeo__zin_read(f->z, dst, n, got);
+    f->offset += *got;
+    return st;
 }
 
 static const char *offset_note(const idx_file_t *f)
 {
-    return gzdirect(f->gz) ? "" : " (decompressed)";
+    return sigeo__zin_compressed(f->z) ? " (decompressed)" : "";
 }
 
 /* Header: 0x00 0x00 type ndim, then ndim big-endian uint32 sizes. */
@@ -285,6 +253,19 @@ SIGEO_API sigeo_status_t sigeo_idx_load(sigeo_dataset_t **out, const char *image
                              (unsigned long long)h, (unsigned long long)w);
         else
             total = n * row_bytes;
+    }
+    /* Check the header's claim against the budget before allocating, then
+     * hold gzip to it (io.h: SIGEO_IDX_MAX_GZIP_BYTES). */
+    if (st == SIGEO_OK && max_rows == 0 && sigeo__zin_compressed(img.z) && total > (size_t)SIGEO_IDX_MAX_GZIP_BYTES)
+        st = sigeo__fail(SIGEO_ERR_UNSUPPORTED,
+                         "idx images '%s': the gzip file's header claims %llu images of %llu x %llu (%zu bytes), more "
+                         "than the %lld bytes sigeo_idx_load expands with max_rows = 0 (pass max_rows to accept more)",
+                         images_path, (unsigned long long)count, (unsigned long long)h, (unsigned long long)w, total,
+                         (long long)SIGEO_IDX_MAX_GZIP_BYTES);
+    if (st == SIGEO_OK) {
+        sigeo__zin_set_budget(img.z, 16 + (uint64_t)total + 1); /* + 1: check_end's look past the data */
+        if (labels_path)
+            sigeo__zin_set_budget(lab.z, 8 + (uint64_t)n + 1);
     }
     if (st == SIGEO_OK)
         st = read_pixels(&dense, &img, total, row_bytes);

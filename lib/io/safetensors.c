@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "io/json_lex.h"
 #include "io/safetensors.h"
 
@@ -736,8 +737,24 @@ void sigeo__st_free(sigeo__st_file_t *file)
 
 /* ============================================================ system I/O */
 
+/* Reading opens without blocking (core/file.h): a FIFO with no writer is
+ * then refused by sigeo__st_read's fstat instead of hanging open(). */
 static int std_open(FILE **out, const char *path, const char *mode)
 {
+    *out = NULL;
+    if (strcmp(mode, "rb") == 0) {
+        struct stat sb;
+        int fd, rc = sigeo__open_nonblocking(&fd, path, &sb);
+        if (rc != 0)
+            return rc;
+        errno = 0;
+        *out = fdopen(fd, "rb");
+        if (!*out) {
+            rc = errno ? errno : EIO;
+            close(fd);
+        }
+        return rc;
+    }
     errno = 0;
     *out = fopen(path, mode);
     return *out ? 0 : (errno ? errno : EIO);
@@ -824,7 +841,8 @@ sigeo_status_t sigeo__st_read(sigeo__st_file_t *out, const char *path, sigeo__er
         st = sigeo__fail_on(err, SIGEO_ERR_IO, "safetensors '%s': cannot stat: %s", path,
                             errno_text(errno, etext, sizeof etext));
     else if (!S_ISREG(sb.st_mode))
-        st = sigeo__fail_on(err, SIGEO_ERR_IO, "safetensors '%s': not a regular file", path);
+        st = sigeo__fail_on(err, SIGEO_ERR_IO, "safetensors '%s': is %s, not a regular file", path,
+                            sigeo__file_kind(sb.st_mode));
     else if (sb.st_size < 0 || (off_t)(size_t)sb.st_size != sb.st_size)
         st = sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "safetensors '%s': file of %jd bytes does not fit in memory",
                             path, (intmax_t)sb.st_size);
@@ -1152,24 +1170,6 @@ static sigeo_status_t write_body(sink_t *s, const sigeo__st_tensor_in_t *tensors
     return SIGEO_OK;
 }
 
-/* fsync the directory holding `tmp_path` so the rename itself is durable.
- * Best effort: some file systems refuse fsync on directories, and by now
- * the new file is already in place. Truncates tmp_path. */
-static void sync_directory(char *tmp_path)
-{
-    char *slash = strrchr(tmp_path, '/');
-    const char *dir = ".";
-    if (slash) {
-        slash[slash == tmp_path ? 1 : 0] = '\0';
-        dir = tmp_path;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        (void)close(fd);
-    }
-}
-
 sigeo_status_t sigeo__st_write(const char *path, const sigeo__st_tensor_in_t *tensors, size_t n,
                                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                                sigeo__errbuf_t *err)
@@ -1182,13 +1182,11 @@ sigeo_status_t sigeo__st_write(const char *path, const sigeo__st_tensor_in_t *te
         plan_free(&pl);
         return st;
     }
-    const size_t tmp_cap = strlen(path) + 32;
-    char *tmp = sigeo__alloc(tmp_cap);
-    if (!tmp) {
+    char *tmp;
+    if ((st = sigeo__save_prepare(&tmp, path, "safetensors", err)) != SIGEO_OK) {
         plan_free(&pl);
-        return no_memory(path, err, tmp_cap, 1, "the temporary file name");
+        return st;
     }
-    snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
 
     const sigeo__st_io_t io = current_io;
     char etext[128];
@@ -1221,7 +1219,7 @@ sigeo_status_t sigeo__st_write(const char *path, const sigeo__st_tensor_in_t *te
     if (st != SIGEO_OK)
         (void)io.remove(tmp);
     else
-        sync_directory(tmp);
+        sigeo__sync_parent_dir(tmp);
 out:
     sigeo__free(tmp);
     plan_free(&pl);

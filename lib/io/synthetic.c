@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "core/file.h"
 #include "core/rng.h"
 #include "io/criteo.h"
 #include "io/dataset.h"
@@ -409,14 +412,22 @@ SIGEO_API sigeo_status_t sigeo_synth_write_tsv(sigeo_synth_result_t *result_out,
     generator_t g;
     if ((st = start(&g, &o, what)) != SIGEO_OK)
         return st;
-    FILE *fp = fopen(path, "wb");
+    /* Atomically (core/file.h): a failure leaves what was at `path`. */
+    char *tmp;
+    if ((st = sigeo__save_prepare(&tmp, path, what, NULL)) != SIGEO_OK) {
+        sigeo__free(g.teacher.storage);
+        return st;
+    }
+    FILE *fp = fopen(tmp, "wbx");
     if (!fp) {
         int e = errno;
         char text[128];
         if (strerror_r(e, text, sizeof text) != 0)
             snprintf(text, sizeof text, "error %d", e);
         sigeo__free(g.teacher.storage);
-        return sigeo__fail(SIGEO_ERR_IO, "%s: cannot create '%s': %s", what, path, text);
+        st = sigeo__fail(SIGEO_ERR_IO, "%s: cannot create the temporary file '%s' for '%s': %s", what, tmp, path, text);
+        sigeo__free(tmp);
+        return st;
     }
     char line[1024]; /* 2 + 13 * 21 + 26 * 9 + 1 bytes at most */
     bool ok = true;
@@ -439,18 +450,29 @@ SIGEO_API sigeo_status_t sigeo_synth_write_tsv(sigeo_synth_result_t *result_out,
         ok = fwrite(line, 1, (size_t)(p - line), fp) == (size_t)(p - line);
     }
     int e = ok ? 0 : errno;
+    if (ok && (fflush(fp) != 0 || fsync(fileno(fp)) != 0)) {
+        ok = false;
+        e = errno;
+    }
     if (fclose(fp) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
         ok = false;
         e = errno;
     }
     if (!ok) {
         char text[128];
-        if (strerror_r(e, text, sizeof text) != 0)
+        if (strerror_r(e ? e : EIO, text, sizeof text) != 0)
             snprintf(text, sizeof text, "error %d", e);
-        remove(path);
+        remove(tmp);
+        sigeo__free(tmp);
         sigeo__free(g.teacher.storage);
         return sigeo__fail(SIGEO_ERR_IO, "%s: writing '%s' failed: %s", what, path, text);
     }
+    sigeo__sync_parent_dir(tmp);
+    sigeo__free(tmp);
     return finish(&g, result_out);
 }
 

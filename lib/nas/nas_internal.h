@@ -39,6 +39,12 @@ sigeo_nas_result_t *sigeo__nas_result_new(sigeo_model_t *model, int32_t n, int32
 /* Appends one evaluation (copies everything); SIGEO_ERR_NO_MEMORY. */
 sigeo_status_t sigeo__nas_result_add_eval(sigeo_nas_result_t *r, const sigeo_evaluation_t *e);
 
+/* The run's checkpoint files (checkpoint.c). */
+sigeo_status_t sigeo__nas_ckpt_path(char *buf, size_t size, const char *dir, const char *name);
+sigeo_status_t sigeo__nas_save_records(const sigeo_nas_result_t *r, const char *path);
+/* Appends the first `keep` records of `path` to r. */
+sigeo_status_t sigeo__nas_load_records(sigeo_nas_result_t *r, const char *path, uint64_t keep);
+
 /* Prefixes the callee's message (this thread's) with what was being done:
  * "retraining candidate 2: <callee's message>". The message is copied
  * first: formatting the thread's buffer into itself would overlap. */

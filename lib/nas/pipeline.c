@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nas/nas_internal.h"
 #include "nn/probe.h"
@@ -47,7 +48,9 @@ typedef struct run {
     /* search */
     uint64_t search_total;
     double best_score;
-    sigeo_status_t record_status; /* first failure to record an evaluation */
+    sigeo_status_t record_status; /* first failure to record an evaluation (or to checkpoint) */
+    sigeo_search_t *search;   /* for the checkpoints of the cycle callback */
+    bool resumed;             /* the search checkpoint was loaded: no warm-up */
     uint64_t rng;             /* the random scorer's stream */
 } run_t;
 
@@ -162,7 +165,7 @@ static sigeo_status_t warm_up(run_t *u)
     const int64_t samples = (int64_t)llround(u->o.warmup_fraction * (double)u->rows);
     const int64_t steps = samples / u->o.batch_size;
     u->r->summary.warmup_steps = steps;
-    if (steps == 0)
+    if (steps == 0 || u->resumed) /* resumed: the checkpoint's supernet is already loaded */
         return SIGEO_OK;
     sigeo_optimizer_options_t oo;
     sigeo_status_t st = optimizer_options(&oo, u->o.warmup_optimizer, 0.12, "warmup_optimizer");
@@ -182,6 +185,11 @@ static sigeo_status_t warm_up(run_t *u)
     to.max_samples = steps * u->o.batch_size;
     to.drop_last = 1;
     to.report_every = u->o.progress ? u->o.progress_every : 0;
+    to.shard_count = u->o.warmup_shard_count; /* data-parallel warm-up (SIGEO_1.1) */
+    to.shard_first = u->o.warmup_shard_first;
+    to.shard_n = u->o.warmup_shard_n;
+    to.grad_hook = u->o.warmup_grad_hook;
+    to.grad_user = u->o.warmup_grad_user;
     u->phase = SIGEO_NAS_PHASE_WARMUP;
     u->total = steps;
     u->step_offset = 0;
@@ -207,9 +215,27 @@ static void on_record(const sigeo_evaluation_t *e, void *user)
         u->o.record(e, u->o.record_user);
 }
 
+/* Writes the records so far, then the search (checkpoint.c explains why
+ * in this order). */
+static sigeo_status_t checkpoint_search(run_t *u)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "records.bin");
+    if (st == SIGEO_OK)
+        st = sigeo__nas_save_records(u->r, path);
+    if (st == SIGEO_OK)
+        st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "search.ckpt");
+    if (st == SIGEO_OK && (st = sigeo_search_save(u->search, path)) != SIGEO_OK)
+        st = sigeo__nas_wrap(NULL, st, "sigeo_nas_run: checkpoint");
+    return st;
+}
+
 static void on_cycle(const sigeo_cycle_report_t *c, void *user)
 {
     run_t *u = user;
+    if (u->o.checkpoint_dir && !u->o.checkpoint_no_write && u->o.checkpoint_every > 0 && c->cycle >= 0 &&
+        (c->cycle + 1) % u->o.checkpoint_every == 0 && u->record_status == SIGEO_OK)
+        u->record_status = checkpoint_search(u); /* a failure stops the search (on_cancel) */
     if (u->o.cycle)
         u->o.cycle(c, u->o.cycle_user);
 }
@@ -227,9 +253,16 @@ static int on_cancel(void *user)
 /* The random-search baseline's scores: a 64-bit LCG from the seed. */
 static sigeo_status_t score_random(double *score, const int32_t *arch, int32_t n, void *user)
 {
-    (void)arch;
-    (void)n;
     run_t *u = user;
+    if (u->o.map) {
+        /* Spread over processes, a shared stream's order would depend on how
+         * the work was cut: the score is then a hash of (seed, architecture). */
+        uint64_t z = (u->o.seed * 7919 + 1) ^ sigeo_arch_hash(arch, n);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        *score = (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+        return SIGEO_OK;
+    }
     u->rng = u->rng * 6364136223846793005ull + 1442695040888963407ull;
     *score = (double)(u->rng >> 11) * 0x1.0p-53;
     return SIGEO_OK;
@@ -256,6 +289,7 @@ static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one
     if (st != SIGEO_OK)
         return st;
     sigeo_search_t *s = *s_out;
+    u->search = s;
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
     sigeo_nas_summary_t *sum = &u->r->summary;
     sum->search_kind = so.kind;
@@ -301,6 +335,8 @@ static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one
     cb.cycle_user = u;
     cb.cancel = on_cancel;
     cb.cancel_user = u;
+    cb.map = u->o.map;
+    cb.map_user = u->o.map_user;
     if ((st = sigeo_search_set_callbacks(s, &cb)) != SIGEO_OK)
         return st;
     uint64_t planned = (uint64_t)so.population + (uint64_t)so.cycles * so.children;
@@ -317,6 +353,9 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
     u->phase = SIGEO_NAS_PHASE_SEARCH;
     u->total = (int64_t)u->search_total;
     u->best_score = -INFINITY;
+    for (uint64_t i = 0; i < u->r->n_evals; i++) /* resumed: the records so far */
+        if (u->r->evals[i].status == SIGEO_OK && u->r->evals[i].score > u->best_score)
+            u->best_score = u->r->evals[i].score;
     sigeo_status_t st = sigeo_search_run(s);
     if (u->record_status != SIGEO_OK)
         return u->record_status;
@@ -350,17 +389,17 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
 /* Trains candidate i from scratch and evaluates it. A failure of the
  * candidate itself is recorded in its status; cancellation and running out
  * of memory stop the run (returned). */
-static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps)
+static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps, sigeo_model_t *extracted)
 {
     sigeo_nas_candidate_t *c = &u->r->cands[i];
     const int32_t *arch = u->r->cand_arch + (size_t)i * (size_t)u->n;
     const double t = now_seconds();
-    sigeo_model_t *x = NULL;
+    sigeo_model_t *x = extracted; /* the mapped retrain extracts every candidate first */
     sigeo_optimizer_t *opt = NULL;
     sigeo_optimizer_options_t oo;
     sigeo_status_t st = optimizer_options(&oo, u->o.retrain_optimizer, u->classifier ? 0.05 : 0.1,
                                           "retrain_optimizer");
-    if (st == SIGEO_OK)
+    if (st == SIGEO_OK && !x)
         st = sigeo_model_extract(&x, u->model, arch, u->n, 0);
     if (st == SIGEO_OK)
         st = sigeo_optimizer_create(&opt, x, &oo);
@@ -400,6 +439,33 @@ static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps)
     return SIGEO_OK;
 }
 
+/* The top-k retrain as map tasks (SIGEO_1.1): one candidate's result and
+ * failure message, as plain bytes. */
+typedef struct retrained {
+    sigeo_nas_candidate_t c;
+    char message[SIGEO__ERRMSG_MAX];
+} retrained_t;
+
+typedef struct retrain_ctx {
+    run_t *u;
+    int64_t steps;
+    sigeo_model_t **extracted; /* [top_n]: a task takes its own */
+} retrain_ctx_t;
+
+static sigeo_status_t retrain_task(void *result, int64_t index, void *user)
+{
+    retrain_ctx_t *rc = user;
+    retrained_t *out = result;
+    sigeo_model_t *x = rc->extracted[index];
+    rc->extracted[index] = NULL; /* retrain_one destroys it */
+    sigeo_status_t st = retrain_one(rc->u, (int32_t)index, rc->steps, x);
+    memset(out, 0, sizeof *out);
+    out->c = rc->u->r->cands[index];
+    if (out->c.status != SIGEO_OK)
+        snprintf(out->message, sizeof out->message, "%s", sigeo_last_error());
+    return st;
+}
+
 static sigeo_status_t retrain(run_t *u)
 {
     sigeo_nas_summary_t *sum = &u->r->summary;
@@ -412,17 +478,44 @@ static sigeo_status_t retrain(run_t *u)
     u->total = steps * sum->top_n;
     int32_t best = -1, last_failed = -1;
     char last_message[SIGEO__ERRMSG_MAX] = "";
+    retrained_t *mapped = NULL;
+    if (u->o.map) {
+        /* Fresh weights come from the context's stream in candidate order,
+         * so every candidate is extracted here, in that order, whichever
+         * process then trains it: the same initial weights as one by one. */
+        retrain_ctx_t rc = { u, steps, NULL };
+        mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped);
+        rc.extracted = sigeo__calloc((size_t)sum->top_n, sizeof *rc.extracted);
+        st = mapped && rc.extracted ? SIGEO_OK : sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
+            if (sigeo_model_extract(&rc.extracted[i], u->model, u->r->cand_arch + (size_t)i * (size_t)u->n, u->n, 0) ==
+                SIGEO_ERR_NO_MEMORY)
+                st = sigeo__nas_wrap(NULL, SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: retraining");
+        /* (a candidate that cannot be extracted fails in its task, as one by one) */
+        if (st == SIGEO_OK)
+            st = u->o.map(mapped, sizeof *mapped, sum->top_n, retrain_task, &rc, u->o.map_user);
+        for (int32_t i = 0; rc.extracted && i < sum->top_n; i++)
+            sigeo_model_destroy(rc.extracted[i]);
+        sigeo__free(rc.extracted);
+        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
+            u->r->cands[i] = mapped[i].c;
+        if (st != SIGEO_OK) {
+            sigeo__free(mapped);
+            return u->cancelled ? cancel_status(u, "the retraining") : sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
+        }
+    }
     for (int32_t i = 0; i < sum->top_n; i++) {
-        if ((st = retrain_one(u, i, steps)) != SIGEO_OK)
+        if (!mapped && (st = retrain_one(u, i, steps, NULL)) != SIGEO_OK)
             return st;
         const sigeo_nas_candidate_t *c = &u->r->cands[i];
         if (c->status != SIGEO_OK) {
             last_failed = i;
-            snprintf(last_message, sizeof last_message, "%s", sigeo_last_error());
+            snprintf(last_message, sizeof last_message, "%s", mapped ? mapped[i].message : sigeo_last_error());
         } else if (best < 0 || c->val_logloss < u->r->cands[best].val_logloss) {
             best = i;
         }
     }
+    sigeo__free(mapped);
     if (best < 0)
         return sigeo__fail(u->r->cands[last_failed].status,
                            "sigeo_nas_run: none of the %d candidates could be retrained; the last failure: %s",
@@ -438,6 +531,41 @@ static sigeo_status_t retrain(run_t *u)
     sum->test_accuracy = b->test_accuracy;
     sum->params = b->params;
     sum->flops = b->flops;
+    return SIGEO_OK;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* After the warm-up: the supernet and the fresh search (whose checkpoint
+ * holds the context's stream as the warm-up left it). */
+static sigeo_status_t checkpoint_warm(run_t *u)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "supernet.safetensors");
+    if (st == SIGEO_OK && (st = sigeo_model_save(u->model, path)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: checkpoint");
+    return st == SIGEO_OK ? checkpoint_search(u) : st;
+}
+
+/* A run that finds a search checkpoint continues from it. */
+static sigeo_status_t resume(run_t *u, sigeo_search_t *s)
+{
+    char path[4096];
+    sigeo_status_t st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "search.ckpt");
+    if (st != SIGEO_OK || access(path, F_OK) != 0)
+        return st; /* nothing to resume from: start at the beginning */
+    if ((st = sigeo_search_load(s, path)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: resume");
+    sigeo_search_info_t si = SIGEO_SEARCH_INFO_INIT;
+    sigeo_search_get_info(&si, s);
+    if ((st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "records.bin")) != SIGEO_OK ||
+        (st = sigeo__nas_load_records(u->r, path, si.evaluations)) != SIGEO_OK)
+        return st;
+    if ((st = sigeo__nas_ckpt_path(path, sizeof path, u->o.checkpoint_dir, "supernet.safetensors")) != SIGEO_OK)
+        return st;
+    if ((st = sigeo_model_load(u->model, path, 0)) != SIGEO_OK)
+        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: resume");
+    u->resumed = true;
     return SIGEO_OK;
 }
 
@@ -495,11 +623,15 @@ static sigeo_status_t run(sigeo_nas_result_t **out, sigeo_model_t *model, bool o
     if (st == SIGEO_OK)
         st = prepare_search(&u, &s, &os);
     sum->search_seconds = now_seconds() - t;
+    if (st == SIGEO_OK && u.o.checkpoint_dir && u.o.resume)
+        st = resume(&u, s);
     if (st == SIGEO_OK) {
         t = now_seconds();
         st = warm_up(&u);
         sum->warmup_seconds = now_seconds() - t;
     }
+    if (st == SIGEO_OK && u.o.checkpoint_dir && !u.o.checkpoint_no_write && !u.resumed)
+        st = checkpoint_warm(&u);
     if (st == SIGEO_OK) {
         t = now_seconds();
         st = search(&u, s);

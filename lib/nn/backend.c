@@ -11,10 +11,19 @@
 #include "core/context.h"
 #include "nn/backend.h"
 
+/* A model's handle on the backend: the context's engine (shared, created
+ * once under the context's lock; oneDNN engines are safe to share across
+ * threads) and the model's own stream, so two models of one context run
+ * primitives from two threads without sharing any mutable oneDNN object. */
 struct sigeo__engine {
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-    int threads; /* the context's thread count */
+    dnnl_engine_t engine; /* borrowed from the context */
+    dnnl_stream_t stream; /* owned */
+    const sigeo_context_t *ctx; /* the thread policy (immutable options) */
+    /* The team of the call in progress: set by slot_prepare from the call's
+     * work (sigeo__context_team), read by every omp_enter of that call, so
+     * the primitive is created and run with the same team (oneDNN fixes its
+     * work split at creation). */
+    int team;
 };
 
 enum slot_kind {
@@ -29,6 +38,7 @@ struct sigeo__prim_slot {
     enum slot_kind kind;
     int64_t key[SLOT_KEY_LEN]; /* the shape the primitive was built for */
     dnnl_primitive_t prim;
+    int team; /* OpenMP threads it was created for, and runs on */
     int n_args;
     int arg_ids[SLOT_MAX_ARGS];
     dnnl_memory_t mem[SLOT_MAX_ARGS];
@@ -51,42 +61,121 @@ static sigeo_status_t check(dnnl_status_t st, const char *what)
     return sigeo__fail(SIGEO_ERR_INTERNAL, "oneDNN: status %d while %s", (int)st, what);
 }
 
-static void engine_destroy(void *p)
+static void context_engine_destroy(void *p)
 {
-    sigeo__engine_t *e = p;
+    dnnl_engine_t engine = p;
+    if (engine)
+        dnnl_engine_destroy(engine);
+}
+
+/* The context's engine, created on first use: the lock makes two models
+ * created at once from two threads see one engine. */
+static sigeo_status_t context_engine(dnnl_engine_t *out, sigeo_context_t *ctx)
+{
+    sigeo_status_t st = SIGEO_OK;
+    pthread_mutex_lock(&ctx->lock);
+    if (!ctx->engine) {
+        dnnl_engine_t engine = NULL;
+        st = check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine");
+        if (st == SIGEO_OK) {
+            ctx->engine = engine;
+            ctx->engine_destroy = context_engine_destroy;
+        }
+    }
+    *out = ctx->engine;
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+sigeo_status_t sigeo__engine_open(sigeo__engine_t **out, sigeo_context_t *ctx)
+{
+    *out = NULL;
+    dnnl_engine_t engine;
+    sigeo_status_t st = context_engine(&engine, ctx);
+    if (st != SIGEO_OK)
+        return st;
+    sigeo__engine_t *e = sigeo__calloc(1, sizeof *e);
+    if (!e)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "creating a compute stream: out of memory");
+    e->engine = engine;
+    e->ctx = ctx;
+    e->team = 1;
+    /* OpenBLAS's thread count is process state shared with the host: it is
+     * left alone (sigeo_set_option(SIGEO_OPTION_BLAS_THREADS) sets it). */
+    st = check(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags), "creating the stream");
+    if (st != SIGEO_OK) {
+        sigeo__free(e);
+        return st;
+    }
+    *out = e;
+    return SIGEO_OK;
+}
+
+void sigeo__engine_close(sigeo__engine_t *e)
+{
     if (!e)
         return;
     if (e->stream)
         dnnl_stream_destroy(e->stream);
-    if (e->engine)
-        dnnl_engine_destroy(e->engine);
     sigeo__free(e);
 }
 
-sigeo_status_t sigeo__engine_get(sigeo__engine_t **out, sigeo_context_t *ctx)
+/* oneDNN's OpenMP runtime sizes its team (at primitive creation and at
+ * execution) from the calling thread's omp_get_max_threads(). That setting
+ * belongs to the host's thread: it is switched to the call's team (the
+ * context's thread policy applied to the call's work, e->team) for the
+ * duration of one backend call and put back after, never left changed. */
+typedef struct omp_scope {
+    int saved;
+} omp_scope_t;
+
+static omp_scope_t omp_enter(const sigeo__engine_t *e)
 {
-    if (ctx->engine) {
-        *out = ctx->engine;
+    omp_scope_t sc = { 0 };
+#if defined(_OPENMP)
+    sc.saved = omp_get_max_threads();
+    if (sc.saved != e->team)
+        omp_set_num_threads(e->team);
+#else
+    (void)e;
+#endif
+    return sc;
+}
+
+static void omp_leave(const sigeo__engine_t *e, omp_scope_t sc)
+{
+#if defined(_OPENMP)
+    if (sc.saved != e->team)
+        omp_set_num_threads(sc.saved);
+#else
+    (void)e;
+    (void)sc;
+#endif
+}
+
+SIGEO_API sigeo_status_t sigeo_set_option(sigeo_option_t option, int64_t value)
+{
+    switch (option) {
+    case SIGEO_OPTION_BLAS_THREADS:
+        if (value < 1 || value > 1024)
+            return sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                               "sigeo_set_option: SIGEO_OPTION_BLAS_THREADS %lld is outside 1..1024", (long long)value);
+        openblas_set_num_threads((int)value);
         return SIGEO_OK;
     }
-    sigeo__engine_t *e = sigeo__calloc(1, sizeof *e);
-    if (!e)
-        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "creating the compute engine: out of memory");
-    sigeo_status_t st = check(dnnl_engine_create(&e->engine, dnnl_cpu, 0), "creating the CPU engine");
-    if (st == SIGEO_OK)
-        st = check(dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags), "creating the stream");
-    if (st != SIGEO_OK) {
-        engine_destroy(e);
-        return st;
+    return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_set_option: unknown option %d", (int)option);
+}
+
+SIGEO_API sigeo_status_t sigeo_get_option(int64_t *value, sigeo_option_t option)
+{
+    if (!value)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_get_option: value is NULL");
+    switch (option) {
+    case SIGEO_OPTION_BLAS_THREADS:
+        *value = openblas_get_num_threads();
+        return SIGEO_OK;
     }
-    /* OpenBLAS is for off-hot-path LAPACK work only: its pthreads would
-     * fight oneDNN's OpenMP workers for the cores (onednn-notes.md). */
-    openblas_set_num_threads(1);
-    e->threads = (int)ctx->options.threads;
-    ctx->engine = e;
-    ctx->engine_destroy = engine_destroy;
-    *out = e;
-    return SIGEO_OK;
+    return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_get_option: unknown option %d", (int)option);
 }
 
 void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
@@ -105,10 +194,37 @@ void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
     sigeo__free(slot);
 }
 
+/* The work of one call of a primitive built for `key` (the layouts of the
+ * keys below), in FLOPs; memory-bound kinds count 16 per element they
+ * read or write (a 2-thread pass over 1 M floats pays, over 64 k it does
+ * not). A double: products of sizes never wrap. */
+static double slot_work(enum slot_kind kind, const int64_t *k)
+{
+    switch (kind) {
+    case SLOT_MATMUL: /* m, n, k, ... */
+        return 2.0 * (double)k[0] * (double)k[1] * (double)k[2];
+    case SLOT_BMM: /* batch0, batch1, m, n, k, ... */
+        return 2.0 * (double)k[0] * (double)k[1] * (double)k[2] * (double)k[3] * (double)k[4];
+    case SLOT_CONV_FWD: case SLOT_CONV_BWD_DATA: case SLOT_CONV_BWD_WEIGHTS:
+        /* batch, in_c, in_h, in_w, out_c, out_h, out_w, kh, kw, ... */
+        return 2.0 * (double)k[0] * (double)k[1] * (double)k[4] * (double)k[5] * (double)k[6] * (double)k[7] *
+               (double)k[8];
+    case SLOT_POOL_FWD: case SLOT_POOL_BWD: /* batch, channels, in_h, in_w, out_h, out_w, kh, kw, ... */
+        return 16.0 * (double)k[0] * (double)k[1] *
+               ((double)k[2] * (double)k[3] + (double)k[4] * (double)k[5] * (double)k[6] * (double)k[7]);
+    case SLOT_ELTWISE_FWD: case SLOT_ELTWISE_BWD: /* alg, n */
+        return 16.0 * 3.0 * (double)k[1];
+    case SLOT_SOFTMAX_FWD: case SLOT_SOFTMAX_BWD: /* rows, cols */
+        return 16.0 * 3.0 * (double)k[0] * (double)k[1];
+    }
+    return 0.0;
+}
+
 /* Returns the slot if it was built for `key`, otherwise a fresh empty one
- * (the old one freed). */
-static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, bool *ready, enum slot_kind kind, const int64_t *key,
-                                   int n_key)
+ * (the old one freed). Either way it sets the team of this call (e->team)
+ * to the one the slot is built for. */
+static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, sigeo__engine_t *e, bool *ready, enum slot_kind kind,
+                                   const int64_t *key, int n_key)
 {
     sigeo__prim_slot_t *s = *slot;
     int64_t full[SLOT_KEY_LEN] = { 0 };
@@ -116,6 +232,7 @@ static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, bool *ready, enum 
         return sigeo__fail(SIGEO_ERR_INTERNAL, "primitive key of %d entries exceeds %d", n_key, SLOT_KEY_LEN);
     memcpy(full, key, (size_t)n_key * sizeof *key);
     if (s && s->kind == kind && memcmp(s->key, full, sizeof full) == 0) {
+        e->team = s->team;
         *ready = true;
         return SIGEO_OK;
     }
@@ -126,6 +243,7 @@ static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, bool *ready, enum 
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a primitive slot");
     s->kind = kind;
     memcpy(s->key, full, sizeof full);
+    s->team = e->team = sigeo__context_team(e->ctx, slot_work(kind, full));
     *slot = s;
     *ready = false;
     return SIGEO_OK;
@@ -138,7 +256,9 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
                                  const char *what)
 {
     sigeo__prim_slot_t *s = *slot;
+    const omp_scope_t sc = omp_enter(e);
     sigeo_status_t st = check(dnnl_primitive_create(&s->prim, pd), what);
+    omp_leave(e, sc);
     for (int i = 0; st == SIGEO_OK && i < n_args; i++) {
         s->arg_ids[i] = arg_ids[i];
         st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
@@ -166,13 +286,6 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
 
 static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
 {
-#if defined(_OPENMP)
-    /* oneDNN's OpenMP team follows the context's thread count. The setting
-     * belongs to the calling thread, so it is made here, per execution (a
-     * cheap check), not once per process. */
-    if (omp_get_max_threads() != e->threads)
-        omp_set_num_threads(e->threads);
-#endif
     dnnl_exec_arg_t args[SLOT_MAX_ARGS + 1];
     for (int i = 0; i < s->n_args; i++) {
         sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);
@@ -187,9 +300,11 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
         args[n].memory = s->scratchpad_mem;
         n++;
     }
+    const omp_scope_t sc = omp_enter(e);
     sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, n, args), what);
     if (st == SIGEO_OK)
         st = check(dnnl_stream_wait(e->stream), what);
+    omp_leave(e, sc);
     return st;
 }
 
@@ -206,8 +321,12 @@ static sigeo_status_t pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t 
     }
     if (st == SIGEO_OK)
         st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
-    if (st == SIGEO_OK)
+    if (st == SIGEO_OK) {
+        /* implementations pick their blocking by the team size */
+        const omp_scope_t sc = omp_enter(e);
         st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, hint), what);
+        omp_leave(e, sc);
+    }
     if (own)
         dnnl_primitive_attr_destroy(own);
     return st;
@@ -247,7 +366,7 @@ sigeo_status_t sigeo__matmul(sigeo__prim_slot_t **slot, sigeo__engine_t *e, cons
     const int64_t key[] = { sh->m, sh->n, sh->k, sh->a_stride[0], sh->a_stride[1], sh->b_stride[0],
                             sh->b_stride[1], sh->c_stride[0], sh->c_stride[1], sh->bias, sh->accumulate };
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_MATMUL, key, (int)(sizeof key / sizeof key[0]));
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_MATMUL, key, (int)(sizeof key / sizeof key[0]));
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -300,7 +419,7 @@ sigeo_status_t sigeo__eltwise_forward(sigeo__prim_slot_t **slot, sigeo__engine_t
 {
     const int64_t key[] = { alg, n };
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_ELTWISE_FWD, key, 2);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_ELTWISE_FWD, key, 2);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -333,7 +452,7 @@ sigeo_status_t sigeo__eltwise_backward(sigeo__prim_slot_t **slot, sigeo__engine_
 {
     const int64_t key[] = { alg, n };
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_ELTWISE_BWD, key, 2);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_ELTWISE_BWD, key, 2);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -398,7 +517,7 @@ sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t 
                             sh->bias, sh->accumulate, float_bits(sh->scale) };
     const float scale = sh->scale != 0.0f ? sh->scale : 1.0f;
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_BMM, key, (int)(sizeof key / sizeof key[0]));
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_BMM, key, (int)(sizeof key / sizeof key[0]));
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -500,7 +619,7 @@ sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
     int64_t key[CONV_KEY_LEN];
     conv_key(key, sh);
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_FWD, key, CONV_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_FWD, key, CONV_KEY_LEN);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -526,7 +645,7 @@ sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engin
     int64_t key[CONV_KEY_LEN];
     conv_key(key, sh);
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -562,7 +681,7 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
     int64_t key[CONV_KEY_LEN];
     conv_key(key, sh);
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_CONV_BWD_WEIGHTS, key, CONV_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_WEIGHTS, key, CONV_KEY_LEN);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -644,7 +763,7 @@ sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
     int64_t key[POOL_KEY_LEN];
     pool_key(key, sh);
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_POOL_FWD, key, POOL_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_POOL_FWD, key, POOL_KEY_LEN);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -687,7 +806,7 @@ sigeo_status_t sigeo__pool_backward(sigeo__prim_slot_t **slot, sigeo__engine_t *
     if (sh->max && (!fwd || fwd->kind != SLOT_POOL_FWD || memcmp(fwd->key, key, sizeof key) != 0 || !fwd->workspace))
         return sigeo__fail(SIGEO_ERR_INTERNAL, "max pooling backward without the matching forward");
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_POOL_BWD, key, POOL_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_POOL_BWD, key, POOL_KEY_LEN);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -744,7 +863,7 @@ sigeo_status_t sigeo__softmax_forward(sigeo__prim_slot_t **slot, sigeo__engine_t
 {
     const int64_t key[] = { rows, cols };
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_SOFTMAX_FWD, key, 2);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_SOFTMAX_FWD, key, 2);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -770,7 +889,7 @@ sigeo_status_t sigeo__softmax_backward(sigeo__prim_slot_t **slot, sigeo__engine_
 {
     const int64_t key[] = { rows, cols };
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, &ready, SLOT_SOFTMAX_BWD, key, 2);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_SOFTMAX_BWD, key, 2);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {

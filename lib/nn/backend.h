@@ -15,8 +15,11 @@
 typedef struct sigeo__engine sigeo__engine_t;
 typedef struct sigeo__prim_slot sigeo__prim_slot_t;
 
-/* The context's engine, created on first use and owned by the context. */
-sigeo_status_t sigeo__engine_get(sigeo__engine_t **out, sigeo_context_t *ctx);
+/* A model's backend handle: the context's engine (created on first use,
+ * under the context's lock, owned by the context) and a stream of its own.
+ * Close it with the model. */
+sigeo_status_t sigeo__engine_open(sigeo__engine_t **out, sigeo_context_t *ctx);
+void sigeo__engine_close(sigeo__engine_t *engine);
 
 /* C[M,N] = A[M,K] . B[K,N] (+ bias[N]) (+ C if accumulate), every operand
  * given by its row and column strides in elements, so transposed and

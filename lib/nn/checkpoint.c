@@ -130,6 +130,36 @@ static bool is_buffer_name(const sigeo_model_t *m, const char *name)
     return false;
 }
 
+/* The file's "model" and "arch" metadata against this model (model.h,
+ * SIGEO_LOAD_ALLOW_OTHER_MODEL): another model's name, or an architecture
+ * that does not fit this model's choice points, is refused. An arch that
+ * fits but differs from the active one is fine: weights are saved at their
+ * full shape whatever was active. */
+static sigeo_status_t check_metadata(sigeo_model_t *m, const sigeo__st_file_t *file, const char *path, const char *fn)
+{
+    for (size_t k = 0; k < file->n_meta; k++) {
+        const char *key = file->meta[k].key, *value = file->meta[k].value;
+        if (strcmp(key, "model") == 0 && strcmp(value, m->name) != 0)
+            return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                        "%s: '%s' was saved from model '%.128s', this is model '%s' (flag "
+                        "SIGEO_LOAD_ALLOW_OTHER_MODEL loads it anyway)",
+                        fn, path, value, m->name);
+        if (strcmp(key, "arch") == 0) {
+            int32_t none, n = -1;
+            int32_t *arch = m->n_choices > 0 ? m->arch_keep : &none;
+            bool fits = sigeo_arch_parse(arch, m->n_choices, &n, value) == SIGEO_OK && n == m->n_choices;
+            for (int32_t c = 0; fits && c < n; c++)
+                fits = arch[c] >= 0 && arch[c] < m->choices[c].n_options;
+            if (!fits)
+                return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                            "%s: '%s' was saved with architecture '%.128s', which does not fit model '%s' (%d choice "
+                            "points; flag SIGEO_LOAD_ALLOW_OTHER_MODEL loads it anyway)",
+                            fn, path, value, m->name, (int)m->n_choices);
+        }
+    }
+    return SIGEO_OK;
+}
+
 SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, uint32_t flags)
 {
     static const char fn[] = "sigeo_model_load";
@@ -139,13 +169,15 @@ SIGEO_API sigeo_status_t sigeo_model_load(sigeo_model_t *m, const char *path, ui
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: path is NULL", fn);
     if (!m->finalized)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: model '%s' is not finalised", fn, m->name);
-    if (flags & ~(SIGEO_LOAD_ALLOW_EXTRA | SIGEO_LOAD_ALLOW_MISSING))
+    if (flags & ~(SIGEO_LOAD_ALLOW_EXTRA | SIGEO_LOAD_ALLOW_MISSING | SIGEO_LOAD_ALLOW_OTHER_MODEL))
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: unknown flags 0x%x", fn, (unsigned)flags);
     sigeo__st_file_t file;
     memset(&file, 0, sizeof file);
     sigeo_status_t st = sigeo__st_read(&file, path, &m->err);
     if (st != SIGEO_OK)
         return st;
+    if (!(flags & SIGEO_LOAD_ALLOW_OTHER_MODEL))
+        st = check_metadata(m, &file, path, fn);
     /* Everything is checked before anything is copied. */
     for (int32_t i = 0; i < m->n_params && st == SIGEO_OK; i++) {
         const sigeo__st_tensor_t *t = sigeo__st_find(&file, m->params[i].name);

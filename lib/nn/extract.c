@@ -43,11 +43,11 @@ static sigeo_status_t count_active(sigeo_model_t *m, void *user)
     counts_t *c = user;
     c->params = c->flops = 0;
     for (int32_t i = 0; i < m->n_params; i++)
-        c->params += m->params[i].active_numel;
+        c->params = sigeo__sat_add_i64(c->params, m->params[i].active_numel);
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const sigeo__node_t *n = &m->nodes[i];
         if (n->active && n->op->flops)
-            c->flops += n->op->flops(m, n);
+            c->flops = sigeo__sat_add_i64(c->flops, n->op->flops(m, n));
     }
     return SIGEO_OK;
 }
@@ -68,32 +68,24 @@ SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_o
     return SIGEO_OK;
 }
 
+void sigeo__standalone_width_of_input(const sigeo_model_t *m, const sigeo__node_t *node, sigeo_layer_desc_t *d)
+{
+    (void)m;
+    (void)node;
+    d->units = 0;
+}
+
 typedef struct extract_job {
     sigeo_model_t *out;
     bool inherit;
 } extract_job_t;
 
-/* Width of one "slab" of a node's features: E for (T, E) tokens, H*W for
- * (C, H, W) maps, 1 when flat. Runs of elastic token/channel layers are in
- * features; their weights index tokens/channels. */
-static int64_t slab(const sigeo__node_t *n)
-{
-    if (n->shape_ndim < 2)
-        return 1;
-    int64_t inner = 1;
-    for (int32_t i = 1; i < n->shape_ndim; i++)
-        inner *= n->shape[i];
-    return inner > 0 ? inner : 1;
-}
-
 /* Copies the active slice of supernet parameter `src` into the standalone
- * parameter `dst`:
- *  - 2-D weights reading a layer input (linear, token linear, gating):
- *    rows = the first active outputs, columns = the input's runs (in
- *    tokens for a token linear);
- *  - norm affine entries (layer norm, batch norm) through the node's own
- *    runs (in channels for a batch norm over maps);
- *  - anything else: the first entries (biases of elastic layers). */
+ * parameter `dst`, where the op's param_slice says it is (graph.h):
+ *  - INPUT_RUNS (2-D weights reading a layer input: linear, token linear,
+ *    gating): rows = the first active outputs, columns = the input's runs;
+ *  - OWN_RUNS (norm affine entries) through the node's own runs;
+ *  - PREFIX: the first entries (biases of elastic layers). */
 static void copy_slice(const sigeo_model_t *m, const sigeo__param_t *src, sigeo__param_t *dst)
 {
     const sigeo__node_t *n = &m->nodes[src->node];
@@ -101,22 +93,21 @@ static void copy_slice(const sigeo_model_t *m, const sigeo__param_t *src, sigeo_
         memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
         return;
     }
-    if (src->ndim == 2 && (src->kind == SIGEO_PARAM_WEIGHT)) {
+    const sigeo__param_slice_t sl = sigeo__param_slice(m, src);
+    if (sl.kind == SIGEO__SLICE_INPUT_RUNS && src->ndim == 2) {
         const sigeo__node_t *in = &m->nodes[n->inputs[0]];
-        const int64_t unit = n->kind == SIGEO_LAYER_TOKEN_LINEAR ? slab(in) : 1;
         const int64_t in_max = src->dims[1], in_w = dst->dims[1];
         for (int64_t r = 0; r < dst->dims[0]; r++)
             for (int32_t k = 0; k < in->n_runs; k++)
-                memcpy(dst->data + r * in_w + in->runs[k].active_offset / unit,
-                       src->data + r * in_max + in->runs[k].max_offset / unit,
-                       (size_t)(in->runs[k].len / unit) * sizeof(float));
+                memcpy(dst->data + r * in_w + in->runs[k].active_offset / sl.unit,
+                       src->data + r * in_max + in->runs[k].max_offset / sl.unit,
+                       (size_t)(in->runs[k].len / sl.unit) * sizeof(float));
         return;
     }
-    if (src->kind == SIGEO_PARAM_NORM_SCALE || src->kind == SIGEO_PARAM_NORM_SHIFT) {
-        const int64_t unit = n->kind == SIGEO_LAYER_BATCH_NORM ? slab(n) : 1;
+    if (sl.kind == SIGEO__SLICE_OWN_RUNS) {
         for (int32_t k = 0; k < n->n_runs; k++)
-            memcpy(dst->data + n->runs[k].active_offset / unit, src->data + n->runs[k].max_offset / unit,
-                   (size_t)(n->runs[k].len / unit) * sizeof(float));
+            memcpy(dst->data + n->runs[k].active_offset / sl.unit, src->data + n->runs[k].max_offset / sl.unit,
+                   (size_t)(n->runs[k].len / sl.unit) * sizeof(float));
         return;
     }
     memcpy(dst->data, src->data, (size_t)dst->numel * sizeof(float));
@@ -129,7 +120,8 @@ static void copy_buffers(sigeo_model_t *m, sigeo__node_t *n, sigeo__node_t *x)
     int64_t *nb, *xnb;
     if (!sigeo__batch_norm_buffers(n, &rm, &rv, &nb) || !sigeo__batch_norm_buffers(x, &xm, &xv, &xnb))
         return;
-    const int64_t unit = slab(n);
+    /* the running statistics sit per channel like gamma (slot 0) */
+    const int64_t unit = sigeo__param_slice(m, &m->params[n->param[0]]).unit;
     for (int32_t k = 0; k < n->n_runs; k++) {
         memcpy(xm + n->runs[k].active_offset / unit, rm + n->runs[k].max_offset / unit,
                (size_t)(n->runs[k].len / unit) * sizeof(float));
@@ -137,7 +129,6 @@ static void copy_buffers(sigeo_model_t *m, sigeo__node_t *n, sigeo__node_t *x)
                (size_t)(n->runs[k].len / unit) * sizeof(float));
     }
     *xnb = *nb;
-    (void)m;
 }
 
 static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
@@ -158,14 +149,15 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
         map[i] = -1;
         if (!n->active)
             continue;
-        if (n->kind == SIGEO__NODE_INPUT_DENSE || n->kind == SIGEO__NODE_INPUT_SPARSE) {
+        if (n->op->input) {
             sigeo_input_desc_t d = n->input_desc;
             d.name = n->name;
             st = sigeo_model_add_input(&map[i], x, &d);
             continue;
         }
-        if (n->kind == SIGEO_LAYER_SELECT) { /* an op choice collapses to the chosen branch */
-            map[i] = map[n->inputs[m->arch[n->choice]]];
+        const int32_t alias = n->op->standalone_alias ? n->op->standalone_alias(m, n) : -1;
+        if (alias >= 0) { /* e.g. an op choice collapses to the chosen branch */
+            map[i] = map[n->inputs[alias]];
             continue;
         }
         sigeo_layer_desc_t d = n->desc;
@@ -179,12 +171,8 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
         d.input_choices = NULL;
         d.width_choice = -1;
         d.choice = -1;
-        if (n->kind == SIGEO_LAYER_LINEAR)
-            d.units = n->width;
-        else if (n->kind == SIGEO_LAYER_TOKEN_LINEAR)
-            d.units = n->width / slab(n);
-        else if (n->kind == SIGEO_LAYER_LAYER_NORM || n->kind == SIGEO_LAYER_BATCH_NORM)
-            d.units = 0;
+        if (n->op->standalone_desc)
+            n->op->standalone_desc(m, n, &d);
         st = sigeo_model_add_layer(&map[i], x, &d);
     }
     if (st == SIGEO_OK)
@@ -205,7 +193,7 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
             copy_slice(m, &m->params[src], &x->params[p]);
         }
         for (int32_t i = 0; i < m->n_nodes; i++)
-            if (map[i] >= 0 && m->nodes[i].kind == SIGEO_LAYER_BATCH_NORM)
+            if (map[i] >= 0) /* a no-op for nodes without batch-norm buffers */
                 copy_buffers(m, &m->nodes[i], &x->nodes[map[i]]);
     }
 done:

@@ -9,7 +9,9 @@
 
 #include "core/context.h"
 #include "core/core.h"
+#include "core/rng.h"
 #include "nn/backend.h"
+#include "nn/probe.h"
 #include "sigeo/model.h"
 
 /* Node kinds: the public layer kinds, then inputs (internal numbering). */
@@ -110,6 +112,10 @@ struct sigeo__node {
     int64_t tangent_cap;  /* floats allocated in tangent */
     void *jvp_scratch;
     size_t jvp_scratch_size;
+    /* Hessian-vector pass (hvp.c): the tangent of `grad`, [B, width], grown
+     * on first use only, like `tangent`. */
+    float *r_grad;
+    int64_t r_grad_cap;
 };
 
 typedef struct sigeo__group {
@@ -121,7 +127,13 @@ typedef struct sigeo__group {
 
 struct sigeo_model {
     sigeo_context_t *ctx;
-    sigeo__engine_t *engine;
+    sigeo__engine_t *engine;     /* owned: the context's engine and this model's stream */
+    /* This model's random stream (initialisation, sampling, mutation):
+     * stream k of the context's seed, k taken from the context when the
+     * model first draws (its finalisation), so a build that fails and is
+     * retried consumes no stream. Use sigeo__model_rng(). */
+    sigeo__rng_t rng;
+    bool rng_ready;
     char *name;
     sigeo__errbuf_t err;
     bool finalized;
@@ -160,8 +172,25 @@ struct sigeo_model {
     void (*attachment_destroy)(void *attachment);
     int64_t directional_cap;
     bool have_loss;              /* the last forward computed the loss (targets kept) */
+    bool input_grad;             /* this backward also writes the input nodes' gradients (sigeo__wants_grad) */
     int32_t directional_node;    /* collect only this node's delta . y (-1: every layer) */
 };
+
+/* Where the active elements of a parameter sit in its max-size tensor:
+ * extraction copies them (extract.c) and the proxy layer masks them
+ * (sigeo__probe_active_mask) from this one description. */
+typedef enum sigeo__slice_kind {
+    SIGEO__SLICE_PREFIX,     /* the first active_numel elements (or all) */
+    SIGEO__SLICE_INPUT_RUNS, /* 2-D weight [rows, cols]: the first `rows` rows x the columns input 0's runs address,
+                              * `unit` input features per column */
+    SIGEO__SLICE_OWN_RUNS    /* per-channel vector: the entries the node's own runs address, `unit` features each */
+} sigeo__slice_kind_t;
+
+typedef struct sigeo__param_slice {
+    sigeo__slice_kind_t kind;
+    int64_t rows; /* INPUT_RUNS */
+    int64_t unit; /* INPUT_RUNS, OWN_RUNS: >= 1 */
+} sigeo__param_slice_t;
 
 /* Per-op behaviour. `infer` sets node->width and runs from the inputs at
  * activation time; forward/backward run on the batch. backward reads
@@ -178,7 +207,7 @@ struct sigeo__op {
     /* Multiply-accumulates of one sample at the active widths (NULL = 0). */
     int64_t (*flops)(const sigeo_model_t *m, const sigeo__node_t *node);
     /* PyTorch-default initialisation of parameter p of this node, drawn from
-     * the context's stream (NULL = the nn.Linear / norm / embedding rule). */
+     * the model's stream (NULL = the nn.Linear / norm / embedding rule). */
     void (*init_param)(sigeo_model_t *m, const sigeo__node_t *node, sigeo__param_t *p);
     /* Elements of p the active architecture uses (NULL = the linear rule:
      * weight width x input width, others width or numel). */
@@ -194,7 +223,60 @@ struct sigeo__op {
      * and no running statistics. NULL = the op cannot: the pass fails with
      * SIGEO_ERR_UNSUPPORTED naming it. */
     sigeo_status_t (*jvp)(sigeo_model_t *m, sigeo__node_t *node);
+    /* The active slice of parameter p under the active architecture (NULL =
+     * SIGEO__SLICE_PREFIX). An op whose elastic parameters are not a prefix
+     * of the max-size tensor must say where they are here. */
+    void (*param_slice)(const sigeo_model_t *m, const sigeo__node_t *node, const sigeo__param_t *p,
+                        sigeo__param_slice_t *out);
+    /* Extraction: rewrites `d`, the builder's description of the node (its
+     * inputs already those of the standalone model), into the standalone
+     * layer's at the active architecture, e.g. an elastic width's units
+     * (NULL = as built). */
+    void (*standalone_desc)(const sigeo_model_t *m, const sigeo__node_t *node, sigeo_layer_desc_t *d);
+    /* Extraction: the input that replaces the node in a standalone model (an
+     * op choice collapses to its chosen branch), or -1 to keep the node
+     * (NULL = keep). */
+    int32_t (*standalone_alias)(const sigeo_model_t *m, const sigeo__node_t *node);
+    /* Whether input i reaches the node under the active architecture (NULL =
+     * the gate rule of sigeo__input_on). */
+    bool (*input_on)(const sigeo_model_t *m, const sigeo__node_t *node, int32_t i);
+    /* An input node (sigeo_model_add_input; a standalone model re-adds it
+     * from input_desc): its tangent along theta is zero, and consumers skip
+     * its gradient unless a backward asks for it (sigeo__wants_grad). */
+    bool input;
 };
+
+/* The model's random stream, numbered on first use (see struct sigeo_model). */
+static inline sigeo__rng_t *sigeo__model_rng(sigeo_model_t *m)
+{
+    if (!m->rng_ready) {
+        sigeo__rng_derive(&m->rng, m->ctx->options.seed, sigeo__context_next_stream(m->ctx));
+        m->rng_ready = true;
+    }
+    return &m->rng;
+}
+
+/* The slice of parameter p (its op's param_slice, or the prefix). */
+static inline sigeo__param_slice_t sigeo__param_slice(const sigeo_model_t *m, const sigeo__param_t *p)
+{
+    const sigeo__node_t *n = &m->nodes[p->node];
+    sigeo__param_slice_t s = { SIGEO__SLICE_PREFIX, 0, 1 };
+    if (n->op->param_slice)
+        n->op->param_slice(m, n, p, &s);
+    return s;
+}
+
+/* Whether a backward must write `in`'s gradient: every node but the
+ * inputs, and the inputs too during an input-gradient backward
+ * (sigeo__tape_backward_from). */
+static inline bool sigeo__wants_grad(const sigeo_model_t *m, const sigeo__node_t *in)
+{
+    return !in->op->input || m->input_grad;
+}
+
+/* A standalone_desc for layers whose width follows their input (norms):
+ * units 0, so the standalone layer takes its input's active width (extract.c). */
+void sigeo__standalone_width_of_input(const sigeo_model_t *m, const sigeo__node_t *node, sigeo_layer_desc_t *d);
 
 /* Op tables, one per file. */
 extern const sigeo__op_t sigeo__op_input_dense, sigeo__op_input_sparse, sigeo__op_linear, sigeo__op_activation,
@@ -246,6 +328,18 @@ void sigeo__param_clear_grad(sigeo__param_t *p);
 sigeo_status_t sigeo__loss_check(sigeo_model_t *m, const sigeo_batch_t *batch);
 sigeo_status_t sigeo__loss_forward(sigeo_model_t *m, const sigeo_batch_t *batch);
 void sigeo__loss_backward(sigeo_model_t *m);
+
+/* The Hessian-vector rules of conv2d (op_conv.c; see hvp.c). */
+sigeo_status_t sigeo__conv_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, const float *vb);
+sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, float *hw, float *hb);
+
+/* The Hessian-vector rules of batch norm (op_batchnorm.c; no direction or
+ * product in gamma, beta). */
+sigeo_status_t sigeo__batch_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__batch_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+
+/* Grows every active node's tangent to a batch of `batch` rows (jvp.c). */
+sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch);
 
 /* Grows node->jvp_scratch to at least `size` bytes (contents not kept; jvp.c). */
 sigeo_status_t sigeo__node_jvp_scratch(sigeo_model_t *m, sigeo__node_t *node, size_t size);

@@ -40,7 +40,7 @@ sigeo_status_t sigeo__node_jvp_scratch(sigeo_model_t *m, sigeo__node_t *node, si
 
 /* Sized by max_width like out/grad (tape.c ensure_buffers), so switching
  * architectures at the same batch size never regrows them. */
-static sigeo_status_t ensure_tangents(sigeo_model_t *m, int64_t batch)
+sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch)
 {
     for (int32_t i = 0; i < m->n_nodes; i++) {
         sigeo__node_t *n = &m->nodes[i];
@@ -67,7 +67,7 @@ sigeo_status_t sigeo__tape_jvp(double *d_out, sigeo_model_t *m)
     if (!m->have_forward || !m->have_loss)
         return FAIL(m, SIGEO_ERR_INVALID_ARG,
                     "forward-mode pass: no forward with a loss since the last change (run one on the batch first)");
-    sigeo_status_t st = ensure_tangents(m, m->batch);
+    sigeo_status_t st = sigeo__ensure_tangents(m, m->batch);
     if (st != SIGEO_OK)
         return st;
     for (int32_t i = 0; i < m->n_nodes; i++) {

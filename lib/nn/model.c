@@ -1,10 +1,12 @@
 /* sigeo_model_t: the builder, parameters and modules, choice points and
  * architecture activation. Running the tape is in tape.c; the ops in op_*.c. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/rng.h"
 #include "nn/graph.h"
+#include "nn/probe.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -34,18 +36,21 @@ SIGEO_API sigeo_status_t sigeo_model_create(sigeo_model_t **out, sigeo_context_t
     if (!ctx)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_create: ctx is NULL");
     sigeo__engine_t *engine;
-    sigeo_status_t st = sigeo__engine_get(&engine, ctx);
+    sigeo_status_t st = sigeo__engine_open(&engine, ctx);
     if (st != SIGEO_OK)
-        return sigeo__propagate(&ctx->err, st);
+        return sigeo__context_propagate(ctx, st);
     sigeo_model_t *m = sigeo__calloc(1, sizeof *m);
-    if (!m)
+    if (!m) {
+        sigeo__engine_close(engine);
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
+    }
     m->ctx = ctx;
     m->engine = engine;
     m->loss_node = -1;
     m->directional_node = -1;
     m->name = sigeo__strdup(name ? name : "model");
     if (!m->name) {
+        sigeo__engine_close(engine);
         sigeo__free(m);
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_model_create: out of memory");
     }
@@ -70,6 +75,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
         sigeo__free(n->scratch);
         sigeo__free(n->tangent);
         sigeo__free(n->jvp_scratch);
+        sigeo__free(n->r_grad);
         for (int32_t s = 0; s < n->n_slots; s++)
             sigeo__prim_slot_free(n->slots[s]);
         sigeo__free(n->slots);
@@ -102,6 +108,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     sigeo__free(m->targets);
     sigeo__free(m->directional);
     sigeo__free(m->name);
+    sigeo__engine_close(m->engine);
     sigeo__free(m);
 }
 
@@ -173,13 +180,20 @@ SIGEO_API sigeo_status_t sigeo_model_add_input(int32_t *node_out, sigeo_model_t 
     if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_input_desc", &m->err)) != SIGEO_OK)
         return st;
     const char *name = d.name ? d.name : "";
+    if (d.reserved0 != 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: input '%s' has reserved0 = %u (must be 0)", fn, name,
+                    (unsigned)d.reserved0);
     if (d.kind == SIGEO_INPUT_DENSE) {
         if (d.features < 1)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: dense input '%s' has %lld features (need >= 1)", fn, name,
                         (long long)d.features);
+        if (d.features > SIGEO_MAX_ELEMENTS)
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: dense input '%s' has %lld features, over the limit of %lld", fn,
+                        name, (long long)d.features, (long long)SIGEO_MAX_ELEMENTS);
         if (d.shape[0] || d.shape[1] || d.shape[2]) {
-            if (d.shape[0] < 1 || d.shape[1] < 1 || d.shape[2] < 1 ||
-                d.shape[0] * d.shape[1] * d.shape[2] != d.features)
+            int64_t hw = 0, chw = 0;
+            if (d.shape[0] < 1 || d.shape[1] < 1 || d.shape[2] < 1 || !sigeo__mul_elems(&hw, d.shape[1], d.shape[2]) ||
+                !sigeo__mul_elems(&chw, d.shape[0], hw) || chw != d.features)
                 return FAIL(m, SIGEO_ERR_SHAPE, "%s: input '%s' shape %lldx%lldx%lld does not match %lld features", fn,
                             name, (long long)d.shape[0], (long long)d.shape[1], (long long)d.shape[2],
                             (long long)d.features);
@@ -268,6 +282,14 @@ sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int
         m->params = grown;
         m->cap_params = cap;
     }
+    /* A layer's parameters form one module, which the proxy layer sees
+     * whole (probe.h): refuse, rather than cut, one that does not fit. */
+    int32_t own = 0;
+    for (int32_t i = m->n_params - 1; i >= 0 && m->params[i].node == m->n_nodes; i--)
+        own++;
+    if (own >= SIGEO__MODULE_MAX_PARAMS)
+        return FAIL(m, SIGEO_ERR_INTERNAL, "layer '%s': more than %d parameters in one module (probe.h)", node->name,
+                    SIGEO__MODULE_MAX_PARAMS);
     size_t len = strlen(node->name) + 1 + strlen(suffix) + 1;
     char *name = sigeo__alloc(len);
     if (!name)
@@ -284,7 +306,13 @@ sigeo_status_t sigeo__model_add_param(sigeo_model_t *m, sigeo__node_t *node, int
     p->numel = 1;
     for (int32_t i = 0; i < ndim; i++) {
         p->dims[i] = dims[i];
-        p->numel *= dims[i];
+        if (!sigeo__mul_elems(&p->numel, p->numel, dims[i])) {
+            sigeo__free(name);
+            p->name = NULL;
+            return FAIL(m, SIGEO_ERR_SHAPE,
+                        "sigeo_model_add_layer: layer '%s': parameter '%s' would have more than %lld elements", node->name,
+                        suffix, (long long)SIGEO_MAX_ELEMENTS);
+        }
     }
     node->param[slot] = m->n_params;
     m->n_params++;
@@ -305,6 +333,13 @@ static sigeo_status_t check_inputs(sigeo_model_t *m, const sigeo_layer_desc_t *d
         if (m->nodes[id].kind == SIGEO__NODE_INPUT_SPARSE && d->kind != SIGEO_LAYER_EMBEDDING_BAG)
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: layer '%s' input %u is the sparse input '%s'; only an embedding bag "
                         "can read it", fn, d->name, (unsigned)i, m->nodes[id].name);
+        /* Routing reads a gate of every layer kind: only SUM and CONCAT
+         * have them (their configure checks the choices), others none. */
+        const int32_t gate = d->input_choices ? d->input_choices[i] : -1;
+        if (gate < -1 || (gate >= 0 && d->kind != SIGEO_LAYER_SUM && d->kind != SIGEO_LAYER_CONCAT))
+            return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                        "%s: layer '%s' input %u has input choice %d (only SUM and CONCAT inputs are gated; -1 = "
+                        "always on)", fn, d->name, (unsigned)i, (int)gate);
     }
     return SIGEO_OK;
 }
@@ -332,11 +367,25 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
     sigeo_status_t st = check_building(m, fn);
     if (st != SIGEO_OK)
         return st;
+    /* Every layer needs its name and inputs: a struct too small to hold them
+     * is a caller's mistake, not an older layout (the 1.0 one has them). */
+    const size_t need = offsetof(sigeo_layer_desc_t, n_inputs) + sizeof desc->n_inputs;
+    if (desc->struct_size >= sizeof(uint32_t) * 2 && desc->struct_size < need)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                    "%s: desc->struct_size %u is too small: a sigeo_layer_desc holds at least kind, name, inputs and "
+                    "n_inputs (%zu bytes; set it with SIGEO_LAYER_DESC_INIT or sigeo_layer_desc_init)",
+                    fn, (unsigned)desc->struct_size, need);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     if ((st = sigeo__struct_in(&d, sizeof d, desc, "sigeo_layer_desc", &m->err)) != SIGEO_OK)
         return st;
     if (!d.name)
         d.name = "";
+    if (d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS))
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has unknown flag bits 0x%x (known: NO_BIAS 0x1, "
+                    "RUNNING_STATS 0x2)", fn, d.name, (unsigned)(d.flags & ~(SIGEO_LAYER_NO_BIAS | SIGEO_LAYER_RUNNING_STATS)));
+    if (d.reserved0 != 0)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: layer '%s' has reserved0 = %u (must be 0)", fn, d.name,
+                    (unsigned)d.reserved0);
     if ((st = check_inputs(m, &d, fn)) != SIGEO_OK)
         return st;
     sigeo__node_t *n;
@@ -367,6 +416,11 @@ SIGEO_API sigeo_status_t sigeo_model_add_layer(int32_t *node_out, sigeo_model_t 
         n->op = op;
         n->max_runs = 1;
         st = op->configure(m, n, &d);
+        /* Every op's features per row within the limit (model.h "Limits"),
+         * so batch x width and width x width products are checked once. */
+        if (st == SIGEO_OK && (n->max_width < 0 || n->max_width > SIGEO_MAX_ELEMENTS))
+            st = FAIL(m, SIGEO_ERR_SHAPE, "%s: %s '%s' would have %lld features per row, over the limit of %lld", fn,
+                      op->name, d.name, (long long)n->max_width, (long long)SIGEO_MAX_ELEMENTS);
     }
     if (st != SIGEO_OK) {
         while (m->n_params > params_before)
@@ -406,11 +460,11 @@ SIGEO_API sigeo_status_t sigeo_model_set_loss(sigeo_model_t *m, int32_t output, 
     return SIGEO_OK;
 }
 
-/* PyTorch default initialisations, drawn from the context's stream in
+/* PyTorch default initialisations, drawn from the model's stream in
  * parameter order (so the same seed gives the same weights). */
 static void init_param(sigeo_model_t *m, sigeo__param_t *p)
 {
-    sigeo__rng_t *rng = &m->ctx->rng;
+    sigeo__rng_t *rng = sigeo__model_rng(m);
     const sigeo__node_t *node = &m->nodes[p->node];
     if (node->op && node->op->init_param) {
         node->op->init_param(m, node, p);
@@ -459,7 +513,7 @@ SIGEO_API sigeo_status_t sigeo_model_finalize(sigeo_model_t *m)
             sigeo__module_t *mod = &m->modules[m->params[i].module];
             mod->first_param = i;
             mod->n_params++;
-            mod->numel += m->params[i].numel;
+            mod->numel += m->params[i].numel; /* <= 2 params of <= 2^40 each (add_param) */
         }
     }
     for (int32_t k = 0; k < m->n_modules; k++) {
@@ -611,7 +665,7 @@ sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch)
     return st;
 }
 
-static sigeo_status_t check_ready(const sigeo_model_t *m, const char *fn)
+sigeo_status_t sigeo__model_check_ready(const sigeo_model_t *m, const char *fn)
 {
     if (!m->finalized)
         return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
@@ -624,7 +678,7 @@ SIGEO_API sigeo_status_t sigeo_model_activate(sigeo_model_t *m, const int32_t *a
     static const char fn[] = "sigeo_model_activate";
     if (!m)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
-    sigeo_status_t st = check_ready(m, fn);
+    sigeo_status_t st = sigeo__model_check_ready(m, fn);
     if (st != SIGEO_OK)
         return st;
     if (n != m->n_choices)
@@ -680,7 +734,7 @@ static sigeo_status_t check_param(const sigeo_model_t *m, int32_t param, const c
     if (param < 0 || param >= m->n_params)
         return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
                               "%s: parameter index %d out of range (%d parameters)", fn, (int)param, (int)m->n_params);
-    return check_ready(m, fn);
+    return sigeo__model_check_ready(m, fn);
 }
 
 SIGEO_API sigeo_status_t sigeo_model_param_info(sigeo_param_info_t *out, const sigeo_model_t *m, int32_t param)

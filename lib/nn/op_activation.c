@@ -52,7 +52,7 @@ static sigeo_status_t act_forward(sigeo_model_t *m, sigeo__node_t *n, const sige
 static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     const int64_t count = m->batch * n->width;
     bool accumulate;

@@ -48,6 +48,10 @@ static sigeo_status_t attn_configure(sigeo_model_t *m, sigeo__node_t *n, const s
                     d->name, (int)d->heads, (long long)E);
     if (d->flags & SIGEO_LAYER_NO_BIAS)
         return FAIL(m, SIGEO_ERR_UNSUPPORTED, "%s: attention '%s': NO_BIAS is not supported", fn, d->name);
+    int64_t scores; /* per row: heads x T x T attention weights */
+    if (!sigeo__mul_elems(&scores, d->heads, s.d[0]) || !sigeo__mul_elems(&scores, scores, s.d[0]))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: attention '%s': %d heads x %lld x %lld scores exceed the limit of %lld", fn,
+                    d->name, (int)d->heads, (long long)s.d[0], (long long)s.d[0], (long long)SIGEO_MAX_ELEMENTS);
     n->heads = d->heads;
     n->units = E;
     n->max_width = in->max_width;
@@ -100,8 +104,18 @@ static attn_dims_t dims_of(const sigeo__node_t *n, int64_t B)
 
 static sigeo_status_t buffers(attn_buf_t *bf, sigeo_model_t *m, sigeo__node_t *n, const attn_dims_t *k)
 {
-    const int64_t pn = k->B * k->T * 3 * k->E, an = k->B * k->H * k->T * k->T, on = k->B * k->T * k->E;
-    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(2 * (pn + an + on) + an) * sizeof(float));
+    /* B T E is within the limit (the forward checks batch x width); the
+     * scores B H T T need not be. */
+    int64_t on, pn, an, sum, total;
+    if (!sigeo__mul_elems(&on, k->B * k->T, k->E) || !sigeo__mul_elems(&pn, on, 3) ||
+        !sigeo__mul_elems(&an, k->B * k->H, k->T) || !sigeo__mul_elems(&an, an, k->T) ||
+        !sigeo__add_elems(&sum, pn, an) || !sigeo__add_elems(&sum, sum, on) || !sigeo__mul_elems(&total, sum, 2) ||
+        !sigeo__add_elems(&total, total, an))
+        return FAIL(m, SIGEO_ERR_SHAPE,
+                    "attention '%s': %lld rows of %lld heads x %lld x %lld scores exceed the limit of %lld elements",
+                    n->name, (long long)k->B, (long long)k->H, (long long)k->T, (long long)k->T,
+                    (long long)SIGEO_MAX_ELEMENTS);
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)total * sizeof(float));
     if (st != SIGEO_OK)
         return st;
     bf->p = n->scratch;
@@ -240,7 +254,7 @@ static sigeo_status_t attn_backward(sigeo_model_t *m, sigeo__node_t *n)
     if ((st = bmm(m, n, SLOT_D_K, &k, k.T, k.d, k.T, ats, bf.ds, qs, bf.p, ks, bf.dp + E, scale)) != SIGEO_OK)
         return st;
     /* Input projection. */
-    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+    if (sigeo__wants_grad(m, in)) {
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
         sigeo__matmul_shape_t d_x = { .m = rows, .n = E, .k = E3, .a_stride = { E3, 1 }, .b_stride = { E, 1 },
@@ -351,7 +365,8 @@ static int64_t attn_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
     (void)m;
     const int64_t E = n->units, T = n->width / E;
-    return 4 * T * E * E + 2 * T * T * E;
+    const int64_t proj = sigeo__sat_mul_i64(4 * T, sigeo__sat_mul_i64(E, E));
+    return sigeo__sat_add_i64(proj, sigeo__sat_mul_i64(2 * T, sigeo__sat_mul_i64(T, E)));
 }
 
 const sigeo__op_t sigeo__op_attention = {

@@ -219,7 +219,7 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
     if (st != SIGEO_OK)
         return st;
     sigeo__param_t *gp = &m->params[n->param[0]], *bp = &m->params[n->param[1]];
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool acc = false;
     float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
     const double count = (double)(B * S);
@@ -306,6 +306,88 @@ static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Hessian-vector pass (hvp.c), with no direction along and no product in
+ * gamma and beta (GraSP's case: they are not CL-weights). Forward: R{y} =
+ * gamma R{x_hat}, the forward-mode rule above without the parameters' own
+ * part. Reverse (hvp.c's swap: n->grad = R{g_y}, n->r_grad = g_y), with a
+ * = gamma g_y, A1 = mean_c(a), A2 = mean_c(a x_hat), in train mode
+ *   g_x = rstd (a - A1 - x_hat A2), so
+ *   R{g_x} = R{rstd} (a - A1 - x_hat A2)
+ *          + rstd (Ra - mean(Ra) - R{x_hat} A2 - x_hat (mean(Ra x_hat) + mean(a R{x_hat}))),
+ * Ra = gamma R{g_y}, R{rstd} = -rstd^2 mean_c(x_hat R{x}); eval mode is
+ * linear: R{g_x} = rstd gamma R{g_y}. Parameter gradients are untouched. */
+sigeo_status_t sigeo__batch_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo_status_t st = bn_jvp(m, n);
+    if (st != SIGEO_OK)
+        return st;
+    const int64_t count = m->batch * n->width;
+    for (int64_t i = 0; i < count; i++)
+        n->tangent[i] -= n->out[i];
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__batch_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    const int64_t B = m->batch, W = n->width, S = positions(n), C = W / S;
+    const bool train = !(n->flags & SIGEO_LAYER_RUNNING_STATS);
+    bn_work_t w;
+    sigeo_status_t st = get_work(&w, m, n, B, C);
+    if (st != SIGEO_OK)
+        return st;
+    const float *gamma = m->params[n->param[0]].data;
+    const double count = (double)(B * S);
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    for (int64_t c = 0; c < C; c++) {
+        const double gm = gamma[w.idx[c]], rs = w.rstd[c];
+        double A1 = 0, A2 = 0, RA1 = 0, RA2 = 0, ARx = 0, XRx = 0, mean_rx = 0;
+        for (int64_t r = 0; train && r < B; r++)
+            for (int64_t s = 0; s < S; s++) {
+                const int64_t i = r * W + c * S + s;
+                const double xh = w.xhat[i], xd = in->tangent[i];
+                mean_rx += xd;
+                XRx += xh * xd;
+            }
+        mean_rx /= count;
+        XRx /= count;
+        /* R{x_hat} = rstd (R{x} - mean(R{x}) - x_hat mean(x_hat R{x})) */
+        for (int64_t r = 0; train && r < B; r++)
+            for (int64_t s = 0; s < S; s++) {
+                const int64_t i = r * W + c * S + s;
+                const double xh = w.xhat[i], a = gm * n->r_grad[i], ra = gm * n->grad[i];
+                const double rxh = rs * (in->tangent[i] - mean_rx - xh * XRx);
+                A1 += a;
+                A2 += a * xh;
+                RA1 += ra;
+                RA2 += ra * xh;
+                ARx += a * rxh;
+            }
+        A1 /= count;
+        A2 /= count;
+        RA1 /= count;
+        RA2 /= count;
+        ARx /= count;
+        const double r_rstd = -rs * rs * XRx;
+        for (int64_t r = 0; r < B; r++)
+            for (int64_t s = 0; s < S; s++) {
+                const int64_t i = r * W + c * S + s;
+                const double ra = gm * n->grad[i];
+                double v = rs * ra;
+                if (train) {
+                    const double xh = w.xhat[i], a = gm * n->r_grad[i];
+                    const double rxh = rs * (in->tangent[i] - mean_rx - xh * XRx);
+                    v = r_rstd * (a - A1 - xh * A2) + rs * (ra - RA1 - rxh * A2 - xh * (RA2 + ARx));
+                }
+                dx[i] = acc ? dx[i] + (float)v : (float)v;
+            }
+    }
+    return SIGEO_OK;
+}
+
 /* Train mode normalises with the batch's statistics: each sample's output
  * depends on the others'. */
 static bool bn_couples_samples(const sigeo_model_t *m, const sigeo__node_t *n)
@@ -321,8 +403,18 @@ static int64_t bn_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, c
     return n->width / positions(n);
 }
 
+/* gamma and beta (and the running statistics) follow the node's own runs,
+ * one entry per channel of `positions` features. */
+static void bn_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                           sigeo__param_slice_t *out)
+{
+    (void)m;
+    (void)p;
+    *out = (sigeo__param_slice_t){ SIGEO__SLICE_OWN_RUNS, 0, positions(n) };
+}
+
 const sigeo__op_t sigeo__op_batch_norm = {
     .name = "batch norm", .configure = bn_configure, .infer = bn_infer, .forward = bn_forward,
     .backward = bn_backward, .active_numel = bn_active_numel, .couples_samples = bn_couples_samples,
-    .jvp = bn_jvp,
+    .jvp = bn_jvp, .param_slice = bn_param_slice, .standalone_desc = sigeo__standalone_width_of_input,
 };

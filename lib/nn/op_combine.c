@@ -31,7 +31,8 @@ static sigeo_status_t sum_concat_configure(sigeo_model_t *m, sigeo__node_t *n, c
     int32_t runs = 0;
     for (uint32_t i = 0; i < d->n_inputs; i++) {
         const sigeo__node_t *in = &m->nodes[d->inputs[i]];
-        total += in->max_width;
+        if (!sigeo__add_elems(&total, total, in->max_width))
+            total = INT64_MAX; /* refused by add_layer's limit (CONCAT only) */
         widest = in->max_width > widest ? in->max_width : widest;
         runs += in->max_runs;
         if (d->input_choices && d->input_choices[i] >= 0 &&
@@ -92,7 +93,7 @@ static sigeo_status_t sum_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     for (int32_t i = 0; i < n->n_inputs; i++) {
         sigeo__node_t *in = sigeo__input(m, n, i);
-        if (!sigeo__input_on(m, n, i) || in->kind == SIGEO__NODE_INPUT_DENSE)
+        if (!sigeo__input_on(m, n, i) || !sigeo__wants_grad(m, in))
             continue;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
@@ -142,7 +143,7 @@ static sigeo_status_t concat_backward(sigeo_model_t *m, sigeo__node_t *n)
         if (!sigeo__input_on(m, n, i))
             continue;
         sigeo__node_t *in = sigeo__input(m, n, i);
-        if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+        if (sigeo__wants_grad(m, in)) {
             bool acc;
             float *dx = sigeo__grad_target(in, &acc);
             put_block(dx, in->width, n->grad + col, n->width, m->batch, in->width, acc);
@@ -171,7 +172,7 @@ static sigeo_status_t select_forward(sigeo_model_t *m, sigeo__node_t *n, const s
 static sigeo_status_t select_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, m->arch[n->choice]);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);
@@ -228,6 +229,18 @@ const sigeo__op_t sigeo__op_concat = {
     .backward = concat_backward,
     .jvp = concat_jvp,
 };
+/* Only the chosen branch reaches a select; a standalone model has no op
+ * choice, so the select collapses to that branch. */
+static bool select_input_on(const sigeo_model_t *m, const sigeo__node_t *n, int32_t i)
+{
+    return m->arch[n->choice] == i;
+}
+
+static int32_t select_standalone_alias(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    return m->arch[n->choice];
+}
+
 const sigeo__op_t sigeo__op_select = {
     .name = "select",
     .configure = select_configure,
@@ -235,4 +248,6 @@ const sigeo__op_t sigeo__op_select = {
     .forward = select_forward,
     .backward = select_backward,
     .jvp = select_jvp,
+    .standalone_alias = select_standalone_alias,
+    .input_on = select_input_on,
 };

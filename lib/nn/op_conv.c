@@ -34,17 +34,22 @@ static sigeo_status_t conv_configure(sigeo_model_t *m, sigeo__node_t *n, const s
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: conv2d '%s' kernel %lldx%lld stride %lldx%lld padding %lldx%lld", fn,
                         d->name, (long long)d->kernel[0], (long long)d->kernel[1], (long long)d->stride[0],
                         (long long)d->stride[1], (long long)d->padding[0], (long long)d->padding[1]);
-        const int64_t span = s.d[1 + i] + 2 * n->padding[i];
+        int64_t pad2, span;
+        if (!sigeo__mul_elems(&pad2, 2, n->padding[i]) || !sigeo__add_elems(&span, s.d[1 + i], pad2))
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': padding %lld makes the input %s over the limit of %lld",
+                        fn, d->name, (long long)n->padding[i], i ? "width" : "height", (long long)SIGEO_MAX_ELEMENTS);
         if (span < n->kernel[i])
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': kernel %lld exceeds the padded input %s %lld of '%s'", fn,
                         d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span, in->name);
         out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
     }
-    if (d->units > INT64_MAX / 8 / out[0] / out[1] || s.d[0] > INT64_MAX / 8 / n->kernel[0] / n->kernel[1] / d->units)
-        return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': %lld channels of %lldx%lld do not fit in memory", fn, d->name,
-                    (long long)d->units, (long long)out[0], (long long)out[1]);
+    int64_t plane, width;
+    if (!sigeo__mul_elems(&plane, out[0], out[1]) || !sigeo__mul_elems(&width, d->units, plane))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: conv2d '%s': %lld channels of %lldx%lld exceed the limit of %lld features",
+                    fn, d->name, (long long)d->units, (long long)out[0], (long long)out[1],
+                    (long long)SIGEO_MAX_ELEMENTS);
     n->units = d->units;
-    n->max_width = d->units * out[0] * out[1];
+    n->max_width = width;
     sigeo__node_set_shape(n, 3, (const int64_t[]){ d->units, out[0], out[1] });
     n->module = m->n_modules;
     const int64_t wd[4] = { d->units, s.d[0], n->kernel[0], n->kernel[1] };
@@ -100,7 +105,7 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
     w->grad_dirty = true;
     if (bp)
         bp->grad_dirty = true;
-    if (in->kind != SIGEO__NODE_INPUT_DENSE) {
+    if (sigeo__wants_grad(m, in)) {
         const int64_t count = m->batch * in->width;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
@@ -145,6 +150,73 @@ static sigeo_status_t conv_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Hessian-vector pass (hvp.c), linear in (x, W, b) jointly bilinear:
+ *   R{y} = conv(R{x}; W) + conv(x; V) + v_b,
+ * with v_w / v_b the direction (NULL = 0). The two convolutions run without
+ * bias in the forward-mode slot; jvp_scratch holds the second. */
+sigeo_status_t sigeo__conv_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, const float *vb)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t count = m->batch * n->width, per_c = n->width / n->units;
+    sigeo__conv_shape_t sh = conv_shape(m, n, m->batch);
+    sh.bias = false;
+    sigeo_status_t st = sigeo__conv_forward(&n->slots[SLOT_JVP], m->engine, &sh, in->tangent,
+                                            m->params[n->param[0]].data, NULL, n->tangent);
+    if (st == SIGEO_OK && vw && (st = sigeo__node_jvp_scratch(m, n, (size_t)count * sizeof(float))) == SIGEO_OK)
+        st = sigeo__conv_forward(&n->slots[SLOT_JVP], m->engine, &sh, in->out, vw, NULL, n->jvp_scratch);
+    if (st != SIGEO_OK)
+        return st;
+    const float *xv = n->jvp_scratch;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t c = (i % n->width) / per_c;
+        n->tangent[i] += (vw ? xv[i] : 0.0f) + (vb ? vb[c] : 0.0f);
+    }
+    return SIGEO_OK;
+}
+
+/* Reverse sweep (hvp.c swaps the grads: n->grad = R{g}, n->r_grad = g):
+ *   R{dx} = conv^T(R{g}; W) + conv^T(g; V),
+ *   R{dW} = corr(x, R{g}) + corr(R{x}, g),   R{db} = sum R{g},
+ * into the input's grad (accumulating like the backward) and hw / hb (NULL
+ * = not wanted). Scratch: node scratch for the second terms. */
+sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *vw, float *hw, float *hb)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__conv_shape_t sh = conv_shape(m, n, m->batch);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t in_count = m->batch * in->width, wn = w->numel, bn = n->param[1] >= 0 ? n->units : 0;
+    const int64_t need = (in_count > wn + bn ? in_count : wn + bn) * 2;
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)need * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    float *t1 = n->scratch, *t2 = t1 + need / 2;
+    if (hw || hb) {
+        float *bias1 = sh.bias ? t1 + wn : NULL, *bias2 = sh.bias ? t2 + wn : NULL;
+        if ((st = sigeo__conv_backward_weights(&n->slots[SLOT_BWD_WEIGHTS], m->engine, &sh, in->out, n->grad, t1,
+                                               bias1)) != SIGEO_OK ||
+            (st = sigeo__conv_backward_weights(&n->slots[SLOT_BWD_WEIGHTS], m->engine, &sh, in->tangent, n->r_grad,
+                                               t2, bias2)) != SIGEO_OK)
+            return st;
+        for (int64_t i = 0; hw && i < wn; i++)
+            hw[i] = t1[i] + t2[i];
+        for (int64_t c = 0; hb && c < bn; c++)
+            hb[c] = t1[wn + c];
+    }
+    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        return SIGEO_OK;
+    if ((st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->grad, w->data, t1)) !=
+        SIGEO_OK)
+        return st;
+    if (vw && (st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->r_grad, vw, t2)) !=
+                  SIGEO_OK)
+        return st;
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    for (int64_t i = 0; i < in_count; i++)
+        dx[i] = (acc ? dx[i] : 0.0f) + t1[i] + (vw ? t2[i] : 0.0f);
+    return SIGEO_OK;
+}
+
 /* nn.Conv2d.reset_parameters: kaiming_uniform(a=sqrt 5) gives the bound
  * 1/sqrt(fan_in), fan_in = C kh kw, and the bias uses the same bound. */
 static void conv_init(sigeo_model_t *m, const sigeo__node_t *n, sigeo__param_t *p)
@@ -162,7 +234,7 @@ static int64_t conv_active_numel(const sigeo_model_t *m, const sigeo__node_t *n,
 
 static int64_t conv_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
-    return n->width * m->params[n->param[0]].numel / n->units;
+    return sigeo__sat_mul_i64(n->width, m->params[n->param[0]].numel / n->units);
 }
 
 const sigeo__op_t sigeo__op_conv2d = {

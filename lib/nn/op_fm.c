@@ -68,7 +68,7 @@ static sigeo_status_t fm_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo
 static sigeo_status_t fm_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     const int64_t E = n->width, T = in->width / E;
     double *s = n->scratch; /* sized by the forward */

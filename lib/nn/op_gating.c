@@ -86,7 +86,7 @@ static sigeo_status_t gate_backward(sigeo_model_t *m, sigeo__node_t *n)
             const float s = g[i * V + j], rv = j < rw ? r->out[i * rw + j] : 0.0f;
             dz[i * V + j] = n->grad[i * V + j] * rv * s * (1.0f - s);
         }
-    if (r->kind != SIGEO__NODE_INPUT_DENSE) {
+    if (sigeo__wants_grad(m, r)) {
         bool acc;
         float *dr = sigeo__grad_target(r, &acc);
         for (int64_t i = 0; i < B; i++)
@@ -95,7 +95,7 @@ static sigeo_status_t gate_backward(sigeo_model_t *m, sigeo__node_t *n)
                 dr[i * rw + j] = acc ? dr[i * rw + j] + v : v;
             }
     }
-    const bool want_dl = l->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dl = sigeo__wants_grad(m, l);
     bool acc = false;
     float *dl = want_dl ? sigeo__grad_target(l, &acc) : NULL;
     for (int32_t k = 0; k < l->n_runs; k++) {
@@ -184,7 +184,17 @@ static int64_t gate_flops(const sigeo_model_t *m, const sigeo__node_t *n)
     return n->width * m->nodes[n->inputs[0]].width + n->width;
 }
 
+/* The weight's active slice: the first `width` rows x input 0's runs. */
+static void gate_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                             sigeo__param_slice_t *out)
+{
+    (void)m;
+    if (p->kind == SIGEO_PARAM_WEIGHT)
+        *out = (sigeo__param_slice_t){ SIGEO__SLICE_INPUT_RUNS, n->width, 1 };
+}
+
 const sigeo__op_t sigeo__op_sigmoid_gating = {
     .name = "sigmoid gating", .configure = gate_configure, .infer = gate_infer, .forward = gate_forward,
     .backward = gate_backward, .flops = gate_flops, .active_numel = gate_active_numel, .jvp = gate_jvp,
+    .param_slice = gate_param_slice,
 };

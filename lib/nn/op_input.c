@@ -56,10 +56,12 @@ const sigeo__op_t sigeo__op_input_dense = {
     .infer = dense_infer,
     .forward = dense_forward,
     .jvp = dense_jvp,
+    .input = true,
 };
 const sigeo__op_t sigeo__op_input_sparse = {
     .name = "sparse input",
     .infer = sparse_infer,
     .forward = sparse_forward,
     .jvp = sparse_jvp,
+    .input = true,
 };

@@ -25,7 +25,9 @@ static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const si
                         "%s: dot interaction '%s' with one input needs (T, E) tokens, T >= 2; '%s' is not shaped so",
                         fn, d->name, in0->name);
         n->units = s.d[1]; /* E */
-        n->max_width = s.d[0] * (s.d[0] - 1) / 2;
+        if (!sigeo__mul_i64(&n->max_width, s.d[0], s.d[0] - 1))
+            n->max_width = INT64_MAX; /* refused by add_layer's limit */
+        n->max_width /= 2;
         return SIGEO_OK;
     }
     for (uint32_t i = 0; i < d->n_inputs; i++)
@@ -33,7 +35,9 @@ static sigeo_status_t dot_configure(sigeo_model_t *m, sigeo__node_t *n, const si
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: dot interaction '%s': input %u has width %lld, input 0 has %lld", fn,
                         d->name, (unsigned)i, (long long)m->nodes[d->inputs[i]].max_width, (long long)in0->max_width);
     n->units = in0->max_width;
-    n->max_width = (int64_t)d->n_inputs * ((int64_t)d->n_inputs - 1) / 2;
+    if (!sigeo__mul_i64(&n->max_width, (int64_t)d->n_inputs, (int64_t)d->n_inputs - 1))
+        n->max_width = INT64_MAX; /* refused by add_layer's limit */
+    n->max_width /= 2;
     return SIGEO_OK;
 }
 
@@ -132,7 +136,7 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     }
     if (token_mode(n)) {
         sigeo__node_t *in = sigeo__input(m, n, 0);
-        if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        if (!sigeo__wants_grad(m, in))
             return SIGEO_OK;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
@@ -147,7 +151,7 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
     }
     for (int64_t i = 0; i < N; i++) {
         sigeo__node_t *in = sigeo__input(m, n, (int32_t)i);
-        if (in->kind == SIGEO__NODE_INPUT_DENSE)
+        if (!sigeo__wants_grad(m, in))
             continue;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);

@@ -80,7 +80,7 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
     const float *gamma = gp->data;
     for (int64_t j = 0; j < W; j++)
         gp->grad[idx[j]] = bp->grad[idx[j]] = 0.0f;
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool acc = false;
     float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
     for (int64_t r = 0; r < B; r++) {
@@ -137,6 +137,16 @@ static sigeo_status_t ln_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* gamma and beta follow the node's own runs, one entry per feature. */
+static void ln_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                           sigeo__param_slice_t *out)
+{
+    (void)m;
+    (void)n;
+    (void)p;
+    *out = (sigeo__param_slice_t){ SIGEO__SLICE_OWN_RUNS, 0, 1 };
+}
+
 const sigeo__op_t sigeo__op_layer_norm = {
     .name = "layer norm",
     .configure = ln_configure,
@@ -144,4 +154,6 @@ const sigeo__op_t sigeo__op_layer_norm = {
     .forward = ln_forward,
     .backward = ln_backward,
     .jvp = ln_jvp,
+    .param_slice = ln_param_slice,
+    .standalone_desc = sigeo__standalone_width_of_input,
 };

@@ -77,7 +77,7 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
     sigeo__node_t *in = sigeo__input(m, n, 0);
     sigeo__param_t *w = &m->params[n->param[0]];
     const int64_t B = m->batch, in_w = in->width, in_max = w->dims[1], out_w = n->width;
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool accumulate = false;
     float *dx = want_dx ? sigeo__grad_target(in, &accumulate) : NULL;
     for (int32_t r = 0; r < in->n_runs; r++) {
@@ -156,6 +156,22 @@ static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
     return m->nodes[n->inputs[0]].width * n->width;
 }
 
+/* The weight's active slice: the first `width` rows x the input's runs. */
+static void linear_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                               sigeo__param_slice_t *out)
+{
+    (void)m;
+    if (p->kind == SIGEO_PARAM_WEIGHT)
+        *out = (sigeo__param_slice_t){ SIGEO__SLICE_INPUT_RUNS, n->width, 1 };
+}
+
+/* A standalone linear has the active width as its units. */
+static void linear_standalone_desc(const sigeo_model_t *m, const sigeo__node_t *n, sigeo_layer_desc_t *d)
+{
+    (void)m;
+    d->units = n->width;
+}
+
 const sigeo__op_t sigeo__op_linear = {
     .name = "linear",
     .configure = linear_configure,
@@ -164,4 +180,6 @@ const sigeo__op_t sigeo__op_linear = {
     .backward = linear_backward,
     .flops = linear_flops,
     .jvp = linear_jvp,
+    .param_slice = linear_param_slice,
+    .standalone_desc = linear_standalone_desc,
 };

@@ -40,20 +40,27 @@ static sigeo_status_t pool2d_configure(sigeo_model_t *m, sigeo__node_t *n, const
         n->kernel[i] = d->kernel[i];
         n->stride[i] = d->stride[i] ? d->stride[i] : d->kernel[i];
         n->padding[i] = d->padding[i];
-        if (n->kernel[i] < 1 || n->stride[i] < 1 || n->padding[i] < 0 || 2 * n->padding[i] > n->kernel[i])
+        if (n->kernel[i] < 1 || n->stride[i] < 1 || n->padding[i] < 0 || n->padding[i] > n->kernel[i] / 2)
             return FAIL(m, SIGEO_ERR_INVALID_ARG,
                         "%s: pool2d '%s' kernel %lldx%lld stride %lldx%lld padding %lldx%lld (padding at most half "
                         "the kernel)",
                         fn, d->name, (long long)d->kernel[0], (long long)d->kernel[1], (long long)d->stride[0],
                         (long long)d->stride[1], (long long)d->padding[0], (long long)d->padding[1]);
-        const int64_t span = s.d[1 + i] + 2 * n->padding[i];
+        int64_t span; /* padding <= kernel / 2 */
+        if (!sigeo__add_elems(&span, s.d[1 + i], 2 * n->padding[i]))
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: pool2d '%s': padding %lld makes the input %s over the limit of %lld",
+                        fn, d->name, (long long)n->padding[i], i ? "width" : "height", (long long)SIGEO_MAX_ELEMENTS);
         if (span < n->kernel[i])
             return FAIL(m, SIGEO_ERR_SHAPE, "%s: pool2d '%s': kernel %lld exceeds the padded input %s %lld", fn,
                         d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span);
         out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
     }
     n->pooling = d->pooling;
-    n->max_width = s.d[0] * out[0] * out[1];
+    int64_t plane;
+    if (!sigeo__mul_elems(&plane, out[0], out[1]) || !sigeo__mul_elems(&n->max_width, s.d[0], plane))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: pool2d '%s': %lld channels of %lldx%lld exceed the limit of %lld features",
+                    fn, d->name, (long long)s.d[0], (long long)out[0], (long long)out[1],
+                    (long long)SIGEO_MAX_ELEMENTS);
     sigeo__node_set_shape(n, 3, (const int64_t[]){ s.d[0], out[0], out[1] });
     return SIGEO_OK;
 }
@@ -115,7 +122,7 @@ static sigeo_status_t pool_forward(sigeo_model_t *m, sigeo__node_t *n, const sig
 static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     const sigeo__pool_shape_t sh = pool_shape(m, n, m->batch);
     const int64_t count = m->batch * in->width;

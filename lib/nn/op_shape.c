@@ -132,7 +132,7 @@ void sigeo__put_rows(float *dst, int64_t ld_dst, const float *src, int64_t ld_sr
 
 void sigeo__init_uniform(sigeo_model_t *m, sigeo__param_t *p, double bound)
 {
-    sigeo__rng_t *rng = &m->ctx->rng;
+    sigeo__rng_t *rng = sigeo__model_rng(m);
     for (int64_t i = 0; i < p->numel; i++)
         p->data[i] = (float)((2.0 * sigeo__rng_uniform(rng) - 1.0) * bound);
 }
@@ -149,6 +149,13 @@ static sigeo_status_t desc_shape(sigeo__shape_t *out, sigeo_model_t *m, const si
         if (d->shape[i] > 0)
             s.d[s.ndim++] = d->shape[i];
     }
+    int64_t numel = 1;
+    for (int32_t i = 0; i < s.ndim; i++)
+        if (!sigeo__mul_elems(&numel, numel, s.d[i]))
+            return FAIL(m, SIGEO_ERR_SHAPE,
+                        "sigeo_model_add_layer: %s '%s' shape (%lld, %lld, %lld) holds more than %lld features", what,
+                        d->name, (long long)d->shape[0], (long long)d->shape[1], (long long)d->shape[2],
+                        (long long)SIGEO_MAX_ELEMENTS);
     if (s.ndim == 1)
         s = (sigeo__shape_t){ 0, { 0, 0, 0 } };
     *out = s;
@@ -172,7 +179,7 @@ static sigeo_status_t one_input(sigeo_model_t *m, const sigeo_layer_desc_t *d, c
 static sigeo_status_t pass_grad_back(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);
@@ -237,11 +244,10 @@ static sigeo_status_t slice_configure(sigeo_model_t *m, sigeo__node_t *n, const 
     if (st != SIGEO_OK)
         return st;
     sigeo__node_t *in = &m->nodes[d->inputs[0]];
-    if (d->units < 1 || d->offset < 0 || d->offset + d->units > in->max_width)
+    if (d->units < 1 || d->offset < 0 || d->units > in->max_width || d->offset > in->max_width - d->units)
         return FAIL(m, SIGEO_ERR_SHAPE,
-                    "sigeo_model_add_layer: slice '%s' takes features [%lld, %lld) of input '%s', which has %lld",
-                    d->name, (long long)d->offset, (long long)(d->offset + d->units), in->name,
-                    (long long)in->max_width);
+                    "sigeo_model_add_layer: slice '%s' takes %lld features from feature %lld of input '%s', which "
+                    "has %lld", d->name, (long long)d->units, (long long)d->offset, in->name, (long long)in->max_width);
     n->offset = d->offset;
     n->units = n->max_width = d->units;
     sigeo__shape_t s = sigeo__node_shape(m, in);
@@ -278,7 +284,7 @@ static sigeo_status_t slice_forward(sigeo_model_t *m, sigeo__node_t *n, const si
 static sigeo_status_t slice_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    if (!sigeo__wants_grad(m, in))
         return SIGEO_OK;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);

@@ -38,7 +38,7 @@ sigeo_status_t sigeo__node_own_slots(sigeo_model_t *m, sigeo__node_t *n, int32_t
 /* Writes (or, with add, adds) a [B, w] block with row strides ld_dst/ld_src. */
 void sigeo__put_rows(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows, int64_t w, bool add);
 
-/* Uniform U(-bound, bound) draws from the context's stream, in order. */
+/* Uniform U(-bound, bound) draws from the model's stream, in order. */
 void sigeo__init_uniform(sigeo_model_t *m, sigeo__param_t *p, double bound);
 
 #endif

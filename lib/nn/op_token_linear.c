@@ -46,12 +46,13 @@ static sigeo_status_t tl_configure(sigeo_model_t *m, sigeo__node_t *n, const sig
                 return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s' width option %d is %lld, outside 1..%lld", fn,
                             d->name, (int)o, (long long)c->values[o], (long long)d->units);
     }
-    if (d->units > INT64_MAX / 8 / s.d[1] || d->units > INT64_MAX / 8 / s.d[0])
-        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': %lld tokens do not fit in memory", fn, d->name,
-                    (long long)d->units);
+    int64_t width;
+    if (!sigeo__mul_elems(&width, d->units, s.d[1]))
+        return FAIL(m, SIGEO_ERR_SHAPE, "%s: token linear '%s': %lld tokens of %lld exceed the limit of %lld features",
+                    fn, d->name, (long long)d->units, (long long)s.d[1], (long long)SIGEO_MAX_ELEMENTS);
     n->units = d->units;
     n->width_choice = d->width_choice;
-    n->max_width = d->units * s.d[1];
+    n->max_width = width;
     sigeo__node_set_shape(n, 2, (const int64_t[]){ d->units, s.d[1] });
     n->module = m->n_modules;
     const int64_t wd[2] = { d->units, s.d[0] };
@@ -138,7 +139,7 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
     float *xt = n->scratch, *dyt = xt + tin * ld;
     to_token_major(xt, ld, in->out, in_w, B, tin, E);
     to_token_major(dyt, ld, n->grad, out_w, B, tout, E);
-    const bool want_dx = in->kind != SIGEO__NODE_INPUT_DENSE;
+    const bool want_dx = sigeo__wants_grad(m, in);
     bool acc = false;
     float *dx = want_dx ? sigeo__grad_target(in, &acc) : NULL;
     for (int32_t r = 0; r < in->n_runs; r++) {
@@ -220,10 +221,30 @@ static int64_t tl_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, c
 static int64_t tl_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
     const int64_t E = n->shape[1];
-    return (n->width / E) * m->nodes[n->inputs[0]].width;
+    return sigeo__sat_mul_i64(n->width / E, m->nodes[n->inputs[0]].width);
+}
+
+/* The weight [units, T] mixes whole tokens of E features: its active slice
+ * is the first active output tokens x the input's runs, E features per
+ * column. */
+static void tl_param_slice(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p,
+                           sigeo__param_slice_t *out)
+{
+    (void)m;
+    const int64_t E = n->shape[1];
+    if (p->kind == SIGEO_PARAM_WEIGHT)
+        *out = (sigeo__param_slice_t){ SIGEO__SLICE_INPUT_RUNS, n->width / E, E };
+}
+
+/* A standalone token linear has the active output tokens as its units. */
+static void tl_standalone_desc(const sigeo_model_t *m, const sigeo__node_t *n, sigeo_layer_desc_t *d)
+{
+    (void)m;
+    d->units = n->width / n->shape[1];
 }
 
 const sigeo__op_t sigeo__op_token_linear = {
     .name = "token linear", .configure = tl_configure, .infer = tl_infer, .forward = tl_forward,
     .backward = tl_backward, .flops = tl_flops, .active_numel = tl_active_numel, .jvp = tl_jvp,
+    .param_slice = tl_param_slice, .standalone_desc = tl_standalone_desc,
 };

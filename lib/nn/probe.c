@@ -21,14 +21,14 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
     out->numel = mod->numel;
     out->data = mod->data;
     out->grad = mod->grad;
-    out->n_params = mod->n_params < 4 ? mod->n_params : 4;
+    /* All of them fit: sigeo__model_add_param refuses more (probe.h). */
+    out->n_params = mod->n_params;
     out->first_param = mod->first_param;
     out->node = first->node;
     int64_t off = 0;
     for (int32_t i = 0; i < mod->n_params; i++) {
         const sigeo__param_t *p = &m->params[mod->first_param + i];
-        if (i < 4)
-            out->params[i] = (sigeo__probe_param_t){ p->kind, off, p->numel, p->active_numel };
+        out->params[i] = (sigeo__probe_param_t){ p->kind, off, p->numel, p->active_numel };
         off += p->numel;
     }
 }
@@ -54,6 +54,11 @@ bool sigeo__probe_couples_samples(const sigeo_model_t *m)
 sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m)
 {
     return m->ctx;
+}
+
+sigeo__rng_t *sigeo__probe_model_rng(sigeo_model_t *m)
+{
+    return sigeo__model_rng(m);
 }
 
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m)
@@ -129,38 +134,27 @@ sigeo_status_t sigeo__probe_active_mask(uint8_t *mask, sigeo_model_t *m, int32_t
         return SIGEO_OK;
     }
     memset(mask, 0, (size_t)p->numel);
-    /* The elastic slices of the ops that have them: the first `rows` output
-     * units, and the weight columns the input's runs address (in units of
-     * `per_col` input features: token linear reads whole tokens of E). */
-    int64_t rows, per_col = 1;
-    switch (n->kind) {
-    case SIGEO_LAYER_LINEAR:
-    case SIGEO_LAYER_SIGMOID_GATING:
-        rows = n->width;
-        break;
-    case SIGEO_LAYER_TOKEN_LINEAR:
-        per_col = n->shape[1];
-        rows = n->width / per_col;
-        break;
-    default:
-        return sigeo__fail_on(&m->err, SIGEO_ERR_UNSUPPORTED,
-                              "parameter '%s': %lld of %lld elements active, and the slice of a '%s' layer is not "
-                              "known to the proxy layer",
-                              p->name, (long long)p->active_numel, (long long)p->numel, n->op->name);
-    }
+    /* Where the active elements are is the op's knowledge (graph.h, param_slice). */
+    const sigeo__param_slice_t sl = sigeo__param_slice(m, p);
     int64_t count = 0;
-    if (p->ndim == 1) {
-        memset(mask, 1, (size_t)rows);
-        count = rows;
-    } else {
+    if (sl.kind == SIGEO__SLICE_INPUT_RUNS && p->ndim == 2) {
         const sigeo__node_t *in = &m->nodes[n->inputs[0]];
         const int64_t cols = p->dims[1];
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = 0; r < sl.rows; r++)
             for (int32_t k = 0; k < in->n_runs; k++) {
-                const int64_t c0 = in->runs[k].max_offset / per_col, len = in->runs[k].len / per_col;
+                const int64_t c0 = in->runs[k].max_offset / sl.unit, len = in->runs[k].len / sl.unit;
                 memset(mask + r * cols + c0, 1, (size_t)len);
                 count += len;
             }
+    } else if (sl.kind == SIGEO__SLICE_OWN_RUNS) {
+        for (int32_t k = 0; k < n->n_runs; k++) {
+            const int64_t e0 = n->runs[k].max_offset / sl.unit, len = n->runs[k].len / sl.unit;
+            memset(mask + e0, 1, (size_t)len);
+            count += len;
+        }
+    } else {
+        memset(mask, 1, (size_t)p->active_numel);
+        count = p->active_numel;
     }
     if (count != p->active_numel)
         return sigeo__fail_on(&m->err, SIGEO_ERR_INTERNAL,
@@ -208,8 +202,8 @@ void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node)
 bool sigeo__probe_input_on(const sigeo_model_t *m, int32_t node, int32_t i)
 {
     const sigeo__node_t *n = &m->nodes[node];
-    if (n->kind == SIGEO_LAYER_SELECT)
-        return m->arch[n->choice] == i;
+    if (n->op->input_on)
+        return n->op->input_on(m, n, i);
     return sigeo__input_on(m, n, i);
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/rng.h"
 #include "sigeo/model.h"
 
 typedef struct sigeo__probe_param {
@@ -18,6 +19,12 @@ typedef struct sigeo__probe_param {
     int64_t active_numel; /* elements the active architecture uses */
 } sigeo__probe_param_t;
 
+/* A module is one layer's parameters: at most four (attention: in_proj
+ * weight and bias, out_proj weight and bias). sigeo__model_add_param
+ * refuses a fifth (SIGEO_ERR_INTERNAL naming the layer), so a module view
+ * always holds every parameter: nothing is cut silently. */
+#define SIGEO__MODULE_MAX_PARAMS 4
+
 typedef struct sigeo__probe_module {
     const char *name;    /* the layer's node name */
     bool active;         /* the layer runs under the active architecture */
@@ -26,7 +33,7 @@ typedef struct sigeo__probe_module {
     const float *grad;   /* their gradients from the last backward */
     int32_t n_params;
     int32_t first_param;     /* index of its first parameter (sigeo__probe_param) */
-    sigeo__probe_param_t params[4];
+    sigeo__probe_param_t params[SIGEO__MODULE_MAX_PARAMS]; /* all n_params of them */
     int32_t node;        /* the layer's node index (sigeo__probe_node) */
 } sigeo__probe_module_t;
 
@@ -72,7 +79,20 @@ void sigeo__probe_loss_output(const float **out, int64_t *batch, int64_t *width,
                               const sigeo_model_t *m);
 
 sigeo_context_t *sigeo__probe_context(const sigeo_model_t *m);
+/* The model's own random stream (fresh weights, proxies' random data). */
+sigeo__rng_t *sigeo__probe_model_rng(sigeo_model_t *m);
+
+/* SIGEO_OK if the model is finalised, else INVALID_ARG "<fn>: model '...'
+ * is not finalised" in the model's and the thread's message (model.c). */
+sigeo_status_t sigeo__model_check_ready(const sigeo_model_t *m, const char *fn);
 sigeo__errbuf_t *sigeo__probe_errbuf(sigeo_model_t *m);
+
+/* sigeo_model_sample_arch / sigeo_model_mutate_arch drawing from `rng`
+ * instead of the model's own stream (NULL = the model's): a search's seed
+ * drives all of its draws, whatever else uses the model (lib/search). */
+sigeo_status_t sigeo__sample_arch_from(int32_t *arch, int32_t capacity, sigeo_model_t *m, sigeo_sampling_t how,
+                                       sigeo__rng_t *rng);
+sigeo_status_t sigeo__mutate_arch_from(int32_t *arch, int32_t n, sigeo_model_t *m, sigeo__rng_t *rng);
 
 /* One opaque pointer the proxy layer owns on the model, destroyed with it. */
 void *sigeo__probe_attachment(const sigeo_model_t *m);
@@ -88,11 +108,10 @@ void sigeo__probe_attach(sigeo_model_t *m, void *attachment, void (*destroy)(voi
 float *sigeo__probe_module_data(sigeo_model_t *m, int32_t module);
 
 /* Marks which elements of parameter `param` (index within the module) the
- * active architecture uses: mask[i] = 1 or 0 for i < that parameter's numel.
- * Knows the slices of linear, sigmoid gating and token linear (first rows x
- * the input's runs); other kinds are all-or-nothing. SIGEO_ERR_UNSUPPORTED
- * (with a message) for a partially active parameter of a kind it does not
- * know, SIGEO_ERR_INTERNAL if the mask disagrees with the active count. */
+ * active architecture uses: mask[i] = 1 or 0 for i < that parameter's numel,
+ * from the slice the layer's op describes (graph.h, param_slice).
+ * SIGEO_ERR_INTERNAL (with a message) if the mask disagrees with the
+ * layer's active count. */
 sigeo_status_t sigeo__probe_active_mask(uint8_t *mask, sigeo_model_t *m, int32_t module, int32_t param);
 
 #define SIGEO__PROBE_INPUT_DENSE (-1)
@@ -157,9 +176,24 @@ sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bo
  * the loss (sigeo_model_forward with loss_out, or forward_backward) since
  * the last change; leaves everything the forward and backward wrote as it
  * was. Allocates its buffers on the first call (and when the batch grows)
- * only. SIGEO_ERR_INVALID_ARG
- * without such a forward, SIGEO_ERR_NONFINITE if a d_n overflows,
- * SIGEO_ERR_NO_MEMORY, SIGEO_ERR_BACKEND. In jvp.c. */
+ * only. SIGEO_ERR_INVALID_ARG without such a forward, SIGEO_ERR_UNSUPPORTED
+ * for an op without a forward-mode rule, SIGEO_ERR_NONFINITE if a d_n
+ * overflows, SIGEO_ERR_NO_MEMORY, SIGEO_ERR_INTERNAL (a backend failure).
+ * In jvp.c. */
 sigeo_status_t sigeo__tape_jvp(double *d_out, sigeo_model_t *m);
+
+/* The exact Hessian-vector product of the batch loss L (the model's mean
+ * loss on `batch`) in the parameters: runs a forward and backward on the
+ * batch (so parameter gradients hold dL/dp afterwards, as after
+ * sigeo_model_forward_backward), then the R-operator passes (hvp.c). v and
+ * hv are arrays of sigeo__probe_param_count() pointers: v[p] the direction
+ * of parameter p (numel floats, NULL = 0), hv[p] receives (H v)_p (numel
+ * floats, zero outside the active slice; NULL = not wanted). ReLU's second
+ * derivative is 0 and its mask the forward's, as autograd's double backward
+ * takes them. SIGEO_ERR_UNSUPPORTED naming the first active op without a
+ * second-order rule (see hvp.c for the list), errors of the forward and
+ * backward. */
+sigeo_status_t sigeo__tape_hvp(sigeo_model_t *m, const sigeo_batch_t *batch, const float *const *v,
+                               float *const *hv);
 
 #endif

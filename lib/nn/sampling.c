@@ -1,9 +1,10 @@
 /* Choice groups, architecture validity and the path samplers (nasrec.md
- * §3.3-3.4), drawn from the context's random stream. */
+ * §3.3-3.4), drawn from the model's random stream (or a search's). */
 #include <string.h>
 
 #include "core/rng.h"
 #include "nn/graph.h"
+#include "nn/probe.h"
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
@@ -129,6 +130,12 @@ static int32_t imin(int32_t a, int32_t b)
 SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity, sigeo_model_t *m,
                                                  sigeo_sampling_t how)
 {
+    return sigeo__sample_arch_from(arch, capacity, m, how, NULL);
+}
+
+sigeo_status_t sigeo__sample_arch_from(int32_t *arch, int32_t capacity, sigeo_model_t *m, sigeo_sampling_t how,
+                                       sigeo__rng_t *rng)
+{
     static const char fn[] = "sigeo_model_sample_arch";
     if (!m)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
@@ -139,7 +146,8 @@ SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity
                     (int)m->n_choices);
     if (how < SIGEO_SAMPLE_UNIFORM || how > SIGEO_SAMPLE_FULL_PATH)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: unknown sampling strategy %d", fn, (int)how);
-    sigeo__rng_t *rng = &m->ctx->rng;
+    if (!rng)
+        rng = sigeo__model_rng(m);
     for (int32_t c = 0; c < m->n_choices; c++) {
         int32_t n = m->choices[c].n_options;
         arch[c] = how == SIGEO_SAMPLE_FULL_PATH ? n - 1 : (int32_t)sigeo__rng_below(rng, (uint64_t)n);
@@ -174,6 +182,11 @@ SIGEO_API sigeo_status_t sigeo_model_sample_arch(int32_t *arch, int32_t capacity
 
 SIGEO_API sigeo_status_t sigeo_model_mutate_arch(int32_t *arch, int32_t n, sigeo_model_t *m)
 {
+    return sigeo__mutate_arch_from(arch, n, m, NULL);
+}
+
+sigeo_status_t sigeo__mutate_arch_from(int32_t *arch, int32_t n, sigeo_model_t *m, sigeo__rng_t *rng)
+{
     static const char fn[] = "sigeo_model_mutate_arch";
     if (!m)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: model is NULL", fn);
@@ -186,7 +199,8 @@ SIGEO_API sigeo_status_t sigeo_model_mutate_arch(int32_t *arch, int32_t n, sigeo
         if (arch[c] < 0 || arch[c] >= m->choices[c].n_options)
             return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: choice %d ('%s') is %d, outside 0..%d", fn, (int)c,
                         m->choices[c].name, (int)arch[c], (int)m->choices[c].n_options - 1);
-    sigeo__rng_t *rng = &m->ctx->rng;
+    if (!rng)
+        rng = sigeo__model_rng(m);
     int32_t point = (int32_t)sigeo__rng_below(rng, (uint64_t)n);
     int32_t g = group_of(m, point);
     if (g >= 0) {

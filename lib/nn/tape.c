@@ -83,6 +83,10 @@ static sigeo_status_t check_batch(sigeo_model_t *m, const sigeo_batch_t *b, bool
         const sigeo__node_t *n = &m->nodes[i];
         if (!n->active)
             continue;
+        int64_t elems; /* model.h "Limits": every later batch x width product fits */
+        if (!sigeo__mul_elems(&elems, b->batch_size, n->max_width))
+            return FAIL(m, SIGEO_ERR_SHAPE, "%s: %lld rows of node '%s' (%lld features) exceed the limit of %lld elements",
+                        fn, (long long)b->batch_size, n->name, (long long)n->max_width, (long long)SIGEO_MAX_ELEMENTS);
         if (n->kind == SIGEO__NODE_INPUT_DENSE) {
             if (!b->dense)
                 return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: input '%s' needs batch->dense", fn, n->name);
@@ -267,9 +271,13 @@ SIGEO_API sigeo_status_t sigeo_model_sample_losses(float *buf, int64_t *count, c
     static const char fn[] = "sigeo_model_sample_losses";
     if (!m || !count)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, m ? "count" : "model");
-    if (!m->have_forward)
+    /* A forward without the loss (sigeo_model_forward with loss_out NULL)
+     * leaves sample_loss from an older batch: that is not this forward's. */
+    if (!m->have_forward || !m->have_loss)
         return sigeo__fail_on((sigeo__errbuf_t *)&m->err, SIGEO_ERR_INVALID_ARG,
-                              "%s: no forward with a loss since the last change", fn);
+                              "%s: no forward with a loss since the last change (%s)", fn,
+                              m->have_forward ? "the last forward ran without the loss: pass loss_out"
+                                              : "no forward since the model or its architecture changed");
     if (!buf) {
         *count = m->batch;
         return SIGEO_OK;
@@ -313,33 +321,22 @@ SIGEO_API sigeo_status_t sigeo_model_node_output(float *buf, int64_t *count, con
  * jacov / epe_nas backpropagate a given output gradient, the latter down
  * to the dense input.
  *
- * Ops skip the gradient of a dense input (nothing upstream needs it) by
- * testing kind == SIGEO__NODE_INPUT_DENSE. For an input-gradient backward
- * the active dense inputs wear the kind below instead, so every op writes
- * their gradient like any other node's; their shapes are resolved first
- * (an unresolved node's shape is derived from its kind). */
-#define NODE_INPUT_DENSE_WITH_GRAD 1002
-
+ * Ops skip the gradient of an input node (nothing upstream needs it) by
+ * asking sigeo__wants_grad(); an input-gradient backward sets
+ * m->input_grad, so every op then writes their gradient like any other
+ * node's. */
 sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bool input_grad)
 {
     if (!m->have_forward)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "backward: no forward since the last change");
     if (!seed)
         return FAIL(m, SIGEO_ERR_INVALID_ARG, "backward: no output gradient given");
-    for (int32_t i = 0; input_grad && i < m->n_nodes; i++) {
-        sigeo__node_t *n = &m->nodes[i];
-        if (n->kind == SIGEO__NODE_INPUT_DENSE && n->active) {
-            sigeo__node_shape(m, n);
-            n->kind = NODE_INPUT_DENSE_WITH_GRAD;
-        }
-    }
+    m->input_grad = input_grad;
     sigeo_status_t st = run_backward_from(m, seed);
+    m->input_grad = false;
     for (int32_t i = 0; input_grad && i < m->n_nodes; i++) {
         sigeo__node_t *n = &m->nodes[i];
-        if (n->kind != NODE_INPUT_DENSE_WITH_GRAD)
-            continue;
-        n->kind = SIGEO__NODE_INPUT_DENSE;
-        if (!n->grad_written)
+        if (n->active && n->op->input && !n->grad_written)
             memset(n->grad, 0, (size_t)(m->batch * n->width) * sizeof(float));
     }
     return st;

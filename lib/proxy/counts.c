@@ -4,7 +4,7 @@
  * sample by tensorwatch's conventions. No data. */
 #include "proxy/proxy.h"
 
-static sigeo_status_t count(int64_t *params, int64_t *flops, const sigeo__proxy_call_t *c)
+sigeo_status_t sigeo__proxy_count(int64_t *params, int64_t *flops, const sigeo__proxy_call_t *c)
 {
     sigeo__proxy_ws_t *ws = c->ws;
     sigeo_status_t st;
@@ -23,7 +23,7 @@ static sigeo_status_t count(int64_t *params, int64_t *flops, const sigeo__proxy_
 sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     int64_t params = 0;
-    sigeo_status_t st = count(&params, NULL, c);
+    sigeo_status_t st = sigeo__proxy_count(&params, NULL, c);
     if (st != SIGEO_OK)
         return st;
     sigeo__proxy_set_score(r, (double)params / 1e6, (double)params / 1e6);
@@ -33,7 +33,7 @@ sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_res
 sigeo_status_t sigeo__proxy_flops(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     int64_t flops = 0;
-    sigeo_status_t st = count(NULL, &flops, c);
+    sigeo_status_t st = sigeo__proxy_count(NULL, &flops, c);
     if (st != SIGEO_OK)
         return st;
     sigeo__proxy_set_score(r, (double)flops / 1e6, (double)flops / 1e6);

@@ -11,6 +11,42 @@
 
 #include "proxy/proxy.h"
 
+/* With saliencies kept: F_c on every active element of row c of the
+ * layer's weight (PyTorch layout: the rows are the output channels), so
+ * the saliencies of a layer sum to its term F_c x (weights per channel).
+ * The buffer is zeroed at channel 0. */
+static sigeo_status_t channel_saliency(const sigeo__proxy_call_t *c, const sigeo__probe_module_t *mod, int32_t module,
+                                       int64_t ch, double fc)
+{
+    if (!c->ws->keep_saliency)
+        return SIGEO_OK;
+    int32_t wi = -1;
+    for (int32_t i = 0; i < mod->n_params; i++)
+        if (mod->params[i].kind == SIGEO_PARAM_WEIGHT)
+            wi = i;
+    sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+    sigeo_status_t st = sigeo_model_param_info(&info, c->m, mod->first_param + wi);
+    if (st != SIGEO_OK)
+        return sigeo__proxy_failed(c, st, "weight shape");
+    const int64_t row = info.numel / info.dims[0];
+    float *sal = c->ws->saliency[mod->first_param + wi];
+    uint8_t *mask;
+    /* Same size every channel: the scratch keeps the mask made at channel 0. */
+    if ((st = sigeo__proxy_scratch((void **)&mask, c, SIGEO__SCRATCH_A, (size_t)info.numel)) != SIGEO_OK)
+        return st;
+    if (ch == 0) {
+        const sigeo__proxy_weight_t wt = { module, wi, mod->node, NULL, NULL, info.numel };
+        if ((st = sigeo__proxy_saliency_of(&sal, c, &wt)) != SIGEO_OK)
+            return st;
+        if ((st = sigeo__probe_active_mask(mask, c->m, module, wi)) != SIGEO_OK)
+            return sigeo__proxy_failed(c, st, "active slice");
+    }
+    for (int64_t j = 0; j < row; j++)
+        if (mask[ch * row + j])
+            sal[ch * row + j] = (float)fc;
+    return SIGEO_OK;
+}
+
 sigeo_status_t sigeo__proxy_fisher(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     sigeo_status_t st = sigeo__proxy_forward_backward(c);
@@ -47,8 +83,12 @@ sigeo_status_t sigeo__proxy_fisher(const sigeo__proxy_call_t *c, sigeo_proxy_res
                     a += (double)z[p] * (double)dz[p];
                 f += a * a;
             }
-            layer += fabs(0.5 * f / (double)B);
+            const double fc = fabs(0.5 * f / (double)B);
+            layer += fc;
+            if ((st = channel_saliency(c, &mod, k, ch, fc)) != SIGEO_OK)
+                return st;
         }
+        sigeo__proxy_layer_add(c->ws, k, layer * per_channel, NAN, NAN);
         score += layer * per_channel;
         layers++;
     }

@@ -19,6 +19,7 @@ sigeo_status_t sigeo__proxy_grad_norm(const sigeo__proxy_call_t *c, sigeo_proxy_
         double ss = 0.0;
         for (int64_t i = 0; i < w[l].numel; i++)
             ss += (double)w[l].grad[i] * (double)w[l].grad[i];
+        sigeo__proxy_layer_add(c->ws, w[l].module, sqrt(ss), NAN, NAN);
         score += sqrt(ss);
     }
     sigeo__proxy_set_score(r, score, score);

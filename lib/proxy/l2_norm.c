@@ -23,6 +23,7 @@ sigeo_status_t sigeo__proxy_l2_norm(const sigeo__proxy_call_t *c, sigeo_proxy_re
         for (int64_t i = 0; i < w[l].numel; i++)
             if (mask[i])
                 ss += (double)w[l].data[i] * (double)w[l].data[i];
+        sigeo__proxy_layer_add(c->ws, w[l].module, sqrt(ss), NAN, NAN);
         score += sqrt(ss);
     }
     sigeo__proxy_set_score(r, score, score);

@@ -14,9 +14,19 @@
  * pooling, token linear, attention, FM, sigmoid gating); the functional
  * ones (sum, concat, select, slice, reshape, zero) and the inputs are not
  * counted. nn.MultiheadAttention returns a tuple, whose [0] is the whole
- * batch: an attention output gives F = [B, T E] (samples as rows). */
+ * batch: an attention output gives F = [B, T E] (samples as rows).
+ *
+ * meco_opt (the paper's "MeCo opt"): per counted output, m = min(8, C)
+ * distinct rows of F drawn uniformly (sigeo's stream seeded with
+ * options->seed, outputs in node order, each a partial Fisher-Yates:
+ * for t < m, swap position t with t + below(C - t)), rho = their m x m
+ * corrcoef (NaN/Inf -> 0), term = (C / 8) lambda_min(rho). The official
+ * code's randperm(C)[:8] takes all C rows when C < 8, scaled by C / 8 the
+ * same way. Cost: an m x m eigenproblem per output instead of C x C. */
 #include <math.h>
+#include <string.h>
 
+#include "core/rng.h"
 #include "proxy/proxy.h"
 
 static bool counted(const sigeo__probe_node_t *nd)
@@ -54,6 +64,9 @@ sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_resul
     int *iwork;
     if ((st = sigeo__proxy_scratch((void **)&iwork, c, SIGEO__SCRATCH_B, sizeof(int))) != SIGEO_OK)
         return st;
+    const bool opt = c->o->kind == SIGEO_PROXY_MECO_OPT;
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, c->o->seed);
     double score = 0.0;
     uint32_t terms = 0;
     for (int32_t i = 0; i < sigeo__probe_node_count(m); i++) {
@@ -64,22 +77,46 @@ sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_resul
         const bool whole_batch = nd.kind == SIGEO_LAYER_ATTENTION;
         const int64_t C = whole_batch ? B : nd.channels, P = whole_batch ? nd.width : nd.positions;
         terms++;
+        /* meco_opt: m random rows gathered into slot C, scaled by C / 8. */
+        const float *F = nd.out;
+        int64_t rows = C;
+        double scale = 1.0;
+        if (opt) {
+            rows = C < 8 ? C : 8;
+            scale = (double)C / 8.0;
+            int64_t *idx;
+            float *pick;
+            if ((st = sigeo__proxy_scratch((void **)&idx, c, SIGEO__SCRATCH_D, (size_t)C * sizeof *idx)) != SIGEO_OK ||
+                (st = sigeo__proxy_scratch((void **)&pick, c, SIGEO__SCRATCH_C, (size_t)(rows * P) * sizeof *pick)) !=
+                    SIGEO_OK)
+                return st;
+            for (int64_t t = 0; t < C; t++)
+                idx[t] = t;
+            for (int64_t t = 0; t < rows; t++) {
+                const int64_t j = t + (int64_t)sigeo__rng_below(&rng, (uint64_t)(C - t));
+                const int64_t tmp = idx[t];
+                idx[t] = idx[j];
+                idx[j] = tmp;
+                memcpy(pick + t * P, nd.out + idx[t] * P, (size_t)P * sizeof(float));
+            }
+            F = pick;
+        }
         if (P == 1)
             continue; /* rho is all NaN -> 0: lambda_min = 0 */
         double *rho;
-        const int64_t ew = sigeo__linalg_eig_work(C);
+        const int64_t ew = sigeo__linalg_eig_work(rows);
         if ((st = sigeo__proxy_scratch((void **)&rho, c, SIGEO__SCRATCH_A,
-                                       (size_t)(C * C + 3 * C + ew) * sizeof(double))) != SIGEO_OK)
+                                       (size_t)(rows * rows + 3 * rows + ew) * sizeof(double))) != SIGEO_OK)
             return st;
-        double *work = rho + C * C, *w = work + 2 * C, *ework = w + C;
-        sigeo__linalg_corrcoef(rho, work, nd.out, C, P, P);
-        for (int64_t k = 0; k < C * C; k++)
+        double *work = rho + rows * rows, *w = work + 2 * rows, *ework = w + rows;
+        sigeo__linalg_corrcoef(rho, work, F, rows, P, P);
+        for (int64_t k = 0; k < rows * rows; k++)
             if (!isfinite(rho[k]))
                 rho[k] = 0.0;
-        if ((st = sigeo__linalg_sym_eigvals(w, rho, C, ework, iwork, c)) != SIGEO_OK)
+        if ((st = sigeo__linalg_sym_eigvals(w, rho, rows, ework, iwork, c)) != SIGEO_OK)
             return st;
         if (isfinite(w[0]))
-            score += w[0];
+            score += scale * w[0];
     }
     sigeo__proxy_set_score(r, score, score);
     r->n_samples = 1;

@@ -14,32 +14,57 @@ typedef struct kind_entry {
     bool needs_data;
 } kind_entry_t;
 
-static const kind_entry_t kinds[] = {
-    [SIGEO_PROXY_SIGEO] = { "sigeo", NULL, true },
-    [SIGEO_PROXY_ZICO] = { "zico", NULL, true },
-    [SIGEO_PROXY_FISHER_RAO] = { "fisher-rao", NULL, true },
-    [SIGEO_PROXY_GRAD_NORM] = { "grad_norm", sigeo__proxy_grad_norm, true },
-    [SIGEO_PROXY_SNIP] = { "snip", sigeo__proxy_snip, true },
-    [SIGEO_PROXY_GRASP] = { "grasp", sigeo__proxy_grasp, true },
-    [SIGEO_PROXY_FISHER] = { "fisher", sigeo__proxy_fisher, true },
-    [SIGEO_PROXY_JACOV] = { "jacov", sigeo__proxy_jacov, true },
-    [SIGEO_PROXY_EPE_NAS] = { "epe_nas", sigeo__proxy_epe_nas, true },
-    [SIGEO_PROXY_NWOT] = { "nwot", sigeo__proxy_nwot, true },
-    [SIGEO_PROXY_L2_NORM] = { "l2_norm", sigeo__proxy_l2_norm, false },
-    [SIGEO_PROXY_PLAIN] = { "plain", sigeo__proxy_plain, true },
-    [SIGEO_PROXY_SYNFLOW] = { "synflow", sigeo__proxy_synflow, false },
-    [SIGEO_PROXY_ZEN] = { "zen", sigeo__proxy_zen, true },
-    [SIGEO_PROXY_PARAMS] = { "params", sigeo__proxy_params, false },
-    [SIGEO_PROXY_FLOPS] = { "flops", sigeo__proxy_flops, false },
-    [SIGEO_PROXY_MECO] = { "meco", sigeo__proxy_meco, true },
-};
-_Static_assert(sizeof kinds / sizeof kinds[0] == SIGEO_PROXY_MECO + 1, "a proxy kind without an entry");
+/* A switch, not an array indexed by kind: public enums carry no COUNT
+ * sentinel (sigeo.h), so an array's size cannot be checked against the
+ * enum, while a switch on the enum type with no default is: with -Wswitch
+ * an error here, a kind added to sigeo_proxy_kind_t without its line below
+ * does not compile (tests/abi/test-enum-tables.sh proves it). */
+#define KIND(k, name, fn, data)                            \
+    case k: {                                              \
+        static const kind_entry_t entry = { name, fn, data }; \
+        return &entry;                                     \
+    }
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Wswitch"
+#endif
+static const kind_entry_t *kind_entry(sigeo_proxy_kind_t kind)
+{
+    switch (kind) {
+        KIND(SIGEO_PROXY_SIGEO, "sigeo", NULL, true)
+        KIND(SIGEO_PROXY_ZICO, "zico", NULL, true)
+        KIND(SIGEO_PROXY_FISHER_RAO, "fisher-rao", NULL, true)
+        KIND(SIGEO_PROXY_GRAD_NORM, "grad_norm", sigeo__proxy_grad_norm, true)
+        KIND(SIGEO_PROXY_SNIP, "snip", sigeo__proxy_snip, true)
+        KIND(SIGEO_PROXY_GRASP, "grasp", sigeo__proxy_grasp, true)
+        KIND(SIGEO_PROXY_FISHER, "fisher", sigeo__proxy_fisher, true)
+        KIND(SIGEO_PROXY_JACOV, "jacov", sigeo__proxy_jacov, true)
+        KIND(SIGEO_PROXY_EPE_NAS, "epe_nas", sigeo__proxy_epe_nas, true)
+        KIND(SIGEO_PROXY_NWOT, "nwot", sigeo__proxy_nwot, true)
+        KIND(SIGEO_PROXY_L2_NORM, "l2_norm", sigeo__proxy_l2_norm, false)
+        KIND(SIGEO_PROXY_PLAIN, "plain", sigeo__proxy_plain, true)
+        KIND(SIGEO_PROXY_SYNFLOW, "synflow", sigeo__proxy_synflow, false)
+        KIND(SIGEO_PROXY_ZEN, "zen", sigeo__proxy_zen, true)
+        KIND(SIGEO_PROXY_PARAMS, "params", sigeo__proxy_params, false)
+        KIND(SIGEO_PROXY_FLOPS, "flops", sigeo__proxy_flops, false)
+        KIND(SIGEO_PROXY_MECO, "meco", sigeo__proxy_meco, true)
+        KIND(SIGEO_PROXY_SYNFLOW_BN, "synflow_bn", sigeo__proxy_synflow, false)
+        KIND(SIGEO_PROXY_MECO_OPT, "meco_opt", sigeo__proxy_meco, true)
+        KIND(SIGEO_PROXY_SWAP, "swap", sigeo__proxy_swap, true)
+        KIND(SIGEO_PROXY_TENAS_NTK, "tenas_ntk", sigeo__proxy_tenas_ntk, true)
+        KIND(SIGEO_PROXY_TENAS_REGIONS, "tenas_regions", sigeo__proxy_tenas_regions, true)
+    }
+    return NULL; /* a number no enumerator has */
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#undef KIND
 
 SIGEO_API const char *sigeo_proxy_kind_name(sigeo_proxy_kind_t kind)
 {
-    if ((int)kind < 0 || (size_t)kind >= sizeof kinds / sizeof kinds[0])
-        return NULL;
-    return kinds[kind].name;
+    const kind_entry_t *e = kind_entry(kind);
+    return e ? e->name : NULL;
 }
 
 SIGEO_API sigeo_status_t sigeo_proxy_options_init(sigeo_proxy_options_t *options, uint32_t struct_size)
@@ -71,6 +96,7 @@ static void ws_destroy(void *p)
     sigeo__free(ws->arch_before);
     for (int i = 0; i < SIGEO__SCRATCH_COUNT; i++)
         sigeo__free(ws->scratch[i]);
+    sigeo__proxy_layers_free(ws);
     sigeo__free(ws);
 }
 
@@ -116,20 +142,26 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     sigeo__errbuf_t *err = sigeo__probe_errbuf(model);
     if (!result)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: result is NULL", fn);
+    sigeo_status_t ready = sigeo__model_check_ready(model, fn);
+    if (ready != SIGEO_OK)
+        return ready;
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_proxy_options", err);
     if (st != SIGEO_OK)
         return st;
-    if (!sigeo_proxy_kind_name((sigeo_proxy_kind_t)o.kind))
+    const kind_entry_t *kind = kind_entry((sigeo_proxy_kind_t)o.kind);
+    if (!kind)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: unknown proxy kind %d", fn, (int)o.kind);
-    const kind_entry_t *kind = &kinds[o.kind];
+    if (o.keep_saliency > 1)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: keep_saliency %u is not 0 or 1", fn,
+                              (unsigned)o.keep_saliency);
     if ((kind->needs_data && (!batches || n_batches == 0)) || (!batches && n_batches > 0))
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s (%s): no batches (batches %s, n_batches %u)", fn,
                               kind->name, batches ? "set" : "NULL", (unsigned)n_batches);
     /* The first batch, read under its own struct_size (the baselines use
-     * its fields directly). */
+     * its fields directly); the others are read by the caller's stride too. */
     sigeo_batch_t first = SIGEO_BATCH_INIT;
-    if (n_batches > 0 && (st = sigeo__struct_in(&first, sizeof first, &batches[0], "sigeo_batch", err)) != SIGEO_OK)
+    if (n_batches > 0 && (st = sigeo__struct_array_in(&first, sizeof first, batches, 0, "sigeo_batch", err)) != SIGEO_OK)
         return st;
     sigeo__proxy_ws_t *ws;
     if ((st = sigeo__proxy_workspace(&ws, model)) != SIGEO_OK)
@@ -155,6 +187,8 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
     /* Train-mode batch norms update their running statistics in every
      * forward: they are put back, whatever the kind does. */
     st = sigeo__proxy_save_state(&call);
+    if (st == SIGEO_OK)
+        st = sigeo__proxy_layers_begin(model, ws, o.keep_saliency != 0);
     if (st == SIGEO_OK) {
         if (kind->fn) {
             r.k = n_batches > 0 ? 1u : 0u;
@@ -170,6 +204,7 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
         sigeo_model_activate(model, ws->arch_before, ws->n_choices);
     if (st != SIGEO_OK)
         return st;
+    sigeo__proxy_layers_end(ws, o.kind);
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     sigeo_context_get_options(&co, sigeo__probe_context(model));
     r.seconds = now_seconds() - t0;

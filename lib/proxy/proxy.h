@@ -28,6 +28,15 @@ typedef struct sigeo__proxy_ws {
     /* The baselines' buffers (sigeo__proxy_scratch), kept across calls. */
     void *scratch[8];
     size_t scratch_size[8];
+    /* Per-module values and per-parameter saliencies of the last call
+     * (layers.c), sized by the model's modules / parameters on first use. */
+    int32_t layer_kind;               /* the kind of the last call, -1 = none finished */
+    int32_t n_layer_modules, n_saliency_params;
+    double *layer_value, *layer_zico, *layer_theta_dot; /* [n_layer_modules] */
+    uint8_t *layer_on;                /* [n_layer_modules] the module has a value */
+    float **saliency;                 /* [n_saliency_params] numel floats or NULL */
+    uint8_t *saliency_on;             /* [n_saliency_params] written by the last call */
+    bool keep_saliency;               /* options->keep_saliency of the running call */
 } sigeo__proxy_ws_t;
 
 /* Scratch slots: STATE holds the dispatcher's copy of the batch-norm
@@ -52,6 +61,18 @@ sigeo_status_t sigeo__proxy_workspace(sigeo__proxy_ws_t **out, sigeo_model_t *m)
 /* SiGeo, ZiCo and Fisher-Rao (sigeo_proxy.c). */
 sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
                                   uint32_t n_batches, const sigeo_proxy_options_t *o, sigeo_proxy_result_t *r);
+
+/* ------------------------------------------------------------ per layer (layers.c) */
+
+/* Clears the last call's per-layer record (allocating it the first time);
+ * the dispatcher calls it before a kind runs, and sigeo__proxy_layers_end
+ * with the kind after it succeeded. */
+sigeo_status_t sigeo__proxy_layers_begin(sigeo_model_t *m, sigeo__proxy_ws_t *ws, bool keep_saliency);
+void sigeo__proxy_layers_end(sigeo__proxy_ws_t *ws, int32_t kind);
+void sigeo__proxy_layers_free(sigeo__proxy_ws_t *ws);
+/* Adds `value` to module `module`'s term (zico / theta_dot: NaN unless the
+ * SiGeo family sets them). */
+void sigeo__proxy_layer_add(sigeo__proxy_ws_t *ws, int32_t module, double value, double zico, double theta_dot);
 
 /* ------------------------------------------------------------ baselines */
 
@@ -97,6 +118,27 @@ sigeo_status_t sigeo__proxy_cl_weights(sigeo__proxy_weight_t **out, int32_t *cou
 /* Forward and backward of the model's loss on the call's batch. */
 sigeo_status_t sigeo__proxy_forward_backward(const sigeo__proxy_call_t *c);
 
+/* The saliency buffer of CL-weight w (its numel floats, zeroed) when the
+ * call keeps saliencies, else *out = NULL (layers.c). */
+sigeo_status_t sigeo__proxy_saliency_of(float **out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w);
+
+/* *out = sum over the CL-weights w[0..n) of W . g (absolute: |W . g|),
+ * recording each layer's term and, when kept, the per-weight saliencies:
+ * snip, plain, synflow. */
+sigeo_status_t sigeo__proxy_product_sum(double *out, const sigeo__proxy_call_t *c, const sigeo__proxy_weight_t *w,
+                                        int32_t n, bool absolute);
+
+/* Sorts n bit patterns of `words` 64-bit words each (in place) and returns
+ * how many distinct ones there are: swap, tenas_regions. */
+int64_t sigeo__proxy_distinct_patterns(uint64_t *patterns, int64_t n, int64_t words);
+
+/* A forward of the call's batch, then the on/off codes 1[out > 0] of every
+ * active ReLU node packed into slot A: by_neuron, *n_patterns = N neurons
+ * of *words words (bits over the B samples: swap); else B samples of bits
+ * over the N neurons (tenas_regions). *relus = the ReLU nodes seen. */
+sigeo_status_t sigeo__proxy_relu_patterns(uint64_t **out, int64_t *n_patterns, int64_t *words, uint32_t *relus,
+                                          const sigeo__proxy_call_t *c, bool by_neuron);
+
 /* Sets result fields every baseline shares: score, raw_score, NONFINITE. */
 void sigeo__proxy_set_score(sigeo_proxy_result_t *r, double score, double raw);
 
@@ -129,6 +171,10 @@ sigeo_status_t sigeo__linalg_logabsdet(double *out, bool *singular, double *a, i
 sigeo_status_t sigeo__proxy_input_jacobian(float **J, int64_t *D, const sigeo__proxy_call_t *c, int slot,
                                            int seed_slot);
 
+/* counts.c: parameters and multiply-accumulates of the active architecture
+ * (sigeo_model_count); either pointer may be NULL. */
+sigeo_status_t sigeo__proxy_count(int64_t *params, int64_t *flops, const sigeo__proxy_call_t *c);
+
 /* One file per kind. */
 sigeo_status_t sigeo__proxy_grad_norm(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_snip(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
@@ -144,5 +190,8 @@ sigeo_status_t sigeo__proxy_zen(const sigeo__proxy_call_t *c, sigeo_proxy_result
 sigeo_status_t sigeo__proxy_params(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_flops(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_tenas_ntk(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 
 #endif

@@ -2,10 +2,12 @@
  * with the weights fixed feed the statistics accumulator (lib/stats); the
  * exact per-sample Fisher-Rao terms come out of the same backward passes,
  * or, where samples are coupled, out of one forward-mode pass per batch. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proxy/proxy.h"
+#include "stats/fisher_rao.h"
 #include "stats/stats_internal.h"
 
 /* The statistics options a proxy kind implies. */
@@ -155,12 +157,63 @@ static sigeo_status_t ensure_directional(sigeo_model_t *m, sigeo__proxy_ws_t *ws
     return SIGEO_OK;
 }
 
+/* SGD_STEPS (proxies.md §1.6): every module block is copied before the
+ * first step and put back after the statistics are computed, so the model
+ * leaves the call as it came. */
+static sigeo_status_t save_weights(float **out, sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_proxy_options_t *o)
+{
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    int64_t total = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        total += mod.numel;
+    }
+    const sigeo__proxy_call_t call = { m, ws, NULL, o, sigeo_proxy_kind_name((sigeo_proxy_kind_t)o->kind) };
+    sigeo_status_t st = sigeo__proxy_scratch((void **)out, &call, SIGEO__SCRATCH_A, (size_t)total * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    int64_t at = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        memcpy(*out + at, mod.data, (size_t)mod.numel * sizeof(float));
+        at += mod.numel;
+    }
+    return SIGEO_OK;
+}
+
+static void restore_weights(sigeo_model_t *m, const float *saved)
+{
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    int64_t at = 0;
+    for (int32_t k = 0; k < n_mod; k++) {
+        sigeo__probe_module_t mod;
+        sigeo__probe_module(&mod, m, k);
+        memcpy(sigeo__probe_module_data(m, k), saved + at, (size_t)mod.numel * sizeof(float));
+        at += mod.numel;
+    }
+}
+
+/* theta -= lr * g on every active parameter (an embedding table's rows the
+ * batch did not touch have zero gradients: the dense pass leaves them). */
+static void sgd_step(sigeo_model_t *m, double lr)
+{
+    const int32_t n_par = sigeo__probe_param_count(m);
+    for (int32_t p = 0; p < n_par; p++) {
+        sigeo__probe_tensor_t t;
+        sigeo__probe_param(&t, m, p);
+        if (!t.active)
+            continue;
+        for (int64_t i = 0; i < t.numel; i++)
+            t.data[i] = (float)((double)t.data[i] - lr * (double)t.grad[i]);
+    }
+}
+
 /* Re-reports a callee's failure with the batch it happened in. */
 static sigeo_status_t in_batch(sigeo_model_t *m, sigeo_status_t st, uint32_t i)
 {
-    char msg[SIGEO__ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", sigeo_last_error());
-    return sigeo__fail_on(sigeo__probe_errbuf(m), st, "sigeo_proxy_compute: batch %u: %s", (unsigned)i, msg);
+    return sigeo__fail_wrap(sigeo__probe_errbuf(m), st, "sigeo_proxy_compute: batch %u", (unsigned)i);
 }
 
 sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_batch_t *batches,
@@ -168,34 +221,55 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
 {
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     const sigeo_stats_options_t so = stats_options(o);
-    if (n_batches < 2 && o->kind != SIGEO_PROXY_FISHER_RAO)
-        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
-                              "sigeo_proxy_compute: %u batch(es); the gradient std of ZiCo needs at least 2",
-                              (unsigned)n_batches);
     double lambdas[3] = { so.lambda1, so.lambda2, so.lambda3 };
     if (so.lambda_preset != SIGEO_PRESET_CUSTOM && sigeo_stats_preset_lambdas(lambdas, so.lambda_preset) != SIGEO_OK)
         return sigeo__propagate(err, SIGEO_ERR_INVALID_ARG);
-    const bool per_sample = lambdas[1] != 0.0 &&
-                            (so.fr_estimator == SIGEO_FR_EXACT || so.fr_estimator == SIGEO_FR_IDENTITY);
-    /* Where samples are coupled (train-mode batch norm) the one-backward
-     * identity is not exact: EXACT then takes d_n from one forward-mode pass
-     * per batch through the batch statistics (proxies.md §4.3a); IDENTITY
-     * keeps the one-backward value, as its name says. */
+    /* One batch has no std: enough for Fisher-Rao and for SiGeo with
+     * lambda1 = 0, not for ZiCo. */
+    if (n_batches < 2 && lambdas[0] != 0.0)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "sigeo_proxy_compute: %u batch(es); the gradient std of ZiCo needs at least 2 "
+                              "(one is enough for fisher-rao, and for sigeo with lambda1 = 0)",
+                              (unsigned)n_batches);
     if (o->scope != SIGEO_SCOPE_ALL && o->scope != SIGEO_SCOPE_HEAD)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: unknown scope %d", (int)o->scope);
     const bool head_only = o->scope == SIGEO_SCOPE_HEAD;
-    /* Head only: l_n depends on the head's parameters only through z_n, so
-     * delta_n . z_n is exact whatever couples samples upstream. */
-    const bool jvp = per_sample && !head_only && so.fr_estimator == SIGEO_FR_EXACT && sigeo__probe_couples_samples(m);
+    /* The one-backward identity d_n = B sum delta_n . y_n is collected in
+     * every backward (a few dot products per layer): free, so the result
+     * always carries it. It is exact unless samples are coupled (train-mode
+     * batch norm); head only, l_n depends on the head's parameters only
+     * through z_n, so delta_n . z_n is exact whatever couples upstream.
+     * Where it is not exact, the EXACT estimator (when it enters the score)
+     * takes d_n from one forward-mode pass per batch through the batch
+     * statistics (proxies.md §4.3a); IDENTITY keeps the one-backward value,
+     * as its name says. */
+    const bool sgd = o->procedure == SIGEO_PROCEDURE_SGD_STEPS;
+    if (o->procedure != SIGEO_PROCEDURE_FIXED && !sgd)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: unknown procedure %d (0 fixed, 1 sgd)",
+                              (int)o->procedure);
+    if (sgd && !(o->step_lr > 0.0 && o->step_lr <= 1e6))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_proxy_compute: step_lr %g is outside (0, 1e6]",
+                              o->step_lr);
+    const bool identity_exact = head_only || !sigeo__probe_couples_samples(m);
+    const bool jvp = lambdas[1] != 0.0 && so.fr_estimator == SIGEO_FR_EXACT && !identity_exact;
+    const bool have_exact = identity_exact || jvp;
+    double sq_identity = 0.0, sq_exact = 0.0;
+    uint64_t n_seen = 0;
     sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds, o->scope);
     if (st != SIGEO_OK)
         return st;
-    sigeo__probe_collect_directional(m, per_sample && !jvp);
+    float *saved = NULL;
+    if (sgd && (st = save_weights(&saved, m, ws, o)) != SIGEO_OK)
+        return st;
+    sigeo__probe_collect_directional(m, true);
     sigeo__probe_directional_head_only(m, head_only);
     for (uint32_t i = 0; i < n_batches && st == SIGEO_OK; i++) {
-        const sigeo_batch_t *b = &batches[i];
+        /* Element i by the caller's struct_size, not this library's sizeof. */
+        sigeo_batch_t b = SIGEO_BATCH_INIT;
+        if ((st = sigeo__struct_array_in(&b, sizeof b, batches, i, "sigeo_batch", err)) != SIGEO_OK)
+            break;
         double loss;
-        st = sigeo_model_forward_backward(&loss, m, b);
+        st = sigeo_model_forward_backward(&loss, m, &b);
         if (st != SIGEO_OK) {
             st = in_batch(m, st, i);
             break;
@@ -225,30 +299,41 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sb.touched_rows = ws->touched;
         sb.touched_counts = ws->n_touched;
         sb.loss = loss;
-        sb.batch_size = b->batch_size;
-        if (per_sample) {
-            if ((st = ensure_directional(m, ws, b->batch_size)) != SIGEO_OK)
-                break;
-            if (jvp) {
-                if ((st = sigeo__tape_jvp(ws->directional, m)) != SIGEO_OK) {
-                    st = in_batch(m, st, i);
-                    break;
-                }
-            } else {
-                /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
-                const double *s = sigeo__probe_directional(m);
-                for (int64_t n = 0; n < b->batch_size; n++)
-                    ws->directional[n] = (double)b->batch_size * s[n];
-            }
-            sb.directional = ws->directional;
+        sb.batch_size = b.batch_size;
+        /* ws->directional holds [identity | exact] d_n of this batch. */
+        if ((st = ensure_directional(m, ws, 2 * b.batch_size)) != SIGEO_OK)
+            break;
+        double *ident = ws->directional, *exact = ws->directional + b.batch_size;
+        /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
+        const double *sn = sigeo__probe_directional(m);
+        for (int64_t n = 0; n < b.batch_size; n++) {
+            ident[n] = (double)b.batch_size * sn[n];
+            sq_identity += ident[n] * ident[n];
         }
+        if (jvp) {
+            if ((st = sigeo__tape_jvp(exact, m)) != SIGEO_OK) {
+                st = in_batch(m, st, i);
+                break;
+            }
+        } else if (have_exact) {
+            memcpy(exact, ident, (size_t)b.batch_size * sizeof *exact);
+        }
+        for (int64_t n = 0; have_exact && n < b.batch_size; n++)
+            sq_exact += exact[n] * exact[n];
+        n_seen += (uint64_t)b.batch_size;
+        sb.directional = so.fr_estimator == SIGEO_FR_IDENTITY ? ident : have_exact ? exact : NULL;
         if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)
             st = in_batch(m, st, i);
+        else if (sgd)
+            sgd_step(m, o->step_lr);
     }
     sigeo__probe_collect_directional(m, false);
     sigeo__probe_directional_head_only(m, false);
-    if (st != SIGEO_OK)
+    if (st != SIGEO_OK) {
+        if (saved)
+            restore_weights(m, saved);
         return st;
+    }
     if (so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV) {
         const int32_t n_mod = sigeo__probe_module_count(m);
         for (int32_t k = 0; k < n_mod; k++) {
@@ -259,9 +344,14 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             sigeo__probe_module(&mod, m, k);
             if ((st = sigeo_stats_set_params(ws->stats, idx, mod.data + ws->stats_offset[k], ws->counts[idx])) !=
                 SIGEO_OK)
-                return sigeo__propagate(err, st);
+                break;
         }
     }
+    /* theta_k is in the statistics now: the weights go back. */
+    if (saved)
+        restore_weights(m, saved);
+    if (st != SIGEO_OK)
+        return sigeo__propagate(err, st);
     sigeo_stats_result_t sr = SIGEO_STATS_RESULT_INIT;
     if ((st = sigeo_stats_compute(&sr, ws->stats)) != SIGEO_OK)
         return sigeo__propagate(err, st);
@@ -280,6 +370,11 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         sigeo_stats_module_info_t info = SIGEO_STATS_MODULE_INFO_INIT;
         sigeo_stats_get_module_info(&info, ws->stats, ws->stats_module_of[k]);
         skipped += info.skipped;
+        /* The per-layer record (sigeo_proxy_layers): the module's ZiCo term,
+         * and theta_m . G_m where the params were set. */
+        const double dot = (sr.flags & SIGEO_STATS_HAS_THETA_DOT) ? info.theta_dot_grad_sum : NAN;
+        const double value = o->kind == SIGEO_PROXY_FISHER_RAO ? dot : sr.lambda1 * info.zico_term;
+        sigeo__proxy_layer_add(ws, k, value, info.zico_term, dot);
     }
     r->flags = sr.flags;
     r->score = o->kind == SIGEO_PROXY_ZICO ? sr.zico : o->kind == SIGEO_PROXY_FISHER_RAO ? sr.log_fr : sr.score;
@@ -287,6 +382,21 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     r->fr = sr.fr;
     r->log_fr = sr.log_fr;
     r->loss = sr.loss;
+    r->loss_mean = sr.loss_mean;
+    r->loss_last = sr.loss_last;
+    const sigeo__fr_value_t fi = sigeo__fr_exact(sq_identity, n_seen);
+    const sigeo__fr_value_t fx = have_exact ? sigeo__fr_exact(sq_exact, n_seen) : (sigeo__fr_value_t){ NAN, NAN };
+    r->fr_identity = fi.fr;
+    r->log_fr_identity = fi.log_fr;
+    r->fr_exact = fx.fr;
+    r->log_fr_exact = fx.log_fr;
+    r->fr_reference_recsys = sr.fr_reference_recsys;
+    r->log_fr_reference_recsys = sr.log_fr_reference_recsys;
+    r->fr_reference_cv = sr.fr_reference_cv;
+    r->log_fr_reference_cv = sr.log_fr_reference_cv;
+    r->zico_module_wise = sr.zico_module_wise;
+    r->zico_neuron_wise = sr.zico_neuron_wise;
+    r->zico_reference_recsys = sr.zico_reference_recsys;
     r->lambda1 = sr.lambda1;
     r->lambda2 = sr.lambda2;
     r->lambda3 = sr.lambda3;

@@ -14,10 +14,9 @@ sigeo_status_t sigeo__proxy_snip(const sigeo__proxy_call_t *c, sigeo_proxy_resul
         st = sigeo__proxy_cl_weights(&w, &n, c, SIGEO__SCRATCH_A);
     if (st != SIGEO_OK)
         return st;
-    double score = 0.0;
-    for (int32_t l = 0; l < n; l++)
-        for (int64_t i = 0; i < w[l].numel; i++)
-            score += fabs((double)w[l].data[i] * (double)w[l].grad[i]);
+    double score;
+    if ((st = sigeo__proxy_product_sum(&score, c, w, n, true)) != SIGEO_OK)
+        return st;
     sigeo__proxy_set_score(r, score, score);
     r->n_modules = (uint32_t)n;
     return SIGEO_OK;

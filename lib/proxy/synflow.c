@@ -13,7 +13,9 @@
  *   inf, then the score is inf with SIGEO_PROXY_NONFINITE;
  * - a sparse field has no all-ones form: its bags are those of sample 0 of
  *   the first batch (a dense-only model needs no batch at all).
- * R = the sum of the loss node's outputs (the logits); no labels. */
+ * R = the sum of the loss node's outputs (the logits); no labels.
+ * synflow_bn (NASLib's bn=True twin) is the same pass with the batch norms
+ * left as built (train mode: the statistics of the one all-ones sample). */
 #include <math.h>
 #include <string.h>
 
@@ -225,7 +227,11 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
         at += 2 * bn.channels;
     }
     flip(m, &in, bits, rows, row_area, true);
-    for (int32_t j = 0; j < n_bn; j++) {
+    /* synflow_bn (NASLib bn=True) keeps the batch norms as built: a train-mode
+     * one normalises with the one sample's statistics (its |gamma|, |beta| are
+     * parameters like the others). */
+    const bool keep_bn = c->o->kind == SIGEO_PROXY_SYNFLOW_BN;
+    for (int32_t j = 0; j < n_bn && !keep_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);
         *bn.flags |= SIGEO_LAYER_RUNNING_STATS;
@@ -257,14 +263,12 @@ sigeo_status_t sigeo__proxy_synflow(const sigeo__proxy_call_t *c, sigeo_proxy_re
     sigeo__proxy_weight_t *w;
     int32_t n = 0;
     if (st == SIGEO_OK && (st = sigeo__proxy_cl_weights(&w, &n, c, SIGEO__SCRATCH_F)) == SIGEO_OK) {
-        for (int32_t l = 0; l < n; l++)
-            for (int64_t i = 0; i < w[l].numel; i++)
-                raw += fabs((double)w[l].data[i] * (double)w[l].grad[i]);
+        st = sigeo__proxy_product_sum(&raw, c, w, n, true);
         layers = (uint32_t)n;
     }
     /* Put everything back: signs first, then the batch norms' own values. */
     flip(m, &in, bits, rows, row_area, false);
-    for (int32_t j = 0; j < n_bn; j++) {
+    for (int32_t j = 0; j < n_bn && !keep_bn; j++) {
         sigeo__probe_bn_t bn;
         sigeo__probe_batch_norm(&bn, m, saved[j].node);
         *bn.flags = saved[j].flags;

@@ -78,7 +78,7 @@ static int64_t kept_floats(sigeo_model_t *m, int64_t *largest)
     return total;
 }
 
-static sigeo_status_t reinit(const sigeo__proxy_call_t *c, sigeo__rng_t *rng, uint8_t *mask)
+static sigeo_status_t reinit(const sigeo__proxy_call_t *c, sigeo__rng_t *rng, uint8_t *mask, bool reset_running)
 {
     sigeo_model_t *m = c->m;
     for (int32_t k = 0; k < sigeo__probe_module_count(m); k++) {
@@ -107,7 +107,7 @@ static sigeo_status_t reinit(const sigeo__proxy_call_t *c, sigeo__rng_t *rng, ui
             }
         }
     }
-    for (int32_t i = 0; i < sigeo__probe_node_count(m); i++) {
+    for (int32_t i = 0; reset_running && i < sigeo__probe_node_count(m); i++) {
         sigeo__probe_bn_t bn;
         if (!sigeo__probe_batch_norm(&bn, m, i))
             continue;
@@ -180,70 +180,83 @@ sigeo_status_t sigeo__proxy_zen(const sigeo__proxy_call_t *c, sigeo_proxy_result
         (st = sigeo__proxy_scratch((void **)&f1, c, SIGEO__SCRATCH_D, (size_t)(B * F) * sizeof(float))) != SIGEO_OK)
         return st;
     float *x2 = x + B * D;
+    /* Zen-NAS's repeat and mixup_gamma: each repeat re-draws the weights,
+     * e1 and e2 (continuing the stream) and the scores are averaged; the
+     * running statistics carry over from one repeat to the next, as in the
+     * official loop (only the first starts from mean 0, var 1). */
+    const double gamma = c->o->zen_mixup_gamma > 0.0 ? c->o->zen_mixup_gamma : 1e-2;
+    const uint32_t repeats = c->o->zen_repeat > 0 ? c->o->zen_repeat : 1u;
+    if (!isfinite(gamma) || c->o->zen_repeat > 1000)
+        return sigeo__proxy_fail(c, SIGEO_ERR_INVALID_ARG, "zen_mixup_gamma %g / zen_repeat %u (need finite, <= 1000)",
+                                 c->o->zen_mixup_gamma, (unsigned)c->o->zen_repeat);
     keep(m, area, true);
     sigeo__rng_t rng;
     sigeo__rng_seed(&rng, c->o->seed);
-    st = reinit(c, &rng, mask);
-    if (st == SIGEO_OK) {
-        for (int64_t i = 0; i < B * D; i++)
-            x[i] = (float)sigeo__rng_normal(&rng);
-        for (int64_t i = 0; i < B * D; i++)
-            x2[i] = (float)((double)x[i] + 0.01 * sigeo__rng_normal(&rng));
-    }
-    sigeo_batch_t in = *c->batch;
-    in.struct_size = sizeof in;
-    in.n_dense = D;
-    in.labels = NULL;
-    in.targets = NULL;
-    double delta = 0.0;
-    for (int pass = 0; pass < 2 && st == SIGEO_OK; pass++) {
-        in.dense = pass == 0 ? x : x2;
-        if ((st = sigeo_model_forward(NULL, m, &in)) != SIGEO_OK) {
-            st = sigeo__proxy_failed(c, st, pass == 0 ? "forward of e1" : "forward of e1 + 0.01 e2");
-            break;
-        }
-        int64_t off = 0;
-        for (int32_t i = 0; i < n_f; i++) {
-            sigeo__probe_node_t nd;
-            sigeo__probe_node(&nd, m, fnodes[i]);
-            for (int64_t n = 0; n < B; n++) {
-                float *dst = f1 + n * F + off;
-                const float *src = nd.out + n * nd.width;
-                if (pass == 0) {
-                    memcpy(dst, src, (size_t)nd.width * sizeof(float));
-                } else {
-                    for (int64_t j = 0; j < nd.width; j++)
-                        delta += fabs((double)dst[j] - (double)src[j]);
-                }
-            }
-            off += nd.width;
-        }
-    }
-    /* The BN term reads the running variances the two passes left. */
-    double bn_term = 0.0;
+    double total_score = 0.0;
     uint32_t n_bn = 0;
-    for (int32_t i = 0; st == SIGEO_OK && i < sigeo__probe_node_count(m); i++) {
-        sigeo__probe_node_t nd;
-        sigeo__probe_bn_t bn;
-        sigeo__probe_node(&nd, m, i);
-        if (!nd.active || nd.shape_ndim != 3 || !sigeo__probe_batch_norm(&bn, m, i))
-            continue;
-        int64_t *idx;
-        if ((st = sigeo__proxy_scratch((void **)&idx, c, SIGEO__SCRATCH_E, (size_t)bn.channels * sizeof *idx)) !=
-            SIGEO_OK)
-            break;
-        const int64_t n_ch = sigeo__probe_batch_norm_channels(idx, bn.channels, m, i);
-        double s = 0.0;
-        for (int64_t ch = 0; ch < n_ch; ch++)
-            s += bn.running_var[idx[ch]];
-        bn_term += log(sqrt(s / (double)n_ch));
-        n_bn++;
+    for (uint32_t rep = 0; rep < repeats && st == SIGEO_OK; rep++) {
+        st = reinit(c, &rng, mask, rep == 0);
+        if (st == SIGEO_OK) {
+            for (int64_t i = 0; i < B * D; i++)
+                x[i] = (float)sigeo__rng_normal(&rng);
+            for (int64_t i = 0; i < B * D; i++)
+                x2[i] = (float)((double)x[i] + gamma * sigeo__rng_normal(&rng));
+        }
+        sigeo_batch_t in = *c->batch;
+        in.struct_size = sizeof in;
+        in.n_dense = D;
+        in.labels = NULL;
+        in.targets = NULL;
+        double delta = 0.0;
+        for (int pass = 0; pass < 2 && st == SIGEO_OK; pass++) {
+            in.dense = pass == 0 ? x : x2;
+            if ((st = sigeo_model_forward(NULL, m, &in)) != SIGEO_OK) {
+                st = sigeo__proxy_failed(c, st, pass == 0 ? "forward of e1" : "forward of e1 + gamma e2");
+                break;
+            }
+            int64_t off = 0;
+            for (int32_t i = 0; i < n_f; i++) {
+                sigeo__probe_node_t nd;
+                sigeo__probe_node(&nd, m, fnodes[i]);
+                for (int64_t n = 0; n < B; n++) {
+                    float *dst = f1 + n * F + off;
+                    const float *src = nd.out + n * nd.width;
+                    if (pass == 0) {
+                        memcpy(dst, src, (size_t)nd.width * sizeof(float));
+                    } else {
+                        for (int64_t j = 0; j < nd.width; j++)
+                            delta += fabs((double)dst[j] - (double)src[j]);
+                    }
+                }
+                off += nd.width;
+            }
+        }
+        /* The BN term reads the running variances the two passes left. */
+        double bn_term = 0.0;
+        n_bn = 0;
+        for (int32_t i = 0; st == SIGEO_OK && i < sigeo__probe_node_count(m); i++) {
+            sigeo__probe_node_t nd;
+            sigeo__probe_bn_t bn;
+            sigeo__probe_node(&nd, m, i);
+            if (!nd.active || nd.shape_ndim != 3 || !sigeo__probe_batch_norm(&bn, m, i))
+                continue;
+            int64_t *idx;
+            if ((st = sigeo__proxy_scratch((void **)&idx, c, SIGEO__SCRATCH_E, (size_t)bn.channels * sizeof *idx)) !=
+                SIGEO_OK)
+                break;
+            const int64_t n_ch = sigeo__probe_batch_norm_channels(idx, bn.channels, m, i);
+            double s = 0.0;
+            for (int64_t ch = 0; ch < n_ch; ch++)
+                s += bn.running_var[idx[ch]];
+            bn_term += log(sqrt(s / (double)n_ch));
+            n_bn++;
+        }
+        total_score += log(delta / (double)B) + bn_term;
     }
     keep(m, area, false);
     if (st != SIGEO_OK)
         return st;
-    delta /= (double)B;
-    const double score = log(delta) + bn_term;
+    const double score = total_score / (double)repeats;
     sigeo__proxy_set_score(r, score, score);
     r->n_samples = (uint64_t)B;
     r->n_modules = n_bn;

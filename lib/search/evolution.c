@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/probe.h"
 #include "search/search_internal.h"
 
 static double now_seconds(void)
@@ -16,6 +17,18 @@ static double now_seconds(void)
 }
 
 #define FAIL(s, status, ...) sigeo__fail_on(&(s)->err, status, __VA_ARGS__)
+
+/* A host callback returned `st`. If a library call inside it failed (the
+ * thread's failure count moved since `failures`), that message says what
+ * went wrong and is kept, with the callback named in front; otherwise only
+ * the status is known (an older message on the thread is not the
+ * callback's and is not repeated). */
+static sigeo_status_t callback_failed(sigeo__errbuf_t *err, sigeo_status_t st, uint64_t failures, const char *who)
+{
+    if (sigeo__failure_count() != failures)
+        return sigeo__fail_wrap(err, st, "%s returned '%s'", who, sigeo_status_string(st));
+    return sigeo__fail_on(err, st, "%s returned '%s'", who, sigeo_status_string(st));
+}
 
 /* Validity: routing and groups (the model), the built-in budget, the host rule. */
 static sigeo_status_t is_valid(bool *valid, sigeo_search_t *s, const int32_t *arch)
@@ -33,9 +46,10 @@ static sigeo_status_t is_valid(bool *valid, sigeo_search_t *s, const int32_t *ar
     }
     if (s->cb.valid) {
         int ok = 0;
+        const uint64_t failures = sigeo__failure_count();
         sigeo_status_t st = s->cb.valid(&ok, arch, s->n, s->cb.valid_user);
         if (st != SIGEO_OK)
-            return FAIL(s, st, "search: the validity callback failed: %s", sigeo_last_error());
+            return callback_failed(&s->err, st, failures, "search: the validity callback");
         if (!ok)
             return SIGEO_OK;
     }
@@ -52,17 +66,19 @@ static bool out_of_budget(const sigeo_search_t *s, double t_start)
     return false;
 }
 
-/* Scores `arch` (unseen) and records it; *ok tells whether it succeeded. */
-static sigeo_status_t evaluate(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle)
+/* Scores `arch` into *r (the part a map task runs). Only running out of
+ * memory is returned: it says nothing about the candidate, and the search
+ * stops with it (the candidate stays unseen, so a retry scores it). */
+sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch)
 {
-    const uint64_t hash = sigeo_arch_hash(arch, s->n);
     double t0 = now_seconds(), score = 0.0;
     sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
     sigeo_status_t st;
     if (s->cb.score) {
+        const uint64_t failures = sigeo__failure_count();
         st = s->cb.score(&score, arch, s->n, s->cb.score_user);
         if (st != SIGEO_OK)
-            sigeo__fail(st, "the score callback returned '%s'", sigeo_status_string(st));
+            callback_failed(NULL, st, failures, "the score callback"); /* the candidate's record, not the search's */
         else if (!isfinite(score))
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the score callback returned the score %g", score);
     } else {
@@ -72,37 +88,57 @@ static sigeo_status_t evaluate(bool *ok, double *score_out, sigeo_search_t *s, c
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the proxy score is %g (fr %g, zico %g, loss %g)", score, pr.fr,
                              pr.zico, pr.loss);
     }
-    /* Running out of memory says nothing about the candidate: the search
-     * stops with it (the candidate stays unseen, so a retry scores it). */
     if (st == SIGEO_ERR_NO_MEMORY)
         return sigeo__propagate(&s->err, st);
-    char message[SIGEO__ERRMSG_MAX] = "";
+    memset(r, 0, sizeof *r);
+    r->status = st;
+    r->has_proxy = !s->cb.score;
+    r->score = st == SIGEO_OK ? score : 0.0;
+    r->seconds = now_seconds() - t0;
+    r->proxy = pr;
     if (st != SIGEO_OK)
-        snprintf(message, sizeof message, "%s", sigeo_last_error());
-    const double dt = now_seconds() - t0;
+        snprintf(r->message, sizeof r->message, "%s", sigeo_last_error());
+    return SIGEO_OK;
+}
+
+/* Records a scored `arch` (memo, record callback, counters); *ok tells
+ * whether its scoring succeeded. */
+sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle,
+                                   const sigeo__scored_t *r)
+{
+    const uint64_t hash = sigeo_arch_hash(arch, s->n);
+    const sigeo_status_t st = r->status;
     int64_t idx;
     sigeo_status_t mst = sigeo__memo_insert(&idx, &s->memo, arch, hash);
     if (mst != SIGEO_OK)
         return sigeo__propagate(&s->err, mst);
     s->memo.entries[idx].status = st;
-    s->memo.entries[idx].score = st == SIGEO_OK ? score : 0.0;
+    s->memo.entries[idx].score = r->score;
     s->memo.entries[idx].order = (int64_t)s->evaluations;
     if (s->cb.record) {
         sigeo_arch_format(s->text, (size_t)s->n * 12 + 1, NULL, arch, s->n);
-        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, st == SIGEO_OK ? score : 0.0, dt, arch,
-                                 s->n, 0u, s->text, message, s->cb.score ? NULL : &pr };
+        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, r->score, r->seconds, arch,
+                                 s->n, 0u, s->text, r->message, r->has_proxy ? &r->proxy : NULL };
         s->cb.record(&e, s->cb.record_user);
     }
     s->evaluations++;
     *ok = st == SIGEO_OK;
     if (*ok) {
-        *score_out = score;
-        if (score > s->best_ever)
-            s->best_ever = score;
+        *score_out = r->score;
+        if (r->score > s->best_ever)
+            s->best_ever = r->score;
     } else {
         s->failed++;
     }
     return SIGEO_OK;
+}
+
+/* Scores `arch` (unseen) and records it; *ok tells whether it succeeded. */
+static sigeo_status_t evaluate(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle)
+{
+    sigeo__scored_t r;
+    sigeo_status_t st = sigeo__search_score(&r, s, arch);
+    return st != SIGEO_OK ? st : sigeo__search_apply(ok, score_out, s, arch, cycle, &r);
 }
 
 static void push(sigeo_search_t *s, const int32_t *arch, double score)
@@ -129,7 +165,7 @@ static sigeo_status_t draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch,
 {
     *found = false;
     for (uint32_t a = 0; a < s->o.max_attempts; a++) {
-        sigeo_status_t st = sigeo_model_sample_arch(arch, s->n, s->model, how);
+        sigeo_status_t st = sigeo__sample_arch_from(arch, s->n, s->model, how, &s->rng);
         if (st != SIGEO_OK)
             return sigeo__propagate(&s->err, st);
         bool valid;
@@ -262,7 +298,7 @@ static sigeo_status_t evolve_cycle(sigeo_search_t *s, int64_t g, double t0)
             int32_t *trial = s->scratch + 2 * s->n;
             memcpy(trial, child, (size_t)s->n * sizeof *trial);
             for (uint32_t k = 0; k < nmut; k++)
-                if ((st = sigeo_model_mutate_arch(trial, s->n, s->model)) != SIGEO_OK)
+                if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
                     return sigeo__propagate(&s->err, st);
             bool valid;
             if ((st = is_valid(&valid, s, trial)) != SIGEO_OK)
@@ -325,6 +361,11 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
                     "sigeo_search_run: no scorer: set batches for the default proxy scorer or a score callback");
     const double t0 = now_seconds();
     sigeo_status_t st = SIGEO_OK;
+    if (s->cb.map) {
+        st = sigeo__search_run_mapped(s, t0);
+        s->seconds += now_seconds() - t0;
+        return st;
+    }
     if (!s->initialized)
         st = fill_population(s, t0);
     if (st == SIGEO_OK && s->cycles_done == 0)
@@ -339,4 +380,45 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     }
     s->seconds += now_seconds() - t0;
     return st;
+}
+
+/* The pieces the mapped loop (evolution_map.c) shares with this one. */
+sigeo_status_t sigeo__search_valid(bool *valid, sigeo_search_t *s, const int32_t *arch)
+{
+    return is_valid(valid, s, arch);
+}
+
+bool sigeo__search_out_of_budget(const sigeo_search_t *s, double t_start)
+{
+    return out_of_budget(s, t_start);
+}
+
+sigeo_status_t sigeo__search_cancelled(sigeo_search_t *s)
+{
+    return cancelled(s);
+}
+
+void sigeo__search_push(sigeo_search_t *s, const int32_t *arch, double score)
+{
+    push(s, arch, score);
+}
+
+void sigeo__search_age(sigeo_search_t *s)
+{
+    age(s);
+}
+
+uint32_t sigeo__search_tournament(sigeo_search_t *s)
+{
+    return tournament(s);
+}
+
+uint32_t sigeo__search_mutations_at(const sigeo_search_t *s, int64_t g)
+{
+    return mutations_at(s, g);
+}
+
+void sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
+{
+    report_cycle(s, cycle, t0);
 }

@@ -143,6 +143,8 @@ SIGEO_API void sigeo_search_destroy(sigeo_search_t *s)
     sigeo__free(s->pick);
     sigeo__free(s->sorted);
     sigeo__free(s->text);
+    sigeo__free(s->pending);
+    sigeo__free(s->scored);
     sigeo__free(s);
 }
 
@@ -173,11 +175,11 @@ SIGEO_API sigeo_status_t sigeo_search_set_proxy(sigeo_search_t *s, const sigeo_p
 }
 
 /* Copies one batch into a single block the search owns. */
-static sigeo_status_t copy_batch(sigeo_search_t *s, uint32_t i, const sigeo_batch_t *src, void **mem_out,
+static sigeo_status_t copy_batch(sigeo_search_t *s, uint32_t i, const sigeo_batch_t *batches, void **mem_out,
                                  sigeo_batch_t *dst)
 {
     sigeo_batch_t b = SIGEO_BATCH_INIT;
-    sigeo_status_t st = sigeo__struct_in(&b, sizeof b, src, "sigeo_batch", &s->err);
+    sigeo_status_t st = sigeo__struct_array_in(&b, sizeof b, batches, i, "sigeo_batch", &s->err);
     if (st != SIGEO_OK)
         return st;
     if (b.batch_size < 1)
@@ -238,7 +240,7 @@ SIGEO_API sigeo_status_t sigeo_search_set_batches(sigeo_search_t *s, const sigeo
     }
     sigeo_status_t st = SIGEO_OK;
     for (uint32_t i = 0; i < n && st == SIGEO_OK; i++)
-        st = copy_batch(s, i, &batches[i], &mem[i], &copy[i]);
+        st = copy_batch(s, i, batches, &mem[i], &copy[i]);
     if (st != SIGEO_OK) {
         for (uint32_t i = 0; i < n; i++)
             sigeo__free(mem[i]);

@@ -35,7 +35,35 @@ struct sigeo_search {
     uint32_t *pick;          /* [P + C] tournament indices */
     double *sorted;          /* [P + C] population scores, sorted for the cycle report */
     char *text;              /* canonical text of one architecture */
+    /* candidates scored together through cb.map (made at the first such run) */
+    int32_t *pending;        /* [max(P, C) * n] */
+    struct sigeo__scored *scored; /* [max(P, C)] */
+    uint32_t n_pending;
     sigeo__errbuf_t err;
 };
+
+/* One candidate's scoring, as a map task hands it back: plain bytes. */
+typedef struct sigeo__scored {
+    int32_t status;
+    int32_t has_proxy;
+    double score, seconds;
+    sigeo_proxy_result_t proxy;
+    char message[SIGEO__ERRMSG_MAX]; /* "" on success */
+} sigeo__scored_t;
+
+/* The search loop with cb.map (evolution_map.c). */
+sigeo_status_t sigeo__search_run_mapped(sigeo_search_t *s, double t0);
+/* Shared by both loops (evolution.c). */
+sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch);
+sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle,
+                                   const sigeo__scored_t *r);
+sigeo_status_t sigeo__search_valid(bool *valid, sigeo_search_t *s, const int32_t *arch);
+bool sigeo__search_out_of_budget(const sigeo_search_t *s, double t_start);
+sigeo_status_t sigeo__search_cancelled(sigeo_search_t *s);
+void sigeo__search_push(sigeo_search_t *s, const int32_t *arch, double score);
+void sigeo__search_age(sigeo_search_t *s);
+uint32_t sigeo__search_tournament(sigeo_search_t *s);
+uint32_t sigeo__search_mutations_at(const sigeo_search_t *s, int64_t g);
+void sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0);
 
 #endif

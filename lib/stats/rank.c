@@ -7,15 +7,13 @@
 
 #include "core/core.h"
 #include "sigeo/stats.h"
+#include "stats/stats_internal.h"
 
 typedef struct pair {
     double x, y;
 } pair_t;
 
-typedef struct keyed {
-    double value;
-    int64_t index;
-} keyed_t;
+typedef sigeo__keyed_t keyed_t;
 
 static int compare_keyed(const void *a, const void *b)
 {
@@ -62,8 +60,7 @@ static sigeo_status_t check_inputs(double *out, const double *x, const double *y
     return SIGEO_OK;
 }
 
-/* Average ranks (1-based) of v[0..n) into rank[]. */
-static void average_ranks(double *rank, const double *v, int64_t n, keyed_t *scratch)
+void sigeo__average_ranks(double *rank, const double *v, int64_t n, sigeo__keyed_t *scratch)
 {
     for (int64_t i = 0; i < n; i++)
         scratch[i] = (keyed_t){ v[i], i };
@@ -93,8 +90,8 @@ SIGEO_API sigeo_status_t sigeo_stats_spearman(double *out, const double *x, cons
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "%s: out of memory for %lld ranks", what, (long long)n);
     }
     double *ry = rx + n;
-    average_ranks(rx, x, n, scratch);
-    average_ranks(ry, y, n, scratch);
+    sigeo__average_ranks(rx, x, n, scratch);
+    sigeo__average_ranks(ry, y, n, scratch);
     /* Pearson correlation of the ranks; both have mean (n + 1) / 2. */
     double mean = 0.5 * (double)(n + 1), sxy = 0, sxx = 0, syy = 0;
     for (int64_t i = 0; i < n; i++) {

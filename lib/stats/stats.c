@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/context.h"
 #include "core/core.h"
 #include "sigeo/stats.h"
 #include "stats/fisher_rao.h"
@@ -29,6 +30,7 @@ typedef struct module {
 
 struct sigeo_stats {
     sigeo_stats_options_t options;
+    const sigeo_context_t *ctx; /* the thread policy of the updates; may be NULL */
     double lambda[3];
     module_t *modules;
     int32_t n_modules;
@@ -116,7 +118,6 @@ static sigeo_status_t check_options(const sigeo_stats_options_t *o, double lambd
 SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t *ctx,
                                             const sigeo_stats_options_t *options)
 {
-    (void)ctx; /* the accumulator needs no engine; accepted for symmetry with the other handles */
     if (!out)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_stats_create: out is NULL");
     *out = NULL;
@@ -131,6 +132,7 @@ SIGEO_API sigeo_status_t sigeo_stats_create(sigeo_stats_t **out, sigeo_context_t
     if (!s)
         return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_stats_create: out of memory");
     s->options = o;
+    s->ctx = ctx;
     memcpy(s->lambda, lambda, sizeof lambda);
     *out = s;
     return SIGEO_OK;
@@ -343,6 +345,10 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         return st;
     if (s->n_batches >= UINT32_MAX)
         return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
+    uint64_t samples;
+    if (!sigeo__add_u64(&samples, s->n_samples, (uint64_t)b.batch_size))
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: batch_size %lld brings the sample count past 2^64",
+                    (long long)b.batch_size);
     if (!s->acc.mean && (st = allocate_accumulators(s)) != SIGEO_OK)
         return st;
 
@@ -350,7 +356,8 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
         if (!mod->rows) {
-            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n);
+            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n,
+                                  sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
             continue;
         }
         const int64_t *rows = b.touched_rows ? b.touched_rows[m] : NULL;
@@ -361,7 +368,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
                 continue; /* listed twice */
             const int64_t at = mod->offset + r * mod->row_size;
             sigeo__welford_catch_up(&s->acc, at, mod->row_size, mod->seen[r], n - 1);
-            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n);
+            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n, 1);
             mod->seen[r] = (uint32_t)n;
         }
     }
@@ -373,7 +380,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         s->n_directional_batches++;
     }
     s->n_batches = n;
-    s->n_samples += (uint64_t)b.batch_size;
+    s->n_samples = samples;
     s->loss_sum += b.loss;
     s->loss_last = b.loss;
     return SIGEO_OK;
@@ -452,10 +459,15 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
                     "sigeo_stats_compute: result struct_size %u is too small (use SIGEO_STATS_RESULT_INIT)",
                     (unsigned)out->struct_size);
     const sigeo_stats_options_t *o = &s->options;
-    if (s->n_batches < 2)
+    if (s->n_batches == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: no batch accumulated");
+    /* One batch has no std: allowed where ZiCo does not enter the score. */
+    if (s->n_batches < 2 && s->lambda[0] != 0.0)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
-                    "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std needs at least 2",
-                    (unsigned long long)s->n_batches);
+                    "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std of ZiCo (lambda1 = %g) "
+                    "needs at least 2 (one batch is enough with lambda1 = 0)",
+                    (unsigned long long)s->n_batches, s->lambda[0]);
+    const bool no_zico = s->n_batches < 2;
 
     bool all_theta = true;
     for (int32_t m = 0; m < s->n_modules; m++)
@@ -481,12 +493,14 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
     memset(&r, 0, sizeof r);
     r.struct_size = (uint32_t)sizeof r;
 
-    /* ZiCo per module. */
-    double neuron_sum = 0.0, zico = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
+    /* ZiCo per module, all three variants (they share the reduction). */
+    double neuron_sum = 0.0, zico_mw = 0.0, zico_rr = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
     uint32_t skipped = 0;
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
-        if (mod->rows)
+        if (no_zico)
+            mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
+        else if (mod->rows)
             sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, s->n_batches,
                               o->std_ddof);
         else
@@ -498,34 +512,49 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
             continue;
         }
         neuron_sum += mod->zico.ratio_sum;
-        if (o->zico_variant == SIGEO_ZICO_MODULE_WISE)
-            zico += log(mod->zico.ratio_sum);
-        else if (o->zico_variant == SIGEO_ZICO_REFERENCE_RECSYS)
-            zico += log(mod->zico.first_ratio);
+        zico_mw += log(mod->zico.ratio_sum);
+        zico_rr += log(mod->zico.first_ratio);
         /* CV reference: modules ZiCo skipped do not enter the FR sum either. */
         abs_dot_sum += fabs(mod->theta_dot_grad_sum);
     }
     for (int32_t m = 0; m < s->n_modules; m++)
         dot_sum += s->modules[m].theta_dot_grad_sum;
-    if (o->zico_variant == SIGEO_ZICO_NEURON_WISE && neuron_sum > 0.0)
-        zico = log(neuron_sum);
+    const double zico_nw = neuron_sum > 0.0 ? log(neuron_sum) : 0.0;
     if (skipped == (uint32_t)s->n_modules)
         r.flags |= SIGEO_STATS_ALL_SKIPPED;
-    r.zico = zico;
+    if (no_zico)
+        r.flags |= SIGEO_STATS_NO_ZICO;
+    r.zico_module_wise = zico_mw;
+    r.zico_neuron_wise = zico_nw;
+    r.zico_reference_recsys = zico_rr;
+    r.zico = o->zico_variant == SIGEO_ZICO_MODULE_WISE ? zico_mw
+             : o->zico_variant == SIGEO_ZICO_NEURON_WISE ? zico_nw
+                                                         : zico_rr;
     if (all_theta) {
         r.flags |= SIGEO_STATS_HAS_THETA_DOT;
         r.theta_dot_grad_sum = dot_sum;
     }
 
-    /* Fisher-Rao. */
+    /* Fisher-Rao: every estimator the data allows, the chosen one in fr. */
+    const sigeo__fr_value_t fr_x = have_directional ? sigeo__fr_exact(s->sum_sq_directional, s->n_samples)
+                                                    : (sigeo__fr_value_t){ NAN, NAN };
+    const sigeo__fr_value_t fr_rr = all_theta ? sigeo__fr_reference_recsys(dot_sum) : (sigeo__fr_value_t){ NAN, NAN };
+    const sigeo__fr_value_t fr_cv = all_theta ? sigeo__fr_reference_cv(abs_dot_sum) : (sigeo__fr_value_t){ NAN, NAN };
+    if (have_directional)
+        r.flags |= SIGEO_STATS_HAS_DIRECTIONAL;
+    r.fr_exact = fr_x.fr;
+    r.log_fr_exact = fr_x.log_fr;
+    r.fr_reference_recsys = fr_rr.fr;
+    r.log_fr_reference_recsys = fr_rr.log_fr;
+    r.fr_reference_cv = fr_cv.fr;
+    r.log_fr_reference_cv = fr_cv.log_fr;
     sigeo__fr_value_t fr = { 0.0, 0.0 };
     bool has_fr = false;
     if (reference_fr && all_theta) {
-        fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS ? sigeo__fr_reference_recsys(dot_sum)
-                                                          : sigeo__fr_reference_cv(abs_dot_sum);
+        fr = o->fr_estimator == SIGEO_FR_REFERENCE_RECSYS ? fr_rr : fr_cv;
         has_fr = true;
     } else if (!reference_fr && have_directional) {
-        fr = sigeo__fr_exact(s->sum_sq_directional, s->n_samples);
+        fr = fr_x;
         has_fr = true;
         if (fr.fr == 0.0)
             r.flags |= SIGEO_STATS_FR_ZERO;
@@ -536,7 +565,9 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         r.log_fr = fr.log_fr;
     }
 
-    r.loss = o->loss_term == SIGEO_LOSS_LAST ? s->loss_last : s->loss_sum / (double)s->n_batches;
+    r.loss_mean = s->loss_sum / (double)s->n_batches;
+    r.loss_last = s->loss_last;
+    r.loss = o->loss_term == SIGEO_LOSS_LAST ? r.loss_last : r.loss_mean;
     r.score = sigeo__score_combine(s->lambda, r.zico, r.log_fr, r.loss);
     r.lambda1 = s->lambda[0];
     r.lambda2 = s->lambda[1];

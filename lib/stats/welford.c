@@ -1,8 +1,56 @@
 #include <math.h>
+#include <stdatomic.h>
+#include <stddef.h>
 
 #include "stats/welford.h"
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n)
+#define WELFORD_KERNEL sigeo__welford_kernel_base
+#include "stats/welford_kernel.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                const float *restrict g, int64_t count, double inv_n, int team);
+void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                  const float *restrict g, int64_t count, double inv_n, int team);
+#define HAVE_ISA_KERNELS 1
+#endif
+
+welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_kernel_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_kernel_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_kernel_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+/* The widest kernel this CPU runs, chosen on the first call and kept (a
+ * benign race: every thread computes the same pointer). One indirect call
+ * per parameter block, no per-call dispatch beyond it. */
+static welford_kernel_t pick_kernel(void)
+{
+    static _Atomic(welford_kernel_t) chosen;
+    welford_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__welford_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__welford_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_kernel_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    return k;
+}
+
+void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
@@ -19,20 +67,8 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
         }
         return;
     }
-    /* The hot loop of every SiGeo evaluation: SIMD (no branches, no errno
-     * from sqrt: the library builds with -fno-math-errno), and split over
-     * the cores for large blocks, where it is bound by memory traffic. */
-#pragma omp parallel for simd schedule(static) if (count > (1 << 17))
-    for (int64_t j = 0; j < count; j++) {
-        double x = (double)g[j];
-        double ax = fabs(x);
-        double old_mean = (double)mean[j];
-        double new_mean = old_mean + (x - old_mean) * inv_n;
-        mean_abs[j] = (float)((double)mean_abs[j] + (ax - (double)mean_abs[j]) * inv_n);
-        mean[j] = (float)new_mean;
-        double r = (double)root_m2[j];
-        root_m2[j] = (float)sqrt(r * r + (x - old_mean) * (x - new_mean));
-    }
+    welford_kernel_t kernel = pick_kernel();
+    kernel(mean_abs, mean, root_m2, g, count, inv_n, team);
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)

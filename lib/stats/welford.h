@@ -15,8 +15,27 @@ typedef struct sigeo__welford {
 } sigeo__welford_t;
 
 /* Folds batch gradient `g` (count elements) in as the n-th observation
- * (n >= 1) of the block starting at `offset`. */
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n);
+ * (n >= 1) of the block starting at `offset`, on `team` OpenMP threads
+ * (sigeo__context_team of sigeo__welford_work(count)). The result does not
+ * depend on `team`: every element is updated on its own. */
+void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team);
+
+/* The update loop proper, one copy per instruction set (welford_kernel.h);
+ * every copy gives bit for bit the same results. */
+typedef void (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                 const float *restrict g, int64_t count, double inv_n, int team);
+typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 } sigeo__welford_isa_t;
+
+/* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
+ * compare them; sigeo__welford_update uses the widest available). */
+welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
+
+/* The work of one update of `count` elements for the thread policy: a
+ * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */
+static inline double sigeo__welford_work(int64_t count)
+{
+    return 16.0 * (double)count;
+}
 
 /* Merges the zero observations a table row missed into its block
  * [offset, offset+count): the block holds `from` observations and will hold

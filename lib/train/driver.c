@@ -2,6 +2,7 @@
  * sample budget or epochs, path sampling for supernets, the schedule, and
  * progress / validation reports. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,6 +21,12 @@ SIGEO_API sigeo_status_t sigeo_train_progress_init(sigeo_train_progress_t *progr
 {
     static const sigeo_train_progress_t defaults = SIGEO_TRAIN_PROGRESS_INIT;
     return sigeo__struct_init(progress, struct_size, &defaults, sizeof defaults, "sigeo_train_progress");
+}
+
+SIGEO_API sigeo_status_t sigeo_grad_step_init(sigeo_grad_step_t *step, uint32_t struct_size)
+{
+    static const sigeo_grad_step_t defaults = SIGEO_GRAD_STEP_INIT;
+    return sigeo__struct_init(step, struct_size, &defaults, sizeof defaults, "sigeo_grad_step");
 }
 
 SIGEO_API sigeo_status_t sigeo_train_result_init(sigeo_train_result_t *result, uint32_t struct_size)
@@ -42,13 +49,60 @@ static sigeo_status_t validate(sigeo_train_result_t *r, sigeo_model_t *m, sigeo_
     return sigeo_evaluate(&r->val_logloss, binary ? &r->val_auc : NULL, &r->val_accuracy, m, val, batch);
 }
 
-SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
-                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
-                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+static const char fn[] = "sigeo_train";
+
+/* One step with a gradient hook: this process's parts of the batch that
+ * starts at row `first`, a forward_backward and a hook call each. The hook
+ * sees failures too (so a data-parallel host can tell its peers). */
+static sigeo_status_t hooked_step(double *loss, int64_t *step_rows, sigeo_model_t *m, sigeo_dataset_t *train,
+                                  const sigeo_train_options_t *o, int64_t step, int64_t first, int32_t parts,
+                                  int32_t first_part, int32_t n_parts)
 {
-    static const char fn[] = "sigeo_train";
-    if (!m || !opt || !train)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
+    sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    sigeo_status_t st = sigeo_dataset_get_info(&info, train);
+    if (st != SIGEO_OK)
+        return st;
+    const int64_t len = info.n_rows - first < o->batch_size ? info.n_rows - first : o->batch_size;
+    *step_rows = len;
+    for (int32_t j = first_part; j < first_part + n_parts; j++) {
+        const int64_t lo = len * j / parts, hi = len * (j + 1) / parts;
+        sigeo_grad_step_t g = SIGEO_GRAD_STEP_INIT;
+        g.step = step;
+        g.part = j;
+        g.last = j == first_part + n_parts - 1;
+        g.rows = hi - lo;
+        g.batch_rows = len;
+        sigeo_batch_t batch = SIGEO_BATCH_INIT;
+        if (hi <= lo)
+            st = sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: step %lld: a batch of %lld rows cannot be cut into %d "
+                                "non-empty parts", fn, (long long)step, (long long)len, (int)parts);
+        else if ((st = sigeo_dataset_view(&batch, train, first + lo, hi - lo)) == SIGEO_OK &&
+                 (st = sigeo_model_forward_backward(&g.loss, m, &batch)) == SIGEO_ERR_NONFINITE)
+            st = sigeo__fail_wrap(err, st, "%s: training stopped at step %lld (part %d)", fn, (long long)step,
+                                  (int)j);
+        g.status = st;
+        if (st != SIGEO_OK) {
+            char message[SIGEO__ERRMSG_MAX];
+            snprintf(message, sizeof message, "%s", sigeo_last_error());
+            o->grad_hook(&g, m, o->grad_user); /* tells the peers; this failure is what training reports */
+            return sigeo__fail_on(err, st, "%s", message);
+        }
+        if ((st = o->grad_hook(&g, m, o->grad_user)) != SIGEO_OK) {
+            char message[SIGEO__ERRMSG_MAX];
+            snprintf(message, sizeof message, "%s", sigeo_last_error());
+            return sigeo__fail_on(err, st, "%s: the gradient hook failed at step %lld: %s", fn, (long long)step,
+                                  message);
+        }
+        *loss = g.loss;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t train_run(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+{
     sigeo__errbuf_t *err = sigeo__probe_errbuf(m);
     sigeo_train_options_t o = SIGEO_TRAIN_OPTIONS_INIT;
     sigeo_status_t st = sigeo__struct_in(&o, sizeof o, options, "sigeo_train_options", err);
@@ -59,6 +113,16 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
                               "%s: options out of range (batch_size %lld, max_samples %lld, epochs %g, sampling %d)", fn,
                               (long long)o.batch_size, (long long)o.max_samples, o.epochs, (int)o.sampling);
+    /* Data parallelism: this process's parts of each batch. */
+    const int32_t parts = o.shard_count > 0 ? o.shard_count : 1;
+    const int32_t first_part = o.shard_count > 0 ? o.shard_first : 0, n_parts = o.shard_count > 0 ? o.shard_n : 1;
+    if (o.shard_count < 0 || first_part < 0 || n_parts < 1 || first_part > parts - n_parts ||
+        (n_parts > 1 && !o.grad_hook) || (int64_t)parts > o.batch_size)
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s: shards out of range (shard_count %d, shard_first %d, shard_n %d, batch_size %lld, "
+                              "hook %s; several parts per process need a grad_hook)",
+                              fn, (int)o.shard_count, (int)o.shard_first, (int)o.shard_n, (long long)o.batch_size,
+                              o.grad_hook ? "set" : "NULL");
     /* Without a schedule: constant at the optimiser's lr. */
     sigeo_lr_schedule_t sched = SIGEO_LR_SCHEDULE_INIT;
     sched.lr = sigeo__optimizer_lr(opt);
@@ -74,9 +138,15 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     if (per_epoch < 1)
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "%s: %lld training rows give no batch of %lld", fn,
                               (long long)info.n_rows, (long long)o.batch_size);
-    /* Steps: a sample budget (warm-up level) or epochs. */
-    int64_t total = o.max_samples > 0 ? (o.max_samples + o.batch_size - 1) / o.batch_size
-                                      : (int64_t)ceil(o.epochs * (double)per_epoch);
+    /* Steps: a sample budget (warm-up level) or epochs. The double is
+     * checked before the cast (1e300 epochs would be undefined behaviour). */
+    const double epoch_steps = ceil(o.epochs * (double)per_epoch);
+    if (o.max_samples == 0 && !(epoch_steps < 0x1p62))
+        return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG,
+                              "%s: epochs %g x %lld batches per epoch = %g steps, more than 2^62", fn, o.epochs,
+                              (long long)per_epoch, epoch_steps);
+    int64_t total = o.max_samples > 0 ? o.max_samples / o.batch_size + (o.max_samples % o.batch_size != 0)
+                                      : (int64_t)epoch_steps;
     const bool binary = info.n_targets > 0 && !info.has_labels;
     int32_t n_choices = 0;
     sigeo_model_choices(&n_choices, NULL, 0, m);
@@ -124,13 +194,19 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
                 break;
         }
         sigeo_batch_t batch = SIGEO_BATCH_INIT;
-        if ((st = sigeo_dataset_batch(&batch, train, b, o.batch_size, last)) != SIGEO_OK)
-            break;
-        double loss;
-        if ((st = sigeo_model_forward_backward(&loss, m, &batch)) != SIGEO_OK) {
-            if (st == SIGEO_ERR_NONFINITE)
-                st = sigeo__fail_on(err, st, "%s: training stopped at step %lld: %s", fn, (long long)step,
-                                    sigeo_last_error());
+        double loss = 0.0;
+        int64_t step_rows = 0;
+        if (!o.grad_hook) {
+            if ((st = sigeo_dataset_batch(&batch, train, b, o.batch_size, last)) != SIGEO_OK)
+                break;
+            step_rows = batch.batch_size;
+            if ((st = sigeo_model_forward_backward(&loss, m, &batch)) != SIGEO_OK) {
+                if (st == SIGEO_ERR_NONFINITE)
+                    st = sigeo__fail_wrap(err, st, "%s: training stopped at step %lld", fn, (long long)step);
+                break;
+            }
+        } else if ((st = hooked_step(&loss, &step_rows, m, train, &o, step, b * o.batch_size, parts, first_part,
+                                     n_parts)) != SIGEO_OK) {
             break;
         }
         double lr;
@@ -139,10 +215,10 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
         if ((st = sigeo_optimizer_step(opt, lr)) != SIGEO_OK)
             break;
         r.steps = step + 1;
-        r.samples += batch.batch_size;
+        r.samples += step_rows;
         window_loss += loss;
         window_steps++;
-        window_samples += batch.batch_size;
+        window_samples += step_rows;
         const bool report = o.report_every > 0 && (r.steps % o.report_every == 0 || r.steps == total);
         if (report) {
             double t = now_seconds();
@@ -186,4 +262,17 @@ SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t
     if (result)
         return sigeo__struct_out(result, &r, sizeof r, "sigeo_train_result", err);
     return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_train(sigeo_train_result_t *result, sigeo_model_t *m, sigeo_optimizer_t *opt,
+                                     sigeo_dataset_t *train, sigeo_dataset_t *val, const sigeo_lr_schedule_t *schedule,
+                                     const sigeo_train_options_t *options, sigeo_progress_fn progress, void *user)
+{
+    if (!m || !opt || !train)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, !m ? "model" : !opt ? "optimizer" : "train");
+    /* Every failure ends up in the model's message too: several come from
+     * calls on the dataset, the schedule or the optimiser, which record
+     * theirs on the thread (and their own handles) only. */
+    sigeo_status_t st = train_run(result, m, opt, train, val, schedule, options, progress, user);
+    return st == SIGEO_OK ? st : sigeo__propagate(sigeo__probe_errbuf(m), st);
 }

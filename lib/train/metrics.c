@@ -45,6 +45,8 @@ static sigeo_status_t auc_sorted(double *out, scored_t *v, int64_t n)
 
 SIGEO_API sigeo_status_t sigeo_auc(double *auc_out, const float *scores, const float *labels, int64_t n)
 {
+    if (auc_out)
+        *auc_out = NAN; /* train.h: the value on failure */
     if (!auc_out || !scores || !labels)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_auc: %s is NULL", !auc_out ? "auc_out" : !scores ? "scores" : "labels");
     if (n < 2)
@@ -71,6 +73,11 @@ SIGEO_API sigeo_status_t sigeo_evaluate(double *logloss_out, double *auc_out, do
                                         sigeo_model_t *model, sigeo_dataset_t *data, int64_t batch_size)
 {
     static const char fn[] = "sigeo_evaluate";
+    /* train.h: every requested output is NaN unless the call succeeds. */
+    double *const outs[3] = { logloss_out, auc_out, accuracy_out };
+    for (int i = 0; i < 3; i++)
+        if (outs[i])
+            *outs[i] = NAN;
     if (!model || !data)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, model ? "data" : "model");
     if (batch_size < 1)
@@ -134,5 +141,9 @@ SIGEO_API sigeo_status_t sigeo_evaluate(double *logloss_out, double *auc_out, do
             st = auc_sorted(auc_out, v, seen);
     }
     sigeo__free(v);
+    if (st != SIGEO_OK)
+        for (int i = 0; i < 3; i++)
+            if (outs[i])
+                *outs[i] = NAN;
     return st;
 }

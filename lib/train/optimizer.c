@@ -63,6 +63,8 @@ SIGEO_API sigeo_status_t sigeo_optimizer_create(sigeo_optimizer_t **out, sigeo_m
     sigeo_status_t st = sigeo_model_param_count(&n, model);
     if (st != SIGEO_OK)
         return st;
+    if ((st = sigeo__model_check_ready(model, "sigeo_optimizer_create")) != SIGEO_OK)
+        return st;
     sigeo_optimizer_options_t o = SIGEO_OPTIMIZER_OPTIONS_INIT;
     if ((st = sigeo__struct_in(&o, sizeof o, options, "sigeo_optimizer_options", NULL)) != SIGEO_OK)
         return st;

@@ -61,10 +61,13 @@ typedef struct layout {
            PIN(sigeo_allocator_t, alloc, 8, 8),                                               \
            PIN(sigeo_allocator_t, release, 16, 8),                                            \
            PIN(sigeo_allocator_t, user, 24, 8)),                                              \
-    LAYOUT(sigeo_context_options_t, 16,                                                       \
+    LAYOUT(sigeo_context_options_t, 32,                                                       \
            PIN(sigeo_context_options_t, struct_size, 0, 4),                                   \
            PIN(sigeo_context_options_t, threads, 4, 4),                                       \
-           PIN(sigeo_context_options_t, seed, 8, 8))
+           PIN(sigeo_context_options_t, seed, 8, 8),                                          \
+           PIN(sigeo_context_options_t, thread_policy, 16, 4),                                \
+           PIN(sigeo_context_options_t, reserved0, 20, 4),                                    \
+           PIN(sigeo_context_options_t, parallel_min_flops, 24, 8))
 
 /* ------------------------------------------------------- sigeo/stats.h */
 #define SIGEO_ABI_LAYOUTS_STATS_H                                                            \
@@ -88,7 +91,7 @@ typedef struct layout {
            PIN(sigeo_stats_batch_t, directional, 40, 8),                                      \
            PIN(sigeo_stats_batch_t, touched_rows, 48, 8),                                     \
            PIN(sigeo_stats_batch_t, touched_counts, 56, 8)),                                  \
-    LAYOUT(sigeo_stats_result_t, 136,                                                         \
+    LAYOUT(sigeo_stats_result_t, 224,                                                         \
            PIN(sigeo_stats_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_stats_result_t, flags, 4, 4),                                            \
            PIN(sigeo_stats_result_t, score, 8, 8),                                            \
@@ -110,7 +113,18 @@ typedef struct layout {
            PIN(sigeo_stats_result_t, loss_term, 120, 4),                                      \
            PIN(sigeo_stats_result_t, std_ddof, 124, 4),                                       \
            PIN(sigeo_stats_result_t, library_version, 128, 4),                                \
-           PIN(sigeo_stats_result_t, reserved0, 132, 4)),                                     \
+           PIN(sigeo_stats_result_t, reserved0, 132, 4),                                      \
+           PIN(sigeo_stats_result_t, loss_mean, 136, 8),                                      \
+           PIN(sigeo_stats_result_t, loss_last, 144, 8),                                      \
+           PIN(sigeo_stats_result_t, fr_exact, 152, 8),                                       \
+           PIN(sigeo_stats_result_t, log_fr_exact, 160, 8),                                   \
+           PIN(sigeo_stats_result_t, fr_reference_recsys, 168, 8),                            \
+           PIN(sigeo_stats_result_t, log_fr_reference_recsys, 176, 8),                        \
+           PIN(sigeo_stats_result_t, fr_reference_cv, 184, 8),                                \
+           PIN(sigeo_stats_result_t, log_fr_reference_cv, 192, 8),                            \
+           PIN(sigeo_stats_result_t, zico_module_wise, 200, 8),                               \
+           PIN(sigeo_stats_result_t, zico_neuron_wise, 208, 8),                               \
+           PIN(sigeo_stats_result_t, zico_reference_recsys, 216, 8)),                                     \
     LAYOUT(sigeo_stats_module_info_t, 56,                                                     \
            PIN(sigeo_stats_module_info_t, struct_size, 0, 4),                                 \
            PIN(sigeo_stats_module_info_t, skipped, 4, 4),                                     \
@@ -210,7 +224,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/proxy.h */
 #define SIGEO_ABI_LAYOUTS_PROXY_H                                                            \
-    LAYOUT(sigeo_proxy_options_t, 80,                                                         \
+    LAYOUT(sigeo_proxy_options_t, 128,                                                         \
            PIN(sigeo_proxy_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_proxy_options_t, kind, 4, 4),                                            \
            PIN(sigeo_proxy_options_t, zico_variant, 8, 4),                                    \
@@ -225,8 +239,16 @@ typedef struct layout {
            PIN(sigeo_proxy_options_t, seed, 56, 8),                                           \
            PIN(sigeo_proxy_options_t, hvp_epsilon, 64, 8),                                    \
            PIN(sigeo_proxy_options_t, scope, 72, 4),                                          \
-           PIN(sigeo_proxy_options_t, reserved0, 76, 4)),                                     \
-    LAYOUT(sigeo_proxy_result_t, 152,                                                         \
+           PIN(sigeo_proxy_options_t, hvp_mode, 76, 4),                                   \
+           PIN(sigeo_proxy_options_t, keep_saliency, 80, 4),                              \
+           PIN(sigeo_proxy_options_t, procedure, 84, 4),                                      \
+           PIN(sigeo_proxy_options_t, step_lr, 88, 8),                                        \
+           PIN(sigeo_proxy_options_t, swap_mu, 96, 8),                                        \
+           PIN(sigeo_proxy_options_t, swap_sigma, 104, 8),                                    \
+           PIN(sigeo_proxy_options_t, zen_mixup_gamma, 112, 8),                               \
+           PIN(sigeo_proxy_options_t, zen_repeat, 120, 4),                                    \
+           PIN(sigeo_proxy_options_t, reserved2, 124, 4)),                                     \
+    LAYOUT(sigeo_proxy_result_t, 256,                                                         \
            PIN(sigeo_proxy_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_proxy_result_t, flags, 4, 4),                                            \
            PIN(sigeo_proxy_result_t, score, 8, 8),                                            \
@@ -251,7 +273,27 @@ typedef struct layout {
            PIN(sigeo_proxy_result_t, seed, 128, 8),                                           \
            PIN(sigeo_proxy_result_t, threads, 136, 4),                                        \
            PIN(sigeo_proxy_result_t, library_version, 140, 4),                                \
-           PIN(sigeo_proxy_result_t, raw_score, 144, 8))
+           PIN(sigeo_proxy_result_t, raw_score, 144, 8),                                  \
+           PIN(sigeo_proxy_result_t, loss_mean, 152, 8),                                  \
+           PIN(sigeo_proxy_result_t, loss_last, 160, 8),                                  \
+           PIN(sigeo_proxy_result_t, fr_exact, 168, 8),                                   \
+           PIN(sigeo_proxy_result_t, log_fr_exact, 176, 8),                               \
+           PIN(sigeo_proxy_result_t, fr_identity, 184, 8),                                \
+           PIN(sigeo_proxy_result_t, log_fr_identity, 192, 8),                            \
+           PIN(sigeo_proxy_result_t, fr_reference_recsys, 200, 8),                        \
+           PIN(sigeo_proxy_result_t, log_fr_reference_recsys, 208, 8),                    \
+           PIN(sigeo_proxy_result_t, fr_reference_cv, 216, 8),                            \
+           PIN(sigeo_proxy_result_t, log_fr_reference_cv, 224, 8),                        \
+           PIN(sigeo_proxy_result_t, zico_module_wise, 232, 8),                           \
+           PIN(sigeo_proxy_result_t, zico_neuron_wise, 240, 8),                           \
+           PIN(sigeo_proxy_result_t, zico_reference_recsys, 248, 8)),                         \
+    LAYOUT(sigeo_proxy_layer_t, 40,                                                          \
+           PIN(sigeo_proxy_layer_t, struct_size, 0, 4),                                       \
+           PIN(sigeo_proxy_layer_t, module, 4, 4),                                            \
+           PIN(sigeo_proxy_layer_t, name, 8, 8),                                              \
+           PIN(sigeo_proxy_layer_t, value, 16, 8),                                            \
+           PIN(sigeo_proxy_layer_t, zico_term, 24, 8),                                        \
+           PIN(sigeo_proxy_layer_t, theta_dot_grad_sum, 32, 8))
 
 /* ------------------------------------------------------- sigeo/train.h */
 #define SIGEO_ABI_LAYOUTS_TRAIN_H                                                            \
@@ -284,7 +326,7 @@ typedef struct layout {
            PIN(sigeo_train_progress_t, samples_per_second, 40, 8),                            \
            PIN(sigeo_train_progress_t, val_auc, 48, 8),                                       \
            PIN(sigeo_train_progress_t, val_accuracy, 56, 8)),                                 \
-    LAYOUT(sigeo_train_options_t, 80,                                                         \
+    LAYOUT(sigeo_train_options_t, 112,                                                         \
            PIN(sigeo_train_options_t, struct_size, 0, 4),                                     \
            PIN(sigeo_train_options_t, sampling, 4, 4),                                        \
            PIN(sigeo_train_options_t, batch_size, 8, 8),                                      \
@@ -296,7 +338,22 @@ typedef struct layout {
            PIN(sigeo_train_options_t, drop_last, 56, 4),                                      \
            PIN(sigeo_train_options_t, reserved0, 60, 4),                                      \
            PIN(sigeo_train_options_t, full_path_steps, 64, 8),                                \
-           PIN(sigeo_train_options_t, seed, 72, 8)),                                          \
+           PIN(sigeo_train_options_t, seed, 72, 8),                                          \
+           PIN(sigeo_train_options_t, shard_count, 80, 4),                                   \
+           PIN(sigeo_train_options_t, shard_first, 84, 4),                                   \
+           PIN(sigeo_train_options_t, shard_n, 88, 4),                                       \
+           PIN(sigeo_train_options_t, reserved1, 92, 4),                                     \
+           PIN(sigeo_train_options_t, grad_hook, 96, 8),                                     \
+           PIN(sigeo_train_options_t, grad_user, 104, 8)),                                   \
+    LAYOUT(sigeo_grad_step_t, 48,                                                            \
+           PIN(sigeo_grad_step_t, struct_size, 0, 4),                                        \
+           PIN(sigeo_grad_step_t, status, 4, 4),                                             \
+           PIN(sigeo_grad_step_t, step, 8, 8),                                               \
+           PIN(sigeo_grad_step_t, part, 16, 4),                                              \
+           PIN(sigeo_grad_step_t, last, 20, 4),                                              \
+           PIN(sigeo_grad_step_t, rows, 24, 8),                                              \
+           PIN(sigeo_grad_step_t, batch_rows, 32, 8),                                        \
+           PIN(sigeo_grad_step_t, loss, 40, 8)),                                          \
     LAYOUT(sigeo_train_result_t, 64,                                                          \
            PIN(sigeo_train_result_t, struct_size, 0, 4),                                      \
            PIN(sigeo_train_result_t, reserved0, 4, 4),                                        \
@@ -348,7 +405,7 @@ typedef struct layout {
            PIN(sigeo_cycle_report_t, median_score, 40, 8),                                    \
            PIN(sigeo_cycle_report_t, best_ever, 48, 8),                                       \
            PIN(sigeo_cycle_report_t, seconds, 56, 8)),                                        \
-    LAYOUT(sigeo_search_callbacks_t, 88,                                                      \
+    LAYOUT(sigeo_search_callbacks_t, 104,                                                      \
            PIN(sigeo_search_callbacks_t, struct_size, 0, 4),                                  \
            PIN(sigeo_search_callbacks_t, reserved0, 4, 4),                                    \
            PIN(sigeo_search_callbacks_t, score, 8, 8),                                        \
@@ -360,7 +417,9 @@ typedef struct layout {
            PIN(sigeo_search_callbacks_t, cycle, 56, 8),                                       \
            PIN(sigeo_search_callbacks_t, cycle_user, 64, 8),                                  \
            PIN(sigeo_search_callbacks_t, cancel, 72, 8),                                      \
-           PIN(sigeo_search_callbacks_t, cancel_user, 80, 8)),                                \
+           PIN(sigeo_search_callbacks_t, cancel_user, 80, 8),                                 \
+           PIN(sigeo_search_callbacks_t, map, 88, 8),                                         \
+           PIN(sigeo_search_callbacks_t, map_user, 96, 8)),                                \
     LAYOUT(sigeo_search_info_t, 72,                                                           \
            PIN(sigeo_search_info_t, struct_size, 0, 4),                                       \
            PIN(sigeo_search_info_t, population, 4, 4),                                        \
@@ -448,7 +507,7 @@ typedef struct layout {
            PIN(sigeo_nas_progress_t, value, 32, 8),                                          \
            PIN(sigeo_nas_progress_t, candidate, 40, 4),                                      \
            PIN(sigeo_nas_progress_t, reserved0, 44, 4)),                                     \
-    LAYOUT(sigeo_nas_options_t, 168,                                                         \
+    LAYOUT(sigeo_nas_options_t, 240,                                                         \
            PIN(sigeo_nas_options_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_options_t, scorer, 4, 4),                                           \
            PIN(sigeo_nas_options_t, seed, 8, 8),                                             \
@@ -472,7 +531,20 @@ typedef struct layout {
            PIN(sigeo_nas_options_t, record, 136, 8),                                         \
            PIN(sigeo_nas_options_t, record_user, 144, 8),                                    \
            PIN(sigeo_nas_options_t, cycle, 152, 8),                                          \
-           PIN(sigeo_nas_options_t, cycle_user, 160, 8)),                                    \
+           PIN(sigeo_nas_options_t, cycle_user, 160, 8),                                     \
+           PIN(sigeo_nas_options_t, map, 168, 8),                                            \
+           PIN(sigeo_nas_options_t, map_user, 176, 8),                                       \
+           PIN(sigeo_nas_options_t, warmup_shard_count, 184, 4),                             \
+           PIN(sigeo_nas_options_t, warmup_shard_first, 188, 4),                             \
+           PIN(sigeo_nas_options_t, warmup_shard_n, 192, 4),                                 \
+           PIN(sigeo_nas_options_t, reserved0, 196, 4),                                      \
+           PIN(sigeo_nas_options_t, warmup_grad_hook, 200, 8),                               \
+           PIN(sigeo_nas_options_t, warmup_grad_user, 208, 8),                               \
+           PIN(sigeo_nas_options_t, checkpoint_dir, 216, 8),                                 \
+           PIN(sigeo_nas_options_t, checkpoint_every, 224, 4),                               \
+           PIN(sigeo_nas_options_t, resume, 228, 4),                                         \
+           PIN(sigeo_nas_options_t, checkpoint_no_write, 232, 4),                            \
+           PIN(sigeo_nas_options_t, reserved1, 236, 4)),                                    \
     LAYOUT(sigeo_nas_summary_t, 184,                                                         \
            PIN(sigeo_nas_summary_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_summary_t, n_arch, 4, 4),                                           \

@@ -25,4 +25,25 @@ static inline int32_t add(sigeo_model_t *m, const sigeo_layer_desc_t *d)
     return id;
 }
 
+/* A flat dense input of `features` per row. */
+static inline int32_t flat_input(sigeo_model_t *m, const char *name, int64_t features)
+{
+    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
+    d.kind = SIGEO_INPUT_DENSE;
+    d.name = name;
+    d.features = features;
+    int32_t id;
+    ck_assert_msg(sigeo_model_add_input(&id, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    return id;
+}
+
+/* A linear layer of max width `units` on `in`, elastic by `width_choice` (-1 = fixed). */
+static inline int32_t linear_on(sigeo_model_t *m, const char *name, int32_t in, int64_t units, int32_t width_choice)
+{
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, name, &in);
+    d.units = units;
+    d.width_choice = width_choice;
+    return add(m, &d);
+}
+
 #endif

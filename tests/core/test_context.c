@@ -51,6 +51,8 @@ START_TEST(get_options_returns_what_create_was_given)
         sigeo_context_options_t o = SIGEO_CONTEXT_OPTIONS_INIT;
         o.threads = threads[i];
         o.seed = 0xDEADBEEFCAFEF00Dull + i;
+        o.thread_policy = (uint32_t)(i % 2); /* AUTO, FIXED */
+        o.parallel_min_flops = 1000u + i;    /* 0 would be resolved to the default */
         sigeo_context_t *ctx = NULL;
         ck_assert_int_eq(sigeo_context_create(&ctx, &o), SIGEO_OK);
         sigeo_context_options_t got;

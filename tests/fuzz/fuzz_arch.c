@@ -38,8 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                                              \
     } while (0)
 
-static int skip_known = -1;
-
 /* A text of L bytes holds at most (L + 1) / 2 entries ("0,0,0"). */
 static void check_text(const uint8_t *data, size_t size)
 {
@@ -76,20 +74,13 @@ static void check_text(const uint8_t *data, size_t size)
         REQUIRE(got == need && memcmp(back, text, need + 1) == 0);
         if (need > 0) {
             /* One byte short: SHAPE, and the buffer holds a NUL-terminated
-             * prefix of the text (snprintf's contract), nothing stale.
-             * KNOWN BUG (reported; lib/nn/arch_text.c sigeo_arch_format):
-             * an entry that does not fit whole is skipped but the NUL goes
-             * to buf[size - 1], so the bytes between the last whole entry
-             * and the NUL are whatever the buffer held before (here 'x').
-             * SIGEO_FUZZ_SKIP_KNOWN=1 in the environment skips this one
-             * check, to fuzz past it until the fix lands. */
+             * prefix of the text (snprintf's contract), nothing stale (the
+             * buffer is prefilled with 'x' to show stale bytes). */
             memset(back, 'x', need + 1);
             REQUIRE(sigeo_arch_format(back, need, &got, arch, n) == SIGEO_ERR_SHAPE);
             REQUIRE(got == need && memchr(back, '\0', need) != NULL);
-            if (!skip_known) {
-                size_t k = strlen(back);
-                REQUIRE(k < need && memcmp(back, text, k) == 0);
-            }
+            size_t k = strlen(back);
+            REQUIRE(k < need && memcmp(back, text, k) == 0);
         }
         free(back);
 
@@ -141,10 +132,6 @@ static void check_entries(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (skip_known < 0) {
-        const char *e = getenv("SIGEO_FUZZ_SKIP_KNOWN");
-        skip_known = e && e[0] == '1';
-    }
     check_text(data, size);
     check_entries(data, size);
     uint64_t blocks = 1;

@@ -80,36 +80,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sigeo_criteo_reader_t *r = NULL;
     if (sigeo_criteo_reader_create(&r, path, &o) != SIGEO_OK)
         abort();
-    int64_t rows = 0, lost = 0;
+    int64_t rows = 0;
     for (;;) {
         sigeo_dataset_t *chunk = NULL;
         sigeo_status_t st = sigeo_criteo_reader_next(&chunk, r, 1 + (flags >> 4));
         if (st != SIGEO_OK) {
             if (chunk || st != SIGEO_ERR_FORMAT || (flags & 1))
                 abort(); /* only strict mode fails, and only on format */
-            /* The good rows read into the failed chunk are lost (io.h). */
-            lost = flags >> 4;
-            break;
+            break; /* the good rows read into the failed chunk are lost (io.h) */
         }
         if (!chunk)
             break;
         check_chunk(chunk, tables, &rows);
         sigeo_dataset_destroy(chunk);
     }
-    /* KNOWN BUG (reported; lib/io/criteo.c sigeo_criteo_reader_next):
-     * io.h documents stats.rows as "rows delivered (good lines)", but after
-     * a strict-mode failure it also counts the good rows of the failed
-     * chunk, which were never delivered (corpus/criteo/crash-stats-rows-
-     * counts-lost-chunk). SIGEO_FUZZ_SKIP_KNOWN=1 accepts up to the lost
-     * chunk's rows, to fuzz past it until lib or header is settled. */
-    static int skip_known = -1;
-    if (skip_known < 0) {
-        const char *e = getenv("SIGEO_FUZZ_SKIP_KNOWN");
-        skip_known = e && e[0] == '1';
-    }
+    /* io.h: stats.rows is the rows delivered (good lines); after a
+     * strict-mode failure the good rows of the failed chunk were never
+     * delivered and do not count (corpus/criteo/crash-stats-rows-counts-
+     * lost-chunk). */
     sigeo_criteo_stats_t stats = SIGEO_CRITEO_STATS_INIT;
-    if (sigeo_criteo_reader_get_stats(&stats, r) != SIGEO_OK ||
-        (skip_known ? stats.rows < rows || stats.rows > rows + lost : stats.rows != rows) ||
+    if (sigeo_criteo_reader_get_stats(&stats, r) != SIGEO_OK || stats.rows != rows ||
         stats.rows + stats.bad_lines > stats.lines ||
         stats.bad_lines != stats.bad_field_count + stats.bad_label + stats.bad_integer + stats.bad_hex +
                                stats.too_long)

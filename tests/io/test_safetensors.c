@@ -944,7 +944,10 @@ static void spit(const char *path, const void *bytes, size_t n)
 
 static void temp_name(char *buf, size_t cap, const char *path)
 {
-    snprintf(buf, cap, "%s.tmp.%ld", path, (long)getpid());
+    /* core/file.h: "<dir>/.<base>.sigeo-tmp.<pid>" */
+    const char *slash = strrchr(path, '/');
+    snprintf(buf, cap, "%.*s.%s.sigeo-tmp.%ld", slash ? (int)(slash - path + 1) : 0, path, slash ? slash + 1 : path,
+             (long)getpid());
 }
 
 START_TEST(file_write_and_read_give_the_memory_image)

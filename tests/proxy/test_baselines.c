@@ -487,6 +487,7 @@ START_TEST(grasp_is_close_to_the_exact_hessian_product_on_softmax_regression)
      * 0.1 of |W| is visibly worse but still the right quantity. */
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     o.kind = SIGEO_PROXY_GRASP;
+    o.hvp_mode = SIGEO_HVP_FINITE_DIFFERENCE;
     o.hvp_epsilon = 1e-2;
     sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
     OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r));
@@ -960,6 +961,38 @@ START_TEST(synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data)
     OK(sigeo_model_forward_backward(NULL, n, &b0));
     OK(run(&r1, n, SIGEO_PROXY_SYNFLOW, NULL, 0, NULL, 0));
     close_rel(r1.raw_score, raw, 1e-6, "synflow with batch norm removed");
+    /* synflow_bn keeps it. In train mode a flat feature of one sample has
+     * no variance: refused, as PyTorch refuses it. In eval mode (running
+     * statistics mu, v from the forward above) the norm is the affine
+     * |gamma| (a - mu) / sqrt(v + eps) + |beta| of a_j = sum_i |W0_ji| +
+     * |b0_j|, then h = relu(.), R = sum_c (sum_j |W1_cj| h_j + |b1_c|). */
+    ck_assert_int_eq(run(&r2, n, SIGEO_PROXY_SYNFLOW_BN, NULL, 0, NULL, 0), SIGEO_ERR_SHAPE);
+    OK(sigeo_model_set_training(n, 0));
+    sigeo__probe_bn_t bn;
+    ck_assert(sigeo__probe_batch_norm(&bn, n, 2));
+    double *W0 = param(n, "fc0.weight", NULL), *b0p = param(n, "fc0.bias", NULL), *W1 = param(n, "fc1.weight", NULL);
+    double want_bn = 0;
+    for (int j = 0; j < H; j++) {
+        double a = fabs(b0p[j]), s1 = 0;
+        for (int i = 0; i < D; i++)
+            a += fabs(W0[j * D + i]);
+        const double scale = 2.0 / sqrt((double)bn.running_var[j] + 1e-5);
+        const double pre = scale * (a - (double)bn.running_mean[j]) + 0.5;
+        const double hj = pre > 0 ? pre : 0;
+        for (int c = 0; c < C; c++) {
+            want_bn += fabs(W1[c * H + j]) * hj;
+            s1 += fabs(W1[c * H + j]);
+        }
+        if (pre > 0)
+            for (int i = 0; i < D; i++)
+                want_bn += fabs(W0[j * D + i]) * s1 * scale;
+    }
+    free(W0);
+    free(b0p);
+    free(W1);
+    OK(run(&r2, n, SIGEO_PROXY_SYNFLOW_BN, NULL, 0, NULL, 0));
+    close_rel(r2.raw_score, want_bn, 1e-5, "synflow_bn keeps the (eval-mode) batch norm");
+    ck_assert_str_eq(sigeo_proxy_kind_name(SIGEO_PROXY_SYNFLOW_BN), "synflow_bn");
     sigeo_model_destroy(n);
     sigeo_model_destroy(m);
 }
@@ -1018,6 +1051,55 @@ START_TEST(synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table)
 END_TEST
 
 /* ------------------------------------------------------------------- zen */
+
+/* One Zen repeat on the ReLU MLP from the documented stream: fc0.weight,
+ * fc1.weight, e1, e2; x2 = e1 + gamma e2; log(mean_n sum |f1 - f2|). */
+static double zen_one(sigeo__rng_t *rng, double gamma)
+{
+    static double W0[H * D];
+    for (int k = 0; k < H * D; k++)
+        W0[k] = (float)sigeo__rng_normal(rng);
+    for (int k = 0; k < C * H; k++)
+        sigeo__rng_normal(rng);
+    float e1[B * D], x2[B * D];
+    for (int k = 0; k < B * D; k++)
+        e1[k] = (float)sigeo__rng_normal(rng);
+    for (int k = 0; k < B * D; k++)
+        x2[k] = (float)((double)e1[k] + gamma * sigeo__rng_normal(rng));
+    double delta = 0;
+    for (int n = 0; n < B; n++)
+        for (int j = 0; j < H; j++) {
+            double h1 = 0, h2 = 0;
+            for (int i = 0; i < D; i++) {
+                h1 += W0[j * D + i] * e1[n * D + i];
+                h2 += W0[j * D + i] * x2[n * D + i];
+            }
+            delta += fabs((h1 > 0 ? h1 : 0) - (h2 > 0 ? h2 : 0));
+        }
+    return log(delta / B);
+}
+
+START_TEST(zen_repeat_and_mixup_gamma)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, false);
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 77);
+    const double a = zen_one(&rng, 0.1), c2 = zen_one(&rng, 0.1), d = zen_one(&rng, 0.1);
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_ZEN;
+    o.seed = 77;
+    o.zen_mixup_gamma = 0.1;
+    o.zen_repeat = 3;
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r));
+    ck_assert_msg(fabs(r.score - (a + c2 + d) / 3) < 1e-4, "zen x3 %.8g, want %.8g", r.score, (a + c2 + d) / 3);
+    o.zen_repeat = 1001;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
 
 START_TEST(zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights)
 {
@@ -1156,6 +1238,177 @@ static double meco_term(sigeo_model_t *m, int32_t node, int ch, int p)
             R[k] = 0;
     return min_eig(R, ch);
 }
+
+/* meco_opt's draws redone with the library's documented stream: per counted
+ * output (node order) a partial Fisher-Yates of min(8, C) of C rows. */
+static void draw_rows(int64_t *idx, int64_t channels, sigeo__rng_t *rng)
+{
+    for (int64_t t = 0; t < channels; t++)
+        idx[t] = t;
+    for (int64_t t = 0; t < (channels < 8 ? channels : 8); t++) {
+        const int64_t j = t + (int64_t)sigeo__rng_below(rng, (uint64_t)(channels - t));
+        const int64_t tmp = idx[t];
+        idx[t] = idx[j];
+        idx[j] = tmp;
+    }
+}
+
+static double meco_rows_term(sigeo_model_t *m, int32_t node, const int64_t *idx, int rows, int p)
+{
+    float buf[B * 256];
+    int64_t count = B * 256;
+    OK(sigeo_model_node_output(buf, &count, m, node));
+    double F[8 * 16], R[64];
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < p; k++)
+            F[r * p + k] = buf[idx[r] * p + k];
+    corrcoef(R, F, rows, p);
+    for (int k = 0; k < rows * rows; k++)
+        if (!isfinite(R[k]))
+            R[k] = 0;
+    return min_eig(R, rows);
+}
+
+START_TEST(meco_opt_correlates_eight_random_channels_scaled_by_c_over_8)
+{
+    make_data();
+    sigeo_model_t *m = convnet(10);
+    sigeo_batch_t b = batch(0, PIX, false);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_MECO_OPT, &b, 1, NULL, 0));
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 1234);
+    int64_t conv_idx[10], relu_idx[10], skip[10];
+    draw_rows(conv_idx, 10, &rng);
+    draw_rows(relu_idx, 10, &rng);
+    draw_rows(skip, 10, &rng); /* gap: flat, P = 1 */
+    draw_rows(skip, C, &rng);  /* fc */
+    const double want = 10.0 / 8.0 * (meco_rows_term(m, 1, conv_idx, 8, PIX) + meco_rows_term(m, 2, relu_idx, 8, PIX));
+    ck_assert_msg(fabs(r.score - want) < 1e-6, "meco_opt %.10g, want %.10g", r.score, want);
+    /* another seed, other channels, another value; fewer than 8 channels:
+     * all of them, scaled by C / 8 (eigenvalues ignore the row order) */
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_MECO_OPT;
+    o.seed = 99;
+    sigeo_proxy_result_t r2 = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r2));
+    ck_assert(r2.score != r.score);
+    sigeo_model_destroy(m);
+    m = convnet(3);
+    OK(run(&r, m, SIGEO_PROXY_MECO_OPT, &b, 1, NULL, 0));
+    const double w3 = 3.0 / 8.0 * (meco_term(m, 1, 3, PIX) + meco_term(m, 2, 3, PIX));
+    ck_assert_msg(fabs(r.score - w3) < 1e-6, "meco_opt, 3 channels %.10g, want %.10g", r.score, w3);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* SWAP: distinct columns of the [B, H] ReLU on/off matrix, counted pairwise
+ * here; regularised by exp(-(P/1e3 - mu)^2 / sigma). */
+START_TEST(swap_counts_distinct_neuron_patterns_over_the_batch)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, true);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_SWAP, &b, 1, NULL, 0));
+    float out[B * H];
+    int64_t count = B * H;
+    OK(sigeo_model_node_output(out, &count, m, 2)); /* x, fc0, relu */
+    int distinct = 0;
+    for (int j = 0; j < H; j++) {
+        bool seen = false;
+        for (int k = 0; k < j && !seen; k++) {
+            bool same_pattern = true;
+            for (int n = 0; n < B; n++)
+                same_pattern = same_pattern && ((out[n * H + j] > 0) == (out[n * H + k] > 0));
+            seen = same_pattern;
+        }
+        distinct += !seen;
+    }
+    ck_assert_int_gt(distinct, 1);
+    ck_assert_double_eq(r.score, (double)distinct);
+    ck_assert_double_eq(r.raw_score, (double)distinct);
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_SWAP;
+    o.swap_mu = 0.1;
+    o.swap_sigma = 0.5;
+    sigeo_proxy_result_t rr = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &rr));
+    const double P = (double)(H * D + H + C * H + C) / 1e3;
+    close_rel(rr.score, distinct * exp(-(P - 0.1) * (P - 0.1) / 0.5), 1e-12, "swap regularised");
+    o.swap_sigma = -1;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &rr), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* TE-NAS on the ReLU MLP: J_n by hand (d sum_k z_nk / dW1[k][j] = h_nj,
+ * / dW0[j][i] = (sum_k W1[k][j]) 1[pre_nj > 0] x_ni), NTK, Jacobi
+ * eigenvalues; regions = distinct rows of the [B, H] ReLU pattern. */
+START_TEST(tenas_ntk_condition_number_and_linear_regions)
+{
+    make_data();
+    sigeo_model_t *m = mlp(C, false, SIGEO_LOSS_SOFTMAX_CE);
+    sigeo_batch_t b = batch(0, D, false);
+    sigeo_proxy_result_t r;
+    OK(run(&r, m, SIGEO_PROXY_TENAS_NTK, &b, 1, NULL, 0));
+    double *W0 = param(m, "fc0.weight", NULL), *b0 = param(m, "fc0.bias", NULL), *W1 = param(m, "fc1.weight", NULL);
+    static double J[B][H * D + C * H];
+    for (int n = 0; n < B; n++) {
+        const float *x = xs[0] + n * D;
+        for (int j = 0; j < H; j++) {
+            double pre = b0[j], col = 0;
+            for (int i = 0; i < D; i++)
+                pre += W0[j * D + i] * x[i];
+            for (int k = 0; k < C; k++)
+                col += W1[k * H + j];
+            for (int i = 0; i < D; i++)
+                J[n][j * D + i] = pre > 0 ? col * x[i] : 0.0;
+            for (int k = 0; k < C; k++)
+                J[n][H * D + k * H + j] = pre > 0 ? pre : 0.0;
+        }
+    }
+    double K[B * B], w[64];
+    for (int a = 0; a < B; a++)
+        for (int c2 = 0; c2 < B; c2++) {
+            double s = 0;
+            for (int j = 0; j < H * D + C * H; j++)
+                s += J[a][j] * J[c2][j];
+            K[a * B + c2] = s;
+        }
+    jacobi(w, K, B);
+    double lo = w[0], hi = w[0];
+    for (int i = 1; i < B; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    close_rel(r.raw_score, hi / lo, 1e-3, "tenas_ntk condition number");
+    ck_assert_double_eq(r.score, -r.raw_score);
+    free(W0);
+    free(b0);
+    free(W1);
+    OK(run(&r, m, SIGEO_PROXY_TENAS_REGIONS, &b, 1, NULL, 0));
+    float out[B * H];
+    int64_t count = B * H;
+    OK(sigeo_model_node_output(out, &count, m, 2));
+    int regions = 0;
+    for (int n = 0; n < B; n++) {
+        bool seen = false;
+        for (int k = 0; k < n && !seen; k++) {
+            bool same_pattern = true;
+            for (int j = 0; j < H; j++)
+                same_pattern = same_pattern && ((out[n * H + j] > 0) == (out[k * H + j] > 0));
+            seen = same_pattern;
+        }
+        regions += !seen;
+    }
+    ck_assert_double_eq(r.score, (double)regions);
+    sigeo_batch_t one = b;
+    one.batch_size = 1;
+    ck_assert_int_eq(run(&r, m, SIGEO_PROXY_TENAS_NTK, &one, 1, NULL, 0), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
 
 START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 {
@@ -1300,7 +1553,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_MECO; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_TENAS_REGIONS; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1323,9 +1576,19 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
                           sigeo_proxy_kind_name((sigeo_proxy_kind_t)k), r1.score);
         }
     }
+    /* GraSP by finite differences moves the weights and puts them back. */
+    sigeo_proxy_options_t fd = SIGEO_PROXY_OPTIONS_INIT;
+    fd.kind = SIGEO_PROXY_GRASP;
+    fd.hvp_mode = SIGEO_HVP_FINITE_DIFFERENCE;
+    sigeo_proxy_result_t rf = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, narrow, 1, bs, 2, &fd, &rf));
+    snapshot_t after_fd;
+    snap(&after_fd, m);
+    ck_assert_msg(same(&before, &after_fd), "grasp (finite differences) changed the model");
+    unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_MECO; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_TENAS_REGIONS; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1380,9 +1643,13 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     /* GraSP's step. */
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     o.kind = SIGEO_PROXY_GRASP;
+    o.hvp_mode = SIGEO_HVP_FINITE_DIFFERENCE;
     o.hvp_epsilon = 0.0;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_epsilon");
-    o.kind = 17;
+    o.hvp_mode = 2;
+    expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
+    o.hvp_mode = SIGEO_HVP_EXACT;
+    o.kind = 22;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1437,9 +1704,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_MECO; k++)
+    for (int k = 0; k <= SIGEO_PROXY_TENAS_REGIONS; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_MECO + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_TENAS_REGIONS + 1)));
 }
 END_TEST
 
@@ -1464,7 +1731,11 @@ int main(void)
     tcase_add_test(tc, synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table);
     tcase_add_test(tc, zen_redoes_its_documented_draws_and_does_not_depend_on_the_weights);
     tcase_add_test(tc, zen_adds_the_batchnorm2d_running_variance_term);
+    tcase_add_test(tc, zen_repeat_and_mixup_gamma);
     tcase_add_test(tc, meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0);
+    tcase_add_test(tc, meco_opt_correlates_eight_random_channels_scaled_by_c_over_8);
+    tcase_add_test(tc, swap_counts_distinct_neuron_patterns_over_the_batch);
+    tcase_add_test(tc, tenas_ntk_condition_number_and_linear_regions);
     tcase_add_test(tc, every_kind_leaves_weights_architecture_and_bn_statistics_bit_identical);
     tcase_add_test(tc, bad_input_gets_a_clear_status_and_message);
     suite_add_tcase(s, tc);

@@ -4,12 +4,14 @@
  * cancellation, and behaves when the space is smaller than the population. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sigeo/model.h"
 #include "sigeo/search.h"
+#include "tmpdir.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
 
@@ -361,6 +363,278 @@ START_TEST(bad_options_and_arch_hash)
 }
 END_TEST
 
+/* ------------------------------------------- the map hook (SIGEO_1.1) */
+
+/* Every field of every record that does not measure time. */
+typedef struct full_trace {
+    char line[2048][96];
+    int n;
+    int map_calls;
+} full_trace_t;
+
+static void full_record(const sigeo_evaluation_t *e, void *user)
+{
+    full_trace_t *t = user;
+    if (t->n < 2048)
+        snprintf(t->line[t->n++], sizeof t->line[0], "%llu %llx %lld %d %.17g %s |%s", (unsigned long long)e->index,
+                 (unsigned long long)e->hash, (long long)e->cycle, (int)e->status, e->score, e->arch_text,
+                 e->message);
+}
+
+/* Three maps that spread the tasks differently: in order, in reverse, and
+ * every other one first. Each writes only its own result slots. */
+typedef struct map_kind {
+    int order; /* 0 in order, 1 reverse, 2 odd indices first */
+    full_trace_t *t;
+} map_kind_t;
+
+static sigeo_status_t test_map(void *results, size_t size, int64_t count, sigeo_task_fn task, void *task_user,
+                               void *user)
+{
+    map_kind_t *k = user;
+    k->t->map_calls++;
+    for (int64_t j = 0; j < count; j++) {
+        int64_t i = k->order == 0 ? j : k->order == 1 ? count - 1 - j : (j < count / 2 ? 2 * j + 1 : 2 * (j - count / 2));
+        sigeo_status_t st = task((char *)results + (size_t)i * size, i, task_user);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
+static full_trace_t *run_mapped(sigeo_search_kind_t kind, int order, uint64_t max_evaluations)
+{
+    teardown();
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = 5;
+    OK(sigeo_context_create(&ctx, &co));
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.kind = kind;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 30;
+    o.seed = 5;
+    o.max_evaluations = max_evaluations;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    full_trace_t *t = calloc(1, sizeof *t);
+    map_kind_t mk = { order, t };
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score; /* some candidates fail: failures travel through the map too */
+    cb.valid = no_double_zero;
+    cb.record = full_record;
+    cb.record_user = t;
+    if (order >= 0) {
+        cb.map = test_map;
+        cb.map_user = &mk;
+    }
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    return t;
+}
+
+START_TEST(a_map_gives_the_same_search_whatever_its_order)
+{
+    const sigeo_search_kind_t kinds[2] = { SIGEO_SEARCH_EVOLUTION, SIGEO_SEARCH_RANDOM };
+    const uint64_t budgets[2] = { 0, 50 }; /* 50: the budget cuts a cycle in the middle */
+    for (int k = 0; k < 2; k++)
+        for (int b = 0; b < 2; b++) {
+            full_trace_t *ref = run_mapped(kinds[k], -1, budgets[b]);
+            ck_assert_int_gt(ref->n, 12);
+            for (int order = 0; order < 3; order++) {
+                full_trace_t *t = run_mapped(kinds[k], order, budgets[b]);
+                ck_assert_int_eq(t->n, ref->n);
+                /* batches: the population in rounds, then one per cycle */
+                ck_assert_int_gt(t->map_calls, 0);
+                ck_assert_int_lt(t->map_calls, t->n);
+                for (int i = 0; i < t->n; i++)
+                    ck_assert_msg(strcmp(t->line[i], ref->line[i]) == 0, "kind %d budget %d order %d record %d: %s vs %s",
+                                  k, (int)budgets[b], order, i, t->line[i], ref->line[i]);
+                free(t);
+            }
+            free(ref);
+        }
+}
+END_TEST
+
+static sigeo_status_t failing_map(void *results, size_t size, int64_t count, sigeo_task_fn task, void *task_user,
+                                  void *user)
+{
+    (void)results, (void)size, (void)count, (void)task, (void)task_user, (void)user;
+    return sigeo_set_last_error(SIGEO_ERR_IO, "the peers are gone");
+}
+
+START_TEST(a_failing_map_stops_the_search_with_its_message)
+{
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 8;
+    o.sample_size = 2;
+    o.children = 2;
+    o.cycles = 5;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &o));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = distance_score;
+    cb.map = failing_map;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    ck_assert_int_eq(sigeo_search_run(s), SIGEO_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "the peers are gone"));
+    sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+    OK(sigeo_search_get_info(&info, s));
+    ck_assert_uint_eq(info.evaluations, 0);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* -------------------------------------- checkpoints and resume (SIGEO_1.1) */
+
+typedef struct ckpt {
+    sigeo_search_t *s;
+    const char *path;
+    full_trace_t *t;
+    int every, saves;
+    int stop_at;            /* cancel once this many records exist (0: never) */
+    uint64_t saved_evals;
+} ckpt_t;
+
+static void save_every(const sigeo_cycle_report_t *r, void *user)
+{
+    ckpt_t *c = user;
+    if (r->cycle >= 0 && (r->cycle + 1) % c->every == 0) {
+        OK(sigeo_search_save(c->s, c->path));
+        c->saved_evals = r->evaluations;
+        c->saves++;
+    }
+}
+
+static int stop_at(void *user)
+{
+    ckpt_t *c = user;
+    return c->stop_at > 0 && c->t->n >= c->stop_at;
+}
+
+/* One search of the toy space from a fresh context (seed 5); resume: load
+ * `path` first. Returns the records; *st the run's status. */
+static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, int32_t *top, int32_t *n_top)
+{
+    teardown();
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = 5;
+    OK(sigeo_context_create(&ctx, &co));
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    OK(sigeo_search_create(&c->s, m, &o));
+    c->t = calloc(1, sizeof *c->t);
+    if (resume)
+        OK(sigeo_search_load(c->s, c->path));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score;
+    cb.valid = no_double_zero;
+    cb.record = full_record;
+    cb.record_user = c->t;
+    cb.cycle = save_every;
+    cb.cycle_user = c;
+    cb.cancel = stop_at;
+    cb.cancel_user = c;
+    OK(sigeo_search_set_callbacks(c->s, &cb));
+    *st = sigeo_search_run(c->s);
+    OK(sigeo_search_top(top, NULL, 5, n_top, c->s));
+    sigeo_search_destroy(c->s);
+    sigeo_model_destroy(m);
+    return c->t;
+}
+
+START_TEST(a_resumed_search_equals_an_uninterrupted_one)
+{
+    char dir[256];
+    tu_make_dir(dir, sizeof dir, "search_ckpt");
+    char path[512]; /* tu_path_in's buffers rotate: keep a copy */
+    snprintf(path, sizeof path, "%s", tu_path_in(dir, "search.ckpt"));
+    int32_t top_a[5 * POINTS], top_c[5 * POINTS], top_b[5 * POINTS];
+    int32_t na, nb, nc;
+    sigeo_status_t st;
+    ckpt_t a = { NULL, path, NULL, 1000, 0, 0, 0 };
+    full_trace_t *ta = checkpointed(&a, false, &st, top_a, &na);
+    ck_assert_int_eq(st, SIGEO_OK);
+    /* interrupted in the middle of a cycle, after a checkpoint every 3 cycles */
+    ckpt_t b = { NULL, path, NULL, 3, 0, 40, 0 };
+    full_trace_t *tb = checkpointed(&b, false, &st, top_b, &nb);
+    ck_assert_int_eq(st, SIGEO_ERR_CANCELLED);
+    ck_assert_int_gt(b.saves, 0);
+    ck_assert_int_lt((int)b.saved_evals, tb->n); /* work after the checkpoint was lost */
+    ckpt_t c = { NULL, path, NULL, 1000, 0, 0, 0 };
+    full_trace_t *tc = checkpointed(&c, true, &st, top_c, &nc);
+    ck_assert_int_eq(st, SIGEO_OK);
+    /* the records before the checkpoint (run b) and after it (run c) are run a's */
+    ck_assert_int_eq((int)b.saved_evals + tc->n, ta->n);
+    for (int i = 0; i < (int)b.saved_evals; i++)
+        ck_assert_str_eq(tb->line[i], ta->line[i]);
+    for (int i = 0; i < tc->n; i++)
+        ck_assert_msg(strcmp(tc->line[i], ta->line[b.saved_evals + i]) == 0, "record %d: %s vs %s",
+                      (int)b.saved_evals + i, tc->line[i], ta->line[b.saved_evals + i]);
+    ck_assert_int_eq(nc, na);
+    ck_assert(memcmp(top_c, top_a, (size_t)na * POINTS * sizeof(int32_t)) == 0);
+    free(ta);
+    free(tb);
+    free(tc);
+    /* a checkpoint only fits its own kind of search, and only a fresh one */
+    sigeo_model_t *m = toy(POINTS);
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_t *s;
+    o.population = 13;
+    OK(sigeo_search_create(&s, m, &o));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "another search"));
+    sigeo_search_destroy(s);
+    o.population = 12;
+    OK(sigeo_search_create(&s, m, &o));
+    FILE *f = fopen(tu_path_in(dir, "junk"), "wb");
+    fputs("not a checkpoint at all, just some text that is long enough to be read", f);
+    fclose(f);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "junk")), SIGEO_ERR_FORMAT);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "missing")), SIGEO_ERR_IO);
+    /* truncated: the first half of the real one */
+    f = fopen(path, "rb");
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    f = fopen(tu_path_in(dir, "half"), "wb");
+    fwrite(buf, 1, len / 2, f);
+    fclose(f);
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "half")), SIGEO_ERR_FORMAT);
+    ck_assert_msg(strstr(sigeo_search_last_error(s), "truncated") != NULL, "%s", sigeo_search_last_error(s));
+    /* still fresh after the failures: the real one loads, and runs to the end */
+    OK(sigeo_search_load(s, path));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.score = flaky_score;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    OK(sigeo_search_run(s));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG); /* it has run */
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    tu_remove_dir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("search");
@@ -374,6 +648,9 @@ static Suite *suite(void)
     tcase_add_test(tc, budgets_and_cancel_end_the_search);
     tcase_add_test(tc, a_space_smaller_than_the_population_is_handled);
     tcase_add_test(tc, bad_options_and_arch_hash);
+    tcase_add_test(tc, a_map_gives_the_same_search_whatever_its_order);
+    tcase_add_test(tc, a_failing_map_stops_the_search_with_its_message);
+    tcase_add_test(tc, a_resumed_search_equals_an_uninterrupted_one);
     suite_add_tcase(s, tc);
     return s;
 }

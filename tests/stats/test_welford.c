@@ -5,6 +5,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,8 +122,8 @@ START_TEST(welford_update_matches_a_two_pass_reference_on_a_long_stream)
     /* Two blocks at different offsets, as modules are laid out. */
     for (int i = 0; i < K; i++) {
         gen_batch(buf, 1, i);
-        sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1);
-        sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1);
+        sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1, 1);
+        sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1, 2);
     }
     reference_t ref = two_pass(1, buf);
     for (int64_t j = 0; j < P; j++) {
@@ -144,13 +145,13 @@ START_TEST(first_two_observations_are_exact)
     float ma[3], mn[3], m2[3];
     sigeo__welford_t w = { ma, mn, m2 };
     memset(m2, 0x7f, sizeof m2); /* the first observation must overwrite, not accumulate */
-    sigeo__welford_update(&w, 0, a, 3, 1);
+    sigeo__welford_update(&w, 0, a, 3, 1, 1);
     for (int j = 0; j < 3; j++) {
         ck_assert_double_eq((double)mn[j], (double)a[j]);
         ck_assert_double_eq((double)ma[j], (double)fabsf(a[j]));
         ck_assert_double_eq((double)m2[j], 0.0);
     }
-    sigeo__welford_update(&w, 0, b, 3, 2);
+    sigeo__welford_update(&w, 0, b, 3, 2, 1);
     /* mean (a+b)/2, mean|.| (|a|+|b|)/2, M2 (a-b)^2/2 (stored as its float-rounded root) */
     const float want_mean[3] = { 0.25f, -2.0f, 3.0f }, want_abs[3] = { 0.5f, 2.0f, 3.0f }, want_m2[3] = { 0.5f, 0.0f, 8.0f };
     for (int j = 0; j < 3; j++) {
@@ -347,12 +348,65 @@ START_TEST(same_input_same_result_bit_for_bit)
 }
 END_TEST
 
+/* Every instruction-set copy of the update loop (welford_kernel.h) gives
+ * bit for bit the baseline x86-64 copy's results, on one thread and on a
+ * team of 2 (each element is updated on its own): values spanning 2^-60 ..
+ * 2^60, zeros, denormal floats and both signs, block lengths that leave
+ * every kind of vector tail. A kernel the CPU lacks is skipped (said so). */
+START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    welford_kernel_t base = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
+    ck_assert(base != NULL);
+    enum { N = 4099 };
+    float *g = malloc(N * sizeof(float)), *st[2][3];
+    ck_assert_ptr_nonnull(g);
+    for (int v = 0; v < 2; v++)
+        for (int a = 0; a < 3; a++)
+            ck_assert_ptr_nonnull(st[v][a] = malloc(N * sizeof(float)));
+    tu_rng_t rng = { 99 };
+    int tried = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        welford_kernel_t k = sigeo__welford_kernel(isas[i]);
+        if (!k) {
+            fprintf(stderr, "welford: ISA kernel %d not supported by this CPU, skipped\n", (int)isas[i]);
+            continue;
+        }
+        tried++;
+        for (int v = 0; v < 2; v++)
+            for (int a = 0; a < 3; a++)
+                memset(st[v][a], 0, N * sizeof(float));
+        for (int n = 1; n <= 6; n++) {
+            for (int j = 0; j < N; j++) {
+                double e = ldexp(1.0, (int)(tu_next(&rng) % 121) - 60);
+                float x = (float)((tu_uniform01(&rng) - 0.5) * e);
+                g[j] = j % 97 == 0 ? 0.0f : j % 89 == 0 ? 1e-41f : x;
+            }
+            const int64_t len = N - n; /* a different tail each time */
+            const int team = n % 2 ? 1 : 2;
+            base(st[0][0], st[0][1], st[0][2], g, len, 1.0 / n, 1);
+            k(st[1][0], st[1][1], st[1][2], g, len, 1.0 / n, team);
+            for (int a = 0; a < 3; a++)
+                ck_assert_msg(memcmp(st[0][a], st[1][a], N * sizeof(float)) == 0, "isa %d, n %d, array %d differs",
+                              (int)isas[i], n, a);
+        }
+    }
+    fprintf(stderr, "welford: %d ISA kernels compared with the baseline\n", tried);
+    free(g);
+    for (int v = 0; v < 2; v++)
+        for (int a = 0; a < 3; a++)
+            free(st[v][a]);
+}
+END_TEST
+
+
 static Suite *welford_suite(void)
 {
     Suite *s = suite_create("stats_welford");
     TCase *tc = tcase_create("welford");
     tcase_add_test(tc, welford_update_matches_a_two_pass_reference_on_a_long_stream);
     tcase_add_test(tc, first_two_observations_are_exact);
+    tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
     tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
     suite_add_tcase(s, tc);
     TCase *lc = tcase_create("life_cycle");

@@ -27,6 +27,9 @@ sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o
 {
     const mlp_preset_t *p = &presets[o->preset];
     const int32_t depth = o->max_depth > 0 ? o->max_depth : p->depth;
+    if (o->max_depth < 0)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "mlp space: max_depth %d (0 = the preset's %d, else 1..16)",
+                           (int)o->max_depth, (int)p->depth);
     if (o->n_dense < 1 || o->n_sparse_fields != 0 || o->n_classes < 0 || depth > 16)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG,
                            "mlp space: needs n_dense >= 1 (got %lld), no sparse fields (got %u), n_classes >= 0, "

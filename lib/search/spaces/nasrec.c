@@ -144,6 +144,9 @@ sigeo_status_t sigeo__space_nasrec(sigeo_model_t *m, const sigeo_space_options_t
     const nasrec_preset_t *p = &presets[o->preset];
     const int32_t K = o->blocks > 0 ? o->blocks : p->blocks;
     const uint32_t Ns = o->n_sparse_fields;
+    if (o->blocks < 0)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "nasrec space: blocks %d (0 = the preset's %d, else 1..16)",
+                           (int)o->blocks, (int)p->blocks);
     if (o->n_dense < 1 || Ns < 1 || !o->table_rows || K > 16 || Ns > 4096)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG,
                            "nasrec space: needs n_dense >= 1 (got %lld), 1..4096 sparse fields with table_rows "
@@ -167,9 +170,13 @@ sigeo_status_t sigeo__space_nasrec(sigeo_model_t *m, const sigeo_space_options_t
         si.name = nm;
         si.field = (int32_t)f;
         b.st = sigeo_model_add_input(&s, m, &si);
-        if (o->table_rows[f] < 1) {
-            b.st = sigeo__fail(SIGEO_ERR_INVALID_ARG, "nasrec space: table %u has %lld rows", (unsigned)f,
-                               (long long)o->table_rows[f]);
+        int64_t table;
+        if (o->table_rows[f] < 1 || !sigeo__mul_elems(&table, o->table_rows[f], E)) {
+            b.st = sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                               "nasrec space: table %u has %lld rows (need 1..%lld: rows x %lld dims within the "
+                               "limit of %lld elements)",
+                               (unsigned)f, (long long)o->table_rows[f], (long long)(SIGEO_MAX_ELEMENTS / E),
+                               (long long)E, (long long)SIGEO_MAX_ELEMENTS);
             break;
         }
         sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;

@@ -18,6 +18,11 @@ pub struct sigeo_dataset {
 }
 pub type sigeo_dataset_t = sigeo_dataset;
 #[repr(C)]
+pub struct sigeo_batch_set {
+    _opaque: [u8; 0],
+}
+pub type sigeo_batch_set_t = sigeo_batch_set;
+#[repr(C)]
 pub struct sigeo_criteo_reader {
     _opaque: [u8; 0],
 }
@@ -96,6 +101,10 @@ pub const SIGEO_PRESET_CUSTOM: sigeo_lambda_preset_t = 0;
 pub const SIGEO_PRESET_ZERO_SHOT: sigeo_lambda_preset_t = 1;
 pub const SIGEO_PRESET_RECSYS: sigeo_lambda_preset_t = 2;
 pub const SIGEO_PRESET_VISION: sigeo_lambda_preset_t = 3;
+pub type sigeo_rank_aggregation_t = i32;
+pub const SIGEO_AGG_LOG_RANK: sigeo_rank_aggregation_t = 0;
+pub const SIGEO_AGG_MEAN_RANK: sigeo_rank_aggregation_t = 1;
+pub const SIGEO_AGG_ZSCORE: sigeo_rank_aggregation_t = 2;
 pub type sigeo_batch_last_t = i32;
 pub const SIGEO_BATCH_KEEP_LAST: sigeo_batch_last_t = 0;
 pub const SIGEO_BATCH_DROP_LAST: sigeo_batch_last_t = 1;
@@ -192,9 +201,20 @@ pub const SIGEO_PROXY_ZEN: sigeo_proxy_kind_t = 13;
 pub const SIGEO_PROXY_PARAMS: sigeo_proxy_kind_t = 14;
 pub const SIGEO_PROXY_FLOPS: sigeo_proxy_kind_t = 15;
 pub const SIGEO_PROXY_MECO: sigeo_proxy_kind_t = 16;
+pub const SIGEO_PROXY_SYNFLOW_BN: sigeo_proxy_kind_t = 17;
+pub const SIGEO_PROXY_MECO_OPT: sigeo_proxy_kind_t = 18;
+pub const SIGEO_PROXY_SWAP: sigeo_proxy_kind_t = 19;
+pub const SIGEO_PROXY_TENAS_NTK: sigeo_proxy_kind_t = 20;
+pub const SIGEO_PROXY_TENAS_REGIONS: sigeo_proxy_kind_t = 21;
 pub type sigeo_proxy_scope_t = i32;
 pub const SIGEO_SCOPE_ALL: sigeo_proxy_scope_t = 0;
 pub const SIGEO_SCOPE_HEAD: sigeo_proxy_scope_t = 1;
+pub type sigeo_proxy_procedure_t = i32;
+pub const SIGEO_PROCEDURE_FIXED: sigeo_proxy_procedure_t = 0;
+pub const SIGEO_PROCEDURE_SGD_STEPS: sigeo_proxy_procedure_t = 1;
+pub type sigeo_hvp_mode_t = i32;
+pub const SIGEO_HVP_EXACT: sigeo_hvp_mode_t = 0;
+pub const SIGEO_HVP_FINITE_DIFFERENCE: sigeo_hvp_mode_t = 1;
 pub type sigeo_search_kind_t = i32;
 pub const SIGEO_SEARCH_EVOLUTION: sigeo_search_kind_t = 0;
 pub const SIGEO_SEARCH_RANDOM: sigeo_search_kind_t = 1;
@@ -218,6 +238,8 @@ pub const SIGEO_STATS_HAS_FR: u32 = 0x1;
 pub const SIGEO_STATS_FR_ZERO: u32 = 0x2;
 pub const SIGEO_STATS_ALL_SKIPPED: u32 = 0x4;
 pub const SIGEO_STATS_HAS_THETA_DOT: u32 = 0x8;
+pub const SIGEO_STATS_NO_ZICO: u32 = 0x10;
+pub const SIGEO_STATS_HAS_DIRECTIONAL: u32 = 0x20;
 pub const SIGEO_CRITEO_N_DENSE: u32 = 13;
 pub const SIGEO_CRITEO_N_SPARSE: u32 = 26;
 pub const SIGEO_LAYER_NO_BIAS: u32 = 0x1;
@@ -300,6 +322,17 @@ pub struct sigeo_stats_result_t {
     pub std_ddof: u32,
     pub library_version: u32,
     pub reserved0: u32,
+    pub loss_mean: f64,
+    pub loss_last: f64,
+    pub fr_exact: f64,
+    pub log_fr_exact: f64,
+    pub fr_reference_recsys: f64,
+    pub log_fr_reference_recsys: f64,
+    pub fr_reference_cv: f64,
+    pub log_fr_reference_cv: f64,
+    pub zico_module_wise: f64,
+    pub zico_neuron_wise: f64,
+    pub zico_reference_recsys: f64,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -486,7 +519,15 @@ pub struct sigeo_proxy_options_t {
     pub seed: u64,
     pub hvp_epsilon: f64,
     pub scope: i32,
-    pub reserved0: u32,
+    pub hvp_mode: u32,
+    pub keep_saliency: u32,
+    pub procedure: i32,
+    pub step_lr: f64,
+    pub swap_mu: f64,
+    pub swap_sigma: f64,
+    pub zen_mixup_gamma: f64,
+    pub zen_repeat: u32,
+    pub reserved2: u32,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -516,6 +557,29 @@ pub struct sigeo_proxy_result_t {
     pub threads: u32,
     pub library_version: u32,
     pub raw_score: f64,
+    pub loss_mean: f64,
+    pub loss_last: f64,
+    pub fr_exact: f64,
+    pub log_fr_exact: f64,
+    pub fr_identity: f64,
+    pub log_fr_identity: f64,
+    pub fr_reference_recsys: f64,
+    pub log_fr_reference_recsys: f64,
+    pub fr_reference_cv: f64,
+    pub log_fr_reference_cv: f64,
+    pub zico_module_wise: f64,
+    pub zico_neuron_wise: f64,
+    pub zico_reference_recsys: f64,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_proxy_layer_t {
+    pub struct_size: u32,
+    pub module: i32,
+    pub name: *const c_char,
+    pub value: f64,
+    pub zico_term: f64,
+    pub theta_dot_grad_sum: f64,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -680,7 +744,7 @@ pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
     ("sigeo_context_options_t", &["struct_size", "threads", "seed"]),
     ("sigeo_stats_options_t", &["struct_size", "zico_variant", "fr_estimator", "loss_term", "lambda_preset", "std_ddof", "lambda1", "lambda2", "lambda3"]),
     ("sigeo_stats_batch_t", &["struct_size", "n_modules", "gradients", "gradient_counts", "loss", "batch_size", "directional", "touched_rows", "touched_counts"]),
-    ("sigeo_stats_result_t", &["struct_size", "flags", "score", "zico", "fr", "log_fr", "loss", "theta_dot_grad_sum", "lambda1", "lambda2", "lambda3", "n_batches", "n_samples", "n_params", "n_modules", "n_modules_skipped", "zico_variant", "fr_estimator", "loss_term", "std_ddof", "library_version", "reserved0"]),
+    ("sigeo_stats_result_t", &["struct_size", "flags", "score", "zico", "fr", "log_fr", "loss", "theta_dot_grad_sum", "lambda1", "lambda2", "lambda3", "n_batches", "n_samples", "n_params", "n_modules", "n_modules_skipped", "zico_variant", "fr_estimator", "loss_term", "std_ddof", "library_version", "reserved0", "loss_mean", "loss_last", "fr_exact", "log_fr_exact", "fr_reference_recsys", "log_fr_reference_recsys", "fr_reference_cv", "log_fr_reference_cv", "zico_module_wise", "zico_neuron_wise", "zico_reference_recsys"]),
     ("sigeo_stats_module_info_t", &["struct_size", "skipped", "n_params", "n_nonzero_sigma", "ratio_sum", "zico_term", "theta_dot_grad_sum", "name"]),
     ("sigeo_stats_flat_batch_t", &["struct_size", "n_modules", "gradients", "gradients_len", "module_offsets", "module_counts", "loss", "batch_size", "directional", "touched_rows", "touched_rows_len", "touched_offsets", "touched_counts"]),
     ("sigeo_batch_t", &["struct_size", "n_sparse_fields", "batch_size", "dense", "n_dense", "sparse_ids", "sparse_offsets", "labels", "targets", "n_targets"]),
@@ -693,8 +757,9 @@ pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
     ("sigeo_input_desc_t", &["struct_size", "kind", "name", "features", "shape", "field", "reserved0"]),
     ("sigeo_layer_desc_t", &["struct_size", "kind", "name", "inputs", "n_inputs", "flags", "units", "rows", "activation", "pooling", "width_choice", "choice", "input_choices", "kernel", "stride", "padding", "shape", "offset", "heads", "reserved0"]),
     ("sigeo_param_info_t", &["struct_size", "kind", "name", "module", "ndim", "dims", "numel", "active_numel"]),
-    ("sigeo_proxy_options_t", &["struct_size", "kind", "zico_variant", "fr_estimator", "loss_term", "lambda_preset", "std_ddof", "param_kinds", "lambda1", "lambda2", "lambda3", "seed", "hvp_epsilon", "scope", "reserved0"]),
-    ("sigeo_proxy_result_t", &["struct_size", "flags", "score", "seconds", "zico", "fr", "log_fr", "loss", "lambda1", "lambda2", "lambda3", "kind", "zico_variant", "fr_estimator", "loss_term", "std_ddof", "k", "n_samples", "batch_size", "n_modules", "n_modules_skipped", "seed", "threads", "library_version", "raw_score"]),
+    ("sigeo_proxy_options_t", &["struct_size", "kind", "zico_variant", "fr_estimator", "loss_term", "lambda_preset", "std_ddof", "param_kinds", "lambda1", "lambda2", "lambda3", "seed", "hvp_epsilon", "scope", "hvp_mode", "keep_saliency", "procedure", "step_lr", "swap_mu", "swap_sigma", "zen_mixup_gamma", "zen_repeat", "reserved2"]),
+    ("sigeo_proxy_result_t", &["struct_size", "flags", "score", "seconds", "zico", "fr", "log_fr", "loss", "lambda1", "lambda2", "lambda3", "kind", "zico_variant", "fr_estimator", "loss_term", "std_ddof", "k", "n_samples", "batch_size", "n_modules", "n_modules_skipped", "seed", "threads", "library_version", "raw_score", "loss_mean", "loss_last", "fr_exact", "log_fr_exact", "fr_identity", "log_fr_identity", "fr_reference_recsys", "log_fr_reference_recsys", "fr_reference_cv", "log_fr_reference_cv", "zico_module_wise", "zico_neuron_wise", "zico_reference_recsys"]),
+    ("sigeo_proxy_layer_t", &["struct_size", "module", "name", "value", "zico_term", "theta_dot_grad_sum"]),
     ("sigeo_search_options_t", &["struct_size", "kind", "population", "sample_size", "children", "cycles", "seed", "max_evaluations", "max_seconds", "init_sampling", "mutation_schedule", "max_attempts", "reserved0"]),
     ("sigeo_evaluation_t", &["struct_size", "status", "index", "hash", "cycle", "score", "seconds", "arch", "n_arch", "reserved0", "arch_text", "message", "proxy"]),
     ("sigeo_cycle_report_t", &["struct_size", "population", "cycle", "evaluations", "failed", "best_score", "median_score", "best_ever", "seconds"]),
@@ -715,7 +780,7 @@ pub fn rust_layout() -> Vec<(&'static str, usize, Vec<usize>)> {
         ("sigeo_context_options_t", core::mem::size_of::<sigeo_context_options_t>(), vec![core::mem::offset_of!(sigeo_context_options_t, struct_size), core::mem::offset_of!(sigeo_context_options_t, threads), core::mem::offset_of!(sigeo_context_options_t, seed)]),
         ("sigeo_stats_options_t", core::mem::size_of::<sigeo_stats_options_t>(), vec![core::mem::offset_of!(sigeo_stats_options_t, struct_size), core::mem::offset_of!(sigeo_stats_options_t, zico_variant), core::mem::offset_of!(sigeo_stats_options_t, fr_estimator), core::mem::offset_of!(sigeo_stats_options_t, loss_term), core::mem::offset_of!(sigeo_stats_options_t, lambda_preset), core::mem::offset_of!(sigeo_stats_options_t, std_ddof), core::mem::offset_of!(sigeo_stats_options_t, lambda1), core::mem::offset_of!(sigeo_stats_options_t, lambda2), core::mem::offset_of!(sigeo_stats_options_t, lambda3)]),
         ("sigeo_stats_batch_t", core::mem::size_of::<sigeo_stats_batch_t>(), vec![core::mem::offset_of!(sigeo_stats_batch_t, struct_size), core::mem::offset_of!(sigeo_stats_batch_t, n_modules), core::mem::offset_of!(sigeo_stats_batch_t, gradients), core::mem::offset_of!(sigeo_stats_batch_t, gradient_counts), core::mem::offset_of!(sigeo_stats_batch_t, loss), core::mem::offset_of!(sigeo_stats_batch_t, batch_size), core::mem::offset_of!(sigeo_stats_batch_t, directional), core::mem::offset_of!(sigeo_stats_batch_t, touched_rows), core::mem::offset_of!(sigeo_stats_batch_t, touched_counts)]),
-        ("sigeo_stats_result_t", core::mem::size_of::<sigeo_stats_result_t>(), vec![core::mem::offset_of!(sigeo_stats_result_t, struct_size), core::mem::offset_of!(sigeo_stats_result_t, flags), core::mem::offset_of!(sigeo_stats_result_t, score), core::mem::offset_of!(sigeo_stats_result_t, zico), core::mem::offset_of!(sigeo_stats_result_t, fr), core::mem::offset_of!(sigeo_stats_result_t, log_fr), core::mem::offset_of!(sigeo_stats_result_t, loss), core::mem::offset_of!(sigeo_stats_result_t, theta_dot_grad_sum), core::mem::offset_of!(sigeo_stats_result_t, lambda1), core::mem::offset_of!(sigeo_stats_result_t, lambda2), core::mem::offset_of!(sigeo_stats_result_t, lambda3), core::mem::offset_of!(sigeo_stats_result_t, n_batches), core::mem::offset_of!(sigeo_stats_result_t, n_samples), core::mem::offset_of!(sigeo_stats_result_t, n_params), core::mem::offset_of!(sigeo_stats_result_t, n_modules), core::mem::offset_of!(sigeo_stats_result_t, n_modules_skipped), core::mem::offset_of!(sigeo_stats_result_t, zico_variant), core::mem::offset_of!(sigeo_stats_result_t, fr_estimator), core::mem::offset_of!(sigeo_stats_result_t, loss_term), core::mem::offset_of!(sigeo_stats_result_t, std_ddof), core::mem::offset_of!(sigeo_stats_result_t, library_version), core::mem::offset_of!(sigeo_stats_result_t, reserved0)]),
+        ("sigeo_stats_result_t", core::mem::size_of::<sigeo_stats_result_t>(), vec![core::mem::offset_of!(sigeo_stats_result_t, struct_size), core::mem::offset_of!(sigeo_stats_result_t, flags), core::mem::offset_of!(sigeo_stats_result_t, score), core::mem::offset_of!(sigeo_stats_result_t, zico), core::mem::offset_of!(sigeo_stats_result_t, fr), core::mem::offset_of!(sigeo_stats_result_t, log_fr), core::mem::offset_of!(sigeo_stats_result_t, loss), core::mem::offset_of!(sigeo_stats_result_t, theta_dot_grad_sum), core::mem::offset_of!(sigeo_stats_result_t, lambda1), core::mem::offset_of!(sigeo_stats_result_t, lambda2), core::mem::offset_of!(sigeo_stats_result_t, lambda3), core::mem::offset_of!(sigeo_stats_result_t, n_batches), core::mem::offset_of!(sigeo_stats_result_t, n_samples), core::mem::offset_of!(sigeo_stats_result_t, n_params), core::mem::offset_of!(sigeo_stats_result_t, n_modules), core::mem::offset_of!(sigeo_stats_result_t, n_modules_skipped), core::mem::offset_of!(sigeo_stats_result_t, zico_variant), core::mem::offset_of!(sigeo_stats_result_t, fr_estimator), core::mem::offset_of!(sigeo_stats_result_t, loss_term), core::mem::offset_of!(sigeo_stats_result_t, std_ddof), core::mem::offset_of!(sigeo_stats_result_t, library_version), core::mem::offset_of!(sigeo_stats_result_t, reserved0), core::mem::offset_of!(sigeo_stats_result_t, loss_mean), core::mem::offset_of!(sigeo_stats_result_t, loss_last), core::mem::offset_of!(sigeo_stats_result_t, fr_exact), core::mem::offset_of!(sigeo_stats_result_t, log_fr_exact), core::mem::offset_of!(sigeo_stats_result_t, fr_reference_recsys), core::mem::offset_of!(sigeo_stats_result_t, log_fr_reference_recsys), core::mem::offset_of!(sigeo_stats_result_t, fr_reference_cv), core::mem::offset_of!(sigeo_stats_result_t, log_fr_reference_cv), core::mem::offset_of!(sigeo_stats_result_t, zico_module_wise), core::mem::offset_of!(sigeo_stats_result_t, zico_neuron_wise), core::mem::offset_of!(sigeo_stats_result_t, zico_reference_recsys)]),
         ("sigeo_stats_module_info_t", core::mem::size_of::<sigeo_stats_module_info_t>(), vec![core::mem::offset_of!(sigeo_stats_module_info_t, struct_size), core::mem::offset_of!(sigeo_stats_module_info_t, skipped), core::mem::offset_of!(sigeo_stats_module_info_t, n_params), core::mem::offset_of!(sigeo_stats_module_info_t, n_nonzero_sigma), core::mem::offset_of!(sigeo_stats_module_info_t, ratio_sum), core::mem::offset_of!(sigeo_stats_module_info_t, zico_term), core::mem::offset_of!(sigeo_stats_module_info_t, theta_dot_grad_sum), core::mem::offset_of!(sigeo_stats_module_info_t, name)]),
         ("sigeo_stats_flat_batch_t", core::mem::size_of::<sigeo_stats_flat_batch_t>(), vec![core::mem::offset_of!(sigeo_stats_flat_batch_t, struct_size), core::mem::offset_of!(sigeo_stats_flat_batch_t, n_modules), core::mem::offset_of!(sigeo_stats_flat_batch_t, gradients), core::mem::offset_of!(sigeo_stats_flat_batch_t, gradients_len), core::mem::offset_of!(sigeo_stats_flat_batch_t, module_offsets), core::mem::offset_of!(sigeo_stats_flat_batch_t, module_counts), core::mem::offset_of!(sigeo_stats_flat_batch_t, loss), core::mem::offset_of!(sigeo_stats_flat_batch_t, batch_size), core::mem::offset_of!(sigeo_stats_flat_batch_t, directional), core::mem::offset_of!(sigeo_stats_flat_batch_t, touched_rows), core::mem::offset_of!(sigeo_stats_flat_batch_t, touched_rows_len), core::mem::offset_of!(sigeo_stats_flat_batch_t, touched_offsets), core::mem::offset_of!(sigeo_stats_flat_batch_t, touched_counts)]),
         ("sigeo_batch_t", core::mem::size_of::<sigeo_batch_t>(), vec![core::mem::offset_of!(sigeo_batch_t, struct_size), core::mem::offset_of!(sigeo_batch_t, n_sparse_fields), core::mem::offset_of!(sigeo_batch_t, batch_size), core::mem::offset_of!(sigeo_batch_t, dense), core::mem::offset_of!(sigeo_batch_t, n_dense), core::mem::offset_of!(sigeo_batch_t, sparse_ids), core::mem::offset_of!(sigeo_batch_t, sparse_offsets), core::mem::offset_of!(sigeo_batch_t, labels), core::mem::offset_of!(sigeo_batch_t, targets), core::mem::offset_of!(sigeo_batch_t, n_targets)]),
@@ -728,8 +793,9 @@ pub fn rust_layout() -> Vec<(&'static str, usize, Vec<usize>)> {
         ("sigeo_input_desc_t", core::mem::size_of::<sigeo_input_desc_t>(), vec![core::mem::offset_of!(sigeo_input_desc_t, struct_size), core::mem::offset_of!(sigeo_input_desc_t, kind), core::mem::offset_of!(sigeo_input_desc_t, name), core::mem::offset_of!(sigeo_input_desc_t, features), core::mem::offset_of!(sigeo_input_desc_t, shape), core::mem::offset_of!(sigeo_input_desc_t, field), core::mem::offset_of!(sigeo_input_desc_t, reserved0)]),
         ("sigeo_layer_desc_t", core::mem::size_of::<sigeo_layer_desc_t>(), vec![core::mem::offset_of!(sigeo_layer_desc_t, struct_size), core::mem::offset_of!(sigeo_layer_desc_t, kind), core::mem::offset_of!(sigeo_layer_desc_t, name), core::mem::offset_of!(sigeo_layer_desc_t, inputs), core::mem::offset_of!(sigeo_layer_desc_t, n_inputs), core::mem::offset_of!(sigeo_layer_desc_t, flags), core::mem::offset_of!(sigeo_layer_desc_t, units), core::mem::offset_of!(sigeo_layer_desc_t, rows), core::mem::offset_of!(sigeo_layer_desc_t, activation), core::mem::offset_of!(sigeo_layer_desc_t, pooling), core::mem::offset_of!(sigeo_layer_desc_t, width_choice), core::mem::offset_of!(sigeo_layer_desc_t, choice), core::mem::offset_of!(sigeo_layer_desc_t, input_choices), core::mem::offset_of!(sigeo_layer_desc_t, kernel), core::mem::offset_of!(sigeo_layer_desc_t, stride), core::mem::offset_of!(sigeo_layer_desc_t, padding), core::mem::offset_of!(sigeo_layer_desc_t, shape), core::mem::offset_of!(sigeo_layer_desc_t, offset), core::mem::offset_of!(sigeo_layer_desc_t, heads), core::mem::offset_of!(sigeo_layer_desc_t, reserved0)]),
         ("sigeo_param_info_t", core::mem::size_of::<sigeo_param_info_t>(), vec![core::mem::offset_of!(sigeo_param_info_t, struct_size), core::mem::offset_of!(sigeo_param_info_t, kind), core::mem::offset_of!(sigeo_param_info_t, name), core::mem::offset_of!(sigeo_param_info_t, module), core::mem::offset_of!(sigeo_param_info_t, ndim), core::mem::offset_of!(sigeo_param_info_t, dims), core::mem::offset_of!(sigeo_param_info_t, numel), core::mem::offset_of!(sigeo_param_info_t, active_numel)]),
-        ("sigeo_proxy_options_t", core::mem::size_of::<sigeo_proxy_options_t>(), vec![core::mem::offset_of!(sigeo_proxy_options_t, struct_size), core::mem::offset_of!(sigeo_proxy_options_t, kind), core::mem::offset_of!(sigeo_proxy_options_t, zico_variant), core::mem::offset_of!(sigeo_proxy_options_t, fr_estimator), core::mem::offset_of!(sigeo_proxy_options_t, loss_term), core::mem::offset_of!(sigeo_proxy_options_t, lambda_preset), core::mem::offset_of!(sigeo_proxy_options_t, std_ddof), core::mem::offset_of!(sigeo_proxy_options_t, param_kinds), core::mem::offset_of!(sigeo_proxy_options_t, lambda1), core::mem::offset_of!(sigeo_proxy_options_t, lambda2), core::mem::offset_of!(sigeo_proxy_options_t, lambda3), core::mem::offset_of!(sigeo_proxy_options_t, seed), core::mem::offset_of!(sigeo_proxy_options_t, hvp_epsilon), core::mem::offset_of!(sigeo_proxy_options_t, scope), core::mem::offset_of!(sigeo_proxy_options_t, reserved0)]),
-        ("sigeo_proxy_result_t", core::mem::size_of::<sigeo_proxy_result_t>(), vec![core::mem::offset_of!(sigeo_proxy_result_t, struct_size), core::mem::offset_of!(sigeo_proxy_result_t, flags), core::mem::offset_of!(sigeo_proxy_result_t, score), core::mem::offset_of!(sigeo_proxy_result_t, seconds), core::mem::offset_of!(sigeo_proxy_result_t, zico), core::mem::offset_of!(sigeo_proxy_result_t, fr), core::mem::offset_of!(sigeo_proxy_result_t, log_fr), core::mem::offset_of!(sigeo_proxy_result_t, loss), core::mem::offset_of!(sigeo_proxy_result_t, lambda1), core::mem::offset_of!(sigeo_proxy_result_t, lambda2), core::mem::offset_of!(sigeo_proxy_result_t, lambda3), core::mem::offset_of!(sigeo_proxy_result_t, kind), core::mem::offset_of!(sigeo_proxy_result_t, zico_variant), core::mem::offset_of!(sigeo_proxy_result_t, fr_estimator), core::mem::offset_of!(sigeo_proxy_result_t, loss_term), core::mem::offset_of!(sigeo_proxy_result_t, std_ddof), core::mem::offset_of!(sigeo_proxy_result_t, k), core::mem::offset_of!(sigeo_proxy_result_t, n_samples), core::mem::offset_of!(sigeo_proxy_result_t, batch_size), core::mem::offset_of!(sigeo_proxy_result_t, n_modules), core::mem::offset_of!(sigeo_proxy_result_t, n_modules_skipped), core::mem::offset_of!(sigeo_proxy_result_t, seed), core::mem::offset_of!(sigeo_proxy_result_t, threads), core::mem::offset_of!(sigeo_proxy_result_t, library_version), core::mem::offset_of!(sigeo_proxy_result_t, raw_score)]),
+        ("sigeo_proxy_options_t", core::mem::size_of::<sigeo_proxy_options_t>(), vec![core::mem::offset_of!(sigeo_proxy_options_t, struct_size), core::mem::offset_of!(sigeo_proxy_options_t, kind), core::mem::offset_of!(sigeo_proxy_options_t, zico_variant), core::mem::offset_of!(sigeo_proxy_options_t, fr_estimator), core::mem::offset_of!(sigeo_proxy_options_t, loss_term), core::mem::offset_of!(sigeo_proxy_options_t, lambda_preset), core::mem::offset_of!(sigeo_proxy_options_t, std_ddof), core::mem::offset_of!(sigeo_proxy_options_t, param_kinds), core::mem::offset_of!(sigeo_proxy_options_t, lambda1), core::mem::offset_of!(sigeo_proxy_options_t, lambda2), core::mem::offset_of!(sigeo_proxy_options_t, lambda3), core::mem::offset_of!(sigeo_proxy_options_t, seed), core::mem::offset_of!(sigeo_proxy_options_t, hvp_epsilon), core::mem::offset_of!(sigeo_proxy_options_t, scope), core::mem::offset_of!(sigeo_proxy_options_t, hvp_mode), core::mem::offset_of!(sigeo_proxy_options_t, keep_saliency), core::mem::offset_of!(sigeo_proxy_options_t, procedure), core::mem::offset_of!(sigeo_proxy_options_t, step_lr), core::mem::offset_of!(sigeo_proxy_options_t, swap_mu), core::mem::offset_of!(sigeo_proxy_options_t, swap_sigma), core::mem::offset_of!(sigeo_proxy_options_t, zen_mixup_gamma), core::mem::offset_of!(sigeo_proxy_options_t, zen_repeat), core::mem::offset_of!(sigeo_proxy_options_t, reserved2)]),
+        ("sigeo_proxy_result_t", core::mem::size_of::<sigeo_proxy_result_t>(), vec![core::mem::offset_of!(sigeo_proxy_result_t, struct_size), core::mem::offset_of!(sigeo_proxy_result_t, flags), core::mem::offset_of!(sigeo_proxy_result_t, score), core::mem::offset_of!(sigeo_proxy_result_t, seconds), core::mem::offset_of!(sigeo_proxy_result_t, zico), core::mem::offset_of!(sigeo_proxy_result_t, fr), core::mem::offset_of!(sigeo_proxy_result_t, log_fr), core::mem::offset_of!(sigeo_proxy_result_t, loss), core::mem::offset_of!(sigeo_proxy_result_t, lambda1), core::mem::offset_of!(sigeo_proxy_result_t, lambda2), core::mem::offset_of!(sigeo_proxy_result_t, lambda3), core::mem::offset_of!(sigeo_proxy_result_t, kind), core::mem::offset_of!(sigeo_proxy_result_t, zico_variant), core::mem::offset_of!(sigeo_proxy_result_t, fr_estimator), core::mem::offset_of!(sigeo_proxy_result_t, loss_term), core::mem::offset_of!(sigeo_proxy_result_t, std_ddof), core::mem::offset_of!(sigeo_proxy_result_t, k), core::mem::offset_of!(sigeo_proxy_result_t, n_samples), core::mem::offset_of!(sigeo_proxy_result_t, batch_size), core::mem::offset_of!(sigeo_proxy_result_t, n_modules), core::mem::offset_of!(sigeo_proxy_result_t, n_modules_skipped), core::mem::offset_of!(sigeo_proxy_result_t, seed), core::mem::offset_of!(sigeo_proxy_result_t, threads), core::mem::offset_of!(sigeo_proxy_result_t, library_version), core::mem::offset_of!(sigeo_proxy_result_t, raw_score), core::mem::offset_of!(sigeo_proxy_result_t, loss_mean), core::mem::offset_of!(sigeo_proxy_result_t, loss_last), core::mem::offset_of!(sigeo_proxy_result_t, fr_exact), core::mem::offset_of!(sigeo_proxy_result_t, log_fr_exact), core::mem::offset_of!(sigeo_proxy_result_t, fr_identity), core::mem::offset_of!(sigeo_proxy_result_t, log_fr_identity), core::mem::offset_of!(sigeo_proxy_result_t, fr_reference_recsys), core::mem::offset_of!(sigeo_proxy_result_t, log_fr_reference_recsys), core::mem::offset_of!(sigeo_proxy_result_t, fr_reference_cv), core::mem::offset_of!(sigeo_proxy_result_t, log_fr_reference_cv), core::mem::offset_of!(sigeo_proxy_result_t, zico_module_wise), core::mem::offset_of!(sigeo_proxy_result_t, zico_neuron_wise), core::mem::offset_of!(sigeo_proxy_result_t, zico_reference_recsys)]),
+        ("sigeo_proxy_layer_t", core::mem::size_of::<sigeo_proxy_layer_t>(), vec![core::mem::offset_of!(sigeo_proxy_layer_t, struct_size), core::mem::offset_of!(sigeo_proxy_layer_t, module), core::mem::offset_of!(sigeo_proxy_layer_t, name), core::mem::offset_of!(sigeo_proxy_layer_t, value), core::mem::offset_of!(sigeo_proxy_layer_t, zico_term), core::mem::offset_of!(sigeo_proxy_layer_t, theta_dot_grad_sum)]),
         ("sigeo_search_options_t", core::mem::size_of::<sigeo_search_options_t>(), vec![core::mem::offset_of!(sigeo_search_options_t, struct_size), core::mem::offset_of!(sigeo_search_options_t, kind), core::mem::offset_of!(sigeo_search_options_t, population), core::mem::offset_of!(sigeo_search_options_t, sample_size), core::mem::offset_of!(sigeo_search_options_t, children), core::mem::offset_of!(sigeo_search_options_t, cycles), core::mem::offset_of!(sigeo_search_options_t, seed), core::mem::offset_of!(sigeo_search_options_t, max_evaluations), core::mem::offset_of!(sigeo_search_options_t, max_seconds), core::mem::offset_of!(sigeo_search_options_t, init_sampling), core::mem::offset_of!(sigeo_search_options_t, mutation_schedule), core::mem::offset_of!(sigeo_search_options_t, max_attempts), core::mem::offset_of!(sigeo_search_options_t, reserved0)]),
         ("sigeo_evaluation_t", core::mem::size_of::<sigeo_evaluation_t>(), vec![core::mem::offset_of!(sigeo_evaluation_t, struct_size), core::mem::offset_of!(sigeo_evaluation_t, status), core::mem::offset_of!(sigeo_evaluation_t, index), core::mem::offset_of!(sigeo_evaluation_t, hash), core::mem::offset_of!(sigeo_evaluation_t, cycle), core::mem::offset_of!(sigeo_evaluation_t, score), core::mem::offset_of!(sigeo_evaluation_t, seconds), core::mem::offset_of!(sigeo_evaluation_t, arch), core::mem::offset_of!(sigeo_evaluation_t, n_arch), core::mem::offset_of!(sigeo_evaluation_t, reserved0), core::mem::offset_of!(sigeo_evaluation_t, arch_text), core::mem::offset_of!(sigeo_evaluation_t, message), core::mem::offset_of!(sigeo_evaluation_t, proxy)]),
         ("sigeo_cycle_report_t", core::mem::size_of::<sigeo_cycle_report_t>(), vec![core::mem::offset_of!(sigeo_cycle_report_t, struct_size), core::mem::offset_of!(sigeo_cycle_report_t, population), core::mem::offset_of!(sigeo_cycle_report_t, cycle), core::mem::offset_of!(sigeo_cycle_report_t, evaluations), core::mem::offset_of!(sigeo_cycle_report_t, failed), core::mem::offset_of!(sigeo_cycle_report_t, best_score), core::mem::offset_of!(sigeo_cycle_report_t, median_score), core::mem::offset_of!(sigeo_cycle_report_t, best_ever), core::mem::offset_of!(sigeo_cycle_report_t, seconds)]),
@@ -812,6 +878,7 @@ extern "C" {
     pub fn sigeo_stats_last_error(stats: *const sigeo_stats_t) -> *const c_char;
     pub fn sigeo_stats_spearman(out: *mut f64, x: *const f64, y: *const f64, n: i64) -> sigeo_status_t;
     pub fn sigeo_stats_kendall_tau(out: *mut f64, x: *const f64, y: *const f64, n: i64) -> sigeo_status_t;
+    pub fn sigeo_stats_aggregate(out: *mut f64, scores: *const f64, n_candidates: i64, n_proxies: i32, weights: *const f64, method: sigeo_rank_aggregation_t) -> sigeo_status_t;
     pub fn sigeo_batch_init(batch: *mut sigeo_batch_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_dataset_info_init(info: *mut sigeo_dataset_info_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_split_options_init(options: *mut sigeo_split_options_t, struct_size: u32) -> sigeo_status_t;
@@ -828,6 +895,12 @@ extern "C" {
     pub fn sigeo_dataset_subset(out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, rows: *const i64, count: i64) -> sigeo_status_t;
     pub fn sigeo_dataset_split(train_out: *mut *mut sigeo_dataset_t, val_out: *mut *mut sigeo_dataset_t, test_out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, options: *const sigeo_split_options_t) -> sigeo_status_t;
     pub fn sigeo_dataset_last_error(dataset: *const sigeo_dataset_t) -> *const c_char;
+    pub fn sigeo_batch_set_create(out: *mut *mut sigeo_batch_set_t, dataset: *mut sigeo_dataset_t, first: i64, count: u32, batch_size: i64, last: sigeo_batch_last_t) -> sigeo_status_t;
+    pub fn sigeo_batch_set_append(set: *mut sigeo_batch_set_t, batch: *const sigeo_batch_t) -> sigeo_status_t;
+    pub fn sigeo_batch_set_destroy(set: *mut sigeo_batch_set_t);
+    pub fn sigeo_batch_set_count(set: *const sigeo_batch_set_t) -> u32;
+    pub fn sigeo_batch_set_get(out: *mut sigeo_batch_t, set: *const sigeo_batch_set_t, index: u32) -> sigeo_status_t;
+    pub fn sigeo_batch_set_last_error(set: *const sigeo_batch_set_t) -> *const c_char;
     pub fn sigeo_idx_load(out: *mut *mut sigeo_dataset_t, images_path: *const c_char, labels_path: *const c_char, max_rows: i64, n_classes: i32) -> sigeo_status_t;
     pub fn sigeo_fashion_mnist_locate(buf: *mut c_char, size: *mut usize, dir: *const c_char) -> sigeo_status_t;
     pub fn sigeo_fashion_mnist_load(out: *mut *mut sigeo_dataset_t, dir: *const c_char, split: sigeo_fashion_mnist_split_t, max_rows: i64) -> sigeo_status_t;
@@ -886,6 +959,10 @@ extern "C" {
     pub fn sigeo_proxy_options_init(options: *mut sigeo_proxy_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_proxy_result_init(result: *mut sigeo_proxy_result_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_proxy_compute(model: *mut sigeo_model_t, arch: *const i32, n_arch: i32, batches: *const sigeo_batch_t, n_batches: u32, options: *const sigeo_proxy_options_t, result: *mut sigeo_proxy_result_t) -> sigeo_status_t;
+    pub fn sigeo_proxy_layer_init(layer: *mut sigeo_proxy_layer_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_proxy_layers(out: *mut sigeo_proxy_layer_t, count: *mut i32, model: *const sigeo_model_t) -> sigeo_status_t;
+    pub fn sigeo_proxy_saliency(out: *mut f32, count: *mut i64, model: *const sigeo_model_t, param: i32) -> sigeo_status_t;
+    pub fn sigeo_proxy_compute_set(model: *mut sigeo_model_t, arch: *const i32, n_arch: i32, batches: *const sigeo_batch_set_t, options: *const sigeo_proxy_options_t, result: *mut sigeo_proxy_result_t) -> sigeo_status_t;
     pub fn sigeo_proxy_kind_name(kind: sigeo_proxy_kind_t) -> *const c_char;
     pub fn sigeo_search_options_init(options: *mut sigeo_search_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_evaluation_init(evaluation: *mut sigeo_evaluation_t, struct_size: u32) -> sigeo_status_t;
@@ -896,6 +973,7 @@ extern "C" {
     pub fn sigeo_search_set_callbacks(search: *mut sigeo_search_t, callbacks: *const sigeo_search_callbacks_t) -> sigeo_status_t;
     pub fn sigeo_search_set_proxy(search: *mut sigeo_search_t, options: *const sigeo_proxy_options_t) -> sigeo_status_t;
     pub fn sigeo_search_set_batches(search: *mut sigeo_search_t, batches: *const sigeo_batch_t, n: u32) -> sigeo_status_t;
+    pub fn sigeo_search_set_batch_set(search: *mut sigeo_search_t, batches: *const sigeo_batch_set_t) -> sigeo_status_t;
     pub fn sigeo_search_set_budget(search: *mut sigeo_search_t, max_params: i64, max_flops: i64) -> sigeo_status_t;
     pub fn sigeo_search_run(search: *mut sigeo_search_t) -> sigeo_status_t;
     pub fn sigeo_search_top(archs: *mut i32, scores: *mut f64, capacity: i32, count_out: *mut i32, search: *const sigeo_search_t) -> sigeo_status_t;

@@ -1,0 +1,11 @@
+/* The Welford update loop for AVX2 (see welford_kernel.h): a per-ISA
+ * object, compiled for the whole file by the pragma, called only after
+ * welford.c has checked the CPU (__builtin_cpu_supports). */
+#include <math.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#pragma GCC target("avx2")
+#define WELFORD_KERNEL sigeo__welford_kernel_avx2
+#include "stats/welford_kernel.h"
+#endif

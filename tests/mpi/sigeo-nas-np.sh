@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `mpirun -np N sigeo-nas` just works: rank 0 prints and writes --out, the
+# other ranks are silent, and np 1, 2 (and 4) give the same evaluation
+# records, top-k retrain results and best architecture (timings aside).
+# Then a job whose data cannot be read ends at once on every rank, with one
+# message from rank 0 and a non-zero exit (under a timeout: no hang).
+#   sigeo-nas-np.sh SIGEO_NAS [NP...]
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+nas=$1
+shift
+command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+args=(--rows 6000 --preset tiny --population 8 --sample 4 --children 3 --cycles 8 --top-k 3 --batch 64
+      --warmup 0.1 --retrain-epochs 0.2 --threads 1 --quiet)
+for np in "$@"; do
+    "$here/mpirun.sh" "$np" 240 "$nas" "${args[@]}" --out "$tmp/np$np.json" >"$tmp/np$np.txt" 2>&1 ||
+        { echo "FAIL: np $np exited $?"; cat "$tmp/np$np.txt"; exit 1; }
+    n=$(grep -c '^best architecture' "$tmp/np$np.txt")
+    [ "$n" = 1 ] || { echo "FAIL: np $np printed the result $n times (rank 0 only expected)"; exit 1; }
+done
+python3 - "$tmp" "$@" <<'PY' || exit 1
+import json, sys
+d, nps = sys.argv[1], sys.argv[2:]
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if 'second' not in k}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+ref = json.load(open(f"{d}/np{nps[0]}.json"))
+for np in nps[1:]:
+    got = json.load(open(f"{d}/np{np}.json"))
+    for key in ("evaluations", "top_k", "best"):
+        if strip(got[key]) != strip(ref[key]):
+            print(f"FAIL: np {np} differs from np {nps[0]} in '{key}'")
+            sys.exit(1)
+print(f"np {' '.join(nps)}: {len(ref['evaluations'])} evaluations, top-k and best identical")
+PY
+# a 2-rank job killed part-way (wherever: before the warm-up ends, between
+# checkpoints, during one) and started again with the same --resume DIR
+# ends with the uninterrupted records and result
+"$here/mpirun.sh" 2 5 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/killed.json" >/dev/null 2>&1
+"$here/mpirun.sh" 2 240 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/resumed.json" >"$tmp/resumed.txt" 2>&1 ||
+    { echo "FAIL: the resumed job exited $?"; cat "$tmp/resumed.txt"; exit 1; }
+python3 - "$tmp" "$1" <<'PY' || exit 1
+import json, sys
+d, np0 = sys.argv[1], sys.argv[2]
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if 'second' not in k}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+ref, got = json.load(open(f"{d}/np{np0}.json")), json.load(open(f"{d}/resumed.json"))
+for key in ("evaluations", "top_k", "best"):
+    if strip(got[key]) != strip(ref[key]):
+        print(f"FAIL: the resumed job differs from the uninterrupted one in '{key}'")
+        sys.exit(1)
+print("killed and resumed (np 2): identical to the uninterrupted run")
+PY
+# every rank fails to read: one message (rank 0), non-zero exit, no hang
+"$here/mpirun.sh" 2 60 "$nas" --data criteo:/nonexistent/sigeo-mpi.tsv --quiet >"$tmp/fail.txt" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $rc -ne 137 ] || { echo "FAIL: a job with unreadable data exited $rc"; cat "$tmp/fail.txt"; exit 1; }
+n=$(grep -c 'sigeo-mpi.tsv' "$tmp/fail.txt")
+[ "$n" -ge 1 ] || { echo "FAIL: no message naming the file"; cat "$tmp/fail.txt"; exit 1; }
+echo "unreadable data: exit $rc, message: $(grep -m1 'sigeo-mpi.tsv' "$tmp/fail.txt")"
+echo "1 passed, 0 failed"

@@ -1,0 +1,81 @@
+/* sigeo_stats_aggregate against ranks and z-scores written out by hand for
+ * small candidate sets (ties, infinities, weights), and its errors. */
+#include <check.h>
+#include <math.h>
+
+#include "sigeo/stats.h"
+#include "test_util.h"
+
+/* Three proxies over four candidates. Ascending average ranks, by hand:
+ *   p0 = { 1, 4, 2, 3 }        -> ranks { 1, 4, 2, 3 }
+ *   p1 = { 5, 5, -inf, 7 }     -> ranks { 2.5, 2.5, 1, 4 }
+ *   p2 = { 0.1, 0.3, 0.2, 0.2 } -> ranks { 1, 4, 2.5, 2.5 } */
+static const double S[3 * 4] = { 1, 4, 2, 3, 5, 5, -INFINITY, 7, 0.1, 0.3, 0.2, 0.2 };
+static const double R[3][4] = { { 1, 4, 2, 3 }, { 2.5, 2.5, 1, 4 }, { 1, 4, 2.5, 2.5 } };
+
+START_TEST(log_rank_is_az_nas_sum_of_log_rank_over_n)
+{
+    double out[4];
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK), SIGEO_OK);
+    for (int c = 0; c < 4; c++)
+        ck_assert_near(out[c], log(R[0][c] / 4) + log(R[1][c] / 4) + log(R[2][c] / 4), 1e-15, 1e-15);
+    /* candidate 1 is best by every proxy but p1's tie: it wins */
+    ck_assert(out[1] > out[0] && out[1] > out[2] && out[1] > out[3]);
+    const double w[3] = { 2, 0, 1 };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, w, SIGEO_AGG_LOG_RANK), SIGEO_OK);
+    for (int c = 0; c < 4; c++)
+        ck_assert_near(out[c], 2 * log(R[0][c] / 4) + log(R[2][c] / 4), 1e-15, 1e-15);
+}
+END_TEST
+
+START_TEST(mean_rank_is_the_weighted_mean)
+{
+    double out[4];
+    const double w[3] = { 1, 3, 0 };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, w, SIGEO_AGG_MEAN_RANK), SIGEO_OK);
+    for (int c = 0; c < 4; c++)
+        ck_assert_near(out[c], (R[0][c] + 3 * R[1][c]) / 4, 1e-15, 0);
+}
+END_TEST
+
+START_TEST(zscore_sum_with_ddof_0_and_constant_proxies_adding_nothing)
+{
+    const double s[2 * 3] = { 1, 2, 3, 7, 7, 7 };
+    double out[3];
+    ck_assert_int_eq(sigeo_stats_aggregate(out, s, 3, 2, (const double[]){ 0.5, 4 }, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    const double sd = sqrt(2.0 / 3.0); /* of {1, 2, 3}, ddof 0 */
+    ck_assert_near(out[0], 0.5 * -1 / sd, 1e-15, 0);
+    ck_assert_near(out[1], 0.0, 0, 1e-15);
+    ck_assert_near(out[2], 0.5 * 1 / sd, 1e-15, 0);
+}
+END_TEST
+
+START_TEST(bad_input_is_named)
+{
+    double out[4];
+    const double nan_s[2] = { 1, NAN };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, nan_s, 2, 1, NULL, SIGEO_AGG_LOG_RANK), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_last_error(), "candidate 1");
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, NULL, SIGEO_AGG_ZSCORE), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_last_error(), "proxy 1, candidate 2");
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, (const double[]){ 0, 0, 0 }, SIGEO_AGG_MEAN_RANK),
+                     SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, (const double[]){ 1, -1, 0 }, SIGEO_AGG_MEAN_RANK),
+                     SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, NULL, (sigeo_rank_aggregation_t)3), SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 0, 3, NULL, SIGEO_AGG_LOG_RANK), SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate(NULL, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK), SIGEO_ERR_INVALID_ARG);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("stats_ensemble");
+    TCase *tc = tcase_create("ensemble");
+    tcase_add_test(tc, log_rank_is_az_nas_sum_of_log_rank_over_n);
+    tcase_add_test(tc, mean_rank_is_the_weighted_mean);
+    tcase_add_test(tc, zscore_sum_with_ddof_0_and_constant_proxies_adding_nothing);
+    tcase_add_test(tc, bad_input_is_named);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
