@@ -109,7 +109,7 @@ static void usage(void)
            "  --preset P           scaled (default), tiny, full: space sizes (full = the paper's)\n"
            "  --population P --sample S --children C --cycles G   evolution (default 32 16 4 40)\n"
            "  --top-k K            candidates retrained from scratch (default 5; the paper: 15)\n"
-           "  --k K                proxy batches (default 4; sigeo, zico, fisher-rao need >= 2: a std across them)\n"
+           "  --k K                proxy batches (default 4; sigeo and zico need >= 2: ZiCo's std is across them)\n"
            "  --scope all|head     layers the proxy sees: all (the paper, default) or the head only (the\n"
            "                       official RecSys code's frozen-backbone setting)\n"
            "  --batch B            batch size (default 256)\n"
@@ -300,13 +300,13 @@ static int known_method(const char *proxy)
     return 0;
 }
 
-/* The SiGeo family (sigeo, zico, fisher-rao) goes through the statistics,
- * which take a gradient std across the k batches and refuse k < 2 (for
- * fisher-rao too); the baselines read the first batch only and accept 1. */
+/* Proxies whose ZiCo term takes a gradient std across the k batches
+ * (sigeo_proxy_compute refuses k < 2 for them); Fisher-Rao and the
+ * baselines accept k = 1. */
 static int needs_two_batches(const char *proxy)
 {
     const int kind = proxy_kind_of(proxy);
-    return kind >= 0 && kind <= SIGEO_PROXY_FISHER_RAO;
+    return kind == SIGEO_PROXY_SIGEO || kind == SIGEO_PROXY_ZICO;
 }
 
 /* ------------------------------------------------------------ usage checks */
@@ -350,7 +350,7 @@ static int check_usage(config_t *c, int space_given)
     if (!c->compare && !known_method(c->proxy))
         return -1;
     if (c->k < 2 && (c->compare || needs_two_batches(c->proxy))) {
-        fprintf(stderr, PROG ": --k %d: %s needs k >= 2 proxy batches (its statistics take a gradient std across them)\n",
+        fprintf(stderr, PROG ": --k %d: %s needs k >= 2 proxy batches (ZiCo's gradient std is taken across them)\n",
                 (int)c->k, c->compare ? "--compare (zico, sigeo)" : c->proxy);
         return -1;
     }
