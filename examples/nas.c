@@ -881,28 +881,51 @@ static void best_view_free(best_view_t *b)
 }
 
 
+/* One evaluation as an object. */
+static void json_evaluation(json_out_t *j, const sigeo_evaluation_t *e)
+{
+    json_out_begin_object(j);
+    json_out_key_int(j, "index", (int64_t)e->index);
+    json_out_key_int(j, "cycle", e->cycle);
+    json_out_key_string(j, "arch", e->arch_text);
+    json_out_key_string(j, "status", e->status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e->status));
+    if (e->status != SIGEO_OK)
+        json_out_key_string(j, "message", e->message);
+    json_out_key_number(j, "score", e->status == SIGEO_OK ? e->score : NAN);
+    json_out_key_number(j, "seconds", e->seconds);
+    if (e->proxy) {
+        json_out_key_number(j, "zico", e->proxy->zico);
+        json_out_key_number(j, "fr", e->proxy->fr);
+        json_out_key_number(j, "log_fr", e->proxy->log_fr);
+        json_out_key_number(j, "loss", e->proxy->loss);
+        json_out_key_int(j, "flags", e->proxy->flags);
+    }
+    json_out_end_object(j);
+}
+
+/* A completed run's evaluations are the result's (a --resume run's include
+ * those of the runs before it); an interrupted run's, those recorded here. */
 static void json_evaluations(json_out_t *j, const run_log_t *L)
 {
     json_out_begin_array(j);
-    for (size_t i = 0; i < L->n_evals; i++) {
-        const eval_rec_t *e = &L->evals[i];
-        json_out_begin_object(j);
-        json_out_key_int(j, "index", e->index);
-        json_out_key_int(j, "cycle", e->cycle);
-        json_out_key_string(j, "arch", e->arch);
-        json_out_key_string(j, "status", e->status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e->status));
-        if (e->status != SIGEO_OK)
-            json_out_key_string(j, "message", e->message);
-        json_out_key_number(j, "score", e->status == SIGEO_OK ? e->score : NAN);
-        json_out_key_number(j, "seconds", e->seconds);
-        if (e->has_proxy) {
-            json_out_key_number(j, "zico", e->proxy.zico);
-            json_out_key_number(j, "fr", e->proxy.fr);
-            json_out_key_number(j, "log_fr", e->proxy.log_fr);
-            json_out_key_number(j, "loss", e->proxy.loss);
-            json_out_key_int(j, "flags", e->proxy.flags);
+    const uint64_t n = L->res ? sigeo_nas_result_evaluation_count(L->res) : L->n_evals;
+    for (uint64_t i = 0; i < n; i++) {
+        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
+        if (L->res) {
+            if (sigeo_nas_result_evaluation(&e, L->res, i) != SIGEO_OK)
+                continue;
+        } else {
+            const eval_rec_t *r = &L->evals[i];
+            e.index = (uint64_t)r->index;
+            e.cycle = r->cycle;
+            e.status = r->status;
+            e.score = r->score;
+            e.seconds = r->seconds;
+            e.arch_text = r->arch;
+            e.message = r->message;
+            e.proxy = r->has_proxy ? &r->proxy : NULL;
         }
-        json_out_end_object(j);
+        json_evaluation(j, &e);
     }
     json_out_end_array(j);
 }
