@@ -9,7 +9,7 @@
  *      (the input is data; neither libsigeo nor PyTorch computes its gradient).
  *      Reported: the ratio model/bare (target <= 1.15) and GFLOP/s of both,
  *      plus, for the main engineer, each GEMM's own time and a variant with
- *      leading dimensions padded off 4 KiB multiples (onednn-notes.md).
+ *      leading dimensions padded off 4 KiB multiples (docs/onednn-notes.md).
  *   3. 26 embedding bags of 100k x 16 at batch 512 (one hashed id per field
  *      per row) -> concat -> linear 1 -> BCE: forward+backward rows/s.
  *   4. Peak RSS.

@@ -104,7 +104,7 @@ static inline double bench_peak_rss_mib(void)
 }
 
 /* 1-minute load average: printed with the results, since a busy machine
- * makes every number here meaningless (onednn-notes.md, "Threads"). */
+ * makes every number here meaningless (docs/onednn-notes.md, "Threads"). */
 static inline double bench_loadavg(void)
 {
     double l = -1.0;

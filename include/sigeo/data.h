@@ -111,7 +111,7 @@ typedef enum sigeo_split_mode {
     /* One seeded permutation of all rows, cut at the fractions. */
     SIGEO_SPLIT_PLAIN = 1,
     /* One seeded permutation per label value (ascending), each cut at the
-     * fractions (the AutoCTR protocol of nasrec.md §1.4). Needs labels. */
+     * fractions (the AutoCTR protocol of docs/nasrec.md §1.4). Needs labels. */
     SIGEO_SPLIT_STRATIFIED = 2
 } sigeo_split_mode_t;
 

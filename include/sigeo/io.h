@@ -87,7 +87,7 @@ SIGEO_API sigeo_status_t sigeo_fashion_mnist_load(sigeo_dataset_t **out, const c
 
 /* ================================================================ Criteo
  *
- * Criteo Kaggle TSV (nasrec.md §1): one example per line, 40 tab-separated
+ * Criteo Kaggle TSV (docs/nasrec.md §1): one example per line, 40 tab-separated
  * fields: label (0 or 1), I1..I13 (decimal integers, may be negative),
  * C1..C26 (hexadecimal strings, 1..16 digits, either case). An empty field
  * is a missing value. Lines end in LF or CRLF; the last line may lack its
@@ -108,8 +108,8 @@ SIGEO_API sigeo_status_t sigeo_fashion_mnist_load(sigeo_dataset_t **out, const c
 
 /* Table sizes N_f of the 26 categorical fields. */
 typedef enum sigeo_criteo_tables {
-    SIGEO_CRITEO_TABLES_SCALED = 0, /* min(N_f of Criteo Kaggle, 4096): nasrec.md §8.2 scaled-down recipe (default) */
-    SIGEO_CRITEO_TABLES_FULL = 1,   /* the Criteo Kaggle sizes of nasrec.md §1.3 (up to 10,131,227) */
+    SIGEO_CRITEO_TABLES_SCALED = 0, /* min(N_f of Criteo Kaggle, 4096): docs/nasrec.md §8.2 scaled-down recipe (default) */
+    SIGEO_CRITEO_TABLES_FULL = 1,   /* the Criteo Kaggle sizes of docs/nasrec.md §1.3 (up to 10,131,227) */
     SIGEO_CRITEO_TABLES_SEARCH = 2, /* min(N_f, 500000): the cap the reference used during search */
     SIGEO_CRITEO_TABLES_UNIFORM = 3, /* options.table_size for every field */
     SIGEO_CRITEO_TABLES_CUSTOM = 4   /* options.table_sizes[f] per field */
@@ -257,7 +257,7 @@ SIGEO_API sigeo_status_t sigeo_criteo_write_cache(sigeo_criteo_stats_t *stats_ou
 /* ======================================================= synthetic CTR data
  *
  * Criteo-format click data from a hidden "teacher" whose signal sits largely
- * in feature interactions, following nasrec.md §8.1. Everything is drawn
+ * in feature interactions, following docs/nasrec.md §8.1. Everything is drawn
  * from xoshiro256** streams seeded by options.seed, so a seed gives the same
  * bytes on every run (the teacher and the rows use separate streams; row i
  * does not depend on n_rows, so a shorter file is a prefix of a longer one).

@@ -19,7 +19,7 @@
  * time except the batch size (any size per call) and elastic widths (set by
  * the active architecture). An elastic width d of a layer with max width D
  * uses the first d outputs of the max-width weights — an exact slice,
- * computed at width d (DESIGN.md §4; NASRec instead computes at full width
+ * computed at width d (docs/design.md §4; NASRec instead computes at full width
  * and masks: say so when comparing).
  *
  * Parameters are grouped into modules: one per parameterised layer (its
@@ -128,9 +128,10 @@ typedef enum sigeo_layer_kind {
      * (sigeo_proxy_compute's EXACT estimator then runs a forward-mode pass). */
     SIGEO_LAYER_BATCH_NORM = 9,
     /* 2-D pooling of a (C, H, W) input, pooling MEAN (nn.AvgPool2d, padding counted
-     * in the divisor) or MAX (nn.MaxPool2d); kernel, stride (0 = kernel, as
-     * PyTorch), padding per axis (at most half the kernel). Output (C, Ho, Wo),
-     * sizes as CONV2D. No parameters. */
+     * in the divisor; with flag POOL_EXCLUDE_PAD count_include_pad=False: each
+     * window divides by its in-image pixels, NB201's avg_pool_3x3) or MAX
+     * (nn.MaxPool2d); kernel, stride (0 = kernel, as PyTorch), padding per axis
+     * (at most half the kernel). Output (C, Ho, Wo), sizes as CONV2D. No parameters. */
     SIGEO_LAYER_POOL2D = 10,
     /* Mean over H, W of a (C, H, W) input: output [B, C], flat
      * (nn.AdaptiveAvgPool2d(1) then flatten). No parameters. */
@@ -168,8 +169,16 @@ typedef enum sigeo_layer_kind {
      * zeros flattens. The values are copied unchanged. No parameters. */
     SIGEO_LAYER_RESHAPE = 17,
     /* Zeros of `units` features (with per-row `shape`, optional), or with
-     * units 0 zeros shaped like the input (NASRec zeros-2d/3d). The input only
-     * anchors the node in the graph: it receives no gradient. */
+     * units 0 zeros shaped like the input (NASRec zeros-2d/3d, NB201's none
+     * = x.mul(0)). The input only anchors the node in the graph: it receives
+     * no gradient.
+     * Keeping nodes the loss does not depend on: routing runs only the nodes
+     * the loss reads, transitively. PyTorch runs every module forward() calls,
+     * so a branch whose value is multiplied by zero (NB201's none edges out of
+     * a node) still counts in #params, FLOPs and NASWOT's ReLUs there. The
+     * rule: read such a branch with a ZERO layer and add that into a node the
+     * loss reads; the branch is then active (computed, counted, its ReLU
+     * codes seen) and its parameters get a zero gradient, as in PyTorch. */
     SIGEO_LAYER_ZERO = 18
 } sigeo_layer_kind_t;
 
@@ -193,6 +202,8 @@ typedef enum sigeo_pooling {
 #define SIGEO_LAYER_NO_BIAS 0x1u
 /* BATCH_NORM: eval mode, normalise with the running statistics and leave them unchanged. */
 #define SIGEO_LAYER_RUNNING_STATS 0x2u
+/* POOL2D MEAN: count_include_pad=False (divide by the window's in-image pixels). */
+#define SIGEO_LAYER_POOL_EXCLUDE_PAD 0x4u
 
 /* One layer (sigeo_model_add_layer): the fields each kind reads are listed at its
  * sigeo_layer_kind_t value; the others keep their _INIT values. */
@@ -417,11 +428,26 @@ SIGEO_API sigeo_status_t sigeo_model_describe_arch(char *buf, size_t size, size_
 
 /* Parameters and FLOPs of an architecture (the paper's R(a) budgets and the
  * #params / FLOPs proxies): active parameter elements (embedding tables in
- * full), and multiply-accumulates of one sample by tensorwatch conventions
- * (linear in*out, bias not counted; ReLU numel; other ops as documented per
- * kind, 0 where it says nothing). Either output may be NULL. */
+ * full), and multiply-accumulates of one sample by the model's FLOPs
+ * convention (sigeo_model_set_flops_convention). Either output may be NULL. */
 SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_out, sigeo_model_t *model,
                                            const int32_t *arch, int32_t n);
+
+/* How sigeo_model_count counts FLOPs (multiply-accumulates of one sample).
+ * Both: conv kh*kw*cin*cout*Ho*Wo (bias not counted); batch/layer norm,
+ * global average pooling, sums, concat, select, zeros 0. They differ in: */
+typedef enum sigeo_flops_convention {
+    /* tensorwatch-like (the default): linear in*out (bias not counted), ReLU
+     * numel, POOL2D 0, other ops as documented per kind. */
+    SIGEO_FLOPS_TENSORWATCH = 0,
+    /* NAS-Bench-201 / xautodl (docs/cellspace.md §1): linear in*out + out
+     * (with a bias), activations 0, POOL2D kh*kw*C*Ho*Wo (average and max). */
+    SIGEO_FLOPS_NB201 = 1
+} sigeo_flops_convention_t;
+
+/* Sets the convention of sigeo_model_count (any time; extracted models
+ * inherit it). Errors: SIGEO_ERR_INVALID_ARG (unknown convention). */
+SIGEO_API sigeo_status_t sigeo_model_set_flops_convention(sigeo_model_t *model, int32_t convention);
 
 /* Builds a standalone model of architecture `arch`: only the nodes it uses,
  * at its widths, with no choice points; same node and parameter names. With

@@ -62,6 +62,8 @@
 extern "C" {
 #endif
 
+/* Marks libsigeo-mpi's exported functions (visibility default when
+ * building it, nothing for hosts). */
 #if defined(SIGEO_MPI_BUILDING) && defined(__GNUC__)
 #  define SIGEO_MPI_API __attribute__((visibility("default")))
 #else
@@ -74,15 +76,20 @@ typedef struct sigeo_mpi sigeo_mpi_t;
  * duplicate is freed by sigeo_mpi_destroy, which must run before
  * MPI_Finalize). Collective over `comm`. */
 SIGEO_MPI_API sigeo_status_t sigeo_mpi_create(sigeo_mpi_t **out, MPI_Comm comm);
+/* Frees the handle and its duplicate communicator; NULL is fine. Collective. */
 SIGEO_MPI_API void sigeo_mpi_destroy(sigeo_mpi_t *mpi);
+/* This process's rank in the handle's communicator (-1 for NULL). */
 SIGEO_MPI_API int sigeo_mpi_rank(const sigeo_mpi_t *mpi);
+/* The number of ranks (0 for NULL). */
 SIGEO_MPI_API int sigeo_mpi_size(const sigeo_mpi_t *mpi);
+/* The handle's last error message ("" if none, "no handle" for NULL; borrowed until the next call on it). */
 SIGEO_MPI_API const char *sigeo_mpi_last_error(const sigeo_mpi_t *mpi);
 
 /* Parts each warm-up batch is cut into (see Determinism above): a multiple
  * of the rank count; fix it (e.g. 64) to get the same bits on every rank
  * count that divides it. Errors: SIGEO_ERR_INVALID_ARG. */
 SIGEO_MPI_API sigeo_status_t sigeo_mpi_set_parts(sigeo_mpi_t *mpi, int32_t parts);
+/* The current part count (0 for NULL). */
 SIGEO_MPI_API int32_t sigeo_mpi_parts(const sigeo_mpi_t *mpi);
 
 /* Collective agreement on a status: every rank passes its own; every rank

@@ -34,15 +34,15 @@ extern "C" {
 
 /* The proxies sigeo_proxy_compute computes (numbers are forever). */
 typedef enum sigeo_proxy_kind {
-    /* lambda1 * zico + lambda2 * log(FR) - lambda3 * loss over k batches (proxies.md §1). */
+    /* lambda1 * zico + lambda2 * log(FR) - lambda3 * loss over k batches (docs/proxies.md §1). */
     SIGEO_PROXY_SIGEO = 0,
-    /* ZiCo alone: the first term (proxies.md §2); k >= 2 batches. */
+    /* ZiCo alone: the first term (docs/proxies.md §2); k >= 2 batches. */
     SIGEO_PROXY_ZICO = 1,
-    /* log of the Fisher-Rao norm alone (proxies.md §5); k >= 1 batches
+    /* log of the Fisher-Rao norm alone (docs/proxies.md §5); k >= 1 batches
      * (SIGEO_PROXY_SIGEO too when lambda1 = 0). */
     SIGEO_PROXY_FISHER_RAO = 2,
     /*
-     * The NAS-Bench-Suite-Zero baselines (proxies.md §6, §8). Common rules:
+     * The NAS-Bench-Suite-Zero baselines (docs/proxies.md §6, §8). Common rules:
      * - Data: the FIRST batch only (batches[1..] are ignored; result.k = 1),
      *   as the harness's one mini-batch; kinds marked "no data" accept
      *   n_batches = 0. Labels/targets are needed only where a loss is.
@@ -111,7 +111,7 @@ typedef enum sigeo_proxy_kind {
     /* sum over CL-weights of ||W||_F (active slices). No data. */
     SIGEO_PROXY_L2_NORM = 10,
     /* sum over CL-weights of sum W . dL/dW (signed). Higher = "better" by
-     * convention; it correlates negatively with accuracy (proxies.md §6).
+     * convention; it correlates negatively with accuracy (docs/proxies.md §6).
      * 1 fwd + 1 bwd, labels. */
     SIGEO_PROXY_PLAIN = 11,
     /* SynFlow (NASLib `synflow`, bn=False): every parameter the pass reads
@@ -158,7 +158,7 @@ typedef enum sigeo_proxy_kind {
      * K x 1, which has no correlation and gives 0); rho = corrcoef(F) with
      * NaN/Inf entries set to 0; term = smallest eigenvalue of rho (symmetric
      * solver, double); score = sum of the finite terms. Counted outputs:
-     * each distinct tensor once (the clean port of proxies.md §8) -- the
+     * each distinct tensor once (the clean port of docs/proxies.md §8) -- the
      * nodes that are PyTorch leaf modules: linear, non-identity activation,
      * embedding bag, dot interaction, layer and batch norm, conv2d, pooling,
      * token linear, FM, sigmoid gating, attention (which returns a tuple in
@@ -226,7 +226,7 @@ typedef enum sigeo_proxy_scope {
     SIGEO_SCOPE_ALL = 0,
     /* Only the layer that produces the loss's input (the head), as the
      * official RecSys code does by freezing everything else
-     * (--finetune_whole_supernet 0, proxies.md D7): ZiCo over the head's
+     * (--finetune_whole_supernet 0, docs/proxies.md D7): ZiCo over the head's
      * weight and bias, and d_n = theta_head . grad l_n = delta_n . z_n, which
      * is exact whatever couples samples upstream. The architecture then
      * reaches the score only through the features entering the head. */
@@ -237,7 +237,7 @@ typedef enum sigeo_proxy_scope {
 typedef enum sigeo_proxy_procedure {
     /* The paper: weights fixed, k forward+backward passes at theta. */
     SIGEO_PROCEDURE_FIXED = 0,
-    /* The official CV code (NASLib-SiGeo, proxies.md §1.6): after each
+    /* The official CV code (NASLib-SiGeo, docs/proxies.md §1.6): after each
      * batch's forward+backward, a plain SGD step theta -= step_lr * g on
      * every active parameter (lr 1, no momentum). The statistics take the
      * gradient and loss at the pre-step weights, the reference FR
@@ -342,9 +342,9 @@ SIGEO_API sigeo_status_t sigeo_proxy_result_init(sigeo_proxy_result_t *result, u
  * and 0 = the active architecture) of `model` on batches[0..n_batches).
  * SiGeo/ZiCo/Fisher-Rao run forward+backward on each batch with the weights
  * fixed; the exact Fisher-Rao norm comes from the same backward pass
- * (per-sample delta . y of every homogeneous layer, proxies.md §4), or,
+ * (per-sample delta . y of every homogeneous layer, docs/proxies.md §4), or,
  * where the active architecture couples samples (train-mode batch norm),
- * from one extra forward-mode pass per batch (proxies.md §4.3a). The
+ * from one extra forward-mode pass per batch (docs/proxies.md §4.3a). The
  * baselines (GRAD_NORM .. MECO) use the first batch only; L2_NORM, PARAMS,
  * FLOPS and (dense-only models) SYNFLOW accept batches NULL, n_batches 0.
  * Buffers are reused across calls: after the first call for a model, a

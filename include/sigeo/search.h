@@ -1,6 +1,6 @@
 /*
  * libsigeo search: regularized (aging) evolution and random search over the
- * choice points of a model (Real et al.; nasrec.md §5), scored by SiGeo on
+ * choice points of a model (Real et al.; docs/nasrec.md §5), scored by SiGeo on
  * the warmed-up supernet by default, or by any host callback.
  *
  *   sigeo_search_t *s;
@@ -45,7 +45,7 @@ typedef enum sigeo_search_kind {
 /* How many mutations regularized evolution applies per child. */
 typedef enum sigeo_mutation_schedule {
     SIGEO_MUTATE_ONE = 0,    /* one elementary mutation per child */
-    SIGEO_MUTATE_NASREC = 1  /* (G - g) / max(20, G / 5) + 1 mutations at cycle g (nasrec.md §5.1) */
+    SIGEO_MUTATE_NASREC = 1  /* (G - g) / max(20, G / 5) + 1 mutations at cycle g (docs/nasrec.md §5.1) */
 } sigeo_mutation_schedule_t;
 
 /* Options of sigeo_search_create. */
@@ -242,10 +242,14 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *search, const char *p
 /* Built-in search spaces, built as supernets with choice points:
  *  "mlp"          depth, per-layer width and activation (the Fashion-MNIST side)
  *  "nasrec-small" NASRec-Small (autoctr): blocks of linear-2d / dot-product /
- *                 linear-3d nodes with dense connectivity (nasrec.md §2)
+ *                 linear-3d nodes with dense connectivity (docs/nasrec.md §2)
  *  "nasrec-full"  NASRec-Full (xlarge): + sigmoid-gating, sum, transformer
- * Each has the paper's sizes (preset FULL) and a scaled-down preset that
- * runs on a 2-core machine in minutes (preset SCALED, nasrec.md §8). */
+ *  "nb201-fmnist" the NAS-Bench-201 cell space at C = 8 on 1x28x28 images,
+ *                 10 classes (docs/cellspace.md; fixed sizes, presets ignored):
+ *                 the weight-sharing supernet, 6 choice points of 5 ops
+ *                 (the NB201 op indices, see sigeo_nb201_*)
+ * The others have the paper's sizes (preset FULL) and a scaled-down preset that
+ * runs on a 2-core machine in minutes (preset SCALED, docs/nasrec.md §8). */
 typedef enum sigeo_space_preset {
     SIGEO_SPACE_SCALED = 0,
     SIGEO_SPACE_FULL = 1,
@@ -273,6 +277,35 @@ SIGEO_API sigeo_status_t sigeo_space_options_init(sigeo_space_options_t *options
  * do not fit the space), errors of the model builder. */
 SIGEO_API sigeo_status_t sigeo_space_build(sigeo_model_t **out, sigeo_context_t *ctx, const char *name,
                                            const sigeo_space_options_t *options);
+
+/* ------------------------------------------------- NB201 cell space */
+
+/* An NB201 architecture is 6 op indices, one per edge in NB201 string order
+ * (0->1), (0->2), (1->2), (0->3), (1->3), (2->3); ops 0 none, 1 skip_connect,
+ * 2 nor_conv_1x1, 3 nor_conv_3x3, 4 avg_pool_3x3. It is also the
+ * architecture vector of the "nb201-fmnist" supernet. */
+#define SIGEO_NB201_EDGES 6
+#define SIGEO_NB201_OPS 5
+#define SIGEO_NB201_ARCHS 15625
+
+/* id = sum_e ops[e] * 5^e (0 <= id < 15625) and back. Errors:
+ * SIGEO_ERR_INVALID_ARG (an op outside 0..4 naming the edge; an id out of range). */
+SIGEO_API sigeo_status_t sigeo_nb201_to_id(int64_t *id_out, const int32_t *ops);
+SIGEO_API sigeo_status_t sigeo_nb201_from_id(int32_t *ops, int64_t id);
+/* NB201 string "|o~0|+|o~0|o~1|+|o~0|o~1|o~2|": to_string writes at most
+ * `size` bytes with the NUL, *len_out (may be NULL) the length without it
+ * (two-call: buf NULL, size 0); from_string reads exactly that form and
+ * says at which offset a malformed one goes wrong (ops unchanged then). */
+SIGEO_API sigeo_status_t sigeo_nb201_to_string(char *buf, size_t size, size_t *len_out, const int32_t *ops);
+SIGEO_API sigeo_status_t sigeo_nb201_from_string(int32_t *ops, const char *text);
+/* *out = 1 when no path of non-none edges joins node 0 to node 3: the cell
+ * outputs are 0 and the logits do not depend on the input (341 archs). */
+SIGEO_API sigeo_status_t sigeo_nb201_is_degenerate(int *out, const int32_t *ops);
+/* The standalone network of one architecture (docs/cellspace.md §1): only its
+ * ops, each with its own weights, initialised from ctx's seed (PyTorch's
+ * defaults), FLOPs convention SIGEO_FLOPS_NB201; node and parameter names
+ * as in the supernet, so it equals the supernet's extraction of `ops`. */
+SIGEO_API sigeo_status_t sigeo_nb201_build(sigeo_model_t **out, sigeo_context_t *ctx, const int32_t *ops);
 
 /* 64-bit FNV-1a hash of an architecture's canonical text: stable across
  * runs, machines and library versions. */

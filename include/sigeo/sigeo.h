@@ -266,7 +266,14 @@ typedef enum sigeo_struct_id {
     SIGEO_STRUCT_LR_SCHEDULE = 27,        /* sigeo_lr_schedule_t */
     SIGEO_STRUCT_TRAIN_PROGRESS = 28,     /* sigeo_train_progress_t */
     SIGEO_STRUCT_TRAIN_OPTIONS = 29,      /* sigeo_train_options_t */
-    SIGEO_STRUCT_TRAIN_RESULT = 30        /* sigeo_train_result_t */
+    SIGEO_STRUCT_TRAIN_RESULT = 30,       /* sigeo_train_result_t */
+    SIGEO_STRUCT_GRAD_STEP = 31,          /* sigeo_grad_step_t */
+    SIGEO_STRUCT_NAS_OPTIONS = 32,        /* sigeo_nas_options_t (sigeo/nas.h) */
+    SIGEO_STRUCT_NAS_PROGRESS = 33,       /* sigeo_nas_progress_t */
+    SIGEO_STRUCT_NAS_SUMMARY = 34,        /* sigeo_nas_summary_t */
+    SIGEO_STRUCT_NAS_CANDIDATE = 35,      /* sigeo_nas_candidate_t */
+    SIGEO_STRUCT_ONE_SHOT_OPTIONS = 36,   /* sigeo_one_shot_options_t */
+    SIGEO_STRUCT_PROXY_LAYER = 37         /* sigeo_proxy_layer_t (sigeo/proxy.h) */
 } sigeo_struct_id_t;
 
 /* sizeof the struct `id` names in this library build, in bytes; 0 for a

@@ -53,7 +53,7 @@ typedef enum sigeo_zico_variant {
     SIGEO_ZICO_MODULE_WISE = 0,
     /* Sec. 4.6: one log over the whole parameter vector. */
     SIGEO_ZICO_NEURON_WISE = 1,
-    /* REFERENCE: the official RecSys code (proxies.md D4): per module only
+    /* REFERENCE: the official RecSys code (docs/proxies.md D4): per module only
      * the FIRST element with sigma != 0 counts, log(mu_j0/sigma_j0), and a
      * module with no such element is skipped (the code raises there). */
     SIGEO_ZICO_REFERENCE_RECSYS = 2
@@ -70,15 +70,15 @@ typedef enum sigeo_fr_estimator {
     SIGEO_FR_EXACT = 0,
     /* Same formula; d_n obtained from the one-backward identity
      * d_n = B * sum_layers delta_n . y_n (exact without sample coupling;
-     * with train-mode batch norm only an approximation, which proxies.md
+     * with train-mode batch norm only an approximation, which docs/proxies.md
      * §4.3a measured at 70-140x the exact value, ranking differently).
      * Recorded as provenance; the arithmetic is that of EXACT. */
     SIGEO_FR_IDENTITY = 1,
-    /* REFERENCE: official RecSys code (proxies.md §1.5):
+    /* REFERENCE: official RecSys code (docs/proxies.md §1.5):
      * fr = |theta . G|, G = sum_i g_i; the score uses log(fr + 1e-10).
      * Needs sigeo_stats_set_params for every module. */
     SIGEO_FR_REFERENCE_RECSYS = 2,
-    /* REFERENCE: official CV code (proxies.md §1.6):
+    /* REFERENCE: official CV code (docs/proxies.md §1.6):
      * fr = sum_{m not skipped by ZiCo} |theta_m . G_m|; the score uses
      * 2 * log(fr + 1e-5). Needs sigeo_stats_set_params for every module. */
     SIGEO_FR_REFERENCE_CV = 3
@@ -86,11 +86,11 @@ typedef enum sigeo_fr_estimator {
 
 /* Which loss enters the third term. */
 typedef enum sigeo_loss_term {
-    SIGEO_LOSS_MEAN = 0, /* mean of the k batch losses: DESIGN.md §5 default (lower variance) */
+    SIGEO_LOSS_MEAN = 0, /* mean of the k batch losses: docs/design.md §5 default (lower variance) */
     SIGEO_LOSS_LAST = 1  /* the last batch's loss: the literal Eq. 6 form and both official codes */
 } sigeo_loss_term_t;
 
-/* The paper's (lambda1, lambda2, lambda3) settings (proxies.md §1.3). */
+/* The paper's (lambda1, lambda2, lambda3) settings (docs/proxies.md §1.3). */
 typedef enum sigeo_lambda_preset {
     SIGEO_PRESET_CUSTOM = 0,    /* use the lambda fields of the options */
     SIGEO_PRESET_ZERO_SHOT = 1, /* (1, 1, 0) */
@@ -366,6 +366,24 @@ typedef enum sigeo_rank_aggregation {
 SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
                                                int32_t n_proxies, const double *weights,
                                                sigeo_rank_aggregation_t method);
+typedef enum sigeo_rank_kind {
+    SIGEO_RANK_SPEARMAN = 0,
+    SIGEO_RANK_KENDALL = 1 /* tau-b */
+} sigeo_rank_kind_t;
+
+/* Percentile-bootstrap interval of a rank correlation over the pairs:
+ * `resamples` resamples of n pairs drawn with replacement (resample b,
+ * position i takes pair j = the i-th draw of a uniform integer below n from
+ * the library's xoshiro256** stream seeded with `seed`, in order), the
+ * correlation of each (resamples with a constant side are left out), and
+ * the (1 - level)/2 and (1 + level)/2 quantiles of those values (linear
+ * interpolation, numpy's default). level 0.95 gives the 95 % interval.
+ * Deterministic for a seed. Errors: as sigeo_stats_spearman for x, y, n;
+ * SIGEO_ERR_INVALID_ARG (unknown kind, resamples < 2, level outside (0, 1),
+ * fewer than half the resamples defined); *lo_out, *hi_out NaN then. */
+SIGEO_API sigeo_status_t sigeo_stats_rank_bootstrap(double *lo_out, double *hi_out, const double *x, const double *y,
+                                                    int64_t n, int32_t kind, uint32_t resamples, double level,
+                                                    uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,9 @@ typedef struct sigeo_optimizer sigeo_optimizer_t;
 
 /* Optimizers of sigeo_optimizer_create. */
 typedef enum sigeo_optimizer_kind {
-    /* v = momentum v + g (+ wd theta); theta -= lr v  (PyTorch SGD, dampening 0) */
+    /* d = g + wd theta; v = momentum v + d (v = d at the first step);
+     * theta -= lr v, or with nesterov theta -= lr (d + momentum v)
+     * (PyTorch SGD, dampening 0) */
     SIGEO_OPT_SGD = 0,
     /* acc += g^2; theta -= lr g / (sqrt(acc) + eps)  (PyTorch Adagrad; NASRec: lr 0.12, eps 1e-2) */
     SIGEO_OPT_ADAGRAD = 1,
@@ -51,10 +53,12 @@ typedef struct sigeo_optimizer_options {
     double beta1, beta2; /* Adam */
     double eps;          /* Adagrad (default 1e-10 as PyTorch; NASRec uses 1e-2), Adam (1e-8) */
     double clip_norm;    /* clip the global gradient L2 norm to this before the step; 0 = off (NASRec: 5) */
+    int32_t nesterov;    /* SGD: 1 = Nesterov momentum (needs momentum > 0), as PyTorch's nesterov=True */
+    uint32_t reserved0;  /* 0 */
 } sigeo_optimizer_options_t;
 
 #define SIGEO_OPTIMIZER_OPTIONS_INIT \
-    { (uint32_t)sizeof(sigeo_optimizer_options_t), SIGEO_OPT_SGD, 0.01, 0.0, 0.0, 0.9, 0.999, 1e-10, 0.0 }
+    { (uint32_t)sizeof(sigeo_optimizer_options_t), SIGEO_OPT_SGD, 0.01, 0.0, 0.0, 0.9, 0.999, 1e-10, 0.0, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_optimizer_options_init(sigeo_optimizer_options_t *options, uint32_t struct_size);
 
 /* Creates an optimiser for every parameter of `model` (state allocated
@@ -85,7 +89,7 @@ typedef enum sigeo_lr_kind {
     /* lr * gamma^floor(s / step_size) */
     SIGEO_LR_STEP = 2,
     /* linear from lr_min to lr over warmup steps, then cosine to lr_min over
-     * the rest (nasrec.md §4: warmup = total / 10, lr_min = 1e-8) */
+     * the rest (docs/nasrec.md §4: warmup = total / 10, lr_min = 1e-8) */
     SIGEO_LR_WARMUP_COSINE = 3
 } sigeo_lr_kind_t;
 
@@ -168,7 +172,7 @@ typedef struct sigeo_train_options {
     int64_t validate_every;   /* steps between validations (0 = only at the end if a validation set is given) */
     int32_t drop_last;        /* 1: skip the incomplete last batch (NASRec) */
     uint32_t reserved0;
-    /* NASRec's full-path warm-up (nasrec.md §3.4): at step c < full_path_steps
+    /* NASRec's full-path warm-up (docs/nasrec.md §3.4): at step c < full_path_steps
      * the step uses the full path with probability 1 - c / full_path_steps,
      * else `sampling`. 0 = off. Draws come from a stream seeded by `seed`. */
     int64_t full_path_steps;

@@ -5,6 +5,7 @@
 #include "sigeo/data.h"
 #include "sigeo/io.h"
 #include "sigeo/model.h"
+#include "sigeo/nas.h"
 #include "sigeo/proxy.h"
 #include "sigeo/search.h"
 #include "sigeo/stats.h"
@@ -43,6 +44,13 @@ SIGEO_API uint32_t sigeo_struct_size(sigeo_struct_id_t id)
     case SIGEO_STRUCT_TRAIN_PROGRESS: return sizeof(sigeo_train_progress_t);
     case SIGEO_STRUCT_TRAIN_OPTIONS: return sizeof(sigeo_train_options_t);
     case SIGEO_STRUCT_TRAIN_RESULT: return sizeof(sigeo_train_result_t);
+    case SIGEO_STRUCT_GRAD_STEP: return sizeof(sigeo_grad_step_t);
+    case SIGEO_STRUCT_NAS_OPTIONS: return sizeof(sigeo_nas_options_t);
+    case SIGEO_STRUCT_NAS_PROGRESS: return sizeof(sigeo_nas_progress_t);
+    case SIGEO_STRUCT_NAS_SUMMARY: return sizeof(sigeo_nas_summary_t);
+    case SIGEO_STRUCT_NAS_CANDIDATE: return sizeof(sigeo_nas_candidate_t);
+    case SIGEO_STRUCT_ONE_SHOT_OPTIONS: return sizeof(sigeo_one_shot_options_t);
+    case SIGEO_STRUCT_PROXY_LAYER: return sizeof(sigeo_proxy_layer_t);
     }
     return 0;
 }

@@ -1,5 +1,5 @@
 /* The struct_size protocol that lets public structs grow at the end without
- * breaking old binaries (style.md §4). */
+ * breaking old binaries (docs/style.md §4). */
 #include <string.h>
 
 #include "core/core.h"

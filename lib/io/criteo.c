@@ -1,5 +1,5 @@
 /* The Criteo TSV reader: line splitting over a (possibly gzip) stream,
- * field validation, the transforms of nasrec.md §1.2, and chunked delivery
+ * field validation, the transforms of docs/nasrec.md §1.2, and chunked delivery
  * into datasets. */
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* Modulo hashing of categorical values (nasrec.md §1.2) and its helpers. */
+/* Modulo hashing of categorical values (docs/nasrec.md §1.2) and its helpers. */
 #include <math.h>
 
 #include "core/core.h"

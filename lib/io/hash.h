@@ -1,4 +1,4 @@
-/* Hashing of categorical values into embedding-table rows (nasrec.md §1.2),
+/* Hashing of categorical values into embedding-table rows (docs/nasrec.md §1.2),
  * the Criteo table-size presets, and the integer mixer the synthetic
  * generator names its categories with. Not installed. */
 #ifndef SIGEO_IO_HASH_H
@@ -11,7 +11,7 @@
 /* Largest table the reader accepts: ids must fit the int32 storage. */
 #define SIGEO__MAX_TABLE_ROWS ((int64_t)1 << 31)
 
-/* N_f of the 26 Criteo Kaggle categorical fields (nasrec.md §1.3). */
+/* N_f of the 26 Criteo Kaggle categorical fields (docs/nasrec.md §1.3). */
 extern const int64_t sigeo__criteo_kaggle_tables[26];
 
 /* Parses 1..16 hexadecimal digits (either case, nothing else). */

@@ -1,5 +1,5 @@
 /* Synthetic Criteo-format click data from a hidden teacher with strong
- * feature interactions (nasrec.md §8.1; the model is documented in
+ * feature interactions (docs/nasrec.md §8.1; the model is documented in
  * sigeo/io.h). Three independent xoshiro256** streams derived from the
  * seed: the teacher's parameters, a fixed pilot sample that calibrates the
  * bias, and the rows themselves. */
@@ -30,7 +30,7 @@
 #define STREAM_PILOT 0x70696c6f74212121ull
 #define STREAM_ROWS 0x726f777321212121ull
 
-/* Teacher scales (nasrec.md §8.1; the gates and pair tables are ours). */
+/* Teacher scales (docs/nasrec.md §8.1; the gates and pair tables are ours). */
 #define SD_FIRST 0.3
 #define SD_LATENT 0.5
 #define SD_PAIR_TABLE 0.5

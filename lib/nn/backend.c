@@ -731,8 +731,10 @@ static sigeo_status_t pool_describe(pool_mds_t *p, const sigeo__pool_shape_t *sh
         p->pad_r[i] = sh->padding[i];
     }
     /* Every window lies inside the padded input (floor rounding), so the
-     * include-padding divisor is always kh*kw, as PyTorch's default. */
-    p->alg = sh->max ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
+     * include-padding divisor is always kh*kw, as PyTorch's default; the
+     * exclude-padding one counts the window's in-image pixels. */
+    p->alg = sh->max ? dnnl_pooling_max
+                     : sh->exclude_pad ? dnnl_pooling_avg_exclude_padding : dnnl_pooling_avg_include_padding;
     return st;
 }
 
@@ -752,10 +754,10 @@ static void pool_key(int64_t *key, const sigeo__pool_shape_t *sh)
 {
     const int64_t k[] = { sh->batch,     sh->channels,  sh->in_h,      sh->in_w,       sh->out_h,      sh->out_w,
                           sh->kernel[0], sh->kernel[1], sh->stride[0], sh->stride[1], sh->padding[0], sh->padding[1],
-                          sh->max };
+                          sh->max,       sh->exclude_pad };
     memcpy(key, k, sizeof k);
 }
-#define POOL_KEY_LEN 13
+#define POOL_KEY_LEN 14
 
 sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *sh,
                                    const float *src, float *dst)

@@ -87,13 +87,15 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
                                             const float *diff_dst, float *diff_weights, float *diff_bias);
 
 /* 2-D pooling on NCHW rows: max, or average with the padding counted in the
- * divisor (PyTorch's count_include_pad=True). The max forward keeps its
+ * divisor (PyTorch's count_include_pad=True) or, with exclude_pad, divided
+ * by the in-image pixels of each window (count_include_pad=False). The max forward keeps its
  * argmax workspace in its slot; the backward reads it from there, so pass
  * the slot of the forward that produced dst (same shape). */
 typedef struct sigeo__pool_shape {
     int64_t batch, channels, in_h, in_w, out_h, out_w;
     int64_t kernel[2], stride[2], padding[2];
     bool max;
+    bool exclude_pad;
 } sigeo__pool_shape_t;
 
 sigeo_status_t sigeo__pool_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__pool_shape_t *shape,

@@ -52,6 +52,19 @@ static sigeo_status_t count_active(sigeo_model_t *m, void *user)
     return SIGEO_OK;
 }
 
+SIGEO_API sigeo_status_t sigeo_model_set_flops_convention(sigeo_model_t *m, int32_t convention)
+{
+    if (!m)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_model_set_flops_convention: model is NULL");
+    if (convention != SIGEO_FLOPS_TENSORWATCH && convention != SIGEO_FLOPS_NB201)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_model_set_flops_convention: unknown convention %d (SIGEO_FLOPS_TENSORWATCH 0, "
+                    "SIGEO_FLOPS_NB201 1)",
+                    (int)convention);
+    m->flops_convention = convention;
+    return SIGEO_OK;
+}
+
 SIGEO_API sigeo_status_t sigeo_model_count(int64_t *params_out, int64_t *flops_out, sigeo_model_t *m,
                                            const int32_t *arch, int32_t n)
 {
@@ -179,6 +192,8 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
         st = sigeo_model_set_loss(x, map[m->loss_node], (sigeo_loss_kind_t)m->loss_kind);
     if (st == SIGEO_OK)
         st = sigeo_model_finalize(x);
+    if (st == SIGEO_OK)
+        x->flops_convention = m->flops_convention;
     if (st != SIGEO_OK) {
         sigeo__propagate(&m->err, st);
         goto done;

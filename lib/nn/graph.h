@@ -174,6 +174,7 @@ struct sigeo_model {
     bool have_loss;              /* the last forward computed the loss (targets kept) */
     bool input_grad;             /* this backward also writes the input nodes' gradients (sigeo__wants_grad) */
     int32_t directional_node;    /* collect only this node's delta . y (-1: every layer) */
+    int32_t flops_convention;    /* sigeo_flops_convention_t of sigeo_model_count (0 at creation) */
 };
 
 /* Where the active elements of a parameter sit in its max-size tensor:

@@ -1,4 +1,4 @@
-/* Exact Hessian-vector products of the batch loss (GraSP, proxies.md §6):
+/* Exact Hessian-vector products of the batch loss (GraSP, docs/proxies.md §6):
  * Pearlmutter's R-operator, i.e. forward-mode differentiation of the
  * backward pass along a parameter direction v.
  *

@@ -1,4 +1,4 @@
-/* Forward-mode differentiation along theta (proxies.md §4.3a): the exact
+/* Forward-mode differentiation along theta (docs/proxies.md §4.3a): the exact
  * per-sample directional derivative d_n = theta . grad l_n when the samples
  * of a batch are coupled (train-mode batch norm), where the one-backward
  * identity of §4.1 is not exact.

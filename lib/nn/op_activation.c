@@ -1,5 +1,5 @@
 /* Elementwise activations through oneDNN eltwise (a plain C loop at -O2 is
- * scalar and far slower, onednn-notes.md). */
+ * scalar and far slower, docs/onednn-notes.md). */
 #include <string.h>
 
 #include "nn/graph.h"
@@ -94,11 +94,11 @@ static sigeo_status_t act_jvp(sigeo_model_t *m, sigeo__node_t *n)
                                    n->tangent);
 }
 
-/* tensorwatch counts the ReLU family as numel(input); other activations 0. */
+/* tensorwatch counts the ReLU family as numel(input); other activations 0;
+ * NB201 (xautodl) counts no activation. */
 static int64_t act_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
-    (void)m;
-    return n->activation == SIGEO_ACT_RELU ? n->width : 0;
+    return n->activation == SIGEO_ACT_RELU && m->flops_convention != SIGEO_FLOPS_NB201 ? n->width : 0;
 }
 
 const sigeo__op_t sigeo__op_activation = {

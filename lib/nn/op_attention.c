@@ -269,7 +269,7 @@ static sigeo_status_t attn_backward(sigeo_model_t *m, sigeo__node_t *n)
     column_sums(b_in->grad, bf.dp, rows, E3);
     w_in->grad_dirty = b_in->grad_dirty = w_out->grad_dirty = b_out->grad_dirty = true;
     /* Per projection, the output is linear in its own (W, b) for fixed input
-     * (proxies.md §4.1): [Q;K;V] for the in-projection, y for the
+     * (docs/proxies.md §4.1): [Q;K;V] for the in-projection, y for the
      * out-projection. The scores are degree 2 in (Wq, Wk) jointly, which
      * does not matter: each tensor is counted once, at its own linear map.
      * Exact per sample: attention mixes tokens, not samples. */

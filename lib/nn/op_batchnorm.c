@@ -256,7 +256,7 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
      * exact only when nothing downstream mixes samples. In train mode this
      * layer itself mixes them: the deltas that reach the layers upstream hold
      * cross-sample terms (dL/dy_m sums dl_n/dy_m over n), so their per-sample
-     * terms are not theta . grad l_n (proxies.md §4.3, §4.3a: a forward-mode
+     * terms are not theta . grad l_n (docs/proxies.md §4.3, §4.3a: a forward-mode
      * pass through the batch statistics gives the exact value, bn_jvp). */
     sigeo__add_directional(m, n->out, n->grad, B, W);
     return SIGEO_OK;
@@ -269,7 +269,7 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
  *   x_hat_dot = rstd_c (xdot - mean_c(xdot) - x_hat mean_c(x_hat xdot)),
  * the tangents of the batch mean and variance: sample n's tangent takes in
  * every other sample's, which is the coupling the one-backward identity
- * misses (proxies.md §4.3a). Eval mode: x_hat_dot = rstd xdot. The affine
+ * misses (docs/proxies.md §4.3a). Eval mode: x_hat_dot = rstd xdot. The affine
  * part is degree 1 in (gamma, beta): ydot = gamma x_hat_dot + y. */
 static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {

@@ -123,7 +123,7 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
                 dx[i] += target[i];
     }
     /* y = conv(x; W) + b is linear in (W, b): theta_L . grad l_n = delta_n . y_n,
-     * the dot running over channels and positions (proxies.md §4.1). */
+     * the dot running over channels and positions (docs/proxies.md §4.1). */
     sigeo__add_directional(m, n->out, n->grad, m->batch, n->width);
     return SIGEO_OK;
 }

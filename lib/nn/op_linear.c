@@ -117,7 +117,7 @@ static sigeo_status_t linear_backward(sigeo_model_t *m, sigeo__node_t *n)
         bp->grad_dirty = true;
     }
     /* theta_L . grad l_n = delta_n . y_n: y includes the bias, so weight
-     * and bias together are covered (proxies.md §4.1). */
+     * and bias together are covered (docs/proxies.md §4.1). */
     sigeo__add_directional(m, n->out, n->grad, B, out_w);
     return SIGEO_OK;
 }
@@ -150,10 +150,12 @@ static sigeo_status_t linear_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* tensorwatch convention: in * out multiply-accumulates, bias not counted. */
+/* tensorwatch convention: in * out multiply-accumulates, bias not counted;
+ * NB201 (xautodl) adds one per output for the bias. */
 static int64_t linear_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
-    return m->nodes[n->inputs[0]].width * n->width;
+    const int64_t bias = m->flops_convention == SIGEO_FLOPS_NB201 && n->param[1] >= 0 ? n->width : 0;
+    return m->nodes[n->inputs[0]].width * n->width + bias;
 }
 
 /* The weight's active slice: the first `width` rows x the input's runs. */

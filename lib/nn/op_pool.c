@@ -1,4 +1,5 @@
-/* 2-D pooling (nn.MaxPool2d, nn.AvgPool2d with count_include_pad) and the
+/* 2-D pooling (nn.MaxPool2d, nn.AvgPool2d with count_include_pad True or
+ * False) and the
  * global average pool, through oneDNN's pooling primitives. Channels may be
  * elastic (the active first dim of the input's shape); each channel pools
  * on its own, so the input's runs carry over, scaled to the output plane. */
@@ -55,6 +56,9 @@ static sigeo_status_t pool2d_configure(sigeo_model_t *m, sigeo__node_t *n, const
                         d->name, (long long)n->kernel[i], i ? "width" : "height", (long long)span);
         out[i] = (span - n->kernel[i]) / n->stride[i] + 1;
     }
+    if ((d->flags & SIGEO_LAYER_POOL_EXCLUDE_PAD) && d->pooling != SIGEO_POOL_MEAN)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "%s: pool2d '%s': flag SIGEO_LAYER_POOL_EXCLUDE_PAD needs SIGEO_POOL_MEAN",
+                    fn, d->name);
     n->pooling = d->pooling;
     int64_t plane;
     if (!sigeo__mul_elems(&plane, out[0], out[1]) || !sigeo__mul_elems(&n->max_width, s.d[0], plane))
@@ -88,6 +92,7 @@ static sigeo__pool_shape_t pool_shape(sigeo_model_t *m, sigeo__node_t *n, int64_
         .out_h = n->shape_ndim == 3 ? n->shape[1] : 1, .out_w = n->shape_ndim == 3 ? n->shape[2] : 1,
         .kernel = { n->kernel[0], n->kernel[1] }, .stride = { n->stride[0], n->stride[1] },
         .padding = { n->padding[0], n->padding[1] }, .max = n->pooling == SIGEO_POOL_MAX,
+        .exclude_pad = (n->flags & SIGEO_LAYER_POOL_EXCLUDE_PAD) != 0,
     };
 }
 
@@ -149,7 +154,8 @@ static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
  * reference; ties do not occur with continuous data, and where they do,
  * e.g. all-zero ReLU windows, the tied entries' tangents are 0 too); average
  * pooling averages the tangents over the window with the padding counted in
- * the divisor. No parameters. */
+ * the divisor (or, exclude_pad, over the window's in-image pixels only).
+ * No parameters. */
 static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -164,7 +170,7 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                 const int64_t h0 = oh * sh.stride[0] - sh.padding[0], w0 = ow * sh.stride[1] - sh.padding[1];
                 double acc = 0.0;
                 float best = 0.0f;
-                int64_t arg = -1;
+                int64_t arg = -1, inside = 0;
                 for (int64_t kh = 0; kh < sh.kernel[0]; kh++) {
                     const int64_t h = h0 + kh;
                     if (h < 0 || h >= sh.in_h)
@@ -174,6 +180,7 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                         if (w < 0 || w >= sh.in_w)
                             continue;
                         const int64_t k = h * sh.in_w + w;
+                        inside++;
                         if (!sh.max)
                             acc += xd[k];
                         else if (arg < 0 || x[k] > best) {
@@ -182,15 +189,22 @@ static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
                         }
                     }
                 }
-                t[oh * sh.out_w + ow] = sh.max ? (arg >= 0 ? xd[arg] : 0.0f) : (float)(acc * inv_area);
+                const double scale = sh.exclude_pad ? (inside ? 1.0 / (double)inside : 0.0) : inv_area;
+                t[oh * sh.out_w + ow] = sh.max ? (arg >= 0 ? xd[arg] : 0.0f) : (float)(acc * scale);
             }
     }
     return SIGEO_OK;
 }
 
+/* tensorwatch: 0; NB201 (xautodl): kh*kw per output element, average and max alike. */
+static int64_t pool2d_flops(const sigeo_model_t *m, const sigeo__node_t *n)
+{
+    return m->flops_convention == SIGEO_FLOPS_NB201 ? n->kernel[0] * n->kernel[1] * n->width : 0;
+}
+
 const sigeo__op_t sigeo__op_pool2d = {
     .name = "pool2d", .configure = pool2d_configure, .infer = pool_infer,
-    .forward = pool_forward, .backward = pool_backward, .jvp = pool_jvp,
+    .forward = pool_forward, .backward = pool_backward, .flops = pool2d_flops, .jvp = pool_jvp,
 };
 
 const sigeo__op_t sigeo__op_global_avg_pool = {

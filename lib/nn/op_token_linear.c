@@ -129,7 +129,7 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
     const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
     const int64_t tout = out_w / E, tin = in_w / E;
     /* Row stride of the transposed copies, padded off multiples of 4 KiB
-     * (those double gemm:jit time, onednn-notes.md). */
+     * (those double gemm:jit time, docs/onednn-notes.md). */
     int64_t ld = B * E;
     if (ld % 1024 == 0)
         ld += 16;

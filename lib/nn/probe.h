@@ -41,7 +41,7 @@ int32_t sigeo__probe_module_count(const sigeo_model_t *m);
 void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int32_t module);
 
 /* Collect s_n = sum over homogeneous layers of dL/dy_n . y_n during
- * backward (proxies.md §4.2); d_n = B s_n for a mean loss. */
+ * backward (docs/proxies.md §4.2); d_n = B s_n for a mean loss. */
 void sigeo__probe_collect_directional(sigeo_model_t *m, bool on);
 const double *sigeo__probe_directional(const sigeo_model_t *m);
 
@@ -170,7 +170,7 @@ sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bo
 /* The exact per-sample directional derivatives d_n = theta . grad l_n
  * (l_n the per-sample loss, not divided by the batch size) of the last
  * forward's batch, into d_out[0..batch), by one forward-mode pass along
- * theta (proxies.md §4.3a): exact also where samples are coupled (train-mode
+ * theta (docs/proxies.md §4.3a): exact also where samples are coupled (train-mode
  * batch norm differentiates through the same batch statistics the forward
  * used, and its running statistics are not touched). Needs a forward WITH
  * the loss (sigeo_model_forward with loss_out, or forward_backward) since

@@ -1,4 +1,4 @@
-/* Choice groups, architecture validity and the path samplers (nasrec.md
+/* Choice groups, architecture validity and the path samplers (docs/nasrec.md
  * §3.3-3.4), drawn from the model's random stream (or a search's). */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* #params and FLOPs (proxies.md §6), both / 1e6, from sigeo_model_count on
+/* #params and FLOPs (docs/proxies.md §6), both / 1e6, from sigeo_model_count on
  * the active architecture: parameters of all trainable tensors the
  * architecture uses (embedding tables in full), multiply-accumulates of one
  * sample by tensorwatch's conventions. No data. */

@@ -1,4 +1,4 @@
-/* EPE-NAS (Lopes et al.; proxies.md §6) on the input Jacobian J of
+/* EPE-NAS (Lopes et al.; docs/proxies.md §6) on the input Jacobian J of
  * jacobian.c. Rows are grouped by class; per class c with n_c rows,
  * P_c = corrcoef(J_c) and s_c = sum_{a,b} log(|P_c[a,b]| + 1e-5) (a class
  * with one row has P = 1, as numpy's corrcoef of one row). With at most 100

@@ -1,4 +1,4 @@
-/* fisher (Turner et al., BlockSwap; proxies.md §6), channel-wise: for each
+/* fisher (Turner et al., BlockSwap; docs/proxies.md §6), channel-wise: for each
  * layer whose node output z is the product with its CL-weight (linear,
  * conv2d, token linear) and dz = dL/dz of the mean loss (so it carries the
  * 1/B), a_nc = sum over the positions p of channel c of z dz,

@@ -1,4 +1,4 @@
-/* grad_norm (Abdelfattah et al.; proxies.md §6): the sum over the
+/* grad_norm (Abdelfattah et al.; docs/proxies.md §6): the sum over the
  * CL-weights of the Frobenius norm of the batch-mean gradient -- per layer,
  * not squared, not one global norm. */
 #include <math.h>

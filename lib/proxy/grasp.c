@@ -1,4 +1,4 @@
-/* GraSP (Wang et al.; proxies.md §6), sign flipped so higher = better:
+/* GraSP (Wang et al.; docs/proxies.md §6), sign flipped so higher = better:
  * score = sum over the CL-weights of -W . (H g), g = dL/dW on the batch,
  * H = the Hessian of L in the CL-weights (the other parameters fixed).
  *

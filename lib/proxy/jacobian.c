@@ -1,4 +1,4 @@
-/* The input Jacobian of jacov and epe_nas (proxies.md §6): the gradient of
+/* The input Jacobian of jacov and epe_nas (docs/proxies.md §6): the gradient of
  * the sum over the batch and the outputs of the loss node (the logits) with
  * respect to the dense input, one row per sample -- the reference's
  * y.backward(ones_like(y)) on an input that requires grad. With train-mode

@@ -1,4 +1,4 @@
-/* jacov (Mellor et al., NASWOT v1; proxies.md §6): with J the input
+/* jacov (Mellor et al., NASWOT v1; docs/proxies.md §6): with J the input
  * Jacobian (jacobian.c), C = corrcoef of its rows (B x B, double) and v its
  * eigenvalues (symmetric solver; the reference uses a general one on the
  * same symmetric matrix), score = -sum_i (log(v_i + 1e-5) + 1/(v_i + 1e-5)).

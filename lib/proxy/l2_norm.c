@@ -1,4 +1,4 @@
-/* l2_norm (proxies.md §6): sum over the CL-weights of ||W||_F, no data.
+/* l2_norm (docs/proxies.md §6): sum over the CL-weights of ||W||_F, no data.
  * An elastic layer counts only the slice the active architecture uses (the
  * weights of the standalone subnet). */
 #include <math.h>

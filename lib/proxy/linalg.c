@@ -3,7 +3,7 @@
  * LAPACK comes from OpenBLAS, which ships no lapacke.h on Debian 12: the
  * Fortran symbols are declared here, each CHARACTER argument followed by
  * its hidden length. The context keeps OpenBLAS single-threaded
- * (onednn-notes.md: its threads fight oneDNN's), and these run once per
+ * (docs/onednn-notes.md: its threads fight oneDNN's), and these run once per
  * proxy call, off the training loop. Matrices are at most batch x batch or
  * channels x channels.
  *

@@ -1,4 +1,4 @@
-/* MeCo (NeurIPS'23; proxies.md §8). One forward, no labels. For each
+/* MeCo (NeurIPS'23; docs/proxies.md §8). One forward, no labels. For each
  * counted output O: F = O of sample 0 as [C, P] -- per-row shape (C, H, W)
  * gives C x HW, (T, E) gives T x E, a flat [K] gives K x 1; rho =
  * corrcoef(F) (C x C, double) with its NaN/Inf entries set to 0 (a

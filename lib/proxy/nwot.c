@@ -1,4 +1,4 @@
-/* NASWOT (Mellor et al. v2; proxies.md §6). For every active ReLU
+/* NASWOT (Mellor et al. v2; docs/proxies.md §6). For every active ReLU
  * activation node (the reference hooks ReLU modules only), the binary codes
  * c_n = 1[x_n > 0] of its input, flattened per sample; K accumulates
  * c c^T + (1 - c)(1 - c)^T = D_r - Hamming(c_a, c_b) over all of them;

@@ -1,4 +1,4 @@
-/* plain (proxies.md §6): sum over the CL-weights of W . dL/dW, signed: the
+/* plain (docs/proxies.md §6): sum over the CL-weights of W . dL/dW, signed: the
  * batch-level directional derivative theta_W . g (section 4's sum of s_n,
  * weight parts only). Kept with the reference's sign, which correlates
  * negatively with accuracy. */

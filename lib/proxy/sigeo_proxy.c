@@ -157,7 +157,7 @@ static sigeo_status_t ensure_directional(sigeo_model_t *m, sigeo__proxy_ws_t *ws
     return SIGEO_OK;
 }
 
-/* SGD_STEPS (proxies.md §1.6): every module block is copied before the
+/* SGD_STEPS (docs/proxies.md §1.6): every module block is copied before the
  * first step and put back after the statistics are computed, so the model
  * leaves the call as it came. */
 static sigeo_status_t save_weights(float **out, sigeo_model_t *m, sigeo__proxy_ws_t *ws, const sigeo_proxy_options_t *o)
@@ -241,7 +241,7 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
      * through z_n, so delta_n . z_n is exact whatever couples upstream.
      * Where it is not exact, the EXACT estimator (when it enters the score)
      * takes d_n from one forward-mode pass per batch through the batch
-     * statistics (proxies.md §4.3a); IDENTITY keeps the one-backward value,
+     * statistics (docs/proxies.md §4.3a); IDENTITY keeps the one-backward value,
      * as its name says. */
     const bool sgd = o->procedure == SIGEO_PROCEDURE_SGD_STEPS;
     if (o->procedure != SIGEO_PROCEDURE_FIXED && !sgd)
@@ -304,7 +304,7 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         if ((st = ensure_directional(m, ws, 2 * b.batch_size)) != SIGEO_OK)
             break;
         double *ident = ws->directional, *exact = ws->directional + b.batch_size;
-        /* The backward of the mean loss hands out s_n; d_n = B s_n (proxies.md §4.2). */
+        /* The backward of the mean loss hands out s_n; d_n = B s_n (docs/proxies.md §4.2). */
         const double *sn = sigeo__probe_directional(m);
         for (int64_t n = 0; n < b.batch_size; n++) {
             ident[n] = (double)b.batch_size * sn[n];

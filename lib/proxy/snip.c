@@ -1,4 +1,4 @@
-/* SNIP (Lee et al.; proxies.md §6): the saliency of a multiplicative mask
+/* SNIP (Lee et al.; docs/proxies.md §6): the saliency of a multiplicative mask
  * of ones on each CL-weight, dL/dmask = W . dL/dW; score = sum |W . dL/dW|.
  * Inactive elements of an elastic layer have zero gradients. */
 #include <math.h>

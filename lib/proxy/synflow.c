@@ -1,4 +1,4 @@
-/* SynFlow (Tanaka et al.; NASLib `synflow`, proxies.md §6). The reference
+/* SynFlow (Tanaka et al.; NASLib `synflow`, docs/proxies.md §6). The reference
  * builds a copy of the network without batch norm (bn=False), converts it to
  * float64, replaces every parameter by its absolute value, feeds one
  * all-ones sample, and backpropagates R = the sum of the outputs:

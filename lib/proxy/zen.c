@@ -1,4 +1,4 @@
-/* Zen-NAS (Lin et al.; proxies.md §6), on the model itself and restored bit
+/* Zen-NAS (Lin et al.; docs/proxies.md §6), on the model itself and restored bit
  * for bit afterwards:
  * 1. re-initialisation from options->seed: the active elements of every
  *    CL-weight of an active layer ~ N(0, 1), drawn in parameter order,

@@ -1,5 +1,5 @@
 /* The search loop: the initial population, regularized evolution with
- * aging (Real et al.; nasrec.md §5.1) and the random-search baseline. */
+ * aging (Real et al.; docs/nasrec.md §5.1) and the random-search baseline. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

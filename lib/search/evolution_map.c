@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/probe.h"
 #include "search/search_internal.h"
 
 #define FAIL(s, status, ...) sigeo__fail_on(&(s)->err, status, __VA_ARGS__)
@@ -76,7 +77,7 @@ static sigeo_status_t draw_pending(bool *found, sigeo_search_t *s, sigeo_samplin
     int32_t *arch = s->pending + (size_t)s->n_pending * (size_t)s->n;
     *found = false;
     for (uint32_t a = 0; a < s->o.max_attempts; a++) {
-        sigeo_status_t st = sigeo_model_sample_arch(arch, s->n, s->model, how);
+        sigeo_status_t st = sigeo__sample_arch_from(arch, s->n, s->model, how, &s->rng);
         if (st != SIGEO_OK)
             return sigeo__propagate(&s->err, st);
         bool valid;
@@ -172,7 +173,7 @@ static sigeo_status_t step(sigeo_search_t *s, int64_t g, double t0)
         for (uint32_t a = 0; a < s->o.max_attempts && !found; a++) {
             memcpy(trial, child, (size_t)s->n * sizeof *trial);
             for (uint32_t k = 0; k < nmut; k++)
-                if ((st = sigeo_model_mutate_arch(trial, s->n, s->model)) != SIGEO_OK)
+                if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
                     return sigeo__propagate(&s->err, st);
             bool valid;
             if ((st = sigeo__search_valid(&valid, s, trial)) != SIGEO_OK)

@@ -1,4 +1,4 @@
-/* Fisher-Rao norm estimators (proxies.md §1.4-1.6, §4, §5): turn the
+/* Fisher-Rao norm estimators (docs/proxies.md §1.4-1.6, §4, §5): turn the
  * accumulated quantities into the FR value and the log term of the score. */
 #ifndef SIGEO_STATS_FISHER_RAO_H
 #define SIGEO_STATS_FISHER_RAO_H

@@ -1,4 +1,4 @@
-/* SiGeo = lambda1 * zico + lambda2 * log_fr - lambda3 * loss (proxies.md §1). */
+/* SiGeo = lambda1 * zico + lambda2 * log_fr - lambda3 * loss (docs/proxies.md §1). */
 #ifndef SIGEO_STATS_SCORE_H
 #define SIGEO_STATS_SCORE_H
 

@@ -1,4 +1,4 @@
-/* The ZiCo term (proxies.md §1.2, §2) from the Welford accumulators. */
+/* The ZiCo term (docs/proxies.md §1.2, §2) from the Welford accumulators. */
 #ifndef SIGEO_STATS_ZICO_H
 #define SIGEO_STATS_ZICO_H
 

@@ -45,6 +45,9 @@ static sigeo_status_t check_options(const sigeo_optimizer_options_t *o)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (!isfinite(v[i]) || v[i] < 0)
             return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is %g (must be finite and >= 0)", fn, names[i], v[i]);
+    if (o->nesterov != 0 && (o->nesterov != 1 || o->kind != SIGEO_OPT_SGD || o->momentum <= 0.0))
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: nesterov %d needs SGD with momentum > 0 (kind %d, momentum %g)",
+                           fn, (int)o->nesterov, (int)o->kind, o->momentum);
     if (o->beta1 >= 1.0 || o->beta2 >= 1.0)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: Adam betas must be < 1 (beta1 %g, beta2 %g)", fn, o->beta1,
                            o->beta2);
@@ -148,8 +151,9 @@ static void update(const sigeo_optimizer_options_t *o, float *theta, const float
         for (int64_t j = 0; j < n; j++) {
             double d = scale * g[j] + wd * theta[j];
             if (m1) {
-                d = o->momentum * m1[j] + d;
-                m1[j] = (float)d;
+                const double v = o->momentum * m1[j] + d;
+                m1[j] = (float)v;
+                d = o->nesterov ? d + o->momentum * v : v;
             }
             theta[j] = (float)(theta[j] - lr * d);
         }

@@ -7,7 +7,7 @@
 #  - bit 4 (ABIDIFF_ABI_CHANGE) passes and prints the report only when every
 #    change is known to be compatible: added functions, variables, types and
 #    enumerators, and data members appended after the old end of a struct
-#    (the struct_size protocol, style.md §4). abidiff reports a reordered,
+#    (the struct_size protocol, docs/style.md §4). abidiff reports a reordered,
 #    inserted, resized, retyped or removed member, or a changed parameter or
 #    return type, with bit 4 only, so those fail here;
 #  - a function of the baseline missing from the library fails whatever the

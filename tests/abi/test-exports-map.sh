@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# exports_match_map (style.md §7): the dynamic symbols libsigeo.so defines
+# exports_match_map (docs/style.md §7): the dynamic symbols libsigeo.so defines
 # are exactly the globals of lib/libsigeo.map, each carrying the version of
 # the node that lists it (SIGEO_x.y, each node inheriting the previous one);
 # the SONAME is libsigeo.so.1; and the SIGEO_API declarations of the public

@@ -3,7 +3,7 @@
 # unit, compiles as strict C11 with warnings as errors; and a TU using every
 # SIGEO_*_INIT macro of that header compiles with -Wmissing-field-initializers
 # (a field appended without extending its _INIT macro fails here) and
-# -Wpadded (style.md §4: public structs carry no padding a field could hide
+# -Wpadded (docs/style.md §4: public structs carry no padding a field could hide
 # in).
 . "$(dirname "$0")/abi-lib.sh"
 abi_init "$@"

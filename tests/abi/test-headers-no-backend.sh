@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# headers_no_backend_types (style.md §6): public headers include only
+# headers_no_backend_types (docs/style.md §6): public headers include only
 # <stddef.h>, <stdint.h>, <stdbool.h> and sigeo/ headers that exist, name
 # nothing from oneDNN or BLAS outside comments, and pull in no backend header
 # even transitively.

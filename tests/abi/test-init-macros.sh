@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# init_macros_match_functions (style.md §10, DESIGN.md §3): every public
+# init_macros_match_functions (docs/style.md §10, docs/design.md §3): every public
 # struct has a SIGEO_*_INIT macro and a SIGEO_API sigeo_*_init() function,
 # and the two produce identical bytes (Rust and Go hosts call the function,
 # C hosts expand the macro; both must get the same defaults).

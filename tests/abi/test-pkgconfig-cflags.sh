@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pkgconfig_cflags_free_of_backends: `pkg-config --cflags sigeo` must not put
-# oneDNN or OpenBLAS include directories on a host's include path (style.md
+# oneDNN or OpenBLAS include directories on a host's include path (docs/style.md
 # §6: cblas.h clashes with the BLAS headers hosts already use). Reads the
 # sigeo.pc meson generated for installation (BUILDDIR/meson-private).
 . "$(dirname "$0")/abi-lib.sh"

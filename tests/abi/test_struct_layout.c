@@ -8,7 +8,7 @@
  *  - every member sits at its pinned offset with its pinned size;
  *  - the members tile the struct: each starts where the previous one ends
  *    and the last ends at sizeof, so there is no padding, inner or trailing
- *    (style.md §4: a new field could otherwise hide in it), and no member is
+ *    (docs/style.md §4: a new field could otherwise hide in it), and no member is
  *    missing from the list.
  *
  * WHOEVER ADDS A PUBLIC STRUCT (a `typedef struct ... { ... } sigeo_*_t;` in
@@ -297,7 +297,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------- sigeo/train.h */
 #define SIGEO_ABI_LAYOUTS_TRAIN_H                                                            \
-    LAYOUT(sigeo_optimizer_options_t, 64,                                                     \
+    LAYOUT(sigeo_optimizer_options_t, 72,                                                     \
            PIN(sigeo_optimizer_options_t, struct_size, 0, 4),                                 \
            PIN(sigeo_optimizer_options_t, kind, 4, 4),                                        \
            PIN(sigeo_optimizer_options_t, lr, 8, 8),                                          \
@@ -306,7 +306,9 @@ typedef struct layout {
            PIN(sigeo_optimizer_options_t, beta1, 32, 8),                                      \
            PIN(sigeo_optimizer_options_t, beta2, 40, 8),                                      \
            PIN(sigeo_optimizer_options_t, eps, 48, 8),                                        \
-           PIN(sigeo_optimizer_options_t, clip_norm, 56, 8)),                                 \
+           PIN(sigeo_optimizer_options_t, clip_norm, 56, 8),                                  \
+           PIN(sigeo_optimizer_options_t, nesterov, 64, 4),                                   \
+           PIN(sigeo_optimizer_options_t, reserved0, 68, 4)),                                 \
     LAYOUT(sigeo_lr_schedule_t, 56,                                                           \
            PIN(sigeo_lr_schedule_t, struct_size, 0, 4),                                       \
            PIN(sigeo_lr_schedule_t, kind, 4, 4),                                              \
@@ -603,7 +605,7 @@ static int check(const layout_t *l)
     size_t end = 0;
     if (l->n_pins == 0 || strcmp(l->pins[0].member, "struct_size") != 0 || l->pins[0].real_offset != 0 ||
         l->pins[0].real_size != sizeof(uint32_t) || !l->struct_size_is_u32) {
-        printf("FAIL %s: must start with `uint32_t struct_size` at offset 0 (DESIGN.md §3)\n", l->type);
+        printf("FAIL %s: must start with `uint32_t struct_size` at offset 0 (docs/design.md §3)\n", l->type);
         bad = 1;
     }
     for (size_t i = 0; i < l->n_pins; i++) {

@@ -9,7 +9,7 @@
 #
 # Never run it to make a failing abidiff_baseline pass: a removed function, a
 # reordered/inserted/retyped field or a changed signature breaks every host
-# binary built against libsigeo.so.1. Add a _v2 sibling instead (style.md §7).
+# binary built against libsigeo.so.1. Add a _v2 sibling instead (docs/style.md §7).
 # The script refuses to record an incompatible change unless given
 # --break-abi, which is only for a deliberate SONAME bump.
 #

@@ -14,6 +14,7 @@
 #include "sigeo/data.h"
 #include "sigeo/io.h"
 #include "sigeo/model.h"
+#include "sigeo/nas.h"
 #include "sigeo/proxy.h"
 #include "sigeo/search.h"
 #include "sigeo/stats.h"
@@ -333,13 +334,20 @@ START_TEST(struct_sizes)
         { SIGEO_STRUCT_TRAIN_PROGRESS, sizeof(sigeo_train_progress_t) },
         { SIGEO_STRUCT_TRAIN_OPTIONS, sizeof(sigeo_train_options_t) },
         { SIGEO_STRUCT_TRAIN_RESULT, sizeof(sigeo_train_result_t) },
+        { SIGEO_STRUCT_GRAD_STEP, sizeof(sigeo_grad_step_t) },
+        { SIGEO_STRUCT_NAS_OPTIONS, sizeof(sigeo_nas_options_t) },
+        { SIGEO_STRUCT_NAS_PROGRESS, sizeof(sigeo_nas_progress_t) },
+        { SIGEO_STRUCT_NAS_SUMMARY, sizeof(sigeo_nas_summary_t) },
+        { SIGEO_STRUCT_NAS_CANDIDATE, sizeof(sigeo_nas_candidate_t) },
+        { SIGEO_STRUCT_ONE_SHOT_OPTIONS, sizeof(sigeo_one_shot_options_t) },
+        { SIGEO_STRUCT_PROXY_LAYER, sizeof(sigeo_proxy_layer_t) },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         ck_assert_int_eq((int)want[i].id, (int)i + 1); /* numbers are dense from 1 */
         ck_assert_uint_eq(sigeo_struct_size(want[i].id), want[i].size);
     }
     ck_assert_uint_eq(sigeo_struct_size((sigeo_struct_id_t)0), 0);
-    ck_assert_uint_eq(sigeo_struct_size((sigeo_struct_id_t)31), 0);
+    ck_assert_uint_eq(sigeo_struct_size((sigeo_struct_id_t)38), 0);
     ck_assert_uint_eq(sigeo_struct_size((sigeo_struct_id_t)-1), 0);
 }
 END_TEST

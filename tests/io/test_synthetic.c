@@ -87,7 +87,7 @@ START_TEST(base_rate_is_calibrated_and_crosses_carry_the_signal)
     ck_assert_int_eq(r.n_positives, positives);
     ck_assert_near(r.mean_probability, 0.25, 0, 0.02);
     /* Informative labels: the Bayes log loss is well below the base-rate
-     * entropy 0.562 (nasrec.md §8.1). */
+     * entropy 0.562 (docs/nasrec.md §8.1). */
     ck_assert_msg(r.bayes_log_loss < 0.50, "bayes log loss %g", r.bayes_log_loss);
     ck_assert_msg(r.share_cross > 0.5, "cross share %g (first %g gates %g dense %g)", r.share_cross,
                   r.share_first_order, r.share_gates, r.share_dense);

@@ -609,7 +609,7 @@ static sigeo_model_t *linear_bn(int32_t *out)
 /* A small NB201-like stack: x (3, 8, 8) -> 3 x [conv 3x3 -> train BN ->
  * relu] -> global avg pool -> linear (CE). Every conv is followed by a
  * normaliser, so only the BN affines and the head carry theta . grad l_n
- * (proxies.md §4.3a); the one-backward identity counts the convs too. */
+ * (docs/proxies.md §4.3a); the one-backward identity counts the convs too. */
 static sigeo_model_t *cell(int32_t *out)
 {
     sigeo_model_t *m;
@@ -771,7 +771,7 @@ START_TEST(proxy_exact_fisher_rao_on_train_mode_batch_norm_equals_per_sample_ref
 {
     int32_t out;
     sigeo_model_t *m = conv_bn(&out);
-    /* measured ratios: 2.0, 1.4 and 35 (proxies.md §4.3a: 70-140 on NB201 cells); each model draws
+    /* measured ratios: 2.0, 1.4 and 35 (docs/proxies.md §4.3a: 70-140 on NB201 cells); each model draws
      * its own stream of the context seed, so these depend on the order the models are built in */
     check_proxy_on(m, out, 2 * 5 * 4, 1.5, "proxy, conv -> train BN");
     sigeo_model_destroy(m);

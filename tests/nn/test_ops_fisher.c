@@ -1,5 +1,5 @@
 /* The per-sample Fisher-Rao terms of the new layer kinds against brute
- * force (proxies.md §4.2, §4.4 test 1): one backward of a batch of B with
+ * force (docs/proxies.md §4.2, §4.4 test 1): one backward of a batch of B with
  * the model's directional collection on gives s_n, and d_n = B s_n must
  * equal theta . grad l_n from sample n run alone (a batch of one), dotted
  * over every parameter. Needs the internal model (m->collect_directional),
@@ -97,7 +97,7 @@ static void check_per_sample_terms(sigeo_model_t *m, const sigeo_batch_t *b, int
         d[n] = (double)B * m->directional[n];
         sum_s += m->directional[n];
     }
-    /* consistency: sum_n s_n = theta . grad L (proxies.md §4.2) */
+    /* consistency: sum_n s_n = theta . grad L (docs/proxies.md §4.2) */
     const double batch_dot = theta_dot_grad(m);
     ck_assert_near(sum_s, batch_dot, 1e-4, 1e-7);
     double scale = 0.0;

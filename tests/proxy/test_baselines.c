@@ -1,4 +1,4 @@
-/* The NAS-Bench-Suite-Zero baselines of sigeo_proxy_compute (proxies.md §6,
+/* The NAS-Bench-Suite-Zero baselines of sigeo_proxy_compute (docs/proxies.md §6,
  * §8) against expectations the test derives itself: a double-precision
  * forward/backward of small MLP, linear and conv models written out here
  * from the parameters read through the public API, closed forms (exact

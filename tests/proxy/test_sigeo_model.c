@@ -271,7 +271,7 @@ START_TEST(sigeo_on_embedding_dot_product_model_matches_brute_force)
 }
 END_TEST
 
-/* Test 2 of proxies.md §4.4: a bias-free ReLU MLP with D linear layers has
+/* Test 2 of docs/proxies.md §4.4: a bias-free ReLU MLP with D linear layers has
  * theta . grad l_n = D * (dl/df) . f, so FR = D^2 E[((dl/df).f)^2]. */
 START_TEST(bias_free_relu_mlp_fr_equals_depth_squared_times_logit_term)
 {

@@ -1,5 +1,5 @@
 /* Pins lib/stats/fisher_rao.c through the public API: the exact FR
- * (1/N) sum_n d_n^2 over all samples (proxies.md §1.1, §5), its zero guard,
+ * (1/N) sum_n d_n^2 over all samples (docs/proxies.md §1.1, §5), its zero guard,
  * and the two reference estimators of the official codes (§1.5, §1.6, D1).
  * Expectations are computed by hand in each test. */
 #include <check.h>

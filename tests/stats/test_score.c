@@ -1,5 +1,5 @@
 /* Pins lib/stats/score.c through the public API: the lambda presets of
- * proxies.md §1.3, score = l1*zico + l2*log_fr - l3*loss for each of them
+ * docs/proxies.md §1.3, score = l1*zico + l2*log_fr - l3*loss for each of them
  * and for custom weights, the loss term (mean of the k batch losses vs the
  * last one), the provenance fields and the struct_size rules of the result.
  * Component values are worked out by hand below. */
@@ -12,7 +12,7 @@
 #include "sigeo/stats.h"
 #include "test_util.h"
 
-/* Two batches (proxies.md §2 closed form for ZiCo with k = 2):
+/* Two batches (docs/proxies.md §2 closed form for ZiCo with k = 2):
  *   fc.weight: {1, -1} then {3, -2}: ratios (1+3)/2 = 2, (1+2)/1 = 3 -> sum 5
  *   fc.bias:   {-2}    then {2}:     ratio  (2+2)/4 = 1             -> sum 1
  *   zico = log 5 + log 1 = log 5

@@ -1,5 +1,5 @@
 /* Pins lib/stats/zico.c through the public API: the first SiGeo term in its
- * three variants (proxies.md §1.1, §1.2, §2, D4, D5). Expectations are hand
+ * three variants (docs/proxies.md §1.1, §1.2, §2, D4, D5). Expectations are hand
  * closed forms or the two-pass double reference below, never the library.
  *
  * Tolerances: the accumulators hold floats (stats.h), so mu and M2 carry a
@@ -97,7 +97,7 @@ static sigeo_stats_t *feed(int32_t variant, uint32_t ddof, const mod_t *mods, in
 
 START_TEST(two_batches_ratio_is_abs_sum_over_abs_difference)
 {
-    /* proxies.md §2: with 2 batches mu/sigma = (|a| + |b|) / |a - b|.
+    /* docs/proxies.md §2: with 2 batches mu/sigma = (|a| + |b|) / |a - b|.
      * Module w: (1+3)/2 = 2, (2+2)/4 = 1, (0.5+1.5)/2 = 1, last element equal
      * in both batches (sigma 0, left out): sum 4.
      * Module b: (0.25+0.75)/0.5 = 2, (1+1)/2 = 1: sum 3. */

@@ -105,6 +105,46 @@ START_TEST(sgd_momentum_and_weight_decay_match_hand_updates)
 }
 END_TEST
 
+/* PyTorch SGD(momentum 0.9, nesterov, weight_decay 5e-4): d = g + wd p;
+ * buf = d (first step) then 0.9 buf + d; p -= lr (d + 0.9 buf). Weight decay
+ * reaches the bias too (every parameter). */
+START_TEST(sgd_nesterov_matches_hand_updates)
+{
+    sigeo_model_t *m = linear_model();
+    sigeo_optimizer_options_t o = SIGEO_OPTIMIZER_OPTIONS_INIT;
+    o.kind = SIGEO_OPT_SGD;
+    o.momentum = 0.9;
+    o.weight_decay = 5e-4;
+    o.nesterov = 1;
+    sigeo_optimizer_t *opt;
+    OK(sigeo_optimizer_create(&opt, m, &o));
+    sigeo_batch_t b = one_sample();
+    double th[3] = { 0.5, -1.0, 0.25 }, buf[3];
+    const double x[3] = { 1, 2, 1 };
+    const double lrs[3] = { 0.1, 0.07, 0.05 };
+    for (int s = 0; s < 3; s++) {
+        double dy = 2 * (th[0] * x[0] + th[1] * x[1] + th[2] - 1);
+        for (int j = 0; j < 3; j++) {
+            const double d = dy * x[j] + 5e-4 * th[j];
+            buf[j] = s == 0 ? d : 0.9 * buf[j] + d;
+            th[j] -= lrs[s] * (d + 0.9 * buf[j]);
+        }
+        OK(sigeo_model_forward_backward(NULL, m, &b));
+        OK(sigeo_optimizer_step(opt, lrs[s]));
+        float w[2], bb[1];
+        params(m, w, bb);
+        ck_assert_double_eq_tol(w[0], th[0], 1e-5);
+        ck_assert_double_eq_tol(w[1], th[1], 1e-5);
+        ck_assert_double_eq_tol(bb[0], th[2], 1e-5);
+    }
+    sigeo_optimizer_destroy(opt);
+    o.momentum = 0.0;
+    ck_assert_int_eq(sigeo_optimizer_create(&opt, m, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sigeo_last_error(), "nesterov") != NULL, "%s", sigeo_last_error());
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(adagrad_and_adam_match_hand_updates)
 {
     sigeo_model_t *m = linear_model();
@@ -387,6 +427,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, sgd_momentum_and_weight_decay_match_hand_updates);
+    tcase_add_test(tc, sgd_nesterov_matches_hand_updates);
     tcase_add_test(tc, adagrad_and_adam_match_hand_updates);
     tcase_add_test(tc, gradient_clipping_scales_by_the_global_norm);
     tcase_add_test(tc, row_sparse_adagrad_equals_dense_adagrad);

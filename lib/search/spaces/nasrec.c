@@ -1,4 +1,4 @@
-/* The NASRec spaces (nasrec.md §2-3) as supernets with choice points.
+/* The NASRec spaces (docs/nasrec.md §2-3) as supernets with choice points.
  *
  * Stem: dense0 = x (Nd features); sparse0 = the Ns embedding bags (E each)
  * as tokens (Ns, E). Block b (0 .. K-1) reads the earlier outputs
@@ -18,7 +18,7 @@
  *   sparse_out = [sum of the active sparse nodes ; LN(Linear(dense_out -> P E)) as P tokens if ds_interact]
  * Head: Linear(concat(dense_out_K, flatten(sparse_out_K)) -> 1), BCE.
  *
- * Differences from the reference, deliberate (DESIGN.md §4):
+ * Differences from the reference, deliberate (docs/design.md §4):
  *  - widths are exact slices computed at the chosen width, and every layer
  *    norm normalises over the active features of the row (NASRec computes
  *    at the max width, normalises over it, then masks: [Q1]);

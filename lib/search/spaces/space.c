@@ -40,14 +40,14 @@ SIGEO_API sigeo_status_t sigeo_space_build(sigeo_model_t **out, sigeo_context_t 
     if (o.preset < SIGEO_SPACE_SCALED || o.preset > SIGEO_SPACE_TINY)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: unknown preset %d", fn, (int)o.preset);
     const bool mlp = strcmp(name, "mlp") == 0, small = strcmp(name, "nasrec-small") == 0,
-               full = strcmp(name, "nasrec-full") == 0;
-    if (!mlp && !small && !full)
-        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: unknown space '%s' (known: mlp, nasrec-small, nasrec-full)", fn,
-                           name);
+               full = strcmp(name, "nasrec-full") == 0, nb201 = strcmp(name, "nb201-fmnist") == 0;
+    if (!mlp && !small && !full && !nb201)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG,
+                           "%s: unknown space '%s' (known: mlp, nasrec-small, nasrec-full, nb201-fmnist)", fn, name);
     sigeo_model_t *m;
     if ((st = sigeo_model_create(&m, ctx, name)) != SIGEO_OK)
         return st;
-    st = mlp ? sigeo__space_mlp(m, &o) : sigeo__space_nasrec(m, &o, full);
+    st = mlp ? sigeo__space_mlp(m, &o) : nb201 ? sigeo__space_nb201(m, &o) : sigeo__space_nasrec(m, &o, full);
     if (st == SIGEO_OK)
         st = sigeo_model_finalize(m);
     if (st != SIGEO_OK) {

@@ -7,6 +7,7 @@
 
 sigeo_status_t sigeo__space_mlp(sigeo_model_t *m, const sigeo_space_options_t *o);
 sigeo_status_t sigeo__space_nasrec(sigeo_model_t *m, const sigeo_space_options_t *o, bool full);
+sigeo_status_t sigeo__space_nb201(sigeo_model_t *m, const sigeo_space_options_t *o);
 
 /* Builder shorthands: each fails with the model's message. */
 sigeo_status_t sigeo__add(int32_t *out, sigeo_model_t *m, sigeo_layer_desc_t *d, const char *fmt, ...)

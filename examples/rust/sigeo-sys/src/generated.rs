@@ -53,6 +53,11 @@ pub const SIGEO_ERR_FORMAT: sigeo_status_t = -6;
 pub const SIGEO_ERR_UNSUPPORTED: sigeo_status_t = -7;
 pub const SIGEO_ERR_INTERNAL: sigeo_status_t = -8;
 pub const SIGEO_ERR_CANCELLED: sigeo_status_t = -9;
+pub type sigeo_option_t = i32;
+pub const SIGEO_OPTION_BLAS_THREADS: sigeo_option_t = 1;
+pub type sigeo_thread_policy_t = i32;
+pub const SIGEO_THREADS_AUTO: sigeo_thread_policy_t = 0;
+pub const SIGEO_THREADS_FIXED: sigeo_thread_policy_t = 1;
 pub type sigeo_struct_id_t = i32;
 pub const SIGEO_STRUCT_ALLOCATOR: sigeo_struct_id_t = 1;
 pub const SIGEO_STRUCT_CONTEXT_OPTIONS: sigeo_struct_id_t = 2;
@@ -84,6 +89,13 @@ pub const SIGEO_STRUCT_LR_SCHEDULE: sigeo_struct_id_t = 27;
 pub const SIGEO_STRUCT_TRAIN_PROGRESS: sigeo_struct_id_t = 28;
 pub const SIGEO_STRUCT_TRAIN_OPTIONS: sigeo_struct_id_t = 29;
 pub const SIGEO_STRUCT_TRAIN_RESULT: sigeo_struct_id_t = 30;
+pub const SIGEO_STRUCT_GRAD_STEP: sigeo_struct_id_t = 31;
+pub const SIGEO_STRUCT_NAS_OPTIONS: sigeo_struct_id_t = 32;
+pub const SIGEO_STRUCT_NAS_PROGRESS: sigeo_struct_id_t = 33;
+pub const SIGEO_STRUCT_NAS_SUMMARY: sigeo_struct_id_t = 34;
+pub const SIGEO_STRUCT_NAS_CANDIDATE: sigeo_struct_id_t = 35;
+pub const SIGEO_STRUCT_ONE_SHOT_OPTIONS: sigeo_struct_id_t = 36;
+pub const SIGEO_STRUCT_PROXY_LAYER: sigeo_struct_id_t = 37;
 pub type sigeo_zico_variant_t = i32;
 pub const SIGEO_ZICO_MODULE_WISE: sigeo_zico_variant_t = 0;
 pub const SIGEO_ZICO_NEURON_WISE: sigeo_zico_variant_t = 1;
@@ -105,6 +117,9 @@ pub type sigeo_rank_aggregation_t = i32;
 pub const SIGEO_AGG_LOG_RANK: sigeo_rank_aggregation_t = 0;
 pub const SIGEO_AGG_MEAN_RANK: sigeo_rank_aggregation_t = 1;
 pub const SIGEO_AGG_ZSCORE: sigeo_rank_aggregation_t = 2;
+pub type sigeo_rank_kind_t = i32;
+pub const SIGEO_RANK_SPEARMAN: sigeo_rank_kind_t = 0;
+pub const SIGEO_RANK_KENDALL: sigeo_rank_kind_t = 1;
 pub type sigeo_batch_last_t = i32;
 pub const SIGEO_BATCH_KEEP_LAST: sigeo_batch_last_t = 0;
 pub const SIGEO_BATCH_DROP_LAST: sigeo_batch_last_t = 1;
@@ -112,6 +127,8 @@ pub type sigeo_split_mode_t = i32;
 pub const SIGEO_SPLIT_AUTO: sigeo_split_mode_t = 0;
 pub const SIGEO_SPLIT_PLAIN: sigeo_split_mode_t = 1;
 pub const SIGEO_SPLIT_STRATIFIED: sigeo_split_mode_t = 2;
+pub type sigeo_cache_flags_t = i32;
+pub const SIGEO_CACHE_TRUST_DATA: sigeo_cache_flags_t = 1;
 pub type sigeo_fashion_mnist_split_t = i32;
 pub const SIGEO_FASHION_MNIST_TRAIN: sigeo_fashion_mnist_split_t = 0;
 pub const SIGEO_FASHION_MNIST_TEST: sigeo_fashion_mnist_split_t = 1;
@@ -183,6 +200,9 @@ pub const SIGEO_SAMPLE_SINGLE_PATH: sigeo_sampling_t = 1;
 pub const SIGEO_SAMPLE_ANY_PATH: sigeo_sampling_t = 2;
 pub const SIGEO_SAMPLE_ANY_PATH_BINOMIAL: sigeo_sampling_t = 3;
 pub const SIGEO_SAMPLE_FULL_PATH: sigeo_sampling_t = 4;
+pub type sigeo_flops_convention_t = i32;
+pub const SIGEO_FLOPS_TENSORWATCH: sigeo_flops_convention_t = 0;
+pub const SIGEO_FLOPS_NB201: sigeo_flops_convention_t = 1;
 pub type sigeo_proxy_kind_t = i32;
 pub const SIGEO_PROXY_SIGEO: sigeo_proxy_kind_t = 0;
 pub const SIGEO_PROXY_ZICO: sigeo_proxy_kind_t = 1;
@@ -244,17 +264,26 @@ pub const SIGEO_CRITEO_N_DENSE: u32 = 13;
 pub const SIGEO_CRITEO_N_SPARSE: u32 = 26;
 pub const SIGEO_LAYER_NO_BIAS: u32 = 0x1;
 pub const SIGEO_LAYER_RUNNING_STATS: u32 = 0x2;
+pub const SIGEO_LAYER_POOL_EXCLUDE_PAD: u32 = 0x4;
 pub const SIGEO_LOAD_ALLOW_EXTRA: u32 = 0x1;
 pub const SIGEO_LOAD_ALLOW_MISSING: u32 = 0x2;
+pub const SIGEO_LOAD_ALLOW_OTHER_MODEL: u32 = 0x4;
 pub const SIGEO_PROXY_NONFINITE: u32 = 0x10000;
 pub const SIGEO_PROXY_SINGULAR: u32 = 0x20000;
 pub const SIGEO_PROXY_PARAMS_ALL: u32 = 0xffffffff;
+pub const SIGEO_NB201_EDGES: u32 = 6;
+pub const SIGEO_NB201_OPS: u32 = 5;
+pub const SIGEO_NB201_ARCHS: u32 = 15625;
+pub type sigeo_cache_progress_fn = Option<unsafe extern "C" fn(i64, i64, *mut c_void) -> c_int>;
 pub type sigeo_score_fn = Option<unsafe extern "C" fn(*mut f64, *const i32, i32, *mut c_void) -> sigeo_status_t>;
 pub type sigeo_valid_fn = Option<unsafe extern "C" fn(*mut c_int, *const i32, i32, *mut c_void) -> sigeo_status_t>;
 pub type sigeo_record_fn = Option<unsafe extern "C" fn(*const sigeo_evaluation_t, *mut c_void)>;
 pub type sigeo_cycle_fn = Option<unsafe extern "C" fn(*const sigeo_cycle_report_t, *mut c_void)>;
 pub type sigeo_cancel_fn = Option<unsafe extern "C" fn(*mut c_void) -> c_int>;
+pub type sigeo_task_fn = Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_void) -> sigeo_status_t>;
+pub type sigeo_map_fn = Option<unsafe extern "C" fn(*mut c_void, usize, i64, Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_void) -> sigeo_status_t>, *mut c_void, *mut c_void) -> sigeo_status_t>;
 pub type sigeo_progress_fn = Option<unsafe extern "C" fn(*const sigeo_train_progress_t, *mut c_void) -> c_int>;
+pub type sigeo_grad_hook_fn = Option<unsafe extern "C" fn(*mut sigeo_grad_step_t, *mut sigeo_model_t, *mut c_void) -> sigeo_status_t>;
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
 pub struct sigeo_allocator_t {
@@ -270,6 +299,9 @@ pub struct sigeo_context_options_t {
     pub struct_size: u32,
     pub threads: u32,
     pub seed: u64,
+    pub thread_policy: u32,
+    pub reserved0: u32,
+    pub parallel_min_flops: u64,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -643,6 +675,8 @@ pub struct sigeo_search_callbacks_t {
     pub cycle_user: *mut c_void,
     pub cancel: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
     pub cancel_user: *mut c_void,
+    pub map: Option<unsafe extern "C" fn(*mut c_void, usize, i64, Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_void) -> sigeo_status_t>, *mut c_void, *mut c_void) -> sigeo_status_t>,
+    pub map_user: *mut c_void,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -682,6 +716,8 @@ pub struct sigeo_optimizer_options_t {
     pub beta2: f64,
     pub eps: f64,
     pub clip_norm: f64,
+    pub nesterov: i32,
+    pub reserved0: u32,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -710,6 +746,18 @@ pub struct sigeo_train_progress_t {
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
+pub struct sigeo_grad_step_t {
+    pub struct_size: u32,
+    pub status: i32,
+    pub step: i64,
+    pub part: i32,
+    pub last: i32,
+    pub rows: i64,
+    pub batch_rows: i64,
+    pub loss: f64,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
 pub struct sigeo_train_options_t {
     pub struct_size: u32,
     pub sampling: i32,
@@ -723,6 +771,12 @@ pub struct sigeo_train_options_t {
     pub reserved0: u32,
     pub full_path_steps: i64,
     pub seed: u64,
+    pub shard_count: i32,
+    pub shard_first: i32,
+    pub shard_n: i32,
+    pub reserved1: u32,
+    pub grad_hook: Option<unsafe extern "C" fn(*mut sigeo_grad_step_t, *mut sigeo_model_t, *mut c_void) -> sigeo_status_t>,
+    pub grad_user: *mut c_void,
 }
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
@@ -741,7 +795,7 @@ pub struct sigeo_train_result_t {
 /// Every struct and its fields, for the layout test (generated with the structs).
 pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
     ("sigeo_allocator_t", &["struct_size", "reserved0", "alloc", "release", "user"]),
-    ("sigeo_context_options_t", &["struct_size", "threads", "seed"]),
+    ("sigeo_context_options_t", &["struct_size", "threads", "seed", "thread_policy", "reserved0", "parallel_min_flops"]),
     ("sigeo_stats_options_t", &["struct_size", "zico_variant", "fr_estimator", "loss_term", "lambda_preset", "std_ddof", "lambda1", "lambda2", "lambda3"]),
     ("sigeo_stats_batch_t", &["struct_size", "n_modules", "gradients", "gradient_counts", "loss", "batch_size", "directional", "touched_rows", "touched_counts"]),
     ("sigeo_stats_result_t", &["struct_size", "flags", "score", "zico", "fr", "log_fr", "loss", "theta_dot_grad_sum", "lambda1", "lambda2", "lambda3", "n_batches", "n_samples", "n_params", "n_modules", "n_modules_skipped", "zico_variant", "fr_estimator", "loss_term", "std_ddof", "library_version", "reserved0", "loss_mean", "loss_last", "fr_exact", "log_fr_exact", "fr_reference_recsys", "log_fr_reference_recsys", "fr_reference_cv", "log_fr_reference_cv", "zico_module_wise", "zico_neuron_wise", "zico_reference_recsys"]),
@@ -763,13 +817,14 @@ pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
     ("sigeo_search_options_t", &["struct_size", "kind", "population", "sample_size", "children", "cycles", "seed", "max_evaluations", "max_seconds", "init_sampling", "mutation_schedule", "max_attempts", "reserved0"]),
     ("sigeo_evaluation_t", &["struct_size", "status", "index", "hash", "cycle", "score", "seconds", "arch", "n_arch", "reserved0", "arch_text", "message", "proxy"]),
     ("sigeo_cycle_report_t", &["struct_size", "population", "cycle", "evaluations", "failed", "best_score", "median_score", "best_ever", "seconds"]),
-    ("sigeo_search_callbacks_t", &["struct_size", "reserved0", "score", "score_user", "valid", "valid_user", "record", "record_user", "cycle", "cycle_user", "cancel", "cancel_user"]),
+    ("sigeo_search_callbacks_t", &["struct_size", "reserved0", "score", "score_user", "valid", "valid_user", "record", "record_user", "cycle", "cycle_user", "cancel", "cancel_user", "map", "map_user"]),
     ("sigeo_search_info_t", &["struct_size", "population", "evaluations", "failed", "distinct", "rejected", "revisits", "cycles_done", "seconds", "best_score"]),
     ("sigeo_space_options_t", &["struct_size", "preset", "n_dense", "n_sparse_fields", "n_classes", "table_rows", "max_depth", "blocks"]),
-    ("sigeo_optimizer_options_t", &["struct_size", "kind", "lr", "momentum", "weight_decay", "beta1", "beta2", "eps", "clip_norm"]),
+    ("sigeo_optimizer_options_t", &["struct_size", "kind", "lr", "momentum", "weight_decay", "beta1", "beta2", "eps", "clip_norm", "nesterov", "reserved0"]),
     ("sigeo_lr_schedule_t", &["struct_size", "kind", "lr", "lr_min", "total_steps", "warmup_steps", "step_size", "gamma"]),
     ("sigeo_train_progress_t", &["struct_size", "phase", "step", "samples", "total_steps", "loss", "samples_per_second", "val_auc", "val_accuracy"]),
-    ("sigeo_train_options_t", &["struct_size", "sampling", "batch_size", "max_samples", "epochs", "shuffle_seed", "report_every", "validate_every", "drop_last", "reserved0", "full_path_steps", "seed"]),
+    ("sigeo_grad_step_t", &["struct_size", "status", "step", "part", "last", "rows", "batch_rows", "loss"]),
+    ("sigeo_train_options_t", &["struct_size", "sampling", "batch_size", "max_samples", "epochs", "shuffle_seed", "report_every", "validate_every", "drop_last", "reserved0", "full_path_steps", "seed", "shard_count", "shard_first", "shard_n", "reserved1", "grad_hook", "grad_user"]),
     ("sigeo_train_result_t", &["struct_size", "reserved0", "steps", "samples", "final_loss", "seconds", "val_logloss", "val_auc", "val_accuracy"]),
 ];
 
@@ -777,7 +832,7 @@ pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
 pub fn rust_layout() -> Vec<(&'static str, usize, Vec<usize>)> {
     vec![
         ("sigeo_allocator_t", core::mem::size_of::<sigeo_allocator_t>(), vec![core::mem::offset_of!(sigeo_allocator_t, struct_size), core::mem::offset_of!(sigeo_allocator_t, reserved0), core::mem::offset_of!(sigeo_allocator_t, alloc), core::mem::offset_of!(sigeo_allocator_t, release), core::mem::offset_of!(sigeo_allocator_t, user)]),
-        ("sigeo_context_options_t", core::mem::size_of::<sigeo_context_options_t>(), vec![core::mem::offset_of!(sigeo_context_options_t, struct_size), core::mem::offset_of!(sigeo_context_options_t, threads), core::mem::offset_of!(sigeo_context_options_t, seed)]),
+        ("sigeo_context_options_t", core::mem::size_of::<sigeo_context_options_t>(), vec![core::mem::offset_of!(sigeo_context_options_t, struct_size), core::mem::offset_of!(sigeo_context_options_t, threads), core::mem::offset_of!(sigeo_context_options_t, seed), core::mem::offset_of!(sigeo_context_options_t, thread_policy), core::mem::offset_of!(sigeo_context_options_t, reserved0), core::mem::offset_of!(sigeo_context_options_t, parallel_min_flops)]),
         ("sigeo_stats_options_t", core::mem::size_of::<sigeo_stats_options_t>(), vec![core::mem::offset_of!(sigeo_stats_options_t, struct_size), core::mem::offset_of!(sigeo_stats_options_t, zico_variant), core::mem::offset_of!(sigeo_stats_options_t, fr_estimator), core::mem::offset_of!(sigeo_stats_options_t, loss_term), core::mem::offset_of!(sigeo_stats_options_t, lambda_preset), core::mem::offset_of!(sigeo_stats_options_t, std_ddof), core::mem::offset_of!(sigeo_stats_options_t, lambda1), core::mem::offset_of!(sigeo_stats_options_t, lambda2), core::mem::offset_of!(sigeo_stats_options_t, lambda3)]),
         ("sigeo_stats_batch_t", core::mem::size_of::<sigeo_stats_batch_t>(), vec![core::mem::offset_of!(sigeo_stats_batch_t, struct_size), core::mem::offset_of!(sigeo_stats_batch_t, n_modules), core::mem::offset_of!(sigeo_stats_batch_t, gradients), core::mem::offset_of!(sigeo_stats_batch_t, gradient_counts), core::mem::offset_of!(sigeo_stats_batch_t, loss), core::mem::offset_of!(sigeo_stats_batch_t, batch_size), core::mem::offset_of!(sigeo_stats_batch_t, directional), core::mem::offset_of!(sigeo_stats_batch_t, touched_rows), core::mem::offset_of!(sigeo_stats_batch_t, touched_counts)]),
         ("sigeo_stats_result_t", core::mem::size_of::<sigeo_stats_result_t>(), vec![core::mem::offset_of!(sigeo_stats_result_t, struct_size), core::mem::offset_of!(sigeo_stats_result_t, flags), core::mem::offset_of!(sigeo_stats_result_t, score), core::mem::offset_of!(sigeo_stats_result_t, zico), core::mem::offset_of!(sigeo_stats_result_t, fr), core::mem::offset_of!(sigeo_stats_result_t, log_fr), core::mem::offset_of!(sigeo_stats_result_t, loss), core::mem::offset_of!(sigeo_stats_result_t, theta_dot_grad_sum), core::mem::offset_of!(sigeo_stats_result_t, lambda1), core::mem::offset_of!(sigeo_stats_result_t, lambda2), core::mem::offset_of!(sigeo_stats_result_t, lambda3), core::mem::offset_of!(sigeo_stats_result_t, n_batches), core::mem::offset_of!(sigeo_stats_result_t, n_samples), core::mem::offset_of!(sigeo_stats_result_t, n_params), core::mem::offset_of!(sigeo_stats_result_t, n_modules), core::mem::offset_of!(sigeo_stats_result_t, n_modules_skipped), core::mem::offset_of!(sigeo_stats_result_t, zico_variant), core::mem::offset_of!(sigeo_stats_result_t, fr_estimator), core::mem::offset_of!(sigeo_stats_result_t, loss_term), core::mem::offset_of!(sigeo_stats_result_t, std_ddof), core::mem::offset_of!(sigeo_stats_result_t, library_version), core::mem::offset_of!(sigeo_stats_result_t, reserved0), core::mem::offset_of!(sigeo_stats_result_t, loss_mean), core::mem::offset_of!(sigeo_stats_result_t, loss_last), core::mem::offset_of!(sigeo_stats_result_t, fr_exact), core::mem::offset_of!(sigeo_stats_result_t, log_fr_exact), core::mem::offset_of!(sigeo_stats_result_t, fr_reference_recsys), core::mem::offset_of!(sigeo_stats_result_t, log_fr_reference_recsys), core::mem::offset_of!(sigeo_stats_result_t, fr_reference_cv), core::mem::offset_of!(sigeo_stats_result_t, log_fr_reference_cv), core::mem::offset_of!(sigeo_stats_result_t, zico_module_wise), core::mem::offset_of!(sigeo_stats_result_t, zico_neuron_wise), core::mem::offset_of!(sigeo_stats_result_t, zico_reference_recsys)]),
@@ -799,13 +854,14 @@ pub fn rust_layout() -> Vec<(&'static str, usize, Vec<usize>)> {
         ("sigeo_search_options_t", core::mem::size_of::<sigeo_search_options_t>(), vec![core::mem::offset_of!(sigeo_search_options_t, struct_size), core::mem::offset_of!(sigeo_search_options_t, kind), core::mem::offset_of!(sigeo_search_options_t, population), core::mem::offset_of!(sigeo_search_options_t, sample_size), core::mem::offset_of!(sigeo_search_options_t, children), core::mem::offset_of!(sigeo_search_options_t, cycles), core::mem::offset_of!(sigeo_search_options_t, seed), core::mem::offset_of!(sigeo_search_options_t, max_evaluations), core::mem::offset_of!(sigeo_search_options_t, max_seconds), core::mem::offset_of!(sigeo_search_options_t, init_sampling), core::mem::offset_of!(sigeo_search_options_t, mutation_schedule), core::mem::offset_of!(sigeo_search_options_t, max_attempts), core::mem::offset_of!(sigeo_search_options_t, reserved0)]),
         ("sigeo_evaluation_t", core::mem::size_of::<sigeo_evaluation_t>(), vec![core::mem::offset_of!(sigeo_evaluation_t, struct_size), core::mem::offset_of!(sigeo_evaluation_t, status), core::mem::offset_of!(sigeo_evaluation_t, index), core::mem::offset_of!(sigeo_evaluation_t, hash), core::mem::offset_of!(sigeo_evaluation_t, cycle), core::mem::offset_of!(sigeo_evaluation_t, score), core::mem::offset_of!(sigeo_evaluation_t, seconds), core::mem::offset_of!(sigeo_evaluation_t, arch), core::mem::offset_of!(sigeo_evaluation_t, n_arch), core::mem::offset_of!(sigeo_evaluation_t, reserved0), core::mem::offset_of!(sigeo_evaluation_t, arch_text), core::mem::offset_of!(sigeo_evaluation_t, message), core::mem::offset_of!(sigeo_evaluation_t, proxy)]),
         ("sigeo_cycle_report_t", core::mem::size_of::<sigeo_cycle_report_t>(), vec![core::mem::offset_of!(sigeo_cycle_report_t, struct_size), core::mem::offset_of!(sigeo_cycle_report_t, population), core::mem::offset_of!(sigeo_cycle_report_t, cycle), core::mem::offset_of!(sigeo_cycle_report_t, evaluations), core::mem::offset_of!(sigeo_cycle_report_t, failed), core::mem::offset_of!(sigeo_cycle_report_t, best_score), core::mem::offset_of!(sigeo_cycle_report_t, median_score), core::mem::offset_of!(sigeo_cycle_report_t, best_ever), core::mem::offset_of!(sigeo_cycle_report_t, seconds)]),
-        ("sigeo_search_callbacks_t", core::mem::size_of::<sigeo_search_callbacks_t>(), vec![core::mem::offset_of!(sigeo_search_callbacks_t, struct_size), core::mem::offset_of!(sigeo_search_callbacks_t, reserved0), core::mem::offset_of!(sigeo_search_callbacks_t, score), core::mem::offset_of!(sigeo_search_callbacks_t, score_user), core::mem::offset_of!(sigeo_search_callbacks_t, valid), core::mem::offset_of!(sigeo_search_callbacks_t, valid_user), core::mem::offset_of!(sigeo_search_callbacks_t, record), core::mem::offset_of!(sigeo_search_callbacks_t, record_user), core::mem::offset_of!(sigeo_search_callbacks_t, cycle), core::mem::offset_of!(sigeo_search_callbacks_t, cycle_user), core::mem::offset_of!(sigeo_search_callbacks_t, cancel), core::mem::offset_of!(sigeo_search_callbacks_t, cancel_user)]),
+        ("sigeo_search_callbacks_t", core::mem::size_of::<sigeo_search_callbacks_t>(), vec![core::mem::offset_of!(sigeo_search_callbacks_t, struct_size), core::mem::offset_of!(sigeo_search_callbacks_t, reserved0), core::mem::offset_of!(sigeo_search_callbacks_t, score), core::mem::offset_of!(sigeo_search_callbacks_t, score_user), core::mem::offset_of!(sigeo_search_callbacks_t, valid), core::mem::offset_of!(sigeo_search_callbacks_t, valid_user), core::mem::offset_of!(sigeo_search_callbacks_t, record), core::mem::offset_of!(sigeo_search_callbacks_t, record_user), core::mem::offset_of!(sigeo_search_callbacks_t, cycle), core::mem::offset_of!(sigeo_search_callbacks_t, cycle_user), core::mem::offset_of!(sigeo_search_callbacks_t, cancel), core::mem::offset_of!(sigeo_search_callbacks_t, cancel_user), core::mem::offset_of!(sigeo_search_callbacks_t, map), core::mem::offset_of!(sigeo_search_callbacks_t, map_user)]),
         ("sigeo_search_info_t", core::mem::size_of::<sigeo_search_info_t>(), vec![core::mem::offset_of!(sigeo_search_info_t, struct_size), core::mem::offset_of!(sigeo_search_info_t, population), core::mem::offset_of!(sigeo_search_info_t, evaluations), core::mem::offset_of!(sigeo_search_info_t, failed), core::mem::offset_of!(sigeo_search_info_t, distinct), core::mem::offset_of!(sigeo_search_info_t, rejected), core::mem::offset_of!(sigeo_search_info_t, revisits), core::mem::offset_of!(sigeo_search_info_t, cycles_done), core::mem::offset_of!(sigeo_search_info_t, seconds), core::mem::offset_of!(sigeo_search_info_t, best_score)]),
         ("sigeo_space_options_t", core::mem::size_of::<sigeo_space_options_t>(), vec![core::mem::offset_of!(sigeo_space_options_t, struct_size), core::mem::offset_of!(sigeo_space_options_t, preset), core::mem::offset_of!(sigeo_space_options_t, n_dense), core::mem::offset_of!(sigeo_space_options_t, n_sparse_fields), core::mem::offset_of!(sigeo_space_options_t, n_classes), core::mem::offset_of!(sigeo_space_options_t, table_rows), core::mem::offset_of!(sigeo_space_options_t, max_depth), core::mem::offset_of!(sigeo_space_options_t, blocks)]),
-        ("sigeo_optimizer_options_t", core::mem::size_of::<sigeo_optimizer_options_t>(), vec![core::mem::offset_of!(sigeo_optimizer_options_t, struct_size), core::mem::offset_of!(sigeo_optimizer_options_t, kind), core::mem::offset_of!(sigeo_optimizer_options_t, lr), core::mem::offset_of!(sigeo_optimizer_options_t, momentum), core::mem::offset_of!(sigeo_optimizer_options_t, weight_decay), core::mem::offset_of!(sigeo_optimizer_options_t, beta1), core::mem::offset_of!(sigeo_optimizer_options_t, beta2), core::mem::offset_of!(sigeo_optimizer_options_t, eps), core::mem::offset_of!(sigeo_optimizer_options_t, clip_norm)]),
+        ("sigeo_optimizer_options_t", core::mem::size_of::<sigeo_optimizer_options_t>(), vec![core::mem::offset_of!(sigeo_optimizer_options_t, struct_size), core::mem::offset_of!(sigeo_optimizer_options_t, kind), core::mem::offset_of!(sigeo_optimizer_options_t, lr), core::mem::offset_of!(sigeo_optimizer_options_t, momentum), core::mem::offset_of!(sigeo_optimizer_options_t, weight_decay), core::mem::offset_of!(sigeo_optimizer_options_t, beta1), core::mem::offset_of!(sigeo_optimizer_options_t, beta2), core::mem::offset_of!(sigeo_optimizer_options_t, eps), core::mem::offset_of!(sigeo_optimizer_options_t, clip_norm), core::mem::offset_of!(sigeo_optimizer_options_t, nesterov), core::mem::offset_of!(sigeo_optimizer_options_t, reserved0)]),
         ("sigeo_lr_schedule_t", core::mem::size_of::<sigeo_lr_schedule_t>(), vec![core::mem::offset_of!(sigeo_lr_schedule_t, struct_size), core::mem::offset_of!(sigeo_lr_schedule_t, kind), core::mem::offset_of!(sigeo_lr_schedule_t, lr), core::mem::offset_of!(sigeo_lr_schedule_t, lr_min), core::mem::offset_of!(sigeo_lr_schedule_t, total_steps), core::mem::offset_of!(sigeo_lr_schedule_t, warmup_steps), core::mem::offset_of!(sigeo_lr_schedule_t, step_size), core::mem::offset_of!(sigeo_lr_schedule_t, gamma)]),
         ("sigeo_train_progress_t", core::mem::size_of::<sigeo_train_progress_t>(), vec![core::mem::offset_of!(sigeo_train_progress_t, struct_size), core::mem::offset_of!(sigeo_train_progress_t, phase), core::mem::offset_of!(sigeo_train_progress_t, step), core::mem::offset_of!(sigeo_train_progress_t, samples), core::mem::offset_of!(sigeo_train_progress_t, total_steps), core::mem::offset_of!(sigeo_train_progress_t, loss), core::mem::offset_of!(sigeo_train_progress_t, samples_per_second), core::mem::offset_of!(sigeo_train_progress_t, val_auc), core::mem::offset_of!(sigeo_train_progress_t, val_accuracy)]),
-        ("sigeo_train_options_t", core::mem::size_of::<sigeo_train_options_t>(), vec![core::mem::offset_of!(sigeo_train_options_t, struct_size), core::mem::offset_of!(sigeo_train_options_t, sampling), core::mem::offset_of!(sigeo_train_options_t, batch_size), core::mem::offset_of!(sigeo_train_options_t, max_samples), core::mem::offset_of!(sigeo_train_options_t, epochs), core::mem::offset_of!(sigeo_train_options_t, shuffle_seed), core::mem::offset_of!(sigeo_train_options_t, report_every), core::mem::offset_of!(sigeo_train_options_t, validate_every), core::mem::offset_of!(sigeo_train_options_t, drop_last), core::mem::offset_of!(sigeo_train_options_t, reserved0), core::mem::offset_of!(sigeo_train_options_t, full_path_steps), core::mem::offset_of!(sigeo_train_options_t, seed)]),
+        ("sigeo_grad_step_t", core::mem::size_of::<sigeo_grad_step_t>(), vec![core::mem::offset_of!(sigeo_grad_step_t, struct_size), core::mem::offset_of!(sigeo_grad_step_t, status), core::mem::offset_of!(sigeo_grad_step_t, step), core::mem::offset_of!(sigeo_grad_step_t, part), core::mem::offset_of!(sigeo_grad_step_t, last), core::mem::offset_of!(sigeo_grad_step_t, rows), core::mem::offset_of!(sigeo_grad_step_t, batch_rows), core::mem::offset_of!(sigeo_grad_step_t, loss)]),
+        ("sigeo_train_options_t", core::mem::size_of::<sigeo_train_options_t>(), vec![core::mem::offset_of!(sigeo_train_options_t, struct_size), core::mem::offset_of!(sigeo_train_options_t, sampling), core::mem::offset_of!(sigeo_train_options_t, batch_size), core::mem::offset_of!(sigeo_train_options_t, max_samples), core::mem::offset_of!(sigeo_train_options_t, epochs), core::mem::offset_of!(sigeo_train_options_t, shuffle_seed), core::mem::offset_of!(sigeo_train_options_t, report_every), core::mem::offset_of!(sigeo_train_options_t, validate_every), core::mem::offset_of!(sigeo_train_options_t, drop_last), core::mem::offset_of!(sigeo_train_options_t, reserved0), core::mem::offset_of!(sigeo_train_options_t, full_path_steps), core::mem::offset_of!(sigeo_train_options_t, seed), core::mem::offset_of!(sigeo_train_options_t, shard_count), core::mem::offset_of!(sigeo_train_options_t, shard_first), core::mem::offset_of!(sigeo_train_options_t, shard_n), core::mem::offset_of!(sigeo_train_options_t, reserved1), core::mem::offset_of!(sigeo_train_options_t, grad_hook), core::mem::offset_of!(sigeo_train_options_t, grad_user)]),
         ("sigeo_train_result_t", core::mem::size_of::<sigeo_train_result_t>(), vec![core::mem::offset_of!(sigeo_train_result_t, struct_size), core::mem::offset_of!(sigeo_train_result_t, reserved0), core::mem::offset_of!(sigeo_train_result_t, steps), core::mem::offset_of!(sigeo_train_result_t, samples), core::mem::offset_of!(sigeo_train_result_t, final_loss), core::mem::offset_of!(sigeo_train_result_t, seconds), core::mem::offset_of!(sigeo_train_result_t, val_logloss), core::mem::offset_of!(sigeo_train_result_t, val_auc), core::mem::offset_of!(sigeo_train_result_t, val_accuracy)]),
     ]
 }
@@ -842,16 +898,26 @@ pub const STRUCT_IDS: &[(&str, sigeo_struct_id_t)] = &[
     ("sigeo_train_progress_t", SIGEO_STRUCT_TRAIN_PROGRESS),
     ("sigeo_train_options_t", SIGEO_STRUCT_TRAIN_OPTIONS),
     ("sigeo_train_result_t", SIGEO_STRUCT_TRAIN_RESULT),
+    ("sigeo_grad_step_t", SIGEO_STRUCT_GRAD_STEP),
+    ("sigeo_nas_options_t", SIGEO_STRUCT_NAS_OPTIONS),
+    ("sigeo_nas_progress_t", SIGEO_STRUCT_NAS_PROGRESS),
+    ("sigeo_nas_summary_t", SIGEO_STRUCT_NAS_SUMMARY),
+    ("sigeo_nas_candidate_t", SIGEO_STRUCT_NAS_CANDIDATE),
+    ("sigeo_one_shot_options_t", SIGEO_STRUCT_ONE_SHOT_OPTIONS),
+    ("sigeo_proxy_layer_t", SIGEO_STRUCT_PROXY_LAYER),
 ];
 
 extern "C" {
     pub fn sigeo_status_string(status: sigeo_status_t) -> *const c_char;
     pub fn sigeo_last_error() -> *const c_char;
+    pub fn sigeo_set_last_error(status: sigeo_status_t, message: *const c_char) -> sigeo_status_t;
     pub fn sigeo_version() -> *const c_char;
     pub fn sigeo_version_number() -> u32;
     pub fn sigeo_allocator_init(allocator: *mut sigeo_allocator_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_set_allocator(allocator: *const sigeo_allocator_t) -> sigeo_status_t;
     pub fn sigeo_memory_in_use(bytes: *mut u64, blocks: *mut u64);
+    pub fn sigeo_set_option(option: sigeo_option_t, value: i64) -> sigeo_status_t;
+    pub fn sigeo_get_option(value: *mut i64, option: sigeo_option_t) -> sigeo_status_t;
     pub fn sigeo_context_options_init(options: *mut sigeo_context_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_context_create(out: *mut *mut sigeo_context_t, options: *const sigeo_context_options_t) -> sigeo_status_t;
     pub fn sigeo_context_destroy(ctx: *mut sigeo_context_t);
@@ -879,6 +945,7 @@ extern "C" {
     pub fn sigeo_stats_spearman(out: *mut f64, x: *const f64, y: *const f64, n: i64) -> sigeo_status_t;
     pub fn sigeo_stats_kendall_tau(out: *mut f64, x: *const f64, y: *const f64, n: i64) -> sigeo_status_t;
     pub fn sigeo_stats_aggregate(out: *mut f64, scores: *const f64, n_candidates: i64, n_proxies: i32, weights: *const f64, method: sigeo_rank_aggregation_t) -> sigeo_status_t;
+    pub fn sigeo_stats_rank_bootstrap(lo_out: *mut f64, hi_out: *mut f64, x: *const f64, y: *const f64, n: i64, kind: i32, resamples: u32, level: f64, seed: u64) -> sigeo_status_t;
     pub fn sigeo_batch_init(batch: *mut sigeo_batch_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_dataset_info_init(info: *mut sigeo_dataset_info_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_split_options_init(options: *mut sigeo_split_options_t, struct_size: u32) -> sigeo_status_t;
@@ -894,6 +961,8 @@ extern "C" {
     pub fn sigeo_dataset_batch(out: *mut sigeo_batch_t, dataset: *mut sigeo_dataset_t, index: i64, batch_size: i64, last: sigeo_batch_last_t) -> sigeo_status_t;
     pub fn sigeo_dataset_subset(out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, rows: *const i64, count: i64) -> sigeo_status_t;
     pub fn sigeo_dataset_split(train_out: *mut *mut sigeo_dataset_t, val_out: *mut *mut sigeo_dataset_t, test_out: *mut *mut sigeo_dataset_t, dataset: *const sigeo_dataset_t, options: *const sigeo_split_options_t) -> sigeo_status_t;
+    pub fn sigeo_dataset_cache_write(dataset: *const sigeo_dataset_t, path: *const c_char) -> sigeo_status_t;
+    pub fn sigeo_dataset_cache_open(out: *mut *mut sigeo_dataset_t, path: *const c_char, flags: u32) -> sigeo_status_t;
     pub fn sigeo_dataset_last_error(dataset: *const sigeo_dataset_t) -> *const c_char;
     pub fn sigeo_batch_set_create(out: *mut *mut sigeo_batch_set_t, dataset: *mut sigeo_dataset_t, first: i64, count: u32, batch_size: i64, last: sigeo_batch_last_t) -> sigeo_status_t;
     pub fn sigeo_batch_set_append(set: *mut sigeo_batch_set_t, batch: *const sigeo_batch_t) -> sigeo_status_t;
@@ -914,6 +983,7 @@ extern "C" {
     pub fn sigeo_criteo_reader_get_stats(out: *mut sigeo_criteo_stats_t, reader: *const sigeo_criteo_reader_t) -> sigeo_status_t;
     pub fn sigeo_criteo_reader_last_error(reader: *const sigeo_criteo_reader_t) -> *const c_char;
     pub fn sigeo_criteo_load(out: *mut *mut sigeo_dataset_t, stats_out: *mut sigeo_criteo_stats_t, path: *const c_char, options: *const sigeo_criteo_options_t, max_rows: i64) -> sigeo_status_t;
+    pub fn sigeo_criteo_write_cache(stats_out: *mut sigeo_criteo_stats_t, tsv_path: *const c_char, cache_path: *const c_char, options: *const sigeo_criteo_options_t, max_rows: i64, progress: Option<unsafe extern "C" fn(i64, i64, *mut c_void) -> c_int>, user: *mut c_void) -> sigeo_status_t;
     pub fn sigeo_synth_options_init(options: *mut sigeo_synth_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_synth_result_init(result: *mut sigeo_synth_result_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_synth_write_tsv(result_out: *mut sigeo_synth_result_t, path: *const c_char, options: *const sigeo_synth_options_t) -> sigeo_status_t;
@@ -941,6 +1011,9 @@ extern "C" {
     pub fn sigeo_model_get_param(model: *const sigeo_model_t, param: i32, buf: *mut f32, count: i64) -> sigeo_status_t;
     pub fn sigeo_model_set_param(model: *mut sigeo_model_t, param: i32, buf: *const f32, count: i64) -> sigeo_status_t;
     pub fn sigeo_model_get_grad(model: *const sigeo_model_t, param: i32, buf: *mut f32, count: i64) -> sigeo_status_t;
+    pub fn sigeo_model_set_grad(model: *mut sigeo_model_t, param: i32, buf: *const f32, count: i64) -> sigeo_status_t;
+    pub fn sigeo_model_grad_rows(rows: *mut i64, values: *mut f32, count: *mut i64, model: *const sigeo_model_t, param: i32) -> sigeo_status_t;
+    pub fn sigeo_model_set_grad_rows(model: *mut sigeo_model_t, param: i32, rows: *const i64, n_rows: i64, values: *const f32) -> sigeo_status_t;
     pub fn sigeo_model_module_count(count_out: *mut i32, model: *const sigeo_model_t) -> sigeo_status_t;
     pub fn sigeo_model_module_name(model: *const sigeo_model_t, module: i32) -> *const c_char;
     pub fn sigeo_model_add_choice_group(model: *mut sigeo_model_t, name: *const c_char, kind: sigeo_group_kind_t, points: *const i32, n: i32) -> sigeo_status_t;
@@ -951,6 +1024,7 @@ extern "C" {
     pub fn sigeo_arch_parse(arch: *mut i32, capacity: i32, n_out: *mut i32, text: *const c_char) -> sigeo_status_t;
     pub fn sigeo_model_describe_arch(buf: *mut c_char, size: usize, len_out: *mut usize, model: *const sigeo_model_t, arch: *const i32, n: i32) -> sigeo_status_t;
     pub fn sigeo_model_count(params_out: *mut i64, flops_out: *mut i64, model: *mut sigeo_model_t, arch: *const i32, n: i32) -> sigeo_status_t;
+    pub fn sigeo_model_set_flops_convention(model: *mut sigeo_model_t, convention: i32) -> sigeo_status_t;
     pub fn sigeo_model_extract(out: *mut *mut sigeo_model_t, model: *mut sigeo_model_t, arch: *const i32, n: i32, inherit_weights: c_int) -> sigeo_status_t;
     pub fn sigeo_model_set_training(model: *mut sigeo_model_t, training: c_int) -> sigeo_status_t;
     pub fn sigeo_model_save(model: *mut sigeo_model_t, path: *const c_char) -> sigeo_status_t;
@@ -980,8 +1054,16 @@ extern "C" {
     pub fn sigeo_search_info_init(info: *mut sigeo_search_info_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_search_get_info(out: *mut sigeo_search_info_t, search: *const sigeo_search_t) -> sigeo_status_t;
     pub fn sigeo_search_last_error(search: *const sigeo_search_t) -> *const c_char;
+    pub fn sigeo_search_save(search: *const sigeo_search_t, path: *const c_char) -> sigeo_status_t;
+    pub fn sigeo_search_load(search: *mut sigeo_search_t, path: *const c_char) -> sigeo_status_t;
     pub fn sigeo_space_options_init(options: *mut sigeo_space_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_space_build(out: *mut *mut sigeo_model_t, ctx: *mut sigeo_context_t, name: *const c_char, options: *const sigeo_space_options_t) -> sigeo_status_t;
+    pub fn sigeo_nb201_to_id(id_out: *mut i64, ops: *const i32) -> sigeo_status_t;
+    pub fn sigeo_nb201_from_id(ops: *mut i32, id: i64) -> sigeo_status_t;
+    pub fn sigeo_nb201_to_string(buf: *mut c_char, size: usize, len_out: *mut usize, ops: *const i32) -> sigeo_status_t;
+    pub fn sigeo_nb201_from_string(ops: *mut i32, text: *const c_char) -> sigeo_status_t;
+    pub fn sigeo_nb201_is_degenerate(out: *mut c_int, ops: *const i32) -> sigeo_status_t;
+    pub fn sigeo_nb201_build(out: *mut *mut sigeo_model_t, ctx: *mut sigeo_context_t, ops: *const i32) -> sigeo_status_t;
     pub fn sigeo_arch_hash(arch: *const i32, n: i32) -> u64;
     pub fn sigeo_optimizer_options_init(options: *mut sigeo_optimizer_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_optimizer_create(out: *mut *mut sigeo_optimizer_t, model: *mut sigeo_model_t, options: *const sigeo_optimizer_options_t) -> sigeo_status_t;
@@ -992,6 +1074,7 @@ extern "C" {
     pub fn sigeo_lr_schedule_init(schedule: *mut sigeo_lr_schedule_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_lr_at(lr_out: *mut f64, schedule: *const sigeo_lr_schedule_t, step: i64) -> sigeo_status_t;
     pub fn sigeo_train_progress_init(progress: *mut sigeo_train_progress_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_grad_step_init(step: *mut sigeo_grad_step_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_train_options_init(options: *mut sigeo_train_options_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_train_result_init(result: *mut sigeo_train_result_t, struct_size: u32) -> sigeo_status_t;
     pub fn sigeo_train(result: *mut sigeo_train_result_t, model: *mut sigeo_model_t, optimizer: *mut sigeo_optimizer_t, train: *mut sigeo_dataset_t, val: *mut sigeo_dataset_t, schedule: *const sigeo_lr_schedule_t, options: *const sigeo_train_options_t, progress: Option<unsafe extern "C" fn(*const sigeo_train_progress_t, *mut c_void) -> c_int>, user: *mut c_void) -> sigeo_status_t;
