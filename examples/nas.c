@@ -13,19 +13,30 @@
  * Runs with no arguments; --help lists the options. --compare runs every
  * method of the paper's Table 3 on the same data and budget. The pipeline
  * itself is the library's (sigeo/nas.h, sigeo_nas_run_space): this program
- * parses flags, loads data, prints and writes JSON / SVG. */
+ * parses flags, loads data, prints and writes JSON / SVG.
+ *
+ * Conventions of every example program (examples/common/README.md): usage
+ * errors exit 2 before any data is read; progress lines on stderr (whole
+ * lines in a log, one line in place on a terminal, none with --quiet);
+ * Ctrl-C stops at the pipeline's next safe point (its progress callback)
+ * and writes what is complete, marked "interrupted", exit 130; --out,
+ * --plot and --save are written only at the end, atomically. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "nas_mpi.h"
 #include "cli.h"
+#include "interrupt.h"
 #include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "progress.h"
+#include "provenance.h"
 #include "sigeo/io.h"
 #include "sigeo/nas.h"
 #include "svg_lines.h"
@@ -50,23 +61,26 @@ typedef struct config {
     int64_t finetune;        /* one-shot: head fine-tune steps (0 = none) */
     int compare;
     int quiet;
-    int progress;            /* 1 = progress lines on stderr */
     const char *out, *plot, *save;
     const char *resume;      /* --resume DIR: checkpoints there, continued from if present */
     const char *cache;       /* --cache FILE: the data's memory-mapped on-disk copy */
+    int argc;                /* the command line, for the JSON's provenance */
+    char **argv;
+    char fmnist_dir[4096];   /* fashion-mnist: the directory found before any work */
 } config_t;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+/* The progress reporter, so an error message starts on a line of its own
+ * after a terminal progress line (NULL before progress_init). */
+static progress_t *shown_progress;
 
 static int failed(const char *what, sigeo_status_t st)
 {
-    fprintf(stderr, PROG ": %s: %s (%s)\n", what, sigeo_last_error(), sigeo_status_string(st));
-    return 1;
+    char detail[1024];
+    snprintf(detail, sizeof detail, "%s", sigeo_last_error());
+    if (shown_progress)
+        progress_break(shown_progress);
+    fprintf(stderr, PROG ": %s: %s (%s)\n", what, detail, sigeo_status_string(st));
+    return PROGRAM_EXIT_FAILURE;
 }
 
 #define TRY(what, call)                   \
@@ -78,9 +92,12 @@ static int failed(const char *what, sigeo_status_t st)
 
 static void usage(void)
 {
-    printf("usage: " PROG " [options]\n"
+    printf("Usage: " PROG " [options]\n"
+           "\n"
            "Sub-one-shot NAS with the SiGeo proxy: warm up a supernet on a small slice of the data, search it\n"
-           "with regularized evolution scored by SiGeo, retrain the top-k from scratch, report test metrics.\n\n"
+           "with regularized evolution scored by SiGeo, retrain the top-k from scratch, report test metrics.\n"
+           "\n"
+           "Options:\n"
            "  --space NAME         nasrec-small (default), nasrec-full, mlp\n"
            "  --data SRC           synthetic (default; Criteo-format, generated from --seed), criteo:FILE,\n"
            "                       fashion-mnist[:DIR] (implies --space mlp)\n"
@@ -92,7 +109,7 @@ static void usage(void)
            "  --preset P           scaled (default), tiny, full: space sizes (full = the paper's)\n"
            "  --population P --sample S --children C --cycles G   evolution (default 32 16 4 40)\n"
            "  --top-k K            candidates retrained from scratch (default 5; the paper: 15)\n"
-           "  --k K                proxy batches (default 4)\n"
+           "  --k K                proxy batches (default 4; sigeo and zico need >= 2: ZiCo's std is across them)\n"
            "  --scope all|head     layers the proxy sees: all (the paper, default) or the head only (the\n"
            "                       official RecSys code's frozen-backbone setting)\n"
            "  --batch B            batch size (default 256)\n"
@@ -103,14 +120,25 @@ static void usage(void)
            "                       500; default 0 = the no-fine-tune ablation)\n"
            "  --compare            run random, zico-0, zico-1, sigeo-0, sigeo-1 and one-shot (100%%) on the\n"
            "                       same data and budget; print a table shaped like the paper's Table 3\n"
-           "  --out FILE           write everything as JSON (config, evaluations, top-k, best, phases)\n"
+           "  --out FILE           write everything as JSON at the end (provenance, config, every evaluation,\n"
+           "                       the top-k with their retrain results, best, phases, cycles), atomically\n"
            "  --plot FILE.svg      best and median population score per cycle\n"
-           "  --save FILE          save the warmed-up supernet (safetensors)\n"
+           "  --save FILE          save the warmed-up supernet (safetensors; not with --compare)\n"
            "  --resume DIR         checkpoint the run into DIR (created if missing; every 5 cycles) and, when\n"
            "                       DIR holds a checkpoint, continue from it to the uninterrupted result\n"
-           "  --progress / --quiet progress lines on stderr (default: when stderr is a terminal)\n");
+           "  --progress           progress on stderr (the default; undoes an earlier --quiet)\n");
+    program_help_options(stdout, PROGRAM_HELP_QUIET);
+    printf("\n"
+           "Examples:\n"
+           "  " PROG "                                        the main job (synthetic CTR data, SiGeo, 1 %% warm-up)\n"
+           "  " PROG " --preset tiny --rows 4000 --cycles 3   a run of a minute\n"
+           "  " PROG " --compare --out table3.json             the paper's Table 3 methods on the same budget\n"
+           "  " PROG " --data fashion-mnist --proxy zico        the mlp space on Fashion-MNIST\n"
+           "\n");
+    program_help_exit_status(stdout, PROGRAM_HELP_INTERRUPT);
 }
 
+/* 0: run; 1: done (--help, --version); -1: a usage error (message printed). */
 static int parse(config_t *c, int argc, char **argv)
 {
     cli_t cl;
@@ -120,14 +148,16 @@ static int parse(config_t *c, int argc, char **argv)
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
-            exit(0);
+            return 1;
+        } else if (cli_flag(&cl, "--version")) {
+            program_print_version(PROG);
+            return 1;
         } else if (cli_flag(&cl, "--compare")) {
             c->compare = 1;
         } else if (cli_flag(&cl, "--quiet")) {
             c->quiet = 1;
-            c->progress = 0;
         } else if (cli_flag(&cl, "--progress")) {
-            c->progress = 1;
+            c->quiet = 0;
         } else if ((r = cli_option(&cl, "--space")) != 0) {
             if (r < 0)
                 return -1;
@@ -235,16 +265,164 @@ static int parse(config_t *c, int argc, char **argv)
             return -1;
         }
     }
+    if (c->sample > c->population) {
+        fprintf(stderr, PROG ": --sample %u is larger than --population %u\n", c->sample, c->population);
+        return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- methods */
+
+typedef struct method {
+    const char *name;  /* for reports */
+    const char *proxy; /* a proxy kind name, "random" or "one-shot" */
+    double warmup;
+} method_t;
+
+/* The proxy kind named `name`, or -1. */
+static int proxy_kind_of(const char *name)
+{
+    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
+        if (!strcmp(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k), name))
+            return k;
+    return -1;
+}
+
+static int known_method(const char *proxy)
+{
+    if (!strcmp(proxy, "random") || !strcmp(proxy, "one-shot") || proxy_kind_of(proxy) >= 0)
+        return 1;
+    fprintf(stderr, PROG ": --proxy: unknown proxy '%s' (sigeo, zico, fisher-rao, random, one-shot, or a kind:", proxy);
+    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
+        fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
+    fprintf(stderr, ")\n");
+    return 0;
+}
+
+/* Proxies whose ZiCo term takes a gradient std across the k batches
+ * (sigeo_proxy_compute refuses k < 2 for them); Fisher-Rao and the
+ * baselines accept k = 1. */
+static int needs_two_batches(const char *proxy)
+{
+    const int kind = proxy_kind_of(proxy);
+    return kind == SIGEO_PROXY_SIGEO || kind == SIGEO_PROXY_ZICO;
+}
+
+/* ------------------------------------------------------------ usage checks */
+
+/* Training batches the run reads before anything else: the proxy's k, else
+ * the retraining's first one (all drop an incomplete last batch). */
+static int64_t batches_needed(const config_t *c)
+{
+    if (!c->compare && (!strcmp(c->proxy, "random") || !strcmp(c->proxy, "one-shot")))
+        return 1;
+    return c->k;
+}
+
+static int is_fashion_mnist(const char *data)
+{
+    return !strncmp(data, "fashion-mnist", 13) && (data[13] == '\0' || data[13] == ':');
+}
+
+/* Everything that can be checked without data, before any work: names,
+ * sizes, the output paths and the input. 0, or -1 with ONE line printed. */
+static int check_usage(config_t *c, int space_given)
+{
+    const int fmnist = is_fashion_mnist(c->data);
+    if (!fmnist && strcmp(c->data, "synthetic") != 0 && strncmp(c->data, "criteo:", 7) != 0) {
+        fprintf(stderr, PROG ": --data '%s': expected synthetic, criteo:FILE or fashion-mnist[:DIR]\n", c->data);
+        return -1;
+    }
+    if (fmnist && !space_given)
+        c->space = "mlp";
+    /* an existing --cache is the data (--data and --rows unused): its kind and size are checked once read */
+    const int cached = c->cache && access(c->cache, F_OK) == 0;
+    if (strcmp(c->space, "nasrec-small") != 0 && strcmp(c->space, "nasrec-full") != 0 && strcmp(c->space, "mlp") != 0) {
+        fprintf(stderr, PROG ": --space '%s': expected nasrec-small, nasrec-full or mlp\n", c->space);
+        return -1;
+    }
+    if (!cached && fmnist != !strcmp(c->space, "mlp")) {
+        fprintf(stderr, PROG ": --space %s does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
+                c->space, fmnist ? "image" : "CTR");
+        return -1;
+    }
+    if (!c->compare && !known_method(c->proxy))
+        return -1;
+    if (c->k < 2 && (c->compare || needs_two_batches(c->proxy))) {
+        fprintf(stderr, PROG ": --k %d: %s needs k >= 2 proxy batches (ZiCo's gradient std is taken across them)\n",
+                (int)c->k, c->compare ? "--compare (zico, sigeo)" : c->proxy);
+        return -1;
+    }
+    if (c->batch < 2 && !c->compare && !strcmp(c->proxy, "jacov")) {
+        fprintf(stderr, PROG ": --batch %lld: jacov needs batches of at least 2 rows\n", (long long)c->batch);
+        return -1;
+    }
+    if (c->finetune > 0 && !c->compare && strcmp(c->proxy, "one-shot") != 0) {
+        fprintf(stderr, PROG ": --finetune %lld applies to --proxy one-shot (and --compare), not to --proxy %s\n",
+                (long long)c->finetune, c->proxy);
+        return -1;
+    }
+    if (c->save && c->compare) {
+        fprintf(stderr, PROG ": --save: --compare runs six supernets; save one with a single run instead\n");
+        return -1;
+    }
+    /* The training split: round(0.8 n) rows of each label value (stratified,
+     * data.h), so at least 0.8 rows minus half a row per label value
+     * (2 for CTR, 10 for Fashion-MNIST). */
+    const int slack = fmnist ? 5 : 1;
+    const int64_t batches = batches_needed(c), need = batches * c->batch, train = c->rows * 8 / 10 - slack;
+    if (!cached && train < need) {
+        const int64_t min_rows = ((need + slack) * 10 + 7) / 8;
+        if (batches == 1)
+            fprintf(stderr,
+                    PROG ": --rows %lld: the 80 %% training split (about %lld rows) is smaller than one batch of "
+                    "--batch %lld; use --rows %lld or more, or a smaller --batch\n",
+                    (long long)c->rows, (long long)(train > 0 ? train : 0), (long long)c->batch, (long long)min_rows);
+        else
+            fprintf(stderr,
+                    PROG ": --rows %lld: the 80 %% training split (about %lld rows) is smaller than --k %lld batches "
+                    "of --batch %lld (%lld rows); use --rows %lld or more, or a smaller --batch or --k\n",
+                    (long long)c->rows, (long long)(train > 0 ? train : 0), (long long)batches, (long long)c->batch,
+                    (long long)need, (long long)min_rows);
+        return -1;
+    }
     if (c->resume && c->compare) {
         fprintf(stderr, PROG ": --resume and --compare do not go together (one run per checkpoint)\n");
         return -1;
     }
-    if (c->resume && mkdir(c->resume, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, PROG ": --resume %s: %s\n", c->resume, strerror(errno));
+    if (output_validate_file(PROG, "--out", c->out) || output_validate_file(PROG, "--plot", c->plot) ||
+        output_validate_file(PROG, "--save", c->save) || output_validate_dir(PROG, "--resume", c->resume, 1))
+        return -1;
+    if (cached && access(c->cache, R_OK) != 0) {
+        fprintf(stderr, PROG ": --cache %s: %s\n", c->cache, strerror(errno));
         return -1;
     }
-    if (c->sample > c->population) {
-        fprintf(stderr, PROG ": --sample %u is larger than --population %u\n", c->sample, c->population);
+    if (c->cache && !cached && output_validate_file(PROG, "--cache", c->cache))
+        return -1;
+    if (!cached && !strncmp(c->data, "criteo:", 7) && access(c->data + 7, R_OK) != 0) {
+        fprintf(stderr, PROG ": --data %s: cannot read '%s': %s\n", c->data, c->data + 7, strerror(errno));
+        return -1;
+    }
+    /* an explicit directory that does not hold the files is an error, not a
+     * fall-back (cli_fashion_mnist_dir_strict's rule, said of --data) */
+    if (cached) {
+        /* the data is the cache's */
+    } else if (fmnist && c->data[13] == ':') {
+        char why[2048];
+        int fell_back = 0;
+        if (cli_fashion_mnist_dir(c->fmnist_dir, sizeof c->fmnist_dir, &fell_back, c->data + 14, why, sizeof why) ||
+            fell_back) {
+            fprintf(stderr, PROG ": --data %s: '%s' is not a directory holding the four Fashion-MNIST files "
+                    "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n", c->data, c->data + 14);
+            return -1;
+        }
+    } else if (fmnist && cli_fashion_mnist_dir_strict(PROG, c->fmnist_dir, sizeof c->fmnist_dir, NULL)) {
+        return -1;
+    }
+    /* the last check passed: the checkpoint directory may now be made */
+    if (c->resume && mkdir(c->resume, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, PROG ": --resume %s: %s\n", c->resume, strerror(errno));
         return -1;
     }
     return 0;
@@ -255,8 +433,16 @@ static int parse(config_t *c, int argc, char **argv)
 typedef struct data {
     sigeo_dataset_t *all, *train, *val, *test;
     int classification; /* 1: labels + softmax (Fashion-MNIST); 0: CTR */
-    char source[300];
+    char source[4400]; /* holds a directory or file path of up to 4095 bytes */
 } data_t;
+
+static int64_t rows_of(sigeo_dataset_t *ds)
+{
+    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
+    sigeo_dataset_get_info(&info, ds);
+    return info.n_rows;
+}
+
 
 /* --cache: d->all (just loaded, or NULL for a Criteo file, streamed) is
  * written to the cache file, then the data is the file's mapping. */
@@ -282,6 +468,7 @@ static int use_cache(data_t *d, const config_t *c)
     return 0;
 }
 
+/* Reads or generates the data and splits it; an exit status. */
 static int load_data(data_t *d, const config_t *c)
 {
     memset(d, 0, sizeof *d);
@@ -308,28 +495,37 @@ static int load_data(data_t *d, const config_t *c)
         if (st != SIGEO_OK)
             return failed("reading the Criteo file", st);
         snprintf(d->source, sizeof d->source, "Criteo TSV %s, %lld rows", c->data + 7, (long long)cs.rows);
-    } else if (!strncmp(c->data, "fashion-mnist", 13) && (c->data[13] == '\0' || c->data[13] == ':')) {
-        char dir[256], why[512];
-        if (cli_fashion_mnist_dir(dir, sizeof dir, NULL, c->data[13] == ':' ? c->data + 14 : NULL, why, sizeof why)) {
-            fprintf(stderr, PROG ": %s\n", why);
-            return 1;
-        }
-        st = sigeo_fashion_mnist_load(&d->all, dir, SIGEO_FASHION_MNIST_TRAIN, c->rows);
+    } else {
+        st = sigeo_fashion_mnist_load(&d->all, c->fmnist_dir, SIGEO_FASHION_MNIST_TRAIN, c->rows);
         if (st != SIGEO_OK)
             return failed("loading Fashion-MNIST", st);
         d->classification = 1;
-        snprintf(d->source, sizeof d->source, "Fashion-MNIST %s (training images)", dir);
-    } else {
-        fprintf(stderr, PROG ": --data '%s': expected synthetic, criteo:FILE or fashion-mnist[:DIR]\n", c->data);
-        return 2;
+        snprintf(d->source, sizeof d->source, "Fashion-MNIST %s (training images)", c->fmnist_dir);
     }
     if (c->cache && access(c->cache, F_OK) != 0) {
         int rc = use_cache(d, c);
         if (rc)
             return rc;
     }
+    if (d->classification != !strcmp(c->space, "mlp")) { /* a --cache of the other kind */
+        if (shown_progress)
+            progress_break(shown_progress);
+        fprintf(stderr, PROG ": --space %s does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
+                c->space, d->classification ? "image" : "CTR");
+        return PROGRAM_EXIT_USAGE;
+    }
     sigeo_split_options_t sp = SIGEO_SPLIT_OPTIONS_INIT;
     TRY("splitting 80/10/10", sigeo_dataset_split(&d->train, &d->val, &d->test, d->all, &sp));
+    /* a file shorter than --rows: the rule of check_usage on the real split */
+    const int64_t batches = batches_needed(c);
+    if (rows_of(d->train) < batches * c->batch) {
+        if (shown_progress)
+            progress_break(shown_progress);
+        fprintf(stderr, PROG ": --data %s: %lld rows, a training split of %lld, fewer than %lld batch%s of %lld\n",
+                c->data, (long long)rows_of(d->all), (long long)rows_of(d->train), (long long)batches,
+                batches == 1 ? "" : "es", (long long)c->batch);
+        return PROGRAM_EXIT_USAGE;
+    }
     return 0;
 }
 
@@ -341,69 +537,172 @@ static void free_data(data_t *d)
     sigeo_dataset_destroy(d->test);
 }
 
-static int64_t rows_of(sigeo_dataset_t *ds)
-{
-    sigeo_dataset_info_t info = SIGEO_DATASET_INFO_INIT;
-    sigeo_dataset_get_info(&info, ds);
-    return info.n_rows;
-}
+/* ------------------------------------------------------------ one run's log */
 
-/* --------------------------------------------------------------- methods */
+/* One search evaluation, copied from the record callback (whose pointers
+ * are borrowed for the call): what an interrupted run still reports. */
+typedef struct eval_rec {
+    int64_t index, cycle;
+    int32_t status;
+    int has_proxy;
+    double score, seconds;
+    char *arch, *message;
+    sigeo_proxy_result_t proxy;
+} eval_rec_t;
 
-typedef struct method {
-    const char *name;  /* for reports */
-    const char *proxy; /* a proxy kind name, "random" or "one-shot" */
-    double warmup;
-} method_t;
+/* What one method's run produced as it happened, and its result when it
+ * completed. */
+typedef struct run_log {
+    const method_t *method;
+    eval_rec_t *evals;
+    size_t n_evals, cap_evals;
+    double *best, *median, *cycle_x; /* per cycle: the plot and the JSON */
+    size_t n_cycles, cap;
+    int lost;                  /* a record could not be kept (out of memory) */
+    int phase;                 /* the phase being reported, -1 before the first */
+    int64_t step;              /* its last step */
+    double value;              /* its last value (training loss) */
+    int64_t search_total;      /* planned evaluations (the search's reports) */
+    double best_score;         /* of the evaluations so far */
+    sigeo_nas_result_t *res;   /* NULL unless the run completed */
+    sigeo_context_t *ctx;      /* the result's supernet lives in it */
+} run_log_t;
 
-/* The proxy kind named `name`, or -1. */
-static int proxy_kind_of(const char *name)
-{
-    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
-        if (!strcmp(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k), name))
-            return k;
-    return -1;
-}
-
-static int known_method(const char *proxy)
-{
-    if (!strcmp(proxy, "random") || !strcmp(proxy, "one-shot") || proxy_kind_of(proxy) >= 0)
-        return 1;
-    fprintf(stderr, PROG ": unknown proxy '%s' (sigeo, zico, fisher-rao, random, one-shot, or a kind:", proxy);
-    for (int k = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
-        fprintf(stderr, " %s", sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    fprintf(stderr, ")\n");
-    return 0;
-}
-
-/* Progress lines and the per-cycle series (plot, JSON). */
+/* The progress callback's and the record callbacks' state. */
 typedef struct watch {
     const config_t *c;
-    double *best, *median, *cycle_x;
-    size_t n_cycles, cap;
+    progress_t *pg;
+    run_log_t *log; /* the run in progress */
 } watch_t;
 
+static const char *phase_name(int phase)
+{
+    static const char *const names[] = { "warm-up", "search", "retrain" };
+    return phase >= 0 && phase <= 2 ? names[phase] : "start";
+}
+
+/* The progress phase's label: "search", or "sigeo-1 search" with --compare. */
+static void phase_label(char *buf, size_t size, const watch_t *w, int phase)
+{
+    if (w->c->compare)
+        snprintf(buf, size, "%s %s", w->log->method->name, phase_name(phase));
+    else
+        snprintf(buf, size, "%s", phase_name(phase));
+}
+
+/* Starts reporting a phase (total 0: not known yet, set by its first report). */
+static void start_phase(watch_t *w, int phase, int64_t total)
+{
+    char label[48];
+    phase_label(label, sizeof label, w, phase);
+    progress_phase(w->pg, label, total);
+    w->log->phase = phase;
+    w->log->step = 0;
+    w->log->value = NAN;
+}
+
+/* Ends the phase being reported with its last figures. */
+static void end_phase(watch_t *w)
+{
+    run_log_t *L = w->log;
+    if (L->phase == SIGEO_NAS_PHASE_WARMUP && L->step == 0)
+        progress_end(w->pg, "no training steps");
+    else if (L->phase == SIGEO_NAS_PHASE_WARMUP)
+        progress_end(w->pg, "%lld steps, training loss %.4f", (long long)L->step, L->value);
+    else if (L->phase == SIGEO_NAS_PHASE_SEARCH)
+        progress_end(w->pg, "%zu evaluations, best score %.6g", L->n_evals, L->best_score);
+    else if (L->phase == SIGEO_NAS_PHASE_RETRAIN)
+        progress_end(w->pg, "training loss %.4f", L->value);
+    L->phase = -1;
+}
+
+/* The pipeline's progress: one progress phase per pipeline phase, started
+ * as soon as the previous one is known to be over (the warm-up before the
+ * run, the retraining after the last planned evaluation); the return value
+ * cancels the run at this safe point after a signal. */
 static int on_progress(const sigeo_nas_progress_t *p, void *user)
 {
-    const watch_t *w = user;
-    static const char *const names[] = { "warm-up", "search", "retrain" };
-    if (!w->c->progress)
-        return 0;
+    watch_t *w = user;
+    run_log_t *L = w->log;
+    if (p->phase != L->phase) {
+        if (L->phase >= 0)
+            end_phase(w);
+        start_phase(w, p->phase, p->total);
+    } else if (w->pg->total == 0 && p->total > 0) {
+        w->pg->total = p->total; /* a phase started before its size was known */
+    }
     if (p->phase == SIGEO_NAS_PHASE_SEARCH)
-        fprintf(stderr, "\r  search: evaluation %lld/%lld  best %.4f  %.1fs   ", (long long)p->step,
-                (long long)p->total, p->value, p->elapsed);
+        L->search_total = p->total;
+    L->step = p->step;
+    L->value = p->value;
+    if (p->phase == SIGEO_NAS_PHASE_SEARCH && !isfinite(p->value))
+        progress_update(w->pg, p->step, "no candidate scored yet");
+    else if (p->phase == SIGEO_NAS_PHASE_SEARCH)
+        progress_update(w->pg, p->step, "best score %.6g", p->value);
     else if (p->phase == SIGEO_NAS_PHASE_RETRAIN)
-        fprintf(stderr, "\r  retrain %d: step %lld/%lld  loss %.4f  %.1fs   ", (int)p->candidate + 1,
-                (long long)p->step, (long long)p->total, p->value, p->elapsed);
+        progress_update(w->pg, p->step, "candidate %d, loss %.4f", (int)p->candidate + 1, p->value);
     else
-        fprintf(stderr, "\r  %s: step %lld/%lld  loss %.4f  %.1fs   ", names[0], (long long)p->step,
-                (long long)p->total, p->value, p->elapsed);
-    return 0;
+        progress_update(w->pg, p->step, "loss %.4f", p->value);
+    return interrupt_requested();
+}
+
+static char *copy_string(const char *s)
+{
+    if (!s)
+        s = "";
+    const size_t n = strlen(s) + 1;
+    char *t = malloc(n);
+    if (t)
+        memcpy(t, s, n);
+    return t;
+}
+
+static void on_record(const sigeo_evaluation_t *e, void *user)
+{
+    run_log_t *L = ((watch_t *)user)->log;
+    if (L->n_evals == L->cap_evals) {
+        size_t cap = L->cap_evals ? 2 * L->cap_evals : 64;
+        eval_rec_t *ev = realloc(L->evals, cap * sizeof *ev);
+        if (!ev) {
+            L->lost = 1;
+            return;
+        }
+        L->evals = ev;
+        L->cap_evals = cap;
+    }
+    eval_rec_t *r = &L->evals[L->n_evals];
+    memset(r, 0, sizeof *r);
+    r->index = (int64_t)e->index;
+    r->cycle = e->cycle;
+    r->status = e->status;
+    r->score = e->score;
+    r->seconds = e->seconds;
+    r->arch = copy_string(e->arch_text);
+    r->message = copy_string(e->status == SIGEO_OK ? "" : e->message);
+    if (e->proxy) {
+        r->has_proxy = 1;
+        r->proxy = *e->proxy;
+    }
+    if (!r->arch || !r->message) {
+        free(r->arch);
+        free(r->message);
+        L->lost = 1;
+        return;
+    }
+    L->n_evals++;
+    if (e->status == SIGEO_OK && !(e->score <= L->best_score))
+        L->best_score = e->score;
+    /* the last planned evaluation: the retraining starts now */
+    if (L->phase == SIGEO_NAS_PHASE_SEARCH && L->search_total > 0 && r->index + 1 >= L->search_total) {
+        watch_t *w = user;
+        end_phase(w);
+        start_phase(w, SIGEO_NAS_PHASE_RETRAIN, 0);
+    }
 }
 
 static void on_cycle(const sigeo_cycle_report_t *r, void *user)
 {
-    watch_t *w = user;
+    run_log_t *w = ((watch_t *)user)->log;
     if (w->n_cycles == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 64;
         double *b = realloc(w->best, cap * sizeof *b), *md = realloc(w->median, cap * sizeof *md),
@@ -424,15 +723,40 @@ static void on_cycle(const sigeo_cycle_report_t *r, void *user)
     w->n_cycles++;
 }
 
-/* One method through sigeo_nas_run_space: a fresh context (same seed, same
- * initial weights for every method), the space built on the data. */
-static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const config_t *c, const data_t *d,
-                      const method_t *me, watch_t *w)
+static void run_log_free(run_log_t *L)
 {
+    for (size_t i = 0; i < L->n_evals; i++) {
+        free(L->evals[i].arch);
+        free(L->evals[i].message);
+    }
+    free(L->evals);
+    free(L->best);
+    free(L->median);
+    free(L->cycle_x);
+    sigeo_nas_result_destroy(L->res);
+    sigeo_context_destroy(L->ctx);
+}
+
+/* The message of the last failed evaluation, or NULL. */
+static const char *last_failure(const run_log_t *L)
+{
+    for (size_t i = L->n_evals; i-- > 0;)
+        if (L->evals[i].status != SIGEO_OK)
+            return L->evals[i].message;
+    return NULL;
+}
+
+/* One method through sigeo_nas_run_space: a fresh context (same seed, same
+ * initial weights for every method), the space built on the data. Returns
+ * 0 (L->res set), RUN_INTERRUPTED, or an exit status. */
+#define RUN_INTERRUPTED (-1)
+static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t *w)
+{
+    const method_t *me = L->method;
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = c->seed;
     co.threads = (uint32_t)c->threads;
-    TRY("creating the context", sigeo_context_create(ctx_out, &co));
+    TRY("creating the context", sigeo_context_create(&L->ctx, &co));
 
     sigeo_space_options_t sp = SIGEO_SPACE_OPTIONS_INIT;
     sp.preset = c->preset;
@@ -457,8 +781,10 @@ static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const
     o.k = (uint32_t)c->k;
     o.top_k = c->top_k;
     o.retrain_epochs = c->retrain_epochs;
-    o.progress = on_progress;
+    o.progress = on_progress; /* also the way to stop: it returns interrupt_requested() */
     o.progress_user = w;
+    o.record = on_record;
+    o.record_user = w;
     o.cycle = on_cycle;
     o.cycle_user = w;
     o.checkpoint_dir = c->resume; /* NULL: no checkpoints */
@@ -473,17 +799,39 @@ static int run_method(sigeo_nas_result_t **out, sigeo_context_t **ctx_out, const
         o.scorer = SIGEO_NAS_SCORE_PROXY;
         po.kind = proxy_kind_of(me->proxy);
     }
-    if (!c->quiet)
-        fprintf(stderr, "[%s] warm-up %.1f%%, search %s (P %u S %u C %u G %u), retrain top-%d\n", me->name,
-                100 * me->warmup, me->proxy, c->population, c->sample, c->children, c->cycles, (int)c->top_k);
-    sigeo_status_t st = nas_mpi_run_space(out, *ctx_out, c->space, &sp, d->train, d->val, d->test, &o);
-    if (c->progress)
-        fprintf(stderr, "\n");
-    if (st != SIGEO_OK)
-        return failed(me->name, st);
+    progress_note(w->pg, "[%s] warm-up %.1f%%, search %s (P %u S %u C %u G %u), retrain top-%d", me->name,
+                  100 * me->warmup, me->proxy, c->population, c->sample, c->children, c->cycles, (int)c->top_k);
+    w->log = L;
+    L->phase = -1;
+    L->best_score = NAN;
+    if (me->warmup > 0)
+        start_phase(w, SIGEO_NAS_PHASE_WARMUP, 0);
+    sigeo_status_t st = nas_mpi_run_space(&L->res, L->ctx, c->space, &sp, d->train, d->val, d->test, &o);
+    if (st == SIGEO_ERR_CANCELLED && interrupt_requested()) {
+        progress_break(w->pg);
+        progress_note(w->pg, "[%s] interrupted in the %s after %zu evaluations; writing what is complete", me->name,
+                      phase_name(L->phase), L->n_evals);
+        return RUN_INTERRUPTED;
+    }
+    if (st != SIGEO_OK) {
+        char what[512];
+        const char *why = last_failure(L);
+        /* "no architecture could be scored": say why the evaluations failed */
+        if (why && L->n_evals > 0)
+            snprintf(what, sizeof what, "%s (the last of %zu evaluations failed with: %s)", me->name, L->n_evals, why);
+        else
+            snprintf(what, sizeof what, "%s", me->name);
+        return failed(what, st);
+    }
+    sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+    sigeo_nas_result_get_summary(&s, L->res);
+    if (L->phase >= 0) {
+        L->value = s.val_logloss;
+        L->phase = -1;
+        progress_end(w->pg, "top-%d retrained, best validation log loss %.4f", (int)s.top_n, s.val_logloss);
+    }
     return 0;
 }
-
 /* -------------------------------------------------------------- reporting */
 
 /* Text of an architecture in a buffer the caller frees (NULL when out of memory). */
@@ -532,32 +880,96 @@ static void best_view_free(best_view_t *b)
     free(b->desc);
 }
 
-static void json_evaluations(json_out_t *j, const sigeo_nas_result_t *r)
+
+/* One evaluation as an object. */
+static void json_evaluation(json_out_t *j, const sigeo_evaluation_t *e)
 {
-    const uint64_t n = sigeo_nas_result_evaluation_count(r);
-    for (uint64_t i = 0; i < n; i++) {
-        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
-        if (sigeo_nas_result_evaluation(&e, r, i) != SIGEO_OK)
-            continue;
-        json_out_begin_object(j);
-        json_out_key_int(j, "index", (int64_t)e.index);
-        json_out_key_int(j, "cycle", e.cycle);
-        json_out_key_string(j, "arch", e.arch_text);
-        json_out_key_string(j, "status", e.status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e.status));
-        if (e.status != SIGEO_OK)
-            json_out_key_string(j, "message", e.message);
-        json_out_key_number(j, "score", e.status == SIGEO_OK ? e.score : NAN);
-        json_out_key_number(j, "seconds", e.seconds);
-        if (e.proxy) {
-            json_out_key_number(j, "zico", e.proxy->zico);
-            json_out_key_number(j, "fr", e.proxy->fr);
-            json_out_key_number(j, "log_fr", e.proxy->log_fr);
-            json_out_key_number(j, "loss", e.proxy->loss);
-        }
-        json_out_end_object(j);
+    json_out_begin_object(j);
+    json_out_key_int(j, "index", (int64_t)e->index);
+    json_out_key_int(j, "cycle", e->cycle);
+    json_out_key_string(j, "arch", e->arch_text);
+    json_out_key_string(j, "status", e->status == SIGEO_OK ? "ok" : sigeo_status_string((sigeo_status_t)e->status));
+    if (e->status != SIGEO_OK)
+        json_out_key_string(j, "message", e->message);
+    json_out_key_number(j, "score", e->status == SIGEO_OK ? e->score : NAN);
+    json_out_key_number(j, "seconds", e->seconds);
+    if (e->proxy) {
+        json_out_key_number(j, "zico", e->proxy->zico);
+        json_out_key_number(j, "fr", e->proxy->fr);
+        json_out_key_number(j, "log_fr", e->proxy->log_fr);
+        json_out_key_number(j, "loss", e->proxy->loss);
+        json_out_key_int(j, "flags", e->proxy->flags);
     }
+    json_out_end_object(j);
 }
 
+/* A completed run's evaluations are the result's (a --resume run's include
+ * those of the runs before it); an interrupted run's, those recorded here. */
+static void json_evaluations(json_out_t *j, const run_log_t *L)
+{
+    json_out_begin_array(j);
+    const uint64_t n = L->res ? sigeo_nas_result_evaluation_count(L->res) : L->n_evals;
+    for (uint64_t i = 0; i < n; i++) {
+        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
+        if (L->res) {
+            if (sigeo_nas_result_evaluation(&e, L->res, i) != SIGEO_OK)
+                continue;
+        } else {
+            const eval_rec_t *r = &L->evals[i];
+            e.index = (uint64_t)r->index;
+            e.cycle = r->cycle;
+            e.status = r->status;
+            e.score = r->score;
+            e.seconds = r->seconds;
+            e.arch_text = r->arch;
+            e.message = r->message;
+            e.proxy = r->has_proxy ? &r->proxy : NULL;
+        }
+        json_evaluation(j, &e);
+    }
+    json_out_end_array(j);
+}
+
+/* Best score first; the earlier evaluation first among equal scores. */
+static int by_score(const void *a, const void *b)
+{
+    const eval_rec_t *x = *(const eval_rec_t *const *)a, *y = *(const eval_rec_t *const *)b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* An interrupted run's top-k so far: its best distinct successfully scored
+ * architectures (what sigeo_search_top would return), not retrained. */
+static void json_top_k_so_far(json_out_t *j, const run_log_t *L, int32_t top_k)
+{
+    const eval_rec_t **ok = malloc((L->n_evals ? L->n_evals : 1) * sizeof *ok);
+    size_t n = 0;
+    for (size_t i = 0; ok && i < L->n_evals; i++)
+        if (L->evals[i].status == SIGEO_OK)
+            ok[n++] = &L->evals[i];
+    if (n)
+        qsort(ok, n, sizeof *ok, by_score);
+    json_out_begin_array(j);
+    int32_t written = 0;
+    for (size_t i = 0; i < n && written < top_k; i++) {
+        int seen = 0;
+        for (size_t p = 0; p < i && !seen; p++)
+            seen = !strcmp(ok[p]->arch, ok[i]->arch);
+        if (seen)
+            continue;
+        json_out_begin_object(j);
+        json_out_key_int(j, "rank", written++);
+        json_out_key_string(j, "arch", ok[i]->arch);
+        json_out_key_number(j, "score", ok[i]->score);
+        json_out_key_bool(j, "retrained", 0);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+    free(ok);
+}
+
+/* A completed run's top-k with their retrain results. */
 static void json_top_k(json_out_t *j, const sigeo_nas_result_t *r, const sigeo_nas_summary_t *s, int classification)
 {
     int32_t *arch = malloc((size_t)s->n_arch * sizeof *arch);
@@ -568,14 +980,20 @@ static void json_top_k(json_out_t *j, const sigeo_nas_result_t *r, const sigeo_n
             continue;
         char *text = arch_string(arch, s->n_arch);
         json_out_begin_object(j);
+        json_out_key_int(j, "rank", cd.rank);
         json_out_key_string(j, "arch", text);
-        json_out_key_string(j, "status", sigeo_status_string((sigeo_status_t)cd.status));
         json_out_key_number(j, "score", cd.score);
+        json_out_key_bool(j, "retrained", 1);
+        json_out_key_bool(j, "selected", i == s->best);
+        json_out_key_string(j, "status", sigeo_status_string((sigeo_status_t)cd.status));
         json_out_key_number(j, "val_logloss", cd.val_logloss);
+        json_out_key_number(j, classification ? "val_accuracy" : "val_auc",
+                            classification ? cd.val_accuracy : cd.val_auc);
         json_out_key_number(j, "test_logloss", cd.test_logloss);
         json_out_key_number(j, classification ? "test_accuracy" : "test_auc",
                             classification ? cd.test_accuracy : cd.test_auc);
         json_out_key_int(j, "params", cd.params);
+        json_out_key_int(j, "flops", cd.flops);
         json_out_key_number(j, "seconds", cd.seconds);
         json_out_end_object(j);
         free(text);
@@ -600,8 +1018,6 @@ static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classifica
     json_out_key_int(j, "params", s.params);
     json_out_key_int(j, "flops", s.flops);
     json_out_end_object(j);
-    json_out_key(j, "top_k");
-    json_top_k(j, r, &s, classification);
     json_out_key(j, "phases");
     json_out_begin_object(j);
     json_out_key(j, "warmup");
@@ -613,6 +1029,7 @@ static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classifica
     json_out_begin_object(j);
     json_out_key_number(j, "seconds", s.search_seconds);
     json_out_key_int(j, "evaluations", (int64_t)s.evaluations);
+    json_out_key_int(j, "failed", (int64_t)s.failed);
     json_out_end_object(j);
     json_out_key(j, "retrain");
     json_out_begin_object(j);
@@ -621,6 +1038,198 @@ static void json_best(json_out_t *j, const sigeo_nas_result_t *r, int classifica
     json_out_end_object(j);
     json_out_end_object(j);
     best_view_free(&b);
+}
+
+static const char *lambda_preset_name(int32_t p)
+{
+    static const char *const names[] = { "custom", "zero-shot", "recsys", "vision" };
+    return p >= 0 && p <= 3 ? names[p] : NULL;
+}
+
+/* How a run scored and searched: the pipeline's provenance (the summary's,
+ * when the run completed) and the proxy's full provenance (lambdas,
+ * estimator, variant, flags, seed, threads) from its first scored
+ * candidate, the same settings every candidate was scored with. */
+static void json_pipeline(json_out_t *j, const config_t *c, const run_log_t *L)
+{
+    const method_t *me = L->method;
+    json_out_key(j, "pipeline");
+    json_out_begin_object(j);
+    json_out_key_string(j, "scorer", !strcmp(me->proxy, "random")     ? "random"
+                                     : !strcmp(me->proxy, "one-shot") ? "one-shot"
+                                                                      : "proxy");
+    json_out_key_string(j, "search", !strcmp(me->proxy, "random") ? "random" : "evolution");
+    json_out_key_string(j, "scope", c->scope == SIGEO_SCOPE_HEAD ? "head" : "all");
+    if (L->res) {
+        sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+        sigeo_nas_result_get_summary(&s, L->res);
+        json_out_key_string(j, "lambda_preset", s.lambda_preset >= 0 ? lambda_preset_name(s.lambda_preset) : NULL);
+        json_out_key_int(j, "k", s.k);
+        json_out_key_int(j, "seed", (int64_t)s.seed);
+        json_out_key_number(j, "warmup_fraction", s.warmup_fraction);
+        json_out_key_int(j, "batch_size", s.batch_size);
+        json_out_key_int(j, "finetune_steps", s.finetune_steps);
+        json_out_key_int(j, "libsigeo_version_number", s.library_version);
+    } else {
+        json_out_key_int(j, "k", c->k);
+        json_out_key_int(j, "seed", (int64_t)c->seed);
+        json_out_key_number(j, "warmup_fraction", me->warmup);
+        json_out_key_int(j, "batch_size", c->batch);
+        json_out_key_int(j, "finetune_steps", !strcmp(me->proxy, "one-shot") ? c->finetune : 0);
+        json_out_key_int(j, "libsigeo_version_number", sigeo_version_number());
+    }
+    json_out_key_int(j, "threads", c->threads);
+    for (size_t i = 0; i < L->n_evals; i++)
+        if (L->evals[i].has_proxy && L->evals[i].status == SIGEO_OK) {
+            json_out_key(j, "proxy");
+            json_out_begin_object(j);
+            provenance_json_proxy_result(j, &L->evals[i].proxy);
+            json_out_end_object(j);
+            break;
+        }
+    json_out_end_object(j);
+}
+
+static void json_cycles(json_out_t *j, const run_log_t *w)
+{
+    json_out_key(j, "cycles");
+    json_out_begin_array(j);
+    for (size_t i = 0; i < w->n_cycles; i++) {
+        json_out_begin_object(j);
+        json_out_key_int(j, "cycle", (int64_t)w->cycle_x[i]);
+        json_out_key_number(j, "best", w->best[i]);
+        json_out_key_number(j, "median", w->median[i]);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
+}
+
+/* One method's run as members of the current object. */
+static void json_run(json_out_t *j, const config_t *c, const data_t *d, const run_log_t *L)
+{
+    json_out_key_string(j, "method", L->method->name);
+    json_out_key_string(j, "proxy", L->method->proxy);
+    json_out_key_number(j, "warmup", L->method->warmup);
+    json_out_key_bool(j, "complete", L->res != NULL);
+    if (!L->res)
+        json_out_key_string(j, "stopped_in", phase_name(L->phase));
+    if (L->lost)
+        json_out_key_bool(j, "evaluations_incomplete", 1); /* out of memory while recording */
+    json_pipeline(j, c, L);
+    json_out_key(j, "evaluations");
+    json_evaluations(j, L);
+    json_cycles(j, L);
+    json_out_key(j, "top_k");
+    if (L->res) {
+        sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+        sigeo_nas_result_get_summary(&s, L->res);
+        json_top_k(j, L->res, &s, d->classification);
+        json_best(j, L->res, d->classification);
+    } else {
+        json_top_k_so_far(j, L, c->top_k);
+    }
+}
+
+static void json_config(json_out_t *j, const config_t *c, const data_t *d)
+{
+    json_out_key(j, "config");
+    json_out_begin_object(j);
+    json_out_key_string(j, "space", c->space);
+    json_out_key_string(j, "preset", c->preset == SIGEO_SPACE_FULL ? "full" : c->preset == SIGEO_SPACE_TINY ? "tiny"
+                                                                                                         : "scaled");
+    json_out_key_string(j, "data", d->source);
+    json_out_key_int(j, "rows", c->rows);
+    json_out_key_int(j, "train_rows", rows_of(d->train));
+    json_out_key_int(j, "val_rows", rows_of(d->val));
+    json_out_key_int(j, "test_rows", rows_of(d->test));
+    json_out_key_number(j, "warmup", c->warmup);
+    json_out_key_string(j, "proxy", c->compare ? "compare" : c->proxy);
+    json_out_key_string(j, "scope", c->scope == SIGEO_SCOPE_HEAD ? "head" : "all");
+    json_out_key_int(j, "population", c->population);
+    json_out_key_int(j, "sample", c->sample);
+    json_out_key_int(j, "children", c->children);
+    json_out_key_int(j, "cycles", c->cycles);
+    json_out_key_int(j, "top_k", c->top_k);
+    json_out_key_int(j, "k", c->k);
+    json_out_key_int(j, "batch", c->batch);
+    json_out_key_number(j, "retrain_epochs", c->retrain_epochs);
+    json_out_key_int(j, "finetune", c->finetune);
+    json_out_key_int(j, "seed", (int64_t)c->seed);
+    json_out_key_int(j, "threads", c->threads);
+    json_out_end_object(j);
+}
+
+/* What the --out document holds (an output_json_fn's `user`). */
+typedef struct report {
+    const config_t *c;
+    const data_t *d;
+    const run_log_t *logs;
+    size_t n_started, n_methods;
+    int interrupted;
+} report_t;
+
+/* The run that is "the" result: the only one, or sigeo-1 of --compare once complete. */
+static const run_log_t *main_run(const report_t *r)
+{
+    if (!r->c->compare)
+        return r->n_started ? &r->logs[0] : NULL;
+    const size_t sigeo1 = r->n_methods - 2;
+    return sigeo1 < r->n_started && r->logs[sigeo1].res ? &r->logs[sigeo1] : NULL;
+}
+
+/* The --out document: the provenance block, the config, the run(s). */
+static void write_json(json_out_t *j, const void *user)
+{
+    const report_t *r = user;
+    const config_t *c = r->c;
+    const int64_t seed = (int64_t)c->seed;
+    size_t n_complete = 0;
+    for (size_t i = 0; i < r->n_started; i++)
+        n_complete += r->logs[i].res != NULL;
+    const provenance_t pv = { PROG ".result", 1, PROG, c->argc, c->argv, c->threads, &seed, 1, r->interrupted };
+    json_out_begin_object(j);
+    provenance_json(j, &pv);
+    json_config(j, c, r->d);
+    json_out_key(j, "completed");
+    json_out_begin_object(j);
+    json_out_key_int(j, "methods", (int64_t)n_complete);
+    json_out_key_int(j, "of_methods", (int64_t)r->n_methods);
+    json_out_end_object(j);
+    if (c->compare) {
+        json_out_key(j, "runs");
+        json_out_begin_array(j);
+        for (size_t i = 0; i < r->n_started; i++) {
+            json_out_begin_object(j);
+            json_run(j, c, r->d, &r->logs[i]);
+            json_out_end_object(j);
+        }
+        json_out_end_array(j);
+        json_out_key(j, "compare");
+        json_out_begin_array(j);
+        for (size_t i = 0; i < r->n_started; i++) {
+            if (!r->logs[i].res)
+                continue;
+            best_view_t b;
+            best_view(&b, r->logs[i].res);
+            const sigeo_nas_summary_t s = b.s;
+            json_out_begin_object(j);
+            json_out_key_string(j, "method", r->logs[i].method->name);
+            json_out_key_number(j, "warmup", r->logs[i].method->warmup);
+            json_out_key_number(j, "test_logloss", s.test_logloss);
+            json_out_key_number(j, "test_auc", s.test_auc);
+            json_out_key_number(j, "search_seconds", s.warmup_seconds + s.search_seconds);
+            json_out_key_int(j, "evaluations", (int64_t)s.evaluations);
+            json_out_key_string(j, "arch", b.text);
+            json_out_end_object(j);
+            best_view_free(&b);
+        }
+        json_out_end_array(j);
+    }
+    /* the main result's keys at the top level (single: the run itself) */
+    const run_log_t *m = main_run(r);
+    if (m)
+        json_run(j, c, r->d, m);
+    json_out_end_object(j);
 }
 
 static void print_single(const config_t *c, const data_t *d, const sigeo_nas_result_t *r)
@@ -645,163 +1254,67 @@ static void print_single(const config_t *c, const data_t *d, const sigeo_nas_res
     best_view_free(&b);
 }
 
-static void write_plot(const config_t *c, const watch_t *w)
+/* The search plot: best and median population score per cycle (whole-number
+ * cycle ticks), written atomically. 0, or an exit status. */
+static int write_plot(const config_t *c, const run_log_t *w, int interrupted)
 {
     if (!c->plot || w->n_cycles == 0)
-        return;
+        return 0;
     svg_series_t ser[2] = { { "best", w->cycle_x, w->best, w->n_cycles, "#1f77b4" },
                             { "median", w->cycle_x, w->median, w->n_cycles, "#ff7f0e" } };
     char title[256];
-    snprintf(title, sizeof title, "%s search on %s: population score per cycle", c->proxy, c->space);
-    if (svg_write_lines(c->plot, title, "cycle", "proxy score (higher is better)", ser, 2))
+    snprintf(title, sizeof title, "%s search on %s: population score per cycle%s", c->proxy, c->space,
+             interrupted ? " (interrupted)" : "");
+    if (svg_write_lines(c->plot, title, "cycle", "proxy score (higher is better)", ser, 2)) {
         fprintf(stderr, PROG ": --plot %s: %s\n", c->plot, strerror(errno));
-}
-
-static void json_config(json_out_t *j, const config_t *c, const data_t *d)
-{
-    json_out_key(j, "config");
-    json_out_begin_object(j);
-    json_out_key_string(j, "space", c->space);
-    json_out_key_string(j, "data", d->source);
-    json_out_key_number(j, "warmup", c->warmup);
-    json_out_key_string(j, "proxy", c->proxy);
-    json_out_key_string(j, "scope", c->scope == SIGEO_SCOPE_HEAD ? "head" : "all");
-    json_out_key_int(j, "population", c->population);
-    json_out_key_int(j, "sample", c->sample);
-    json_out_key_int(j, "children", c->children);
-    json_out_key_int(j, "cycles", c->cycles);
-    json_out_key_int(j, "top_k", c->top_k);
-    json_out_key_int(j, "k", c->k);
-    json_out_key_int(j, "batch", c->batch);
-    json_out_key_int(j, "finetune", c->finetune);
-    json_out_key_int(j, "seed", (int64_t)c->seed);
-    json_out_key_string(j, "libsigeo", sigeo_version());
-    json_out_end_object(j);
-}
-
-static void json_cycles(json_out_t *j, const watch_t *w)
-{
-    json_out_key(j, "cycles");
-    json_out_begin_array(j);
-    for (size_t i = 0; i < w->n_cycles; i++) {
-        json_out_begin_object(j);
-        json_out_key_number(j, "cycle", w->cycle_x[i]);
-        json_out_key_number(j, "best", w->best[i]);
-        json_out_key_number(j, "median", w->median[i]);
-        json_out_end_object(j);
-    }
-    json_out_end_array(j);
-}
-
-/* The --out file: everything of the run(s), written to a temporary file
- * next to it and renamed over it only when complete. */
-static int write_json(const config_t *c, const data_t *d, const method_t *methods, size_t n_methods,
-                      sigeo_nas_result_t *const *res, const watch_t *w)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", c->out, (long)getpid()) >= (int)sizeof tmp) {
-        fprintf(stderr, PROG ": --out %s: path too long\n", c->out);
-        return 1;
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": --out %s: %s\n", c->out, strerror(errno));
-        return 1;
-    }
-    json_out_t j;
-    json_out_init(&j, f, 1);
-    json_out_begin_object(&j);
-    json_config(&j, c, d);
-    if (c->compare) {
-        json_out_key(&j, "runs");
-        json_out_begin_array(&j);
-        for (size_t i = 0; i < n_methods; i++) {
-            json_out_begin_object(&j);
-            json_out_key_string(&j, "method", methods[i].name);
-            json_out_key(&j, "evaluations");
-            json_out_begin_array(&j);
-            json_evaluations(&j, res[i]);
-            json_out_end_array(&j);
-            json_out_end_object(&j);
-        }
-        json_out_end_array(&j);
-        json_out_key(&j, "compare");
-        json_out_begin_array(&j);
-        for (size_t i = 0; i < n_methods; i++) {
-            best_view_t b;
-            best_view(&b, res[i]);
-            const sigeo_nas_summary_t s = b.s;
-            json_out_begin_object(&j);
-            json_out_key_string(&j, "method", methods[i].name);
-            json_out_key_number(&j, "warmup", methods[i].warmup);
-            json_out_key_number(&j, "test_logloss", s.test_logloss);
-            json_out_key_number(&j, "test_auc", s.test_auc);
-            json_out_key_number(&j, "search_seconds", s.warmup_seconds + s.search_seconds);
-            json_out_key_int(&j, "evaluations", (int64_t)s.evaluations);
-            json_out_key_string(&j, "arch", b.text);
-            json_out_end_object(&j);
-            best_view_free(&b);
-        }
-        json_out_end_array(&j);
-    } else {
-        json_out_key(&j, "evaluations");
-        json_out_begin_array(&j);
-        json_evaluations(&j, res[0]);
-        json_out_end_array(&j);
-    }
-    /* compare: sigeo-1 is "the" result */
-    json_best(&j, res[c->compare ? n_methods - 2 : 0], d->classification);
-    json_cycles(&j, w);
-    json_out_end_object(&j);
-    const char *why = NULL;
-    int bad = json_out_finish(&j, &why) != 0;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        why = strerror(errno);
-    }
-    if (!bad && rename(tmp, c->out) != 0) {
-        bad = 1;
-        why = strerror(errno);
-    }
-    if (bad) {
-        fprintf(stderr, PROG ": --out %s: %s\n", c->out, why ? why : "write failed");
-        remove(tmp);
-        return 1;
+        return PROGRAM_EXIT_FAILURE;
     }
     return 0;
+}
+
+static void print_compare(const config_t *c, const run_log_t *logs, size_t n)
+{
+    printf("\n%-10s %8s %10s %10s %14s %12s\n", "method", "warm-up", "log loss", "AUC", "search s", "evals");
+    for (size_t i = 0; i < n; i++) {
+        sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+        sigeo_nas_result_get_summary(&s, logs[i].res);
+        printf("%-10s %7.0f%% %10.4f %10.4f %14.1f %12llu\n", logs[i].method->name, 100 * logs[i].method->warmup,
+               s.test_logloss, s.test_auc, s.warmup_seconds + s.search_seconds, (unsigned long long)s.evaluations);
+    }
+    printf("(search s = warm-up + search; every method then retrains its top-%d the same way)\n", c->top_k);
 }
 
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, isatty(2), NULL, NULL, NULL, NULL, NULL };
+                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
     if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
-        return 1;
+        return PROGRAM_EXIT_FAILURE;
+    c.argc = argc;
+    c.argv = argv;
     int space_given = 0;
     for (int i = 1; i < argc; i++)
         space_given |= !strncmp(argv[i], "--space", 7);
-    if (parse(&c, argc, argv))
-        return 2;
-    if (!strncmp(c.data, "fashion-mnist", 13) && !space_given)
-        c.space = "mlp";
-    if (!c.compare && !known_method(c.proxy))
-        return 2;
+    const int pr = parse(&c, argc, argv);
+    if (pr != 0)
+        return pr > 0 ? PROGRAM_EXIT_OK : PROGRAM_EXIT_USAGE;
+    if (check_usage(&c, space_given))
+        return PROGRAM_EXIT_USAGE;
+
+    interrupt_install(PROG);
+    progress_t pg;
+    progress_init(&pg, PROG, c.quiet ? PROGRESS_OFF : PROGRESS_AUTO);
+    shown_progress = &pg;
+
     data_t d;
-    double t0 = now();
+    progress_phase(&pg, "data", 0);
     int rc = nas_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
     if (rc) {
         free_data(&d);
         return rc;
     }
-    if (d.classification != !strcmp(c.space, "mlp")) {
-        fprintf(stderr, PROG ": space '%s' does not fit %s data (mlp is for Fashion-MNIST, nasrec-* for CTR)\n",
-                c.space, d.classification ? "image" : "CTR");
-        free_data(&d);
-        return 2;
-    }
-    if (!c.quiet)
-        fprintf(stderr, "data: %s; train/val/test %lld/%lld/%lld rows (%.1fs)\n", d.source, (long long)rows_of(d.train),
-                (long long)rows_of(d.val), (long long)rows_of(d.test), now() - t0);
+    progress_end(&pg, "%s; train/val/test %lld/%lld/%lld rows", d.source, (long long)rows_of(d.train),
+                 (long long)rows_of(d.val), (long long)rows_of(d.test));
 
     static const method_t compare_methods[] = {
         { "random", "random", 0.01 },    { "zico-0", "zico", 0.0 },  { "zico-1", "zico", 0.01 },
@@ -810,53 +1323,56 @@ int main(int argc, char **argv)
     const method_t single = { c.proxy, c.proxy, c.warmup };
     const method_t *methods = c.compare ? compare_methods : &single;
     const size_t n_methods = c.compare ? sizeof compare_methods / sizeof compare_methods[0] : 1;
-    sigeo_nas_result_t **res = calloc(n_methods, sizeof *res);
-    sigeo_context_t **ctxs = calloc(n_methods, sizeof *ctxs); /* each result's supernet lives in its context */
-    watch_t w = { &c, NULL, NULL, NULL, 0, 0 };
-    if (!res || !ctxs) {
-        free(res);
-        free(ctxs);
+    run_log_t *logs = calloc(n_methods, sizeof *logs);
+    if (!logs) {
         fprintf(stderr, PROG ": out of memory\n");
         free_data(&d);
-        return 1;
+        return PROGRAM_EXIT_FAILURE;
     }
+    watch_t w = { &c, &pg, NULL };
+    size_t n_started = 0;
+    int interrupted = 0;
     for (size_t i = 0; i < n_methods && rc == 0; i++) {
-        w.n_cycles = 0; /* the plot and JSON cycles are the last method's (single: the only one) */
-        rc = run_method(&res[i], &ctxs[i], &c, &d, &methods[i], &w);
-        if (rc == 0 && c.save && !c.compare && nas_mpi_rank() == 0) {
-            sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(res[i]), c.save);
+        if (interrupt_requested()) {
+            interrupted = 1;
+            break;
+        }
+        logs[i].method = &methods[i];
+        n_started = i + 1;
+        rc = run_method(&logs[i], &c, &d, &w);
+        if (rc == RUN_INTERRUPTED) {
+            interrupted = 1;
+            rc = 0;
+            break;
+        }
+        if (rc == 0 && c.save && nas_mpi_rank() == 0) {
+            sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(logs[i].res), c.save);
             if (st != SIGEO_OK)
-                rc = failed("saving the supernet", st);
+                rc = failed("--save: saving the supernet", st);
         }
     }
-    if (rc == 0) {
-        if (!c.compare) {
-            print_single(&c, &d, res[0]);
-            if (nas_mpi_rank() == 0)
-                write_plot(&c, &w);
-        } else {
-            printf("\n%-10s %8s %10s %10s %14s %12s\n", "method", "warm-up", "log loss", "AUC", "search s", "evals");
-            for (size_t i = 0; i < n_methods; i++) {
-                sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
-                sigeo_nas_result_get_summary(&s, res[i]);
-                printf("%-10s %7.0f%% %10.4f %10.4f %14.1f %12llu\n", methods[i].name, 100 * methods[i].warmup,
-                       s.test_logloss, s.test_auc, s.warmup_seconds + s.search_seconds,
-                       (unsigned long long)s.evaluations);
-            }
-            printf("(search s = warm-up + search; every method then retrains its top-%d the same way)\n", c.top_k);
-        }
-        if (c.out && nas_mpi_rank() == 0)
-            rc = write_json(&c, &d, methods, n_methods, res, &w);
+    if (rc == 0 && !interrupted) {
+        if (c.compare)
+            print_compare(&c, logs, n_methods);
+        else
+            print_single(&c, &d, logs[0].res);
     }
-    for (size_t i = 0; i < n_methods; i++) {
-        sigeo_nas_result_destroy(res[i]);
-        sigeo_context_destroy(ctxs[i]);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+        rc = PROGRAM_EXIT_FAILURE;
     }
-    free(res);
-    free(ctxs);
-    free(w.best);
-    free(w.median);
-    free(w.cycle_x);
+    /* outputs: at the end only, and after a signal what is complete */
+    const report_t rep = { &c, &d, logs, n_started, n_methods, interrupted };
+    /* under mpirun rank 0 writes for the job */
+    if (rc == 0 && c.out && nas_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
+        rc = PROGRAM_EXIT_FAILURE;
+    if (rc == 0 && !c.compare && n_started && nas_mpi_rank() == 0)
+        rc = write_plot(&c, &logs[0], interrupted);
+    for (size_t i = 0; i < n_methods; i++)
+        run_log_free(&logs[i]);
+    free(logs);
     free_data(&d);
-    return rc;
+    if (rc != 0)
+        return rc;
+    return interrupted ? PROGRAM_EXIT_INTERRUPTED : PROGRAM_EXIT_OK;
 }

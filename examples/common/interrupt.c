@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,7 +12,10 @@
 enum { TEMP_SLOTS = 16, TEMP_PATH = 4096 };
 
 static volatile sig_atomic_t got_signal;  /* the first signal number, 0 before */
-static volatile sig_atomic_t n_signals;
+/* Atomic: two signals can be handled at the same time on two threads (the
+ * mask of sigaction only blocks the other signal on the handling thread),
+ * and each must see its own count. Lock-free, so async-signal-safe. */
+static atomic_int n_signals;
 static const char *prog_name = "program";
 
 /* Temporary files of atomic writes in progress. A slot's path is written
@@ -29,8 +33,7 @@ static void say(const char *s)
 static void on_signal(int sig)
 {
     int saved = errno;
-    n_signals++;
-    if (n_signals == 1) {
+    if (atomic_fetch_add(&n_signals, 1) == 0) {
         got_signal = sig;
         say("\n");
         say(prog_name);
@@ -111,5 +114,5 @@ void interrupt_unregister_temp(int slot)
 void interrupt_reset(void)
 {
     got_signal = 0;
-    n_signals = 0;
+    atomic_store(&n_signals, 0);
 }

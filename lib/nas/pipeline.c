@@ -361,8 +361,9 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
         return u->record_status;
     if (st == SIGEO_ERR_CANCELLED && u->cancelled)
         return cancel_status(u, "the search");
+    /* the search's own messages already start with "search: " */
     if (st != SIGEO_OK)
-        return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: search");
+        return sigeo__nas_wrap(NULL, st, strncmp(sigeo_last_error(), "search: ", 8) ? "sigeo_nas_run: search" : "sigeo_nas_run");
     sigeo_search_info_t si = SIGEO_SEARCH_INFO_INIT;
     sigeo_search_get_info(&si, s);
     sum->evaluations = si.evaluations;

@@ -7,7 +7,7 @@ For every program given: --version (program and libsigeo versions), --help
 in the common layout (Usage, options, Examples, Exit status), an unknown
 option exits 2 with one line (one line only: no progress line came first,
 so nothing had started). For the programs this test knows
-(sigeo-fig3, sigeo-score, stats_from_gradients): usage errors that exit 2
+(sigeo-fig3, sigeo-score, stats_from_gradients, sigeo-nas): usage errors that exit 2
 before any work is done and leave no file behind, the JSON schema and
 provenance keys, --out replacing a previous file completely, and progress
 lines (not a terminal: whole lines, no carriage returns) in a log.
@@ -87,6 +87,17 @@ bad = {
     ],
     "stats_from_gradients": [
         ["--out", MISSING + "/s.json"], ["--k", "1"], ["--batch", "0"], ["--k", "x"], ["--seed", "-1"],
+    ],
+    # every one would otherwise generate 200 000 rows first (or fail only after the search)
+    "sigeo-nas": [
+        ["--space", "foo"], ["--proxy", "foo"], ["--k", "1"], ["--k", "1", "--proxy", "zico"], ["--k", "1", "--compare"],
+        ["--rows", "1000"], ["--rows", "300", "--proxy", "random"], ["--out", MISSING + "/r.json"],
+        ["--plot", MISSING + "/s.svg"], ["--save", MISSING + "/m.safetensors"], ["--out", "/"],
+        ["--data", "fashion-mnist:/nonexistent"], ["--data", "criteo:/nonexistent.tsv"], ["--data", "bogus"],
+        ["--space", "mlp"], ["--data", "fashion-mnist", "--space", "nasrec-small"], ["--finetune", "5"],
+        ["--compare", "--save", "m.safetensors"], ["--sample", "40"], ["--warmup", "2"], ["--preset", "huge"],
+        ["--batch", "1", "--proxy", "jacov"], ["--resume", MISSING + "/a/ckpt"], ["--resume", "ckpt", "--compare"],
+        ["--resume", "ckpt", "--rows", "1000"], ["--cache", MISSING + "/c.sgc"],
     ],
 }
 with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
@@ -182,6 +193,76 @@ with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
               % (q.returncode, q.stderr))
     elif "sigeo-fig3" in progs:
         print("note: Fashion-MNIST absent: the sigeo-fig3 runs are skipped")
+
+# ---------------- sigeo-nas: progress lines in a log, JSON keys, --out replaced
+if "sigeo-nas" in progs:
+    exe = progs["sigeo-nas"]
+    P, C, G, TOP = 6, 2, 3, 2
+    tiny = ["--preset", "tiny", "--rows", "4000", "--warmup", "0.1", "--population", str(P), "--sample", "3",
+            "--children", str(C), "--cycles", str(G), "--top-k", str(TOP), "--batch", "64", "--threads", "1"]
+    with tempfile.TemporaryDirectory(prefix="conventions-nas-") as tmp:
+        out = os.path.join(tmp, "r.json")
+        with open(out, "w") as f:
+            f.write("{ old and long " * 10000)
+        r = run([exe] + tiny + ["--out", out], env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=500)
+        check(r.returncode == 0, "sigeo-nas tiny: rc %d %s" % (r.returncode, r.stderr))
+        err, lines = r.stderr, r.stderr.splitlines()
+        check("\r" not in err, "sigeo-nas: carriage returns in a non-terminal log")
+        check(all(l.startswith("sigeo-nas: ") for l in lines), "sigeo-nas: stray stderr lines %r" % lines)
+        for phase in ("data", "warm-up", "search", "retrain"):
+            check(any(l.startswith("sigeo-nas: %s done in " % phase) for l in lines),
+                  "sigeo-nas: no end-of-phase line for %s in %r" % (phase, lines))
+        step = re.compile(r"^sigeo-nas: search (\d+)/(\d+) \((\d+\.\d) %\), elapsed [0-9.]+ (s|min).*, ETA ")
+        updates = [m for m in map(step.match, lines) if m]
+        # one report before each evaluation (interval 0: every one is a line)
+        check(len(updates) >= P + G * C - 1, "sigeo-nas: %d search progress lines" % len(updates))
+        check(all(int(m.group(2)) == P + G * C for m in updates), "sigeo-nas: search total (P + G x C) %r" % lines)
+        check([int(m.group(1)) for m in updates] == sorted(int(m.group(1)) for m in updates),
+              "sigeo-nas: search steps go backwards")
+        check("best architecture" in r.stdout, "sigeo-nas: no report on stdout")
+        if r.returncode == 0:
+            with open(out) as f:
+                doc = json.load(f)  # the old content is gone entirely
+            check_provenance(doc, "sigeo-nas", "sigeo-nas --out")
+            check(doc.get("schema") == {"name": "sigeo-nas.result", "version": 1}, "sigeo-nas schema %r"
+                  % doc.get("schema"))
+            check(doc.get("seeds") == [1] and doc.get("threads") == 1, "sigeo-nas seeds/threads %r"
+                  % [doc.get("seeds"), doc.get("threads")])
+            check(doc.get("complete") is True and doc.get("completed") == {"methods": 1, "of_methods": 1},
+                  "sigeo-nas complete/completed %r" % [doc.get("complete"), doc.get("completed")])
+            pl = doc.get("pipeline", {})
+            check(pl.get("scorer") == "proxy" and pl.get("k") == 4 and pl.get("lambda_preset") == "recsys"
+                  and pl.get("threads") == 1 and pl.get("seed") == 1, "sigeo-nas pipeline provenance %r" % pl)
+            px = pl.get("proxy", {})
+            # warmed up: the RecSys lambdas; the paper's exact Fisher-Rao estimator
+            check(px.get("proxy") == "sigeo" and px.get("lambdas") == [1, 1, 1] and px.get("fr_estimator") == "exact"
+                  and px.get("k") == 4 and px.get("n_samples") == 4 * 64 and "flags" in px,
+                  "sigeo-nas proxy provenance %r" % px)
+            ev = doc.get("evaluations", [])
+            check(len(ev) == P + G * C, "sigeo-nas evaluations: %d" % len(ev))
+            top = doc.get("top_k", [])
+            check(len(top) == TOP and all(t.get("retrained") is True for t in top), "sigeo-nas top_k %r" % top)
+            for t in top:
+                for k in ("arch", "score", "status", "val_logloss", "test_logloss", "test_auc", "params", "flops",
+                          "seconds", "selected"):
+                    check(k in t, "sigeo-nas top_k entry lacks %s" % k)
+            # the top-k are the best-scored distinct evaluations, best first
+            best_scores = sorted({e["arch"]: e["score"] for e in ev if e["status"] == "ok"}.values(), reverse=True)
+            check([t.get("score") for t in top] == best_scores[:TOP], "sigeo-nas top_k scores %r vs %r"
+                  % ([t.get("score") for t in top], best_scores[:TOP]))
+            sel = [t for t in top if t.get("selected")]
+            check(len(sel) == 1 and sel[0]["arch"] == doc.get("best", {}).get("arch")
+                  and sel[0]["val_logloss"] == min(t["val_logloss"] for t in top),
+                  "sigeo-nas: the selected candidate is the best by validation and is 'best'")
+            check([c.get("cycle") for c in doc.get("cycles", [])] == list(range(G + 1)), "sigeo-nas cycles %r"
+                  % doc.get("cycles"))
+            check(sorted(os.listdir(tmp)) == ["r.json"], "sigeo-nas left %r" % os.listdir(tmp))
+        # k = 1 is what Fisher-Rao (and the one-batch baselines) accept: only ZiCo's std needs two
+        q = run([exe] + tiny[:6] + ["--population", "4", "--sample", "2", "--cycles", "0", "--top-k", "1",
+                                      "--batch", "64", "--threads", "1", "--k", "1", "--proxy", "fisher-rao",
+                                      "--quiet"], timeout=500)
+        check(q.returncode == 0 and q.stderr == "", "sigeo-nas --k 1 --proxy fisher-rao --quiet: rc %d, stderr %r"
+              % (q.returncode, q.stderr))
 
 for f in fails:
     print("FAIL:", f)
