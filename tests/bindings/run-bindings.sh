@@ -18,11 +18,11 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" LD_LI
 echo "== bindings against $libdir"
 skipped=()
 
-# A stats-only host: examples/stats_from_gradients.c built with pkg-config sigeo-stats runs
+# A stats-only host (tests/bindings/stats_host.c) built with pkg-config sigeo-stats alone runs
 # without oneDNN and OpenBLAS loaded.
-echo "== C: stats_from_gradients against pkg-config sigeo-stats"
+echo "== C: a stats-only host against pkg-config sigeo-stats"
 host="$build/bindings-stats-host"
-${CC:-cc} -std=c11 -O1 -o "$host" examples/stats_from_gradients.c $(pkg-config --cflags --libs sigeo-stats) -lm
+${CC:-cc} -std=c11 -O1 -o "$host" tests/bindings/stats_host.c $(pkg-config --cflags --libs sigeo-stats) -lm
 if ldd "$host" | grep -Eq 'libdnnl|libopenblas|libsigeo\.so'; then
     echo "FAIL: a sigeo-stats host loads:"; ldd "$host"; exit 1
 fi
