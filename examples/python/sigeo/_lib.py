@@ -76,7 +76,9 @@ def _struct(name, init, struct_id, fields):
 
 
 ContextOptions = _struct("ContextOptions", "sigeo_context_options_init", 2,
-                         [("struct_size", c_u32), ("threads", c_u32), ("seed", c_u64)])
+                         [("struct_size", c_u32), ("threads", c_u32), ("seed", c_u64),
+                          # since 1.1
+                          ("thread_policy", c_u32), ("reserved0", c_u32), ("parallel_min_flops", c_u64)])
 StatsOptions = _struct("StatsOptions", "sigeo_stats_options_init", 3, [
     ("struct_size", c_u32), ("zico_variant", c_i32), ("fr_estimator", c_i32), ("loss_term", c_i32),
     ("lambda_preset", c_i32), ("std_ddof", c_u32), ("lambda1", c_f64), ("lambda2", c_f64), ("lambda3", c_f64)])
@@ -85,7 +87,12 @@ StatsResult = _struct("StatsResult", "sigeo_stats_result_init", 5, [
     ("loss", c_f64), ("theta_dot_grad_sum", c_f64), ("lambda1", c_f64), ("lambda2", c_f64), ("lambda3", c_f64),
     ("n_batches", c_u64), ("n_samples", c_u64), ("n_params", c_u64), ("n_modules", c_u32),
     ("n_modules_skipped", c_u32), ("zico_variant", c_i32), ("fr_estimator", c_i32), ("loss_term", c_i32),
-    ("std_ddof", c_u32), ("library_version", c_u32), ("reserved0", c_u32)])
+    ("std_ddof", c_u32), ("library_version", c_u32), ("reserved0", c_u32),
+    # since 1.1: every free variant beside the chosen one
+    ("loss_mean", c_f64), ("loss_last", c_f64), ("fr_exact", c_f64), ("log_fr_exact", c_f64),
+    ("fr_reference_recsys", c_f64), ("log_fr_reference_recsys", c_f64), ("fr_reference_cv", c_f64),
+    ("log_fr_reference_cv", c_f64), ("zico_module_wise", c_f64), ("zico_neuron_wise", c_f64),
+    ("zico_reference_recsys", c_f64)])
 StatsModuleInfo = _struct("StatsModuleInfo", "sigeo_stats_module_info_init", 6, [
     ("struct_size", c_u32), ("skipped", c_u32), ("n_params", c_i64), ("n_nonzero_sigma", c_i64),
     ("ratio_sum", c_f64), ("zico_term", c_f64), ("theta_dot_grad_sum", c_f64), ("name", C.c_char_p)])
@@ -113,13 +120,21 @@ ParamInfo = _struct("ParamInfo", "sigeo_param_info_init", 17, [
 ProxyOptions = _struct("ProxyOptions", "sigeo_proxy_options_init", 18, [
     ("struct_size", c_u32), ("kind", c_i32), ("zico_variant", c_i32), ("fr_estimator", c_i32), ("loss_term", c_i32),
     ("lambda_preset", c_i32), ("std_ddof", c_u32), ("param_kinds", c_u32), ("lambda1", c_f64), ("lambda2", c_f64),
-    ("lambda3", c_f64), ("seed", c_u64), ("hvp_epsilon", c_f64), ("scope", c_i32), ("reserved0", c_u32)])
+    ("lambda3", c_f64), ("seed", c_u64), ("hvp_epsilon", c_f64), ("scope", c_i32), ("hvp_mode", c_u32),
+    # since 1.1
+    ("keep_saliency", c_u32), ("procedure", c_i32), ("step_lr", c_f64), ("swap_mu", c_f64), ("swap_sigma", c_f64),
+    ("zen_mixup_gamma", c_f64), ("zen_repeat", c_u32), ("reserved2", c_u32)])
 ProxyResult = _struct("ProxyResult", "sigeo_proxy_result_init", 19, [
     ("struct_size", c_u32), ("flags", c_u32), ("score", c_f64), ("seconds", c_f64), ("zico", c_f64), ("fr", c_f64),
     ("log_fr", c_f64), ("loss", c_f64), ("lambda1", c_f64), ("lambda2", c_f64), ("lambda3", c_f64),
     ("kind", c_i32), ("zico_variant", c_i32), ("fr_estimator", c_i32), ("loss_term", c_i32), ("std_ddof", c_u32),
     ("k", c_u32), ("n_samples", c_u64), ("batch_size", c_i64), ("n_modules", c_u32), ("n_modules_skipped", c_u32),
-    ("seed", c_u64), ("threads", c_u32), ("library_version", c_u32), ("raw_score", c_f64)])
+    ("seed", c_u64), ("threads", c_u32), ("library_version", c_u32), ("raw_score", c_f64),
+    # since 1.1: the SiGeo family's free variants
+    ("loss_mean", c_f64), ("loss_last", c_f64), ("fr_exact", c_f64), ("log_fr_exact", c_f64),
+    ("fr_identity", c_f64), ("log_fr_identity", c_f64), ("fr_reference_recsys", c_f64),
+    ("log_fr_reference_recsys", c_f64), ("fr_reference_cv", c_f64), ("log_fr_reference_cv", c_f64),
+    ("zico_module_wise", c_f64), ("zico_neuron_wise", c_f64), ("zico_reference_recsys", c_f64)])
 
 STRUCTS = [ContextOptions, StatsOptions, StatsResult, StatsModuleInfo, StatsFlatBatch, Batch, InputDesc, LayerDesc,
            ParamInfo, ProxyOptions, ProxyResult]

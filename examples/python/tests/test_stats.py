@@ -1,9 +1,27 @@
 """sigeo.Stats and the rank correlations against numpy; errors as exceptions."""
+import math
+
 import numpy as np
 import pytest
 
+
 import sigeo
 from conftest import score_ref
+
+
+def same(a, b):
+    """Results equal field for field, bit for bit, NaN equal to NaN (1.1's
+    free variants are NaN where their data is missing)."""
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            continue
+        if x != y:
+            return False
+    return True
+
 
 
 def batches(rng, sizes, k=4, B=6):
@@ -30,7 +48,7 @@ def test_flat_array_equals_list(rng):
     for g, loss, B, d in data:
         a.add_batch(g, loss=loss, batch_size=B, directional=d)
         b.add_batch(np.concatenate(g), loss=loss, batch_size=B, directional=d)
-    assert a.compute() == b.compute()  # bit for bit
+    assert same(a.compute(), b.compute())  # bit for bit
 
 
 def test_module_info_and_reset(rng):
@@ -44,7 +62,7 @@ def test_module_info_and_reset(rng):
     s.reset()
     for g, loss, B, d in data:
         s.add_batch(g, loss=loss, batch_size=B, directional=d)
-    assert s.compute() == r1
+    assert same(s.compute(), r1)
 
 
 def test_errors_carry_the_library_message(rng):
@@ -55,7 +73,7 @@ def test_errors_carry_the_library_message(rng):
         s.add_batch([np.array([0, np.nan, 0]), np.zeros(2)], loss=1.0, batch_size=2)
     with pytest.raises(sigeo.InvalidArgumentError, match="batch_size 0"):
         s.add_batch([np.zeros(3), np.zeros(2)], loss=1.0, batch_size=0)
-    with pytest.raises(sigeo.InvalidArgumentError, match="needs at least 2"):
+    with pytest.raises(sigeo.InvalidArgumentError, match="no batch accumulated"):
         s.compute()
     with pytest.raises(sigeo.InvalidArgumentError, match="duplicate|already"):
         sigeo.Stats({"a": 1}).add_module("a", 2)

@@ -80,7 +80,7 @@ fn c_layout(cflags: &[String], out_dir: &PathBuf) -> Result<String, String> {
     let mut c = String::from(
         "#include <stddef.h>\n#include <stdio.h>\n#include \"sigeo/data.h\"\n#include \"sigeo/io.h\"\n\
          #include \"sigeo/model.h\"\n#include \"sigeo/proxy.h\"\n#include \"sigeo/search.h\"\n\
-         #include \"sigeo/stats.h\"\n#include \"sigeo/train.h\"\nint main(void) {\n",
+         #include \"sigeo/stats.h\"\n#include \"sigeo/train.h\"\n#include \"sigeo/nas.h\"\nint main(void) {\n",
     );
     for (s, fields) in struct_fields() {
         c += &format!("    printf(\"    (\\\"{s}\\\", %zu, &[\", sizeof({s}));\n");

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-HEADERS = ["sigeo.h", "stats.h", "data.h", "io.h", "model.h", "proxy.h", "search.h", "train.h"]
+HEADERS = ["sigeo.h", "stats.h", "data.h", "io.h", "model.h", "proxy.h", "search.h", "train.h", "nas.h"]
 SCALARS = {"uint32_t": "u32", "int32_t": "i32", "int64_t": "i64", "uint64_t": "u64", "double": "f64",
            "float": "f32", "size_t": "usize", "int": "c_int", "char": "c_char", "void": "c_void",
            "uint8_t": "u8", "unsigned": "u32"}

@@ -42,6 +42,16 @@ pub struct sigeo_optimizer {
     _opaque: [u8; 0],
 }
 pub type sigeo_optimizer_t = sigeo_optimizer;
+#[repr(C)]
+pub struct sigeo_one_shot {
+    _opaque: [u8; 0],
+}
+pub type sigeo_one_shot_t = sigeo_one_shot;
+#[repr(C)]
+pub struct sigeo_nas_result {
+    _opaque: [u8; 0],
+}
+pub type sigeo_nas_result_t = sigeo_nas_result;
 pub type sigeo_status_t = i32;
 pub const SIGEO_OK: sigeo_status_t = 0;
 pub const SIGEO_ERR_INVALID_ARG: sigeo_status_t = -1;
@@ -254,6 +264,14 @@ pub const SIGEO_LR_CONSTANT: sigeo_lr_kind_t = 0;
 pub const SIGEO_LR_COSINE: sigeo_lr_kind_t = 1;
 pub const SIGEO_LR_STEP: sigeo_lr_kind_t = 2;
 pub const SIGEO_LR_WARMUP_COSINE: sigeo_lr_kind_t = 3;
+pub type sigeo_nas_scorer_t = i32;
+pub const SIGEO_NAS_SCORE_PROXY: sigeo_nas_scorer_t = 0;
+pub const SIGEO_NAS_SCORE_ONE_SHOT: sigeo_nas_scorer_t = 1;
+pub const SIGEO_NAS_SCORE_RANDOM: sigeo_nas_scorer_t = 2;
+pub type sigeo_nas_phase_t = i32;
+pub const SIGEO_NAS_PHASE_WARMUP: sigeo_nas_phase_t = 0;
+pub const SIGEO_NAS_PHASE_SEARCH: sigeo_nas_phase_t = 1;
+pub const SIGEO_NAS_PHASE_RETRAIN: sigeo_nas_phase_t = 2;
 pub const SIGEO_STATS_HAS_FR: u32 = 0x1;
 pub const SIGEO_STATS_FR_ZERO: u32 = 0x2;
 pub const SIGEO_STATS_ALL_SKIPPED: u32 = 0x4;
@@ -284,6 +302,7 @@ pub type sigeo_task_fn = Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_vo
 pub type sigeo_map_fn = Option<unsafe extern "C" fn(*mut c_void, usize, i64, Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_void) -> sigeo_status_t>, *mut c_void, *mut c_void) -> sigeo_status_t>;
 pub type sigeo_progress_fn = Option<unsafe extern "C" fn(*const sigeo_train_progress_t, *mut c_void) -> c_int>;
 pub type sigeo_grad_hook_fn = Option<unsafe extern "C" fn(*mut sigeo_grad_step_t, *mut sigeo_model_t, *mut c_void) -> sigeo_status_t>;
+pub type sigeo_nas_progress_fn = Option<unsafe extern "C" fn(*const sigeo_nas_progress_t, *mut c_void) -> c_int>;
 #[repr(C)]
 #[derive(Copy, Clone, Debug)]
 pub struct sigeo_allocator_t {
@@ -791,6 +810,122 @@ pub struct sigeo_train_result_t {
     pub val_auc: f64,
     pub val_accuracy: f64,
 }
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_one_shot_options_t {
+    pub struct_size: u32,
+    pub reserved0: u32,
+    pub finetune_steps: i64,
+    pub finetune_batch: i64,
+    pub lr: f64,
+    pub eps: f64,
+    pub clip_norm: f64,
+    pub eval_batch: i64,
+    pub max_eval_rows: i64,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_nas_progress_t {
+    pub struct_size: u32,
+    pub phase: i32,
+    pub step: i64,
+    pub total: i64,
+    pub elapsed: f64,
+    pub value: f64,
+    pub candidate: i32,
+    pub reserved0: u32,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_nas_options_t {
+    pub struct_size: u32,
+    pub scorer: i32,
+    pub seed: u64,
+    pub batch_size: i64,
+    pub warmup_fraction: f64,
+    pub warmup_sampling: i32,
+    pub lambda_by_warmup: i32,
+    pub full_path_fraction: f64,
+    pub warmup_optimizer: *const sigeo_optimizer_options_t,
+    pub search: *const sigeo_search_options_t,
+    pub proxy: *const sigeo_proxy_options_t,
+    pub one_shot: *const sigeo_one_shot_options_t,
+    pub k: u32,
+    pub top_k: i32,
+    pub retrain_epochs: f64,
+    pub retrain_optimizer: *const sigeo_optimizer_options_t,
+    pub eval_batch: i64,
+    pub progress: Option<unsafe extern "C" fn(*const sigeo_nas_progress_t, *mut c_void) -> c_int>,
+    pub progress_user: *mut c_void,
+    pub progress_every: i64,
+    pub record: Option<unsafe extern "C" fn(*const sigeo_evaluation_t, *mut c_void)>,
+    pub record_user: *mut c_void,
+    pub cycle: Option<unsafe extern "C" fn(*const sigeo_cycle_report_t, *mut c_void)>,
+    pub cycle_user: *mut c_void,
+    pub map: Option<unsafe extern "C" fn(*mut c_void, usize, i64, Option<unsafe extern "C" fn(*mut c_void, i64, *mut c_void) -> sigeo_status_t>, *mut c_void, *mut c_void) -> sigeo_status_t>,
+    pub map_user: *mut c_void,
+    pub warmup_shard_count: i32,
+    pub warmup_shard_first: i32,
+    pub warmup_shard_n: i32,
+    pub reserved0: u32,
+    pub warmup_grad_hook: Option<unsafe extern "C" fn(*mut sigeo_grad_step_t, *mut sigeo_model_t, *mut c_void) -> sigeo_status_t>,
+    pub warmup_grad_user: *mut c_void,
+    pub checkpoint_dir: *const c_char,
+    pub checkpoint_every: u32,
+    pub resume: i32,
+    pub checkpoint_no_write: i32,
+    pub reserved1: u32,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_nas_summary_t {
+    pub struct_size: u32,
+    pub n_arch: i32,
+    pub top_n: i32,
+    pub best: i32,
+    pub evaluations: u64,
+    pub failed: u64,
+    pub warmup_steps: i64,
+    pub warmup_seconds: f64,
+    pub search_seconds: f64,
+    pub retrain_seconds: f64,
+    pub val_logloss: f64,
+    pub val_auc: f64,
+    pub val_accuracy: f64,
+    pub test_logloss: f64,
+    pub test_auc: f64,
+    pub test_accuracy: f64,
+    pub params: i64,
+    pub flops: i64,
+    pub library_version: u32,
+    pub scorer: i32,
+    pub proxy_kind: i32,
+    pub lambda_preset: i32,
+    pub search_kind: i32,
+    pub k: u32,
+    pub seed: u64,
+    pub warmup_fraction: f64,
+    pub batch_size: i64,
+    pub finetune_steps: i64,
+}
+#[repr(C)]
+#[derive(Copy, Clone, Debug)]
+pub struct sigeo_nas_candidate_t {
+    pub struct_size: u32,
+    pub status: i32,
+    pub rank: i32,
+    pub reserved0: u32,
+    pub score: f64,
+    pub val_logloss: f64,
+    pub val_auc: f64,
+    pub val_accuracy: f64,
+    pub test_logloss: f64,
+    pub test_auc: f64,
+    pub test_accuracy: f64,
+    pub params: i64,
+    pub flops: i64,
+    pub seconds: f64,
+}
 
 /// Every struct and its fields, for the layout test (generated with the structs).
 pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
@@ -826,6 +961,11 @@ pub const STRUCT_FIELDS: &[(&str, &[&str])] = &[
     ("sigeo_grad_step_t", &["struct_size", "status", "step", "part", "last", "rows", "batch_rows", "loss"]),
     ("sigeo_train_options_t", &["struct_size", "sampling", "batch_size", "max_samples", "epochs", "shuffle_seed", "report_every", "validate_every", "drop_last", "reserved0", "full_path_steps", "seed", "shard_count", "shard_first", "shard_n", "reserved1", "grad_hook", "grad_user"]),
     ("sigeo_train_result_t", &["struct_size", "reserved0", "steps", "samples", "final_loss", "seconds", "val_logloss", "val_auc", "val_accuracy"]),
+    ("sigeo_one_shot_options_t", &["struct_size", "reserved0", "finetune_steps", "finetune_batch", "lr", "eps", "clip_norm", "eval_batch", "max_eval_rows"]),
+    ("sigeo_nas_progress_t", &["struct_size", "phase", "step", "total", "elapsed", "value", "candidate", "reserved0"]),
+    ("sigeo_nas_options_t", &["struct_size", "scorer", "seed", "batch_size", "warmup_fraction", "warmup_sampling", "lambda_by_warmup", "full_path_fraction", "warmup_optimizer", "search", "proxy", "one_shot", "k", "top_k", "retrain_epochs", "retrain_optimizer", "eval_batch", "progress", "progress_user", "progress_every", "record", "record_user", "cycle", "cycle_user", "map", "map_user", "warmup_shard_count", "warmup_shard_first", "warmup_shard_n", "reserved0", "warmup_grad_hook", "warmup_grad_user", "checkpoint_dir", "checkpoint_every", "resume", "checkpoint_no_write", "reserved1"]),
+    ("sigeo_nas_summary_t", &["struct_size", "n_arch", "top_n", "best", "evaluations", "failed", "warmup_steps", "warmup_seconds", "search_seconds", "retrain_seconds", "val_logloss", "val_auc", "val_accuracy", "test_logloss", "test_auc", "test_accuracy", "params", "flops", "library_version", "scorer", "proxy_kind", "lambda_preset", "search_kind", "k", "seed", "warmup_fraction", "batch_size", "finetune_steps"]),
+    ("sigeo_nas_candidate_t", &["struct_size", "status", "rank", "reserved0", "score", "val_logloss", "val_auc", "val_accuracy", "test_logloss", "test_auc", "test_accuracy", "params", "flops", "seconds"]),
 ];
 
 /// Size and field offsets of every struct as Rust lays them out.
@@ -863,6 +1003,11 @@ pub fn rust_layout() -> Vec<(&'static str, usize, Vec<usize>)> {
         ("sigeo_grad_step_t", core::mem::size_of::<sigeo_grad_step_t>(), vec![core::mem::offset_of!(sigeo_grad_step_t, struct_size), core::mem::offset_of!(sigeo_grad_step_t, status), core::mem::offset_of!(sigeo_grad_step_t, step), core::mem::offset_of!(sigeo_grad_step_t, part), core::mem::offset_of!(sigeo_grad_step_t, last), core::mem::offset_of!(sigeo_grad_step_t, rows), core::mem::offset_of!(sigeo_grad_step_t, batch_rows), core::mem::offset_of!(sigeo_grad_step_t, loss)]),
         ("sigeo_train_options_t", core::mem::size_of::<sigeo_train_options_t>(), vec![core::mem::offset_of!(sigeo_train_options_t, struct_size), core::mem::offset_of!(sigeo_train_options_t, sampling), core::mem::offset_of!(sigeo_train_options_t, batch_size), core::mem::offset_of!(sigeo_train_options_t, max_samples), core::mem::offset_of!(sigeo_train_options_t, epochs), core::mem::offset_of!(sigeo_train_options_t, shuffle_seed), core::mem::offset_of!(sigeo_train_options_t, report_every), core::mem::offset_of!(sigeo_train_options_t, validate_every), core::mem::offset_of!(sigeo_train_options_t, drop_last), core::mem::offset_of!(sigeo_train_options_t, reserved0), core::mem::offset_of!(sigeo_train_options_t, full_path_steps), core::mem::offset_of!(sigeo_train_options_t, seed), core::mem::offset_of!(sigeo_train_options_t, shard_count), core::mem::offset_of!(sigeo_train_options_t, shard_first), core::mem::offset_of!(sigeo_train_options_t, shard_n), core::mem::offset_of!(sigeo_train_options_t, reserved1), core::mem::offset_of!(sigeo_train_options_t, grad_hook), core::mem::offset_of!(sigeo_train_options_t, grad_user)]),
         ("sigeo_train_result_t", core::mem::size_of::<sigeo_train_result_t>(), vec![core::mem::offset_of!(sigeo_train_result_t, struct_size), core::mem::offset_of!(sigeo_train_result_t, reserved0), core::mem::offset_of!(sigeo_train_result_t, steps), core::mem::offset_of!(sigeo_train_result_t, samples), core::mem::offset_of!(sigeo_train_result_t, final_loss), core::mem::offset_of!(sigeo_train_result_t, seconds), core::mem::offset_of!(sigeo_train_result_t, val_logloss), core::mem::offset_of!(sigeo_train_result_t, val_auc), core::mem::offset_of!(sigeo_train_result_t, val_accuracy)]),
+        ("sigeo_one_shot_options_t", core::mem::size_of::<sigeo_one_shot_options_t>(), vec![core::mem::offset_of!(sigeo_one_shot_options_t, struct_size), core::mem::offset_of!(sigeo_one_shot_options_t, reserved0), core::mem::offset_of!(sigeo_one_shot_options_t, finetune_steps), core::mem::offset_of!(sigeo_one_shot_options_t, finetune_batch), core::mem::offset_of!(sigeo_one_shot_options_t, lr), core::mem::offset_of!(sigeo_one_shot_options_t, eps), core::mem::offset_of!(sigeo_one_shot_options_t, clip_norm), core::mem::offset_of!(sigeo_one_shot_options_t, eval_batch), core::mem::offset_of!(sigeo_one_shot_options_t, max_eval_rows)]),
+        ("sigeo_nas_progress_t", core::mem::size_of::<sigeo_nas_progress_t>(), vec![core::mem::offset_of!(sigeo_nas_progress_t, struct_size), core::mem::offset_of!(sigeo_nas_progress_t, phase), core::mem::offset_of!(sigeo_nas_progress_t, step), core::mem::offset_of!(sigeo_nas_progress_t, total), core::mem::offset_of!(sigeo_nas_progress_t, elapsed), core::mem::offset_of!(sigeo_nas_progress_t, value), core::mem::offset_of!(sigeo_nas_progress_t, candidate), core::mem::offset_of!(sigeo_nas_progress_t, reserved0)]),
+        ("sigeo_nas_options_t", core::mem::size_of::<sigeo_nas_options_t>(), vec![core::mem::offset_of!(sigeo_nas_options_t, struct_size), core::mem::offset_of!(sigeo_nas_options_t, scorer), core::mem::offset_of!(sigeo_nas_options_t, seed), core::mem::offset_of!(sigeo_nas_options_t, batch_size), core::mem::offset_of!(sigeo_nas_options_t, warmup_fraction), core::mem::offset_of!(sigeo_nas_options_t, warmup_sampling), core::mem::offset_of!(sigeo_nas_options_t, lambda_by_warmup), core::mem::offset_of!(sigeo_nas_options_t, full_path_fraction), core::mem::offset_of!(sigeo_nas_options_t, warmup_optimizer), core::mem::offset_of!(sigeo_nas_options_t, search), core::mem::offset_of!(sigeo_nas_options_t, proxy), core::mem::offset_of!(sigeo_nas_options_t, one_shot), core::mem::offset_of!(sigeo_nas_options_t, k), core::mem::offset_of!(sigeo_nas_options_t, top_k), core::mem::offset_of!(sigeo_nas_options_t, retrain_epochs), core::mem::offset_of!(sigeo_nas_options_t, retrain_optimizer), core::mem::offset_of!(sigeo_nas_options_t, eval_batch), core::mem::offset_of!(sigeo_nas_options_t, progress), core::mem::offset_of!(sigeo_nas_options_t, progress_user), core::mem::offset_of!(sigeo_nas_options_t, progress_every), core::mem::offset_of!(sigeo_nas_options_t, record), core::mem::offset_of!(sigeo_nas_options_t, record_user), core::mem::offset_of!(sigeo_nas_options_t, cycle), core::mem::offset_of!(sigeo_nas_options_t, cycle_user), core::mem::offset_of!(sigeo_nas_options_t, map), core::mem::offset_of!(sigeo_nas_options_t, map_user), core::mem::offset_of!(sigeo_nas_options_t, warmup_shard_count), core::mem::offset_of!(sigeo_nas_options_t, warmup_shard_first), core::mem::offset_of!(sigeo_nas_options_t, warmup_shard_n), core::mem::offset_of!(sigeo_nas_options_t, reserved0), core::mem::offset_of!(sigeo_nas_options_t, warmup_grad_hook), core::mem::offset_of!(sigeo_nas_options_t, warmup_grad_user), core::mem::offset_of!(sigeo_nas_options_t, checkpoint_dir), core::mem::offset_of!(sigeo_nas_options_t, checkpoint_every), core::mem::offset_of!(sigeo_nas_options_t, resume), core::mem::offset_of!(sigeo_nas_options_t, checkpoint_no_write), core::mem::offset_of!(sigeo_nas_options_t, reserved1)]),
+        ("sigeo_nas_summary_t", core::mem::size_of::<sigeo_nas_summary_t>(), vec![core::mem::offset_of!(sigeo_nas_summary_t, struct_size), core::mem::offset_of!(sigeo_nas_summary_t, n_arch), core::mem::offset_of!(sigeo_nas_summary_t, top_n), core::mem::offset_of!(sigeo_nas_summary_t, best), core::mem::offset_of!(sigeo_nas_summary_t, evaluations), core::mem::offset_of!(sigeo_nas_summary_t, failed), core::mem::offset_of!(sigeo_nas_summary_t, warmup_steps), core::mem::offset_of!(sigeo_nas_summary_t, warmup_seconds), core::mem::offset_of!(sigeo_nas_summary_t, search_seconds), core::mem::offset_of!(sigeo_nas_summary_t, retrain_seconds), core::mem::offset_of!(sigeo_nas_summary_t, val_logloss), core::mem::offset_of!(sigeo_nas_summary_t, val_auc), core::mem::offset_of!(sigeo_nas_summary_t, val_accuracy), core::mem::offset_of!(sigeo_nas_summary_t, test_logloss), core::mem::offset_of!(sigeo_nas_summary_t, test_auc), core::mem::offset_of!(sigeo_nas_summary_t, test_accuracy), core::mem::offset_of!(sigeo_nas_summary_t, params), core::mem::offset_of!(sigeo_nas_summary_t, flops), core::mem::offset_of!(sigeo_nas_summary_t, library_version), core::mem::offset_of!(sigeo_nas_summary_t, scorer), core::mem::offset_of!(sigeo_nas_summary_t, proxy_kind), core::mem::offset_of!(sigeo_nas_summary_t, lambda_preset), core::mem::offset_of!(sigeo_nas_summary_t, search_kind), core::mem::offset_of!(sigeo_nas_summary_t, k), core::mem::offset_of!(sigeo_nas_summary_t, seed), core::mem::offset_of!(sigeo_nas_summary_t, warmup_fraction), core::mem::offset_of!(sigeo_nas_summary_t, batch_size), core::mem::offset_of!(sigeo_nas_summary_t, finetune_steps)]),
+        ("sigeo_nas_candidate_t", core::mem::size_of::<sigeo_nas_candidate_t>(), vec![core::mem::offset_of!(sigeo_nas_candidate_t, struct_size), core::mem::offset_of!(sigeo_nas_candidate_t, status), core::mem::offset_of!(sigeo_nas_candidate_t, rank), core::mem::offset_of!(sigeo_nas_candidate_t, reserved0), core::mem::offset_of!(sigeo_nas_candidate_t, score), core::mem::offset_of!(sigeo_nas_candidate_t, val_logloss), core::mem::offset_of!(sigeo_nas_candidate_t, val_auc), core::mem::offset_of!(sigeo_nas_candidate_t, val_accuracy), core::mem::offset_of!(sigeo_nas_candidate_t, test_logloss), core::mem::offset_of!(sigeo_nas_candidate_t, test_auc), core::mem::offset_of!(sigeo_nas_candidate_t, test_accuracy), core::mem::offset_of!(sigeo_nas_candidate_t, params), core::mem::offset_of!(sigeo_nas_candidate_t, flops), core::mem::offset_of!(sigeo_nas_candidate_t, seconds)]),
     ]
 }
 
@@ -1080,4 +1225,22 @@ extern "C" {
     pub fn sigeo_train(result: *mut sigeo_train_result_t, model: *mut sigeo_model_t, optimizer: *mut sigeo_optimizer_t, train: *mut sigeo_dataset_t, val: *mut sigeo_dataset_t, schedule: *const sigeo_lr_schedule_t, options: *const sigeo_train_options_t, progress: Option<unsafe extern "C" fn(*const sigeo_train_progress_t, *mut c_void) -> c_int>, user: *mut c_void) -> sigeo_status_t;
     pub fn sigeo_evaluate(logloss_out: *mut f64, auc_out: *mut f64, accuracy_out: *mut f64, model: *mut sigeo_model_t, data: *mut sigeo_dataset_t, batch_size: i64) -> sigeo_status_t;
     pub fn sigeo_auc(auc_out: *mut f64, scores: *const f32, labels: *const f32, n: i64) -> sigeo_status_t;
+    pub fn sigeo_one_shot_options_init(options: *mut sigeo_one_shot_options_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_one_shot_create(out: *mut *mut sigeo_one_shot_t, model: *mut sigeo_model_t, train: *mut sigeo_dataset_t, valid: *mut sigeo_dataset_t, options: *const sigeo_one_shot_options_t) -> sigeo_status_t;
+    pub fn sigeo_one_shot_destroy(scorer: *mut sigeo_one_shot_t);
+    pub fn sigeo_one_shot_score(score_out: *mut f64, arch: *const i32, n: i32, scorer: *mut c_void) -> sigeo_status_t;
+    pub fn sigeo_one_shot_last_error(scorer: *const sigeo_one_shot_t) -> *const c_char;
+    pub fn sigeo_nas_progress_init(progress: *mut sigeo_nas_progress_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_nas_options_init(options: *mut sigeo_nas_options_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_nas_run(out: *mut *mut sigeo_nas_result_t, supernet: *mut sigeo_model_t, train: *mut sigeo_dataset_t, valid: *mut sigeo_dataset_t, test: *mut sigeo_dataset_t, options: *const sigeo_nas_options_t) -> sigeo_status_t;
+    pub fn sigeo_nas_run_space(out: *mut *mut sigeo_nas_result_t, ctx: *mut sigeo_context_t, space: *const c_char, space_options: *const sigeo_space_options_t, train: *mut sigeo_dataset_t, valid: *mut sigeo_dataset_t, test: *mut sigeo_dataset_t, options: *const sigeo_nas_options_t) -> sigeo_status_t;
+    pub fn sigeo_nas_result_destroy(result: *mut sigeo_nas_result_t);
+    pub fn sigeo_nas_summary_init(summary: *mut sigeo_nas_summary_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_nas_result_get_summary(out: *mut sigeo_nas_summary_t, result: *const sigeo_nas_result_t) -> sigeo_status_t;
+    pub fn sigeo_nas_result_best_arch(arch: *mut i32, capacity: i32, result: *const sigeo_nas_result_t) -> sigeo_status_t;
+    pub fn sigeo_nas_candidate_init(candidate: *mut sigeo_nas_candidate_t, struct_size: u32) -> sigeo_status_t;
+    pub fn sigeo_nas_result_candidate(out: *mut sigeo_nas_candidate_t, arch: *mut i32, capacity: i32, result: *const sigeo_nas_result_t, index: i32) -> sigeo_status_t;
+    pub fn sigeo_nas_result_evaluation_count(result: *const sigeo_nas_result_t) -> u64;
+    pub fn sigeo_nas_result_evaluation(out: *mut sigeo_evaluation_t, result: *const sigeo_nas_result_t, index: u64) -> sigeo_status_t;
+    pub fn sigeo_nas_result_model(result: *const sigeo_nas_result_t) -> *mut sigeo_model_t;
 }
