@@ -852,8 +852,12 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
             return 1;
         }
         if (p == 0) {
-            /* a worker dies with the parent (a second Ctrl-C _exits it);
-             * the first signal only makes it stop after its arch */
+            /* Signals reach a worker through the parent alone: a Ctrl-C (sent
+             * to the whole group) is ignored here, the parent passes the
+             * first signal on as one SIGTERM (the worker then stops after its
+             * arch), and a worker dies with the parent (a second signal
+             * _exits the parent). */
+            signal(SIGINT, SIG_IGN);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() == 1)
                 _exit(1);
@@ -875,8 +879,7 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
                     rc = 1;
             }
         }
-        /* SIGTERM to the parent alone (kill, systemd): passed on, so the
-         * workers stop after their arch too (a Ctrl-C reached them already) */
+        /* the first signal, passed on: the workers stop after their arch */
         if (interrupt_requested() && !forwarded) {
             for (int64_t w = 0; w < J; w++)
                 if (pids[w] > 0)
@@ -886,7 +889,7 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
         if (s->pg.mode != PROGRESS_OFF) {
             int done = count_done(s, todo, n, proto, gt);
             if (done != last) {
-                progress_update(&s->pg, done, "%d/%lld archs", done, (long long)n);
+                progress_update(&s->pg, done, "archs done");
                 last = done;
             }
         }
