@@ -39,7 +39,9 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
     const double left = 60, right = 150, top = 50, panel_h = 300, label_h = 110, bar_w = 7, gap = 6;
     const size_t bars = panels[0].n_bars ? panels[0].n_bars : 1;
     const double group_w = (double)bars * bar_w + gap;
-    const double plot_w = (double)groups * group_w, width = left + plot_w + right;
+    const double plot_w = (double)groups * group_w;
+    /* wide enough for the title (about 8 px a character at 15 px) */
+    const double width = fmax(left + plot_w + right, 8.0 * (double)strlen(title ? title : "") + 20);
     const double height = top + (double)n_panels * (panel_h + label_h) + 10;
     /* atomic (output.h): a reader or a kill sees the old plot or the new one */
     output_file_t out;

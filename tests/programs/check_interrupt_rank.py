@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 
-exe = sys.argv[1]
+exe = os.path.abspath(sys.argv[1])  # (the runs have their own working directory)
 fails = []
 if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DATA_DIR", ""),
                                                          "/usr/share/datasets/fashion-mnist"] if d
