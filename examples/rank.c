@@ -7,6 +7,7 @@
  *   sigeo-rank --space nb201-fmnist|nasrec-small|mlp [--archs FILE | --sample N --seed S]
  *              [--levels 0,1,10] [--protocol per-arch|supernet|both] [--proxies all|LIST]
  *              [--ground-truth train|FILE|none] [--cache DIR] [--json F] [--csv F] [--plot F.svg]
+ *              [--quiet] [--version]
  *
  * Ground truth ("train"): each arch trained from scratch by the space's
  * protocol (docs/cellspace.md §2 for nb201-fmnist and mlp: SGD momentum 0.9
@@ -776,7 +777,7 @@ static int run_supernet_share(study_t *s, const int64_t *todo, int64_t n_todo)
         st = sigeo_optimizer_create(&opt, m, &r.opt);
     int64_t done = 0, epoch_now = -1;
     int32_t arch[MAX_CHOICES];
-    for (size_t l = 0; l < s->c.n_levels && st == SIGEO_OK; l++) {
+    for (size_t l = 0; l < s->c.n_levels && st == SIGEO_OK && !interrupt_requested(); l++) {
         const int64_t target = level_step(s, s->c.levels[l]);
         for (; done < target && st == SIGEO_OK && !interrupt_requested(); done++) {
             sigeo_batch_t b;
