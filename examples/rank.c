@@ -1643,6 +1643,7 @@ static int make_archs(study_t *s)
             for (int64_t i = 0; i < s->n_archs; i++)
                 if (!strcmp(s->archs[i].text, s->archs[s->n_archs].text)) {
                     fprintf(stderr, PROG ": %s: arch %s listed twice\n", where, t);
+                    free(s->archs[s->n_archs].pv);
                     fclose(f);
                     return 2;
                 }
@@ -1699,9 +1700,14 @@ int main(int argc, char **argv)
     if ((rc = define_proxies(s.c.proxies)) != 0)
         return rc;
     const bool gt_train = !strcmp(s.c.ground_truth, "train"), gt_none = !strcmp(s.c.ground_truth, "none");
+    /* from here every exit goes through `done` (nothing leaks on an error path) */
+    sigeo_context_t *ctx = NULL;
+    int64_t *todo = NULL, n_todo = 0;
+    corr_t *cs = NULL;
+    size_t n_cs = 0;
+    int interrupted = 0;
     if ((rc = load_data(&s.d, &s.c)) != 0)
-        return rc;
-    sigeo_context_t *ctx;
+        goto done;
     sigeo_status_t st = make_context(&ctx, &s, 7);
     if (st == SIGEO_OK)
         st = build_supernet(&s.super, ctx, &s);
@@ -1710,19 +1716,23 @@ int main(int argc, char **argv)
     if (st == SIGEO_OK && s.n_choices > MAX_CHOICES) {
         fprintf(stderr, PROG ": space %s has %d choice points (at most %d here)\n", s.c.space_name, (int)s.n_choices,
                 MAX_CHOICES);
-        return 2;
+        rc = 2;
+        goto done;
     }
     if (st == SIGEO_OK)
         st = sigeo_model_choices(&s.n_choices, s.n_options, MAX_CHOICES, s.super);
-    if (st != SIGEO_OK)
-        return fail("building the space", st);
+    if (st != SIGEO_OK) {
+        rc = fail("building the space", st);
+        goto done;
+    }
     if ((rc = make_archs(&s)) != 0)
-        return rc;
+        goto done;
     if (!gt_train && !gt_none && (rc = read_ground_truth(&s, s.c.ground_truth)) != 0)
-        return rc;
+        goto done;
     if (mkdir(s.c.cache, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": --cache %s: %s\n", s.c.cache, strerror(errno));
-        return 2;
+        rc = 2;
+        goto done;
     }
     /* what the cached results depend on */
     uint64_t h = 0xcbf29ce484222325ull;
@@ -1734,7 +1744,8 @@ int main(int argc, char **argv)
     s.config_hash = h;
     if (interrupt_install(PROG) != 0) {
         fprintf(stderr, PROG ": installing the signal handlers: %s\n", strerror(errno));
-        return 1;
+        rc = 1;
+        goto done;
     }
     progress_init(&s.pg, PROG, s.c.quiet ? PROGRESS_OFF : PROGRESS_AUTO);
     char lv[MAX_LEVELS * 16] = "";
@@ -1744,9 +1755,11 @@ int main(int argc, char **argv)
                   "%lld jobs", s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train), s.c.epochs,
                   (long long)steps_per_epoch(&s), lv, n_proxies, (long long)s.c.jobs);
 
-    int64_t *todo = malloc((size_t)s.n_archs * sizeof *todo), n_todo = 0;
-    if (!todo)
-        return fail("memory", SIGEO_ERR_NO_MEMORY);
+    todo = malloc((size_t)s.n_archs * sizeof *todo);
+    if (!todo) {
+        rc = fail("memory", SIGEO_ERR_NO_MEMORY);
+        goto done;
+    }
     if (gt_train || s.c.proto[PROTO_PER_ARCH]) {
         for (int64_t i = 0; i < s.n_archs; i++)
             if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train))
@@ -1773,8 +1786,9 @@ int main(int argc, char **argv)
             }
     }
     free(todo);
+    todo = NULL;
     /* which archs have every result asked for (all of them, unless interrupted) */
-    const int interrupted = interrupt_requested();
+    interrupted = interrupt_requested();
     int64_t n_complete = 0;
     for (int64_t i = 0; i < s.n_archs && rc == 0; i++) {
         arch_t *a = &s.archs[i];
@@ -1788,12 +1802,12 @@ int main(int argc, char **argv)
     if (interrupted && rc == 0)
         progress_note(&s.pg, "interrupted (%s): writing the %lld complete archs of %lld", interrupt_signal_name(),
                       (long long)n_complete, (long long)s.n_archs);
-    corr_t *cs = NULL;
-    size_t n_cs = 0;
     if (rc == 0 && !gt_none) {
         cs = calloc((size_t)N_PROTO * s.c.n_levels * (size_t)n_proxies * 2, sizeof *cs);
-        if (!cs)
-            return fail("memory", SIGEO_ERR_NO_MEMORY);
+        if (!cs) {
+            rc = fail("memory", SIGEO_ERR_NO_MEMORY);
+            goto done;
+        }
         for (int p = 0; p < N_PROTO; p++)
             for (size_t l = 0; l < s.c.n_levels && s.c.proto[p]; l++)
                 for (int k = 0; k < n_proxies; k++)
@@ -1810,6 +1824,8 @@ int main(int argc, char **argv)
         rc = write_csv(&s);
     if (rc == 0 && s.c.plot && n_cs)
         rc = write_plots(&s, cs, n_cs);
+done:
+    free(todo);
     free(cs);
     for (int64_t i = 0; i < s.n_archs; i++)
         free(s.archs[i].pv);
@@ -1817,5 +1833,6 @@ int main(int argc, char **argv)
     sigeo_model_destroy(s.super);
     sigeo_context_destroy(ctx);
     free_data(&s.d);
-    return rc ? PROGRAM_EXIT_FAILURE : interrupted ? PROGRAM_EXIT_INTERRUPTED : PROGRAM_EXIT_OK;
+    return rc == 2 ? PROGRAM_EXIT_USAGE : rc ? PROGRAM_EXIT_FAILURE : interrupted ? PROGRAM_EXIT_INTERRUPTED
+                                                                             : PROGRAM_EXIT_OK;
 }
