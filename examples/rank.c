@@ -7,6 +7,7 @@
  *   sigeo-rank --space nb201-fmnist|nasrec-small|mlp [--archs FILE | --sample N --seed S]
  *              [--levels 0,1,10] [--protocol per-arch|supernet|both] [--proxies all|LIST]
  *              [--ground-truth train|FILE|none] [--cache DIR] [--json F] [--csv F] [--plot F.svg]
+ *              [--quiet] [--version]
  *
  * Ground truth ("train"): each arch trained from scratch by the space's
  * protocol (docs/cellspace.md §2 for nb201-fmnist and mlp: SGD momentum 0.9
@@ -44,7 +45,14 @@
  * context and model at --threads 1: on a small conv net one arch per core
  * beats intra-op threads (docs/ranking.md has the measurement).
  *
- * Exit status: 0 done, 1 a failure while running, 2 bad usage or input.
+ * Ctrl-C / SIGTERM (examples/common/interrupt.h): the workers finish the
+ * arch in progress (its cache file is written) and stop; the parent writes
+ * the outputs over the archs that are complete, marked "interrupted": true,
+ * and exits 130. A second signal exits at once; the workers die with the
+ * parent (PR_SET_PDEATHSIG) and no output file is touched.
+ *
+ * Exit status: 0 done, 1 a failure while running, 2 bad usage or input,
+ * 130 interrupted.
  */
 #include <errno.h>
 #include <math.h>
@@ -54,6 +62,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -69,7 +79,12 @@
 
 #include "cli.h"
 #include "csv_out.h"
+#include "interrupt.h"
 #include "json_out.h"
+#include "output.h"
+#include "program.h"
+#include "progress.h"
+#include "provenance.h"
 #include "rank_plot.h"
 #include "svg.h"
 
@@ -105,7 +120,9 @@ typedef struct config {
     int64_t ctr_rows;
     uint64_t gt_seed; /* added to every arch's seed: a second seed measures the seed noise */
     uint32_t resamples;
-    bool quick, progress;
+    bool quick, quiet;
+    int argc;   /* the command line, for the JSON provenance */
+    char **argv;
 } config_t;
 
 /* ------------------------------------------------------------ helpers */
@@ -317,11 +334,9 @@ static int load_data(data_t *d, const config_t *c)
         if (st != SIGEO_OK)
             return fail("splitting the CTR data", st);
     } else {
-        char dir[4096], why[1024];
-        if (cli_fashion_mnist_dir(dir, sizeof dir, NULL, c->data_dir, why, sizeof why) != 0) {
-            fprintf(stderr, PROG ": Fashion-MNIST not found: %s\n", why);
+        char dir[4096];
+        if (cli_fashion_mnist_dir_strict(PROG, dir, sizeof dir, c->data_dir) != 0)
             return 2;
-        }
         if ((st = sigeo_fashion_mnist_load(&d->train, dir, SIGEO_FASHION_MNIST_TRAIN, c->train_rows)) != SIGEO_OK)
             return fail("loading the Fashion-MNIST training images", st);
         if ((st = sigeo_fashion_mnist_load(&d->test, dir, SIGEO_FASHION_MNIST_TEST, c->test_rows)) != SIGEO_OK)
@@ -358,6 +373,7 @@ typedef struct arch {
     int64_t params, flops;
     double acc, loss, auc, train_loss, seconds, target;
     bool have_gt;
+    bool complete; /* every result asked for (the outputs' "complete") */
     double *pv; /* [N_PROTO][n_levels][n_proxies] */
     bool have_pv[N_PROTO][MAX_LEVELS];
 } arch_t;
@@ -371,6 +387,7 @@ typedef struct study {
     arch_t *archs;
     int64_t n_archs;
     uint64_t config_hash;
+    progress_t pg;
 } study_t;
 
 static double *pv(study_t *s, arch_t *a, int proto, size_t level)
@@ -459,20 +476,22 @@ static void cache_path(char *buf, size_t size, const study_t *s, const arch_t *a
              what, t);
 }
 
-/* Writes `text` to path atomically (temporary file in the same directory, then rename). */
+/* Writes `text` to path atomically (output.h: temporary file, fsync, rename). */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    output_file_t o;
+    FILE *f = output_open(&o, path);
     if (!f) {
-        fprintf(stderr, PROG ": %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
         return 1;
     }
-    const int bad = fputs(text, f) < 0;
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+    if (fputs(text, f) < 0) {
+        output_abort(&o);
+        fprintf(stderr, PROG ": writing %s failed\n", path);
+        return 1;
+    }
+    if (output_commit(&o) != 0) {
         fprintf(stderr, PROG ": writing %s: %s\n", path, strerror(errno));
-        unlink(tmp);
         return 1;
     }
     return 0;
@@ -758,9 +777,9 @@ static int run_supernet_share(study_t *s, const int64_t *todo, int64_t n_todo)
         st = sigeo_optimizer_create(&opt, m, &r.opt);
     int64_t done = 0, epoch_now = -1;
     int32_t arch[MAX_CHOICES];
-    for (size_t l = 0; l < s->c.n_levels && st == SIGEO_OK; l++) {
+    for (size_t l = 0; l < s->c.n_levels && st == SIGEO_OK && !interrupt_requested(); l++) {
         const int64_t target = level_step(s, s->c.levels[l]);
-        for (; done < target && st == SIGEO_OK; done++) {
+        for (; done < target && st == SIGEO_OK && !interrupt_requested(); done++) {
             sigeo_batch_t b;
             double loss, lr;
             if ((st = sigeo_model_sample_arch(arch, MAX_CHOICES, m, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK ||
@@ -778,7 +797,8 @@ static int run_supernet_share(study_t *s, const int64_t *todo, int64_t n_todo)
         }
     }
     int rc = st == SIGEO_OK ? 0 : fail("supernet protocol", st);
-    for (int64_t i = 0; i < n_todo && rc == 0; i++) {
+    /* interrupted: no arch of the share has every level (nothing written) */
+    for (int64_t i = 0; i < n_todo && rc == 0 && !interrupt_requested(); i++) {
         arch_t *a = &s->archs[todo[i]];
         strbuf_t b = { NULL, 0, 0 };
         sb_printf(&b, "sigeo-rank-cache 1\nspace %s\narch %s\nlabel %s\n", s->c.space_name, a->text, a->label);
@@ -832,11 +852,23 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
             free(share);
             return 1;
         }
-        if (p == 0)
+        if (p == 0) {
+            /* Signals reach a worker through the parent alone: a Ctrl-C (sent
+             * to the whole group) is ignored here, the parent passes the
+             * first signal on as one SIGTERM (the worker then stops after its
+             * arch), and a worker dies with the parent (a second signal
+             * _exits the parent). */
+            signal(SIGINT, SIG_IGN);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1)
+                _exit(1);
             _exit(fn(s, share, k) ? 1 : 0);
+        }
         pids[w] = p;
     }
     free(share);
+    progress_phase(&s->pg, what, n);
+    bool forwarded = false;
     int alive = (int)J, rc = 0, last = -1;
     while (alive > 0) {
         for (int64_t w = 0; w < J; w++) {
@@ -848,26 +880,31 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
                     rc = 1;
             }
         }
-        if (s->c.progress) {
+        /* the first signal, passed on: the workers stop after their arch */
+        if (interrupt_requested() && !forwarded) {
+            for (int64_t w = 0; w < J; w++)
+                if (pids[w] > 0)
+                    kill(pids[w], SIGTERM);
+            forwarded = true;
+        }
+        if (s->pg.mode != PROGRESS_OFF) {
             int done = count_done(s, todo, n, proto, gt);
             if (done != last) {
-                const double el = now() - t0;
-                fprintf(stderr, "  %s: %d/%lld archs, %.0f s", what, done, (long long)n, el);
-                if (done > 0 && done < n)
-                    fprintf(stderr, ", ETA %.0f s", el / done * (double)(n - done));
-                fprintf(stderr, "\n");
+                progress_update(&s->pg, done, "archs done");
                 last = done;
             }
         }
         if (alive > 0)
             nanosleep(&(struct timespec){ 0, 500000000L }, NULL);
     }
+    progress_end(&s->pg, "%d/%lld archs in %.0f s%s", count_done(s, todo, n, proto, gt), (long long)n, now() - t0,
+                 interrupt_requested() ? " (interrupted)" : "");
     return rc;
 }
 
 static int job_runs(study_t *s, const int64_t *todo, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n && !interrupt_requested(); i++) /* the safe point: between archs */
         if (run_arch(s, &s->archs[todo[i]]) != 0)
             return 1;
     return 0;
@@ -1056,7 +1093,7 @@ static void correlate(corr_t *c, study_t *s)
     int64_t n = 0;
     for (int64_t i = 0; x && y && i < s->n_archs; i++) {
         arch_t *a = &s->archs[i];
-        if (!a->have_gt || !a->have_pv[c->proto][c->level] || (c->subset && a->degenerate))
+        if (!a->complete || !a->have_gt || !a->have_pv[c->proto][c->level] || (c->subset && a->degenerate))
             continue;
         const double v = pv(s, a, c->proto, c->level)[c->proxy];
         x[n] = isfinite(v) ? v : -INFINITY; /* a non-finite value ranks lowest */
@@ -1079,134 +1116,137 @@ static void correlate(corr_t *c, study_t *s)
 
 /* --------------------------------------------------------------- output */
 
-static FILE *open_tmp(char *tmp, size_t size, const char *path)
-{
-    snprintf(tmp, size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
-    return f;
-}
+typedef struct json_user {
+    study_t *s;
+    const corr_t *cs;
+    size_t n_cs;
+    int interrupted;
+} json_user_t;
 
-static int close_tmp(FILE *f, const char *tmp, const char *path, int bad)
+static void json_body(json_out_t *jw, const void *user)
 {
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        fprintf(stderr, PROG ": writing %s failed\n", path);
-        unlink(tmp);
-        return 1;
-    }
-    return 0;
-}
-
-static int write_json(study_t *s, const corr_t *cs, size_t n_cs)
-{
-    char tmp[4200];
-    FILE *f = open_tmp(tmp, sizeof tmp, s->c.json);
-    if (!f)
-        return 1;
-    json_out_t j;
-    json_out_init(&j, f, 1);
-    json_out_begin_object(&j);
-    json_out_key_string(&j, "program", PROG);
-    json_out_key_string(&j, "space", s->c.space_name);
-    json_out_key_string(&j, "ground_truth", s->c.ground_truth);
-    json_out_key_string(&j, "target", s->d.ctr ? "-test_logloss" : "test_acc");
-    json_out_key_int(&j, "train_rows", rows_of(s->d.train));
-    json_out_key_int(&j, "test_rows", rows_of(s->d.test));
-    json_out_key_int(&j, "batch", s->c.batch);
-    json_out_key_number(&j, "epochs", s->c.epochs);
-    json_out_key_int(&j, "steps_per_epoch", steps_per_epoch(s));
-    json_out_key(&j, "levels_percent");
-    json_out_begin_array(&j);
+    const json_user_t *u = user;
+    study_t *s = u->s;
+    const corr_t *cs = u->cs;
+    const size_t n_cs = u->n_cs;
+    json_out_t *j = jw;
+    const int64_t seeds[] = { (int64_t)s->c.seed, (int64_t)s->c.gt_seed };
+    json_out_begin_object(j);
+    provenance_json(j, &(provenance_t){ "sigeo-rank.result", 1, PROG, s->c.argc, s->c.argv, s->c.threads, seeds,
+                                         s->c.archs_file ? 0 : 1, u->interrupted });
+    int64_t complete = 0;
+    for (int64_t i = 0; i < s->n_archs; i++)
+        complete += s->archs[i].complete;
+    json_out_key(j, "completed");
+    json_out_begin_object(j);
+    json_out_key_int(j, "archs", complete);
+    json_out_key_int(j, "of_archs", s->n_archs);
+    json_out_end_object(j);
+    json_out_key_int(j, "gt_seed", (int64_t)s->c.gt_seed);
+    json_out_key_int(j, "jobs", s->c.jobs);
+    json_out_key_string(j, "space", s->c.space_name);
+    json_out_key_string(j, "ground_truth", s->c.ground_truth);
+    json_out_key_string(j, "target", s->d.ctr ? "-test_logloss" : "test_acc");
+    json_out_key_int(j, "train_rows", rows_of(s->d.train));
+    json_out_key_int(j, "test_rows", rows_of(s->d.test));
+    json_out_key_int(j, "batch", s->c.batch);
+    json_out_key_number(j, "epochs", s->c.epochs);
+    json_out_key_int(j, "steps_per_epoch", steps_per_epoch(s));
+    json_out_key(j, "levels_percent");
+    json_out_begin_array(j);
     for (size_t l = 0; l < s->c.n_levels; l++)
-        json_out_number(&j, s->c.levels[l]);
-    json_out_end_array(&j);
-    json_out_key(&j, "proxies");
-    json_out_begin_array(&j);
+        json_out_number(j, s->c.levels[l]);
+    json_out_end_array(j);
+    json_out_key(j, "proxies");
+    json_out_begin_array(j);
     for (int i = 0; i < n_proxies; i++)
-        json_out_string(&j, proxies[i].name);
-    json_out_end_array(&j);
-    json_out_key(&j, "archs");
-    json_out_begin_array(&j);
+        json_out_string(j, proxies[i].name);
+    json_out_end_array(j);
+    json_out_key(j, "archs");
+    json_out_begin_array(j);
     for (int64_t i = 0; i < s->n_archs; i++) {
         arch_t *a = &s->archs[i];
-        json_out_begin_object(&j);
+        json_out_begin_object(j);
         if (a->id >= 0)
-            json_out_key_int(&j, "id", a->id);
-        json_out_key_string(&j, "arch", a->text);
-        json_out_key_string(&j, "string", a->label);
-        json_out_key_bool(&j, "degenerate", a->degenerate);
-        json_out_key_int(&j, "params", a->params);
-        json_out_key_int(&j, "flops", a->flops);
+            json_out_key_int(j, "id", a->id);
+        json_out_key_string(j, "arch", a->text);
+        json_out_key_string(j, "string", a->label);
+        json_out_key_bool(j, "degenerate", a->degenerate);
+        json_out_key_bool(j, "complete", a->complete);
+        json_out_key_int(j, "params", a->params);
+        json_out_key_int(j, "flops", a->flops);
         if (a->have_gt) {
-            json_out_key_number(&j, "test_acc", a->acc);
-            json_out_key_number(&j, "test_loss", a->loss);
-            json_out_key_number(&j, "test_auc", a->auc);
-            json_out_key_number(&j, "train_loss", a->train_loss);
-            json_out_key_number(&j, "seconds", a->seconds);
+            json_out_key_number(j, "test_acc", a->acc);
+            json_out_key_number(j, "test_loss", a->loss);
+            json_out_key_number(j, "test_auc", a->auc);
+            json_out_key_number(j, "train_loss", a->train_loss);
+            json_out_key_number(j, "seconds", a->seconds);
         }
-        json_out_key(&j, "proxies");
-        json_out_begin_object(&j);
+        json_out_key(j, "proxies");
+        json_out_begin_object(j);
         for (int p = 0; p < N_PROTO; p++) {
             if (!s->c.proto[p])
                 continue;
-            json_out_key(&j, proto_names[p]);
-            json_out_begin_object(&j);
+            json_out_key(j, proto_names[p]);
+            json_out_begin_object(j);
             for (size_t l = 0; l < s->c.n_levels; l++) {
                 if (!a->have_pv[p][l])
                     continue;
                 char lv[32];
                 snprintf(lv, sizeof lv, "%g", s->c.levels[l]);
-                json_out_key(&j, lv);
-                json_out_begin_object(&j);
+                json_out_key(j, lv);
+                json_out_begin_object(j);
                 for (int k = 0; k < n_proxies; k++) {
                     const double v = pv(s, a, p, l)[k];
                     if (isfinite(v))
-                        json_out_key_number(&j, proxies[k].name, v);
+                        json_out_key_number(j, proxies[k].name, v);
                     else /* JSON has no infinities: say which */
-                        json_out_key_string(&j, proxies[k].name, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+                        json_out_key_string(j, proxies[k].name, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
                 }
-                json_out_end_object(&j);
+                json_out_end_object(j);
             }
-            json_out_end_object(&j);
+            json_out_end_object(j);
         }
-        json_out_end_object(&j);
-        json_out_end_object(&j);
+        json_out_end_object(j);
+        json_out_end_object(j);
     }
-    json_out_end_array(&j);
-    json_out_key(&j, "correlations");
-    json_out_begin_array(&j);
+    json_out_end_array(j);
+    json_out_key(j, "correlations");
+    json_out_begin_array(j);
     for (size_t i = 0; i < n_cs; i++) {
         const corr_t *c = &cs[i];
-        json_out_begin_object(&j);
-        json_out_key_string(&j, "protocol", proto_names[c->proto]);
-        json_out_key_number(&j, "level", s->c.levels[c->level]);
-        json_out_key_string(&j, "proxy", proxies[c->proxy].name);
-        json_out_key_string(&j, "subset", c->subset ? "non-degenerate" : "all");
-        json_out_key_int(&j, "n", c->n);
-        json_out_key_number(&j, "spearman", c->rho);
-        json_out_key_number(&j, "spearman_lo", c->rho_lo);
-        json_out_key_number(&j, "spearman_hi", c->rho_hi);
-        json_out_key_number(&j, "kendall", c->tau);
-        json_out_key_number(&j, "kendall_lo", c->tau_lo);
-        json_out_key_number(&j, "kendall_hi", c->tau_hi);
-        json_out_end_object(&j);
+        json_out_begin_object(j);
+        json_out_key_string(j, "protocol", proto_names[c->proto]);
+        json_out_key_number(j, "level", s->c.levels[c->level]);
+        json_out_key_string(j, "proxy", proxies[c->proxy].name);
+        json_out_key_string(j, "subset", c->subset ? "non-degenerate" : "all");
+        json_out_key_int(j, "n", c->n);
+        json_out_key_number(j, "spearman", c->rho);
+        json_out_key_number(j, "spearman_lo", c->rho_lo);
+        json_out_key_number(j, "spearman_hi", c->rho_hi);
+        json_out_key_number(j, "kendall", c->tau);
+        json_out_key_number(j, "kendall_lo", c->tau_lo);
+        json_out_key_number(j, "kendall_hi", c->tau_hi);
+        json_out_end_object(j);
     }
-    json_out_end_array(&j);
-    json_out_end_object(&j);
-    const char *why = NULL;
-    const int bad = json_out_finish(&j, &why) != 0;
-    if (bad)
-        fprintf(stderr, PROG ": %s: %s\n", s->c.json, why ? why : "JSON writer error");
-    return close_tmp(f, tmp, s->c.json, bad);
+    json_out_end_array(j);
+    json_out_end_object(j);
+}
+
+static int write_json(study_t *s, const corr_t *cs, size_t n_cs, int interrupted)
+{
+    const json_user_t u = { s, cs, n_cs, interrupted };
+    return output_write_json(PROG, "--json", s->c.json, 1, json_body, &u) != 0;
 }
 
 static int write_csv(study_t *s)
 {
-    char tmp[4200];
-    FILE *f = open_tmp(tmp, sizeof tmp, s->c.csv);
-    if (!f)
+    output_file_t o;
+    FILE *f = output_open(&o, s->c.csv);
+    if (!f) {
+        fprintf(stderr, PROG ": --csv %s: %s\n", s->c.csv, strerror(errno));
         return 1;
+    }
     csv_out_t c;
     csv_out_init(&c, f);
     const char *head[] = { "id", "arch", "string", "degenerate", "params", "flops", "test_acc", "test_loss", "test_auc",
@@ -1241,7 +1281,16 @@ static int write_csv(study_t *s)
                     csv_out_number(&c, a->have_pv[p][l] ? pv(s, a, p, l)[k] : NAN);
         csv_out_end_row(&c);
     }
-    return close_tmp(f, tmp, s->c.csv, csv_out_status(&c) != 0);
+    if (csv_out_status(&c) != 0) {
+        output_abort(&o);
+        fprintf(stderr, PROG ": --csv %s: writing failed\n", s->c.csv);
+        return 1;
+    }
+    if (output_commit(&o) != 0) {
+        fprintf(stderr, PROG ": --csv %s: %s\n", s->c.csv, strerror(errno));
+        return 1;
+    }
+    return 0;
 }
 
 static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
@@ -1321,11 +1370,8 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
     svg_panel_t panel = { ptitle, sub, proxies[best].name, s->d.ctr ? "-test log loss" : "test accuracy %", x, y,
                           col, n, SVG_SCALE_LINEAR, SVG_SCALE_LINEAR };
     svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420, "degenerate (1)", 0, 1, 0, "architecture" };
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (svg_write_scatter_grid(tmp, &fig, &panel, 1) != 0 || rename(tmp, path) != 0) {
+    if (svg_write_scatter_grid(path, &fig, &panel, 1) != 0) { /* atomic (svg.h) */
         fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
-        unlink(tmp);
         rc = 1;
     }
     free(x);
@@ -1365,28 +1411,40 @@ static void print_table(study_t *s, const corr_t *cs, size_t n_cs)
 
 static void usage(void)
 {
-    printf("usage: " PROG " [options]\n"
+    printf("Usage: " PROG " [options]\n"
            "Ranking study: proxies at warm-up levels against from-scratch accuracy (docs/ranking.md).\n\n"
+           "Options:\n"
            "  --space S            nb201-fmnist (default), nasrec-small, mlp\n"
            "  --archs FILE         one arch per line: NB201 id or string (nb201-fmnist) or the canonical 3,0,1 form\n"
            "  --sample N           N distinct archs drawn uniformly (default 8), with --seed S (default 1)\n"
+           "  --seed S             seed of --sample (default 1)\n"
            "  --levels L           warm-up levels in %% of one epoch (default 0,1,10)\n"
            "  --protocol P         per-arch, supernet or both (default)\n"
            "  --proxies LIST       all (default) or a comma list of names (an unknown one lists them)\n"
            "  --ground-truth G     train (default), none (proxies only), or FILE (CSV/JSON: id or arch or string,\n"
            "                       test_acc)\n"
            "  --cache DIR          per-arch results, resumable (default sigeo-rank-cache)\n"
-           "  --json F --csv F --plot F.svg   outputs (the plot also writes F-scatter.svg)\n"
+           "  --json F             every per-arch value and correlation (schema sigeo-rank.result 1)\n"
+           "  --csv F              one row per arch\n"
+           "  --plot F.svg         bar chart of Spearman (also writes F-scatter.svg: best proxy vs the target)\n"
            "  --jobs J             worker processes, one arch each (default 2)\n"
            "  --threads T          intra-op threads per worker (default 1)\n"
-           "  --train-rows N --test-rows N --batch B --epochs E   protocol sizes (default 25600 10000 128 4;\n"
-           "                       nasrec-small: --ctr-rows N synthetic rows, default 100000, batch 256, 1 epoch)\n"
+           "  --train-rows N       training rows (default 25600)\n"
+           "  --test-rows N        test rows (default 10000)\n"
+           "  --batch B            batch size (default 128; nasrec-small 256)\n"
+           "  --epochs E           epochs of the ground-truth runs (default 4; nasrec-small 1)\n"
+           "  --ctr-rows N         nasrec-small: synthetic CTR rows (default 100000)\n"
            "  --resamples R        bootstrap resamples (default 1000)\n"
            "  --gt-seed K          shifts every arch's training seed by K (default 0): a rerun measures seed noise\n"
            "  --data-dir DIR       Fashion-MNIST (else $SIGEO_DATA_DIR, else /usr/share/datasets/fashion-mnist)\n"
            "  --quick              tiny settings for the test suite (1024 training rows, 1 epoch, levels 0,25,50)\n"
-           "  --no-progress        no progress lines on stderr\n"
-           "Exit status: 0 done, 1 a failure while running, 2 bad usage or input.\n");
+           "  --no-progress        the same as --quiet\n");
+    program_help_options(stdout, PROGRAM_HELP_QUIET);
+    printf("\nExamples:\n"
+           "  " PROG " --sample 16 --json rank.json --plot rank.svg\n"
+           "  " PROG " --space mlp --quick --protocol per-arch --proxies sigeo-zs-exact,zico --csv rank.csv\n"
+           "  " PROG " --archs archs.txt --ground-truth none --protocol supernet --json proxies.json\n\n");
+    program_help_exit_status(stdout, PROGRAM_HELP_INTERRUPT);
 }
 
 static int parse_args(config_t *c, int argc, char **argv)
@@ -1394,7 +1452,7 @@ static int parse_args(config_t *c, int argc, char **argv)
     *c = (config_t){ .space_name = "nb201-fmnist", .sample = 8, .seed = 1, .levels = { 0, 1, 10 }, .n_levels = 3,
                      .proto = { true, true }, .proxies = "all", .ground_truth = "train", .cache = "sigeo-rank-cache",
                      .train_rows = 25600, .test_rows = 10000, .batch = 128, .epochs = 4, .jobs = 2, .threads = 1,
-                     .ctr_rows = 100000, .resamples = 1000, .progress = true };
+                     .ctr_rows = 100000, .resamples = 1000, .argc = argc, .argv = argv };
     bool batch_set = false, epochs_set = false, levels_set = false, rows_set = false;
     cli_t cl;
     cli_init(&cl, PROG, argc, argv);
@@ -1403,11 +1461,13 @@ static int parse_args(config_t *c, int argc, char **argv)
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
-            exit(0);
+            exit(PROGRAM_EXIT_OK);
+        } else if (cli_flag(&cl, "--version")) {
+            exit(program_print_version(PROG));
         } else if (cli_flag(&cl, "--quick"))
             c->quick = true;
-        else if (cli_flag(&cl, "--no-progress"))
-            c->progress = false;
+        else if (cli_flag(&cl, "--quiet") || cli_flag(&cl, "--no-progress"))
+            c->quiet = true;
         else if ((r = cli_option(&cl, "--space")) != 0) {
             if (r < 0)
                 return 2;
@@ -1530,6 +1590,18 @@ static int parse_args(config_t *c, int argc, char **argv)
         }
         c->resamples = 200;
     }
+    /* before any work: every output path, the cache directory, the input files */
+    if (output_validate_file(PROG, "--json", c->json) || output_validate_file(PROG, "--csv", c->csv) ||
+        output_validate_file(PROG, "--plot", c->plot) || output_validate_dir(PROG, "--cache", c->cache, 1))
+        return 2;
+    if (c->archs_file && access(c->archs_file, R_OK) != 0) {
+        fprintf(stderr, PROG ": --archs %s: %s\n", c->archs_file, strerror(errno));
+        return 2;
+    }
+    if (strcmp(c->ground_truth, "train") && strcmp(c->ground_truth, "none") && access(c->ground_truth, R_OK) != 0) {
+        fprintf(stderr, PROG ": --ground-truth %s: %s\n", c->ground_truth, strerror(errno));
+        return 2;
+    }
     return 0;
 }
 
@@ -1571,6 +1643,7 @@ static int make_archs(study_t *s)
             for (int64_t i = 0; i < s->n_archs; i++)
                 if (!strcmp(s->archs[i].text, s->archs[s->n_archs].text)) {
                     fprintf(stderr, PROG ": %s: arch %s listed twice\n", where, t);
+                    free(s->archs[s->n_archs].pv);
                     fclose(f);
                     return 2;
                 }
@@ -1627,11 +1700,14 @@ int main(int argc, char **argv)
     if ((rc = define_proxies(s.c.proxies)) != 0)
         return rc;
     const bool gt_train = !strcmp(s.c.ground_truth, "train"), gt_none = !strcmp(s.c.ground_truth, "none");
-    if (gt_none && !s.c.proto[PROTO_SUPERNET] && false)
-        return 2;
+    /* from here every exit goes through `done` (nothing leaks on an error path) */
+    sigeo_context_t *ctx = NULL;
+    int64_t *todo = NULL, n_todo = 0;
+    corr_t *cs = NULL;
+    size_t n_cs = 0;
+    int interrupted = 0;
     if ((rc = load_data(&s.d, &s.c)) != 0)
-        return rc;
-    sigeo_context_t *ctx;
+        goto done;
     sigeo_status_t st = make_context(&ctx, &s, 7);
     if (st == SIGEO_OK)
         st = build_supernet(&s.super, ctx, &s);
@@ -1640,19 +1716,23 @@ int main(int argc, char **argv)
     if (st == SIGEO_OK && s.n_choices > MAX_CHOICES) {
         fprintf(stderr, PROG ": space %s has %d choice points (at most %d here)\n", s.c.space_name, (int)s.n_choices,
                 MAX_CHOICES);
-        return 2;
+        rc = 2;
+        goto done;
     }
     if (st == SIGEO_OK)
         st = sigeo_model_choices(&s.n_choices, s.n_options, MAX_CHOICES, s.super);
-    if (st != SIGEO_OK)
-        return fail("building the space", st);
+    if (st != SIGEO_OK) {
+        rc = fail("building the space", st);
+        goto done;
+    }
     if ((rc = make_archs(&s)) != 0)
-        return rc;
+        goto done;
     if (!gt_train && !gt_none && (rc = read_ground_truth(&s, s.c.ground_truth)) != 0)
-        return rc;
+        goto done;
     if (mkdir(s.c.cache, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": --cache %s: %s\n", s.c.cache, strerror(errno));
-        return 2;
+        rc = 2;
+        goto done;
     }
     /* what the cached results depend on */
     uint64_t h = 0xcbf29ce484222325ull;
@@ -1662,48 +1742,72 @@ int main(int argc, char **argv)
     if (s.c.gt_seed) /* (seed 0 keeps the hash of the caches written before the option existed) */
         h = fnv(h, &s.c.gt_seed, sizeof s.c.gt_seed);
     s.config_hash = h;
-    fprintf(stderr, PROG ": %s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels",
-            s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train), s.c.epochs,
-            (long long)steps_per_epoch(&s));
+    if (interrupt_install(PROG) != 0) {
+        fprintf(stderr, PROG ": installing the signal handlers: %s\n", strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    progress_init(&s.pg, PROG, s.c.quiet ? PROGRESS_OFF : PROGRESS_AUTO);
+    char lv[MAX_LEVELS * 16] = "";
     for (size_t l = 0; l < s.c.n_levels; l++)
-        fprintf(stderr, " %g%%", s.c.levels[l]);
-    fprintf(stderr, ", %d proxies, %lld jobs\n", n_proxies, (long long)s.c.jobs);
+        snprintf(lv + strlen(lv), sizeof lv - strlen(lv), " %g%%", s.c.levels[l]);
+    progress_note(&s.pg, "%s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels%s, %d proxies, "
+                  "%lld jobs", s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train), s.c.epochs,
+                  (long long)steps_per_epoch(&s), lv, n_proxies, (long long)s.c.jobs);
 
-    int64_t *todo = malloc((size_t)s.n_archs * sizeof *todo), n_todo = 0;
-    if (!todo)
-        return fail("memory", SIGEO_ERR_NO_MEMORY);
+    todo = malloc((size_t)s.n_archs * sizeof *todo);
+    if (!todo) {
+        rc = fail("memory", SIGEO_ERR_NO_MEMORY);
+        goto done;
+    }
     if (gt_train || s.c.proto[PROTO_PER_ARCH]) {
         for (int64_t i = 0; i < s.n_archs; i++)
             if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train))
                 todo[n_todo++] = i;
         if (n_todo < s.n_archs)
-            fprintf(stderr, "  %lld archs from the cache\n", (long long)(s.n_archs - n_todo));
+            progress_note(&s.pg, "%lld archs from the cache", (long long)(s.n_archs - n_todo));
         rc = run_jobs(&s, todo, n_todo, job_runs, PROTO_PER_ARCH, gt_train, "ground truth + per-arch proxies");
-        for (int64_t i = 0; i < s.n_archs && rc == 0; i++)
+        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupt_requested(); i++)
             if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train)) {
                 fprintf(stderr, PROG ": arch %s has no complete result\n", s.archs[i].label);
                 rc = 1;
             }
     }
-    if (rc == 0 && s.c.proto[PROTO_SUPERNET]) {
+    if (rc == 0 && s.c.proto[PROTO_SUPERNET] && !interrupt_requested()) {
         n_todo = 0;
         for (int64_t i = 0; i < s.n_archs; i++)
             if (!read_cache(&s, &s.archs[i], PROTO_SUPERNET, false))
                 todo[n_todo++] = i;
         rc = run_jobs(&s, todo, n_todo, job_super, PROTO_SUPERNET, false, "supernet protocol");
-        for (int64_t i = 0; i < s.n_archs && rc == 0; i++)
+        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupt_requested(); i++)
             if (!read_cache(&s, &s.archs[i], PROTO_SUPERNET, false)) {
                 fprintf(stderr, PROG ": arch %s has no supernet result\n", s.archs[i].label);
                 rc = 1;
             }
     }
     free(todo);
-    corr_t *cs = NULL;
-    size_t n_cs = 0;
+    todo = NULL;
+    /* which archs have every result asked for (all of them, unless interrupted) */
+    interrupted = interrupt_requested();
+    int64_t n_complete = 0;
+    for (int64_t i = 0; i < s.n_archs && rc == 0; i++) {
+        arch_t *a = &s.archs[i];
+        a->complete = true;
+        if (gt_train || s.c.proto[PROTO_PER_ARCH])
+            a->complete = read_cache(&s, a, PROTO_PER_ARCH, gt_train);
+        if (s.c.proto[PROTO_SUPERNET])
+            a->complete = read_cache(&s, a, PROTO_SUPERNET, false) && a->complete;
+        n_complete += a->complete;
+    }
+    if (interrupted && rc == 0)
+        progress_note(&s.pg, "interrupted (%s): writing the %lld complete archs of %lld", interrupt_signal_name(),
+                      (long long)n_complete, (long long)s.n_archs);
     if (rc == 0 && !gt_none) {
         cs = calloc((size_t)N_PROTO * s.c.n_levels * (size_t)n_proxies * 2, sizeof *cs);
-        if (!cs)
-            return fail("memory", SIGEO_ERR_NO_MEMORY);
+        if (!cs) {
+            rc = fail("memory", SIGEO_ERR_NO_MEMORY);
+            goto done;
+        }
         for (int p = 0; p < N_PROTO; p++)
             for (size_t l = 0; l < s.c.n_levels && s.c.proto[p]; l++)
                 for (int k = 0; k < n_proxies; k++)
@@ -1715,11 +1819,13 @@ int main(int argc, char **argv)
         print_table(&s, cs, n_cs);
     }
     if (rc == 0 && s.c.json)
-        rc = write_json(&s, cs, n_cs);
+        rc = write_json(&s, cs, n_cs, interrupted);
     if (rc == 0 && s.c.csv)
         rc = write_csv(&s);
     if (rc == 0 && s.c.plot && n_cs)
         rc = write_plots(&s, cs, n_cs);
+done:
+    free(todo);
     free(cs);
     for (int64_t i = 0; i < s.n_archs; i++)
         free(s.archs[i].pv);
@@ -1727,5 +1833,6 @@ int main(int argc, char **argv)
     sigeo_model_destroy(s.super);
     sigeo_context_destroy(ctx);
     free_data(&s.d);
-    return rc;
+    return rc == 2 ? PROGRAM_EXIT_USAGE : rc ? PROGRAM_EXIT_FAILURE : interrupted ? PROGRAM_EXIT_INTERRUPTED
+                                                                             : PROGRAM_EXIT_OK;
 }

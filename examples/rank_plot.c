@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "svg.h"
 
 static void text_escaped(FILE *f, const char *s)
@@ -38,19 +39,23 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
     const double left = 60, right = 150, top = 50, panel_h = 300, label_h = 110, bar_w = 7, gap = 6;
     const size_t bars = panels[0].n_bars ? panels[0].n_bars : 1;
     const double group_w = (double)bars * bar_w + gap;
-    const double plot_w = (double)groups * group_w, width = left + plot_w + right;
+    const double plot_w = (double)groups * group_w;
+    /* wide enough for the title (about 8 px a character at 15 px) */
+    const double width = fmax(left + plot_w + right, 8.0 * (double)strlen(title ? title : "") + 20);
     const double height = top + (double)n_panels * (panel_h + label_h) + 10;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    /* atomic (output.h): a reader or a kill sees the old plot or the new one */
+    output_file_t out;
+    FILE *f = output_open(&out, path);
     if (!f)
         return -1;
+    /* a viewBox so the figure scales; the classes name its parts (tests/programs/check_svg_render.py) */
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
-            "width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" font-size=\"11\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            width, height);
-    fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">", width / 2);
+            "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n<title>",
+            width, height, width, height);
+    text_escaped(f, title);
+    fputs("</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", f);
+    fprintf(f, "<text class=\"title\" x=\"%.0f\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">", width / 2);
     text_escaped(f, title);
     fputs("</text>\n", f);
     for (size_t p = 0; p < n_panels; p++) {
@@ -67,7 +72,7 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
                     "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
                     left, y, left + plot_w, y, t == 0 ? "#444" : "#ddd", t == 0 ? "1" : "0.7", left - 4, y + 4, v);
         }
-        fprintf(f, "<text transform=\"translate(%.0f,%.0f) rotate(-90)\" text-anchor=\"middle\">", left - 42, ymid);
+        fprintf(f, "<text class=\"y-label\" transform=\"translate(%.0f,%.0f) rotate(-90)\" text-anchor=\"middle\">", left - 42, ymid);
         text_escaped(f, y_label);
         fputs("</text>\n", f);
         for (size_t g = 0; g < P->n_groups; g++) {
@@ -92,28 +97,18 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
             text_escaped(f, P->groups[g]);
             fputs("</text>\n", f);
         }
+        fprintf(f, "<text class=\"x-label\" x=\"%.0f\" y=\"%.0f\" text-anchor=\"start\">proxy</text>\n",
+                left + plot_w + 14, y0 + panel_h + 14);
         for (size_t b = 0; b < P->n_bars; b++) {
             char col[8];
             svg_color(col, P->n_bars > 1 ? (double)b / (double)(P->n_bars - 1) : 0.5);
             const double ly = y0 + 14 + 16 * (double)b;
-            fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">",
+            fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"10\" height=\"10\" fill=\"%s\"/><text class=\"legend\" x=\"%.0f\" y=\"%.0f\">",
                     left + plot_w + 14, ly - 9, col, left + plot_w + 28, ly);
             text_escaped(f, P->bars[b]);
             fputs("</text>\n", f);
         }
     }
     fputs("</svg>\n", f);
-    const int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        unlink(tmp);
-        errno = errno ? errno : EIO;
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        const int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return output_commit(&out);
 }

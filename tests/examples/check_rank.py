@@ -142,6 +142,10 @@ def main():
                            "--plot", svg1])
         d1 = json.load(open(j1))
         check_correlations(d1)
+        check(d1.get("schema") == {"name": "sigeo-rank.result", "version": 1} and d1.get("program") == "sigeo-rank"
+              and d1.get("interrupted") is False and d1.get("completed") == {"archs": 4, "of_archs": 4}
+              and all(a.get("complete") is True for a in d1["archs"]), "JSON provenance block: %r"
+              % {k: d1.get(k) for k in ("schema", "program", "interrupted", "completed")})
         rows = list(csv.DictReader(open(csv1)))
         check(len(rows) == 4 and "supernet@50:nwot" in rows[0], "CSV rows and columns")
         for path in (svg1, svg1[:-4] + "-scatter.svg"):
@@ -150,8 +154,12 @@ def main():
         # resume: two archs first, then all four into the same cache
         c2 = os.path.join(tmp, "c2")
         run(prog, QUICK + ["--archs", first, "--cache", c2])
-        p = run(prog, QUICK + ["--archs", archs, "--cache", c2, "--json", j2])
-        check("2 archs from the cache" in p.stderr, "the resumed run read 2 archs from the cache:\n" + p.stderr)
+        # with progress (not a terminal: whole lines, each "sigeo-rank: ...")
+        p = run(prog, [a for a in QUICK if a != "--no-progress"] + ["--archs", archs, "--cache", c2, "--json", j2])
+        check("sigeo-rank: 2 archs from the cache" in p.stderr, "the resumed run read 2 archs from the cache:\n"
+              + p.stderr)
+        check("\r" not in p.stderr and all(l.startswith("sigeo-rank: ") for l in p.stderr.splitlines()),
+              "progress in a log: whole lines 'sigeo-rank: ...':\n" + p.stderr)
         d2 = json.load(open(j2))
         check(per_arch_values(d1) == per_arch_values(d2), "resumed per-arch values equal one run's")
         check(d1["correlations"] == d2["correlations"], "resumed correlations equal one run's")

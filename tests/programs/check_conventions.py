@@ -7,7 +7,7 @@ For every program given: --version (program and libsigeo versions), --help
 in the common layout (Usage, options, Examples, Exit status), an unknown
 option exits 2 with one line (one line only: no progress line came first,
 so nothing had started). For the programs this test knows
-(sigeo-fig3, sigeo-score, stats_from_gradients, sigeo-nas): usage errors that exit 2
+(sigeo-fig3, sigeo-score, stats_from_gradients, sigeo-nas, sigeo-rank): usage errors that exit 2
 before any work is done and leave no file behind, the JSON schema and
 provenance keys, --out replacing a previous file completely, and progress
 lines (not a terminal: whole lines, no carriage returns) in a log.
@@ -98,6 +98,14 @@ bad = {
         ["--compare", "--save", "m.safetensors"], ["--sample", "40"], ["--warmup", "2"], ["--preset", "huge"],
         ["--batch", "1", "--proxy", "jacov"], ["--resume", MISSING + "/a/ckpt"], ["--resume", "ckpt", "--compare"],
         ["--resume", "ckpt", "--rows", "1000"], ["--cache", MISSING + "/c.sgc"],
+    ],
+    # each would otherwise load the data and build the space first (or fail after the study)
+    "sigeo-rank": [
+        ["--space", "foo"], ["--json", MISSING + "/r.json"], ["--csv", MISSING + "/r.csv"],
+        ["--plot", MISSING + "/r.svg"], ["--json", "/"], ["--cache", MISSING + "/a/cache"],
+        ["--data-dir", "/nonexistent"], ["--archs", MISSING + "/archs.txt"], ["--ground-truth", MISSING + "/gt.csv"],
+        ["--protocol", "both-ish"], ["--proxies", "foo"], ["--sample", "1"], ["--levels", "101"], ["--jobs", "0"],
+        ["--quick", "--bogus"],
     ],
 }
 with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
@@ -263,6 +271,37 @@ if "sigeo-nas" in progs:
                                       "--quiet"], timeout=500)
         check(q.returncode == 0 and q.stderr == "", "sigeo-nas --k 1 --proxy fisher-rao --quiet: rc %d, stderr %r"
               % (q.returncode, q.stderr))
+
+# --------- sigeo-rank: progress lines in a log, JSON keys, --json replaced, --quiet
+if "sigeo-rank" in progs:
+    exe = progs["sigeo-rank"]
+    # synthetic CTR data: no data set needed
+    tiny = ["--space", "nasrec-small", "--quick", "--sample", "3", "--levels", "0", "--protocol", "per-arch",
+            "--proxies", "params,zico", "--resamples", "20", "--threads", "1"]
+    with tempfile.TemporaryDirectory(prefix="conventions-rank-") as tmp:
+        out = os.path.join(tmp, "r.json")
+        with open(out, "w") as f:
+            f.write("{ old and long " * 10000)
+        r = run([exe] + tiny + ["--cache", os.path.join(tmp, "c"), "--json", out],
+                env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=300)
+        check(r.returncode == 0, "sigeo-rank tiny: rc %d %s" % (r.returncode, r.stderr))
+        lines = r.stderr.splitlines()
+        check("\r" not in r.stderr and all(l.startswith("sigeo-rank: ") for l in lines),
+              "sigeo-rank: not whole 'sigeo-rank: ...' lines in a log %r" % lines)
+        check(any(re.match(r"^sigeo-rank: ground truth \+ per-arch proxies done in ", l) for l in lines),
+              "sigeo-rank: no end-of-phase line in %r" % lines)
+        if r.returncode == 0:
+            with open(out) as f:
+                doc = json.load(f)  # the old content is gone entirely
+            check_provenance(doc, "sigeo-rank", "sigeo-rank --json")
+            check(doc.get("schema") == {"name": "sigeo-rank.result", "version": 1}, "sigeo-rank schema %r"
+                  % doc.get("schema"))
+            check(doc.get("seeds") == [1] and doc.get("threads") == 1, "sigeo-rank seeds/threads %r"
+                  % [doc.get("seeds"), doc.get("threads")])
+            check(doc.get("completed") == {"archs": 3, "of_archs": 3}, "sigeo-rank completed %r" % doc.get("completed"))
+            check(sorted(os.listdir(tmp)) == ["c", "r.json"], "sigeo-rank left %r" % os.listdir(tmp))
+        q = run([exe] + tiny + ["--cache", os.path.join(tmp, "c"), "--quiet"], timeout=300)
+        check(q.returncode == 0 and q.stderr == "", "sigeo-rank --quiet: rc %d, stderr %r" % (q.returncode, q.stderr))
 
 for f in fails:
     print("FAIL:", f)

@@ -235,6 +235,8 @@ with tempfile.TemporaryDirectory(prefix="svg-render-") as tmp:
         r = subprocess.run([a.replace("{svg}", svg) for a in cmd], capture_output=True, text=True, timeout=900)
         check(r.returncode == 0, "%s: rc %d %s" % (" ".join(cmd), r.returncode, r.stderr[-1000:]))
         files.append(svg)
+        # a program's sibling plots (sigeo-rank --plot F.svg also writes F-scatter.svg)
+        files += [svg[:-4] + "-scatter.svg"] if os.path.exists(svg[:-4] + "-scatter.svg") else []
     files = [f for f in files if check(os.path.exists(f), "%s missing" % f)]
     if files:
         check_all(files, tmp)
