@@ -112,6 +112,33 @@ static sigeo_model_t *convnet(block_t *blk)
     return m;
 }
 
+/* x[12] -> fc[12] -> reshape (3, 4) -> tanh -> fc[6] -> relu -> fc[C]:
+ * a (T, E) block (B T rows of E) and a flat one. */
+static sigeo_model_t *tokens(block_t *blk)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "tok"));
+    int32_t h = input(m, 12, NULL);
+    h = add(m, SIGEO_LAYER_LINEAR, h, 12, 0);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "reshape";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = 3;
+    d.shape[1] = 4;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
+    blk[0] = (block_t){ h, 4, 3, 0 };
+    h = add(m, SIGEO_LAYER_LINEAR, h, 6, 0);
+    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    blk[1] = (block_t){ h, 6, 1, 0 };
+    int32_t y = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    return m;
+}
+
 static float xs[B * 2 * PIX];
 static int32_t labels[B] = { 0, 1, 2, 0, 1, 2, 0, 1 };
 
@@ -241,6 +268,18 @@ START_TEST(a_conv_block_counts_every_position_as_a_row_of_channels)
 }
 END_TEST
 
+START_TEST(a_token_block_counts_every_token_as_a_row_of_embeddings)
+{
+    block_t blk[2];
+    sigeo_model_t *m = tokens(blk);
+    sigeo_batch_t b = batch(12);
+    const double ex = score(m, SIGEO_PROXY_AZ_EXPRESSIVITY, &b, NULL);
+    OK(sigeo_model_forward(NULL, m, &b));
+    close_to(ex, entropy(m, &blk[0]) + entropy(m, &blk[1]), "expressivity");
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(complexity_is_flops_and_one_block_refuses_progressivity)
 {
     block_t blk[2];
@@ -313,6 +352,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, expressivity_and_progressivity_of_flat_blocks);
     tcase_add_test(tc, a_conv_block_counts_every_position_as_a_row_of_channels);
+    tcase_add_test(tc, a_token_block_counts_every_token_as_a_row_of_embeddings);
     tcase_add_test(tc, complexity_is_flops_and_one_block_refuses_progressivity);
     tcase_add_test(tc, log_rank_aggregation_over_a_candidate_set);
     suite_add_tcase(s, tc);
