@@ -200,7 +200,23 @@ typedef enum sigeo_proxy_kind {
      * per-sample on/off patterns of all ReLU neurons over the first batch
      * (the regions its samples fall in; TE-NAS uses 1000 3 x 3 crops on a
      * narrowed copy, here the batch as given). 1 fwd, no labels. */
-    SIGEO_PROXY_TENAS_REGIONS = 21
+    SIGEO_PROXY_TENAS_REGIONS = 21,
+    /* Since 1.1. AZ-NAS (Lee & Ham, CVPR'24), expressivity: one forward of
+     * the first batch; per block (each active non-identity activation node,
+     * in node order) its output as rows x channels ((C, H, W): B H W x C;
+     * (T, E): B T x E; flat [K]: B x K), Sigma = the biased covariance of
+     * the rows, s = eigenvalues, p = s / sum s, e = sum -p log(p + 1e-8)
+     * (the entropy of the principal components: isotropy); score = sum of
+     * e over the blocks (NaN -> -inf). Higher better. No labels. */
+    SIGEO_PROXY_AZ_EXPRESSIVITY = 22,
+    /* Since 1.1. AZ-NAS progressivity: the per-block e above, score = min
+     * over consecutive blocks of e[l+1] - e[l] (NaN -> -inf); at least 2
+     * blocks (else SIGEO_ERR_UNSUPPORTED). Higher better. No labels. */
+    SIGEO_PROXY_AZ_PROGRESSIVITY = 23,
+    /* Since 1.1. AZ-NAS complexity: FLOPS's value (multiply-accumulates of
+     * one sample / 1e6), under AZ-NAS's name for its rank aggregation
+     * (higher ranks higher). No data. */
+    SIGEO_PROXY_AZ_COMPLEXITY = 24
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low

@@ -53,6 +53,9 @@ static const kind_entry_t *kind_entry(sigeo_proxy_kind_t kind)
         KIND(SIGEO_PROXY_SWAP, "swap", sigeo__proxy_swap, true)
         KIND(SIGEO_PROXY_TENAS_NTK, "tenas_ntk", sigeo__proxy_tenas_ntk, true)
         KIND(SIGEO_PROXY_TENAS_REGIONS, "tenas_regions", sigeo__proxy_tenas_regions, true)
+        KIND(SIGEO_PROXY_AZ_EXPRESSIVITY, "az_expressivity", sigeo__proxy_az_nas, true)
+        KIND(SIGEO_PROXY_AZ_PROGRESSIVITY, "az_progressivity", sigeo__proxy_az_nas, true)
+        KIND(SIGEO_PROXY_AZ_COMPLEXITY, "az_complexity", sigeo__proxy_flops, false)
     }
     return NULL; /* a number no enumerator has */
 }

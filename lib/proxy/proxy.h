@@ -193,5 +193,6 @@ sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_resul
 sigeo_status_t sigeo__proxy_swap(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_tenas_ntk(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 sigeo_status_t sigeo__proxy_tenas_regions(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
+sigeo_status_t sigeo__proxy_az_nas(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r);
 
 #endif
