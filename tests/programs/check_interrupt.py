@@ -16,6 +16,7 @@ usage: check_interrupt.py PATH/TO/sigeo-fig3
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def check(cond, what):
 def start(args):
     env = dict(os.environ, SIGEO_PROGRESS_INTERVAL="0.1")
     # a cut-down protocol (100 SGD steps per network, 24 networks): stopped long before its end
-    cut = ["--seeds", "1", "--threads", "1", "--epochs", "1", "--train-rows", "12800"]
+    cut = ["--seeds", "1", "--threads", "1", "--epochs", "3", "--train-rows", "12800"]
     return subprocess.Popen([exe] + cut + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -50,16 +51,19 @@ def wait_for(p, needle, timeout=300):
     A reader thread keeps collecting afterwards, so the pipe never fills."""
     lines, found = [], threading.Event()
 
+    def hit(line):  # needle: a string, or a compiled pattern
+        return needle.search(line) is not None if hasattr(needle, "search") else needle in line
+
     def reader():
         for line in p.stderr:
             lines.append(line)
-            if needle in line:
+            if hit(line):
                 found.set()
         found.set()
 
     threading.Thread(target=reader, daemon=True).start()
     found.wait(timeout)
-    return any(needle in l for l in lines), lines
+    return any(hit(l) for l in lines), lines
 
 
 def finish(p, timeout=120):
@@ -84,7 +88,7 @@ with tempfile.TemporaryDirectory(prefix="interrupt-") as tmp:
         with open(js, "w") as f:
             f.write("previous results\n")
         p = start(["--json", js, "--csv", cs, "--svg", sv])
-        ok, lines = wait_for(p, "network 2 of")
+        ok, lines = wait_for(p, re.compile(r"network ([2-9]|1[0-9]|2[0-4]) of"))
         check(ok, "%s: progress never reached network 2: %r" % (name, "".join(lines)))
         p.send_signal(sig)
         rc = finish(p)
