@@ -46,13 +46,10 @@ sigeo_status_t sigeo__nas_save_records(const sigeo_nas_result_t *r, const char *
 sigeo_status_t sigeo__nas_load_records(sigeo_nas_result_t *r, const char *path, uint64_t keep);
 
 /* Prefixes the callee's message (this thread's) with what was being done:
- * "retraining candidate 2: <callee's message>". The message is copied
- * first: formatting the thread's buffer into itself would overlap. */
+ * "retraining candidate 2: <callee's message>" (core.h's sigeo__fail_wrap). */
 static inline sigeo_status_t sigeo__nas_wrap(sigeo__errbuf_t *err, sigeo_status_t st, const char *what)
 {
-    char inner[SIGEO__ERRMSG_MAX];
-    snprintf(inner, sizeof inner, "%s", sigeo_last_error());
-    return sigeo__fail_on(err, st, "%s: %s", what, inner);
+    return sigeo__fail_wrap(err, st, "%s", what);
 }
 
 #endif

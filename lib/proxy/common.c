@@ -45,9 +45,7 @@ sigeo_status_t sigeo__proxy_fail(const sigeo__proxy_call_t *c, sigeo_status_t st
 
 sigeo_status_t sigeo__proxy_failed(const sigeo__proxy_call_t *c, sigeo_status_t st, const char *what)
 {
-    char msg[SIGEO__ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", sigeo_last_error());
-    return sigeo__proxy_fail(c, st, "%s: %s", what, msg);
+    return sigeo__fail_wrap(sigeo__probe_errbuf(c->m), st, "sigeo_proxy_compute (%s): %s", c->name, what);
 }
 
 sigeo_status_t sigeo__proxy_need_batch(const sigeo__proxy_call_t *c)

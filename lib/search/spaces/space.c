@@ -51,11 +51,11 @@ SIGEO_API sigeo_status_t sigeo_space_build(sigeo_model_t **out, sigeo_context_t 
     if (st == SIGEO_OK)
         st = sigeo_model_finalize(m);
     if (st != SIGEO_OK) {
-        /* keep the model's message: it says what and where */
-        char msg[SIGEO__ERRMSG_MAX];
-        snprintf(msg, sizeof msg, "%s", sigeo_last_error());
+        /* keep the model's message: it says what and where (wrapped
+         * before the model that holds its copy goes) */
+        st = sigeo__fail_wrap(NULL, st, "%s: space '%s'", fn, name);
         sigeo_model_destroy(m);
-        return sigeo__fail(st, "%s: space '%s': %s", fn, name, msg);
+        return st;
     }
     *out = m;
     return SIGEO_OK;
