@@ -216,7 +216,16 @@ typedef enum sigeo_proxy_kind {
     /* Since 1.1. AZ-NAS complexity: FLOPS's value (multiply-accumulates of
      * one sample / 1e6), under AZ-NAS's name for its rank aggregation
      * (higher ranks higher). No data. */
-    SIGEO_PROXY_AZ_COMPLEXITY = 24
+    SIGEO_PROXY_AZ_COMPLEXITY = 24,
+    /* Since 1.1. AZ-NAS trainability: per pair of consecutive blocks (as
+     * above), g_in = J^T g_out with g_out Rademacher signs (options.seed)
+     * and J the Jacobian of the later block's output in the earlier's (one
+     * backward between them), M = g_in^T g_out / rows (g_in pixel-unshuffled
+     * to the later block's rows), sigma = the largest singular value of M,
+     * term = -sigma - 1 / (sigma + 1e-6) + 2 (0 for an isometric block, -inf
+     * for a pure skip); score = mean over the pairs (NaN -> -inf). At least 2
+     * blocks. Higher better. No labels. 1 fwd + (blocks - 1) partial bwd. */
+    SIGEO_PROXY_AZ_TRAINABILITY = 25
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low

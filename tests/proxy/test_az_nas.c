@@ -3,13 +3,18 @@
  * with sigeo_model_node_output (the engine's forward, not the proxy code),
  * laid out as rows x channels here, their biased covariance in double and
  * its eigenvalues by a cyclic Jacobi solver written below (not LAPACK, which
- * the library uses), then the entropy of the normalised spectrum. */
+ * the library uses), then the entropy of the normalised spectrum.
+ * Trainability: each block pair's Jacobian built explicitly from the
+ * weights and the pre-activations (diag(f'(z)) W, the average pool's 1/HW),
+ * the Rademacher seeds drawn as documented, the largest singular value by
+ * the same Jacobi solver on M^T M. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "gradcheck.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
@@ -344,6 +349,178 @@ START_TEST(log_rank_aggregation_over_a_candidate_set)
 }
 END_TEST
 
+/* The l-th weight parameter (creation order: the l-th linear layer) into w. */
+static void weight(sigeo_model_t *m, int l, float *w, int64_t count)
+{
+    int32_t n;
+    OK(sigeo_model_param_count(&n, m));
+    for (int32_t p = 0; p < n; p++) {
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        OK(sigeo_model_param_info(&info, m, p));
+        if (info.kind == SIGEO_PARAM_WEIGHT && l-- == 0) {
+            ck_assert_int_eq(info.numel, count);
+            OK(sigeo_model_get_param(m, p, w, count));
+            return;
+        }
+    }
+    ck_abort_msg("no weight %d", l);
+}
+
+static void node_out(sigeo_model_t *m, int32_t node, float *buf, int64_t count)
+{
+    int64_t got = count;
+    OK(sigeo_model_node_output(buf, &got, m, node));
+    ck_assert_int_eq(got, count);
+}
+
+static double act_deriv(int act, double z)
+{
+    if (act == SIGEO_ACT_TANH)
+        return 1.0 - tanh(z) * tanh(z);
+    if (act == SIGEO_ACT_GELU)
+        return 0.5 * (1.0 + erf(z / sqrt(2.0))) + z * exp(-0.5 * z * z) / sqrt(2.0 * 3.14159265358979323846);
+    return z > 0.0 ? 1.0 : 0.0;
+}
+
+/* One pair's term: g_in[n][i] = sum_o g_out[n][o] f'(z[n][o]) W[o][i / scale_div] / pool,
+ * M = g_in^T g_out / B (Ci x Co), sigma^2 = the top eigenvalue of M^T M. */
+static double pair_term(const float *gout, const float *z, int act, const float *W, int64_t Co, int64_t Cin,
+                        int64_t per, int64_t rows_B)
+{
+    const int64_t Ci = Cin * per; /* the unshuffled channels: c * per + position */
+    static double gin[B][64], M[64 * 8], G[8 * 8], w[8];
+    ck_assert_int_le(Ci, 64);
+    ck_assert_int_le(Co, 8);
+    for (int64_t n = 0; n < B; n++)
+        for (int64_t i = 0; i < Ci; i++) {
+            double s = 0.0;
+            for (int64_t o = 0; o < Co; o++)
+                s += (double)gout[n * Co + o] * act_deriv(act, (double)z[n * Co + o]) * (double)W[o * Cin + i / per] /
+                     (double)per;
+            gin[n][i] = s;
+        }
+    for (int64_t i = 0; i < Ci; i++)
+        for (int64_t o = 0; o < Co; o++) {
+            double s = 0.0;
+            for (int64_t n = 0; n < B; n++)
+                s += gin[n][i] * (double)gout[n * Co + o];
+            M[i * Co + o] = s / (double)rows_B;
+        }
+    for (int64_t a = 0; a < Co; a++)
+        for (int64_t b = 0; b < Co; b++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < Ci; i++)
+                s += M[i * Co + a] * M[i * Co + b];
+            G[a * Co + b] = s;
+        }
+    jacobi_eigvals(w, G, (int)Co);
+    double top = 0.0;
+    for (int64_t k = 0; k < Co; k++)
+        top = fmax(top, w[k]);
+    const double sigma = sqrt(top);
+    return -sigma - 1.0 / (sigma + 1e-6) + 2.0;
+}
+
+static void rademacher(sigeo__rng_t *rng, float *g, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        g[k] = (sigeo__rng_next(rng) >> 63) ? 1.0f : -1.0f;
+}
+
+static double trainability(sigeo_model_t *m, const sigeo_batch_t *b, uint64_t seed, uint32_t *blocks)
+{
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_AZ_TRAINABILITY;
+    o.seed = seed;
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, b, 1, &o, &r));
+    if (blocks)
+        *blocks = r.n_modules;
+    return r.score;
+}
+
+START_TEST(trainability_of_flat_blocks_from_their_jacobians)
+{
+    block_t blk[3];
+    const int64_t wd[3] = { 5, 4, 7 };
+    sigeo_model_t *m = mlp(blk, (int64_t *)wd);
+    sigeo_batch_t b = batch(D);
+    uint32_t n = 0;
+    const double got = trainability(m, &b, 11, &n);
+    ck_assert_uint_eq(n, 3);
+    OK(sigeo_model_forward(NULL, m, &b));
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 11);
+    const int acts[3] = { SIGEO_ACT_RELU, SIGEO_ACT_TANH, SIGEO_ACT_GELU };
+    double want = 0.0;
+    for (int p = 2; p >= 1; p--) { /* the last pair first, as the draws go */
+        float gout[B * 8], z[B * 8], W[8 * 8];
+        rademacher(&rng, gout, B * wd[p]);
+        node_out(m, blk[p].node - 1, z, B * wd[p]); /* the linear layer before the activation */
+        weight(m, p, W, wd[p] * wd[p - 1]);
+        want += pair_term(gout, z, acts[p], W, wd[p], wd[p - 1], 1, B);
+    }
+    close_to(got, want / 2.0, "trainability");
+    /* Another seed draws other signs: another value. */
+    ck_assert(fabs(trainability(m, &b, 12, NULL) - got) > 1e-9);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* conv (3, 4, 4) -> relu -> gap -> fc[5] -> tanh: the flat block has one
+ * row per sample, so g_in is unshuffled to 3 x 16 channels (channel c, then
+ * position), and the average pool's 1/16 is in the Jacobian. */
+START_TEST(trainability_unshuffles_a_conv_block_onto_a_flat_one)
+{
+    block_t blk[2];
+    sigeo_model_t *m = convnet(blk);
+    sigeo_batch_t b = batch(2 * PIX);
+    const double got = trainability(m, &b, 3, NULL);
+    OK(sigeo_model_forward(NULL, m, &b));
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 3);
+    float gout[B * 5], z[B * 5], W[5 * 3];
+    rademacher(&rng, gout, B * 5);
+    node_out(m, blk[1].node - 1, z, B * 5);
+    weight(m, 1, W, 5 * 3);
+    close_to(got, pair_term(gout, z, SIGEO_ACT_TANH, W, 5, 3, PIX, B), "trainability");
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* x -> fc -> sigmoid -> relu -> fc: the ReLU of a positive input passes
+ * the gradient unchanged (g_in == g_out), the official -inf; one block
+ * refuses. */
+START_TEST(trainability_of_a_pure_pass_is_minus_infinity)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "pass"));
+    int32_t h = input(m, D, NULL);
+    h = add(m, SIGEO_LAYER_LINEAR, h, 4, 0);
+    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_SIGMOID);
+    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    h = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    sigeo_batch_t b = batch(D);
+    ck_assert(isinf(trainability(m, &b, 1, NULL)) && trainability(m, &b, 1, NULL) < 0);
+    sigeo_model_destroy(m);
+    OK(sigeo_model_create(&m, ctx, "one"));
+    h = input(m, D, NULL);
+    h = add(m, SIGEO_LAYER_LINEAR, h, 4, 0);
+    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    h = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_AZ_TRAINABILITY;
+    sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+    ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r), SIGEO_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(sigeo_last_error(), "az_trainability"));
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("az_nas");
@@ -355,6 +532,9 @@ int main(void)
     tcase_add_test(tc, a_token_block_counts_every_token_as_a_row_of_embeddings);
     tcase_add_test(tc, complexity_is_flops_and_one_block_refuses_progressivity);
     tcase_add_test(tc, log_rank_aggregation_over_a_candidate_set);
+    tcase_add_test(tc, trainability_of_flat_blocks_from_their_jacobians);
+    tcase_add_test(tc, trainability_unshuffles_a_conv_block_onto_a_flat_one);
+    tcase_add_test(tc, trainability_of_a_pure_pass_is_minus_infinity);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

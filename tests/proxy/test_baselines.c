@@ -1553,7 +1553,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1588,7 +1588,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1649,7 +1649,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = SIGEO_PROXY_AZ_COMPLEXITY + 1;
+    o.kind = SIGEO_PROXY_AZ_TRAINABILITY + 1;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1704,9 +1704,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++)
+    for (int k = 0; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_AZ_COMPLEXITY + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_AZ_TRAINABILITY + 1)));
 }
 END_TEST
 
