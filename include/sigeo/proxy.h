@@ -399,7 +399,10 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
  * raw_score), zico and sigeo (value = lambda1 * the module's ZiCo term,
  * lambda1 = 1 for zico; zico_term = log sum mu/sigma, 0 when skipped) and
  * fisher-rao (value = theta_m . G_m when a reference estimator ran, else
- * NaN; the exact FR is not a sum over layers). Other kinds: 0 layers. */
+ * NaN; the exact FR is not a sum over layers), meco and meco_opt (value =
+ * the terms of the outputs of the module's layer and of the parameterless
+ * nodes after it up to the next layer, docs/proxies-zoo.md section 6). Other
+ * kinds: 0 layers. */
 typedef struct sigeo_proxy_layer {
     uint32_t struct_size;
     int32_t module;            /* the model's module index */

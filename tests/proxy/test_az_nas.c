@@ -16,6 +16,7 @@
 
 #include "core/rng.h"
 #include "gradcheck.h"
+#include "ref_linalg.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 #include "sigeo/stats.h"
@@ -158,40 +159,6 @@ static sigeo_batch_t batch(int64_t features)
     return b;
 }
 
-/* Eigenvalues of the symmetric n x n matrix a (destroyed) into w, by
- * cyclic Jacobi rotations until the off-diagonal mass is negligible. */
-static void jacobi_eigvals(double *w, double *a, int n)
-{
-    for (int sweep = 0; sweep < 100; sweep++) {
-        double off = 0.0, diag = 0.0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                *(i == j ? &diag : &off) += a[i * n + j] * a[i * n + j];
-        if (off <= 1e-30 * (diag + 1e-300))
-            break;
-        for (int p = 0; p < n; p++)
-            for (int q = p + 1; q < n; q++) {
-                if (a[p * n + q] == 0.0)
-                    continue;
-                const double theta = (a[q * n + q] - a[p * n + p]) / (2.0 * a[p * n + q]);
-                const double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
-                const double cs = 1.0 / sqrt(t * t + 1.0), sn = t * cs;
-                for (int k = 0; k < n; k++) { /* A <- A R (columns p, q) */
-                    const double akp = a[k * n + p], akq = a[k * n + q];
-                    a[k * n + p] = cs * akp - sn * akq;
-                    a[k * n + q] = sn * akp + cs * akq;
-                }
-                for (int k = 0; k < n; k++) { /* A <- R^T A (rows p, q) */
-                    const double apk = a[p * n + k], aqk = a[q * n + k];
-                    a[p * n + k] = cs * apk - sn * aqk;
-                    a[q * n + k] = sn * apk + cs * aqk;
-                }
-            }
-    }
-    for (int i = 0; i < n; i++)
-        w[i] = a[i * n + i];
-}
-
 /* The entropy of block bl's covariance spectrum, from its node output. */
 static double entropy(sigeo_model_t *m, const block_t *bl)
 {
@@ -215,7 +182,7 @@ static double entropy(sigeo_model_t *m, const block_t *bl)
         for (int64_t i = 0; i < F; i++)
             for (int64_t j = 0; j < F; j++)
                 S[i * F + j] += (rows[r][i] - mean[i]) * (rows[r][j] - mean[j]) / (double)N;
-    jacobi_eigvals(w, S, (int)F);
+    ref_jacobi_eigvals(w, S, (int)F);
     double total = 0.0, h = 0.0;
     for (int64_t i = 0; i < F; i++)
         total += w[i];
@@ -413,7 +380,7 @@ static double pair_term(const float *gout, const float *z, int act, const float 
                 s += M[i * Co + a] * M[i * Co + b];
             G[a * Co + b] = s;
         }
-    jacobi_eigvals(w, G, (int)Co);
+    ref_jacobi_eigvals(w, G, (int)Co);
     double top = 0.0;
     for (int64_t k = 0; k < Co; k++)
         top = fmax(top, w[k]);

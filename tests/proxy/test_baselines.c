@@ -21,6 +21,7 @@
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "nn/probe.h"
+#include "ref_linalg.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 
@@ -190,68 +191,10 @@ static void close_rel(double got, double want, double rel, const char *what)
 
 /* ------------------------------------------------------- linear algebra */
 
-static void corrcoef(double *out, const double *x, int n, int p)
-{
-    double mean[64], sd[64];
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int k = 0; k < p; k++)
-            s += x[i * p + k];
-        mean[i] = s / p;
-    }
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int k = 0; k < p; k++)
-            s += (x[i * p + k] - mean[i]) * (x[i * p + k] - mean[i]);
-        sd[i] = sqrt(s);
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int k = 0; k < p; k++)
-                s += (x[i * p + k] - mean[i]) * (x[j * p + k] - mean[j]);
-            double v = s / (sd[i] * sd[j]);
-            out[i * n + j] = v > 1 ? 1 : v < -1 ? -1 : v;
-        }
-}
-
-/* Eigenvalues of a symmetric matrix by cyclic Jacobi rotations. */
-static void jacobi(double *w, double *a, int n)
-{
-    for (int sweep = 0; sweep < 100; sweep++) {
-        double off = 0;
-        for (int p = 0; p < n; p++)
-            for (int q = p + 1; q < n; q++)
-                off += a[p * n + q] * a[p * n + q];
-        if (off < 1e-30)
-            break;
-        for (int p = 0; p < n; p++)
-            for (int q = p + 1; q < n; q++) {
-                if (fabs(a[p * n + q]) < 1e-300)
-                    continue;
-                double th = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q]);
-                double t = th == 0 ? 1.0 : (th > 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1));
-                double c = 1 / sqrt(t * t + 1), s = t * c;
-                for (int k = 0; k < n; k++) {
-                    double kp = a[k * n + p], kq = a[k * n + q];
-                    a[k * n + p] = c * kp - s * kq;
-                    a[k * n + q] = s * kp + c * kq;
-                }
-                for (int k = 0; k < n; k++) {
-                    double pk = a[p * n + k], qk = a[q * n + k];
-                    a[p * n + k] = c * pk - s * qk;
-                    a[q * n + k] = s * pk + c * qk;
-                }
-            }
-    }
-    for (int i = 0; i < n; i++)
-        w[i] = a[i * n + i];
-}
-
 static double min_eig(double *a, int n)
 {
     double w[64];
-    jacobi(w, a, n);
+    ref_jacobi_eigvals(w, a, n);
     double lo = w[0];
     for (int i = 1; i < n; i++)
         lo = w[i] < lo ? w[i] : lo;
@@ -664,8 +607,8 @@ END_TEST
 static double jacov_of(const double *J, int d)
 {
     double Cm[B * B], w[B];
-    corrcoef(Cm, J, B, d);
-    jacobi(w, Cm, B);
+    ref_corrcoef(Cm, J, B, d);
+    ref_jacobi_eigvals(w, Cm, B);
     double s = 0;
     for (int i = 0; i < B; i++)
         s -= log(w[i] + 1e-5) + 1.0 / (w[i] + 1e-5);
@@ -754,7 +697,7 @@ static double epe_of(const double (*J)[D], int n_out)
             v = log(1 + 1e-5);
         } else {
             double P[B * B];
-            corrcoef(P, rows, nc, D);
+            ref_corrcoef(P, rows, nc, D);
             for (int k = 0; k < nc * nc; k++)
                 v += log(fabs(P[k]) + 1e-5);
             if (n_out > 100)
@@ -1232,7 +1175,7 @@ static double meco_term(sigeo_model_t *m, int32_t node, int ch, int p)
     double F[128], R[64];
     for (int k = 0; k < ch * p; k++)
         F[k] = buf[k];
-    corrcoef(R, F, ch, p);
+    ref_corrcoef(R, F, ch, p);
     for (int k = 0; k < ch * ch; k++)
         if (!isfinite(R[k]))
             R[k] = 0;
@@ -1262,7 +1205,7 @@ static double meco_rows_term(sigeo_model_t *m, int32_t node, const int64_t *idx,
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < p; k++)
             F[r * p + k] = buf[idx[r] * p + k];
-    corrcoef(R, F, rows, p);
+    ref_corrcoef(R, F, rows, p);
     for (int k = 0; k < rows * rows; k++)
         if (!isfinite(R[k]))
             R[k] = 0;
@@ -1376,7 +1319,7 @@ START_TEST(tenas_ntk_condition_number_and_linear_regions)
                 s += J[a][j] * J[c2][j];
             K[a * B + c2] = s;
         }
-    jacobi(w, K, B);
+    ref_jacobi_eigvals(w, K, B);
     double lo = w[0], hi = w[0];
     for (int i = 1; i < B; i++) {
         lo = w[i] < lo ? w[i] : lo;

@@ -239,6 +239,7 @@ pub const SIGEO_PROXY_TENAS_REGIONS: sigeo_proxy_kind_t = 21;
 pub const SIGEO_PROXY_AZ_EXPRESSIVITY: sigeo_proxy_kind_t = 22;
 pub const SIGEO_PROXY_AZ_PROGRESSIVITY: sigeo_proxy_kind_t = 23;
 pub const SIGEO_PROXY_AZ_COMPLEXITY: sigeo_proxy_kind_t = 24;
+pub const SIGEO_PROXY_AZ_TRAINABILITY: sigeo_proxy_kind_t = 25;
 pub type sigeo_proxy_scope_t = i32;
 pub const SIGEO_SCOPE_ALL: sigeo_proxy_scope_t = 0;
 pub const SIGEO_SCOPE_HEAD: sigeo_proxy_scope_t = 1;
