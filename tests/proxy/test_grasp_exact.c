@@ -600,23 +600,246 @@ START_TEST(train_mode_batch_norm)
 }
 END_TEST
 
+/* ---------------------------------------- a flat-weights reference driver
+ * For the nets below: grad(ctx, w, g) writes the exact double gradient g of
+ * the batch loss in the CL-weights w (all of them, one flat vector); GraSP
+ * = -w . (H g) with H g = (g(w + h g) - g(w - h g)) / 2h. */
+typedef void (*flat_grad_fn)(const void *net, const double *w, double *g);
+
+static double flat_grasp(flat_grad_fn grad, const void *net, const double *w0, int n)
+{
+    double *g0 = malloc((size_t)n * sizeof *g0), *w = malloc((size_t)n * sizeof *w);
+    double *gp = malloc((size_t)n * sizeof *gp), *gm = malloc((size_t)n * sizeof *gm);
+    grad(net, w0, g0);
+    const double h = 1e-6;
+    for (int k = 0; k < n; k++)
+        w[k] = w0[k] + h * g0[k];
+    grad(net, w, gp);
+    for (int k = 0; k < n; k++)
+        w[k] = w0[k] - h * g0[k];
+    grad(net, w, gm);
+    double s = 0.0;
+    for (int k = 0; k < n; k++)
+        s -= w0[k] * (gp[k] - gm[k]) / (2 * h);
+    free(g0);
+    free(w);
+    free(gp);
+    free(gm);
+    return s;
+}
+
+/* x[10] -> fc0 [LH] -> layer norm (gamma, beta per feature) -> tanh -> fc1
+ * [3] (CE). Weights: fc0 then fc1; biases and the norm's affine fixed. */
+enum { LH = 8, LC = 3 };
+typedef struct ln_ref {
+    double b0[LH], gamma[LH], beta[LH], b1[LC];
+} ln_ref_t;
+
+static void ln_net_grad(const void *net, const double *w, double *g)
+{
+    const ln_ref_t *q = net;
+    const double *W0 = w, *W1 = w + LH * 10;
+    double *g0 = g, *g1 = g + LH * 10;
+    memset(g, 0, (size_t)(LH * 10 + LC * LH) * sizeof *g);
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * 10;
+        double pre[LH], xh[LH], a[LH], mu = 0, var = 0;
+        for (int j = 0; j < LH; j++) {
+            pre[j] = q->b0[j];
+            for (int i = 0; i < 10; i++)
+                pre[j] += W0[j * 10 + i] * x[i];
+            mu += pre[j] / LH;
+        }
+        for (int j = 0; j < LH; j++)
+            var += (pre[j] - mu) * (pre[j] - mu) / LH;
+        const double rs = 1.0 / sqrt(var + 1e-5);
+        for (int j = 0; j < LH; j++) {
+            xh[j] = (pre[j] - mu) * rs;
+            a[j] = tanh(q->gamma[j] * xh[j] + q->beta[j]);
+        }
+        double z[LC], dz[LC];
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->b1[k];
+            for (int j = 0; j < LH; j++)
+                z[k] += W1[k * LH + j] * a[j];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        double dxh[LH], m1 = 0, m2 = 0;
+        for (int j = 0; j < LH; j++) {
+            double da = 0;
+            for (int k = 0; k < LC; k++) {
+                g1[k * LH + j] += dz[k] * a[j];
+                da += dz[k] * W1[k * LH + j];
+            }
+            dxh[j] = da * (1 - a[j] * a[j]) * q->gamma[j];
+            m1 += dxh[j] / LH;
+            m2 += dxh[j] * xh[j] / LH;
+        }
+        for (int j = 0; j < LH; j++) {
+            const double dpre = rs * (dxh[j] - m1 - xh[j] * m2);
+            for (int i = 0; i < 10; i++)
+                g0[j * 10 + i] += dpre * x[i];
+        }
+    }
+}
+
+static void set_vec(sigeo_model_t *m, const char *name, const double *v, int n)
+{
+    float f[64];
+    for (int k = 0; k < n; k++)
+        f[k] = (float)v[k];
+    int32_t p;
+    OK(sigeo_model_find_param(&p, m, name));
+    OK(sigeo_model_set_param(m, p, f, n));
+}
+
+START_TEST(layer_norm_tanh_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "ln"));
+    int32_t h = input(m, 10, NULL);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, LH, 0, -1);
+    h = layer(m, SIGEO_LAYER_LAYER_NORM, "norm", h, 0, 0, -1);
+    h = layer(m, SIGEO_LAYER_ACTIVATION, "tanh", h, 0, SIGEO_ACT_TANH, -1);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static ln_ref_t q;
+    for (int j = 0; j < LH; j++) {
+        q.gamma[j] = 0.6 + 0.15 * j;
+        q.beta[j] = 0.3 - 0.07 * j;
+    }
+    set_vec(m, "norm.weight", q.gamma, LH);
+    set_vec(m, "norm.bias", q.beta, LH);
+    static double w[LH * 10 + LC * LH];
+    read_param(w, m, "fc0.weight", LH, 10, 10);
+    read_param(w + LH * 10, m, "fc1.weight", LC, LH, LH);
+    read_param(q.b0, m, "fc0.bias", 1, LH, LH);
+    read_param(q.b1, m, "fc1.bias", 1, LC, LC);
+    const double want = flat_grasp(ln_net_grad, &q, w, LH * 10 + LC * LH);
+    sigeo_batch_t b = batch_of(10, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "layer norm: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* x[6] -> three linear towers [DE] -> dot interaction (3 pairs: z1.z0,
+ * z2.z0, z2.z1, DLRM's order) -> fc [3] (CE). Weights: the towers, then fc. */
+enum { DX = 6, DE = 4, DP = 3 };
+typedef struct dot_ref {
+    double tb[3][DE], fb[LC];
+} dot_ref_t;
+
+static void dot_net_grad(const void *net, const double *w, double *g)
+{
+    const dot_ref_t *q = net;
+    const double *Wt = w + 3 * DE * DX;
+    memset(g, 0, (size_t)(3 * DE * DX + LC * DP) * sizeof *g);
+    static const int pi[DP] = { 1, 2, 2 }, pj[DP] = { 0, 0, 1 };
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * DX;
+        double zt[3][DE], d[DP], z[LC], dz[LC], dd[DP], dzt[3][DE];
+        for (int t = 0; t < 3; t++)
+            for (int e = 0; e < DE; e++) {
+                zt[t][e] = q->tb[t][e];
+                for (int i = 0; i < DX; i++)
+                    zt[t][e] += w[(t * DE + e) * DX + i] * x[i];
+            }
+        for (int p = 0; p < DP; p++) {
+            d[p] = 0;
+            for (int e = 0; e < DE; e++)
+                d[p] += zt[pi[p]][e] * zt[pj[p]][e];
+        }
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->fb[k];
+            for (int p = 0; p < DP; p++)
+                z[k] += Wt[k * DP + p] * d[p];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        for (int p = 0; p < DP; p++) {
+            dd[p] = 0;
+            for (int k = 0; k < LC; k++) {
+                g[3 * DE * DX + k * DP + p] += dz[k] * d[p];
+                dd[p] += dz[k] * Wt[k * DP + p];
+            }
+        }
+        memset(dzt, 0, sizeof dzt);
+        for (int p = 0; p < DP; p++)
+            for (int e = 0; e < DE; e++) {
+                dzt[pi[p]][e] += dd[p] * zt[pj[p]][e];
+                dzt[pj[p]][e] += dd[p] * zt[pi[p]][e];
+            }
+        for (int t = 0; t < 3; t++)
+            for (int e = 0; e < DE; e++)
+                for (int i = 0; i < DX; i++)
+                    g[(t * DE + e) * DX + i] += dzt[t][e] * x[i];
+    }
+}
+
+START_TEST(dot_interaction_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "dot"));
+    int32_t x = input(m, DX, NULL), t[3];
+    const char *names[3] = { "t0", "t1", "t2" };
+    for (int k = 0; k < 3; k++)
+        t[k] = layer(m, SIGEO_LAYER_LINEAR, names[k], x, DE, 0, -1);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_DOT_INTERACTION;
+    d.name = "interaction";
+    d.inputs = t;
+    d.n_inputs = 3;
+    int32_t h;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static dot_ref_t q;
+    static double w[3 * DE * DX + LC * DP];
+    char pn[32];
+    for (int k = 0; k < 3; k++) {
+        snprintf(pn, sizeof pn, "%s.weight", names[k]);
+        read_param(w + k * DE * DX, m, pn, DE, DX, DX);
+        snprintf(pn, sizeof pn, "%s.bias", names[k]);
+        read_param(q.tb[k], m, pn, 1, DE, DE);
+    }
+    read_param(w + 3 * DE * DX, m, "fc.weight", LC, DP, DP);
+    read_param(q.fb, m, "fc.bias", 1, LC, LC);
+    const double want = flat_grasp(dot_net_grad, &q, w, 3 * DE * DX + LC * DP);
+    sigeo_batch_t b = batch_of(DX, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "dot interaction: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(an_op_without_a_rule_is_named)
 {
     make_data(3);
     sigeo_model_t *m;
-    OK(sigeo_model_create(&m, ctx, "ln"));
-    int32_t h = input(m, 10, NULL);
-    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, 8, 0, -1);
-    h = layer(m, SIGEO_LAYER_LAYER_NORM, "norm", h, 0, 0, -1);
+    OK(sigeo_model_create(&m, ctx, "fm"));
+    int32_t h = input(m, 12, NULL);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "tokens";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = 3;
+    d.shape[1] = 4;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_FM, "fm", h, 0, 0, -1);
     h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, 3, 0, -1);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
-    sigeo_batch_t b = batch_of(10, NULL);
+    sigeo_batch_t b = batch_of(12, NULL);
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     o.kind = SIGEO_PROXY_GRASP;
     sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
     ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r), SIGEO_ERR_UNSUPPORTED);
-    ck_assert_str_contains(sigeo_last_error(), "'norm' (layer norm)");
+    ck_assert_str_contains(sigeo_last_error(), "'fm' (");
     ck_assert_str_contains(sigeo_last_error(), "grasp");
     /* The handle stays usable, and the explicit finite difference serves it. */
     o.hvp_mode = SIGEO_HVP_FINITE_DIFFERENCE;
@@ -638,6 +861,8 @@ int main(void)
     tcase_add_test(tc, relu_subnet_of_an_elastic_layer);
     tcase_add_test(tc, finite_difference_is_only_an_option);
     tcase_add_test(tc, conv_relu_gap_net);
+    tcase_add_test(tc, layer_norm_tanh_net);
+    tcase_add_test(tc, dot_interaction_net);
     tcase_add_test(tc, train_mode_batch_norm);
     tcase_add_test(tc, an_op_without_a_rule_is_named);
     suite_add_tcase(s, tc);
