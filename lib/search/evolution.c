@@ -72,6 +72,7 @@ static bool out_of_budget(const sigeo_search_t *s, double t_start)
 sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch)
 {
     double t0 = now_seconds(), score = 0.0;
+    memset(r, 0, sizeof *r);
     sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
     sigeo_status_t st;
     if (s->cb.score) {
@@ -81,6 +82,9 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
             callback_failed(NULL, st, failures, "the score callback"); /* the candidate's record, not the search's */
         else if (!isfinite(score))
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the score callback returned the score %g", score);
+    } else if (s->o.n_ensemble > 0) {
+        st = sigeo__search_ensemble_score(r, s, arch);
+        pr = r->proxy;
     } else {
         st = sigeo_proxy_compute(s->model, arch, s->n, s->batches, s->n_batches, &s->proxy, &pr);
         score = pr.score;
@@ -90,7 +94,7 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
     }
     if (st == SIGEO_ERR_NO_MEMORY)
         return sigeo__propagate(&s->err, st);
-    memset(r, 0, sizeof *r);
+
     r->status = st;
     r->has_proxy = !s->cb.score;
     r->score = st == SIGEO_OK ? score : 0.0;
@@ -115,18 +119,22 @@ sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *
     s->memo.entries[idx].status = st;
     s->memo.entries[idx].score = r->score;
     s->memo.entries[idx].order = (int64_t)s->evaluations;
+    /* an ensemble's score is the aggregate over everything scored so far */
+    if ((mst = sigeo__search_ensemble_apply(s, s->evaluations, r)) != SIGEO_OK)
+        return mst;
+    const double score = s->memo.entries[idx].score;
     if (s->cb.record) {
         sigeo_arch_format(s->text, (size_t)s->n * 12 + 1, NULL, arch, s->n);
-        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, r->score, r->seconds, arch,
+        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, score, r->seconds, arch,
                                  s->n, 0u, s->text, r->message, r->has_proxy ? &r->proxy : NULL };
         s->cb.record(&e, s->cb.record_user);
     }
     s->evaluations++;
     *ok = st == SIGEO_OK;
     if (*ok) {
-        *score_out = r->score;
-        if (r->score > s->best_ever)
-            s->best_ever = r->score;
+        *score_out = score;
+        if (score > s->best_ever)
+            s->best_ever = score;
     } else {
         s->failed++;
     }
@@ -359,6 +367,10 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     if (!s->cb.score && s->n_batches == 0)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
                     "sigeo_search_run: no scorer: set batches for the default proxy scorer or a score callback");
+    if (s->cb.score && s->o.n_ensemble > 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_search_run: an ensemble (n_ensemble %u) scores with the proxies, not a score callback",
+                    (unsigned)s->o.n_ensemble);
     const double t0 = now_seconds();
     sigeo_status_t st = SIGEO_OK;
     if (s->cb.map) {
@@ -368,11 +380,15 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     }
     if (!s->initialized)
         st = fill_population(s, t0);
+    if (st == SIGEO_OK)
+        st = sigeo__search_ensemble_population(s);
     if (st == SIGEO_OK && s->cycles_done == 0)
         report_cycle(s, -1, t0);
     while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !out_of_budget(s, t0)) {
         int64_t g = s->cycles_done;
         st = s->o.kind == SIGEO_SEARCH_RANDOM ? random_step(s, g, t0) : evolve_cycle(s, g, t0);
+        if (st == SIGEO_OK)
+            st = sigeo__search_ensemble_population(s);
         if (st == SIGEO_OK) {
             s->cycles_done++;
             report_cycle(s, g, t0);
