@@ -66,6 +66,9 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
 sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle,
                                    const sigeo__scored_t *r);
 sigeo_status_t sigeo__search_valid(bool *valid, sigeo_search_t *s, const int32_t *arch);
+sigeo_status_t sigeo__search_draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch, sigeo_sampling_t how);
+sigeo_status_t sigeo__search_make_child(bool *found, sigeo_search_t *s, const int32_t *parent, int32_t *child,
+                                        uint32_t nmut);
 bool sigeo__search_out_of_budget(const sigeo_search_t *s, double t_start);
 sigeo_status_t sigeo__search_cancelled(sigeo_search_t *s);
 void sigeo__search_push(sigeo_search_t *s, const int32_t *arch, double score);
