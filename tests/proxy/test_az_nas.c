@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "ref_linalg.h"
@@ -38,37 +39,13 @@ static void teardown(void)
 
 enum { B = 8, D = 6, C = 3, IMG = 4, PIX = IMG * IMG, MAXF = 16 };
 
-static int32_t add(sigeo_model_t *m, sigeo_layer_kind_t kind, int32_t in, int64_t units, int32_t act)
+/* A layer on `in`, named l0, l1, ... in creation order. */
+static int32_t block_layer(sigeo_model_t *m, sigeo_layer_kind_t kind, int32_t in, int64_t units, int32_t act)
 {
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
     static int serial;
     char name[16];
     snprintf(name, sizeof name, "l%d", serial++);
-    d.name = name;
-    d.inputs = &in;
-    d.n_inputs = 1;
-    d.units = units;
-    d.activation = act;
-    if (kind == SIGEO_LAYER_CONV2D) {
-        d.kernel[0] = d.kernel[1] = 3;
-        d.padding[0] = d.padding[1] = 1;
-    }
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
-    return out;
-}
-
-static int32_t input(sigeo_model_t *m, int64_t features, const int64_t *shape)
-{
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = features;
-    if (shape)
-        memcpy(in.shape, shape, sizeof in.shape);
-    int32_t x;
-    OK(sigeo_model_add_input(&x, m, &in));
-    return x;
+    return layer_on(m, kind, name, &in, 1, units, -1, act);
 }
 
 /* A block: its node and its layout (F channels, `per` rows per sample,
@@ -85,14 +62,14 @@ static sigeo_model_t *mlp(block_t *blk, int64_t widths[3])
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "mlp"));
-    int32_t h = input(m, D, NULL);
+    int32_t h = shaped_input(m, D, NULL);
     const int32_t acts[3] = { SIGEO_ACT_RELU, SIGEO_ACT_TANH, SIGEO_ACT_GELU };
     for (int l = 0; l < 3; l++) {
-        h = add(m, SIGEO_LAYER_LINEAR, h, widths[l], 0);
-        h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, acts[l]);
+        h = block_layer(m, SIGEO_LAYER_LINEAR, h, widths[l], 0);
+        h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, acts[l]);
         blk[l] = (block_t){ h, widths[l], 1, 0 };
     }
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    int32_t y = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -104,15 +81,15 @@ static sigeo_model_t *convnet(block_t *blk)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "conv"));
-    int32_t h = input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
-    h = add(m, SIGEO_LAYER_CONV2D, h, 3, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    int32_t h = shaped_input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
+    h = block_layer(m, SIGEO_LAYER_CONV2D, h, 3, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
     blk[0] = (block_t){ h, 3, PIX, 1 };
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, h, 0, 0);
-    h = add(m, SIGEO_LAYER_LINEAR, h, 5, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
+    h = block_layer(m, SIGEO_LAYER_GLOBAL_AVG_POOL, h, 0, 0);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 5, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
     blk[1] = (block_t){ h, 5, 1, 0 };
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    int32_t y = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -124,8 +101,8 @@ static sigeo_model_t *tokens(block_t *blk)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "tok"));
-    int32_t h = input(m, 12, NULL);
-    h = add(m, SIGEO_LAYER_LINEAR, h, 12, 0);
+    int32_t h = shaped_input(m, 12, NULL);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 12, 0);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     d.kind = SIGEO_LAYER_RESHAPE;
     d.name = "reshape";
@@ -134,12 +111,12 @@ static sigeo_model_t *tokens(block_t *blk)
     d.shape[0] = 3;
     d.shape[1] = 4;
     OK(sigeo_model_add_layer(&h, m, &d));
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
     blk[0] = (block_t){ h, 4, 3, 0 };
-    h = add(m, SIGEO_LAYER_LINEAR, h, 6, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 6, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
     blk[1] = (block_t){ h, 6, 1, 0 };
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    int32_t y = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -261,11 +238,11 @@ START_TEST(complexity_is_flops_and_one_block_refuses_progressivity)
     sigeo_model_destroy(m);
     /* x -> fc -> relu -> fc: one block. */
     OK(sigeo_model_create(&m, ctx, "one"));
-    int32_t h = input(m, D, NULL);
-    h = add(m, SIGEO_LAYER_LINEAR, h, 4, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    int32_t h = shaped_input(m, D, NULL);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 4, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
     const block_t one = { h, 4, 1, 0 };
-    h = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     sigeo_batch_t b = batch(D);
@@ -462,21 +439,21 @@ START_TEST(trainability_of_a_pure_pass_is_minus_infinity)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "pass"));
-    int32_t h = input(m, D, NULL);
-    h = add(m, SIGEO_LAYER_LINEAR, h, 4, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_SIGMOID);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    int32_t h = shaped_input(m, D, NULL);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 4, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_SIGMOID);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     sigeo_batch_t b = batch(D);
     ck_assert(isinf(trainability(m, &b, 1, NULL)) && trainability(m, &b, 1, NULL) < 0);
     sigeo_model_destroy(m);
     OK(sigeo_model_create(&m, ctx, "one"));
-    h = input(m, D, NULL);
-    h = add(m, SIGEO_LAYER_LINEAR, h, 4, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    h = shaped_input(m, D, NULL);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 4, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "build.h"
 #include "gradcheck.h"
 #include "nn/probe.h"
 #include "ref_linalg.h"
@@ -42,38 +43,6 @@ static void teardown(void)
 
 /* ------------------------------------------------------------ model building */
 
-static int32_t add(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, const int32_t *in, uint32_t n,
-                   int64_t units, int32_t wc, int32_t act)
-{
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = in;
-    d.n_inputs = n;
-    d.units = units;
-    d.width_choice = wc;
-    d.activation = act;
-    if (kind == SIGEO_LAYER_CONV2D) {
-        d.kernel[0] = d.kernel[1] = 3;
-        d.padding[0] = d.padding[1] = 1;
-    }
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
-    return out;
-}
-
-static int32_t dense_input(sigeo_model_t *m, int64_t features, const int64_t *shape)
-{
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = features;
-    if (shape)
-        memcpy(in.shape, shape, sizeof in.shape);
-    int32_t x;
-    OK(sigeo_model_add_input(&x, m, &in));
-    return x;
-}
-
 enum { B = 8, D = 10, H = 16, C = 3 };
 
 /* x[D] -> fc0 [H, elastic {H/2, H}] -> relu -> fc1 [classes] (loss).
@@ -85,10 +54,10 @@ static sigeo_model_t *mlp(int classes, bool elastic, sigeo_loss_kind_t loss)
     int32_t w = -1;
     if (elastic)
         OK(sigeo_model_add_choice(&w, m, "w", 2, (const int64_t[]){ H / 2, H }));
-    int32_t x = dense_input(m, D, NULL);
-    int32_t h = add(m, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, w, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, classes, -1, 0);
+    int32_t x = shaped_input(m, D, NULL);
+    int32_t h = layer_on(m, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, w, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, classes, -1, 0);
     OK(sigeo_model_set_loss(m, y, loss));
     OK(sigeo_model_finalize(m));
     return m;
@@ -99,8 +68,8 @@ static sigeo_model_t *linear(int outputs, sigeo_loss_kind_t loss)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "linear"));
-    int32_t x = dense_input(m, D, NULL);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &x, 1, outputs, -1, 0);
+    int32_t x = shaped_input(m, D, NULL);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &x, 1, outputs, -1, 0);
     OK(sigeo_model_set_loss(m, y, loss));
     OK(sigeo_model_finalize(m));
     return m;
@@ -112,11 +81,11 @@ static sigeo_model_t *convnet(int channels)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "conv"));
-    int32_t x = dense_input(m, PIX, (const int64_t[]){ 1, IMG, IMG });
-    int32_t h = add(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, channels, -1, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, PIX, (const int64_t[]){ 1, IMG, IMG });
+    int32_t h = layer_on(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, channels, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -872,11 +841,11 @@ START_TEST(synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data)
      * beta -0.5) between fc0 and the ReLU: synflow removes it (bn=False). */
     sigeo_model_t *n;
     OK(sigeo_model_create(&n, ctx, "mlp_bn"));
-    int32_t x = dense_input(n, D, NULL);
-    int32_t h = add(n, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, -1, 0);
-    h = add(n, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0);
-    h = add(n, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(n, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(n, D, NULL);
+    int32_t h = layer_on(n, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, -1, 0);
+    h = layer_on(n, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0);
+    h = layer_on(n, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(n, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(n, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(n));
     const char *names[] = { "fc0.weight", "fc0.bias", "fc1.weight", "fc1.bias" };
@@ -960,7 +929,7 @@ START_TEST(synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table)
     d.rows = 10;
     int32_t e;
     OK(sigeo_model_add_layer(&e, m, &d));
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS));
     OK(sigeo_model_finalize(m));
     /* Sample 0's bag repeats row 3; sample 1 looks up row 5 only. */
@@ -1116,10 +1085,10 @@ START_TEST(zen_adds_the_batchnorm2d_running_variance_term)
     enum { CH = 2, S = 9, F = CH * S };
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "bn2d"));
-    int32_t x = dense_input(m, F, (const int64_t[]){ CH, 3, 3 });
-    int32_t h = add(m, SIGEO_LAYER_BATCH_NORM, "bn", &x, 1, 0, -1, 0);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, F, (const int64_t[]){ CH, 3, 3 });
+    int32_t h = layer_on(m, SIGEO_LAYER_BATCH_NORM, "bn", &x, 1, 0, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     make_data();
@@ -1378,7 +1347,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     /* Tokens: x [12] -> reshape (3, 4) -> token linear [3 tokens] -> fc:
      * the token linear's sample 0 is 3 x 4 (tokens x embedding). */
     OK(sigeo_model_create(&m, ctx, "tokens"));
-    int32_t x = dense_input(m, 12, NULL);
+    int32_t x = shaped_input(m, 12, NULL);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     d.kind = SIGEO_LAYER_RESHAPE;
     d.name = "tok";
@@ -1388,8 +1357,8 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     d.shape[1] = 4;
     int32_t t;
     OK(sigeo_model_add_layer(&t, m, &d));
-    int32_t u = add(m, SIGEO_LAYER_TOKEN_LINEAR, "mix", &t, 1, 3, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
+    int32_t u = layer_on(m, SIGEO_LAYER_TOKEN_LINEAR, "mix", &t, 1, 3, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     b = batch(0, 12, false);
@@ -1402,7 +1371,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 
     /* Attention returns a tuple in PyTorch: F is its whole batch [B, T E]. */
     OK(sigeo_model_create(&m, ctx, "attention"));
-    x = dense_input(m, 12, NULL);
+    x = shaped_input(m, 12, NULL);
     d.inputs = &x;
     OK(sigeo_model_add_layer(&t, m, &d));
     sigeo_layer_desc_t a = SIGEO_LAYER_DESC_INIT;
@@ -1412,7 +1381,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     a.n_inputs = 1;
     a.heads = 2;
     OK(sigeo_model_add_layer(&u, m, &a));
-    y = add(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
+    y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     OK(run(&r, m, SIGEO_PROXY_MECO, &b, 1, NULL, 0));
@@ -1433,14 +1402,14 @@ static sigeo_model_t *everything(void)
     OK(sigeo_model_create(&m, ctx, "all"));
     int32_t w;
     OK(sigeo_model_add_choice(&w, m, "w", 2, (const int64_t[]){ 4, 8 }));
-    int32_t x = dense_input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
-    int32_t h = add(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, 3, -1, 0);
-    h = add(m, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0); /* node 2 */
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu0", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    h = add(m, SIGEO_LAYER_LINEAR, "fc0", &h, 1, 8, w, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu1", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
+    int32_t h = layer_on(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, 3, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0); /* node 2 */
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu0", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_LINEAR, "fc0", &h, 1, 8, w, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu1", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -1620,7 +1589,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     d.rows = 10;
     int32_t e;
     OK(sigeo_model_add_layer(&e, m, &d));
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS));
     OK(sigeo_model_finalize(m));
     int64_t ids[B], offs[B + 1];

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 #include "test_util.h"
@@ -183,33 +184,7 @@ static void make_data(int classes)
 static int32_t layer(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, int32_t in, int64_t units,
                      int32_t act, int32_t wc)
 {
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = &in;
-    d.n_inputs = 1;
-    d.units = units;
-    d.activation = act;
-    d.width_choice = wc;
-    if (kind == SIGEO_LAYER_CONV2D) {
-        d.kernel[0] = d.kernel[1] = 3;
-        d.padding[0] = d.padding[1] = 1;
-    }
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
-    return out;
-}
-
-static int32_t input(sigeo_model_t *m, int64_t features, const int64_t *shape)
-{
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = features;
-    if (shape)
-        memcpy(in.shape, shape, sizeof in.shape);
-    int32_t x;
-    OK(sigeo_model_add_input(&x, m, &in));
-    return x;
+    return layer_on(m, kind, name, &in, 1, units, wc, act);
 }
 
 static void read_param(double *dst, sigeo_model_t *m, const char *name, int rows, int cols, int ld)
@@ -235,7 +210,7 @@ static sigeo_model_t *chain(net_t *n, int narrow)
     int32_t wc = -1;
     if (narrow > 0)
         OK(sigeo_model_add_choice(&wc, m, "w", 2, (const int64_t[]){ narrow, n->dims[1] }));
-    int32_t h = input(m, n->dims[0], NULL);
+    int32_t h = shaped_input(m, n->dims[0], NULL);
     char name[32];
     for (int l = 0; l < n->L; l++) {
         snprintf(name, sizeof name, "fc%d", l);
@@ -430,7 +405,7 @@ START_TEST(conv_relu_gap_net)
     make_data(NC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "conv"));
-    int32_t h = input(m, CI * IMG * IMG, (const int64_t[]){ CI, IMG, IMG });
+    int32_t h = shaped_input(m, CI * IMG * IMG, (const int64_t[]){ CI, IMG, IMG });
     h = layer(m, SIGEO_LAYER_CONV2D, "conv", h, CO, 0, -1);
     h = layer(m, SIGEO_LAYER_ACTIVATION, "relu", h, 0, SIGEO_ACT_RELU, -1);
     h = layer(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", h, 0, 0, -1);
@@ -545,7 +520,7 @@ START_TEST(train_mode_batch_norm)
     make_data(BC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "bn"));
-    int32_t h = input(m, 10, NULL);
+    int32_t h = shaped_input(m, 10, NULL);
     h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, H2, 0, -1);
     h = layer(m, SIGEO_LAYER_BATCH_NORM, "bn", h, 0, 0, -1);
     h = layer(m, SIGEO_LAYER_ACTIVATION, "relu", h, 0, SIGEO_ACT_RELU, -1);
@@ -698,7 +673,7 @@ START_TEST(layer_norm_tanh_net)
     make_data(LC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "ln"));
-    int32_t h = input(m, 10, NULL);
+    int32_t h = shaped_input(m, 10, NULL);
     h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, LH, 0, -1);
     h = layer(m, SIGEO_LAYER_LAYER_NORM, "norm", h, 0, 0, -1);
     h = layer(m, SIGEO_LAYER_ACTIVATION, "tanh", h, 0, SIGEO_ACT_TANH, -1);
@@ -783,7 +758,7 @@ START_TEST(dot_interaction_net)
     make_data(LC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "dot"));
-    int32_t x = input(m, DX, NULL), t[3];
+    int32_t x = shaped_input(m, DX, NULL), t[3];
     const char *names[3] = { "t0", "t1", "t2" };
     for (int k = 0; k < 3; k++)
         t[k] = layer(m, SIGEO_LAYER_LINEAR, names[k], x, DE, 0, -1);
@@ -821,7 +796,7 @@ START_TEST(an_op_without_a_rule_is_named)
     make_data(3);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "fm"));
-    int32_t h = input(m, 12, NULL);
+    int32_t h = shaped_input(m, 12, NULL);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     d.kind = SIGEO_LAYER_RESHAPE;
     d.name = "tokens";

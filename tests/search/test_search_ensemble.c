@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "sigeo/model.h"
 #include "sigeo/search.h"
 #include "sigeo/stats.h"
@@ -44,39 +45,18 @@ static sigeo_model_t *toy(void)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "toy"));
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = FEAT;
-    int32_t h;
-    OK(sigeo_model_add_input(&h, m, &in));
+    int32_t h = flat_input(m, "x", FEAT);
     for (int i = 0; i < POINTS; i++) {
         char name[16];
         snprintf(name, sizeof name, "w%d", i);
         int32_t c;
         OK(sigeo_model_add_choice(&c, m, name, OPTIONS, (const int64_t[]){ 1, 2, 3, 4 }));
         snprintf(name, sizeof name, "fc%d", i);
-        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-        d.name = name;
-        d.inputs = &h;
-        d.n_inputs = 1;
-        d.units = 4;
-        d.width_choice = c;
-        OK(sigeo_model_add_layer(&h, m, &d));
+        h = linear_on(m, name, h, 4, c);
         snprintf(name, sizeof name, "relu%d", i);
-        d = (sigeo_layer_desc_t)SIGEO_LAYER_DESC_INIT;
-        d.kind = SIGEO_LAYER_ACTIVATION;
-        d.activation = SIGEO_ACT_RELU;
-        d.name = name;
-        d.inputs = &h;
-        d.n_inputs = 1;
-        OK(sigeo_model_add_layer(&h, m, &d));
+        h = layer_on(m, SIGEO_LAYER_ACTIVATION, name, &h, 1, 0, -1, SIGEO_ACT_RELU);
     }
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.name = "head";
-    d.inputs = &h;
-    d.n_inputs = 1;
-    d.units = 2;
-    OK(sigeo_model_add_layer(&h, m, &d));
+    h = linear_on(m, "head", h, 2, -1);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
