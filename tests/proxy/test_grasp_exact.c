@@ -791,6 +791,169 @@ START_TEST(dot_interaction_net)
 }
 END_TEST
 
+/* x[12] -> fc0 [12] -> tokens (3, 4) -> attention (2 heads of 2) -> fc1 [3]
+ * (CE). Weights: fc0, in_proj_weight, out_proj.weight, fc1; the biases
+ * fixed. The reference differentiates through the softmax in double. */
+enum { AT = 3, AE = 4, AH = 2, AD = 2, AF = AT * AE, AW0 = AF * AF, AWI = 3 * AE * AE, AWO = AE * AE, AW1 = LC * AF };
+typedef struct attn_ref {
+    double b0[AF], bi[3 * AE], bo[AE], b1[LC];
+} attn_ref_t;
+
+static void attn_net_grad(const void *net, const double *w, double *g)
+{
+    const attn_ref_t *q = net;
+    const double *W0 = w, *Wi = W0 + AW0, *Wo = Wi + AWI, *W1 = Wo + AWO;
+    double *g0 = g, *gi = g0 + AW0, *go = gi + AWI, *g1 = go + AWO;
+    memset(g, 0, (size_t)(AW0 + AWI + AWO + AW1) * sizeof *g);
+    const double c = 1.0 / sqrt((double)AD);
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * AF;
+        double X[AT][AE], P[AT][3 * AE], A[AH][AT][AT], O[AT][AE], Y[AF], z[LC], dz[LC];
+        for (int r = 0; r < AF; r++) {
+            X[r / AE][r % AE] = q->b0[r];
+            for (int i = 0; i < AF; i++)
+                X[r / AE][r % AE] += W0[r * AF + i] * x[i];
+        }
+        for (int t = 0; t < AT; t++)
+            for (int j = 0; j < 3 * AE; j++) {
+                P[t][j] = q->bi[j];
+                for (int e = 0; e < AE; e++)
+                    P[t][j] += Wi[j * AE + e] * X[t][e];
+            }
+        for (int h = 0; h < AH; h++)
+            for (int t = 0; t < AT; t++) {
+                double mx = -INFINITY, se = 0, sc[AT];
+                for (int u = 0; u < AT; u++) {
+                    sc[u] = 0;
+                    for (int i = 0; i < AD; i++)
+                        sc[u] += c * P[t][h * AD + i] * P[u][AE + h * AD + i];
+                    mx = fmax(mx, sc[u]);
+                }
+                for (int u = 0; u < AT; u++)
+                    se += exp(sc[u] - mx);
+                for (int u = 0; u < AT; u++)
+                    A[h][t][u] = exp(sc[u] - mx) / se;
+                for (int i = 0; i < AD; i++) {
+                    O[t][h * AD + i] = 0;
+                    for (int u = 0; u < AT; u++)
+                        O[t][h * AD + i] += A[h][t][u] * P[u][2 * AE + h * AD + i];
+                }
+            }
+        for (int t = 0; t < AT; t++)
+            for (int o = 0; o < AE; o++) {
+                Y[t * AE + o] = q->bo[o];
+                for (int e = 0; e < AE; e++)
+                    Y[t * AE + o] += Wo[o * AE + e] * O[t][e];
+            }
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->b1[k];
+            for (int j = 0; j < AF; j++)
+                z[k] += W1[k * AF + j] * Y[j];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        double dY[AF], dO[AT][AE], dP[AT][3 * AE], dX[AF];
+        for (int j = 0; j < AF; j++) {
+            dY[j] = 0;
+            for (int k = 0; k < LC; k++) {
+                g1[k * AF + j] += dz[k] * Y[j];
+                dY[j] += dz[k] * W1[k * AF + j];
+            }
+        }
+        for (int t = 0; t < AT; t++)
+            for (int e = 0; e < AE; e++) {
+                dO[t][e] = 0;
+                for (int o = 0; o < AE; o++) {
+                    dO[t][e] += dY[t * AE + o] * Wo[o * AE + e];
+                    if (e == 0)
+                        for (int e2 = 0; e2 < AE; e2++)
+                            go[o * AE + e2] += dY[t * AE + o] * O[t][e2];
+                }
+            }
+        memset(dP, 0, sizeof dP);
+        for (int h = 0; h < AH; h++) {
+            double dA[AT][AT], dS[AT][AT];
+            for (int t = 0; t < AT; t++) {
+                double r = 0;
+                for (int u = 0; u < AT; u++) {
+                    dA[t][u] = 0;
+                    for (int i = 0; i < AD; i++)
+                        dA[t][u] += dO[t][h * AD + i] * P[u][2 * AE + h * AD + i];
+                    r += dA[t][u] * A[h][t][u];
+                }
+                for (int u = 0; u < AT; u++)
+                    dS[t][u] = A[h][t][u] * (dA[t][u] - r);
+            }
+            for (int t = 0; t < AT; t++)
+                for (int i = 0; i < AD; i++)
+                    for (int u = 0; u < AT; u++) {
+                        dP[t][h * AD + i] += c * dS[t][u] * P[u][AE + h * AD + i];
+                        dP[u][AE + h * AD + i] += c * dS[t][u] * P[t][h * AD + i];
+                        dP[u][2 * AE + h * AD + i] += A[h][t][u] * dO[t][h * AD + i];
+                    }
+        }
+        for (int t = 0; t < AT; t++)
+            for (int e = 0; e < AE; e++) {
+                dX[t * AE + e] = 0;
+                for (int j = 0; j < 3 * AE; j++) {
+                    dX[t * AE + e] += dP[t][j] * Wi[j * AE + e];
+                    gi[j * AE + e] += dP[t][j] * X[t][e];
+                }
+            }
+        for (int r = 0; r < AF; r++)
+            for (int i = 0; i < AF; i++)
+                g0[r * AF + i] += dX[r] * x[i];
+    }
+}
+
+START_TEST(attention_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "attn"));
+    int32_t h = shaped_input(m, AF, NULL);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, AF, 0, -1);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "tokens";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = AT;
+    d.shape[1] = AE;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    d = (sigeo_layer_desc_t)SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_ATTENTION;
+    d.name = "attn";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.heads = AH;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static attn_ref_t q;
+    static double w[AW0 + AWI + AWO + AW1];
+    /* larger projections than the default init, so the softmax is far from uniform */
+    double big[AWI];
+    read_param(big, m, "attn.in_proj_weight", 3 * AE, AE, AE);
+    for (int k = 0; k < AWI; k++)
+        big[k] *= 3.0;
+    set_vec(m, "attn.in_proj_weight", big, AWI);
+    read_param(w, m, "fc0.weight", AF, AF, AF);
+    read_param(w + AW0, m, "attn.in_proj_weight", 3 * AE, AE, AE);
+    read_param(w + AW0 + AWI, m, "attn.out_proj.weight", AE, AE, AE);
+    read_param(w + AW0 + AWI + AWO, m, "fc1.weight", LC, AF, AF);
+    read_param(q.b0, m, "fc0.bias", 1, AF, AF);
+    read_param(q.bi, m, "attn.in_proj_bias", 1, 3 * AE, 3 * AE);
+    read_param(q.bo, m, "attn.out_proj.bias", 1, AE, AE);
+    read_param(q.b1, m, "fc1.bias", 1, LC, LC);
+    const double want = flat_grasp(attn_net_grad, &q, w, AW0 + AWI + AWO + AW1);
+    sigeo_batch_t b = batch_of(AF, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "attention: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(an_op_without_a_rule_is_named)
 {
     make_data(3);
@@ -838,6 +1001,7 @@ int main(void)
     tcase_add_test(tc, conv_relu_gap_net);
     tcase_add_test(tc, layer_norm_tanh_net);
     tcase_add_test(tc, dot_interaction_net);
+    tcase_add_test(tc, attention_net);
     tcase_add_test(tc, train_mode_batch_norm);
     tcase_add_test(tc, an_op_without_a_rule_is_named);
     suite_add_tcase(s, tc);
