@@ -76,9 +76,9 @@ typedef struct sigeo_search_options {
      * weights) over a set: the tournament over the current population,
      * sigeo_search_top and the best score over every candidate scored so
      * far. An evaluation's score (record callback) is its aggregate over the
-     * candidates scored up to it. A member's NaN score fails the candidate
-     * (and an infinite one for the z-score). Not with a score callback; not
-     * saved by sigeo_search_save. */
+     * candidates scored up to it, its `proxy` the first member's result. A
+     * member's NaN score fails the candidate (and an infinite one for the
+     * z-score). Not with a score callback; not saved by sigeo_search_save. */
     uint32_t n_ensemble;
     int32_t ensemble_aggregate;
     int32_t ensemble_kinds[SIGEO_SEARCH_ENSEMBLE_MAX];

@@ -260,15 +260,15 @@ START_TEST(complexity_is_flops_and_one_block_refuses_progressivity)
 }
 END_TEST
 
-/* The documented combination: the four (here three) measures of a candidate
- * set through sigeo_stats_aggregate(LOG_RANK) equal sum_p log(rank_p / n)
- * ranked by hand. */
+/* The documented combination: the four measures of a candidate set through
+ * sigeo_stats_aggregate(LOG_RANK) equal sum_p log(rank_p / n) ranked by
+ * hand. */
 START_TEST(log_rank_aggregation_over_a_candidate_set)
 {
-    enum { N = 3, P = 3 };
-    const int64_t widths[N][3] = { { 5, 4, 7 }, { 3, 6, 2 }, { 8, 8, 8 } };
+    enum { N = 4, P = 4 };
+    const int64_t widths[N][3] = { { 5, 4, 7 }, { 3, 6, 2 }, { 8, 8, 8 }, { 6, 3, 5 } };
     const sigeo_proxy_kind_t kinds[P] = { SIGEO_PROXY_AZ_EXPRESSIVITY, SIGEO_PROXY_AZ_PROGRESSIVITY,
-                                          SIGEO_PROXY_AZ_COMPLEXITY };
+                                          SIGEO_PROXY_AZ_TRAINABILITY, SIGEO_PROXY_AZ_COMPLEXITY };
     double s[P * N];
     sigeo_batch_t b = batch(D);
     for (int c = 0; c < N; c++) {
