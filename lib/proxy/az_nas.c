@@ -23,7 +23,9 @@
  * torch.autograd.grad(f_out, f_in)). Both as rows x channels; where out has
  * fewer rows per sample (H_in = s_h H_out, W_in = s_w W_out) g_in is pixel-
  * unshuffled to (C_in s_h s_w, H_out, W_out), channel c s_h s_w + dy s_w +
- * dx; a flat out is (K, 1, 1). M = g_in^T g_out / rows (C_in' x C_out,
+ * dx (a flat block is (K, 1, 1)); where out has more, g_out is unshuffled
+ * onto in's grid the same way; where neither grid divides the other, both
+ * onto one row per sample. M = g_in^T g_out / rows (C_in' x C_out,
  * double), sigma = its largest singular value (sqrt of the top eigenvalue
  * of the smaller Gram matrix), term = -sigma - 1 / (sigma + 1e-6) + 2 (-inf
  * where g_in == g_out bit for bit, a pure skip); score = mean of the terms,
@@ -120,7 +122,19 @@ static inline int64_t at(const view_t *v, int64_t n, int64_t ch, int64_t h, int6
     return n * v->width + (v->chw ? (ch * v->H + h) * v->W + w : (h * v->W + w) * v->C + ch);
 }
 
-/* One pair's term from g_in (layout vi) and g_out (layout vo). */
+/* Element (n, c, h, w) of g (layout v) pixel-unshuffled by (sh, sw):
+ * channel c = c0 sh sw + dy sw + dx is element (c0, h sh + dy, w sw + dx). */
+static inline double unshuffled(const float *g, const view_t *v, int64_t n, int64_t c, int64_t h, int64_t w,
+                                int64_t sh, int64_t sw)
+{
+    const int64_t c0 = c / (sh * sw), dy = c / sw % sh, dx = c % sw;
+    return (double)g[at(v, n, c0, h * sh + dy, w * sw + dx)];
+}
+
+/* One pair's term from g_in (layout vi) and g_out (layout vo), both
+ * unshuffled onto the coarser of the two position grids (the official
+ * code's case: the later block is coarser), or, where neither grid
+ * divides the other, onto one row per sample. */
 static sigeo_status_t pair_term(double *term, const sigeo__proxy_call_t *c, const float *gin, const view_t *vi,
                                 const float *gout, const view_t *vo, int64_t B)
 {
@@ -129,11 +143,16 @@ static sigeo_status_t pair_term(double *term, const sigeo__proxy_call_t *c, cons
         *term = -INFINITY;
         return SIGEO_OK;
     }
-    if (vo->H < 1 || vo->W < 1 || vi->H % vo->H != 0 || vi->W % vo->W != 0)
-        return sigeo__proxy_fail(c, SIGEO_ERR_UNSUPPORTED,
-                                 "%s: a block of %lld x %lld positions follows one of %lld x %lld (not a whole stride)",
-                                 c->name, (long long)vo->H, (long long)vo->W, (long long)vi->H, (long long)vi->W);
-    const int64_t sh = vi->H / vo->H, sw = vi->W / vo->W, Ci = vi->C * sh * sw, Co = vo->C;
+    int64_t Hr = 1, Wr = 1;
+    if (vi->H % vo->H == 0 && vi->W % vo->W == 0) {
+        Hr = vo->H;
+        Wr = vo->W;
+    } else if (vo->H % vi->H == 0 && vo->W % vi->W == 0) {
+        Hr = vi->H;
+        Wr = vi->W;
+    }
+    const int64_t shi = vi->H / Hr, swi = vi->W / Wr, sho = vo->H / Hr, swo = vo->W / Wr;
+    const int64_t Ci = vi->C * shi * swi, Co = vo->C * sho * swo;
     const int64_t k = Ci < Co ? Ci : Co, ew = sigeo__linalg_eig_work(k);
     size_t n_m, n_g, bytes;
     if (!sigeo__mul_size(&n_m, (size_t)Ci, (size_t)Co) || !sigeo__mul_size(&n_g, (size_t)k, (size_t)k) ||
@@ -150,18 +169,17 @@ static sigeo_status_t pair_term(double *term, const sigeo__proxy_call_t *c, cons
         return st;
     double *G = M + n_m, *w = G + n_g, *ework = w + k;
     memset(M, 0, n_m * sizeof(double));
-    const int64_t rows = B * vo->H * vo->W;
+    const int64_t rows = B * Hr * Wr;
     for (int64_t n = 0; n < B; n++)
-        for (int64_t h = 0; h < vo->H; h++)
-            for (int64_t x = 0; x < vo->W; x++)
+        for (int64_t h = 0; h < Hr; h++)
+            for (int64_t x = 0; x < Wr; x++)
                 for (int64_t ci = 0; ci < Ci; ci++) {
-                    const int64_t ch = ci / (sh * sw), dy = ci / sw % sh, dx = ci % sw;
-                    const double a = (double)gin[at(vi, n, ch, h * sh + dy, x * sw + dx)];
+                    const double a = unshuffled(gin, vi, n, ci, h, x, shi, swi);
                     if (a == 0.0)
                         continue;
                     double *row = M + ci * Co;
                     for (int64_t co = 0; co < Co; co++)
-                        row[co] += a * (double)gout[at(vo, n, co, h, x)];
+                        row[co] += a * unshuffled(gout, vo, n, co, h, x, sho, swo);
                 }
     for (size_t i = 0; i < n_m; i++)
         M[i] /= (double)rows;

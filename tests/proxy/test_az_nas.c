@@ -432,6 +432,44 @@ START_TEST(trainability_unshuffles_a_conv_block_onto_a_flat_one)
 }
 END_TEST
 
+/* x -> fc[6] -> relu -> fc[6] -> reshape (2, 3) -> tanh -> fc[C]: the later
+ * block has more rows per sample (2 tokens) than the flat earlier one, so
+ * its g_out is unshuffled onto one row per sample (6 channels); the
+ * reshape moves no value, so J = diag(tanh'(z)) W as for flat blocks. */
+START_TEST(trainability_unshuffles_a_finer_later_block)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "fine"));
+    int32_t h = shaped_input(m, D, NULL);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, 6, 0);
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_RELU);
+    const int32_t z = h = block_layer(m, SIGEO_LAYER_LINEAR, h, 6, 0);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "tok";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = 2;
+    d.shape[1] = 3;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = block_layer(m, SIGEO_LAYER_ACTIVATION, h, 0, SIGEO_ACT_TANH);
+    h = block_layer(m, SIGEO_LAYER_LINEAR, h, C, 0);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    sigeo_batch_t b = batch(D);
+    const double got = trainability(m, &b, 4, NULL);
+    OK(sigeo_model_forward(NULL, m, &b));
+    sigeo__rng_t rng;
+    sigeo__rng_seed(&rng, 4);
+    float gout[B * 6], zz[B * 6], W[6 * 6];
+    rademacher(&rng, gout, B * 6);
+    node_out(m, z, zz, B * 6);
+    weight(m, 1, W, 6 * 6);
+    close_to(got, pair_term(gout, zz, SIGEO_ACT_TANH, W, 6, 6, 1, B), "trainability");
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 /* x -> fc -> sigmoid -> relu -> fc: the ReLU of a positive input passes
  * the gradient unchanged (g_in == g_out), the official -inf; one block
  * refuses. */
@@ -479,6 +517,7 @@ int main(void)
     tcase_add_test(tc, trainability_of_flat_blocks_from_their_jacobians);
     tcase_add_test(tc, trainability_unshuffles_a_conv_block_onto_a_flat_one);
     tcase_add_test(tc, trainability_of_a_pure_pass_is_minus_infinity);
+    tcase_add_test(tc, trainability_unshuffles_a_finer_later_block);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
