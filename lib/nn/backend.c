@@ -46,6 +46,7 @@ typedef struct slot_stage {
     void *scratchpad;         /* owned: the reorder's scratch memory, if any */
     dnnl_memory_t scratchpad_mem;
     bool out;
+    const void *last;         /* input: the caller's pointer the copy was last made from */
 } slot_stage_t;
 
 struct sigeo__prim_slot {
@@ -63,6 +64,13 @@ struct sigeo__prim_slot {
     void *scratchpad;
     dnnl_memory_t scratchpad_mem;
     slot_stage_t stage[SLOT_MAX_ARGS];
+    /* Outputs are added to the caller's buffer instead of overwriting it:
+     * a staged output's reorder carries a sum post-op; a plain one is
+     * written to `accum` (owned, accum_n floats) and added by slot_run. */
+    bool accumulate;
+    int accum_arg;
+    float *accum;
+    int64_t accum_n;
 };
 
 static sigeo_status_t check(dnnl_status_t st, const char *what)
@@ -210,6 +218,7 @@ void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
         sigeo__free(g->scratchpad);
         sigeo__free(g->buf);
     }
+    sigeo__free(slot->accum);
     if (slot->prim)
         dnnl_primitive_destroy(slot->prim);
     sigeo__free(slot->workspace);
@@ -317,6 +326,17 @@ static sigeo_status_t stage_build(sigeo__prim_slot_t *s, sigeo__engine_t *e, int
         st = check(dnnl_primitive_attr_create(&attr), what);
     if (st == SIGEO_OK)
         st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
+    if (st == SIGEO_OK && g->out && s->accumulate) {
+        /* to = from + 1 * to: the accumulation rides on the reorder */
+        dnnl_post_ops_t ops = NULL;
+        st = check(dnnl_post_ops_create(&ops), what);
+        if (st == SIGEO_OK)
+            st = check(dnnl_post_ops_append_sum(ops, 1.0f), what);
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_attr_set_post_ops(attr, ops), what);
+        if (ops)
+            dnnl_post_ops_destroy(ops);
+    }
     if (st == SIGEO_OK) {
         const omp_scope_t sc = omp_enter(e);
         st = g->out ? check(dnnl_reorder_primitive_desc_create(&rpd, prim_md, e->engine, user_md, e->engine, attr), what)
@@ -355,6 +375,17 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
         else
             st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
     }
+    for (int i = 0; st == SIGEO_OK && s->accumulate && i < s->n_args; i++)
+        if (arg_is_output(s->arg_ids[i]) && !s->stage[i].reorder) {
+            const int64_t n = (int64_t)(dnnl_memory_desc_get_size(mds[i]) / sizeof(float));
+            s->accum = sigeo__alloc((size_t)(n ? n : 1) * sizeof(float));
+            if (!s->accum)
+                st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a %lld-float accumulation buffer while %s",
+                                 (long long)n, what);
+            s->accum_arg = i;
+            s->accum_n = n;
+            break; /* one output accumulates (conv backward-data's diff_src) */
+        }
     if (st == SIGEO_OK)
         st = scratchpad_alloc(&s->scratchpad, &s->scratchpad_mem, e, pd, what);
     dnnl_primitive_desc_destroy(pd);
@@ -375,16 +406,23 @@ static dnnl_status_t stage_run(const sigeo__prim_slot_t *s, int i, dnnl_stream_t
     return dnnl_primitive_execute(g->reorder, stream, g->scratchpad_mem ? 3 : 2, args);
 }
 
-static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
+/* Runs the slot's primitive on the caller's pointers. borrowed[i] (NULL,
+ * or NULL entries: none) is another slot's staged copy of input i already
+ * in this primitive's layout, used instead of reordering the input again
+ * (see slot_borrow). */
+static sigeo_status_t slot_run_with(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs,
+                                    const dnnl_memory_t *borrowed, const char *what)
 {
     dnnl_exec_arg_t args[SLOT_MAX_ARGS + 1];
     for (int i = 0; i < s->n_args; i++) {
-        dnnl_memory_t target = s->stage[i].reorder ? s->stage[i].user : s->mem[i];
-        sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(target, ptrs[i], e->stream), what);
+        slot_stage_t *g = &s->stage[i];
+        void *p = s->accum && i == s->accum_arg ? (void *)s->accum : ptrs[i];
+        dnnl_memory_t target = g->reorder ? g->user : s->mem[i];
+        sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(target, p, e->stream), what);
         if (st != SIGEO_OK)
             return st;
         args[i].arg = s->arg_ids[i];
-        args[i].memory = s->mem[i];
+        args[i].memory = borrowed && borrowed[i] ? borrowed[i] : s->mem[i];
     }
     int n = s->n_args;
     if (s->scratchpad_mem) {
@@ -395,8 +433,10 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
     const omp_scope_t sc = omp_enter(e);
     dnnl_status_t ds = dnnl_success;
     for (int i = 0; ds == dnnl_success && i < s->n_args; i++)
-        if (s->stage[i].reorder && !s->stage[i].out)
+        if (s->stage[i].reorder && !s->stage[i].out && !(borrowed && borrowed[i])) {
             ds = stage_run(s, i, e->stream);
+            s->stage[i].last = ds == dnnl_success ? ptrs[i] : NULL;
+        }
     if (ds == dnnl_success)
         ds = dnnl_primitive_execute(s->prim, e->stream, n, args);
     for (int i = 0; ds == dnnl_success && i < s->n_args; i++)
@@ -406,7 +446,38 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
     if (st == SIGEO_OK)
         st = check(dnnl_stream_wait(e->stream), what);
     omp_leave(e, sc);
+    if (st == SIGEO_OK && s->accum) {
+        float *dst = ptrs[s->accum_arg];
+        for (int64_t i = 0; i < s->accum_n; i++)
+            dst[i] += s->accum[i];
+    }
     return st;
+}
+
+static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
+{
+    return slot_run_with(s, e, ptrs, NULL, what);
+}
+
+/* The staged copy of argument `arg_id` that slot `from` last made from the
+ * caller's `ptr`, if it is in the layout `s` wants for its argument i;
+ * else NULL. Sound only when the caller knows the data at ptr is unchanged
+ * since `from` ran (sigeo__conv_backward_*'s `share` argument). */
+static dnnl_memory_t slot_borrow(const sigeo__prim_slot_t *s, int i, const sigeo__prim_slot_t *from, int arg_id,
+                                 const void *ptr)
+{
+    if (!from || !s->stage[i].reorder)
+        return NULL;
+    for (int j = 0; j < from->n_args; j++) {
+        const slot_stage_t *g = &from->stage[j];
+        if (from->arg_ids[j] != arg_id || !g->reorder || g->out || g->last != ptr)
+            continue;
+        const dnnl_memory_desc_t *have = NULL, *want = NULL;
+        if (dnnl_memory_get_memory_desc(from->mem[j], &have) == dnnl_success &&
+            dnnl_memory_get_memory_desc(s->mem[i], &want) == dnnl_success && dnnl_memory_desc_equal(have, want))
+            return from->mem[j];
+    }
+    return NULL;
 }
 
 /* Every primitive descriptor is created through here: user-scratchpad mode
@@ -799,12 +870,14 @@ sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
 }
 
 sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *sh,
-                                         const float *diff_dst, const float *weights, float *diff_src)
+                                         const float *diff_dst, const float *weights, float *diff_src, bool accumulate,
+                                         const sigeo__prim_slot_t *share)
 {
-    int64_t key[CONV_KEY_LEN];
+    int64_t key[CONV_KEY_LEN + 1];
     conv_key(key, sh);
+    key[CONV_KEY_LEN] = accumulate;
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN + 1);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
@@ -824,16 +897,18 @@ sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engin
             return slot_fail(slot, st);
         const int ids[] = { DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC };
         const dnnl_memory_desc_t *mds[] = { &c.udst, &c.uweights, &c.usrc };
+        (*slot)->accumulate = accumulate;
         if ((st = slot_build(slot, e, pd, ids, mds, 3, "building a conv backward-data")) != SIGEO_OK)
             return st;
     }
     void *ptrs[] = { (void *)diff_dst, (void *)weights, diff_src };
-    return slot_run(*slot, e, ptrs, "running a conv backward-data");
+    const dnnl_memory_t borrowed[] = { slot_borrow(*slot, 0, share, DNNL_ARG_DIFF_DST, diff_dst), NULL, NULL };
+    return slot_run_with(*slot, e, ptrs, borrowed, "running a conv backward-data");
 }
 
 sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
                                             const sigeo__conv_shape_t *sh, const float *src, const float *diff_dst,
-                                            float *diff_weights, float *diff_bias)
+                                            float *diff_weights, float *diff_bias, const sigeo__prim_slot_t *share)
 {
     int64_t key[CONV_KEY_LEN];
     conv_key(key, sh);
@@ -863,7 +938,8 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
             return st;
     }
     void *ptrs[] = { (void *)src, (void *)diff_dst, diff_weights, diff_bias };
-    return slot_run(*slot, e, ptrs, "running a conv backward-weights");
+    const dnnl_memory_t borrowed[] = { slot_borrow(*slot, 0, share, DNNL_ARG_SRC, src), NULL, NULL, NULL };
+    return slot_run_with(*slot, e, ptrs, borrowed, "running a conv backward-weights");
 }
 
 typedef struct pool_mds {

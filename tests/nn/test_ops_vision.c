@@ -285,7 +285,10 @@ END_TEST
  * reorders the plain NCHW rows in and out around it (backend.c,
  * conv_layout). The outputs must still be the naive loop's, and the
  * staged gradients (weights, bias, and the input's through both convs to
- * the fc before the reshape) the finite differences'. */
+ * the fc before the reshape) the finite differences'. The image also feeds
+ * a second conv (1x1) whose output is added: its input gradient then
+ * accumulates (the reorder's sum post-op), and each conv's weights pass
+ * reuses its forward's converted input. */
 START_TEST(conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differences)
 {
     enum { B = 3, C = 8, H = 10, W = 10, O = 16 };
@@ -293,7 +296,14 @@ START_TEST(conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differenc
     int32_t x = input(m, 6, 0, 0);
     int32_t img = reshape(m, "img", linear(m, "fc", x, C * H * W), C, H, W);
     int32_t c1 = conv(m, "c1", img, O, 3, 3, 1, 1, 1, 1, 0);
-    int32_t c2 = conv(m, "c2", relu(m, "c1_act", c1), O, 3, 3, 2, 2, 1, 1, SIGEO_LAYER_NO_BIAS);
+    int32_t c1b = conv(m, "c1b", img, O, 1, 1, 1, 1, 0, 0, SIGEO_LAYER_NO_BIAS);
+    sigeo_layer_desc_t sd = desc(SIGEO_LAYER_SUM, "c1_sum", (const int32_t[]){ c1, c1b });
+    sd.n_inputs = 2;
+    int32_t sum;
+    ck_assert_msg(sigeo_model_add_layer(&sum, m, &sd) == SIGEO_OK, "%s", sigeo_last_error());
+    /* no ReLU: 4800 pre-activations would put a kink within the finite
+     * difference's reach of some weight element */
+    int32_t c2 = conv(m, "c2", sum, O, 3, 3, 2, 2, 1, 1, SIGEO_LAYER_NO_BIAS);
     int32_t y = linear(m, "head", c2, 3);
     finalize(m, y, SIGEO_LOSS_SOFTMAX_CE);
     cls_batch_t c = cls_batch(B, 6, 3);
@@ -316,7 +326,7 @@ START_TEST(conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differenc
     free(got);
     free(w);
     free(want);
-    ck_assert_int_eq(gc_check_model_gradients(m, &c.b), 7);
+    ck_assert_int_eq(gc_check_model_gradients(m, &c.b), 8);
     cls_free(&c);
     sigeo_model_destroy(m);
 }
