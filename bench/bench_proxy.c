@@ -28,8 +28,9 @@
  * consecutive calls (steady state, as a search calls it).
  * JSON lines on stdout, the table on stderr. Options: --reps N (default:
  * 200 / 40 / 20 / 10 for the four cases), --quick, --case NAME (repeatable),
- * --budget SECONDS (per extra kind, default 10), --threads N (the context's
- * compute threads, default every online core). */
+ * --budget SECONDS (per extra kind, default 10), --sigeo-only (skip the
+ * other kinds), --threads N (the context's compute threads, default every
+ * online core). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,7 +285,7 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
     return timed + (bench_now_ms() - t0);
 }
 
-static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms)
+static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms, int sigeo_only)
 {
     int reps = reps_override > 0 ? reps_override : c->default_reps;
     if (reps > MAX_REPS)
@@ -336,7 +337,11 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
         }
     }
     for (int32_t k = 0; k < n_kinds; k++) {
-        if (k == SIGEO_PROXY_SIGEO)
+        if (sigeo_only && k != SIGEO_PROXY_SIGEO) {
+            ok[k] = 0;
+            snprintf(err[k], sizeof err[k], "not run (--sigeo-only)");
+        }
+        if (k == SIGEO_PROXY_SIGEO || !ok[k])
             continue;
         double t = 0.0;
         for (int w = 0; w < WARMUP && ok[k] && (w == 0 || t < 0.25 * budget_ms); w++) {
@@ -373,6 +378,8 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     for (int32_t k = 0; k < n_kinds; k++) {
         const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
         char metric[96];
+        if (sigeo_only && k != SIGEO_PROXY_SIGEO)
+            continue;
         if (!ok[k]) {
             bench_say("  %-22s failed: %s\n", kn, err[k]);
             snprintf(metric, sizeof metric, k == SIGEO_PROXY_SIGEO ? "sigeo_ms" : "kind_%s_ms", kn);
@@ -432,14 +439,15 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
 int main(int argc, char **argv)
 {
     const char *only[N_CASES];
-    int n_only = 0, reps = 0;
+    int n_only = 0, reps = 0, sigeo_only = 0;
     double budget_s = 10.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench-proxy [--reps N] [--quick] [--threads N] [--budget SECONDS]\n"
-                   "                   [--case mlp-small|mlp-large|dlrm|cell]...\n"
+                   "                   [--case mlp-small|mlp-large|dlrm|cell]... [--sigeo-only]\n"
                    "--threads: the context's compute threads (default: every online core)\n"
                    "--budget: timed seconds per extra proxy kind and case (default 10; slow kinds get fewer reps)\n"
+                   "--sigeo-only: time plain steps and SiGeo only, not the other proxy kinds\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
             return 0;
         } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc && n_only < N_CASES) {
@@ -450,6 +458,8 @@ int main(int argc, char **argv)
             i++; /* read by bench_parse_threads */
         } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
             budget_s = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--sigeo-only") == 0) {
+            sigeo_only = 1;
         } else if (strcmp(argv[i], "--quick") == 0) {
             reps = 5;
         } else {
@@ -478,7 +488,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_only; i++)
             run |= strcmp(only[i], cases[c].name) == 0;
         if (run)
-            run_case(ctx, &cases[c], reps, budget_s * 1e3);
+            run_case(ctx, &cases[c], reps, budget_s * 1e3, sigeo_only);
     }
     double rss = bench_peak_rss_mib();
     bench_say("\nPeak RSS %.1f MiB; load average %.2f at the end\n", rss, bench_loadavg());

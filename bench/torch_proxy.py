@@ -455,6 +455,7 @@ def main():
     ap.add_argument("--case", action="append", choices=list(CASES), help="run only this case (repeatable)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--budget", type=float, default=0.0, help="accepted for compare.sh; unused here")
+    ap.add_argument("--sigeo-only", action="store_true", help="accepted for compare.sh; torch times SiGeo only anyway")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     with open("/proc/loadavg") as f:
