@@ -47,7 +47,7 @@ CASES = {
     "mlp-small": ("MLP 784-48-10, batch 128, Fashion-MNIST", 200),
     "mlp-large": ("MLP 784-1024-1024-10, batch 256", 40),
     "dlrm": ("DLRM 13->512-256-16, 26x(100k x 16), dot, 367->512-256-1, batch 512", 20),
-    "cell": ("NB201 cell space (cellspace.md), all six edges nor_conv_3x3, batch 64, Fashion-MNIST, exact FR", 10),
+    "cell": ("NB201 cell space (docs/cellspace.md), all six edges nor_conv_3x3, batch 64, Fashion-MNIST, exact FR", 10),
 }
 DLRM_DENSE, DLRM_FIELDS, DLRM_ROWS, DLRM_DIM = 13, 26, 100000, 16
 
@@ -174,7 +174,7 @@ def make_case(name, gen):
 
 
 # ------------------------------------------------- the cell-space network
-# An independent PyTorch implementation of docs/cellspace.md section 1 with
+# An independent PyTorch implementation of docs/cellspace.md §1 with
 # every edge nor_conv_3x3 (the arch string
 # |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|).
 
@@ -215,8 +215,8 @@ class CellNet(nn.Module):
                                   nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(32, 10)
         n = sum(p.numel() for p in self.parameters())
-        if n != 91842:  # cellspace.md section 1: the all-nor_conv_3x3 count
-            raise SystemExit(f"torch_proxy: the cell network has {n} parameters, cellspace.md says 91842")
+        if n != 91842:  # docs/cellspace.md §1: the all-nor_conv_3x3 count
+            raise SystemExit(f"torch_proxy: the cell network has {n} parameters, docs/cellspace.md says 91842")
 
     def forward(self, x):
         return self.head(self.body(x))
