@@ -748,6 +748,15 @@ sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t 
  * call each way, cheap next to the conv). */
 enum conv_layout { CONV_CHANNELS_LAST, CONV_ANY, CONV_PLAIN };
 
+/* Tests only (sigeo__conv_force_plain): every conv built afterwards is
+ * plain, the pre-staging path, to compare the two. */
+static bool conv_plain_only;
+
+void sigeo__conv_force_plain(bool on)
+{
+    conv_plain_only = on;
+}
+
 typedef struct conv_mds {
     dnnl_memory_desc_t src, weights, bias, dst;     /* the primitive's, by the layout tried */
     dnnl_memory_desc_t usrc, uweights, udst;        /* the caller's: nchw, oihw, nchw */
@@ -801,7 +810,7 @@ static sigeo_status_t conv_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t
                                       const sigeo__conv_shape_t *sh)
 {
     *pd = NULL;
-    for (int layout = CONV_CHANNELS_LAST; layout < CONV_PLAIN; layout++) {
+    for (int layout = conv_plain_only ? CONV_PLAIN : CONV_CHANNELS_LAST; layout < CONV_PLAIN; layout++) {
         dnnl_convolution_desc_t desc;
         sigeo_status_t st = conv_describe(c, sh, (enum conv_layout)layout);
         if (st != SIGEO_OK)

@@ -98,6 +98,11 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
                                             const float *diff_dst, float *diff_weights, float *diff_bias,
                                             const sigeo__prim_slot_t *share);
 
+/* Tests only, not thread-safe (set it before building models): with `on`,
+ * convolutions built afterwards stay on the plain layouts (no staging), so
+ * a test can compare the two paths. */
+void sigeo__conv_force_plain(bool on);
+
 /* 2-D pooling on NCHW rows: max, or average with the padding counted in the
  * divisor (PyTorch's count_include_pad=True) or, with exclude_pad, divided
  * by the in-image pixels of each window (count_include_pad=False). The max forward keeps its
