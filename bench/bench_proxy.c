@@ -8,6 +8,9 @@
  *   dlrm       13 dense -> 512-256-16; 26 tables 100k x 16, hashed ids;
  *              dot interaction of the 27 vectors (351 dots); concat 367 ->
  *              512-256-1; BCE; batch 512; random data from a seed
+ *   cell       the NB201 cell space's all-nor_conv_3x3 network (conv + train-
+ *              mode BN, docs/cellspace.md), batch 64, Fashion-MNIST
+ *              train[0:256], SiGeo with the exact FR (SIGEO_FR_EXACT)
  * Metrics per case:
  *   plain_ms        median time of 4 plain sigeo_model_forward_backward calls
  *   sigeo_ms        median time of one sigeo_proxy_compute (SiGeo, k = 4, exact FR)
@@ -24,9 +27,10 @@
  * of the ratio alike; every other kind is timed in its own block of
  * consecutive calls (steady state, as a search calls it).
  * JSON lines on stdout, the table on stderr. Options: --reps N (default:
- * 200 / 40 / 20 for the three cases), --quick, --case NAME (repeatable),
- * --budget SECONDS (per extra kind, default 10), --threads N (the context's
- * compute threads, default every online core). */
+ * 200 / 40 / 20 / 10 for the four cases), --quick, --case NAME (repeatable),
+ * --budget SECONDS (per extra kind, default 10), --sigeo-only (skip the
+ * other kinds), --threads N (the context's compute threads, default every
+ * online core). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,7 @@
 #include "sigeo/io.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
+#include "sigeo/search.h"
 #include "sigeo/sigeo.h"
 #include "sigeo/stats.h"
 
@@ -52,6 +57,7 @@ static const bench_case_t cases[] = {
     { "mlp-small", "MLP 784-48-10, batch 128, Fashion-MNIST", 200 },
     { "mlp-large", "MLP 784-1024-1024-10, batch 256", 40 },
     { "dlrm", "DLRM 13->512-256-16, 26x(100k x 16), dot, 367->512-256-1, batch 512", 20 },
+    { "cell", "NB201 cell space, all six edges nor_conv_3x3, batch 64, Fashion-MNIST, exact FR", 10 },
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -62,19 +68,20 @@ typedef struct case_data {
     const char *data_note;
 } case_data_t;
 
-/* First 512 Fashion-MNIST training images as 4 batches of 128, copied out of
+/* First 4 x batch Fashion-MNIST training images as 4 batches, copied out of
  * the dataset's view buffers (they are only valid until the next view). */
-static int load_fashion(case_data_t *d)
+static int load_fashion(case_data_t *d, int64_t batch)
 {
+    const int64_t rows = K * batch;
     sigeo_dataset_t *ds = NULL;
-    if (sigeo_fashion_mnist_load(&ds, NULL, SIGEO_FASHION_MNIST_TRAIN, 512) != SIGEO_OK) {
+    if (sigeo_fashion_mnist_load(&ds, NULL, SIGEO_FASHION_MNIST_TRAIN, rows) != SIGEO_OK) {
         bench_say("  Fashion-MNIST not found (%s)\n  -> using random data for mlp-small instead "
                   "(install dataset-fashion-mnist or set SIGEO_DATA_DIR)\n",
                   sigeo_last_error());
         return 0;
     }
     sigeo_batch_t all = SIGEO_BATCH_INIT;
-    bench_check(sigeo_dataset_view(&all, ds, 0, 512), "sigeo_dataset_view");
+    bench_check(sigeo_dataset_view(&all, ds, 0, rows), "sigeo_dataset_view");
     if (all.n_dense != 784 || !all.labels) {
         bench_say("  Fashion-MNIST has %lld features per row, expected 784: using random data\n",
                   (long long)all.n_dense);
@@ -84,14 +91,14 @@ static int load_fashion(case_data_t *d)
     for (int i = 0; i < K; i++) {
         bench_batch_t *b = &d->b[i];
         memset(b, 0, sizeof *b);
-        b->dense = malloc(128 * 784 * sizeof(float));
-        b->labels = malloc(128 * sizeof(int32_t));
+        b->dense = malloc((size_t)batch * 784 * sizeof(float));
+        b->labels = malloc((size_t)batch * sizeof(int32_t));
         if (!b->dense || !b->labels)
             abort();
-        memcpy(b->dense, all.dense + (int64_t)i * 128 * 784, 128 * 784 * sizeof(float));
-        memcpy(b->labels, all.labels + (int64_t)i * 128, 128 * sizeof(int32_t));
+        memcpy(b->dense, all.dense + (int64_t)i * batch * 784, (size_t)batch * 784 * sizeof(float));
+        memcpy(b->labels, all.labels + (int64_t)i * batch, (size_t)batch * sizeof(int32_t));
         sigeo_batch_t v = SIGEO_BATCH_INIT;
-        v.batch_size = 128;
+        v.batch_size = batch;
         v.dense = b->dense;
         v.n_dense = 784;
         v.labels = b->labels;
@@ -101,14 +108,41 @@ static int load_fashion(case_data_t *d)
     return 1;
 }
 
+/* The cell space's all-nor_conv_3x3 network (docs/cellspace.md §1, the
+ * standalone sigeo_nb201_build), on 4 batches of 64 Fashion-MNIST images
+ * (the study's proxy batches, §3). SiGeo runs with its defaults, i.e. the
+ * exact per-sample FR through train-mode BN (SIGEO_FR_EXACT: the
+ * forward-mode pass). */
+static const char cell_arch[] =
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+
+static sigeo_model_t *make_cell(case_data_t *d, sigeo_context_t *ctx)
+{
+    int32_t ops[6];
+    sigeo_model_t *m = NULL;
+    bench_check(sigeo_nb201_from_string(ops, cell_arch), "sigeo_nb201_from_string");
+    bench_check(sigeo_nb201_build(&m, ctx, ops), "sigeo_nb201_build");
+    if (load_fashion(d, 64)) {
+        d->data_note = "Fashion-MNIST train[0:256]";
+    } else {
+        uint64_t rng = 0x5eed1000u;
+        for (int i = 0; i < K; i++)
+            bench_batch_random(&d->b[i], &rng, 64, 784, 10, 0, 0);
+        d->data_note = "random (Fashion-MNIST missing)";
+    }
+    return m;
+}
+
 static sigeo_model_t *make_case(case_data_t *d, sigeo_context_t *ctx, const char *name)
 {
     uint64_t rng = 0x5eed1000u;
     sigeo_model_t *m = NULL;
-    if (strcmp(name, "mlp-small") == 0) {
+    if (strcmp(name, "cell") == 0) {
+        m = make_cell(d, ctx);
+    } else if (strcmp(name, "mlp-small") == 0) {
         static const int64_t w[] = { 48, 10 };
         m = bench_mlp(ctx, 784, w, 2);
-        if (load_fashion(d)) {
+        if (load_fashion(d, 128)) {
             d->data_note = "Fashion-MNIST train[0:512]";
         } else {
             for (int i = 0; i < K; i++)
@@ -251,7 +285,7 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
     return timed + (bench_now_ms() - t0);
 }
 
-static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms)
+static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms, int sigeo_only)
 {
     int reps = reps_override > 0 ? reps_override : c->default_reps;
     if (reps > MAX_REPS)
@@ -303,7 +337,11 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
         }
     }
     for (int32_t k = 0; k < n_kinds; k++) {
-        if (k == SIGEO_PROXY_SIGEO)
+        if (sigeo_only && k != SIGEO_PROXY_SIGEO) {
+            ok[k] = 0;
+            snprintf(err[k], sizeof err[k], "not run (--sigeo-only)");
+        }
+        if (k == SIGEO_PROXY_SIGEO || !ok[k])
             continue;
         double t = 0.0;
         for (int w = 0; w < WARMUP && ok[k] && (w == 0 || t < 0.25 * budget_ms); w++) {
@@ -340,6 +378,8 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     for (int32_t k = 0; k < n_kinds; k++) {
         const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
         char metric[96];
+        if (sigeo_only && k != SIGEO_PROXY_SIGEO)
+            continue;
         if (!ok[k]) {
             bench_say("  %-22s failed: %s\n", kn, err[k]);
             snprintf(metric, sizeof metric, k == SIGEO_PROXY_SIGEO ? "sigeo_ms" : "kind_%s_ms", kn);
@@ -399,14 +439,15 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
 int main(int argc, char **argv)
 {
     const char *only[N_CASES];
-    int n_only = 0, reps = 0;
+    int n_only = 0, reps = 0, sigeo_only = 0;
     double budget_s = 10.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench-proxy [--reps N] [--quick] [--threads N] [--budget SECONDS]\n"
-                   "                   [--case mlp-small|mlp-large|dlrm]...\n"
+                   "                   [--case mlp-small|mlp-large|dlrm|cell]... [--sigeo-only]\n"
                    "--threads: the context's compute threads (default: every online core)\n"
                    "--budget: timed seconds per extra proxy kind and case (default 10; slow kinds get fewer reps)\n"
+                   "--sigeo-only: time plain steps and SiGeo only, not the other proxy kinds\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
             return 0;
         } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc && n_only < N_CASES) {
@@ -417,6 +458,8 @@ int main(int argc, char **argv)
             i++; /* read by bench_parse_threads */
         } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
             budget_s = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--sigeo-only") == 0) {
+            sigeo_only = 1;
         } else if (strcmp(argv[i], "--quick") == 0) {
             reps = 5;
         } else {
@@ -445,7 +488,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_only; i++)
             run |= strcmp(only[i], cases[c].name) == 0;
         if (run)
-            run_case(ctx, &cases[c], reps, budget_s * 1e3);
+            run_case(ctx, &cases[c], reps, budget_s * 1e3, sigeo_only);
     }
     double rss = bench_peak_rss_mib();
     bench_say("\nPeak RSS %.1f MiB; load average %.2f at the end\n", rss, bench_loadavg());

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Runs bench-proxy and the PyTorch script on the same three cases (case by
+# Runs bench-proxy and the PyTorch script on the same four cases (case by
 # case, the two back to back) and prints torch_ms / sigeo_ms per case against
-# the targets (>= 3 on mlp-small, >= 1.5 on mlp-large and dlrm).
+# the targets (>= 3 on mlp-small, >= 1.5 on mlp-large, dlrm and cell), and
+# the plain-step ratio (PyTorch's plain fwd+bwd time over libsigeo's).
 #
 #   bench/compare.sh [--reps N | --quick] [--budget S] [--threads N] [--case NAME]...
 #
-# --case picks cases (default all three); --threads N (default 2) runs both
+# --case picks cases (default all four); --threads N (default 2) runs both
 # sides on N threads (the libsigeo context's thread count, torch.set_num_threads);
 # the other arguments go to both programs. With --threads 1 the table also
 # compares process CPU time, which, unlike wall time, hardly depends on what
@@ -62,7 +63,7 @@ while [ $# -gt 0 ]; do
     *) rest="$rest $1"; shift ;;
     esac
 done
-[ -n "$cases" ] || cases="mlp-small mlp-large dlrm"
+[ -n "$cases" ] || cases="mlp-small mlp-large dlrm cell"
 
 # Case by case, the two programs back to back: on a shared machine the load
 # drifts, and this keeps both sides of each ratio under similar conditions.
@@ -95,9 +96,9 @@ def load(path):
     return d
 s, t, have, threads = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3] == "yes", int(sys.argv[4])
 print(f"{threads} thread(s) per side; wall time")
-targets = {"mlp-small": 3.0, "mlp-large": 1.5, "dlrm": 1.5}
+targets = {"mlp-small": 3.0, "mlp-large": 1.5, "dlrm": 1.5, "cell": 1.5}
 print(f"{'case':10s} {'sigeo_ms':>10s} {'torch_ms':>10s} {'torch/sigeo':>12s} {'target':>7s}  {'verdict':15s}"
-      f"| {'plain: sigeo':>12s} {'torch':>9s} {'ratio':>6s}")
+      f"| {'plain: sigeo':>12s} {'torch':>9s} {'torch/sigeo':>11s}")
 for case, target in targets.items():
     sm, tm = s.get((case, "sigeo_ms")), t.get((case, "torch_ms"))
     sp, tp = s.get((case, "plain_ms")), t.get((case, "torch_plain_ms"))
@@ -106,7 +107,7 @@ for case, target in targets.items():
     if have and tm is not None:
         r = tm / sm
         verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.1f}%"
-        rp = f"{tp / sp:6.2f}" if (tp and sp) else "     -"
+        rp = f"{tp / sp:11.2f}" if (tp and sp) else "          -"
         print(f"{case:10s} {sm:10.3f} {tm:10.3f} {r:12.3f} {'>=' + str(target):>7s}  {verdict:15s}"
               f"| {sp:12.3f} {tp:9.3f} {rp}")
     else:
@@ -116,13 +117,17 @@ if not have:
     print("TORCH MISSING: no comparison was possible (see the message above).")
 if have and threads == 1:
     print("\nprocess CPU time, 1 thread (robust to other load on the machine):")
-    print(f"{'case':10s} {'sigeo_cpu':>10s} {'torch_cpu':>10s} {'torch/sigeo':>12s} {'target':>7s}  verdict")
+    print(f"{'case':10s} {'sigeo_cpu':>10s} {'torch_cpu':>10s} {'torch/sigeo':>12s} {'target':>7s}  {'verdict':15s}"
+          f"| {'plain cpu: sigeo':>16s} {'torch':>9s} {'torch/sigeo':>11s}")
     for case, target in targets.items():
         sc, tc = s.get((case, "sigeo_cpu_ms")), t.get((case, "torch_cpu_ms"))
+        spc, tpc = s.get((case, "plain_cpu_ms")), t.get((case, "torch_plain_cpu_ms"))
         if sc and tc:
             r = tc / sc
             verdict = "met" if r >= target else f"MISSED by {100 * (1 - r / target):.1f}%"
-            print(f"{case:10s} {sc:10.3f} {tc:10.3f} {r:12.3f} {'>=' + str(target):>7s}  {verdict}")
+            rp = f"{tpc / spc:11.2f}" if (tpc and spc) else "          -"
+            print(f"{case:10s} {sc:10.3f} {tc:10.3f} {r:12.3f} {'>=' + str(target):>7s}  {verdict:15s}"
+                  f"| {spc or 0:16.3f} {tpc or 0:9.3f} {rp}")
 print("(medians over the reps of each program; all times are for k = 4 batches; the machine is shared,")
 print(" so rerun when the load average is near 0 before quoting a number)")
 EOF

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of bench-proxy: the same three cases, timed the same way.
+"""PyTorch side of bench-proxy: the same four cases, timed the same way.
 
 Run with Debian's interpreter (python3-torch lives there, not in a pyenv):
     /usr/bin/python3 bench/torch_proxy.py [--reps N] [--quick] [--case NAME]...
@@ -15,6 +15,8 @@ Per case (k = 4 batches, weights fixed, 2 threads unless --threads N):
                   comes out of the ordinary backward; ZiCo statistics are
                   accumulated with fused multi-tensor ops (torch._foreach_*)
                   over all parameters at once: sum |g|, sum g, sum g^2.
+                  The cell case (conv + train-mode BN) needs the exact
+                  per-sample FR instead: forward-mode AD, see SiGeoExact.
                   (Float32 sums, E[g^2] - E[g]^2: cheaper than libsigeo's
                   double-precision Welford, so the comparison favours torch.)
 JSON lines on stdout ({"bench":"torch","case":...,"metric":...}), a table
@@ -45,6 +47,7 @@ CASES = {
     "mlp-small": ("MLP 784-48-10, batch 128, Fashion-MNIST", 200),
     "mlp-large": ("MLP 784-1024-1024-10, batch 256", 40),
     "dlrm": ("DLRM 13->512-256-16, 26x(100k x 16), dot, 367->512-256-1, batch 512", 20),
+    "cell": ("NB201 cell space (docs/cellspace.md), all six edges nor_conv_3x3, batch 64, Fashion-MNIST, exact FR", 10),
 }
 DLRM_DENSE, DLRM_FIELDS, DLRM_ROWS, DLRM_DIM = 13, 26, 100000, 16
 
@@ -149,6 +152,9 @@ class DLRM(nn.Module):
 
 
 def make_case(name, gen):
+    if name == "cell":
+        model = CellNet()
+        return model, cell_batches(gen), nn.CrossEntropyLoss(), "Fashion-MNIST train[0:256]"
     if name == "mlp-small":
         model = mlp([48, 10])
         batches, note = fashion_batches(gen)
@@ -165,6 +171,165 @@ def make_case(name, gen):
                     torch.randint(0, 2, (512, 1), generator=gen).float()) for _ in range(K)]
         note, loss = "random", nn.BCEWithLogitsLoss()
     return model, batches, loss, note
+
+
+# ------------------------------------------------- the cell-space network
+# An independent PyTorch implementation of docs/cellspace.md §1 with
+# every edge nor_conv_3x3 (the arch string
+# |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|).
+
+def relu_conv_bn(cin, cout, k, stride, pad):
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(cin, cout, k, stride, pad, bias=False), nn.BatchNorm2d(cout))
+
+
+class Cell(nn.Module):
+    """Node j = sum over i < j of edge_ij(node i); node 3 is the output."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.edges = nn.ModuleList(relu_conv_bn(c, c, 3, 1, 1) for _ in range(6))  # 01 02 12 03 13 23
+
+    def forward(self, x):
+        e = self.edges
+        n1 = e[0](x)
+        n2 = e[1](x) + e[2](n1)
+        return e[3](x) + e[4](n1) + e[5](n2)
+
+
+class Reduction(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.a = relu_conv_bn(cin, cout, 3, 2, 1)
+        self.b = relu_conv_bn(cout, cout, 3, 1, 1)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(cin, cout, 1, bias=False))
+
+    def forward(self, x):
+        return self.shortcut(x) + self.b(self.a(x))
+
+
+class CellNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), Cell(8),
+                                  Reduction(8, 16), Cell(16), Reduction(16, 32), Cell(32),
+                                  nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(32, 10)
+        n = sum(p.numel() for p in self.parameters())
+        if n != 91842:  # docs/cellspace.md §1: the all-nor_conv_3x3 count
+            raise SystemExit(f"torch_proxy: the cell network has {n} parameters, docs/cellspace.md says 91842")
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def cell_batches(gen):
+    d = fashion_dir()
+    if d is None:
+        say("  Fashion-MNIST not found -> using random images for cell instead")
+        return [(torch.rand(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen))
+                for _ in range(K)]
+    x = read_idx(os.path.join(d, "train-images-idx3-ubyte"))[:256].reshape(256, 1, 28, 28).float() / 255.0
+    y = read_idx(os.path.join(d, "train-labels-idx1-ubyte"))[:256].long()
+    return [(x[i * 64:(i + 1) * 64].contiguous(), y[i * 64:(i + 1) * 64].contiguous()) for i in range(K)]
+
+
+class SiGeoExact:
+    """SiGeo with the exact per-sample Fisher-Rao term through train-mode BN
+    (libsigeo's SIGEO_FR_EXACT, docs/proxies.md 4.3a): d_n = d/da l_n(a theta)
+    at a = 1, batch statistics included. Computed by forward-mode AD
+    (torch.autograd.forward_ad): every parameter becomes the dual tensor
+    (theta, tangent theta), one forward gives the losses and their tangents
+    d_n; the ordinary backward of the primal mean loss (run after the dual
+    level is closed) gives the gradients. So one dual forward + one backward
+    per batch. BN runs on batch statistics without touching the running
+    buffers (track_running_stats off for the call: the model is left as it
+    was, like sigeo_proxy_compute). ZiCo module-wise over every parameter of
+    every Conv2d / BatchNorm2d / Linear (libsigeo's default param_kinds ALL),
+    population std, the foreach float32 sums of SiGeo above."""
+
+    def __init__(self, model):
+        self.layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear))]
+        self.params = [[p for p in m.parameters(recurse=False)] for m in self.layers]
+        self.flat = [p for ps in self.params for p in ps]
+        self.named = dict(model.named_parameters())
+        self.bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        self.s_abs = [torch.zeros_like(p) for p in self.flat]
+        self.s1 = [torch.zeros_like(p) for p in self.flat]
+        self.s2 = [torch.zeros_like(p) for p in self.flat]
+
+    def __call__(self, model, batches, crit):
+        from torch.autograd import forward_ad as fwad
+        from torch.nn.utils import stateless
+        for m in self.bns:
+            m.track_running_stats = False
+        for t in (self.s_abs, self.s1, self.s2):
+            torch._foreach_zero_(t)
+        fr_sum, n, losses = 0.0, 0, []
+        try:
+            for x, y in batches:
+                model.zero_grad(set_to_none=True)
+                with fwad.dual_level():
+                    duals = {k: fwad.make_dual(p, p) for k, p in self.named.items()}
+                    out = stateless.functional_call(model, duals, (x,))
+                    primal, tangent = fwad.unpack_dual(nn.functional.cross_entropy(out, y, reduction="none"))
+                loss = primal.mean()
+                loss.backward()
+                grads = [p.grad for p in self.flat]
+                torch._foreach_add_(self.s1, grads)
+                torch._foreach_addcmul_(self.s2, grads, grads)
+                torch._foreach_add_(self.s_abs, torch._foreach_abs(grads))
+                dn = tangent.detach().double()
+                fr_sum += float((dn * dn).sum())
+                n += y.shape[0]
+                losses.append(float(loss))
+        finally:
+            for m in self.bns:
+                m.track_running_stats = True
+        k = len(batches)
+        zico, i = 0.0, 0
+        for ps in self.params:
+            ratio = 0.0
+            for _ in ps:
+                mean = self.s1[i] / k
+                sigma = (self.s2[i] / k - mean * mean).clamp_(min=0).sqrt_()
+                nz = sigma > 0
+                ratio += float(((self.s_abs[i] / k)[nz] / sigma[nz]).sum())
+                i += 1
+            if ratio > 0:
+                zico += math.log(ratio)
+        fr = fr_sum / n
+        return zico + math.log(fr), zico, fr, sum(losses) / k
+
+
+def check_exact_fr(model, batches):
+    """Once per run: the forward-mode d_n against a central difference of
+    l_n(a theta) in a (float64 copy), so a wrong tangent cannot go unseen."""
+    import copy
+    from torch.autograd import forward_ad as fwad
+    from torch.nn.utils import stateless
+    m = copy.deepcopy(model).double()
+    for b in m.modules():
+        if isinstance(b, nn.BatchNorm2d):
+            b.track_running_stats = False
+    named = dict(m.named_parameters())
+    x, y = batches[0][0].double(), batches[0][1]
+    with fwad.dual_level():
+        out = stateless.functional_call(m, {k: fwad.make_dual(p, p) for k, p in named.items()}, (x,))
+        tangent = fwad.unpack_dual(nn.functional.cross_entropy(out, y, reduction="none")).tangent.detach()
+
+    def losses(a):
+        with torch.no_grad():
+            o = stateless.functional_call(m, {k: a * p for k, p in named.items()}, (x,))
+            return nn.functional.cross_entropy(o, y, reduction="none")
+    # A small step: Fashion-MNIST's blank borders put pre-activations of
+    # ReLU within ~1e-6 of their kink, so larger steps cross kinks.
+    h = 1e-7
+    fd = (losses(1 + h) - losses(1 - h)) / (2 * h)
+    err = float((fd - tangent).abs().max())
+    say(f"  exact-FR check: forward-mode d_n vs central difference, max |diff| {err:.2e}"
+        f" (max |d_n| {float(tangent.abs().max()):.3g})")
+    if not err <= 1e-4 * max(1.0, float(tangent.abs().max())):
+        raise SystemExit("torch_proxy: the forward-mode d_n disagree with the finite difference")
 
 
 # -------------------------------------------------------------- timing
@@ -245,7 +410,11 @@ def run_case(name, reps_override, seed=1):
     t0 = now_ms()
     model, batches, crit, note = make_case(name, gen)
     built = now_ms() - t0
-    sigeo = SiGeo(model)
+    if name == "cell":
+        check_exact_fr(model, batches)
+        sigeo = SiGeoExact(model)
+    else:
+        sigeo = SiGeo(model)
     for _ in range(WARMUP):
         plain(model, batches, crit)
         sigeo(model, batches, crit)
@@ -265,7 +434,8 @@ def run_case(name, reps_override, seed=1):
     q1, q3 = quartiles(tp)
     say(f"  {'plain k=4 fwd+bwd':26s} {mp:10.3f} {q1:10.3f} {q3:10.3f} {1.0:10.3f}")
     q1, q3 = quartiles(ts)
-    say(f"  {'sigeo (k=4, hooks+foreach)':26s} {ms:10.3f} {q1:10.3f} {q3:10.3f} {ms / mp:10.3f}")
+    label = "sigeo (k=4, fwd-AD exact)" if name == "cell" else "sigeo (k=4, hooks+foreach)"
+    say(f"  {label:26s} {ms:10.3f} {q1:10.3f} {q3:10.3f} {ms / mp:10.3f}")
     say(f"  score {score[0]:.4f} (zico {score[1]:.4f}, FR {score[2]:.4g}, loss {score[3]:.4f})")
     mcp, mcs = statistics.median(cp), statistics.median(cs)
     say(f"  process CPU time (median ms, all threads): plain {mcp:.3f}, sigeo {mcs:.3f}"
@@ -280,11 +450,12 @@ def run_case(name, reps_override, seed=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=0, help="timed repetitions (default 200/40/20 per case)")
+    ap.add_argument("--reps", type=int, default=0, help="timed repetitions (default 200/40/20/10 per case)")
     ap.add_argument("--quick", action="store_true", help="5 reps: a smoke run, not a measurement")
     ap.add_argument("--case", action="append", choices=list(CASES), help="run only this case (repeatable)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--budget", type=float, default=0.0, help="accepted for compare.sh; unused here")
+    ap.add_argument("--sigeo-only", action="store_true", help="accepted for compare.sh; torch times SiGeo only anyway")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     with open("/proc/loadavg") as f:

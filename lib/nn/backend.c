@@ -34,6 +34,21 @@ enum slot_kind {
 #define SLOT_MAX_ARGS 5
 #define SLOT_KEY_LEN 24
 
+/* An argument whose layout the primitive chose (convolutions built with
+ * channels-last or dnnl_format_tag_any, docs/onednn-notes.md) is staged:
+ * the primitive reads and writes its own copy in its layout, and a cached
+ * reorder primitive converts between it and the caller's plain layout on
+ * every call (inputs before the primitive, outputs after). */
+typedef struct slot_stage {
+    dnnl_primitive_t reorder; /* NULL: the argument is used in place */
+    dnnl_memory_t user;       /* the caller's layout, on the caller's pointer */
+    void *buf;                /* owned: the primitive-layout copy (mem[i]'s data) */
+    void *scratchpad;         /* owned: the reorder's scratch memory, if any */
+    dnnl_memory_t scratchpad_mem;
+    bool out;
+    const void *last;         /* input: the caller's pointer the copy was last made from */
+} slot_stage_t;
+
 struct sigeo__prim_slot {
     enum slot_kind kind;
     int64_t key[SLOT_KEY_LEN]; /* the shape the primitive was built for */
@@ -48,6 +63,14 @@ struct sigeo__prim_slot {
      * allocation-failure tests see it), allocated once with the slot. */
     void *scratchpad;
     dnnl_memory_t scratchpad_mem;
+    slot_stage_t stage[SLOT_MAX_ARGS];
+    /* Outputs are added to the caller's buffer instead of overwriting it:
+     * a staged output's reorder carries a sum post-op; a plain one is
+     * written to `accum` (owned, accum_n floats) and added by slot_run. */
+    bool accumulate;
+    int accum_arg;
+    float *accum;
+    int64_t accum_n;
 };
 
 static sigeo_status_t check(dnnl_status_t st, const char *what)
@@ -182,9 +205,20 @@ void sigeo__prim_slot_free(sigeo__prim_slot_t *slot)
 {
     if (!slot)
         return;
-    for (int i = 0; i < slot->n_args; i++)
+    for (int i = 0; i < slot->n_args; i++) {
+        slot_stage_t *g = &slot->stage[i];
         if (slot->mem[i])
             dnnl_memory_destroy(slot->mem[i]);
+        if (g->reorder)
+            dnnl_primitive_destroy(g->reorder);
+        if (g->user)
+            dnnl_memory_destroy(g->user);
+        if (g->scratchpad_mem)
+            dnnl_memory_destroy(g->scratchpad_mem);
+        sigeo__free(g->scratchpad);
+        sigeo__free(g->buf);
+    }
+    sigeo__free(slot->accum);
     if (slot->prim)
         dnnl_primitive_destroy(slot->prim);
     sigeo__free(slot->workspace);
@@ -249,8 +283,81 @@ static sigeo_status_t slot_prepare(sigeo__prim_slot_t **slot, sigeo__engine_t *e
     return SIGEO_OK;
 }
 
-/* Builds the primitive and one memory object per argument from `pd`. On
- * failure the slot is freed (and *slot NULL), so the next call starts over. */
+static bool arg_is_output(int arg)
+{
+    return arg == DNNL_ARG_DST || arg == DNNL_ARG_DIFF_SRC || arg == DNNL_ARG_DIFF_WEIGHTS ||
+           arg == DNNL_ARG_DIFF_BIAS;
+}
+
+/* Allocates the scratch memory `pd` asks for (user-scratchpad mode) from
+ * the library's allocator. */
+static sigeo_status_t scratchpad_alloc(void **buf, dnnl_memory_t *mem, sigeo__engine_t *e, const_dnnl_primitive_desc_t pd,
+                                       const char *what)
+{
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t size = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (size == 0)
+        return SIGEO_OK;
+    *buf = sigeo__alloc(size);
+    if (!*buf)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for %zu bytes of oneDNN scratchpad while %s", size,
+                           what);
+    return check(dnnl_memory_create(mem, sp, e->engine, *buf), what);
+}
+
+/* Argument i of the slot in the primitive's layout `prim_md`, which differs
+ * from the caller's `user_md`: its own buffer and the reorder to or from
+ * the caller's layout. */
+static sigeo_status_t stage_build(sigeo__prim_slot_t *s, sigeo__engine_t *e, int i, const dnnl_memory_desc_t *user_md,
+                                  const dnnl_memory_desc_t *prim_md, const char *what)
+{
+    slot_stage_t *g = &s->stage[i];
+    g->out = arg_is_output(s->arg_ids[i]);
+    const size_t bytes = dnnl_memory_desc_get_size(prim_md);
+    g->buf = sigeo__alloc(bytes ? bytes : 1);
+    if (!g->buf)
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a %zu-byte staging buffer while %s", bytes, what);
+    sigeo_status_t st = check(dnnl_memory_create(&s->mem[i], prim_md, e->engine, g->buf), what);
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_create(&g->user, user_md, e->engine, DNNL_MEMORY_NONE), what);
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_attr_create(&attr), what);
+    if (st == SIGEO_OK)
+        st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
+    if (st == SIGEO_OK && g->out && s->accumulate) {
+        /* to = from + 1 * to: the accumulation rides on the reorder */
+        dnnl_post_ops_t ops = NULL;
+        st = check(dnnl_post_ops_create(&ops), what);
+        if (st == SIGEO_OK)
+            st = check(dnnl_post_ops_append_sum(ops, 1.0f), what);
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_attr_set_post_ops(attr, ops), what);
+        if (ops)
+            dnnl_post_ops_destroy(ops);
+    }
+    if (st == SIGEO_OK) {
+        const omp_scope_t sc = omp_enter(e);
+        st = g->out ? check(dnnl_reorder_primitive_desc_create(&rpd, prim_md, e->engine, user_md, e->engine, attr), what)
+                    : check(dnnl_reorder_primitive_desc_create(&rpd, user_md, e->engine, prim_md, e->engine, attr), what);
+        if (st == SIGEO_OK)
+            st = check(dnnl_primitive_create(&g->reorder, rpd), what);
+        omp_leave(e, sc);
+    }
+    if (st == SIGEO_OK)
+        st = scratchpad_alloc(&g->scratchpad, &g->scratchpad_mem, e, rpd, what);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Builds the primitive and one memory object per argument from `pd`;
+ * `mds` are the caller's layouts, and an argument the primitive wants in
+ * another layout is staged (slot_stage_t). On failure the slot is freed
+ * (and *slot NULL), so the next call starts over. */
 static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, dnnl_primitive_desc_t pd,
                                  const int *arg_ids, const dnnl_memory_desc_t *const *mds, int n_args,
                                  const char *what)
@@ -261,21 +368,26 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
     omp_leave(e, sc);
     for (int i = 0; st == SIGEO_OK && i < n_args; i++) {
         s->arg_ids[i] = arg_ids[i];
-        st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
         s->n_args = i + 1;
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg_ids[i]);
+        if (want && want->ndims > 0 && !dnnl_memory_desc_equal(want, mds[i]))
+            st = stage_build(s, e, i, mds[i], want, what);
+        else
+            st = check(dnnl_memory_create(&s->mem[i], mds[i], e->engine, DNNL_MEMORY_NONE), what);
     }
-    if (st == SIGEO_OK) {
-        const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        size_t size = sp ? dnnl_memory_desc_get_size(sp) : 0;
-        if (size > 0) {
-            s->scratchpad = sigeo__alloc(size);
-            if (!s->scratchpad)
-                st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for %zu bytes of oneDNN scratchpad while %s",
-                                 size, what);
-            else
-                st = check(dnnl_memory_create(&s->scratchpad_mem, sp, e->engine, s->scratchpad), what);
+    for (int i = 0; st == SIGEO_OK && s->accumulate && i < s->n_args; i++)
+        if (arg_is_output(s->arg_ids[i]) && !s->stage[i].reorder) {
+            const int64_t n = (int64_t)(dnnl_memory_desc_get_size(mds[i]) / sizeof(float));
+            s->accum = sigeo__alloc((size_t)(n ? n : 1) * sizeof(float));
+            if (!s->accum)
+                st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "out of memory for a %lld-float accumulation buffer while %s",
+                                 (long long)n, what);
+            s->accum_arg = i;
+            s->accum_n = n;
+            break; /* one output accumulates (conv backward-data's diff_src) */
         }
-    }
+    if (st == SIGEO_OK)
+        st = scratchpad_alloc(&s->scratchpad, &s->scratchpad_mem, e, pd, what);
     dnnl_primitive_desc_destroy(pd);
     if (st != SIGEO_OK) {
         sigeo__prim_slot_free(s);
@@ -284,15 +396,33 @@ static sigeo_status_t slot_build(sigeo__prim_slot_t **slot, sigeo__engine_t *e, 
     return st;
 }
 
-static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
+/* Runs one staged argument's reorder (caller's layout <-> the slot's copy). */
+static dnnl_status_t stage_run(const sigeo__prim_slot_t *s, int i, dnnl_stream_t stream)
+{
+    const slot_stage_t *g = &s->stage[i];
+    dnnl_exec_arg_t args[3] = { { DNNL_ARG_FROM, g->out ? s->mem[i] : g->user },
+                                { DNNL_ARG_TO, g->out ? g->user : s->mem[i] },
+                                { DNNL_ARG_SCRATCHPAD, g->scratchpad_mem } };
+    return dnnl_primitive_execute(g->reorder, stream, g->scratchpad_mem ? 3 : 2, args);
+}
+
+/* Runs the slot's primitive on the caller's pointers. borrowed[i] (NULL,
+ * or NULL entries: none) is another slot's staged copy of input i already
+ * in this primitive's layout, used instead of reordering the input again
+ * (see slot_borrow). */
+static sigeo_status_t slot_run_with(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs,
+                                    const dnnl_memory_t *borrowed, const char *what)
 {
     dnnl_exec_arg_t args[SLOT_MAX_ARGS + 1];
     for (int i = 0; i < s->n_args; i++) {
-        sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(s->mem[i], ptrs[i], e->stream), what);
+        slot_stage_t *g = &s->stage[i];
+        void *p = s->accum && i == s->accum_arg ? (void *)s->accum : ptrs[i];
+        dnnl_memory_t target = g->reorder ? g->user : s->mem[i];
+        sigeo_status_t st = check(dnnl_memory_set_data_handle_v2(target, p, e->stream), what);
         if (st != SIGEO_OK)
             return st;
         args[i].arg = s->arg_ids[i];
-        args[i].memory = s->mem[i];
+        args[i].memory = borrowed && borrowed[i] ? borrowed[i] : s->mem[i];
     }
     int n = s->n_args;
     if (s->scratchpad_mem) {
@@ -301,35 +431,86 @@ static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *
         n++;
     }
     const omp_scope_t sc = omp_enter(e);
-    sigeo_status_t st = check(dnnl_primitive_execute(s->prim, e->stream, n, args), what);
+    dnnl_status_t ds = dnnl_success;
+    for (int i = 0; ds == dnnl_success && i < s->n_args; i++)
+        if (s->stage[i].reorder && !s->stage[i].out && !(borrowed && borrowed[i])) {
+            ds = stage_run(s, i, e->stream);
+            s->stage[i].last = ds == dnnl_success ? ptrs[i] : NULL;
+        }
+    if (ds == dnnl_success)
+        ds = dnnl_primitive_execute(s->prim, e->stream, n, args);
+    for (int i = 0; ds == dnnl_success && i < s->n_args; i++)
+        if (s->stage[i].reorder && s->stage[i].out)
+            ds = stage_run(s, i, e->stream);
+    sigeo_status_t st = check(ds, what);
     if (st == SIGEO_OK)
         st = check(dnnl_stream_wait(e->stream), what);
     omp_leave(e, sc);
+    if (st == SIGEO_OK && s->accum) {
+        float *dst = ptrs[s->accum_arg];
+        for (int64_t i = 0; i < s->accum_n; i++)
+            dst[i] += s->accum[i];
+    }
     return st;
 }
 
+static sigeo_status_t slot_run(sigeo__prim_slot_t *s, sigeo__engine_t *e, void *const *ptrs, const char *what)
+{
+    return slot_run_with(s, e, ptrs, NULL, what);
+}
+
+/* The staged copy of argument `arg_id` that slot `from` last made from the
+ * caller's `ptr`, if it is in the layout `s` wants for its argument i;
+ * else NULL. Sound only when the caller knows the data at ptr is unchanged
+ * since `from` ran (sigeo__conv_backward_*'s `share` argument). */
+static dnnl_memory_t slot_borrow(const sigeo__prim_slot_t *s, int i, const sigeo__prim_slot_t *from, int arg_id,
+                                 const void *ptr)
+{
+    if (!from || !s->stage[i].reorder)
+        return NULL;
+    for (int j = 0; j < from->n_args; j++) {
+        const slot_stage_t *g = &from->stage[j];
+        if (from->arg_ids[j] != arg_id || !g->reorder || g->out || g->last != ptr)
+            continue;
+        const dnnl_memory_desc_t *have = NULL, *want = NULL;
+        if (dnnl_memory_get_memory_desc(from->mem[j], &have) == dnnl_success &&
+            dnnl_memory_get_memory_desc(s->mem[i], &want) == dnnl_success && dnnl_memory_desc_equal(have, want))
+            return from->mem[j];
+    }
+    return NULL;
+}
+
 /* Every primitive descriptor is created through here: user-scratchpad mode
- * (the slot then owns the scratch memory, from the library's allocator). */
-static sigeo_status_t pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr,
-                                sigeo__engine_t *e, const_dnnl_primitive_desc_t hint, const char *what)
+ * (the slot then owns the scratch memory, from the library's allocator).
+ * The raw form reports oneDNN's status without recording a failure (for
+ * attempts that have a fallback). */
+static dnnl_status_t pd_create_raw(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr,
+                                   sigeo__engine_t *e, const_dnnl_primitive_desc_t hint)
 {
     dnnl_primitive_attr_t own = NULL;
-    sigeo_status_t st = SIGEO_OK;
+    dnnl_status_t st = dnnl_success;
+    *pd = NULL;
     if (!attr) {
-        st = check(dnnl_primitive_attr_create(&own), what);
+        st = dnnl_primitive_attr_create(&own);
         attr = own;
     }
-    if (st == SIGEO_OK)
-        st = check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), what);
-    if (st == SIGEO_OK) {
+    if (st == dnnl_success)
+        st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success) {
         /* implementations pick their blocking by the team size */
         const omp_scope_t sc = omp_enter(e);
-        st = check(dnnl_primitive_desc_create(pd, desc, attr, e->engine, hint), what);
+        st = dnnl_primitive_desc_create(pd, desc, attr, e->engine, hint);
         omp_leave(e, sc);
     }
     if (own)
         dnnl_primitive_attr_destroy(own);
     return st;
+}
+
+static sigeo_status_t pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc, dnnl_primitive_attr_t attr,
+                                sigeo__engine_t *e, const_dnnl_primitive_desc_t hint, const char *what)
+{
+    return check(pd_create_raw(pd, desc, attr, e, hint), what);
 }
 
 /* A matmul primitive descriptor with the optional output scale and the
@@ -555,24 +736,56 @@ sigeo_status_t sigeo__matmul_batched(sigeo__prim_slot_t **slot, sigeo__engine_t 
     return slot_run(*slot, e, ptrs, "running a batched matmul");
 }
 
+/* The layouts a convolution is built with, in order of preference. The
+ * model's rows are plain NCHW, and on plain NCHW oneDNN 2.6 only has its
+ * im2col + GEMM implementation ("gemm:jit"), 2-3x slower than its direct
+ * JIT kernels for the small channel counts of the cell space (bench/README.md
+ * "conv path"). Those kernels want channels-last (nhwc) or a blocked layout
+ * (nChw16c / nChw8c, what dnnl_format_tag_any picks): the conv is built on
+ * channels-last activations, else on the layouts oneDNN picks, and only
+ * when both end up in the GEMM anyway on the plain ones (no reorders). The
+ * arguments in other layouts are staged by slot_run (a cached reorder per
+ * call each way, cheap next to the conv). */
+enum conv_layout { CONV_CHANNELS_LAST, CONV_ANY, CONV_PLAIN };
+
+/* Tests only (sigeo__conv_force_plain): every conv built afterwards is
+ * plain, the pre-staging path, to compare the two. */
+static bool conv_plain_only;
+
+void sigeo__conv_force_plain(bool on)
+{
+    conv_plain_only = on;
+}
+
 typedef struct conv_mds {
-    dnnl_memory_desc_t src, weights, bias, dst;
+    dnnl_memory_desc_t src, weights, bias, dst;     /* the primitive's, by the layout tried */
+    dnnl_memory_desc_t usrc, uweights, udst;        /* the caller's: nchw, oihw, nchw */
     dnnl_dims_t strides, pad_l, pad_r;
 } conv_mds_t;
 
-static sigeo_status_t conv_describe(conv_mds_t *c, const sigeo__conv_shape_t *sh)
+static sigeo_status_t conv_describe(conv_mds_t *c, const sigeo__conv_shape_t *sh, enum conv_layout layout)
 {
     dnnl_dims_t sd = { sh->batch, sh->in_c, sh->in_h, sh->in_w };
     dnnl_dims_t wd = { sh->out_c, sh->in_c, sh->kernel[0], sh->kernel[1] };
     dnnl_dims_t bd = { sh->out_c };
     dnnl_dims_t dd = { sh->batch, sh->out_c, sh->out_h, sh->out_w };
-    sigeo_status_t st = check(dnnl_memory_desc_init_by_tag(&c->src, 4, sd, dnnl_f32, dnnl_nchw), "describing conv src");
+    const dnnl_format_tag_t act = layout == CONV_CHANNELS_LAST ? dnnl_nhwc
+                                  : layout == CONV_ANY         ? dnnl_format_tag_any
+                                                               : dnnl_nchw;
+    const dnnl_format_tag_t wt = layout == CONV_PLAIN ? dnnl_oihw : dnnl_format_tag_any;
+    sigeo_status_t st = check(dnnl_memory_desc_init_by_tag(&c->usrc, 4, sd, dnnl_f32, dnnl_nchw), "describing conv src");
     if (st == SIGEO_OK)
-        st = check(dnnl_memory_desc_init_by_tag(&c->weights, 4, wd, dnnl_f32, dnnl_oihw), "describing conv weights");
+        st = check(dnnl_memory_desc_init_by_tag(&c->uweights, 4, wd, dnnl_f32, dnnl_oihw), "describing conv weights");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->udst, 4, dd, dnnl_f32, dnnl_nchw), "describing conv dst");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->src, 4, sd, dnnl_f32, act), "describing conv src");
+    if (st == SIGEO_OK)
+        st = check(dnnl_memory_desc_init_by_tag(&c->weights, 4, wd, dnnl_f32, wt), "describing conv weights");
     if (st == SIGEO_OK)
         st = check(dnnl_memory_desc_init_by_tag(&c->bias, 1, bd, dnnl_f32, dnnl_x), "describing conv bias");
     if (st == SIGEO_OK)
-        st = check(dnnl_memory_desc_init_by_tag(&c->dst, 4, dd, dnnl_f32, dnnl_nchw), "describing conv dst");
+        st = check(dnnl_memory_desc_init_by_tag(&c->dst, 4, dd, dnnl_f32, act), "describing conv dst");
     /* Right padding as given: oneDNN rounds the output size down like
      * PyTorch, and padding that no window reaches is never read. */
     for (int i = 0; i < 2; i++) {
@@ -583,15 +796,43 @@ static sigeo_status_t conv_describe(conv_mds_t *c, const sigeo__conv_shape_t *sh
     return st;
 }
 
-/* The forward primitive descriptor, also the hint the backward ones need. */
-static sigeo_status_t conv_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, conv_mds_t *c, bool bias)
+static bool pd_is_gemm(const_dnnl_primitive_desc_t pd)
 {
-    dnnl_convolution_desc_t desc;
+    const char *impl = NULL;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl &&
+           strstr(impl, "gemm") != NULL;
+}
+
+/* The forward primitive descriptor (also the hint the backward ones need)
+ * on the first layout of enum conv_layout that gets a direct kernel; *c
+ * describes that layout. */
+static sigeo_status_t conv_forward_pd(dnnl_primitive_desc_t *pd, sigeo__engine_t *e, conv_mds_t *c,
+                                      const sigeo__conv_shape_t *sh)
+{
     *pd = NULL;
-    sigeo_status_t st = check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
-                                                                 &c->src, &c->weights, bias ? &c->bias : NULL, &c->dst,
-                                                                 c->strides, c->pad_l, c->pad_r),
-                              "initialising a conv forward");
+    for (int layout = conv_plain_only ? CONV_PLAIN : CONV_CHANNELS_LAST; layout < CONV_PLAIN; layout++) {
+        dnnl_convolution_desc_t desc;
+        sigeo_status_t st = conv_describe(c, sh, (enum conv_layout)layout);
+        if (st != SIGEO_OK)
+            return st;
+        /* An attempt without a direct kernel (or any kernel) is no error: the next layout is tried. */
+        if (dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &c->src,
+                                               &c->weights, sh->bias ? &c->bias : NULL, &c->dst, c->strides,
+                                               c->pad_l, c->pad_r) == dnnl_success &&
+            pd_create_raw(pd, &desc, NULL, e, NULL) == dnnl_success) {
+            if (!pd_is_gemm(*pd))
+                return SIGEO_OK;
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = NULL;
+        }
+    }
+    dnnl_convolution_desc_t desc;
+    sigeo_status_t st = conv_describe(c, sh, CONV_PLAIN);
+    if (st == SIGEO_OK)
+        st = check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &c->src,
+                                                      &c->weights, sh->bias ? &c->bias : NULL, &c->dst, c->strides,
+                                                      c->pad_l, c->pad_r),
+                   "initialising a conv forward");
     if (st == SIGEO_OK)
         st = pd_create(pd, &desc, NULL, e, NULL, "creating a conv forward");
     return st;
@@ -625,13 +866,11 @@ sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
     if (!ready) {
         conv_mds_t c;
         dnnl_primitive_desc_t pd = NULL;
-        st = conv_describe(&c, sh);
-        if (st == SIGEO_OK)
-            st = conv_forward_pd(&pd, e, &c, sh->bias);
+        st = conv_forward_pd(&pd, e, &c, sh);
         if (st != SIGEO_OK)
             return slot_fail(slot, st);
         const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-        const dnnl_memory_desc_t *mds[] = { &c.src, &c.weights, &c.dst, &c.bias };
+        const dnnl_memory_desc_t *mds[] = { &c.usrc, &c.uweights, &c.udst, &c.bias };
         if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a conv forward")) != SIGEO_OK)
             return st;
     }
@@ -640,21 +879,21 @@ sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e
 }
 
 sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *sh,
-                                         const float *diff_dst, const float *weights, float *diff_src)
+                                         const float *diff_dst, const float *weights, float *diff_src, bool accumulate,
+                                         const sigeo__prim_slot_t *share)
 {
-    int64_t key[CONV_KEY_LEN];
+    int64_t key[CONV_KEY_LEN + 1];
     conv_key(key, sh);
+    key[CONV_KEY_LEN] = accumulate;
     bool ready;
-    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN);
+    sigeo_status_t st = slot_prepare(slot, e, &ready, SLOT_CONV_BWD_DATA, key, CONV_KEY_LEN + 1);
     if (st != SIGEO_OK)
         return st;
     if (!ready) {
         conv_mds_t c;
         dnnl_primitive_desc_t hint = NULL, pd = NULL;
         dnnl_convolution_desc_t desc;
-        st = conv_describe(&c, sh);
-        if (st == SIGEO_OK)
-            st = conv_forward_pd(&hint, e, &c, sh->bias);
+        st = conv_forward_pd(&hint, e, &c, sh);
         if (st == SIGEO_OK)
             st = check(dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &c.src, &c.weights,
                                                                  &c.dst, c.strides, c.pad_l, c.pad_r),
@@ -666,17 +905,19 @@ sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engin
         if (st != SIGEO_OK)
             return slot_fail(slot, st);
         const int ids[] = { DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC };
-        const dnnl_memory_desc_t *mds[] = { &c.dst, &c.weights, &c.src };
+        const dnnl_memory_desc_t *mds[] = { &c.udst, &c.uweights, &c.usrc };
+        (*slot)->accumulate = accumulate;
         if ((st = slot_build(slot, e, pd, ids, mds, 3, "building a conv backward-data")) != SIGEO_OK)
             return st;
     }
     void *ptrs[] = { (void *)diff_dst, (void *)weights, diff_src };
-    return slot_run(*slot, e, ptrs, "running a conv backward-data");
+    const dnnl_memory_t borrowed[] = { slot_borrow(*slot, 0, share, DNNL_ARG_DIFF_DST, diff_dst), NULL, NULL };
+    return slot_run_with(*slot, e, ptrs, borrowed, "running a conv backward-data");
 }
 
 sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
                                             const sigeo__conv_shape_t *sh, const float *src, const float *diff_dst,
-                                            float *diff_weights, float *diff_bias)
+                                            float *diff_weights, float *diff_bias, const sigeo__prim_slot_t *share)
 {
     int64_t key[CONV_KEY_LEN];
     conv_key(key, sh);
@@ -688,9 +929,7 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
         conv_mds_t c;
         dnnl_primitive_desc_t hint = NULL, pd = NULL;
         dnnl_convolution_desc_t desc;
-        st = conv_describe(&c, sh);
-        if (st == SIGEO_OK)
-            st = conv_forward_pd(&hint, e, &c, sh->bias);
+        st = conv_forward_pd(&hint, e, &c, sh);
         if (st == SIGEO_OK)
             st = check(dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &c.src, &c.weights,
                                                                     sh->bias ? &c.bias : NULL, &c.dst, c.strides,
@@ -703,12 +942,13 @@ sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__en
         if (st != SIGEO_OK)
             return slot_fail(slot, st);
         const int ids[] = { DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS };
-        const dnnl_memory_desc_t *mds[] = { &c.src, &c.dst, &c.weights, &c.bias };
+        const dnnl_memory_desc_t *mds[] = { &c.usrc, &c.udst, &c.uweights, &c.bias };
         if ((st = slot_build(slot, e, pd, ids, mds, sh->bias ? 4 : 3, "building a conv backward-weights")) != SIGEO_OK)
             return st;
     }
     void *ptrs[] = { (void *)src, (void *)diff_dst, diff_weights, diff_bias };
-    return slot_run(*slot, e, ptrs, "running a conv backward-weights");
+    const dnnl_memory_t borrowed[] = { slot_borrow(*slot, 0, share, DNNL_ARG_SRC, src), NULL, NULL, NULL };
+    return slot_run_with(*slot, e, ptrs, borrowed, "running a conv backward-weights");
 }
 
 typedef struct pool_mds {

@@ -77,14 +77,31 @@ typedef struct sigeo__conv_shape {
 
 sigeo_status_t sigeo__conv_forward(sigeo__prim_slot_t **slot, sigeo__engine_t *e, const sigeo__conv_shape_t *shape,
                                    const float *src, const float *weights, const float *bias, float *dst);
-/* diff_src is overwritten. */
+/* The conv may run on other layouts than these plain ones (channels-last or
+ * blocked, where oneDNN has direct kernels); the backend then converts
+ * each argument on every call with a cached reorder (backend.c,
+ * conv_layout). `share` (may be NULL) saves one of those: the slot of a
+ * call that converted the same input moments ago -- the forward's slot for
+ * backward-weights' src, the backward-weights' slot for backward-data's
+ * diff_dst. Pass it only when the data at that pointer is unchanged since
+ * that call (a backward right after its forward and its weights pass); its
+ * copy is used when the layouts agree and it was made from the same pointer.
+ *
+ * diff_src is overwritten, or with `accumulate` added to. */
 sigeo_status_t sigeo__conv_backward_data(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
                                          const sigeo__conv_shape_t *shape, const float *diff_dst,
-                                         const float *weights, float *diff_src);
+                                         const float *weights, float *diff_src, bool accumulate,
+                                         const sigeo__prim_slot_t *share);
 /* diff_weights (and diff_bias when shape->bias) are overwritten. */
 sigeo_status_t sigeo__conv_backward_weights(sigeo__prim_slot_t **slot, sigeo__engine_t *e,
                                             const sigeo__conv_shape_t *shape, const float *src,
-                                            const float *diff_dst, float *diff_weights, float *diff_bias);
+                                            const float *diff_dst, float *diff_weights, float *diff_bias,
+                                            const sigeo__prim_slot_t *share);
+
+/* Tests only, not thread-safe (set it before building models): with `on`,
+ * convolutions built afterwards stay on the plain layouts (no staging), so
+ * a test can compare the two paths. */
+void sigeo__conv_force_plain(bool on);
 
 /* 2-D pooling on NCHW rows: max, or average with the padding counted in the
  * divisor (PyTorch's count_include_pad=True) or, with exclude_pad, divided

@@ -98,29 +98,22 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
     const sigeo__conv_shape_t sh = conv_shape(m, n, m->batch);
     sigeo__param_t *w = &m->params[n->param[0]];
     sigeo__param_t *bp = n->param[1] >= 0 ? &m->params[n->param[1]] : NULL;
+    /* The forward converted in->out for this batch, and the weights pass
+     * converts n->grad for the data pass: both unchanged since. */
     sigeo_status_t st = sigeo__conv_backward_weights(&n->slots[SLOT_BWD_WEIGHTS], m->engine, &sh, in->out, n->grad,
-                                                     w->grad, bp ? bp->grad : NULL);
+                                                     w->grad, bp ? bp->grad : NULL, n->slots[SLOT_FWD]);
     if (st != SIGEO_OK)
         return st;
     w->grad_dirty = true;
     if (bp)
         bp->grad_dirty = true;
     if (sigeo__wants_grad(m, in)) {
-        const int64_t count = m->batch * in->width;
         bool acc;
         float *dx = sigeo__grad_target(in, &acc);
-        float *target = dx;
-        if (acc) {
-            if ((st = sigeo__node_scratch(m, n, (size_t)count * sizeof(float))) != SIGEO_OK)
-                return st;
-            target = n->scratch;
-        }
-        st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->grad, w->data, target);
+        st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->grad, w->data, dx, acc,
+                                       n->slots[SLOT_BWD_WEIGHTS]);
         if (st != SIGEO_OK)
             return st;
-        if (acc)
-            for (int64_t i = 0; i < count; i++)
-                dx[i] += target[i];
     }
     /* y = conv(x; W) + b is linear in (W, b): theta_L . grad l_n = delta_n . y_n,
      * the dot running over channels and positions (docs/proxies.md §4.1). */
@@ -193,9 +186,9 @@ sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const 
     if (hw || hb) {
         float *bias1 = sh.bias ? t1 + wn : NULL, *bias2 = sh.bias ? t2 + wn : NULL;
         if ((st = sigeo__conv_backward_weights(&n->slots[SLOT_BWD_WEIGHTS], m->engine, &sh, in->out, n->grad, t1,
-                                               bias1)) != SIGEO_OK ||
+                                               bias1, NULL)) != SIGEO_OK ||
             (st = sigeo__conv_backward_weights(&n->slots[SLOT_BWD_WEIGHTS], m->engine, &sh, in->tangent, n->r_grad,
-                                               t2, bias2)) != SIGEO_OK)
+                                               t2, bias2, NULL)) != SIGEO_OK)
             return st;
         for (int64_t i = 0; hw && i < wn; i++)
             hw[i] = t1[i] + t2[i];
@@ -204,11 +197,11 @@ sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const 
     }
     if (in->kind == SIGEO__NODE_INPUT_DENSE)
         return SIGEO_OK;
-    if ((st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->grad, w->data, t1)) !=
-        SIGEO_OK)
+    if ((st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->grad, w->data, t1, false,
+                                        NULL)) != SIGEO_OK)
         return st;
-    if (vw && (st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->r_grad, vw, t2)) !=
-                  SIGEO_OK)
+    if (vw && (st = sigeo__conv_backward_data(&n->slots[SLOT_BWD_DATA], m->engine, &sh, n->r_grad, vw, t2, false,
+                                              NULL)) != SIGEO_OK)
         return st;
     bool acc;
     float *dx = sigeo__grad_target(in, &acc);

@@ -280,6 +280,58 @@ START_TEST(conv_matches_finite_differences_for_inputs_weights_and_bias)
 }
 END_TEST
 
+/* Channel counts where oneDNN has direct kernels (8 -> 16 -> 16 channels):
+ * the backend then runs the conv on channels-last / blocked layouts and
+ * reorders the plain NCHW rows in and out around it (backend.c,
+ * conv_layout). The outputs must still be the naive loop's, and the
+ * staged gradients (weights, bias, and the input's through both convs to
+ * the fc before the reshape) the finite differences'. The image also feeds
+ * a second conv (1x1) whose output is added: its input gradient then
+ * accumulates (the reorder's sum post-op), and each conv's weights pass
+ * reuses its forward's converted input. */
+START_TEST(conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differences)
+{
+    enum { B = 3, C = 8, H = 10, W = 10, O = 16 };
+    sigeo_model_t *m = new_model("conv_direct");
+    int32_t x = input(m, 6, 0, 0);
+    int32_t img = reshape(m, "img", linear(m, "fc", x, C * H * W), C, H, W);
+    int32_t c1 = conv(m, "c1", img, O, 3, 3, 1, 1, 1, 1, 0);
+    int32_t c1b = conv(m, "c1b", img, O, 1, 1, 1, 1, 0, 0, SIGEO_LAYER_NO_BIAS);
+    sigeo_layer_desc_t sd = desc(SIGEO_LAYER_SUM, "c1_sum", (const int32_t[]){ c1, c1b });
+    sd.n_inputs = 2;
+    int32_t sum;
+    ck_assert_msg(sigeo_model_add_layer(&sum, m, &sd) == SIGEO_OK, "%s", sigeo_last_error());
+    /* no ReLU: 4800 pre-activations would put a kink within the finite
+     * difference's reach of some weight element */
+    int32_t c2 = conv(m, "c2", sum, O, 3, 3, 2, 2, 1, 1, SIGEO_LAYER_NO_BIAS);
+    int32_t y = linear(m, "head", c2, 3);
+    finalize(m, y, SIGEO_LOSS_SOFTMAX_CE);
+    cls_batch_t c = cls_batch(B, 6, 3);
+    ck_assert_msg(sigeo_model_forward(NULL, m, &c.b) == SIGEO_OK, "%s", sigeo_last_error());
+    int64_t n_in, n_out;
+    float *xin = output(m, img, &n_in), *got = output(m, c1, &n_out);
+    ck_assert_int_eq(n_in, B * C * H * W);
+    ck_assert_int_eq(n_out, B * O * H * W);
+    float *w = malloc(O * C * 9 * sizeof *w), *want = malloc((size_t)n_out * sizeof *want), bias[O];
+    int32_t pw, pb;
+    ck_assert_int_eq(sigeo_model_find_param(&pw, m, "c1.weight"), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_find_param(&pb, m, "c1.bias"), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_get_param(m, pw, w, O * C * 9), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_get_param(m, pb, bias, O), SIGEO_OK);
+    ref_conv(want, xin, w, bias, B, C, H, W, O, 3, 3, 1, 1, 1, 1);
+    /* 72 products of O(1) terms per output: float rounding ~1e-6 */
+    for (int64_t i = 0; i < n_out; i++)
+        ck_assert_near(got[i], want[i], 1e-5, 1e-5);
+    free(xin);
+    free(got);
+    free(w);
+    free(want);
+    ck_assert_int_eq(gc_check_model_gradients(m, &c.b), 8);
+    cls_free(&c);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------ batch norm */
 
 START_TEST(batch_norm_train_mode_output_is_hand_normalised)
@@ -565,6 +617,7 @@ static Suite *suite(void)
     tcase_add_test(tc, conv_1x1x3x3_with_known_kernel_gives_hand_computed_output);
     tcase_add_test(tc, conv_with_stride_padding_matches_a_naive_loop);
     tcase_add_test(tc, conv_matches_finite_differences_for_inputs_weights_and_bias);
+    tcase_add_test(tc, conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differences);
     tcase_add_test(tc, batch_norm_train_mode_output_is_hand_normalised);
     tcase_add_test(tc, batch_norm_eval_mode_uses_initial_running_stats);
     tcase_add_test(tc, batch_norm_train_mode_needs_two_values_per_channel);
