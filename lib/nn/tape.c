@@ -215,6 +215,8 @@ static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
             n->grad_written = true;
         }
         sigeo_status_t st = n->op->backward(m, n);
+        if (st == SIGEO_OK && m->grad_hook && n->module >= 0)
+            st = m->grad_hook(m->grad_hook_user, m, n->module);
         if (st != SIGEO_OK)
             return sigeo__propagate(&m->err, st);
     }

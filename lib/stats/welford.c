@@ -9,9 +9,9 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                const float *restrict g, int64_t count, double inv_n, int team);
+                                const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                  const float *restrict g, int64_t count, double inv_n, int team);
+                                  const float *restrict g, int64_t count, float inv_n, int team);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -50,12 +50,18 @@ static welford_kernel_t pick_kernel(void)
     return k;
 }
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+/* 1/n rounded once to float (the kernels' step factor). */
+static float inverse(uint64_t n)
+{
+    return (float)(1.0 / (double)n);
+}
+
+static void update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
+                   uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
-    const double inv_n = 1.0 / (double)n;
     if (n == 1) {
         /* First observation: the means are the value, M2 is zero. */
 #pragma omp simd
@@ -67,8 +73,40 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
         }
         return;
     }
-    welford_kernel_t kernel = pick_kernel();
-    kernel(mean_abs, mean, root_m2, g, count, inv_n, team);
+    kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
+}
+
+void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+{
+    update(pick_kernel(), w, offset, g, count, n, team);
+}
+
+void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
+                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
+{
+    const welford_kernel_t kernel = pick_kernel();
+    /* The rows are scattered over a state far beyond the caches: the lines
+     * of the row AHEAD places on are requested now, so the misses overlap
+     * instead of being paid one after the other. */
+    enum { AHEAD = 8 };
+    for (int64_t i = 0; i < n_rows; i++) {
+        if (i + AHEAD < n_rows) {
+            const int64_t ahead = offset + (rows ? rows[i + AHEAD] : i + AHEAD) * row_size;
+            for (int64_t e = 0; e < row_size; e += 16) {
+                __builtin_prefetch(w->mean_abs + ahead + e, 1);
+                __builtin_prefetch(w->mean + ahead + e, 1);
+                __builtin_prefetch(w->root_m2 + ahead + e, 1);
+            }
+        }
+        const int64_t r = rows ? rows[i] : i;
+        if (seen[r] == n)
+            continue; /* listed twice */
+        const int64_t at = offset + r * row_size;
+        sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
+        update(kernel, w, at, grad + r * row_size, row_size, n, 1);
+        seen[r] = (uint32_t)n;
+        touched[r >> 6] |= UINT64_C(1) << (r & 63);
+    }
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)
