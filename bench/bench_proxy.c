@@ -167,13 +167,17 @@ static double time_proxy(sigeo_model_t *m, const case_data_t *d, int32_t kind, u
  * per layer as the proxy groups them, and fed to a sigeo_stats_t handle with
  * SiGeo's default options; timed: 4 x sigeo_stats_add_batch + 1 x
  * sigeo_stats_compute. The per-sample d_n handed in are placeholders (their
- * cost is O(batch)). This is the public stats API a framework host uses;
+ * cost is O(batch)). An embedding table is a table module fed the rows its
+ * field's ids touched, as the proxy feeds it (only those rows are updated). This is the public stats API a framework host uses;
  * sigeo_proxy_compute runs the same accumulator on the model's buffers. */
 typedef struct stats_phase {
     sigeo_stats_t *stats;
     int32_t n_params, n_modules;
     int64_t total;
     int64_t *count;       /* [n_modules] */
+    int64_t *rows;        /* [n_modules] embedding table rows (a table module), else 0 */
+    int *field;           /* [n_modules] the sparse field a table reads */
+    int64_t **touched;    /* [n_modules] a table's touched rows of one batch: the field's ids */
     float **grad;         /* [n_modules] copies of one batch's gradients */
     double *directional;  /* [max batch] */
 } stats_phase_t;
@@ -184,15 +188,25 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
     bench_check(sigeo_model_param_count(&p->n_params, m), "param_count");
     bench_check(sigeo_model_module_count(&p->n_modules, m), "module_count");
     p->count = calloc((size_t)p->n_modules, sizeof *p->count);
+    p->rows = calloc((size_t)p->n_modules, sizeof *p->rows);
+    p->field = calloc((size_t)p->n_modules, sizeof *p->field);
+    p->touched = calloc((size_t)p->n_modules, sizeof *p->touched);
     p->grad = calloc((size_t)p->n_modules, sizeof *p->grad);
     p->directional = malloc((size_t)max_batch * sizeof *p->directional);
-    if (!p->count || !p->grad || !p->directional)
+    if (!p->count || !p->rows || !p->field || !p->touched || !p->grad || !p->directional)
         abort();
+    int tables = 0;
     for (int32_t i = 0; i < p->n_params; i++) {
         sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
         bench_check(sigeo_model_param_info(&info, m, i), "param_info");
         p->count[info.module] += info.numel;
         p->total += info.numel;
+        if (info.kind == SIGEO_PARAM_EMBEDDING) { /* bench_embedding_bags: table t reads field t */
+            p->rows[info.module] = info.dims[0];
+            p->field[info.module] = tables++;
+            if (!(p->touched[info.module] = malloc((size_t)max_batch * sizeof(int64_t))))
+                abort();
+        }
     }
     for (int64_t n = 0; n < max_batch; n++)
         p->directional[n] = 1e-3 * (double)(n % 13 + 1);
@@ -201,7 +215,10 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
         p->grad[k] = malloc((size_t)p->count[k] * sizeof(float));
         if (!p->grad[k])
             abort();
-        bench_check(sigeo_stats_add_module(NULL, p->stats, sigeo_model_module_name(m, k), p->count[k]),
+        /* as the proxy registers them: an embedding table is a table module */
+        const char *name = sigeo_model_module_name(m, k);
+        bench_check(p->rows[k] ? sigeo_stats_add_table_module(NULL, p->stats, name, p->rows[k], p->count[k] / p->rows[k])
+                               : sigeo_stats_add_module(NULL, p->stats, name, p->count[k]),
                     "sigeo_stats_add_module");
     }
 }
@@ -209,9 +226,14 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
 static void stats_phase_fini(stats_phase_t *p)
 {
     sigeo_stats_destroy(p->stats);
-    for (int32_t k = 0; k < p->n_modules; k++)
+    for (int32_t k = 0; k < p->n_modules; k++) {
         free(p->grad[k]);
+        free(p->touched[k]);
+    }
     free(p->grad);
+    free(p->touched);
+    free(p->rows);
+    free(p->field);
     free(p->count);
     free(p->directional);
 }
@@ -234,16 +256,27 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
             filled[info.module] += info.numel;
         }
         free(filled);
+        /* one id per field per row (bench_batch_random) */
+        int64_t *n_touched = calloc((size_t)p->n_modules, sizeof *n_touched);
+        if (!n_touched)
+            abort();
+        const sigeo_batch_t *v = &d->view[i];
+        for (int32_t k = 0; k < p->n_modules; k++)
+            for (int64_t r = 0; p->rows[k] && r < v->batch_size; r++)
+                p->touched[k][n_touched[k]++] = v->sparse_ids[r * v->n_sparse_fields + p->field[k]];
         sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
         sb.n_modules = (uint32_t)p->n_modules;
         sb.gradients = (const float *const *)p->grad;
         sb.gradient_counts = p->count;
+        sb.touched_rows = (const int64_t *const *)p->touched;
+        sb.touched_counts = n_touched;
         sb.loss = loss;
         sb.batch_size = d->view[i].batch_size;
         sb.directional = p->directional;
         double t0 = bench_now_ms();
         bench_check(sigeo_stats_add_batch(p->stats, &sb), "sigeo_stats_add_batch");
         timed += bench_now_ms() - t0;
+        free(n_touched);
     }
     sigeo_stats_result_t res = SIGEO_STATS_RESULT_INIT;
     double t0 = bench_now_ms();
