@@ -251,31 +251,40 @@ static const char *const lc_names[2] = { "w", "b" };
 static const int64_t lc_counts[2] = { 64, 8 };
 
 /* Candidate `seed`: 4 batches of 5 samples with d_n, losses, and theta. */
-static void feed_candidate(sigeo_stats_t *s, uint64_t seed, int from, int to)
-{
-    tu_rng_t r = { seed };
+typedef struct candidate {
     float w[4][64], b[4][8], tw[64], tb[8];
     double d[4][5], loss[4];
+} candidate_t;
+
+static void make_candidate(candidate_t *c, uint64_t seed)
+{
+    tu_rng_t r = { seed };
     for (int i = 0; i < 4; i++) {
         for (int j = 0; j < 64; j++)
-            w[i][j] = tu_uniform_f(&r);
+            c->w[i][j] = tu_uniform_f(&r);
         for (int j = 0; j < 8; j++)
-            b[i][j] = tu_uniform_f(&r) * 0.1f;
+            c->b[i][j] = tu_uniform_f(&r) * 0.1f;
         for (int n = 0; n < 5; n++)
-            d[i][n] = tu_uniform01(&r) - 0.25;
-        loss[i] = tu_uniform01(&r);
+            c->d[i][n] = tu_uniform01(&r) - 0.25;
+        c->loss[i] = tu_uniform01(&r);
     }
     for (int j = 0; j < 64; j++)
-        tw[j] = tu_uniform_f(&r);
+        c->tw[j] = tu_uniform_f(&r);
     for (int j = 0; j < 8; j++)
-        tb[j] = tu_uniform_f(&r);
+        c->tb[j] = tu_uniform_f(&r);
+}
+
+static void feed_candidate(sigeo_stats_t *s, uint64_t seed, int from, int to)
+{
+    candidate_t c;
+    make_candidate(&c, seed);
     for (int i = from; i < to; i++) {
-        const float *gp[2] = { w[i], b[i] };
-        ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, loss[i], 5, d[i]), SIGEO_OK);
+        const float *gp[2] = { c.w[i], c.b[i] };
+        ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, c.loss[i], 5, c.d[i]), SIGEO_OK);
     }
     if (to == 4) {
-        ck_assert_int_eq(sigeo_stats_set_params(s, 0, tw, 64), SIGEO_OK);
-        ck_assert_int_eq(sigeo_stats_set_params(s, 1, tb, 8), SIGEO_OK);
+        ck_assert_int_eq(sigeo_stats_set_params(s, 0, c.tw, 64), SIGEO_OK);
+        ck_assert_int_eq(sigeo_stats_set_params(s, 1, c.tb, 8), SIGEO_OK);
     }
 }
 
@@ -446,36 +455,22 @@ END_TEST
 
 static void fuse_candidate(sigeo_stats_t *s, uint64_t seed)
 {
-    tu_rng_t r = { seed };
-    float w[4][64], b[4][8], tw[64], tb[8];
-    double d[4][5], loss[4];
-    for (int i = 0; i < 4; i++) {
-        for (int j = 0; j < 64; j++)
-            w[i][j] = tu_uniform_f(&r);
-        for (int j = 0; j < 8; j++)
-            b[i][j] = tu_uniform_f(&r) * 0.1f;
-        for (int n = 0; n < 5; n++)
-            d[i][n] = tu_uniform01(&r) - 0.25;
-        loss[i] = tu_uniform01(&r);
-    }
-    for (int j = 0; j < 64; j++)
-        tw[j] = tu_uniform_f(&r);
-    for (int j = 0; j < 8; j++)
-        tb[j] = tu_uniform_f(&r);
+    candidate_t c;
+    make_candidate(&c, seed);
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(sigeo__stats_fuse_begin(s, 5), SIGEO_OK);
         /* the backward's order: last layer first */
-        ck_assert_int_eq(sigeo__stats_fuse_module(s, 1, b[i], NULL, 0), SIGEO_OK);
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 1, c.b[i], NULL, 0), SIGEO_OK);
         ck_assert(sigeo__stats_fuse_fed(s, 1) && !sigeo__stats_fuse_fed(s, 0));
-        ck_assert_int_eq(sigeo__stats_fuse_module(s, 0, w[i], NULL, 0), SIGEO_OK);
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 0, c.w[i], NULL, 0), SIGEO_OK);
         sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
         sb.batch_size = 5;
-        sb.loss = loss[i];
-        sb.directional = d[i];
+        sb.loss = c.loss[i];
+        sb.directional = c.d[i];
         ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
     }
-    ck_assert_int_eq(sigeo_stats_set_params(s, 0, tw, 64), SIGEO_OK);
-    ck_assert_int_eq(sigeo_stats_set_params(s, 1, tb, 8), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_set_params(s, 0, c.tw, 64), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_set_params(s, 1, c.tb, 8), SIGEO_OK);
 }
 
 START_TEST(fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly)
