@@ -5,6 +5,7 @@
 #include "stats/welford.h"
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
+#define WELFORD_ZICO sigeo__welford_zico_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -12,6 +13,10 @@ void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, 
                                 const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
                                   const float *restrict g, int64_t count, float inv_n, int team);
+void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                              const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+void sigeo__welford_zico_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -30,6 +35,39 @@ welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
         break;
     }
     return NULL;
+}
+
+zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_zico_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
+                        int64_t count, double inv_sqrt_dof)
+{
+    static _Atomic(zico_kernel_t) chosen;
+    zico_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__zico_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__zico_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_zico_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    k(sum_out, nonzero_out, mean_abs, root_m2, count, inv_sqrt_dof);
 }
 
 /* The widest kernel this CPU runs, chosen on the first call and kept (a

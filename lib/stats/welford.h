@@ -32,6 +32,15 @@ typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGE
  * compare them; sigeo__welford_update uses the widest available). */
 welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
 
+/* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
+ * update; sigeo__zico_reduce runs the widest the CPU has. Every copy gives
+ * bit for bit the same sum and count. */
+typedef void (*zico_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                              const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa);
+void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
+                        int64_t count, double inv_sqrt_dof);
+
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */
 static inline double sigeo__welford_work(int64_t count)

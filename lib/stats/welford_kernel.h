@@ -9,8 +9,8 @@
  * the state is stored as float anyway, and float arithmetic is 1.7-3x faster
  * (16 lanes per AVX-512 vector instead of 8, a cheaper sqrt); what it costs
  * in accuracy is bounded and measured in tests/stats/test_welford.c and
- * bench/README.md. Define WELFORD_KERNEL to the function's name before
- * including. */
+ * bench/README.md. Define WELFORD_KERNEL and WELFORD_ZICO to the two
+ * functions' names before including. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -82,3 +82,54 @@ void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restr
 }
 
 #undef WELFORD_STEP
+
+/* ZiCo's reduction over a block (zico.c, sigeo__zico_block): the sum of
+ * mean|g_j| / sigma_j over the elements with sigma_j != 0 (an exact compare,
+ * as ZiCo's guard), and their count. Eight partial sums by j mod 8, added
+ * in a fixed order at the end: every vector width (2, 4 or 8 doubles) gives
+ * the same partial sums, so every ISA copy gives bit for bit the same
+ * result, and the division runs on the widest vectors the CPU has. */
+void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
+                  int64_t count, double inv_sqrt_dof);
+
+/* Eight lanes as GCC vector types: lowered to 4 SSE2, 2 AVX2 or 1 AVX-512
+ * register(s), lane for lane the same IEEE operations. */
+typedef float welford_v8f __attribute__((vector_size(32)));
+typedef double welford_v8d __attribute__((vector_size(64)));
+typedef long long welford_v8l __attribute__((vector_size(64)));
+
+void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
+                  int64_t count, double inv_sqrt_dof)
+{
+    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    const welford_v8d one = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    int64_t j0 = 0;
+    for (; j0 + 8 <= count; j0 += 8) {
+        welford_v8f rf, mf;
+        memcpy(&rf, root_m2 + j0, sizeof rf);
+        memcpy(&mf, mean_abs + j0, sizeof mf);
+        const welford_v8d r = __builtin_convertvector(rf, welford_v8d);
+        const welford_v8d ma = __builtin_convertvector(mf, welford_v8d);
+        const welford_v8l on = r != 0.0; /* -1 where sigma != 0 */
+        const welford_v8d den = (welford_v8d)(((welford_v8l)(r * inv_sqrt_dof) & on) | ((welford_v8l)one & ~on));
+        sum8 += (welford_v8d)((welford_v8l)(ma / den) & on);
+        on8 -= on;
+    }
+    double part[8];
+    int64_t on_count[8];
+    for (int l = 0; l < 8; l++) {
+        part[l] = sum8[l];
+        on_count[l] = on8[l];
+    }
+    for (int l = 0; j0 + l < count; l++) {
+        const double r = (double)root_m2[j0 + l];
+        if (r != 0.0) {
+            part[l] += (double)mean_abs[j0 + l] / (r * inv_sqrt_dof);
+            on_count[l]++;
+        }
+    }
+    *sum_out = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    *nonzero_out = ((on_count[0] + on_count[1]) + (on_count[2] + on_count[3])) +
+                   ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
+}

@@ -9,17 +9,11 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
     const float *root_m2 = w->root_m2 + offset;
     const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof));
     /* ZiCo's guard is an exact compare: sigma == 0 means every batch gave
-     * the same value, and the element carries no signal-to-noise ratio.
-     * Branch-free so the reduction vectorises. */
+     * the same value, and the element carries no signal-to-noise ratio
+     * (the per-ISA reduction, welford_kernel.h). */
     double sum = 0.0;
     int64_t nonzero = 0;
-#pragma omp simd reduction(+ : sum, nonzero)
-    for (int64_t j = 0; j < count; j++) {
-        const double r = (double)root_m2[j];
-        const int on = r != 0.0;
-        sum += on ? (double)mean_abs[j] / ((on ? r : 1.0) * inv_sqrt_dof) : 0.0;
-        nonzero += on;
-    }
+    sigeo__zico_reduce(&sum, &nonzero, mean_abs, root_m2, count, inv_sqrt_dof);
     /* The RecSys reference's element: the first with sigma != 0. */
     double first = 0.0;
     for (int64_t j = 0; j < count; j++)

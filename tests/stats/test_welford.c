@@ -398,8 +398,9 @@ START_TEST(same_input_same_result_bit_for_bit)
 }
 END_TEST
 
-/* Every instruction-set copy of the update loop (welford_kernel.h) gives
- * bit for bit the baseline x86-64 copy's results, on one thread and on a
+/* Every instruction-set copy of the update loop and of ZiCo's block
+ * reduction (welford_kernel.h) gives bit for bit the baseline x86-64 copy's
+ * results, on one thread and on a
  * team of 2 (each element is updated on its own): values spanning 2^-60 ..
  * 2^60, zeros, denormal floats and both signs, block lengths that leave
  * every kind of vector tail. A kernel the CPU lacks is skipped (said so). */
@@ -439,6 +440,15 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
             for (int a = 0; a < 3; a++)
                 ck_assert_msg(memcmp(st[0][a], st[1][a], N * sizeof(float)) == 0, "isa %d, n %d, array %d differs",
                               (int)isas[i], n, a);
+            /* ZiCo's reduction over the same state, every tail length */
+            zico_kernel_t zb = sigeo__zico_kernel(SIGEO__WELFORD_BASE), zk = sigeo__zico_kernel(isas[i]);
+            ck_assert(zb && zk);
+            double sb, sk;
+            int64_t cb, ck;
+            zb(&sb, &cb, st[0][0], st[0][2], len, 1.0 / sqrt((double)n));
+            zk(&sk, &ck, st[1][0], st[1][2], len, 1.0 / sqrt((double)n));
+            ck_assert_msg(memcmp(&sb, &sk, sizeof sb) == 0 && cb == ck, "isa %d, n %d: ZiCo reduction %.17g/%lld vs %.17g/%lld",
+                          (int)isas[i], n, sk, (long long)ck, sb, (long long)cb);
         }
     }
     fprintf(stderr, "welford: %d ISA kernels compared with the baseline\n", tried);
