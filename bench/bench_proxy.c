@@ -284,6 +284,26 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
     return timed + (bench_now_ms() - t0);
 }
 
+/* --kinds NAME,NAME,...: the extra kinds to time (default every kind);
+ * SiGeo and the plain steps always run. */
+static const char *kinds_only;
+
+static int kind_selected(int32_t k)
+{
+    if (!kinds_only || k == SIGEO_PROXY_SIGEO)
+        return 1;
+    const char *name = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
+    const size_t len = strlen(name);
+    for (const char *p = kinds_only; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return 1;
+        p += n + (end ? 1 : 0);
+    }
+    return 0;
+}
+
 static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms)
 {
     int reps = reps_override > 0 ? reps_override : c->default_reps;
@@ -336,7 +356,7 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
         }
     }
     for (int32_t k = 0; k < n_kinds; k++) {
-        if (k == SIGEO_PROXY_SIGEO)
+        if (k == SIGEO_PROXY_SIGEO || !kind_selected(k))
             continue;
         double t = 0.0;
         for (int w = 0; w < WARMUP && ok[k] && (w == 0 || t < 0.25 * budget_ms); w++) {
@@ -373,6 +393,8 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     for (int32_t k = 0; k < n_kinds; k++) {
         const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
         char metric[96];
+        if (!kind_selected(k))
+            continue;
         if (!ok[k]) {
             bench_say("  %-22s failed: %s\n", kn, err[k]);
             snprintf(metric, sizeof metric, k == SIGEO_PROXY_SIGEO ? "sigeo_ms" : "kind_%s_ms", kn);
@@ -437,7 +459,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench-proxy [--reps N] [--quick] [--threads N] [--budget SECONDS]\n"
-                   "                   [--case mlp-small|mlp-large|dlrm]...\n"
+                   "                   [--case mlp-small|mlp-large|dlrm]... [--kinds NAME,NAME,...]\n"
+                   "--kinds: the other proxy kinds to time besides SiGeo (default: all)\n"
                    "--threads: the context's compute threads (default: every online core)\n"
                    "--budget: timed seconds per extra proxy kind and case (default 10; slow kinds get fewer reps)\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
@@ -448,6 +471,8 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             i++; /* read by bench_parse_threads */
+        } else if (strcmp(argv[i], "--kinds") == 0 && i + 1 < argc) {
+            kinds_only = argv[++i];
         } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
             budget_s = atof(argv[++i]);
         } else if (strcmp(argv[i], "--quick") == 0) {

@@ -6,6 +6,7 @@
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
 #define WELFORD_ZICO sigeo__welford_zico_base
+#define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -17,6 +18,12 @@ void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
 void sigeo__welford_zico_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                                 const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+void sigeo__welford_zico_row_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                  const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                  double keep, double cross, double inv_dof);
+void sigeo__welford_zico_row_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                    const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                    double keep, double cross, double inv_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -52,6 +59,38 @@ zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa)
         break;
     }
     return NULL;
+}
+
+zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_zico_row_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_row_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_row_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+zico_row_kernel_t sigeo__zico_row_pick(void)
+{
+    static _Atomic(zico_row_kernel_t) chosen;
+    zico_row_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_zico_row_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    return k;
 }
 
 void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
@@ -129,7 +168,9 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
     enum { AHEAD = 8 };
     for (int64_t i = 0; i < n_rows; i++) {
         if (i + AHEAD < n_rows) {
-            const int64_t ahead = offset + (rows ? rows[i + AHEAD] : i + AHEAD) * row_size;
+            const int64_t ahead_row = rows ? rows[i + AHEAD] : i + AHEAD;
+            const int64_t ahead = offset + ahead_row * row_size;
+            __builtin_prefetch(seen + ahead_row, 1);
             for (int64_t e = 0; e < row_size; e += 16) {
                 __builtin_prefetch(w->mean_abs + ahead + e, 1);
                 __builtin_prefetch(w->mean + ahead + e, 1);

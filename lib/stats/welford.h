@@ -40,6 +40,13 @@ typedef void (*zico_kernel_t)(double *sum_out, int64_t *nonzero_out, const float
 zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa);
 void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
                         int64_t count, double inv_sqrt_dof);
+/* The same for one table row extended with zeros (WELFORD_ZICO_ROW); _pick
+ * returns the widest copy the CPU runs (chosen once). */
+typedef void (*zico_row_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                  const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                  double keep, double cross, double inv_dof);
+zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa);
+zico_row_kernel_t sigeo__zico_row_pick(void);
 
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */

@@ -8,5 +8,6 @@
 #pragma GCC target("avx2")
 #define WELFORD_KERNEL sigeo__welford_kernel_avx2
 #define WELFORD_ZICO sigeo__welford_zico_avx2
+#define WELFORD_ZICO_ROW sigeo__welford_zico_row_avx2
 #include "stats/welford_kernel.h"
 #endif

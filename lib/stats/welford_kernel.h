@@ -9,8 +9,8 @@
  * the state is stored as float anyway, and float arithmetic is 1.7-3x faster
  * (16 lanes per AVX-512 vector instead of 8, a cheaper sqrt); what it costs
  * in accuracy is bounded and measured in tests/stats/test_welford.c and
- * bench/README.md. Define WELFORD_KERNEL and WELFORD_ZICO to the two
- * functions' names before including. */
+ * bench/README.md. Define WELFORD_KERNEL, WELFORD_ZICO and WELFORD_ZICO_ROW
+ * to the functions' names before including. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -126,6 +126,58 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
         const double r = (double)root_m2[j0 + l];
         if (r != 0.0) {
             part[l] += (double)mean_abs[j0 + l] / (r * inv_sqrt_dof);
+            on_count[l]++;
+        }
+    }
+    *sum_out = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    *nonzero_out = ((on_count[0] + on_count[1]) + (on_count[2] + on_count[3])) +
+                   ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
+}
+
+/* The same for one row of a table module (zico.c, table_row): the row holds
+ * a observations and is extended with zeros to k, keep = a/k, cross =
+ * a (k - a)/k: mean|g| keep, M2 root^2 + mean^2 cross. Same eight fixed
+ * lanes, so bit for bit the same on every ISA. */
+void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                      const float *restrict mean, const float *restrict root_m2, int64_t count, double keep,
+                      double cross, double inv_dof);
+
+void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                      const float *restrict mean, const float *restrict root_m2, int64_t count, double keep,
+                      double cross, double inv_dof)
+{
+    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    const welford_v8d one = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    int64_t j0 = 0;
+    for (; j0 + 8 <= count; j0 += 8) {
+        welford_v8f af, mf, rf;
+        memcpy(&af, mean_abs + j0, sizeof af);
+        memcpy(&mf, mean + j0, sizeof mf);
+        memcpy(&rf, root_m2 + j0, sizeof rf);
+        const welford_v8d ma = __builtin_convertvector(af, welford_v8d);
+        const welford_v8d mu = __builtin_convertvector(mf, welford_v8d);
+        const welford_v8d rt = __builtin_convertvector(rf, welford_v8d);
+        const welford_v8d m2 = rt * rt + mu * mu * cross;
+        const welford_v8l on = m2 != 0.0;
+        const welford_v8d var = (welford_v8d)(((welford_v8l)(m2 * inv_dof) & on) | ((welford_v8l)one & ~on));
+        welford_v8d sd;
+        for (int l = 0; l < 8; l++) /* lane by lane: the vectoriser makes it one root per register */
+            sd[l] = sqrt(var[l]);
+        sum8 += (welford_v8d)((welford_v8l)((ma * keep) / sd) & on);
+        on8 -= on;
+    }
+    double part[8];
+    int64_t on_count[8];
+    for (int l = 0; l < 8; l++) {
+        part[l] = sum8[l];
+        on_count[l] = on8[l];
+    }
+    for (int l = 0; j0 + l < count; l++) {
+        const double mu = (double)mean[j0 + l], rt = (double)root_m2[j0 + l];
+        const double m2 = rt * rt + mu * mu * cross;
+        if (m2 != 0.0) {
+            part[l] += ((double)mean_abs[j0 + l] * keep) / sqrt(m2 * inv_dof);
             on_count[l]++;
         }
     }

@@ -30,30 +30,25 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
  * (sigeo__welford_virtual with its factors hoisted out of the row): mean|g|
  * a/k, M2 root^2 + mean^2 a (k - a) / k. Adds the row's ratios and its count
  * of sigma != 0 to *sum and *nonzero, and the first ratio of the table to
- * *first. Branch-free over the row so it vectorises; the exact-compare guard
- * as ZiCo's (a row touched in every batch with equal values, or an all-zero
+ * *first. The row's reduction is the per-ISA kernel (welford_kernel.h,
+ * WELFORD_ZICO_ROW: 8 lanes, the root and division on vectors); the
+ * exact-compare guard as ZiCo's (a row touched in every batch with equal values, or an all-zero
  * row, has m2 == 0). */
-static void table_row(double *sum, int64_t *nonzero, double *first, const sigeo__welford_t *w, int64_t at,
-                      int64_t row_size, uint32_t seen, uint64_t k, double inv_dof)
+static void table_row(double *sum, int64_t *nonzero, double *first, zico_row_kernel_t kernel,
+                      const sigeo__welford_t *w, int64_t at, int64_t row_size, uint32_t seen, uint64_t k,
+                      double inv_dof)
 {
     const double a = (double)seen, n = (double)k, keep = a / n, cross = a * (n - a) / n;
     const float *mean_abs = w->mean_abs + at, *mean = w->mean + at, *root_m2 = w->root_m2 + at;
-    double row_sum = 0.0;
-    int64_t row_nonzero = 0;
-#pragma omp simd reduction(+ : row_sum, row_nonzero)
-    for (int64_t e = 0; e < row_size; e++) {
-        const double mu = (double)mean[e], rt = (double)root_m2[e];
-        const double m2 = rt * rt + mu * mu * cross;
-        const int on = m2 != 0.0;
-        row_sum += on ? (double)mean_abs[e] * keep / sqrt((on ? m2 : 1.0) * inv_dof) : 0.0;
-        row_nonzero += on;
-    }
+    double row_sum;
+    int64_t row_nonzero;
+    kernel(&row_sum, &row_nonzero, mean_abs, mean, root_m2, row_size, keep, cross, inv_dof);
     if (*nonzero == 0 && row_nonzero > 0)
         for (int64_t e = 0; e < row_size; e++) {
             const double mu = (double)mean[e], rt = (double)root_m2[e];
             const double m2 = rt * rt + mu * mu * cross;
             if (m2 != 0.0) {
-                *first = (double)mean_abs[e] * keep / sqrt(m2 * inv_dof);
+                *first = ((double)mean_abs[e] * keep) / sqrt(m2 * inv_dof);
                 break;
             }
         }
@@ -73,6 +68,7 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
      * (most of this loop's time in a profile). So the rows are taken in
      * groups whose lines are all requested (prefetched) before the first is
      * used. */
+    const zico_row_kernel_t kernel = sigeo__zico_row_pick();
     enum { GROUP = 32 };
     int64_t group[GROUP];
     int64_t next = sigeo__next_row(touched, rows, 0);
@@ -80,6 +76,7 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
         int g = 0;
         for (; g < GROUP && next < rows; g++, next = sigeo__next_row(touched, rows, next + 1)) {
             group[g] = next;
+            __builtin_prefetch(seen + next); /* 400 kB per DLRM table: a miss too */
             const int64_t at = offset + next * row_size;
             for (int64_t e = 0; e < row_size; e += 16) {
                 __builtin_prefetch(w->mean_abs + at + e);
@@ -88,7 +85,8 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
             }
         }
         for (int i = 0; i < g; i++)
-            table_row(&sum, &nonzero, &first, w, offset + group[i] * row_size, row_size, seen[group[i]], k, inv_dof);
+            table_row(&sum, &nonzero, &first, kernel, w, offset + group[i] * row_size, row_size, seen[group[i]], k,
+                      inv_dof);
     }
     out->n_nonzero_sigma = nonzero;
     out->ratio_sum = sum;

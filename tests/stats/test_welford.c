@@ -449,6 +449,14 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
             zk(&sk, &ck, st[1][0], st[1][2], len, 1.0 / sqrt((double)n));
             ck_assert_msg(memcmp(&sb, &sk, sizeof sb) == 0 && cb == ck, "isa %d, n %d: ZiCo reduction %.17g/%lld vs %.17g/%lld",
                           (int)isas[i], n, sk, (long long)ck, sb, (long long)cb);
+            /* ... and a table row's, extended with zeros (a = n - 1 of k = n + 1 observations) */
+            zico_row_kernel_t rb = sigeo__zico_row_kernel(SIGEO__WELFORD_BASE), rk = sigeo__zico_row_kernel(isas[i]);
+            ck_assert(rb && rk);
+            const double a = n - 1, kk = n + 1;
+            rb(&sb, &cb, st[0][0], st[0][1], st[0][2], len, a / kk, a * (kk - a) / kk, 1.0 / kk);
+            rk(&sk, &ck, st[1][0], st[1][1], st[1][2], len, a / kk, a * (kk - a) / kk, 1.0 / kk);
+            ck_assert_msg(memcmp(&sb, &sk, sizeof sb) == 0 && cb == ck, "isa %d, n %d: row reduction differs",
+                          (int)isas[i], n);
         }
     }
     fprintf(stderr, "welford: %d ISA kernels compared with the baseline\n", tried);
