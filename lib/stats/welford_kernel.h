@@ -98,6 +98,24 @@ typedef float welford_v8f __attribute__((vector_size(32)));
 typedef double welford_v8d __attribute__((vector_size(64)));
 typedef long long welford_v8l __attribute__((vector_size(64)));
 
+/* The lanes into arrays (the scalar tail adds to them), and their fixed-order
+ * total. */
+static inline void welford_lanes_out(double part[8], int64_t on_count[8], welford_v8d sum8, welford_v8l on8)
+{
+    for (int l = 0; l < 8; l++) {
+        part[l] = sum8[l];
+        on_count[l] = on8[l];
+    }
+}
+
+static inline void welford_lanes_total(double *sum_out, int64_t *nonzero_out, const double part[8],
+                                       const int64_t on_count[8])
+{
+    *sum_out = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    *nonzero_out = ((on_count[0] + on_count[1]) + (on_count[2] + on_count[3])) +
+                   ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
+}
+
 void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
                   int64_t count, double inv_sqrt_dof)
 {
@@ -118,10 +136,7 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
     }
     double part[8];
     int64_t on_count[8];
-    for (int l = 0; l < 8; l++) {
-        part[l] = sum8[l];
-        on_count[l] = on8[l];
-    }
+    welford_lanes_out(part, on_count, sum8, on8);
     for (int l = 0; j0 + l < count; l++) {
         const double r = (double)root_m2[j0 + l];
         if (r != 0.0) {
@@ -129,9 +144,7 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
             on_count[l]++;
         }
     }
-    *sum_out = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    *nonzero_out = ((on_count[0] + on_count[1]) + (on_count[2] + on_count[3])) +
-                   ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
+    welford_lanes_total(sum_out, nonzero_out, part, on_count);
 }
 
 /* The same for one row of a table module (zico.c, table_row): the row holds
@@ -169,10 +182,7 @@ void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restri
     }
     double part[8];
     int64_t on_count[8];
-    for (int l = 0; l < 8; l++) {
-        part[l] = sum8[l];
-        on_count[l] = on8[l];
-    }
+    welford_lanes_out(part, on_count, sum8, on8);
     for (int l = 0; j0 + l < count; l++) {
         const double mu = (double)mean[j0 + l], rt = (double)root_m2[j0 + l];
         const double m2 = rt * rt + mu * mu * cross;
@@ -181,7 +191,5 @@ void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restri
             on_count[l]++;
         }
     }
-    *sum_out = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    *nonzero_out = ((on_count[0] + on_count[1]) + (on_count[2] + on_count[3])) +
-                   ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
+    welford_lanes_total(sum_out, nonzero_out, part, on_count);
 }
