@@ -100,11 +100,13 @@ typedef long long welford_v8l __attribute__((vector_size(64)));
 
 /* The lanes into arrays (the scalar tail adds to them), and their fixed-order
  * total. */
-static inline void welford_lanes_out(double part[8], int64_t on_count[8], welford_v8d sum8, welford_v8l on8)
+static inline void welford_lanes_out(double part[8], int64_t on_count[8], const welford_v8d *sum8,
+                                     const welford_v8l *on8)
 {
+    /* by pointer: a 64-byte vector passed by value has an ISA-dependent ABI */
     for (int l = 0; l < 8; l++) {
-        part[l] = sum8[l];
-        on_count[l] = on8[l];
+        part[l] = (*sum8)[l];
+        on_count[l] = (*on8)[l];
     }
 }
 
@@ -136,7 +138,7 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
     }
     double part[8];
     int64_t on_count[8];
-    welford_lanes_out(part, on_count, sum8, on8);
+    welford_lanes_out(part, on_count, &sum8, &on8);
     for (int l = 0; j0 + l < count; l++) {
         const double r = (double)root_m2[j0 + l];
         if (r != 0.0) {
@@ -182,7 +184,7 @@ void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restri
     }
     double part[8];
     int64_t on_count[8];
-    welford_lanes_out(part, on_count, sum8, on8);
+    welford_lanes_out(part, on_count, &sum8, &on8);
     for (int l = 0; j0 + l < count; l++) {
         const double mu = (double)mean[j0 + l], rt = (double)root_m2[j0 + l];
         const double m2 = rt * rt + mu * mu * cross;
