@@ -201,13 +201,17 @@ static double time_proxy(sigeo_model_t *m, const case_data_t *d, int32_t kind, u
  * per layer as the proxy groups them, and fed to a sigeo_stats_t handle with
  * SiGeo's default options; timed: 4 x sigeo_stats_add_batch + 1 x
  * sigeo_stats_compute. The per-sample d_n handed in are placeholders (their
- * cost is O(batch)). This is the public stats API a framework host uses;
+ * cost is O(batch)). An embedding table is a table module fed the rows its
+ * field's ids touched, as the proxy feeds it (only those rows are updated). This is the public stats API a framework host uses;
  * sigeo_proxy_compute runs the same accumulator on the model's buffers. */
 typedef struct stats_phase {
     sigeo_stats_t *stats;
     int32_t n_params, n_modules;
     int64_t total;
     int64_t *count;       /* [n_modules] */
+    int64_t *rows;        /* [n_modules] embedding table rows (a table module), else 0 */
+    int *field;           /* [n_modules] the sparse field a table reads */
+    int64_t **touched;    /* [n_modules] a table's touched rows of one batch: the field's ids */
     float **grad;         /* [n_modules] copies of one batch's gradients */
     double *directional;  /* [max batch] */
 } stats_phase_t;
@@ -218,15 +222,25 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
     bench_check(sigeo_model_param_count(&p->n_params, m), "param_count");
     bench_check(sigeo_model_module_count(&p->n_modules, m), "module_count");
     p->count = calloc((size_t)p->n_modules, sizeof *p->count);
+    p->rows = calloc((size_t)p->n_modules, sizeof *p->rows);
+    p->field = calloc((size_t)p->n_modules, sizeof *p->field);
+    p->touched = calloc((size_t)p->n_modules, sizeof *p->touched);
     p->grad = calloc((size_t)p->n_modules, sizeof *p->grad);
     p->directional = malloc((size_t)max_batch * sizeof *p->directional);
-    if (!p->count || !p->grad || !p->directional)
+    if (!p->count || !p->rows || !p->field || !p->touched || !p->grad || !p->directional)
         abort();
+    int tables = 0;
     for (int32_t i = 0; i < p->n_params; i++) {
         sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
         bench_check(sigeo_model_param_info(&info, m, i), "param_info");
         p->count[info.module] += info.numel;
         p->total += info.numel;
+        if (info.kind == SIGEO_PARAM_EMBEDDING) { /* bench_embedding_bags: table t reads field t */
+            p->rows[info.module] = info.dims[0];
+            p->field[info.module] = tables++;
+            if (!(p->touched[info.module] = malloc((size_t)max_batch * sizeof(int64_t))))
+                abort();
+        }
     }
     for (int64_t n = 0; n < max_batch; n++)
         p->directional[n] = 1e-3 * (double)(n % 13 + 1);
@@ -235,7 +249,10 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
         p->grad[k] = malloc((size_t)p->count[k] * sizeof(float));
         if (!p->grad[k])
             abort();
-        bench_check(sigeo_stats_add_module(NULL, p->stats, sigeo_model_module_name(m, k), p->count[k]),
+        /* as the proxy registers them: an embedding table is a table module */
+        const char *name = sigeo_model_module_name(m, k);
+        bench_check(p->rows[k] ? sigeo_stats_add_table_module(NULL, p->stats, name, p->rows[k], p->count[k] / p->rows[k])
+                               : sigeo_stats_add_module(NULL, p->stats, name, p->count[k]),
                     "sigeo_stats_add_module");
     }
 }
@@ -243,9 +260,14 @@ static void stats_phase_init(stats_phase_t *p, sigeo_context_t *ctx, sigeo_model
 static void stats_phase_fini(stats_phase_t *p)
 {
     sigeo_stats_destroy(p->stats);
-    for (int32_t k = 0; k < p->n_modules; k++)
+    for (int32_t k = 0; k < p->n_modules; k++) {
         free(p->grad[k]);
+        free(p->touched[k]);
+    }
     free(p->grad);
+    free(p->touched);
+    free(p->rows);
+    free(p->field);
     free(p->count);
     free(p->directional);
 }
@@ -268,16 +290,27 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
             filled[info.module] += info.numel;
         }
         free(filled);
+        /* one id per field per row (bench_batch_random) */
+        int64_t *n_touched = calloc((size_t)p->n_modules, sizeof *n_touched);
+        if (!n_touched)
+            abort();
+        const sigeo_batch_t *v = &d->view[i];
+        for (int32_t k = 0; k < p->n_modules; k++)
+            for (int64_t r = 0; p->rows[k] && r < v->batch_size; r++)
+                p->touched[k][n_touched[k]++] = v->sparse_ids[r * v->n_sparse_fields + p->field[k]];
         sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
         sb.n_modules = (uint32_t)p->n_modules;
         sb.gradients = (const float *const *)p->grad;
         sb.gradient_counts = p->count;
+        sb.touched_rows = (const int64_t *const *)p->touched;
+        sb.touched_counts = n_touched;
         sb.loss = loss;
         sb.batch_size = d->view[i].batch_size;
         sb.directional = p->directional;
         double t0 = bench_now_ms();
         bench_check(sigeo_stats_add_batch(p->stats, &sb), "sigeo_stats_add_batch");
         timed += bench_now_ms() - t0;
+        free(n_touched);
     }
     sigeo_stats_result_t res = SIGEO_STATS_RESULT_INIT;
     double t0 = bench_now_ms();
@@ -285,7 +318,27 @@ static double stats_phase_run(stats_phase_t *p, sigeo_model_t *m, const case_dat
     return timed + (bench_now_ms() - t0);
 }
 
-static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms, int sigeo_only)
+/* --kinds NAME,NAME,...: the extra kinds to time (default every kind);
+ * SiGeo and the plain steps always run. */
+static const char *kinds_only;
+
+static int kind_selected(int32_t k)
+{
+    if (!kinds_only || k == SIGEO_PROXY_SIGEO)
+        return 1;
+    const char *name = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
+    const size_t len = strlen(name);
+    for (const char *p = kinds_only; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return 1;
+        p += n + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_override, double budget_ms)
 {
     int reps = reps_override > 0 ? reps_override : c->default_reps;
     if (reps > MAX_REPS)
@@ -337,11 +390,7 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
         }
     }
     for (int32_t k = 0; k < n_kinds; k++) {
-        if (sigeo_only && k != SIGEO_PROXY_SIGEO) {
-            ok[k] = 0;
-            snprintf(err[k], sizeof err[k], "not run (--sigeo-only)");
-        }
-        if (k == SIGEO_PROXY_SIGEO || !ok[k])
+        if (k == SIGEO_PROXY_SIGEO || !kind_selected(k))
             continue;
         double t = 0.0;
         for (int w = 0; w < WARMUP && ok[k] && (w == 0 || t < 0.25 * budget_ms); w++) {
@@ -378,7 +427,7 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
     for (int32_t k = 0; k < n_kinds; k++) {
         const char *kn = sigeo_proxy_kind_name((sigeo_proxy_kind_t)k);
         char metric[96];
-        if (sigeo_only && k != SIGEO_PROXY_SIGEO)
+        if (!kind_selected(k))
             continue;
         if (!ok[k]) {
             bench_say("  %-22s failed: %s\n", kn, err[k]);
@@ -439,15 +488,16 @@ static void run_case(sigeo_context_t *ctx, const bench_case_t *c, int reps_overr
 int main(int argc, char **argv)
 {
     const char *only[N_CASES];
-    int n_only = 0, reps = 0, sigeo_only = 0;
+    int n_only = 0, reps = 0;
     double budget_s = 10.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench-proxy [--reps N] [--quick] [--threads N] [--budget SECONDS]\n"
-                   "                   [--case mlp-small|mlp-large|dlrm|cell]... [--sigeo-only]\n"
+                   "                   [--case mlp-small|mlp-large|dlrm|cell]... [--kinds NAME,NAME,...] [--sigeo-only]\n"
+                   "--kinds: the other proxy kinds to time besides SiGeo (default: all)\n"
                    "--threads: the context's compute threads (default: every online core)\n"
                    "--budget: timed seconds per extra proxy kind and case (default 10; slow kinds get fewer reps)\n"
-                   "--sigeo-only: time plain steps and SiGeo only, not the other proxy kinds\n"
+                   "--sigeo-only: time plain steps and SiGeo only (the same as --kinds '')\n"
                    "JSON lines on stdout, a table on stderr; see bench/README.md.\n");
             return 0;
         } else if (strcmp(argv[i], "--case") == 0 && i + 1 < argc && n_only < N_CASES) {
@@ -456,10 +506,12 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             i++; /* read by bench_parse_threads */
+        } else if (strcmp(argv[i], "--kinds") == 0 && i + 1 < argc) {
+            kinds_only = argv[++i];
         } else if (strcmp(argv[i], "--budget") == 0 && i + 1 < argc) {
             budget_s = atof(argv[++i]);
         } else if (strcmp(argv[i], "--sigeo-only") == 0) {
-            sigeo_only = 1;
+            kinds_only = "";
         } else if (strcmp(argv[i], "--quick") == 0) {
             reps = 5;
         } else {
@@ -488,7 +540,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_only; i++)
             run |= strcmp(only[i], cases[c].name) == 0;
         if (run)
-            run_case(ctx, &cases[c], reps, budget_s * 1e3, sigeo_only);
+            run_case(ctx, &cases[c], reps, budget_s * 1e3);
     }
     double rss = bench_peak_rss_mib();
     bench_say("\nPeak RSS %.1f MiB; load average %.2f at the end\n", rss, bench_loadavg());

@@ -39,7 +39,10 @@ typedef enum sigeo_proxy_kind {
     /* ZiCo alone: the first term (docs/proxies.md §2); k >= 2 batches. */
     SIGEO_PROXY_ZICO = 1,
     /* log of the Fisher-Rao norm alone (docs/proxies.md §5); k >= 1 batches
-     * (SIGEO_PROXY_SIGEO too when lambda1 = 0). */
+     * (SIGEO_PROXY_SIGEO too when lambda1 = 0). With an EXACT or IDENTITY
+     * estimator no gradient statistics are kept (it costs the plain steps
+     * plus O(batch)): the result's ZiCo fields are 0 with
+     * SIGEO_STATS_NO_ZICO set, as for k = 1. */
     SIGEO_PROXY_FISHER_RAO = 2,
     /*
      * The NAS-Bench-Suite-Zero baselines (docs/proxies.md §6, §8). Common rules:

@@ -28,7 +28,8 @@
  *   loss    = mean of the k batch losses (default) or the last batch's loss
  *   score   = lambda1 * zico + lambda2 * log(fr) - lambda3 * loss
  * Memory: three floats per registered parameter (running mean |g|, Welford
- * mean and M2 of g), arithmetic in double; no k-fold copy of the gradients.
+ * mean and M2 of g), arithmetic in float (error bounded and measured against
+ * double in tests/stats/test_welford.c); no k-fold copy of the gradients.
  *
  * Threads: a stats handle is used by one thread at a time.
  *

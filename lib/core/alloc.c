@@ -1,9 +1,14 @@
 /* The one allocator of the library. Each block carries a small header in
  * front (its size and the host pointer), so the bytes in use can be counted
  * and a host allocator with only alloc/release suffices. */
+/* madvise and MADV_HUGEPAGE (sigeo__calloc_scattered) are not in POSIX. */
+#define _DEFAULT_SOURCE 1
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "core/core.h"
 
@@ -70,6 +75,25 @@ void *sigeo__calloc(size_t count, size_t size)
     void *p = sigeo__alloc(total);
     if (p)
         memset(p, 0, total);
+    return p;
+}
+
+void *sigeo__calloc_scattered(size_t count, size_t size)
+{
+    size_t total;
+    if (!sigeo__mul_size(&total, count, size))
+        return NULL;
+    void *p = sigeo__alloc(total);
+    if (!p)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    enum { HUGE = 2u << 20 };
+    const uintptr_t begin = ((uintptr_t)p + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
+    const uintptr_t end = ((uintptr_t)p + total) & ~(uintptr_t)(HUGE - 1);
+    if (end > begin)
+        (void)madvise((void *)begin, end - begin, MADV_HUGEPAGE);
+#endif
+    memset(p, 0, total);
     return p;
 }
 

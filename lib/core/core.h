@@ -61,6 +61,12 @@ const char *sigeo__thread_message(void);
 void *sigeo__alloc(size_t size);                  /* 64-byte aligned */
 void *sigeo__alloc_aligned(size_t size, size_t alignment);
 void *sigeo__calloc(size_t count, size_t size);   /* zeroed, overflow-checked */
+/* The same for a large block read at scattered places (an embedding
+ * table's statistics): on Linux, the 2 MiB pages inside it are advised as
+ * transparent huge pages before the first touch, so a random row costs a
+ * cache miss but no TLB miss (bench/README.md). Advice only: where it is not
+ * taken the block is an ordinary one. */
+void *sigeo__calloc_scattered(size_t count, size_t size);
 void sigeo__free(void *ptr);                      /* NULL is a no-op */
 /* Grows (or shrinks) an array of `old_count` to `new_count` elements;
  * on failure returns NULL and leaves `ptr` valid. */

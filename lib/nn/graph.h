@@ -167,6 +167,10 @@ struct sigeo_model {
      * collected by the homogeneous ops during backward when enabled. */
     bool collect_directional;
     double *directional;         /* [batch] */
+    /* sigeo__probe_grad_hook: called as each layer's parameter gradients are
+     * complete in a backward (NULL = none). */
+    sigeo_status_t (*grad_hook)(void *user, sigeo_model_t *m, int32_t module);
+    void *grad_hook_user;
     /* The proxy layer's buffers (probe.h), destroyed with the model. */
     void *attachment;
     void (*attachment_destroy)(void *attachment);

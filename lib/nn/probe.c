@@ -38,6 +38,12 @@ void sigeo__probe_collect_directional(sigeo_model_t *m, bool on)
     m->collect_directional = on;
 }
 
+void sigeo__probe_grad_hook(sigeo_model_t *m, sigeo__grad_hook_t hook, void *user)
+{
+    m->grad_hook = hook;
+    m->grad_hook_user = user;
+}
+
 const double *sigeo__probe_directional(const sigeo_model_t *m)
 {
     return m->directional;

@@ -45,6 +45,17 @@ void sigeo__probe_module(sigeo__probe_module_t *out, const sigeo_model_t *m, int
 void sigeo__probe_collect_directional(sigeo_model_t *m, bool on);
 const double *sigeo__probe_directional(const sigeo_model_t *m);
 
+/* Calls hook(user, m, module) in every backward, right after the layer
+ * owning `module` has written its parameter gradients (a module's
+ * gradients are written by its own layer's backward only, so they are final
+ * then, and still in cache: the proxy folds them into its statistics there
+ * instead of in a separate pass). Modules of layers that do not run
+ * backward (inactive, no backward rule) get no call: their gradients stay
+ * the zeros the backward starts from. A hook's error stops the backward,
+ * which returns it. NULL removes the hook. */
+typedef sigeo_status_t (*sigeo__grad_hook_t)(void *user, sigeo_model_t *m, int32_t module);
+void sigeo__probe_grad_hook(sigeo_model_t *m, sigeo__grad_hook_t hook, void *user);
+
 /* The module of the layer producing the loss's input (the head), or -1 when
  * that layer has no parameters. */
 int32_t sigeo__probe_head_module(const sigeo_model_t *m);

@@ -210,6 +210,53 @@ static void sgd_step(sigeo_model_t *m, double lr)
     }
 }
 
+/* The touched rows of table module idx in the last backward ({0}, 0 when
+ * none); NULL for a dense module. */
+static const int64_t *touched_rows(int64_t *n_rows, sigeo_model_t *m, const sigeo__proxy_ws_t *ws, int32_t idx)
+{
+    static const int64_t no_rows[1] = { 0 };
+    *n_rows = 0;
+    if (ws->table_param[idx] < 0)
+        return NULL;
+    sigeo__probe_tensor_t t;
+    sigeo__probe_param(&t, m, ws->table_param[idx]);
+    *n_rows = t.dirty_rows ? t.n_dirty_rows : 0;
+    return t.dirty_rows ? t.dirty_rows : no_rows;
+}
+
+/* The tape's gradient hook (probe.h): folds model module k into the open
+ * fused batch of the statistics right after its layer's backward wrote it,
+ * while it is in cache, instead of a second pass over every gradient. */
+static sigeo_status_t fold_module(void *user, sigeo_model_t *m, int32_t k)
+{
+    sigeo__proxy_ws_t *ws = user;
+    const int32_t idx = ws->stats_module_of[k];
+    if (idx < 0)
+        return SIGEO_OK;
+    sigeo__probe_module_t mod;
+    sigeo__probe_module(&mod, m, k);
+    int64_t n_rows;
+    const int64_t *rows = touched_rows(&n_rows, m, ws, idx);
+    sigeo_status_t st = sigeo__stats_fuse_module(ws->stats, idx, mod.grad + ws->stats_offset[k], rows, n_rows);
+    return sigeo__propagate(sigeo__probe_errbuf(m), st);
+}
+
+/* After a fused backward: the modules whose layers ran no backward (their
+ * gradients are the zeros it started from) are folded in too. */
+static sigeo_status_t fold_the_rest(sigeo_model_t *m, sigeo__proxy_ws_t *ws)
+{
+    const int32_t n_mod = sigeo__probe_module_count(m);
+    for (int32_t k = 0; k < n_mod; k++) {
+        const int32_t idx = ws->stats_module_of[k];
+        if (idx < 0 || sigeo__stats_fuse_fed(ws->stats, idx))
+            continue;
+        sigeo_status_t st = fold_module(ws, m, k);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
 /* Re-reports a callee's failure with the batch it happened in. */
 static sigeo_status_t in_batch(sigeo_model_t *m, sigeo_status_t st, uint32_t i)
 {
@@ -258,6 +305,12 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     sigeo_status_t st = prepare_stats(m, ws, &so, o->param_kinds, o->scope);
     if (st != SIGEO_OK)
         return st;
+    /* theta goes to the statistics only for the reference estimators: with
+     * lambda1 = 0 otherwise (fisher-rao, SiGeo without ZiCo) they keep no
+     * per-parameter state at all, and nothing is folded per layer. */
+    const bool reference = so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV;
+    sigeo__stats_promise_no_theta(ws->stats, !reference);
+    const bool fused = sigeo__stats_fuse_wanted(ws->stats);
     float *saved = NULL;
     if (sgd && (st = save_weights(&saved, m, ws, o)) != SIGEO_OK)
         return st;
@@ -269,28 +322,31 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
         if ((st = sigeo__struct_array_in(&b, sizeof b, batches, i, "sigeo_batch", err)) != SIGEO_OK)
             break;
         double loss;
+        /* Fused: the statistics take each layer's gradients from the
+         * backward's hook; the batch's scalars close it below. */
+        if (fused && (st = sigeo__stats_fuse_begin(ws->stats, b.batch_size)) != SIGEO_OK) {
+            st = in_batch(m, st, i);
+            break;
+        }
+        if (fused)
+            sigeo__probe_grad_hook(m, fold_module, ws);
         st = sigeo_model_forward_backward(&loss, m, &b);
+        sigeo__probe_grad_hook(m, NULL, NULL);
+        if (st == SIGEO_OK && fused)
+            st = fold_the_rest(m, ws);
         if (st != SIGEO_OK) {
             st = in_batch(m, st, i);
             break;
         }
         const int32_t n_mod = sigeo__probe_module_count(m);
-        for (int32_t k = 0; k < n_mod; k++) {
+        for (int32_t k = 0; k < n_mod && !fused; k++) {
             int32_t idx = ws->stats_module_of[k];
             if (idx < 0)
                 continue;
             sigeo__probe_module_t mod;
             sigeo__probe_module(&mod, m, k);
             ws->grads[idx] = mod.grad + ws->stats_offset[k];
-            ws->touched[idx] = NULL;
-            ws->n_touched[idx] = 0;
-            if (ws->table_param[idx] >= 0) {
-                sigeo__probe_tensor_t t;
-                sigeo__probe_param(&t, m, ws->table_param[idx]);
-                static const int64_t no_rows[1] = { 0 };
-                ws->touched[idx] = t.dirty_rows ? t.dirty_rows : no_rows;
-                ws->n_touched[idx] = t.dirty_rows ? t.n_dirty_rows : 0;
-            }
+            ws->touched[idx] = touched_rows(&ws->n_touched[idx], m, ws, idx);
         }
         sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
         sb.n_modules = (uint32_t)ws->n_stats_modules;
@@ -322,7 +378,8 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             sq_exact += exact[n] * exact[n];
         n_seen += (uint64_t)b.batch_size;
         sb.directional = so.fr_estimator == SIGEO_FR_IDENTITY ? ident : have_exact ? exact : NULL;
-        if ((st = sigeo_stats_add_batch(ws->stats, &sb)) != SIGEO_OK)
+        st = fused ? sigeo__stats_fuse_end(ws->stats, &sb) : sigeo_stats_add_batch(ws->stats, &sb);
+        if (st != SIGEO_OK)
             st = in_batch(m, st, i);
         else if (sgd)
             sgd_step(m, o->step_lr);

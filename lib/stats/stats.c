@@ -26,6 +26,8 @@ typedef struct module {
      * (every batch up to its last touch); 0 rows = a plain module */
     int64_t rows, row_size;
     uint32_t *seen;
+    uint64_t *touched; /* one bit per row: seen[r] != 0 (compute and reset walk these, not every row) */
+    uint64_t fed;      /* fused batches: the batch number this module was last folded into */
 } module_t;
 
 struct sigeo_stats {
@@ -45,6 +47,13 @@ struct sigeo_stats {
     double sum_sq_directional;      /* sum over all samples of d_n^2 */
     double loss_sum;
     double loss_last;
+    /* sigeo__stats_promise_no_theta: no sigeo_stats_set_params will come, so
+     * with lambda1 = 0 and an EXACT/IDENTITY estimator nothing per parameter
+     * is needed (the Fisher-Rao-only path). */
+    bool no_theta;
+    /* A fused batch (sigeo__stats_fuse_*) is open, or one failed half-way:
+     * the accumulators then hold part of a batch and only a reset clears it. */
+    bool fusing, broken;
     sigeo__errbuf_t err;
 };
 
@@ -145,6 +154,7 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
     for (int32_t m = 0; m < s->n_modules; m++) {
         sigeo__free(s->modules[m].name);
         sigeo__free(s->modules[m].seen);
+        sigeo__free(s->modules[m].touched);
     }
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
@@ -213,18 +223,23 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_table_module: table '%s' of %lld x %lld rows",
                     name ? name : "(null)", (long long)n_rows, (long long)row_size);
     uint32_t *seen = sigeo__calloc((size_t)n_rows, sizeof *seen);
-    if (!seen)
+    uint64_t *touched = seen ? sigeo__calloc((size_t)(n_rows / 64 + 1), sizeof *touched) : NULL;
+    if (!touched) {
+        sigeo__free(seen);
         return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_add_table_module: out of memory for %lld rows",
                     (long long)n_rows);
+    }
     int32_t idx;
     sigeo_status_t st = sigeo_stats_add_module(&idx, s, name, n_rows * row_size);
     if (st != SIGEO_OK) {
         sigeo__free(seen);
+        sigeo__free(touched);
         return st;
     }
     s->modules[idx].rows = n_rows;
     s->modules[idx].row_size = row_size;
     s->modules[idx].seen = seen;
+    s->modules[idx].touched = touched;
     if (index_out)
         *index_out = idx;
     return SIGEO_OK;
@@ -233,9 +248,9 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
 static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
 {
     size_t n = (size_t)s->n_params;
-    float *a = sigeo__calloc(n, sizeof(float));
-    float *b = a ? sigeo__calloc(n, sizeof(float)) : NULL;
-    float *c = b ? sigeo__calloc(n, sizeof(float)) : NULL;
+    float *a = sigeo__calloc_scattered(n, sizeof(float));
+    float *b = a ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
+    float *c = b ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
     if (!c) {
         sigeo__free(a);
         sigeo__free(b);
@@ -268,6 +283,75 @@ static int64_t find_nonfinite(const float *x, int64_t n)
     return -1;
 }
 
+/* Whether the handle keeps per-parameter statistics: ZiCo needs all three,
+ * the theta . G of the reference FR estimators (and the diagnostic) the
+ * mean. Without either, a batch contributes its d_n and loss only. */
+static bool keeps_gradients(const sigeo_stats_t *s)
+{
+    const int32_t e = s->options.fr_estimator;
+    return !(s->no_theta && s->lambda[0] == 0.0 && (e == SIGEO_FR_EXACT || e == SIGEO_FR_IDENTITY));
+}
+
+/* One module's gradient of batch `bi`: its length, and every value (every
+ * listed row's, for a table module) finite. */
+static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *grad, int64_t count,
+                                      const int64_t *rows, int64_t n_rows, unsigned long long bi)
+{
+    const module_t *mod = &s->modules[m];
+    if (count != mod->count)
+        return FAIL(s, SIGEO_ERR_SHAPE,
+                    "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient has %lld elements, "
+                    "registered with %lld",
+                    bi, mod->name, (int)m, (long long)count, (long long)mod->count);
+    if (!grad)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: module '%s' gradient is NULL", bi,
+                    mod->name);
+    if (rows) {
+        if (n_rows < 0)
+            return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                        "sigeo_stats_add_batch: batch %llu: table '%s': touched_counts is NULL or negative", bi,
+                        mod->name);
+        for (int64_t i = 0; i < n_rows; i++) {
+            const int64_t r = rows[i];
+            if (r < 0 || r >= mod->rows)
+                return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                            "sigeo_stats_add_batch: batch %llu: table '%s': touched row %lld is outside 0..%lld", bi,
+                            mod->name, (long long)r, (long long)mod->rows - 1);
+            int64_t bad = find_nonfinite(grad + r * mod->row_size, mod->row_size);
+            if (bad >= 0)
+                return FAIL(s, SIGEO_ERR_NONFINITE,
+                            "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g", bi, mod->name,
+                            (long long)r, (long long)bad, (double)grad[r * mod->row_size + bad]);
+        }
+        return SIGEO_OK;
+    }
+    int64_t bad = find_nonfinite(grad, mod->count);
+    if (bad >= 0)
+        return FAIL(s, SIGEO_ERR_NONFINITE,
+                    "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi,
+                    mod->name, (int)m, (long long)bad, (double)grad[bad]);
+    return SIGEO_OK;
+}
+
+/* The per-batch fields: batch size, loss, d_n. */
+static sigeo_status_t validate_scalars(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
+{
+    const unsigned long long bi = (unsigned long long)s->n_batches;
+    if (b->batch_size < 1)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: batch_size %lld (need >= 1)", bi,
+                    (long long)b->batch_size);
+    if (!isfinite(b->loss))
+        return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_add_batch: batch %llu: loss is %g", bi, b->loss);
+    if (b->directional) {
+        for (int64_t n = 0; n < b->batch_size; n++)
+            if (!isfinite(b->directional[n]))
+                return FAIL(s, SIGEO_ERR_NONFINITE,
+                            "sigeo_stats_add_batch: batch %llu: directional derivative of sample %lld is %g", bi,
+                            (long long)n, b->directional[n]);
+    }
+    return SIGEO_OK;
+}
+
 static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
 {
     const unsigned long long bi = (unsigned long long)s->n_batches;
@@ -279,56 +363,69 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
     if (!b->gradients || !b->gradient_counts)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: %s is NULL", bi,
                     b->gradients ? "gradient_counts" : "gradients");
-    if (b->batch_size < 1)
-        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: batch_size %lld (need >= 1)", bi,
-                    (long long)b->batch_size);
-    if (!isfinite(b->loss))
-        return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_add_batch: batch %llu: loss is %g", bi, b->loss);
-    for (int32_t m = 0; m < s->n_modules; m++) {
+    sigeo_status_t st = SIGEO_OK;
+    /* Statistics that keep nothing per parameter read no gradient: only the
+     * shapes are checked (a non-finite gradient shows in its d_n anyway). */
+    const bool values = keeps_gradients(s);
+    for (int32_t m = 0; m < s->n_modules && st == SIGEO_OK; m++) {
         const module_t *mod = &s->modules[m];
-        if (b->gradient_counts[m] != mod->count)
-            return FAIL(s, SIGEO_ERR_SHAPE,
-                        "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient has %lld elements, "
-                        "registered with %lld",
-                        bi, mod->name, (int)m, (long long)b->gradient_counts[m], (long long)mod->count);
-        if (!b->gradients[m])
-            return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: module '%s' gradient is NULL",
-                        bi, mod->name);
         const int64_t *rows = mod->rows && b->touched_rows ? b->touched_rows[m] : NULL;
-        if (rows) {
-            const int64_t n_rows = b->touched_counts ? b->touched_counts[m] : -1;
-            if (n_rows < 0)
-                return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: table '%s': touched_counts "
-                            "is NULL or negative", bi, mod->name);
-            for (int64_t i = 0; i < n_rows; i++) {
-                const int64_t r = rows[i];
-                if (r < 0 || r >= mod->rows)
-                    return FAIL(s, SIGEO_ERR_INVALID_ARG,
-                                "sigeo_stats_add_batch: batch %llu: table '%s': touched row %lld is outside 0..%lld", bi,
-                                mod->name, (long long)r, (long long)mod->rows - 1);
-                int64_t bad = find_nonfinite(b->gradients[m] + r * mod->row_size, mod->row_size);
-                if (bad >= 0)
-                    return FAIL(s, SIGEO_ERR_NONFINITE,
-                                "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g", bi,
-                                mod->name, (long long)r, (long long)bad,
-                                (double)b->gradients[m][r * mod->row_size + bad]);
-            }
-            continue;
-        }
-        int64_t bad = find_nonfinite(b->gradients[m], mod->count);
-        if (bad >= 0)
-            return FAIL(s, SIGEO_ERR_NONFINITE,
-                        "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi,
-                        mod->name, (int)m, (long long)bad, (double)b->gradients[m][bad]);
+        const int64_t n_rows = rows ? (b->touched_counts ? b->touched_counts[m] : -1) : 0;
+        if (values)
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], rows, n_rows, bi);
+        else if (b->gradient_counts[m] != mod->count || !b->gradients[m])
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi);
     }
-    if (b->directional) {
-        for (int64_t n = 0; n < b->batch_size; n++)
-            if (!isfinite(b->directional[n]))
-                return FAIL(s, SIGEO_ERR_NONFINITE,
-                            "sigeo_stats_add_batch: batch %llu: directional derivative of sample %lld is %g", bi,
-                            (long long)n, b->directional[n]);
-    }
+    return st == SIGEO_OK ? validate_scalars(s, b) : st;
+}
+
+/* What every batch checks before it touches the state: the handle usable,
+ * the counts in range; allocates the accumulators at the first batch. */
+static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t *samples)
+{
+    if (s->broken || s->fusing)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_add_batch: a fused batch %s; sigeo_stats_reset first",
+                    s->broken ? "failed half-way" : "is still open");
+    if (s->n_batches >= UINT32_MAX)
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
+    if (!sigeo__add_u64(samples, s->n_samples, (uint64_t)(batch_size > 0 ? batch_size : 0)))
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: batch_size %lld brings the sample count past 2^64",
+                    (long long)batch_size);
+    if (keeps_gradients(s) && !s->acc.mean)
+        return allocate_accumulators(s);
     return SIGEO_OK;
+}
+
+/* Folds module m's gradient in as observation n (validated). */
+static void update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
+                          uint64_t n)
+{
+    module_t *mod = &s->modules[m];
+    if (!keeps_gradients(s))
+        return;
+    if (!mod->rows) {
+        sigeo__welford_update(&s->acc, mod->offset, grad, mod->count, n,
+                              sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
+        return;
+    }
+    sigeo__welford_rows(&s->acc, mod->offset, mod->row_size, grad, rows, rows ? n_rows : mod->rows, mod->seen,
+                        mod->touched, n);
+}
+
+static void end_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b, uint64_t samples)
+{
+    if (b->directional) {
+        double sq = 0.0;
+        for (int64_t i = 0; i < b->batch_size; i++)
+            sq += b->directional[i] * b->directional[i];
+        s->sum_sq_directional += sq;
+        s->n_directional_batches++;
+    }
+    s->n_batches++;
+    s->n_samples = samples;
+    s->loss_sum += b->loss;
+    s->loss_last = b->loss;
 }
 
 SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *batch)
@@ -343,47 +440,91 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         return st;
     if ((st = validate_batch(s, &b)) != SIGEO_OK)
         return st;
-    if (s->n_batches >= UINT32_MAX)
-        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
-    uint64_t samples;
-    if (!sigeo__add_u64(&samples, s->n_samples, (uint64_t)b.batch_size))
-        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: batch_size %lld brings the sample count past 2^64",
-                    (long long)b.batch_size);
-    if (!s->acc.mean && (st = allocate_accumulators(s)) != SIGEO_OK)
+    uint64_t samples = 0;
+    if ((st = begin_batch(s, b.batch_size, &samples)) != SIGEO_OK)
         return st;
-
-    uint64_t n = s->n_batches + 1;
+    const uint64_t n = s->n_batches + 1;
     for (int32_t m = 0; m < s->n_modules; m++) {
-        module_t *mod = &s->modules[m];
-        if (!mod->rows) {
-            sigeo__welford_update(&s->acc, mod->offset, b.gradients[m], mod->count, n,
-                                  sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
-            continue;
-        }
-        const int64_t *rows = b.touched_rows ? b.touched_rows[m] : NULL;
-        const int64_t n_rows = rows ? b.touched_counts[m] : mod->rows;
-        for (int64_t i = 0; i < n_rows; i++) {
-            const int64_t r = rows ? rows[i] : i;
-            if (mod->seen[r] == n)
-                continue; /* listed twice */
-            const int64_t at = mod->offset + r * mod->row_size;
-            sigeo__welford_catch_up(&s->acc, at, mod->row_size, mod->seen[r], n - 1);
-            sigeo__welford_update(&s->acc, at, b.gradients[m] + r * mod->row_size, mod->row_size, n, 1);
-            mod->seen[r] = (uint32_t)n;
-        }
+        const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
+        update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n);
     }
-    if (b.directional) {
-        double sq = 0.0;
-        for (int64_t i = 0; i < b.batch_size; i++)
-            sq += b.directional[i] * b.directional[i];
-        s->sum_sq_directional += sq;
-        s->n_directional_batches++;
-    }
-    s->n_batches = n;
-    s->n_samples = samples;
-    s->loss_sum += b.loss;
-    s->loss_last = b.loss;
+    end_batch(s, &b, samples);
     return SIGEO_OK;
+}
+
+/* ------------------------------------------------ fused batches
+ * (stats_internal.h): the same validation and the same updates, module by
+ * module as a backward pass produces the gradients. */
+
+sigeo_status_t sigeo__stats_fuse_begin(sigeo_stats_t *s, int64_t batch_size)
+{
+    uint64_t samples = 0;
+    if (s->n_modules == 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: no modules registered");
+    sigeo_status_t st = begin_batch(s, batch_size, &samples);
+    if (st == SIGEO_OK)
+        s->fusing = true;
+    return st;
+}
+
+bool sigeo__stats_fuse_wanted(const sigeo_stats_t *s)
+{
+    return keeps_gradients(s);
+}
+
+bool sigeo__stats_fuse_fed(const sigeo_stats_t *s, int32_t module)
+{
+    return s->fusing && module >= 0 && module < s->n_modules && s->modules[module].fed == s->n_batches + 1;
+}
+
+sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const float *grad, const int64_t *rows,
+                                        int64_t n_rows)
+{
+    if (!s->fusing || module < 0 || module >= s->n_modules || s->modules[module].fed == s->n_batches + 1)
+        return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: fused module %d out of turn", (int)module);
+    module_t *mod = &s->modules[module];
+    if (!mod->rows)
+        rows = NULL;
+    sigeo_status_t st = SIGEO_OK;
+    if (keeps_gradients(s))
+        st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches);
+    if (st != SIGEO_OK) {
+        s->fusing = false;
+        s->broken = true;
+        return st;
+    }
+    update_module(s, module, grad, rows, n_rows, s->n_batches + 1);
+    mod->fed = s->n_batches + 1;
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
+{
+    if (!s->fusing)
+        return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: no fused batch open");
+    s->fusing = false;
+    for (int32_t m = 0; m < s->n_modules; m++)
+        if (s->modules[m].fed != s->n_batches + 1) {
+            s->broken = true;
+            return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: fused batch %llu: module '%s' was not folded in",
+                        (unsigned long long)s->n_batches, s->modules[m].name);
+        }
+    sigeo_status_t st = validate_scalars(s, b);
+    uint64_t samples = 0;
+    if (st == SIGEO_OK && !sigeo__add_u64(&samples, s->n_samples, (uint64_t)b->batch_size))
+        st = FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: batch_size %lld brings the sample count past 2^64",
+                  (long long)b->batch_size);
+    if (st != SIGEO_OK) {
+        s->broken = true;
+        return st;
+    }
+    end_batch(s, b, samples);
+    return SIGEO_OK;
+}
+
+void sigeo__stats_promise_no_theta(sigeo_stats_t *s, bool on)
+{
+    s->no_theta = on;
 }
 
 static sigeo_status_t check_module(sigeo_stats_t *s, int32_t module, const char *fn)
@@ -402,6 +543,9 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *s, int32_t module
     if (st != SIGEO_OK)
         return st;
     module_t *mod = &s->modules[module];
+    if (s->no_theta)
+        return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_set_params: module '%s': the handle was promised no theta",
+                    mod->name);
     if (!theta)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_set_params: module '%s': theta is NULL", mod->name);
     if (count != mod->count)
@@ -428,9 +572,8 @@ static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
 {
     if (mod->rows) {
         double dot = 0.0;
-        for (int64_t r = 0; r < mod->rows; r++) {
-            if (!mod->seen[r])
-                continue;
+        for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
+             r = sigeo__next_row(mod->touched, mod->rows, r + 1)) {
             const float *t = s->theta + mod->offset + r * mod->row_size;
             const float *mean = s->acc.mean + mod->offset + r * mod->row_size;
             double row = 0.0;
@@ -459,6 +602,9 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
                     "sigeo_stats_compute: result struct_size %u is too small (use SIGEO_STATS_RESULT_INIT)",
                     (unsigned)out->struct_size);
     const sigeo_stats_options_t *o = &s->options;
+    if (s->broken || s->fusing)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: a fused batch %s; sigeo_stats_reset first",
+                    s->broken ? "failed half-way" : "is still open");
     if (s->n_batches == 0)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_compute: no batch accumulated");
     /* One batch has no std: allowed where ZiCo does not enter the score. */
@@ -467,7 +613,8 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
                     "sigeo_stats_compute: %llu batch(es) accumulated; the gradient std of ZiCo (lambda1 = %g) "
                     "needs at least 2 (one batch is enough with lambda1 = 0)",
                     (unsigned long long)s->n_batches, s->lambda[0]);
-    const bool no_zico = s->n_batches < 2;
+    /* No std from one batch; nothing at all on the Fisher-Rao-only path. */
+    const bool no_zico = s->n_batches < 2 || !keeps_gradients(s);
 
     bool all_theta = true;
     for (int32_t m = 0; m < s->n_modules; m++)
@@ -501,7 +648,8 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         if (no_zico)
             mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
         else if (mod->rows)
-            sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, s->n_batches,
+            sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, mod->touched,
+                              s->n_batches,
                               o->std_ddof);
         else
             sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
@@ -640,9 +788,19 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
         s->modules[m].theta_set = false;
         s->modules[m].computed = false;
         s->modules[m].theta_dot_grad_sum = 0.0;
-        if (s->modules[m].seen)
-            memset(s->modules[m].seen, 0, (size_t)s->modules[m].rows * sizeof *s->modules[m].seen);
+        s->modules[m].fed = 0;
+        module_t *mod = &s->modules[m];
+        if (!mod->seen)
+            continue;
+        /* only the rows some batch touched: a DLRM table is 100 k rows, a
+         * candidate's 4 batches touch 2 k */
+        for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
+             r = sigeo__next_row(mod->touched, mod->rows, r + 1))
+            mod->seen[r] = 0;
+        memset(mod->touched, 0, (size_t)(mod->rows / 64 + 1) * sizeof *mod->touched);
     }
+    s->fusing = false;
+    s->broken = false;
     return SIGEO_OK;
 }
 

@@ -21,6 +21,38 @@ typedef struct sigeo__keyed {
 } sigeo__keyed_t;
 void sigeo__average_ranks(double *rank, const double *v, int64_t n, sigeo__keyed_t *scratch);
 
+/* Fused batches: the statistics of one batch handed in module by module, as
+ * a backward pass produces each layer's gradient (while it is in cache),
+ * instead of one sigeo_stats_add_batch over all gradients afterwards. The
+ * updates are the very ones add_batch makes (bit for bit the same state);
+ * what differs is validation: a module's gradient is checked when it comes,
+ * so a failure leaves the earlier modules of that batch folded in. The
+ * handle is then "broken" (add_batch and compute refuse, naming it) until
+ * sigeo_stats_reset. begin: the checks of add_batch before any module, and
+ * the accumulators allocated. module: each registered module exactly once
+ * per batch (grad is the whole table for a table module, rows/n_rows its
+ * touched rows, NULL = every row). end: the batch's scalars (batch_size,
+ * loss, directional; the gradient fields of `b` are ignored) and the count.
+ * fuse_wanted: false when the handle keeps no per-parameter statistics
+ * (then fuse_module only records the module, and add_batch is as cheap). */
+sigeo_status_t sigeo__stats_fuse_begin(sigeo_stats_t *stats, int64_t batch_size);
+sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *stats, int32_t module, const float *grad, const int64_t *rows,
+                                        int64_t n_rows);
+sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *stats, const sigeo_stats_batch_t *b);
+bool sigeo__stats_fuse_wanted(const sigeo_stats_t *stats);
+/* Whether `module` was folded into the open fused batch. */
+bool sigeo__stats_fuse_fed(const sigeo_stats_t *stats, int32_t module);
+
+/* The caller will not call sigeo_stats_set_params (it fails if it does,
+ * SIGEO_ERR_INTERNAL): then, with lambda1 = 0 and an EXACT or IDENTITY
+ * estimator, the handle keeps no per-parameter statistics at all (no
+ * accumulators allocated, gradients not read, ZiCo reported as with one
+ * batch: 0 and SIGEO_STATS_NO_ZICO) — the Fisher-Rao-only path of the
+ * proxy, whose score needs only d_n and the loss. Kept across reset and
+ * retune; off by default (the public API's contract: every estimator the
+ * data allows). */
+void sigeo__stats_promise_no_theta(sigeo_stats_t *stats, bool on);
+
 /* The handle's message buffer, for the public calls of lib/stats that live
  * outside stats.c (flat_batch.c). `stats` must not be NULL. */
 sigeo__errbuf_t *sigeo__stats_errbuf(sigeo_stats_t *stats);

@@ -5,13 +5,25 @@
 #include "stats/welford.h"
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
+#define WELFORD_ZICO sigeo__welford_zico_base
+#define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                const float *restrict g, int64_t count, double inv_n, int team);
+                                const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                  const float *restrict g, int64_t count, double inv_n, int team);
+                                  const float *restrict g, int64_t count, float inv_n, int team);
+void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                              const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+void sigeo__welford_zico_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+void sigeo__welford_zico_row_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                  const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                  double keep, double cross, double inv_dof);
+void sigeo__welford_zico_row_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                    const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                    double keep, double cross, double inv_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -32,6 +44,71 @@ welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
     return NULL;
 }
 
+zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_zico_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_zico_row_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_row_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_row_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+zico_row_kernel_t sigeo__zico_row_pick(void)
+{
+    static _Atomic(zico_row_kernel_t) chosen;
+    zico_row_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_zico_row_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    return k;
+}
+
+void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
+                        int64_t count, double inv_sqrt_dof)
+{
+    static _Atomic(zico_kernel_t) chosen;
+    zico_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__zico_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__zico_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_zico_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    k(sum_out, nonzero_out, mean_abs, root_m2, count, inv_sqrt_dof);
+}
+
 /* The widest kernel this CPU runs, chosen on the first call and kept (a
  * benign race: every thread computes the same pointer). One indirect call
  * per parameter block, no per-call dispatch beyond it. */
@@ -50,12 +127,18 @@ static welford_kernel_t pick_kernel(void)
     return k;
 }
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+/* 1/n rounded once to float (the kernels' step factor). */
+static float inverse(uint64_t n)
+{
+    return (float)(1.0 / (double)n);
+}
+
+static void update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
+                   uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
-    const double inv_n = 1.0 / (double)n;
     if (n == 1) {
         /* First observation: the means are the value, M2 is zero. */
 #pragma omp simd
@@ -67,8 +150,42 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
         }
         return;
     }
-    welford_kernel_t kernel = pick_kernel();
-    kernel(mean_abs, mean, root_m2, g, count, inv_n, team);
+    kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
+}
+
+void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+{
+    update(pick_kernel(), w, offset, g, count, n, team);
+}
+
+void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
+                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
+{
+    const welford_kernel_t kernel = pick_kernel();
+    /* The rows are scattered over a state far beyond the caches: the lines
+     * of the row AHEAD places on are requested now, so the misses overlap
+     * instead of being paid one after the other. */
+    enum { AHEAD = 8 };
+    for (int64_t i = 0; i < n_rows; i++) {
+        if (i + AHEAD < n_rows) {
+            const int64_t ahead_row = rows ? rows[i + AHEAD] : i + AHEAD;
+            const int64_t ahead = offset + ahead_row * row_size;
+            __builtin_prefetch(seen + ahead_row, 1);
+            for (int64_t e = 0; e < row_size; e += 16) {
+                __builtin_prefetch(w->mean_abs + ahead + e, 1);
+                __builtin_prefetch(w->mean + ahead + e, 1);
+                __builtin_prefetch(w->root_m2 + ahead + e, 1);
+            }
+        }
+        const int64_t r = rows ? rows[i] : i;
+        if (seen[r] == n)
+            continue; /* listed twice */
+        const int64_t at = offset + r * row_size;
+        sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
+        update(kernel, w, at, grad + r * row_size, row_size, n, 1);
+        seen[r] = (uint32_t)n;
+        touched[r >> 6] |= UINT64_C(1) << (r & 63);
+    }
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)

@@ -1,6 +1,8 @@
 /* Per-parameter running statistics over k batch gradients: mean |g|, and the
  * Welford mean and M2 of g. Stored as floats (3 per parameter: embedding
- * tables make the parameter count large), updated in double arithmetic. */
+ * tables make the parameter count large), updated in float arithmetic
+ * (welford_kernel.h says why; the loss against double is bounded in
+ * tests/stats/test_welford.c). */
 #ifndef SIGEO_STATS_WELFORD_H
 #define SIGEO_STATS_WELFORD_H
 
@@ -23,12 +25,28 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
 /* The update loop proper, one copy per instruction set (welford_kernel.h);
  * every copy gives bit for bit the same results. */
 typedef void (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                 const float *restrict g, int64_t count, double inv_n, int team);
+                                 const float *restrict g, int64_t count, float inv_n, int team);
 typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 } sigeo__welford_isa_t;
 
 /* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
  * compare them; sigeo__welford_update uses the widest available). */
 welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
+
+/* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
+ * update; sigeo__zico_reduce runs the widest the CPU has. Every copy gives
+ * bit for bit the same sum and count. */
+typedef void (*zico_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                              const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
+zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa);
+void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
+                        int64_t count, double inv_sqrt_dof);
+/* The same for one table row extended with zeros (WELFORD_ZICO_ROW); _pick
+ * returns the widest copy the CPU runs (chosen once). */
+typedef void (*zico_row_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
+                                  const float *restrict mean, const float *restrict root_m2, int64_t count,
+                                  double keep, double cross, double inv_dof);
+zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa);
+zico_row_kernel_t sigeo__zico_row_pick(void);
 
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */
@@ -43,6 +61,31 @@ static inline double sigeo__welford_work(int64_t count)
  * M2 0). A block with from == 0 is reset to zeros (it may hold a previous
  * candidate's values). */
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to);
+
+/* Folds batch n (n >= 1) of a table module into its rows: for each of the
+ * n_rows listed rows (repetitions allowed: a row already at n is skipped),
+ * the zeros it missed since seen[r] are merged in (catch_up to n - 1), then
+ * row r of `grad` (rows x row_size, the whole table's gradient) is folded
+ * in as observation n, seen[r] = n, and bit r of `touched` (one bit per
+ * row, ascending in 64-bit words) is set. rows NULL = every row 0..n_rows-1.
+ * One call per table and batch, no
+ * OpenMP region: the rows are short and scattered. The same arithmetic as
+ * catch_up + update row by row. */
+void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
+                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n);
+
+/* The first row r >= from whose bit is set in `bits` (rows bits), or rows:
+ * walks a table's touched rows in ascending order, 64 rows per word. */
+static inline int64_t sigeo__next_row(const uint64_t *bits, int64_t rows, int64_t from)
+{
+    while (from < rows) {
+        const uint64_t word = bits[from >> 6] >> (from & 63);
+        if (word)
+            return from + __builtin_ctzll(word);
+        from = (from | 63) + 1;
+    }
+    return rows;
+}
 
 /* The same merge without storing it: the statistics of element j of a
  * block holding `from` observations, extended with zeros to `to`. */

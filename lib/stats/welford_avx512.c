@@ -7,5 +7,7 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #pragma GCC target("avx512f")
 #define WELFORD_KERNEL sigeo__welford_kernel_avx512
+#define WELFORD_ZICO sigeo__welford_zico_avx512
+#define WELFORD_ZICO_ROW sigeo__welford_zico_row_avx512
 #include "stats/welford_kernel.h"
 #endif

@@ -19,8 +19,9 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
 
 /* The same for a table module: rows x row_size, row r holding seen[r]
  * observations, extended with zeros to k (rows never seen are all zero and
- * contribute nothing). */
+ * contribute nothing: only the rows whose bit is set in `touched`, the rows
+ * with seen[r] != 0, are visited, in ascending order as a dense walk would). */
 void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, const uint32_t *seen, uint64_t k, uint32_t ddof);
+                       int64_t row_size, const uint32_t *seen, const uint64_t *touched, uint64_t k, uint32_t ddof);
 
 #endif

@@ -13,6 +13,7 @@
 #include "gradcheck.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
+#include "sigeo/stats.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
 
@@ -498,6 +499,171 @@ START_TEST(scoring_again_allocates_nothing)
 }
 END_TEST
 
+
+/* The fused statistics (each layer's gradients folded in by the backward's
+ * hook) against a separate pass written here: the k batch gradients read
+ * through the public API and fed to a public sigeo_stats_t handle, one
+ * module per layer as the proxy groups them (all parameter kinds), an
+ * embedding table as a table module whose touched rows are the batch's ids
+ * of its field. Both run the same update arithmetic, so the ZiCo values
+ * must agree bit for bit: only where the gradients come from differs. */
+static void zico_by_a_separate_pass(sigeo_model_t *m, sigeo_stats_result_t *out)
+{
+    int32_t np, nm;
+    OK(sigeo_model_param_count(&np, m));
+    OK(sigeo_model_module_count(&nm, m));
+    int64_t count[16] = { 0 }, rows[16] = { 0 };
+    int field[16];
+    ck_assert_int_le(nm, 16);
+    for (int32_t p = 0; p < np; p++) {
+        sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+        OK(sigeo_model_param_info(&info, m, p));
+        count[info.module] += info.numel;
+        if (info.kind == SIGEO_PARAM_EMBEDDING) {
+            rows[info.module] = info.dims[0];
+            field[info.module] = info.name[1] - '0'; /* tables e0, e1 read fields 0, 1 */
+        }
+    }
+    sigeo_stats_options_t so = SIGEO_STATS_OPTIONS_INIT; /* the proxy's defaults: module-wise ZiCo */
+    so.lambda_preset = SIGEO_PRESET_CUSTOM;
+    so.lambda1 = 1.0;
+    so.lambda2 = 0.0;
+    so.lambda3 = 0.0;
+    sigeo_stats_t *st;
+    OK(sigeo_stats_create(&st, NULL, &so));
+    for (int32_t k = 0; k < nm; k++) {
+        const char *name = sigeo_model_module_name(m, k);
+        if (rows[k])
+            OK(sigeo_stats_add_table_module(NULL, st, name, rows[k], count[k] / rows[k]));
+        else
+            OK(sigeo_stats_add_module(NULL, st, name, count[k]));
+    }
+    float *g[16];
+    const int64_t *touched[16];
+    int64_t n_touched[16];
+    for (int32_t k = 0; k < nm; k++)
+        ck_assert_ptr_nonnull(g[k] = malloc((size_t)count[k] * sizeof(float)));
+    for (int b = 0; b < K; b++) {
+        double loss;
+        OK(sigeo_model_forward_backward(&loss, m, &batches[b]));
+        int64_t at[16] = { 0 };
+        for (int32_t p = 0; p < np; p++) {
+            sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+            OK(sigeo_model_param_info(&info, m, p));
+            OK(sigeo_model_get_grad(m, p, g[info.module] + at[info.module], info.numel));
+            at[info.module] += info.numel;
+        }
+        /* ids of field f: the bags of every row, in order */
+        static int64_t field_ids[F][B * F * 2];
+        for (int32_t k = 0; k < nm; k++) {
+            touched[k] = NULL;
+            n_touched[k] = 0;
+            if (!rows[k])
+                continue;
+            int64_t n = 0;
+            for (int r = 0; r < B; r++)
+                for (int64_t j = offsets[b][r * F + field[k]]; j < offsets[b][r * F + field[k] + 1]; j++)
+                    field_ids[field[k]][n++] = ids[b][j];
+            touched[k] = field_ids[field[k]];
+            n_touched[k] = n;
+        }
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.n_modules = (uint32_t)nm;
+        sb.gradients = (const float *const *)g;
+        sb.gradient_counts = count;
+        sb.touched_rows = touched;
+        sb.touched_counts = n_touched;
+        sb.loss = loss;
+        sb.batch_size = B;
+        OK(sigeo_stats_add_batch(st, &sb));
+    }
+    OK(sigeo_stats_compute(out, st));
+    for (int32_t k = 0; k < nm; k++)
+        free(g[k]);
+    sigeo_stats_destroy(st);
+}
+
+START_TEST(fused_statistics_equal_a_separate_pass_bit_for_bit)
+{
+    make_batches();
+    sigeo_model_t *models[2] = { mlp_ln(), dlrm() };
+    for (int i = 0; i < 2; i++) {
+        sigeo_model_t *m = models[i];
+        sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+        o.kind = SIGEO_PROXY_ZICO;
+        sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+        OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+        sigeo_stats_result_t want = SIGEO_STATS_RESULT_INIT;
+        zico_by_a_separate_pass(m, &want);
+        ck_assert_msg(r.zico_module_wise == want.zico_module_wise && r.zico_neuron_wise == want.zico_neuron_wise &&
+                          r.zico_reference_recsys == want.zico_reference_recsys,
+                      "model %d: fused ZiCo %.17g / %.17g / %.17g, separate pass %.17g / %.17g / %.17g", i,
+                      r.zico_module_wise, r.zico_neuron_wise, r.zico_reference_recsys, want.zico_module_wise,
+                      want.zico_neuron_wise, want.zico_reference_recsys);
+        ck_assert(isfinite(r.zico) && r.zico != 0.0);
+        sigeo_model_destroy(m);
+    }
+}
+END_TEST
+
+/* fisher-rao, and SiGeo with lambda1 = 0, keep no per-parameter statistics
+ * (bench/README.md): the values against the per-sample brute force, and
+ * the memory: after fisher-rao and SiGeo with lambda1 = 0, the first SiGeo
+ * call with ZiCo still allocates the three float accumulators per
+ * parameter (12 B each): the first two kept none. */
+START_TEST(fisher_rao_only_path_matches_brute_force_and_keeps_no_statistics)
+{
+    make_batches();
+    for (int i = 0; i < 2; i++) {
+        sigeo_model_t *m = i ? dlrm() : mlp_ln();
+        int32_t np;
+        OK(sigeo_model_param_count(&np, m));
+        int64_t params = 0;
+        for (int32_t p = 0; p < np; p++) {
+            sigeo_param_info_t info = SIGEO_PARAM_INFO_INIT;
+            OK(sigeo_model_param_info(&info, m, p));
+            params += info.numel;
+        }
+        const double fr = brute_force_fr(m);
+        double loss = 0.0;
+        for (int b = 0; b < K; b++) {
+            double l;
+            OK(sigeo_model_forward(&l, m, &batches[b]));
+            loss += l / K;
+        }
+        uint64_t bytes1, bytes2;
+        sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+        o.kind = SIGEO_PROXY_FISHER_RAO;
+        sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
+        OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+        sigeo_memory_in_use(&bytes1, NULL);
+        ck_assert_msg(fabs(r.fr - fr) <= 1e-5 * fr, "model %d: fisher-rao %.10g vs brute force %.10g", i, r.fr, fr);
+        ck_assert(r.score == log(r.fr));
+        ck_assert(r.flags & SIGEO_STATS_NO_ZICO);
+        /* SiGeo with lambda1 = 0: log fr - loss */
+        o.kind = SIGEO_PROXY_SIGEO;
+        o.lambda_preset = SIGEO_PRESET_CUSTOM;
+        o.lambda1 = 0.0;
+        o.lambda2 = 1.0;
+        o.lambda3 = 1.0;
+        OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+        const double want = log(fr) - loss;
+        ck_assert_msg(fabs(r.score - want) <= 1e-5 * fabs(want) + 1e-9, "model %d: score %.10g vs %.10g", i, r.score,
+                      want);
+        sigeo_memory_in_use(&bytes2, NULL);
+        ck_assert_uint_eq(bytes2, bytes1);
+        /* with ZiCo in the score the accumulators appear */
+        o.lambda1 = 1.0;
+        OK(sigeo_proxy_compute(m, NULL, 0, batches, K, &o, &r));
+        sigeo_memory_in_use(&bytes2, NULL);
+        ck_assert_msg(bytes2 - bytes1 >= (uint64_t)(12 * params),
+                      "model %d: SiGeo allocated %llu bytes after fisher-rao, want >= 12 x %lld", i,
+                      (unsigned long long)(bytes2 - bytes1), (long long)params);
+        sigeo_model_destroy(m);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("proxy-sigeo");
@@ -511,6 +677,8 @@ static Suite *suite(void)
     tcase_add_test(tc, head_scope_matches_brute_force_on_the_head_alone);
     tcase_add_test(tc, proxy_leaves_the_model_as_it_was_and_reports_bad_input);
     tcase_add_test(tc, scoring_again_allocates_nothing);
+    tcase_add_test(tc, fused_statistics_equal_a_separate_pass_bit_for_bit);
+    tcase_add_test(tc, fisher_rao_only_path_matches_brute_force_and_keeps_no_statistics);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 /* Pins lib/stats/welford.c: the per-parameter running mean |g|, mean and
- * M2 over k batch gradients, stored as floats and updated in double, against
+ * M2 over k batch gradients, stored and updated in float, against
  * a two-pass double reference on long seeded streams; and the accumulator's
  * life cycle (compute leaves it alone, reset forgets it without allocating). */
 #include <check.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sigeo/stats.h"
+#include "stats/stats_internal.h"
 #include "stats/welford.h"
 #include "test_util.h"
 
@@ -86,55 +87,95 @@ static void free_reference(reference_t *r)
     free(r->max_abs);
 }
 
-/* Tolerances. Every update computes in double (error ~2^-53, negligible) and
- * rounds the three results to float, relative error at most u = 2^-24.
- *  - Running means: the error obeys e_n = (1 - 1/n) e_{n-1} + r_n with
- *    |r_n| <= u |running value| <= u max|x|, so e_k = sum_n (n/k) r_n and
- *    |e_k| <= (k+1)/2 u max|x| (3.0e-5 max|x| for k = 1000): a rigorous
- *    first-order bound, used as is (measured: 5% of it).
- *  - M2: the increment is (x - m'_{n-1})^2 (1 - 1/n) with m' the STORED,
- *    rounded running mean, m' = m + E. To first order the error is
- *    -2 sum_n (1 - 1/n)(x_n - m_{n-1}) E_{n-1}: a martingale (x_n is
- *    independent of E_{n-1}) with E_n^2 ~ (n/3) u^2 m^2 / 3, whose standard
- *    deviation relative to M2 = k sigma^2 is about 0.5 u |m| / sigma. The
- *    float storage of M2 adds independent roundings, about sqrt(k/3) u / sqrt 3.
- *    Allowing 8 standard deviations of each, per element:
- *        rtol = 4 u |m| / sigma + 8 sqrt(k/3) u
- *    (5e-5 for the |m| = 100 sigma/sqrt(3) class, 9e-6 for the others;
- *    measured worst over 10^4 elements: 1.8e-5 and 2.2e-6, about 3.5 sigma,
- *    as expected for the maximum of 2500 draws per class). */
+/* Tolerances. Every update computes in float (welford_kernel.h), u = 2^-24.
+ *  - Running means: m_n = fl(m + fl(fl(x - m) * fl(1/n))). The step s =
+ *    (x - m)/n comes out with relative error <= 3u (three roundings), the
+ *    sum rounds once more: the error added at step n is |r_n| <= u |m_n| +
+ *    3u |s| <= u max|x| (1 + 6/n). The error obeys e_n = (1 - 1/n) e_{n-1} +
+ *    r_n, so e_k = sum_n (n/k) r_n and |e_k| <= ((k+1)/2 + 6) u max|x|
+ *    (3.0e-5 max|x| for k = 1000): a rigorous first-order bound.
+ *  - M2: the increment is d^2 (n - 1)/n, d = x - m'_{n-1} with m' the
+ *    rounded running mean, m' = m + E (the kernel takes x - m_n as d (n-1)/n,
+ *    so the rounding of m_n itself does not enter). To first order the error is -2 sum_n (1 -
+ *    1/n)(x_n - m_{n-1}) E_{n-1}: a martingale (x_n is independent of
+ *    E_{n-1}) whose standard deviation relative to M2 = k sigma^2 is about
+ *    0.5 u |m| / sigma (E_n is dominated by the final rounding of each
+ *    mean, u |m|, as with double arithmetic and float storage). The update
+ *    of the root adds about 5 roundings per step ((n-1)/n, d (n-1)/n, the
+ *    product, r^2 + it, the root), independent, about 5 sqrt(k/3) u / sqrt 3 in all.
+ *    Allowing 8-12 standard deviations of each, per element:
+ *        rtol = 6 u |m| / sigma + 24 sqrt(k/3) u
+ *    (7e-5 for the |m| = 100 sigma/sqrt(3) class, 2.6e-5 for the others).
+ * The test also runs the same stream through double arithmetic with float
+ * storage (the kernel before 1.1, written out below) and prints both worst
+ * errors: what float arithmetic loses, measured (bench/README.md). */
 #define U_FLOAT 0x1.0p-24
-#define MEAN_BOUND(max_abs) (((K + 1) / 2.0) * U_FLOAT * (max_abs))
+#define MEAN_BOUND(max_abs) (((K + 1) / 2.0 + 6.0) * U_FLOAT * (max_abs))
 static double m2_rtol(double mean, double m2)
 {
     const double sigma = sqrt(m2 / K);
-    return 4.0 * U_FLOAT * fabs(mean) / sigma + 8.0 * sqrt(K / 3.0) * U_FLOAT;
+    return 6.0 * U_FLOAT * fabs(mean) / sigma + 24.0 * sqrt(K / 3.0) * U_FLOAT;
+}
+
+/* Double arithmetic, float storage: the reference for what float
+ * arithmetic loses (not for correctness: the two-pass double is that). */
+static void double_welford(float *mean_abs, float *mean, float *root_m2, const float *g, int64_t count, uint64_t n)
+{
+    const double inv_n = 1.0 / (double)n;
+    for (int64_t j = 0; j < count; j++) {
+        const double x = (double)g[j], old_mean = (double)mean[j], new_mean = old_mean + (x - old_mean) * inv_n;
+        mean_abs[j] = (float)((double)mean_abs[j] + (fabs(x) - (double)mean_abs[j]) * inv_n);
+        mean[j] = (float)new_mean;
+        const double r = (double)root_m2[j];
+        root_m2[j] = (float)sqrt(r * r + (x - old_mean) * (x - new_mean));
+    }
 }
 
 START_TEST(welford_update_matches_a_two_pass_reference_on_a_long_stream)
 {
     float *buf = malloc(P * sizeof(float));
-    sigeo__welford_t w;
+    sigeo__welford_t w, dw;
     w.mean_abs = calloc(P, sizeof(float));
     w.mean = calloc(P, sizeof(float));
     w.root_m2 = calloc(P, sizeof(float));
-    ck_assert(buf && w.mean_abs && w.mean && w.root_m2);
+    dw.mean_abs = calloc(P, sizeof(float));
+    dw.mean = calloc(P, sizeof(float));
+    dw.root_m2 = calloc(P, sizeof(float));
+    ck_assert(buf && w.mean_abs && w.mean && w.root_m2 && dw.mean_abs && dw.mean && dw.root_m2);
     /* Two blocks at different offsets, as modules are laid out. */
     for (int i = 0; i < K; i++) {
         gen_batch(buf, 1, i);
         sigeo__welford_update(&w, 0, buf, 6000, (uint64_t)i + 1, 1);
         sigeo__welford_update(&w, 6000, buf + 6000, P - 6000, (uint64_t)i + 1, 2);
+        double_welford(dw.mean_abs, dw.mean, dw.root_m2, buf, P, (uint64_t)i + 1);
     }
     reference_t ref = two_pass(1, buf);
+    double worst[2][3] = { { 0 } }; /* [float, double arithmetic][mean, mean|g|, M2] relative to the bound */
     for (int64_t j = 0; j < P; j++) {
         ck_assert_near((double)w.mean[j], ref.mean[j], 0.0, MEAN_BOUND(ref.max_abs[j]));
         ck_assert_near((double)w.mean_abs[j], ref.mean_abs[j], 0.0, MEAN_BOUND(ref.max_abs[j]));
-        ck_assert_near((double)w.root_m2[j] * (double)w.root_m2[j], ref.m2[j], m2_rtol(ref.mean[j], ref.m2[j]), 0.0);
+        const double rtol = m2_rtol(ref.mean[j], ref.m2[j]);
+        ck_assert_near((double)w.root_m2[j] * (double)w.root_m2[j], ref.m2[j], rtol, 0.0);
+        const sigeo__welford_t *v[2] = { &w, &dw };
+        for (int a = 0; a < 2; a++) {
+            const double e[3] = { fabs(v[a]->mean[j] - ref.mean[j]) / MEAN_BOUND(ref.max_abs[j]),
+                                  fabs(v[a]->mean_abs[j] - ref.mean_abs[j]) / MEAN_BOUND(ref.max_abs[j]),
+                                  fabs((double)v[a]->root_m2[j] * v[a]->root_m2[j] - ref.m2[j]) / (rtol * ref.m2[j]) };
+            for (int q = 0; q < 3; q++)
+                worst[a][q] = e[q] > worst[a][q] ? e[q] : worst[a][q];
+        }
     }
+    fprintf(stderr,
+            "welford, k = %d: worst error / bound (mean, mean|g|, M2): float arithmetic %.3f %.3f %.3f, "
+            "double arithmetic %.3f %.3f %.3f\n",
+            K, worst[0][0], worst[0][1], worst[0][2], worst[1][0], worst[1][1], worst[1][2]);
     free_reference(&ref);
     free(w.mean_abs);
     free(w.mean);
     free(w.root_m2);
+    free(dw.mean_abs);
+    free(dw.mean);
+    free(dw.root_m2);
     free(buf);
 }
 END_TEST
@@ -167,9 +208,9 @@ START_TEST(stats_zico_matches_the_reference_on_a_long_stream)
     /* The same stream through the public API, three modules, ddof 0:
      * ratio_j = mean|g_j| / sqrt(M2_j / k), so its relative error is that of
      * mean|g| plus half that of M2. By the bounds above that is at most
-     * 3e-5 max|x| / mean|g| + m2_rtol / 2, under 8e-5 for every class here
-     * (max|x| / mean|g| <= 2.4, m2_rtol / 2 <= 2.5e-5), and sums of thousands
-     * of ratios only average these errors. Hence 1e-4 relative on each
+     * 3e-5 max|x| / mean|g| + m2_rtol / 2, under 1.1e-4 for every class here
+     * (max|x| / mean|g| <= 2.4, m2_rtol / 2 <= 3.5e-5), and sums of thousands
+     * of ratios average these errors (independent roundings, both signs). Hence 1e-4 relative on each
      * module's sum of ratios and, summed over three logs, 3e-4 on zico. */
     static const char *const names[3] = { "emb", "fc", "bias" };
     static const int64_t counts[3] = { 5000, 4999, 1 };
@@ -210,31 +251,40 @@ static const char *const lc_names[2] = { "w", "b" };
 static const int64_t lc_counts[2] = { 64, 8 };
 
 /* Candidate `seed`: 4 batches of 5 samples with d_n, losses, and theta. */
-static void feed_candidate(sigeo_stats_t *s, uint64_t seed, int from, int to)
-{
-    tu_rng_t r = { seed };
+typedef struct candidate {
     float w[4][64], b[4][8], tw[64], tb[8];
     double d[4][5], loss[4];
+} candidate_t;
+
+static void make_candidate(candidate_t *c, uint64_t seed)
+{
+    tu_rng_t r = { seed };
     for (int i = 0; i < 4; i++) {
         for (int j = 0; j < 64; j++)
-            w[i][j] = tu_uniform_f(&r);
+            c->w[i][j] = tu_uniform_f(&r);
         for (int j = 0; j < 8; j++)
-            b[i][j] = tu_uniform_f(&r) * 0.1f;
+            c->b[i][j] = tu_uniform_f(&r) * 0.1f;
         for (int n = 0; n < 5; n++)
-            d[i][n] = tu_uniform01(&r) - 0.25;
-        loss[i] = tu_uniform01(&r);
+            c->d[i][n] = tu_uniform01(&r) - 0.25;
+        c->loss[i] = tu_uniform01(&r);
     }
     for (int j = 0; j < 64; j++)
-        tw[j] = tu_uniform_f(&r);
+        c->tw[j] = tu_uniform_f(&r);
     for (int j = 0; j < 8; j++)
-        tb[j] = tu_uniform_f(&r);
+        c->tb[j] = tu_uniform_f(&r);
+}
+
+static void feed_candidate(sigeo_stats_t *s, uint64_t seed, int from, int to)
+{
+    candidate_t c;
+    make_candidate(&c, seed);
     for (int i = from; i < to; i++) {
-        const float *gp[2] = { w[i], b[i] };
-        ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, loss[i], 5, d[i]), SIGEO_OK);
+        const float *gp[2] = { c.w[i], c.b[i] };
+        ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, c.loss[i], 5, c.d[i]), SIGEO_OK);
     }
     if (to == 4) {
-        ck_assert_int_eq(sigeo_stats_set_params(s, 0, tw, 64), SIGEO_OK);
-        ck_assert_int_eq(sigeo_stats_set_params(s, 1, tb, 8), SIGEO_OK);
+        ck_assert_int_eq(sigeo_stats_set_params(s, 0, c.tw, 64), SIGEO_OK);
+        ck_assert_int_eq(sigeo_stats_set_params(s, 1, c.tb, 8), SIGEO_OK);
     }
 }
 
@@ -348,8 +398,9 @@ START_TEST(same_input_same_result_bit_for_bit)
 }
 END_TEST
 
-/* Every instruction-set copy of the update loop (welford_kernel.h) gives
- * bit for bit the baseline x86-64 copy's results, on one thread and on a
+/* Every instruction-set copy of the update loop and of ZiCo's block
+ * reduction (welford_kernel.h) gives bit for bit the baseline x86-64 copy's
+ * results, on one thread and on a
  * team of 2 (each element is updated on its own): values spanning 2^-60 ..
  * 2^60, zeros, denormal floats and both signs, block lengths that leave
  * every kind of vector tail. A kernel the CPU lacks is skipped (said so). */
@@ -384,11 +435,28 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
             }
             const int64_t len = N - n; /* a different tail each time */
             const int team = n % 2 ? 1 : 2;
-            base(st[0][0], st[0][1], st[0][2], g, len, 1.0 / n, 1);
-            k(st[1][0], st[1][1], st[1][2], g, len, 1.0 / n, team);
+            base(st[0][0], st[0][1], st[0][2], g, len, (float)(1.0 / n), 1);
+            k(st[1][0], st[1][1], st[1][2], g, len, (float)(1.0 / n), team);
             for (int a = 0; a < 3; a++)
                 ck_assert_msg(memcmp(st[0][a], st[1][a], N * sizeof(float)) == 0, "isa %d, n %d, array %d differs",
                               (int)isas[i], n, a);
+            /* ZiCo's reduction over the same state, every tail length */
+            zico_kernel_t zb = sigeo__zico_kernel(SIGEO__WELFORD_BASE), zk = sigeo__zico_kernel(isas[i]);
+            ck_assert(zb && zk);
+            double sb, sk;
+            int64_t cb, ck;
+            zb(&sb, &cb, st[0][0], st[0][2], len, 1.0 / sqrt((double)n));
+            zk(&sk, &ck, st[1][0], st[1][2], len, 1.0 / sqrt((double)n));
+            ck_assert_msg(memcmp(&sb, &sk, sizeof sb) == 0 && cb == ck, "isa %d, n %d: ZiCo reduction %.17g/%lld vs %.17g/%lld",
+                          (int)isas[i], n, sk, (long long)ck, sb, (long long)cb);
+            /* ... and a table row's, extended with zeros (a = n - 1 of k = n + 1 observations) */
+            zico_row_kernel_t rb = sigeo__zico_row_kernel(SIGEO__WELFORD_BASE), rk = sigeo__zico_row_kernel(isas[i]);
+            ck_assert(rb && rk);
+            const double a = n - 1, kk = n + 1;
+            rb(&sb, &cb, st[0][0], st[0][1], st[0][2], len, a / kk, a * (kk - a) / kk, 1.0 / kk);
+            rk(&sk, &ck, st[1][0], st[1][1], st[1][2], len, a / kk, a * (kk - a) / kk, 1.0 / kk);
+            ck_assert_msg(memcmp(&sb, &sk, sizeof sb) == 0 && cb == ck, "isa %d, n %d: row reduction differs",
+                          (int)isas[i], n);
         }
     }
     fprintf(stderr, "welford: %d ISA kernels compared with the baseline\n", tried);
@@ -396,6 +464,133 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
     for (int v = 0; v < 2; v++)
         for (int a = 0; a < 3; a++)
             free(st[v][a]);
+}
+END_TEST
+
+
+/* ------------------------------------------------------------ fused batches
+ * (stats_internal.h): module by module as a backward produces them. */
+
+static void fuse_candidate(sigeo_stats_t *s, uint64_t seed)
+{
+    candidate_t c;
+    make_candidate(&c, seed);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(sigeo__stats_fuse_begin(s, 5), SIGEO_OK);
+        /* the backward's order: last layer first */
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 1, c.b[i], NULL, 0), SIGEO_OK);
+        ck_assert(sigeo__stats_fuse_fed(s, 1) && !sigeo__stats_fuse_fed(s, 0));
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 0, c.w[i], NULL, 0), SIGEO_OK);
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.batch_size = 5;
+        sb.loss = c.loss[i];
+        sb.directional = c.d[i];
+        ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
+    }
+    ck_assert_int_eq(sigeo_stats_set_params(s, 0, c.tw, 64), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_set_params(s, 1, c.tb, 8), SIGEO_OK);
+}
+
+START_TEST(fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *a = tu_stats_new(&o, 2, lc_names, lc_counts);
+    sigeo_stats_t *f = tu_stats_new(&o, 2, lc_names, lc_counts);
+    ck_assert(sigeo__stats_fuse_wanted(f));
+    feed_candidate(a, 500, 0, 4);
+    fuse_candidate(f, 500);
+    const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
+    ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "fused %.17g vs add_batch %.17g", rf.score, ra.score);
+    assert_same_modules(a, f);
+
+    /* a non-finite gradient: named, and the handle refuses until reset */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    float bad[64] = { 0 };
+    bad[5] = NAN;
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, bad, NULL, 0), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "module 'w'");
+    ck_assert_str_contains(sigeo_stats_last_error(f), "element 5");
+    const float *gp[2] = { bad, bad };
+    bad[5] = 0.0f;
+    ck_assert_int_eq(tu_add(f, 2, gp, lc_counts, 0.5, 5, NULL), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "failed half-way");
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+    /* misuse: out of turn, twice, a module left out, an open batch */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, bad, NULL, 0), SIGEO_ERR_INTERNAL);
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "still open");
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, bad, NULL, 0), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, bad, NULL, 0), SIGEO_ERR_INTERNAL);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 2, bad, NULL, 0), SIGEO_ERR_INTERNAL);
+    sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+    sb.batch_size = 5;
+    ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_ERR_INTERNAL);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "module 'b' was not folded in");
+    /* a bad scalar at the end breaks the batch too */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, bad, NULL, 0), SIGEO_OK);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 1, bad, NULL, 0), SIGEO_OK);
+    sb.loss = INFINITY;
+    ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_ERR_NONFINITE);
+    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+    /* reset: usable, and the same as a fresh handle */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    fuse_candidate(f, 500);
+    const sigeo_stats_result_t again = tu_compute(f);
+    ck_assert(memcmp(&ra, &again, sizeof ra) == 0);
+    sigeo_stats_destroy(a);
+    sigeo_stats_destroy(f);
+}
+END_TEST
+
+/* The Fisher-Rao-only path: promised no theta, lambda1 = 0 and the exact
+ * estimator, the handle allocates no accumulators and reads no gradient
+ * (NaN gradients pass); fr = sum d_n^2 / N as computed here. With ZiCo or a
+ * reference estimator the accumulators come back. */
+START_TEST(fisher_rao_only_keeps_no_statistics)
+{
+    sigeo_stats_options_t o = tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, 0, 0, 1, 1);
+    sigeo_stats_t *s = tu_stats_new(&o, 2, lc_names, lc_counts);
+    sigeo__stats_promise_no_theta(s, true);
+    ck_assert(!sigeo__stats_fuse_wanted(s));
+    float w[64], b[8];
+    for (int j = 0; j < 64; j++)
+        w[j] = NAN;
+    for (int j = 0; j < 8; j++)
+        b[j] = NAN;
+    const float *gp[2] = { w, b };
+    const double d[2][3] = { { 0.5, -1.0, 2.0 }, { 0.25, 3.0, -0.5 } };
+    uint64_t bytes0, bytes1;
+    sigeo_memory_in_use(&bytes0, NULL);
+    ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, 1.5, 3, d[0]), SIGEO_OK);
+    ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, 2.5, 3, d[1]), SIGEO_OK);
+    sigeo_memory_in_use(&bytes1, NULL);
+    ck_assert_uint_eq(bytes1, bytes0);
+    sigeo_stats_result_t r = tu_compute(s);
+    double sq = 0.0;
+    for (int i = 0; i < 2; i++)
+        for (int n = 0; n < 3; n++)
+            sq += d[i][n] * d[i][n];
+    ck_assert_near(r.fr, sq / 6.0, 1e-15, 0.0);
+    ck_assert_near(r.score, log(sq / 6.0) - 2.0, 1e-14, 0.0);
+    ck_assert(r.flags & SIGEO_STATS_NO_ZICO);
+    ck_assert(r.zico == 0.0 && r.n_modules_skipped == 2);
+    float theta[64] = { 0 };
+    ck_assert_int_eq(sigeo_stats_set_params(s, 0, theta, 64), SIGEO_ERR_INTERNAL);
+    /* a wrong shape is still refused (only the values are not read) */
+    const int64_t wrong[2] = { 63, 8 };
+    ck_assert_int_eq(tu_add(s, 2, gp, wrong, 1.0, 3, d[0]), SIGEO_ERR_SHAPE);
+    /* without the promise the same options keep the statistics */
+    sigeo__stats_promise_no_theta(s, false);
+    ck_assert(sigeo__stats_fuse_wanted(s));
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    ck_assert_int_eq(tu_add(s, 2, gp, lc_counts, 1.5, 3, d[0]), SIGEO_ERR_NONFINITE);
+    sigeo_stats_destroy(s);
 }
 END_TEST
 
@@ -414,6 +609,8 @@ static Suite *welford_suite(void)
     tcase_add_test(lc, reset_forgets_params_and_batches);
     tcase_add_test(lc, compute_leaves_the_accumulator_alone);
     tcase_add_test(lc, same_input_same_result_bit_for_bit);
+    tcase_add_test(lc, fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly);
+    tcase_add_test(lc, fisher_rao_only_keeps_no_statistics);
     suite_add_tcase(s, lc);
     return s;
 }
