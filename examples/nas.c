@@ -1288,7 +1288,7 @@ int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
                    256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
-    if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
+    if (prog_mpi_start(&argc, &argv, PROG)) /* under mpirun: every rank, rank 0 speaks */
         return PROGRAM_EXIT_FAILURE;
     c.argc = argc;
     c.argv = argv;
@@ -1308,7 +1308,7 @@ int main(int argc, char **argv)
 
     data_t d;
     progress_phase(&pg, "data", 0);
-    int rc = nas_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
+    int rc = prog_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
     if (rc) {
         free_data(&d);
         return rc;
@@ -1345,7 +1345,7 @@ int main(int argc, char **argv)
             rc = 0;
             break;
         }
-        if (rc == 0 && c.save && nas_mpi_rank() == 0) {
+        if (rc == 0 && c.save && prog_mpi_rank() == 0) {
             sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(logs[i].res), c.save);
             if (st != SIGEO_OK)
                 rc = failed("--save: saving the supernet", st);
@@ -1364,9 +1364,9 @@ int main(int argc, char **argv)
     /* outputs: at the end only, and after a signal what is complete */
     const report_t rep = { &c, &d, logs, n_started, n_methods, interrupted };
     /* under mpirun rank 0 writes for the job */
-    if (rc == 0 && c.out && nas_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
+    if (rc == 0 && c.out && prog_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
         rc = PROGRAM_EXIT_FAILURE;
-    if (rc == 0 && !c.compare && n_started && nas_mpi_rank() == 0)
+    if (rc == 0 && !c.compare && n_started && prog_mpi_rank() == 0)
         rc = write_plot(&c, &logs[0], interrupted);
     for (size_t i = 0; i < n_methods; i++)
         run_log_free(&logs[i]);
