@@ -2325,15 +2325,15 @@ int main(int argc, char **argv)
         rc = make_archs(&s);
     if (rc == 0 && !gt_train && !gt_none)
         rc = read_ground_truth(&s, s.c.ground_truth);
-    if (rc == 0 && mkdir(s.c.cache, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, PROG ": --cache %s: %s\n", s.c.cache, strerror(errno));
-        rc = 2;
-    }
     if ((rc = prog_mpi_agree(rc, PROG)) != 0)
         goto done;
     if ((rc = prog_mpi_agree(load_data(&s.d, &s.c), PROG)) != 0) /* one rank's bad data stops them all */
         goto done;
-    if (s.c.space == SPACE_NASREC)
+    if (mkdir(s.c.cache, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, PROG ": --cache %s: %s\n", s.c.cache, strerror(errno));
+        rc = 2;
+    }
+    if (rc == 0 && s.c.space == SPACE_NASREC)
         rc = build_space(&s, &ctx, false);
     for (int64_t i = 0; i < s.n_archs && rc == 0; i++)
         rc = count_arch(&s, &s.archs[i]);
