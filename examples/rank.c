@@ -41,15 +41,28 @@
  * --plot a grouped bar chart of Spearman and F-scatter.svg (best proxy vs
  * the target).
  *
+ * Ensembles: rows computed from several proxies' per-arch values over the
+ * study's archs with sigeo_stats_aggregate (log-rank, mean rank, z-score);
+ * the list (ensemble_defs) is data, a new proxy name slots in.
+ *
  * Parallelism: --jobs J worker processes (default 2), each with its own
  * context and model at --threads 1: on a small conv net one arch per core
- * beats intra-op threads (docs/ranking.md has the measurement).
+ * beats intra-op threads (docs/ranking.md has the measurement). Their
+ * per-step progress reaches the parent through a pipe. Under mpirun
+ * (examples/prog_mpi.h) the ranks share the archs instead (sigeo_mpi_map,
+ * one plain-bytes row per arch, no fork); rank 0 prints and writes.
+ *
+ * Incremental cache: a cached arch lacking some requested per-arch
+ * proxies repeats its run only up to the last missing level (a run's first
+ * steps are the same bits whatever its length) and adds just those.
  *
  * Ctrl-C / SIGTERM (examples/common/interrupt.h): the workers finish the
  * arch in progress (its cache file is written) and stop; the parent writes
  * the outputs over the archs that are complete, marked "interrupted": true,
  * and exits 130. A second signal exits at once; the workers die with the
- * parent (PR_SET_PDEATHSIG) and no output file is touched.
+ * parent (PR_SET_PDEATHSIG) and no output file is touched. Under mpirun
+ * the safe point is the next step (mpirun SIGKILLs a second after its
+ * SIGTERM); SIGUSR1 to mpirun is the graceful stop (docs/man/sigeo-rank.1).
  *
  * Exit status: 0 done, 1 a failure while running, 2 bad usage or input,
  * 130 interrupted.
@@ -2000,7 +2013,7 @@ static void usage(void)
            "  --json F             every per-arch value and correlation (schema sigeo-rank.result 1)\n"
            "  --csv F              one row per arch\n"
            "  --plot F.svg         bar chart of Spearman (also writes F-scatter.svg: best proxy vs the target)\n"
-           "  --jobs J             worker processes, one arch each (default 2)\n"
+           "  --jobs J             worker processes, one arch each (default 2; under mpirun: one arch per rank)\n"
            "  --threads T          intra-op threads per worker (default 1)\n"
            "  --train-rows N       training rows (default 25600)\n"
            "  --test-rows N        test rows (default 10000)\n"
@@ -2016,7 +2029,8 @@ static void usage(void)
     printf("\nExamples:\n"
            "  " PROG " --sample 16 --json rank.json --plot rank.svg\n"
            "  " PROG " --space mlp --quick --protocol per-arch --proxies sigeo-zs-exact,zico --csv rank.csv\n"
-           "  " PROG " --archs archs.txt --ground-truth none --protocol supernet --json proxies.json\n\n");
+           "  " PROG " --archs archs.txt --ground-truth none --protocol supernet --json proxies.json\n"
+           "  mpirun -np 4 " PROG " --sample 100 --json rank.json   (the archs spread over the ranks)\n\n");
     program_help_exit_status(stdout, PROGRAM_HELP_INTERRUPT);
 }
 
