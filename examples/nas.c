@@ -143,8 +143,10 @@ static int parse(config_t *c, int argc, char **argv)
 {
     cli_t cl;
     cli_init(&cl, PROG, argc, argv);
-    int r;
+    int r, choice;
     int64_t v;
+    static const char *const preset_names[3] = { "scaled", "tiny", "full" };
+    static const char *const scope_names[2] = { "all", "head" };
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
@@ -158,108 +160,50 @@ static int parse(config_t *c, int argc, char **argv)
             c->quiet = 1;
         } else if (cli_flag(&cl, "--progress")) {
             c->quiet = 0;
-        } else if ((r = cli_option(&cl, "--space")) != 0) {
+        } else if ((r = cli_string(&cl, "--space", &c->space)) || (r = cli_string(&cl, "--data", &c->data)) ||
+                   (r = cli_string(&cl, "--proxy", &c->proxy)) || (r = cli_string(&cl, "--cache", &c->cache)) ||
+                   (r = cli_string(&cl, "--out", &c->out)) || (r = cli_string(&cl, "--plot", &c->plot)) ||
+                   (r = cli_string(&cl, "--save", &c->save)) || (r = cli_string(&cl, "--resume", &c->resume)) ||
+                   (r = cli_int64_option(&cl, "--rows", &c->rows, 100, INT64_C(1) << 40)) ||
+                   (r = cli_double_option(&cl, "--warmup", &c->warmup, 0.0, 1.0)) ||
+                   (r = cli_int64_option(&cl, "--batch", &c->batch, 1, 1 << 20)) ||
+                   (r = cli_double_option(&cl, "--retrain-epochs", &c->retrain_epochs, 0.001, 1000)) ||
+                   (r = cli_int64_option(&cl, "--finetune", &c->finetune, 0, INT64_C(1) << 30)) ||
+                   (r = cli_int64_option(&cl, "--threads", &c->threads, 0, 1024))) {
             if (r < 0)
                 return -1;
-            c->space = cl.value;
-        } else if ((r = cli_option(&cl, "--data")) != 0) {
+        } else if ((r = cli_choice(&cl, "--preset", preset_names, 3, &choice)) != 0) {
             if (r < 0)
                 return -1;
-            c->data = cl.value;
-        } else if ((r = cli_option(&cl, "--proxy")) != 0) {
+            c->preset = choice == 0 ? SIGEO_SPACE_SCALED : choice == 1 ? SIGEO_SPACE_TINY : SIGEO_SPACE_FULL;
+        } else if ((r = cli_choice(&cl, "--scope", scope_names, 2, &choice)) != 0) {
             if (r < 0)
                 return -1;
-            c->proxy = cl.value;
-        } else if ((r = cli_option(&cl, "--preset")) != 0) {
+            c->scope = choice == 0 ? SIGEO_SCOPE_ALL : SIGEO_SCOPE_HEAD;
+        } else if ((r = cli_int64_option(&cl, "--population", &v, 2, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--sample", &v, 1, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--children", &v, 1, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--cycles", &v, 0, 1 << 24)) ||
+                   (r = cli_int64_option(&cl, "--top-k", &v, 1, 1000)) ||
+                   (r = cli_int64_option(&cl, "--k", &v, 1, 1000)) ||
+                   (r = cli_int64_option(&cl, "--seed", &v, 0, INT64_MAX))) {
             if (r < 0)
                 return -1;
-            if (!strcmp(cl.value, "scaled"))
-                c->preset = SIGEO_SPACE_SCALED;
-            else if (!strcmp(cl.value, "full"))
-                c->preset = SIGEO_SPACE_FULL;
-            else if (!strcmp(cl.value, "tiny"))
-                c->preset = SIGEO_SPACE_TINY;
-            else {
-                cli_error(&cl, "--preset: '%s' is not scaled, tiny or full", cl.value);
-                return -1;
-            }
-        } else if ((r = cli_option(&cl, "--rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->rows, 100, INT64_C(1) << 40))
-                return -1;
-        } else if ((r = cli_option(&cl, "--warmup")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->warmup, 0.0, 1.0))
-                return -1;
-        } else if ((r = cli_option(&cl, "--population")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 2, 1 << 20))
-                return -1;
-            c->population = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--sample")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1 << 20))
-                return -1;
-            c->sample = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--children")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1 << 20))
-                return -1;
-            c->children = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--cycles")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, 1 << 24))
-                return -1;
-            c->cycles = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--top-k")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1000))
-                return -1;
-            c->top_k = (int32_t)v;
-        } else if ((r = cli_option(&cl, "--k")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1000))
-                return -1;
-            c->k = (int32_t)v;
-        } else if ((r = cli_option(&cl, "--batch")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->batch, 1, 1 << 20))
-                return -1;
-        } else if ((r = cli_option(&cl, "--retrain-epochs")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->retrain_epochs, 0.001, 1000))
-                return -1;
-        } else if ((r = cli_option(&cl, "--scope")) != 0) {
-            if (r < 0)
-                return -1;
-            if (!strcmp(cl.value, "all"))
-                c->scope = SIGEO_SCOPE_ALL;
-            else if (!strcmp(cl.value, "head"))
-                c->scope = SIGEO_SCOPE_HEAD;
-            else {
-                cli_error(&cl, "--scope: '%s' is not all or head", cl.value);
-                return -1;
-            }
-        } else if ((r = cli_option(&cl, "--finetune")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->finetune, 0, INT64_C(1) << 30))
-                return -1;
-        } else if ((r = cli_option(&cl, "--threads")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
-                return -1;
-        } else if ((r = cli_option(&cl, "--cache")) != 0) {
-            if (r < 0)
-                return -1;
-            c->cache = cl.value;
-        } else if ((r = cli_option(&cl, "--seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
-                return -1;
-            c->seed = (uint64_t)v;
-        } else if ((r = cli_option(&cl, "--out")) != 0) {
-            if (r < 0)
-                return -1;
-            c->out = cl.value;
-        } else if ((r = cli_option(&cl, "--plot")) != 0) {
-            if (r < 0)
-                return -1;
-            c->plot = cl.value;
-        } else if ((r = cli_option(&cl, "--save")) != 0) {
-            if (r < 0)
-                return -1;
-            c->save = cl.value;
-        } else if ((r = cli_option(&cl, "--resume")) != 0) {
-            if (r < 0)
-                return -1;
-            c->resume = cl.value;
+            const char *n = cl.name;
+            if (!strcmp(n, "--population"))
+                c->population = (uint32_t)v;
+            else if (!strcmp(n, "--sample"))
+                c->sample = (uint32_t)v;
+            else if (!strcmp(n, "--children"))
+                c->children = (uint32_t)v;
+            else if (!strcmp(n, "--cycles"))
+                c->cycles = (uint32_t)v;
+            else if (!strcmp(n, "--top-k"))
+                c->top_k = (int32_t)v;
+            else if (!strcmp(n, "--k"))
+                c->k = (int32_t)v;
+            else
+                c->seed = (uint64_t)v;
         } else {
             cli_unknown(&cl);
             return -1;

@@ -2043,8 +2043,9 @@ static int parse_args(config_t *c, int argc, char **argv)
     bool batch_set = false, epochs_set = false, levels_set = false, rows_set = false;
     cli_t cl;
     cli_init(&cl, PROG, argc, argv);
-    int r;
+    int r, protocol;
     int64_t v;
+    static const char *const protocol_names[3] = { "per-arch", "supernet", "both" };
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
@@ -2055,92 +2056,50 @@ static int parse_args(config_t *c, int argc, char **argv)
             c->quick = true;
         else if (cli_flag(&cl, "--quiet") || cli_flag(&cl, "--no-progress"))
             c->quiet = true;
-        else if ((r = cli_option(&cl, "--space")) != 0) {
+        else if ((r = cli_string(&cl, "--space", &c->space_name)) || (r = cli_string(&cl, "--archs", &c->archs_file)) ||
+                 (r = cli_string(&cl, "--proxies", &c->proxies)) ||
+                 (r = cli_string(&cl, "--ground-truth", &c->ground_truth)) ||
+                 (r = cli_string(&cl, "--cache", &c->cache)) || (r = cli_string(&cl, "--json", &c->json)) ||
+                 (r = cli_string(&cl, "--csv", &c->csv)) || (r = cli_string(&cl, "--plot", &c->plot)) ||
+                 (r = cli_string(&cl, "--data-dir", &c->data_dir)) ||
+                 (r = cli_int64_option(&cl, "--sample", &c->sample, 2, 15625)) ||
+                 (r = cli_int64_option(&cl, "--jobs", &c->jobs, 1, 64)) ||
+                 (r = cli_int64_option(&cl, "--threads", &c->threads, 1, 256)) ||
+                 (r = cli_int64_option(&cl, "--test-rows", &c->test_rows, 1, 10000)) ||
+                 (r = cli_int64_option(&cl, "--ctr-rows", &c->ctr_rows, 4000, 100000000))) {
             if (r < 0)
                 return 2;
-            c->space_name = cl.value;
-        } else if ((r = cli_option(&cl, "--archs")) != 0) {
+        } else if ((r = cli_int64_option(&cl, "--train-rows", &c->train_rows, 256, 60000)) != 0) {
             if (r < 0)
                 return 2;
-            c->archs_file = cl.value;
-        } else if ((r = cli_option(&cl, "--sample")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->sample, 2, 15625))
+            rows_set = true;
+        } else if ((r = cli_int64_option(&cl, "--batch", &c->batch, 2, 65536)) != 0) {
+            if (r < 0)
                 return 2;
-        } else if ((r = cli_option(&cl, "--seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
+            batch_set = true;
+        } else if ((r = cli_double_option(&cl, "--epochs", &c->epochs, 0.01, 1000)) != 0) {
+            if (r < 0)
                 return 2;
-            c->seed = (uint64_t)v;
+            epochs_set = true;
         } else if ((r = cli_option(&cl, "--levels")) != 0) {
             if (r < 0 || cli_double_list(&cl, c->levels, MAX_LEVELS, &c->n_levels, 0, 100))
                 return 2;
             levels_set = true;
-        } else if ((r = cli_option(&cl, "--protocol")) != 0) {
+        } else if ((r = cli_choice(&cl, "--protocol", protocol_names, 3, &protocol)) != 0) {
             if (r < 0)
                 return 2;
-            c->proto[0] = !strcmp(cl.value, "per-arch") || !strcmp(cl.value, "both");
-            c->proto[1] = !strcmp(cl.value, "supernet") || !strcmp(cl.value, "both");
-            if (!c->proto[0] && !c->proto[1]) {
-                cli_error(&cl, "--protocol: '%s' (want per-arch, supernet or both)", cl.value);
-                return 2;
-            }
-        } else if ((r = cli_option(&cl, "--proxies")) != 0) {
+            c->proto[PROTO_PER_ARCH] = protocol != 1;
+            c->proto[PROTO_SUPERNET] = protocol != 0;
+        } else if ((r = cli_int64_option(&cl, "--seed", &v, 0, INT64_MAX)) != 0) {
             if (r < 0)
                 return 2;
-            c->proxies = cl.value;
-        } else if ((r = cli_option(&cl, "--ground-truth")) != 0) {
+            c->seed = (uint64_t)v;
+        } else if ((r = cli_int64_option(&cl, "--gt-seed", &v, 0, INT32_MAX)) != 0) {
             if (r < 0)
-                return 2;
-            c->ground_truth = cl.value;
-        } else if ((r = cli_option(&cl, "--cache")) != 0) {
-            if (r < 0)
-                return 2;
-            c->cache = cl.value;
-        } else if ((r = cli_option(&cl, "--json")) != 0) {
-            if (r < 0)
-                return 2;
-            c->json = cl.value;
-        } else if ((r = cli_option(&cl, "--csv")) != 0) {
-            if (r < 0)
-                return 2;
-            c->csv = cl.value;
-        } else if ((r = cli_option(&cl, "--plot")) != 0) {
-            if (r < 0)
-                return 2;
-            c->plot = cl.value;
-        } else if ((r = cli_option(&cl, "--data-dir")) != 0) {
-            if (r < 0)
-                return 2;
-            c->data_dir = cl.value;
-        } else if ((r = cli_option(&cl, "--jobs")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->jobs, 1, 64))
-                return 2;
-        } else if ((r = cli_option(&cl, "--threads")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->threads, 1, 256))
-                return 2;
-        } else if ((r = cli_option(&cl, "--train-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->train_rows, 256, 60000))
-                return 2;
-            rows_set = true;
-        } else if ((r = cli_option(&cl, "--test-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->test_rows, 1, 10000))
-                return 2;
-        } else if ((r = cli_option(&cl, "--ctr-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->ctr_rows, 4000, 100000000))
-                return 2;
-        } else if ((r = cli_option(&cl, "--batch")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->batch, 2, 65536))
-                return 2;
-            batch_set = true;
-        } else if ((r = cli_option(&cl, "--epochs")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->epochs, 0.01, 1000))
-                return 2;
-            epochs_set = true;
-        } else if ((r = cli_option(&cl, "--gt-seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT32_MAX))
                 return 2;
             c->gt_seed = (uint64_t)v;
-        } else if ((r = cli_option(&cl, "--resamples")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 2, 1000000))
+        } else if ((r = cli_int64_option(&cl, "--resamples", &v, 2, 1000000)) != 0) {
+            if (r < 0)
                 return 2;
             c->resamples = (uint32_t)v;
         } else {
