@@ -1277,7 +1277,7 @@ int main(int argc, char **argv)
     size_t n_started = 0;
     int interrupted = 0;
     for (size_t i = 0; i < n_methods && rc == 0; i++) {
-        if (interrupt_requested()) {
+        if (prog_mpi_any(interrupt_requested())) { /* every rank decides together (MPI) */
             interrupted = 1;
             break;
         }
