@@ -1215,8 +1215,6 @@ static void unpack_run(study_t *s, arch_t *a, const double *row)
         return;
     a->have_gt = row[1] != 0;
     a->acc = row[2], a->loss = row[3], a->auc = row[4], a->train_loss = row[5], a->seconds = row[6];
-    if (a->have_gt && strcmp(s->c.ground_truth, "train"))
-        a->have_gt = true; /* (the file's values were set on every rank alike) */
     if (!strcmp(s->c.ground_truth, "train"))
         a->target = s->d.ctr ? -a->loss : a->acc;
     const size_t nv = s->c.n_levels * (size_t)n_proxies;
