@@ -41,7 +41,7 @@ if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DA
 fails = []
 ARCHS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
          "10020", "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_1x1~2|"]
-QUICK = ["--quick", "--train-rows", "512", "--test-rows", "200", "--levels", "0,50", "--resamples", "50",
+QUICK = ["--quick", "--train-rows", "256", "--test-rows", "100", "--levels", "0,50", "--resamples", "50",
          "--proxies", "nwot,zico,synflow,neg-loss", "--threads", "1"]
 
 
@@ -100,7 +100,7 @@ with tempfile.TemporaryDirectory(prefix="rank-mpi-") as tmp:
     check(time.time() - t0 < 60, "failing rank: took %.0f s" % (time.time() - t0))
 
     # 4. interrupts under mpirun: a longer study (the signal lands mid-run)
-    LONG = ["--quick", "--train-rows", "2048", "--test-rows", "200", "--epochs", "2", "--levels", "0",
+    LONG = ["--quick", "--train-rows", "1024", "--test-rows", "100", "--epochs", "2", "--levels", "0",
             "--protocol", "per-arch", "--proxies", "nwot", "--sample", "6", "--resamples", "20", "--threads", "1"]
     for sig in (signal.SIGINT, signal.SIGUSR1):
         out = os.path.join(tmp, "int.json")
