@@ -2,6 +2,7 @@
  * libsigeo-mpi (SIGEO_PROG_MPI). */
 #include "prog_mpi.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,11 @@ int prog_mpi_start(int *argc, char ***argv, const char *prog)
 {
     if (!want_mpi())
         return 0;
+    /* before MPI_Init starts its threads: signals go to one thread of their own */
+    if (interrupt_use_thread() != 0) {
+        fprintf(stderr, "%s: the signal thread: %s\n", prog, strerror(errno));
+        return 1;
+    }
     if (MPI_Init(argc, argv) != MPI_SUCCESS) {
         fprintf(stderr, "%s: MPI_Init failed\n", prog);
         return 1;

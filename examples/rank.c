@@ -838,10 +838,13 @@ static void report(study_t *s, const arch_t *a, int64_t step, int64_t steps, boo
         step_msg_t m = { report_worker, a ? (int32_t)(a - s->archs) : -1, report_units + step, step, steps };
         ssize_t w = write(report_fd, &m, sizeof m);
         (void)w; /* progress only: a full or closed pipe loses a line, nothing else */
-    } else if (report_pg) {
+    } else if (report_pg && report_n_archs) {
         progress_update(report_pg, report_units + step, "%lld/%lld archs done; arch %s step %lld/%lld",
                         (long long)report_done_archs, (long long)report_n_archs, a ? a->text : "-",
                         (long long)step, (long long)steps);
+    } else if (report_pg) { /* the supernet protocol: warm-up steps, then archs scored */
+        progress_update(report_pg, report_units + step, a ? "arch %s scored (%lld/%lld)" : "warm-up%s step %lld/%lld",
+                        a ? a->text : "", (long long)step, (long long)steps);
     }
 }
 
@@ -1094,7 +1097,6 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
     step_msg_t latest[64];
     for (int w = 0; w < 64; w++)
         latest[w] = (step_msg_t){ w, -1, 0, 0, 0 };
-    int last_shown = -1;
     bool forwarded = false;
     int64_t alive = started;
     while (alive > 0) {
@@ -1130,16 +1132,14 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
             char where[300] = "warm-up";
             if (cur->arch >= 0)
                 snprintf(where, sizeof where, "arch %s", s->archs[cur->arch].text);
-            if (progress_update(&s->pg, sum, "%d/%lld archs done; worker %d: %s step %lld/%lld", done,
-                                (long long)n, (int)cur->worker, where, (long long)cur->step, (long long)cur->steps))
-                last_shown = done;
+            progress_update(&s->pg, sum, "%d/%lld archs done; worker %d: %s step %lld/%lld", done, (long long)n,
+                            (int)cur->worker, where, (long long)cur->step, (long long)cur->steps);
         }
         if (alive > 0) {
             struct pollfd pfd = { fds[0], POLLIN, 0 };
             poll(&pfd, 1, 500);
         }
     }
-    (void)last_shown;
     close(fds[0]);
     progress_end(&s->pg, "%d/%lld archs in %.0f s%s", count_done(s, todo, n, proto, gt), (long long)n, now() - t0,
                  interrupt_requested() ? " (interrupted)" : "");
@@ -1292,6 +1292,7 @@ static int mpi_super(study_t *s, const int64_t *todo, int64_t n, const char *wha
     if (prog_mpi_rank() == 0) {
         progress_phase(&s->pg, what, supernet_units(s, n));
         report_pg = &s->pg;
+        report_n_archs = 0;
     }
     bool stopped = false;
     for (size_t l = 0; l < s->c.n_levels && rc == 0; l++) {

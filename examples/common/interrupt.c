@@ -2,6 +2,7 @@
 #include "interrupt.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -66,6 +67,39 @@ static int install(int sig)
     sigaddset(&sa.sa_mask, SIGUSR1);
     sa.sa_flags = SA_RESTART; /* reads and writes in progress carry on */
     return sigaction(sig, &sa, NULL);
+}
+
+/* The thread that takes the signals once they are blocked everywhere else. */
+static sigset_t waited;
+
+static void *waiter(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&waited, &sig) == 0)
+            on_signal(sig);
+    }
+    return NULL;
+}
+
+int interrupt_use_thread(void)
+{
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGUSR1);
+    int e = pthread_sigmask(SIG_BLOCK, &waited, NULL);
+    pthread_t t;
+    if (e == 0)
+        e = pthread_create(&t, NULL, waiter, NULL);
+    if (e == 0)
+        e = pthread_detach(t);
+    if (e != 0) {
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 int interrupt_also(int sig)
