@@ -379,6 +379,32 @@ START_TEST(an_extra_signal_interrupts_and_quiet_says_nothing)
 }
 END_TEST
 
+/* The signal thread: signals blocked in the caller, taken by sigwait. */
+START_TEST(a_signal_thread_takes_the_signals)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (interrupt_use_thread() != 0 || interrupt_install("child") != 0 || interrupt_also(SIGUSR1) != 0)
+            _exit(10);
+        interrupt_set_quiet(1);
+        kill(getpid(), SIGUSR1); /* process-directed: the waiting thread takes it */
+        for (int i = 0; i < 200 && !interrupt_requested(); i++)
+            nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+        if (!interrupt_requested() || interrupt_signal() != SIGUSR1)
+            _exit(11);
+        kill(getpid(), SIGTERM); /* the second: _exit(130) from that thread */
+        for (int i = 0; i < 200; i++)
+            nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+        _exit(12);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), PROGRAM_EXIT_INTERRUPTED);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- cli */
 
 START_TEST(an_option_and_its_value_in_one_call)
@@ -598,6 +624,7 @@ int main(void)
     tcase_add_test(tc, first_signal_sets_the_flag_second_quits_and_cleans_up);
     tcase_add_test(tc, without_a_signal_nothing_is_requested);
     tcase_add_test(tc, an_extra_signal_interrupts_and_quiet_says_nothing);
+    tcase_add_test(tc, a_signal_thread_takes_the_signals);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_add_test(tc, an_option_and_its_value_in_one_call);
