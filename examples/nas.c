@@ -149,8 +149,11 @@ static int parse(config_t *c, int argc, char **argv)
 {
     cli_t cl;
     cli_init(&cl, PROG, argc, argv);
-    int r;
+    int r, choice;
     int64_t v;
+    static const char *const preset_names[3] = { "scaled", "tiny", "full" };
+    static const char *const scope_names[2] = { "all", "head" };
+    static const char *const aggregate_names[3] = { "log-rank", "mean-rank", "z-score" };
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
@@ -164,122 +167,55 @@ static int parse(config_t *c, int argc, char **argv)
             c->quiet = 1;
         } else if (cli_flag(&cl, "--progress")) {
             c->quiet = 0;
-        } else if ((r = cli_option(&cl, "--space")) != 0) {
+        } else if ((r = cli_string(&cl, "--space", &c->space)) || (r = cli_string(&cl, "--data", &c->data)) ||
+                   (r = cli_string(&cl, "--proxy", &c->proxy)) || (r = cli_string(&cl, "--cache", &c->cache)) ||
+                   (r = cli_string(&cl, "--out", &c->out)) || (r = cli_string(&cl, "--plot", &c->plot)) ||
+                   (r = cli_string(&cl, "--save", &c->save)) || (r = cli_string(&cl, "--resume", &c->resume)) ||
+                   (r = cli_int64_option(&cl, "--rows", &c->rows, 100, INT64_C(1) << 40)) ||
+                   (r = cli_double_option(&cl, "--warmup", &c->warmup, 0.0, 1.0)) ||
+                   (r = cli_int64_option(&cl, "--batch", &c->batch, 1, 1 << 20)) ||
+                   (r = cli_double_option(&cl, "--retrain-epochs", &c->retrain_epochs, 0.001, 1000)) ||
+                   (r = cli_int64_option(&cl, "--finetune", &c->finetune, 0, INT64_C(1) << 30)) ||
+                   (r = cli_int64_option(&cl, "--threads", &c->threads, 0, 1024))) {
             if (r < 0)
                 return -1;
-            c->space = cl.value;
-        } else if ((r = cli_option(&cl, "--data")) != 0) {
+        } else if ((r = cli_choice(&cl, "--preset", preset_names, 3, &choice)) != 0) {
             if (r < 0)
                 return -1;
-            c->data = cl.value;
-        } else if ((r = cli_option(&cl, "--proxy")) != 0) {
+            c->preset = choice == 0 ? SIGEO_SPACE_SCALED : choice == 1 ? SIGEO_SPACE_TINY : SIGEO_SPACE_FULL;
+        } else if ((r = cli_choice(&cl, "--scope", scope_names, 2, &choice)) != 0) {
             if (r < 0)
                 return -1;
-            c->proxy = cl.value;
-        } else if ((r = cli_option(&cl, "--aggregate")) != 0) {
+            c->scope = choice == 0 ? SIGEO_SCOPE_ALL : SIGEO_SCOPE_HEAD;
+        } else if ((r = cli_choice(&cl, "--aggregate", aggregate_names, 3, &choice)) != 0) {
             if (r < 0)
                 return -1;
-            if (!strcmp(cl.value, "log-rank"))
-                c->aggregate = SIGEO_AGG_LOG_RANK;
-            else if (!strcmp(cl.value, "mean-rank"))
-                c->aggregate = SIGEO_AGG_MEAN_RANK;
-            else if (!strcmp(cl.value, "z-score"))
-                c->aggregate = SIGEO_AGG_ZSCORE;
-            else {
-                cli_error(&cl, "--aggregate: '%s' is not log-rank, mean-rank or z-score", cl.value);
-                return -1;
-            }
+            c->aggregate = choice == 0 ? SIGEO_AGG_LOG_RANK : choice == 1 ? SIGEO_AGG_MEAN_RANK : SIGEO_AGG_ZSCORE;
             c->aggregate_given = 1;
-        } else if ((r = cli_option(&cl, "--preset")) != 0) {
+        } else if ((r = cli_int64_option(&cl, "--population", &v, 2, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--sample", &v, 1, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--children", &v, 1, 1 << 20)) ||
+                   (r = cli_int64_option(&cl, "--cycles", &v, 0, 1 << 24)) ||
+                   (r = cli_int64_option(&cl, "--top-k", &v, 1, 1000)) ||
+                   (r = cli_int64_option(&cl, "--k", &v, 1, 1000)) ||
+                   (r = cli_int64_option(&cl, "--seed", &v, 0, INT64_MAX))) {
             if (r < 0)
                 return -1;
-            if (!strcmp(cl.value, "scaled"))
-                c->preset = SIGEO_SPACE_SCALED;
-            else if (!strcmp(cl.value, "full"))
-                c->preset = SIGEO_SPACE_FULL;
-            else if (!strcmp(cl.value, "tiny"))
-                c->preset = SIGEO_SPACE_TINY;
-            else {
-                cli_error(&cl, "--preset: '%s' is not scaled, tiny or full", cl.value);
-                return -1;
-            }
-        } else if ((r = cli_option(&cl, "--rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->rows, 100, INT64_C(1) << 40))
-                return -1;
-        } else if ((r = cli_option(&cl, "--warmup")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->warmup, 0.0, 1.0))
-                return -1;
-        } else if ((r = cli_option(&cl, "--population")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 2, 1 << 20))
-                return -1;
-            c->population = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--sample")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1 << 20))
-                return -1;
-            c->sample = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--children")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1 << 20))
-                return -1;
-            c->children = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--cycles")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, 1 << 24))
-                return -1;
-            c->cycles = (uint32_t)v;
-        } else if ((r = cli_option(&cl, "--top-k")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1000))
-                return -1;
-            c->top_k = (int32_t)v;
-        } else if ((r = cli_option(&cl, "--k")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 1, 1000))
-                return -1;
-            c->k = (int32_t)v;
-        } else if ((r = cli_option(&cl, "--batch")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->batch, 1, 1 << 20))
-                return -1;
-        } else if ((r = cli_option(&cl, "--retrain-epochs")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->retrain_epochs, 0.001, 1000))
-                return -1;
-        } else if ((r = cli_option(&cl, "--scope")) != 0) {
-            if (r < 0)
-                return -1;
-            if (!strcmp(cl.value, "all"))
-                c->scope = SIGEO_SCOPE_ALL;
-            else if (!strcmp(cl.value, "head"))
-                c->scope = SIGEO_SCOPE_HEAD;
-            else {
-                cli_error(&cl, "--scope: '%s' is not all or head", cl.value);
-                return -1;
-            }
-        } else if ((r = cli_option(&cl, "--finetune")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->finetune, 0, INT64_C(1) << 30))
-                return -1;
-        } else if ((r = cli_option(&cl, "--threads")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
-                return -1;
-        } else if ((r = cli_option(&cl, "--cache")) != 0) {
-            if (r < 0)
-                return -1;
-            c->cache = cl.value;
-        } else if ((r = cli_option(&cl, "--seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
-                return -1;
-            c->seed = (uint64_t)v;
-        } else if ((r = cli_option(&cl, "--out")) != 0) {
-            if (r < 0)
-                return -1;
-            c->out = cl.value;
-        } else if ((r = cli_option(&cl, "--plot")) != 0) {
-            if (r < 0)
-                return -1;
-            c->plot = cl.value;
-        } else if ((r = cli_option(&cl, "--save")) != 0) {
-            if (r < 0)
-                return -1;
-            c->save = cl.value;
-        } else if ((r = cli_option(&cl, "--resume")) != 0) {
-            if (r < 0)
-                return -1;
-            c->resume = cl.value;
+            const char *n = cl.name;
+            if (!strcmp(n, "--population"))
+                c->population = (uint32_t)v;
+            else if (!strcmp(n, "--sample"))
+                c->sample = (uint32_t)v;
+            else if (!strcmp(n, "--children"))
+                c->children = (uint32_t)v;
+            else if (!strcmp(n, "--cycles"))
+                c->cycles = (uint32_t)v;
+            else if (!strcmp(n, "--top-k"))
+                c->top_k = (int32_t)v;
+            else if (!strcmp(n, "--k"))
+                c->k = (int32_t)v;
+            else
+                c->seed = (uint64_t)v;
         } else {
             cli_unknown(&cl);
             return -1;
@@ -1368,7 +1304,7 @@ int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
                    256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "", SIGEO_AGG_LOG_RANK, 0 };
-    if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
+    if (prog_mpi_start(&argc, &argv, PROG)) /* under mpirun: every rank, rank 0 speaks */
         return PROGRAM_EXIT_FAILURE;
     c.argc = argc;
     c.argv = argv;
@@ -1388,7 +1324,7 @@ int main(int argc, char **argv)
 
     data_t d;
     progress_phase(&pg, "data", 0);
-    int rc = nas_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
+    int rc = prog_mpi_agree(load_data(&d, &c), PROG); /* one rank's bad data stops them all */
     if (rc) {
         free_data(&d);
         return rc;
@@ -1413,7 +1349,7 @@ int main(int argc, char **argv)
     size_t n_started = 0;
     int interrupted = 0;
     for (size_t i = 0; i < n_methods && rc == 0; i++) {
-        if (interrupt_requested()) {
+        if (prog_mpi_any(interrupt_requested())) { /* every rank decides together (MPI) */
             interrupted = 1;
             break;
         }
@@ -1425,7 +1361,7 @@ int main(int argc, char **argv)
             rc = 0;
             break;
         }
-        if (rc == 0 && c.save && nas_mpi_rank() == 0) {
+        if (rc == 0 && c.save && prog_mpi_rank() == 0) {
             sigeo_status_t st = sigeo_model_save(sigeo_nas_result_model(logs[i].res), c.save);
             if (st != SIGEO_OK)
                 rc = failed("--save: saving the supernet", st);
@@ -1444,9 +1380,9 @@ int main(int argc, char **argv)
     /* outputs: at the end only, and after a signal what is complete */
     const report_t rep = { &c, &d, logs, n_started, n_methods, interrupted };
     /* under mpirun rank 0 writes for the job */
-    if (rc == 0 && c.out && nas_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
+    if (rc == 0 && c.out && prog_mpi_rank() == 0 && output_write_json(PROG, "--out", c.out, 1, write_json, &rep) != 0)
         rc = PROGRAM_EXIT_FAILURE;
-    if (rc == 0 && !c.compare && n_started && nas_mpi_rank() == 0)
+    if (rc == 0 && !c.compare && n_started && prog_mpi_rank() == 0)
         rc = write_plot(&c, &logs[0], interrupted);
     for (size_t i = 0; i < n_methods; i++)
         run_log_free(&logs[i]);

@@ -41,21 +41,36 @@
  * --plot a grouped bar chart of Spearman and F-scatter.svg (best proxy vs
  * the target).
  *
+ * Ensembles: rows computed from several proxies' per-arch values over the
+ * study's archs with sigeo_stats_aggregate (log-rank, mean rank, z-score);
+ * the list (ensemble_defs) is data, a new proxy name slots in.
+ *
  * Parallelism: --jobs J worker processes (default 2), each with its own
  * context and model at --threads 1: on a small conv net one arch per core
- * beats intra-op threads (docs/ranking.md has the measurement).
+ * beats intra-op threads (docs/ranking.md has the measurement). Their
+ * per-step progress reaches the parent through a pipe. Under mpirun
+ * (examples/prog_mpi.h) the ranks share the archs instead (sigeo_mpi_map,
+ * one plain-bytes row per arch, no fork); rank 0 prints and writes.
+ *
+ * Incremental cache: a cached arch lacking some requested per-arch
+ * proxies repeats its run only up to the last missing level (a run's first
+ * steps are the same bits whatever its length) and adds just those.
  *
  * Ctrl-C / SIGTERM (examples/common/interrupt.h): the workers finish the
  * arch in progress (its cache file is written) and stop; the parent writes
  * the outputs over the archs that are complete, marked "interrupted": true,
  * and exits 130. A second signal exits at once; the workers die with the
- * parent (PR_SET_PDEATHSIG) and no output file is touched.
+ * parent (PR_SET_PDEATHSIG) and no output file is touched. Under mpirun
+ * the safe point is the next step (mpirun SIGKILLs a second after its
+ * SIGTERM); SIGUSR1 to mpirun is the graceful stop (docs/man/sigeo-rank.1).
  *
  * Exit status: 0 done, 1 a failure while running, 2 bad usage or input,
  * 130 interrupted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -83,6 +98,7 @@
 #include "json_out.h"
 #include "output.h"
 #include "program.h"
+#include "prog_mpi.h"
 #include "progress.h"
 #include "provenance.h"
 #include "rank_plot.h"
@@ -231,15 +247,18 @@ static int define_proxies(const char *list)
     return 0;
 }
 
-/* Scores every proxy of the list on `m` (arch NULL: the active one) into values[]. */
-static sigeo_status_t score_proxies(double *values, sigeo_model_t *m, const int32_t *arch, int32_t n_arch,
-                                    const sigeo_batch_t *batches, const config_t *c)
+/* Scores the proxies of the list on `m` (arch NULL: the active one) into
+ * values[]: every one, or (known not NULL) those whose known[i] is 0, each
+ * of those then marked known. */
+static sigeo_status_t score_proxies(double *values, unsigned char *known, sigeo_model_t *m, const int32_t *arch,
+                                    int32_t n_arch, const sigeo_batch_t *batches)
 {
-    (void)c;
     sigeo_proxy_result_t fam[4];
     bool have[4] = { false, false, false, false };
     for (int i = 0; i < n_proxies; i++) {
         const proxy_def_t *p = &proxies[i];
+        if (known && known[i])
+            continue;
         sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
         sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
         sigeo_status_t st;
@@ -267,6 +286,8 @@ static sigeo_status_t score_proxies(double *values, sigeo_model_t *m, const int3
                 const double *l = presets[p->derived - 3];
                 values[i] = l[0] * f->zico + l[1] * f->log_fr - l[2] * f->loss;
             }
+            if (known)
+                known[i] = 1;
             continue;
         }
         o.kind = p->kind;
@@ -275,6 +296,8 @@ static sigeo_status_t score_proxies(double *values, sigeo_model_t *m, const int3
         if (st != SIGEO_OK)
             return st;
         values[i] = r.score;
+        if (known)
+            known[i] = 1;
     }
     return SIGEO_OK;
 }
@@ -375,7 +398,8 @@ typedef struct arch {
     bool have_gt;
     bool complete; /* every result asked for (the outputs' "complete") */
     double *pv; /* [N_PROTO][n_levels][n_proxies] */
-    bool have_pv[N_PROTO][MAX_LEVELS];
+    unsigned char *pk; /* the same shape: 1 where pv holds a value (computed or cached) */
+    bool have_pv[N_PROTO][MAX_LEVELS]; /* every proxy of the level known */
 } arch_t;
 
 typedef struct study {
@@ -388,11 +412,44 @@ typedef struct study {
     int64_t n_archs;
     uint64_t config_hash;
     progress_t pg;
+    int n_ens;   /* ensemble rows (compute_ensembles) */
+    double *ens; /* [N_PROTO][n_levels][n_ens][n_archs], NaN outside the arch set */
 } study_t;
 
 static double *pv(study_t *s, arch_t *a, int proto, size_t level)
 {
     return a->pv + ((size_t)proto * s->c.n_levels + level) * (size_t)n_proxies;
+}
+
+static unsigned char *pk(study_t *s, arch_t *a, int proto, size_t level)
+{
+    return a->pk + ((size_t)proto * s->c.n_levels + level) * (size_t)n_proxies;
+}
+
+/* have_pv from pk: a level is there when every proxy of it is. */
+static void update_have(study_t *s, arch_t *a, int proto)
+{
+    for (size_t l = 0; l < s->c.n_levels; l++) {
+        int k = 0;
+        while (k < n_proxies && pk(s, a, proto, l)[k])
+            k++;
+        a->have_pv[proto][l] = k == n_proxies;
+    }
+}
+
+static void free_arch(arch_t *a)
+{
+    free(a->pv);
+    free(a->pk);
+    a->pv = NULL;
+    a->pk = NULL;
+}
+
+/* #params and FLOPs, by the supernet built on the data (table sizes count). */
+static int count_arch(study_t *s, arch_t *a)
+{
+    sigeo_status_t st = sigeo_model_count(&a->params, &a->flops, s->super, a->a, s->n_choices);
+    return st == SIGEO_OK ? 0 : fail("counting an arch", st);
 }
 
 static int describe_arch(study_t *s, arch_t *a)
@@ -407,12 +464,12 @@ static int describe_arch(study_t *s, arch_t *a)
         snprintf(a->label, sizeof a->label, "%s", a->text);
         a->degenerate = 0;
     }
-    sigeo_status_t st = sigeo_model_count(&a->params, &a->flops, s->super, a->a, s->n_choices);
-    if (st != SIGEO_OK)
-        return fail("counting an arch", st);
     a->pv = calloc((size_t)N_PROTO * s->c.n_levels * (size_t)n_proxies, sizeof(double));
-    if (!a->pv)
+    a->pk = calloc((size_t)N_PROTO * s->c.n_levels * (size_t)n_proxies, 1);
+    if (!a->pv || !a->pk) {
+        free_arch(a);
         return fail("memory", SIGEO_ERR_NO_MEMORY);
+    }
     for (size_t i = 0; i < (size_t)N_PROTO * s->c.n_levels * (size_t)n_proxies; i++)
         a->pv[i] = NAN;
     return 0;
@@ -525,27 +582,68 @@ static void sb_printf(strbuf_t *b, const char *fmt, ...)
     }
 }
 
-/* One proxy line per (level, proxy): "proxy <level index> <name> <value>". */
+/* One proxy line per known (level, proxy): "proxy <level> <name> <value>". */
 static void sb_proxies(strbuf_t *b, study_t *s, arch_t *a, int proto)
 {
     for (size_t l = 0; l < s->c.n_levels; l++)
-        if (a->have_pv[proto][l])
-            for (int i = 0; i < n_proxies; i++)
+        for (int i = 0; i < n_proxies; i++)
+            if (pk(s, a, proto, l)[i])
                 sb_printf(b, "proxy %g %s %.17g\n", s->c.levels[l], proxies[i].name, pv(s, a, proto, l)[i]);
 }
 
-/* Reads a cache file; returns 1 if it holds what is asked (ground truth
- * and/or every proxy of every level), 0 if absent or incomplete. */
+/* Cache format 1 (one file per arch and protocol, written atomically):
+ *   sigeo-rank-cache 1 / space / arch / label lines, then the ground truth
+ *   (test_acc, test_loss, test_auc, train_loss, seconds) of a "run" file
+ *   when it was trained, then "proxy <level> <name> <value>" lines.
+ * Lines of other levels or proxies are kept when the file is rewritten
+ * (an incremental run adds proxies, it never drops any). */
+static int write_cache(study_t *s, arch_t *a, int proto)
+{
+    char path[4096];
+    cache_path(path, sizeof path, s, a, proto == PROTO_PER_ARCH ? "run" : "super");
+    strbuf_t b = { NULL, 0, 0 };
+    sb_printf(&b, "sigeo-rank-cache 1\nspace %s\narch %s\nlabel %s\n", s->c.space_name, a->text, a->label);
+    if (proto == PROTO_PER_ARCH && a->have_gt && !strcmp(s->c.ground_truth, "train"))
+        sb_printf(&b, "test_acc %.17g\ntest_loss %.17g\ntest_auc %.17g\ntrain_loss %.17g\nseconds %.3f\n", a->acc,
+                  a->loss, a->auc, a->train_loss, a->seconds);
+    /* the lines of this study's levels and proxies, then the others the file held */
+    sb_proxies(&b, s, a, proto);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        double lv;
+        char name[NAME_LEN + 8];
+        if (sscanf(line, "proxy %lf %47s", &lv, name) != 2)
+            continue;
+        bool ours = false;
+        for (size_t l = 0; l < s->c.n_levels && !ours; l++)
+            for (int i = 0; i < n_proxies && !ours; i++)
+                ours = s->c.levels[l] == lv && !strcmp(proxies[i].name, name);
+        if (!ours)
+            sb_printf(&b, "%s", line);
+    }
+    if (f)
+        fclose(f);
+    int rc = b.p ? write_atomic(path, b.p) : fail("memory", SIGEO_ERR_NO_MEMORY);
+    free(b.p);
+    return rc;
+}
+
+/* Reads a cache file into the arch (the ground truth only when want_gt);
+ * returns 1 if it holds what is asked (ground truth and/or every proxy of
+ * every level), 0 if absent or incomplete (what it holds is kept: pk). */
 static int read_cache(study_t *s, arch_t *a, int proto, bool want_gt)
 {
     char path[4096];
     cache_path(path, sizeof path, s, a, proto == PROTO_PER_ARCH ? "run" : "super");
     FILE *f = fopen(path, "r");
-    if (!f)
+    if (!f) {
+        update_have(s, a, proto);
         return 0;
+    }
     char line[512];
     bool gt = false;
-    int counts[MAX_LEVELS] = { 0 };
+    double acc = NAN, loss = NAN, auc = NAN, train_loss = NAN, seconds = NAN;
     while (fgets(line, sizeof line, f)) {
         double lv, v;
         char name[NAME_LEN + 8];
@@ -556,25 +654,39 @@ static int read_cache(study_t *s, arch_t *a, int proto, bool want_gt)
                     for (int i = 0; i < n_proxies; i++)
                         if (!strcmp(proxies[i].name, name)) {
                             pv(s, a, proto, l)[i] = v;
-                            counts[l]++;
+                            pk(s, a, proto, l)[i] = 1;
                         }
-        } else if (sscanf(line, "test_acc %lf", &a->acc) == 1 || sscanf(line, "test_loss %lf", &a->loss) == 1 ||
-                   sscanf(line, "test_auc %lf", &a->auc) == 1 || sscanf(line, "seconds %lf", &a->seconds) == 1)
+        } else if (sscanf(line, "test_acc %lf", &acc) == 1 || sscanf(line, "test_loss %lf", &loss) == 1 ||
+                   sscanf(line, "test_auc %lf", &auc) == 1 || sscanf(line, "seconds %lf", &seconds) == 1)
             gt = true;
         else
-            sscanf(line, "train_loss %lf", &a->train_loss);
+            sscanf(line, "train_loss %lf", &train_loss);
     }
     fclose(f);
+    update_have(s, a, proto);
     bool complete = !want_gt || gt;
-    for (size_t l = 0; l < s->c.n_levels; l++) {
-        a->have_pv[proto][l] = counts[l] == n_proxies;
+    for (size_t l = 0; l < s->c.n_levels && s->c.proto[proto]; l++)
         complete = complete && a->have_pv[proto][l];
-    }
     if (want_gt && gt) {
+        a->acc = acc;
+        a->loss = loss;
+        a->auc = auc;
+        a->train_loss = train_loss;
+        a->seconds = seconds;
         a->have_gt = true;
         a->target = s->d.ctr ? -a->loss : a->acc;
     }
     return complete;
+}
+
+/* What the arch has in memory: the ground truth (when want_gt) and every
+ * proxy of every level of the protocol. */
+static bool arch_has(study_t *s, arch_t *a, int proto, bool want_gt)
+{
+    bool ok = !want_gt || a->have_gt;
+    for (size_t l = 0; l < s->c.n_levels && ok && s->c.proto[proto]; l++)
+        ok = a->have_pv[proto][l];
+    return ok;
 }
 
 /* ------------------------------------------------------- model building */
@@ -667,21 +779,85 @@ static sigeo_status_t train_batch(sigeo_batch_t *b, study_t *s, int64_t t, int64
 
 /* Proxies on a copy of the run's model (so the run is untouched: the
  * proxies' train-mode forwards would move its batch-norm statistics). */
-static sigeo_status_t per_arch_proxies(double *values, sigeo_model_t *m, study_t *s)
+static sigeo_status_t per_arch_proxies(double *values, unsigned char *known, sigeo_model_t *m, study_t *s)
 {
     sigeo_model_t *copy;
     sigeo_status_t st = sigeo_model_extract(&copy, m, NULL, 0, 1);
     if (st != SIGEO_OK)
         return st;
-    st = score_proxies(values, copy, NULL, 0, s->d.proxy_batches, &s->c);
+    st = score_proxies(values, known, copy, NULL, 0, s->d.proxy_batches);
     sigeo_model_destroy(copy);
     return st;
 }
 
-/* Ground-truth run of one arch with the per-arch proxies at the level steps. */
+/* The training steps run_arch takes for the arch as it stands: the whole
+ * recipe when the ground truth is to be trained and not cached; else up to
+ * the last level some per-arch proxy of which is still missing (an
+ * incremental run: the first steps of a run are the same bits whatever its
+ * length, so the network there is the one the full run had). -1: nothing
+ * to do. */
+static int64_t arch_steps(study_t *s, arch_t *a)
+{
+    recipe_t r;
+    make_recipe(&r, s);
+    const bool train_gt = !strcmp(s->c.ground_truth, "train") && !a->have_gt;
+    int64_t last = train_gt ? r.steps : -1;
+    for (size_t l = 0; l < s->c.n_levels && s->c.proto[PROTO_PER_ARCH]; l++)
+        if (!a->have_pv[PROTO_PER_ARCH][l] && level_step(s, s->c.levels[l]) > last)
+            last = level_step(s, s->c.levels[l]);
+    return last;
+}
+
+/* ---------------------------------------------------- step progress
+ * A worker process tells the parent, through a pipe, where it is: one
+ * fixed-size record per report (atomic: below PIPE_BUF), at most twice a
+ * second and at the end of every arch. The parent shows the sum of the
+ * workers' units over the phase's (progress.h: ETA) and the latest arch.
+ * Under MPI rank 0 computes in-process and reports directly. */
+typedef struct step_msg {
+    int32_t worker;
+    int32_t arch;     /* index into s->archs, -1 none */
+    int64_t units;    /* the worker's units done in this phase */
+    int64_t step, steps; /* within the current arch (or warm-up) */
+} step_msg_t;
+
+static int report_fd = -1;       /* a worker's end of the pipe */
+static int32_t report_worker;
+static int64_t report_units;     /* units done before the current arch */
+static double report_last;
+static progress_t *report_pg;    /* in-process reporting (MPI rank 0) */
+static int64_t report_done_archs, report_n_archs;
+
+static void report(study_t *s, const arch_t *a, int64_t step, int64_t steps, bool force)
+{
+    const double t = now();
+    if (!force && t - report_last < 0.5)
+        return;
+    report_last = t;
+    if (report_fd >= 0) {
+        step_msg_t m = { report_worker, a ? (int32_t)(a - s->archs) : -1, report_units + step, step, steps };
+        ssize_t w = write(report_fd, &m, sizeof m);
+        (void)w; /* progress only: a full or closed pipe loses a line, nothing else */
+    } else if (report_pg && report_n_archs) {
+        progress_update(report_pg, report_units + step, "%lld/%lld archs done; arch %s step %lld/%lld",
+                        (long long)report_done_archs, (long long)report_n_archs, a ? a->text : "-",
+                        (long long)step, (long long)steps);
+    } else if (report_pg) { /* the supernet protocol: warm-up steps, then archs scored */
+        progress_update(report_pg, report_units + step, a ? "arch %s scored (%lld/%lld)" : "warm-up%s step %lld/%lld",
+                        a ? a->text : "", (long long)step, (long long)steps);
+    }
+}
+
+/* Ground-truth run of one arch (unless cached) with the per-arch proxies
+ * still missing at the level steps. Returns 0, 1 (failed, printed) or 3
+ * (abandoned for an interrupt under MPI: nothing written). */
+enum { RUN_ABANDONED = 3 };
 static int run_arch(study_t *s, arch_t *a)
 {
     const double t0 = now();
+    const int64_t last_step = arch_steps(s, a);
+    if (last_step < 0)
+        return 0;
     sigeo_context_t *ctx = NULL;
     sigeo_model_t *m = NULL;
     sigeo_optimizer_t *opt = NULL;
@@ -695,23 +871,27 @@ static int run_arch(study_t *s, arch_t *a)
         st = build_standalone(&m, ctx, s, a);
     if (st == SIGEO_OK)
         st = sigeo_optimizer_create(&opt, m, &r.opt);
-    const bool gt = !strcmp(s->c.ground_truth, "train");
+    const bool gt = !strcmp(s->c.ground_truth, "train") && !a->have_gt;
     const bool want_proxies = s->c.proto[PROTO_PER_ARCH];
-    int64_t last_step = gt ? r.steps : 0;
-    for (size_t l = 0; l < s->c.n_levels && want_proxies; l++)
-        if (level_step(s, s->c.levels[l]) > last_step)
-            last_step = level_step(s, s->c.levels[l]);
+    /* the safe point under MPI is a step: mpirun kills the job a second after its SIGTERM */
+    const bool abandon = prog_mpi_on();
     int64_t epoch_now = -1;
     double epoch_loss = 0.0;
     int64_t epoch_n = 0;
+    bool abandoned = false;
     for (int64_t t = 0; t <= last_step && st == SIGEO_OK; t++) {
         for (size_t l = 0; l < s->c.n_levels && want_proxies && st == SIGEO_OK; l++)
-            if (level_step(s, s->c.levels[l]) == t) {
-                st = per_arch_proxies(pv(s, a, PROTO_PER_ARCH, l), m, s);
+            if (level_step(s, s->c.levels[l]) == t && !a->have_pv[PROTO_PER_ARCH][l]) {
+                st = per_arch_proxies(pv(s, a, PROTO_PER_ARCH, l), pk(s, a, PROTO_PER_ARCH, l), m, s);
                 a->have_pv[PROTO_PER_ARCH][l] = st == SIGEO_OK;
             }
         if (t == last_step || st != SIGEO_OK)
             break;
+        if (abandon && interrupt_requested()) {
+            abandoned = true;
+            break;
+        }
+        report(s, a, t, last_step, false);
         sigeo_batch_t b;
         double loss, lr;
         if ((st = train_batch(&b, s, t, r.per_epoch, &epoch_now)) != SIGEO_OK)
@@ -725,7 +905,7 @@ static int run_arch(study_t *s, arch_t *a)
         if ((st = sigeo_lr_at(&lr, &r.lr, t)) == SIGEO_OK)
             st = sigeo_optimizer_step(opt, lr);
     }
-    if (st == SIGEO_OK && gt) {
+    if (st == SIGEO_OK && gt && !abandoned) {
         a->train_loss = epoch_n ? epoch_loss / (double)epoch_n : NAN;
         st = sigeo_model_set_training(m, 0);
         a->auc = NAN;
@@ -734,8 +914,8 @@ static int run_arch(study_t *s, arch_t *a)
         a->acc *= 100.0;
         a->have_gt = st == SIGEO_OK;
         a->target = s->d.ctr ? -a->loss : a->acc;
+        a->seconds = now() - t0;
     }
-    a->seconds = now() - t0;
     int rc = 0;
     if (st != SIGEO_OK) {
         char what[300];
@@ -747,77 +927,104 @@ static int run_arch(study_t *s, arch_t *a)
     sigeo_context_destroy(ctx);
     if (rc)
         return rc;
-    strbuf_t b = { NULL, 0, 0 };
-    sb_printf(&b, "sigeo-rank-cache 1\nspace %s\narch %s\nlabel %s\n", s->c.space_name, a->text, a->label);
-    if (gt)
-        sb_printf(&b, "test_acc %.17g\ntest_loss %.17g\ntest_auc %.17g\ntrain_loss %.17g\nseconds %.3f\n", a->acc,
-                  a->loss, a->auc, a->train_loss, a->seconds);
-    sb_proxies(&b, s, a, PROTO_PER_ARCH);
-    char path[4096];
-    cache_path(path, sizeof path, s, a, "run");
-    rc = b.p ? write_atomic(path, b.p) : fail("memory", SIGEO_ERR_NO_MEMORY);
-    free(b.p);
-    return rc;
+    if (abandoned)
+        return RUN_ABANDONED;
+    report(s, a, last_step + 1, last_step + 1, true);
+    report_units += last_step + 1;
+    return write_cache(s, a, PROTO_PER_ARCH);
 }
 
-/* Supernet protocol of a share of the archs: the supernet (same seed in
- * every worker, so every worker warms the same weights) warmed level by
- * level on uniformly sampled paths, the archs scored at each level. */
+/* The supernet protocol's model: the supernet (seed 7, the same in every
+ * worker and rank, so each warms the same weights) and its optimiser. */
+typedef struct warm {
+    sigeo_context_t *ctx;
+    sigeo_model_t *m;
+    sigeo_optimizer_t *opt;
+    recipe_t r;
+    int64_t done, epoch_now;
+} warm_t;
+
+static sigeo_status_t warm_open(warm_t *w, study_t *s)
+{
+    memset(w, 0, sizeof *w);
+    w->epoch_now = -1;
+    make_recipe(&w->r, s);
+    sigeo_status_t st = make_context(&w->ctx, s, 7);
+    if (st == SIGEO_OK)
+        st = build_supernet(&w->m, w->ctx, s);
+    if (st == SIGEO_OK)
+        st = sigeo_optimizer_create(&w->opt, w->m, &w->r.opt);
+    return st;
+}
+
+static void warm_close(warm_t *w)
+{
+    sigeo_optimizer_destroy(w->opt);
+    sigeo_model_destroy(w->m);
+    sigeo_context_destroy(w->ctx);
+}
+
+/* Warm-up on uniformly sampled paths up to step `target` (stops early, st
+ * OK, on an interrupt: the caller checks). */
+static sigeo_status_t warm_to(warm_t *w, study_t *s, int64_t target)
+{
+    int32_t arch[MAX_CHOICES];
+    sigeo_status_t st = SIGEO_OK;
+    for (; w->done < target && st == SIGEO_OK && !interrupt_requested(); w->done++) {
+        report(s, NULL, w->done, target, false);
+        sigeo_batch_t b;
+        double loss, lr;
+        if ((st = sigeo_model_sample_arch(arch, MAX_CHOICES, w->m, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK ||
+            (st = sigeo_model_activate(w->m, arch, s->n_choices)) != SIGEO_OK ||
+            (st = train_batch(&b, s, w->done, w->r.per_epoch, &w->epoch_now)) != SIGEO_OK ||
+            (st = sigeo_model_forward_backward(&loss, w->m, &b)) != SIGEO_OK ||
+            (st = sigeo_lr_at(&lr, &w->r.lr, w->done)) != SIGEO_OK)
+            break;
+        st = sigeo_optimizer_step(w->opt, lr);
+    }
+    return st;
+}
+
+/* Units of a supernet share of k archs: the warm-up steps, then one per
+ * arch scored at each level. */
+static int64_t supernet_units(study_t *s, int64_t k)
+{
+    return level_step(s, s->c.levels[s->c.n_levels - 1]) + (int64_t)s->c.n_levels * k;
+}
+
+/* Supernet protocol of a share of the archs (one forked worker): warmed
+ * level by level, the archs scored at each level, then their cache files
+ * (an interrupt before the end writes none: no arch has every level). */
 static int run_supernet_share(study_t *s, const int64_t *todo, int64_t n_todo)
 {
-    sigeo_context_t *ctx;
-    sigeo_model_t *m = NULL;
-    sigeo_optimizer_t *opt = NULL;
-    recipe_t r;
-    make_recipe(&r, s);
-    sigeo_status_t st = make_context(&ctx, s, 7);
-    if (st == SIGEO_OK)
-        st = build_supernet(&m, ctx, s);
-    if (st == SIGEO_OK)
-        st = sigeo_optimizer_create(&opt, m, &r.opt);
-    int64_t done = 0, epoch_now = -1;
-    int32_t arch[MAX_CHOICES];
+    warm_t w;
+    sigeo_status_t st = warm_open(&w, s);
     for (size_t l = 0; l < s->c.n_levels && st == SIGEO_OK && !interrupt_requested(); l++) {
         const int64_t target = level_step(s, s->c.levels[l]);
-        for (; done < target && st == SIGEO_OK && !interrupt_requested(); done++) {
-            sigeo_batch_t b;
-            double loss, lr;
-            if ((st = sigeo_model_sample_arch(arch, MAX_CHOICES, m, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK ||
-                (st = sigeo_model_activate(m, arch, s->n_choices)) != SIGEO_OK ||
-                (st = train_batch(&b, s, done, r.per_epoch, &epoch_now)) != SIGEO_OK ||
-                (st = sigeo_model_forward_backward(&loss, m, &b)) != SIGEO_OK ||
-                (st = sigeo_lr_at(&lr, &r.lr, done)) != SIGEO_OK)
-                break;
-            st = sigeo_optimizer_step(opt, lr);
-        }
+        report_units = (int64_t)l * n_todo; /* units: warm-up steps + archs scored */
+        if ((st = warm_to(&w, s, target)) != SIGEO_OK || interrupt_requested())
+            break;
+        report_units = target + (int64_t)l * n_todo;
         for (int64_t i = 0; i < n_todo && st == SIGEO_OK; i++) {
             arch_t *a = &s->archs[todo[i]];
-            st = score_proxies(pv(s, a, PROTO_SUPERNET, l), m, a->a, s->n_choices, s->d.proxy_batches, &s->c);
+            st = score_proxies(pv(s, a, PROTO_SUPERNET, l), pk(s, a, PROTO_SUPERNET, l), w.m, a->a, s->n_choices,
+                               s->d.proxy_batches);
             a->have_pv[PROTO_SUPERNET][l] = st == SIGEO_OK;
+            report(s, a, i + 1, n_todo, i + 1 == n_todo);
         }
     }
     int rc = st == SIGEO_OK ? 0 : fail("supernet protocol", st);
-    /* interrupted: no arch of the share has every level (nothing written) */
-    for (int64_t i = 0; i < n_todo && rc == 0 && !interrupt_requested(); i++) {
-        arch_t *a = &s->archs[todo[i]];
-        strbuf_t b = { NULL, 0, 0 };
-        sb_printf(&b, "sigeo-rank-cache 1\nspace %s\narch %s\nlabel %s\n", s->c.space_name, a->text, a->label);
-        sb_proxies(&b, s, a, PROTO_SUPERNET);
-        char path[4096];
-        cache_path(path, sizeof path, s, a, "super");
-        rc = b.p ? write_atomic(path, b.p) : fail("memory", SIGEO_ERR_NO_MEMORY);
-        free(b.p);
-    }
-    sigeo_optimizer_destroy(opt);
-    sigeo_model_destroy(m);
-    sigeo_context_destroy(ctx);
+    for (int64_t i = 0; i < n_todo && rc == 0 && !interrupt_requested(); i++)
+        rc = write_cache(s, &s->archs[todo[i]], PROTO_SUPERNET);
+    warm_close(&w);
     return rc;
 }
 
 /* -------------------------------------------------------------- workers */
 
 /* Runs job(worker, share) in J forked workers (job i goes to worker i mod
- * J) and reports progress with an ETA from the cache files appearing. */
+ * J) and shows their step reports (a pipe) with an ETA over `units` (the
+ * sum of what the workers will report when done). */
 typedef int (*job_fn)(study_t *s, const int64_t *todo, int64_t n);
 
 static int count_done(study_t *s, const int64_t *todo, int64_t n, int proto, bool gt)
@@ -828,7 +1035,8 @@ static int count_done(study_t *s, const int64_t *todo, int64_t n, int proto, boo
     return done;
 }
 
-static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int proto, bool gt, const char *what)
+static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int proto, bool gt, const char *what,
+                    int64_t units)
 {
     if (n == 0)
         return 0;
@@ -838,10 +1046,20 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
      * process ran a parallel region, so the parent never computes (a second
      * phase forks again from it). */
     fflush(NULL);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+        return 1;
+    }
     pid_t pids[64];
     int64_t *share = malloc((size_t)n * sizeof *share);
-    if (!share)
+    if (!share) {
+        close(fds[0]);
+        close(fds[1]);
         return fail("memory", SIGEO_ERR_NO_MEMORY);
+    }
+    int rc = 0;
+    int64_t started = 0;
     for (int64_t w = 0; w < J; w++) {
         int64_t k = 0;
         for (int64_t i = w; i < n; i += J)
@@ -849,29 +1067,40 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
         pid_t p = fork();
         if (p < 0) {
             fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
-            free(share);
-            return 1;
+            rc = 1;
+            break;
         }
         if (p == 0) {
             /* Signals reach a worker through the parent alone: a Ctrl-C (sent
              * to the whole group) is ignored here, the parent passes the
              * first signal on as one SIGTERM (the worker then stops after its
-             * arch), and a worker dies with the parent (a second signal
-             * _exits the parent). */
+             * arch, silently: the parent said it), and a worker dies with the
+             * parent (a second signal _exits the parent). */
             signal(SIGINT, SIG_IGN);
+            interrupt_set_quiet(1);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() == 1)
                 _exit(1);
+            close(fds[0]);
+            report_fd = fds[1];
+            report_worker = (int32_t)w;
+            report_units = 0;
             _exit(fn(s, share, k) ? 1 : 0);
         }
         pids[w] = p;
+        started++;
     }
     free(share);
-    progress_phase(&s->pg, what, n);
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    progress_phase(&s->pg, what, units);
+    step_msg_t latest[64];
+    for (int w = 0; w < 64; w++)
+        latest[w] = (step_msg_t){ w, -1, 0, 0, 0 };
     bool forwarded = false;
-    int alive = (int)J, rc = 0, last = -1;
+    int64_t alive = started;
     while (alive > 0) {
-        for (int64_t w = 0; w < J; w++) {
+        for (int64_t w = 0; w < started; w++) {
             int status;
             if (pids[w] > 0 && waitpid(pids[w], &status, WNOHANG) == pids[w]) {
                 pids[w] = 0;
@@ -882,21 +1111,36 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
         }
         /* the first signal, passed on: the workers stop after their arch */
         if (interrupt_requested() && !forwarded) {
-            for (int64_t w = 0; w < J; w++)
+            for (int64_t w = 0; w < started; w++)
                 if (pids[w] > 0)
                     kill(pids[w], SIGTERM);
             forwarded = true;
         }
-        if (s->pg.mode != PROGRESS_OFF) {
-            int done = count_done(s, todo, n, proto, gt);
-            if (done != last) {
-                progress_update(&s->pg, done, "archs done");
-                last = done;
+        step_msg_t m;
+        int got = 0;
+        while (read(fds[0], &m, sizeof m) == (ssize_t)sizeof m)
+            if (m.worker >= 0 && m.worker < 64) {
+                latest[m.worker] = m;
+                got = 1;
             }
+        if (got && s->pg.mode != PROGRESS_OFF) {
+            int64_t sum = 0;
+            const step_msg_t *cur = &m;
+            for (int64_t w = 0; w < started; w++)
+                sum += latest[w].units;
+            int done = count_done(s, todo, n, proto, gt);
+            char where[300] = "warm-up";
+            if (cur->arch >= 0)
+                snprintf(where, sizeof where, "arch %s", s->archs[cur->arch].text);
+            progress_update(&s->pg, sum, "%d/%lld archs done; worker %d: %s step %lld/%lld", done, (long long)n,
+                            (int)cur->worker, where, (long long)cur->step, (long long)cur->steps);
         }
-        if (alive > 0)
-            nanosleep(&(struct timespec){ 0, 500000000L }, NULL);
+        if (alive > 0) {
+            struct pollfd pfd = { fds[0], POLLIN, 0 };
+            poll(&pfd, 1, 500);
+        }
     }
+    close(fds[0]);
     progress_end(&s->pg, "%d/%lld archs in %.0f s%s", count_done(s, todo, n, proto, gt), (long long)n, now() - t0,
                  interrupt_requested() ? " (interrupted)" : "");
     return rc;
@@ -915,6 +1159,176 @@ static int job_super(study_t *s, const int64_t *todo, int64_t n)
     return run_supernet_share(s, todo, n);
 }
 
+/* -------------------------------------------------------------- MPI
+ * Under mpirun the ranks share the archs (sigeo_mpi_map, contiguous
+ * blocks): each rank runs its archs in-process (no fork: one arch per rank,
+ * -np is the parallelism), writes their cache files (the cache directory
+ * should be shared by the ranks, as a cluster's home is, for a resume to
+ * see them all), and returns one plain-bytes row per arch; every rank gets
+ * the rows in arch order. */
+
+/* Row of the per-arch phase: done, have_gt, acc, loss, auc, train_loss,
+ * seconds, then the levels' values and their known flags. */
+enum { ROW_HEAD = 7 };
+
+static size_t run_row_doubles(const study_t *s)
+{
+    return ROW_HEAD + 2 * s->c.n_levels * (size_t)n_proxies;
+}
+
+typedef struct map_user {
+    study_t *s;
+    const int64_t *todo;
+    size_t level;
+    warm_t *warm;
+    int64_t n;
+} map_user_t;
+
+static sigeo_status_t task_run(void *result, int64_t index, void *user)
+{
+    map_user_t *u = user;
+    study_t *s = u->s;
+    arch_t *a = &s->archs[u->todo[index]];
+    double *row = result;
+    memset(row, 0, run_row_doubles(s) * sizeof *row);
+    if (interrupt_requested())
+        return SIGEO_OK; /* not done */
+    const int rc = run_arch(s, a);
+    if (rc == RUN_ABANDONED)
+        return SIGEO_OK;
+    if (rc != 0)
+        return SIGEO_ERR_INTERNAL; /* its message is this rank's last stderr line */
+    report_done_archs++;
+    const double head[ROW_HEAD] = { 1, a->have_gt, a->acc, a->loss, a->auc, a->train_loss, a->seconds };
+    memcpy(row, head, sizeof head);
+    const size_t nv = s->c.n_levels * (size_t)n_proxies;
+    for (size_t i = 0; i < nv; i++) {
+        row[ROW_HEAD + i] = a->pv[PROTO_PER_ARCH * nv + i];
+        row[ROW_HEAD + nv + i] = a->pk[PROTO_PER_ARCH * nv + i];
+    }
+    return SIGEO_OK;
+}
+
+static void unpack_run(study_t *s, arch_t *a, const double *row)
+{
+    if (row[0] != 1)
+        return;
+    a->have_gt = row[1] != 0;
+    a->acc = row[2], a->loss = row[3], a->auc = row[4], a->train_loss = row[5], a->seconds = row[6];
+    if (!strcmp(s->c.ground_truth, "train"))
+        a->target = s->d.ctr ? -a->loss : a->acc;
+    const size_t nv = s->c.n_levels * (size_t)n_proxies;
+    for (size_t i = 0; i < nv; i++) {
+        a->pv[PROTO_PER_ARCH * nv + i] = row[ROW_HEAD + i];
+        a->pk[PROTO_PER_ARCH * nv + i] = row[ROW_HEAD + nv + i] != 0;
+    }
+    update_have(s, a, PROTO_PER_ARCH);
+}
+
+/* The map failed: every rank has the failing rank's message. */
+static int mpi_map_failed(const char *what)
+{
+    if (prog_mpi_rank() == 0)
+        fprintf(stderr, PROG ": %s: %s\n", what, prog_mpi_last_error());
+    return 1;
+}
+
+static int mpi_runs(study_t *s, const int64_t *todo, int64_t n, const char *what)
+{
+    double *rows = calloc((size_t)n, run_row_doubles(s) * sizeof(double));
+    if (!rows)
+        return fail("memory", SIGEO_ERR_NO_MEMORY); /* (every rank alike: the same size) */
+    const double t0 = now();
+    if (prog_mpi_rank() == 0) { /* rank 0 shows its own block of archs (sigeo_mpi_map's first) */
+        report_n_archs = n / prog_mpi_size();
+        int64_t units = 0;
+        for (int64_t i = 0; i < report_n_archs; i++)
+            units += arch_steps(s, &s->archs[todo[i]]) + 1;
+        progress_phase(&s->pg, what, units);
+        report_pg = &s->pg;
+        report_done_archs = 0;
+    }
+    report_units = 0;
+    map_user_t u = { s, todo, 0, NULL, n };
+    sigeo_status_t st = prog_mpi_map()(rows, run_row_doubles(s) * sizeof(double), n, task_run, &u,
+                                       prog_mpi_map_user());
+    report_pg = NULL;
+    int rc = 0;
+    if (st != SIGEO_OK)
+        rc = mpi_map_failed(what);
+    int64_t done = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        unpack_run(s, &s->archs[todo[i]], rows + (size_t)i * run_row_doubles(s));
+        done += rows[(size_t)i * run_row_doubles(s)] == 1;
+    }
+    free(rows);
+    if (rc == 0)
+        progress_end(&s->pg, "%lld/%lld archs in %.0f s over %d ranks%s", (long long)done, (long long)n, now() - t0,
+                     prog_mpi_size(), interrupt_requested() ? " (interrupted)" : "");
+    return rc;
+}
+
+static sigeo_status_t task_super(void *result, int64_t index, void *user)
+{
+    map_user_t *u = user;
+    study_t *s = u->s;
+    arch_t *a = &s->archs[u->todo[index]];
+    double *row = result;
+    sigeo_status_t st = score_proxies(row, NULL, u->warm->m, a->a, s->n_choices, s->d.proxy_batches);
+    report(s, a, index + 1, u->n, false);
+    return st;
+}
+
+/* Every rank warms the same supernet (replicated: the same bits as one
+ * process, and no step waits for the network), then the ranks share the
+ * scoring of the archs at each level; rank 0 writes the cache files. */
+static int mpi_super(study_t *s, const int64_t *todo, int64_t n, const char *what)
+{
+    double *rows = calloc((size_t)n, (size_t)n_proxies * sizeof(double));
+    warm_t w;
+    sigeo_status_t st = rows ? warm_open(&w, s) : SIGEO_ERR_NO_MEMORY;
+    int rc = prog_mpi_agree(st == SIGEO_OK ? 0 : fail("supernet protocol", st), PROG);
+    const double t0 = now();
+    if (prog_mpi_rank() == 0) {
+        progress_phase(&s->pg, what, supernet_units(s, n));
+        report_pg = &s->pg;
+        report_n_archs = 0;
+    }
+    bool stopped = false;
+    for (size_t l = 0; l < s->c.n_levels && rc == 0; l++) {
+        report_units = (int64_t)l * n;
+        st = warm_to(&w, s, level_step(s, s->c.levels[l]));
+        rc = prog_mpi_agree(st == SIGEO_OK ? 0 : fail("supernet protocol", st), PROG);
+        /* every rank decides together: a level scored by some ranks only would leave the others waiting */
+        if (rc || (stopped = prog_mpi_any(interrupt_requested())))
+            break;
+        report_units = level_step(s, s->c.levels[l]) + (int64_t)l * n;
+        map_user_t u = { s, todo, l, &w, n };
+        st = prog_mpi_map()(rows, (size_t)n_proxies * sizeof(double), n, task_super, &u, prog_mpi_map_user());
+        if (st != SIGEO_OK) {
+            rc = mpi_map_failed(what);
+            break;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            arch_t *a = &s->archs[todo[i]];
+            memcpy(pv(s, a, PROTO_SUPERNET, l), rows + (size_t)i * (size_t)n_proxies, (size_t)n_proxies * sizeof(double));
+            memset(pk(s, a, PROTO_SUPERNET, l), 1, (size_t)n_proxies);
+            a->have_pv[PROTO_SUPERNET][l] = true;
+        }
+    }
+    report_pg = NULL;
+    for (int64_t i = 0; i < n && rc == 0 && !stopped && prog_mpi_rank() == 0; i++)
+        rc = write_cache(s, &s->archs[todo[i]], PROTO_SUPERNET);
+    rc = prog_mpi_agree(rc, PROG);
+    if (rows)
+        warm_close(&w);
+    free(rows);
+    if (rc == 0)
+        progress_end(&s->pg, "%lld archs in %.0f s over %d ranks%s", (long long)n, now() - t0, prog_mpi_size(),
+                     stopped ? " (interrupted)" : "");
+    return rc;
+}
+
 /* ------------------------------------------------ ground truth from a file */
 
 static int find_arch(study_t *s, const char *key, const char *where)
@@ -922,7 +1336,7 @@ static int find_arch(study_t *s, const char *key, const char *where)
     arch_t probe;
     if (parse_arch(s, &probe, key, where) != 0)
         return -2;
-    free(probe.pv);
+    free_arch(&probe);
     for (int64_t i = 0; i < s->n_archs; i++)
         if (!strcmp(s->archs[i].text, probe.text))
             return (int)i;
@@ -1076,6 +1490,138 @@ static int read_ground_truth(study_t *s, const char *path)
     return rc;
 }
 
+/* ------------------------------------------------------------ ensembles
+ * Rows of the table computed from the per-arch values of several proxies
+ * over the study's arch set (the complete archs of the protocol and level)
+ * with sigeo_stats_aggregate, by each of its three methods. The list is
+ * data: a member marked '?' joins when the study has that proxy (a proxy a
+ * later library adds slots in by name), the others must all be there or
+ * the ensemble is left out. "sigeo" is the space's SiGeo preset with the
+ * exact FR estimator (recsys on nasrec-small, vision elsewhere). */
+static const struct {
+    const char *name;
+    const char *members[8];
+} ensemble_defs[] = {
+    { "sigeo+meco+synflow", { "sigeo", "meco", "synflow" } },
+    { "zico+nwot+synflow", { "zico", "nwot", "synflow" } },
+    { "az-nas", { "az_expressivity", "az_progressivity", "az_complexity", "az_trainability?" } }, /* AZ-NAS */
+};
+static const char *const agg_names[3] = { "log-rank", "mean-rank", "z-score" };
+
+#define MAX_ENS 32
+typedef struct ens_row {
+    char name[NAME_LEN * 2];
+    int def;
+    int method;
+    int members[8];
+    int n_members;
+} ens_row_t;
+static ens_row_t ens_rows[MAX_ENS];
+
+static int proxy_index(const char *name)
+{
+    for (int i = 0; i < n_proxies; i++)
+        if (!strcmp(proxies[i].name, name))
+            return i;
+    return -1;
+}
+
+static void define_ensembles(study_t *s)
+{
+    s->n_ens = 0;
+    for (size_t d = 0; d < sizeof ensemble_defs / sizeof ensemble_defs[0]; d++) {
+        int members[8], n = 0;
+        bool ok = true;
+        for (int k = 0; k < 8 && ensemble_defs[d].members[k] && ok; k++) {
+            char name[NAME_LEN];
+            snprintf(name, sizeof name, "%s", ensemble_defs[d].members[k]);
+            const size_t len = strlen(name);
+            const bool optional = len && name[len - 1] == '?';
+            if (optional)
+                name[len - 1] = 0;
+            if (!strcmp(name, "sigeo"))
+                snprintf(name, sizeof name, "%s", s->c.space == SPACE_NASREC ? "sigeo-recsys-exact" : "sigeo-vision-exact");
+            const int i = proxy_index(name);
+            if (i >= 0)
+                members[n++] = i;
+            else
+                ok = optional;
+        }
+        for (int m = 0; m < 3 && ok && n >= 2 && s->n_ens < MAX_ENS; m++) {
+            ens_row_t *e = &ens_rows[s->n_ens++];
+            snprintf(e->name, sizeof e->name, "%s/%s", ensemble_defs[d].name, agg_names[m]);
+            e->def = (int)d;
+            e->method = m;
+            memcpy(e->members, members, sizeof members);
+            e->n_members = n;
+        }
+    }
+}
+
+static const char *row_name(int k)
+{
+    return k < n_proxies ? proxies[k].name : ens_rows[k - n_proxies].name;
+}
+
+static double *ens_values(study_t *s, int proto, size_t level, int e)
+{
+    return s->ens + (((size_t)proto * s->c.n_levels + level) * (size_t)s->n_ens + (size_t)e) * (size_t)s->n_archs;
+}
+
+/* Row k's value for arch i (a proxy or an ensemble). */
+static double row_value(study_t *s, int64_t i, int proto, size_t level, int k)
+{
+    if (k < n_proxies)
+        return pv(s, &s->archs[i], proto, level)[k];
+    return ens_values(s, proto, level, k - n_proxies)[i];
+}
+
+static int compute_ensembles(study_t *s)
+{
+    define_ensembles(s);
+    if (!s->n_ens)
+        return 0;
+    const size_t n_all = (size_t)N_PROTO * s->c.n_levels * (size_t)s->n_ens * (size_t)s->n_archs;
+    s->ens = malloc(n_all * sizeof *s->ens);
+    int64_t *set = malloc((size_t)s->n_archs * sizeof *set);
+    double *scores = malloc((size_t)s->n_archs * 8 * sizeof *scores), *out = malloc((size_t)s->n_archs * sizeof *out);
+    int rc = 0;
+    if (!s->ens || !set || !scores || !out)
+        rc = fail("memory", SIGEO_ERR_NO_MEMORY);
+    for (size_t i = 0; i < n_all && rc == 0; i++)
+        s->ens[i] = NAN;
+    for (int p = 0; p < N_PROTO && rc == 0; p++)
+        for (size_t l = 0; l < s->c.n_levels && s->c.proto[p]; l++) {
+            int64_t n = 0;
+            for (int64_t i = 0; i < s->n_archs; i++)
+                if (s->archs[i].complete && s->archs[i].have_pv[p][l])
+                    set[n++] = i;
+            for (int e = 0; e < s->n_ens && n >= 2; e++) {
+                const ens_row_t *r = &ens_rows[e];
+                bool finite = true;
+                for (int m = 0; m < r->n_members; m++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double v = pv(s, &s->archs[set[j]], p, l)[r->members[m]];
+                        finite = finite && isfinite(v);
+                        /* the ranks: a non-finite value ranks lowest, as in the correlations */
+                        scores[(size_t)m * (size_t)n + (size_t)j] = isfinite(v) || v == INFINITY ? v : -INFINITY;
+                    }
+                if (r->method == SIGEO_AGG_ZSCORE && !finite)
+                    continue; /* a z-score needs finite values: NaN for the set */
+                if (sigeo_stats_aggregate(out, scores, n, r->n_members, NULL, (sigeo_rank_aggregation_t)r->method) !=
+                    SIGEO_OK)
+                    continue;
+                double *dst = ens_values(s, p, l, e);
+                for (int64_t j = 0; j < n; j++)
+                    dst[set[j]] = out[j];
+            }
+        }
+    free(set);
+    free(scores);
+    free(out);
+    return rc;
+}
+
 /* --------------------------------------------------------- correlations */
 
 typedef struct corr {
@@ -1095,7 +1641,7 @@ static void correlate(corr_t *c, study_t *s)
         arch_t *a = &s->archs[i];
         if (!a->complete || !a->have_gt || !a->have_pv[c->proto][c->level] || (c->subset && a->degenerate))
             continue;
-        const double v = pv(s, a, c->proto, c->level)[c->proxy];
+        const double v = row_value(s, i, c->proto, c->level, c->proxy);
         x[n] = isfinite(v) ? v : -INFINITY; /* a non-finite value ranks lowest */
         y[n] = a->target;
         n++;
@@ -1162,6 +1708,20 @@ static void json_body(json_out_t *jw, const void *user)
     for (int i = 0; i < n_proxies; i++)
         json_out_string(j, proxies[i].name);
     json_out_end_array(j);
+    json_out_key(j, "ensembles");
+    json_out_begin_array(j);
+    for (int e = 0; e < s->n_ens; e++) {
+        json_out_begin_object(j);
+        json_out_key_string(j, "name", ens_rows[e].name);
+        json_out_key_string(j, "method", agg_names[ens_rows[e].method]);
+        json_out_key(j, "members");
+        json_out_begin_array(j);
+        for (int m = 0; m < ens_rows[e].n_members; m++)
+            json_out_string(j, proxies[ens_rows[e].members[m]].name);
+        json_out_end_array(j);
+        json_out_end_object(j);
+    }
+    json_out_end_array(j);
     json_out_key(j, "archs");
     json_out_begin_array(j);
     for (int64_t i = 0; i < s->n_archs; i++) {
@@ -1208,6 +1768,29 @@ static void json_body(json_out_t *jw, const void *user)
             json_out_end_object(j);
         }
         json_out_end_object(j);
+        /* the ensembles' values over the study's arch set (NaN: not in it) */
+        json_out_key(j, "ensembles");
+        json_out_begin_object(j);
+        for (int p = 0; p < N_PROTO && s->n_ens; p++) {
+            if (!s->c.proto[p])
+                continue;
+            json_out_key(j, proto_names[p]);
+            json_out_begin_object(j);
+            for (size_t l = 0; l < s->c.n_levels; l++) {
+                char lv[32];
+                snprintf(lv, sizeof lv, "%g", s->c.levels[l]);
+                json_out_key(j, lv);
+                json_out_begin_object(j);
+                for (int e = 0; e < s->n_ens; e++) {
+                    const double v = ens_values(s, p, l, e)[i];
+                    if (isfinite(v))
+                        json_out_key_number(j, ens_rows[e].name, v);
+                }
+                json_out_end_object(j);
+            }
+            json_out_end_object(j);
+        }
+        json_out_end_object(j);
         json_out_end_object(j);
     }
     json_out_end_array(j);
@@ -1218,7 +1801,9 @@ static void json_body(json_out_t *jw, const void *user)
         json_out_begin_object(j);
         json_out_key_string(j, "protocol", proto_names[c->proto]);
         json_out_key_number(j, "level", s->c.levels[c->level]);
-        json_out_key_string(j, "proxy", proxies[c->proxy].name);
+        json_out_key_string(j, "proxy", row_name(c->proxy));
+        if (c->proxy >= n_proxies)
+            json_out_key_bool(j, "ensemble", 1);
         json_out_key_string(j, "subset", c->subset ? "non-degenerate" : "all");
         json_out_key_int(j, "n", c->n);
         json_out_key_number(j, "spearman", c->rho);
@@ -1319,7 +1904,7 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
         for (size_t i = 0; i < nl * nq; i++)
             val[i] = lo[i] = hi[i] = NAN;
         for (size_t i = 0; i < n_cs; i++)
-            if (cs[i].proto == p && cs[i].subset == 0) {
+            if (cs[i].proto == p && cs[i].subset == 0 && cs[i].proxy < n_proxies) {
                 const size_t at = (size_t)cs[i].proxy * nl + cs[i].level;
                 val[at] = cs[i].rho;
                 lo[at] = cs[i].rho_lo;
@@ -1387,12 +1972,12 @@ static void print_table(study_t *s, const corr_t *cs, size_t n_cs)
         for (size_t l = 0; l < s->c.n_levels && s->c.proto[p]; l++) {
             printf("\n%s protocol, warm-up %g %%: rank correlation with %s (95 %% bootstrap intervals)\n",
                    proto_names[p], s->c.levels[l], s->d.ctr ? "-test log loss" : "test accuracy");
-            printf("%-26s %5s %24s %24s", "proxy", "n", "Spearman", "Kendall-b");
+            printf("%-32s %5s %24s %24s", "proxy", "n", "Spearman", "Kendall-b");
             if (deg)
                 printf(" | %5s %24s %24s", "n", "Spearman (non-degen.)", "Kendall-b (non-degen.)");
             printf("\n");
-            for (int k = 0; k < n_proxies; k++) {
-                printf("%-26s", proxies[k].name);
+            for (int k = 0; k < n_proxies + s->n_ens; k++) {
+                printf("%-32s", row_name(k));
                 for (size_t i = 0; i < n_cs; i++) {
                     const corr_t *c = &cs[i];
                     if (c->proto != p || c->level != l || c->proxy != k || (c->subset && !deg))
@@ -1427,7 +2012,7 @@ static void usage(void)
            "  --json F             every per-arch value and correlation (schema sigeo-rank.result 1)\n"
            "  --csv F              one row per arch\n"
            "  --plot F.svg         bar chart of Spearman (also writes F-scatter.svg: best proxy vs the target)\n"
-           "  --jobs J             worker processes, one arch each (default 2)\n"
+           "  --jobs J             worker processes, one arch each (default 2; under mpirun: one arch per rank)\n"
            "  --threads T          intra-op threads per worker (default 1)\n"
            "  --train-rows N       training rows (default 25600)\n"
            "  --test-rows N        test rows (default 10000)\n"
@@ -1443,7 +2028,8 @@ static void usage(void)
     printf("\nExamples:\n"
            "  " PROG " --sample 16 --json rank.json --plot rank.svg\n"
            "  " PROG " --space mlp --quick --protocol per-arch --proxies sigeo-zs-exact,zico --csv rank.csv\n"
-           "  " PROG " --archs archs.txt --ground-truth none --protocol supernet --json proxies.json\n\n");
+           "  " PROG " --archs archs.txt --ground-truth none --protocol supernet --json proxies.json\n"
+           "  mpirun -np 4 " PROG " --sample 100 --json rank.json   (the archs spread over the ranks)\n\n");
     program_help_exit_status(stdout, PROGRAM_HELP_INTERRUPT);
 }
 
@@ -1456,8 +2042,9 @@ static int parse_args(config_t *c, int argc, char **argv)
     bool batch_set = false, epochs_set = false, levels_set = false, rows_set = false;
     cli_t cl;
     cli_init(&cl, PROG, argc, argv);
-    int r;
+    int r, protocol;
     int64_t v;
+    static const char *const protocol_names[3] = { "per-arch", "supernet", "both" };
     while (cli_next(&cl)) {
         if (cli_flag(&cl, "--help") || cli_flag(&cl, "-h")) {
             usage();
@@ -1468,92 +2055,50 @@ static int parse_args(config_t *c, int argc, char **argv)
             c->quick = true;
         else if (cli_flag(&cl, "--quiet") || cli_flag(&cl, "--no-progress"))
             c->quiet = true;
-        else if ((r = cli_option(&cl, "--space")) != 0) {
+        else if ((r = cli_string(&cl, "--space", &c->space_name)) || (r = cli_string(&cl, "--archs", &c->archs_file)) ||
+                 (r = cli_string(&cl, "--proxies", &c->proxies)) ||
+                 (r = cli_string(&cl, "--ground-truth", &c->ground_truth)) ||
+                 (r = cli_string(&cl, "--cache", &c->cache)) || (r = cli_string(&cl, "--json", &c->json)) ||
+                 (r = cli_string(&cl, "--csv", &c->csv)) || (r = cli_string(&cl, "--plot", &c->plot)) ||
+                 (r = cli_string(&cl, "--data-dir", &c->data_dir)) ||
+                 (r = cli_int64_option(&cl, "--sample", &c->sample, 2, 15625)) ||
+                 (r = cli_int64_option(&cl, "--jobs", &c->jobs, 1, 64)) ||
+                 (r = cli_int64_option(&cl, "--threads", &c->threads, 1, 256)) ||
+                 (r = cli_int64_option(&cl, "--test-rows", &c->test_rows, 1, 10000)) ||
+                 (r = cli_int64_option(&cl, "--ctr-rows", &c->ctr_rows, 4000, 100000000))) {
             if (r < 0)
                 return 2;
-            c->space_name = cl.value;
-        } else if ((r = cli_option(&cl, "--archs")) != 0) {
+        } else if ((r = cli_int64_option(&cl, "--train-rows", &c->train_rows, 256, 60000)) != 0) {
             if (r < 0)
                 return 2;
-            c->archs_file = cl.value;
-        } else if ((r = cli_option(&cl, "--sample")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->sample, 2, 15625))
+            rows_set = true;
+        } else if ((r = cli_int64_option(&cl, "--batch", &c->batch, 2, 65536)) != 0) {
+            if (r < 0)
                 return 2;
-        } else if ((r = cli_option(&cl, "--seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT64_MAX))
+            batch_set = true;
+        } else if ((r = cli_double_option(&cl, "--epochs", &c->epochs, 0.01, 1000)) != 0) {
+            if (r < 0)
                 return 2;
-            c->seed = (uint64_t)v;
+            epochs_set = true;
         } else if ((r = cli_option(&cl, "--levels")) != 0) {
             if (r < 0 || cli_double_list(&cl, c->levels, MAX_LEVELS, &c->n_levels, 0, 100))
                 return 2;
             levels_set = true;
-        } else if ((r = cli_option(&cl, "--protocol")) != 0) {
+        } else if ((r = cli_choice(&cl, "--protocol", protocol_names, 3, &protocol)) != 0) {
             if (r < 0)
                 return 2;
-            c->proto[0] = !strcmp(cl.value, "per-arch") || !strcmp(cl.value, "both");
-            c->proto[1] = !strcmp(cl.value, "supernet") || !strcmp(cl.value, "both");
-            if (!c->proto[0] && !c->proto[1]) {
-                cli_error(&cl, "--protocol: '%s' (want per-arch, supernet or both)", cl.value);
-                return 2;
-            }
-        } else if ((r = cli_option(&cl, "--proxies")) != 0) {
+            c->proto[PROTO_PER_ARCH] = protocol != 1;
+            c->proto[PROTO_SUPERNET] = protocol != 0;
+        } else if ((r = cli_int64_option(&cl, "--seed", &v, 0, INT64_MAX)) != 0) {
             if (r < 0)
                 return 2;
-            c->proxies = cl.value;
-        } else if ((r = cli_option(&cl, "--ground-truth")) != 0) {
+            c->seed = (uint64_t)v;
+        } else if ((r = cli_int64_option(&cl, "--gt-seed", &v, 0, INT32_MAX)) != 0) {
             if (r < 0)
-                return 2;
-            c->ground_truth = cl.value;
-        } else if ((r = cli_option(&cl, "--cache")) != 0) {
-            if (r < 0)
-                return 2;
-            c->cache = cl.value;
-        } else if ((r = cli_option(&cl, "--json")) != 0) {
-            if (r < 0)
-                return 2;
-            c->json = cl.value;
-        } else if ((r = cli_option(&cl, "--csv")) != 0) {
-            if (r < 0)
-                return 2;
-            c->csv = cl.value;
-        } else if ((r = cli_option(&cl, "--plot")) != 0) {
-            if (r < 0)
-                return 2;
-            c->plot = cl.value;
-        } else if ((r = cli_option(&cl, "--data-dir")) != 0) {
-            if (r < 0)
-                return 2;
-            c->data_dir = cl.value;
-        } else if ((r = cli_option(&cl, "--jobs")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->jobs, 1, 64))
-                return 2;
-        } else if ((r = cli_option(&cl, "--threads")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->threads, 1, 256))
-                return 2;
-        } else if ((r = cli_option(&cl, "--train-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->train_rows, 256, 60000))
-                return 2;
-            rows_set = true;
-        } else if ((r = cli_option(&cl, "--test-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->test_rows, 1, 10000))
-                return 2;
-        } else if ((r = cli_option(&cl, "--ctr-rows")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->ctr_rows, 4000, 100000000))
-                return 2;
-        } else if ((r = cli_option(&cl, "--batch")) != 0) {
-            if (r < 0 || cli_int64(&cl, &c->batch, 2, 65536))
-                return 2;
-            batch_set = true;
-        } else if ((r = cli_option(&cl, "--epochs")) != 0) {
-            if (r < 0 || cli_double(&cl, &c->epochs, 0.01, 1000))
-                return 2;
-            epochs_set = true;
-        } else if ((r = cli_option(&cl, "--gt-seed")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 0, INT32_MAX))
                 return 2;
             c->gt_seed = (uint64_t)v;
-        } else if ((r = cli_option(&cl, "--resamples")) != 0) {
-            if (r < 0 || cli_int64(&cl, &v, 2, 1000000))
+        } else if ((r = cli_int64_option(&cl, "--resamples", &v, 2, 1000000)) != 0) {
+            if (r < 0)
                 return 2;
             c->resamples = (uint32_t)v;
         } else {
@@ -1643,7 +2188,7 @@ static int make_archs(study_t *s)
             for (int64_t i = 0; i < s->n_archs; i++)
                 if (!strcmp(s->archs[i].text, s->archs[s->n_archs].text)) {
                     fprintf(stderr, PROG ": %s: arch %s listed twice\n", where, t);
-                    free(s->archs[s->n_archs].pv);
+                    free_arch(&s->archs[s->n_archs]);
                     fclose(f);
                     return 2;
                 }
@@ -1690,50 +2235,82 @@ static int make_archs(study_t *s)
     return 0;
 }
 
+/* The supernet in ctx (seed 7). Before the data is loaded (probe: checking
+ * the --archs and --ground-truth files first), nasrec-small gets the
+ * synthetic data's shape with placeholder table sizes: which archs are
+ * valid does not depend on them (their #params do: counted later). */
+static int build_space(study_t *s, sigeo_context_t **ctx, bool probe)
+{
+    sigeo_model_destroy(s->super);
+    s->super = NULL;
+    sigeo_context_destroy(*ctx);
+    *ctx = NULL;
+    int64_t tables[64];
+    if (probe && s->c.space == SPACE_NASREC) {
+        s->d.n_dense = 13;
+        s->d.n_fields = 26;
+        for (int i = 0; i < 26; i++)
+            tables[i] = 2;
+        memcpy(s->d.tables, tables, sizeof(int64_t) * 26);
+    }
+    sigeo_status_t st = make_context(ctx, s, 7);
+    if (st == SIGEO_OK)
+        st = build_supernet(&s->super, *ctx, s);
+    if (st == SIGEO_OK)
+        st = sigeo_model_choices(&s->n_choices, NULL, 0, s->super);
+    if (st == SIGEO_OK && s->n_choices > MAX_CHOICES) {
+        fprintf(stderr, PROG ": space %s has %d choice points (at most %d here)\n", s->c.space_name, (int)s->n_choices,
+                MAX_CHOICES);
+        return 2;
+    }
+    if (st == SIGEO_OK)
+        st = sigeo_model_choices(&s->n_choices, s->n_options, MAX_CHOICES, s->super);
+    return st == SIGEO_OK ? 0 : fail("building the space", st);
+}
+
 int main(int argc, char **argv)
 {
+    if (prog_mpi_start(&argc, &argv, PROG)) /* under mpirun: every rank, rank 0 speaks */
+        return PROGRAM_EXIT_FAILURE;
     study_t s;
     memset(&s, 0, sizeof s);
+    /* Under MPI every stage ends with prog_mpi_agree, on every path: one
+     * rank's failure stops them all, with its message on rank 0. */
     int rc = parse_args(&s.c, argc, argv);
+    if (rc == 0)
+        rc = define_proxies(s.c.proxies);
+    rc = prog_mpi_agree(rc, PROG);
     if (rc)
-        return rc;
-    if ((rc = define_proxies(s.c.proxies)) != 0)
-        return rc;
+        return rc == 2 ? PROGRAM_EXIT_USAGE : PROGRAM_EXIT_FAILURE;
     const bool gt_train = !strcmp(s.c.ground_truth, "train"), gt_none = !strcmp(s.c.ground_truth, "none");
+    const bool rank0 = prog_mpi_rank() == 0;
     /* from here every exit goes through `done` (nothing leaks on an error path) */
     sigeo_context_t *ctx = NULL;
     int64_t *todo = NULL, n_todo = 0;
     corr_t *cs = NULL;
     size_t n_cs = 0;
     int interrupted = 0;
-    if ((rc = load_data(&s.d, &s.c)) != 0)
+    /* the inputs first, before any data is loaded: a malformed --archs
+     * line or an incomplete --ground-truth file is a usage error (2) */
+    rc = build_space(&s, &ctx, true);
+    if (rc == 0)
+        rc = make_archs(&s);
+    if (rc == 0 && !gt_train && !gt_none)
+        rc = read_ground_truth(&s, s.c.ground_truth);
+    if ((rc = prog_mpi_agree(rc, PROG)) != 0)
         goto done;
-    sigeo_status_t st = make_context(&ctx, &s, 7);
-    if (st == SIGEO_OK)
-        st = build_supernet(&s.super, ctx, &s);
-    if (st == SIGEO_OK)
-        st = sigeo_model_choices(&s.n_choices, NULL, 0, s.super);
-    if (st == SIGEO_OK && s.n_choices > MAX_CHOICES) {
-        fprintf(stderr, PROG ": space %s has %d choice points (at most %d here)\n", s.c.space_name, (int)s.n_choices,
-                MAX_CHOICES);
-        rc = 2;
-        goto done;
-    }
-    if (st == SIGEO_OK)
-        st = sigeo_model_choices(&s.n_choices, s.n_options, MAX_CHOICES, s.super);
-    if (st != SIGEO_OK) {
-        rc = fail("building the space", st);
-        goto done;
-    }
-    if ((rc = make_archs(&s)) != 0)
-        goto done;
-    if (!gt_train && !gt_none && (rc = read_ground_truth(&s, s.c.ground_truth)) != 0)
+    if ((rc = prog_mpi_agree(load_data(&s.d, &s.c), PROG)) != 0) /* one rank's bad data stops them all */
         goto done;
     if (mkdir(s.c.cache, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, PROG ": --cache %s: %s\n", s.c.cache, strerror(errno));
         rc = 2;
-        goto done;
     }
+    if (rc == 0 && s.c.space == SPACE_NASREC)
+        rc = build_space(&s, &ctx, false);
+    for (int64_t i = 0; i < s.n_archs && rc == 0; i++)
+        rc = count_arch(&s, &s.archs[i]);
+    if ((rc = prog_mpi_agree(rc, PROG)) != 0)
+        goto done;
     /* what the cached results depend on */
     uint64_t h = 0xcbf29ce484222325ull;
     const int64_t sizes[] = { rows_of(s.d.train), rows_of(s.d.test), s.c.batch, s.c.ctr_rows, 1 /* format */ };
@@ -1745,91 +2322,139 @@ int main(int argc, char **argv)
     if (interrupt_install(PROG) != 0) {
         fprintf(stderr, PROG ": installing the signal handlers: %s\n", strerror(errno));
         rc = 1;
-        goto done;
     }
-    progress_init(&s.pg, PROG, s.c.quiet ? PROGRESS_OFF : PROGRESS_AUTO);
+    if ((rc = prog_mpi_agree(rc, PROG)) != 0)
+        goto done;
+    progress_init(&s.pg, PROG, s.c.quiet || !rank0 ? PROGRESS_OFF : PROGRESS_AUTO);
     char lv[MAX_LEVELS * 16] = "";
     for (size_t l = 0; l < s.c.n_levels; l++)
         snprintf(lv + strlen(lv), sizeof lv - strlen(lv), " %g%%", s.c.levels[l]);
-    progress_note(&s.pg, "%s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels%s, %d proxies, "
-                  "%lld jobs", s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train), s.c.epochs,
-                  (long long)steps_per_epoch(&s), lv, n_proxies, (long long)s.c.jobs);
+    if (prog_mpi_on())
+        progress_note(&s.pg, "%s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels%s, "
+                      "%d proxies, %d MPI ranks", s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train),
+                      s.c.epochs, (long long)steps_per_epoch(&s), lv, n_proxies, prog_mpi_size());
+    else
+        progress_note(&s.pg, "%s, %lld archs, %lld training rows x %g epochs (%lld steps per epoch), levels%s, "
+                      "%d proxies, %lld jobs", s.c.space_name, (long long)s.n_archs, (long long)rows_of(s.d.train),
+                      s.c.epochs, (long long)steps_per_epoch(&s), lv, n_proxies, (long long)s.c.jobs);
 
-    todo = malloc((size_t)s.n_archs * sizeof *todo);
+    todo = malloc((size_t)s.n_archs * sizeof *todo + 1);
     if (!todo) {
         rc = fail("memory", SIGEO_ERR_NO_MEMORY);
         goto done;
     }
     if (gt_train || s.c.proto[PROTO_PER_ARCH]) {
+        int64_t partial = 0, units = 0;
         for (int64_t i = 0; i < s.n_archs; i++)
-            if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train))
+            if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train)) {
                 todo[n_todo++] = i;
+                partial += gt_train && s.archs[i].have_gt; /* cached training, proxies missing */
+                units += arch_steps(&s, &s.archs[i]) + 1;
+            }
+        /* rank 0's view of the cache decides (the same on a shared directory) */
+        prog_mpi_bcast(&n_todo, sizeof n_todo);
+        prog_mpi_bcast(todo, (size_t)n_todo * sizeof *todo);
         if (n_todo < s.n_archs)
             progress_note(&s.pg, "%lld archs from the cache", (long long)(s.n_archs - n_todo));
-        rc = run_jobs(&s, todo, n_todo, job_runs, PROTO_PER_ARCH, gt_train, "ground truth + per-arch proxies");
-        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupt_requested(); i++)
-            if (!read_cache(&s, &s.archs[i], PROTO_PER_ARCH, gt_train)) {
+        if (partial)
+            progress_note(&s.pg, "%lld cached archs lack some proxies: their runs repeat only up to the missing "
+                          "levels", (long long)partial);
+        if (prog_mpi_on())
+            rc = mpi_runs(&s, todo, n_todo, "ground truth + per-arch proxies");
+        else
+            rc = run_jobs(&s, todo, n_todo, job_runs, PROTO_PER_ARCH, gt_train, "ground truth + per-arch proxies",
+                          units);
+        for (int64_t i = 0; i < n_todo && rc == 0 && !prog_mpi_on(); i++) /* the workers' results */
+            read_cache(&s, &s.archs[todo[i]], PROTO_PER_ARCH, gt_train);
+        interrupted = prog_mpi_any(interrupt_requested());
+        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupted; i++)
+            if (!arch_has(&s, &s.archs[i], PROTO_PER_ARCH, gt_train)) {
                 fprintf(stderr, PROG ": arch %s has no complete result\n", s.archs[i].label);
                 rc = 1;
             }
     }
-    if (rc == 0 && s.c.proto[PROTO_SUPERNET] && !interrupt_requested()) {
+    if (rc == 0 && s.c.proto[PROTO_SUPERNET] && !interrupted) {
         n_todo = 0;
         for (int64_t i = 0; i < s.n_archs; i++)
             if (!read_cache(&s, &s.archs[i], PROTO_SUPERNET, false))
                 todo[n_todo++] = i;
-        rc = run_jobs(&s, todo, n_todo, job_super, PROTO_SUPERNET, false, "supernet protocol");
-        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupt_requested(); i++)
-            if (!read_cache(&s, &s.archs[i], PROTO_SUPERNET, false)) {
+        prog_mpi_bcast(&n_todo, sizeof n_todo);
+        prog_mpi_bcast(todo, (size_t)n_todo * sizeof *todo);
+        if (prog_mpi_on())
+            rc = mpi_super(&s, todo, n_todo, "supernet protocol");
+        else {
+            int64_t units = 0;
+            const int64_t J = s.c.jobs < n_todo ? s.c.jobs : n_todo;
+            for (int64_t w = 0; w < J; w++)
+                units += supernet_units(&s, (n_todo - w + J - 1) / J);
+            rc = run_jobs(&s, todo, n_todo, job_super, PROTO_SUPERNET, false, "supernet protocol", units);
+            for (int64_t i = 0; i < n_todo && rc == 0; i++)
+                read_cache(&s, &s.archs[todo[i]], PROTO_SUPERNET, false);
+        }
+        interrupted = prog_mpi_any(interrupt_requested());
+        for (int64_t i = 0; i < s.n_archs && rc == 0 && !interrupted; i++)
+            if (!arch_has(&s, &s.archs[i], PROTO_SUPERNET, false)) {
                 fprintf(stderr, PROG ": arch %s has no supernet result\n", s.archs[i].label);
                 rc = 1;
             }
     }
     free(todo);
     todo = NULL;
+    if ((rc = prog_mpi_agree(rc, PROG)) != 0)
+        goto done;
     /* which archs have every result asked for (all of them, unless interrupted) */
-    interrupted = interrupt_requested();
     int64_t n_complete = 0;
-    for (int64_t i = 0; i < s.n_archs && rc == 0; i++) {
+    for (int64_t i = 0; i < s.n_archs; i++) {
         arch_t *a = &s.archs[i];
         a->complete = true;
         if (gt_train || s.c.proto[PROTO_PER_ARCH])
-            a->complete = read_cache(&s, a, PROTO_PER_ARCH, gt_train);
+            a->complete = arch_has(&s, a, PROTO_PER_ARCH, gt_train);
         if (s.c.proto[PROTO_SUPERNET])
-            a->complete = read_cache(&s, a, PROTO_SUPERNET, false) && a->complete;
+            a->complete = arch_has(&s, a, PROTO_SUPERNET, false) && a->complete;
         n_complete += a->complete;
     }
-    if (interrupted && rc == 0)
-        progress_note(&s.pg, "interrupted (%s): writing the %lld complete archs of %lld", interrupt_signal_name(),
-                      (long long)n_complete, (long long)s.n_archs);
-    if (rc == 0 && !gt_none) {
-        cs = calloc((size_t)N_PROTO * s.c.n_levels * (size_t)n_proxies * 2, sizeof *cs);
+    if (interrupted)
+        progress_note(&s.pg, "interrupted (%s): writing the %lld complete archs of %lld",
+                      interrupt_signal_name() ? interrupt_signal_name() : "another rank", (long long)n_complete,
+                      (long long)s.n_archs);
+    if ((rc = compute_ensembles(&s)) == 0 && !gt_none) {
+        const int n_rows = n_proxies + s.n_ens;
+        cs = calloc((size_t)N_PROTO * s.c.n_levels * (size_t)n_rows * 2, sizeof *cs);
         if (!cs) {
             rc = fail("memory", SIGEO_ERR_NO_MEMORY);
             goto done;
         }
         for (int p = 0; p < N_PROTO; p++)
             for (size_t l = 0; l < s.c.n_levels && s.c.proto[p]; l++)
-                for (int k = 0; k < n_proxies; k++)
+                for (int k = 0; k < n_rows; k++)
                     for (int sub = 0; sub < 2; sub++) {
                         cs[n_cs] = (corr_t){ .proto = p, .level = l, .proxy = k, .subset = sub };
                         correlate(&cs[n_cs], &s);
                         n_cs++;
                     }
-        print_table(&s, cs, n_cs);
+        if (rank0)
+            print_table(&s, cs, n_cs);
     }
-    if (rc == 0 && s.c.json)
+    /* rank 0 writes for the job; the others wait for it (a rank that exits
+     * non-zero first makes mpirun kill the job, rank 0 with it) */
+    if (rc == 0 && rank0 && s.c.json)
         rc = write_json(&s, cs, n_cs, interrupted);
-    if (rc == 0 && s.c.csv)
+    if (rc == 0 && rank0 && s.c.csv)
         rc = write_csv(&s);
-    if (rc == 0 && s.c.plot && n_cs)
+    if (rc == 0 && rank0 && s.c.plot && n_cs)
         rc = write_plots(&s, cs, n_cs);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, PROG ": writing to stdout failed: %s\n", strerror(errno));
+        rc = 1;
+    }
+    rc = prog_mpi_agree(rc, PROG);
 done:
     free(todo);
     free(cs);
     for (int64_t i = 0; i < s.n_archs; i++)
-        free(s.archs[i].pv);
+        free_arch(&s.archs[i]);
     free(s.archs);
+    free(s.ens);
     sigeo_model_destroy(s.super);
     sigeo_context_destroy(ctx);
     free_data(&s.d);

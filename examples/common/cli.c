@@ -221,3 +221,41 @@ int cli_fashion_mnist_dir_strict(const char *prog, char *buf, size_t size, const
         fprintf(stderr, "%s: %s\n", prog, why);
     return -1;
 }
+
+int cli_string(cli_t *c, const char *name, const char **out)
+{
+    const int r = cli_option(c, name);
+    if (r > 0)
+        *out = c->value;
+    return r;
+}
+
+int cli_int64_option(cli_t *c, const char *name, int64_t *out, int64_t min, int64_t max)
+{
+    const int r = cli_option(c, name);
+    return r > 0 && cli_int64(c, out, min, max) != 0 ? -1 : r;
+}
+
+int cli_double_option(cli_t *c, const char *name, double *out, double min, double max)
+{
+    const int r = cli_option(c, name);
+    return r > 0 && cli_double(c, out, min, max) != 0 ? -1 : r;
+}
+
+int cli_choice(cli_t *c, const char *name, const char *const *names, int n, int *out)
+{
+    const int r = cli_option(c, name);
+    if (r <= 0)
+        return r;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(c->value, names[i])) {
+            *out = i;
+            return 1;
+        }
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (i == n - 1 ? " or " : ", ") : "",
+                 names[i]);
+    cli_error(c, "%s: '%s' is not %s", name, c->value, list);
+    return -1;
+}

@@ -54,6 +54,21 @@ int cli_double(const cli_t *c, double *out, double min, double max);
 int cli_int64_list(const cli_t *c, int64_t *out, size_t cap, size_t *n_out, int64_t min, int64_t max);
 int cli_double_list(const cli_t *c, double *out, size_t cap, size_t *n_out, double min, double max);
 
+/* An option and its value in one call, so that a program's parser is one
+ * line per option: 0 if the current argument is not option `name`; 1 when
+ * it is and its value was stored in *out; -1 (message printed) when the
+ * value is missing or out of range. Chained with ||, the first match wins:
+ *
+ *   else if ((r = cli_string(&c, "--json", &json)) || (r = cli_int64_option(&c, "--jobs", &jobs, 1, 64)))
+ *       { if (r < 0) return 2; }
+ *
+ * cli_choice stores the index of the value in names[0..n) ("--protocol:
+ * 'x' is not per-arch, supernet or both" otherwise). */
+int cli_string(cli_t *c, const char *name, const char **out);
+int cli_int64_option(cli_t *c, const char *name, int64_t *out, int64_t min, int64_t max);
+int cli_double_option(cli_t *c, const char *name, double *out, double min, double max);
+int cli_choice(cli_t *c, const char *name, const char *const *names, int n, int *out);
+
 /* "prog: unknown argument 'x' (see --help)" */
 void cli_unknown(const cli_t *c);
 

@@ -2,6 +2,7 @@
 #include "interrupt.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static volatile sig_atomic_t got_signal;  /* the first signal number, 0 before *
  * and each must see its own count. Lock-free, so async-signal-safe. */
 static atomic_int n_signals;
 static const char *prog_name = "program";
+static volatile sig_atomic_t quiet; /* interrupt_set_quiet: no notice */
 
 /* Temporary files of atomic writes in progress. A slot's path is written
  * completely before its `used` flag is set, and the handler reads only
@@ -35,35 +37,86 @@ static void on_signal(int sig)
     int saved = errno;
     if (atomic_fetch_add(&n_signals, 1) == 0) {
         got_signal = sig;
-        say("\n");
-        say(prog_name);
-        say(sig == SIGTERM ? ": SIGTERM" : ": interrupted");
-        say("; stopping at the next safe point and writing what is complete (again to quit at once)\n");
+        if (!quiet) {
+            say("\n");
+            say(prog_name);
+            say(sig == SIGTERM ? ": SIGTERM" : sig == SIGUSR1 ? ": SIGUSR1" : ": interrupted");
+            say("; stopping at the next safe point and writing what is complete (again to quit at once)\n");
+        }
         errno = saved;
         return;
     }
     for (int i = 0; i < TEMP_SLOTS; i++)
         if (temp_used[i])
             unlink(temp_paths[i]);
-    say(prog_name);
-    say(": interrupted again; quitting without writing\n");
+    if (!quiet) {
+        say(prog_name);
+        say(": interrupted again; quitting without writing\n");
+    }
     _exit(PROGRAM_EXIT_INTERRUPTED);
 }
 
-int interrupt_install(const char *prog)
+static int install(int sig)
 {
-    if (prog)
-        prog_name = prog;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGINT);
     sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
     sa.sa_flags = SA_RESTART; /* reads and writes in progress carry on */
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+    return sigaction(sig, &sa, NULL);
+}
+
+/* The thread that takes the signals once they are blocked everywhere else. */
+static sigset_t waited;
+
+static void *waiter(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int sig;
+        if (sigwait(&waited, &sig) == 0)
+            on_signal(sig);
+    }
+    return NULL;
+}
+
+int interrupt_use_thread(void)
+{
+    sigemptyset(&waited);
+    sigaddset(&waited, SIGINT);
+    sigaddset(&waited, SIGTERM);
+    sigaddset(&waited, SIGUSR1);
+    int e = pthread_sigmask(SIG_BLOCK, &waited, NULL);
+    pthread_t t;
+    if (e == 0)
+        e = pthread_create(&t, NULL, waiter, NULL);
+    if (e == 0)
+        e = pthread_detach(t);
+    if (e != 0) {
+        errno = e;
         return -1;
+    }
     return 0;
+}
+
+int interrupt_also(int sig)
+{
+    return install(sig);
+}
+
+void interrupt_set_quiet(int on)
+{
+    quiet = on != 0;
+}
+
+int interrupt_install(const char *prog)
+{
+    if (prog)
+        prog_name = prog;
+    return install(SIGINT) != 0 || install(SIGTERM) != 0 ? -1 : 0;
 }
 
 int interrupt_requested(void)
@@ -81,6 +134,7 @@ const char *interrupt_signal_name(void)
     switch (got_signal) {
     case SIGINT: return "SIGINT";
     case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
     default: return NULL;
     }
 }

@@ -22,13 +22,30 @@
  * one-line notice. Returns 0, or -1 with errno set. */
 int interrupt_install(const char *prog);
 
+/* Makes `sig` (e.g. SIGUSR1, which Open MPI's mpirun forwards to every
+ * rank) behave as SIGINT and SIGTERM do. Returns 0, or -1 with errno set. */
+int interrupt_also(int sig);
+
+/* Call first in main, before any other thread exists: blocks SIGINT,
+ * SIGTERM and SIGUSR1 in this thread (every thread started later inherits
+ * that) and starts one thread that takes them with sigwait and does what
+ * the handler does. Then no signal lands in the middle of the compute
+ * threads (under mpirun, a SIGUSR1 delivered to a busy oneDNN/OpenMP thread
+ * was seen to abort a rank with a corrupted heap). Returns 0, or -1 with
+ * errno set. */
+int interrupt_use_thread(void);
+
+/* on = 1: the handler prints no notice (a worker process whose parent
+ * speaks for the program; the parent prints it once). */
+void interrupt_set_quiet(int on);
+
 /* 1 once SIGINT or SIGTERM arrived, else 0. Async-signal-safe to read. */
 int interrupt_requested(void);
 
 /* The signal that arrived first (SIGINT, SIGTERM), 0 if none. */
 int interrupt_signal(void);
 
-/* "SIGINT" / "SIGTERM" / NULL, for messages and JSON. */
+/* "SIGINT" / "SIGTERM" / "SIGUSR1" / NULL, for messages and JSON. */
 const char *interrupt_signal_name(void);
 
 /* Matches sigeo_cancel_fn and the cancel convention of sigeo_progress_fn:

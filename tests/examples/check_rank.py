@@ -8,6 +8,12 @@
   archs run alone into a fresh cache, then all four into that cache (two
   come from it) equal the one-shot run exactly;
 - --ground-truth FILE with the run's own accuracies gives its correlations;
+- the ensemble rows (zico+nwot+synflow by log-rank, mean rank, z-score):
+  every per-arch value equals an aggregate computed HERE from the JSON's
+  per-arch member values, and their correlations are checked as above;
+- incremental cache: a study with one proxy, then the same archs with more
+  proxies into that cache, computes only the missing ones without training
+  again (the cached seconds stay) and gives the from-scratch run's values;
 - bad input (unknown space, malformed NB201 string, out-of-range id, an
   accuracy file missing an arch) exits with status 2 and one error line.
 
@@ -103,6 +109,58 @@ def close(a, b):
     return abs(a - b) <= 1e-9
 
 
+def ens_value(v):
+    if isinstance(v, str):
+        return float("inf") if v == "inf" else float("-inf")
+    return v
+
+
+def aggregate(cols, method):
+    """cols[p][c]: proxy p's score of candidate c; the reference of sigeo_stats_aggregate."""
+    n = len(cols[0])
+    if method == "z-score":
+        if not all(math.isfinite(v) for col in cols for v in col):
+            return None
+        out = [0.0] * n
+        for col in cols:
+            m = sum(col) / n
+            sd = math.sqrt(sum((v - m) ** 2 for v in col) / n)
+            for c in range(n):
+                out[c] += (col[c] - m) / sd if sd > 0 else 0.0
+        return out
+    rk = [ranks(col) for col in cols]
+    if method == "log-rank":
+        return [sum(math.log(r[c] / n) for r in rk) for c in range(n)]
+    return [sum(r[c] for r in rk) / len(rk) for c in range(n)]
+
+
+def check_ensembles(d):
+    names = {e["name"]: e for e in d["ensembles"]}
+    check(set(names) == {"zico+nwot+synflow/" + m for m in ("log-rank", "mean-rank", "z-score")},
+          "ensemble rows %r" % sorted(names))
+    checked = 0
+    for e in d["ensembles"]:
+        for proto in ("per-arch", "supernet"):
+            for lv in ("0", "50"):
+                cols = [[ens_value(a["proxies"][proto][lv][m]) for a in d["archs"]] for m in e["members"]]
+                want = aggregate(cols, e["method"])
+                got = [a["ensembles"][proto][lv].get(e["name"]) for a in d["archs"]]
+                if want is None:
+                    check(all(g is None for g in got), "%s %s@%s: values for non-finite members" % (e["name"], proto, lv))
+                    continue
+                check(all(close(g, w) for g, w in zip(got, want)), "%s %s@%s: study %r, reference %r"
+                      % (e["name"], proto, lv, got, want))
+                checked += 1
+    check(checked >= 6, "ensemble values checked: %d" % checked)
+
+
+def row_of(a, proto, lv, name):
+    if "/" in name:  # an ensemble row
+        v = a["ensembles"][proto][lv].get(name)
+        return float("-inf") if v is None else v
+    return value(a["proxies"][proto][lv][name])
+
+
 def check_correlations(d):
     check(len(d["archs"]) == 4, "4 archs in the JSON")
     check(sum(a["degenerate"] for a in d["archs"]) == 1, "one degenerate arch flagged")
@@ -110,7 +168,7 @@ def check_correlations(d):
     for c in d["correlations"]:
         lv = "%g" % c["level"]
         archs = [a for a in d["archs"] if c["subset"] == "all" or not a["degenerate"]]
-        x = [value(a["proxies"][c["protocol"]][lv][c["proxy"]]) for a in archs]
+        x = [row_of(a, c["protocol"], lv, c["proxy"]) for a in archs]
         y = [a["test_acc"] for a in archs]
         check(c["n"] == len(archs), "n of %s" % c)
         for key, want in (("spearman", spearman(x, y)), ("kendall", kendall(x, y))):
@@ -119,7 +177,7 @@ def check_correlations(d):
             if c[key] is not None and c[key + "_lo"] is not None:
                 check(c[key + "_lo"] - 1e-12 <= c[key] <= c[key + "_hi"] + 1e-12, "interval of %s" % c)
         seen += 1
-    check(seen == 2 * 2 * 7 * 2, "every protocol x level x proxy x subset correlated (%d)" % seen)
+    check(seen == 2 * 2 * (7 + 3) * 2, "every protocol x level x (proxy + ensemble) x subset correlated (%d)" % seen)
     check(any(c["spearman"] is not None for c in d["correlations"]), "some correlation is defined")
 
 
@@ -142,6 +200,7 @@ def main():
                            "--plot", svg1])
         d1 = json.load(open(j1))
         check_correlations(d1)
+        check_ensembles(d1)
         check(d1.get("schema") == {"name": "sigeo-rank.result", "version": 1} and d1.get("program") == "sigeo-rank"
               and d1.get("interrupted") is False and d1.get("completed") == {"archs": 4, "of_archs": 4}
               and all(a.get("complete") is True for a in d1["archs"]), "JSON provenance block: %r"
@@ -163,6 +222,22 @@ def main():
         d2 = json.load(open(j2))
         check(per_arch_values(d1) == per_arch_values(d2), "resumed per-arch values equal one run's")
         check(d1["correlations"] == d2["correlations"], "resumed correlations equal one run's")
+
+        # incremental: nwot alone, then every QUICK proxy into the same cache
+        ci = os.path.join(tmp, "ci")
+        only = QUICK[:QUICK.index("--proxies")] + ["--proxies", "nwot"] + QUICK[QUICK.index("--proxies") + 2:]
+        ji1, ji2 = os.path.join(tmp, "inc1.json"), os.path.join(tmp, "inc2.json")
+        run(prog, only + ["--archs", archs, "--cache", ci, "--protocol", "per-arch", "--json", ji1])
+        p = run(prog, [a for a in QUICK if a != "--no-progress"] + ["--archs", archs, "--cache", ci, "--protocol",
+                                                                    "per-arch", "--json", ji2])
+        check("4 cached archs lack some proxies" in p.stderr, "incremental: no note of the partial runs:\n" + p.stderr)
+        i1, i2 = json.load(open(ji1)), json.load(open(ji2))
+        for a1, a2, a0 in zip(i1["archs"], i2["archs"], d1["archs"]):
+            check(a2["seconds"] == a1["seconds"] and a2["test_acc"] == a1["test_acc"] == a0["test_acc"],
+                  "incremental: arch %s trained again (seconds %r then %r)" % (a1["arch"], a1["seconds"], a2["seconds"]))
+            check(a2["proxies"]["per-arch"] == a0["proxies"]["per-arch"],
+                  "incremental: arch %s per-arch values differ from the from-scratch run:\n%r\n%r"
+                  % (a1["arch"], a2["proxies"]["per-arch"], a0["proxies"]["per-arch"]))
 
         # accuracies from a file (ids for nb201 archs)
         acc = os.path.join(tmp, "acc.csv")

@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 fails = []
 progs = dict(a.split("=", 1) for a in sys.argv[1:])
@@ -279,6 +280,31 @@ if "sigeo-nas" in progs:
                                       "grad_norm+l2_norm+params", "--aggregate", "mean-rank", "--quiet"], timeout=500)
         check(q.returncode == 0 and q.stderr == "", "sigeo-nas --proxy grad_norm+l2_norm+params: rc %d, stderr %r"
               % (q.returncode, q.stderr))
+
+# --------- sigeo-rank: a malformed --archs line, an incomplete --ground-truth file:
+# exit 2 before any data is loaded (the --data-dir given does not exist: a
+# program that loaded first would complain about it instead)
+if "sigeo-rank" in progs:
+    exe = progs["sigeo-rank"]
+    with tempfile.TemporaryDirectory(prefix="conventions-rank-early-") as tmp:
+        archs, bad, gt = (os.path.join(tmp, f) for f in ("archs.txt", "bad.txt", "gt.csv"))
+        with open(archs, "w") as f:
+            f.write("10\n20\n30\n")
+        with open(bad, "w") as f:
+            f.write("10\n|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|\n")
+        with open(gt, "w") as f:
+            f.write("id,test_acc\n10,50\n20,60\n")
+        for args, says in ((["--archs", bad], bad + " line 2"), (["--archs", archs, "--ground-truth", gt],
+                                                                     "has no test_acc for arch")):
+            t0 = time.time()
+            r = run([exe, "--data-dir", "/nonexistent-data", "--cache", os.path.join(tmp, "c")] + args, timeout=120,
+                    cwd=tmp)
+            check(r.returncode == 2 and says in r.stderr and "/nonexistent-data" not in r.stderr
+                  and r.stderr.count("\n") == 1,
+                  "sigeo-rank %s: want exit 2 and one line naming '%s' before the data, got rc %d %r"
+                  % (args, says, r.returncode, r.stderr))
+            check(time.time() - t0 < 30, "sigeo-rank %s: %.0f s before the usage error" % (args, time.time() - t0))
+            check(not os.path.exists(os.path.join(tmp, "c")), "sigeo-rank %s: the cache was created" % args)
 
 # --------- sigeo-rank: progress lines in a log, JSON keys, --json replaced, --quiet
 if "sigeo-rank" in progs:

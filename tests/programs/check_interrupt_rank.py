@@ -9,6 +9,10 @@ worker processes (space mlp, per-arch protocol, a few seconds per arch):
     "complete"; --csv written; no temporary file left; no worker left.
  2. SIGTERM to the parent alone (kill PID): the same, "signal": "SIGTERM"
     (the parent passes it on to its workers).
+ In both, the "stopping at the next safe point" notice is printed once (by
+ the parent, not once more per worker), and the log shows the workers'
+ per-step progress ("arch A step s/T", forwarded through a pipe) before the
+ first arch is complete.
  3. SIGINT then SIGTERM right away: exit 130 at once, a pre-existing --json
     byte for byte unchanged, and the workers gone with the parent.
 
@@ -34,7 +38,8 @@ if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DA
 N = 12
 ARGS = ["--space", "mlp", "--sample", str(N), "--train-rows", "25600", "--test-rows", "500", "--epochs", "2",
         "--levels", "0", "--protocol", "per-arch", "--proxies", "zico,params", "--resamples", "20", "--jobs", "2"]
-DONE = re.compile(r"proxies ([1-9]\d*)/%d" % N)
+DONE = re.compile(r"([1-9]\d*)/%d archs done" % N)
+STEP = re.compile(r"0/%d archs done; worker \d: arch [0-9,]+ step \d+/\d+" % N)
 
 
 def check(cond, what):
@@ -98,6 +103,11 @@ for how in ("SIGINT to the group", "SIGTERM to the parent"):
             check(False, "%s: no exit within 120 s" % how)
             continue
         check(p.returncode == 130, "%s: rc %d, stderr %s" % (how, p.returncode, "".join(lines)))
+        time.sleep(0.2)  # the reader thread's last lines
+        notices = [x for x in lines if "stopping at the next safe point" in x]
+        check(len(notices) == 1, "%s: the interrupt notice printed %d times" % (how, len(notices)))
+        check(any(STEP.search(x) for x in lines), "%s: no per-step progress line before the first arch was done:\n%s"
+              % (how, "".join(lines)))
         check(group_gone(p.pid), "%s: worker processes left" % how)
         try:
             doc = json.load(open(out))

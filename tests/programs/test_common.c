@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "interrupt.h"
 #include "json_out.h"
 #include "output.h"
@@ -341,6 +342,111 @@ START_TEST(without_a_signal_nothing_is_requested)
 }
 END_TEST
 
+/* SIGUSR1 (what mpirun forwards) made a first interrupt; quiet: no notice. */
+START_TEST(an_extra_signal_interrupts_and_quiet_says_nothing)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        if (interrupt_install("child") != 0 || interrupt_also(SIGUSR1) != 0)
+            _exit(10);
+        raise(SIGUSR1); /* noticed, with one line */
+        if (!interrupt_requested() || strcmp(interrupt_signal_name(), "SIGUSR1"))
+            _exit(11);
+        interrupt_reset();
+        interrupt_set_quiet(1);
+        raise(SIGUSR1); /* noticed silently */
+        _exit(interrupt_requested() ? 0 : 12);
+    }
+    close(fds[1]);
+    char text[1024] = "";
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof text - 1 && (k = read(fds[0], text + n, sizeof text - 1 - n)) > 0)
+        n += (size_t)k;
+    text[n] = 0;
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_str_contains(text, "child: SIGUSR1; stopping");
+    ck_assert_ptr_null(strstr(strstr(text, "stopping") + 1, "stopping")); /* once: the quiet one said nothing */
+}
+END_TEST
+
+/* The signal thread: signals blocked in the caller, taken by sigwait. */
+START_TEST(a_signal_thread_takes_the_signals)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (interrupt_use_thread() != 0 || interrupt_install("child") != 0 || interrupt_also(SIGUSR1) != 0)
+            _exit(10);
+        interrupt_set_quiet(1);
+        kill(getpid(), SIGUSR1); /* process-directed: the waiting thread takes it */
+        for (int i = 0; i < 200 && !interrupt_requested(); i++)
+            nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+        if (!interrupt_requested() || interrupt_signal() != SIGUSR1)
+            _exit(11);
+        kill(getpid(), SIGTERM); /* the second: _exit(130) from that thread */
+        for (int i = 0; i < 200; i++)
+            nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+        _exit(12);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), PROGRAM_EXIT_INTERRUPTED);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- cli */
+
+START_TEST(an_option_and_its_value_in_one_call)
+{
+    static char words[] = "prog\0--json\0a.json\0--jobs=3\0--lr\0" "0.5\0--mode\0tiny\0--jobs\0" "99\0--mode\0huge\0--lr";
+    char *argv[14];
+    char *w = words;
+    for (int i = 0; i < 13; i++, w += strlen(w) + 1)
+        argv[i] = w;
+    argv[13] = NULL;
+    const int argc = 13;
+    cli_t c;
+    cli_init(&c, "prog", argc, argv);
+    const char *json = NULL;
+    int64_t jobs = 0;
+    double lr = 0;
+    int mode = -1;
+    static const char *const modes[3] = { "scaled", "tiny", "full" };
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_int64_option(&c, "--jobs", &jobs, 1, 64), 0); /* another option: nothing taken */
+    ck_assert_int_eq(cli_string(&c, "--json", &json), 1);
+    ck_assert_str_eq(json, "a.json");
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_int64_option(&c, "--jobs", &jobs, 1, 64), 1);
+    ck_assert_int_eq(jobs, 3);
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_double_option(&c, "--lr", &lr, 0, 1), 1);
+    ck_assert(lr == 0.5);
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_choice(&c, "--mode", modes, 3, &mode), 1);
+    ck_assert_int_eq(mode, 1);
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_int64_option(&c, "--jobs", &jobs, 1, 64), -1); /* 99 out of range */
+    ck_assert_int_eq(jobs, 3);
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_choice(&c, "--mode", modes, 3, &mode), -1); /* not a choice */
+    ck_assert_int_eq(mode, 1);
+    ck_assert_ptr_nonnull(cli_next(&c));
+    ck_assert_int_eq(cli_double_option(&c, "--lr", &lr, 0, 1), -1); /* no value */
+}
+END_TEST
+
 /* --------------------------------------------------------------- plots */
 
 /* 1 if s[0..n) contains `needle`. */
@@ -517,6 +623,11 @@ int main(void)
     tc = tcase_create("interrupt");
     tcase_add_test(tc, first_signal_sets_the_flag_second_quits_and_cleans_up);
     tcase_add_test(tc, without_a_signal_nothing_is_requested);
+    tcase_add_test(tc, an_extra_signal_interrupts_and_quiet_says_nothing);
+    tcase_add_test(tc, a_signal_thread_takes_the_signals);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_add_test(tc, an_option_and_its_value_in_one_call);
     suite_add_tcase(s, tc);
     tc = tcase_create("plots");
     tcase_add_test(tc, line_chart_of_cycles_has_whole_number_ticks);

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""`mpirun -np 2 sigeo-rank` just works (issue 17), on a quick nb201-fmnist
+study of 3 archs, both protocols, under tests/mpi/mpirun.sh (loopback,
+oversubscribed, a timeout so that a hang fails):
+
+ 1. np 2 gives the single-process run's JSON: every per-arch value
+    (accuracies, losses, every proxy at every level and protocol) and every
+    correlation, equal exactly (timings aside); rank 0 alone prints the table.
+ 2. Resume under MPI: the np 2 run again on its own cache computes nothing
+    (every arch from the cache) and gives the same JSON.
+ 3. A rank that fails (MPMD: rank 1 gets a --data-dir that does not exist)
+    ends the job at once: non-zero exit, one message on rank 0 naming
+    rank 1 and the directory, no hang.
+ 4. Interrupts (Open MPI 4.1's mpirun: SIGINT/SIGTERM become SIGTERM to every
+    rank, SIGKILL a second later (odls_base_sigkill_timeout), exit 1;
+    SIGUSR1 is forwarded as is):
+    - SIGINT to mpirun mid-study: mpirun ends within seconds; the
+      pre-existing --json is byte for byte untouched or replaced by valid
+      JSON marked "interrupted": true (atomic writes: never a prefix);
+    - SIGUSR1 to mpirun: every rank stops at its next step, rank 0 writes
+      the complete archs ("interrupted": true, "signal": "SIGUSR1"), exit 130.
+ 5. sigeo-nas under mpirun, SIGINT to mpirun during the search: ends within
+    seconds, its pre-existing --out untouched or valid JSON.
+
+usage: check_rank_mpi.py MPIRUN_SH SIGEO_RANK SIGEO_NAS
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+mpirun_sh, rank, nas = (os.path.abspath(a) for a in sys.argv[1:4])
+if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DATA_DIR", ""),
+                                                         "/usr/share/datasets/fashion-mnist"] if d
+           for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
+    print("SKIP: Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+    sys.exit(77)
+fails = []
+ARCHS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+         "10020", "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|nor_conv_1x1~2|"]
+QUICK = ["--quick", "--train-rows", "256", "--test-rows", "100", "--levels", "0,50", "--resamples", "50",
+         "--proxies", "nwot,zico,synflow,neg-loss", "--threads", "1"]
+
+
+def check(cond, what):
+    if not cond:
+        fails.append(what)
+    return cond
+
+
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if "second" not in k and k not in ("argv", "jobs", "threads")}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+
+
+def mpirun(np, args, timeout=300, env=None):
+    return subprocess.run([mpirun_sh, str(np), str(timeout), rank] + args, capture_output=True, text=True,
+                          env=env)
+
+
+with tempfile.TemporaryDirectory(prefix="rank-mpi-") as tmp:
+    archs = os.path.join(tmp, "archs.txt")
+    open(archs, "w").write("\n".join(ARCHS) + "\n")
+    base = QUICK + ["--archs", archs]
+    one = subprocess.run([rank] + base + ["--cache", tmp + "/c1", "--json", tmp + "/one.json", "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    check(one.returncode == 0, "single process: rc %d\n%s" % (one.returncode, one.stderr))
+    two = mpirun(2, base + ["--cache", tmp + "/c2", "--json", tmp + "/two.json"])
+    check(two.returncode == 0, "np 2: rc %d\n%s%s" % (two.returncode, two.stdout, two.stderr))
+    if not fails:
+        a, b = json.load(open(tmp + "/one.json")), json.load(open(tmp + "/two.json"))
+        for key in ("archs", "correlations", "ensembles"):
+            check(strip(a[key]) == strip(b[key]), "np 2 differs from one process in '%s'" % key)
+        n_tables = two.stdout.count("rank correlation with test accuracy")
+        check(n_tables == 4, "np 2 printed %d tables (rank 0 alone: 4)" % n_tables)
+        check("2 MPI ranks" in two.stderr, "np 2: no '2 MPI ranks' note:\n" + two.stderr)
+        # 2. resume: everything from the cache
+        again = mpirun(2, base + ["--cache", tmp + "/c2", "--json", tmp + "/again.json"])
+        check(again.returncode == 0, "np 2 resumed: rc %d\n%s" % (again.returncode, again.stderr))
+        check("3 archs from the cache" in again.stderr, "np 2 resumed: not from the cache:\n" + again.stderr)
+        if again.returncode == 0:
+            c = json.load(open(tmp + "/again.json"))
+            check(strip(c["archs"]) == strip(b["archs"]) and strip(c["correlations"]) == strip(b["correlations"]),
+                  "np 2 resumed differs")
+    # 3. one rank cannot read its data: MPMD, rank 1 with a bad --data-dir
+    t0 = time.time()
+    env = dict(os.environ)
+    p = subprocess.run([mpirun_sh, "1", "120", rank] + base + ["--cache", tmp + "/c3", "--quiet", ":", "-np", "1",
+                        rank] + base + ["--cache", tmp + "/c3", "--quiet", "--data-dir", "/nonexistent/fmnist"],
+                       capture_output=True, text=True)
+    check(p.returncode not in (0, 124, 137), "failing rank: rc %d (want a failure, no timeout)" % p.returncode)
+    msgs = [x for x in p.stderr.splitlines() if "rank 1" in x and "/nonexistent/fmnist" in x]
+    check(len(msgs) == 1, "failing rank: want one message naming rank 1 and the directory:\n" + p.stderr)
+    check(time.time() - t0 < 60, "failing rank: took %.0f s" % (time.time() - t0))
+
+    # 4. interrupts under mpirun: a longer study (the signal lands mid-run)
+    LONG = ["--quick", "--train-rows", "1024", "--test-rows", "100", "--epochs", "2", "--levels", "0",
+            "--protocol", "per-arch", "--proxies", "nwot", "--sample", "6", "--resamples", "20", "--threads", "1"]
+    for sig in (signal.SIGINT, signal.SIGUSR1):
+        out = os.path.join(tmp, "int.json")
+        old = "{ the previous results " * 500
+        open(out, "w").write(old)
+        q = subprocess.Popen([mpirun_sh, "2", "300", rank] + LONG + ["--cache", tmp + "/c4-%d" % sig, "--json", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, SIGEO_PROGRESS_INTERVAL="0.2"))
+        # wait for the first arch of rank 0 to be done (its cache file), then signal mpirun
+        end = time.time() + 200
+        while time.time() < end and q.poll() is None:
+            d = tmp + "/c4-%d" % sig
+            if os.path.isdir(d) and any(f.endswith(".txt") for f in os.listdir(d)):
+                break
+            time.sleep(0.2)
+        t0 = time.time()
+        # mpirun.sh execs timeout, which passes SIGINT on but not SIGUSR1: signal mpirun itself
+        target = q.pid
+        try:
+            kids = open("/proc/%d/task/%d/children" % (q.pid, q.pid)).read().split()
+            target = int(kids[0]) if kids else q.pid
+        except OSError:
+            pass
+        os.kill(target, sig)
+        try:
+            so, se = q.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            q.kill()
+            so, se = q.communicate()
+            check(False, "%s: mpirun still running 60 s after the signal" % sig.name)
+            continue
+        took = time.time() - t0
+        text = open(out).read()
+        if sig == signal.SIGUSR1:
+            check(q.returncode == 130, "SIGUSR1: rc %d (want 130)\n%s" % (q.returncode, se))
+            try:
+                doc = json.loads(text)
+                check(doc.get("interrupted") is True and doc.get("signal") == "SIGUSR1",
+                      "SIGUSR1: interrupted %r signal %r" % (doc.get("interrupted"), doc.get("signal")))
+                done = [a for a in doc["archs"] if a["complete"]]
+                check(1 <= len(done) < 6, "SIGUSR1: %d complete archs (want some, not all)" % len(done))
+            except ValueError:
+                check(False, "SIGUSR1: --json not valid JSON")
+        else:
+            check(q.returncode != 0, "SIGINT: rc 0")
+            if text != old:
+                try:
+                    check(json.loads(text).get("interrupted") is True, "SIGINT: the new --json is not 'interrupted'")
+                except ValueError:
+                    check(False, "SIGINT: --json neither untouched nor valid JSON")
+        print("%s to mpirun: exit %d after %.1f s, --json %s" % (sig.name, q.returncode, took,
+                                                                 "untouched" if text == old else "rewritten"))
+
+    # 5. sigeo-nas under mpirun, SIGINT during its search
+    out = os.path.join(tmp, "nas.json")
+    old = "{ the previous results " * 500
+    open(out, "w").write(old)
+    q = subprocess.Popen([mpirun_sh, "2", "300", nas, "--rows", "6000", "--preset", "tiny", "--population", "8",
+                          "--sample", "4", "--children", "3", "--cycles", "200", "--top-k", "1", "--batch", "64",
+                          "--warmup", "0.1", "--threads", "1", "--out", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    t0 = time.time()
+    q.send_signal(signal.SIGINT)
+    try:
+        q.communicate(timeout=60)
+        text = open(out).read()
+        check(q.returncode != 0, "sigeo-nas SIGINT: rc 0")
+        check(text == old or json.loads(text).get("interrupted") is True, "sigeo-nas SIGINT: --out rewritten "
+              "without 'interrupted'")
+        print("sigeo-nas: SIGINT to mpirun: exit %d after %.1f s, --out %s" % (q.returncode, time.time() - t0,
+                                                                              "untouched" if text == old else "rewritten"))
+    except subprocess.TimeoutExpired:
+        q.kill()
+        check(False, "sigeo-nas: mpirun still running 60 s after SIGINT")
+    except ValueError:
+        check(False, "sigeo-nas SIGINT: --out neither untouched nor valid JSON")
+
+for f in fails:
+    print("FAIL:", f)
+print("%d checks failed" % len(fails))
+sys.exit(1 if fails else 0)
