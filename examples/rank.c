@@ -1071,12 +1071,19 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
             break;
         }
         if (p == 0) {
-            /* Signals reach a worker through the parent alone: a Ctrl-C (sent
-             * to the whole group) is ignored here, the parent passes the
-             * first signal on as one SIGTERM (the worker then stops after its
-             * arch, silently: the parent said it), and a worker dies with the
-             * parent (a second signal _exits the parent). */
+            /* Signals reach a worker through the parent alone: SIGINT and
+             * SIGTERM (a Ctrl-C, `kill -TERM -PGID`, `timeout`, a batch
+             * system: all sent to the whole group) are ignored here, the
+             * parent passes the first signal on as one SIGUSR1 (the worker
+             * then stops after its arch, silently: the parent said it), and
+             * a worker dies with the parent (a second signal _exits the
+             * parent). Were SIGTERM handled here too, a group SIGTERM plus
+             * the parent's would count as two, the worker would quit at
+             * once with status 130, and the parent would write nothing. */
             signal(SIGINT, SIG_IGN);
+            signal(SIGTERM, SIG_IGN);
+            if (interrupt_also(SIGUSR1) != 0)
+                _exit(1);
             interrupt_set_quiet(1);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() == 1)
@@ -1113,7 +1120,7 @@ static int run_jobs(study_t *s, const int64_t *todo, int64_t n, job_fn fn, int p
         if (interrupt_requested() && !forwarded) {
             for (int64_t w = 0; w < started; w++)
                 if (pids[w] > 0)
-                    kill(pids[w], SIGTERM);
+                    kill(pids[w], SIGUSR1);
             forwarded = true;
         }
         step_msg_t m;

@@ -9,6 +9,10 @@ worker processes (space mlp, per-arch protocol, a few seconds per arch):
     "complete"; --csv written; no temporary file left; no worker left.
  2. SIGTERM to the parent alone (kill PID): the same, "signal": "SIGTERM"
     (the parent passes it on to its workers).
+ 2b. SIGTERM to the whole group (`timeout`, `kill -TERM -PGID`, a batch
+    system): the same as 2 — the workers count the group's SIGTERM and the
+    parent's relay as one stop, not as a second signal that quits at once
+    (which left no --json at all before).
  In both, the "stopping at the next safe point" notice is printed once (by
  the parent, not once more per worker), and the log shows the workers'
  per-step progress ("arch A step s/T", forwarded through a pipe) before the
@@ -87,13 +91,15 @@ def temporaries(tmp):
     return [os.path.join(d, f) for d, _, fs in os.walk(tmp) for f in fs if f.startswith(".")]
 
 
-for how in ("SIGINT to the group", "SIGTERM to the parent"):
+for how in ("SIGINT to the group", "SIGTERM to the parent", "SIGTERM to the group"):
     with tempfile.TemporaryDirectory(prefix="interrupt-rank-") as tmp:
         out, csv_out = os.path.join(tmp, "r.json"), os.path.join(tmp, "r.csv")
         p = start(tmp, ["--json", out, "--csv", csv_out])
         lines = wait_for(p, DONE)
         if how.startswith("SIGINT"):
             os.killpg(p.pid, signal.SIGINT)
+        elif how.endswith("group"):
+            os.killpg(p.pid, signal.SIGTERM)
         else:
             p.send_signal(signal.SIGTERM)
         try:
