@@ -57,6 +57,7 @@ typedef struct config {
     double retrain_epochs;
     uint64_t seed;
     int64_t threads;
+    int64_t workers;         /* top-k retrains at once (0 = auto) */
     int32_t scope;
     int64_t finetune;        /* one-shot: head fine-tune steps (0 = none) */
     int compare;
@@ -116,6 +117,7 @@ static void usage(void)
            "  --retrain-epochs E   epochs of each from-scratch training (default 1)\n"
            "  --seed S             seed of data, weights and search (default 1)\n"
            "  --threads N          compute threads (default 0 = all cores)\n"
+           "  --workers W          candidates retrained at once, one thread each (default 0 = --threads)\n"
            "  --finetune T         one-shot: fine-tune the inherited head for T steps before scoring (NASRec:\n"
            "                       500; default 0 = the no-fine-tune ablation)\n"
            "  --compare            run random, zico-0, zico-1, sigeo-0, sigeo-1 and one-shot (100%%) on the\n"
@@ -235,6 +237,9 @@ static int parse(config_t *c, int argc, char **argv)
                 return -1;
         } else if ((r = cli_option(&cl, "--threads")) != 0) {
             if (r < 0 || cli_int64(&cl, &c->threads, 0, 1024))
+                return -1;
+        } else if ((r = cli_option(&cl, "--workers")) != 0) {
+            if (r < 0 || cli_int64(&cl, &c->workers, 0, 1024))
                 return -1;
         } else if ((r = cli_option(&cl, "--cache")) != 0) {
             if (r < 0)
@@ -780,6 +785,7 @@ static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t 
     o.one_shot = &os;
     o.k = (uint32_t)c->k;
     o.top_k = c->top_k;
+    o.workers = (int32_t)c->workers;
     o.retrain_epochs = c->retrain_epochs;
     o.progress = on_progress; /* also the way to stop: it returns interrupt_requested() */
     o.progress_user = w;
@@ -1287,7 +1293,7 @@ static void print_compare(const config_t *c, const run_log_t *logs, size_t n)
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
+                   256, 1.0, 1, 0, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
     if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
         return PROGRAM_EXIT_FAILURE;
     c.argc = argc;

@@ -34,8 +34,22 @@ typedef struct layout {
     bool wide_ids; /* int64 ids instead of int32 */
 } layout_t;
 
+static void free_view_buffers(sigeo_dataset_t *ds)
+{
+    sigeo__free(ds->order);
+    sigeo__free(ds->view_dense);
+    sigeo__free(ds->view_ids);
+    sigeo__free(ds->view_offsets);
+    sigeo__free(ds->view_labels);
+    sigeo__free(ds->view_targets);
+}
+
 static void free_arrays(sigeo_dataset_t *ds)
 {
+    if (ds->lender) {
+        free_view_buffers(ds); /* the rows are the lender's */
+        return;
+    }
     if (ds->mapping) {
         /* The row arrays belong to the mapping. */
         ds->dense = NULL;
@@ -53,12 +67,32 @@ static void free_arrays(sigeo_dataset_t *ds)
     sigeo__free(ds->labels);
     sigeo__free(ds->targets);
     sigeo__free(ds->table_sizes);
-    sigeo__free(ds->order);
-    sigeo__free(ds->view_dense);
-    sigeo__free(ds->view_ids);
-    sigeo__free(ds->view_offsets);
-    sigeo__free(ds->view_labels);
-    sigeo__free(ds->view_targets);
+    free_view_buffers(ds);
+}
+
+sigeo_status_t sigeo__dataset_borrow(sigeo_dataset_t **out, const sigeo_dataset_t *ds)
+{
+    *out = NULL;
+    sigeo_dataset_t *c = sigeo__calloc(1, sizeof *c);
+    int64_t *order = ds->order ? sigeo__calloc((size_t)ds->n_rows, sizeof *order) : NULL;
+    if (!c || (ds->order && !order)) {
+        sigeo__free(c);
+        sigeo__free(order);
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "borrowing a dataset of %lld rows: out of memory",
+                           (long long)ds->n_rows);
+    }
+    *c = *ds; /* the row arrays, shapes and counts, shared */
+    c->lender = ds->lender ? ds->lender : ds;
+    c->order = order;
+    if (order)
+        memcpy(order, ds->order, (size_t)ds->n_rows * sizeof *order);
+    c->view_cap_rows = c->view_cap_ids = 0;
+    c->view_dense = c->view_targets = NULL;
+    c->view_ids = c->view_offsets = NULL;
+    c->view_labels = NULL;
+    c->err = (sigeo__errbuf_t){ { 0 } };
+    *out = c;
+    return SIGEO_OK;
 }
 
 SIGEO_API void sigeo_dataset_destroy(sigeo_dataset_t *ds)

@@ -71,6 +71,10 @@ struct sigeo_dataset {
     float *view_targets;
 
     sigeo__errbuf_t err;
+
+    /* A borrowed view (sigeo__dataset_borrow): every array above `order`
+     * belongs to `lender`; this one owns only its order and view buffers. */
+    const struct sigeo_dataset *lender;
 };
 
 /* Shape of a dataset made by a reader: fixed-width parts and one id per
@@ -107,6 +111,14 @@ static inline int64_t sigeo__dataset_phys(const sigeo_dataset_t *ds, int64_t r)
 {
     return ds->rowmap ? ds->rowmap[r] : r;
 }
+
+/* A second handle on `ds`'s rows for another thread: it shares every
+ * row array (no row is copied) and has its own batch-view buffers, order
+ * (a copy of ds's) and message, so two threads can read batches of the
+ * same data at once (a dataset's views are per handle). `ds` must outlive
+ * it and must not change (shuffle, append) while it lives; destroyed with
+ * sigeo_dataset_destroy. SIGEO_ERR_NO_MEMORY. */
+sigeo_status_t sigeo__dataset_borrow(sigeo_dataset_t **out, const sigeo_dataset_t *ds);
 
 /* After a reader has filled n_rows rows: counts ids and classes. */
 void sigeo__dataset_finish(sigeo_dataset_t *ds);
