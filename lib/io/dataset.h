@@ -8,6 +8,7 @@
 
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/borrow.h"
 #include "sigeo/data.h"
 
 /* Storage, in storage order:
@@ -123,14 +124,6 @@ static inline int64_t sigeo__dataset_phys(const sigeo_dataset_t *ds, int64_t r)
         return ds->rowbase[r / SIGEO__ROWBLOCK] + ds->rowoff[r];
     return ds->rowmap ? ds->rowmap[r] : r;
 }
-
-/* A second handle on `ds`'s rows for another thread: it shares every
- * row array (no row is copied) and has its own batch-view buffers, order
- * (a copy of ds's) and message, so two threads can read batches of the
- * same data at once (a dataset's views are per handle). `ds` must outlive
- * it and must not change (shuffle, append) while it lives; destroyed with
- * sigeo_dataset_destroy. SIGEO_ERR_NO_MEMORY. */
-sigeo_status_t sigeo__dataset_borrow(sigeo_dataset_t **out, const sigeo_dataset_t *ds);
 
 /* After a reader has filled n_rows rows: counts ids and classes. */
 void sigeo__dataset_finish(sigeo_dataset_t *ds);

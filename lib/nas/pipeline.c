@@ -9,9 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/context.h"
 #include "core/parallel.h"
-#include "io/dataset.h"
+#include "io/borrow.h"
 #include "nas/nas_internal.h"
 #include "nn/probe.h"
 
