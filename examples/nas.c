@@ -1162,6 +1162,7 @@ static void json_config(json_out_t *j, const config_t *c, const data_t *d)
     json_out_key_int(j, "finetune", c->finetune);
     json_out_key_int(j, "seed", (int64_t)c->seed);
     json_out_key_int(j, "threads", c->threads);
+    json_out_key_int(j, "workers", c->workers);
     json_out_end_object(j);
 }
 
