@@ -108,7 +108,8 @@ typedef enum sigeo_nas_phase {
 
 /* One progress report. Warm-up: step/total = training steps; search:
  * evaluations so far / the planned count; retrain: steps over all
- * candidates together (candidate = which one, 0-based). */
+ * candidates together (candidate = which one, 0-based; with several
+ * workers, the one that reported last). */
 typedef struct sigeo_nas_progress {
     uint32_t struct_size;
     int32_t phase;           /* sigeo_nas_phase_t */
