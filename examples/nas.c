@@ -39,6 +39,7 @@
 #include "provenance.h"
 #include "sigeo/io.h"
 #include "sigeo/nas.h"
+#include "sigeo/stats.h"
 #include "svg_lines.h"
 
 #define PROG "sigeo-nas"
@@ -68,6 +69,8 @@ typedef struct config {
     int argc;                /* the command line, for the JSON's provenance */
     char **argv;
     char fmnist_dir[4096];   /* fashion-mnist: the directory found before any work */
+    int32_t aggregate;       /* --aggregate: sigeo_rank_aggregation_t of an ensemble --proxy a+b+... */
+    int aggregate_given;
 } config_t;
 
 /* The progress reporter, so an error message starts on a line of its own
@@ -106,7 +109,10 @@ static void usage(void)
            "  --cache FILE         read the data memory-mapped from FILE; if FILE does not exist, write it\n"
            "                       first from --data (a Criteo TSV is streamed); --data/--rows then unused\n"
            "  --warmup F           warm-up fraction of one epoch in [0,1] (default 0.01: sub-one-shot)\n"
-           "  --proxy NAME         sigeo (default), zico, fisher-rao, random, one-shot, or a baseline kind\n"
+           "  --proxy NAME         sigeo (default), zico, fisher-rao, random, one-shot, or a baseline kind;\n"
+           "                       A+B+... (e.g. sigeo+meco+synflow, at most 8 kinds) scores with the ensemble\n"
+           "  --aggregate M        an ensemble's aggregation within each candidate set: log-rank (default,\n"
+           "                       AZ-NAS), mean-rank, z-score\n"
            "  --preset P           scaled (default), tiny, full: space sizes (full = the paper's)\n"
            "  --population P --sample S --children C --cycles G   evolution (default 32 16 4 40)\n"
            "  --top-k K            candidates retrained from scratch (default 5; the paper: 15)\n"
@@ -172,6 +178,20 @@ static int parse(config_t *c, int argc, char **argv)
             if (r < 0)
                 return -1;
             c->proxy = cl.value;
+        } else if ((r = cli_option(&cl, "--aggregate")) != 0) {
+            if (r < 0)
+                return -1;
+            if (!strcmp(cl.value, "log-rank"))
+                c->aggregate = SIGEO_AGG_LOG_RANK;
+            else if (!strcmp(cl.value, "mean-rank"))
+                c->aggregate = SIGEO_AGG_MEAN_RANK;
+            else if (!strcmp(cl.value, "z-score"))
+                c->aggregate = SIGEO_AGG_ZSCORE;
+            else {
+                cli_error(&cl, "--aggregate: '%s' is not log-rank, mean-rank or z-score", cl.value);
+                return -1;
+            }
+            c->aggregate_given = 1;
         } else if ((r = cli_option(&cl, "--preset")) != 0) {
             if (r < 0)
                 return -1;
@@ -294,8 +314,42 @@ static int proxy_kind_of(const char *name)
     return -1;
 }
 
+/* The kinds of an ensemble --proxy A+B+... into kinds[]: their number (0
+ * when `proxy` names no ensemble), or -1 with the offending member in
+ * `bad` (a kind name that is not one, an empty one, more than the maximum). */
+static int ensemble_of(const char *proxy, int32_t *kinds, char *bad, size_t bad_size)
+{
+    if (!strchr(proxy, '+'))
+        return 0;
+    int n = 0;
+    for (const char *p = proxy;;) {
+        const char *end = strchr(p, '+');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name - 1 ? len : sizeof name - 1), p);
+        const int k = len < sizeof name ? proxy_kind_of(name) : -1;
+        if (k < 0 || n == SIGEO_SEARCH_ENSEMBLE_MAX) {
+            snprintf(bad, bad_size, "%s", k < 0 ? name : "(more than 8 members)");
+            return -1;
+        }
+        kinds[n++] = k;
+        if (!end)
+            return n;
+        p = end + 1;
+    }
+}
+
 static int known_method(const char *proxy)
 {
+    int32_t kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
+    char bad[64];
+    const int n = ensemble_of(proxy, kinds, bad, sizeof bad);
+    if (n > 0)
+        return 1;
+    if (n < 0) {
+        fprintf(stderr, PROG ": --proxy %s: ensemble member '%s' is not a proxy kind (try --help)\n", proxy, bad);
+        return 0;
+    }
     if (!strcmp(proxy, "random") || !strcmp(proxy, "one-shot") || proxy_kind_of(proxy) >= 0)
         return 1;
     fprintf(stderr, PROG ": --proxy: unknown proxy '%s' (sigeo, zico, fisher-rao, random, one-shot, or a kind:", proxy);
@@ -310,8 +364,17 @@ static int known_method(const char *proxy)
  * baselines accept k = 1. */
 static int needs_two_batches(const char *proxy)
 {
-    const int kind = proxy_kind_of(proxy);
-    return kind == SIGEO_PROXY_SIGEO || kind == SIGEO_PROXY_ZICO;
+    int32_t kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
+    char bad[64];
+    int n = ensemble_of(proxy, kinds, bad, sizeof bad);
+    if (n <= 0) {
+        kinds[0] = proxy_kind_of(proxy);
+        n = 1;
+    }
+    for (int i = 0; i < n; i++)
+        if (kinds[i] == SIGEO_PROXY_SIGEO || kinds[i] == SIGEO_PROXY_ZICO)
+            return 1;
+    return 0;
 }
 
 /* ------------------------------------------------------------ usage checks */
@@ -390,6 +453,15 @@ static int check_usage(config_t *c, int space_given)
                     "of --batch %lld (%lld rows); use --rows %lld or more, or a smaller --batch or --k\n",
                     (long long)c->rows, (long long)(train > 0 ? train : 0), (long long)batches, (long long)c->batch,
                     (long long)need, (long long)min_rows);
+        return -1;
+    }
+    if (!c->compare && strchr(c->proxy, '+') && c->resume) {
+        fprintf(stderr, PROG ": --resume: an ensemble search (--proxy %s) is not checkpointed\n", c->proxy);
+        return -1;
+    }
+    if (c->aggregate_given && (c->compare || !strchr(c->proxy, '+'))) {
+        fprintf(stderr, PROG ": --aggregate applies to an ensemble --proxy A+B+..., not to %s\n",
+                c->compare ? "--compare" : c->proxy);
         return -1;
     }
     if (c->resume && c->compare) {
@@ -803,7 +875,15 @@ static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t 
         o.scorer = SIGEO_NAS_SCORE_ONE_SHOT;
     } else {
         o.scorer = SIGEO_NAS_SCORE_PROXY;
-        po.kind = proxy_kind_of(me->proxy);
+        char bad[64];
+        const int n = ensemble_of(me->proxy, so.ensemble_kinds, bad, sizeof bad);
+        if (n > 0) { /* checked by check_usage */
+            so.n_ensemble = (uint32_t)n;
+            so.ensemble_aggregate = c->aggregate;
+            po.kind = so.ensemble_kinds[0];
+        } else {
+            po.kind = proxy_kind_of(me->proxy);
+        }
     }
     progress_note(w->pg, "[%s] warm-up %.1f%%, search %s (P %u S %u C %u G %u), retrain top-%d", me->name,
                   100 * me->warmup, me->proxy, c->population, c->sample, c->children, c->cycles, (int)c->top_k);
@@ -1294,7 +1374,7 @@ static void print_compare(const config_t *c, const run_log_t *logs, size_t n)
 int main(int argc, char **argv)
 {
     config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "" };
+                   256, 1.0, 1, 0, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "", SIGEO_AGG_LOG_RANK, 0 };
     if (nas_mpi_start(&argc, &argv)) /* under mpirun: every rank, rank 0 speaks */
         return PROGRAM_EXIT_FAILURE;
     c.argc = argc;

@@ -585,6 +585,14 @@ int main(int argc, char **argv)
     for (int32_t kind = 0; kind < 64 && sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)
         if (!strcmp(proxy, "all") || !strcmp(proxy, sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind)))
             kinds[n_kinds++] = kind;
+    if (n_kinds == 0 && strchr(proxy, '+')) {
+        /* an ensemble's rank aggregate needs a candidate set; this program scores one model */
+        fprintf(stderr,
+                PROG ": --proxy %s: an ensemble aggregates ranks over a set of candidates and this program scores one "
+                "model; score the members one by one (or --proxy all), or use sigeo-nas --proxy %s\n",
+                proxy, proxy);
+        return 2;
+    }
     if (n_kinds == 0) {
         fprintf(stderr, PROG ": unknown proxy '%s'; known: all", proxy);
         for (int32_t kind = 0; sigeo_proxy_kind_name((sigeo_proxy_kind_t)kind); kind++)

@@ -216,7 +216,16 @@ typedef enum sigeo_proxy_kind {
     /* Since 1.1. AZ-NAS complexity: FLOPS's value (multiply-accumulates of
      * one sample / 1e6), under AZ-NAS's name for its rank aggregation
      * (higher ranks higher). No data. */
-    SIGEO_PROXY_AZ_COMPLEXITY = 24
+    SIGEO_PROXY_AZ_COMPLEXITY = 24,
+    /* Since 1.1. AZ-NAS trainability: per pair of consecutive blocks (as
+     * above), g_in = J^T g_out with g_out Rademacher signs (options.seed)
+     * and J the Jacobian of the later block's output in the earlier's (one
+     * backward between them), M = g_in^T g_out / rows (g_in pixel-unshuffled
+     * to the later block's rows), sigma = the largest singular value of M,
+     * term = -sigma - 1 / (sigma + 1e-6) + 2 (0 for an isometric block, -inf
+     * for a pure skip); score = mean over the pairs (NaN -> -inf). At least 2
+     * blocks. Higher better. No labels. 1 fwd + (blocks - 1) partial bwd. */
+    SIGEO_PROXY_AZ_TRAINABILITY = 25
 } sigeo_proxy_kind_t;
 
 /* Bits of sigeo_proxy_result_t.flags set by the baseline kinds (the low
@@ -390,7 +399,10 @@ SIGEO_API sigeo_status_t sigeo_proxy_compute(sigeo_model_t *model, const int32_t
  * raw_score), zico and sigeo (value = lambda1 * the module's ZiCo term,
  * lambda1 = 1 for zico; zico_term = log sum mu/sigma, 0 when skipped) and
  * fisher-rao (value = theta_m . G_m when a reference estimator ran, else
- * NaN; the exact FR is not a sum over layers). Other kinds: 0 layers. */
+ * NaN; the exact FR is not a sum over layers), meco and meco_opt (value =
+ * the terms of the outputs of the module's layer and of the parameterless
+ * nodes after it up to the next layer, docs/proxies-zoo.md section 6). Other
+ * kinds: 0 layers. */
 typedef struct sigeo_proxy_layer {
     uint32_t struct_size;
     int32_t module;            /* the model's module index */

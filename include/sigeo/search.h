@@ -48,6 +48,9 @@ typedef enum sigeo_mutation_schedule {
     SIGEO_MUTATE_NASREC = 1  /* (G - g) / max(20, G / 5) + 1 mutations at cycle g (docs/nasrec.md §5.1) */
 } sigeo_mutation_schedule_t;
 
+/* The most proxies an ensemble (sigeo_search_options_t.n_ensemble) combines. */
+#define SIGEO_SEARCH_ENSEMBLE_MAX 8
+
 /* Options of sigeo_search_create. */
 typedef struct sigeo_search_options {
     uint32_t struct_size;
@@ -64,11 +67,27 @@ typedef struct sigeo_search_options {
     int32_t mutation_schedule;  /* sigeo_mutation_schedule_t */
     uint32_t max_attempts;      /* draws per wanted unseen valid architecture before giving up (default 64) */
     uint32_t reserved0;
+    /* Since 1.1. Ensemble scoring (docs/proxies-zoo.md section 5), for the
+     * default (proxy) scorer: n_ensemble > 0 scores every candidate with the
+     * options of sigeo_search_set_proxy under each kind ensemble_kinds[0 ..
+     * n_ensemble) (sigeo_proxy_kind_t) and ranks candidates by the
+     * aggregate of those scores (ensemble_aggregate, a
+     * sigeo_rank_aggregation_t of stats.h; ensemble_weights, all 0 = unit
+     * weights) over a set: the tournament over the current population,
+     * sigeo_search_top and the best score over every candidate scored so
+     * far. An evaluation's score (record callback) is its aggregate over the
+     * candidates scored up to it, its `proxy` the first member's result. A
+     * member's NaN score fails the candidate (and an infinite one for the
+     * z-score). Not with a score callback; not saved by sigeo_search_save. */
+    uint32_t n_ensemble;
+    int32_t ensemble_aggregate;
+    int32_t ensemble_kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
+    double ensemble_weights[SIGEO_SEARCH_ENSEMBLE_MAX];
 } sigeo_search_options_t;
 
 #define SIGEO_SEARCH_OPTIONS_INIT                                                                            \
     { (uint32_t)sizeof(sigeo_search_options_t), SIGEO_SEARCH_EVOLUTION, 128u, 64u, 8u, 240u, 0u, 0u, 0.0, \
-      SIGEO_SAMPLE_ANY_PATH, SIGEO_MUTATE_ONE, 64u, 0u }
+      SIGEO_SAMPLE_ANY_PATH, SIGEO_MUTATE_ONE, 64u, 0u, 0u, 0, { 0 }, { 0.0 } }
 SIGEO_API sigeo_status_t sigeo_search_options_init(sigeo_search_options_t *options, uint32_t struct_size);
 
 /* One scored (or failed) candidate, as handed to the record callback. */

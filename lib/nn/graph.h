@@ -339,6 +339,18 @@ sigeo_status_t sigeo__conv_r_backward(sigeo_model_t *m, sigeo__node_t *n, const 
 sigeo_status_t sigeo__batch_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n);
 sigeo_status_t sigeo__batch_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
 
+/* The Hessian-vector rules of layer norm (op_layernorm.c; no direction or
+ * product in gamma, beta) and of the dot interaction (op_interaction.c,
+ * reverse only: its forward rule is its jvp). */
+sigeo_status_t sigeo__layer_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__layer_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__dot_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+/* The Hessian-vector rules of attention (op_attention.c), with directions
+ * and products on its four parameters (v[p], hv[p] NULL = none). */
+sigeo_status_t sigeo__attention_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v);
+sigeo_status_t sigeo__attention_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v,
+                                           float *const *hv);
+
 /* Grows every active node's tangent to a batch of `batch` rows (jvp.c). */
 sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch);
 

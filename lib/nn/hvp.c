@@ -14,8 +14,10 @@
  * cross terms x.V and g.V of a linear layer.
  *
  * Ops with a rule: the dense and sparse inputs, linear, conv2d (op_conv.c),
- * batch norm in both modes (op_batchnorm.c; v and the product skip its
- * gamma and beta, as GraSP's CL-weights do), activation, and the
+ * batch norm in both modes (op_batchnorm.c) and layer norm (op_layernorm.c;
+ * v and the product skip their gamma and beta, as GraSP's CL-weights do),
+ * the dot interaction (op_interaction.c: bilinear), attention with
+ * directions on its projections (op_attention.c), activation, and the
  * ops that are piecewise linear in their input and have no parameters (sum,
  * concat, select, slice, reshape, zero, max/avg pool2d, global avg pool),
  * whose R-backward is their own backward applied to R{dL/dy} (the routing
@@ -54,16 +56,18 @@ static sigeo_status_t check_supported(sigeo_model_t *m, const sigeo__node_t *n, 
         op == &sigeo__op_conv2d ||
         op == &sigeo__op_activation || piecewise_linear(op))
         return SIGEO_OK;
-    if (op == &sigeo__op_batch_norm) {
+    if (op == &sigeo__op_dot_interaction || op == &sigeo__op_attention)
+        return SIGEO_OK;
+    if (op == &sigeo__op_batch_norm || op == &sigeo__op_layer_norm) {
         bool touched = false;
         for (int k = 0; k < 2; k++)
             touched = touched || (n->param[k] >= 0 && (v[n->param[k]] || hv[n->param[k]]));
         if (!touched)
             return SIGEO_OK;
         return FAIL(m, SIGEO_ERR_UNSUPPORTED,
-                    "exact Hessian-vector product: node '%s' (batch norm): no rule for a direction along or a product "
+                    "exact Hessian-vector product: node '%s' (%s): no rule for a direction along or a product "
                     "in its gamma and beta",
-                    n->name);
+                    n->name, op->name);
     }
     if (op == &sigeo__op_embedding_bag) {
         const int32_t t = n->param[0];
@@ -290,6 +294,14 @@ static sigeo_status_t forward_sweep(sigeo_model_t *m, const float *const *v)
             sigeo_status_t st = sigeo__batch_norm_r_forward(m, n);
             if (st != SIGEO_OK)
                 return sigeo__propagate(&m->err, st);
+        } else if (n->op == &sigeo__op_attention) {
+            sigeo_status_t st = sigeo__attention_r_forward(m, n, v);
+            if (st != SIGEO_OK)
+                return sigeo__propagate(&m->err, st);
+        } else if (n->op == &sigeo__op_layer_norm) {
+            sigeo_status_t st = sigeo__layer_norm_r_forward(m, n);
+            if (st != SIGEO_OK)
+                return sigeo__propagate(&m->err, st);
         } else if (n->op == &sigeo__op_embedding_bag) {
             memset(n->tangent, 0, (size_t)(m->batch * n->width) * sizeof(float));
         } else {
@@ -325,6 +337,12 @@ static sigeo_status_t reverse_sweep(sigeo_model_t *m, const float *const *v, flo
             st = act_r_backward(m, n);
         else if (n->op == &sigeo__op_batch_norm)
             st = sigeo__batch_norm_r_backward(m, n);
+        else if (n->op == &sigeo__op_layer_norm)
+            st = sigeo__layer_norm_r_backward(m, n);
+        else if (n->op == &sigeo__op_dot_interaction)
+            st = sigeo__dot_r_backward(m, n);
+        else if (n->op == &sigeo__op_attention)
+            st = sigeo__attention_r_backward(m, n, v, hv);
         else
             st = n->op->backward(m, n);
         if (st != SIGEO_OK)

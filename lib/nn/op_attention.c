@@ -341,6 +341,263 @@ static sigeo_status_t attn_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return sigeo__matmul(&n->slots[SLOT_J_OUT], m->engine, &out, od, param(m, n, P_OUT_W)->data, NULL, n->tangent);
 }
 
+/* ------------------------------------------------ Hessian-vector pass
+ * (hvp.c; plain loops, double sums: a GraSP pass, not a training step).
+ * Forward, with v = (V_in, v_in, V_out, v_out) the direction's parts on the
+ * four parameters (NULL = 0) and the input's tangent Xd:
+ *   Pd = Xd W_in^T + X V_in^T + v_in;  Sd = c (Qd K^T + Q Kd^T);
+ *   Ad = A o (Sd - rowsum(A o Sd));    Od = Ad V + A Vd;
+ *   Yd = Od W_out^T + O V_out^T + v_out.
+ * Reverse (hvp.c's swap: n->grad = R{G}, n->r_grad = G), the R-image of
+ * each step of attn_backward:
+ *   dO = G W_out,  R{dO} = R{G} W_out + G V_out;  R{dW_out} = R{G}^T O + G^T Od
+ *   dA = dO V^T,   R{dA} = R{dO} V^T + dO Vd^T;   R{dV} = Ad^T dO + A^T R{dO}
+ *   dS = A o (dA - r), r = rowsum(dA o A):
+ *   R{dS} = Ad o (dA - r) + A o (R{dA} - rowsum(R{dA} o A + dA o Ad))
+ *   R{dQ} = c (R{dS} K + dS Kd),  R{dK} = c (R{dS}^T Q + dS^T Qd)
+ *   R{dX} = R{dP} W_in + dP V_in; R{dW_in} = R{dP}^T X + dP^T Xd.
+ * Scratch (node->jvp_scratch, floats): Pd, Ad, Od (kept from the forward
+ * rule to the reverse one), dO, R{dO}, dP, R{dP}, then per (b, h) block dA,
+ * R{dA}, dS, R{dS}. */
+typedef struct attn_r {
+    float *pd, *ad, *od, *g_o, *rg_o, *g_p, *rg_p, *da, *rda, *ds, *rds;
+} attn_r_t;
+
+static sigeo_status_t r_buffers(attn_r_t *rb, sigeo_model_t *m, sigeo__node_t *n, const attn_dims_t *k)
+{
+    int64_t on, pn, an, tt, total;
+    if (!sigeo__mul_elems(&on, k->B * k->T, k->E) || !sigeo__mul_elems(&pn, on, 3) ||
+        !sigeo__mul_elems(&an, k->B * k->H, k->T) || !sigeo__mul_elems(&an, an, k->T) ||
+        !sigeo__mul_elems(&tt, k->T, k->T) || !sigeo__mul_elems(&total, pn, 3) ||
+        !sigeo__add_elems(&total, total, an) || !sigeo__add_elems(&total, total, 3 * on) ||
+        !sigeo__add_elems(&total, total, 4 * tt))
+        return FAIL(m, SIGEO_ERR_SHAPE, "attention '%s': the Hessian-vector buffers exceed the limit of %lld elements",
+                    n->name, (long long)SIGEO_MAX_ELEMENTS);
+    sigeo_status_t st = sigeo__node_jvp_scratch(m, n, (size_t)total * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    rb->pd = n->jvp_scratch;
+    rb->ad = rb->pd + pn;
+    rb->od = rb->ad + an;
+    rb->g_o = rb->od + on;
+    rb->rg_o = rb->g_o + on;
+    rb->g_p = rb->rg_o + on;
+    rb->rg_p = rb->g_p + pn;
+    rb->da = rb->rg_p + pn;
+    rb->rda = rb->da + tt;
+    rb->ds = rb->rda + tt;
+    rb->rds = rb->ds + tt;
+    return SIGEO_OK;
+}
+
+/* y[r, j] (+)= sum_e x[r, e] w[j, e] (+ sum_e x2[r, e] w2[j, e]) + b[j], rows x cols, inner e. */
+static void rows_times_wt(float *y, const float *x, const float *w, const float *x2, const float *w2, const float *b,
+                          int64_t rows, int64_t cols, int64_t inner, bool accumulate)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) {
+            double s = b ? (double)b[j] : 0.0;
+            for (int64_t e = 0; e < inner; e++)
+                s += (double)x[r * inner + e] * w[j * inner + e];
+            if (w2)
+                for (int64_t e = 0; e < inner; e++)
+                    s += (double)x2[r * inner + e] * w2[j * inner + e];
+            y[r * cols + j] = (float)(accumulate ? y[r * cols + j] + s : s);
+        }
+}
+
+/* y[r, e] = sum_j g[r, j] w[j, e] (+ sum_j g2[r, j] w2[j, e]): g [rows, cols], w [cols, inner]. */
+static void rows_times_w(float *y, const float *g, const float *w, const float *g2, const float *w2, int64_t rows,
+                         int64_t cols, int64_t inner)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t e = 0; e < inner; e++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < cols; j++)
+                s += (double)g[r * cols + j] * w[j * inner + e];
+            if (w2)
+                for (int64_t j = 0; j < cols; j++)
+                    s += (double)g2[r * cols + j] * w2[j * inner + e];
+            y[r * inner + e] = (float)s;
+        }
+}
+
+/* h[j, e] += sum_r (g[r, j] x[r, e] + g2[r, j] x2[r, e]); hb[j] += sum_r g[r, j] (hb may be NULL). */
+static void outer_sums(float *h, float *hb, const float *g, const float *x, const float *g2, const float *x2,
+                       int64_t rows, int64_t cols, int64_t inner)
+{
+    if (h)
+        for (int64_t j = 0; j < cols; j++)
+            for (int64_t e = 0; e < inner; e++) {
+                double s = 0.0;
+                for (int64_t r = 0; r < rows; r++)
+                    s += (double)g[r * cols + j] * x[r * inner + e] + (double)g2[r * cols + j] * x2[r * inner + e];
+                h[j * inner + e] += (float)s;
+            }
+    if (hb)
+        for (int64_t j = 0; j < cols; j++) {
+            double s = 0.0;
+            for (int64_t r = 0; r < rows; r++)
+                s += (double)g[r * cols + j];
+            hb[j] += (float)s;
+        }
+}
+
+static int32_t param_index(sigeo_model_t *m, const sigeo__node_t *n, int k)
+{
+    return (int32_t)(param(m, n, k) - m->params);
+}
+
+sigeo_status_t sigeo__attention_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const attn_dims_t k = dims_of(n, m->batch);
+    const int64_t rows = k.B * k.T, E = k.E, E3 = 3 * E, T = k.T, d = k.d;
+    attn_buf_t bf;
+    attn_r_t rb;
+    sigeo_status_t st = buffers(&bf, m, n, &k); /* the forward's: contents kept */
+    if (st == SIGEO_OK)
+        st = r_buffers(&rb, m, n, &k);
+    if (st != SIGEO_OK)
+        return st;
+    const float *vw_in = v[param_index(m, n, P_IN_W)], *vb_in = v[param_index(m, n, P_IN_B)];
+    const float *vw_out = v[param_index(m, n, P_OUT_W)], *vb_out = v[param_index(m, n, P_OUT_B)];
+    rows_times_wt(rb.pd, in->tangent, param(m, n, P_IN_W)->data, in->out, vw_in, vb_in, rows, E3, E, false);
+    const double c = 1.0 / sqrt((double)d);
+    for (int64_t b = 0; b < k.B; b++)
+        for (int64_t h = 0; h < k.H; h++) {
+            const float *A = bf.a + (b * k.H + h) * T * T;
+            float *Ad = rb.ad + (b * k.H + h) * T * T;
+            const int64_t base = b * T * E3 + h * d;
+            for (int64_t t = 0; t < T; t++) {
+                double rs = 0.0;
+                for (int64_t u = 0; u < T; u++) {
+                    double sd = 0.0;
+                    for (int64_t i = 0; i < d; i++)
+                        sd += (double)rb.pd[base + t * E3 + i] * bf.p[base + u * E3 + E + i] +
+                              (double)bf.p[base + t * E3 + i] * rb.pd[base + u * E3 + E + i];
+                    Ad[t * T + u] = (float)(c * sd); /* Sd for now */
+                    rs += (double)A[t * T + u] * c * sd;
+                }
+                for (int64_t u = 0; u < T; u++)
+                    Ad[t * T + u] = (float)((double)A[t * T + u] * ((double)Ad[t * T + u] - rs));
+            }
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t i = 0; i < d; i++) {
+                    double s = 0.0;
+                    for (int64_t u = 0; u < T; u++)
+                        s += (double)Ad[t * T + u] * bf.p[base + u * E3 + 2 * E + i] +
+                             (double)A[t * T + u] * rb.pd[base + u * E3 + 2 * E + i];
+                    rb.od[(b * T + t) * E + h * d + i] = (float)s;
+                }
+        }
+    rows_times_wt(n->tangent, rb.od, param(m, n, P_OUT_W)->data, bf.o, vw_out, vb_out, rows, E, E, false);
+    return SIGEO_OK;
+}
+
+/* One (b, h) block of the reverse rule: R{dP} and dP of its Q, K, V columns. */
+static void r_backward_head(const attn_dims_t *k, const attn_buf_t *bf, const attn_r_t *rb, int64_t b, int64_t h)
+{
+    const int64_t T = k->T, E = k->E, E3 = 3 * E, d = k->d;
+    const double c = 1.0 / sqrt((double)d);
+    const float *A = bf->a + (b * k->H + h) * T * T, *Ad = rb->ad + (b * k->H + h) * T * T;
+    const int64_t base = b * T * E3 + h * d, obase = b * T * E + h * d;
+#define Q(t, i) bf->p[base + (t) * E3 + (i)]
+#define K(t, i) bf->p[base + (t) * E3 + E + (i)]
+#define V(t, i) bf->p[base + (t) * E3 + 2 * E + (i)]
+#define QD(t, i) rb->pd[base + (t) * E3 + (i)]
+#define KD(t, i) rb->pd[base + (t) * E3 + E + (i)]
+#define VD(t, i) rb->pd[base + (t) * E3 + 2 * E + (i)]
+#define GO(t, i) rb->g_o[obase + (t) * E + (i)]
+#define RGO(t, i) rb->rg_o[obase + (t) * E + (i)]
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t u = 0; u < T; u++) {
+            double s = 0.0, rs = 0.0;
+            for (int64_t i = 0; i < d; i++) {
+                s += (double)GO(t, i) * V(u, i);
+                rs += (double)RGO(t, i) * V(u, i) + (double)GO(t, i) * VD(u, i);
+            }
+            rb->da[t * T + u] = (float)s;
+            rb->rda[t * T + u] = (float)rs;
+        }
+    for (int64_t t = 0; t < T; t++) {
+        double r = 0.0, rdot = 0.0;
+        for (int64_t u = 0; u < T; u++) {
+            r += (double)rb->da[t * T + u] * A[t * T + u];
+            rdot += (double)rb->rda[t * T + u] * A[t * T + u] + (double)rb->da[t * T + u] * Ad[t * T + u];
+        }
+        for (int64_t u = 0; u < T; u++) {
+            const double da = rb->da[t * T + u];
+            rb->ds[t * T + u] = (float)((double)A[t * T + u] * (da - r));
+            rb->rds[t * T + u] =
+                (float)((double)Ad[t * T + u] * (da - r) + (double)A[t * T + u] * ((double)rb->rda[t * T + u] - rdot));
+        }
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < d; i++) {
+            double dq = 0, rdq = 0, dk = 0, rdk = 0, dv = 0, rdv = 0;
+            for (int64_t u = 0; u < T; u++) {
+                const double ds_tu = rb->ds[t * T + u], rds_tu = rb->rds[t * T + u];
+                const double ds_ut = rb->ds[u * T + t], rds_ut = rb->rds[u * T + t];
+                dq += ds_tu * K(u, i);
+                rdq += rds_tu * K(u, i) + ds_tu * KD(u, i);
+                dk += ds_ut * Q(u, i);
+                rdk += rds_ut * Q(u, i) + ds_ut * QD(u, i);
+                dv += (double)A[u * T + t] * GO(u, i);
+                rdv += (double)Ad[u * T + t] * GO(u, i) + (double)A[u * T + t] * RGO(u, i);
+            }
+            rb->g_p[base + t * E3 + i] = (float)(c * dq);
+            rb->rg_p[base + t * E3 + i] = (float)(c * rdq);
+            rb->g_p[base + t * E3 + E + i] = (float)(c * dk);
+            rb->rg_p[base + t * E3 + E + i] = (float)(c * rdk);
+            rb->g_p[base + t * E3 + 2 * E + i] = (float)dv;
+            rb->rg_p[base + t * E3 + 2 * E + i] = (float)rdv;
+        }
+#undef Q
+#undef K
+#undef V
+#undef QD
+#undef KD
+#undef VD
+#undef GO
+#undef RGO
+}
+
+sigeo_status_t sigeo__attention_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v, float *const *hv)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const attn_dims_t k = dims_of(n, m->batch);
+    const int64_t rows = k.B * k.T, E = k.E, E3 = 3 * E;
+    attn_buf_t bf;
+    attn_r_t rb;
+    sigeo_status_t st = buffers(&bf, m, n, &k);
+    if (st == SIGEO_OK)
+        st = r_buffers(&rb, m, n, &k);
+    if (st != SIGEO_OK)
+        return st;
+    const float *RG = n->grad, *G = n->r_grad;
+    const float *w_in = param(m, n, P_IN_W)->data, *w_out = param(m, n, P_OUT_W)->data;
+    const float *vw_in = v[param_index(m, n, P_IN_W)], *vw_out = v[param_index(m, n, P_OUT_W)];
+    rows_times_w(rb.g_o, G, w_out, NULL, NULL, rows, E, E);
+    rows_times_w(rb.rg_o, RG, w_out, G, vw_out, rows, E, E);
+    outer_sums(hv[param_index(m, n, P_OUT_W)], hv[param_index(m, n, P_OUT_B)], RG, bf.o, G, rb.od, rows, E, E);
+    for (int64_t b = 0; b < k.B; b++)
+        for (int64_t h = 0; h < k.H; h++)
+            r_backward_head(&k, &bf, &rb, b, h);
+    outer_sums(hv[param_index(m, n, P_IN_W)], hv[param_index(m, n, P_IN_B)], rb.rg_p, in->out, rb.g_p, in->tangent,
+               rows, E3, E);
+    if (!sigeo__wants_grad(m, in))
+        return SIGEO_OK;
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    float *tmp = rb.g_o; /* dO is no longer needed: R{dX} first there */
+    rows_times_w(tmp, rb.rg_p, w_in, rb.g_p, vw_in, rows, E3, E);
+    for (int64_t i = 0; i < rows * E; i++)
+        dx[i] = acc ? dx[i] + tmp[i] : tmp[i];
+    return SIGEO_OK;
+}
+
+
 /* nn.MultiheadAttention._reset_parameters: xavier_uniform_ on in_proj_weight
  * (fan_in E, fan_out 3E), zero biases; out_proj.weight keeps nn.Linear's
  * kaiming_uniform(a=sqrt 5) bound 1/sqrt(E). */

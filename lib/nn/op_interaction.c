@@ -107,7 +107,11 @@ static sigeo_status_t dot_forward(sigeo_model_t *m, sigeo__node_t *n, const sige
     return SIGEO_OK;
 }
 
-static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
+static const float *vec_tangent(sigeo_model_t *m, const sigeo__node_t *n, int64_t i, int64_t r, int64_t E);
+
+/* dz_i = sum_j g_ij z_j over the pairs, and with g2 non-NULL (the
+ * Hessian-vector pass) also sum_j g2_ij zdot_j, the tangents' term. */
+static sigeo_status_t dot_backward_with(sigeo_model_t *m, sigeo__node_t *n, const float *g2)
 {
     int64_t N, E;
     vectors(m, n, &N, &E);
@@ -130,6 +134,14 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
                 for (int64_t k = 0; k < E; k++) {
                     dzi[k] += g * zj[k];
                     dzj[k] += g * zi[k];
+                }
+                if (!g2)
+                    continue;
+                const float h = g2[r * W + p - 1];
+                const float *ti = vec_tangent(m, n, i, r, E), *tj = vec_tangent(m, n, j, r, E);
+                for (int64_t k = 0; k < E; k++) {
+                    dzi[k] += h * tj[k];
+                    dzj[k] += h * ti[k];
                 }
             }
         }
@@ -163,6 +175,20 @@ static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
             memcpy(dx, src, (size_t)(B * E) * sizeof(float));
     }
     return SIGEO_OK;
+}
+
+static sigeo_status_t dot_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    return dot_backward_with(m, n, NULL);
+}
+
+/* Hessian-vector pass (hvp.c swaps the grads: n->grad = R{g}, n->r_grad =
+ * g): R{dz_i} = sum_j R{g_ij} z_j + g_ij zdot_j -- the product is bilinear,
+ * its second derivative the cross term. The forward rule is dot_jvp (no
+ * parameters). */
+sigeo_status_t sigeo__dot_r_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    return dot_backward_with(m, n, n->r_grad);
 }
 
 /* The tangent of vector i of row r (as vec()). */

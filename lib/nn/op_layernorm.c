@@ -109,12 +109,25 @@ static sigeo_status_t ln_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* Forward-mode pass: with x_hat = (x - mu) rstd over the row,
+/* Per row of the input's tangent xd: mean(xd) and mean(x_hat xd), the
+ * mean's and the variance's tangents (eps included) that
  *   x_hat_dot = rstd (xdot - mean(xdot) - x_hat mean(x_hat xdot))
- * (the mean's and the variance's tangents; eps included), and the affine
- * part, degree 1 in (gamma, beta), adds y: ydot = gamma x_hat_dot + y.
- * Per row only: layer norm does not couple samples. */
-static sigeo_status_t ln_jvp(sigeo_model_t *m, sigeo__node_t *n)
+ * takes. */
+static void tangent_means(double *mean_d, double *mean_xd, const float *xd, const float *xh, int64_t W)
+{
+    double a = 0.0, b = 0.0;
+    for (int64_t j = 0; j < W; j++) {
+        a += xd[j];
+        b += (double)xh[j] * xd[j];
+    }
+    *mean_d = a / (double)W;
+    *mean_xd = b / (double)W;
+}
+
+/* ydot = gamma x_hat_dot, plus y when the affine part moves along theta
+ * (forward mode along theta: degree 1 in (gamma, beta)). Per row only:
+ * layer norm does not couple samples. */
+static void tangent_rows(sigeo_model_t *m, sigeo__node_t *n, bool plus_y)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t B = m->batch, W = n->width;
@@ -124,15 +137,76 @@ static sigeo_status_t ln_jvp(sigeo_model_t *m, sigeo__node_t *n)
     for (int64_t r = 0; r < B; r++) {
         const float *xd = in->tangent + r * W, *xh = xhat + r * W, *y = n->out + r * W;
         float *t = n->tangent + r * W;
-        double mean_d = 0.0, mean_xd = 0.0;
-        for (int64_t j = 0; j < W; j++) {
-            mean_d += xd[j];
-            mean_xd += (double)xh[j] * xd[j];
-        }
-        mean_d /= (double)W;
-        mean_xd /= (double)W;
+        double mean_d, mean_xd;
+        tangent_means(&mean_d, &mean_xd, xd, xh, W);
         for (int64_t j = 0; j < W; j++)
-            t[j] = (float)((double)gamma[idx[j]] * rstd[r] * ((double)xd[j] - mean_d - xh[j] * mean_xd) + y[j]);
+            t[j] = (float)((double)gamma[idx[j]] * rstd[r] * ((double)xd[j] - mean_d - xh[j] * mean_xd) +
+                           (plus_y ? y[j] : 0.0));
+    }
+}
+
+static sigeo_status_t ln_jvp(sigeo_model_t *m, sigeo__node_t *n)
+{
+    tangent_rows(m, n, true);
+    return SIGEO_OK;
+}
+
+/* Hessian-vector pass (hvp.c), with no direction along and no product in
+ * gamma and beta (GraSP's CL-weights exclude them, as for batch norm):
+ * the forward rule is R{y} = gamma x_hat_dot. */
+sigeo_status_t sigeo__layer_norm_r_forward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    tangent_rows(m, n, false);
+    return SIGEO_OK;
+}
+
+/* Reverse (hvp.c's swap: n->grad = R{g}, n->r_grad = g). With h = gamma g,
+ * dx = rstd (h - mean(h) - x_hat mean(h x_hat)), and along xdot:
+ * rstd_dot = -rstd^2 mean(x_hat xdot), so
+ *   R{dx} = (rstd_dot / rstd) dx + rstd (Rh - mean(Rh) - x_hat mean(Rh x_hat))
+ *           - rstd (x_hat_dot mean(h x_hat) + x_hat mean(h x_hat_dot)),
+ * Rh = gamma R{g}. Parameter gradients are left as the ordinary backward
+ * wrote them. */
+sigeo_status_t sigeo__layer_norm_r_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    if (!sigeo__wants_grad(m, in))
+        return SIGEO_OK;
+    const int64_t B = m->batch, W = n->width;
+    const int64_t *idx = n->scratch;
+    const float *rstd = (const float *)(const void *)(idx + W), *xhat = rstd + B;
+    const float *gamma = m->params[n->param[0]].data;
+    bool acc;
+    float *dx = sigeo__grad_target(in, &acc);
+    for (int64_t r = 0; r < B; r++) {
+        const float *rg = n->grad + r * W, *g = n->r_grad + r * W, *xh = xhat + r * W, *xd = in->tangent + r * W;
+        const double rs = rstd[r];
+        double mean_d, mean_xd;
+        tangent_means(&mean_d, &mean_xd, xd, xh, W);
+        double mh = 0.0, mhx = 0.0, mrh = 0.0, mrhx = 0.0, mhxd = 0.0;
+        for (int64_t j = 0; j < W; j++) {
+            const double h = (double)gamma[idx[j]] * g[j], rh = (double)gamma[idx[j]] * rg[j];
+            const double xhd = rs * ((double)xd[j] - mean_d - xh[j] * mean_xd);
+            mh += h;
+            mhx += h * xh[j];
+            mrh += rh;
+            mrhx += rh * xh[j];
+            mhxd += h * xhd;
+        }
+        mh /= (double)W;
+        mhx /= (double)W;
+        mrh /= (double)W;
+        mrhx /= (double)W;
+        mhxd /= (double)W;
+        const double rdot_over = -rs * mean_xd; /* rstd_dot / rstd */
+        float *out = dx + r * W;
+        for (int64_t j = 0; j < W; j++) {
+            const double h = (double)gamma[idx[j]] * g[j], rh = (double)gamma[idx[j]] * rg[j];
+            const double xhd = rs * ((double)xd[j] - mean_d - xh[j] * mean_xd);
+            const double d0 = rs * (h - mh - xh[j] * mhx);
+            const double v = rdot_over * d0 + rs * (rh - mrh - xh[j] * mrhx) - rs * (xhd * mhx + xh[j] * mhxd);
+            out[j] = acc ? out[j] + (float)v : (float)v;
+        }
     }
     return SIGEO_OK;
 }

@@ -189,10 +189,13 @@ void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node)
         out->shape_ndim = s.ndim;
         out->channels = out->width / inner;
         out->positions = inner;
+        out->spatial[0] = s.ndim == 3 ? s.d[1] : out->channels;
+        out->spatial[1] = s.ndim == 3 ? s.d[2] : 1;
     } else {
         out->shape_ndim = 0;
         out->channels = out->width;
         out->positions = 1;
+        out->spatial[0] = out->spatial[1] = 1;
     }
     out->out = n->active ? n->out : NULL;
     out->grad = n->active ? n->grad : NULL;

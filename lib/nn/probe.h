@@ -131,6 +131,7 @@ typedef struct sigeo__probe_node {
     int32_t shape_ndim;  /* 0 = flat, else 2 (T, E) or 3 (C, H, W) */
     int64_t channels;    /* active first dim of the per-row shape (flat: width) */
     int64_t positions;   /* width / channels (flat: 1) */
+    int64_t spatial[2];  /* the rows a sample spans as (H, W): (C, H, W) its H and W, (T, E) T and 1, flat 1 and 1 */
     const float *out;    /* [batch, width] of the last forward (NULL if inactive) */
     const float *grad;   /* [batch, width] of the last backward */
     int32_t field;       /* SPARSE input: its field in the batch */
@@ -166,6 +167,14 @@ int64_t sigeo__probe_batch_norm_channels(int64_t *idx, int64_t capacity, const s
  * active dense input (its node view's grad; zero if nothing reads it).
  * Parameter gradients land as in sigeo_model_forward_backward. In tape.c. */
 sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bool input_grad);
+
+/* The gradient `seed` ([batch, width] of node `at`) backpropagated to node
+ * `to` < `at` through the nodes between them only, after a forward: then
+ * node `to`'s view (sigeo__probe_node) has it in `grad`, J^T seed with J =
+ * d out_at / d out_to along the paths through `to`. Zero where `at` does
+ * not depend on `to`. Parameter gradients of the nodes between are
+ * overwritten. In tape.c. */
+sigeo_status_t sigeo__tape_vjp_between(sigeo_model_t *m, int32_t at, const float *seed, int32_t to);
 
 /* The exact per-sample directional derivatives d_n = theta . grad l_n
  * (l_n the per-sample loss, not divided by the batch size) of the last

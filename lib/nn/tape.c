@@ -182,12 +182,10 @@ static sigeo_status_t run_forward(sigeo_model_t *m, const sigeo_batch_t *b, bool
     return SIGEO_OK;
 }
 
-/* Backward of the loss, or (seed non-NULL, sigeo__tape_backward_from) from
- * a given gradient of the loss node's output. */
-static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
+/* Before a backward: parameter gradients a backward would not overwrite
+ * are zeroed, and no node's gradient is written yet. */
+static void clear_for_backward(sigeo_model_t *m)
 {
-    if (m->collect_directional)
-        memset(m->directional, 0, (size_t)m->batch * sizeof(double));
     for (int32_t i = 0; i < m->n_params; i++) {
         sigeo__param_t *p = &m->params[i];
         /* A parameter the active layer writes in full needs no zeroing. */
@@ -197,14 +195,13 @@ static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
     }
     for (int32_t i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_written = false;
-    if (seed) {
-        sigeo__node_t *out = &m->nodes[m->loss_node];
-        memcpy(out->grad, seed, (size_t)(m->batch * out->width) * sizeof(float));
-        out->grad_written = true;
-    } else {
-        sigeo__loss_backward(m);
-    }
-    for (int32_t i = m->n_nodes - 1; i >= 0; i--) {
+}
+
+/* Runs the backward of every active node from `from` down to, not
+ * including, `to` (-1: all of them). */
+static sigeo_status_t backward_range(sigeo_model_t *m, int32_t from, int32_t to)
+{
+    for (int32_t i = from; i > to; i--) {
         sigeo__node_t *n = &m->nodes[i];
         if (!n->active || !n->op->backward)
             continue;
@@ -219,6 +216,23 @@ static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
             return sigeo__propagate(&m->err, st);
     }
     return SIGEO_OK;
+}
+
+/* Backward of the loss, or (seed non-NULL, sigeo__tape_backward_from) from
+ * a given gradient of the loss node's output. */
+static sigeo_status_t run_backward_from(sigeo_model_t *m, const float *seed)
+{
+    if (m->collect_directional)
+        memset(m->directional, 0, (size_t)m->batch * sizeof(double));
+    clear_for_backward(m);
+    if (seed) {
+        sigeo__node_t *out = &m->nodes[m->loss_node];
+        memcpy(out->grad, seed, (size_t)(m->batch * out->width) * sizeof(float));
+        out->grad_written = true;
+    } else {
+        sigeo__loss_backward(m);
+    }
+    return backward_range(m, m->n_nodes - 1, -1);
 }
 
 static sigeo_status_t start(sigeo_model_t *m, const sigeo_batch_t *batch, sigeo_batch_t *b, bool need_loss,
@@ -338,6 +352,35 @@ sigeo_status_t sigeo__tape_backward_from(sigeo_model_t *m, const float *seed, bo
         sigeo__node_t *n = &m->nodes[i];
         if (n->active && n->op->input && !n->grad_written)
             memset(n->grad, 0, (size_t)(m->batch * n->width) * sizeof(float));
+    }
+    return st;
+}
+
+/* Vector-Jacobian product between two nodes (AZ-NAS trainability): the
+ * gradient `seed` placed on node `at`'s output alone, backpropagated through
+ * the nodes `at` .. `to`+1, lands in node `to`'s gradient (the path through
+ * `to` only: what reaches `to`'s inputs is not propagated further). Zero if
+ * `at` does not depend on `to`. Parameter gradients of the nodes in between
+ * are overwritten, no directional sums are collected. */
+sigeo_status_t sigeo__tape_vjp_between(sigeo_model_t *m, int32_t at, const float *seed, int32_t to)
+{
+    if (!m->have_forward)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "vector-Jacobian product: no forward since the last change");
+    if (!seed || at < 0 || at >= m->n_nodes || to < 0 || to >= at || !m->nodes[at].active || !m->nodes[to].active)
+        return FAIL(m, SIGEO_ERR_INVALID_ARG, "vector-Jacobian product: nodes %d -> %d (need active, %s)", (int)at,
+                    (int)to, seed ? "the later first" : "and a seed");
+    const bool collect = m->collect_directional;
+    m->collect_directional = false;
+    clear_for_backward(m);
+    sigeo__node_t *out = &m->nodes[at];
+    memcpy(out->grad, seed, (size_t)(m->batch * out->width) * sizeof(float));
+    out->grad_written = true;
+    sigeo_status_t st = backward_range(m, at, to);
+    m->collect_directional = collect;
+    sigeo__node_t *in = &m->nodes[to];
+    if (st == SIGEO_OK && !in->grad_written) {
+        memset(in->grad, 0, (size_t)(m->batch * in->width) * sizeof(float));
+        in->grad_written = true;
     }
     return st;
 }

@@ -22,7 +22,13 @@
  * for t < m, swap position t with t + below(C - t)), rho = their m x m
  * corrcoef (NaN/Inf -> 0), term = (C / 8) lambda_min(rho). The official
  * code's randperm(C)[:8] takes all C rows when C < 8, scaled by C / 8 the
- * same way. Cost: an m x m eigenproblem per output instead of C x C. */
+ * same way. Cost: an m x m eigenproblem per output instead of C x C.
+ *
+ * Per layer (sigeo_proxy_layers): an output's term goes to the module of
+ * its node, or, for a node without parameters (an activation, a pool), to
+ * the nearest module up its first-input chain -- the layer whose output it
+ * transforms. An output with no module above it (a pool of the input) is in
+ * the score but in no entry. */
 #include <math.h>
 #include <string.h>
 
@@ -50,6 +56,19 @@ static bool counted(const sigeo__probe_node_t *nd)
     default:
         return false;
     }
+}
+
+/* The module an output's term is recorded under (see the top), -1 = none. */
+static int32_t owner_module(sigeo_model_t *m, int32_t node)
+{
+    for (int32_t steps = 0; node >= 0 && steps < sigeo__probe_node_count(m); steps++) {
+        sigeo__probe_node_t nd;
+        sigeo__probe_node(&nd, m, node);
+        if (nd.module >= 0)
+            return nd.module;
+        node = nd.n_inputs > 0 ? nd.inputs[0] : -1;
+    }
+    return -1;
 }
 
 sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
@@ -101,8 +120,12 @@ sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_resul
             }
             F = pick;
         }
-        if (P == 1)
-            continue; /* rho is all NaN -> 0: lambda_min = 0 */
+        const int32_t owner = owner_module(m, i);
+        if (P == 1) { /* rho is all NaN -> 0: lambda_min = 0 */
+            if (owner >= 0)
+                sigeo__proxy_layer_add(c->ws, owner, 0.0, NAN, NAN);
+            continue;
+        }
         double *rho;
         const int64_t ew = sigeo__linalg_eig_work(rows);
         if ((st = sigeo__proxy_scratch((void **)&rho, c, SIGEO__SCRATCH_A,
@@ -115,8 +138,11 @@ sigeo_status_t sigeo__proxy_meco(const sigeo__proxy_call_t *c, sigeo_proxy_resul
                 rho[k] = 0.0;
         if ((st = sigeo__linalg_sym_eigvals(w, rho, rows, ework, iwork, c)) != SIGEO_OK)
             return st;
-        if (isfinite(w[0]))
+        if (isfinite(w[0])) {
             score += scale * w[0];
+            if (owner >= 0)
+                sigeo__proxy_layer_add(c->ws, owner, scale * w[0], NAN, NAN);
+        }
     }
     sigeo__proxy_set_score(r, score, score);
     r->n_samples = 1;

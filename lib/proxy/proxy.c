@@ -56,6 +56,7 @@ static const kind_entry_t *kind_entry(sigeo_proxy_kind_t kind)
         KIND(SIGEO_PROXY_AZ_EXPRESSIVITY, "az_expressivity", sigeo__proxy_az_nas, true)
         KIND(SIGEO_PROXY_AZ_PROGRESSIVITY, "az_progressivity", sigeo__proxy_az_nas, true)
         KIND(SIGEO_PROXY_AZ_COMPLEXITY, "az_complexity", sigeo__proxy_flops, false)
+        KIND(SIGEO_PROXY_AZ_TRAINABILITY, "az_trainability", sigeo__proxy_az_nas, true)
     }
     return NULL; /* a number no enumerator has */
 }

@@ -65,6 +65,8 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
     sigeo_search_t *s = (sigeo_search_t *)cs; /* only the error buffer is written */
     if (!s || !path)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, s ? "path" : "search");
+    if (s->o.n_ensemble > 0)
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: an ensemble search (its member scores) is not checkpointed", fn);
     header_t h;
     fill_header(&h, s);
     h.evaluations = s->evaluations;
@@ -125,6 +127,8 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
     if (s->evaluations > 0 || s->initialized)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "%s: the search has already run (%llu evaluations); load into a new one",
                     fn, (unsigned long long)s->evaluations);
+    if (s->o.n_ensemble > 0)
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: an ensemble search (its member scores) is not checkpointed", fn);
     FILE *f = fopen(path, "rb");
     if (!f)
         return FAIL(s, SIGEO_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));

@@ -72,6 +72,7 @@ static bool out_of_budget(const sigeo_search_t *s, double t_start)
 sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch)
 {
     double t0 = now_seconds(), score = 0.0;
+    memset(r, 0, sizeof *r);
     sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
     sigeo_status_t st;
     if (s->cb.score) {
@@ -81,6 +82,9 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
             callback_failed(NULL, st, failures, "the score callback"); /* the candidate's record, not the search's */
         else if (!isfinite(score))
             st = sigeo__fail(SIGEO_ERR_NONFINITE, "the score callback returned the score %g", score);
+    } else if (s->o.n_ensemble > 0) {
+        st = sigeo__search_ensemble_score(r, s, arch);
+        pr = r->proxy;
     } else {
         st = sigeo_proxy_compute(s->model, arch, s->n, s->batches, s->n_batches, &s->proxy, &pr);
         score = pr.score;
@@ -90,7 +94,7 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
     }
     if (st == SIGEO_ERR_NO_MEMORY)
         return sigeo__propagate(&s->err, st);
-    memset(r, 0, sizeof *r);
+
     r->status = st;
     r->has_proxy = !s->cb.score;
     r->score = st == SIGEO_OK ? score : 0.0;
@@ -115,18 +119,22 @@ sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *
     s->memo.entries[idx].status = st;
     s->memo.entries[idx].score = r->score;
     s->memo.entries[idx].order = (int64_t)s->evaluations;
+    /* an ensemble's score is the aggregate over everything scored so far */
+    if ((mst = sigeo__search_ensemble_apply(s, s->evaluations, r)) != SIGEO_OK)
+        return mst;
+    const double score = s->memo.entries[idx].score;
     if (s->cb.record) {
         sigeo_arch_format(s->text, (size_t)s->n * 12 + 1, NULL, arch, s->n);
-        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, r->score, r->seconds, arch,
+        sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, score, r->seconds, arch,
                                  s->n, 0u, s->text, r->message, r->has_proxy ? &r->proxy : NULL };
         s->cb.record(&e, s->cb.record_user);
     }
     s->evaluations++;
     *ok = st == SIGEO_OK;
     if (*ok) {
-        *score_out = r->score;
-        if (r->score > s->best_ever)
-            s->best_ever = r->score;
+        *score_out = score;
+        if (score > s->best_ever)
+            s->best_ever = score;
     } else {
         s->failed++;
     }
@@ -159,9 +167,21 @@ static void age(sigeo_search_t *s)
     }
 }
 
+/* Seen: scored (the memo) or drawn and waiting to be scored (the mapped
+ * loop's pending candidates; none in the one-by-one loop). */
+static bool seen(const sigeo_search_t *s, const int32_t *arch)
+{
+    if (sigeo__memo_find(&s->memo, arch, sigeo_arch_hash(arch, s->n)) >= 0)
+        return true;
+    for (uint32_t i = 0; i < s->n_pending; i++)
+        if (memcmp(s->pending + (size_t)i * (size_t)s->n, arch, (size_t)s->n * sizeof *arch) == 0)
+            return true;
+    return false;
+}
+
 /* Draws a valid architecture not seen before into `arch`; *found false when
  * max_attempts draws all landed on seen or invalid ones. */
-static sigeo_status_t draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch, sigeo_sampling_t how)
+sigeo_status_t sigeo__search_draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch, sigeo_sampling_t how)
 {
     *found = false;
     for (uint32_t a = 0; a < s->o.max_attempts; a++) {
@@ -175,12 +195,45 @@ static sigeo_status_t draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch,
             s->rejected++;
             continue;
         }
-        if (sigeo__memo_find(&s->memo, arch, sigeo_arch_hash(arch, s->n)) >= 0) {
+        if (seen(s, arch)) {
             s->revisits++;
             continue;
         }
         *found = true;
         return SIGEO_OK;
+    }
+    return SIGEO_OK;
+}
+
+/* A child of `parent` into `child`: as NASRec, nmut mutations at a time
+ * accumulate on the child until it is valid and unseen (an invalid trial
+ * is discarded, the child restarts from its last valid state), at most
+ * max_attempts trials; *found false when none got there. */
+sigeo_status_t sigeo__search_make_child(bool *found, sigeo_search_t *s, const int32_t *parent, int32_t *child,
+                                        uint32_t nmut)
+{
+    int32_t *trial = s->scratch + 2 * s->n;
+    memcpy(child, parent, (size_t)s->n * sizeof *child);
+    *found = false;
+    for (uint32_t a = 0; a < s->o.max_attempts && !*found; a++) {
+        memcpy(trial, child, (size_t)s->n * sizeof *trial);
+        sigeo_status_t st;
+        for (uint32_t k = 0; k < nmut; k++)
+            if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
+                return sigeo__propagate(&s->err, st);
+        bool valid;
+        if ((st = is_valid(&valid, s, trial)) != SIGEO_OK)
+            return st;
+        if (!valid) {
+            s->rejected++;
+            continue;
+        }
+        memcpy(child, trial, (size_t)s->n * sizeof *child);
+        if (seen(s, child)) {
+            s->revisits++;
+            continue;
+        }
+        *found = true;
     }
     return SIGEO_OK;
 }
@@ -203,7 +256,7 @@ static sigeo_status_t fill_population(sigeo_search_t *s, double t0)
         if (st != SIGEO_OK)
             return st;
         bool found;
-        if ((st = draw_unseen(&found, s, arch, (sigeo_sampling_t)s->o.init_sampling)) != SIGEO_OK)
+        if ((st = sigeo__search_draw_unseen(&found, s, arch, (sigeo_sampling_t)s->o.init_sampling)) != SIGEO_OK)
             return st;
         if (!found)
             break; /* the space has fewer distinct valid architectures than P */
@@ -291,29 +344,9 @@ static sigeo_status_t evolve_cycle(sigeo_search_t *s, int64_t g, double t0)
             return st;
         if (out_of_budget(s, t0))
             return SIGEO_OK;
-        memcpy(child, parent, (size_t)s->n * sizeof *child);
-        bool found = false;
-        /* As NASRec: mutations accumulate on the child until it is new. */
-        for (uint32_t a = 0; a < s->o.max_attempts && !found; a++) {
-            int32_t *trial = s->scratch + 2 * s->n;
-            memcpy(trial, child, (size_t)s->n * sizeof *trial);
-            for (uint32_t k = 0; k < nmut; k++)
-                if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
-                    return sigeo__propagate(&s->err, st);
-            bool valid;
-            if ((st = is_valid(&valid, s, trial)) != SIGEO_OK)
-                return st;
-            if (!valid) {
-                s->rejected++;
-                continue; /* invalid mutations are discarded, the child restarts from its last valid state */
-            }
-            memcpy(child, trial, (size_t)s->n * sizeof *child);
-            if (sigeo__memo_find(&s->memo, child, sigeo_arch_hash(child, s->n)) >= 0) {
-                s->revisits++;
-                continue;
-            }
-            found = true;
-        }
+        bool found;
+        if ((st = sigeo__search_make_child(&found, s, parent, child, nmut)) != SIGEO_OK)
+            return st;
         if (!found)
             continue; /* the neighbourhood is exhausted: no child this time */
         bool ok;
@@ -337,7 +370,7 @@ static sigeo_status_t random_step(sigeo_search_t *s, int64_t g, double t0)
         if (out_of_budget(s, t0))
             return SIGEO_OK;
         bool found;
-        if ((st = draw_unseen(&found, s, arch, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK)
+        if ((st = sigeo__search_draw_unseen(&found, s, arch, SIGEO_SAMPLE_UNIFORM)) != SIGEO_OK)
             return st;
         if (!found)
             continue;
@@ -359,6 +392,10 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     if (!s->cb.score && s->n_batches == 0)
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
                     "sigeo_search_run: no scorer: set batches for the default proxy scorer or a score callback");
+    if (s->cb.score && s->o.n_ensemble > 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_search_run: an ensemble (n_ensemble %u) scores with the proxies, not a score callback",
+                    (unsigned)s->o.n_ensemble);
     const double t0 = now_seconds();
     sigeo_status_t st = SIGEO_OK;
     if (s->cb.map) {
@@ -366,13 +403,18 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
         s->seconds += now_seconds() - t0;
         return st;
     }
+    s->n_pending = 0; /* nothing waits to be scored in this loop */
     if (!s->initialized)
         st = fill_population(s, t0);
+    if (st == SIGEO_OK)
+        st = sigeo__search_ensemble_population(s);
     if (st == SIGEO_OK && s->cycles_done == 0)
         report_cycle(s, -1, t0);
     while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !out_of_budget(s, t0)) {
         int64_t g = s->cycles_done;
         st = s->o.kind == SIGEO_SEARCH_RANDOM ? random_step(s, g, t0) : evolve_cycle(s, g, t0);
+        if (st == SIGEO_OK)
+            st = sigeo__search_ensemble_population(s);
         if (st == SIGEO_OK) {
             s->cycles_done++;
             report_cycle(s, g, t0);

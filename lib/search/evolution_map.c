@@ -24,19 +24,6 @@ static sigeo_status_t score_task(void *result, int64_t index, void *user)
     return sigeo__search_score(result, s, s->pending + (size_t)index * (size_t)s->n);
 }
 
-static bool is_pending(const sigeo_search_t *s, const int32_t *arch)
-{
-    for (uint32_t i = 0; i < s->n_pending; i++)
-        if (memcmp(s->pending + (size_t)i * (size_t)s->n, arch, (size_t)s->n * sizeof *arch) == 0)
-            return true;
-    return false;
-}
-
-static bool seen(const sigeo_search_t *s, const int32_t *arch)
-{
-    return sigeo__memo_find(&s->memo, arch, sigeo_arch_hash(arch, s->n)) >= 0 || is_pending(s, arch);
-}
-
 /* Scores the pending candidates through the map and applies them in order. */
 static sigeo_status_t score_pending(sigeo_search_t *s, int64_t cycle)
 {
@@ -74,28 +61,10 @@ static bool budget_left(const sigeo_search_t *s, double t0)
  * attempt landed on a seen or invalid architecture. */
 static sigeo_status_t draw_pending(bool *found, sigeo_search_t *s, sigeo_sampling_t how)
 {
-    int32_t *arch = s->pending + (size_t)s->n_pending * (size_t)s->n;
-    *found = false;
-    for (uint32_t a = 0; a < s->o.max_attempts; a++) {
-        sigeo_status_t st = sigeo__sample_arch_from(arch, s->n, s->model, how, &s->rng);
-        if (st != SIGEO_OK)
-            return sigeo__propagate(&s->err, st);
-        bool valid;
-        if ((st = sigeo__search_valid(&valid, s, arch)) != SIGEO_OK)
-            return st;
-        if (!valid) {
-            s->rejected++;
-            continue;
-        }
-        if (seen(s, arch)) {
-            s->revisits++;
-            continue;
-        }
+    sigeo_status_t st = sigeo__search_draw_unseen(found, s, s->pending + (size_t)s->n_pending * (size_t)s->n, how);
+    if (st == SIGEO_OK && *found)
         s->n_pending++;
-        *found = true;
-        return SIGEO_OK;
-    }
-    return SIGEO_OK;
+    return st;
 }
 
 /* Draws stop at a cancel; what was drawn is still scored (as the one-by-one
@@ -144,7 +113,7 @@ static sigeo_status_t fill_population(sigeo_search_t *s, double t0)
 static sigeo_status_t step(sigeo_search_t *s, int64_t g, double t0)
 {
     const bool evolution = s->o.kind != SIGEO_SEARCH_RANDOM;
-    int32_t *parent = s->scratch, *child = s->scratch + s->n, *trial = s->scratch + 2 * s->n;
+    int32_t *parent = s->scratch, *child = s->scratch + s->n;
     uint32_t nmut = 0;
     if (evolution) {
         memcpy(parent, s->pop_arch + (size_t)sigeo__search_tournament(s) * (size_t)s->n,
@@ -167,28 +136,9 @@ static sigeo_status_t step(sigeo_search_t *s, int64_t g, double t0)
                 return st;
             continue;
         }
-        memcpy(child, parent, (size_t)s->n * sizeof *child);
-        bool found = false;
-        /* As NASRec: mutations accumulate on the child until it is new. */
-        for (uint32_t a = 0; a < s->o.max_attempts && !found; a++) {
-            memcpy(trial, child, (size_t)s->n * sizeof *trial);
-            for (uint32_t k = 0; k < nmut; k++)
-                if ((st = sigeo__mutate_arch_from(trial, s->n, s->model, &s->rng)) != SIGEO_OK)
-                    return sigeo__propagate(&s->err, st);
-            bool valid;
-            if ((st = sigeo__search_valid(&valid, s, trial)) != SIGEO_OK)
-                return st;
-            if (!valid) {
-                s->rejected++;
-                continue;
-            }
-            memcpy(child, trial, (size_t)s->n * sizeof *child);
-            if (seen(s, child)) {
-                s->revisits++;
-                continue;
-            }
-            found = true;
-        }
+        bool found;
+        if ((st = sigeo__search_make_child(&found, s, parent, child, nmut)) != SIGEO_OK)
+            return st;
         if (found)
             memcpy(s->pending + (size_t)s->n_pending++ * (size_t)s->n, child, (size_t)s->n * sizeof *child);
     }
@@ -222,11 +172,15 @@ sigeo_status_t sigeo__search_run_mapped(sigeo_search_t *s, double t0)
     sigeo_status_t st = SIGEO_OK;
     if (!s->initialized)
         st = fill_population(s, t0);
+    if (st == SIGEO_OK)
+        st = sigeo__search_ensemble_population(s);
     if (st == SIGEO_OK && s->cycles_done == 0)
         sigeo__search_report_cycle(s, -1, t0);
     while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !sigeo__search_out_of_budget(s, t0)) {
         int64_t g = s->cycles_done;
         st = step(s, g, t0);
+        if (st == SIGEO_OK)
+            st = sigeo__search_ensemble_population(s);
         if (st == SIGEO_OK) {
             s->cycles_done++;
             sigeo__search_report_cycle(s, g, t0);

@@ -73,7 +73,7 @@ static sigeo_status_t check_options(const sigeo_search_options_t *o)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: unknown mutation_schedule %d", fn, (int)o->mutation_schedule);
     if (o->max_attempts < 1)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: max_attempts must be >= 1", fn);
-    return SIGEO_OK;
+    return sigeo__search_ensemble_check(o);
 }
 
 SIGEO_API sigeo_status_t sigeo_search_create(sigeo_search_t **out, sigeo_model_t *model,
@@ -137,6 +137,8 @@ SIGEO_API void sigeo_search_destroy(sigeo_search_t *s)
         return;
     free_batches(s);
     sigeo__memo_free(&s->memo);
+    sigeo__free(s->ens_log);
+    sigeo__free(s->ens_work);
     sigeo__free(s->pop_arch);
     sigeo__free(s->pop_score);
     sigeo__free(s->scratch);

@@ -39,6 +39,13 @@ struct sigeo_search {
     int32_t *pending;        /* [max(P, C) * n] */
     struct sigeo__scored *scored; /* [max(P, C)] */
     uint32_t n_pending;
+    /* ensemble scoring (ensemble.c): every evaluation's member scores by
+     * evaluation index ([evaluations * n_ensemble], NaN for a failed one),
+     * and the aggregation's work space */
+    double *ens_log;
+    uint64_t ens_log_cap;    /* evaluations the log holds */
+    double *ens_work;
+    uint64_t ens_work_cap;   /* candidates the work space holds */
     sigeo__errbuf_t err;
 };
 
@@ -47,6 +54,7 @@ typedef struct sigeo__scored {
     int32_t status;
     int32_t has_proxy;
     double score, seconds;
+    double ens[SIGEO_SEARCH_ENSEMBLE_MAX]; /* the ensemble members' scores */
     sigeo_proxy_result_t proxy;
     char message[SIGEO__ERRMSG_MAX]; /* "" on success */
 } sigeo__scored_t;
@@ -58,6 +66,9 @@ sigeo_status_t sigeo__search_score(sigeo__scored_t *r, sigeo_search_t *s, const 
 sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *s, const int32_t *arch, int64_t cycle,
                                    const sigeo__scored_t *r);
 sigeo_status_t sigeo__search_valid(bool *valid, sigeo_search_t *s, const int32_t *arch);
+sigeo_status_t sigeo__search_draw_unseen(bool *found, sigeo_search_t *s, int32_t *arch, sigeo_sampling_t how);
+sigeo_status_t sigeo__search_make_child(bool *found, sigeo_search_t *s, const int32_t *parent, int32_t *child,
+                                        uint32_t nmut);
 bool sigeo__search_out_of_budget(const sigeo_search_t *s, double t_start);
 sigeo_status_t sigeo__search_cancelled(sigeo_search_t *s);
 void sigeo__search_push(sigeo_search_t *s, const int32_t *arch, double score);
@@ -65,5 +76,16 @@ void sigeo__search_age(sigeo_search_t *s);
 uint32_t sigeo__search_tournament(sigeo_search_t *s);
 uint32_t sigeo__search_mutations_at(const sigeo_search_t *s, int64_t g);
 void sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0);
+
+/* Ensemble scoring (ensemble.c; a no-op where n_ensemble is 0). */
+sigeo_status_t sigeo__search_ensemble_check(const sigeo_search_options_t *o);
+/* The members' scores of `arch` into r->ens (r->proxy: the first member's
+ * result); the status of the first failure, with its message. */
+sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch);
+/* Logs evaluation `order`'s member scores, then re-aggregates every memo
+ * entry's score (and best_ever) over all candidates scored so far. */
+sigeo_status_t sigeo__search_ensemble_apply(sigeo_search_t *s, uint64_t order, const sigeo__scored_t *r);
+/* The population's scores: its members' aggregate over the population. */
+sigeo_status_t sigeo__search_ensemble_population(sigeo_search_t *s);
 
 #endif

@@ -369,7 +369,7 @@ typedef struct layout {
 
 /* ------------------------------------------------------ sigeo/search.h */
 #define SIGEO_ABI_LAYOUTS_SEARCH_H                                                           \
-    LAYOUT(sigeo_search_options_t, 64,                                                        \
+    LAYOUT(sigeo_search_options_t, 168,                                                       \
            PIN(sigeo_search_options_t, struct_size, 0, 4),                                    \
            PIN(sigeo_search_options_t, kind, 4, 4),                                           \
            PIN(sigeo_search_options_t, population, 8, 4),                                     \
@@ -382,7 +382,11 @@ typedef struct layout {
            PIN(sigeo_search_options_t, init_sampling, 48, 4),                                 \
            PIN(sigeo_search_options_t, mutation_schedule, 52, 4),                             \
            PIN(sigeo_search_options_t, max_attempts, 56, 4),                                  \
-           PIN(sigeo_search_options_t, reserved0, 60, 4)),                                    \
+           PIN(sigeo_search_options_t, reserved0, 60, 4),                                     \
+           PIN(sigeo_search_options_t, n_ensemble, 64, 4),                                    \
+           PIN(sigeo_search_options_t, ensemble_aggregate, 68, 4),                            \
+           PIN(sigeo_search_options_t, ensemble_kinds, 72, 32),                               \
+           PIN(sigeo_search_options_t, ensemble_weights, 104, 64)),                           \
     LAYOUT(sigeo_evaluation_t, 88,                                                            \
            PIN(sigeo_evaluation_t, struct_size, 0, 4),                                        \
            PIN(sigeo_evaluation_t, status, 4, 4),                                             \

@@ -46,4 +46,36 @@ static inline int32_t linear_on(sigeo_model_t *m, const char *name, int32_t in, 
     return add(m, &d);
 }
 
+/* A layer of `kind` on inputs in[0..n) with `units`, width choice `wc` (-1
+ * = fixed) and activation `act`; a conv2d is 3 x 3 with padding 1. */
+static inline int32_t layer_on(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, const int32_t *in,
+                               uint32_t n, int64_t units, int32_t wc, int32_t act)
+{
+    sigeo_layer_desc_t d = desc(kind, name, in);
+    d.n_inputs = n;
+    d.units = units;
+    d.width_choice = wc;
+    d.activation = act;
+    if (kind == SIGEO_LAYER_CONV2D) {
+        d.kernel[0] = d.kernel[1] = 3;
+        d.padding[0] = d.padding[1] = 1;
+    }
+    return add(m, &d);
+}
+
+/* The dense input "x" of `features` per row, of per-row shape `shape`
+ * (3 dims, (C, H, W); NULL = flat). */
+static inline int32_t shaped_input(sigeo_model_t *m, int64_t features, const int64_t *shape)
+{
+    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
+    d.kind = SIGEO_INPUT_DENSE;
+    d.name = "x";
+    d.features = features;
+    for (int k = 0; shape && k < 3; k++)
+        d.shape[k] = shape[k];
+    int32_t id;
+    ck_assert_msg(sigeo_model_add_input(&id, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
+    return id;
+}
+
 #endif

@@ -10,13 +10,14 @@
  * supernet at preset TINY over 4 dense features and 3 sparse fields (tables
  * 11, 7, 13); two architectures activated (all-last, then a smaller one
  * derived without the random stream); one training step (Adagrad:
- * optimizer create, forward_backward, step); SiGeo on 2 batches and two
- * baselines (grad_norm, snip); a framework-agnostic stats handle (2
+ * optimizer create, forward_backward, step); SiGeo on 2 batches, two
+ * baselines (grad_norm, snip) and az_trainability; a framework-agnostic stats handle (2
  * modules, 2 batches, params, compute, reset); checkpoint save and load in
  * a temporary directory; an IDX image/label pair and a Criteo TSV file the
  * test writes itself, loaded, shuffled, batched and split; the streaming
- * Criteo reader; a regularized evolution (P 4, S 2, C 2, 3 cycles, default
- * SiGeo scorer on the same batches) with its top list and info. Everything
+ * Criteo reader; a regularized evolution (P 4, S 2, C 2, 3 cycles, scored
+ * by the mean rank of SiGeo and grad_norm on the same batches) with its top
+ * list and info. Everything
  * is destroyed at the end and the library must hold 0 blocks, the guard
  * allocator 0 live blocks, no canary damaged.
  *
@@ -196,7 +197,7 @@ typedef struct outcome {
     int32_t n_choices;
     int32_t arch2[MAX_CHOICES];
     double loss_step, loss_after;
-    double proxy[3];
+    double proxy[4];
     double stats_score;
     uint64_t weights_digest;
     int64_t idx_rows, idx_train_rows, criteo_rows, criteo_stream_rows;
@@ -360,9 +361,10 @@ static void run_scenario(outcome_t *o, fail_mode_t mode)
     STEP(sigeo_optimizer_step(opt, oo.lr), sigeo_optimizer_last_error(opt), (void)0);
     STEP(sigeo_model_forward(&o->loss_after, m, &batches[1]), sigeo_model_last_error(m), (void)0);
 
-    /* SiGeo and two baselines */
-    static const int32_t kinds[3] = { SIGEO_PROXY_SIGEO, SIGEO_PROXY_GRAD_NORM, SIGEO_PROXY_SNIP };
-    for (int i = 0; i < 3; i++) {
+    /* SiGeo, two baselines and AZ-NAS's trainability (backward between two nodes) */
+    static const int32_t kinds[4] = { SIGEO_PROXY_SIGEO, SIGEO_PROXY_GRAD_NORM, SIGEO_PROXY_SNIP,
+                                      SIGEO_PROXY_AZ_TRAINABILITY };
+    for (int i = 0; i < 4; i++) {
         sigeo_proxy_options_t po = SIGEO_PROXY_OPTIONS_INIT;
         po.kind = kinds[i];
         sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
@@ -470,13 +472,18 @@ static void run_scenario(outcome_t *o, fail_mode_t mode)
         chunk = NULL;
     }
 
-    /* regularized evolution with the default SiGeo scorer */
+    /* regularized evolution scored by an ensemble of SiGeo and grad_norm
+     * (the member scores' log and the aggregation's work space) */
     sigeo_search_options_t seo = SIGEO_SEARCH_OPTIONS_INIT;
     seo.population = 4;
     seo.sample_size = 2;
     seo.children = 2;
     seo.cycles = 3;
     seo.seed = 11;
+    seo.n_ensemble = 2;
+    seo.ensemble_kinds[0] = SIGEO_PROXY_SIGEO;
+    seo.ensemble_kinds[1] = SIGEO_PROXY_GRAD_NORM;
+    seo.ensemble_aggregate = 1; /* SIGEO_AGG_MEAN_RANK */
     CREATE(search, sigeo_search_create(&search, m, &seo));
     STEP(sigeo_search_set_batches(search, batches, K), sigeo_search_last_error(search), (void)0);
     STEP(sigeo_search_run(search), sigeo_search_last_error(search), (void)0);

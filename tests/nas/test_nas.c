@@ -18,6 +18,7 @@
 
 #include "sigeo/io.h"
 #include "sigeo/nas.h"
+#include "sigeo/stats.h"
 #include "test_util.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
@@ -256,6 +257,84 @@ START_TEST(pipeline_proxy_values)
     ck_assert_int_eq(s.params, p);
     ck_assert_int_eq(sigeo_nas_result_best_arch(best_arch, POINTS - 1, r), SIGEO_ERR_INVALID_ARG);
     ck_assert_int_eq(sigeo_nas_result_candidate(&cb, NULL, 0, r, 3), SIGEO_ERR_INVALID_ARG);
+    sigeo_nas_result_destroy(r);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* An ensemble search through the pipeline: each evaluation's grad_norm and
+ * l2_norm recomputed here on the warmed-up supernet, the mean rank over the
+ * evaluations so far ranked here by hand: the recorded scores are those,
+ * and the top-k candidates the best by the mean rank over all. */
+static double mean_rank(const double (*raw)[2], int n, int c)
+{
+    double sum = 0.0;
+    for (int p = 0; p < 2; p++) {
+        double r = 1.0;
+        for (int k = 0; k < n; k++)
+            if (k != c)
+                r += raw[k][p] < raw[c][p] ? 1.0 : raw[k][p] == raw[c][p] ? 0.5 : 0.0;
+        sum += r;
+    }
+    return sum / 2.0;
+}
+
+START_TEST(pipeline_ensemble_follows_the_aggregate)
+{
+    sigeo_model_t *m = toy(ctx);
+    sigeo_search_options_t so = small_search(10);
+    so.n_ensemble = 2;
+    so.ensemble_kinds[0] = SIGEO_PROXY_GRAD_NORM;
+    so.ensemble_kinds[1] = SIGEO_PROXY_L2_NORM;
+    so.ensemble_aggregate = SIGEO_AGG_MEAN_RANK;
+    sigeo_nas_options_t o = small_options(&so);
+    sigeo_proxy_options_t po = SIGEO_PROXY_OPTIONS_INIT;
+    po.kind = SIGEO_PROXY_GRAD_NORM;
+    o.proxy = &po;
+    sigeo_nas_result_t *r;
+    OK(sigeo_nas_run(&r, m, train, valid, test, &o));
+    sigeo_batch_set_t *bs;
+    OK(sigeo_batch_set_create(&bs, train, 0, 3, 32, SIGEO_BATCH_DROP_LAST));
+    sigeo_batch_t views[3];
+    for (uint32_t k = 0; k < 3; k++) {
+        views[k] = (sigeo_batch_t)SIGEO_BATCH_INIT;
+        OK(sigeo_batch_set_get(&views[k], bs, k));
+    }
+    double raw[10][2];
+    int32_t archs[10][POINTS];
+    for (uint64_t i = 0; i < 10; i++) {
+        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
+        OK(sigeo_nas_result_evaluation(&e, r, i));
+        ck_assert_int_eq(e.status, SIGEO_OK);
+        memcpy(archs[i], e.arch, sizeof archs[i]);
+        for (int p = 0; p < 2; p++) {
+            sigeo_proxy_options_t q = SIGEO_PROXY_OPTIONS_INIT;
+            q.kind = p ? SIGEO_PROXY_L2_NORM : SIGEO_PROXY_GRAD_NORM;
+            sigeo_proxy_result_t pr = SIGEO_PROXY_RESULT_INIT;
+            OK(sigeo_proxy_compute(m, e.arch, e.n_arch, views, 3, &q, &pr));
+            raw[i][p] = pr.score;
+        }
+        ck_assert_double_eq_tol(e.score, mean_rank((const double(*)[2])raw, (int)i + 1, (int)i), 1e-12);
+    }
+    sigeo_batch_set_destroy(bs);
+    bool used[10] = { false };
+    for (int32_t c = 0; c < 3; c++) {
+        int w = -1;
+        double ws = 0;
+        for (int i = 0; i < 10; i++) {
+            const double a = mean_rank((const double(*)[2])raw, 10, i);
+            if (!used[i] && (w < 0 || a > ws)) {
+                w = i;
+                ws = a;
+            }
+        }
+        used[w] = true;
+        sigeo_nas_candidate_t cd = SIGEO_NAS_CANDIDATE_INIT;
+        int32_t arch[POINTS];
+        OK(sigeo_nas_result_candidate(&cd, arch, POINTS, r, c));
+        ck_assert_double_eq_tol(cd.score, ws, 1e-12);
+        ck_assert_mem_eq(arch, archs[w], sizeof arch);
+    }
     sigeo_nas_result_destroy(r);
     sigeo_model_destroy(m);
 }
@@ -1119,6 +1198,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 120);
     tcase_add_test(t, pipeline_proxy_values);
+    tcase_add_test(t, pipeline_ensemble_follows_the_aggregate);
     tcase_add_test(t, pipeline_random_zero_shot);
     tcase_add_test(t, pipeline_one_shot);
     tcase_add_test(t, cancel_each_phase);

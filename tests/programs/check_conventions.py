@@ -81,7 +81,7 @@ bad = {
         ["--levels", "0,0"], ["--lr", "x"], ["--seeds", "0"], ["--quick", "--bogus"],
     ],
     "sigeo-score": [
-        ["--proxy", "foo"], ["--out", MISSING + "/s.json"], ["--data-dir", "/nonexistent"],
+        ["--proxy", "foo"], ["--proxy", "sigeo+meco"], ["--out", MISSING + "/s.json"], ["--data-dir", "/nonexistent"],
         ["--data", "fashion-mnist:/nonexistent"], ["--k", "1"], ["--data", "bogus"],
         ["--data", "criteo:/nonexistent.tsv"], ["--weights", "/nonexistent.safetensors"], ["--mlp", "5"],
     ],
@@ -98,6 +98,8 @@ bad = {
         ["--compare", "--save", "m.safetensors"], ["--sample", "40"], ["--warmup", "2"], ["--preset", "huge"],
         ["--batch", "1", "--proxy", "jacov"], ["--resume", MISSING + "/a/ckpt"], ["--resume", "ckpt", "--compare"],
         ["--resume", "ckpt", "--rows", "1000"], ["--cache", MISSING + "/c.sgc"],
+        ["--proxy", "grad_norm+foo"], ["--aggregate", "z-score"], ["--aggregate", "median", "--proxy", "snip+params"],
+        ["--proxy", "snip+params", "--resume", "ckpt"],
     ],
     # each would otherwise load the data and build the space first (or fail after the study)
     "sigeo-rank": [
@@ -270,6 +272,12 @@ if "sigeo-nas" in progs:
                                       "--batch", "64", "--threads", "1", "--k", "1", "--proxy", "fisher-rao",
                                       "--quiet"], timeout=500)
         check(q.returncode == 0 and q.stderr == "", "sigeo-nas --k 1 --proxy fisher-rao --quiet: rc %d, stderr %r"
+              % (q.returncode, q.stderr))
+        # an ensemble search from the command line
+        q = run([exe] + tiny[:6] + ["--population", "4", "--sample", "2", "--cycles", "1", "--top-k", "1",
+                                      "--batch", "64", "--threads", "1", "--k", "1", "--proxy",
+                                      "grad_norm+l2_norm+params", "--aggregate", "mean-rank", "--quiet"], timeout=500)
+        check(q.returncode == 0 and q.stderr == "", "sigeo-nas --proxy grad_norm+l2_norm+params: rc %d, stderr %r"
               % (q.returncode, q.stderr))
 
 # --------- sigeo-rank: progress lines in a log, JSON keys, --json replaced, --quiet

@@ -19,8 +19,10 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "build.h"
 #include "gradcheck.h"
 #include "nn/probe.h"
+#include "ref_linalg.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 
@@ -41,38 +43,6 @@ static void teardown(void)
 
 /* ------------------------------------------------------------ model building */
 
-static int32_t add(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, const int32_t *in, uint32_t n,
-                   int64_t units, int32_t wc, int32_t act)
-{
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = in;
-    d.n_inputs = n;
-    d.units = units;
-    d.width_choice = wc;
-    d.activation = act;
-    if (kind == SIGEO_LAYER_CONV2D) {
-        d.kernel[0] = d.kernel[1] = 3;
-        d.padding[0] = d.padding[1] = 1;
-    }
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
-    return out;
-}
-
-static int32_t dense_input(sigeo_model_t *m, int64_t features, const int64_t *shape)
-{
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = features;
-    if (shape)
-        memcpy(in.shape, shape, sizeof in.shape);
-    int32_t x;
-    OK(sigeo_model_add_input(&x, m, &in));
-    return x;
-}
-
 enum { B = 8, D = 10, H = 16, C = 3 };
 
 /* x[D] -> fc0 [H, elastic {H/2, H}] -> relu -> fc1 [classes] (loss).
@@ -84,10 +54,10 @@ static sigeo_model_t *mlp(int classes, bool elastic, sigeo_loss_kind_t loss)
     int32_t w = -1;
     if (elastic)
         OK(sigeo_model_add_choice(&w, m, "w", 2, (const int64_t[]){ H / 2, H }));
-    int32_t x = dense_input(m, D, NULL);
-    int32_t h = add(m, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, w, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, classes, -1, 0);
+    int32_t x = shaped_input(m, D, NULL);
+    int32_t h = layer_on(m, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, w, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, classes, -1, 0);
     OK(sigeo_model_set_loss(m, y, loss));
     OK(sigeo_model_finalize(m));
     return m;
@@ -98,8 +68,8 @@ static sigeo_model_t *linear(int outputs, sigeo_loss_kind_t loss)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "linear"));
-    int32_t x = dense_input(m, D, NULL);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &x, 1, outputs, -1, 0);
+    int32_t x = shaped_input(m, D, NULL);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &x, 1, outputs, -1, 0);
     OK(sigeo_model_set_loss(m, y, loss));
     OK(sigeo_model_finalize(m));
     return m;
@@ -111,11 +81,11 @@ static sigeo_model_t *convnet(int channels)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "conv"));
-    int32_t x = dense_input(m, PIX, (const int64_t[]){ 1, IMG, IMG });
-    int32_t h = add(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, channels, -1, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, PIX, (const int64_t[]){ 1, IMG, IMG });
+    int32_t h = layer_on(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, channels, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -190,68 +160,10 @@ static void close_rel(double got, double want, double rel, const char *what)
 
 /* ------------------------------------------------------- linear algebra */
 
-static void corrcoef(double *out, const double *x, int n, int p)
-{
-    double mean[64], sd[64];
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int k = 0; k < p; k++)
-            s += x[i * p + k];
-        mean[i] = s / p;
-    }
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        for (int k = 0; k < p; k++)
-            s += (x[i * p + k] - mean[i]) * (x[i * p + k] - mean[i]);
-        sd[i] = sqrt(s);
-    }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int k = 0; k < p; k++)
-                s += (x[i * p + k] - mean[i]) * (x[j * p + k] - mean[j]);
-            double v = s / (sd[i] * sd[j]);
-            out[i * n + j] = v > 1 ? 1 : v < -1 ? -1 : v;
-        }
-}
-
-/* Eigenvalues of a symmetric matrix by cyclic Jacobi rotations. */
-static void jacobi(double *w, double *a, int n)
-{
-    for (int sweep = 0; sweep < 100; sweep++) {
-        double off = 0;
-        for (int p = 0; p < n; p++)
-            for (int q = p + 1; q < n; q++)
-                off += a[p * n + q] * a[p * n + q];
-        if (off < 1e-30)
-            break;
-        for (int p = 0; p < n; p++)
-            for (int q = p + 1; q < n; q++) {
-                if (fabs(a[p * n + q]) < 1e-300)
-                    continue;
-                double th = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q]);
-                double t = th == 0 ? 1.0 : (th > 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1));
-                double c = 1 / sqrt(t * t + 1), s = t * c;
-                for (int k = 0; k < n; k++) {
-                    double kp = a[k * n + p], kq = a[k * n + q];
-                    a[k * n + p] = c * kp - s * kq;
-                    a[k * n + q] = s * kp + c * kq;
-                }
-                for (int k = 0; k < n; k++) {
-                    double pk = a[p * n + k], qk = a[q * n + k];
-                    a[p * n + k] = c * pk - s * qk;
-                    a[q * n + k] = s * pk + c * qk;
-                }
-            }
-    }
-    for (int i = 0; i < n; i++)
-        w[i] = a[i * n + i];
-}
-
 static double min_eig(double *a, int n)
 {
     double w[64];
-    jacobi(w, a, n);
+    ref_jacobi_eigvals(w, a, n);
     double lo = w[0];
     for (int i = 1; i < n; i++)
         lo = w[i] < lo ? w[i] : lo;
@@ -664,8 +576,8 @@ END_TEST
 static double jacov_of(const double *J, int d)
 {
     double Cm[B * B], w[B];
-    corrcoef(Cm, J, B, d);
-    jacobi(w, Cm, B);
+    ref_corrcoef(Cm, J, B, d);
+    ref_jacobi_eigvals(w, Cm, B);
     double s = 0;
     for (int i = 0; i < B; i++)
         s -= log(w[i] + 1e-5) + 1.0 / (w[i] + 1e-5);
@@ -754,7 +666,7 @@ static double epe_of(const double (*J)[D], int n_out)
             v = log(1 + 1e-5);
         } else {
             double P[B * B];
-            corrcoef(P, rows, nc, D);
+            ref_corrcoef(P, rows, nc, D);
             for (int k = 0; k < nc * nc; k++)
                 v += log(fabs(P[k]) + 1e-5);
             if (n_out > 100)
@@ -929,11 +841,11 @@ START_TEST(synflow_is_the_closed_form_of_the_all_ones_pass_and_ignores_the_data)
      * beta -0.5) between fc0 and the ReLU: synflow removes it (bn=False). */
     sigeo_model_t *n;
     OK(sigeo_model_create(&n, ctx, "mlp_bn"));
-    int32_t x = dense_input(n, D, NULL);
-    int32_t h = add(n, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, -1, 0);
-    h = add(n, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0);
-    h = add(n, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(n, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(n, D, NULL);
+    int32_t h = layer_on(n, SIGEO_LAYER_LINEAR, "fc0", &x, 1, H, -1, 0);
+    h = layer_on(n, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0);
+    h = layer_on(n, SIGEO_LAYER_ACTIVATION, "relu", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(n, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(n, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(n));
     const char *names[] = { "fc0.weight", "fc0.bias", "fc1.weight", "fc1.bias" };
@@ -1017,7 +929,7 @@ START_TEST(synflow_on_an_embedding_bag_uses_sample_0_and_restores_the_table)
     d.rows = 10;
     int32_t e;
     OK(sigeo_model_add_layer(&e, m, &d));
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS));
     OK(sigeo_model_finalize(m));
     /* Sample 0's bag repeats row 3; sample 1 looks up row 5 only. */
@@ -1173,10 +1085,10 @@ START_TEST(zen_adds_the_batchnorm2d_running_variance_term)
     enum { CH = 2, S = 9, F = CH * S };
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "bn2d"));
-    int32_t x = dense_input(m, F, (const int64_t[]){ CH, 3, 3 });
-    int32_t h = add(m, SIGEO_LAYER_BATCH_NORM, "bn", &x, 1, 0, -1, 0);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, F, (const int64_t[]){ CH, 3, 3 });
+    int32_t h = layer_on(m, SIGEO_LAYER_BATCH_NORM, "bn", &x, 1, 0, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     make_data();
@@ -1232,7 +1144,7 @@ static double meco_term(sigeo_model_t *m, int32_t node, int ch, int p)
     double F[128], R[64];
     for (int k = 0; k < ch * p; k++)
         F[k] = buf[k];
-    corrcoef(R, F, ch, p);
+    ref_corrcoef(R, F, ch, p);
     for (int k = 0; k < ch * ch; k++)
         if (!isfinite(R[k]))
             R[k] = 0;
@@ -1262,7 +1174,7 @@ static double meco_rows_term(sigeo_model_t *m, int32_t node, const int64_t *idx,
     for (int r = 0; r < rows; r++)
         for (int k = 0; k < p; k++)
             F[r * p + k] = buf[idx[r] * p + k];
-    corrcoef(R, F, rows, p);
+    ref_corrcoef(R, F, rows, p);
     for (int k = 0; k < rows * rows; k++)
         if (!isfinite(R[k]))
             R[k] = 0;
@@ -1376,7 +1288,7 @@ START_TEST(tenas_ntk_condition_number_and_linear_regions)
                 s += J[a][j] * J[c2][j];
             K[a * B + c2] = s;
         }
-    jacobi(w, K, B);
+    ref_jacobi_eigvals(w, K, B);
     double lo = w[0], hi = w[0];
     for (int i = 1; i < B; i++) {
         lo = w[i] < lo ? w[i] : lo;
@@ -1435,7 +1347,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     /* Tokens: x [12] -> reshape (3, 4) -> token linear [3 tokens] -> fc:
      * the token linear's sample 0 is 3 x 4 (tokens x embedding). */
     OK(sigeo_model_create(&m, ctx, "tokens"));
-    int32_t x = dense_input(m, 12, NULL);
+    int32_t x = shaped_input(m, 12, NULL);
     sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
     d.kind = SIGEO_LAYER_RESHAPE;
     d.name = "tok";
@@ -1445,8 +1357,8 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     d.shape[1] = 4;
     int32_t t;
     OK(sigeo_model_add_layer(&t, m, &d));
-    int32_t u = add(m, SIGEO_LAYER_TOKEN_LINEAR, "mix", &t, 1, 3, -1, 0);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
+    int32_t u = layer_on(m, SIGEO_LAYER_TOKEN_LINEAR, "mix", &t, 1, 3, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     b = batch(0, 12, false);
@@ -1459,7 +1371,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
 
     /* Attention returns a tuple in PyTorch: F is its whole batch [B, T E]. */
     OK(sigeo_model_create(&m, ctx, "attention"));
-    x = dense_input(m, 12, NULL);
+    x = shaped_input(m, 12, NULL);
     d.inputs = &x;
     OK(sigeo_model_add_layer(&t, m, &d));
     sigeo_layer_desc_t a = SIGEO_LAYER_DESC_INIT;
@@ -1469,7 +1381,7 @@ START_TEST(meco_sums_the_smallest_channel_correlation_eigenvalues_of_sample_0)
     a.n_inputs = 1;
     a.heads = 2;
     OK(sigeo_model_add_layer(&u, m, &a));
-    y = add(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
+    y = layer_on(m, SIGEO_LAYER_LINEAR, "fc", &u, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     OK(run(&r, m, SIGEO_PROXY_MECO, &b, 1, NULL, 0));
@@ -1490,14 +1402,14 @@ static sigeo_model_t *everything(void)
     OK(sigeo_model_create(&m, ctx, "all"));
     int32_t w;
     OK(sigeo_model_add_choice(&w, m, "w", 2, (const int64_t[]){ 4, 8 }));
-    int32_t x = dense_input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
-    int32_t h = add(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, 3, -1, 0);
-    h = add(m, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0); /* node 2 */
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu0", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    h = add(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
-    h = add(m, SIGEO_LAYER_LINEAR, "fc0", &h, 1, 8, w, 0);
-    h = add(m, SIGEO_LAYER_ACTIVATION, "relu1", &h, 1, 0, -1, SIGEO_ACT_RELU);
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
+    int32_t x = shaped_input(m, 2 * PIX, (const int64_t[]){ 2, IMG, IMG });
+    int32_t h = layer_on(m, SIGEO_LAYER_CONV2D, "conv", &x, 1, 3, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_BATCH_NORM, "bn", &h, 1, 0, -1, 0); /* node 2 */
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu0", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    h = layer_on(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1, 0, -1, 0);
+    h = layer_on(m, SIGEO_LAYER_LINEAR, "fc0", &h, 1, 8, w, 0);
+    h = layer_on(m, SIGEO_LAYER_ACTIVATION, "relu1", &h, 1, 0, -1, SIGEO_ACT_RELU);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "fc1", &h, 1, C, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
@@ -1553,7 +1465,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     snapshot_t before;
     snap(&before, m);
     const int32_t narrow[1] = { 0 };
-    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++) {
+    for (int k = SIGEO_PROXY_SIGEO; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++) {
         for (int rep = 0; rep < 2; rep++) {
             sigeo_proxy_result_t r1, r2;
             const bool with_arch = rep == 1;
@@ -1588,7 +1500,7 @@ START_TEST(every_kind_leaves_weights_architecture_and_bn_statistics_bit_identica
     unsnap(&after_fd);
     /* Failing calls change nothing either. */
     sigeo_batch_t nolabels[2] = { batch(0, 2 * PIX, false), batch(1, 2 * PIX, false) };
-    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++) {
+    for (int k = SIGEO_PROXY_GRAD_NORM; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++) {
         sigeo_proxy_result_t r;
         run(&r, m, (sigeo_proxy_kind_t)k, nolabels, 2, narrow, 1);
         snapshot_t after;
@@ -1649,7 +1561,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     o.hvp_mode = 2;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "hvp_mode 2");
     o.hvp_mode = SIGEO_HVP_EXACT;
-    o.kind = SIGEO_PROXY_AZ_COMPLEXITY + 1;
+    o.kind = SIGEO_PROXY_AZ_TRAINABILITY + 1;
     expect_fail(sigeo_proxy_compute(m, NULL, 0, &lb, 1, &o, &r), SIGEO_ERR_INVALID_ARG, "unknown proxy kind");
     sigeo_model_destroy(m);
 
@@ -1677,7 +1589,7 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     d.rows = 10;
     int32_t e;
     OK(sigeo_model_add_layer(&e, m, &d));
-    int32_t y = add(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
+    int32_t y = layer_on(m, SIGEO_LAYER_LINEAR, "head", &e, 1, 1, -1, 0);
     OK(sigeo_model_set_loss(m, y, SIGEO_LOSS_BCE_WITH_LOGITS));
     OK(sigeo_model_finalize(m));
     int64_t ids[B], offs[B + 1];
@@ -1704,9 +1616,9 @@ START_TEST(bad_input_gets_a_clear_status_and_message)
     ck_assert(r.flags & SIGEO_PROXY_SINGULAR);
     sigeo_model_destroy(m);
 
-    for (int k = 0; k <= SIGEO_PROXY_AZ_COMPLEXITY; k++)
+    for (int k = 0; k <= SIGEO_PROXY_AZ_TRAINABILITY; k++)
         ck_assert_ptr_nonnull(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k));
-    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_AZ_COMPLEXITY + 1)));
+    ck_assert_ptr_null(sigeo_proxy_kind_name((sigeo_proxy_kind_t)(SIGEO_PROXY_AZ_TRAINABILITY + 1)));
 }
 END_TEST
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
 #include "test_util.h"
@@ -183,33 +184,7 @@ static void make_data(int classes)
 static int32_t layer(sigeo_model_t *m, sigeo_layer_kind_t kind, const char *name, int32_t in, int64_t units,
                      int32_t act, int32_t wc)
 {
-    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
-    d.kind = kind;
-    d.name = name;
-    d.inputs = &in;
-    d.n_inputs = 1;
-    d.units = units;
-    d.activation = act;
-    d.width_choice = wc;
-    if (kind == SIGEO_LAYER_CONV2D) {
-        d.kernel[0] = d.kernel[1] = 3;
-        d.padding[0] = d.padding[1] = 1;
-    }
-    int32_t out;
-    OK(sigeo_model_add_layer(&out, m, &d));
-    return out;
-}
-
-static int32_t input(sigeo_model_t *m, int64_t features, const int64_t *shape)
-{
-    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
-    in.name = "x";
-    in.features = features;
-    if (shape)
-        memcpy(in.shape, shape, sizeof in.shape);
-    int32_t x;
-    OK(sigeo_model_add_input(&x, m, &in));
-    return x;
+    return layer_on(m, kind, name, &in, 1, units, wc, act);
 }
 
 static void read_param(double *dst, sigeo_model_t *m, const char *name, int rows, int cols, int ld)
@@ -235,7 +210,7 @@ static sigeo_model_t *chain(net_t *n, int narrow)
     int32_t wc = -1;
     if (narrow > 0)
         OK(sigeo_model_add_choice(&wc, m, "w", 2, (const int64_t[]){ narrow, n->dims[1] }));
-    int32_t h = input(m, n->dims[0], NULL);
+    int32_t h = shaped_input(m, n->dims[0], NULL);
     char name[32];
     for (int l = 0; l < n->L; l++) {
         snprintf(name, sizeof name, "fc%d", l);
@@ -430,7 +405,7 @@ START_TEST(conv_relu_gap_net)
     make_data(NC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "conv"));
-    int32_t h = input(m, CI * IMG * IMG, (const int64_t[]){ CI, IMG, IMG });
+    int32_t h = shaped_input(m, CI * IMG * IMG, (const int64_t[]){ CI, IMG, IMG });
     h = layer(m, SIGEO_LAYER_CONV2D, "conv", h, CO, 0, -1);
     h = layer(m, SIGEO_LAYER_ACTIVATION, "relu", h, 0, SIGEO_ACT_RELU, -1);
     h = layer(m, SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", h, 0, 0, -1);
@@ -545,7 +520,7 @@ START_TEST(train_mode_batch_norm)
     make_data(BC);
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "bn"));
-    int32_t h = input(m, 10, NULL);
+    int32_t h = shaped_input(m, 10, NULL);
     h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, H2, 0, -1);
     h = layer(m, SIGEO_LAYER_BATCH_NORM, "bn", h, 0, 0, -1);
     h = layer(m, SIGEO_LAYER_ACTIVATION, "relu", h, 0, SIGEO_ACT_RELU, -1);
@@ -600,23 +575,409 @@ START_TEST(train_mode_batch_norm)
 }
 END_TEST
 
+/* ---------------------------------------- a flat-weights reference driver
+ * For the nets below: grad(ctx, w, g) writes the exact double gradient g of
+ * the batch loss in the CL-weights w (all of them, one flat vector); GraSP
+ * = -w . (H g) with H g = (g(w + h g) - g(w - h g)) / 2h. */
+typedef void (*flat_grad_fn)(const void *net, const double *w, double *g);
+
+static double flat_grasp(flat_grad_fn grad, const void *net, const double *w0, int n)
+{
+    double *g0 = malloc((size_t)n * sizeof *g0), *w = malloc((size_t)n * sizeof *w);
+    double *gp = malloc((size_t)n * sizeof *gp), *gm = malloc((size_t)n * sizeof *gm);
+    grad(net, w0, g0);
+    const double h = 1e-6;
+    for (int k = 0; k < n; k++)
+        w[k] = w0[k] + h * g0[k];
+    grad(net, w, gp);
+    for (int k = 0; k < n; k++)
+        w[k] = w0[k] - h * g0[k];
+    grad(net, w, gm);
+    double s = 0.0;
+    for (int k = 0; k < n; k++)
+        s -= w0[k] * (gp[k] - gm[k]) / (2 * h);
+    free(g0);
+    free(w);
+    free(gp);
+    free(gm);
+    return s;
+}
+
+/* x[10] -> fc0 [LH] -> layer norm (gamma, beta per feature) -> tanh -> fc1
+ * [3] (CE). Weights: fc0 then fc1; biases and the norm's affine fixed. */
+enum { LH = 8, LC = 3 };
+typedef struct ln_ref {
+    double b0[LH], gamma[LH], beta[LH], b1[LC];
+} ln_ref_t;
+
+static void ln_net_grad(const void *net, const double *w, double *g)
+{
+    const ln_ref_t *q = net;
+    const double *W0 = w, *W1 = w + LH * 10;
+    double *g0 = g, *g1 = g + LH * 10;
+    memset(g, 0, (size_t)(LH * 10 + LC * LH) * sizeof *g);
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * 10;
+        double pre[LH], xh[LH], a[LH], mu = 0, var = 0;
+        for (int j = 0; j < LH; j++) {
+            pre[j] = q->b0[j];
+            for (int i = 0; i < 10; i++)
+                pre[j] += W0[j * 10 + i] * x[i];
+            mu += pre[j] / LH;
+        }
+        for (int j = 0; j < LH; j++)
+            var += (pre[j] - mu) * (pre[j] - mu) / LH;
+        const double rs = 1.0 / sqrt(var + 1e-5);
+        for (int j = 0; j < LH; j++) {
+            xh[j] = (pre[j] - mu) * rs;
+            a[j] = tanh(q->gamma[j] * xh[j] + q->beta[j]);
+        }
+        double z[LC], dz[LC];
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->b1[k];
+            for (int j = 0; j < LH; j++)
+                z[k] += W1[k * LH + j] * a[j];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        double dxh[LH], m1 = 0, m2 = 0;
+        for (int j = 0; j < LH; j++) {
+            double da = 0;
+            for (int k = 0; k < LC; k++) {
+                g1[k * LH + j] += dz[k] * a[j];
+                da += dz[k] * W1[k * LH + j];
+            }
+            dxh[j] = da * (1 - a[j] * a[j]) * q->gamma[j];
+            m1 += dxh[j] / LH;
+            m2 += dxh[j] * xh[j] / LH;
+        }
+        for (int j = 0; j < LH; j++) {
+            const double dpre = rs * (dxh[j] - m1 - xh[j] * m2);
+            for (int i = 0; i < 10; i++)
+                g0[j * 10 + i] += dpre * x[i];
+        }
+    }
+}
+
+static void set_vec(sigeo_model_t *m, const char *name, const double *v, int n)
+{
+    float f[64];
+    for (int k = 0; k < n; k++)
+        f[k] = (float)v[k];
+    int32_t p;
+    OK(sigeo_model_find_param(&p, m, name));
+    OK(sigeo_model_set_param(m, p, f, n));
+}
+
+START_TEST(layer_norm_tanh_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "ln"));
+    int32_t h = shaped_input(m, 10, NULL);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, LH, 0, -1);
+    h = layer(m, SIGEO_LAYER_LAYER_NORM, "norm", h, 0, 0, -1);
+    h = layer(m, SIGEO_LAYER_ACTIVATION, "tanh", h, 0, SIGEO_ACT_TANH, -1);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static ln_ref_t q;
+    for (int j = 0; j < LH; j++) {
+        q.gamma[j] = 0.6 + 0.15 * j;
+        q.beta[j] = 0.3 - 0.07 * j;
+    }
+    set_vec(m, "norm.weight", q.gamma, LH);
+    set_vec(m, "norm.bias", q.beta, LH);
+    static double w[LH * 10 + LC * LH];
+    read_param(w, m, "fc0.weight", LH, 10, 10);
+    read_param(w + LH * 10, m, "fc1.weight", LC, LH, LH);
+    read_param(q.b0, m, "fc0.bias", 1, LH, LH);
+    read_param(q.b1, m, "fc1.bias", 1, LC, LC);
+    const double want = flat_grasp(ln_net_grad, &q, w, LH * 10 + LC * LH);
+    sigeo_batch_t b = batch_of(10, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "layer norm: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* x[6] -> three linear towers [DE] -> dot interaction (3 pairs: z1.z0,
+ * z2.z0, z2.z1, DLRM's order) -> fc [3] (CE). Weights: the towers, then fc. */
+enum { DX = 6, DE = 4, DP = 3 };
+typedef struct dot_ref {
+    double tb[3][DE], fb[LC];
+} dot_ref_t;
+
+static void dot_net_grad(const void *net, const double *w, double *g)
+{
+    const dot_ref_t *q = net;
+    const double *Wt = w + 3 * DE * DX;
+    memset(g, 0, (size_t)(3 * DE * DX + LC * DP) * sizeof *g);
+    static const int pi[DP] = { 1, 2, 2 }, pj[DP] = { 0, 0, 1 };
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * DX;
+        double zt[3][DE], d[DP], z[LC], dz[LC], dd[DP], dzt[3][DE];
+        for (int t = 0; t < 3; t++)
+            for (int e = 0; e < DE; e++) {
+                zt[t][e] = q->tb[t][e];
+                for (int i = 0; i < DX; i++)
+                    zt[t][e] += w[(t * DE + e) * DX + i] * x[i];
+            }
+        for (int p = 0; p < DP; p++) {
+            d[p] = 0;
+            for (int e = 0; e < DE; e++)
+                d[p] += zt[pi[p]][e] * zt[pj[p]][e];
+        }
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->fb[k];
+            for (int p = 0; p < DP; p++)
+                z[k] += Wt[k * DP + p] * d[p];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        for (int p = 0; p < DP; p++) {
+            dd[p] = 0;
+            for (int k = 0; k < LC; k++) {
+                g[3 * DE * DX + k * DP + p] += dz[k] * d[p];
+                dd[p] += dz[k] * Wt[k * DP + p];
+            }
+        }
+        memset(dzt, 0, sizeof dzt);
+        for (int p = 0; p < DP; p++)
+            for (int e = 0; e < DE; e++) {
+                dzt[pi[p]][e] += dd[p] * zt[pj[p]][e];
+                dzt[pj[p]][e] += dd[p] * zt[pi[p]][e];
+            }
+        for (int t = 0; t < 3; t++)
+            for (int e = 0; e < DE; e++)
+                for (int i = 0; i < DX; i++)
+                    g[(t * DE + e) * DX + i] += dzt[t][e] * x[i];
+    }
+}
+
+START_TEST(dot_interaction_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "dot"));
+    int32_t x = shaped_input(m, DX, NULL), t[3];
+    const char *names[3] = { "t0", "t1", "t2" };
+    for (int k = 0; k < 3; k++)
+        t[k] = layer(m, SIGEO_LAYER_LINEAR, names[k], x, DE, 0, -1);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_DOT_INTERACTION;
+    d.name = "interaction";
+    d.inputs = t;
+    d.n_inputs = 3;
+    int32_t h;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static dot_ref_t q;
+    static double w[3 * DE * DX + LC * DP];
+    char pn[32];
+    for (int k = 0; k < 3; k++) {
+        snprintf(pn, sizeof pn, "%s.weight", names[k]);
+        read_param(w + k * DE * DX, m, pn, DE, DX, DX);
+        snprintf(pn, sizeof pn, "%s.bias", names[k]);
+        read_param(q.tb[k], m, pn, 1, DE, DE);
+    }
+    read_param(w + 3 * DE * DX, m, "fc.weight", LC, DP, DP);
+    read_param(q.fb, m, "fc.bias", 1, LC, LC);
+    const double want = flat_grasp(dot_net_grad, &q, w, 3 * DE * DX + LC * DP);
+    sigeo_batch_t b = batch_of(DX, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "dot interaction: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* x[12] -> fc0 [12] -> tokens (3, 4) -> attention (2 heads of 2) -> fc1 [3]
+ * (CE). Weights: fc0, in_proj_weight, out_proj.weight, fc1; the biases
+ * fixed. The reference differentiates through the softmax in double. */
+enum { AT = 3, AE = 4, AH = 2, AD = 2, AF = AT * AE, AW0 = AF * AF, AWI = 3 * AE * AE, AWO = AE * AE, AW1 = LC * AF };
+typedef struct attn_ref {
+    double b0[AF], bi[3 * AE], bo[AE], b1[LC];
+} attn_ref_t;
+
+static void attn_net_grad(const void *net, const double *w, double *g)
+{
+    const attn_ref_t *q = net;
+    const double *W0 = w, *Wi = W0 + AW0, *Wo = Wi + AWI, *W1 = Wo + AWO;
+    double *g0 = g, *gi = g0 + AW0, *go = gi + AWI, *g1 = go + AWO;
+    memset(g, 0, (size_t)(AW0 + AWI + AWO + AW1) * sizeof *g);
+    const double c = 1.0 / sqrt((double)AD);
+    for (int n = 0; n < NB; n++) {
+        const float *x = xs + n * AF;
+        double X[AT][AE], P[AT][3 * AE], A[AH][AT][AT], O[AT][AE], Y[AF], z[LC], dz[LC];
+        for (int r = 0; r < AF; r++) {
+            X[r / AE][r % AE] = q->b0[r];
+            for (int i = 0; i < AF; i++)
+                X[r / AE][r % AE] += W0[r * AF + i] * x[i];
+        }
+        for (int t = 0; t < AT; t++)
+            for (int j = 0; j < 3 * AE; j++) {
+                P[t][j] = q->bi[j];
+                for (int e = 0; e < AE; e++)
+                    P[t][j] += Wi[j * AE + e] * X[t][e];
+            }
+        for (int h = 0; h < AH; h++)
+            for (int t = 0; t < AT; t++) {
+                double mx = -INFINITY, se = 0, sc[AT];
+                for (int u = 0; u < AT; u++) {
+                    sc[u] = 0;
+                    for (int i = 0; i < AD; i++)
+                        sc[u] += c * P[t][h * AD + i] * P[u][AE + h * AD + i];
+                    mx = fmax(mx, sc[u]);
+                }
+                for (int u = 0; u < AT; u++)
+                    se += exp(sc[u] - mx);
+                for (int u = 0; u < AT; u++)
+                    A[h][t][u] = exp(sc[u] - mx) / se;
+                for (int i = 0; i < AD; i++) {
+                    O[t][h * AD + i] = 0;
+                    for (int u = 0; u < AT; u++)
+                        O[t][h * AD + i] += A[h][t][u] * P[u][2 * AE + h * AD + i];
+                }
+            }
+        for (int t = 0; t < AT; t++)
+            for (int o = 0; o < AE; o++) {
+                Y[t * AE + o] = q->bo[o];
+                for (int e = 0; e < AE; e++)
+                    Y[t * AE + o] += Wo[o * AE + e] * O[t][e];
+            }
+        for (int k = 0; k < LC; k++) {
+            z[k] = q->b1[k];
+            for (int j = 0; j < AF; j++)
+                z[k] += W1[k * AF + j] * Y[j];
+        }
+        loss_grad(dz, z, LC, SIGEO_LOSS_SOFTMAX_CE, labels[n], NULL);
+        double dY[AF], dO[AT][AE], dP[AT][3 * AE], dX[AF];
+        for (int j = 0; j < AF; j++) {
+            dY[j] = 0;
+            for (int k = 0; k < LC; k++) {
+                g1[k * AF + j] += dz[k] * Y[j];
+                dY[j] += dz[k] * W1[k * AF + j];
+            }
+        }
+        for (int t = 0; t < AT; t++)
+            for (int e = 0; e < AE; e++) {
+                dO[t][e] = 0;
+                for (int o = 0; o < AE; o++) {
+                    dO[t][e] += dY[t * AE + o] * Wo[o * AE + e];
+                    if (e == 0)
+                        for (int e2 = 0; e2 < AE; e2++)
+                            go[o * AE + e2] += dY[t * AE + o] * O[t][e2];
+                }
+            }
+        memset(dP, 0, sizeof dP);
+        for (int h = 0; h < AH; h++) {
+            double dA[AT][AT], dS[AT][AT];
+            for (int t = 0; t < AT; t++) {
+                double r = 0;
+                for (int u = 0; u < AT; u++) {
+                    dA[t][u] = 0;
+                    for (int i = 0; i < AD; i++)
+                        dA[t][u] += dO[t][h * AD + i] * P[u][2 * AE + h * AD + i];
+                    r += dA[t][u] * A[h][t][u];
+                }
+                for (int u = 0; u < AT; u++)
+                    dS[t][u] = A[h][t][u] * (dA[t][u] - r);
+            }
+            for (int t = 0; t < AT; t++)
+                for (int i = 0; i < AD; i++)
+                    for (int u = 0; u < AT; u++) {
+                        dP[t][h * AD + i] += c * dS[t][u] * P[u][AE + h * AD + i];
+                        dP[u][AE + h * AD + i] += c * dS[t][u] * P[t][h * AD + i];
+                        dP[u][2 * AE + h * AD + i] += A[h][t][u] * dO[t][h * AD + i];
+                    }
+        }
+        for (int t = 0; t < AT; t++)
+            for (int e = 0; e < AE; e++) {
+                dX[t * AE + e] = 0;
+                for (int j = 0; j < 3 * AE; j++) {
+                    dX[t * AE + e] += dP[t][j] * Wi[j * AE + e];
+                    gi[j * AE + e] += dP[t][j] * X[t][e];
+                }
+            }
+        for (int r = 0; r < AF; r++)
+            for (int i = 0; i < AF; i++)
+                g0[r * AF + i] += dX[r] * x[i];
+    }
+}
+
+START_TEST(attention_net)
+{
+    make_data(LC);
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "attn"));
+    int32_t h = shaped_input(m, AF, NULL);
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, AF, 0, -1);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "tokens";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = AT;
+    d.shape[1] = AE;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    d = (sigeo_layer_desc_t)SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_ATTENTION;
+    d.name = "attn";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.heads = AH;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, LC, 0, -1);
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static attn_ref_t q;
+    static double w[AW0 + AWI + AWO + AW1];
+    /* larger projections than the default init, so the softmax is far from uniform */
+    double big[AWI];
+    read_param(big, m, "attn.in_proj_weight", 3 * AE, AE, AE);
+    for (int k = 0; k < AWI; k++)
+        big[k] *= 3.0;
+    set_vec(m, "attn.in_proj_weight", big, AWI);
+    read_param(w, m, "fc0.weight", AF, AF, AF);
+    read_param(w + AW0, m, "attn.in_proj_weight", 3 * AE, AE, AE);
+    read_param(w + AW0 + AWI, m, "attn.out_proj.weight", AE, AE, AE);
+    read_param(w + AW0 + AWI + AWO, m, "fc1.weight", LC, AF, AF);
+    read_param(q.b0, m, "fc0.bias", 1, AF, AF);
+    read_param(q.bi, m, "attn.in_proj_bias", 1, 3 * AE, 3 * AE);
+    read_param(q.bo, m, "attn.out_proj.bias", 1, AE, AE);
+    read_param(q.b1, m, "fc1.bias", 1, LC, LC);
+    const double want = flat_grasp(attn_net_grad, &q, w, AW0 + AWI + AWO + AW1);
+    sigeo_batch_t b = batch_of(AF, NULL);
+    const double got = grasp(m, &b, SIGEO_HVP_EXACT);
+    ck_assert_msg(fabs(got - want) <= 1e-4 * fabs(want) + 1e-7, "attention: %.10g, want %.10g", got, want);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(an_op_without_a_rule_is_named)
 {
     make_data(3);
     sigeo_model_t *m;
-    OK(sigeo_model_create(&m, ctx, "ln"));
-    int32_t h = input(m, 10, NULL);
-    h = layer(m, SIGEO_LAYER_LINEAR, "fc0", h, 8, 0, -1);
-    h = layer(m, SIGEO_LAYER_LAYER_NORM, "norm", h, 0, 0, -1);
+    OK(sigeo_model_create(&m, ctx, "fm"));
+    int32_t h = shaped_input(m, 12, NULL);
+    sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+    d.kind = SIGEO_LAYER_RESHAPE;
+    d.name = "tokens";
+    d.inputs = &h;
+    d.n_inputs = 1;
+    d.shape[0] = 3;
+    d.shape[1] = 4;
+    OK(sigeo_model_add_layer(&h, m, &d));
+    h = layer(m, SIGEO_LAYER_FM, "fm", h, 0, 0, -1);
     h = layer(m, SIGEO_LAYER_LINEAR, "fc1", h, 3, 0, -1);
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
-    sigeo_batch_t b = batch_of(10, NULL);
+    sigeo_batch_t b = batch_of(12, NULL);
     sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
     o.kind = SIGEO_PROXY_GRASP;
     sigeo_proxy_result_t r = SIGEO_PROXY_RESULT_INIT;
     ck_assert_int_eq(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &r), SIGEO_ERR_UNSUPPORTED);
-    ck_assert_str_contains(sigeo_last_error(), "'norm' (layer norm)");
+    ck_assert_str_contains(sigeo_last_error(), "'fm' (");
     ck_assert_str_contains(sigeo_last_error(), "grasp");
     /* The handle stays usable, and the explicit finite difference serves it. */
     o.hvp_mode = SIGEO_HVP_FINITE_DIFFERENCE;
@@ -638,6 +999,9 @@ int main(void)
     tcase_add_test(tc, relu_subnet_of_an_elastic_layer);
     tcase_add_test(tc, finite_difference_is_only_an_option);
     tcase_add_test(tc, conv_relu_gap_net);
+    tcase_add_test(tc, layer_norm_tanh_net);
+    tcase_add_test(tc, dot_interaction_net);
+    tcase_add_test(tc, attention_net);
     tcase_add_test(tc, train_mode_batch_norm);
     tcase_add_test(tc, an_op_without_a_rule_is_named);
     suite_add_tcase(s, tc);

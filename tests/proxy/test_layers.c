@@ -2,7 +2,9 @@
  * plain's saliencies against W . g read through the public model API after
  * a forward+backward of the same batch; every saliency kind's saliencies
  * summing to its raw score and per layer to the layer values; ZiCo's terms
- * summing to the score; the two-call protocol and its errors. */
+ * summing to the score; MeCo's output terms per layer against the
+ * correlation spectra of the node outputs; the two-call protocol and its
+ * errors. */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -12,6 +14,7 @@
 
 #include "sigeo/model.h"
 #include "sigeo/proxy.h"
+#include "ref_linalg.h"
 #include "test_util.h"
 
 #define OK(call) ck_assert_msg((call) == SIGEO_OK, "%s: %s", #call, sigeo_last_error())
@@ -241,6 +244,84 @@ START_TEST(zico_layers_are_the_module_terms)
 }
 END_TEST
 
+/* lambda_min of the corrcoef of sample 0's [C, P] rows of `node`'s output. */
+static double meco_term(sigeo_model_t *m, int32_t node, int ch, int p)
+{
+    float out[NB * 48];
+    int64_t count = NB * ch * p;
+    OK(sigeo_model_node_output(out, &count, m, node));
+    double F[48], R[9], w[3];
+    for (int k = 0; k < ch * p; k++)
+        F[k] = out[k];
+    ref_corrcoef(R, F, ch, p);
+    ref_jacobi_eigvals(w, R, ch);
+    return fmin(fmin(w[0], w[1]), w[2]);
+}
+
+/* x (2, 4, 4) -> conv [3] -> relu -> gap -> fc [C]: conv's and relu's
+ * outputs are 3 x 16 (their terms go to the conv layer: relu has no
+ * module), gap's and fc's are flat (term 0; gap's also to conv). */
+START_TEST(meco_terms_go_to_the_layer_whose_output_they_read)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "conv"));
+    sigeo_input_desc_t in = SIGEO_INPUT_DESC_INIT;
+    in.name = "x";
+    in.features = 32;
+    in.shape[0] = 2;
+    in.shape[1] = in.shape[2] = 4;
+    int32_t h, conv = -1, relu = -1;
+    OK(sigeo_model_add_input(&h, m, &in));
+    const sigeo_layer_kind_t kinds[4] = { SIGEO_LAYER_CONV2D, SIGEO_LAYER_ACTIVATION, SIGEO_LAYER_GLOBAL_AVG_POOL,
+                                          SIGEO_LAYER_LINEAR };
+    const char *names[4] = { "conv", "relu", "gap", "fc" };
+    for (int k = 0; k < 4; k++) {
+        sigeo_layer_desc_t d = SIGEO_LAYER_DESC_INIT;
+        d.kind = kinds[k];
+        d.name = names[k];
+        d.inputs = &h;
+        d.n_inputs = 1;
+        d.units = k == 0 ? 3 : C;
+        d.activation = SIGEO_ACT_RELU;
+        d.kernel[0] = d.kernel[1] = 3;
+        d.padding[0] = d.padding[1] = 1;
+        OK(sigeo_model_add_layer(&h, m, &d));
+        if (k == 0)
+            conv = h;
+        if (k == 1)
+            relu = h;
+    }
+    OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    static float x[NB * 32];
+    tu_rng_t r = { 9 };
+    for (int i = 0; i < NB * 32; i++)
+        x[i] = tu_uniform_f(&r);
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = NB;
+    b.dense = x;
+    b.n_dense = 32;
+    b.labels = labels;
+    sigeo_proxy_options_t o = SIGEO_PROXY_OPTIONS_INIT;
+    o.kind = SIGEO_PROXY_MECO;
+    sigeo_proxy_result_t res = SIGEO_PROXY_RESULT_INIT;
+    OK(sigeo_proxy_compute(m, NULL, 0, &b, 1, &o, &res));
+    int32_t n;
+    sigeo_proxy_layer_t *l = layers(m, &n);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(l[0].name, "conv");
+    ck_assert_str_eq(l[1].name, "fc");
+    OK(sigeo_model_forward(NULL, m, &b));
+    const double want = meco_term(m, conv, 3, 16) + meco_term(m, relu, 3, 16);
+    ck_assert_double_eq_tol(l[0].value, want, 1e-9 * (1.0 + fabs(want)));
+    ck_assert_double_eq_tol(l[1].value, 0.0, 1e-300);
+    ck_assert_double_eq_tol(l[0].value + l[1].value, res.score, 1e-12 * (1.0 + fabs(res.score)));
+    ck_assert(isnan(l[0].zico_term));
+    free(l);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(two_call_protocol_errors)
 {
     sigeo_model_t *m = mlp();
@@ -290,6 +371,7 @@ int main(void)
     tcase_add_test(tc, snip_and_plain_saliencies_are_w_times_g);
     tcase_add_test(tc, saliencies_sum_to_the_score_and_per_layer_to_the_layer_values);
     tcase_add_test(tc, zico_layers_are_the_module_terms);
+    tcase_add_test(tc, meco_terms_go_to_the_layer_whose_output_they_read);
     tcase_add_test(tc, two_call_protocol_errors);
     suite_add_tcase(s, tc);
     return tu_run(s);
