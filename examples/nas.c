@@ -58,6 +58,7 @@ typedef struct config {
     double retrain_epochs;
     uint64_t seed;
     int64_t threads;
+    int64_t workers;         /* top-k retrains at once (0 = auto) */
     int32_t scope;
     int64_t finetune;        /* one-shot: head fine-tune steps (0 = none) */
     int compare;
@@ -122,6 +123,7 @@ static void usage(void)
            "  --retrain-epochs E   epochs of each from-scratch training (default 1)\n"
            "  --seed S             seed of data, weights and search (default 1)\n"
            "  --threads N          compute threads (default 0 = all cores)\n"
+           "  --workers W          candidates retrained at once, one thread each (default 0 = --threads)\n"
            "  --finetune T         one-shot: fine-tune the inherited head for T steps before scoring (NASRec:\n"
            "                       500; default 0 = the no-fine-tune ablation)\n"
            "  --compare            run random, zico-0, zico-1, sigeo-0, sigeo-1 and one-shot (100%%) on the\n"
@@ -176,7 +178,8 @@ static int parse(config_t *c, int argc, char **argv)
                    (r = cli_int64_option(&cl, "--batch", &c->batch, 1, 1 << 20)) ||
                    (r = cli_double_option(&cl, "--retrain-epochs", &c->retrain_epochs, 0.001, 1000)) ||
                    (r = cli_int64_option(&cl, "--finetune", &c->finetune, 0, INT64_C(1) << 30)) ||
-                   (r = cli_int64_option(&cl, "--threads", &c->threads, 0, 1024))) {
+                   (r = cli_int64_option(&cl, "--threads", &c->threads, 0, 1024)) ||
+                   (r = cli_int64_option(&cl, "--workers", &c->workers, 0, 1024))) {
             if (r < 0)
                 return -1;
         } else if ((r = cli_choice(&cl, "--preset", preset_names, 3, &choice)) != 0) {
@@ -788,6 +791,7 @@ static int run_method(run_log_t *L, const config_t *c, const data_t *d, watch_t 
     o.one_shot = &os;
     o.k = (uint32_t)c->k;
     o.top_k = c->top_k;
+    o.workers = (int32_t)c->workers;
     o.retrain_epochs = c->retrain_epochs;
     o.progress = on_progress; /* also the way to stop: it returns interrupt_requested() */
     o.progress_user = w;
@@ -1172,6 +1176,7 @@ static void json_config(json_out_t *j, const config_t *c, const data_t *d)
     json_out_key_int(j, "finetune", c->finetune);
     json_out_key_int(j, "seed", (int64_t)c->seed);
     json_out_key_int(j, "threads", c->threads);
+    json_out_key_int(j, "workers", c->workers);
     json_out_end_object(j);
 }
 
@@ -1302,8 +1307,12 @@ static void print_compare(const config_t *c, const run_log_t *logs, size_t n)
 
 int main(int argc, char **argv)
 {
-    config_t c = { "nasrec-small", "synthetic", 200000, 0.01, "sigeo", SIGEO_SPACE_SCALED, 32, 16, 4, 40, 5, 4,
-                   256, 1.0, 1, 0, SIGEO_SCOPE_ALL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, NULL, "", SIGEO_AGG_LOG_RANK, 0 };
+    /* designated: three branches appended fields here at once; a positional
+     * list silently shifted every value after a new one */
+    config_t c = { .space = "nasrec-small", .data = "synthetic", .rows = 200000, .warmup = 0.01, .proxy = "sigeo",
+                   .preset = SIGEO_SPACE_SCALED, .population = 32, .sample = 16, .children = 4, .cycles = 40,
+                   .top_k = 5, .k = 4, .batch = 256, .retrain_epochs = 1.0, .seed = 1, .threads = 0, .workers = 0,
+                   .scope = SIGEO_SCOPE_ALL, .aggregate = SIGEO_AGG_LOG_RANK };
     if (prog_mpi_start(&argc, &argv, PROG)) /* under mpirun: every rank, rank 0 speaks */
         return PROGRAM_EXIT_FAILURE;
     c.argc = argc;

@@ -108,7 +108,8 @@ typedef enum sigeo_nas_phase {
 
 /* One progress report. Warm-up: step/total = training steps; search:
  * evaluations so far / the planned count; retrain: steps over all
- * candidates together (candidate = which one, 0-based). */
+ * candidates together (candidate = which one, 0-based; with several
+ * workers, the one that reported last). */
 typedef struct sigeo_nas_progress {
     uint32_t struct_size;
     int32_t phase;           /* sigeo_nas_phase_t */
@@ -192,12 +193,29 @@ typedef struct sigeo_nas_options {
     int32_t resume;
     int32_t checkpoint_no_write;
     uint32_t reserved1;
+    /* In-process parallelism across independent work (SIGEO_1.1): without
+     * `map`, the top-k retrain runs its candidates on `workers` threads at
+     * once, each candidate on one thread (one compute thread per backend
+     * call, whatever the context's `threads`), handed out in candidate
+     * order. 0 = auto: the context's `threads` (itself 0 = the online
+     * cores), so a context of threads = 1 runs one by one as before; 1 =
+     * one by one; at most top_k and 1024 are used. The candidates'
+     * initial weights are drawn before any starts, in candidate order, so
+     * the result is the same for every worker count >= 2, and equal bit
+     * for bit to the one-by-one run of a context with threads = 1 (a
+     * context with more threads rounds its larger calls differently,
+     * sigeo_thread_policy_t). Progress reports still come on the calling
+     * thread (step: the candidates' steps together; candidate: the latest
+     * to report), and a cancel stops every candidate. The search's scoring
+     * stays on the calling thread (it reads the shared supernet). */
+    int32_t workers;
+    uint32_t reserved2;
 } sigeo_nas_options_t;
 
 #define SIGEO_NAS_OPTIONS_INIT                                                                                 \
     { (uint32_t)sizeof(sigeo_nas_options_t), SIGEO_NAS_SCORE_PROXY, 1u, 256, 0.01, SIGEO_SAMPLE_ANY_PATH_BINOMIAL, \
       1, 0.21, NULL, NULL, NULL, NULL, 4u, 5, 1.0, NULL, 2048, NULL, NULL, 10, NULL, NULL, NULL, NULL, NULL, NULL, \
-      0, 0, 0, 0u, NULL, NULL, NULL, 0u, 0, 0, 0u }
+      0, 0, 0, 0u, NULL, NULL, NULL, 0u, 0, 0, 0u, 0, 0u }
 SIGEO_API sigeo_status_t sigeo_nas_options_init(sigeo_nas_options_t *options, uint32_t struct_size);
 
 typedef struct sigeo_nas_result sigeo_nas_result_t;

@@ -43,6 +43,12 @@
  *    for the duration of each backend call only (the calling thread's omp_get_max_threads() is put
  *    back before the call returns), and OpenBLAS's process-wide thread
  *    count is changed only by sigeo_set_option(SIGEO_OPTION_BLAS_THREADS).
+ *  - The library starts threads of its own only for independent work, and
+ *    only while a call that documents it runs (sigeo_nas_run's top-k
+ *    retrain, sigeo_nas_options_t.workers): each task there gets its own
+ *    model and dataset handle and runs every backend call on one thread;
+ *    callbacks still run on the calling thread, and every such thread has
+ *    ended when the call returns.
  *  - sigeo_set_allocator and sigeo_set_option are process-wide: call them
  *    before other threads use the library.
  *

@@ -7,6 +7,17 @@
 
 static uint32_t online_cores(void);
 
+/* This thread's cap on every team (0: none), set by the parallel map's
+ * workers (parallel.c): one compute thread per independent task. */
+static _Thread_local uint32_t team_cap;
+
+int32_t sigeo__context_cap_team(int32_t cap)
+{
+    const int32_t old = (int32_t)team_cap;
+    team_cap = cap > 0 ? (uint32_t)cap : 0u;
+    return old;
+}
+
 SIGEO_API sigeo_status_t sigeo_context_options_init(sigeo_context_options_t *options, uint32_t struct_size)
 {
     static const sigeo_context_options_t defaults = SIGEO_CONTEXT_OPTIONS_INIT;
@@ -84,6 +95,8 @@ int sigeo__context_team(const sigeo_context_t *ctx, double work)
     uint32_t threads = ctx ? ctx->options.threads : online_cores();
     uint32_t policy = ctx ? ctx->options.thread_policy : SIGEO_THREADS_AUTO;
     uint64_t min_work = ctx ? ctx->options.parallel_min_flops : SIGEO_PARALLEL_MIN_FLOPS_DEFAULT;
+    if (team_cap > 0 && threads > team_cap)
+        threads = team_cap;
     if (threads <= 1)
         return 1;
     if (policy == SIGEO_THREADS_FIXED)

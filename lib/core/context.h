@@ -29,9 +29,15 @@ struct sigeo_context {
 /* The OpenMP team size one call of `work` FLOPs (memory-bound calls: 16
  * per element) gets under the context's thread policy (sigeo.h,
  * sigeo_thread_policy_t): 1 below AUTO's threshold, the context's threads
- * otherwise. ctx may be NULL (the default options). Thread-safe: reads the
- * immutable options only. */
+ * otherwise, at most this thread's cap (sigeo__context_cap_team). ctx may
+ * be NULL (the default options). Thread-safe: reads the immutable options
+ * and a thread-local cap only. */
 int sigeo__context_team(const sigeo_context_t *ctx, double work);
+
+/* Caps every team this thread's calls get (sigeo__context_team) at `cap`
+ * (0: no cap) and returns the previous cap. Thread-local: the parallel
+ * map's workers (parallel.c) run their tasks on one compute thread each. */
+int32_t sigeo__context_cap_team(int32_t cap);
 
 /* The number of the next model stream (sigeo__rng_derive), under the lock. */
 uint64_t sigeo__context_next_stream(sigeo_context_t *ctx);

@@ -260,7 +260,7 @@ static sigeo_status_t writer_append(cache_writer_t *w, const sigeo_dataset_t *ds
 {
     char ebuf[128];
     bool ok = true;
-    const bool direct = ds->rowmap == NULL; /* rows contiguous: whole arrays at once */
+    const bool direct = !ds->rowmap && !ds->rowoff; /* rows contiguous: whole arrays at once */
     const size_t nd = (size_t)ds->n_dense, nf = ds->n_fields, nt = (size_t)ds->n_targets;
     if (direct) {
         const size_t n = (size_t)ds->n_rows;
@@ -270,7 +270,7 @@ static sigeo_status_t writer_append(cache_writer_t *w, const sigeo_dataset_t *ds
         ok = ok && put(w, SEC_TARGETS, ds->targets, n * nt * sizeof(float));
     } else {
         for (int64_t i = 0; ok && i < ds->n_rows; i++) {
-            const size_t r = (size_t)ds->rowmap[i];
+            const size_t r = (size_t)sigeo__dataset_phys(ds, i);
             ok = ok && (nd == 0 || put(w, SEC_DENSE, ds->dense + r * nd, nd * sizeof(float)));
             ok = ok && (nf == 0 || put(w, SEC_IDS, ds->ids32 + r * nf, nf * sizeof(int32_t)));
             ok = ok && (!ds->has_labels || put(w, SEC_LABELS, ds->labels + r, sizeof(int32_t)));

@@ -34,8 +34,22 @@ typedef struct layout {
     bool wide_ids; /* int64 ids instead of int32 */
 } layout_t;
 
+static void free_view_buffers(sigeo_dataset_t *ds)
+{
+    sigeo__free(ds->order);
+    sigeo__free(ds->view_dense);
+    sigeo__free(ds->view_ids);
+    sigeo__free(ds->view_offsets);
+    sigeo__free(ds->view_labels);
+    sigeo__free(ds->view_targets);
+}
+
 static void free_arrays(sigeo_dataset_t *ds)
 {
+    if (ds->lender) {
+        free_view_buffers(ds); /* the rows are the lender's */
+        return;
+    }
     if (ds->mapping) {
         /* The row arrays belong to the mapping. */
         ds->dense = NULL;
@@ -46,6 +60,8 @@ static void free_arrays(sigeo_dataset_t *ds)
         ds->mapping = NULL;
     }
     sigeo__free(ds->rowmap);
+    sigeo__free(ds->rowbase);
+    sigeo__free(ds->rowoff);
     sigeo__free(ds->dense);
     sigeo__free(ds->ids32);
     sigeo__free(ds->ids64);
@@ -53,12 +69,32 @@ static void free_arrays(sigeo_dataset_t *ds)
     sigeo__free(ds->labels);
     sigeo__free(ds->targets);
     sigeo__free(ds->table_sizes);
-    sigeo__free(ds->order);
-    sigeo__free(ds->view_dense);
-    sigeo__free(ds->view_ids);
-    sigeo__free(ds->view_offsets);
-    sigeo__free(ds->view_labels);
-    sigeo__free(ds->view_targets);
+    free_view_buffers(ds);
+}
+
+sigeo_status_t sigeo__dataset_borrow(sigeo_dataset_t **out, const sigeo_dataset_t *ds)
+{
+    *out = NULL;
+    sigeo_dataset_t *c = sigeo__calloc(1, sizeof *c);
+    int64_t *order = ds->order ? sigeo__calloc((size_t)ds->n_rows, sizeof *order) : NULL;
+    if (!c || (ds->order && !order)) {
+        sigeo__free(c);
+        sigeo__free(order);
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "borrowing a dataset of %lld rows: out of memory",
+                           (long long)ds->n_rows);
+    }
+    *c = *ds; /* the row arrays, shapes and counts, shared */
+    c->lender = ds->lender ? ds->lender : ds;
+    c->order = order;
+    if (order)
+        memcpy(order, ds->order, (size_t)ds->n_rows * sizeof *order);
+    c->view_cap_rows = c->view_cap_ids = 0;
+    c->view_dense = c->view_targets = NULL;
+    c->view_ids = c->view_offsets = NULL;
+    c->view_labels = NULL;
+    c->err = (sigeo__errbuf_t){ { 0 } };
+    *out = c;
+    return SIGEO_OK;
 }
 
 SIGEO_API void sigeo_dataset_destroy(sigeo_dataset_t *ds)
@@ -577,22 +613,86 @@ SIGEO_API sigeo_status_t sigeo_dataset_batch(sigeo_batch_t *out, sigeo_dataset_t
 
 /* ------------------------------------------------------- subset and split */
 
-/* A mapped dataset's rows at storage indices rows[0..n) as a new dataset on
- * the same mapping: an index array, no row is copied. */
-static sigeo_status_t gather_mapped(sigeo_dataset_t **out, const sigeo_dataset_t *ds, const int64_t *rows, int64_t n,
-                                    const char *what)
+/* The storage rows of a gather: rows[0..n), or (rows NULL) the rows i of
+ * the source with part[i] == k, in order (a split, with no index array). */
+typedef struct row_iter {
+    const int64_t *rows;
+    const uint8_t *part;
+    uint8_t k;
+    int64_t at;
+} row_iter_t;
+
+static inline int64_t iter_next(row_iter_t *it)
+{
+    if (it->rows)
+        return it->rows[it->at++];
+    while (it->part[it->at] != it->k)
+        it->at++;
+    return it->at++;
+}
+
+/* The index of c's n rows into the mapping (see rowmap in dataset.h): the
+ * compact form when every block's rows are close enough, else rowmap.
+ * Two passes over the rows, so only the index itself is allocated. */
+static bool index_rows(sigeo_dataset_t *c, const sigeo_dataset_t *ds, const row_iter_t *rows, int64_t n)
+{
+    const int64_t blocks = (n + SIGEO__ROWBLOCK - 1) / SIGEO__ROWBLOCK;
+    int64_t *base = sigeo__calloc(blocks > 0 ? (size_t)blocks : 1u, sizeof *base);
+    if (!base)
+        return false;
+    bool compact = true;
+    row_iter_t it = *rows;
+    int64_t lo = 0, hi = 0;
+    for (int64_t j = 0; j < n && compact; j++) {
+        const int64_t p = sigeo__dataset_phys(ds, iter_next(&it));
+        if (j % SIGEO__ROWBLOCK == 0)
+            lo = hi = p;
+        lo = p < lo ? p : lo;
+        hi = p > hi ? p : hi;
+        compact = hi - lo <= UINT16_MAX;
+        base[j / SIGEO__ROWBLOCK] = lo;
+    }
+    it = *rows;
+    if (compact) {
+        uint16_t *off = sigeo__calloc(n > 0 ? (size_t)n : 1u, sizeof *off);
+        if (!off) {
+            sigeo__free(base);
+            return false;
+        }
+        for (int64_t j = 0; j < n; j++)
+            off[j] = (uint16_t)(sigeo__dataset_phys(ds, iter_next(&it)) - base[j / SIGEO__ROWBLOCK]);
+        c->rowbase = base;
+        c->rowoff = off;
+        return true;
+    }
+    sigeo__free(base);
+    int64_t *map = sigeo__calloc(n > 0 ? (size_t)n : 1u, sizeof *map);
+    if (!map)
+        return false;
+    for (int64_t j = 0; j < n; j++)
+        map[j] = sigeo__dataset_phys(ds, iter_next(&it));
+    c->rowmap = map;
+    return true;
+}
+
+/* A mapped dataset's rows (storage indices, `rows`) as a new dataset on
+ * the same mapping: an index, no row is copied. */
+static sigeo_status_t gather_mapped(sigeo_dataset_t **out, const sigeo_dataset_t *ds, const row_iter_t *rows,
+                                    int64_t n, const char *what)
 {
     sigeo_dataset_t *c = sigeo__calloc(1, sizeof *c);
-    int64_t *map = sigeo__calloc(n > 0 ? (size_t)n : 1u, sizeof(int64_t));
     int64_t *tables = ds->n_fields > 0 ? sigeo__calloc(ds->n_fields, sizeof(int64_t)) : NULL;
-    if (!c || !map || (ds->n_fields > 0 && !tables)) {
+    if (!c || (ds->n_fields > 0 && !tables) || !index_rows(c, ds, rows, n)) {
+        if (c) {
+            sigeo__free(c->rowmap);
+            sigeo__free(c->rowbase);
+            sigeo__free(c->rowoff);
+        }
         sigeo__free(c);
-        sigeo__free(map);
         sigeo__free(tables);
         return FAIL((sigeo_dataset_t *)ds, SIGEO_ERR_NO_MEMORY, "%s: out of memory for the index of %lld rows", what,
                     (long long)n);
     }
-    *c = (sigeo_dataset_t){ 0 };
     c->n_rows = n;
     c->n_dense = ds->n_dense;
     c->n_targets = ds->n_targets;
@@ -608,9 +708,6 @@ static sigeo_status_t gather_mapped(sigeo_dataset_t **out, const sigeo_dataset_t
     if (tables)
         memcpy(tables, ds->table_sizes, ds->n_fields * sizeof(int64_t));
     c->table_sizes = tables;
-    for (int64_t i = 0; i < n; i++)
-        map[i] = sigeo__dataset_phys(ds, rows[i]);
-    c->rowmap = map;
     atomic_fetch_add(&ds->mapping->refs, 1);
     c->mapping = ds->mapping;
     sigeo__dataset_finish(c);
@@ -623,8 +720,10 @@ static sigeo_status_t gather_mapped(sigeo_dataset_t **out, const sigeo_dataset_t
 static sigeo_status_t gather(sigeo_dataset_t **out, const sigeo_dataset_t *ds, const int64_t *rows, int64_t n,
                              const char *what)
 {
-    if (ds->mapping)
-        return gather_mapped(out, ds, rows, n, what);
+    if (ds->mapping) {
+        const row_iter_t it = { rows, NULL, 0, 0 };
+        return gather_mapped(out, ds, &it, n, what);
+    }
     int64_t n_ids = 0;
     for (int64_t i = 0; i < n && ds->n_fields > 0; i++)
         n_ids += row_ids_end(ds, rows[i]) - row_ids_begin(ds, rows[i]);
@@ -823,14 +922,28 @@ SIGEO_API sigeo_status_t sigeo_dataset_split(sigeo_dataset_t **train_out, sigeo_
 
     sigeo_dataset_t *made[3] = { NULL, NULL, NULL };
     st = SIGEO_OK;
+    if (ds->mapping) {
+        /* Direct: each part's index straight from `part`, without the
+         * permutation's 8 bytes a row alive next to it. */
+        sigeo__free(perm);
+        perm = NULL;
+    }
     for (int k = 0; k < 3 && st == SIGEO_OK; k++) {
         if (!outs[k])
             continue;
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++)
-            if (part[i] == k)
-                perm[m++] = i;
-        st = gather(&made[k], ds, perm, m, what);
+            if (part[i] == k) {
+                if (perm)
+                    perm[m] = i;
+                m++;
+            }
+        if (perm) {
+            st = gather(&made[k], ds, perm, m, what);
+        } else {
+            const row_iter_t it = { NULL, part, (uint8_t)k, 0 };
+            st = gather_mapped(&made[k], ds, &it, m, what);
+        }
     }
     sigeo__free(part);
     sigeo__free(perm);

@@ -4,9 +4,11 @@
 #define SIGEO_IO_DATASET_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/borrow.h"
 #include "sigeo/data.h"
 
 /* Storage, in storage order:
@@ -52,11 +54,18 @@ struct sigeo_dataset {
 
     /* Mapped datasets (cache.c): dense, ids32, labels and targets point into
      * `mapping` (never freed here; one id per bag, int32 ids). Storage row r
-     * is row rowmap[r] of the mapping (rowmap NULL: row r), so a subset or
-     * split of a mapped dataset is an index array, not a copy. NULL mapping:
-     * the dataset owns its arrays, rowmap is NULL. */
+     * is row sigeo__dataset_phys(ds, r) of the mapping, so a subset or
+     * split of a mapped dataset is an index, not a copy: rowmap[r] (8 bytes
+     * a row, any order), or, when every block of SIGEO__ROWBLOCK
+     * consecutive rows lies within 65535 rows of the mapping (a split's
+     * rows, increasing, unless a part is very sparse), rowbase[r /
+     * SIGEO__ROWBLOCK] + rowoff[r]: 2.125 bytes a row, so that a run's
+     * memory hardly grows with the row count. All NULL: row r. NULL
+     * mapping: the dataset owns its arrays and has no index. */
     sigeo__mapping_t *mapping;
     int64_t *rowmap;
+    int64_t *rowbase;
+    uint16_t *rowoff;
 
     int64_t *order; /* current order (storage indices), NULL = storage order */
     sigeo__rng_t rng;
@@ -71,6 +80,10 @@ struct sigeo_dataset {
     float *view_targets;
 
     sigeo__errbuf_t err;
+
+    /* A borrowed view (sigeo__dataset_borrow): every array above `order`
+     * belongs to `lender`; this one owns only its order and view buffers. */
+    const struct sigeo_dataset *lender;
 };
 
 /* Shape of a dataset made by a reader: fixed-width parts and one id per
@@ -102,9 +115,13 @@ void sigeo__mapping_release(sigeo__mapping_t *mapping);
  * instead of reaching the file's size (cache.c). */
 void sigeo__mapping_touched(sigeo__mapping_t *mapping, int64_t bytes);
 
+#define SIGEO__ROWBLOCK 64
+
 /* The row of the arrays behind storage row `r` (see rowmap). */
 static inline int64_t sigeo__dataset_phys(const sigeo_dataset_t *ds, int64_t r)
 {
+    if (ds->rowoff)
+        return ds->rowbase[r / SIGEO__ROWBLOCK] + ds->rowoff[r];
     return ds->rowmap ? ds->rowmap[r] : r;
 }
 

@@ -3,10 +3,14 @@
  * §8). Every phase reports through one progress callback, whose non-zero
  * return cancels the run. */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/parallel.h"
+#include "io/borrow.h"
 #include "nas/nas_internal.h"
 #include "nn/probe.h"
 
@@ -106,6 +110,9 @@ static sigeo_status_t check_options(const sigeo_nas_options_t *o)
     if (!(o->retrain_epochs > 0 && isfinite(o->retrain_epochs)))
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: retrain_epochs %g (must be finite and > 0)", fn,
                            o->retrain_epochs);
+    if (o->workers < 0 || o->workers > 1024)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: workers %d (must be in [0, 1024]; 0 = auto)", fn,
+                           (int)o->workers);
     if (o->eval_batch < 1 || o->progress_every < 0)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: eval_batch %lld (>= 1), progress_every %lld (>= 0)", fn,
                            (long long)o->eval_batch, (long long)o->progress_every);
@@ -386,11 +393,54 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
 
 /* ---------------------------------------------------------------- retrain */
 
-/* Trains candidate i from scratch and evaluates it. A failure of the
+/* The threaded retrain's progress (sigeo__thread_map): the workers post
+ * their steps here, the calling thread reports them (progress callbacks
+ * run on the calling thread) and sets `stop` when the callback cancels. */
+typedef struct retrain_progress {
+    pthread_mutex_t lock;
+    int64_t *steps;      /* [top_n] steps done by each candidate, under lock */
+    double loss;         /* the latest report's running loss, under lock */
+    int32_t latest;      /* the candidate that reported it, under lock */
+    int64_t reported;    /* the step total last passed on (calling thread only) */
+    atomic_bool stop;
+} retrain_progress_t;
+
+/* One candidate's retrain: which one, and the data it reads (the run's
+ * datasets one by one; borrowed handles of them on a worker thread). */
+typedef struct retrain_job {
+    run_t *u;
+    int32_t i;
+    int64_t steps;
+    sigeo_dataset_t *train, *valid, *test;
+    retrain_progress_t *shared; /* non-NULL: on a worker thread */
+} retrain_job_t;
+
+static int on_job_progress(const sigeo_train_progress_t *p, void *user)
+{
+    retrain_job_t *j = user;
+    if (!j->shared) {
+        j->u->candidate = j->i;
+        j->u->step_offset = (int64_t)j->i * j->steps;
+        return on_train_progress(p, j->u);
+    }
+    if (p->phase != 0)
+        return 0;
+    retrain_progress_t *rp = j->shared;
+    pthread_mutex_lock(&rp->lock);
+    rp->steps[j->i] = p->step;
+    rp->loss = p->loss;
+    rp->latest = j->i;
+    pthread_mutex_unlock(&rp->lock);
+    return atomic_load(&rp->stop) ? 1 : 0;
+}
+
+/* Trains candidate j->i from scratch and evaluates it. A failure of the
  * candidate itself is recorded in its status; cancellation and running out
  * of memory stop the run (returned). */
-static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps, sigeo_model_t *extracted)
+static sigeo_status_t retrain_one(const retrain_job_t *j, sigeo_model_t *extracted)
 {
+    run_t *u = j->u;
+    const int32_t i = j->i;
     sigeo_nas_candidate_t *c = &u->r->cands[i];
     const int32_t *arch = u->r->cand_arch + (size_t)i * (size_t)u->n;
     const double t = now_seconds();
@@ -404,22 +454,20 @@ static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps, sigeo_mode
     if (st == SIGEO_OK)
         st = sigeo_optimizer_create(&opt, x, &oo);
     if (st == SIGEO_OK) {
-        sigeo_lr_schedule_t sch = nasrec_schedule(oo.lr, steps);
+        sigeo_lr_schedule_t sch = nasrec_schedule(oo.lr, j->steps);
         sigeo_train_options_t to = SIGEO_TRAIN_OPTIONS_INIT;
         to.batch_size = u->o.batch_size;
         to.epochs = u->o.retrain_epochs;
         to.drop_last = 1;
         to.report_every = u->o.progress ? u->o.progress_every : 0;
-        u->candidate = i;
-        u->step_offset = (int64_t)i * steps;
         sigeo_train_result_t tr = SIGEO_TRAIN_RESULT_INIT;
-        st = sigeo_train(&tr, x, opt, u->train, u->valid, &sch, &to, on_train_progress, u);
+        st = sigeo_train(&tr, x, opt, j->train, j->valid, &sch, &to, on_job_progress, (void *)j);
         c->val_logloss = tr.val_logloss;
         c->val_auc = tr.val_auc;
         c->val_accuracy = tr.val_accuracy;
     }
-    if (st == SIGEO_OK && u->test)
-        st = sigeo_evaluate(&c->test_logloss, u->binary ? &c->test_auc : NULL, &c->test_accuracy, x, u->test,
+    if (st == SIGEO_OK && j->test)
+        st = sigeo_evaluate(&c->test_logloss, u->binary ? &c->test_auc : NULL, &c->test_accuracy, x, j->test,
                             u->o.eval_batch);
     if (st == SIGEO_OK)
         st = sigeo_model_count(&c->params, &c->flops, x, NULL, 0);
@@ -432,8 +480,9 @@ static sigeo_status_t retrain_one(run_t *u, int32_t i, int64_t steps, sigeo_mode
         c->test_logloss = c->test_auc = c->test_accuracy = 0.0;
         c->params = c->flops = 0;
     }
-    if (st == SIGEO_ERR_CANCELLED && u->cancelled)
-        return cancel_status(u, "the retraining");
+    const bool cancelled = j->shared ? atomic_load(&j->shared->stop) : u->cancelled;
+    if (st == SIGEO_ERR_CANCELLED && cancelled)
+        return j->shared ? sigeo__fail(st, "sigeo_nas_run: cancelled") : cancel_status(u, "the retraining");
     if (st == SIGEO_ERR_NO_MEMORY)
         return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
     return SIGEO_OK;
@@ -450,20 +499,142 @@ typedef struct retrain_ctx {
     run_t *u;
     int64_t steps;
     sigeo_model_t **extracted; /* [top_n]: a task takes its own */
+    retrain_progress_t *shared; /* the threaded map's (NULL: a host's map) */
 } retrain_ctx_t;
+
+/* A worker's own handles on the run's data (a dataset's batch views are
+ * per handle); test may be valid. */
+static sigeo_status_t borrow_data(retrain_job_t *j, const run_t *u)
+{
+    sigeo_status_t st = sigeo__dataset_borrow(&j->train, u->train);
+    if (st == SIGEO_OK)
+        st = sigeo__dataset_borrow(&j->valid, u->valid);
+    if (st == SIGEO_OK && u->test && u->test != u->valid)
+        st = sigeo__dataset_borrow(&j->test, u->test);
+    else if (u->test)
+        j->test = j->valid;
+    return st;
+}
+
+static void return_data(retrain_job_t *j)
+{
+    if (j->test != j->valid)
+        sigeo_dataset_destroy(j->test);
+    sigeo_dataset_destroy(j->valid);
+    sigeo_dataset_destroy(j->train);
+}
 
 static sigeo_status_t retrain_task(void *result, int64_t index, void *user)
 {
     retrain_ctx_t *rc = user;
     retrained_t *out = result;
+    run_t *u = rc->u;
     sigeo_model_t *x = rc->extracted[index];
     rc->extracted[index] = NULL; /* retrain_one destroys it */
-    sigeo_status_t st = retrain_one(rc->u, (int32_t)index, rc->steps, x);
+    retrain_job_t j = { u, (int32_t)index, rc->steps, u->train, u->valid, u->test, rc->shared };
+    sigeo_status_t st = SIGEO_OK;
+    if (rc->shared) {
+        j.train = j.valid = j.test = NULL;
+        if ((st = borrow_data(&j, u)) != SIGEO_OK) {
+            return_data(&j);
+            sigeo_model_destroy(x);
+            return sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
+        }
+    }
+    st = retrain_one(&j, x);
+    if (rc->shared)
+        return_data(&j);
     memset(out, 0, sizeof *out);
-    out->c = rc->u->r->cands[index];
+    out->c = u->r->cands[index];
     if (out->c.status != SIGEO_OK)
         snprintf(out->message, sizeof out->message, "%s", sigeo_last_error());
     return st;
+}
+
+/* The calling thread's side of the threaded retrain: the workers' steps
+ * as one progress report; a cancel stops them. */
+static int poll_retrain(void *user)
+{
+    retrain_ctx_t *rc = user;
+    retrain_progress_t *rp = rc->shared;
+    run_t *u = rc->u;
+    const int32_t top_n = u->r->summary.top_n;
+    pthread_mutex_lock(&rp->lock);
+    int64_t done = 0;
+    for (int32_t i = 0; i < top_n; i++)
+        done += rp->steps[i];
+    const double loss = rp->loss;
+    const int32_t latest = rp->latest;
+    pthread_mutex_unlock(&rp->lock);
+    if (done == rp->reported)
+        return 0;
+    rp->reported = done;
+    u->candidate = latest;
+    if (report(u, done, loss)) {
+        atomic_store(&rp->stop, true);
+        return 1;
+    }
+    return 0;
+}
+
+/* How many threads retrain at once: the option, or the context's threads;
+ * never more than the candidates. 1: one by one. */
+static int32_t retrain_workers(const run_t *u)
+{
+    int32_t w = u->o.workers;
+    if (w == 0) {
+        sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+        sigeo_context_get_options(&co, sigeo__probe_context(u->model));
+        w = co.threads > 1024 ? 1024 : (int32_t)co.threads;
+    }
+    return w < u->r->summary.top_n ? w : u->r->summary.top_n;
+}
+
+/* The top-k through a map: a host's (u->o.map) or the threads'. */
+static sigeo_status_t retrain_mapped(run_t *u, int64_t steps, int32_t workers, retrained_t *mapped)
+{
+    const int32_t top_n = u->r->summary.top_n;
+    retrain_progress_t rp = { .latest = -1 };
+    retrain_ctx_t rc = { u, steps, NULL, u->o.map ? NULL : &rp };
+    bool locked = false;
+    /* Fresh weights come from the context's stream in candidate order,
+     * so every candidate is extracted here, in that order, whichever
+     * process or thread then trains it: the same initial weights as one
+     * by one. */
+    rc.extracted = sigeo__calloc((size_t)top_n, sizeof *rc.extracted);
+    sigeo_status_t st = rc.extracted ? SIGEO_OK : sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+    if (st == SIGEO_OK && rc.shared) {
+        atomic_init(&rp.stop, false);
+        rp.steps = sigeo__calloc((size_t)top_n, sizeof *rp.steps);
+        if (!rp.steps)
+            st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+        else if (pthread_mutex_init(&rp.lock, NULL) != 0)
+            st = sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: cannot create a mutex");
+        else
+            locked = true;
+    }
+    for (int32_t i = 0; st == SIGEO_OK && i < top_n; i++)
+        if (sigeo_model_extract(&rc.extracted[i], u->model, u->r->cand_arch + (size_t)i * (size_t)u->n, u->n, 0) ==
+            SIGEO_ERR_NO_MEMORY)
+            st = sigeo__nas_wrap(NULL, SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: retraining");
+    /* (a candidate that cannot be extracted fails in its task, as one by one) */
+    if (st == SIGEO_OK)
+        st = u->o.map ? u->o.map(mapped, sizeof *mapped, top_n, retrain_task, &rc, u->o.map_user)
+                      : sigeo__thread_map(mapped, sizeof *mapped, top_n, retrain_task, &rc, workers, poll_retrain, &rc);
+    for (int32_t i = 0; rc.extracted && i < top_n; i++)
+        sigeo_model_destroy(rc.extracted[i]);
+    sigeo__free(rc.extracted);
+    if (locked)
+        pthread_mutex_destroy(&rp.lock);
+    sigeo__free(rp.steps);
+    for (int32_t i = 0; st == SIGEO_OK && i < top_n; i++)
+        u->r->cands[i] = mapped[i].c;
+    if (st == SIGEO_OK)
+        return st;
+    if (u->cancelled)
+        return cancel_status(u, "the retraining");
+    /* the threads' failure is a task's own message, already "sigeo_nas_run: ..." */
+    return rc.shared ? st : sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
 }
 
 static sigeo_status_t retrain(run_t *u)
@@ -479,33 +650,18 @@ static sigeo_status_t retrain(run_t *u)
     int32_t best = -1, last_failed = -1;
     char last_message[SIGEO__ERRMSG_MAX] = "";
     retrained_t *mapped = NULL;
-    if (u->o.map) {
-        /* Fresh weights come from the context's stream in candidate order,
-         * so every candidate is extracted here, in that order, whichever
-         * process then trains it: the same initial weights as one by one. */
-        retrain_ctx_t rc = { u, steps, NULL };
-        mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped);
-        rc.extracted = sigeo__calloc((size_t)sum->top_n, sizeof *rc.extracted);
-        st = mapped && rc.extracted ? SIGEO_OK : sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
-        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
-            if (sigeo_model_extract(&rc.extracted[i], u->model, u->r->cand_arch + (size_t)i * (size_t)u->n, u->n, 0) ==
-                SIGEO_ERR_NO_MEMORY)
-                st = sigeo__nas_wrap(NULL, SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: retraining");
-        /* (a candidate that cannot be extracted fails in its task, as one by one) */
-        if (st == SIGEO_OK)
-            st = u->o.map(mapped, sizeof *mapped, sum->top_n, retrain_task, &rc, u->o.map_user);
-        for (int32_t i = 0; rc.extracted && i < sum->top_n; i++)
-            sigeo_model_destroy(rc.extracted[i]);
-        sigeo__free(rc.extracted);
-        for (int32_t i = 0; st == SIGEO_OK && i < sum->top_n; i++)
-            u->r->cands[i] = mapped[i].c;
-        if (st != SIGEO_OK) {
+    const int32_t workers = u->o.map ? 0 : retrain_workers(u);
+    if (u->o.map || workers > 1) {
+        if (!(mapped = sigeo__calloc((size_t)sum->top_n, sizeof *mapped)))
+            return sigeo__fail(SIGEO_ERR_NO_MEMORY, "sigeo_nas_run: out of memory");
+        if ((st = retrain_mapped(u, steps, workers, mapped)) != SIGEO_OK) {
             sigeo__free(mapped);
-            return u->cancelled ? cancel_status(u, "the retraining") : sigeo__nas_wrap(NULL, st, "sigeo_nas_run: retraining");
+            return st;
         }
     }
     for (int32_t i = 0; i < sum->top_n; i++) {
-        if (!mapped && (st = retrain_one(u, i, steps, NULL)) != SIGEO_OK)
+        const retrain_job_t j = { u, i, steps, u->train, u->valid, u->test, NULL };
+        if (!mapped && (st = retrain_one(&j, NULL)) != SIGEO_OK)
             return st;
         const sigeo_nas_candidate_t *c = &u->r->cands[i];
         if (c->status != SIGEO_OK) {

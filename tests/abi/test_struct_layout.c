@@ -513,7 +513,7 @@ typedef struct layout {
            PIN(sigeo_nas_progress_t, value, 32, 8),                                          \
            PIN(sigeo_nas_progress_t, candidate, 40, 4),                                      \
            PIN(sigeo_nas_progress_t, reserved0, 44, 4)),                                     \
-    LAYOUT(sigeo_nas_options_t, 240,                                                         \
+    LAYOUT(sigeo_nas_options_t, 248,                                                         \
            PIN(sigeo_nas_options_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_options_t, scorer, 4, 4),                                           \
            PIN(sigeo_nas_options_t, seed, 8, 8),                                             \
@@ -550,7 +550,9 @@ typedef struct layout {
            PIN(sigeo_nas_options_t, checkpoint_every, 224, 4),                               \
            PIN(sigeo_nas_options_t, resume, 228, 4),                                         \
            PIN(sigeo_nas_options_t, checkpoint_no_write, 232, 4),                            \
-           PIN(sigeo_nas_options_t, reserved1, 236, 4)),                                    \
+           PIN(sigeo_nas_options_t, reserved1, 236, 4),                                     \
+           PIN(sigeo_nas_options_t, workers, 240, 4),                                       \
+           PIN(sigeo_nas_options_t, reserved2, 244, 4)),                                    \
     LAYOUT(sigeo_nas_summary_t, 184,                                                         \
            PIN(sigeo_nas_summary_t, struct_size, 0, 4),                                      \
            PIN(sigeo_nas_summary_t, n_arch, 4, 4),                                           \

@@ -145,6 +145,94 @@ START_TEST(round_trip_equals_the_in_memory_dataset)
 }
 END_TEST
 
+/* A mapped dataset's splits and subsets index its rows: 2 bytes a row
+ * (plus 8 per 64 rows) when each 64 consecutive rows lie within 65535
+ * rows of the file (a split's increasing rows), 8 bytes a row otherwise
+ * (rows far apart: a sparse part of a long file, a scattered subset).
+ * Both forms give the rows of the in-memory path, and the split's index
+ * costs what the compact form predicts (the library's byte count). */
+START_TEST(long_files_index_compactly_and_far_rows_exactly)
+{
+    enum { N = 140000 };
+    float *dense = malloc(N * sizeof *dense);
+    int32_t *labels = malloc(N * sizeof *labels);
+    ck_assert(dense && labels);
+    for (int64_t i = 0; i < N; i++) {
+        dense[i] = (float)i;
+        labels[i] = (int32_t)((i * 2654435761u) >> 7) % 3 == 0;
+    }
+    sigeo_batch_t rows = SIGEO_BATCH_INIT;
+    rows.batch_size = N;
+    rows.dense = dense;
+    rows.n_dense = 1;
+    rows.labels = labels;
+    sigeo_dataset_t *mem, *map;
+    OK(sigeo_dataset_create(&mem, &rows));
+    const char *path = tu_path_in(dir, "long.bin");
+    OK(sigeo_dataset_cache_write(mem, path));
+    OK(sigeo_dataset_cache_open(&map, path, 0));
+    /* 90 / 9.9 / 0.1 %: the test part's 140 rows are ~1000 apart, so 64 of
+     * them span more than 65535 rows: the exact form; the others compact */
+    sigeo_split_options_t o = SIGEO_SPLIT_OPTIONS_INIT;
+    o.train_fraction = 0.9;
+    o.val_fraction = 0.099;
+    o.test_fraction = 0.001;
+    sigeo_dataset_t *a[3], *b[3];
+    OK(sigeo_dataset_split(&a[0], &a[1], &a[2], mem, &o));
+    uint64_t bytes0 = 0, bytes1 = 0;
+    sigeo_memory_in_use(&bytes0, NULL);
+    OK(sigeo_dataset_split(&b[0], &b[1], &b[2], map, &o));
+    sigeo_memory_in_use(&bytes1, NULL);
+    sigeo_dataset_info_t info[3];
+    int64_t compact = 0;
+    for (int k = 0; k < 3; k++) {
+        info[k] = (sigeo_dataset_info_t)SIGEO_DATASET_INFO_INIT;
+        OK(sigeo_dataset_get_info(&info[k], b[k]));
+        compact += k < 2 ? 2 * info[k].n_rows + 8 * ((info[k].n_rows + 63) / 64) : 0;
+    }
+    ck_assert_int_eq(info[0].n_rows + info[1].n_rows + info[2].n_rows, N);
+    ck_assert_int_gt(info[2].n_rows, 64);
+    /* the index (compact for two parts, 8 bytes a row for the third) and
+     * each part's handle (a few kB); 8 bytes a row everywhere would be 1.1 MB */
+    const uint64_t expected = (uint64_t)compact + 8u * (uint64_t)info[2].n_rows;
+    ck_assert_msg(bytes1 - bytes0 >= expected && bytes1 - bytes0 < expected + 16384,
+                  "the split's index holds %llu bytes, %llu expected", (unsigned long long)(bytes1 - bytes0),
+                  (unsigned long long)expected);
+    for (int k = 0; k < 3; k++)
+        same_dataset(a[k], b[k]);
+    /* a scattered subset, far rows in one block: the exact form */
+    int64_t far[100];
+    for (int i = 0; i < 100; i++)
+        far[i] = (int64_t)((i * 7919) % 100) * (N / 100) + i;
+    sigeo_dataset_t *sa, *sb;
+    OK(sigeo_dataset_subset(&sa, mem, far, 100));
+    OK(sigeo_dataset_subset(&sb, map, far, 100));
+    same_dataset(sa, sb);
+    sigeo_batch_t v = SIGEO_BATCH_INIT;
+    OK(sigeo_dataset_view(&v, sb, 0, 100));
+    for (int i = 0; i < 100; i++)
+        ck_assert_float_eq(v.dense[i], (float)far[i]); /* the rows themselves, derived here */
+    /* a subset of a compact part: indexes of the compact index */
+    const int64_t some[] = { 0, 5, info[0].n_rows - 1, 77 };
+    sigeo_dataset_t *ca, *cb;
+    OK(sigeo_dataset_subset(&ca, a[0], some, 4));
+    OK(sigeo_dataset_subset(&cb, b[0], some, 4));
+    same_dataset(ca, cb);
+    sigeo_dataset_destroy(ca);
+    sigeo_dataset_destroy(cb);
+    sigeo_dataset_destroy(sa);
+    sigeo_dataset_destroy(sb);
+    for (int k = 0; k < 3; k++) {
+        sigeo_dataset_destroy(a[k]);
+        sigeo_dataset_destroy(b[k]);
+    }
+    sigeo_dataset_destroy(map);
+    sigeo_dataset_destroy(mem);
+    free(dense);
+    free(labels);
+}
+END_TEST
+
 START_TEST(dense_only_and_empty_datasets_round_trip)
 {
     /* Dense + labels, no sparse part (an image dataset's shape). */
@@ -506,6 +594,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, round_trip_equals_the_in_memory_dataset);
     tcase_add_test(tc, dense_only_and_empty_datasets_round_trip);
+    tcase_add_test(tc, long_files_index_compactly_and_far_rows_exactly);
     tcase_add_test(tc, writes_are_atomic_and_leave_nothing_behind);
     tcase_add_test(tc, damaged_hostile_and_truncated_files_are_refused);
     tcase_add_test(tc, criteo_streams_into_a_cache_equal_to_the_loaded_file);

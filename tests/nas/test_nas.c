@@ -382,6 +382,118 @@ START_TEST(pipeline_random_zero_shot)
 }
 END_TEST
 
+/* ------------------------------------------------------ parallel retrain */
+
+/* One run on a fresh context of one thread (the same streams each time):
+ * its candidates (timings zeroed), best architecture and records. */
+typedef struct run_copy {
+    int32_t top_n, best;
+    sigeo_nas_candidate_t cands[4];
+    int32_t cand_arch[4][POINTS];
+    int32_t best_arch[POINTS];
+    uint64_t n_evals;
+    double scores[16];
+    int calls;          /* retrain progress reports */
+    int64_t last_step;
+    bool ordered;
+    int64_t total;
+} run_copy_t;
+
+static int count_retrain(const sigeo_nas_progress_t *p, void *user)
+{
+    run_copy_t *c = user;
+    if (p->phase != SIGEO_NAS_PHASE_RETRAIN)
+        return 0;
+    c->ordered &= p->step >= c->last_step && p->step <= p->total && p->candidate >= 0 && p->candidate < 4;
+    c->last_step = p->step;
+    c->total = p->total;
+    c->calls++;
+    return 0;
+}
+
+static void run_with_workers(run_copy_t *out, int32_t workers)
+{
+    memset(out, 0, sizeof *out);
+    out->ordered = true;
+    sigeo_context_t *c;
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.seed = 5;
+    co.threads = 1;
+    OK(sigeo_context_create(&c, &co));
+    sigeo_model_t *m = toy(c);
+    sigeo_search_options_t so = small_search(12);
+    sigeo_nas_options_t o = small_options(&so);
+    o.top_k = 4;
+    o.workers = workers;
+    o.progress = count_retrain;
+    o.progress_user = out;
+    o.progress_every = 1;
+    sigeo_nas_result_t *r;
+    OK(sigeo_nas_run(&r, m, train, valid, test, &o));
+    sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
+    OK(sigeo_nas_result_get_summary(&s, r));
+    out->top_n = s.top_n;
+    out->best = s.best;
+    ck_assert_int_le(s.top_n, 4);
+    for (int32_t i = 0; i < s.top_n; i++) {
+        out->cands[i] = (sigeo_nas_candidate_t)SIGEO_NAS_CANDIDATE_INIT;
+        OK(sigeo_nas_result_candidate(&out->cands[i], out->cand_arch[i], POINTS, r, i));
+        ck_assert_int_eq(out->cands[i].status, SIGEO_OK);
+        ck_assert(out->cands[i].seconds >= 0);
+        out->cands[i].seconds = 0;
+    }
+    OK(sigeo_nas_result_best_arch(out->best_arch, POINTS, r));
+    out->n_evals = sigeo_nas_result_evaluation_count(r);
+    ck_assert_uint_le(out->n_evals, 16);
+    for (uint64_t i = 0; i < out->n_evals; i++) {
+        sigeo_evaluation_t e = SIGEO_EVALUATION_INIT;
+        OK(sigeo_nas_result_evaluation(&e, r, i));
+        out->scores[i] = e.score;
+    }
+    sigeo_nas_result_destroy(r);
+    sigeo_model_destroy(m);
+    sigeo_context_destroy(c);
+}
+
+/* The top-k retrain on 1, 2 and 4 threads: the same records, candidates
+ * (bit for bit) and selection; progress stays ordered and reaches the
+ * total; a bad worker count is named. */
+START_TEST(retrain_workers_same_result)
+{
+    run_copy_t one, many;
+    run_with_workers(&one, 1);
+    ck_assert_int_eq(one.top_n, 4);
+    ck_assert(one.ordered);
+    ck_assert_int_eq(one.last_step, one.total);
+    for (int32_t w = 2; w <= 4; w += 2) {
+        run_with_workers(&many, w);
+        ck_assert_int_eq(many.top_n, one.top_n);
+        ck_assert_int_eq(many.best, one.best);
+        ck_assert_uint_eq(many.n_evals, one.n_evals);
+        ck_assert(!memcmp(many.scores, one.scores, sizeof one.scores));
+        ck_assert(!memcmp(many.best_arch, one.best_arch, sizeof one.best_arch));
+        ck_assert(!memcmp(many.cand_arch, one.cand_arch, sizeof one.cand_arch));
+        for (int32_t i = 0; i < one.top_n; i++)
+            ck_assert_msg(!memcmp(&many.cands[i], &one.cands[i], sizeof one.cands[i]),
+                          "workers %d: candidate %d differs (val loss %.17g vs %.17g)", (int)w, (int)i,
+                          many.cands[i].val_logloss, one.cands[i].val_logloss);
+        ck_assert_msg(many.ordered, "workers %d: retrain progress out of order", (int)w);
+        ck_assert_int_ge(many.calls, 1);
+        ck_assert_int_eq(many.last_step, many.total); /* the final report: every step */
+    }
+    sigeo_model_t *m = toy(ctx);
+    sigeo_search_options_t so = small_search(4);
+    sigeo_nas_options_t o = small_options(&so);
+    sigeo_nas_result_t *r;
+    o.workers = -1;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "workers");
+    o.workers = 1025;
+    ck_assert_int_eq(sigeo_nas_run(&r, m, train, valid, test, &o), SIGEO_ERR_INVALID_ARG);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 /* ----------------------------------------------------------- cancelling */
 
 typedef struct stopper {
@@ -405,7 +517,10 @@ static int stop_in_phase(const sigeo_nas_progress_t *p, void *user)
 
 START_TEST(cancel_each_phase)
 {
-    for (int phase = SIGEO_NAS_PHASE_WARMUP; phase <= SIGEO_NAS_PHASE_RETRAIN; phase++) {
+    for (int round = SIGEO_NAS_PHASE_WARMUP; round <= SIGEO_NAS_PHASE_RETRAIN + 1; round++) {
+        /* the last round: the retrain again, on 2 threads */
+        const int phase = round > SIGEO_NAS_PHASE_RETRAIN ? SIGEO_NAS_PHASE_RETRAIN : round;
+        const int32_t workers = round > SIGEO_NAS_PHASE_RETRAIN ? 2 : 1;
         uint64_t blocks0 = 0;
         sigeo_memory_in_use(NULL, &blocks0);
         sigeo_context_t *c;
@@ -417,6 +532,7 @@ START_TEST(cancel_each_phase)
         sigeo_search_options_t so = small_search(0);
         sigeo_nas_options_t o = small_options(&so);
         o.progress_every = 1;
+        o.workers = workers;
         stopper_t st = { phase, phase == SIGEO_NAS_PHASE_SEARCH ? 4 : 2, 0, 0, true };
         o.progress = stop_in_phase;
         o.progress_user = &st;
@@ -543,9 +659,13 @@ START_TEST(retrain_failures_reported)
     o.retrain_optimizer = &wild;
     o.top_k = 2;
     sigeo_nas_result_t *r;
-    ck_assert_int_eq(sigeo_nas_run(&r, m, tr, va, va, &o), SIGEO_ERR_NONFINITE);
-    ck_assert_ptr_null(r);
-    ck_assert_str_contains(sigeo_last_error(), "none of the 2 candidates could be retrained");
+    for (int32_t workers = 1; workers <= 2; workers++) { /* one by one, and on 2 threads */
+        o.workers = workers;
+        ck_assert_int_eq(sigeo_nas_run(&r, m, tr, va, va, &o), SIGEO_ERR_NONFINITE);
+        ck_assert_ptr_null(r);
+        ck_assert_str_contains(sigeo_last_error(), "none of the 2 candidates could be retrained");
+        ck_assert_str_contains(sigeo_last_error(), "the last failure: "); /* a worker's message, here */
+    }
     sigeo_model_destroy(m);
     sigeo_dataset_destroy(tr);
     sigeo_dataset_destroy(va);
@@ -1084,6 +1204,7 @@ static Suite *suite(void)
     tcase_add_test(t, cancel_each_phase);
     tcase_add_test(t, bad_options_named);
     tcase_add_test(t, retrain_failures_reported);
+    tcase_add_test(t, retrain_workers_same_result);
     tcase_add_test(t, one_shot_is_minus_validation_loss);
     tcase_add_test(t, one_shot_head_finetune);
     tcase_add_test(t, batch_set_owns_copies);

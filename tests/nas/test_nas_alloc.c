@@ -132,6 +132,7 @@ static void session(void)
     for (int scorer = SIGEO_NAS_SCORE_PROXY; scorer <= SIGEO_NAS_SCORE_ONE_SHOT; scorer++) {
         o.scorer = scorer;
         o.one_shot = &oo;
+        o.workers = scorer == SIGEO_NAS_SCORE_ONE_SHOT ? 2 : 1; /* the threaded retrain too */
         if (!step(sigeo_nas_run(&r, m, tr, va, va, &o), "nas_run"))
             goto done;
         ck_assert_ptr_nonnull(r);
