@@ -363,7 +363,11 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
     if (!b->gradients || !b->gradient_counts)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_batch: batch %llu: %s is NULL", bi,
                     b->gradients ? "gradient_counts" : "gradients");
-    sigeo_status_t st = SIGEO_OK;
+    /* the batch's scalars first: a non-finite loss is the cause a host can
+     * act on, its gradients are only where it spread to */
+    sigeo_status_t st = validate_scalars(s, b);
+    if (st != SIGEO_OK)
+        return st;
     /* Statistics that keep nothing per parameter read no gradient: only the
      * shapes are checked (a non-finite gradient shows in its d_n anyway). */
     const bool values = keeps_gradients(s);
@@ -376,7 +380,7 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
         else if (b->gradient_counts[m] != mod->count || !b->gradients[m])
             st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi);
     }
-    return st == SIGEO_OK ? validate_scalars(s, b) : st;
+    return st;
 }
 
 /* What every batch checks before it touches the state: the handle usable,
