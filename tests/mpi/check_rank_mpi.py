@@ -159,10 +159,23 @@ with tempfile.TemporaryDirectory(prefix="rank-mpi-") as tmp:
     old = "{ the previous results " * 500
     open(out, "w").write(old)
     q = subprocess.Popen([mpirun_sh, "2", "300", nas, "--rows", "6000", "--preset", "tiny", "--population", "8",
-                          "--sample", "4", "--children", "3", "--cycles", "200", "--top-k", "1", "--batch", "64",
+                          "--sample", "4", "--children", "3", "--cycles", "20000", "--top-k", "1", "--batch", "64",
                           "--warmup", "0.1", "--threads", "1", "--out", out],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    # signal once the search is under way (its first progress line), not
+    # after a fixed sleep: a fast machine finished a 200-cycle search inside
+    # 8 s and the run ended before the signal came (CI, session 3). 20000
+    # cycles keep the search going for minutes; the signal ends it in seconds.
+    started = time.time()
+    seen = []
+    while time.time() - started < 120:
+        line = q.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if " search " in line and "/" in line and " search 0/" not in line:
+            break
+    check(q.poll() is None, "sigeo-nas ended before its search was under way:\n" + "".join(seen[-5:]))
     t0 = time.time()
     q.send_signal(signal.SIGINT)
     try:
