@@ -355,6 +355,17 @@ sigeo_status_t sigeo__attention_r_forward(sigeo_model_t *m, sigeo__node_t *n, co
 sigeo_status_t sigeo__attention_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v,
                                            float *const *hv);
 
+/* The Hessian-vector rules of FM (op_fm.c, reverse only: no parameters, its
+ * forward rule is its jvp), sigmoid gating (op_gating.c) and token linear
+ * (op_token_linear.c), the last two with directions and products on their
+ * weight and bias (v[p], hv[p] NULL = none). */
+sigeo_status_t sigeo__fm_r_backward(sigeo_model_t *m, sigeo__node_t *n);
+sigeo_status_t sigeo__gating_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v);
+sigeo_status_t sigeo__gating_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v, float *const *hv);
+sigeo_status_t sigeo__token_linear_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v);
+sigeo_status_t sigeo__token_linear_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v,
+                                              float *const *hv);
+
 /* Grows every active node's tangent to a batch of `batch` rows (jvp.c). */
 sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch);
 

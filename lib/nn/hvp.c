@@ -17,14 +17,19 @@
  * batch norm in both modes (op_batchnorm.c) and layer norm (op_layernorm.c;
  * v and the product skip their gamma and beta, as GraSP's CL-weights do),
  * the dot interaction (op_interaction.c: bilinear), attention with
- * directions on its projections (op_attention.c), activation, and the
+ * directions on its projections (op_attention.c), FM (op_fm.c: quadratic,
+ * its constant second derivative), sigmoid gating (op_gating.c: the gate's
+ * sigmoid'' and the cross terms of its products) and token linear
+ * (op_token_linear.c: bilinear), activation, and the
  * ops that are piecewise linear in their input and have no parameters (sum,
  * concat, select, slice, reshape, zero, max/avg pool2d, global avg pool),
  * whose R-backward is their own backward applied to R{dL/dy} (the routing
  * -- max-pool argmax, the selected branch -- is the forward's). An
  * embedding bag is served when v and the product skip its table (the
  * GraSP case: tables are not CL-weights), its output then has no tangent.
- * Any other active op fails with SIGEO_ERR_UNSUPPORTED naming it.
+ * That is every op of the engine; an op added without a rule (or a
+ * direction in a norm's gamma/beta or a table) fails with
+ * SIGEO_ERR_UNSUPPORTED naming it.
  *
  * Buffers: the forward sweep writes node->tangent; the reverse sweep swaps
  * every node's grad and r_grad pointers so that the ops' own backward (which
@@ -56,7 +61,8 @@ static sigeo_status_t check_supported(sigeo_model_t *m, const sigeo__node_t *n, 
         op == &sigeo__op_conv2d ||
         op == &sigeo__op_activation || piecewise_linear(op))
         return SIGEO_OK;
-    if (op == &sigeo__op_dot_interaction || op == &sigeo__op_attention)
+    if (op == &sigeo__op_dot_interaction || op == &sigeo__op_attention || op == &sigeo__op_fm ||
+        op == &sigeo__op_sigmoid_gating || op == &sigeo__op_token_linear)
         return SIGEO_OK;
     if (op == &sigeo__op_batch_norm || op == &sigeo__op_layer_norm) {
         bool touched = false;
@@ -302,6 +308,14 @@ static sigeo_status_t forward_sweep(sigeo_model_t *m, const float *const *v)
             sigeo_status_t st = sigeo__layer_norm_r_forward(m, n);
             if (st != SIGEO_OK)
                 return sigeo__propagate(&m->err, st);
+        } else if (n->op == &sigeo__op_sigmoid_gating) {
+            sigeo_status_t st = sigeo__gating_r_forward(m, n, v);
+            if (st != SIGEO_OK)
+                return sigeo__propagate(&m->err, st);
+        } else if (n->op == &sigeo__op_token_linear) {
+            sigeo_status_t st = sigeo__token_linear_r_forward(m, n, v);
+            if (st != SIGEO_OK)
+                return sigeo__propagate(&m->err, st);
         } else if (n->op == &sigeo__op_embedding_bag) {
             memset(n->tangent, 0, (size_t)(m->batch * n->width) * sizeof(float));
         } else {
@@ -343,6 +357,12 @@ static sigeo_status_t reverse_sweep(sigeo_model_t *m, const float *const *v, flo
             st = sigeo__dot_r_backward(m, n);
         else if (n->op == &sigeo__op_attention)
             st = sigeo__attention_r_backward(m, n, v, hv);
+        else if (n->op == &sigeo__op_fm)
+            st = sigeo__fm_r_backward(m, n);
+        else if (n->op == &sigeo__op_sigmoid_gating)
+            st = sigeo__gating_r_backward(m, n, v, hv);
+        else if (n->op == &sigeo__op_token_linear)
+            st = sigeo__token_linear_r_backward(m, n, v, hv);
         else
             st = n->op->backward(m, n);
         if (st != SIGEO_OK)

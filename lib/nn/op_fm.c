@@ -109,6 +109,31 @@ static sigeo_status_t fm_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* Hessian-vector pass (hvp.c swaps the grads: n->grad = R{g}, n->r_grad =
+ * g). FM is quadratic in x, so its second derivative is the constant
+ * d2 out[e] / dx[t,e] dx[t',e] = 2 (1 - [t = t']):
+ *   R{dx[t,e]} = 2 R{g_e} (s_e - x_te) + 2 g_e (sdot_e - xdot_te),
+ * the first term the op's own backward on R{g}. The forward rule is fm_jvp
+ * (no parameters). */
+sigeo_status_t sigeo__fm_r_backward(sigeo_model_t *m, sigeo__node_t *n)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    sigeo_status_t st = fm_backward(m, n);
+    if (st != SIGEO_OK || !sigeo__wants_grad(m, in))
+        return st;
+    const int64_t E = n->width, T = in->width / E;
+    double *sd = n->scratch; /* sized by the forward; fm_backward is done with it */
+    for (int64_t r = 0; r < m->batch; r++) {
+        const float *xd = in->tangent + r * in->width, *g = n->r_grad + r * E;
+        float *o = in->grad + r * in->width;
+        token_sums(sd, xd, T, E);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t e = 0; e < E; e++)
+                o[t * E + e] += (float)(2.0 * g[e] * (sd[e] - xd[t * E + e]));
+    }
+    return SIGEO_OK;
+}
+
 static int64_t fm_flops(const sigeo_model_t *m, const sigeo__node_t *n)
 {
     return m->nodes[n->inputs[0]].width;

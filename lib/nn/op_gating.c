@@ -172,6 +172,131 @@ static sigeo_status_t gate_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* ------------------------------------------------ Hessian-vector rules
+ * (hvp.c; directions v and products hv on W and b, each possibly NULL).
+ * With s = sigmoid(z), s' = s (1 - s), s'' = s' (1 - 2 s):
+ *   zdot  = Ldot W^T + L V^T + v_b,
+ *   outdot = s' zdot R + s Rdot                       (R's width; 0 past it)
+ * and, on the reverse sweep (grads swapped: n->grad = R{g}, n->r_grad = g),
+ *   dz     = g R s',
+ *   R{dz}  = R{g} R s' + g Rdot s' + g R s'' zdot,
+ *   R{dR}  = R{g} s + g s' zdot,
+ *   R{dL}  = R{dz} W + dz V,
+ *   R{dW}  = R{dz}^T L + dz^T Ldot,   R{db} = sum_rows R{dz}.
+ * The s'' term is the gate's own curvature, the cross terms those of the
+ * product s * R and of z = L W^T (what autograd's double backward takes).
+ * Plain loops (a GraSP pass, not a training step), contiguous innermost.
+ * zdot and R{dz} live in the pass's scratch between the two sweeps; dz is
+ * recomputed into the forward's scratch. */
+sigeo_status_t sigeo__gating_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v)
+{
+    const sigeo__node_t *l = sigeo__input(m, n, 0), *r = sigeo__input(m, n, 1);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const float *vw = v[n->param[0]], *vb = v[n->param[1]];
+    const int64_t B = m->batch, V = n->width, ld = w->dims[1], lw = l->width, rw = r->width;
+    sigeo_status_t st = sigeo__node_jvp_scratch(m, n, (size_t)(2 * B * V) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    const float *g = (const float *)n->scratch + B * V;
+    float *zd = n->jvp_scratch;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < V; j++) {
+            double sum = vb ? (double)vb[j] : 0.0;
+            for (int32_t k = 0; k < l->n_runs; k++) {
+                const sigeo__run_t *run = &l->runs[k];
+                const float *lt = l->tangent + i * lw + run->active_offset, *wr = w->data + j * ld + run->max_offset;
+                for (int64_t t = 0; t < run->len; t++)
+                    sum += (double)lt[t] * (double)wr[t];
+                if (vw) {
+                    const float *lx = l->out + i * lw + run->active_offset, *vr = vw + j * ld + run->max_offset;
+                    for (int64_t t = 0; t < run->len; t++)
+                        sum += (double)lx[t] * (double)vr[t];
+                }
+            }
+            zd[i * V + j] = (float)sum;
+        }
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < V; j++) {
+            const double s = g[i * V + j];
+            n->tangent[i * V + j] =
+                j < rw ? (float)(s * (1.0 - s) * zd[i * V + j] * r->out[i * rw + j] + s * r->tangent[i * rw + j])
+                       : 0.0f;
+        }
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__gating_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v, float *const *hv)
+{
+    sigeo__node_t *l = sigeo__input(m, n, 0), *r = sigeo__input(m, n, 1);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const float *vw = v[n->param[0]];
+    float *hw = hv[n->param[0]], *hb = hv[n->param[1]];
+    const int64_t B = m->batch, V = n->width, ld = w->dims[1], lw = l->width, rw = r->width;
+    const float *rg = n->grad, *gg = n->r_grad;
+    const float *g = (const float *)n->scratch + B * V;
+    float *dz = (float *)n->scratch + 2 * B * V, *zd = n->jvp_scratch, *rdz = zd + B * V;
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < V; j++) {
+            const double s = g[i * V + j], sp = s * (1.0 - s), spp = sp * (1.0 - 2.0 * s);
+            const double rv = j < rw ? r->out[i * rw + j] : 0.0, rd = j < rw ? r->tangent[i * rw + j] : 0.0;
+            const double g1 = gg[i * V + j], r1 = rg[i * V + j];
+            dz[i * V + j] = (float)(g1 * rv * sp);
+            rdz[i * V + j] = (float)(r1 * rv * sp + g1 * rd * sp + g1 * rv * spp * zd[i * V + j]);
+        }
+    if (sigeo__wants_grad(m, r)) {
+        bool acc;
+        float *dr = sigeo__grad_target(r, &acc);
+        for (int64_t i = 0; i < B; i++)
+            for (int64_t j = 0; j < rw; j++) {
+                const double s = g[i * V + j];
+                const float x = (float)(rg[i * V + j] * s + gg[i * V + j] * s * (1.0 - s) * zd[i * V + j]);
+                dr[i * rw + j] = acc ? dr[i * rw + j] + x : x;
+            }
+    }
+    if (sigeo__wants_grad(m, l)) {
+        bool acc;
+        float *dl = sigeo__grad_target(l, &acc);
+        if (!acc)
+            memset(dl, 0, (size_t)(B * lw) * sizeof(float));
+        for (int64_t i = 0; i < B; i++)
+            for (int64_t j = 0; j < V; j++) {
+                const float a = rdz[i * V + j], c = dz[i * V + j];
+                for (int32_t k = 0; k < l->n_runs; k++) {
+                    const sigeo__run_t *run = &l->runs[k];
+                    float *d = dl + i * lw + run->active_offset;
+                    const float *wr = w->data + j * ld + run->max_offset;
+                    for (int64_t t = 0; t < run->len; t++)
+                        d[t] += a * wr[t];
+                    if (vw) {
+                        const float *vr = vw + j * ld + run->max_offset;
+                        for (int64_t t = 0; t < run->len; t++)
+                            d[t] += c * vr[t];
+                    }
+                }
+            }
+    }
+    if (hw)
+        for (int64_t j = 0; j < V; j++)
+            for (int64_t i = 0; i < B; i++) {
+                const float a = rdz[i * V + j], c = dz[i * V + j];
+                for (int32_t k = 0; k < l->n_runs; k++) {
+                    const sigeo__run_t *run = &l->runs[k];
+                    float *h = hw + j * ld + run->max_offset;
+                    const float *lx = l->out + i * lw + run->active_offset, *lt = l->tangent + i * lw + run->active_offset;
+                    for (int64_t t = 0; t < run->len; t++)
+                        h[t] += a * lx[t] + c * lt[t];
+                }
+            }
+    if (hb)
+        for (int64_t j = 0; j < V; j++) {
+            double sum = 0.0;
+            for (int64_t i = 0; i < B; i++)
+                sum += (double)rdz[i * V + j];
+            hb[j] += (float)sum;
+        }
+    return SIGEO_OK;
+}
+
 static int64_t gate_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
 {
     if (p->kind == SIGEO_PARAM_BIAS)

@@ -210,6 +210,101 @@ static sigeo_status_t tl_jvp(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
+/* ------------------------------------------------ Hessian-vector rules
+ * (hvp.c; directions v and products hv on W and b, each possibly NULL).
+ * Per sample Y = W X + b is bilinear in (W, X), so
+ *   Ydot = W Xdot + V X + v_b
+ * and, on the reverse sweep (grads swapped: n->grad = R{dY}, n->r_grad = dY),
+ *   R{dX} = W^T R{dY} + V^T dY,
+ *   R{dW} = sum_b R{dY} X^T + dY Xdot^T,   R{db} = sum_{b,e} R{dY},
+ * the cross terms being the whole second derivative. Plain loops over the
+ * active tokens (token counts are small; a GraSP pass, not a training
+ * step), double accumulation, e innermost. */
+sigeo_status_t sigeo__token_linear_r_forward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const float *vw = v[n->param[0]], *vb = n->param[1] >= 0 ? v[n->param[1]] : NULL;
+    const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t o = 0; o < tout; o++) {
+            float *y = n->tangent + b * out_w + o * E;
+            for (int64_t e = 0; e < E; e++)
+                y[e] = vb ? vb[o] : 0.0f;
+            for (int32_t r = 0; r < in->n_runs; r++) {
+                const sigeo__run_t *run = &in->runs[r];
+                const int64_t nt = run->len / E, col = run->max_offset / E;
+                const float *x = in->out + b * in_w + run->active_offset;
+                const float *xd = in->tangent + b * in_w + run->active_offset;
+                for (int64_t t = 0; t < nt; t++) {
+                    const float a = w->data[o * Tmax + col + t], c = vw ? vw[o * Tmax + col + t] : 0.0f;
+                    for (int64_t e = 0; e < E; e++)
+                        y[e] += a * xd[t * E + e] + c * x[t * E + e];
+                }
+            }
+        }
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__token_linear_r_backward(sigeo_model_t *m, sigeo__node_t *n, const float *const *v,
+                                              float *const *hv)
+{
+    sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const float *vw = v[n->param[0]];
+    float *hw = hv[n->param[0]], *hb = n->param[1] >= 0 ? hv[n->param[1]] : NULL;
+    const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E;
+    const float *rg = n->grad, *g = n->r_grad;
+    if (sigeo__wants_grad(m, in)) {
+        bool acc;
+        float *dx = sigeo__grad_target(in, &acc);
+        if (!acc)
+            memset(dx, 0, (size_t)(B * in_w) * sizeof(float));
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t o = 0; o < tout; o++) {
+                const float *r1 = rg + b * out_w + o * E, *g1 = g + b * out_w + o * E;
+                for (int32_t r = 0; r < in->n_runs; r++) {
+                    const sigeo__run_t *run = &in->runs[r];
+                    const int64_t nt = run->len / E, col = run->max_offset / E;
+                    float *d = dx + b * in_w + run->active_offset;
+                    for (int64_t t = 0; t < nt; t++) {
+                        const float a = w->data[o * Tmax + col + t], c = vw ? vw[o * Tmax + col + t] : 0.0f;
+                        for (int64_t e = 0; e < E; e++)
+                            d[t * E + e] += a * r1[e] + c * g1[e];
+                    }
+                }
+            }
+    }
+    if (hw)
+        for (int64_t o = 0; o < tout; o++)
+            for (int32_t r = 0; r < in->n_runs; r++) {
+                const sigeo__run_t *run = &in->runs[r];
+                const int64_t nt = run->len / E, col = run->max_offset / E;
+                for (int64_t t = 0; t < nt; t++) {
+                    double sum = 0.0;
+                    for (int64_t b = 0; b < B; b++) {
+                        const float *r1 = rg + b * out_w + o * E, *g1 = g + b * out_w + o * E;
+                        const float *x = in->out + b * in_w + run->active_offset + t * E;
+                        const float *xd = in->tangent + b * in_w + run->active_offset + t * E;
+                        for (int64_t e = 0; e < E; e++)
+                            sum += (double)r1[e] * x[e] + (double)g1[e] * xd[e];
+                    }
+                    hw[o * Tmax + col + t] += (float)sum;
+                }
+            }
+    if (hb)
+        for (int64_t o = 0; o < tout; o++) {
+            double sum = 0.0;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t e = 0; e < E; e++)
+                    sum += (double)rg[b * out_w + o * E + e];
+            hb[o] += (float)sum;
+        }
+    return SIGEO_OK;
+}
+
 static int64_t tl_active_numel(const sigeo_model_t *m, const sigeo__node_t *n, const sigeo__param_t *p)
 {
     const int64_t E = n->shape[1], tout = n->width / E;
