@@ -811,8 +811,8 @@ int main(int argc, char **argv)
         batches_free(&bs);
         if (st == SIGEO_ERR_UNSUPPORTED && n_kinds > 1 && n_skipped < 64) {
             /* Of several proxies, one that does not apply to this model
-             * (AZ-NAS progressivity on a one-block net, GraSP's exact HVP on
-             * an op without a rule) is skipped with a note, as --k 1 does. */
+             * (AZ-NAS progressivity on a one-block net) is skipped with a
+             * note, as --k 1 does. */
             fprintf(stderr, PROG ": note: %s skipped: %s\n", name, sigeo_last_error());
             skipped[n_skipped++] = name;
             continue;

@@ -73,9 +73,8 @@ typedef enum sigeo_proxy_kind {
      * (the other parameters fixed). options->hvp_mode selects how H g is
      * computed: SIGEO_HVP_EXACT (default) by Pearlmutter's R-operator
      * (forward-mode over the backward pass; ReLU'' = 0 and its mask fixed,
-     * as autograd's double backward), which knows the ops listed at
-     * sigeo_hvp_mode_t -- any other active op is SIGEO_ERR_UNSUPPORTED
-     * naming it; SIGEO_HVP_FINITE_DIFFERENCE by the central difference
+     * as autograd's double backward), with a rule for every layer kind
+     * (sigeo_hvp_mode_t); SIGEO_HVP_FINITE_DIFFERENCE by the central difference
      * (g(W + eps g) - g(W - eps g)) / (2 eps), eps = options->hvp_epsilon *
      * ||W|| / ||g|| over the active CL-weights, any model, but a step that
      * crosses ReLU kinks is not the derivative (1 % to 100 % off on ReLU
@@ -281,13 +280,13 @@ typedef enum sigeo_proxy_procedure {
 
 /* How GraSP computes the Hessian-vector product H g. */
 typedef enum sigeo_hvp_mode {
-    /* Exact, by the R-operator. Ops with a second-order rule: dense and
-     * sparse inputs, linear, conv2d, batch norm (train and eval mode; its
-     * gamma and beta are not CL-weights), activation (ReLU, sigmoid, tanh, GELU),
-     * sum, concat, select, slice, reshape, zero, pool2d (max, avg), global
-     * avg pool, and embedding bags (their tables are not CL-weights).
-     * Layer norm, attention, token linear, gating, FM and dot
-     * interaction are SIGEO_ERR_UNSUPPORTED (use the finite difference). */
+    /* Exact, by the R-operator. Every layer kind has a second-order rule:
+     * dense and sparse inputs, linear, conv2d, batch norm (train and eval
+     * mode) and layer norm (their gamma and beta are not CL-weights),
+     * activation (ReLU, sigmoid, tanh, GELU), sum, concat, select, slice,
+     * reshape, zero, pool2d (max, avg), global avg pool, embedding bags
+     * (their tables are not CL-weights), dot interaction, attention, FM,
+     * sigmoid gating and token linear -- so every built-in space. */
     SIGEO_HVP_EXACT = 0,
     /* Central difference of gradients with the relative step hvp_epsilon. */
     SIGEO_HVP_FINITE_DIFFERENCE = 1
