@@ -78,4 +78,12 @@ static inline int32_t shaped_input(sigeo_model_t *m, int64_t features, const int
     return id;
 }
 
+/* The dense input "x" of c channels of h x w pixels (per-row shape (c, h,
+ * w)), or with h = 0 of c flat features. */
+static inline int32_t chw_input(sigeo_model_t *m, int64_t c, int64_t h, int64_t w)
+{
+    const int64_t shape[3] = { c, h, w };
+    return shaped_input(m, c * (h ? h : 1) * (w ? w : 1), h ? shape : NULL);
+}
+
 #endif

@@ -27,27 +27,12 @@ static void teardown(void)
     ctx = NULL;
 }
 
-static int32_t dense_input(sigeo_model_t *m, int64_t c, int64_t h, int64_t w)
-{
-    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
-    d.name = "x";
-    d.features = c * (h ? h : 1) * (w ? w : 1);
-    if (h) {
-        d.shape[0] = c;
-        d.shape[1] = h;
-        d.shape[2] = w;
-    }
-    int32_t id;
-    OK(sigeo_model_add_input(&id, m, &d));
-    return id;
-}
-
 /* x (1,4,4) -> conv 3x3 p1 (2 ch, bias) -> relu -> avg pool 2 -> max pool 3 s1 p1 -> linear 8 -> 3 (bias). */
 START_TEST(flops_conventions_match_hand_counts)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "flops"));
-    int32_t x = dense_input(m, 1, 4, 4);
+    int32_t x = chw_input(m, 1, 4, 4);
     sigeo_layer_desc_t d = desc(SIGEO_LAYER_CONV2D, "conv", &x);
     d.units = 2;
     d.kernel[0] = d.kernel[1] = 3;
@@ -100,7 +85,7 @@ static sigeo_model_t *branchy(bool keep, int32_t *dead_relu)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, keep ? "keep" : "drop"));
-    int32_t x = dense_input(m, 6, 0, 0);
+    int32_t x = chw_input(m, 6, 0, 0);
     sigeo_layer_desc_t d = desc(SIGEO_LAYER_LINEAR, "fc", &x);
     d.units = 5;
     int32_t h = add(m, &d);

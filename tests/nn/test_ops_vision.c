@@ -34,21 +34,6 @@ static sigeo_model_t *new_model(const char *name)
     return m;
 }
 
-static int32_t input(sigeo_model_t *m, int64_t c, int64_t h, int64_t w)
-{
-    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
-    d.name = "x";
-    d.features = c * (h ? h : 1) * (w ? w : 1);
-    if (h) {
-        d.shape[0] = c;
-        d.shape[1] = h;
-        d.shape[2] = w;
-    }
-    int32_t id;
-    ck_assert_msg(sigeo_model_add_input(&id, m, &d) == SIGEO_OK, "%s", sigeo_last_error());
-    return id;
-}
-
 /* A layer desc with one input. */
 static int32_t linear(sigeo_model_t *m, const char *name, int32_t in, int64_t units)
 {
@@ -193,7 +178,7 @@ static void ref_conv(float *y, const float *x, const float *w, const float *bias
 START_TEST(conv_1x1x3x3_with_known_kernel_gives_hand_computed_output)
 {
     sigeo_model_t *m = new_model("conv_value");
-    int32_t x = input(m, 1, 3, 3);
+    int32_t x = chw_input(m, 1, 3, 3);
     int32_t c = conv(m, "conv", x, 1, 2, 2, 1, 1, 0, 0, 0);
     finalize(m, c, SIGEO_LOSS_MSE);
     set(m, "conv.weight", (const float[]){ 1, 2, 3, 4 }, 4);
@@ -221,7 +206,7 @@ START_TEST(conv_with_stride_padding_matches_a_naive_loop)
     enum { B = 2, C = 3, H = 7, W = 6, O = 4, KH = 3, KW = 2, SH = 2, SW = 1, PH = 1, PW = 1 };
     enum { HO = (H + 2 * PH - KH) / SH + 1, WO = (W + 2 * PW - KW) / SW + 1 };
     sigeo_model_t *m = new_model("conv_ref");
-    int32_t x = input(m, C, H, W);
+    int32_t x = chw_input(m, C, H, W);
     int32_t c = conv(m, "conv", x, O, KH, KW, SH, SW, PH, PW, 0);
     finalize(m, c, SIGEO_LOSS_MSE);
     float w[O * C * KH * KW], bias[O], img[B * C * H * W], want[B * O * HO * WO];
@@ -267,7 +252,7 @@ END_TEST
 START_TEST(conv_matches_finite_differences_for_inputs_weights_and_bias)
 {
     sigeo_model_t *m = new_model("conv_fd");
-    int32_t x = input(m, 8, 0, 0);
+    int32_t x = chw_input(m, 8, 0, 0);
     int32_t img = reshape(m, "img", linear(m, "fc", x, 50), 2, 5, 5);
     int32_t c1 = relu(m, "c1_act", conv(m, "c1", img, 3, 3, 3, 2, 2, 1, 1, 0));
     int32_t c2 = conv(m, "c2", c1, 2, 2, 3, 1, 2, 0, 1, SIGEO_LAYER_NO_BIAS);
@@ -293,7 +278,7 @@ START_TEST(conv_on_direct_kernel_layouts_matches_naive_loop_and_finite_differenc
 {
     enum { B = 3, C = 8, H = 10, W = 10, O = 16 };
     sigeo_model_t *m = new_model("conv_direct");
-    int32_t x = input(m, 6, 0, 0);
+    int32_t x = chw_input(m, 6, 0, 0);
     int32_t img = reshape(m, "img", linear(m, "fc", x, C * H * W), C, H, W);
     int32_t c1 = conv(m, "c1", img, O, 3, 3, 1, 1, 1, 1, 0);
     int32_t c1b = conv(m, "c1b", img, O, 1, 1, 1, 1, 0, 0, SIGEO_LAYER_NO_BIAS);
@@ -339,7 +324,7 @@ START_TEST(batch_norm_train_mode_output_is_hand_normalised)
     /* 4 rows, 2 channels of 2 positions: per channel mean / biased var over 8 values. */
     enum { B = 4, C = 2, S = 2 };
     sigeo_model_t *m = new_model("bn_value");
-    int32_t x = input(m, C, 1, S);
+    int32_t x = chw_input(m, C, 1, S);
     int32_t bn = batch_norm(m, "bn", x, 0);
     finalize(m, bn, SIGEO_LOSS_MSE);
     const float gamma[C] = { 2.0f, -0.5f }, beta[C] = { 0.25f, 1.0f };
@@ -378,7 +363,7 @@ END_TEST
 START_TEST(batch_norm_eval_mode_uses_initial_running_stats)
 {
     sigeo_model_t *m = new_model("bn_eval");
-    int32_t x = input(m, 3, 0, 0);
+    int32_t x = chw_input(m, 3, 0, 0);
     int32_t bn = batch_norm(m, "bn", x, SIGEO_LAYER_RUNNING_STATS);
     finalize(m, bn, SIGEO_LOSS_MSE);
     set(m, "bn.weight", (const float[]){ 1.0f, 2.0f, 3.0f }, 3);
@@ -400,7 +385,7 @@ END_TEST
 START_TEST(batch_norm_train_mode_needs_two_values_per_channel)
 {
     sigeo_model_t *m = new_model("bn_one");
-    int32_t x = input(m, 3, 0, 0);
+    int32_t x = chw_input(m, 3, 0, 0);
     int32_t bn = batch_norm(m, "bn_single", x, 0);
     finalize(m, bn, SIGEO_LOSS_MSE);
     const float in[3] = { 1, 2, 3 };
@@ -418,7 +403,7 @@ END_TEST
 START_TEST(batch_norm_2d_train_mode_matches_finite_differences_over_the_coupled_batch)
 {
     sigeo_model_t *m = new_model("bn2d_fd");
-    int32_t x = input(m, 6, 0, 0);
+    int32_t x = chw_input(m, 6, 0, 0);
     int32_t img = reshape(m, "img", linear(m, "fc", x, 24), 3, 2, 4);
     int32_t bn = batch_norm(m, "bn", img, 0);
     sigeo_layer_desc_t t = desc(SIGEO_LAYER_ACTIVATION, "act", &bn);
@@ -438,7 +423,7 @@ START_TEST(batch_norm_1d_train_and_eval_match_finite_differences)
 {
     for (int eval = 0; eval < 2; eval++) {
         sigeo_model_t *m = new_model("bn1d_fd");
-        int32_t x = input(m, 5, 0, 0);
+        int32_t x = chw_input(m, 5, 0, 0);
         int32_t bn = batch_norm(m, "bn", linear(m, "fc", x, 4), eval ? SIGEO_LAYER_RUNNING_STATS : 0);
         int32_t y = linear(m, "head", bn, 2);
         finalize(m, y, SIGEO_LOSS_MSE);
@@ -473,7 +458,7 @@ START_TEST(max_and_avg_pool_give_hand_computed_outputs)
     b.n_dense = 16;
     {
         sigeo_model_t *m = new_model("maxpool");
-        int32_t x = input(m, 1, 4, 4);
+        int32_t x = chw_input(m, 1, 4, 4);
         int32_t p = pool(m, "mp", x, SIGEO_POOL_MAX, 2, 0, 0); /* stride defaults to the kernel */
         finalize(m, p, SIGEO_LOSS_MSE);
         ck_assert_msg(sigeo_model_forward(NULL, m, &b) == SIGEO_OK, "%s", sigeo_last_error());
@@ -489,7 +474,7 @@ START_TEST(max_and_avg_pool_give_hand_computed_outputs)
     {
         /* avg 3x3 stride 2 padding 1: output 2x2, divisor 9 (padding counted). */
         sigeo_model_t *m = new_model("avgpool");
-        int32_t x = input(m, 1, 4, 4);
+        int32_t x = chw_input(m, 1, 4, 4);
         int32_t p = pool(m, "ap", x, SIGEO_POOL_MEAN, 3, 2, 1);
         finalize(m, p, SIGEO_LOSS_MSE);
         ck_assert_msg(sigeo_model_forward(NULL, m, &b) == SIGEO_OK, "%s", sigeo_last_error());
@@ -506,7 +491,7 @@ START_TEST(max_and_avg_pool_give_hand_computed_outputs)
     }
     {
         sigeo_model_t *m = new_model("gap");
-        int32_t x = input(m, 1, 4, 4);
+        int32_t x = chw_input(m, 1, 4, 4);
         sigeo_layer_desc_t d = desc(SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &x);
         int32_t p = add(m, &d);
         finalize(m, p, SIGEO_LOSS_MSE);
@@ -525,7 +510,7 @@ END_TEST
 START_TEST(pooling_matches_finite_differences)
 {
     sigeo_model_t *m = new_model("pool_fd");
-    int32_t x = input(m, 6, 0, 0);
+    int32_t x = chw_input(m, 6, 0, 0);
     int32_t img = reshape(m, "img", linear(m, "fc", x, 72), 2, 6, 6);
     int32_t mp = pool(m, "mp", img, SIGEO_POOL_MAX, 2, 2, 0);
     int32_t c = conv(m, "conv", mp, 3, 1, 1, 1, 1, 0, 0, 0);
@@ -550,7 +535,7 @@ END_TEST
 START_TEST(bad_vision_shapes_fail_with_the_node_named)
 {
     sigeo_model_t *m = new_model("bad");
-    int32_t flat = input(m, 12, 0, 0);
+    int32_t flat = chw_input(m, 12, 0, 0);
     sigeo_layer_desc_t d = desc(SIGEO_LAYER_CONV2D, "conv_on_flat", &flat);
     d.units = 2;
     d.kernel[0] = d.kernel[1] = 1;
@@ -593,7 +578,7 @@ START_TEST(bad_vision_shapes_fail_with_the_node_named)
     m = new_model("bad_arch");
     int32_t ch;
     ck_assert_int_eq(sigeo_model_add_choice(&ch, m, "w", 2, (const int64_t[]){ 8, 12 }), SIGEO_OK);
-    int32_t x = input(m, 3, 0, 0);
+    int32_t x = chw_input(m, 3, 0, 0);
     sigeo_layer_desc_t l = desc(SIGEO_LAYER_LINEAR, "fc", &x);
     l.units = 12;
     l.width_choice = ch;

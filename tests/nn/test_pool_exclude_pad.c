@@ -32,19 +32,6 @@ static void teardown(void)
     ctx = NULL;
 }
 
-static int32_t image_input(sigeo_model_t *m, int64_t c, int64_t h, int64_t w)
-{
-    sigeo_input_desc_t d = SIGEO_INPUT_DESC_INIT;
-    d.name = "x";
-    d.features = c * h * w;
-    d.shape[0] = c;
-    d.shape[1] = h;
-    d.shape[2] = w;
-    int32_t id;
-    OK(sigeo_model_add_input(&id, m, &d));
-    return id;
-}
-
 static int32_t avg_pool(sigeo_model_t *m, const char *name, int32_t in, int64_t k, int64_t s, int64_t p, bool exclude)
 {
     sigeo_layer_desc_t d = desc(SIGEO_LAYER_POOL2D, name, &in);
@@ -96,7 +83,7 @@ START_TEST(exclude_pad_forward_matches_a_naive_loop)
         for (int ex = 0; ex < 2; ex++) {
             sigeo_model_t *m;
             OK(sigeo_model_create(&m, ctx, "pool"));
-            int32_t in = image_input(m, C, H, W);
+            int32_t in = chw_input(m, C, H, W);
             int32_t p = avg_pool(m, "ap", in, 3, strides[si], 1, ex == 1);
             OK(sigeo_model_set_loss(m, p, SIGEO_LOSS_MSE));
             OK(sigeo_model_finalize(m));
@@ -228,7 +215,7 @@ START_TEST(exclude_pad_on_max_pooling_is_refused)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "bad"));
-    int32_t in = image_input(m, 1, 4, 4);
+    int32_t in = chw_input(m, 1, 4, 4);
     sigeo_layer_desc_t d = desc(SIGEO_LAYER_POOL2D, "mp_excl", &in);
     d.pooling = SIGEO_POOL_MAX;
     d.kernel[0] = d.kernel[1] = 2;
