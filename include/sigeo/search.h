@@ -104,11 +104,31 @@ typedef struct sigeo_evaluation {
     uint32_t reserved0;
     const char *arch_text;   /* borrowed for the callback */
     const char *message;     /* the failure's message, "" on success; borrowed */
-    const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed */
+    const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed
+                                        * (an ensemble: its first member's) */
+    /* SIGEO_1.1, an ensemble search (n_ensemble > 0); without one n_members
+     * is 0, member_scores NULL, aggregate NaN and aggregate_over 0. Read them
+     * only when struct_size covers them. */
+    uint32_t n_members;           /* n_ensemble */
+    uint32_t reserved1;
+    const double *member_scores;  /* [n_members] each member proxy's raw score, in ensemble_kinds order;
+                                   * NaN for the members not scored when scoring failed; borrowed */
+    double aggregate;             /* = score: the aggregate over aggregate_over candidates (NaN on failure) */
+    uint64_t aggregate_over;      /* the set it is over: the successful evaluations 0..index, this one included */
 } sigeo_evaluation_t;
 
-#define SIGEO_EVALUATION_INIT \
-    { (uint32_t)sizeof(sigeo_evaluation_t), 0, 0u, 0u, 0, 0.0, 0.0, NULL, 0, 0u, NULL, NULL, NULL }
+/* When an ensemble's aggregate is final. A record's `aggregate` (and score)
+ * is provisional: it is this candidate's aggregate among the candidates
+ * scored up to and including it, as the record callback runs, and it
+ * changes as later candidates join the set (a rank or z-score depends on
+ * the set). The search does not call the callback again when it does: the
+ * final aggregates, over every successful evaluation of the search, are
+ * those sigeo_search_top returns after the run (and sigeo_search_get_info's
+ * best_score); the raw member scores never change. */
+
+#define SIGEO_EVALUATION_INIT                                                                               \
+    { (uint32_t)sizeof(sigeo_evaluation_t), 0, 0u, 0u, 0, 0.0, 0.0, NULL, 0, 0u, NULL, NULL, NULL, 0u, 0u, \
+      NULL, 0.0, 0u }
 SIGEO_API sigeo_status_t sigeo_evaluation_init(sigeo_evaluation_t *evaluation, uint32_t struct_size);
 
 /* Once per cycle, for progress lines and plots. */
