@@ -389,10 +389,6 @@ static int check_usage(config_t *c, int space_given)
                     (long long)need, (long long)min_rows);
         return -1;
     }
-    if (!c->compare && strchr(c->proxy, '+') && c->resume) {
-        fprintf(stderr, PROG ": --resume: an ensemble search (--proxy %s) is not checkpointed\n", c->proxy);
-        return -1;
-    }
     if (c->aggregate_given && (c->compare || !strchr(c->proxy, '+'))) {
         fprintf(stderr, PROG ": --aggregate applies to an ensemble --proxy A+B+..., not to %s\n",
                 c->compare ? "--compare" : c->proxy);
