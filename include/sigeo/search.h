@@ -75,10 +75,12 @@ typedef struct sigeo_search_options {
      * sigeo_rank_aggregation_t of stats.h; ensemble_weights, all 0 = unit
      * weights) over a set: the tournament over the current population,
      * sigeo_search_top and the best score over every candidate scored so
-     * far. An evaluation's score (record callback) is its aggregate over the
-     * candidates scored up to it, its `proxy` the first member's result. A
-     * member's NaN score fails the candidate (and an infinite one for the
-     * z-score). Not with a score callback; not saved by sigeo_search_save. */
+     * far (aggregated lazily, when read: see sigeo_evaluation_t for what a
+     * record holds). An evaluation's score (record callback) is its
+     * provisional aggregate over the candidates scored up to it, its `proxy`
+     * the first member's result. A member's NaN score fails the candidate
+     * (and an infinite one for the z-score). Not with a score callback.
+     * sigeo_search_save keeps the member scores (checkpoint version 2). */
     uint32_t n_ensemble;
     int32_t ensemble_aggregate;
     int32_t ensemble_kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
@@ -268,9 +270,11 @@ SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
  * with the same weights, options, scorer and callbacks) that loads it
  * continues to exactly the records and result of an uninterrupted run.
  * The supernet's weights are not part of it (sigeo_model_save). The file is
- * native-endian, for the machines of one job. Load errors:
+ * native-endian, for the machines of one job. Version 2 adds an ensemble
+ * search's member scores, kinds, aggregation and weights; version-1 files
+ * load into a search without an ensemble. Load errors:
  * SIGEO_ERR_INVALID_ARG (a search that has already run; a checkpoint of
- * other options or another space), SIGEO_ERR_FORMAT (not a checkpoint,
+ * other options, another ensemble or another space), SIGEO_ERR_FORMAT (not a checkpoint,
  * truncated, inconsistent), SIGEO_ERR_UNSUPPORTED (another version),
  * SIGEO_ERR_IO; on failure the search is left fresh. */
 SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *search, const char *path);
