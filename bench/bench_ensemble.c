@@ -15,16 +15,22 @@
  * stderr. Uses only the public API, so the same binary run against an older
  * libsigeo.so (LD_LIBRARY_PATH) measures the "before".
  *
- *   bench-ensemble [--cycles N] [--reps R]        (defaults 192, 3) */
+ * --member NAME replaces grad_norm (in all three) by another proxy kind:
+ * with a cheap one (params) and many cycles the search's own ensemble
+ * work is what the ratios show.
+ *
+ *   bench-ensemble [--cycles N] [--reps R] [--member NAME]   (defaults 192, 3, grad_norm) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench_util.h"
 #include "sigeo/io.h"
 #include "sigeo/nas.h"
+#include "sigeo/proxy.h"
 
 enum { VARIANTS = 3, MAX_REPS = 50 };
 static const char *const names[VARIANTS] = { "single", "ens1", "ens3" };
+static sigeo_proxy_kind_t member = SIGEO_PROXY_GRAD_NORM;
 
 /* Process CPU time at the search's first and last progress reports. */
 typedef struct cpu_watch {
@@ -58,12 +64,12 @@ static int search_seconds(double *out, double *cpu_out, int variant, uint32_t cy
     se.seed = 5;
     if (variant >= 1) {
         se.n_ensemble = variant == 1 ? 1u : 3u;
-        se.ensemble_kinds[0] = SIGEO_PROXY_GRAD_NORM;
+        se.ensemble_kinds[0] = member;
         se.ensemble_kinds[1] = SIGEO_PROXY_L2_NORM;
         se.ensemble_kinds[2] = SIGEO_PROXY_PARAMS;
     }
     sigeo_proxy_options_t po = SIGEO_PROXY_OPTIONS_INIT;
-    po.kind = SIGEO_PROXY_GRAD_NORM;
+    po.kind = member;
     sigeo_nas_options_t o = SIGEO_NAS_OPTIONS_INIT;
     o.batch_size = 64;
     o.warmup_fraction = 0.1;
@@ -103,8 +109,20 @@ int main(int argc, char **argv)
             cycles = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--member") == 0 && i + 1 < argc) {
+            const char *want = argv[++i];
+            int k = 0;
+            for (; sigeo_proxy_kind_name((sigeo_proxy_kind_t)k); k++)
+                if (strcmp(sigeo_proxy_kind_name((sigeo_proxy_kind_t)k), want) == 0)
+                    break;
+            if (!sigeo_proxy_kind_name((sigeo_proxy_kind_t)k)) {
+                fprintf(stderr, "bench-ensemble: --member %s: not a proxy kind\n", want);
+                return 2;
+            }
+            member = (sigeo_proxy_kind_t)k;
+        }
         else {
-            fprintf(stderr, "usage: bench-ensemble [--cycles N] [--reps R]\n");
+            fprintf(stderr, "usage: bench-ensemble [--cycles N] [--reps R] [--member NAME]\n");
             return 2;
         }
     }
@@ -122,8 +140,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-ensemble: %s\n", sigeo_last_error());
         return 1;
     }
-    bench_say("bench-ensemble: nasrec-small tiny, P 128, C 8, %u cycles, %d reps, load %.2f, libsigeo %s\n",
-              (unsigned)cycles, reps, bench_loadavg(), sigeo_version());
+    bench_say("bench-ensemble: nasrec-small tiny, P 128, C 8, %u cycles, member %s, %d reps, load %.2f, libsigeo %s\n",
+              (unsigned)cycles, sigeo_proxy_kind_name(member), reps, bench_loadavg(), sigeo_version());
     static double t[VARIANTS][MAX_REPS], c[VARIANTS][MAX_REPS];
     for (int r = 0; r < reps; r++)
         for (int v = 0; v < VARIANTS; v++) {
