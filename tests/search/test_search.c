@@ -520,6 +520,19 @@ static int stop_at(void *user)
     return c->stop_at > 0 && c->t->n >= c->stop_at;
 }
 
+/* The options of every checkpoint test's search. */
+static sigeo_search_options_t ckpt_options(void)
+{
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    return o;
+}
+
 /* One search of the toy space from a fresh context (seed 5); resume: load
  * `path` first. Returns the records; *st the run's status. */
 static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, int32_t *top, int32_t *n_top)
@@ -529,13 +542,7 @@ static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, in
     co.seed = 5;
     OK(sigeo_context_create(&ctx, &co));
     sigeo_model_t *m = toy(POINTS);
-    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
-    o.population = 12;
-    o.sample_size = 4;
-    o.children = 3;
-    o.cycles = 20;
-    o.seed = 5;
-    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_options_t o = ckpt_options();
     OK(sigeo_search_create(&c->s, m, &o));
     c->t = calloc(1, sizeof *c->t);
     if (resume)
@@ -631,13 +638,7 @@ START_TEST(a_resumed_search_equals_an_uninterrupted_one)
         co.seed = 5;
         OK(sigeo_context_create(&ctx, &co));
         sigeo_model_t *m3 = toy(POINTS);
-        sigeo_search_options_t o3 = SIGEO_SEARCH_OPTIONS_INIT;
-        o3.population = 12;
-        o3.sample_size = 4;
-        o3.children = 3;
-        o3.cycles = 20;
-        o3.seed = 5;
-        o3.mutation_schedule = SIGEO_MUTATE_NASREC;
+        sigeo_search_options_t o3 = ckpt_options();
         OK(sigeo_search_create(&e.s, m3, &o3));
         ck_assert_int_eq(sigeo_search_load(e.s, old_path), SIGEO_ERR_UNSUPPORTED);
         ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(e.s), "version 3"));
@@ -649,13 +650,7 @@ START_TEST(a_resumed_search_equals_an_uninterrupted_one)
     free(tc);
     /* a checkpoint only fits its own kind of search, and only a fresh one */
     sigeo_model_t *m = toy(POINTS);
-    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
-    o.population = 12;
-    o.sample_size = 4;
-    o.children = 3;
-    o.cycles = 20;
-    o.seed = 5;
-    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_options_t o = ckpt_options();
     sigeo_search_t *s;
     o.population = 13;
     OK(sigeo_search_create(&s, m, &o));
