@@ -214,8 +214,7 @@ def main():
             for proto in ("per-arch", "supernet"):
                 for lv in ("0", "50"):
                     col = "%s@%s:%s" % (proto, lv, e["name"])
-                    if not check(col in rows[0], "CSV column %s missing" % col):
-                        continue
+                    check(col in rows[0], "CSV column %s missing" % col)  # fails (exits) if not
                     for r in rows:
                         want = by_arch[r["arch"]]["ensembles"][proto][lv].get(e["name"])
                         got = float(r[col]) if r[col] not in ("", "nan", "NaN") else None
