@@ -389,10 +389,6 @@ static int check_usage(config_t *c, int space_given)
                     (long long)need, (long long)min_rows);
         return -1;
     }
-    if (!c->compare && strchr(c->proxy, '+') && c->resume) {
-        fprintf(stderr, PROG ": --resume: an ensemble search (--proxy %s) is not checkpointed\n", c->proxy);
-        return -1;
-    }
     if (c->aggregate_given && (c->compare || !strchr(c->proxy, '+'))) {
         fprintf(stderr, PROG ": --aggregate applies to an ensemble --proxy A+B+..., not to %s\n",
                 c->compare ? "--compare" : c->proxy);
@@ -559,6 +555,9 @@ typedef struct eval_rec {
     double score, seconds;
     char *arch, *message;
     sigeo_proxy_result_t proxy;
+    uint32_t n_members;      /* an ensemble's member scores and the set its score is over */
+    double members[SIGEO_SEARCH_ENSEMBLE_MAX];
+    uint64_t aggregate_over;
 } eval_rec_t;
 
 /* What one method's run produced as it happened, and its result when it
@@ -693,6 +692,11 @@ static void on_record(const sigeo_evaluation_t *e, void *user)
     if (e->proxy) {
         r->has_proxy = 1;
         r->proxy = *e->proxy;
+    }
+    if (e->n_members > 0 && e->n_members <= SIGEO_SEARCH_ENSEMBLE_MAX && e->member_scores) {
+        r->n_members = e->n_members;
+        memcpy(r->members, e->member_scores, e->n_members * sizeof *r->members);
+        r->aggregate_over = e->aggregate_over;
     }
     if (!r->arch || !r->message) {
         free(r->arch);
@@ -920,6 +924,17 @@ static void json_evaluation(json_out_t *j, const sigeo_evaluation_t *e)
         json_out_key_number(j, "loss", e->proxy->loss);
         json_out_key_int(j, "flags", e->proxy->flags);
     }
+    if (e->n_members > 0 && e->member_scores) {
+        /* an ensemble: each member's raw score (--proxy order), and the size
+         * of the set "score" was aggregated over (provisional: the
+         * evaluations up to this one; top_k holds the final aggregates) */
+        json_out_key(j, "members");
+        json_out_begin_array(j);
+        for (uint32_t k = 0; k < e->n_members; k++)
+            json_out_number(j, e->member_scores[k]);
+        json_out_end_array(j);
+        json_out_key_int(j, "aggregate_over", (int64_t)e->aggregate_over);
+    }
     json_out_end_object(j);
 }
 
@@ -944,6 +959,9 @@ static void json_evaluations(json_out_t *j, const run_log_t *L)
             e.arch_text = r->arch;
             e.message = r->message;
             e.proxy = r->has_proxy ? &r->proxy : NULL;
+            e.n_members = r->n_members;
+            e.member_scores = r->n_members ? r->members : NULL;
+            e.aggregate_over = r->aggregate_over;
         }
         json_evaluation(j, &e);
     }

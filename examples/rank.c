@@ -1847,9 +1847,9 @@ static int write_csv(study_t *s)
         csv_out_text(&c, head[i]);
     for (int p = 0; p < N_PROTO; p++)
         for (size_t l = 0; l < s->c.n_levels && s->c.proto[p]; l++)
-            for (int k = 0; k < n_proxies; k++) {
-                char name[160];
-                snprintf(name, sizeof name, "%s@%g:%.40s", proto_names[p], s->c.levels[l], proxies[k].name);
+            for (int k = 0; k < n_proxies + s->n_ens; k++) { /* the proxies, then the ensembles */
+                char name[200];
+                snprintf(name, sizeof name, "%s@%g:%.80s", proto_names[p], s->c.levels[l], row_name(k));
                 csv_out_text(&c, name);
             }
     csv_out_end_row(&c);
@@ -1869,8 +1869,8 @@ static int write_csv(study_t *s)
             csv_out_number(&c, a->have_gt ? gt[k] : NAN);
         for (int p = 0; p < N_PROTO; p++)
             for (size_t l = 0; l < s->c.n_levels && s->c.proto[p]; l++)
-                for (int k = 0; k < n_proxies; k++)
-                    csv_out_number(&c, a->have_pv[p][l] ? pv(s, a, p, l)[k] : NAN);
+                for (int k = 0; k < n_proxies + s->n_ens; k++) /* an ensemble: NaN outside its arch set */
+                    csv_out_number(&c, a->have_pv[p][l] ? row_value(s, i, p, l, k) : NAN);
         csv_out_end_row(&c);
     }
     if (csv_out_status(&c) != 0) {
@@ -1889,14 +1889,15 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
 {
     rank_bars_t panels[N_PROTO];
     size_t np = 0;
-    const size_t nl = s->c.n_levels, nq = (size_t)n_proxies;
+    /* one group of bars per row of the table: the proxies, then the ensembles */
+    const size_t nl = s->c.n_levels, nq = (size_t)n_proxies + (size_t)s->n_ens;
     double *v = calloc(N_PROTO * nl * nq * 3, sizeof *v);
-    const char *names[MAX_PROXIES], *bars[MAX_LEVELS];
+    const char *names[MAX_PROXIES + MAX_ENS], *bars[MAX_LEVELS];
     char bar_text[MAX_LEVELS][32], titles[N_PROTO][128];
     if (!v)
         return 1;
     for (size_t k = 0; k < nq; k++)
-        names[k] = proxies[k].name;
+        names[k] = row_name((int)k);
     for (size_t l = 0; l < nl; l++) {
         snprintf(bar_text[l], sizeof bar_text[l], "warm-up %g %%", s->c.levels[l]);
         bars[l] = bar_text[l];
@@ -1911,12 +1912,13 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
         for (size_t i = 0; i < nl * nq; i++)
             val[i] = lo[i] = hi[i] = NAN;
         for (size_t i = 0; i < n_cs; i++)
-            if (cs[i].proto == p && cs[i].subset == 0 && cs[i].proxy < n_proxies) {
+            if (cs[i].proto == p && cs[i].subset == 0) {
                 const size_t at = (size_t)cs[i].proxy * nl + cs[i].level;
                 val[at] = cs[i].rho;
                 lo[at] = cs[i].rho_lo;
                 hi[at] = cs[i].rho_hi;
-                if (isfinite(cs[i].rho) && cs[i].rho > best_rho) {
+                /* the scatter shows one proxy's own values: ensembles are not candidates */
+                if (cs[i].proxy < n_proxies && isfinite(cs[i].rho) && cs[i].rho > best_rho) {
                     best_rho = cs[i].rho;
                     best = cs[i].proxy;
                     best_proto = p;
@@ -1924,11 +1926,11 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
                 }
             }
         snprintf(titles[np], sizeof titles[np], "%s protocol (%lld archs)", proto_names[p], (long long)s->n_archs);
-        panels[np] = (rank_bars_t){ titles[np], nq, nl, names, bars, val, lo, hi };
+        panels[np] = (rank_bars_t){ titles[np], nq, nl, names, bars, val, lo, hi, (size_t)n_proxies };
         np++;
     }
     char title[256];
-    snprintf(title, sizeof title, "%s: Spearman of each proxy with %s, 95 %% bootstrap intervals", s->c.space_name,
+    snprintf(title, sizeof title, "%s: Spearman of each proxy and ensemble with %s, 95 %% bootstrap intervals", s->c.space_name,
              s->d.ctr ? "-test log loss" : "test accuracy");
     int rc = 0;
     if (np && rank_plot_bars(s->c.plot, title, "Spearman rho", panels, np) != 0) {
@@ -2017,8 +2019,9 @@ static void usage(void)
            "                       test_acc)\n"
            "  --cache DIR          per-arch results, resumable (default sigeo-rank-cache)\n"
            "  --json F             every per-arch value and correlation (schema sigeo-rank.result 1)\n"
-           "  --csv F              one row per arch\n"
-           "  --plot F.svg         bar chart of Spearman (also writes F-scatter.svg: best proxy vs the target)\n"
+           "  --csv F              one row per arch (every proxy's and ensemble's value)\n"
+           "  --plot F.svg         bar chart of Spearman, proxies and ensembles (also writes F-scatter.svg: best\n"
+           "                       proxy vs the target)\n"
            "  --jobs J             worker processes, one arch each (default 2; under mpirun: one arch per rank)\n"
            "  --threads T          intra-op threads per worker (default 1)\n"
            "  --train-rows N       training rows (default 25600)\n"

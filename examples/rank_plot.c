@@ -36,7 +36,15 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
     for (size_t p = 0; p < n_panels; p++)
         if (panels[p].n_groups > groups)
             groups = panels[p].n_groups;
-    const double left = 60, right = 150, top = 50, panel_h = 300, label_h = 110, bar_w = 7, gap = 6;
+    /* room under a panel for its longest group label, rotated 60 degrees
+     * (about 5.5 px a character at 10 px): ensemble names are long */
+    size_t longest = 0;
+    for (size_t p = 0; p < n_panels; p++)
+        for (size_t g = 0; g < panels[p].n_groups; g++)
+            if (panels[p].groups[g] && strlen(panels[p].groups[g]) > longest)
+                longest = strlen(panels[p].groups[g]);
+    const double left = 60, right = 150, top = 50, panel_h = 300, bar_w = 7, gap = 6;
+    const double label_h = fmax(110.0, 5.5 * (double)longest * 0.87 + 24.0);
     const size_t bars = panels[0].n_bars ? panels[0].n_bars : 1;
     const double group_w = (double)bars * bar_w + gap;
     const double plot_w = (double)groups * group_w;
@@ -75,6 +83,14 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
         fprintf(f, "<text class=\"y-label\" transform=\"translate(%.0f,%.0f) rotate(-90)\" text-anchor=\"middle\">", left - 42, ymid);
         text_escaped(f, y_label);
         fputs("</text>\n", f);
+        if (P->first_ensemble > 0 && P->first_ensemble < P->n_groups) {
+            const double sx = left + (double)P->first_ensemble * group_w;
+            fprintf(f,
+                    "<line class=\"ensemble-separator\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                    "stroke=\"#888\" stroke-width=\"1\" stroke-dasharray=\"4,3\"/>\n"
+                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555\">ensembles</text>\n",
+                    sx, y0, sx, y0 + panel_h, sx + 3, y0 + 10);
+        }
         for (size_t g = 0; g < P->n_groups; g++) {
             const double gx = left + (double)g * group_w + gap / 2;
             for (size_t b = 0; b < P->n_bars; b++) {
@@ -92,8 +108,11 @@ int rank_plot_bars(const char *path, const char *title, const char *y_label, con
                     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\" stroke-width=\"1\"/>\n",
                             x + (bar_w - 1) / 2, ymid - hi * panel_h / 2, x + (bar_w - 1) / 2, ymid - lo * panel_h / 2);
             }
-            fprintf(f, "<text transform=\"translate(%.1f,%.1f) rotate(-60)\" text-anchor=\"end\" font-size=\"10\">",
-                    gx + group_w / 2, y0 + panel_h + 12);
+            fprintf(f,
+                    "<text class=\"%s\" transform=\"translate(%.1f,%.1f) rotate(-60)\" text-anchor=\"end\" "
+                    "font-size=\"10\"%s>",
+                    g >= P->first_ensemble ? "group ensemble" : "group", gx + group_w / 2, y0 + panel_h + 12,
+                    g >= P->first_ensemble ? " font-style=\"italic\"" : "");
             text_escaped(f, P->groups[g]);
             fputs("</text>\n", f);
         }

@@ -1,5 +1,6 @@
 /* sigeo-rank's grouped bar chart: one panel per protocol, a group of bars
- * per proxy (one bar per warm-up level) with 95 % interval whiskers. */
+ * per proxy (one bar per warm-up level) with 95 % interval whiskers; the
+ * ensembles' groups follow the proxies', after a dashed separator. */
 #ifndef SIGEO_RANK_PLOT_H
 #define SIGEO_RANK_PLOT_H
 
@@ -12,6 +13,7 @@ typedef struct rank_bars {
     const char *const *bars;    /* [n_bars] legend entries (levels) */
     const double *value;        /* [n_groups * n_bars], NaN = no bar */
     const double *lo, *hi;      /* [n_groups * n_bars] interval, NaN = none */
+    size_t first_ensemble;      /* groups from this one on are ensembles (n_groups: none) */
 } rank_bars_t;
 
 /* Writes the panels stacked vertically to `path` (atomically: a temporary

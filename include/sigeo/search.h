@@ -75,10 +75,12 @@ typedef struct sigeo_search_options {
      * sigeo_rank_aggregation_t of stats.h; ensemble_weights, all 0 = unit
      * weights) over a set: the tournament over the current population,
      * sigeo_search_top and the best score over every candidate scored so
-     * far. An evaluation's score (record callback) is its aggregate over the
-     * candidates scored up to it, its `proxy` the first member's result. A
-     * member's NaN score fails the candidate (and an infinite one for the
-     * z-score). Not with a score callback; not saved by sigeo_search_save. */
+     * far (aggregated lazily, when read: see sigeo_evaluation_t for what a
+     * record holds). An evaluation's score (record callback) is its
+     * provisional aggregate over the candidates scored up to it, its `proxy`
+     * the first member's result. A member's NaN score fails the candidate
+     * (and an infinite one for the z-score). Not with a score callback.
+     * sigeo_search_save keeps the member scores (checkpoint version 2). */
     uint32_t n_ensemble;
     int32_t ensemble_aggregate;
     int32_t ensemble_kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
@@ -104,11 +106,31 @@ typedef struct sigeo_evaluation {
     uint32_t reserved0;
     const char *arch_text;   /* borrowed for the callback */
     const char *message;     /* the failure's message, "" on success; borrowed */
-    const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed */
+    const sigeo_proxy_result_t *proxy; /* components when the default (proxy) scorer ran, else NULL; borrowed
+                                        * (an ensemble: its first member's) */
+    /* SIGEO_1.1, an ensemble search (n_ensemble > 0); without one n_members
+     * is 0, member_scores NULL, aggregate NaN and aggregate_over 0. Read them
+     * only when struct_size covers them. */
+    uint32_t n_members;           /* n_ensemble */
+    uint32_t reserved1;
+    const double *member_scores;  /* [n_members] each member proxy's raw score, in ensemble_kinds order;
+                                   * NaN for the members not scored when scoring failed; borrowed */
+    double aggregate;             /* = score: the aggregate over aggregate_over candidates (NaN on failure) */
+    uint64_t aggregate_over;      /* the set it is over: the successful evaluations 0..index, this one included */
 } sigeo_evaluation_t;
 
-#define SIGEO_EVALUATION_INIT \
-    { (uint32_t)sizeof(sigeo_evaluation_t), 0, 0u, 0u, 0, 0.0, 0.0, NULL, 0, 0u, NULL, NULL, NULL }
+/* When an ensemble's aggregate is final. A record's `aggregate` (and score)
+ * is provisional: it is this candidate's aggregate among the candidates
+ * scored up to and including it, as the record callback runs, and it
+ * changes as later candidates join the set (a rank or z-score depends on
+ * the set). The search does not call the callback again when it does: the
+ * final aggregates, over every successful evaluation of the search, are
+ * those sigeo_search_top returns after the run (and sigeo_search_get_info's
+ * best_score); the raw member scores never change. */
+
+#define SIGEO_EVALUATION_INIT                                                                               \
+    { (uint32_t)sizeof(sigeo_evaluation_t), 0, 0u, 0u, 0, 0.0, 0.0, NULL, 0, 0u, NULL, NULL, NULL, 0u, 0u, \
+      NULL, 0.0, 0u }
 SIGEO_API sigeo_status_t sigeo_evaluation_init(sigeo_evaluation_t *evaluation, uint32_t struct_size);
 
 /* Once per cycle, for progress lines and plots. */
@@ -248,9 +270,11 @@ SIGEO_API const char *sigeo_search_last_error(const sigeo_search_t *search);
  * with the same weights, options, scorer and callbacks) that loads it
  * continues to exactly the records and result of an uninterrupted run.
  * The supernet's weights are not part of it (sigeo_model_save). The file is
- * native-endian, for the machines of one job. Load errors:
+ * native-endian, for the machines of one job. Version 2 adds an ensemble
+ * search's member scores, kinds, aggregation and weights; version-1 files
+ * load into a search without an ensemble. Load errors:
  * SIGEO_ERR_INVALID_ARG (a search that has already run; a checkpoint of
- * other options or another space), SIGEO_ERR_FORMAT (not a checkpoint,
+ * other options, another ensemble or another space), SIGEO_ERR_FORMAT (not a checkpoint,
  * truncated, inconsistent), SIGEO_ERR_UNSUPPORTED (another version),
  * SIGEO_ERR_IO; on failure the search is left fresh. */
 SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *search, const char *path);

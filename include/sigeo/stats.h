@@ -367,6 +367,19 @@ typedef enum sigeo_rank_aggregation {
 SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
                                                int32_t n_proxies, const double *weights,
                                                sigeo_rank_aggregation_t method);
+/* The same with a work space the caller owns (SIGEO_1.1), for callers that
+ * aggregate again and again (a search every cycle): no allocation. *bytes_out
+ * = the bytes sigeo_stats_aggregate_with needs for n_candidates (grows
+ * linearly: a buffer for n serves every n' <= n). `work` must be aligned
+ * for double (malloc's memory is) and hold at least that many bytes; its
+ * contents are scratch. Results are bit for bit those of
+ * sigeo_stats_aggregate. Errors: as sigeo_stats_aggregate, and
+ * SIGEO_ERR_INVALID_ARG for work NULL, too small or misaligned (naming the
+ * size needed); never SIGEO_ERR_NO_MEMORY. Thread-safe with distinct work. */
+SIGEO_API sigeo_status_t sigeo_stats_aggregate_work_size(size_t *bytes_out, int64_t n_candidates);
+SIGEO_API sigeo_status_t sigeo_stats_aggregate_with(double *out, const double *scores, int64_t n_candidates,
+                                                    int32_t n_proxies, const double *weights,
+                                                    sigeo_rank_aggregation_t method, void *work, size_t work_bytes);
 typedef enum sigeo_rank_kind {
     SIGEO_RANK_SPEARMAN = 0,
     SIGEO_RANK_KENDALL = 1 /* tau-b */

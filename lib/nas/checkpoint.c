@@ -12,7 +12,11 @@
 
 #include "nas/nas_internal.h"
 
+/* Version 1 (the first magic) has no ensemble fields; version 2 (written
+ * now) follows every record with its member count, aggregate, set size and
+ * member scores. Both load. */
 static const char MAGIC[8] = { 'S', 'I', 'G', 'E', 'O', 'R', 'E', 'C' };
+static const char MAGIC2[8] = { 'S', 'I', 'G', 'E', 'O', 'R', 'C', '2' };
 
 sigeo_status_t sigeo__nas_ckpt_path(char *buf, size_t size, const char *dir, const char *name)
 {
@@ -42,13 +46,16 @@ sigeo_status_t sigeo__nas_save_records(const sigeo_nas_result_t *r, const char *
         return sigeo__fail(SIGEO_ERR_IO, "sigeo_nas_run: cannot create '%s': %s", tmp, strerror(errno));
     uint64_t n = r->n_evals;
     int32_t n_arch = r->n;
-    bool ok = put(f, MAGIC, sizeof MAGIC) && put(f, &n_arch, sizeof n_arch) && put(f, &n, sizeof n);
+    bool ok = put(f, MAGIC2, sizeof MAGIC2) && put(f, &n_arch, sizeof n_arch) && put(f, &n, sizeof n);
     for (uint64_t i = 0; ok && i < n; i++) {
         const sigeo__nas_eval_t *e = &r->evals[i];
         int32_t head[2] = { e->status, e->has_proxy };
         ok = put(f, head, sizeof head) && put(f, &e->hash, 8) && put(f, &e->cycle, 8) && put(f, &e->score, 8) &&
              put(f, &e->seconds, 8) && put(f, &e->proxy, sizeof e->proxy) && put_str(f, e->text) &&
              put_str(f, e->message) && put(f, r->eval_arch + i * (uint64_t)r->n, (size_t)r->n * sizeof(int32_t));
+        const uint32_t members[2] = { e->n_members, 0u };
+        ok = ok && put(f, members, sizeof members) && put(f, &e->aggregate, 8) && put(f, &e->aggregate_over, 8) &&
+             put(f, e->members, e->n_members * sizeof *e->members);
     }
     const int err = errno;
     if (fclose(f) != 0)
@@ -89,8 +96,10 @@ sigeo_status_t sigeo__nas_load_records(sigeo_nas_result_t *r, const char *path, 
     int32_t n_arch;
     uint64_t n;
     sigeo_status_t st = SIGEO_OK;
-    if (!get(f, magic, sizeof magic) || memcmp(magic, MAGIC, sizeof MAGIC) != 0 || !get(f, &n_arch, sizeof n_arch) ||
-        !get(f, &n, sizeof n))
+    bool v2 = false;
+    if (!get(f, magic, sizeof magic) ||
+        (memcmp(magic, MAGIC, sizeof MAGIC) != 0 && !(v2 = memcmp(magic, MAGIC2, sizeof MAGIC2) == 0)) ||
+        !get(f, &n_arch, sizeof n_arch) || !get(f, &n, sizeof n))
         st = sigeo__fail(SIGEO_ERR_FORMAT, "%s: '%s' is not a records checkpoint", fn, path);
     else if (n_arch != r->n || n < keep)
         st = sigeo__fail(SIGEO_ERR_FORMAT, "%s: '%s' has %llu records of %d choices; the search needs %llu of %d", fn,
@@ -106,6 +115,15 @@ sigeo_status_t sigeo__nas_load_records(sigeo_nas_result_t *r, const char *path, 
         bool ok = get(f, head, sizeof head) && get(f, &e.hash, 8) && get(f, &e.cycle, 8) && get(f, &e.score, 8) &&
                   get(f, &e.seconds, 8) && get(f, &pr, sizeof pr) && (text = get_str(f)) != NULL &&
                   (message = get_str(f)) != NULL && get(f, arch, (size_t)r->n * sizeof *arch);
+        uint32_t members[2] = { 0u, 0u };
+        double scores[SIGEO_SEARCH_ENSEMBLE_MAX];
+        if (ok && v2) {
+            ok = get(f, members, sizeof members) && members[0] <= SIGEO_SEARCH_ENSEMBLE_MAX &&
+                 get(f, &e.aggregate, 8) && get(f, &e.aggregate_over, 8) &&
+                 get(f, scores, members[0] * sizeof *scores);
+            e.n_members = members[0];
+            e.member_scores = members[0] ? scores : NULL;
+        }
         if (!ok || sigeo_arch_hash(arch, r->n) != e.hash) {
             st = sigeo__fail(SIGEO_ERR_FORMAT, "%s: '%s': record %llu is truncated or damaged", fn, path,
                              (unsigned long long)i);

@@ -17,6 +17,11 @@ typedef struct sigeo__nas_eval {
     char *text;        /* canonical architecture text, owned */
     char *message;     /* owned, NULL = "" */
     sigeo_proxy_result_t proxy;
+    /* an ensemble's (sigeo_evaluation_t, SIGEO_1.1): 0 members otherwise */
+    uint32_t n_members;
+    double members[SIGEO_SEARCH_ENSEMBLE_MAX];
+    double aggregate;
+    uint64_t aggregate_over;
 } sigeo__nas_eval_t;
 
 struct sigeo_nas_result {

@@ -1,5 +1,7 @@
 /* The result handle of sigeo_nas_run (nas.h): the selected candidate, the
  * retrained top-k, every search evaluation, and the run's summary. */
+#include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "nas/nas_internal.h"
@@ -90,6 +92,15 @@ sigeo_status_t sigeo__nas_result_add_eval(sigeo_nas_result_t *r, const sigeo_eva
         d->has_proxy = true;
         d->proxy = *e->proxy;
     }
+    d->aggregate = NAN;
+    /* the ensemble's fields, when the record's struct_size has them */
+    if (e->struct_size >= offsetof(sigeo_evaluation_t, aggregate_over) + sizeof e->aggregate_over &&
+        e->n_members > 0 && e->n_members <= SIGEO_SEARCH_ENSEMBLE_MAX && e->member_scores) {
+        d->n_members = e->n_members;
+        memcpy(d->members, e->member_scores, e->n_members * sizeof *d->members);
+        d->aggregate = e->aggregate;
+        d->aggregate_over = e->aggregate_over;
+    }
     memcpy(r->eval_arch + r->n_evals * (uint64_t)r->n, e->arch, (size_t)r->n * sizeof(int32_t));
     r->n_evals++;
     return SIGEO_OK;
@@ -148,7 +159,8 @@ SIGEO_API sigeo_status_t sigeo_nas_result_evaluation(sigeo_evaluation_t *out, co
     const sigeo__nas_eval_t *d = &r->evals[index];
     sigeo_evaluation_t e = { sizeof e, d->status, index, d->hash, d->cycle, d->score, d->seconds,
                              r->eval_arch + index * (uint64_t)r->n, r->n, 0u, d->text,
-                             d->message ? d->message : "", d->has_proxy ? &d->proxy : NULL };
+                             d->message ? d->message : "", d->has_proxy ? &d->proxy : NULL,
+                             d->n_members, 0u, d->n_members ? d->members : NULL, d->aggregate, d->aggregate_over };
     return sigeo__struct_out(out, &e, sizeof e, "sigeo_evaluation", NULL);
 }
 

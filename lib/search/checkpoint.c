@@ -7,8 +7,14 @@
  * uninterrupted run. The file is written to a temporary name and renamed
  * (a crash leaves the previous checkpoint whole); it is native-endian
  * (the machines of one job), with a magic, a version and the options it
- * was made with, checked on load. */
+ * was made with, checked on load.
+ * Version 2 adds, after the memo, the ensemble section: the member count,
+ * the aggregation, the kinds and weights (checked against the search's) and
+ * the member-score log of every evaluation, so an ensemble search resumes
+ * to the same records. Version 1 files (no ensemble section; no ensemble
+ * search could write one) still load into a search without an ensemble. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +27,30 @@
 #define FAIL(s, status, ...) sigeo__fail_on(&(s)->err, status, __VA_ARGS__)
 
 static const char MAGIC[8] = { 'S', 'I', 'G', 'E', 'O', 'S', 'R', 'C' };
-enum { VERSION = 1 };
+enum { VERSION = 2, VERSION_MIN = 1 };
+
+/* The ensemble section's head (version 2). */
+typedef struct ensemble_head {
+    uint32_t n_ensemble;
+    int32_t aggregate;
+    int32_t kinds[SIGEO_SEARCH_ENSEMBLE_MAX];
+    double weights[SIGEO_SEARCH_ENSEMBLE_MAX];
+    uint64_t rows;           /* evaluations in the log */
+} ensemble_head_t;
+
+static void fill_ensemble(ensemble_head_t *e, const sigeo_search_t *s)
+{
+    memset(e, 0, sizeof *e);
+    e->n_ensemble = s->o.n_ensemble;
+    if (s->o.n_ensemble == 0)
+        return;
+    e->aggregate = s->o.ensemble_aggregate;
+    for (uint32_t k = 0; k < s->o.n_ensemble; k++) {
+        e->kinds[k] = s->o.ensemble_kinds[k];
+        e->weights[k] = s->o.ensemble_weights[k];
+    }
+    e->rows = s->ens_rows;
+}
 
 /* The options that shape the trajectory, as the file holds them. */
 typedef struct header {
@@ -65,8 +94,11 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
     sigeo_search_t *s = (sigeo_search_t *)cs; /* only the error buffer is written */
     if (!s || !path)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %s is NULL", fn, s ? "path" : "search");
-    if (s->o.n_ensemble > 0)
-        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: an ensemble search (its member scores) is not checkpointed", fn);
+    /* the memo's aggregates up to date (they are not needed to resume, but
+     * the file then holds what sigeo_search_top would say) */
+    sigeo_status_t st = sigeo__search_ensemble_refresh(s);
+    if (st != SIGEO_OK)
+        return st;
     header_t h;
     fill_header(&h, s);
     h.evaluations = s->evaluations;
@@ -83,7 +115,7 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
     memcpy(h.model_rng, sigeo__probe_model_rng(s->model)->s, sizeof h.model_rng);
     h.initialized = s->initialized;
     char *tmp = NULL;
-    sigeo_status_t st = sigeo__save_prepare(&tmp, path, fn, &s->err);
+    st = sigeo__save_prepare(&tmp, path, fn, &s->err);
     if (st != SIGEO_OK)
         return st;
     FILE *f = fopen(tmp, "wb");
@@ -103,6 +135,10 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
             continue;
         ok = fwrite(e, sizeof *e, 1, f) == 1 && fwrite(sigeo__memo_arch(&s->memo, i), sizeof(int32_t), n, f) == n;
     }
+    ensemble_head_t eh;
+    fill_ensemble(&eh, s);
+    const size_t log_n = (size_t)eh.rows * s->o.n_ensemble; /* the log holds them: no overflow */
+    ok = ok && fwrite(&eh, sizeof eh, 1, f) == 1 && (log_n == 0 || fwrite(s->ens_log, sizeof(double), log_n, f) == log_n);
     if (ok) /* durable before the rename makes it the checkpoint */
         ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     const int err = errno;
@@ -119,6 +155,60 @@ SIGEO_API sigeo_status_t sigeo_search_save(const sigeo_search_t *cs, const char 
     return SIGEO_OK;
 }
 
+/* The ensemble section of a version-2 file into s->ens_log. */
+static sigeo_status_t load_ensemble(sigeo_search_t *s, FILE *f, const char *path, const header_t *h)
+{
+    static const char fn[] = "sigeo_search_load";
+    ensemble_head_t eh, want;
+    fill_ensemble(&want, s);
+    if (fread(&eh, sizeof eh, 1, f) != 1)
+        return FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s' is truncated (ensemble section)", fn, path);
+    if (eh.n_ensemble != want.n_ensemble || eh.aggregate != want.aggregate ||
+        memcmp(eh.kinds, want.kinds, sizeof eh.kinds) != 0 || memcmp(eh.weights, want.weights, sizeof eh.weights) != 0)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "%s: '%s' was made by another ensemble (%u members vs %u, aggregation %d vs %d, or other kinds or "
+                    "weights)",
+                    fn, path, (unsigned)eh.n_ensemble, (unsigned)want.n_ensemble, (int)eh.aggregate,
+                    (int)want.aggregate);
+    if (eh.n_ensemble == 0)
+        return SIGEO_OK;
+    if (eh.rows != h->evaluations)
+        return FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s': inconsistent state (%llu logged member scores, %llu evaluations)",
+                    fn, path, (unsigned long long)eh.rows, (unsigned long long)h->evaluations);
+    const uint32_t P = eh.n_ensemble;
+    size_t count;
+    if (eh.rows > SIZE_MAX || !sigeo__mul_size(&count, (size_t)eh.rows, P))
+        return FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s': %llu evaluations do not fit in memory", fn, path,
+                    (unsigned long long)eh.rows);
+    double *log = sigeo__calloc(count ? count : 1, sizeof *log);
+    if (!log)
+        return FAIL(s, SIGEO_ERR_NO_MEMORY, "%s: out of memory for the ensemble log of %llu evaluations", fn,
+                    (unsigned long long)eh.rows);
+    if (count && fread(log, sizeof *log, count, f) != count) {
+        sigeo__free(log);
+        return FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s' is truncated (ensemble member scores)", fn, path);
+    }
+    /* every successful evaluation has finite-or-infinite member scores, every failed one NaN */
+    for (int64_t i = 0; i < s->memo.cap; i++) {
+        const sigeo__memo_entry_t *e = &s->memo.entries[i];
+        if (!e->used)
+            continue;
+        bool bad = e->order < 0 || (uint64_t)e->order >= eh.rows;
+        for (uint32_t k = 0; !bad && k < P; k++)
+            bad = isnan(log[(uint64_t)e->order * P + k]) != (e->status != SIGEO_OK);
+        if (bad) {
+            sigeo__free(log);
+            return FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s': the member scores of evaluation %lld do not match its status",
+                        fn, path, (long long)e->order);
+        }
+    }
+    sigeo__free(s->ens_log);
+    s->ens_log = log;
+    s->ens_log_cap = eh.rows;
+    s->ens_rows = eh.rows;
+    return SIGEO_OK;
+}
+
 SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
 {
     static const char fn[] = "sigeo_search_load";
@@ -127,8 +217,6 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
     if (s->evaluations > 0 || s->initialized)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "%s: the search has already run (%llu evaluations); load into a new one",
                     fn, (unsigned long long)s->evaluations);
-    if (s->o.n_ensemble > 0)
-        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: an ensemble search (its member scores) is not checkpointed", fn);
     FILE *f = fopen(path, "rb");
     if (!f)
         return FAIL(s, SIGEO_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
@@ -137,9 +225,13 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
     sigeo_status_t st = SIGEO_OK;
     if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, MAGIC, sizeof MAGIC) != 0)
         st = FAIL(s, SIGEO_ERR_FORMAT, "%s: '%s' is not a libsigeo search checkpoint", fn, path);
-    else if (h.version != VERSION)
-        st = FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: '%s' has version %u (this library reads %u)", fn, path,
-                  (unsigned)h.version, (unsigned)VERSION);
+    else if (h.version < VERSION_MIN || h.version > VERSION)
+        st = FAIL(s, SIGEO_ERR_UNSUPPORTED, "%s: '%s' has version %u (this library reads %u to %u)", fn, path,
+                  (unsigned)h.version, (unsigned)VERSION_MIN, (unsigned)VERSION);
+    else if (h.version < 2 && s->o.n_ensemble > 0)
+        st = FAIL(s, SIGEO_ERR_INVALID_ARG,
+                  "%s: '%s' (version %u) has no ensemble member scores; this search is an ensemble of %u", fn,
+                  path, (unsigned)h.version, (unsigned)s->o.n_ensemble);
     else if (h.n != want.n || h.kind != want.kind || h.init_sampling != want.init_sampling ||
              h.mutation_schedule != want.mutation_schedule || h.population != want.population ||
              h.sample_size != want.sample_size || h.children != want.children || h.cycles != want.cycles ||
@@ -180,8 +272,12 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
         s->memo.entries[idx].score = e.score;
         s->memo.entries[idx].order = e.order;
     }
+    if (st == SIGEO_OK && h.version >= 2)
+        st = load_ensemble(s, f, path, &h);
     fclose(f);
     if (st != SIGEO_OK) { /* back to a fresh search */
+        s->ens_rows = 0;
+        s->ens_stale = false;
         sigeo__memo_free(&s->memo);
         sigeo_status_t mst = sigeo__memo_init(&s->memo, s->n);
         s->pop_size = s->pop_head = 0;
@@ -199,5 +295,6 @@ SIGEO_API sigeo_status_t sigeo_search_load(sigeo_search_t *s, const char *path)
     memcpy(s->rng.s, h.rng, sizeof h.rng);
     memcpy(sigeo__probe_model_rng(s->model)->s, h.model_rng, sizeof h.model_rng);
     s->initialized = h.initialized != 0;
+    s->ens_stale = s->o.n_ensemble > 0; /* the memo's aggregates are redone from the log when read */
     return SIGEO_OK;
 }

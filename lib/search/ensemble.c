@@ -2,12 +2,21 @@
  * docs/proxies-zoo.md section 5). An aggregate of ranks or z-scores only
  * means something within one candidate set, so the search never keeps one
  * as a candidate's fixed score: it keeps every evaluation's member scores
- * (by evaluation index) and aggregates again over
+ * (by evaluation index, the log) and aggregates over
  *   - the current population, before every tournament (the population's
- *     scores: what selection and the cycle report compare), and
- *   - every candidate scored so far, after every evaluation (the memo's
- *     scores: what sigeo_search_top and the best score compare; an
- *     evaluation's recorded score is this aggregate at its own time). */
+ *     scores: what selection and the cycle report's best and median
+ *     compare);
+ *   - every candidate scored so far, lazily: an evaluation marks the memo's
+ *     scores stale, and they are aggregated again only when read (a cycle
+ *     report's best_ever, sigeo_search_top, get_info, save, the end of a
+ *     run): once per cycle instead of once per evaluation, which made a
+ *     search O(n^2 log n) in its evaluations;
+ *   - the new candidate alone among those scored up to it, for its record
+ *     (O(n P) by counting, no sort): the value the full aggregation gives
+ *     it at that moment, bit for bit (same operations in the same order).
+ * Every aggregation runs in evaluation order over the log, with work space
+ * the search owns (sigeo_stats_aggregate_with), so nothing is allocated
+ * after the log grows and the results do not depend on the memo's layout. */
 #include <math.h>
 #include <string.h>
 
@@ -58,8 +67,21 @@ sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *
     return SIGEO_OK;
 }
 
-/* Room for `n` candidates' aggregation: P rows of scores, the result and
- * an index per candidate, in s->ens_work. */
+/* The work space's layout for `cap` candidates: P rows of scores, the
+ * result, the evaluation indices, then sigeo_stats_aggregate_with's
+ * scratch (a multiple of 8 bytes: it stays aligned for double). */
+static bool work_layout(size_t *doubles, size_t *agg_bytes, uint64_t cap, uint32_t P)
+{
+    size_t head = 0;
+    *doubles = 0;
+    if (cap > INT64_MAX || sigeo_stats_aggregate_work_size(agg_bytes, (int64_t)cap) != SIGEO_OK ||
+        !sigeo__mul_size(&head, (size_t)cap, (size_t)P + 2) || head > SIZE_MAX - *agg_bytes / sizeof(double))
+        return false;
+    *doubles = head + *agg_bytes / sizeof(double);
+    return true;
+}
+
+/* Room for `n` candidates' aggregation in s->ens_work. */
 static sigeo_status_t work_for(sigeo_search_t *s, uint64_t n)
 {
     if (n <= s->ens_work_cap)
@@ -67,8 +89,8 @@ static sigeo_status_t work_for(sigeo_search_t *s, uint64_t n)
     uint64_t cap = s->ens_work_cap ? s->ens_work_cap : 64;
     while (cap < n)
         cap *= 2;
-    size_t count;
-    if (!sigeo__mul_size(&count, (size_t)cap, (size_t)s->o.n_ensemble + 2))
+    size_t count, agg;
+    if (!work_layout(&count, &agg, cap, s->o.n_ensemble))
         return FAIL(s, SIGEO_ERR_NO_MEMORY, "search: an ensemble over %llu candidates does not fit in memory",
                     (unsigned long long)n);
     double *w = sigeo__calloc(count, sizeof *w);
@@ -90,20 +112,79 @@ static const double *weights_of(const sigeo_search_t *s)
 }
 
 /* Aggregates the n candidates whose evaluation indices are orders[0..n)
- * (doubles, exact below 2^53) into out[0..n). */
+ * (doubles, exact below 2^53) into out[0..n); `rows` and the scratch after
+ * it are the work space's. */
 static sigeo_status_t aggregate(sigeo_search_t *s, double *out, const double *orders, uint64_t n, double *rows)
 {
     const uint32_t P = s->o.n_ensemble;
     for (uint64_t c = 0; c < n; c++)
         for (uint32_t k = 0; k < P; k++)
             rows[k * n + c] = s->ens_log[(uint64_t)orders[c] * P + k];
-    sigeo_status_t st = sigeo_stats_aggregate(out, rows, (int64_t)n, (int32_t)P, weights_of(s),
-                                              (sigeo_rank_aggregation_t)s->o.ensemble_aggregate);
+    size_t doubles = 0, agg = 0;
+    work_layout(&doubles, &agg, s->ens_work_cap, P); /* fitted by work_for */
+    double *scratch = s->ens_work + (doubles - agg / sizeof(double));
+    sigeo_status_t st = sigeo_stats_aggregate_with(out, rows, (int64_t)n, (int32_t)P, weights_of(s),
+                                                   (sigeo_rank_aggregation_t)s->o.ensemble_aggregate, scratch, agg);
     return st == SIGEO_OK ? SIGEO_OK : sigeo__fail_wrap(&s->err, st, "search: the ensemble's aggregate");
 }
 
-sigeo_status_t sigeo__search_ensemble_apply(sigeo_search_t *s, uint64_t order, const sigeo__scored_t *r)
+static bool logged_ok(const sigeo_search_t *s, uint64_t order)
 {
+    return !isnan(s->ens_log[order * s->o.n_ensemble]); /* a scored member is never NaN */
+}
+
+/* The aggregate of evaluation `order` among the successful evaluations
+ * 0..order, by counting: its average rank under proxy p is (#lower) +
+ * (#equal + 1) / 2, written as sigeo__average_ranks writes it, and the
+ * z-score's mean and variance are summed in evaluation order as
+ * sigeo_stats_aggregate sums them over the log. *count_out = the set's size. */
+static double aggregate_one(const sigeo_search_t *s, uint64_t order, uint64_t *count_out)
+{
+    const uint32_t P = s->o.n_ensemble;
+    const double *w = weights_of(s), *mine = s->ens_log + order * P;
+    uint64_t n = 0;
+    for (uint64_t e = 0; e <= order; e++)
+        n += logged_ok(s, e);
+    *count_out = n;
+    double weight_sum = 0.0, out = 0.0;
+    for (uint32_t p = 0; p < P; p++)
+        weight_sum += w ? w[p] : 1.0;
+    for (uint32_t p = 0; p < P; p++) {
+        const double wp = w ? w[p] : 1.0, v = mine[p];
+        if (wp == 0.0)
+            continue;
+        if (s->o.ensemble_aggregate == SIGEO_AGG_ZSCORE) {
+            double mean = 0.0, var = 0.0;
+            for (uint64_t e = 0; e <= order; e++)
+                if (logged_ok(s, e))
+                    mean += s->ens_log[e * P + p] / (double)n;
+            for (uint64_t e = 0; e <= order; e++)
+                if (logged_ok(s, e)) {
+                    const double d = s->ens_log[e * P + p] - mean;
+                    var += d * d / (double)n;
+                }
+            if (var > 0.0)
+                out += wp * (v - mean) / sqrt(var);
+            continue;
+        }
+        int64_t lower = 0, equal = 0;
+        for (uint64_t e = 0; e <= order; e++)
+            if (logged_ok(s, e)) {
+                const double x = s->ens_log[e * P + p];
+                lower += x < v;
+                equal += x == v;
+            }
+        const double rank = 0.5 * (double)(lower + (lower + equal) - 1) + 1.0;
+        out += s->o.ensemble_aggregate == SIGEO_AGG_LOG_RANK ? wp * log(rank / (double)n) : wp * rank / weight_sum;
+    }
+    return out;
+}
+
+sigeo_status_t sigeo__search_ensemble_apply(double *aggregate_out, uint64_t *count_out, sigeo_search_t *s,
+                                            uint64_t order, const sigeo__scored_t *r)
+{
+    *aggregate_out = NAN;
+    *count_out = 0;
     if (s->o.n_ensemble == 0)
         return SIGEO_OK;
     const uint32_t P = s->o.n_ensemble;
@@ -121,32 +202,56 @@ sigeo_status_t sigeo__search_ensemble_apply(sigeo_search_t *s, uint64_t order, c
         s->ens_log = log;
         s->ens_log_cap = cap;
     }
-    for (uint32_t k = 0; k < P; k++)
-        s->ens_log[order * P + k] = r->status == SIGEO_OK ? r->ens[k] : NAN;
-    const uint64_t n = (uint64_t)s->memo.count;
-    sigeo_status_t st = work_for(s, n);
+    /* the work space grows here, so a later refresh never allocates */
+    sigeo_status_t st = work_for(s, (uint64_t)s->memo.count);
     if (st != SIGEO_OK)
         return st;
-    double *orders = s->ens_work, *out = orders + n, *rows = out + n;
-    uint64_t k = 0;
-    for (int64_t i = 0; i < s->memo.cap; i++) {
-        const sigeo__memo_entry_t *e = &s->memo.entries[i];
-        if (e->used && e->status == SIGEO_OK)
-            orders[k++] = (double)e->order;
-    }
-    if (k == 0)
+    for (uint32_t k = 0; k < P; k++)
+        s->ens_log[order * P + k] = r->status == SIGEO_OK ? r->ens[k] : NAN;
+    s->ens_rows = order + 1;
+    if (r->status != SIGEO_OK)
         return SIGEO_OK;
-    if ((st = aggregate(s, out, orders, k, rows)) != SIGEO_OK)
+    *aggregate_out = aggregate_one(s, order, count_out);
+    s->ens_stale = true;
+    return SIGEO_OK;
+}
+
+sigeo_status_t sigeo__search_ensemble_refresh(sigeo_search_t *s)
+{
+    if (s->o.n_ensemble == 0 || !s->ens_stale)
+        return SIGEO_OK;
+    sigeo_status_t st = work_for(s, (uint64_t)s->memo.count);
+    if (st != SIGEO_OK)
         return st;
+    const uint64_t cap = s->ens_work_cap;
+    double *rows = s->ens_work, *out = rows + cap * s->o.n_ensemble, *orders = out + cap;
+    uint64_t n = 0;
+    for (uint64_t e = 0; e < s->ens_rows; e++)
+        if (logged_ok(s, e))
+            orders[n++] = (double)e;
+    if (n > 0 && (st = aggregate(s, out, orders, n, rows)) != SIGEO_OK)
+        return st;
+    /* back to the memo: orders[] ascends, so an entry's position is found by bisection */
     s->best_ever = -INFINITY;
-    uint64_t j = 0;
     for (int64_t i = 0; i < s->memo.cap; i++) {
         sigeo__memo_entry_t *e = &s->memo.entries[i];
         if (!e->used || e->status != SIGEO_OK)
             continue;
-        e->score = out[j++];
+        uint64_t lo = 0, hi = n;
+        while (hi - lo > 1) {
+            const uint64_t mid = lo + (hi - lo) / 2;
+            if (orders[mid] <= (double)e->order)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (n == 0 || orders[lo] != (double)e->order)
+            return FAIL(s, SIGEO_ERR_INVALID_ARG, "search: evaluation %lld is missing from the ensemble log",
+                        (long long)e->order);
+        e->score = out[lo];
         s->best_ever = e->score > s->best_ever ? e->score : s->best_ever;
     }
+    s->ens_stale = false;
     return SIGEO_OK;
 }
 
@@ -159,7 +264,8 @@ sigeo_status_t sigeo__search_ensemble_population(sigeo_search_t *s)
     sigeo_status_t st = work_for(s, n);
     if (st != SIGEO_OK)
         return st;
-    double *orders = s->ens_work, *out = orders + n, *rows = out + n;
+    const uint64_t wcap = s->ens_work_cap;
+    double *rows = s->ens_work, *out = rows + wcap * s->o.n_ensemble, *orders = out + wcap;
     for (uint32_t i = 0; i < s->pop_size; i++) {
         const int32_t *arch = s->pop_arch + (size_t)((s->pop_head + i) % cap) * (size_t)s->n;
         const int64_t e = sigeo__memo_find(&s->memo, arch, sigeo_arch_hash(arch, s->n));

@@ -119,21 +119,31 @@ sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *
     s->memo.entries[idx].status = st;
     s->memo.entries[idx].score = r->score;
     s->memo.entries[idx].order = (int64_t)s->evaluations;
-    /* an ensemble's score is the aggregate over everything scored so far */
-    if ((mst = sigeo__search_ensemble_apply(s, s->evaluations, r)) != SIGEO_OK)
+    /* An ensemble's score: the aggregate among everything scored so far,
+     * provisional (the memo's aggregates go stale and are redone when read). */
+    double aggregate;
+    uint64_t over;
+    if ((mst = sigeo__search_ensemble_apply(&aggregate, &over, s, s->evaluations, r)) != SIGEO_OK)
         return mst;
+    const bool ensemble = s->o.n_ensemble > 0;
+    if (ensemble && st == SIGEO_OK)
+        s->memo.entries[idx].score = aggregate;
     const double score = s->memo.entries[idx].score;
     if (s->cb.record) {
         sigeo_arch_format(s->text, (size_t)s->n * 12 + 1, NULL, arch, s->n);
+        double members[SIGEO_SEARCH_ENSEMBLE_MAX];
+        for (uint32_t k = 0; k < s->o.n_ensemble; k++)
+            members[k] = r->ens[k];
         sigeo_evaluation_t e = { sizeof e, st, s->evaluations, hash, cycle, score, r->seconds, arch,
-                                 s->n, 0u, s->text, r->message, r->has_proxy ? &r->proxy : NULL };
+                                 s->n, 0u, s->text, r->message, r->has_proxy ? &r->proxy : NULL,
+                                 s->o.n_ensemble, 0u, ensemble ? members : NULL, aggregate, over };
         s->cb.record(&e, s->cb.record_user);
     }
     s->evaluations++;
     *ok = st == SIGEO_OK;
     if (*ok) {
         *score_out = score;
-        if (score > s->best_ever)
+        if (!ensemble && score > s->best_ever) /* an ensemble's best_ever comes with the refresh */
             s->best_ever = score;
     } else {
         s->failed++;
@@ -283,10 +293,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
+static sigeo_status_t report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
 {
     if (!s->cb.cycle)
-        return;
+        return SIGEO_OK;
+    sigeo_status_t st = sigeo__search_ensemble_refresh(s); /* best_ever over every evaluation */
+    if (st != SIGEO_OK)
+        return st;
     const uint32_t cap = s->o.population + s->o.children;
     double *buf = s->sorted;
     sigeo_cycle_report_t r = { sizeof r, s->pop_size, cycle, s->evaluations, s->failed, -INFINITY, 0.0, s->best_ever,
@@ -300,6 +313,7 @@ static void report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
                                          : 0.5 * (buf[s->pop_size / 2 - 1] + buf[s->pop_size / 2]);
     }
     s->cb.cycle(&r, s->cb.cycle_user);
+    return SIGEO_OK;
 }
 
 /* Tournament: the best of min(S, size) distinct members drawn uniformly. */
@@ -385,6 +399,14 @@ static sigeo_status_t random_step(sigeo_search_t *s, int64_t g, double t0)
     return SIGEO_OK;
 }
 
+/* However a run ends (done, cancelled, failed), an ensemble's aggregates
+ * over every evaluation are brought up to date: top and info read them. */
+static sigeo_status_t finish(sigeo_search_t *s, sigeo_status_t st)
+{
+    sigeo_status_t rst = sigeo__search_ensemble_refresh(s);
+    return st != SIGEO_OK ? st : rst;
+}
+
 SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
 {
     if (!s)
@@ -401,7 +423,7 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     if (s->cb.map) {
         st = sigeo__search_run_mapped(s, t0);
         s->seconds += now_seconds() - t0;
-        return st;
+        return finish(s, st);
     }
     s->n_pending = 0; /* nothing waits to be scored in this loop */
     if (!s->initialized)
@@ -409,7 +431,7 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
     if (st == SIGEO_OK)
         st = sigeo__search_ensemble_population(s);
     if (st == SIGEO_OK && s->cycles_done == 0)
-        report_cycle(s, -1, t0);
+        st = report_cycle(s, -1, t0);
     while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !out_of_budget(s, t0)) {
         int64_t g = s->cycles_done;
         st = s->o.kind == SIGEO_SEARCH_RANDOM ? random_step(s, g, t0) : evolve_cycle(s, g, t0);
@@ -417,11 +439,11 @@ SIGEO_API sigeo_status_t sigeo_search_run(sigeo_search_t *s)
             st = sigeo__search_ensemble_population(s);
         if (st == SIGEO_OK) {
             s->cycles_done++;
-            report_cycle(s, g, t0);
+            st = report_cycle(s, g, t0);
         }
     }
     s->seconds += now_seconds() - t0;
-    return st;
+    return finish(s, st);
 }
 
 /* The pieces the mapped loop (evolution_map.c) shares with this one. */
@@ -460,7 +482,7 @@ uint32_t sigeo__search_mutations_at(const sigeo_search_t *s, int64_t g)
     return mutations_at(s, g);
 }
 
-void sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
+sigeo_status_t sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
 {
-    report_cycle(s, cycle, t0);
+    return report_cycle(s, cycle, t0);
 }

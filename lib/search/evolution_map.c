@@ -175,7 +175,7 @@ sigeo_status_t sigeo__search_run_mapped(sigeo_search_t *s, double t0)
     if (st == SIGEO_OK)
         st = sigeo__search_ensemble_population(s);
     if (st == SIGEO_OK && s->cycles_done == 0)
-        sigeo__search_report_cycle(s, -1, t0);
+        st = sigeo__search_report_cycle(s, -1, t0);
     while (st == SIGEO_OK && s->cycles_done < (int64_t)s->o.cycles && !sigeo__search_out_of_budget(s, t0)) {
         int64_t g = s->cycles_done;
         st = step(s, g, t0);
@@ -183,7 +183,7 @@ sigeo_status_t sigeo__search_run_mapped(sigeo_search_t *s, double t0)
             st = sigeo__search_ensemble_population(s);
         if (st == SIGEO_OK) {
             s->cycles_done++;
-            sigeo__search_report_cycle(s, g, t0);
+            st = sigeo__search_report_cycle(s, g, t0);
         }
     }
     return st;

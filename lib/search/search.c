@@ -282,6 +282,15 @@ static int by_score_desc(const void *a, const void *b)
     return (x->order > y->order) - (x->order < y->order); /* earlier first */
 }
 
+/* An ensemble's aggregates over every evaluation are a cache the readers
+ * bring up to date: stale only when read from a record callback during a
+ * run (a run ends refreshed), and a search is not read from two threads
+ * while it runs, so writing through the const pointer is safe. */
+static sigeo_status_t refresh_cache(const sigeo_search_t *s)
+{
+    return sigeo__search_ensemble_refresh((sigeo_search_t *)s);
+}
+
 SIGEO_API sigeo_status_t sigeo_search_top(int32_t *archs, double *scores, int32_t capacity, int32_t *count_out,
                                           const sigeo_search_t *s)
 {
@@ -290,6 +299,9 @@ SIGEO_API sigeo_status_t sigeo_search_top(int32_t *archs, double *scores, int32_
     sigeo__errbuf_t *err = (sigeo__errbuf_t *)&s->err;
     if (!count_out || capacity < 0 || (!archs && capacity > 0))
         return sigeo__fail_on(err, SIGEO_ERR_INVALID_ARG, "sigeo_search_top: bad output arguments");
+    sigeo_status_t st = refresh_cache(s);
+    if (st != SIGEO_OK)
+        return st;
     ranked_t *r = sigeo__alloc((size_t)(s->memo.count > 0 ? s->memo.count : 1) * sizeof *r);
     if (!r)
         return sigeo__fail_on(err, SIGEO_ERR_NO_MEMORY, "sigeo_search_top: out of memory");
@@ -315,6 +327,9 @@ SIGEO_API sigeo_status_t sigeo_search_get_info(sigeo_search_info_t *out, const s
 {
     if (!s || !out)
         return sigeo__fail(SIGEO_ERR_INVALID_ARG, "sigeo_search_get_info: %s is NULL", s ? "out" : "search");
+    sigeo_status_t st = refresh_cache(s);
+    if (st != SIGEO_OK)
+        return st;
     sigeo_search_info_t i = SIGEO_SEARCH_INFO_INIT;
     i.population = s->pop_size;
     i.evaluations = s->evaluations;

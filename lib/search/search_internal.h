@@ -44,6 +44,8 @@ struct sigeo_search {
      * and the aggregation's work space */
     double *ens_log;
     uint64_t ens_log_cap;    /* evaluations the log holds */
+    uint64_t ens_rows;       /* evaluations logged */
+    bool ens_stale;          /* the memo's scores (and best_ever) predate the last evaluation */
     double *ens_work;
     uint64_t ens_work_cap;   /* candidates the work space holds */
     sigeo__errbuf_t err;
@@ -75,16 +77,21 @@ void sigeo__search_push(sigeo_search_t *s, const int32_t *arch, double score);
 void sigeo__search_age(sigeo_search_t *s);
 uint32_t sigeo__search_tournament(sigeo_search_t *s);
 uint32_t sigeo__search_mutations_at(const sigeo_search_t *s, int64_t g);
-void sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0);
+sigeo_status_t sigeo__search_report_cycle(sigeo_search_t *s, int64_t cycle, double t0);
 
 /* Ensemble scoring (ensemble.c; a no-op where n_ensemble is 0). */
 sigeo_status_t sigeo__search_ensemble_check(const sigeo_search_options_t *o);
 /* The members' scores of `arch` into r->ens (r->proxy: the first member's
  * result); the status of the first failure, with its message. */
 sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch);
-/* Logs evaluation `order`'s member scores, then re-aggregates every memo
- * entry's score (and best_ever) over all candidates scored so far. */
-sigeo_status_t sigeo__search_ensemble_apply(sigeo_search_t *s, uint64_t order, const sigeo__scored_t *r);
+/* Logs evaluation `order`'s member scores and marks the memo's aggregates
+ * stale; *aggregate_out = its aggregate among the successful evaluations
+ * 0..order (*count_out of them; NaN and 0 for a failure or no ensemble). */
+sigeo_status_t sigeo__search_ensemble_apply(double *aggregate_out, uint64_t *count_out, sigeo_search_t *s,
+                                            uint64_t order, const sigeo__scored_t *r);
+/* When stale: every memo entry's score (and best_ever) aggregated again over
+ * all successful evaluations. Allocates nothing once apply has run. */
+sigeo_status_t sigeo__search_ensemble_refresh(sigeo_search_t *s);
 /* The population's scores: its members' aggregate over the population. */
 sigeo_status_t sigeo__search_ensemble_population(sigeo_search_t *s);
 

@@ -2,6 +2,8 @@
  * "ensembles"): AZ-NAS's log-rank sum, the mean rank, and the weighted sum
  * of z-scores. Arithmetic in double; ranks by rank.c's average ranks. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "core/core.h"
 #include "sigeo/stats.h"
@@ -42,21 +44,30 @@ static sigeo_status_t check(const double *out, const double *scores, int64_t n, 
     return SIGEO_OK;
 }
 
-SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
-                                               int32_t n_proxies, const double *weights,
-                                               sigeo_rank_aggregation_t method)
+/* The work space: the ranks, then the sort's keyed pairs (both 8-byte
+ * aligned, so a buffer aligned for double holds them). */
+static bool work_bytes_for(size_t *bytes, int64_t n)
 {
-    double weight_sum = 0.0;
-    sigeo_status_t st = check(out, scores, n_candidates, n_proxies, weights, method, &weight_sum);
-    if (st != SIGEO_OK)
-        return st;
-    const int64_t n = n_candidates;
-    double *rank = sigeo__calloc((size_t)n, sizeof *rank);
-    sigeo__keyed_t *scratch = rank ? sigeo__calloc((size_t)n, sizeof *scratch) : NULL;
-    if (!scratch) {
-        sigeo__free(rank);
-        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "%s: out of memory for %lld candidates", fn, (long long)n);
-    }
+    return n >= 0 && sigeo__mul_size(bytes, (size_t)n, sizeof(double) + sizeof(sigeo__keyed_t));
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_aggregate_work_size(size_t *bytes_out, int64_t n_candidates)
+{
+    static const char wfn[] = "sigeo_stats_aggregate_work_size";
+    if (!bytes_out)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: bytes_out is NULL", wfn);
+    *bytes_out = 0;
+    if (n_candidates < 1)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %lld candidates (need >= 1)", wfn, (long long)n_candidates);
+    if (!work_bytes_for(bytes_out, n_candidates))
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: %lld candidates is too many", wfn, (long long)n_candidates);
+    return SIGEO_OK;
+}
+
+/* The aggregation proper, inputs checked, with rank[n] and scratch[n]. */
+static void aggregate(double *out, const double *scores, int64_t n, int32_t n_proxies, const double *weights,
+                      sigeo_rank_aggregation_t method, double weight_sum, double *rank, sigeo__keyed_t *scratch)
+{
     for (int64_t c = 0; c < n; c++)
         out[c] = 0.0;
     for (int32_t p = 0; p < n_proxies; p++) {
@@ -78,6 +89,50 @@ SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores
         for (int64_t c = 0; c < n; c++)
             out[c] += method == SIGEO_AGG_LOG_RANK ? w * log(rank[c] / (double)n) : w * rank[c] / weight_sum;
     }
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_aggregate_with(double *out, const double *scores, int64_t n_candidates,
+                                                    int32_t n_proxies, const double *weights,
+                                                    sigeo_rank_aggregation_t method, void *work, size_t work_bytes)
+{
+    static const char wfn[] = "sigeo_stats_aggregate_with";
+    double weight_sum = 0.0;
+    sigeo_status_t st = check(out, scores, n_candidates, n_proxies, weights, method, &weight_sum);
+    if (st != SIGEO_OK)
+        return st;
+    size_t need = 0;
+    work_bytes_for(&need, n_candidates); /* cannot overflow: check() bounded n */
+    if (!work)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: work is NULL (%zu bytes needed for %lld candidates)", wfn, need,
+                           (long long)n_candidates);
+    if (work_bytes < need)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: work holds %zu bytes, %lld candidates need %zu", wfn,
+                           work_bytes, (long long)n_candidates, need);
+    if ((uintptr_t)work % _Alignof(double) != 0)
+        return sigeo__fail(SIGEO_ERR_INVALID_ARG, "%s: work %p is not aligned for double (%zu bytes)", wfn, work,
+                           (size_t)_Alignof(double));
+    double *rank = work;
+    aggregate(out, scores, n_candidates, n_proxies, weights, method, weight_sum, rank,
+              (sigeo__keyed_t *)(void *)(rank + n_candidates));
+    return SIGEO_OK;
+}
+
+SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
+                                               int32_t n_proxies, const double *weights,
+                                               sigeo_rank_aggregation_t method)
+{
+    double weight_sum = 0.0;
+    sigeo_status_t st = check(out, scores, n_candidates, n_proxies, weights, method, &weight_sum);
+    if (st != SIGEO_OK)
+        return st;
+    const int64_t n = n_candidates;
+    double *rank = sigeo__calloc((size_t)n, sizeof *rank);
+    sigeo__keyed_t *scratch = rank ? sigeo__calloc((size_t)n, sizeof *scratch) : NULL;
+    if (!scratch) {
+        sigeo__free(rank);
+        return sigeo__fail(SIGEO_ERR_NO_MEMORY, "%s: out of memory for %lld candidates", fn, (long long)n);
+    }
+    aggregate(out, scores, n, n_proxies, weights, method, weight_sum, rank, scratch);
     sigeo__free(scratch);
     sigeo__free(rank);
     return SIGEO_OK;

@@ -387,7 +387,7 @@ typedef struct layout {
            PIN(sigeo_search_options_t, ensemble_aggregate, 68, 4),                            \
            PIN(sigeo_search_options_t, ensemble_kinds, 72, 32),                               \
            PIN(sigeo_search_options_t, ensemble_weights, 104, 64)),                           \
-    LAYOUT(sigeo_evaluation_t, 88,                                                            \
+    LAYOUT(sigeo_evaluation_t, 120,                                                           \
            PIN(sigeo_evaluation_t, struct_size, 0, 4),                                        \
            PIN(sigeo_evaluation_t, status, 4, 4),                                             \
            PIN(sigeo_evaluation_t, index, 8, 8),                                              \
@@ -400,7 +400,12 @@ typedef struct layout {
            PIN(sigeo_evaluation_t, reserved0, 60, 4),                                         \
            PIN(sigeo_evaluation_t, arch_text, 64, 8),                                         \
            PIN(sigeo_evaluation_t, message, 72, 8),                                           \
-           PIN(sigeo_evaluation_t, proxy, 80, 8)),                                            \
+           PIN(sigeo_evaluation_t, proxy, 80, 8),                                             \
+           PIN(sigeo_evaluation_t, n_members, 88, 4),                                         \
+           PIN(sigeo_evaluation_t, reserved1, 92, 4),                                         \
+           PIN(sigeo_evaluation_t, member_scores, 96, 8),                                     \
+           PIN(sigeo_evaluation_t, aggregate, 104, 8),                                        \
+           PIN(sigeo_evaluation_t, aggregate_over, 112, 8)),                                  \
     LAYOUT(sigeo_cycle_report_t, 64,                                                          \
            PIN(sigeo_cycle_report_t, struct_size, 0, 4),                                      \
            PIN(sigeo_cycle_report_t, population, 4, 4),                                       \

@@ -207,8 +207,29 @@ def main():
               % {k: d1.get(k) for k in ("schema", "program", "interrupted", "completed")})
         rows = list(csv.DictReader(open(csv1)))
         check(len(rows) == 4 and "supernet@50:nwot" in rows[0], "CSV rows and columns")
+        # the ensembles' columns: each value the JSON's (empty where the arch is not in the set)
+        by_arch = {a["arch"]: a for a in d1["archs"]}
+        n_ens = 0
+        for e in d1["ensembles"]:
+            for proto in ("per-arch", "supernet"):
+                for lv in ("0", "50"):
+                    col = "%s@%s:%s" % (proto, lv, e["name"])
+                    check(col in rows[0], "CSV column %s missing" % col)  # fails (exits) if not
+                    for r in rows:
+                        want = by_arch[r["arch"]]["ensembles"][proto][lv].get(e["name"])
+                        got = float(r[col]) if r[col] not in ("", "nan", "NaN") else None
+                        check((want is None and got is None) or (want is not None and got is not None
+                              and close(got, want)), "CSV %s of %s: %r, JSON %r" % (col, r["arch"], r[col], want))
+                    n_ens += 1
+        check(n_ens == 3 * 2 * 2, "CSV ensemble columns checked: %d" % n_ens)
         for path in (svg1, svg1[:-4] + "-scatter.svg"):
             ET.parse(path)
+        # the correlation plot has a bar group per ensemble row, labelled by its name
+        labels = [el.text for el in ET.parse(svg1).iter("{http://www.w3.org/2000/svg}text")
+                  if "ensemble" in (el.get("class") or "").split()]
+        for e in d1["ensembles"]:
+            check(labels.count(e["name"]) == 2, "plot: %d bar groups named %s (want one per protocol panel)"
+                  % (labels.count(e["name"]), e["name"]))
 
         # resume: two archs first, then all four into the same cache
         c2 = os.path.join(tmp, "c2")

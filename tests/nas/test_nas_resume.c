@@ -59,6 +59,12 @@ static char *dump(const sigeo_nas_result_t *r)
         used += (size_t)snprintf(buf + used, cap - used, "%llu %d %lld %.17g %s %s %.17g\n",
                                  (unsigned long long)e.index, (int)e.status, (long long)e.cycle, e.score, e.arch_text,
                                  e.message, e.proxy ? e.proxy->zico : -1.0);
+        /* an ensemble's fields, bit for bit */
+        used += (size_t)snprintf(buf + used, cap - used, "  members %u %a %llu", (unsigned)e.n_members, e.aggregate,
+                                 (unsigned long long)e.aggregate_over);
+        for (uint32_t k = 0; k < e.n_members; k++)
+            used += (size_t)snprintf(buf + used, cap - used, " %a", e.member_scores[k]);
+        used += (size_t)snprintf(buf + used, cap - used, "\n");
     }
     sigeo_nas_summary_t s = SIGEO_NAS_SUMMARY_INIT;
     OK(sigeo_nas_result_get_summary(&s, r));
@@ -72,6 +78,8 @@ static char *dump(const sigeo_nas_result_t *r)
                              (unsigned long long)s.evaluations, (unsigned long long)s.failed, s.val_logloss);
     return buf;
 }
+
+static int ensemble; /* the runs score with grad_norm + l2_norm + params (log-rank) */
 
 static sigeo_status_t run(sigeo_nas_result_t **r, sigeo_context_t **ctx, const char *dir, int resume, watch_t *w)
 {
@@ -88,6 +96,12 @@ static sigeo_status_t run(sigeo_nas_result_t **r, sigeo_context_t **ctx, const c
     se.cycles = 6;
     se.seed = 5;
     se.mutation_schedule = SIGEO_MUTATE_NASREC;
+    if (ensemble) {
+        se.n_ensemble = 3;
+        se.ensemble_kinds[0] = SIGEO_PROXY_GRAD_NORM;
+        se.ensemble_kinds[1] = SIGEO_PROXY_L2_NORM;
+        se.ensemble_kinds[2] = SIGEO_PROXY_PARAMS;
+    }
     sigeo_nas_options_t o = SIGEO_NAS_OPTIONS_INIT;
     o.batch_size = 64;
     o.warmup_fraction = 0.2;
@@ -105,6 +119,7 @@ static sigeo_status_t run(sigeo_nas_result_t **r, sigeo_context_t **ctx, const c
 
 START_TEST(a_resumed_run_equals_an_uninterrupted_one)
 {
+    ensemble = _i; /* loop 0: one proxy, loop 1: an ensemble */
     char dir[256];
     tu_make_dir(dir, sizeof dir, "nas_resume");
     sigeo_nas_result_t *ra, *rb, *rc;
@@ -120,6 +135,8 @@ START_TEST(a_resumed_run_equals_an_uninterrupted_one)
     OK(run(&rc, &cc, dir, 1, &wc));
     ck_assert_int_eq(wc.warmup_reports, 0); /* the supernet came from the checkpoint */
     char *a = dump(ra), *c = dump(rc);
+    if (ensemble) /* the records do carry the members */
+        ck_assert_ptr_nonnull(strstr(a, "members 3 "));
     ck_assert_msg(strcmp(a, c) == 0, "uninterrupted:\n%.2000s\nresumed:\n%.2000s", a, c);
     free(a);
     free(c);
@@ -153,7 +170,7 @@ int main(void)
     TCase *tc = tcase_create("resume");
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, a_resumed_run_equals_an_uninterrupted_one);
+    tcase_add_loop_test(tc, a_resumed_run_equals_an_uninterrupted_one, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -100,7 +100,6 @@ bad = {
         ["--batch", "1", "--proxy", "jacov"], ["--resume", MISSING + "/a/ckpt"], ["--resume", "ckpt", "--compare"],
         ["--resume", "ckpt", "--rows", "1000"], ["--cache", MISSING + "/c.sgc"],
         ["--proxy", "grad_norm+foo"], ["--aggregate", "z-score"], ["--aggregate", "median", "--proxy", "snip+params"],
-        ["--proxy", "snip+params", "--resume", "ckpt"],
     ],
     # each would otherwise load the data and build the space first (or fail after the study)
     "sigeo-rank": [

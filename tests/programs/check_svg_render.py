@@ -18,6 +18,9 @@ usage: check_svg_render.py PATH/TO/sigeo-fig3 PATH/TO/programs_svg_demo [-- COMM
 Each `-- COMMAND ARGS...` group is one more program run whose plot is
 rendered too: "{svg}" in its arguments becomes the path it must write, e.g.
   -- build/examples/sigeo-nas --preset tiny --rows 4000 --cycles 3 --quiet --plot {svg}
+An argument "{expect:CLASS=TEXT}" in a group is not passed on: that run's
+plot must have, in the browser's DOM, an element of class CLASS whose text
+contains TEXT (e.g. sigeo-rank's ensemble bars: {expect:group ensemble=/log-rank}).
 """
 import os
 import shutil
@@ -164,6 +167,9 @@ class Dom(HTMLParser):
                 self.blocks[self.cur]["classes"][cls][-1] += data
 
 
+expects = {}  # svg path -> [(class, text)]
+
+
 def check_all(files, tmp):
     url = "file://" + page(files, tmp)
     r = chromium(["--virtual-time-budget=20000", "--allow-file-access-from-files", "--dump-dom", url], tmp)
@@ -186,6 +192,9 @@ def check_all(files, tmp):
         check(any(t.strip() for t in c.get("y-label", [])), "%s: no y axis label" % name)
         check(any(t.strip() for t in c.get("legend", [])), "%s: no legend (or one without text)" % name)
         check(d.loaded.get(i) == "yes", "%s: the browser did not load it as an image (%r)" % (name, d.loaded.get(i)))
+        for cls, text in expects.get(svg, []):
+            check(any(text in s for s in c.get(cls, [])), "%s: no element of class %r with %r (has %r)"
+                  % (name, cls, text, [s for s in c.get(cls, []) if s][:6]))
     # the pixels: one box per plot
     png = os.path.join(tmp, "plots.png")
     r = chromium(["--virtual-time-budget=20000", "--allow-file-access-from-files", "--screenshot=" + png,
@@ -232,6 +241,9 @@ with tempfile.TemporaryDirectory(prefix="svg-render-") as tmp:
     files += [os.path.join(tmp, "lines.svg"), os.path.join(tmp, "grid.svg")]
     for i, cmd in enumerate(extra):
         svg = os.path.join(tmp, "extra%d-%s.svg" % (i, os.path.basename(cmd[0])))
+        want = [a[len("{expect:"):-1].split("=", 1) for a in cmd if a.startswith("{expect:") and a.endswith("}")]
+        expects[svg] = [tuple(w) for w in want if len(w) == 2]
+        cmd = [a for a in cmd if not (a.startswith("{expect:") and a.endswith("}"))]
         r = subprocess.run([a.replace("{svg}", svg) for a in cmd], capture_output=True, text=True, timeout=900)
         check(r.returncode == 0, "%s: rc %d %s" % (" ".join(cmd), r.returncode, r.stderr[-1000:]))
         files.append(svg)

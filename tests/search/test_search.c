@@ -520,6 +520,19 @@ static int stop_at(void *user)
     return c->stop_at > 0 && c->t->n >= c->stop_at;
 }
 
+/* The options of every checkpoint test's search. */
+static sigeo_search_options_t ckpt_options(void)
+{
+    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
+    o.population = 12;
+    o.sample_size = 4;
+    o.children = 3;
+    o.cycles = 20;
+    o.seed = 5;
+    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    return o;
+}
+
 /* One search of the toy space from a fresh context (seed 5); resume: load
  * `path` first. Returns the records; *st the run's status. */
 static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, int32_t *top, int32_t *n_top)
@@ -529,13 +542,7 @@ static full_trace_t *checkpointed(ckpt_t *c, bool resume, sigeo_status_t *st, in
     co.seed = 5;
     OK(sigeo_context_create(&ctx, &co));
     sigeo_model_t *m = toy(POINTS);
-    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
-    o.population = 12;
-    o.sample_size = 4;
-    o.children = 3;
-    o.cycles = 20;
-    o.seed = 5;
-    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_options_t o = ckpt_options();
     OK(sigeo_search_create(&c->s, m, &o));
     c->t = calloc(1, sizeof *c->t);
     if (resume)
@@ -587,18 +594,63 @@ START_TEST(a_resumed_search_equals_an_uninterrupted_one)
                       (int)b.saved_evals + i, tc->line[i], ta->line[b.saved_evals + i]);
     ck_assert_int_eq(nc, na);
     ck_assert(memcmp(top_c, top_a, (size_t)na * POINTS * sizeof(int32_t)) == 0);
+    /* A version-1 checkpoint (before ensembles): version 2 is version 1
+     * with the ensemble section appended, which for a search without an
+     * ensemble is its 112-byte head alone (count, aggregation, 8 kinds, 8
+     * weights, rows). Cut it off and mark the file version 1: it loads and
+     * resumes to the same records. */
+    {
+        static char v1[1 << 16];
+        FILE *f1 = fopen(path, "rb");
+        const size_t n1 = fread(v1, 1, sizeof v1, f1);
+        fclose(f1);
+        ck_assert_uint_lt(n1, sizeof v1);
+        ck_assert_uint_gt(n1, 112);
+        uint32_t version;
+        memcpy(&version, v1 + 8, sizeof version);
+        ck_assert_uint_eq(version, 2);
+        version = 1;
+        memcpy(v1 + 8, &version, sizeof version);
+        char old_path[512];
+        snprintf(old_path, sizeof old_path, "%s", tu_path_in(dir, "v1.ckpt"));
+        f1 = fopen(old_path, "wb");
+        fwrite(v1, 1, n1 - 112, f1);
+        fclose(f1);
+        int32_t top_d[5 * POINTS], nd;
+        ckpt_t d = { NULL, old_path, NULL, 1000, 0, 0, 0 };
+        full_trace_t *td = checkpointed(&d, true, &st, top_d, &nd);
+        ck_assert_int_eq(st, SIGEO_OK);
+        ck_assert_int_eq(td->n, tc->n);
+        for (int i = 0; i < td->n; i++)
+            ck_assert_str_eq(td->line[i], tc->line[i]);
+        ck_assert_int_eq(nd, na);
+        ck_assert(memcmp(top_d, top_a, (size_t)na * POINTS * sizeof(int32_t)) == 0);
+        free(td);
+        /* a version this library does not know */
+        version = 3;
+        memcpy(v1 + 8, &version, sizeof version);
+        f1 = fopen(old_path, "wb");
+        fwrite(v1, 1, n1, f1);
+        fclose(f1);
+        ckpt_t e = { NULL, old_path, NULL, 1000, 0, 0, 0 };
+        teardown();
+        sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+        co.seed = 5;
+        OK(sigeo_context_create(&ctx, &co));
+        sigeo_model_t *m3 = toy(POINTS);
+        sigeo_search_options_t o3 = ckpt_options();
+        OK(sigeo_search_create(&e.s, m3, &o3));
+        ck_assert_int_eq(sigeo_search_load(e.s, old_path), SIGEO_ERR_UNSUPPORTED);
+        ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(e.s), "version 3"));
+        sigeo_search_destroy(e.s);
+        sigeo_model_destroy(m3);
+    }
     free(ta);
     free(tb);
     free(tc);
     /* a checkpoint only fits its own kind of search, and only a fresh one */
     sigeo_model_t *m = toy(POINTS);
-    sigeo_search_options_t o = SIGEO_SEARCH_OPTIONS_INIT;
-    o.population = 12;
-    o.sample_size = 4;
-    o.children = 3;
-    o.cycles = 20;
-    o.seed = 5;
-    o.mutation_schedule = SIGEO_MUTATE_NASREC;
+    sigeo_search_options_t o = ckpt_options();
     sigeo_search_t *s;
     o.population = 13;
     OK(sigeo_search_create(&s, m, &o));

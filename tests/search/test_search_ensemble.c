@@ -6,14 +6,21 @@
  * callback's score is the aggregate over the candidates scored up to it,
  * sigeo_search_top is the aggregate over all of them sorted, and each cycle
  * report's best and median are those of the aggregate over the population
- * (the last P successful evaluations). */
+ * (the last P successful evaluations). Records carry every member's raw
+ * score and the provisional aggregate over the set they were scored in;
+ * the lazy aggregation over every evaluation, read mid-run (top from the
+ * record callback), is over the evaluations so far. An ensemble search
+ * checkpointed mid-run and resumed gives the uninterrupted run's records
+ * bit for bit. */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "build.h"
+#include "tmpdir.h"
 #include "sigeo/model.h"
 #include "sigeo/search.h"
 #include "sigeo/stats.h"
@@ -79,6 +86,12 @@ typedef struct trace {
     int32_t arch[MAXE][POINTS];
     double score[MAXE];
     int ok[MAXE];
+    /* the ensemble's fields of each record, and the best of sigeo_search_top
+     * asked from inside the record callback (when `s` is set) */
+    double members[MAXE][NP], aggregate[MAXE], top_mid[MAXE];
+    uint64_t over[MAXE];
+    uint32_t n_members[MAXE];
+    sigeo_search_t *s;
     /* cycle reports: evaluations so far, best and median */
     int n_cycles;
     uint64_t evals[64];
@@ -92,6 +105,19 @@ static void record(const sigeo_evaluation_t *e, void *user)
     memcpy(t->arch[t->n], e->arch, sizeof t->arch[0]);
     t->score[t->n] = e->score;
     t->ok[t->n] = e->status == SIGEO_OK;
+    ck_assert_uint_ge(e->struct_size, sizeof *e);
+    t->n_members[t->n] = e->n_members;
+    for (uint32_t p = 0; p < e->n_members && p < NP; p++)
+        t->members[t->n][p] = e->member_scores[p];
+    t->aggregate[t->n] = e->aggregate;
+    t->over[t->n] = e->aggregate_over;
+    if (t->s) {
+        int32_t top[POINTS], n_top = 0;
+        double best = NAN;
+        OK(sigeo_search_top(top, &best, 1, &n_top, t->s));
+        ck_assert_int_eq(n_top, 1);
+        t->top_mid[t->n] = best;
+    }
     t->n++;
 }
 
@@ -190,6 +216,7 @@ static void check_search(sigeo_rank_aggregation_t method, const double *weights,
     cb.cycle = on_cycle;
     cb.cycle_user = &t;
     OK(sigeo_search_set_callbacks(s, &cb));
+    t.s = s;
     OK(sigeo_search_run(s));
     ck_assert_int_ge(t.n, POP + 4);
 
@@ -213,6 +240,18 @@ static void check_search(sigeo_rank_aggregation_t method, const double *weights,
     for (int i = 0; i < n_ok; i++) {
         reference(agg, raw, i + 1, method, w);
         close_to(t.score[i], agg[i], "recorded score", i);
+        /* the record's own fields: members as scored outside, the aggregate
+         * is the score, over the i + 1 evaluations so far */
+        ck_assert_uint_eq(t.n_members[i], NP);
+        for (int p = 0; p < NP; p++)
+            close_to(t.members[i][p], raw[i][p], "member score", i);
+        ck_assert(t.aggregate[i] == t.score[i]);
+        ck_assert_uint_eq(t.over[i], (uint64_t)i + 1);
+        /* the lazy aggregate over every evaluation, read mid-run */
+        double best = -INFINITY;
+        for (int c = 0; c <= i; c++)
+            best = agg[c] > best ? agg[c] : best;
+        close_to(t.top_mid[i], best, "top from the record callback", i);
     }
     /* sigeo_search_top: all of them, by the aggregate over all. */
     reference(agg, raw, n_ok, method, w);
@@ -303,15 +342,164 @@ START_TEST(bad_ensembles_are_refused)
     ck_assert_int_eq(sigeo_search_create(&s, m, &so), SIGEO_ERR_INVALID_ARG);
     so.ensemble_aggregate = SIGEO_AGG_MEAN_RANK;
     OK(sigeo_search_create(&s, m, &so));
-    /* A score callback is not an ensemble member; no checkpoint either. */
+    /* A score callback is not an ensemble member. */
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
     cb.score = constant;
     OK(sigeo_search_set_callbacks(s, &cb));
     ck_assert_int_eq(sigeo_search_run(s), SIGEO_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "ensemble"));
-    ck_assert_int_eq(sigeo_search_save(s, "/nonexistent/x"), SIGEO_ERR_UNSUPPORTED);
     sigeo_search_destroy(s);
     sigeo_model_destroy(m);
+}
+END_TEST
+
+/* ------------------------------------------------ checkpoint and resume */
+
+typedef struct resume_run {
+    sigeo_search_t *s;
+    const char *path;
+    int save_after_cycle; /* save at this cycle's report (-2: never) */
+    int cancel_after;     /* cancel once this many records exist (0: never) */
+    uint64_t saved_evals;
+    int n;
+    char line[MAXE][256]; /* every record's fields, doubles in hex: bit for bit */
+} resume_run_t;
+
+static void resume_record(const sigeo_evaluation_t *e, void *user)
+{
+    resume_run_t *r = user;
+    ck_assert_int_lt(r->n, MAXE);
+    int len = snprintf(r->line[r->n], sizeof r->line[0], "%llu %d %lld %s %a %a %llu",
+                       (unsigned long long)e->index, (int)e->status, (long long)e->cycle, e->arch_text, e->score,
+                       e->aggregate, (unsigned long long)e->aggregate_over);
+    for (uint32_t p = 0; p < e->n_members; p++)
+        len += snprintf(r->line[r->n] + len, sizeof r->line[0] - (size_t)len, " %a", e->member_scores[p]);
+    r->n++;
+}
+
+static void resume_cycle(const sigeo_cycle_report_t *c, void *user)
+{
+    resume_run_t *r = user;
+    if (c->cycle == r->save_after_cycle) {
+        OK(sigeo_search_save(r->s, r->path));
+        r->saved_evals = c->evaluations;
+    }
+}
+
+static int resume_cancel(void *user)
+{
+    const resume_run_t *r = user;
+    return r->cancel_after > 0 && r->n >= r->cancel_after;
+}
+
+static sigeo_search_options_t resume_options(sigeo_rank_aggregation_t method)
+{
+    sigeo_search_options_t so = SIGEO_SEARCH_OPTIONS_INIT;
+    so.population = POP;
+    so.sample_size = 3;
+    so.children = 2;
+    so.cycles = 8;
+    so.seed = 9;
+    so.n_ensemble = NP;
+    so.ensemble_aggregate = method;
+    for (int p = 0; p < NP; p++)
+        so.ensemble_kinds[p] = KINDS[p];
+    so.ensemble_weights[2] = 0.5; /* non-zero: the weights travel with the file */
+    so.ensemble_weights[0] = so.ensemble_weights[1] = 1.0;
+    return so;
+}
+
+/* One ensemble search from a fresh context (seed 7, as setup); load: the
+ * checkpoint first. *top_out: the best 4 scores after the run. */
+static sigeo_status_t resume_search(resume_run_t *r, sigeo_rank_aggregation_t method, bool load, double *top_out)
+{
+    teardown();
+    setup();
+    sigeo_model_t *m = toy();
+    sigeo_search_options_t so = resume_options(method);
+    OK(sigeo_search_create(&r->s, m, &so));
+    sigeo_batch_t b = batch();
+    OK(sigeo_search_set_batches(r->s, &b, 1));
+    if (load)
+        OK(sigeo_search_load(r->s, r->path));
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.record = resume_record;
+    cb.record_user = r;
+    cb.cycle = resume_cycle;
+    cb.cycle_user = r;
+    cb.cancel = resume_cancel;
+    cb.cancel_user = r;
+    OK(sigeo_search_set_callbacks(r->s, &cb));
+    sigeo_status_t st = sigeo_search_run(r->s);
+    int32_t archs[4 * POINTS], n_top = 0;
+    OK(sigeo_search_top(archs, top_out, 4, &n_top, r->s));
+    ck_assert_int_eq(n_top, 4);
+    sigeo_search_destroy(r->s);
+    sigeo_model_destroy(m);
+    return st;
+}
+
+START_TEST(a_resumed_ensemble_search_equals_an_uninterrupted_one)
+{
+    char dir[256], path[512];
+    tu_make_dir(dir, sizeof dir, "ens_ckpt");
+    snprintf(path, sizeof path, "%s", tu_path_in(dir, "search.ckpt"));
+    const sigeo_rank_aggregation_t methods[3] = { SIGEO_AGG_LOG_RANK, SIGEO_AGG_MEAN_RANK, SIGEO_AGG_ZSCORE };
+    for (int mi = 0; mi < 3; mi++) {
+        static resume_run_t a, b, c;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        memset(&c, 0, sizeof c);
+        a.path = b.path = c.path = path;
+        a.save_after_cycle = c.save_after_cycle = -2;
+        b.save_after_cycle = 2;   /* the checkpoint of cycle 2 ... */
+        b.cancel_after = POP + 9; /* ... then cancelled mid-cycle 4, its later work lost */
+        double top_a[4], top_b[4], top_c[4];
+        OK(resume_search(&a, methods[mi], false, top_a));
+        ck_assert_int_eq(resume_search(&b, methods[mi], false, top_b), SIGEO_ERR_CANCELLED);
+        ck_assert_uint_eq(b.saved_evals, POP + 3 * 2);
+        ck_assert_int_gt(b.n, (int)b.saved_evals);
+        OK(resume_search(&c, methods[mi], true, top_c));
+        ck_assert_int_eq((int)b.saved_evals + c.n, a.n);
+        for (int i = 0; i < (int)b.saved_evals; i++)
+            ck_assert_str_eq(b.line[i], a.line[i]);
+        for (int i = 0; i < c.n; i++)
+            ck_assert_msg(strcmp(c.line[i], a.line[b.saved_evals + i]) == 0, "method %d record %d: %s vs %s", mi,
+                          (int)b.saved_evals + i, c.line[i], a.line[b.saved_evals + i]);
+        ck_assert(memcmp(top_a, top_c, sizeof top_a) == 0);
+    }
+    /* the checkpoint (z-score, weights 1 1 0.5) only fits that ensemble */
+    sigeo_model_t *m = toy();
+    sigeo_search_t *s;
+    sigeo_search_options_t so = resume_options(SIGEO_AGG_ZSCORE);
+    so.ensemble_weights[2] = 1.0;
+    OK(sigeo_search_create(&s, m, &so));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "another ensemble"));
+    sigeo_search_destroy(s);
+    so = resume_options(SIGEO_AGG_ZSCORE);
+    so.n_ensemble = 0; /* not an ensemble at all */
+    OK(sigeo_search_create(&s, m, &so));
+    ck_assert_int_eq(sigeo_search_load(s, path), SIGEO_ERR_INVALID_ARG);
+    sigeo_search_destroy(s);
+    /* the member-score log cut short */
+    FILE *f = fopen(path, "rb");
+    static char buf[1 << 16];
+    const size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_uint_lt(len, sizeof buf);
+    f = fopen(tu_path_in(dir, "short"), "wb");
+    fwrite(buf, 1, len - 8, f);
+    fclose(f);
+    so = resume_options(SIGEO_AGG_ZSCORE);
+    OK(sigeo_search_create(&s, m, &so));
+    ck_assert_int_eq(sigeo_search_load(s, tu_path_in(dir, "short")), SIGEO_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(sigeo_search_last_error(s), "member scores"));
+    /* a failure leaves the search fresh: the whole file still loads */
+    OK(sigeo_search_load(s, path));
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+    tu_remove_dir(dir);
 }
 END_TEST
 
@@ -324,6 +512,7 @@ int main(void)
     tcase_add_test(tc, log_rank_ensemble_search_follows_the_aggregate);
     tcase_add_test(tc, mean_rank_and_weighted_z_score_ensembles);
     tcase_add_test(tc, bad_ensembles_are_refused);
+    tcase_add_test(tc, a_resumed_ensemble_search_equals_an_uninterrupted_one);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

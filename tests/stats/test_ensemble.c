@@ -68,6 +68,53 @@ START_TEST(bad_input_is_named)
 }
 END_TEST
 
+/* The caller-owned work space: the same hand-derived values, a buffer for
+ * more candidates serving fewer, dirty scratch not mattering, and its
+ * errors naming the size needed. */
+START_TEST(work_space_variant_gives_the_hand_values)
+{
+    size_t need = 0;
+    ck_assert_int_eq(sigeo_stats_aggregate_work_size(&need, 4), SIGEO_OK);
+    ck_assert_uint_ge(need, 4 * 2 * sizeof(double));
+    size_t need8 = 0;
+    ck_assert_int_eq(sigeo_stats_aggregate_work_size(&need8, 8), SIGEO_OK);
+    ck_assert_uint_eq(need8, 2 * need); /* linear in n */
+    static double work[64];
+    ck_assert_uint_le(need8, sizeof work);
+    for (int i = 0; i < 64; i++)
+        work[i] = NAN; /* scratch: whatever it held does not matter */
+    double out[4];
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK, work, need8), SIGEO_OK);
+    for (int c = 0; c < 4; c++)
+        ck_assert_near(out[c], log(R[0][c] / 4) + log(R[1][c] / 4) + log(R[2][c] / 4), 1e-15, 1e-15);
+    const double w[3] = { 1, 3, 0 };
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, w, SIGEO_AGG_MEAN_RANK, work, need), SIGEO_OK);
+    for (int c = 0; c < 4; c++)
+        ck_assert_near(out[c], (R[0][c] + 3 * R[1][c]) / 4, 1e-15, 0);
+    const double z[3] = { 1, 2, 3 };
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, z, 3, 1, NULL, SIGEO_AGG_ZSCORE, work, need), SIGEO_OK);
+    ck_assert_near(out[2], 1 / sqrt(2.0 / 3.0), 1e-15, 0);
+    /* errors */
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK, work, need - 1),
+                     SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "need");
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK, NULL, need),
+                     SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK, (char *)work + 1, need),
+                     SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "aligned");
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, S, 4, 3, NULL, SIGEO_AGG_LOG_RANK, work, need),
+                     SIGEO_OK); /* usable after the errors */
+    const double nan_s[2] = { 1, NAN };
+    ck_assert_int_eq(sigeo_stats_aggregate_with(out, nan_s, 2, 1, NULL, SIGEO_AGG_LOG_RANK, work, need),
+                     SIGEO_ERR_NONFINITE);
+    ck_assert_int_eq(sigeo_stats_aggregate_work_size(&need, 0), SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_aggregate_work_size(&need, INT64_MAX), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_last_error(), "too many");
+    ck_assert_int_eq(sigeo_stats_aggregate_work_size(NULL, 4), SIGEO_ERR_INVALID_ARG);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stats_ensemble");
@@ -76,6 +123,7 @@ int main(void)
     tcase_add_test(tc, mean_rank_is_the_weighted_mean);
     tcase_add_test(tc, zscore_sum_with_ddof_0_and_constant_proxies_adding_nothing);
     tcase_add_test(tc, bad_input_is_named);
+    tcase_add_test(tc, work_space_variant_gives_the_hand_values);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
