@@ -196,8 +196,9 @@ typedef struct sigeo_nas_options {
     /* In-process parallelism across independent work (SIGEO_1.1): without
      * `map`, the top-k retrain runs its candidates on `workers` threads at
      * once, each candidate on one thread (one compute thread per backend
-     * call, whatever the context's `threads`), handed out in candidate
-     * order. 0 = auto: the context's `threads` (itself 0 = the online
+     * call, whatever the context's `threads`; a last round of t < workers
+     * candidates gets workers / t compute threads each, the cores the
+     * finished workers leave), handed out in candidate order. 0 = auto: the context's `threads` (itself 0 = the online
      * cores), so a context of threads = 1 runs one by one as before; 1 =
      * one by one; at most top_k and 1024 are used. The candidates'
      * initial weights are drawn before any starts, in candidate order, so

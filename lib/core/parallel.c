@@ -20,6 +20,7 @@ typedef struct pool {
     char *results;
     size_t size;
     int64_t count;
+    int32_t workers; /* threads started */
     sigeo__task_fn task;
     void *user;
     /* under lock */
@@ -30,6 +31,21 @@ typedef struct pool {
     sigeo_status_t failed_status;
     char message[SIGEO__ERRMSG_MAX];
 } pool_t;
+
+/* The compute threads task i gets on a worker: one, except in the last
+ * round. With count = q * workers + t (0 < t < workers) the last t tasks
+ * would otherwise run alone on their workers while the others, finished,
+ * leave their cores idle (5 top-k retrains on 2 workers: the fifth on one
+ * of two cores); each of them gets workers / t threads instead. A function
+ * of (i, count, workers) only, never of timing, so a given worker count
+ * always runs a task on the same team. */
+static int32_t task_cap(int64_t i, int64_t count, int32_t workers)
+{
+    const int64_t tail = count % workers;
+    if (tail == 0 || i < count - tail)
+        return 1;
+    return workers / (int32_t)tail;
+}
 
 /* Takes tasks until none is left; returns when the pool has no more for it. */
 static void work(pool_t *p)
@@ -42,6 +58,7 @@ static void work(pool_t *p)
         }
         const int64_t i = p->next++;
         pthread_mutex_unlock(&p->lock);
+        sigeo__context_cap_team(task_cap(i, p->count, p->workers)); /* this thread's own setting */
         sigeo_status_t st = p->task(p->results + (size_t)i * p->size, i, p->user);
         pthread_mutex_lock(&p->lock);
         if (st != SIGEO_OK && (p->failed < 0 || i < p->failed)) {
@@ -59,8 +76,7 @@ static void work(pool_t *p)
 static void *worker_main(void *arg)
 {
     pool_t *p = arg;
-    sigeo__context_cap_team(1); /* this thread's own setting; it ends with the thread */
-    work(p);
+    work(p); /* caps this thread's teams per task; the setting ends with the thread */
     pthread_mutex_lock(&p->lock);
     p->active--;
     pthread_cond_signal(&p->changed);
@@ -132,6 +148,7 @@ sigeo_status_t sigeo__thread_map(void *results, size_t result_size, int64_t coun
             break; /* out of threads: fewer workers */
         p.active++;
     }
+    p.workers = started;
     pthread_mutex_unlock(&p.lock);
     sigeo_status_t st = SIGEO_OK;
     if (started == 0) {

@@ -19,7 +19,10 @@ typedef int (*sigeo__poll_fn)(void *user);
 /* Fills results[i] (result_size bytes each) with task(results + i *
  * result_size, i, task_user) for every i in [0, count), on up to `workers`
  * threads (capped at count), tasks handed out in index order. Inside a
- * worker every backend call runs on one thread (sigeo__context_cap_team).
+ * worker every backend call runs on one thread (sigeo__context_cap_team),
+ * except in a last round of t < workers tasks: those get workers / t
+ * threads each (the cores the finished workers leave), by index, so a
+ * worker count always gives a task the same team.
  * The calling thread only waits and polls. A task's non-OK status is
  * fatal: no task with a higher index starts after it, the lower ones still
  * run, so the failure returned (status and message, re-raised on the

@@ -86,28 +86,62 @@ static const float *vec(sigeo_model_t *m, const sigeo__node_t *n, int64_t i, int
     return sigeo__input(m, n, (int32_t)i)->out + r * E;
 }
 
+/* acc[j] += a * row[j] for j < count: the dots of one vector with all the
+ * earlier ones advance by one k together (vector lanes across j). */
+static inline void dots_step(double *restrict acc, double a, const double *restrict row, int64_t count)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < count; j++)
+        acc[j] += a * row[j];
+}
+
+/* Each row's vectors are first copied, as doubles, k-major (t[k][i]), so
+ * that vector i's dots with every j < i run side by side in vector lanes
+ * instead of one 16-long dependent chain of additions per pair. Every dot
+ * is still summed over k in order from 0.0, and a float-by-float product
+ * is exact in double, so the outputs are the bits of the pair-by-pair loop
+ * (z_i . z_j in double, rounded once to float). */
 static sigeo_status_t dot_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
 {
     int64_t N, E;
     vectors(m, n, &N, &E);
     const int64_t B = b->batch_size, W = n->width;
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)(N * E + N) * sizeof(double));
+    if (st != SIGEO_OK)
+        return st;
+    double *t = n->scratch, *acc = t + N * E;
     for (int64_t r = 0; r < B; r++) {
-        int64_t p = 0;
-        for (int64_t i = 1; i < N; i++) {
+        for (int64_t i = 0; i < N; i++) {
             const float *zi = vec(m, n, i, r, E);
-            for (int64_t j = 0; j < i; j++) {
-                const float *zj = vec(m, n, j, r, E);
-                double s = 0.0;
-                for (int64_t k = 0; k < E; k++)
-                    s += (double)zi[k] * (double)zj[k];
-                n->out[r * W + p++] = (float)s;
-            }
+            for (int64_t k = 0; k < E; k++)
+                t[k * N + i] = zi[k];
+        }
+        float *out = n->out + r * W;
+        for (int64_t i = 1; i < N; i++) {
+            memset(acc, 0, (size_t)i * sizeof *acc);
+            for (int64_t k = 0; k < E; k++)
+                dots_step(acc, t[k * N + i], t + k * N, i);
+            for (int64_t j = 0; j < i; j++)
+                *out++ = (float)acc[j];
         }
     }
     return SIGEO_OK;
 }
 
 static const float *vec_tangent(sigeo_model_t *m, const sigeo__node_t *n, int64_t i, int64_t r, int64_t E);
+
+/* One pair's share: a += g * x, b += g * y. The two gradient rows are
+ * distinct (i != j) and neither is an input, so the element loop runs in
+ * vector lanes; each element's sum keeps its order over the pairs. */
+static inline void pair_grad(float *restrict a, float *restrict b, float g, const float *restrict x,
+                             const float *restrict y, int64_t E)
+{
+#pragma omp simd
+    for (int64_t k = 0; k < E; k++) {
+        a[k] += g * x[k];
+        b[k] += g * y[k];
+    }
+}
 
 /* dz_i = sum_j g_ij z_j over the pairs, and with g2 non-NULL (the
  * Hessian-vector pass) also sum_j g2_ij zdot_j, the tangents' term. */
@@ -131,18 +165,11 @@ static sigeo_status_t dot_backward_with(sigeo_model_t *m, sigeo__node_t *n, cons
                 const float *zj = vec(m, n, j, r, E);
                 const float g = n->grad[r * W + p++];
                 float *dzi = dz + (i * B + r) * E, *dzj = dz + (j * B + r) * E;
-                for (int64_t k = 0; k < E; k++) {
-                    dzi[k] += g * zj[k];
-                    dzj[k] += g * zi[k];
-                }
+                pair_grad(dzi, dzj, g, zj, zi, E);
                 if (!g2)
                     continue;
                 const float h = g2[r * W + p - 1];
-                const float *ti = vec_tangent(m, n, i, r, E), *tj = vec_tangent(m, n, j, r, E);
-                for (int64_t k = 0; k < E; k++) {
-                    dzi[k] += h * tj[k];
-                    dzj[k] += h * ti[k];
-                }
+                pair_grad(dzi, dzj, h, vec_tangent(m, n, j, r, E), vec_tangent(m, n, i, r, E), E);
             }
         }
     }

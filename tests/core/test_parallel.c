@@ -7,6 +7,10 @@
  *    to start: it can only see it if the two run on two threads at once;
  *    and both ran off the calling thread, with their team capped at 1 (a
  *    context of 4 threads under FIXED gives every call 4 elsewhere);
+ *  - tail_gets_idle_cores: in a last round of t < workers tasks each task's
+ *    team is capped at workers / t (the rest at 1), whatever the timing:
+ *    5 tasks on 2 workers give the fifth 2 threads, 5 on 4 the fifth 4,
+ *    6 on 4 the last two 2 each, 4 on 2 none;
  *  - lowest_failure_wins: tasks 3 and 6 fail; the map returns task 3's
  *    status and message on the calling thread, every task below 3 ran
  *    (as one by one would), none above 6 started after 6 failed;
@@ -102,6 +106,52 @@ START_TEST(tasks_run_at_once)
 }
 END_TEST
 
+typedef struct team_seen {
+    sigeo_context_t *ctx;
+    _Atomic int team[16];
+} team_seen_t;
+
+static sigeo_status_t team_task(void *result, int64_t index, void *user)
+{
+    team_seen_t *s = user;
+    (void)result;
+    atomic_store(&s->team[index], sigeo__context_team(s->ctx, 1e12));
+    return SIGEO_OK;
+}
+
+START_TEST(tail_gets_idle_cores)
+{
+    static const struct {
+        int32_t workers;
+        int64_t count;
+        int expect[8];
+    } cases[] = {
+        { 2, 5, { 1, 1, 1, 1, 2 } },
+        { 4, 5, { 1, 1, 1, 1, 4 } },
+        { 4, 6, { 1, 1, 1, 1, 2, 2 } },
+        { 2, 4, { 1, 1, 1, 1 } },
+        { 3, 2, { 1, 1 } }, /* fewer tasks than workers: 2 workers, no tail */
+    };
+    sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+    co.threads = 4;
+    co.thread_policy = SIGEO_THREADS_FIXED;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        team_seen_t s;
+        memset(&s, 0, sizeof s);
+        ck_assert_int_eq(sigeo_context_create(&s.ctx, &co), SIGEO_OK);
+        char results[8];
+        ck_assert_int_eq(sigeo__thread_map(results, 1, cases[c].count, team_task, &s, cases[c].workers, NULL, NULL),
+                         SIGEO_OK);
+        for (int64_t i = 0; i < cases[c].count; i++)
+            ck_assert_msg(atomic_load(&s.team[i]) == cases[c].expect[i], "%d workers, %d tasks: task %d team %d, not %d",
+                          (int)cases[c].workers, (int)cases[c].count, (int)i, atomic_load(&s.team[i]),
+                          cases[c].expect[i]);
+        ck_assert_int_eq(sigeo__context_team(s.ctx, 1e12), 4); /* the caller stays uncapped */
+        sigeo_context_destroy(s.ctx);
+    }
+}
+END_TEST
+
 static sigeo_status_t failing_task(void *result, int64_t index, void *user)
 {
     shared_t *s = user;
@@ -186,6 +236,7 @@ int main(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, every_index_once);
     tcase_add_test(t, tasks_run_at_once);
+    tcase_add_test(t, tail_gets_idle_cores);
     tcase_add_test(t, lowest_failure_wins);
     tcase_add_test(t, poll_cancels);
     suite_add_tcase(s, t);

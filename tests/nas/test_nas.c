@@ -411,19 +411,20 @@ static int count_retrain(const sigeo_nas_progress_t *p, void *user)
     return 0;
 }
 
-static void run_with_workers(run_copy_t *out, int32_t workers)
+static void run_with(run_copy_t *out, int32_t workers, uint32_t threads, int32_t top_k)
 {
     memset(out, 0, sizeof *out);
     out->ordered = true;
     sigeo_context_t *c;
     sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
     co.seed = 5;
-    co.threads = 1;
+    co.threads = threads;
+    co.thread_policy = threads > 1 ? SIGEO_THREADS_FIXED : SIGEO_THREADS_AUTO; /* FIXED: every call on the team */
     OK(sigeo_context_create(&c, &co));
     sigeo_model_t *m = toy(c);
     sigeo_search_options_t so = small_search(12);
     sigeo_nas_options_t o = small_options(&so);
-    o.top_k = 4;
+    o.top_k = top_k;
     o.workers = workers;
     o.progress = count_retrain;
     o.progress_user = out;
@@ -434,7 +435,7 @@ static void run_with_workers(run_copy_t *out, int32_t workers)
     OK(sigeo_nas_result_get_summary(&s, r));
     out->top_n = s.top_n;
     out->best = s.best;
-    ck_assert_int_le(s.top_n, 4);
+    ck_assert_int_le(s.top_n, top_k);
     for (int32_t i = 0; i < s.top_n; i++) {
         out->cands[i] = (sigeo_nas_candidate_t)SIGEO_NAS_CANDIDATE_INIT;
         OK(sigeo_nas_result_candidate(&out->cands[i], out->cand_arch[i], POINTS, r, i));
@@ -454,6 +455,41 @@ static void run_with_workers(run_copy_t *out, int32_t workers)
     sigeo_model_destroy(m);
     sigeo_context_destroy(c);
 }
+
+static void run_with_workers(run_copy_t *out, int32_t workers)
+{
+    run_with(out, workers, 1, 4);
+}
+
+static void assert_same_run(const run_copy_t *many, const run_copy_t *one, int32_t w)
+{
+    ck_assert_int_eq(many->top_n, one->top_n);
+    ck_assert_int_eq(many->best, one->best);
+    ck_assert_uint_eq(many->n_evals, one->n_evals);
+    ck_assert(!memcmp(many->scores, one->scores, sizeof one->scores));
+    ck_assert(!memcmp(many->cand_arch, one->cand_arch, sizeof one->cand_arch));
+    for (int32_t i = 0; i < one->top_n; i++)
+        ck_assert_msg(!memcmp(&many->cands[i], &one->cands[i], sizeof one->cands[i]),
+                      "workers %d: candidate %d differs (val loss %.17g vs %.17g)", (int)w, (int)i,
+                      many->cands[i].val_logloss, one->cands[i].val_logloss);
+}
+
+/* A context of 2 threads (FIXED: every call on the whole team) and 3
+ * candidates on 2 workers: the first two train on one compute thread each,
+ * the third, alone in the last round, on both (parallel.c's tail); one by
+ * one every candidate trains on the team of 2. The candidates come out the
+ * same bit for bit: the compute team does not change a result. */
+START_TEST(retrain_tail_team_same_result)
+{
+    run_copy_t one, many;
+    run_with(&one, 1, 2, 3);
+    ck_assert_int_eq(one.top_n, 3);
+    run_with(&many, 2, 2, 3);
+    assert_same_run(&many, &one, 2);
+    ck_assert(many.ordered);
+    ck_assert_int_eq(many.last_step, many.total);
+}
+END_TEST
 
 /* The top-k retrain on 1, 2 and 4 threads: the same records, candidates
  * (bit for bit) and selection; progress stays ordered and reaches the
@@ -1205,6 +1241,7 @@ static Suite *suite(void)
     tcase_add_test(t, bad_options_named);
     tcase_add_test(t, retrain_failures_reported);
     tcase_add_test(t, retrain_workers_same_result);
+    tcase_add_test(t, retrain_tail_team_same_result);
     tcase_add_test(t, one_shot_is_minus_validation_loss);
     tcase_add_test(t, one_shot_head_finetune);
     tcase_add_test(t, batch_set_owns_copies);

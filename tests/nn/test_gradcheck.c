@@ -124,6 +124,91 @@ START_TEST(sigmoid_tanh_gelu_identity_match_finite_differences)
 }
 END_TEST
 
+/* The dot interaction's outputs, bit for bit, against the definition
+ * computed here pair by pair: z_i . z_j summed over k in order in double
+ * from 0.0, rounded once to float. DLRM's shape (27 vectors of 16), values
+ * over many magnitudes, so any other summation order or a float sum would
+ * differ in some of the 3 x 351 outputs. */
+START_TEST(dot_interaction_equals_pairwise_double_sums)
+{
+    enum { B = 3, N = 27, E = 16, X = B };
+    sigeo_model_t *m;
+    ck_assert_int_eq(sigeo_model_create(&m, ctx, "dots"), SIGEO_OK);
+    int32_t x = add_dense_input(m, X);
+    int32_t vecs[N];
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%d", i);
+        vecs[i] = add_linear(m, name, x, E, -1);
+    }
+    int32_t dot = add_multi(m, SIGEO_LAYER_DOT_INTERACTION, "dot", vecs, N, NULL);
+    int32_t y = add_linear(m, "head", dot, 1, -1);
+    ck_assert_int_eq(sigeo_model_set_loss(m, y, SIGEO_LOSS_MSE), SIGEO_OK);
+    ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
+    /* Row r's input is the one-hot e_r, so z_i of row r is column r of
+     * v_i's weight ([E, X]): z[0] = 2^20, z[1] = +-2^20 by the parity of i,
+     * the rest +-(1..2) 2^(-5..5). A pair of opposite parity sums 2^40 -
+     * 2^40 + small terms: in order the large ones cancel exactly first; in
+     * another order the small ones are lost to rounding against 2^40. */
+    uint32_t h = 12345u;
+    for (int i = 0; i < N; i++) {
+        float w[E * X], zero[E] = { 0 };
+        for (int k = 0; k < E; k++)
+            for (int r = 0; r < X; r++) {
+                h = h * 1664525u + 1013904223u;
+                const double mant = 1.0 + (double)((h >> 8) & 0xffff) / 65536.0;
+                double v = ldexp((h >> 31) ? mant : -mant, (int)((h >> 24) % 11) - 5);
+                if (k == 0)
+                    v = 0x1p20;
+                else if (k == 1)
+                    v = i % 2 ? -0x1p20 : 0x1p20;
+                w[k * X + r] = (float)v;
+            }
+        char name[24];
+        int32_t pw, pb;
+        snprintf(name, sizeof name, "v%d.weight", i);
+        ck_assert_int_eq(sigeo_model_find_param(&pw, m, name), SIGEO_OK);
+        ck_assert_int_eq(sigeo_model_set_param(m, pw, w, E * X), SIGEO_OK);
+        snprintf(name, sizeof name, "v%d.bias", i);
+        ck_assert_int_eq(sigeo_model_find_param(&pb, m, name), SIGEO_OK);
+        ck_assert_int_eq(sigeo_model_set_param(m, pb, zero, E), SIGEO_OK);
+    }
+    float dense[B * X] = { 0 }, targets[B] = { 0 };
+    for (int r = 0; r < B; r++)
+        dense[r * X + r] = 1.0f;
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = B;
+    b.dense = dense;
+    b.n_dense = X;
+    b.targets = targets;
+    b.n_targets = 1;
+    double loss;
+    ck_assert_msg(sigeo_model_forward(&loss, m, &b) == SIGEO_OK, "%s", sigeo_last_error());
+    static float z[N][B * E], out[B * N * (N - 1) / 2];
+    int64_t count = B * E;
+    for (int i = 0; i < N; i++) {
+        count = B * E;
+        ck_assert_int_eq(sigeo_model_node_output(z[i], &count, m, vecs[i]), SIGEO_OK);
+        ck_assert_int_eq(count, B * E);
+    }
+    count = B * N * (N - 1) / 2;
+    ck_assert_int_eq(sigeo_model_node_output(out, &count, m, dot), SIGEO_OK);
+    ck_assert_int_eq(count, B * N * (N - 1) / 2);
+    int64_t p = 0, differ = 0;
+    for (int r = 0; r < B; r++)
+        for (int i = 1; i < N; i++)
+            for (int j = 0; j < i; j++) {
+                double s = 0.0;
+                for (int k = 0; k < E; k++)
+                    s += (double)z[i][r * E + k] * (double)z[j][r * E + k];
+                differ += memcmp(&out[p++], &(float){ (float)s }, sizeof(float)) != 0;
+            }
+    ck_assert_msg(differ == 0, "%lld of %lld dots differ from the pairwise double sums", (long long)differ,
+                  (long long)p);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 /* DLRM-like: 3 sparse fields (multi-hot, mean and sum pooling), dense
  * projection, dot interaction, concat, layer norm, head, BCE. */
 START_TEST(embedding_dot_concat_layernorm_bce_match_finite_differences)
@@ -261,6 +346,7 @@ static Suite *suite(void)
     tcase_add_test(tc, linear_relu_softmax_ce_matches_finite_differences_at_two_widths);
     tcase_add_test(tc, sigmoid_tanh_gelu_identity_match_finite_differences);
     tcase_add_test(tc, embedding_dot_concat_layernorm_bce_match_finite_differences);
+    tcase_add_test(tc, dot_interaction_equals_pairwise_double_sums);
     tcase_add_test(tc, gated_sum_concat_select_match_finite_differences_across_archs);
     suite_add_tcase(s, tc);
     return s;
