@@ -7,6 +7,8 @@
 #   sigeo-nas-np.sh SIGEO_NAS [NP...]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+# deadlines scale like meson's timeouts (tests/meson.build)
+scale=$(awk -v s="${SIGEO_TEST_TIME_SCALE:-1}" 'BEGIN { s = int(s + 0.5); print (s < 1 ? 1 : s) }')
 nas=$1
 shift
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
@@ -38,10 +40,26 @@ for np in nps[1:]:
             sys.exit(1)
 print(f"np {' '.join(nps)}: {len(ref['evaluations'])} evaluations, top-k and best identical")
 PY
-# a 2-rank job killed part-way (wherever: before the warm-up ends, between
-# checkpoints, during one) and started again with the same --resume DIR
-# ends with the uninterrupted records and result
-"$here/mpirun.sh" 2 5 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/killed.json" >/dev/null 2>&1
+# a 2-rank job killed part-way and started again with the same --resume DIR
+# ends with the uninterrupted records and result. The kill comes once the
+# search has replaced its first checkpoint (the one after the warm-up) with
+# the cycle-5 one, an event seen in DIR: a fixed 5 s kill (before) landed
+# after the end on a fast machine and before the warm-up's end under ASan,
+# so neither resumed from a search checkpoint. The wait is bounded only.
+"$here/mpirun.sh" 2 240 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/killed.json" >"$tmp/killed.txt" 2>&1 &
+job=$!
+first= replaced=
+deadline=$(( $(date +%s) + 240 * scale ))
+while kill -0 "$job" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+    ino=$(stat -c %i "$tmp/ck/search.ckpt" 2>/dev/null) || ino=
+    [ -n "$ino" ] && [ -z "$first" ] && first=$ino
+    [ -n "$ino" ] && [ "$ino" != "$first" ] && { replaced=1; break; }
+    sleep 0.05
+done
+kill -TERM "$job" 2>/dev/null   # timeout passes it to mpirun, which ends every rank
+wait "$job"
+[ -n "$replaced" ] || { echo "FAIL: the job never replaced its first search checkpoint"; cat "$tmp/killed.txt"; exit 1; }
+[ -e "$tmp/killed.json" ] && echo "note: the killed job had finished already (its resume reads a complete run)"
 "$here/mpirun.sh" 2 240 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/resumed.json" >"$tmp/resumed.txt" 2>&1 ||
     { echo "FAIL: the resumed job exited $?"; cat "$tmp/resumed.txt"; exit 1; }
 python3 - "$tmp" "$1" <<'PY' || exit 1
