@@ -53,6 +53,8 @@ PY
 # ASan, so neither resumed from a search checkpoint. (Waiting for the
 # cycle-5 checkpoint left too little of the run: it often ended first.)
 # The wait is bounded only.
+old="{ the previous results, to be kept or replaced whole"
+printf '%s' "$old" >"$tmp/killed.json"
 "$here/mpirun.sh" 2 240 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/killed.json" >"$tmp/killed.txt" 2>&1 &
 job=$!
 seen=
@@ -61,17 +63,26 @@ while kill -0 "$job" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
     [ -e "$tmp/ck/search.ckpt" ] && { seen=1; break; }
     sleep 0.05
 done
-kill -TERM "$job" 2>/dev/null   # timeout passes it to mpirun, which ends every rank
+# SIGINT, as a terminal's Ctrl-C: timeout passes it to mpirun, which
+# SIGTERMs every rank (SIGKILL a second later) and exits non-zero
+t0=$(date +%s)
+kill -INT "$job" 2>/dev/null
 wait "$job"
+rc=$? took=$(( $(date +%s) - t0 ))
 [ -n "$seen" ] || { echo "FAIL: the job never wrote its first search checkpoint"; cat "$tmp/killed.txt"; exit 1; }
-# mpirun turns the TERM into a SIGTERM to every rank: rank 0 may write what
-# is complete, which must then say it was interrupted (the kill came mid-run)
-if [ -e "$tmp/killed.json" ]; then
-    python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
-print("killed job: interrupted %s, stopped in %s" % (d.get("interrupted"), d.get("stopped_in")))
-sys.exit(0 if d.get("interrupted") is True else 1)' "$tmp/killed.json" ||
-        { echo "FAIL: the job had ended before the kill (the resume would not continue a cut run)"; exit 1; }
-fi
+[ $rc -ne 0 ] && [ $took -lt $((60 * scale)) ] ||
+    { echo "FAIL: SIGINT to mpirun: exit $rc after $took s"; cat "$tmp/killed.txt"; exit 1; }
+# the pre-existing --out: untouched, or what was complete, marked
+# interrupted (atomic: never a prefix; an uninterrupted result would mean
+# the signal came after the end and the resume continued nothing)
+python3 -c 'import json, sys
+text = open(sys.argv[1]).read()
+if text == sys.argv[2]:
+    print("SIGINT to mpirun: exit %s after %s s, --out untouched" % (sys.argv[3], sys.argv[4])); sys.exit(0)
+d = json.loads(text)
+print("SIGINT to mpirun: exit %s after %s s, --out interrupted %s" % (sys.argv[3], sys.argv[4], d.get("interrupted")))
+sys.exit(0 if d.get("interrupted") is True else 1)' "$tmp/killed.json" "$old" "$rc" "$took" ||
+    { echo "FAIL: the killed job's --out is neither untouched nor an interrupted result"; exit 1; }
 "$here/mpirun.sh" 2 240 "$nas" "${args[@]}" --resume "$tmp/ck" --out "$tmp/resumed.json" >"$tmp/resumed.txt" 2>&1 ||
     { echo "FAIL: the resumed job exited $?"; cat "$tmp/resumed.txt"; exit 1; }
 n=$(grep -c '^best architecture' "$tmp/resumed.txt")
