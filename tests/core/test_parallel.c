@@ -11,7 +11,9 @@
  *    context of 4 threads under FIXED gives every call 4 elsewhere);
  *  - lowest_failure_wins: tasks 3 and 6 fail; the map returns task 3's
  *    status and message on the calling thread, every task below 3 ran
- *    (as one by one would), none above 6 started after 6 failed;
+ *    (as one by one would), none above 6 started after 6 failed (those
+ *    above 6 stay in flight until 6 has failed: at most the other
+ *    workers' one each);
  *  - poll_cancels: a poll returning 1 stops new tasks and gives
  *    SIGEO_ERR_CANCELLED; the poll ran on the calling thread. The tasks
  *    after the first two wait for the poll's stop (up to 120 s) instead of
@@ -41,7 +43,8 @@ typedef struct shared {
     _Atomic int capped;
     sigeo_context_t *ctx;
     _Atomic int polls;
-    atomic_bool stopped; /* the poll has returned 1 */
+    atomic_bool stopped;  /* the poll has returned 1 */
+    atomic_bool b_failed; /* task fail_b has returned its failure */
     int fail_a, fail_b;
 } shared_t;
 
@@ -113,8 +116,20 @@ static sigeo_status_t failing_task(void *result, int64_t index, void *user)
     shared_t *s = user;
     (void)result;
     atomic_fetch_add(&s->runs[index], 1);
-    if (index == s->fail_b)
-        return sigeo__fail(SIGEO_ERR_SHAPE, "task %d says no", (int)index);
+    if (index == s->fail_b) {
+        const sigeo_status_t st = sigeo__fail(SIGEO_ERR_SHAPE, "task %d says no", (int)index);
+        atomic_store(&s->b_failed, true);
+        return st;
+    }
+    if (index > s->fail_b) {
+        /* handed out before fail_b's failure was recorded: stay in flight
+         * until it has failed (and its worker has had 100 ms to record it),
+         * so no worker races through the rest meanwhile (a descheduled
+         * failing worker let another start all five above it) */
+        for (int i = 0; i < 120000 && !atomic_load(&s->b_failed); i++)
+            sleep_ms(1);
+        sleep_ms(100);
+    }
     if (index == s->fail_a) {
         sleep_ms(20); /* the later failure comes first in time */
         return sigeo__fail(SIGEO_ERR_NONFINITE, "task %d says no", (int)index);
