@@ -1229,11 +1229,7 @@ static void write_json(json_out_t *j, const void *user)
     json_out_begin_object(j);
     provenance_json(j, &pv);
     json_config(j, c, r->d);
-    json_out_key(j, "completed");
-    json_out_begin_object(j);
-    json_out_key_int(j, "methods", (int64_t)n_complete);
-    json_out_key_int(j, "of_methods", (int64_t)r->n_methods);
-    json_out_end_object(j);
+    provenance_json_completed(j, "methods", (int64_t)n_complete, (int64_t)r->n_methods);
     if (c->compare) {
         json_out_key(j, "runs");
         json_out_begin_array(j);

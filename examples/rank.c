@@ -813,7 +813,9 @@ static int64_t arch_steps(study_t *s, arch_t *a)
  * fixed-size record per report (atomic: below PIPE_BUF), at most twice a
  * second and at the end of every arch. The parent shows the sum of the
  * workers' units over the phase's (progress.h: ETA) and the latest arch.
- * Under MPI rank 0 computes in-process and reports directly. */
+ * Under MPI every rank computes in-process; in the per-arch phase the
+ * ranks' reports reach rank 0 (prog_mpi_map_reported), whose line covers
+ * every rank's archs; in the supernet phase rank 0 reports directly. */
 typedef struct step_msg {
     int32_t worker;
     int32_t arch;     /* index into s->archs, -1 none */
@@ -827,6 +829,7 @@ static int64_t report_units;     /* units done before the current arch */
 static double report_last;
 static progress_t *report_pg;    /* in-process reporting (MPI rank 0) */
 static int64_t report_done_archs, report_n_archs;
+static bool report_mpi;          /* the per-arch phase under MPI: reports to rank 0 */
 
 static void report(study_t *s, const arch_t *a, int64_t step, int64_t steps, bool force)
 {
@@ -838,6 +841,9 @@ static void report(study_t *s, const arch_t *a, int64_t step, int64_t steps, boo
         step_msg_t m = { report_worker, a ? (int32_t)(a - s->archs) : -1, report_units + step, step, steps };
         ssize_t w = write(report_fd, &m, sizeof m);
         (void)w; /* progress only: a full or closed pipe loses a line, nothing else */
+    } else if (report_mpi) {
+        prog_mpi_report(&(prog_mpi_report_t){ report_units + step, report_done_archs, a ? a - s->archs : -1, step,
+                                              steps });
     } else if (report_pg && report_n_archs) {
         progress_update(report_pg, report_units + step, "%lld/%lld archs done; arch %s step %lld/%lld",
                         (long long)report_done_archs, (long long)report_n_archs, a ? a->text : "-",
@@ -1206,6 +1212,8 @@ static sigeo_status_t task_run(void *result, int64_t index, void *user)
     if (rc != 0)
         return SIGEO_ERR_INTERNAL; /* its message is this rank's last stderr line */
     report_done_archs++;
+    if (report_mpi) /* the arch counted as done on rank 0's line */
+        prog_mpi_report(&(prog_mpi_report_t){ report_units, report_done_archs, a - s->archs, 1, 1 });
     const double head[ROW_HEAD] = { 1, a->have_gt, a->acc, a->loss, a->auc, a->train_loss, a->seconds };
     memcpy(row, head, sizeof head);
     const size_t nv = s->c.n_levels * (size_t)n_proxies;
@@ -1240,26 +1248,45 @@ static int mpi_map_failed(const char *what)
     return 1;
 }
 
+/* Rank 0's line in the per-arch phase: the archs done and the units over
+ * every rank (a prog_mpi_report_fn), the latest report's arch. */
+static void show_ranks(int from, const prog_mpi_report_t *r, void *user)
+{
+    study_t *s = user;
+    int64_t units, items;
+    prog_mpi_report_totals(&units, &items);
+    if (r->item < 0)
+        progress_update(&s->pg, units, "%lld/%lld archs done; rank %d starting", (long long)items,
+                        (long long)report_n_archs, from);
+    else if (r->step == r->steps)
+        progress_update(&s->pg, units, "%lld/%lld archs done; rank %d: arch %s done", (long long)items,
+                        (long long)report_n_archs, from, s->archs[r->item].text);
+    else
+        progress_update(&s->pg, units, "%lld/%lld archs done; rank %d: arch %s step %lld/%lld", (long long)items,
+                        (long long)report_n_archs, from, s->archs[r->item].text, (long long)r->step,
+                        (long long)r->steps);
+}
+
 static int mpi_runs(study_t *s, const int64_t *todo, int64_t n, const char *what)
 {
     double *rows = calloc((size_t)n, run_row_doubles(s) * sizeof(double));
     if (!rows)
         return fail("memory", SIGEO_ERR_NO_MEMORY); /* (every rank alike: the same size) */
     const double t0 = now();
-    if (prog_mpi_rank() == 0) { /* rank 0 shows its own block of archs (sigeo_mpi_map's first) */
-        report_n_archs = n / prog_mpi_size();
+    if (prog_mpi_rank() == 0) { /* every rank's archs: rank 0 takes the others' reports */
+        report_n_archs = n;
         int64_t units = 0;
-        for (int64_t i = 0; i < report_n_archs; i++)
+        for (int64_t i = 0; i < n; i++)
             units += arch_steps(s, &s->archs[todo[i]]) + 1;
         progress_phase(&s->pg, what, units);
-        report_pg = &s->pg;
-        report_done_archs = 0;
     }
+    report_done_archs = 0;
     report_units = 0;
+    report_mpi = true;
     map_user_t u = { s, todo, 0, NULL, n };
-    sigeo_status_t st = prog_mpi_map()(rows, run_row_doubles(s) * sizeof(double), n, task_run, &u,
-                                       prog_mpi_map_user());
-    report_pg = NULL;
+    sigeo_status_t st = prog_mpi_map_reported(rows, run_row_doubles(s) * sizeof(double), n, task_run, &u,
+                                              prog_mpi_rank() == 0 ? show_ranks : NULL, s);
+    report_mpi = false;
     int rc = 0;
     if (st != SIGEO_OK)
         rc = mpi_map_failed(what);
@@ -1690,11 +1717,7 @@ static void json_body(json_out_t *jw, const void *user)
     int64_t complete = 0;
     for (int64_t i = 0; i < s->n_archs; i++)
         complete += s->archs[i].complete;
-    json_out_key(j, "completed");
-    json_out_begin_object(j);
-    json_out_key_int(j, "archs", complete);
-    json_out_key_int(j, "of_archs", s->n_archs);
-    json_out_end_object(j);
+    provenance_json_completed(j, "archs", complete, s->n_archs);
     json_out_key_int(j, "gt_seed", (int64_t)s->c.gt_seed);
     json_out_key_int(j, "jobs", s->c.jobs);
     json_out_key_string(j, "space", s->c.space_name);

@@ -7,7 +7,9 @@
 #   SIGEO_NO_SANITIZE=1 ...      plain build only
 #   SIGEO_NO_VALGRIND=1 ...      skip the valgrind memcheck step
 #   SIGEO_TIMEOUT_MULTIPLIER=N   scale every test timeout by N (default 2; the
-#                                valgrind step uses 4 N, the sanitizer step 3 N)
+#                                valgrind step uses 4 N, the sanitizer step 3 N;
+#                                the tests' own deadlines follow through
+#                                SIGEO_TEST_TIME_SCALE, see tests/meson.build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +52,8 @@ setup() {
 echo "== plain build (build/)"
 setup build -Dwerror_ci=true -Dtests=enabled -Dexamples=true -Dbench=true
 ninja -C build -j "$jobs"
-meson test -C build --print-errorlogs --num-processes "$jobs" --timeout-multiplier "$mult"
+SIGEO_TEST_TIME_SCALE=$mult \
+    meson test -C build --print-errorlogs --num-processes "$jobs" --timeout-multiplier "$mult"
 
 # Python (pytest), Rust (cargo test) and Go (go test) packages against the
 # library installed to a staging prefix; about a minute.
@@ -64,12 +67,12 @@ if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
     # About 2 minutes on 2 cores.
     echo "== valgrind memcheck (build/)"
     vg='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite'
-    export ONEDNN_MAX_CPU_ISA=AVX2
+    export ONEDNN_MAX_CPU_ISA=AVX2 SIGEO_TEST_TIME_SCALE=$((4 * mult))
     meson test -C build --suite core --suite stats --suite io --wrapper "$vg" \
         --print-errorlogs --num-processes "$jobs" --timeout-multiplier $((4 * mult))
     meson test -C build search replay-safetensors replay-idx replay-criteo replay-arch --wrapper "$vg" \
         --print-errorlogs --num-processes "$jobs" --timeout-multiplier $((4 * mult))
-    unset ONEDNN_MAX_CPU_ISA
+    unset ONEDNN_MAX_CPU_ISA SIGEO_TEST_TIME_SCALE
 fi
 
 if [ -z "${SIGEO_NO_SANITIZE:-}" ]; then
@@ -81,7 +84,7 @@ if [ -z "${SIGEO_NO_SANITIZE:-}" ]; then
     # report; the suppressions name only those libraries, never libsigeo.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 SIGEO_TEST_TIME_SCALE=$((3 * mult)) \
         meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite abi \
             --timeout-multiplier $((3 * mult))
 fi

@@ -1,9 +1,22 @@
 /* JSON provenance blocks (see provenance.h). */
 #include "provenance.h"
 
+#include <stdio.h>
+
 #include "interrupt.h"
 #include "program.h"
 #include "sigeo/sigeo.h"
+
+void provenance_json_completed(json_out_t *j, const char *unit, int64_t done, int64_t of)
+{
+    char of_unit[64];
+    snprintf(of_unit, sizeof of_unit, "of_%s", unit);
+    json_out_key(j, "completed");
+    json_out_begin_object(j);
+    json_out_key_int(j, unit, done);
+    json_out_key_int(j, of_unit, of);
+    json_out_end_object(j);
+}
 
 const char *provenance_zico_variant_name(int32_t v)
 {

@@ -37,6 +37,12 @@ typedef struct provenance {
  * begin_object and its own keys). */
 void provenance_json(json_out_t *j, const provenance_t *p);
 
+/* The key that says how much of the run a file holds, after the block
+ * above in every program that can be interrupted:
+ *   "completed": {"<unit>": done, "of_<unit>": of}
+ * (sigeo-nas: methods; sigeo-rank: archs), done == of when complete. */
+void provenance_json_completed(json_out_t *j, const char *unit, int64_t done, int64_t of);
+
 /* Every field of a proxy result as the members of the current object:
  * proxy (kind name), score, raw_score, zico, fr, log_fr, loss, lambdas,
  * zico_variant, fr_estimator, loss_term, std_ddof, k, n_samples,

@@ -3,7 +3,9 @@
  *
  *  - every_index_once: each result is filled exactly once, by its own index
  *    (counted here), for worker counts 1..5 over 0..9 tasks;
- *  - tasks_run_at_once: with 2 workers, task 0 waits (up to 10 s) for task 1
+ *  - tasks_run_at_once: with 2 workers, task 0 waits (up to 120 s: it ends
+ *    as soon as task 1 starts, a busy or valgrind-serialised machine may be
+ *    slow to start it) for task 1
  *    to start: it can only see it if the two run on two threads at once;
  *    and both ran off the calling thread, with their team capped at 1 (a
  *    context of 4 threads under FIXED gives every call 4 elsewhere);
@@ -13,9 +15,14 @@
  *    6 on 4 the last two 2 each, 4 on 2 none;
  *  - lowest_failure_wins: tasks 3 and 6 fail; the map returns task 3's
  *    status and message on the calling thread, every task below 3 ran
- *    (as one by one would), none above 6 started after 6 failed;
+ *    (as one by one would), none above 6 started after 6 failed (those
+ *    above 6 stay in flight until 6 has failed: at most the other
+ *    workers' one each);
  *  - poll_cancels: a poll returning 1 stops new tasks and gives
- *    SIGEO_ERR_CANCELLED; the poll ran on the calling thread. */
+ *    SIGEO_ERR_CANCELLED; the poll ran on the calling thread. The tasks
+ *    after the first two wait for the poll's stop (up to 120 s) instead of
+ *    racing it: with a fixed 30 ms each, a caller descheduled for 240 ms on
+ *    a loaded machine saw all 16 done and the test failed. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,6 +47,8 @@ typedef struct shared {
     _Atomic int capped;
     sigeo_context_t *ctx;
     _Atomic int polls;
+    atomic_bool stopped;  /* the poll has returned 1 */
+    atomic_bool b_failed; /* task fail_b has returned its failure */
     int fail_a, fail_b;
 } shared_t;
 
@@ -78,7 +87,7 @@ static sigeo_status_t meet_task(void *result, int64_t index, void *user)
     if (sigeo__context_team(s->ctx, 1e12) == 1)
         atomic_fetch_add(&s->capped, 1);
     if (index == 0) {
-        for (int i = 0; i < 10000 && !atomic_load(&s->started[1]); i++)
+        for (int i = 0; i < 120000 && !atomic_load(&s->started[1]); i++)
             sleep_ms(1);
         if (!atomic_load(&s->started[1]))
             return sigeo__fail(SIGEO_ERR_INTERNAL, "task 1 never started while task 0 ran");
@@ -157,8 +166,20 @@ static sigeo_status_t failing_task(void *result, int64_t index, void *user)
     shared_t *s = user;
     (void)result;
     atomic_fetch_add(&s->runs[index], 1);
-    if (index == s->fail_b)
-        return sigeo__fail(SIGEO_ERR_SHAPE, "task %d says no", (int)index);
+    if (index == s->fail_b) {
+        const sigeo_status_t st = sigeo__fail(SIGEO_ERR_SHAPE, "task %d says no", (int)index);
+        atomic_store(&s->b_failed, true);
+        return st;
+    }
+    if (index > s->fail_b) {
+        /* handed out before fail_b's failure was recorded: stay in flight
+         * until it has failed (and its worker has had 100 ms to record it),
+         * so no worker races through the rest meanwhile (a descheduled
+         * failing worker let another start all five above it) */
+        for (int i = 0; i < 120000 && !atomic_load(&s->b_failed); i++)
+            sleep_ms(1);
+        sleep_ms(100);
+    }
     if (index == s->fail_a) {
         sleep_ms(20); /* the later failure comes first in time */
         return sigeo__fail(SIGEO_ERR_NONFINITE, "task %d says no", (int)index);
@@ -195,7 +216,9 @@ static sigeo_status_t slow_task(void *result, int64_t index, void *user)
     shared_t *s = user;
     (void)result;
     atomic_fetch_add(&s->runs[index], 1);
-    sleep_ms(30);
+    /* the first two finish; the others run until the poll has said stop */
+    for (int i = 0; index >= 2 && i < 120000 && !atomic_load(&s->stopped); i++)
+        sleep_ms(1);
     return SIGEO_OK;
 }
 
@@ -207,6 +230,8 @@ static int cancel_poll(void *user)
     for (int i = 0; i < 16; i++)
         done += atomic_load(&s->runs[i]);
     atomic_fetch_add(&s->polls, 1);
+    if (done >= 2)
+        atomic_store(&s->stopped, true);
     return done >= 2;
 }
 

@@ -16,6 +16,11 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
+
 STATS = {"train_loss", "fisher_rao", "mean_abs_grad", "mean_abs_grad_per_param", "sigeo", "zico"}
 TARGETS = {"test_loss", "train_loss"}
 ROW_KEYS = {"warmup", "statistic", "target", "spearman", "kendall", "spearman_sd", "kendall_sd"}
@@ -47,7 +52,7 @@ def main():
         cpath = os.path.join(tmp, "fig3.csv")
         sdir = os.path.join(tmp, "svg")
         p = subprocess.run([exe, "--quick", "--json", jpath, "--csv", cpath, "--svg", sdir],
-                           capture_output=True, text=True, timeout=600)
+                           capture_output=True, text=True, timeout=600 * T)
         check(p.returncode == 0, "exit status %d, stderr:\n%s" % (p.returncode, p.stderr))
         check("warm-up" in p.stdout and "test_loss" in p.stdout, "no table on stdout:\n" + p.stdout)
 
@@ -106,11 +111,11 @@ def main():
 
     # bad usage: one line on stderr, exit status 2
     for args in (["--no-such-option"], ["--lr", "abc"], ["--levels", "0,200"], ["--hidden", "8"]):
-        p = subprocess.run([exe] + args, capture_output=True, text=True, timeout=60)
+        p = subprocess.run([exe] + args, capture_output=True, text=True, timeout=60 * T)
         check(p.returncode == 2, "%s: exit status %d, expected 2" % (args, p.returncode))
         check(p.stderr.count("\n") == 1 and p.stderr.startswith("sigeo-fig3: "),
               "%s: expected one error line, got %r" % (args, p.stderr))
-    p = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60 * T)
     check(p.returncode == 0 and "--quick" in p.stdout, "--help")
     print("fig3_quick: ok")
 

@@ -9,6 +9,11 @@ import subprocess
 import sys
 import tempfile
 
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
+
 nas, score = sys.argv[1], sys.argv[2]
 fails = []
 
@@ -23,7 +28,7 @@ with tempfile.TemporaryDirectory() as tmp:
     cmd = [nas, "--preset", "tiny", "--rows", "4000", "--warmup", "0.1", "--population", "6", "--sample", "3",
            "--children", "2", "--cycles", "3", "--top-k", "2", "--batch", "64", "--threads", "1", "--quiet",
            "--out", out, "--plot", plot]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=500)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=500 * T)
     check(r.returncode == 0, "sigeo-nas failed: %s" % r.stderr)
     check("best architecture" in r.stdout and "test AUC" in r.stdout, "report missing: %r" % r.stdout)
     if r.returncode == 0:
@@ -41,7 +46,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(open(plot).read().startswith("<svg"), "plot is not SVG")
     # --compare on the same tiny budget
     cmpout = os.path.join(tmp, "c.json")
-    r = subprocess.run(cmd[:-4] + ["--compare", "--out", cmpout], capture_output=True, text=True, timeout=500)
+    r = subprocess.run(cmd[:-4] + ["--compare", "--out", cmpout], capture_output=True, text=True, timeout=500 * T)
     check(r.returncode == 0, "sigeo-nas --compare failed: %s" % r.stderr)
     if r.returncode == 0:
         rows = json.load(open(cmpout))["compare"]
@@ -52,14 +57,14 @@ with tempfile.TemporaryDirectory() as tmp:
     # bad input: one clear line, non-zero exit
     for bad in (["--space", "resnet"], ["--warmup", "2"], ["--proxy", "nope", "--preset", "tiny", "--rows", "2000"],
                 ["--data", "criteo:/nonexistent.tsv"], ["--bogus"]):
-        r = subprocess.run([nas, "--quiet"] + bad, capture_output=True, text=True, timeout=120)
+        r = subprocess.run([nas, "--quiet"] + bad, capture_output=True, text=True, timeout=120 * T)
         check(r.returncode != 0 and r.stderr.strip() != "" and "\n" not in r.stderr.strip(),
               "bad input %s: rc %d, stderr %r" % (bad, r.returncode, r.stderr))
     r = subprocess.run([nas, "--help"], capture_output=True, text=True)
     check(r.returncode == 0 and "--warmup" in r.stdout, "--help")
     # sigeo-score on synthetic data (no Fashion-MNIST needed)
     r = subprocess.run([score, "--mlp", "13,16,1", "--data", "synthetic", "--json", "--threads", "1"],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120 * T)
     check(r.returncode == 0, "sigeo-score failed: %s" % r.stderr)
     if r.returncode == 0:
         d = json.loads(r.stdout)

@@ -15,9 +15,13 @@
  * modules, 2 batches, params, compute, reset); checkpoint save and load in
  * a temporary directory; an IDX image/label pair and a Criteo TSV file the
  * test writes itself, loaded, shuffled, batched and split; the streaming
- * Criteo reader; a regularized evolution (P 4, S 2, C 2, 3 cycles, scored
+ * Criteo reader; a regularized evolution (P 4, S 2, C 2, 1 cycle, scored
  * by the mean rank of SiGeo and grad_norm on the same batches) with its top
- * list and info. Everything
+ * list and info. (One cycle, not three: every allocation of cycles 2-3
+ * repeats a call path of cycle 1 -- the same 976 distinct 10-frame call
+ * stacks in both sessions, counted with backtrace() in the guard allocator
+ * -- so the sweeps lose no site and run 1220 allocations instead of 1343,
+ * each with 6 scored candidates instead of 10.) Everything
  * is destroyed at the end and the library must hold 0 blocks, the guard
  * allocator 0 live blocks, no canary damaged.
  *
@@ -478,7 +482,7 @@ static void run_scenario(outcome_t *o, fail_mode_t mode)
     seo.population = 4;
     seo.sample_size = 2;
     seo.children = 2;
-    seo.cycles = 3;
+    seo.cycles = 1;
     seo.seed = 11;
     seo.n_ensemble = 2;
     seo.ensemble_kinds[0] = SIGEO_PROXY_SIGEO;
@@ -495,7 +499,7 @@ static void run_scenario(outcome_t *o, fail_mode_t mode)
     o->search_cycles = si.cycles_done;
     o->search_evaluations = si.evaluations;
     o->search_failed = si.failed;
-    ck_assert_int_eq(si.cycles_done, 3);
+    ck_assert_int_eq(si.cycles_done, 1);
     ck_assert_int_ge(o->top_count, 1);
     ck_assert_msg(isfinite(top_score[0]), "top score %g", top_score[0]);
 

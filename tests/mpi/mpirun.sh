@@ -7,6 +7,8 @@
 set -u
 np=$1 limit=$2
 shift 2
+# the limit bounds a hang; it scales like meson's timeouts (tests/meson.build)
+limit=$(awk -v l="$limit" -v s="${SIGEO_TEST_TIME_SCALE:-1}" 'BEGIN { s = s < 1 ? 1 : s; printf "%d", l * s }')
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "SKIP: mpirun not found (apt-get install openmpi-bin)"
     exit 77

@@ -20,6 +20,11 @@ import sys
 import tempfile
 import time
 
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
+
 fails = []
 progs = dict(a.split("=", 1) for a in sys.argv[1:])
 VERSION_RE = re.compile(r"^\S+ (\d+\.\d+\.\d+)\nlibsigeo (\d+\.\d+\.\d+)\n")
@@ -37,7 +42,7 @@ def check(cond, what):
     return cond
 
 
-def run(argv, timeout=300, env=None, cwd=None):
+def run(argv, timeout=300 * T, env=None, cwd=None):
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e, cwd=cwd)
@@ -115,7 +120,7 @@ with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
         if name not in progs:
             continue
         for args in cases:
-            r = run([progs[name]] + args, timeout=120, cwd=tmp)
+            r = run([progs[name]] + args, timeout=120 * T, cwd=tmp)
             line = r.stderr.strip()
             check(r.returncode == 2, "%s %s: rc %d (want 2), stderr %r" % (name, args, r.returncode, r.stderr))
             check(line.startswith(name + ": ") and "\n" not in line,
@@ -174,7 +179,7 @@ with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
             f.write("{ old and long " * 10000)
         # interval 0: every update is a line (the rate limit has its own test in programs-common)
         r = run([exe, "--quick", "--hidden", "2,6,12", "--train-rows", "768", "--json", out],
-                env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=500)
+                env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=500 * T)
         check(r.returncode == 0, "sigeo-fig3 --quick: rc %d %s" % (r.returncode, r.stderr))
         err = r.stderr
         check("\r" not in err, "sigeo-fig3: carriage returns in a non-terminal log")
@@ -198,7 +203,7 @@ with tempfile.TemporaryDirectory(prefix="conventions-") as tmp:
             check(doc.get("completed") == {"networks": 3, "of_networks": 3, "seeds": 1}, "sigeo-fig3 completed")
             check(not [x for x in os.listdir(tmp) if x.startswith(".")], "sigeo-fig3 left temporaries %r"
                   % os.listdir(tmp))
-        q = run([exe, "--quick", "--hidden", "2,6", "--train-rows", "512", "--quiet"], timeout=500)
+        q = run([exe, "--quick", "--hidden", "2,6", "--train-rows", "512", "--quiet"], timeout=500 * T)
         check(q.returncode == 0 and q.stderr == "" and q.stdout == "", "sigeo-fig3 --quiet: rc %d, stderr %r"
               % (q.returncode, q.stderr))
     elif "sigeo-fig3" in progs:
@@ -214,7 +219,7 @@ if "sigeo-nas" in progs:
         out = os.path.join(tmp, "r.json")
         with open(out, "w") as f:
             f.write("{ old and long " * 10000)
-        r = run([exe] + tiny + ["--out", out], env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=500)
+        r = run([exe] + tiny + ["--out", out], env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=500 * T)
         check(r.returncode == 0, "sigeo-nas tiny: rc %d %s" % (r.returncode, r.stderr))
         err, lines = r.stderr, r.stderr.splitlines()
         check("\r" not in err, "sigeo-nas: carriage returns in a non-terminal log")
@@ -270,13 +275,13 @@ if "sigeo-nas" in progs:
         # k = 1 is what Fisher-Rao (and the one-batch baselines) accept: only ZiCo's std needs two
         q = run([exe] + tiny[:6] + ["--population", "4", "--sample", "2", "--cycles", "0", "--top-k", "1",
                                       "--batch", "64", "--threads", "1", "--k", "1", "--proxy", "fisher-rao",
-                                      "--quiet"], timeout=500)
+                                      "--quiet"], timeout=500 * T)
         check(q.returncode == 0 and q.stderr == "", "sigeo-nas --k 1 --proxy fisher-rao --quiet: rc %d, stderr %r"
               % (q.returncode, q.stderr))
         # an ensemble search from the command line
         q = run([exe] + tiny[:6] + ["--population", "4", "--sample", "2", "--cycles", "1", "--top-k", "1",
                                       "--batch", "64", "--threads", "1", "--k", "1", "--proxy",
-                                      "grad_norm+l2_norm+params", "--aggregate", "mean-rank", "--quiet"], timeout=500)
+                                      "grad_norm+l2_norm+params", "--aggregate", "mean-rank", "--quiet"], timeout=500 * T)
         check(q.returncode == 0 and q.stderr == "", "sigeo-nas --proxy grad_norm+l2_norm+params: rc %d, stderr %r"
               % (q.returncode, q.stderr))
 
@@ -296,13 +301,13 @@ if "sigeo-rank" in progs:
         for args, says in ((["--archs", bad], bad + " line 2"), (["--archs", archs, "--ground-truth", gt],
                                                                      "has no test_acc for arch")):
             t0 = time.time()
-            r = run([exe, "--data-dir", "/nonexistent-data", "--cache", os.path.join(tmp, "c")] + args, timeout=120,
+            r = run([exe, "--data-dir", "/nonexistent-data", "--cache", os.path.join(tmp, "c")] + args, timeout=120 * T,
                     cwd=tmp)
             check(r.returncode == 2 and says in r.stderr and "/nonexistent-data" not in r.stderr
                   and r.stderr.count("\n") == 1,
                   "sigeo-rank %s: want exit 2 and one line naming '%s' before the data, got rc %d %r"
                   % (args, says, r.returncode, r.stderr))
-            check(time.time() - t0 < 30, "sigeo-rank %s: %.0f s before the usage error" % (args, time.time() - t0))
+            check(time.time() - t0 < 30 * T, "sigeo-rank %s: %.0f s before the usage error" % (args, time.time() - t0))
             check(not os.path.exists(os.path.join(tmp, "c")), "sigeo-rank %s: the cache was created" % args)
 
 # --------- sigeo-rank: progress lines in a log, JSON keys, --json replaced, --quiet
@@ -316,7 +321,7 @@ if "sigeo-rank" in progs:
         with open(out, "w") as f:
             f.write("{ old and long " * 10000)
         r = run([exe] + tiny + ["--cache", os.path.join(tmp, "c"), "--json", out],
-                env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=300)
+                env={"SIGEO_PROGRESS_INTERVAL": "0"}, timeout=300 * T)
         check(r.returncode == 0, "sigeo-rank tiny: rc %d %s" % (r.returncode, r.stderr))
         lines = r.stderr.splitlines()
         check("\r" not in r.stderr and all(l.startswith("sigeo-rank: ") for l in lines),
@@ -333,7 +338,7 @@ if "sigeo-rank" in progs:
                   % [doc.get("seeds"), doc.get("threads")])
             check(doc.get("completed") == {"archs": 3, "of_archs": 3}, "sigeo-rank completed %r" % doc.get("completed"))
             check(sorted(os.listdir(tmp)) == ["c", "r.json"], "sigeo-rank left %r" % os.listdir(tmp))
-        q = run([exe] + tiny + ["--cache", os.path.join(tmp, "c"), "--quiet"], timeout=300)
+        q = run([exe] + tiny + ["--cache", os.path.join(tmp, "c"), "--quiet"], timeout=300 * T)
         check(q.returncode == 0 and q.stderr == "", "sigeo-rank --quiet: rc %d, stderr %r" % (q.returncode, q.stderr))
 
 for f in fails:

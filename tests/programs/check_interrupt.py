@@ -26,6 +26,10 @@ import time
 
 exe = sys.argv[1]
 fails = []
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
 if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DATA_DIR", ""),
                                                          "/usr/share/datasets/fashion-mnist"] if d
            for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
@@ -50,6 +54,7 @@ def wait_for(p, needle, timeout=300):
     """Reads stderr lines until one contains needle; returns (found, lines so far).
     A reader thread keeps collecting afterwards, so the pipe never fills."""
     lines, found = [], threading.Event()
+    timeout *= T
 
     def hit(line):  # needle: a string, or a compiled pattern
         return needle.search(line) is not None if hasattr(needle, "search") else needle in line
@@ -61,18 +66,23 @@ def wait_for(p, needle, timeout=300):
                 found.set()
         found.set()
 
-    threading.Thread(target=reader, daemon=True).start()
+    p.reader = threading.Thread(target=reader, daemon=True)
+    p.reader.start()
     found.wait(timeout)
     return any(hit(l) for l in lines), lines
 
 
 def finish(p, timeout=120):
+    """Waits for the exit, then for the reader thread to take the last lines
+    (it ends at end of file: no fixed sleep)."""
+    timeout *= T
     try:
         rc = p.wait(timeout)
     except subprocess.TimeoutExpired:
         p.kill()
         rc = p.wait()
         fails.append("did not stop within %d s of the signal" % timeout)
+    p.reader.join(timeout)
     return rc
 
 
@@ -89,7 +99,11 @@ with tempfile.TemporaryDirectory(prefix="interrupt-") as tmp:
             f.write("previous results\n")
         p = start(["--json", js, "--csv", cs, "--svg", sv])
         ok, lines = wait_for(p, re.compile(r"network ([2-9]|1[0-9]|2[0-4]) of"))
-        check(ok, "%s: progress never reached network 2: %r" % (name, "".join(lines)))
+        if not check(ok and p.poll() is None, "%s: progress never reached network 2 in a running process: %r"
+                     % (name, "".join(lines))):
+            p.kill()
+            finish(p)
+            continue
         p.send_signal(sig)
         rc = finish(p)
         err = "".join(lines)
@@ -134,11 +148,10 @@ with tempfile.TemporaryDirectory(prefix="interrupt-") as tmp:
         f.write(previous)
     p = start(["--json", js])
     ok, lines = wait_for(p, "training 1")
-    check(ok, "twice: progress never started: %r" % "".join(lines))
+    check(ok and p.poll() is None, "twice: progress never started: %r" % "".join(lines))
     p.send_signal(signal.SIGINT)
     p.send_signal(signal.SIGTERM)
     rc = finish(p)
-    time.sleep(0.2)  # let the reader thread take the last lines
     err = "".join(lines)
     check(rc == 130, "twice: exit status %d, want 130; stderr %r" % (rc, err[-2000:]))
     check("quitting without writing" in err, "twice: no notice of the immediate exit: %r" % err[-500:])

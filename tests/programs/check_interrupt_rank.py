@@ -34,6 +34,10 @@ import time
 
 exe = os.path.abspath(sys.argv[1])  # (the runs have their own working directory)
 fails = []
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
 if not any(os.path.exists(os.path.join(d, f)) for d in [os.environ.get("SIGEO_DATA_DIR", ""),
                                                          "/usr/share/datasets/fashion-mnist"] if d
            for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
@@ -61,6 +65,8 @@ def start(tmp, extra):
 
 
 def wait_for(p, pattern, timeout=300):
+    """Reads stderr until a line matches (or end of file); p.reader keeps
+    collecting afterwards and ends at end of file."""
     lines, found = [], threading.Event()
 
     def reader():
@@ -70,14 +76,26 @@ def wait_for(p, pattern, timeout=300):
                 found.set()
         found.set()
 
-    threading.Thread(target=reader, daemon=True).start()
-    found.wait(timeout)
+    p.reader = threading.Thread(target=reader, daemon=True)
+    p.reader.start()
+    found.wait(timeout * T)
     return lines
+
+
+def killpg(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:  # the whole group has ended already
+        pass
+
+
+def seen(lines, pattern):
+    return any(pattern.search(x) for x in list(lines))
 
 
 def group_gone(pgid, timeout=10):
     """No process of the run's group is left (the workers were reaped or died)."""
-    end = time.time() + timeout
+    end = time.time() + timeout * T
     while time.time() < end:
         try:
             os.killpg(pgid, 0)
@@ -96,6 +114,11 @@ for how in ("SIGINT to the group", "SIGTERM to the parent", "SIGTERM to the grou
         out, csv_out = os.path.join(tmp, "r.json"), os.path.join(tmp, "r.csv")
         p = start(tmp, ["--json", out, "--csv", csv_out])
         lines = wait_for(p, DONE)
+        if not check(seen(lines, DONE) and p.poll() is None, "%s: no arch done in a running study:\n%s"
+                     % (how, "".join(lines))):
+            killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            continue
         if how.startswith("SIGINT"):
             os.killpg(p.pid, signal.SIGINT)
         elif how.endswith("group"):
@@ -103,13 +126,13 @@ for how in ("SIGINT to the group", "SIGTERM to the parent", "SIGTERM to the grou
         else:
             p.send_signal(signal.SIGTERM)
         try:
-            p.wait(timeout=120)
+            p.wait(timeout=120 * T)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
-            check(False, "%s: no exit within 120 s" % how)
+            check(False, "%s: no exit within %d s" % (how, 120 * T))
             continue
+        p.reader.join(60 * T)  # its last lines (end of file once the workers are gone too)
         check(p.returncode == 130, "%s: rc %d, stderr %s" % (how, p.returncode, "".join(lines)))
-        time.sleep(0.2)  # the reader thread's last lines
         notices = [x for x in lines if "stopping at the next safe point" in x]
         check(len(notices) == 1, "%s: the interrupt notice printed %d times" % (how, len(notices)))
         check(any(STEP.search(x) for x in lines), "%s: no per-step progress line before the first arch was done:\n%s"
@@ -138,16 +161,17 @@ with tempfile.TemporaryDirectory(prefix="interrupt-rank-") as tmp:
     with open(out, "w") as f:
         f.write(old)
     p = start(tmp, ["--json", out])
-    wait_for(p, DONE)
-    os.killpg(p.pid, signal.SIGINT)
-    time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGTERM)
+    lines = wait_for(p, DONE)
+    check(seen(lines, DONE) and p.poll() is None, "second signal: no arch done in a running study")
+    killpg(p.pid, signal.SIGINT)
+    time.sleep(0.05)  # (only orders the two signals; any delay gives the same result)
+    killpg(p.pid, signal.SIGTERM)
     try:
-        p.wait(timeout=10)
+        p.wait(timeout=10 * T)
         check(p.returncode == 130, "second signal: rc %d" % p.returncode)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
-        check(False, "second signal: still running after 10 s")
+        check(False, "second signal: still running after %d s" % (10 * T))
     check(group_gone(p.pid), "second signal: worker processes left")
     check(open(out).read() == old, "second signal: the previous --json was touched")
 

@@ -31,6 +31,11 @@ import tempfile
 import zlib
 from html.parser import HTMLParser
 
+# Deadlines bound a broken run, never a wait (every wait ends on an event);
+# they scale like meson's --timeout-multiplier (tests/meson.build: tests/run.sh
+# exports SIGEO_TEST_TIME_SCALE per step).
+T = max(1.0, float(os.environ.get("SIGEO_TEST_TIME_SCALE") or 1))
+
 fig3, demo = sys.argv[1], sys.argv[2]
 extra, group = [], None
 for a in sys.argv[3:]:
@@ -52,7 +57,7 @@ def check(cond, what):
     return cond
 
 
-def chromium(args, tmp, timeout=180):
+def chromium(args, tmp, timeout=180 * T):
     # its own profile directory: nothing from (or for) a user's browser
     profile = tempfile.mkdtemp(dir=tmp, prefix="profile-")
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
@@ -230,13 +235,13 @@ with tempfile.TemporaryDirectory(prefix="svg-render-") as tmp:
     files = []
     if have_data:
         r = subprocess.run([fig3, "--quick", "--hidden", "2,6,12", "--train-rows", "768", "--quiet", "--svg", svgdir],
-                           capture_output=True, text=True, timeout=500)
+                           capture_output=True, text=True, timeout=500 * T)
         check(r.returncode == 0, "sigeo-fig3 --svg: rc %d %s" % (r.returncode, r.stderr))
         files += [os.path.join(svgdir, f) for f in sorted(os.listdir(svgdir))] if os.path.isdir(svgdir) else []
         check(len(files) == 6, "sigeo-fig3 wrote %d SVGs" % len(files))
     else:
         print("note: Fashion-MNIST absent: sigeo-fig3's plots are not rendered")
-    r = subprocess.run([demo, tmp], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([demo, tmp], capture_output=True, text=True, timeout=60 * T)
     check(r.returncode == 0, "programs_svg_demo: rc %d %s" % (r.returncode, r.stderr))
     files += [os.path.join(tmp, "lines.svg"), os.path.join(tmp, "grid.svg")]
     for i, cmd in enumerate(extra):
@@ -244,7 +249,7 @@ with tempfile.TemporaryDirectory(prefix="svg-render-") as tmp:
         want = [a[len("{expect:"):-1].split("=", 1) for a in cmd if a.startswith("{expect:") and a.endswith("}")]
         expects[svg] = [tuple(w) for w in want if len(w) == 2]
         cmd = [a for a in cmd if not (a.startswith("{expect:") and a.endswith("}"))]
-        r = subprocess.run([a.replace("{svg}", svg) for a in cmd], capture_output=True, text=True, timeout=900)
+        r = subprocess.run([a.replace("{svg}", svg) for a in cmd], capture_output=True, text=True, timeout=900 * T)
         check(r.returncode == 0, "%s: rc %d %s" % (" ".join(cmd), r.returncode, r.stderr[-1000:]))
         files.append(svg)
         # a program's sibling plots (sigeo-rank --plot F.svg also writes F-scatter.svg)

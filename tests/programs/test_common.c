@@ -389,12 +389,14 @@ START_TEST(a_signal_thread_takes_the_signals)
             _exit(10);
         interrupt_set_quiet(1);
         kill(getpid(), SIGUSR1); /* process-directed: the waiting thread takes it */
-        for (int i = 0; i < 200 && !interrupt_requested(); i++)
+        /* waits end at the event; 120 s only bounds a broken thread (2 s
+         * was too tight for a signal thread on a loaded machine) */
+        for (int i = 0; i < 12000 && !interrupt_requested(); i++)
             nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
         if (!interrupt_requested() || interrupt_signal() != SIGUSR1)
             _exit(11);
         kill(getpid(), SIGTERM); /* the second: _exit(130) from that thread */
-        for (int i = 0; i < 200; i++)
+        for (int i = 0; i < 12000; i++)
             nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
         _exit(12);
     }
