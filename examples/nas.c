@@ -22,6 +22,8 @@
  * and writes what is complete, marked "interrupted", exit 130; --out,
  * --plot and --save are written only at the end, atomically. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,7 +695,9 @@ static void on_record(const sigeo_evaluation_t *e, void *user)
         r->has_proxy = 1;
         r->proxy = *e->proxy;
     }
-    if (e->n_members > 0 && e->n_members <= SIGEO_SEARCH_ENSEMBLE_MAX && e->member_scores) {
+    /* the SIGEO_1.1 fields exist only when the record's struct_size covers them */
+    const bool has_members = e->struct_size >= offsetof(sigeo_evaluation_t, aggregate_over) + sizeof e->aggregate_over;
+    if (has_members && e->n_members > 0 && e->n_members <= SIGEO_SEARCH_ENSEMBLE_MAX && e->member_scores) {
         r->n_members = e->n_members;
         memcpy(r->members, e->member_scores, e->n_members * sizeof *r->members);
         r->aggregate_over = e->aggregate_over;

@@ -54,6 +54,7 @@ typedef struct run {
     double best_score;
     sigeo_status_t record_status; /* first failure to record an evaluation (or to checkpoint) */
     sigeo_search_t *search;   /* for the checkpoints of the cycle callback */
+    bool ensemble;            /* scores are aggregates: the best is read from the search, per cycle */
     bool resumed;             /* the search checkpoint was loaded: no warm-up */
     uint64_t rng;             /* the random scorer's stream */
 } run_t;
@@ -216,7 +217,10 @@ static void on_record(const sigeo_evaluation_t *e, void *user)
     run_t *u = user;
     if (u->record_status == SIGEO_OK)
         u->record_status = sigeo__nas_result_add_eval(u->r, e);
-    if (e->status == SIGEO_OK && e->score > u->best_score)
+    /* an ensemble record's score is provisional (its aggregate among the
+     * evaluations so far: each over another set), so their maximum is no
+     * best score; on_cycle reads the search's own instead */
+    if (!u->ensemble && e->status == SIGEO_OK && e->score > u->best_score)
         u->best_score = e->score;
     if (u->o.record)
         u->o.record(e, u->o.record_user);
@@ -243,6 +247,11 @@ static void on_cycle(const sigeo_cycle_report_t *c, void *user)
     if (u->o.checkpoint_dir && !u->o.checkpoint_no_write && u->o.checkpoint_every > 0 && c->cycle >= 0 &&
         (c->cycle + 1) % u->o.checkpoint_every == 0 && u->record_status == SIGEO_OK)
         u->record_status = checkpoint_search(u); /* a failure stops the search (on_cancel) */
+    if (u->ensemble) {
+        sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+        if (sigeo_search_get_info(&info, u->search) == SIGEO_OK && info.evaluations > info.failed)
+            u->best_score = info.best_score;
+    }
     if (u->o.cycle)
         u->o.cycle(c, u->o.cycle_user);
 }
@@ -297,6 +306,7 @@ static sigeo_status_t prepare_search(run_t *u, sigeo_search_t **s_out, sigeo_one
         return st;
     sigeo_search_t *s = *s_out;
     u->search = s;
+    u->ensemble = so.n_ensemble > 0;
     sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
     sigeo_nas_summary_t *sum = &u->r->summary;
     sum->search_kind = so.kind;
@@ -360,7 +370,7 @@ static sigeo_status_t search(run_t *u, sigeo_search_t *s)
     u->phase = SIGEO_NAS_PHASE_SEARCH;
     u->total = (int64_t)u->search_total;
     u->best_score = -INFINITY;
-    for (uint64_t i = 0; i < u->r->n_evals; i++) /* resumed: the records so far */
+    for (uint64_t i = 0; i < u->r->n_evals && !u->ensemble; i++) /* resumed: the records so far */
         if (u->r->evals[i].status == SIGEO_OK && u->r->evals[i].score > u->best_score)
             u->best_score = u->r->evals[i].score;
     sigeo_status_t st = sigeo_search_run(s);

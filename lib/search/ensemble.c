@@ -49,6 +49,10 @@ sigeo_status_t sigeo__search_ensemble_check(const sigeo_search_options_t *o)
 
 sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch)
 {
+    /* a member not reached (an earlier one failed) reads NaN in the record,
+     * as search.h promises, not the 0 of the zeroed result */
+    for (uint32_t k = 0; k < s->o.n_ensemble; k++)
+        r->ens[k] = NAN;
     for (uint32_t k = 0; k < s->o.n_ensemble; k++) {
         sigeo_proxy_options_t o = s->proxy;
         o.kind = (sigeo_proxy_kind_t)s->o.ensemble_kinds[k];
@@ -180,11 +184,8 @@ static double aggregate_one(const sigeo_search_t *s, uint64_t order, uint64_t *c
     return out;
 }
 
-sigeo_status_t sigeo__search_ensemble_apply(double *aggregate_out, uint64_t *count_out, sigeo_search_t *s,
-                                            uint64_t order, const sigeo__scored_t *r)
+sigeo_status_t sigeo__search_ensemble_reserve(sigeo_search_t *s, uint64_t order, uint64_t n_memo)
 {
-    *aggregate_out = NAN;
-    *count_out = 0;
     if (s->o.n_ensemble == 0)
         return SIGEO_OK;
     const uint32_t P = s->o.n_ensemble;
@@ -203,7 +204,19 @@ sigeo_status_t sigeo__search_ensemble_apply(double *aggregate_out, uint64_t *cou
         s->ens_log_cap = cap;
     }
     /* the work space grows here, so a later refresh never allocates */
-    sigeo_status_t st = work_for(s, (uint64_t)s->memo.count);
+    return work_for(s, n_memo);
+}
+
+sigeo_status_t sigeo__search_ensemble_apply(double *aggregate_out, uint64_t *count_out, sigeo_search_t *s,
+                                            uint64_t order, const sigeo__scored_t *r)
+{
+    *aggregate_out = NAN;
+    *count_out = 0;
+    if (s->o.n_ensemble == 0)
+        return SIGEO_OK;
+    const uint32_t P = s->o.n_ensemble;
+    /* normally a no-op: sigeo__search_apply reserved before the memo insert */
+    sigeo_status_t st = sigeo__search_ensemble_reserve(s, order, (uint64_t)s->memo.count);
     if (st != SIGEO_OK)
         return st;
     for (uint32_t k = 0; k < P; k++)

@@ -113,7 +113,10 @@ sigeo_status_t sigeo__search_apply(bool *ok, double *score_out, sigeo_search_t *
     const uint64_t hash = sigeo_arch_hash(arch, s->n);
     const sigeo_status_t st = r->status;
     int64_t idx;
-    sigeo_status_t mst = sigeo__memo_insert(&idx, &s->memo, arch, hash);
+    sigeo_status_t mst = sigeo__search_ensemble_reserve(s, s->evaluations, (uint64_t)s->memo.count + 1);
+    if (mst != SIGEO_OK)
+        return mst;
+    mst = sigeo__memo_insert(&idx, &s->memo, arch, hash);
     if (mst != SIGEO_OK)
         return sigeo__propagate(&s->err, mst);
     s->memo.entries[idx].status = st;

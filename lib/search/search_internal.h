@@ -84,6 +84,11 @@ sigeo_status_t sigeo__search_ensemble_check(const sigeo_search_options_t *o);
 /* The members' scores of `arch` into r->ens (r->proxy: the first member's
  * result); the status of the first failure, with its message. */
 sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *s, const int32_t *arch);
+/* Grows the ensemble log to hold evaluation `order` and the work space to
+ * `n_memo` candidates, before an evaluation enters the memo: an allocation
+ * failure then leaves the search as it was (no memo entry without its log
+ * row, which every later refresh would refuse). */
+sigeo_status_t sigeo__search_ensemble_reserve(sigeo_search_t *s, uint64_t order, uint64_t n_memo);
 /* Logs evaluation `order`'s member scores and marks the memo's aggregates
  * stale; *aggregate_out = its aggregate among the successful evaluations
  * 0..order (*count_out of them; NaN and 0 for a failure or no ensemble). */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "build.h"
+#include "guard_alloc.h"
 #include "tmpdir.h"
 #include "sigeo/model.h"
 #include "sigeo/search.h"
@@ -47,13 +48,13 @@ static void teardown(void)
     sigeo_context_destroy(ctx);
 }
 
-/* x -> 3 elastic linear layers (widths 1..4) -> relu between -> linear 2 -> CE. */
-static sigeo_model_t *toy(void)
+/* x -> `points` elastic linear layers (widths 1..4) -> relu between -> linear 2 -> CE. */
+static sigeo_model_t *toy_points(int points)
 {
     sigeo_model_t *m;
     OK(sigeo_model_create(&m, ctx, "toy"));
     int32_t h = flat_input(m, "x", FEAT);
-    for (int i = 0; i < POINTS; i++) {
+    for (int i = 0; i < points; i++) {
         char name[16];
         snprintf(name, sizeof name, "w%d", i);
         int32_t c;
@@ -67,6 +68,11 @@ static sigeo_model_t *toy(void)
     OK(sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE));
     OK(sigeo_model_finalize(m));
     return m;
+}
+
+static sigeo_model_t *toy(void)
+{
+    return toy_points(POINTS);
 }
 
 static sigeo_batch_t batch(void)
@@ -296,6 +302,117 @@ static void check_search(sigeo_rank_aggregation_t method, const double *weights,
     sigeo_model_destroy(m);
 }
 
+/* A candidate whose scoring fails records NaN for every member not scored
+ * (search.h), not the 0 of a zeroed result: ZiCo needs two batches and gets
+ * one, so it fails first and l2_norm is never reached. */
+static void record_failed(const sigeo_evaluation_t *e, void *user)
+{
+    int *n = user;
+    ck_assert_int_ne(e->status, SIGEO_OK);
+    ck_assert_uint_eq(e->n_members, 2);
+    ck_assert_ptr_nonnull(e->member_scores);
+    ck_assert_msg(isnan(e->member_scores[0]) && isnan(e->member_scores[1]), "members %g %g", e->member_scores[0],
+                  e->member_scores[1]);
+    ck_assert(isnan(e->aggregate));
+    (*n)++;
+}
+
+START_TEST(a_failed_candidate_records_nan_members)
+{
+    sigeo_model_t *m = toy();
+    sigeo_search_options_t so = SIGEO_SEARCH_OPTIONS_INIT;
+    so.population = 3;
+    so.sample_size = 2;
+    so.children = 1;
+    so.cycles = 1;
+    so.seed = 5;
+    so.n_ensemble = 2;
+    so.ensemble_kinds[0] = SIGEO_PROXY_ZICO;
+    so.ensemble_kinds[1] = SIGEO_PROXY_L2_NORM;
+    sigeo_search_t *s;
+    OK(sigeo_search_create(&s, m, &so));
+    sigeo_batch_t b = batch();
+    OK(sigeo_search_set_batches(s, &b, 1));
+    int n = 0;
+    sigeo_search_callbacks_t cb = SIGEO_SEARCH_CALLBACKS_INIT;
+    cb.record = record_failed;
+    cb.record_user = &n;
+    OK(sigeo_search_set_callbacks(s, &cb));
+    (void)sigeo_search_run(s); /* every candidate fails: the run's status is not what is checked */
+    ck_assert_int_gt(n, 0);
+    sigeo_search_destroy(s);
+    sigeo_model_destroy(m);
+}
+END_TEST
+
+/* An allocation that fails anywhere in an ensemble search's run leaves the
+ * handle usable: the run reports out of memory, and sigeo_search_top /
+ * sigeo_search_get_info still answer for what was recorded (before, a
+ * failure to grow the ensemble log after the memo insert left an entry
+ * without its log row, and every later read failed with "missing from the
+ * ensemble log"). Every allocation of the run is failed once, in turn. */
+START_TEST(an_allocation_failure_leaves_the_ensemble_search_usable)
+{
+    /* the allocator may change only while the library holds nothing */
+    sigeo_context_destroy(ctx);
+    sigeo_allocator_t a = guard_allocator();
+    ck_assert_int_eq(sigeo_set_allocator(&a), SIGEO_OK);
+    setup();
+    /* 4^5 archs and 40 cycles: more than the 64 evaluations the ensemble
+     * log and work space first hold, so they grow mid-run */
+    sigeo_model_t *m = toy_points(5);
+    sigeo_search_options_t so = SIGEO_SEARCH_OPTIONS_INIT;
+    so.population = POP;
+    so.sample_size = 3;
+    so.children = 2;
+    so.cycles = 40;
+    so.seed = 5;
+    so.n_ensemble = 2;
+    so.ensemble_aggregate = SIGEO_AGG_LOG_RANK;
+    so.ensemble_kinds[0] = SIGEO_PROXY_L2_NORM;
+    so.ensemble_kinds[1] = SIGEO_PROXY_PARAMS;
+    sigeo_batch_t b = batch();
+    uint64_t total = 0, failed_runs = 0;
+    for (uint64_t n = 0; n == 0 || n <= total; n++) {
+        sigeo_search_t *s;
+        guard_fail_at(0, false);
+        OK(sigeo_search_create(&s, m, &so));
+        OK(sigeo_search_set_batches(s, &b, 1));
+        guard_reset();
+        guard_fail_at(n, false);
+        const sigeo_status_t st = sigeo_search_run(s);
+        guard_fail_at(0, false);
+        if (n == 0) {
+            ck_assert_int_eq(st, SIGEO_OK);
+            total = guard_stats().alloc_calls;
+            ck_assert_uint_gt(total, 0);
+            sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+            OK(sigeo_search_get_info(&info, s));
+            ck_assert_uint_gt(info.evaluations, 64);
+        } else if (st != SIGEO_OK) {
+            failed_runs++;
+            ck_assert_msg(st == SIGEO_ERR_NO_MEMORY, "allocation %llu: status %d (%s)", (unsigned long long)n, (int)st,
+                          sigeo_search_last_error(s));
+        }
+        int32_t top[8];
+        double best;
+        int32_t n_top = 0;
+        ck_assert_msg(sigeo_search_top(top, &best, 1, &n_top, s) == SIGEO_OK, "allocation %llu: top: %s",
+                      (unsigned long long)n, sigeo_search_last_error(s));
+        sigeo_search_info_t info = SIGEO_SEARCH_INFO_INIT;
+        ck_assert_msg(sigeo_search_get_info(&info, s) == SIGEO_OK, "allocation %llu: info: %s",
+                      (unsigned long long)n, sigeo_search_last_error(s));
+        sigeo_search_destroy(s);
+    }
+    ck_assert_uint_gt(failed_runs, 0); /* the sweep reached the run's allocations */
+    sigeo_model_destroy(m);
+    teardown();
+    ck_assert_int_eq(sigeo_set_allocator(NULL), SIGEO_OK);
+    ck_assert_uint_eq(guard_stats().corruptions, 0);
+    setup(); /* for the fixture's teardown */
+}
+END_TEST
+
 START_TEST(log_rank_ensemble_search_follows_the_aggregate)
 {
     check_search(SIGEO_AGG_LOG_RANK, NULL, SIGEO_SEARCH_EVOLUTION);
@@ -513,6 +630,8 @@ int main(void)
     tcase_add_test(tc, mean_rank_and_weighted_z_score_ensembles);
     tcase_add_test(tc, bad_ensembles_are_refused);
     tcase_add_test(tc, a_resumed_ensemble_search_equals_an_uninterrupted_one);
+    tcase_add_test(tc, an_allocation_failure_leaves_the_ensemble_search_usable);
+    tcase_add_test(tc, a_failed_candidate_records_nan_members);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
