@@ -19,7 +19,13 @@ shift
 command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-args=(--rows 6000 --preset tiny --population 8 --sample 4 --children 3 --cycles 60 --top-k 3 --batch 64
+# enough search after the first checkpoint for the kill below to land in
+# it (~3 s for mpirun's SIGTERM): 60 cycles plain (~5 s of search here);
+# under valgrind or ASan (scale > 2) every cycle is 5-10x slower and 20 do
+# (60 cost 309 s under ASan on a loaded machine)
+cycles=60
+[ "$scale" -gt 2 ] && cycles=20
+args=(--rows 6000 --preset tiny --population 8 --sample 4 --children 3 --cycles "$cycles" --top-k 3 --batch 64
       --warmup 0.1 --retrain-epochs 0.2 --threads 1 --quiet)
 for np in "$@"; do
     "$here/mpirun.sh" "$np" 240 "$nas" "${args[@]}" --out "$tmp/np$np.json" >"$tmp/np$np.txt" 2>&1 ||
