@@ -28,6 +28,10 @@ typedef struct module {
     uint32_t *seen;
     uint64_t *touched; /* one bit per row: seen[r] != 0 (compute and reset walk these, not every row) */
     uint64_t fed;      /* fused batches: the batch number this module was last folded into */
+    /* The declared last fused batch went straight into ZiCo's reduction
+     * (sigeo__zico_fold_last): its result, compute takes it as it is. */
+    bool zico_folded;
+    sigeo__zico_block_t folded;
 } module_t;
 
 struct sigeo_stats {
@@ -54,6 +58,11 @@ struct sigeo_stats {
     /* A fused batch (sigeo__stats_fuse_*) is open, or one failed half-way:
      * the accumulators then hold part of a batch and only a reset clears it. */
     bool fusing, broken;
+    /* sigeo__stats_fuse_is_last: the open fused batch is the last before
+     * compute (fuse_last); after it closed, plain modules may hold stale
+     * mean |g| and root M2 (their ZiCo already reduced), so no batch may
+     * follow until a reset (sealed). */
+    bool fuse_last, sealed;
     sigeo__errbuf_t err;
 };
 
@@ -391,6 +400,11 @@ static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
                     "sigeo_stats_add_batch: a fused batch %s; sigeo_stats_reset first",
                     s->broken ? "failed half-way" : "is still open");
+    if (s->sealed)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_add_batch: batch %llu was declared the last (its ZiCo already reduced); "
+                    "sigeo_stats_reset first",
+                    (unsigned long long)s->n_batches - 1);
     if (s->n_batches >= UINT32_MAX)
         return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
     if (!sigeo__add_u64(samples, s->n_samples, (uint64_t)(batch_size > 0 ? batch_size : 0)))
@@ -497,9 +511,25 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
         s->broken = true;
         return st;
     }
-    update_module(s, module, grad, rows, n_rows, s->n_batches + 1);
-    mod->fed = s->n_batches + 1;
+    const uint64_t n = s->n_batches + 1;
+    /* The declared last batch of a plain block on one thread: update and
+     * ZiCo's reduction in one pass (a team would change the reduction's
+     * order, so it keeps the two passes). */
+    if (s->fuse_last && keeps_gradients(s) && !mod->rows && n >= 2 && n > s->options.std_ddof &&
+        sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)) <= 1) {
+        sigeo__zico_fold_last(&mod->folded, &s->acc, mod->offset, grad, mod->count, n, s->options.std_ddof);
+        mod->zico_folded = true;
+    } else {
+        update_module(s, module, grad, rows, n_rows, n);
+    }
+    mod->fed = n;
     return SIGEO_OK;
+}
+
+void sigeo__stats_fuse_is_last(sigeo_stats_t *s)
+{
+    if (s->fusing)
+        s->fuse_last = true;
 }
 
 sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
@@ -507,6 +537,8 @@ sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *s, const sigeo_stats_batch_t
     if (!s->fusing)
         return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: no fused batch open");
     s->fusing = false;
+    s->sealed = s->fuse_last;
+    s->fuse_last = false;
     for (int32_t m = 0; m < s->n_modules; m++)
         if (s->modules[m].fed != s->n_batches + 1) {
             s->broken = true;
@@ -655,6 +687,8 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
             sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, mod->touched,
                               s->n_batches,
                               o->std_ddof);
+        else if (mod->zico_folded)
+            mod->zico = mod->folded;
         else
             sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
         mod->computed = true;
@@ -793,6 +827,7 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
         s->modules[m].computed = false;
         s->modules[m].theta_dot_grad_sum = 0.0;
         s->modules[m].fed = 0;
+        s->modules[m].zico_folded = false;
         module_t *mod = &s->modules[m];
         if (!mod->seen)
             continue;
@@ -805,6 +840,8 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
     }
     s->fusing = false;
     s->broken = false;
+    s->fuse_last = false;
+    s->sealed = false;
     return SIGEO_OK;
 }
 

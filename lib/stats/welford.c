@@ -7,6 +7,7 @@
 #define WELFORD_KERNEL sigeo__welford_kernel_base
 #define WELFORD_ZICO sigeo__welford_zico_base
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
+#define WELFORD_LAST sigeo__welford_last_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -24,6 +25,12 @@ void sigeo__welford_zico_row_avx2(double *sum_out, int64_t *nonzero_out, const f
 void sigeo__welford_zico_row_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                                     const float *restrict mean, const float *restrict root_m2, int64_t count,
                                     double keep, double cross, double inv_dof);
+void sigeo__welford_last_avx2(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
+                              float *restrict mean, const float *restrict root_m2, const float *restrict g,
+                              int64_t count, float inv_n, double inv_sqrt_dof);
+void sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
+                                const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -151,6 +158,40 @@ static void update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset,
         return;
     }
     kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
+}
+
+welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_last_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_last_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_last_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+void sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof)
+{
+    static _Atomic(welford_last_kernel_t) chosen;
+    welford_last_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_last_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
+      inverse(n), inv_sqrt_dof);
 }
 
 void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)

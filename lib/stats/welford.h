@@ -48,6 +48,20 @@ typedef void (*zico_row_kernel_t)(double *sum_out, int64_t *nonzero_out, const f
 zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa);
 zico_row_kernel_t sigeo__zico_row_pick(void);
 
+/* The last batch n (n >= 2) of a plain block folded into ZiCo's block
+ * reduction without storing mean |g| and root M2 (welford_kernel.h,
+ * WELFORD_LAST; only the mean is updated): the sum and count of
+ * sigeo__zico_reduce over the state the update would have left, bit for bit,
+ * and the first ratio. Afterwards the block's mean |g| and root M2 are stale
+ * (stats.c seals the handle). One thread; _kernel per ISA as the others. */
+typedef void (*welford_last_kernel_t)(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                      const float *restrict mean_abs, float *restrict mean,
+                                      const float *restrict root_m2, const float *restrict g, int64_t count,
+                                      float inv_n, double inv_sqrt_dof);
+welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa);
+void sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof);
+
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */
 static inline double sigeo__welford_work(int64_t count)

@@ -17,6 +17,14 @@ typedef struct sigeo__zico_block {
 void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t count,
                        uint64_t k, uint32_t ddof);
 
+/* The same block's last observation n = k folded in and reduced in one
+ * pass (sigeo__welford_update_last): *out is what sigeo__welford_update
+ * followed by sigeo__zico_block would give, bit for bit, but the block's
+ * mean |g| and root M2 are left stale (its mean is updated). k > ddof,
+ * k >= 2. */
+void sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                           int64_t count, uint64_t k, uint32_t ddof);
+
 /* The same for a table module: rows x row_size, row r holding seen[r]
  * observations, extended with zeros to k (rows never seen are all zero and
  * contribute nothing: only the rows whose bit is set in `touched`, the rows
