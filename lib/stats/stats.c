@@ -16,8 +16,17 @@
 
 typedef struct module {
     char *name;
-    int64_t offset; /* into the flat accumulators */
+    int64_t offset; /* into theta (every module's parameters, back to back) */
     int64_t count;
+    /* A plain module's statistics: acc_offset into the handle's three dense
+     * arrays. A table module's: its own buffer, row r's mean |g|, mean and
+     * root M2 rows next to each other (tab.mean_abs + 3 r row_size, tab.mean
+     * = tab.mean_abs + row_size, ...): a touched row is one run of adjacent
+     * lines (192 bytes for 16 floats) instead of a line in each of three
+     * arrays of hundreds of MB; not zeroed (a row is reset at its first
+     * touch), so only touched pages are ever faulted in. */
+    int64_t acc_offset;
+    sigeo__welford_t tab;
     bool theta_set;
     double theta_dot_grad_sum; /* theta_m . sum_i g_i,m, filled by compute */
     sigeo__zico_block_t zico;  /* filled by compute */
@@ -164,6 +173,7 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
         sigeo__free(s->modules[m].name);
         sigeo__free(s->modules[m].seen);
         sigeo__free(s->modules[m].touched);
+        sigeo__free(s->modules[m].tab.mean_abs);
     }
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
@@ -256,16 +266,41 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
 
 static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
 {
-    size_t n = (size_t)s->n_params;
+    int64_t dense = 0;
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        module_t *mod = &s->modules[m];
+        if (mod->rows) {
+            size_t n3;
+            float *t = sigeo__mul_size(&n3, (size_t)mod->count, 3) ? sigeo__alloc_scattered(n3, sizeof(float)) : NULL;
+            if (!t) {
+                for (int32_t i = 0; i < m; i++) {
+                    sigeo__free(s->modules[i].tab.mean_abs);
+                    s->modules[i].tab = (sigeo__welford_t){ NULL, NULL, NULL };
+                }
+                return FAIL(s, SIGEO_ERR_NO_MEMORY,
+                            "sigeo_stats_add_batch: out of memory for the statistics of table module '%s' "
+                            "(3 x %lld floats)",
+                            mod->name, (long long)mod->count);
+            }
+            mod->tab = (sigeo__welford_t){ t, t + mod->row_size, t + 2 * mod->row_size };
+        } else {
+            mod->acc_offset = dense;
+            dense += mod->count;
+        }
+    }
+    size_t n = dense > 0 ? (size_t)dense : 1; /* acc.mean also says "allocated" */
     float *a = sigeo__calloc_scattered(n, sizeof(float));
     float *b = a ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
     float *c = b ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
     if (!c) {
         sigeo__free(a);
         sigeo__free(b);
+        for (int32_t m = 0; m < s->n_modules; m++) {
+            sigeo__free(s->modules[m].tab.mean_abs);
+            s->modules[m].tab = (sigeo__welford_t){ NULL, NULL, NULL };
+        }
         return FAIL(s, SIGEO_ERR_NO_MEMORY,
-                    "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)",
-                    (long long)s->n_params);
+                    "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)", (long long)dense);
     }
     s->acc.mean_abs = a;
     s->acc.mean = b;
@@ -423,11 +458,11 @@ static void update_module(sigeo_stats_t *s, int32_t m, const float *grad, const 
     if (!keeps_gradients(s))
         return;
     if (!mod->rows) {
-        sigeo__welford_update(&s->acc, mod->offset, grad, mod->count, n,
+        sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
                               sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
         return;
     }
-    sigeo__welford_rows(&s->acc, mod->offset, mod->row_size, grad, rows, rows ? n_rows : mod->rows, mod->seen,
+    sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows, rows ? n_rows : mod->rows, mod->seen,
                         mod->touched, n);
 }
 
@@ -517,7 +552,7 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
      * order, so it keeps the two passes). */
     if (s->fuse_last && keeps_gradients(s) && !mod->rows && n >= 2 && n > s->options.std_ddof &&
         sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)) <= 1) {
-        sigeo__zico_fold_last(&mod->folded, &s->acc, mod->offset, grad, mod->count, n, s->options.std_ddof);
+        sigeo__zico_fold_last(&mod->folded, &s->acc, mod->acc_offset, grad, mod->count, n, s->options.std_ddof);
         mod->zico_folded = true;
     } else {
         update_module(s, module, grad, rows, n_rows, n);
@@ -611,7 +646,7 @@ static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
         for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
              r = sigeo__next_row(mod->touched, mod->rows, r + 1)) {
             const float *t = s->theta + mod->offset + r * mod->row_size;
-            const float *mean = s->acc.mean + mod->offset + r * mod->row_size;
+            const float *mean = mod->tab.mean + 3 * r * mod->row_size;
             double row = 0.0;
             for (int64_t e = 0; e < mod->row_size; e++)
                 row += (double)t[e] * (double)mean[e];
@@ -620,7 +655,7 @@ static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
         return dot;
     }
     const float *t = s->theta + mod->offset;
-    const float *mean = s->acc.mean + mod->offset;
+    const float *mean = s->acc.mean + mod->acc_offset;
     double dot = 0.0;
     for (int64_t j = 0; j < mod->count; j++)
         dot += (double)t[j] * (double)mean[j];
@@ -684,13 +719,12 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         if (no_zico)
             mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
         else if (mod->rows)
-            sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, mod->touched,
-                              s->n_batches,
-                              o->std_ddof);
+            sigeo__zico_table(&mod->zico, &mod->tab, 0, mod->rows, mod->row_size, 3 * mod->row_size, mod->seen,
+                              mod->touched, s->n_batches, o->std_ddof);
         else if (mod->zico_folded)
             mod->zico = mod->folded;
         else
-            sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
+            sigeo__zico_block(&mod->zico, &s->acc, mod->acc_offset, mod->count, s->n_batches, o->std_ddof);
         mod->computed = true;
         mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
         if (mod->zico.n_nonzero_sigma == 0) {

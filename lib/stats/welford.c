@@ -199,8 +199,8 @@ void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, 
     update(pick_kernel(), w, offset, g, count, n, team);
 }
 
-void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
-                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
+void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride, const float *grad,
+                         const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
 {
     const welford_kernel_t kernel = pick_kernel();
     /* The rows are scattered over a state far beyond the caches: the lines
@@ -210,7 +210,7 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
     for (int64_t i = 0; i < n_rows; i++) {
         if (i + AHEAD < n_rows) {
             const int64_t ahead_row = rows ? rows[i + AHEAD] : i + AHEAD;
-            const int64_t ahead = offset + ahead_row * row_size;
+            const int64_t ahead = offset + ahead_row * row_stride;
             __builtin_prefetch(seen + ahead_row, 1);
             for (int64_t e = 0; e < row_size; e += 16) {
                 __builtin_prefetch(w->mean_abs + ahead + e, 1);
@@ -221,7 +221,7 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
         const int64_t r = rows ? rows[i] : i;
         if (seen[r] == n)
             continue; /* listed twice */
-        const int64_t at = offset + r * row_size;
+        const int64_t at = offset + r * row_stride;
         sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
         update(kernel, w, at, grad + r * row_size, row_size, n, 1);
         seen[r] = (uint32_t)n;

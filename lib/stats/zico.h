@@ -25,11 +25,13 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
 void sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
                            int64_t count, uint64_t k, uint32_t ddof);
 
-/* The same for a table module: rows x row_size, row r holding seen[r]
+/* The same for a table module: rows x row_size (row r's statistics at
+ * offset + r * row_stride, as sigeo__welford_rows), row r holding seen[r]
  * observations, extended with zeros to k (rows never seen are all zero and
  * contribute nothing: only the rows whose bit is set in `touched`, the rows
  * with seen[r] != 0, are visited, in ascending order as a dense walk would). */
 void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, const uint32_t *seen, const uint64_t *touched, uint64_t k, uint32_t ddof);
+                       int64_t row_size, int64_t row_stride, const uint32_t *seen, const uint64_t *touched, uint64_t k,
+                       uint32_t ddof);
 
 #endif
