@@ -338,8 +338,21 @@ static bool keeps_gradients(const sigeo_stats_t *s)
 
 /* One module's gradient of batch `bi`: its length, and every value (every
  * listed row's, for a table module) finite. */
+/* The error for a plain module's gradient with a non-finite element. */
+static sigeo_status_t nonfinite_error(sigeo_stats_t *s, int32_t m, const float *grad, unsigned long long bi)
+{
+    const module_t *mod = &s->modules[m];
+    const int64_t bad = find_nonfinite(grad, mod->count);
+    return FAIL(s, SIGEO_ERR_NONFINITE,
+                "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi, mod->name,
+                (int)m, (long long)bad, bad >= 0 ? (double)grad[bad] : 0.0);
+}
+
+/* scan: look for non-finite elements of a plain module's gradient here (the
+ * fused path leaves that to the update, which reports them in the same
+ * pass: sigeo__welford_update's return value). */
 static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *grad, int64_t count,
-                                      const int64_t *rows, int64_t n_rows, unsigned long long bi)
+                                      const int64_t *rows, int64_t n_rows, unsigned long long bi, bool scan)
 {
     const module_t *mod = &s->modules[m];
     if (count != mod->count)
@@ -369,11 +382,8 @@ static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *
         }
         return SIGEO_OK;
     }
-    int64_t bad = find_nonfinite(grad, mod->count);
-    if (bad >= 0)
-        return FAIL(s, SIGEO_ERR_NONFINITE,
-                    "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi,
-                    mod->name, (int)m, (long long)bad, (double)grad[bad]);
+    if (scan && find_nonfinite(grad, mod->count) >= 0)
+        return nonfinite_error(s, m, grad, bi);
     return SIGEO_OK;
 }
 
@@ -420,9 +430,9 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
         const int64_t *rows = mod->rows && b->touched_rows ? b->touched_rows[m] : NULL;
         const int64_t n_rows = rows ? (b->touched_counts ? b->touched_counts[m] : -1) : 0;
         if (values)
-            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], rows, n_rows, bi);
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], rows, n_rows, bi, true);
         else if (b->gradient_counts[m] != mod->count || !b->gradients[m])
-            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi);
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi, true);
     }
     return st;
 }
@@ -450,20 +460,21 @@ static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t
     return SIGEO_OK;
 }
 
-/* Folds module m's gradient in as observation n (validated). */
-static void update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
-                          uint64_t n)
+/* Folds module m's gradient in as observation n (validated, but for the
+ * non-finite scan of a plain module on the fused path). Returns 1 if a plain
+ * module's gradient held a non-finite element (its state is then garbage). */
+static uint32_t update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
+                              uint64_t n)
 {
     module_t *mod = &s->modules[m];
     if (!keeps_gradients(s))
-        return;
-    if (!mod->rows) {
-        sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
-                              sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
-        return;
-    }
-    sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows, rows ? n_rows : mod->rows, mod->seen,
-                        mod->touched, n);
+        return 0;
+    if (!mod->rows)
+        return sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
+                                     sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
+    sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows, rows ? n_rows : mod->rows,
+                        mod->seen, mod->touched, n);
+    return 0;
 }
 
 static void end_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b, uint64_t samples)
@@ -499,7 +510,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
     const uint64_t n = s->n_batches + 1;
     for (int32_t m = 0; m < s->n_modules; m++) {
         const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
-        update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n);
+        (void)update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n); /* scanned before */
     }
     end_batch(s, &b, samples);
     return SIGEO_OK;
@@ -540,7 +551,8 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
         rows = NULL;
     sigeo_status_t st = SIGEO_OK;
     if (keeps_gradients(s))
-        st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches);
+        st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches,
+                             false);
     if (st != SIGEO_OK) {
         s->fusing = false;
         s->broken = true;
@@ -550,12 +562,20 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
     /* The declared last batch of a plain block on one thread: update and
      * ZiCo's reduction in one pass (a team would change the reduction's
      * order, so it keeps the two passes). */
+    uint32_t bad;
     if (s->fuse_last && keeps_gradients(s) && !mod->rows && n >= 2 && n > s->options.std_ddof &&
         sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)) <= 1) {
-        sigeo__zico_fold_last(&mod->folded, &s->acc, mod->acc_offset, grad, mod->count, n, s->options.std_ddof);
+        bad = sigeo__zico_fold_last(&mod->folded, &s->acc, mod->acc_offset, grad, mod->count, n, s->options.std_ddof);
         mod->zico_folded = true;
     } else {
-        update_module(s, module, grad, rows, n_rows, n);
+        bad = update_module(s, module, grad, rows, n_rows, n);
+    }
+    if (bad) {
+        /* found by the update's own pass: the block is garbage now, and the
+         * batch broken as for any fused failure */
+        s->fusing = false;
+        s->broken = true;
+        return nonfinite_error(s, module, grad, (unsigned long long)s->n_batches);
     }
     mod->fed = n;
     return SIGEO_OK;

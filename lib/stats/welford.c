@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "stats/welford.h"
 
@@ -11,10 +12,10 @@
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                const float *restrict g, int64_t count, float inv_n, int team);
-void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                  const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                    const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                      const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
 void sigeo__welford_zico_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
@@ -25,12 +26,12 @@ void sigeo__welford_zico_row_avx2(double *sum_out, int64_t *nonzero_out, const f
 void sigeo__welford_zico_row_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                                     const float *restrict mean, const float *restrict root_m2, int64_t count,
                                     double keep, double cross, double inv_dof);
-void sigeo__welford_last_avx2(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
-                              float *restrict mean, const float *restrict root_m2, const float *restrict g,
-                              int64_t count, float inv_n, double inv_sqrt_dof);
-void sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, double *first_out,
-                                const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
-                                const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
+uint32_t sigeo__welford_last_avx2(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                  const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
+                                  const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
+uint32_t sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                    const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
+                                    const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -140,24 +141,28 @@ static float inverse(uint64_t n)
     return (float)(1.0 / (double)n);
 }
 
-static void update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
-                   uint64_t n, int team)
+static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
+                       uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
     if (n == 1) {
         /* First observation: the means are the value, M2 is zero. */
-#pragma omp simd
+        uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
         for (int64_t j = 0; j < count; j++) {
             float x = g[j];
+            uint32_t bits;
+            memcpy(&bits, &x, sizeof bits);
+            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
             mean_abs[j] = fabsf(x);
             mean[j] = x;
             root_m2[j] = 0.0f;
         }
-        return;
+        return bad;
     }
-    kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
+    return kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
 }
 
 welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
@@ -177,8 +182,8 @@ welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
     return NULL;
 }
 
-void sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
-                                int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof)
+uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                    int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof)
 {
     static _Atomic(welford_last_kernel_t) chosen;
     welford_last_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
@@ -190,13 +195,14 @@ void sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *f
             k = sigeo__welford_last_base;
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
-    k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
+    return k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
       inverse(n), inv_sqrt_dof);
 }
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
+                               int team)
 {
-    update(pick_kernel(), w, offset, g, count, n, team);
+    return update(pick_kernel(), w, offset, g, count, n, team);
 }
 
 void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride, const float *grad,
@@ -223,7 +229,7 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
             continue; /* listed twice */
         const int64_t at = offset + r * row_stride;
         sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
-        update(kernel, w, at, grad + r * row_size, row_size, n, 1);
+        (void)update(kernel, w, at, grad + r * row_size, row_size, n, 1); /* rows are validated before */
         seen[r] = (uint32_t)n;
         touched[r >> 6] |= UINT64_C(1) << (r & 63);
     }

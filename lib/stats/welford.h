@@ -19,13 +19,16 @@ typedef struct sigeo__welford {
 /* Folds batch gradient `g` (count elements) in as the n-th observation
  * (n >= 1) of the block starting at `offset`, on `team` OpenMP threads
  * (sigeo__context_team of sigeo__welford_work(count)). The result does not
- * depend on `team`: every element is updated on its own. */
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team);
+ * depend on `team`: every element is updated on its own. Returns 1 if some
+ * g[j] is an infinity or a NaN (the block's state is then garbage: the
+ * fused path, which validates this way, breaks the handle), else 0. */
+uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
+                               int team);
 
 /* The update loop proper, one copy per instruction set (welford_kernel.h);
  * every copy gives bit for bit the same results. */
-typedef void (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                 const float *restrict g, int64_t count, float inv_n, int team);
+typedef uint32_t (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                     const float *restrict g, int64_t count, float inv_n, int team);
 typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 } sigeo__welford_isa_t;
 
 /* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
@@ -53,14 +56,15 @@ zico_row_kernel_t sigeo__zico_row_pick(void);
  * WELFORD_LAST; only the mean is updated): the sum and count of
  * sigeo__zico_reduce over the state the update would have left, bit for bit,
  * and the first ratio. Afterwards the block's mean |g| and root M2 are stale
- * (stats.c seals the handle). One thread; _kernel per ISA as the others. */
-typedef void (*welford_last_kernel_t)(double *sum_out, int64_t *nonzero_out, double *first_out,
-                                      const float *restrict mean_abs, float *restrict mean,
-                                      const float *restrict root_m2, const float *restrict g, int64_t count,
-                                      float inv_n, double inv_sqrt_dof);
+ * (stats.c seals the handle). One thread; _kernel per ISA as the others.
+ * Returns 1 if some g[j] is not finite, as sigeo__welford_update. */
+typedef uint32_t (*welford_last_kernel_t)(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                          const float *restrict mean_abs, float *restrict mean,
+                                          const float *restrict root_m2, const float *restrict g, int64_t count,
+                                          float inv_n, double inv_sqrt_dof);
 welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa);
-void sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
-                                int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof);
+uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                    int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof);
 
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */

@@ -18,8 +18,8 @@
 
 #pragma GCC optimize("fp-contract=off")
 
-void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2, const float *restrict g,
-                    int64_t count, float inv_n, int team);
+uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team);
 
 /* One element: the running means move by d / n, d = x - m_old, and M2 by
  * d^2 (n - 1) / n, kept as its root. That is Welford's d (x - m_new) with
@@ -49,9 +49,20 @@ static inline float welford_scaled_root(float r, float d, float w)
     return sqrtf(rs * rs + ds * (ds * w)) * up;
 }
 
+/* 1 if x is an infinity or a NaN (all exponent bits set): the update
+ * loops OR this over the block, so a fused batch needs no separate
+ * validation pass over its gradients (stats.c). */
+static inline uint32_t welford_nonfinite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+}
+
 #define WELFORD_STEP(j)                                                                                                \
     do {                                                                                                               \
         const float x = g[j];                                                                                          \
+        bad |= welford_nonfinite(x);                                                                                   \
         const float old_mean = mean[j];                                                                                \
         const float d = x - old_mean;                                                                                  \
         const float new_mean = old_mean + d * inv_n;                                                                   \
@@ -61,8 +72,8 @@ static inline float welford_scaled_root(float r, float d, float w)
         root_m2[j] = welford_scaled_root(root_m2[j], d, keep);                                                         \
     } while (0)
 
-void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2, const float *restrict g,
-                    int64_t count, float inv_n, int team)
+uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team)
 {
     /* SIMD (no branches, no errno from sqrtf: the library builds with
      * -fno-math-errno). Large blocks are split over the context's threads
@@ -71,15 +82,17 @@ void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restr
      * into libgomp per block, which for an embedding table's 16-float rows
      * (thousands per batch) cost more than the arithmetic (bench/README.md). */
     const float keep = (float)(1.0 - (double)inv_n); /* (n - 1) / n, rounded once */
+    uint32_t bad = 0; /* any g[j] non-finite: the return value */
     if (team > 1) {
-#pragma omp parallel for simd schedule(static) num_threads(team)
+#pragma omp parallel for simd schedule(static) num_threads(team) reduction(| : bad)
         for (int64_t j = 0; j < count; j++)
             WELFORD_STEP(j);
-        return;
+        return bad;
     }
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
     for (int64_t j = 0; j < count; j++)
         WELFORD_STEP(j);
+    return bad;
 }
 
 #undef WELFORD_STEP
@@ -178,14 +191,15 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
  * it). The state is read once and a third of it written, instead of read and
  * written by the update and read again by the reduction. Also gives the
  * first element's ratio with sigma != 0 (0 if none), as zico.c's
- * sigeo__zico_block. One thread: the lane sums run in element order. */
-void WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
-                  float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
-                  float inv_n, double inv_sqrt_dof);
+ * sigeo__zico_block. One thread: the lane sums run in element order.
+ * Returns 1 if some g[j] is not finite (the results are then garbage). */
+uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
+                      float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
+                      float inv_n, double inv_sqrt_dof);
 
-void WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
-                  float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
-                  float inv_n, double inv_sqrt_dof)
+uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
+                      float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
+                      float inv_n, double inv_sqrt_dof)
 {
     enum { CHUNK = 1024 }; /* 8 kB for the two outputs: stays in L1 */
     float out_abs[CHUNK], out_root[CHUNK];
@@ -194,14 +208,16 @@ void WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, cons
     welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
     double first = 0.0;
     bool found = false;
+    uint32_t bad = 0; /* as WELFORD_KERNEL's return value */
     int64_t c0 = 0, len = 0, done = 0;
     for (; c0 < count; c0 += len) {
         len = count - c0 < CHUNK ? count - c0 : CHUNK;
         const float *restrict gc = g + c0, *restrict ac = mean_abs + c0, *restrict rc = root_m2 + c0;
         float *restrict mc = mean + c0;
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
         for (int64_t j = 0; j < len; j++) {
             const float x = gc[j];
+            bad |= welford_nonfinite(x);
             const float old_mean = mc[j];
             const float d = x - old_mean;
             const float ma = ac[j];
@@ -221,6 +237,7 @@ void WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, cons
     welford_zico_finish(sum_out, nonzero_out, &sum8, &on8, out_abs + done, out_root + done, len - done,
                         inv_sqrt_dof);
     *first_out = first;
+    return bad;
 }
 
 /* The same for one row of a table module (zico.c, table_row): the row holds

@@ -26,16 +26,17 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
     out->first_ratio = first;
 }
 
-void sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
-                           int64_t count, uint64_t k, uint32_t ddof)
+uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                               int64_t count, uint64_t k, uint32_t ddof)
 {
     const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof)); /* as sigeo__zico_block */
     double sum = 0.0, first = 0.0;
     int64_t nonzero = 0;
-    sigeo__welford_update_last(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof);
+    const uint32_t bad = sigeo__welford_update_last(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof);
     out->n_nonzero_sigma = nonzero;
     out->ratio_sum = sum;
     out->first_ratio = first;
+    return bad;
 }
 
 /* Row r of a table holding a = seen observations, extended with k - a zeros

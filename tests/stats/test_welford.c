@@ -436,8 +436,8 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
             }
             const int64_t len = N - n; /* a different tail each time */
             const int team = n % 2 ? 1 : 2;
-            base(st[0][0], st[0][1], st[0][2], g, len, (float)(1.0 / n), 1);
-            k(st[1][0], st[1][1], st[1][2], g, len, (float)(1.0 / n), team);
+            ck_assert_uint_eq(base(st[0][0], st[0][1], st[0][2], g, len, (float)(1.0 / n), 1), 0);
+            ck_assert_uint_eq(k(st[1][0], st[1][1], st[1][2], g, len, (float)(1.0 / n), team), 0);
             for (int a = 0; a < 3; a++)
                 ck_assert_msg(memcmp(st[0][a], st[1][a], N * sizeof(float)) == 0, "isa %d, n %d, array %d differs",
                               (int)isas[i], n, a);
@@ -521,7 +521,7 @@ START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
                     memcpy(mean, st[1], N * sizeof(float));
                     double sum = -1, first = -1;
                     int64_t count = -1;
-                    k(&sum, &count, &first, st[0], mean, st[2], g, len, (float)(1.0 / n), inv);
+                    ck_assert_uint_eq(k(&sum, &count, &first, st[0], mean, st[2], g, len, (float)(1.0 / n), inv), 0);
                     ck_assert_msg(memcmp(&sum, &want_sum, sizeof sum) == 0 && count == want_count,
                                   "isa %d, n %d, len %lld: %.17g/%lld vs %.17g/%lld", (int)isas[i], n,
                                   (long long)len, sum, (long long)count, want_sum, (long long)want_count);
@@ -545,6 +545,47 @@ START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
         free(st[a]);
         free(ref[a]);
     }
+}
+END_TEST
+
+/* The update loops report a non-finite gradient element in their own pass
+ * (the fused path's validation): 1 for an infinity or a NaN anywhere in the
+ * block (first, last, middle element, both signs; on one thread and a team
+ * of 2), 0 for the largest finite floats and denormals, on every ISA, from
+ * the first-observation path, the update and the last batch's fold. */
+START_TEST(update_loops_report_a_nonfinite_element)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    enum { N = 2053 };
+    float *g = malloc(N * sizeof(float)), *a = calloc(N, sizeof(float)), *m = calloc(N, sizeof(float)),
+          *r = calloc(N, sizeof(float));
+    ck_assert(g && a && m && r);
+    const int64_t at[] = { 0, N - 1, 1000 };
+    const float bad[] = { INFINITY, -INFINITY, NAN };
+    for (int v = -1; v < 9; v++) {
+        for (int j = 0; j < N; j++)
+            g[j] = j % 3 ? 3.4028235e38f : j % 5 ? -1e-45f : 0.5f;
+        if (v >= 0)
+            g[at[v % 3]] = bad[v / 3];
+        const uint32_t want = v >= 0;
+        sigeo__welford_t w = { a, m, r };
+        ck_assert_uint_eq(sigeo__welford_update(&w, 0, g, N, 1, 1), want);
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+            welford_kernel_t k = sigeo__welford_kernel(isas[i]);
+            welford_last_kernel_t l = sigeo__welford_last_kernel(isas[i]);
+            if (!k || !l)
+                continue;
+            ck_assert_uint_eq(k(a, m, r, g, N, 0.5f, 1), want);
+            ck_assert_uint_eq(k(a, m, r, g, N, 0.5f, 2), want);
+            double sum, first;
+            int64_t count;
+            ck_assert_uint_eq(l(&sum, &count, &first, a, m, r, g, N, 0.5f, 1.0), want);
+        }
+    }
+    free(g);
+    free(a);
+    free(m);
+    free(r);
 }
 END_TEST
 
@@ -654,6 +695,19 @@ START_TEST(declared_last_fused_batch_equals_add_batch_and_seals)
     ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_ERR_INVALID_ARG);
     const sigeo_stats_result_t rf3 = tu_compute(f); /* the refusals changed nothing */
     ck_assert(memcmp(&rf, &rf3, sizeof rf) == 0);
+    /* a NaN in the declared last batch: found by the fold's own pass, named */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    feed_candidate(f, 501, 0, 3);
+    g[63] = NAN;
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_OK);
+    sigeo__stats_fuse_is_last(f);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, g, NULL, 0), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "module 'w'");
+    ck_assert_str_contains(sigeo_stats_last_error(f), "element 63");
+    ck_assert_str_contains(sigeo_stats_last_error(f), "batch 3");
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "failed half-way");
     ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
     feed_candidate(f, 501, 0, 4); /* by add_batch: every state the fold left stale is rewritten */
     const sigeo_stats_result_t again = tu_compute(f);
@@ -768,6 +822,7 @@ static Suite *welford_suite(void)
     tcase_add_test(tc, first_two_observations_are_exact);
     tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
     tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
+    tcase_add_test(tc, update_loops_report_a_nonfinite_element);
     tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
     suite_add_tcase(s, tc);
     TCase *lc = tcase_create("life_cycle");
