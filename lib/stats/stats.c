@@ -338,6 +338,18 @@ static bool keeps_gradients(const sigeo_stats_t *s)
 
 /* One module's gradient of batch `bi`: its length, and every value (every
  * listed row's, for a table module) finite. */
+/* The error for a table row with a non-finite element, or SIGEO_OK. */
+static sigeo_status_t nonfinite_row_error(sigeo_stats_t *s, int32_t m, const float *grad, int64_t r,
+                                          unsigned long long bi)
+{
+    const module_t *mod = &s->modules[m];
+    const int64_t bad = find_nonfinite(grad + r * mod->row_size, mod->row_size);
+    if (bad < 0)
+        return SIGEO_OK;
+    return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g",
+                bi, mod->name, (long long)r, (long long)bad, (double)grad[r * mod->row_size + bad]);
+}
+
 /* The error for a plain module's gradient with a non-finite element. */
 static sigeo_status_t nonfinite_error(sigeo_stats_t *s, int32_t m, const float *grad, unsigned long long bi)
 {
@@ -348,7 +360,7 @@ static sigeo_status_t nonfinite_error(sigeo_stats_t *s, int32_t m, const float *
                 (int)m, (long long)bad, bad >= 0 ? (double)grad[bad] : 0.0);
 }
 
-/* scan: look for non-finite elements of a plain module's gradient here (the
+/* scan: look for non-finite gradient elements here (the
  * fused path leaves that to the update, which reports them in the same
  * pass: sigeo__welford_update's return value). */
 static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *grad, int64_t count,
@@ -374,11 +386,9 @@ static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *
                 return FAIL(s, SIGEO_ERR_INVALID_ARG,
                             "sigeo_stats_add_batch: batch %llu: table '%s': touched row %lld is outside 0..%lld", bi,
                             mod->name, (long long)r, (long long)mod->rows - 1);
-            int64_t bad = find_nonfinite(grad + r * mod->row_size, mod->row_size);
-            if (bad >= 0)
-                return FAIL(s, SIGEO_ERR_NONFINITE,
-                            "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g", bi, mod->name,
-                            (long long)r, (long long)bad, (double)grad[r * mod->row_size + bad]);
+            sigeo_status_t st;
+            if (scan && (st = nonfinite_row_error(s, m, grad, r, bi)) != SIGEO_OK)
+                return st;
         }
         return SIGEO_OK;
     }
@@ -461,8 +471,8 @@ static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t
 }
 
 /* Folds module m's gradient in as observation n (validated, but for the
- * non-finite scan of a plain module on the fused path). Returns 1 if a plain
- * module's gradient held a non-finite element (its state is then garbage). */
+ * non-finite scan on the fused path). Returns 1 if the gradient (a table: a
+ * folded row) held a non-finite element (the state is then garbage). */
 static uint32_t update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
                               uint64_t n)
 {
@@ -472,9 +482,8 @@ static uint32_t update_module(sigeo_stats_t *s, int32_t m, const float *grad, co
     if (!mod->rows)
         return sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
                                      sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
-    sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows, rows ? n_rows : mod->rows,
-                        mod->seen, mod->touched, n);
-    return 0;
+    return sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows,
+                               rows ? n_rows : mod->rows, mod->seen, mod->touched, n);
 }
 
 static void end_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b, uint64_t samples)
@@ -575,7 +584,16 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
          * batch broken as for any fused failure */
         s->fusing = false;
         s->broken = true;
-        return nonfinite_error(s, module, grad, (unsigned long long)s->n_batches);
+        const unsigned long long bi = (unsigned long long)s->n_batches;
+        if (!mod->rows)
+            return nonfinite_error(s, module, grad, bi);
+        for (int64_t i = 0; i < (rows ? n_rows : mod->rows); i++) {
+            sigeo_status_t row_st = nonfinite_row_error(s, module, grad, rows ? rows[i] : i, bi);
+            if (row_st != SIGEO_OK)
+                return row_st;
+        }
+        return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: batch %llu: table '%s': a non-finite row vanished",
+                    bi, mod->name);
     }
     mod->fed = n;
     return SIGEO_OK;

@@ -205,10 +205,12 @@ uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float 
     return update(pick_kernel(), w, offset, g, count, n, team);
 }
 
-void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride, const float *grad,
-                         const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
+uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
+                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
+                             uint64_t n)
 {
     const welford_kernel_t kernel = pick_kernel();
+    uint32_t bad = 0;
     /* The rows are scattered over a state far beyond the caches: the lines
      * of the row AHEAD places on are requested now, so the misses overlap
      * instead of being paid one after the other. */
@@ -229,10 +231,11 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
             continue; /* listed twice */
         const int64_t at = offset + r * row_stride;
         sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
-        (void)update(kernel, w, at, grad + r * row_size, row_size, n, 1); /* rows are validated before */
+        bad |= update(kernel, w, at, grad + r * row_size, row_size, n, 1);
         seen[r] = (uint32_t)n;
         touched[r >> 6] |= UINT64_C(1) << (r & 63);
     }
+    return bad;
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)

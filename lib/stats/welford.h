@@ -90,9 +90,11 @@ void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count,
  * row, ascending in 64-bit words) is set. rows NULL = every row 0..n_rows-1.
  * One call per table and batch, no
  * OpenMP region: the rows are short and scattered. The same arithmetic as
- * catch_up + update row by row. */
-void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride, const float *grad,
-                         const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n);
+ * catch_up + update row by row. Returns 1 if a folded row held a
+ * non-finite element (as sigeo__welford_update). */
+uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
+                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
+                             uint64_t n);
 
 /* The first row r >= from whose bit is set in `bits` (rows bits), or rows:
  * walks a table's touched rows in ascending order, 64 rows per word. */

@@ -767,6 +767,54 @@ START_TEST(declared_last_fold_on_long_blocks_equals_add_batch)
 }
 END_TEST
 
+/* A non-finite element in a touched row of a fused table module is found by
+ * the rows' update pass (no separate scan) and named with its row and
+ * element; an untouched row's garbage is never read; the handle is broken
+ * until a reset, then usable. */
+START_TEST(fused_table_row_nonfinite_is_named)
+{
+    sigeo_stats_options_t o = tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, 0, 1, 0, 0);
+    sigeo_stats_t *s;
+    ck_assert_int_eq(sigeo_stats_create(&s, NULL, &o), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_add_table_module(NULL, s, "emb", 6, 4), SIGEO_OK);
+    float g[24];
+    for (int j = 0; j < 24; j++)
+        g[j] = 0.25f * (float)(j % 7) - 0.5f;
+    g[5 * 4 + 1] = NAN; /* row 5, never touched */
+    const int64_t rows[3] = { 0, 3, 2 };
+    for (int b = 0; b < 2; b++) {
+        ck_assert_int_eq(sigeo__stats_fuse_begin(s, 2), SIGEO_OK);
+        if (b == 1)
+            g[3 * 4 + 2] = -INFINITY; /* row 3, element 2 */
+        const sigeo_status_t st = sigeo__stats_fuse_module(s, 0, g, rows, 3);
+        if (b == 0) {
+            ck_assert_msg(st == SIGEO_OK, "%s", sigeo_stats_last_error(s));
+            sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+            sb.batch_size = 2;
+            ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
+        } else {
+            ck_assert_int_eq(st, SIGEO_ERR_NONFINITE);
+            ck_assert_str_contains(sigeo_stats_last_error(s), "table 'emb' row 3 element 2");
+            ck_assert_str_contains(sigeo_stats_last_error(s), "batch 1");
+        }
+    }
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, s), SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    g[3 * 4 + 2] = 1.0f;
+    for (int b = 0; b < 2; b++) {
+        ck_assert_int_eq(sigeo__stats_fuse_begin(s, 2), SIGEO_OK);
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 0, g, rows, 3 - b), SIGEO_OK);
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.batch_size = 2;
+        ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
+    }
+    ck_assert_int_eq(sigeo_stats_compute(&r, s), SIGEO_OK);
+    ck_assert(isfinite(r.zico));
+    sigeo_stats_destroy(s);
+}
+END_TEST
+
 /* The Fisher-Rao-only path: promised no theta, lambda1 = 0 and the exact
  * estimator, the handle allocates no accumulators and reads no gradient
  * (NaN gradients pass); fr = sum d_n^2 / N as computed here. With ZiCo or a
@@ -834,6 +882,7 @@ static Suite *welford_suite(void)
     tcase_add_test(lc, fisher_rao_only_keeps_no_statistics);
     tcase_add_test(lc, declared_last_fused_batch_equals_add_batch_and_seals);
     tcase_add_test(lc, declared_last_fold_on_long_blocks_equals_add_batch);
+    tcase_add_test(lc, fused_table_row_nonfinite_is_named);
     suite_add_tcase(s, lc);
     return s;
 }
