@@ -78,7 +78,7 @@ void *sigeo__calloc(size_t count, size_t size)
     return p;
 }
 
-void *sigeo__calloc_scattered(size_t count, size_t size)
+void *sigeo__alloc_scattered(size_t count, size_t size)
 {
     size_t total;
     if (!sigeo__mul_size(&total, count, size))
@@ -93,6 +93,17 @@ void *sigeo__calloc_scattered(size_t count, size_t size)
     if (end > begin)
         (void)madvise((void *)begin, end - begin, MADV_HUGEPAGE);
 #endif
+    return p;
+}
+
+void *sigeo__calloc_scattered(size_t count, size_t size)
+{
+    size_t total;
+    if (!sigeo__mul_size(&total, count, size))
+        return NULL;
+    void *p = sigeo__alloc_scattered(count, size);
+    if (!p)
+        return NULL;
     memset(p, 0, total);
     return p;
 }

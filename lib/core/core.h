@@ -67,6 +67,11 @@ void *sigeo__calloc(size_t count, size_t size);   /* zeroed, overflow-checked */
  * cache miss but no TLB miss (bench/README.md). Advice only: where it is not
  * taken the block is an ordinary one. */
 void *sigeo__calloc_scattered(size_t count, size_t size);
+/* The same advice without the zeroing, for a block whose every part is
+ * written before it is read (a table's statistics: a row is reset when
+ * first touched): only the pages the run touches are faulted in, instead
+ * of all of them by a memset up front. */
+void *sigeo__alloc_scattered(size_t count, size_t size);
 void sigeo__free(void *ptr);                      /* NULL is a no-op */
 /* Grows (or shrinks) an array of `old_count` to `new_count` elements;
  * on failure returns NULL and leaves `ptr` valid. */

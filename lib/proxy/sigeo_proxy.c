@@ -328,6 +328,10 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
             st = in_batch(m, st, i);
             break;
         }
+        /* the last batch's ZiCo is reduced as its gradients come (one pass
+         * over the statistics instead of an update and a reduction) */
+        if (fused && i + 1 == n_batches)
+            sigeo__stats_fuse_is_last(ws->stats);
         if (fused)
             sigeo__probe_grad_hook(m, fold_module, ws);
         st = sigeo_model_forward_backward(&loss, m, &b);

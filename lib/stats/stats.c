@@ -16,8 +16,17 @@
 
 typedef struct module {
     char *name;
-    int64_t offset; /* into the flat accumulators */
+    int64_t offset; /* into theta (every module's parameters, back to back) */
     int64_t count;
+    /* A plain module's statistics: acc_offset into the handle's three dense
+     * arrays. A table module's: its own buffer, row r's mean |g|, mean and
+     * root M2 rows next to each other (tab.mean_abs + 3 r row_size, tab.mean
+     * = tab.mean_abs + row_size, ...): a touched row is one run of adjacent
+     * lines (192 bytes for 16 floats) instead of a line in each of three
+     * arrays of hundreds of MB; not zeroed (a row is reset at its first
+     * touch), so only touched pages are ever faulted in. */
+    int64_t acc_offset;
+    sigeo__welford_t tab;
     bool theta_set;
     double theta_dot_grad_sum; /* theta_m . sum_i g_i,m, filled by compute */
     sigeo__zico_block_t zico;  /* filled by compute */
@@ -28,6 +37,10 @@ typedef struct module {
     uint32_t *seen;
     uint64_t *touched; /* one bit per row: seen[r] != 0 (compute and reset walk these, not every row) */
     uint64_t fed;      /* fused batches: the batch number this module was last folded into */
+    /* The declared last fused batch went straight into ZiCo's reduction
+     * (sigeo__zico_fold_last): its result, compute takes it as it is. */
+    bool zico_folded;
+    sigeo__zico_block_t folded;
 } module_t;
 
 struct sigeo_stats {
@@ -54,6 +67,11 @@ struct sigeo_stats {
     /* A fused batch (sigeo__stats_fuse_*) is open, or one failed half-way:
      * the accumulators then hold part of a batch and only a reset clears it. */
     bool fusing, broken;
+    /* sigeo__stats_fuse_is_last: the open fused batch is the last before
+     * compute (fuse_last); after it closed, plain modules may hold stale
+     * mean |g| and root M2 (their ZiCo already reduced), so no batch may
+     * follow until a reset (sealed). */
+    bool fuse_last, sealed;
     sigeo__errbuf_t err;
 };
 
@@ -155,6 +173,7 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
         sigeo__free(s->modules[m].name);
         sigeo__free(s->modules[m].seen);
         sigeo__free(s->modules[m].touched);
+        sigeo__free(s->modules[m].tab.mean_abs);
     }
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
@@ -247,16 +266,41 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
 
 static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
 {
-    size_t n = (size_t)s->n_params;
+    int64_t dense = 0;
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        module_t *mod = &s->modules[m];
+        if (mod->rows) {
+            size_t n3;
+            float *t = sigeo__mul_size(&n3, (size_t)mod->count, 3) ? sigeo__alloc_scattered(n3, sizeof(float)) : NULL;
+            if (!t) {
+                for (int32_t i = 0; i < m; i++) {
+                    sigeo__free(s->modules[i].tab.mean_abs);
+                    s->modules[i].tab = (sigeo__welford_t){ NULL, NULL, NULL };
+                }
+                return FAIL(s, SIGEO_ERR_NO_MEMORY,
+                            "sigeo_stats_add_batch: out of memory for the statistics of table module '%s' "
+                            "(3 x %lld floats)",
+                            mod->name, (long long)mod->count);
+            }
+            mod->tab = (sigeo__welford_t){ t, t + mod->row_size, t + 2 * mod->row_size };
+        } else {
+            mod->acc_offset = dense;
+            dense += mod->count;
+        }
+    }
+    size_t n = dense > 0 ? (size_t)dense : 1; /* acc.mean also says "allocated" */
     float *a = sigeo__calloc_scattered(n, sizeof(float));
     float *b = a ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
     float *c = b ? sigeo__calloc_scattered(n, sizeof(float)) : NULL;
     if (!c) {
         sigeo__free(a);
         sigeo__free(b);
+        for (int32_t m = 0; m < s->n_modules; m++) {
+            sigeo__free(s->modules[m].tab.mean_abs);
+            s->modules[m].tab = (sigeo__welford_t){ NULL, NULL, NULL };
+        }
         return FAIL(s, SIGEO_ERR_NO_MEMORY,
-                    "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)",
-                    (long long)s->n_params);
+                    "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)", (long long)dense);
     }
     s->acc.mean_abs = a;
     s->acc.mean = b;
@@ -294,8 +338,33 @@ static bool keeps_gradients(const sigeo_stats_t *s)
 
 /* One module's gradient of batch `bi`: its length, and every value (every
  * listed row's, for a table module) finite. */
+/* The error for a table row with a non-finite element, or SIGEO_OK. */
+static sigeo_status_t nonfinite_row_error(sigeo_stats_t *s, int32_t m, const float *grad, int64_t r,
+                                          unsigned long long bi)
+{
+    const module_t *mod = &s->modules[m];
+    const int64_t bad = find_nonfinite(grad + r * mod->row_size, mod->row_size);
+    if (bad < 0)
+        return SIGEO_OK;
+    return FAIL(s, SIGEO_ERR_NONFINITE, "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g",
+                bi, mod->name, (long long)r, (long long)bad, (double)grad[r * mod->row_size + bad]);
+}
+
+/* The error for a plain module's gradient with a non-finite element. */
+static sigeo_status_t nonfinite_error(sigeo_stats_t *s, int32_t m, const float *grad, unsigned long long bi)
+{
+    const module_t *mod = &s->modules[m];
+    const int64_t bad = find_nonfinite(grad, mod->count);
+    return FAIL(s, SIGEO_ERR_NONFINITE,
+                "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi, mod->name,
+                (int)m, (long long)bad, bad >= 0 ? (double)grad[bad] : 0.0);
+}
+
+/* scan: look for non-finite gradient elements here (the
+ * fused path leaves that to the update, which reports them in the same
+ * pass: sigeo__welford_update's return value). */
 static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *grad, int64_t count,
-                                      const int64_t *rows, int64_t n_rows, unsigned long long bi)
+                                      const int64_t *rows, int64_t n_rows, unsigned long long bi, bool scan)
 {
     const module_t *mod = &s->modules[m];
     if (count != mod->count)
@@ -317,19 +386,14 @@ static sigeo_status_t validate_module(sigeo_stats_t *s, int32_t m, const float *
                 return FAIL(s, SIGEO_ERR_INVALID_ARG,
                             "sigeo_stats_add_batch: batch %llu: table '%s': touched row %lld is outside 0..%lld", bi,
                             mod->name, (long long)r, (long long)mod->rows - 1);
-            int64_t bad = find_nonfinite(grad + r * mod->row_size, mod->row_size);
-            if (bad >= 0)
-                return FAIL(s, SIGEO_ERR_NONFINITE,
-                            "sigeo_stats_add_batch: batch %llu: table '%s' row %lld element %lld is %g", bi, mod->name,
-                            (long long)r, (long long)bad, (double)grad[r * mod->row_size + bad]);
+            sigeo_status_t st;
+            if (scan && (st = nonfinite_row_error(s, m, grad, r, bi)) != SIGEO_OK)
+                return st;
         }
         return SIGEO_OK;
     }
-    int64_t bad = find_nonfinite(grad, mod->count);
-    if (bad >= 0)
-        return FAIL(s, SIGEO_ERR_NONFINITE,
-                    "sigeo_stats_add_batch: batch %llu: module '%s' (index %d) gradient element %lld is %g", bi,
-                    mod->name, (int)m, (long long)bad, (double)grad[bad]);
+    if (scan && find_nonfinite(grad, mod->count) >= 0)
+        return nonfinite_error(s, m, grad, bi);
     return SIGEO_OK;
 }
 
@@ -376,9 +440,9 @@ static sigeo_status_t validate_batch(sigeo_stats_t *s, const sigeo_stats_batch_t
         const int64_t *rows = mod->rows && b->touched_rows ? b->touched_rows[m] : NULL;
         const int64_t n_rows = rows ? (b->touched_counts ? b->touched_counts[m] : -1) : 0;
         if (values)
-            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], rows, n_rows, bi);
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], rows, n_rows, bi, true);
         else if (b->gradient_counts[m] != mod->count || !b->gradients[m])
-            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi);
+            st = validate_module(s, m, b->gradients[m], b->gradient_counts[m], NULL, 0, bi, true);
     }
     return st;
 }
@@ -391,6 +455,11 @@ static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t
         return FAIL(s, SIGEO_ERR_INVALID_ARG,
                     "sigeo_stats_add_batch: a fused batch %s; sigeo_stats_reset first",
                     s->broken ? "failed half-way" : "is still open");
+    if (s->sealed)
+        return FAIL(s, SIGEO_ERR_INVALID_ARG,
+                    "sigeo_stats_add_batch: batch %llu was declared the last (its ZiCo already reduced); "
+                    "sigeo_stats_reset first",
+                    (unsigned long long)s->n_batches - 1);
     if (s->n_batches >= UINT32_MAX)
         return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_batch: more than %u batches", (unsigned)UINT32_MAX);
     if (!sigeo__add_u64(samples, s->n_samples, (uint64_t)(batch_size > 0 ? batch_size : 0)))
@@ -401,20 +470,20 @@ static sigeo_status_t begin_batch(sigeo_stats_t *s, int64_t batch_size, uint64_t
     return SIGEO_OK;
 }
 
-/* Folds module m's gradient in as observation n (validated). */
-static void update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
-                          uint64_t n)
+/* Folds module m's gradient in as observation n (validated, but for the
+ * non-finite scan on the fused path). Returns 1 if the gradient (a table: a
+ * folded row) held a non-finite element (the state is then garbage). */
+static uint32_t update_module(sigeo_stats_t *s, int32_t m, const float *grad, const int64_t *rows, int64_t n_rows,
+                              uint64_t n)
 {
     module_t *mod = &s->modules[m];
     if (!keeps_gradients(s))
-        return;
-    if (!mod->rows) {
-        sigeo__welford_update(&s->acc, mod->offset, grad, mod->count, n,
-                              sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
-        return;
-    }
-    sigeo__welford_rows(&s->acc, mod->offset, mod->row_size, grad, rows, rows ? n_rows : mod->rows, mod->seen,
-                        mod->touched, n);
+        return 0;
+    if (!mod->rows)
+        return sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
+                                     sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
+    return sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows,
+                               rows ? n_rows : mod->rows, mod->seen, mod->touched, n);
 }
 
 static void end_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b, uint64_t samples)
@@ -450,7 +519,7 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
     const uint64_t n = s->n_batches + 1;
     for (int32_t m = 0; m < s->n_modules; m++) {
         const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
-        update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n);
+        (void)update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n); /* scanned before */
     }
     end_batch(s, &b, samples);
     return SIGEO_OK;
@@ -491,15 +560,49 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
         rows = NULL;
     sigeo_status_t st = SIGEO_OK;
     if (keeps_gradients(s))
-        st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches);
+        st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches,
+                             false);
     if (st != SIGEO_OK) {
         s->fusing = false;
         s->broken = true;
         return st;
     }
-    update_module(s, module, grad, rows, n_rows, s->n_batches + 1);
-    mod->fed = s->n_batches + 1;
+    const uint64_t n = s->n_batches + 1;
+    /* The declared last batch of a plain block on one thread: update and
+     * ZiCo's reduction in one pass (a team would change the reduction's
+     * order, so it keeps the two passes). */
+    uint32_t bad;
+    if (s->fuse_last && keeps_gradients(s) && !mod->rows && n >= 2 && n > s->options.std_ddof &&
+        sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)) <= 1) {
+        bad = sigeo__zico_fold_last(&mod->folded, &s->acc, mod->acc_offset, grad, mod->count, n, s->options.std_ddof);
+        mod->zico_folded = true;
+    } else {
+        bad = update_module(s, module, grad, rows, n_rows, n);
+    }
+    if (bad) {
+        /* found by the update's own pass: the block is garbage now, and the
+         * batch broken as for any fused failure */
+        s->fusing = false;
+        s->broken = true;
+        const unsigned long long bi = (unsigned long long)s->n_batches;
+        if (!mod->rows)
+            return nonfinite_error(s, module, grad, bi);
+        for (int64_t i = 0; i < (rows ? n_rows : mod->rows); i++) {
+            sigeo_status_t row_st = nonfinite_row_error(s, module, grad, rows ? rows[i] : i, bi);
+            if (row_st != SIGEO_OK)
+                return row_st;
+        }
+        return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: batch %llu: table '%s': a non-finite row vanished",
+                    bi, mod->name);
+    }
+    mod->fed = n;
     return SIGEO_OK;
+}
+
+void sigeo__stats_fuse_is_last(sigeo_stats_t *s)
+{
+    if (s->fusing)
+        s->fuse_last = true;
 }
 
 sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *s, const sigeo_stats_batch_t *b)
@@ -507,6 +610,8 @@ sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *s, const sigeo_stats_batch_t
     if (!s->fusing)
         return FAIL(s, SIGEO_ERR_INTERNAL, "sigeo_stats_add_batch: no fused batch open");
     s->fusing = false;
+    s->sealed = s->fuse_last;
+    s->fuse_last = false;
     for (int32_t m = 0; m < s->n_modules; m++)
         if (s->modules[m].fed != s->n_batches + 1) {
             s->broken = true;
@@ -579,7 +684,7 @@ static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
         for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
              r = sigeo__next_row(mod->touched, mod->rows, r + 1)) {
             const float *t = s->theta + mod->offset + r * mod->row_size;
-            const float *mean = s->acc.mean + mod->offset + r * mod->row_size;
+            const float *mean = mod->tab.mean + 3 * r * mod->row_size;
             double row = 0.0;
             for (int64_t e = 0; e < mod->row_size; e++)
                 row += (double)t[e] * (double)mean[e];
@@ -588,7 +693,7 @@ static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
         return dot;
     }
     const float *t = s->theta + mod->offset;
-    const float *mean = s->acc.mean + mod->offset;
+    const float *mean = s->acc.mean + mod->acc_offset;
     double dot = 0.0;
     for (int64_t j = 0; j < mod->count; j++)
         dot += (double)t[j] * (double)mean[j];
@@ -652,11 +757,12 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         if (no_zico)
             mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
         else if (mod->rows)
-            sigeo__zico_table(&mod->zico, &s->acc, mod->offset, mod->rows, mod->row_size, mod->seen, mod->touched,
-                              s->n_batches,
-                              o->std_ddof);
+            sigeo__zico_table(&mod->zico, &mod->tab, 0, mod->rows, mod->row_size, 3 * mod->row_size, mod->seen,
+                              mod->touched, s->n_batches, o->std_ddof);
+        else if (mod->zico_folded)
+            mod->zico = mod->folded;
         else
-            sigeo__zico_block(&mod->zico, &s->acc, mod->offset, mod->count, s->n_batches, o->std_ddof);
+            sigeo__zico_block(&mod->zico, &s->acc, mod->acc_offset, mod->count, s->n_batches, o->std_ddof);
         mod->computed = true;
         mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
         if (mod->zico.n_nonzero_sigma == 0) {
@@ -793,6 +899,7 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
         s->modules[m].computed = false;
         s->modules[m].theta_dot_grad_sum = 0.0;
         s->modules[m].fed = 0;
+        s->modules[m].zico_folded = false;
         module_t *mod = &s->modules[m];
         if (!mod->seen)
             continue;
@@ -805,6 +912,8 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
     }
     s->fusing = false;
     s->broken = false;
+    s->fuse_last = false;
+    s->sealed = false;
     return SIGEO_OK;
 }
 

@@ -40,6 +40,14 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *stats, int32_t module, co
                                         int64_t n_rows);
 sigeo_status_t sigeo__stats_fuse_end(sigeo_stats_t *stats, const sigeo_stats_batch_t *b);
 bool sigeo__stats_fuse_wanted(const sigeo_stats_t *stats);
+/* Declares the open fused batch the last one before sigeo_stats_compute:
+ * its plain (non-table) modules are then folded straight into ZiCo's
+ * reduction where they run on one thread (update and reduction in one pass
+ * over the state, mean |g| and root M2 never stored: bit for bit the same
+ * result). Once the batch ends, the handle is sealed: add_batch and
+ * fuse_begin refuse until sigeo_stats_reset; compute (any number of times)
+ * works. No effect outside a fused batch. */
+void sigeo__stats_fuse_is_last(sigeo_stats_t *stats);
 /* Whether `module` was folded into the open fused batch. */
 bool sigeo__stats_fuse_fed(const sigeo_stats_t *stats, int32_t module);
 

@@ -1,19 +1,21 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "stats/welford.h"
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
 #define WELFORD_ZICO sigeo__welford_zico_base
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
+#define WELFORD_LAST sigeo__welford_last_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-void sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                const float *restrict g, int64_t count, float inv_n, int team);
-void sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                  const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                    const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                      const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
 void sigeo__welford_zico_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
@@ -24,6 +26,12 @@ void sigeo__welford_zico_row_avx2(double *sum_out, int64_t *nonzero_out, const f
 void sigeo__welford_zico_row_avx512(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                                     const float *restrict mean, const float *restrict root_m2, int64_t count,
                                     double keep, double cross, double inv_dof);
+uint32_t sigeo__welford_last_avx2(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                  const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
+                                  const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
+uint32_t sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                    const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
+                                    const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -133,35 +141,76 @@ static float inverse(uint64_t n)
     return (float)(1.0 / (double)n);
 }
 
-static void update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
-                   uint64_t n, int team)
+static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
+                       uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
     if (n == 1) {
         /* First observation: the means are the value, M2 is zero. */
-#pragma omp simd
+        uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
         for (int64_t j = 0; j < count; j++) {
             float x = g[j];
+            uint32_t bits;
+            memcpy(&bits, &x, sizeof bits);
+            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
             mean_abs[j] = fabsf(x);
             mean[j] = x;
             root_m2[j] = 0.0f;
         }
-        return;
+        return bad;
     }
-    kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
+    return kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
 }
 
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team)
+welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
 {
-    update(pick_kernel(), w, offset, g, count, n, team);
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_last_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_last_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_last_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
 }
 
-void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
-                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n)
+uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                    int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof)
+{
+    static _Atomic(welford_last_kernel_t) chosen;
+    welford_last_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_last_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    return k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
+      inverse(n), inv_sqrt_dof);
+}
+
+uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
+                               int team)
+{
+    return update(pick_kernel(), w, offset, g, count, n, team);
+}
+
+uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
+                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
+                             uint64_t n)
 {
     const welford_kernel_t kernel = pick_kernel();
+    uint32_t bad = 0;
     /* The rows are scattered over a state far beyond the caches: the lines
      * of the row AHEAD places on are requested now, so the misses overlap
      * instead of being paid one after the other. */
@@ -169,7 +218,7 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
     for (int64_t i = 0; i < n_rows; i++) {
         if (i + AHEAD < n_rows) {
             const int64_t ahead_row = rows ? rows[i + AHEAD] : i + AHEAD;
-            const int64_t ahead = offset + ahead_row * row_size;
+            const int64_t ahead = offset + ahead_row * row_stride;
             __builtin_prefetch(seen + ahead_row, 1);
             for (int64_t e = 0; e < row_size; e += 16) {
                 __builtin_prefetch(w->mean_abs + ahead + e, 1);
@@ -180,12 +229,13 @@ void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, 
         const int64_t r = rows ? rows[i] : i;
         if (seen[r] == n)
             continue; /* listed twice */
-        const int64_t at = offset + r * row_size;
+        const int64_t at = offset + r * row_stride;
         sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
-        update(kernel, w, at, grad + r * row_size, row_size, n, 1);
+        bad |= update(kernel, w, at, grad + r * row_size, row_size, n, 1);
         seen[r] = (uint32_t)n;
         touched[r >> 6] |= UINT64_C(1) << (r & 63);
     }
+    return bad;
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)

@@ -19,13 +19,16 @@ typedef struct sigeo__welford {
 /* Folds batch gradient `g` (count elements) in as the n-th observation
  * (n >= 1) of the block starting at `offset`, on `team` OpenMP threads
  * (sigeo__context_team of sigeo__welford_work(count)). The result does not
- * depend on `team`: every element is updated on its own. */
-void sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n, int team);
+ * depend on `team`: every element is updated on its own. Returns 1 if some
+ * g[j] is an infinity or a NaN (the block's state is then garbage: the
+ * fused path, which validates this way, breaks the handle), else 0. */
+uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
+                               int team);
 
 /* The update loop proper, one copy per instruction set (welford_kernel.h);
  * every copy gives bit for bit the same results. */
-typedef void (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
-                                 const float *restrict g, int64_t count, float inv_n, int team);
+typedef uint32_t (*welford_kernel_t)(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                     const float *restrict g, int64_t count, float inv_n, int team);
 typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 } sigeo__welford_isa_t;
 
 /* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
@@ -48,6 +51,21 @@ typedef void (*zico_row_kernel_t)(double *sum_out, int64_t *nonzero_out, const f
 zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa);
 zico_row_kernel_t sigeo__zico_row_pick(void);
 
+/* The last batch n (n >= 2) of a plain block folded into ZiCo's block
+ * reduction without storing mean |g| and root M2 (welford_kernel.h,
+ * WELFORD_LAST; only the mean is updated): the sum and count of
+ * sigeo__zico_reduce over the state the update would have left, bit for bit,
+ * and the first ratio. Afterwards the block's mean |g| and root M2 are stale
+ * (stats.c seals the handle). One thread; _kernel per ISA as the others.
+ * Returns 1 if some g[j] is not finite, as sigeo__welford_update. */
+typedef uint32_t (*welford_last_kernel_t)(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                          const float *restrict mean_abs, float *restrict mean,
+                                          const float *restrict root_m2, const float *restrict g, int64_t count,
+                                          float inv_n, double inv_sqrt_dof);
+welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa);
+uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                                    int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof);
+
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */
 static inline double sigeo__welford_work(int64_t count)
@@ -62,7 +80,9 @@ static inline double sigeo__welford_work(int64_t count)
  * candidate's values). */
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to);
 
-/* Folds batch n (n >= 1) of a table module into its rows: for each of the
+/* Folds batch n (n >= 1) of a table module into its rows (row r's
+ * statistics at w->mean_abs/mean/root_m2 + offset + r * row_stride: a
+ * table keeps a row's three next to each other, stats.c): for each of the
  * n_rows listed rows (repetitions allowed: a row already at n is skipped),
  * the zeros it missed since seen[r] are merged in (catch_up to n - 1), then
  * row r of `grad` (rows x row_size, the whole table's gradient) is folded
@@ -70,9 +90,11 @@ void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count,
  * row, ascending in 64-bit words) is set. rows NULL = every row 0..n_rows-1.
  * One call per table and batch, no
  * OpenMP region: the rows are short and scattered. The same arithmetic as
- * catch_up + update row by row. */
-void sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, const float *grad, const int64_t *rows,
-                         int64_t n_rows, uint32_t *seen, uint64_t *touched, uint64_t n);
+ * catch_up + update row by row. Returns 1 if a folded row held a
+ * non-finite element (as sigeo__welford_update). */
+uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
+                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
+                             uint64_t n);
 
 /* The first row r >= from whose bit is set in `bits` (rows bits), or rows:
  * walks a table's touched rows in ascending order, 64 rows per word. */

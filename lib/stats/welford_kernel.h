@@ -9,16 +9,17 @@
  * the state is stored as float anyway, and float arithmetic is 1.7-3x faster
  * (16 lanes per AVX-512 vector instead of 8, a cheaper sqrt); what it costs
  * in accuracy is bounded and measured in tests/stats/test_welford.c and
- * bench/README.md. Define WELFORD_KERNEL, WELFORD_ZICO and WELFORD_ZICO_ROW
- * to the functions' names before including. */
+ * bench/README.md. Define WELFORD_KERNEL, WELFORD_ZICO, WELFORD_ZICO_ROW and
+ * WELFORD_LAST to the functions' names before including. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #pragma GCC optimize("fp-contract=off")
 
-void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2, const float *restrict g,
-                    int64_t count, float inv_n, int team);
+uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team);
 
 /* One element: the running means move by d / n, d = x - m_old, and M2 by
  * d^2 (n - 1) / n, kept as its root. That is Welford's d (x - m_new) with
@@ -48,9 +49,20 @@ static inline float welford_scaled_root(float r, float d, float w)
     return sqrtf(rs * rs + ds * (ds * w)) * up;
 }
 
+/* 1 if x is an infinity or a NaN (all exponent bits set): the update
+ * loops OR this over the block, so a fused batch needs no separate
+ * validation pass over its gradients (stats.c). */
+static inline uint32_t welford_nonfinite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+}
+
 #define WELFORD_STEP(j)                                                                                                \
     do {                                                                                                               \
         const float x = g[j];                                                                                          \
+        bad |= welford_nonfinite(x);                                                                                   \
         const float old_mean = mean[j];                                                                                \
         const float d = x - old_mean;                                                                                  \
         const float new_mean = old_mean + d * inv_n;                                                                   \
@@ -60,8 +72,8 @@ static inline float welford_scaled_root(float r, float d, float w)
         root_m2[j] = welford_scaled_root(root_m2[j], d, keep);                                                         \
     } while (0)
 
-void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2, const float *restrict g,
-                    int64_t count, float inv_n, int team)
+uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team)
 {
     /* SIMD (no branches, no errno from sqrtf: the library builds with
      * -fno-math-errno). Large blocks are split over the context's threads
@@ -70,15 +82,17 @@ void WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restr
      * into libgomp per block, which for an embedding table's 16-float rows
      * (thousands per batch) cost more than the arithmetic (bench/README.md). */
     const float keep = (float)(1.0 - (double)inv_n); /* (n - 1) / n, rounded once */
+    uint32_t bad = 0; /* any g[j] non-finite: the return value */
     if (team > 1) {
-#pragma omp parallel for simd schedule(static) num_threads(team)
+#pragma omp parallel for simd schedule(static) num_threads(team) reduction(| : bad)
         for (int64_t j = 0; j < count; j++)
             WELFORD_STEP(j);
-        return;
+        return bad;
     }
-#pragma omp simd
+#pragma omp simd reduction(| : bad)
     for (int64_t j = 0; j < count; j++)
         WELFORD_STEP(j);
+    return bad;
 }
 
 #undef WELFORD_STEP
@@ -118,13 +132,15 @@ static inline void welford_lanes_total(double *sum_out, int64_t *nonzero_out, co
                    ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
 }
 
-void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
-                  int64_t count, double inv_sqrt_dof)
+/* The full groups of eight of ZiCo's block reduction, from element j0 on
+ * (8 | j0), into the lane sums: one copy of the arithmetic for the block
+ * reduction and for the last batch's fold (WELFORD_LAST), so both give the
+ * same partial sums. Returns the first element not taken (count - count % 8). */
+static inline int64_t welford_zico_groups(welford_v8d *sum8, welford_v8l *on8, const float *restrict mean_abs,
+                                          const float *restrict root_m2, int64_t j0, int64_t count,
+                                          double inv_sqrt_dof)
 {
-    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
     const welford_v8d one = { 1, 1, 1, 1, 1, 1, 1, 1 };
-    int64_t j0 = 0;
     for (; j0 + 8 <= count; j0 += 8) {
         welford_v8f rf, mf;
         memcpy(&rf, root_m2 + j0, sizeof rf);
@@ -133,20 +149,95 @@ void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict m
         const welford_v8d ma = __builtin_convertvector(mf, welford_v8d);
         const welford_v8l on = r != 0.0; /* -1 where sigma != 0 */
         const welford_v8d den = (welford_v8d)(((welford_v8l)(r * inv_sqrt_dof) & on) | ((welford_v8l)one & ~on));
-        sum8 += (welford_v8d)((welford_v8l)(ma / den) & on);
-        on8 -= on;
+        *sum8 += (welford_v8d)((welford_v8l)(ma / den) & on);
+        *on8 -= on;
     }
+    return j0;
+}
+
+/* The lane sums, the scalar tail [0, tail) of the given pointers (tail < 8,
+ * element l into lane l) and their fixed-order total. */
+static inline void welford_zico_finish(double *sum_out, int64_t *nonzero_out, const welford_v8d *sum8,
+                                       const welford_v8l *on8, const float *restrict mean_abs,
+                                       const float *restrict root_m2, int64_t tail, double inv_sqrt_dof)
+{
     double part[8];
     int64_t on_count[8];
-    welford_lanes_out(part, on_count, &sum8, &on8);
-    for (int l = 0; j0 + l < count; l++) {
-        const double r = (double)root_m2[j0 + l];
+    welford_lanes_out(part, on_count, sum8, on8);
+    for (int l = 0; l < tail; l++) {
+        const double r = (double)root_m2[l];
         if (r != 0.0) {
-            part[l] += (double)mean_abs[j0 + l] / (r * inv_sqrt_dof);
+            part[l] += (double)mean_abs[l] / (r * inv_sqrt_dof);
             on_count[l]++;
         }
     }
     welford_lanes_total(sum_out, nonzero_out, part, on_count);
+}
+
+void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
+                  int64_t count, double inv_sqrt_dof)
+{
+    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    const int64_t j0 = welford_zico_groups(&sum8, &on8, mean_abs, root_m2, 0, count, inv_sqrt_dof);
+    welford_zico_finish(sum_out, nonzero_out, &sum8, &on8, mean_abs + j0, root_m2 + j0, count - j0, inv_sqrt_dof);
+}
+
+/* The last batch (n >= 2) of a block folded straight into ZiCo's reduction:
+ * the update of WELFORD_KERNEL, but mean |g| and root M2 go to a chunk on
+ * the stack, are reduced there by WELFORD_ZICO's arithmetic (the same lane
+ * sums, chunk after chunk in element order: chunks are multiples of 8) and
+ * are never stored; only the mean is (theta . mean after the batches needs
+ * it). The state is read once and a third of it written, instead of read and
+ * written by the update and read again by the reduction. Also gives the
+ * first element's ratio with sigma != 0 (0 if none), as zico.c's
+ * sigeo__zico_block. One thread: the lane sums run in element order.
+ * Returns 1 if some g[j] is not finite (the results are then garbage). */
+uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
+                      float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
+                      float inv_n, double inv_sqrt_dof);
+
+uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, const float *restrict mean_abs,
+                      float *restrict mean, const float *restrict root_m2, const float *restrict g, int64_t count,
+                      float inv_n, double inv_sqrt_dof)
+{
+    enum { CHUNK = 1024 }; /* 8 kB for the two outputs: stays in L1 */
+    float out_abs[CHUNK], out_root[CHUNK];
+    const float keep = (float)(1.0 - (double)inv_n); /* as WELFORD_KERNEL */
+    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    double first = 0.0;
+    bool found = false;
+    uint32_t bad = 0; /* as WELFORD_KERNEL's return value */
+    int64_t c0 = 0, len = 0, done = 0;
+    for (; c0 < count; c0 += len) {
+        len = count - c0 < CHUNK ? count - c0 : CHUNK;
+        const float *restrict gc = g + c0, *restrict ac = mean_abs + c0, *restrict rc = root_m2 + c0;
+        float *restrict mc = mean + c0;
+#pragma omp simd reduction(| : bad)
+        for (int64_t j = 0; j < len; j++) {
+            const float x = gc[j];
+            bad |= welford_nonfinite(x);
+            const float old_mean = mc[j];
+            const float d = x - old_mean;
+            const float ma = ac[j];
+            out_abs[j] = ma + ((x < 0.0f ? -x : x) - ma) * inv_n;
+            mc[j] = old_mean + d * inv_n;
+            out_root[j] = welford_scaled_root(rc[j], d, keep);
+        }
+        for (int64_t j = 0; !found && j < len; j++)
+            if (out_root[j] != 0.0f) {
+                first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
+                found = true;
+            }
+        done = welford_zico_groups(&sum8, &on8, out_abs, out_root, 0, len, inv_sqrt_dof);
+    }
+    /* only the block's last chunk can leave a partial group: its tail is
+     * still in the buffers */
+    welford_zico_finish(sum_out, nonzero_out, &sum8, &on8, out_abs + done, out_root + done, len - done,
+                        inv_sqrt_dof);
+    *first_out = first;
+    return bad;
 }
 
 /* The same for one row of a table module (zico.c, table_row): the row holds

@@ -26,6 +26,19 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
     out->first_ratio = first;
 }
 
+uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                               int64_t count, uint64_t k, uint32_t ddof)
+{
+    const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof)); /* as sigeo__zico_block */
+    double sum = 0.0, first = 0.0;
+    int64_t nonzero = 0;
+    const uint32_t bad = sigeo__welford_update_last(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof);
+    out->n_nonzero_sigma = nonzero;
+    out->ratio_sum = sum;
+    out->first_ratio = first;
+    return bad;
+}
+
 /* Row r of a table holding a = seen observations, extended with k - a zeros
  * (sigeo__welford_virtual with its factors hoisted out of the row): mean|g|
  * a/k, M2 root^2 + mean^2 a (k - a) / k. Adds the row's ratios and its count
@@ -57,13 +70,14 @@ static void table_row(double *sum, int64_t *nonzero, double *first, zico_row_ker
 }
 
 void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, const uint32_t *seen, const uint64_t *touched, uint64_t k, uint32_t ddof)
+                       int64_t row_size, int64_t row_stride, const uint32_t *seen, const uint64_t *touched, uint64_t k,
+                       uint32_t ddof)
 {
     const double inv_dof = 1.0 / (double)(k - ddof);
     double sum = 0.0, first = 0.0;
     int64_t nonzero = 0;
     /* The touched rows are scattered over a state far larger than the
-     * caches (DLRM: 2 k of 100 k rows per table, 3 x 166 MB): a row costs
+     * caches (DLRM: 2 k of 100 k rows per table, 19 MB each): a row costs
      * three cache misses, and walked one by one they are paid in sequence
      * (most of this loop's time in a profile). So the rows are taken in
      * groups whose lines are all requested (prefetched) before the first is
@@ -77,7 +91,7 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
         for (; g < GROUP && next < rows; g++, next = sigeo__next_row(touched, rows, next + 1)) {
             group[g] = next;
             __builtin_prefetch(seen + next); /* 400 kB per DLRM table: a miss too */
-            const int64_t at = offset + next * row_size;
+            const int64_t at = offset + next * row_stride;
             for (int64_t e = 0; e < row_size; e += 16) {
                 __builtin_prefetch(w->mean_abs + at + e);
                 __builtin_prefetch(w->mean + at + e);
@@ -85,7 +99,7 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
             }
         }
         for (int i = 0; i < g; i++)
-            table_row(&sum, &nonzero, &first, kernel, w, offset + group[i] * row_size, row_size, seen[group[i]], k,
+            table_row(&sum, &nonzero, &first, kernel, w, offset + group[i] * row_stride, row_size, seen[group[i]], k,
                       inv_dof);
     }
     out->n_nonzero_sigma = nonzero;

@@ -17,11 +17,21 @@ typedef struct sigeo__zico_block {
 void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t count,
                        uint64_t k, uint32_t ddof);
 
-/* The same for a table module: rows x row_size, row r holding seen[r]
+/* The same block's last observation n = k folded in and reduced in one
+ * pass (sigeo__welford_update_last): *out is what sigeo__welford_update
+ * followed by sigeo__zico_block would give, bit for bit, but the block's
+ * mean |g| and root M2 are left stale (its mean is updated). k > ddof,
+ * k >= 2. Returns 1 if some g[j] is not finite (as sigeo__welford_update). */
+uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                               int64_t count, uint64_t k, uint32_t ddof);
+
+/* The same for a table module: rows x row_size (row r's statistics at
+ * offset + r * row_stride, as sigeo__welford_rows), row r holding seen[r]
  * observations, extended with zeros to k (rows never seen are all zero and
  * contribute nothing: only the rows whose bit is set in `touched`, the rows
  * with seen[r] != 0, are visited, in ascending order as a dense walk would). */
 void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, const uint32_t *seen, const uint64_t *touched, uint64_t k, uint32_t ddof);
+                       int64_t row_size, int64_t row_stride, const uint32_t *seen, const uint64_t *touched, uint64_t k,
+                       uint32_t ddof);
 
 #endif

@@ -4,6 +4,7 @@
  * life cycle (compute leaves it alone, reset forgets it without allocating). */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,8 +436,8 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
             }
             const int64_t len = N - n; /* a different tail each time */
             const int team = n % 2 ? 1 : 2;
-            base(st[0][0], st[0][1], st[0][2], g, len, (float)(1.0 / n), 1);
-            k(st[1][0], st[1][1], st[1][2], g, len, (float)(1.0 / n), team);
+            ck_assert_uint_eq(base(st[0][0], st[0][1], st[0][2], g, len, (float)(1.0 / n), 1), 0);
+            ck_assert_uint_eq(k(st[1][0], st[1][1], st[1][2], g, len, (float)(1.0 / n), team), 0);
             for (int a = 0; a < 3; a++)
                 ck_assert_msg(memcmp(st[0][a], st[1][a], N * sizeof(float)) == 0, "isa %d, n %d, array %d differs",
                               (int)isas[i], n, a);
@@ -468,15 +469,138 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
 END_TEST
 
 
+/* The last batch's fold (WELFORD_LAST) on every ISA, the baseline's too:
+ * the sum and count of the baseline's update followed by its ZiCo
+ * reduction, bit for bit, and the first ratio with sigma != 0 computed here
+ * from that updated state; the mean stored as the update stores it, mean |g|
+ * and root M2 left as they were. Values spanning 2^-60 .. 2^60, zeros,
+ * denormals, lengths across the fold's 1024-element chunks with every tail,
+ * and a zero-length block. */
+START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    welford_kernel_t update = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
+    zico_kernel_t reduce = sigeo__zico_kernel(SIGEO__WELFORD_BASE);
+    enum { N = 4107 };
+    float *g = malloc(N * sizeof(float)), *st[3], *ref[3], *mean = malloc(N * sizeof(float));
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_nonnull(mean);
+    for (int a = 0; a < 3; a++) {
+        ck_assert_ptr_nonnull(st[a] = calloc(N, sizeof(float)));
+        ck_assert_ptr_nonnull(ref[a] = malloc(N * sizeof(float)));
+    }
+    tu_rng_t rng = { 123 };
+    int tried = 0;
+    for (int n = 1; n <= 5; n++) {
+        for (int j = 0; j < N; j++) {
+            double e = ldexp(1.0, (int)(tu_next(&rng) % 121) - 60);
+            float x = (float)((tu_uniform01(&rng) - 0.5) * e);
+            g[j] = j % 97 == 0 ? 0.0f : j % 89 == 0 ? 1e-41f : j < 16 ? 0.5f : x; /* j < 16: sigma 0 */
+        }
+        if (n >= 2) {
+            const int64_t lens[] = { N, N - n, 1024, 1023, 2049, 7, 0 };
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int64_t len = lens[li];
+                for (int a = 0; a < 3; a++)
+                    memcpy(ref[a], st[a], N * sizeof(float));
+                update(ref[0], ref[1], ref[2], g, len, (float)(1.0 / n), 1);
+                const double inv = 1.0 / sqrt((double)n);
+                double want_sum, want_first = 0.0;
+                int64_t want_count;
+                reduce(&want_sum, &want_count, ref[0], ref[2], len, inv);
+                for (int64_t j = 0; j < len; j++)
+                    if (ref[2][j] != 0.0f) {
+                        want_first = (double)ref[0][j] / ((double)ref[2][j] * inv);
+                        break;
+                    }
+                for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+                    welford_last_kernel_t k = sigeo__welford_last_kernel(isas[i]);
+                    if (!k)
+                        continue;
+                    tried++;
+                    memcpy(mean, st[1], N * sizeof(float));
+                    double sum = -1, first = -1;
+                    int64_t count = -1;
+                    ck_assert_uint_eq(k(&sum, &count, &first, st[0], mean, st[2], g, len, (float)(1.0 / n), inv), 0);
+                    ck_assert_msg(memcmp(&sum, &want_sum, sizeof sum) == 0 && count == want_count,
+                                  "isa %d, n %d, len %lld: %.17g/%lld vs %.17g/%lld", (int)isas[i], n,
+                                  (long long)len, sum, (long long)count, want_sum, (long long)want_count);
+                    ck_assert_msg(memcmp(&first, &want_first, sizeof first) == 0, "isa %d: first ratio", (int)isas[i]);
+                    ck_assert_msg(memcmp(mean, ref[1], N * sizeof(float)) == 0, "isa %d: mean", (int)isas[i]);
+                }
+            }
+        }
+        /* the state for the next n; the first observation as welford.c stores it */
+        if (n == 1)
+            for (int j = 0; j < N; j++)
+                st[0][j] = fabsf(g[j]), st[1][j] = g[j], st[2][j] = 0.0f;
+        else
+            update(st[0], st[1], st[2], g, N, (float)(1.0 / n), 1);
+    }
+    ck_assert_int_gt(tried, 0);
+    fprintf(stderr, "welford: last-batch fold compared %d times\n", tried);
+    free(g);
+    free(mean);
+    for (int a = 0; a < 3; a++) {
+        free(st[a]);
+        free(ref[a]);
+    }
+}
+END_TEST
+
+/* The update loops report a non-finite gradient element in their own pass
+ * (the fused path's validation): 1 for an infinity or a NaN anywhere in the
+ * block (first, last, middle element, both signs; on one thread and a team
+ * of 2), 0 for the largest finite floats and denormals, on every ISA, from
+ * the first-observation path, the update and the last batch's fold. */
+START_TEST(update_loops_report_a_nonfinite_element)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    enum { N = 2053 };
+    float *g = malloc(N * sizeof(float)), *a = calloc(N, sizeof(float)), *m = calloc(N, sizeof(float)),
+          *r = calloc(N, sizeof(float));
+    ck_assert(g && a && m && r);
+    const int64_t at[] = { 0, N - 1, 1000 };
+    const float bad[] = { INFINITY, -INFINITY, NAN };
+    for (int v = -1; v < 9; v++) {
+        for (int j = 0; j < N; j++)
+            g[j] = j % 3 ? 3.4028235e38f : j % 5 ? -1e-45f : 0.5f;
+        if (v >= 0)
+            g[at[v % 3]] = bad[v / 3];
+        const uint32_t want = v >= 0;
+        sigeo__welford_t w = { a, m, r };
+        ck_assert_uint_eq(sigeo__welford_update(&w, 0, g, N, 1, 1), want);
+        for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+            welford_kernel_t k = sigeo__welford_kernel(isas[i]);
+            welford_last_kernel_t l = sigeo__welford_last_kernel(isas[i]);
+            if (!k || !l)
+                continue;
+            ck_assert_uint_eq(k(a, m, r, g, N, 0.5f, 1), want);
+            ck_assert_uint_eq(k(a, m, r, g, N, 0.5f, 2), want);
+            double sum, first;
+            int64_t count;
+            ck_assert_uint_eq(l(&sum, &count, &first, a, m, r, g, N, 0.5f, 1.0), want);
+        }
+    }
+    free(g);
+    free(a);
+    free(m);
+    free(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ fused batches
  * (stats_internal.h): module by module as a backward produces them. */
 
-static void fuse_candidate(sigeo_stats_t *s, uint64_t seed)
+/* last: the fourth batch is declared the last (sigeo__stats_fuse_is_last). */
+static void fuse_candidate(sigeo_stats_t *s, uint64_t seed, bool last)
 {
     candidate_t c;
     make_candidate(&c, seed);
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(sigeo__stats_fuse_begin(s, 5), SIGEO_OK);
+        if (last && i == 3)
+            sigeo__stats_fuse_is_last(s);
         /* the backward's order: last layer first */
         ck_assert_int_eq(sigeo__stats_fuse_module(s, 1, c.b[i], NULL, 0), SIGEO_OK);
         ck_assert(sigeo__stats_fuse_fed(s, 1) && !sigeo__stats_fuse_fed(s, 0));
@@ -498,7 +622,7 @@ START_TEST(fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly)
     sigeo_stats_t *f = tu_stats_new(&o, 2, lc_names, lc_counts);
     ck_assert(sigeo__stats_fuse_wanted(f));
     feed_candidate(a, 500, 0, 4);
-    fuse_candidate(f, 500);
+    fuse_candidate(f, 500, false);
     const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
     ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "fused %.17g vs add_batch %.17g", rf.score, ra.score);
     assert_same_modules(a, f);
@@ -540,11 +664,154 @@ START_TEST(fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly)
     ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
     /* reset: usable, and the same as a fresh handle */
     ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
-    fuse_candidate(f, 500);
+    fuse_candidate(f, 500, false);
     const sigeo_stats_result_t again = tu_compute(f);
     ck_assert(memcmp(&ra, &again, sizeof ra) == 0);
     sigeo_stats_destroy(a);
     sigeo_stats_destroy(f);
+}
+END_TEST
+
+/* The declared last batch goes straight into ZiCo's reduction (stats.c,
+ * sigeo__zico_fold_last): the same result and module info bit for bit as
+ * add_batch (the RecSys preset's reference FR also reads the means, theta .
+ * mean), compute repeatable; then the handle is sealed (add_batch and
+ * fuse_begin refuse, naming why) until a reset, after which it is as new. */
+START_TEST(declared_last_fused_batch_equals_add_batch_and_seals)
+{
+    const sigeo_stats_options_t o = lc_options();
+    sigeo_stats_t *a = tu_stats_new(&o, 2, lc_names, lc_counts);
+    sigeo_stats_t *f = tu_stats_new(&o, 2, lc_names, lc_counts);
+    feed_candidate(a, 501, 0, 4);
+    fuse_candidate(f, 501, true);
+    const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f), rf2 = tu_compute(f);
+    ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "folded %.17g vs add_batch %.17g", rf.score, ra.score);
+    ck_assert(memcmp(&rf, &rf2, sizeof rf) == 0);
+    assert_same_modules(a, f);
+    float g[64] = { 0 };
+    const float *gp[2] = { g, g };
+    ck_assert_int_eq(tu_add(f, 2, gp, lc_counts, 0.5, 5, NULL), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "declared the last");
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_ERR_INVALID_ARG);
+    const sigeo_stats_result_t rf3 = tu_compute(f); /* the refusals changed nothing */
+    ck_assert(memcmp(&rf, &rf3, sizeof rf) == 0);
+    /* a NaN in the declared last batch: found by the fold's own pass, named */
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    feed_candidate(f, 501, 0, 3);
+    g[63] = NAN;
+    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 5), SIGEO_OK);
+    sigeo__stats_fuse_is_last(f);
+    ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, g, NULL, 0), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "module 'w'");
+    ck_assert_str_contains(sigeo_stats_last_error(f), "element 63");
+    ck_assert_str_contains(sigeo_stats_last_error(f), "batch 3");
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+    ck_assert_str_contains(sigeo_stats_last_error(f), "failed half-way");
+    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+    feed_candidate(f, 501, 0, 4); /* by add_batch: every state the fold left stale is rewritten */
+    const sigeo_stats_result_t again = tu_compute(f);
+    ck_assert(memcmp(&ra, &again, sizeof ra) == 0);
+    sigeo_stats_destroy(a);
+    sigeo_stats_destroy(f);
+}
+END_TEST
+
+/* Blocks longer than the fold's chunk (1024) with every tail length, k = 2,
+ * 3, 5 and ddof 0 and 1, a module of one element, zero gradients (sigma 0)
+ * in places: declared-last fused batches against add_batch, bit for bit. */
+START_TEST(declared_last_fold_on_long_blocks_equals_add_batch)
+{
+    static const char *const names[3] = { "big", "odd", "one" };
+    static const int64_t counts[3] = { 3001, 1029, 1 };
+    enum { TOTAL = 3001 + 1029 + 1 };
+    float *buf = malloc(5 * TOTAL * sizeof(float));
+    ck_assert_ptr_nonnull(buf);
+    tu_rng_t rng = { 7 };
+    for (int64_t j = 0; j < 5 * TOTAL; j++)
+        buf[j] = (j % TOTAL) % 13 == 0 ? 0.25f : (j % TOTAL) < 40 ? 0.0f : tu_uniform_f(&rng);
+    for (uint32_t ddof = 0; ddof <= 1; ddof++)
+        for (int k = 2; k <= 5; k += k == 3 ? 2 : 1) {
+            const sigeo_stats_options_t o =
+                tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, ddof, 1, 0, 0);
+            if ((uint32_t)k <= ddof)
+                continue;
+            sigeo_stats_t *a = tu_stats_new(&o, 3, names, counts);
+            sigeo_stats_t *f = tu_stats_new(&o, 3, names, counts);
+            for (int i = 0; i < k; i++) {
+                const float *b = buf + (int64_t)i * TOTAL;
+                const float *gp[3] = { b, b + 3001, b + 4030 };
+                ck_assert_int_eq(tu_add(a, 3, gp, counts, 0.25 * i, 2, NULL), SIGEO_OK);
+                ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
+                if (i + 1 == k)
+                    sigeo__stats_fuse_is_last(f);
+                for (int m = 2; m >= 0; m--)
+                    ck_assert_int_eq(sigeo__stats_fuse_module(f, m, gp[m], NULL, 0), SIGEO_OK);
+                sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+                sb.batch_size = 2;
+                sb.loss = 0.25 * i;
+                ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
+            }
+            const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
+            ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "k %d ddof %u: folded zico %.17g vs %.17g", k, ddof,
+                          rf.zico, ra.zico);
+            for (int m = 0; m < 3; m++) {
+                sigeo_stats_module_info_t ia = tu_info(a, m), i_f = tu_info(f, m);
+                ia.name = i_f.name = NULL;
+                ck_assert_msg(memcmp(&ia, &i_f, sizeof ia) == 0, "k %d ddof %u module %d differs", k, ddof, m);
+            }
+            sigeo_stats_destroy(a);
+            sigeo_stats_destroy(f);
+        }
+    free(buf);
+}
+END_TEST
+
+/* A non-finite element in a touched row of a fused table module is found by
+ * the rows' update pass (no separate scan) and named with its row and
+ * element; an untouched row's garbage is never read; the handle is broken
+ * until a reset, then usable. */
+START_TEST(fused_table_row_nonfinite_is_named)
+{
+    sigeo_stats_options_t o = tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, 0, 1, 0, 0);
+    sigeo_stats_t *s;
+    ck_assert_int_eq(sigeo_stats_create(&s, NULL, &o), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_add_table_module(NULL, s, "emb", 6, 4), SIGEO_OK);
+    float g[24];
+    for (int j = 0; j < 24; j++)
+        g[j] = 0.25f * (float)(j % 7) - 0.5f;
+    g[5 * 4 + 1] = NAN; /* row 5, never touched */
+    const int64_t rows[3] = { 0, 3, 2 };
+    for (int b = 0; b < 2; b++) {
+        ck_assert_int_eq(sigeo__stats_fuse_begin(s, 2), SIGEO_OK);
+        if (b == 1)
+            g[3 * 4 + 2] = -INFINITY; /* row 3, element 2 */
+        const sigeo_status_t st = sigeo__stats_fuse_module(s, 0, g, rows, 3);
+        if (b == 0) {
+            ck_assert_msg(st == SIGEO_OK, "%s", sigeo_stats_last_error(s));
+            sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+            sb.batch_size = 2;
+            ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
+        } else {
+            ck_assert_int_eq(st, SIGEO_ERR_NONFINITE);
+            ck_assert_str_contains(sigeo_stats_last_error(s), "table 'emb' row 3 element 2");
+            ck_assert_str_contains(sigeo_stats_last_error(s), "batch 1");
+        }
+    }
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_int_eq(sigeo_stats_compute(&r, s), SIGEO_ERR_INVALID_ARG);
+    ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+    g[3 * 4 + 2] = 1.0f;
+    for (int b = 0; b < 2; b++) {
+        ck_assert_int_eq(sigeo__stats_fuse_begin(s, 2), SIGEO_OK);
+        ck_assert_int_eq(sigeo__stats_fuse_module(s, 0, g, rows, 3 - b), SIGEO_OK);
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.batch_size = 2;
+        ck_assert_int_eq(sigeo__stats_fuse_end(s, &sb), SIGEO_OK);
+    }
+    ck_assert_int_eq(sigeo_stats_compute(&r, s), SIGEO_OK);
+    ck_assert(isfinite(r.zico));
+    sigeo_stats_destroy(s);
 }
 END_TEST
 
@@ -602,6 +869,8 @@ static Suite *welford_suite(void)
     tcase_add_test(tc, welford_update_matches_a_two_pass_reference_on_a_long_stream);
     tcase_add_test(tc, first_two_observations_are_exact);
     tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
+    tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
+    tcase_add_test(tc, update_loops_report_a_nonfinite_element);
     tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
     suite_add_tcase(s, tc);
     TCase *lc = tcase_create("life_cycle");
@@ -611,6 +880,9 @@ static Suite *welford_suite(void)
     tcase_add_test(lc, same_input_same_result_bit_for_bit);
     tcase_add_test(lc, fused_batches_equal_add_batch_bit_for_bit_and_fail_cleanly);
     tcase_add_test(lc, fisher_rao_only_keeps_no_statistics);
+    tcase_add_test(lc, declared_last_fused_batch_equals_add_batch_and_seals);
+    tcase_add_test(lc, declared_last_fold_on_long_blocks_equals_add_batch);
+    tcase_add_test(lc, fused_table_row_nonfinite_is_named);
     suite_add_tcase(s, lc);
     return s;
 }
