@@ -1632,16 +1632,13 @@ static int compute_ensembles(study_t *s)
                     set[n++] = i;
             for (int e = 0; e < s->n_ens && n >= 2; e++) {
                 const ens_row_t *r = &ens_rows[e];
-                bool finite = true;
                 for (int m = 0; m < r->n_members; m++)
                     for (int64_t j = 0; j < n; j++) {
                         double v = pv(s, &s->archs[set[j]], p, l)[r->members[m]];
-                        finite = finite && isfinite(v);
-                        /* the ranks: a non-finite value ranks lowest, as in the correlations */
+                        /* a non-finite value ranks lowest, as in the correlations
+                         * (the z-score then gives the arch -inf, stats.h) */
                         scores[(size_t)m * (size_t)n + (size_t)j] = isfinite(v) || v == INFINITY ? v : -INFINITY;
                     }
-                if (r->method == SIGEO_AGG_ZSCORE && !finite)
-                    continue; /* a z-score needs finite values: NaN for the set */
                 if (sigeo_stats_aggregate(out, scores, n, r->n_members, NULL, (sigeo_rank_aggregation_t)r->method) !=
                     SIGEO_OK)
                     continue;

@@ -78,8 +78,9 @@ typedef struct sigeo_search_options {
      * far (aggregated lazily, when read: see sigeo_evaluation_t for what a
      * record holds). An evaluation's score (record callback) is its
      * provisional aggregate over the candidates scored up to it, its `proxy`
-     * the first member's result. A member's NaN score fails the candidate
-     * (and an infinite one for the z-score). Not with a score callback.
+     * the first member's result. A member's NaN score fails the candidate;
+     * an infinite one is ranked at its end (z-score: that infinity is the
+     * aggregate, stats.h). Not with a score callback.
      * sigeo_search_save keeps the member scores (checkpoint version 2). */
     uint32_t n_ensemble;
     int32_t ensemble_aggregate;

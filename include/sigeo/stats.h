@@ -353,17 +353,22 @@ typedef enum sigeo_rank_aggregation {
     /* sum_p w_p rank_p(c) / sum_p w_p: the mean (ascending) rank. */
     SIGEO_AGG_MEAN_RANK = 1,
     /* sum_p w_p (s_p(c) - mean_p) / std_p (std ddof 0; a constant proxy adds
-     * 0): the weighted z-score sum. Needs finite scores. */
+     * 0): the weighted z-score sum. mean_p and std_p are over proxy p's
+     * finite scores; a candidate with an infinite score under a proxy of
+     * weight > 0 gets that infinity as its aggregate (-inf if it has both):
+     * a proxy that calls a candidate hopeless (NASWOT's log 0, an AZ-NAS
+     * NaN mapped to -inf) puts it last, as the ranks do, without turning
+     * every other candidate's z-score into NaN. */
     SIGEO_AGG_ZSCORE = 2
 } sigeo_rank_aggregation_t;
 
 /* out[c] for c < n_candidates, from scores[p * n_candidates + c] (row p =
  * proxy p, higher = better for every proxy: flip a lower-is-better one
  * first) and weights[p] (NULL = all 1). Higher out = better. Ranks treat
- * -inf/+inf as the extremes. Errors: SIGEO_ERR_INVALID_ARG (NULL, n < 1,
+ * -inf/+inf as the extremes; ZSCORE as its comment says. Errors: SIGEO_ERR_INVALID_ARG (NULL, n < 1,
  * n_proxies < 1, unknown method, a weight negative or not finite, all
- * weights 0), SIGEO_ERR_NONFINITE (a NaN score, or an infinite one for
- * ZSCORE, naming proxy and candidate), SIGEO_ERR_NO_MEMORY. Thread-safe. */
+ * weights 0), SIGEO_ERR_NONFINITE (a NaN score, naming proxy and
+ * candidate), SIGEO_ERR_NO_MEMORY. Thread-safe. */
 SIGEO_API sigeo_status_t sigeo_stats_aggregate(double *out, const double *scores, int64_t n_candidates,
                                                int32_t n_proxies, const double *weights,
                                                sigeo_rank_aggregation_t method);

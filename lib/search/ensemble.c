@@ -61,9 +61,8 @@ sigeo_status_t sigeo__search_ensemble_score(sigeo__scored_t *r, sigeo_search_t *
         sigeo_status_t st = sigeo_proxy_compute(s->model, arch, s->n, s->batches, s->n_batches, &o, &pr);
         if (st != SIGEO_OK)
             return sigeo__fail_wrap(NULL, st, "ensemble member %u (%s)", (unsigned)k, name);
-        if (isnan(pr.score) || (s->o.ensemble_aggregate == SIGEO_AGG_ZSCORE && !isfinite(pr.score)))
-            return sigeo__fail(SIGEO_ERR_NONFINITE, "ensemble member %u (%s) scored %g%s", (unsigned)k, name,
-                               pr.score, isnan(pr.score) ? "" : " (the z-score needs finite scores)");
+        if (isnan(pr.score))
+            return sigeo__fail(SIGEO_ERR_NONFINITE, "ensemble member %u (%s) scored NaN", (unsigned)k, name);
         r->ens[k] = pr.score;
         if (k == 0)
             r->proxy = pr;
@@ -151,6 +150,7 @@ static double aggregate_one(const sigeo_search_t *s, uint64_t order, uint64_t *c
         n += logged_ok(s, e);
     *count_out = n;
     double weight_sum = 0.0, out = 0.0;
+    int inf = 0; /* z-score: +1 some member +inf, -1 some -inf */
     for (uint32_t p = 0; p < P; p++)
         weight_sum += w ? w[p] : 1.0;
     for (uint32_t p = 0; p < P; p++) {
@@ -158,14 +158,23 @@ static double aggregate_one(const sigeo_search_t *s, uint64_t order, uint64_t *c
         if (wp == 0.0)
             continue;
         if (s->o.ensemble_aggregate == SIGEO_AGG_ZSCORE) {
+            /* as sigeo_stats_aggregate: over the finite scores, an infinite
+             * one making the aggregate that infinity (-inf winning) */
+            if (!isfinite(v)) {
+                inf = v < 0 ? -1 : (inf < 0 ? -1 : 1);
+                continue;
+            }
             double mean = 0.0, var = 0.0;
+            uint64_t finite = 0;
             for (uint64_t e = 0; e <= order; e++)
-                if (logged_ok(s, e))
-                    mean += s->ens_log[e * P + p] / (double)n;
+                finite += logged_ok(s, e) && isfinite(s->ens_log[e * P + p]);
             for (uint64_t e = 0; e <= order; e++)
-                if (logged_ok(s, e)) {
+                if (logged_ok(s, e) && isfinite(s->ens_log[e * P + p]))
+                    mean += s->ens_log[e * P + p] / (double)finite;
+            for (uint64_t e = 0; e <= order; e++)
+                if (logged_ok(s, e) && isfinite(s->ens_log[e * P + p])) {
                     const double d = s->ens_log[e * P + p] - mean;
-                    var += d * d / (double)n;
+                    var += d * d / (double)finite;
                 }
             if (var > 0.0)
                 out += wp * (v - mean) / sqrt(var);
@@ -181,7 +190,7 @@ static double aggregate_one(const sigeo_search_t *s, uint64_t order, uint64_t *c
         const double rank = 0.5 * (double)(lower + (lower + equal) - 1) + 1.0;
         out += s->o.ensemble_aggregate == SIGEO_AGG_LOG_RANK ? wp * log(rank / (double)n) : wp * rank / weight_sum;
     }
-    return out;
+    return inf ? (inf < 0 ? -INFINITY : INFINITY) : out;
 }
 
 sigeo_status_t sigeo__search_ensemble_reserve(sigeo_search_t *s, uint64_t order, uint64_t n_memo)

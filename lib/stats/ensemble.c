@@ -34,9 +34,9 @@ static sigeo_status_t check(const double *out, const double *scores, int64_t n, 
         *weight_sum += w;
         for (int64_t c = 0; c < n; c++) {
             const double s = scores[(size_t)p * (size_t)n + (size_t)c];
-            if (isnan(s) || (method == SIGEO_AGG_ZSCORE && !isfinite(s)))
-                return sigeo__fail(SIGEO_ERR_NONFINITE, "%s: score of proxy %d, candidate %lld is %g%s", fn, (int)p,
-                                   (long long)c, s, isnan(s) ? "" : " (z-scores need finite scores)");
+            if (isnan(s))
+                return sigeo__fail(SIGEO_ERR_NONFINITE, "%s: score of proxy %d, candidate %lld is NaN", fn, (int)p,
+                                   (long long)c);
         }
     }
     if (*weight_sum == 0.0)
@@ -70,25 +70,43 @@ static void aggregate(double *out, const double *scores, int64_t n, int32_t n_pr
 {
     for (int64_t c = 0; c < n; c++)
         out[c] = 0.0;
+    if (method == SIGEO_AGG_ZSCORE)
+        for (int64_t c = 0; c < n; c++)
+            rank[c] = 0.0;
     for (int32_t p = 0; p < n_proxies; p++) {
         const double w = weights ? weights[p] : 1.0, *s = scores + (size_t)p * (size_t)n;
         if (w == 0.0)
             continue;
         if (method == SIGEO_AGG_ZSCORE) {
+            /* mean and std over the finite scores; an infinite score marks
+             * its candidate (rank[] is free scratch here: 0 none, +1 some
+             * +inf, -1 some -inf, which wins) */
             double mean = 0.0, var = 0.0;
+            int64_t finite = 0;
             for (int64_t c = 0; c < n; c++)
-                mean += s[c] / (double)n;
+                finite += isfinite(s[c]) ? 1 : 0;
             for (int64_t c = 0; c < n; c++)
-                var += (s[c] - mean) * (s[c] - mean) / (double)n;
-            if (var > 0.0)
-                for (int64_t c = 0; c < n; c++)
+                if (isfinite(s[c]))
+                    mean += s[c] / (double)finite;
+            for (int64_t c = 0; c < n; c++)
+                if (isfinite(s[c]))
+                    var += (s[c] - mean) * (s[c] - mean) / (double)finite;
+            for (int64_t c = 0; c < n; c++) {
+                if (!isfinite(s[c]))
+                    rank[c] = s[c] < 0 ? -1.0 : (rank[c] < 0 ? -1.0 : 1.0);
+                else if (var > 0.0)
                     out[c] += w * (s[c] - mean) / sqrt(var);
+            }
             continue;
         }
         sigeo__average_ranks(rank, s, n, scratch);
         for (int64_t c = 0; c < n; c++)
             out[c] += method == SIGEO_AGG_LOG_RANK ? w * log(rank[c] / (double)n) : w * rank[c] / weight_sum;
     }
+    if (method == SIGEO_AGG_ZSCORE)
+        for (int64_t c = 0; c < n; c++)
+            if (rank[c] != 0.0)
+                out[c] = rank[c] < 0 ? -INFINITY : INFINITY;
 }
 
 SIGEO_API sigeo_status_t sigeo_stats_aggregate_with(double *out, const double *scores, int64_t n_candidates,

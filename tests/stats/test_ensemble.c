@@ -50,14 +50,59 @@ START_TEST(zscore_sum_with_ddof_0_and_constant_proxies_adding_nothing)
 }
 END_TEST
 
+/* Infinite scores under z-scores: each proxy's mean and std over its
+ * finite scores only, a candidate with an infinite score gets that
+ * infinity (-inf winning), a weight-0 proxy's infinities count for nothing.
+ * By hand, over 4 candidates:
+ *   p0 = { 1, 4, 2, 3 }:        mean 2.5, var (2.25 + 2.25 + .25 + .25) / 4 = 1.25
+ *   p1 = { 5, 5, -inf, 7 }:     finite { 5, 5, 7 }: mean 17/3, var (4/9 + 4/9 + 16/9) / 3 = 8/9
+ *   p2 = { 0, +inf, 1, -inf }   (weight 0 in the second call) */
+START_TEST(zscore_with_infinite_scores_ranks_them_at_the_ends)
+{
+    double out[4];
+    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 2, NULL, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    const double z0[4] = { -1.5 / sqrt(1.25), 1.5 / sqrt(1.25), -0.5 / sqrt(1.25), 0.5 / sqrt(1.25) };
+    const double m1 = 17.0 / 3.0, sd1 = sqrt(8.0 / 9.0);
+    ck_assert_near(out[0], z0[0] + (5 - m1) / sd1, 1e-14, 1e-14);
+    ck_assert_near(out[1], z0[1] + (5 - m1) / sd1, 1e-14, 1e-14);
+    ck_assert(isinf(out[2]) && out[2] < 0);
+    ck_assert_near(out[3], z0[3] + (7 - m1) / sd1, 1e-14, 1e-14);
+    double s3[3 * 4];
+    for (int i = 0; i < 8; i++)
+        s3[i] = S[i];
+    const double p2[4] = { 0, INFINITY, 1, -INFINITY };
+    for (int c = 0; c < 4; c++)
+        s3[8 + c] = p2[c];
+    ck_assert_int_eq(sigeo_stats_aggregate(out, s3, 4, 3, NULL, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    /* p2 finite { 0, 1 }: mean 0.5, sd 0.5 -> candidate 0 gets -1 more */
+    ck_assert_near(out[0], z0[0] + (5 - m1) / sd1 - 1.0, 1e-14, 1e-14);
+    ck_assert(isinf(out[1]) && out[1] > 0); /* +inf under p2 */
+    ck_assert(isinf(out[2]) && out[2] < 0); /* -inf under p1, +1 z under p2: -inf wins */
+    ck_assert(isinf(out[3]) && out[3] < 0);
+    ck_assert_int_eq(sigeo_stats_aggregate(out, s3, 4, 3, (const double[]){ 1, 1, 0 }, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    ck_assert(isfinite(out[1]) && isfinite(out[3]) && isinf(out[2]));
+    ck_assert_near(out[1], z0[1] + (5 - m1) / sd1, 1e-14, 1e-14);
+    /* a candidate infinite in one proxy and -inf in another: -inf */
+    const double pm[2 * 2] = { INFINITY, 1, 2, -INFINITY };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, pm, 2, 2, NULL, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    ck_assert(isinf(out[0]) && out[0] > 0);
+    ck_assert(isinf(out[1]) && out[1] < 0);
+    const double pm2[2 * 2] = { INFINITY, 1, -INFINITY, 2 };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, pm2, 2, 2, NULL, SIGEO_AGG_ZSCORE), SIGEO_OK);
+    ck_assert(isinf(out[0]) && out[0] < 0);
+    ck_assert(out[1] == 0.0); /* each proxy has one finite score: std 0, adds 0 */
+}
+END_TEST
+
 START_TEST(bad_input_is_named)
 {
     double out[4];
     const double nan_s[2] = { 1, NAN };
     ck_assert_int_eq(sigeo_stats_aggregate(out, nan_s, 2, 1, NULL, SIGEO_AGG_LOG_RANK), SIGEO_ERR_NONFINITE);
     ck_assert_str_contains(sigeo_last_error(), "candidate 1");
-    ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, NULL, SIGEO_AGG_ZSCORE), SIGEO_ERR_NONFINITE);
-    ck_assert_str_contains(sigeo_last_error(), "proxy 1, candidate 2");
+    const double nan_z[2 * 2] = { 1, 2, 3, NAN };
+    ck_assert_int_eq(sigeo_stats_aggregate(out, nan_z, 2, 2, NULL, SIGEO_AGG_ZSCORE), SIGEO_ERR_NONFINITE);
+    ck_assert_str_contains(sigeo_last_error(), "proxy 1, candidate 1");
     ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, (const double[]){ 0, 0, 0 }, SIGEO_AGG_MEAN_RANK),
                      SIGEO_ERR_INVALID_ARG);
     ck_assert_int_eq(sigeo_stats_aggregate(out, S, 4, 3, (const double[]){ 1, -1, 0 }, SIGEO_AGG_MEAN_RANK),
@@ -122,6 +167,7 @@ int main(void)
     tcase_add_test(tc, log_rank_is_az_nas_sum_of_log_rank_over_n);
     tcase_add_test(tc, mean_rank_is_the_weighted_mean);
     tcase_add_test(tc, zscore_sum_with_ddof_0_and_constant_proxies_adding_nothing);
+    tcase_add_test(tc, zscore_with_infinite_scores_ranks_them_at_the_ends);
     tcase_add_test(tc, bad_input_is_named);
     tcase_add_test(tc, work_space_variant_gives_the_hand_values);
     suite_add_tcase(s, tc);
