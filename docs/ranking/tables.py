@@ -8,6 +8,13 @@ must be a row this script prints for the JSON the page names).
 
 usage: tables.py STUDY.json [--subset all|non-degenerate] [--stat spearman|kendall]
                             [--what archs|correlations|summary]
+       tables.py STUDY.json --what paired [--subset S] --pair TERM,TERM [--pair ...]
+  --what paired: the difference of two Spearman correlations measured on the
+  same archs, with a paired percentile bootstrap 95 % interval (both
+  correlations of one resample use the same archs, so what the two proxies
+  share cancels; 1000 resamples, seeded, so the table is reproducible).
+  TERM is PROXY or PROXY@PROTOCOL@LEVEL; a pair of two bare proxies gives one
+  column per (protocol, level) of the study, a pair of full terms one value.
        tables.py --update PAGE
   --update re-renders, in place, every table of PAGE that follows a marker
   line `<!-- table: ARGS -->` (ARGS: this script's arguments, the JSON path
@@ -103,13 +110,103 @@ def summary(doc):
     return lines
 
 
+def avg_ranks(x):
+    """Ascending average ranks (ties share their mean rank), 1-based."""
+    order = sorted(range(len(x)), key=lambda i: x[i])
+    r = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return r
+
+
+def spearman(x, y):
+    rx, ry = avg_ranks(x), avg_ranks(y)
+    n = len(x)
+    mx, my = sum(rx) / n, sum(ry) / n
+    num = sum((p - mx) * (q - my) for p, q in zip(rx, ry))
+    den = math.sqrt(sum((p - mx) ** 2 for p in rx) * sum((q - my) ** 2 for q in ry))
+    return num / den if den else float("nan")
+
+
+def term_values(doc, archs, term):
+    """Per-arch values of PROXY@PROTOCOL@LEVEL; a non-finite one ranks lowest,
+    as in sigeo-rank's correlations."""
+    name, proto, level = term
+    out = []
+    for a in archs:
+        key = "%g" % level
+        v = a.get("proxies", {}).get(proto, {}).get(key, {}).get(name)
+        if v is None:
+            v = a.get("ensembles", {}).get(proto, {}).get(key, {}).get(name)
+        v = float(v) if v is not None else float("nan")
+        out.append(v if math.isfinite(v) or v == float("inf") else float("-inf"))
+    return out
+
+
+def paired_table(doc, subset, pairs):
+    import random
+    archs = [a for a in doc["archs"] if a.get("complete", True) and a.get("test_acc") is not None and
+             (subset == "all" or not a.get("degenerate"))]
+    ctr = str(doc.get("target", "")).startswith("-")  # minus the test log loss (CTR)
+    y = [-a["test_loss"] if ctr else a["test_acc"] for a in archs]
+    n = len(archs)
+    rng = random.Random(1)
+    draws = [[rng.randrange(n) for _ in range(n)] for _ in range(1000)]
+
+    def diff(ta, tb):
+        xa, xb = term_values(doc, archs, ta), term_values(doc, archs, tb)
+        point = spearman(xa, y) - spearman(xb, y)
+        ds = []
+        for d in draws:
+            yy = [y[i] for i in d]
+            v = spearman([xa[i] for i in d], yy) - spearman([xb[i] for i in d], yy)
+            if not math.isnan(v):
+                ds.append(v)
+        ds.sort()
+        if not ds or math.isnan(point):
+            return "nan"
+        lo, hi = ds[int(0.025 * len(ds))], ds[min(len(ds) - 1, int(0.975 * len(ds)))]
+        mark = " *" if lo > 0 or hi < 0 else ""
+        return "%+.2f [%+.2f, %+.2f]%s" % (point, lo, hi, mark)
+
+    def parse(t):
+        parts = t.split("@")
+        return (parts[0], parts[1], float(parts[2])) if len(parts) == 3 else (parts[0], None, None)
+
+    cols = columns(doc)
+    bare = [(a, b) for a, b in pairs if parse(a)[1] is None]
+    full = [(a, b) for a, b in pairs if parse(a)[1] is not None]
+    out = []
+    if bare:
+        out += ["| difference (n = %d) | " % n + " | ".join("%s %g %%" % c for c in cols) + " |",
+                "|---|" + "---|" * len(cols)]
+        for a, b in bare:
+            out.append("| %s − %s | %s |" % (a, b, " | ".join(diff((a, p, lv), (b, p, lv)) for p, lv in cols)))
+    if full:
+        if out:
+            out.append("")
+        out += ["| difference (n = %d) | Spearman difference [95 %% paired bootstrap] |" % n, "|---|---|"]
+        for a, b in full:
+            ta, tb = parse(a), parse(b)
+            fmt_lv = lambda t: "%s@%s@%g" % (t[0], t[1], t[2])
+            out.append("| %s − %s | %s |" % (fmt_lv(ta), fmt_lv(tb), diff(ta, tb)))
+    return out
+
+
 def render(args):
     """The table lines for one marker's arguments."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("json")
     ap.add_argument("--subset", default="all", choices=["all", "non-degenerate"])
     ap.add_argument("--stat", default="spearman", choices=["spearman", "kendall"])
-    ap.add_argument("--what", default="correlations", choices=["archs", "correlations", "summary"])
+    ap.add_argument("--what", default="correlations", choices=["archs", "correlations", "summary", "paired"])
+    ap.add_argument("--pair", action="append", default=[], metavar="TERM,TERM")
     a = ap.parse_args(args)
     with open(a.json) as f:
         doc = json.load(f)
@@ -117,6 +214,11 @@ def render(args):
         return arch_table(doc)[0]
     if a.what == "summary":
         return summary(doc)
+    if a.what == "paired":
+        pairs = [tuple(p.split(",")) for p in a.pair]
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise SystemExit("tables.py: --what paired needs --pair TERM,TERM")
+        return paired_table(doc, a.subset, pairs)
     return correlation_table(doc, a.subset, a.stat)
 
 
