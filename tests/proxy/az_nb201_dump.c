@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     }
 
     /* The signs of each pair, the last pair first, one draw per element of
-     * the later block's [B, width] (model.h / proxies-zoo.md). */
+     * the later block's [B, width] (proxy.h; docs/proxies-zoo.md, AZ-NAS). */
     int32_t n_blk = 0, blk[16];
     if (sigeo_model_blocks(&n_blk, blk, 16, m) != SIGEO_OK || sigeo_model_forward(NULL, m, &b) != SIGEO_OK)
         return die("blocks");
