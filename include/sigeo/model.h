@@ -363,6 +363,33 @@ SIGEO_API sigeo_status_t sigeo_model_set_grad_rows(sigeo_model_t *model, int32_t
 SIGEO_API sigeo_status_t sigeo_model_module_count(int32_t *count_out, const sigeo_model_t *model);
 SIGEO_API const char *sigeo_model_module_name(const sigeo_model_t *model, int32_t module);
 
+/* Block outputs (SIGEO_1.1): the nodes whose features AZ-NAS's measures
+ * read (az_expressivity, az_progressivity, az_trainability; proxy.h and
+ * docs/proxies-zoo.md), the outputs of the model's stages in depth order,
+ * as the official code's extract_cell_features returns them (NB201: the
+ * stem, every cell and every reduction block). A model without marks keeps
+ * the default rule: its active non-identity activation nodes in node order,
+ * right for stacks of layer-activation blocks (the mlp space) and wrong
+ * where activations sit on parallel branches (NB201's ReLU-Conv-BN edges).
+ *
+ * sigeo_model_mark_block marks `node` as a block, before or after
+ * finalize, once the loss is set. The marks are a chain: each depends on
+ * the one before it in node order (a walk over the inputs as built,
+ * whatever a choice gates), so node order is their depth order and the
+ * order of the calls does not matter. Under an architecture, the measures
+ * read the active marked nodes; extraction (sigeo_model_extract) carries
+ * the marks of the nodes it keeps (a mark on an op choice lands on the
+ * chosen branch), so a standalone model and the supernet's path score
+ * alike. Errors: SIGEO_ERR_INVALID_ARG (NULL model, a node out of range,
+ * a model input, no loss yet, a node already marked, a node the loss does
+ * not depend on, a node on a branch parallel to a marked one — naming
+ * both), SIGEO_ERR_NO_MEMORY.
+ * sigeo_model_blocks: the marked nodes, ascending (two-call: nodes NULL ->
+ * *count_out only; capacity below the count is SIGEO_ERR_INVALID_ARG). */
+SIGEO_API sigeo_status_t sigeo_model_mark_block(sigeo_model_t *model, int32_t node);
+SIGEO_API sigeo_status_t sigeo_model_blocks(int32_t *count_out, int32_t *nodes, int32_t capacity,
+                                            const sigeo_model_t *model);
+
 /* ------------------------------------------------------ architectures */
 
 /* Choice groups tell the path samplers which on/off points belong together

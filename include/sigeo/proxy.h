@@ -204,9 +204,10 @@ typedef enum sigeo_proxy_kind {
      * narrowed copy, here the batch as given). 1 fwd, no labels. */
     SIGEO_PROXY_TENAS_REGIONS = 21,
     /* Since 1.1. AZ-NAS (Lee & Ham, CVPR'24), expressivity: one forward of
-     * the first batch; per block (each active non-identity activation node,
-     * in node order) its output as rows x channels ((C, H, W): B H W x C;
-     * (T, E): B T x E; flat [K]: B x K), Sigma = the biased covariance of
+     * the first batch; per block (the model's active marked blocks,
+     * sigeo_model_mark_block in model.h; without marks each active
+     * non-identity activation node; in node order) its output as rows x
+     * channels ((C, H, W): B H W x C; (T, E): B T x E; flat [K]: B x K), Sigma = the biased covariance of
      * the rows, s = eigenvalues, p = s / sum s, e = sum -p log(p + 1e-8)
      * (the entropy of the principal components: isotropy); score = sum of
      * e over the blocks (NaN -> -inf). Higher better. No labels. */

@@ -191,6 +191,8 @@ static sigeo_status_t build_standalone(sigeo_model_t *m, void *user)
     if (st == SIGEO_OK)
         st = sigeo_model_set_loss(x, map[m->loss_node], (sigeo_loss_kind_t)m->loss_kind);
     if (st == SIGEO_OK)
+        st = sigeo__model_carry_blocks(x, m, map);
+    if (st == SIGEO_OK)
         st = sigeo_model_finalize(x);
     if (st == SIGEO_OK)
         x->flops_convention = m->flops_convention;

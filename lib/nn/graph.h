@@ -179,6 +179,10 @@ struct sigeo_model {
     bool input_grad;             /* this backward also writes the input nodes' gradients (sigeo__wants_grad) */
     int32_t directional_node;    /* collect only this node's delta . y (-1: every layer) */
     int32_t flops_convention;    /* sigeo_flops_convention_t of sigeo_model_count (0 at creation) */
+    /* Block outputs (sigeo_model_mark_block, blocks.c): node ids, ascending,
+     * each depending on the one before. */
+    int32_t *blocks;
+    int32_t n_blocks, cap_blocks;
 };
 
 /* Where the active elements of a parameter sit in its max-size tensor:
@@ -294,6 +298,11 @@ extern const sigeo__op_t sigeo__op_conv2d, sigeo__op_batch_norm, sigeo__op_pool2
 /* Architecture routing (model.c): sets m->arch to `arch` and re-infers
  * widths; on failure restores the previous architecture if there was one. */
 sigeo_status_t sigeo__model_activate(sigeo_model_t *m, const int32_t *arch);
+
+/* Extraction (blocks.c): gives the standalone model x the blocks of m that
+ * the active architecture keeps, through map (m's node -> x's node, -1 =
+ * not in x). */
+sigeo_status_t sigeo__model_carry_blocks(sigeo_model_t *x, const sigeo_model_t *m, const int32_t *map);
 
 /* Checks the choice groups of `arch` (sampling.c). */
 sigeo_status_t sigeo__check_groups(sigeo_model_t *m, const int32_t *arch, const char *fn);

@@ -104,6 +104,7 @@ SIGEO_API void sigeo_model_destroy(sigeo_model_t *m)
     sigeo__free(m->arch);
     sigeo__free(m->arch_saved);
     sigeo__free(m->arch_keep);
+    sigeo__free(m->blocks);
     sigeo__free(m->sample_loss);
     sigeo__free(m->targets);
     sigeo__free(m->directional);

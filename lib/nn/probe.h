@@ -149,6 +149,11 @@ typedef struct sigeo__probe_node {
 } sigeo__probe_node_t;
 
 int32_t sigeo__probe_node_count(const sigeo_model_t *m);
+/* The model's marked blocks (sigeo_model_mark_block): count and node ids,
+ * ascending (a chain in depth order); NULL when there are none. In
+ * blocks.c. */
+int32_t sigeo__probe_block_count(const sigeo_model_t *m);
+const int32_t *sigeo__probe_blocks(const sigeo_model_t *m);
 void sigeo__probe_node(sigeo__probe_node_t *out, sigeo_model_t *m, int32_t node);
 /* Whether input i of `node` is on under the active architecture. */
 bool sigeo__probe_input_on(const sigeo_model_t *m, int32_t node, int32_t i);

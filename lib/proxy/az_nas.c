@@ -1,7 +1,11 @@
 /* AZ-NAS (Lee & Ham, CVPR'24; docs/proxies-zoo.md): its feature-based
  * measures, each a kind. The "blocks" whose features are read are the
- * active non-identity activation nodes in node order (AZ-NAS reads each
- * block's output; an activation closes every block this library builds).
+ * model's marked blocks that are active (sigeo_model_mark_block: a chain,
+ * in node order, as the official code's extract_cell_features returns the
+ * stem and every cell), or, in a model without marks, the active
+ * non-identity activation nodes in node order (right where an activation
+ * closes every block, as in the mlp space; on a cell space those are the
+ * ReLUs of parallel edges, which is why the cell space marks its blocks).
  * A feature map of per-row shape (C, H, W) becomes B H W rows of C
  * channels, (T, E) B T rows of E, a flat [K] B rows of K -- as the
  * official code's permute(0, 2, 3, 1).view(b h w, c).
@@ -205,33 +209,54 @@ static sigeo_status_t pair_term(double *term, const sigeo__proxy_call_t *c, cons
     return SIGEO_OK;
 }
 
-static bool is_block(const sigeo__probe_node_t *nd)
+/* The default rule's blocks: active non-identity activation nodes. */
+static bool is_activation_block(const sigeo__probe_node_t *nd)
 {
     return nd->active && nd->width > 0 && nd->kind == SIGEO_LAYER_ACTIVATION && nd->activation != SIGEO_ACT_IDENTITY;
+}
+
+/* The blocks of the active architecture into *blk (scratch C), node order:
+ * the model's marked blocks that are active, or without marks the
+ * default rule's. Fails, naming the rule, with fewer than `need`. */
+static sigeo_status_t collect_blocks(int32_t **blk, int32_t *n_blk, int64_t *max_width, const sigeo__proxy_call_t *c,
+                                     int32_t need)
+{
+    sigeo_model_t *m = c->m;
+    const int32_t nodes = sigeo__probe_node_count(m), marked = sigeo__probe_block_count(m);
+    const int32_t *marks = sigeo__probe_blocks(m);
+    sigeo_status_t st = sigeo__proxy_scratch((void **)blk, c, SIGEO__SCRATCH_C, (size_t)nodes * sizeof **blk);
+    if (st != SIGEO_OK)
+        return st;
+    int32_t n = 0;
+    int64_t widest = 0;
+    for (int32_t k = 0; k < (marked > 0 ? marked : nodes); k++) {
+        const int32_t i = marked > 0 ? marks[k] : k;
+        sigeo__probe_node_t nd;
+        sigeo__probe_node(&nd, m, i);
+        if (marked > 0 ? !(nd.active && nd.width > 0) : !is_activation_block(&nd))
+            continue;
+        (*blk)[n++] = i;
+        widest = nd.width > widest ? nd.width : widest;
+    }
+    if (n < need)
+        return sigeo__proxy_fail(c, SIGEO_ERR_UNSUPPORTED, "%d %s: %s needs at least %d blocks", (int)n,
+                                 marked > 0 ? "active marked block(s)" : "active activation node(s) (no marked blocks)",
+                                 c->name, (int)need);
+    *n_blk = n;
+    if (max_width)
+        *max_width = widest;
+    return SIGEO_OK;
 }
 
 static sigeo_status_t trainability(const sigeo__proxy_call_t *c, sigeo_proxy_result_t *r)
 {
     sigeo_model_t *m = c->m;
     const int64_t B = c->batch->batch_size;
-    const int32_t nodes = sigeo__probe_node_count(m);
-    int32_t *blk;
-    sigeo_status_t st = sigeo__proxy_scratch((void **)&blk, c, SIGEO__SCRATCH_C, (size_t)nodes * sizeof *blk);
+    int32_t *blk, n_blk = 0;
+    int64_t max_width = 0;
+    sigeo_status_t st = collect_blocks(&blk, &n_blk, &max_width, c, 2);
     if (st != SIGEO_OK)
         return st;
-    int32_t n_blk = 0;
-    int64_t max_width = 0;
-    for (int32_t i = 0; i < nodes; i++) {
-        sigeo__probe_node_t nd;
-        sigeo__probe_node(&nd, m, i);
-        if (!is_block(&nd))
-            continue;
-        blk[n_blk++] = i;
-        max_width = nd.width > max_width ? nd.width : max_width;
-    }
-    if (n_blk < 2)
-        return sigeo__proxy_fail(c, SIGEO_ERR_UNSUPPORTED, "%d active activation node(s): %s needs at least 2 blocks",
-                                 (int)n_blk, c->name);
     size_t bytes;
     if (!sigeo__mul_size(&bytes, (size_t)B, (size_t)max_width) || !sigeo__mul_size(&bytes, bytes, sizeof(float)))
         return sigeo__proxy_fail(c, SIGEO_ERR_NO_MEMORY, "%s: a seed of %lld x %lld does not fit in memory", c->name,
@@ -278,31 +303,27 @@ sigeo_status_t sigeo__proxy_az_nas(const sigeo__proxy_call_t *c, sigeo_proxy_res
         return trainability(c, r);
     const int64_t B = c->batch->batch_size;
     const bool progressivity = c->o->kind == SIGEO_PROXY_AZ_PROGRESSIVITY;
+    int32_t *blk, n_blk = 0;
+    if ((st = collect_blocks(&blk, &n_blk, NULL, c, progressivity ? 2 : 1)) != SIGEO_OK)
+        return st;
     double sum = 0.0, min_step = INFINITY, prev = 0.0;
     bool nan_step = false; /* np.min keeps a NaN, a comparison would drop it */
-    uint32_t blocks = 0;
-    for (int32_t i = 0; i < sigeo__probe_node_count(m); i++) {
+    for (int32_t k = 0; k < n_blk; k++) {
         sigeo__probe_node_t nd;
-        sigeo__probe_node(&nd, m, i);
-        if (!is_block(&nd))
-            continue;
+        sigeo__probe_node(&nd, m, blk[k]);
         double e = NAN;
-        if ((st = block_entropy(&e, c, &nd, B)) != SIGEO_OK)
+        if ((st = block_entropy(&e, c, &nd, B)) != SIGEO_OK) /* scratch A and B: blk in C stays */
             return st;
         sum += e;
-        if (blocks > 0) {
+        if (k > 0) {
             const double d = e - prev;
             nan_step = nan_step || isnan(d);
             if (d < min_step)
                 min_step = d;
         }
         prev = e;
-        blocks++;
     }
-    if (blocks < (progressivity ? 2u : 1u))
-        return sigeo__proxy_fail(c, SIGEO_ERR_UNSUPPORTED,
-                                 "%u active activation node(s): %s needs at least %u blocks", (unsigned)blocks,
-                                 c->name, progressivity ? 2u : 1u);
+    const uint32_t blocks = (uint32_t)n_blk;
     double score = progressivity ? (nan_step ? NAN : min_step) : sum;
     if (isnan(score))
         score = -INFINITY;

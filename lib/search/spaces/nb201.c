@@ -16,7 +16,13 @@
  * none = x.mul(0) as in NB201: a ZERO layer that reads the edge's source
  * node. That keeps every op of the genotype running, counted and seen by
  * NASWOT even when its node cannot reach the output, as PyTorch computes it
- * (model.h, ZERO). FLOPs follow the NB201 / xautodl convention. */
+ * (model.h, ZERO). FLOPs follow the NB201 / xautodl convention.
+ *
+ * AZ-NAS's blocks are marked (sigeo_model_mark_block): the stem, the three
+ * cells' outputs and the two reduction blocks' outputs, a chain in depth
+ * order. Every one is active under every genotype (a cell's node 3 always
+ * sums its three edges, a SUM node even when they are none), so the
+ * supernet's path and the standalone network read the same six. */
 #include <stdio.h>
 #include <string.h>
 
@@ -324,6 +330,11 @@ static sigeo_status_t build(builder_t *b)
 {
     sigeo_model_t *m = b->m;
     sigeo_status_t st = SIGEO_OK;
+    /* AZ-NAS's blocks, as the official code's TinyNetwork returns them
+     * (extract_cell_features): the stem's output (after its BN), then the
+     * output of every cell and every reduction block, in depth order; not
+     * the head's BN-ReLU. */
+    int32_t blocks[6], n_blocks = 0;
     if (!b->ops)
         for (int e = 0; e < EDGES && st == SIGEO_OK; e++) {
             char name[32];
@@ -343,11 +354,15 @@ static sigeo_status_t build(builder_t *b)
         st = conv(&h, m, h, 8, 3, 1, "stem.conv");
     if (st == SIGEO_OK)
         st = one(&h, m, SIGEO_LAYER_BATCH_NORM, h, "stem.bn");
+    blocks[n_blocks++] = h;
     static const int64_t widths[3] = { 8, 16, 32 };
     for (int k = 0; k < 3 && st == SIGEO_OK; k++) {
         st = cell(&h, b, h, widths[k], k + 1);
-        if (st == SIGEO_OK && k < 2)
+        blocks[n_blocks++] = h;
+        if (st == SIGEO_OK && k < 2) {
             st = reduction(&h, m, h, widths[k + 1], k + 1);
+            blocks[n_blocks++] = h;
+        }
     }
     if (st == SIGEO_OK)
         st = one(&h, m, SIGEO_LAYER_BATCH_NORM, h, "head.bn");
@@ -364,6 +379,8 @@ static sigeo_status_t build(builder_t *b)
         st = sigeo__add(&h, m, &d, "head.fc");
     if (st == SIGEO_OK)
         st = sigeo_model_set_loss(m, h, SIGEO_LOSS_SOFTMAX_CE);
+    for (int k = 0; k < n_blocks && st == SIGEO_OK; k++)
+        st = sigeo_model_mark_block(m, blocks[k]);
     if (st == SIGEO_OK)
         st = sigeo_model_set_flops_convention(m, SIGEO_FLOPS_NB201);
     return st;

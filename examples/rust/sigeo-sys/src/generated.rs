@@ -1179,6 +1179,8 @@ extern "C" {
     pub fn sigeo_model_set_grad_rows(model: *mut sigeo_model_t, param: i32, rows: *const i64, n_rows: i64, values: *const f32) -> sigeo_status_t;
     pub fn sigeo_model_module_count(count_out: *mut i32, model: *const sigeo_model_t) -> sigeo_status_t;
     pub fn sigeo_model_module_name(model: *const sigeo_model_t, module: i32) -> *const c_char;
+    pub fn sigeo_model_mark_block(model: *mut sigeo_model_t, node: i32) -> sigeo_status_t;
+    pub fn sigeo_model_blocks(count_out: *mut i32, nodes: *mut i32, capacity: i32, model: *const sigeo_model_t) -> sigeo_status_t;
     pub fn sigeo_model_add_choice_group(model: *mut sigeo_model_t, name: *const c_char, kind: sigeo_group_kind_t, points: *const i32, n: i32) -> sigeo_status_t;
     pub fn sigeo_model_sample_arch(arch: *mut i32, capacity: i32, model: *mut sigeo_model_t, how: sigeo_sampling_t) -> sigeo_status_t;
     pub fn sigeo_model_mutate_arch(arch: *mut i32, n: i32, model: *mut sigeo_model_t) -> sigeo_status_t;
