@@ -1925,6 +1925,15 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
     int best = -1, best_proto = 0;
     size_t best_level = 0;
     double best_rho = -2;
+    /* Where some archs are degenerate (no path to the output: chance
+     * accuracy), they sit below every other arch for almost every proxy and
+     * lift every correlation alike; the plots show the non-degenerate archs,
+     * as docs/ranking.md's main tables do. */
+    int64_t n_degenerate = 0, n_shown = 0;
+    for (int64_t i = 0; i < s->n_archs; i++)
+        n_degenerate += s->archs[i].degenerate;
+    const int subset = s->c.space == SPACE_NB201 && n_degenerate > 0 ? 1 : 0;
+    n_shown = s->n_archs - (subset ? n_degenerate : 0);
     for (int p = 0; p < N_PROTO; p++) {
         if (!s->c.proto[p])
             continue;
@@ -1932,7 +1941,7 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
         for (size_t i = 0; i < nl * nq; i++)
             val[i] = lo[i] = hi[i] = NAN;
         for (size_t i = 0; i < n_cs; i++)
-            if (cs[i].proto == p && cs[i].subset == 0) {
+            if (cs[i].proto == p && cs[i].subset == subset) {
                 const size_t at = (size_t)cs[i].proxy * nl + cs[i].level;
                 val[at] = cs[i].rho;
                 lo[at] = cs[i].rho_lo;
@@ -1945,7 +1954,8 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
                     best_level = cs[i].level;
                 }
             }
-        snprintf(titles[np], sizeof titles[np], "%s protocol (%lld archs)", proto_names[p], (long long)s->n_archs);
+        snprintf(titles[np], sizeof titles[np], "%s protocol (%lld%s archs)", proto_names[p], (long long)n_shown,
+                 subset ? " non-degenerate" : "");
         panels[np] = (rank_bars_t){ titles[np], nq, nl, names, bars, val, lo, hi, (size_t)n_proxies };
         np++;
     }
@@ -1966,21 +1976,25 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
     size_t n = 0;
     for (int64_t i = 0; x && y && col && i < s->n_archs; i++) {
         arch_t *a = &s->archs[i];
-        if (!a->have_gt || !a->have_pv[best_proto][best_level])
+        if (!a->have_gt || !a->have_pv[best_proto][best_level] || (subset && a->degenerate))
             continue;
         x[n] = pv(s, a, best_proto, best_level)[best];
         y[n] = a->target;
         col[n] = a->degenerate;
         n++;
     }
-    char path[4096], ptitle[320], sub[160];
+    char path[4096], ptitle[320], sub[200];
     snprintf(path, sizeof path, "%.*s-scatter.svg",
              (int)(strlen(s->c.plot) > 4 && !strcmp(s->c.plot + strlen(s->c.plot) - 4, ".svg") ? strlen(s->c.plot) - 4
                                                                                                  : strlen(s->c.plot)),
              s->c.plot);
     snprintf(ptitle, sizeof ptitle, "%s, %s protocol, warm-up %g %%", proxies[best].name, proto_names[best_proto],
              s->c.levels[best_level]);
-    snprintf(sub, sizeof sub, "Spearman %.3f over %zu archs", best_rho, n);
+    if (subset)
+        snprintf(sub, sizeof sub, "Spearman %.3f over %zu non-degenerate archs (%lld degenerate not shown)", best_rho, n,
+                 (long long)n_degenerate);
+    else
+        snprintf(sub, sizeof sub, "Spearman %.3f over %zu archs", best_rho, n);
     svg_panel_t panel = { ptitle, sub, proxies[best].name, s->d.ctr ? "-test log loss" : "test accuracy %", x, y,
                           col, n, SVG_SCALE_LINEAR, SVG_SCALE_LINEAR };
     svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420, "degenerate (1)", 0, 1, 0, "architecture" };

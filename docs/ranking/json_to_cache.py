@@ -74,19 +74,20 @@ def main():
         sys.exit("json_to_cache: --hash %r: need 16 lower-case hex digits" % a.hash)
     with open(a.json) as f:
         d = json.load(f)
-    if not str(d.get("schema", {}).get("name", "")).startswith("sigeo-rank"):
+    # (the first studies' JSON has no schema, only "program")
+    if not str(d.get("schema", {}).get("name", d.get("program", ""))).startswith("sigeo-rank"):
         sys.exit("json_to_cache: %s: not a sigeo-rank JSON (schema %r)" % (a.json, d.get("schema")))
     os.makedirs(a.cache, exist_ok=True)
     space = d["space"]
     written = 0
     for arch in d["archs"]:
-        if not arch.get("complete", False):
+        if not arch.get("complete", True):
             continue
         for proto, what in (("per-arch", "run"), ("supernet", "super")):
             levels = arch.get("proxies", {}).get(proto)
             if not levels:
                 continue
-            lines = ["sigeo-rank-cache 1", "space " + space, "arch " + arch["arch"], "label " + arch["string"]]
+            lines = ["sigeo-rank-cache 1", "space " + space, "arch " + arch["arch"], "label " + arch.get("string", arch["arch"])]
             if what == "run" and arch.get("test_acc") is not None:
                 for key in ("test_acc", "test_loss", "test_auc", "train_loss"):
                     lines.append("%s %s" % (key, number(arch.get(key))))
