@@ -110,28 +110,8 @@ def summary(doc):
     return lines
 
 
-def avg_ranks(x):
-    """Ascending average ranks (ties share their mean rank), 1-based."""
-    order = sorted(range(len(x)), key=lambda i: x[i])
-    r = [0.0] * len(x)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            r[order[k]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return r
-
-
-def spearman(x, y):
-    rx, ry = avg_ranks(x), avg_ranks(y)
-    n = len(x)
-    mx, my = sum(rx) / n, sum(ry) / n
-    num = sum((p - mx) * (q - my) for p, q in zip(rx, ry))
-    den = math.sqrt(sum((p - mx) ** 2 for p in rx) * sum((q - my) ** 2 for q in ry))
-    return num / den if den else float("nan")
+# one Spearman for the docs' scripts (ties share their mean rank)
+from seed_noise import spearman  # noqa: E402  (same folder; standard library only)
 
 
 def term_values(doc, archs, term):
