@@ -1997,7 +1997,13 @@ static int write_plots(study_t *s, const corr_t *cs, size_t n_cs)
         snprintf(sub, sizeof sub, "Spearman %.3f over %zu archs", best_rho, n);
     svg_panel_t panel = { ptitle, sub, proxies[best].name, s->d.ctr ? "-test log loss" : "test accuracy %", x, y,
                           col, n, SVG_SCALE_LINEAR, SVG_SCALE_LINEAR };
-    svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420, "degenerate (1)", 0, 1, 0, "architecture" };
+    /* The colour bar tells degenerate archs apart; with none among the points
+     * (a CTR space, or the non-degenerate subset) it would only be noise. */
+    bool any_degenerate = false;
+    for (size_t i = 0; i < n; i++)
+        any_degenerate = any_degenerate || col[i] != 0.0;
+    svg_figure_t fig = { "Best proxy against the ground truth", NULL, 1, 520, 420,
+                         any_degenerate ? "degenerate (1)" : NULL, 0, 1, 0, "architecture" };
     if (svg_write_scatter_grid(path, &fig, &panel, 1) != 0) { /* atomic (svg.h) */
         fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
         rc = 1;

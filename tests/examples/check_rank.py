@@ -234,6 +234,11 @@ def main():
         check(n_ens == 3 * 2 * 2, "CSV ensemble columns checked: %d" % n_ens)
         for path in (svg1, svg1[:-4] + "-scatter.svg"):
             ET.parse(path)
+        # the scatter's colour bar marks degenerate archs: only when some are plotted
+        texts = [el.text or "" for el in ET.parse(svg1[:-4] + "-scatter.svg").iter("{http://www.w3.org/2000/svg}text")]
+        shown_degenerate = any(a["degenerate"] for a in d1["archs"]) and not any("non-degenerate" in t for t in texts)
+        check(("degenerate (1)" in texts) == shown_degenerate,
+              "scatter: colour bar %s, degenerate archs plotted: %s" % ("degenerate (1)" in texts, shown_degenerate))
         # the correlation plot has a bar group per ensemble row, labelled by its name
         labels = [el.text for el in ET.parse(svg1).iter("{http://www.w3.org/2000/svg}text")
                   if "ensemble" in (el.get("class") or "").split()]
