@@ -164,6 +164,7 @@ _PROTOS = {
     "sigeo_model_set_param": ([vp, c_i32, P(c_f32), c_i64], st),
     "sigeo_model_get_grad": ([vp, c_i32, P(c_f32), c_i64], st),
     "sigeo_model_set_training": ([vp, C.c_int], st),
+    "sigeo_model_mark_block": ([vp, c_i32], st), "sigeo_model_blocks": ([P(c_i32), P(c_i32), c_i32, vp], st),
     "sigeo_model_save": ([vp, cp], st), "sigeo_model_load": ([vp, cp, c_u32], st),
     "sigeo_model_last_error": ([vp], cp),
     "sigeo_proxy_compute": ([vp, P(c_i32), c_i32, vp, c_u32, vp, vp], st),

@@ -325,6 +325,20 @@ class Model(_Handle):
     def finalize(self):
         self._check(fn.model_finalize(self.handle))
 
+    def mark_block(self, node):
+        """Marks `node` as a block output for AZ-NAS's measures (sigeo_model_mark_block; after set_loss)."""
+        self._check(fn.model_mark_block(self.handle, int(node)))
+
+    def blocks(self):
+        """The marked block nodes, ascending (sigeo_model_blocks); [] without marks."""
+        n = C.c_int32()
+        self._check(fn.model_blocks(C.byref(n), None, 0, self.handle))
+        if n.value == 0:
+            return []
+        buf = (C.c_int32 * n.value)()
+        self._check(fn.model_blocks(C.byref(n), buf, n.value, self.handle))
+        return list(buf[:n.value])
+
     def set_training(self, training=True):
         self._check(fn.model_set_training(self.handle, 1 if training else 0))
 

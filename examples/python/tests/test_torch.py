@@ -267,3 +267,44 @@ def test_c_model_errors(tmp_path):
         with pytest.raises(sigeo.InvalidArgumentError, match="x"):
             m2.input("x", 4)  # duplicate name
         m2.linear("fc", x, 2)
+
+
+# ------------------------------------------------ AZ-NAS block marks
+
+def expressivity_ref(features):
+    """AZ-NAS expressivity of one block from its rows x channels output, in float64 (docs/proxies-zoo.md)."""
+    x = np.asarray(features, np.float64)
+    xc = x - x.mean(0)
+    s = np.linalg.eigvalsh(xc.T @ xc / x.shape[0])
+    p = s / s.sum()
+    return float(-(p * np.log(p + 1e-8)).sum())
+
+
+def test_mark_block_drives_az_expressivity():
+    with sigeo.Context(threads=1, seed=4) as ctx:
+        cm = sigeo.Model(ctx, "mlp")
+        x = cm.input("x", 12)
+        h0 = cm.linear("fc0", x, 16)
+        h1 = cm.linear("fc1", cm.relu(h0), 8)
+        out = cm.linear("fc2", cm.relu(h1), 5)
+        cm.set_loss(out, "softmax_ce")
+        cm.finalize()
+        assert cm.blocks() == []
+        cm.mark_block(h1)  # the order of the calls does not matter
+        cm.mark_block(h0)
+        assert cm.blocks() == sorted([h0, h1])
+        with pytest.raises(sigeo.InvalidArgumentError, match="is already a block"):
+            cm.mark_block(h0)
+        with pytest.raises(sigeo.InvalidArgumentError):
+            cm.mark_block(x)  # a model input
+        assert cm.blocks() == sorted([h0, h1])  # the handle is unchanged by the refusals
+        g = np.random.default_rng(3)
+        xb = g.standard_normal((32, 12)).astype(np.float32)
+        yb = g.integers(0, 5, 32).astype(np.int32)
+        w0, b0 = cm.get_param("fc0.weight").astype(np.float64), cm.get_param("fc0.bias").astype(np.float64)
+        w1, b1 = cm.get_param("fc1.weight").astype(np.float64), cm.get_param("fc1.bias").astype(np.float64)
+        f0 = xb.astype(np.float64) @ w0.T + b0  # the marked nodes are the linear outputs, before the ReLUs
+        f1 = np.maximum(f0, 0) @ w1.T + b1
+        want = expressivity_ref(f0) + expressivity_ref(f1)
+        r = cm.proxy([(xb, yb)], "az_expressivity")
+        assert r.score == pytest.approx(want, rel=1e-5, abs=1e-6)
