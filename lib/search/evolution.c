@@ -319,24 +319,31 @@ static sigeo_status_t report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
     return SIGEO_OK;
 }
 
-/* Tournament: the best of min(S, size) distinct members drawn uniformly. */
+/* Tournament: the best of min(S, size) distinct members drawn uniformly.
+ * The first drawn member is the winner until a better one comes: an
+ * ensemble's aggregate can be -inf (a z-score over a member's infinite
+ * score), and when every drawn member scores -inf, "the best so far starts
+ * at slot 0" would hand back slot 0 of the ring, which after aging may be a
+ * dead member's. Ties keep the earliest drawn member. */
 static uint32_t tournament(sigeo_search_t *s)
 {
     const uint32_t cap = s->o.population + s->o.children;
     const uint32_t k = s->o.sample_size < s->pop_size ? s->o.sample_size : s->pop_size;
     for (uint32_t i = 0; i < s->pop_size; i++)
         s->pick[i] = i;
-    uint32_t best = 0;
+    uint32_t best = s->pop_head;
     double best_score = -INFINITY;
+    bool first = true;
     for (uint32_t i = 0; i < k; i++) {
         uint32_t j = i + (uint32_t)sigeo__rng_below(&s->rng, s->pop_size - i);
         uint32_t t = s->pick[i];
         s->pick[i] = s->pick[j];
         s->pick[j] = t;
         uint32_t slot = (s->pop_head + s->pick[i]) % cap;
-        if (s->pop_score[slot] > best_score) {
+        if (first || s->pop_score[slot] > best_score) {
             best_score = s->pop_score[slot];
             best = slot;
+            first = false;
         }
     }
     return best;
