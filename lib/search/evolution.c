@@ -340,7 +340,8 @@ static uint32_t tournament(sigeo_search_t *s)
         s->pick[i] = s->pick[j];
         s->pick[j] = t;
         uint32_t slot = (s->pop_head + s->pick[i]) % cap;
-        if (first || s->pop_score[slot] > best_score) {
+        /* NaN ranks below everything, -inf included (a NaN drawn first must not keep the win) */
+        if (first || s->pop_score[slot] > best_score || (isnan(best_score) && !isnan(s->pop_score[slot]))) {
             best_score = s->pop_score[slot];
             best = slot;
             first = false;

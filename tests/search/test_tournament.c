@@ -120,6 +120,11 @@ static double head_is_best(int m)
     return m == POP + 5 ? 1.0 : -INFINITY;
 }
 
+static double nan_but_last(int m)
+{
+    return m == POP + 5 ? -INFINITY : NAN;
+}
+
 START_TEST(test_slot_zero_dead_and_minus_inf)
 {
     /* 12 pushes, each followed by aging: head 2, live 2, 3, 4, 5; slots 0
@@ -135,6 +140,14 @@ START_TEST(test_slot_zero_dead_and_minus_inf)
     ck_assert_uint_eq(seen[1], 0);
     for (uint32_t slot = 2; slot < CAP; slot++) /* uniform over the 4 live members: ~150 each */
         ck_assert_msg(seen[slot] > 80, "slot %u drawn %u times of 600", slot, seen[slot]);
+    sigeo_search_destroy(s);
+
+    /* NaN loses to -inf: with every member drawn, the one -inf member wins over the NaN ones */
+    s = ring_search(POP);
+    fill(s, POP + 6, nan_but_last);
+    const uint32_t newest = (s->pop_head + s->pop_size - 1) % CAP;
+    for (int draw = 0; draw < 50; draw++)
+        ck_assert_uint_eq(sigeo__search_tournament(s), newest);
     sigeo_search_destroy(s);
 
     /* a finite score still wins over -inf ones whatever the draw order */
