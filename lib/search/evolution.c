@@ -319,12 +319,18 @@ static sigeo_status_t report_cycle(sigeo_search_t *s, int64_t cycle, double t0)
     return SIGEO_OK;
 }
 
+/* Tournament order: NaN below everything, -inf included, then the usual
+ * order; ties keep the earlier member. */
+static bool beats(double a, double b)
+{
+    return !isnan(a) && (isnan(b) || a > b);
+}
+
 /* Tournament: the best of min(S, size) distinct members drawn uniformly.
- * The first drawn member is the winner until a better one comes: an
- * ensemble's aggregate can be -inf (a z-score over a member's infinite
- * score), and when every drawn member scores -inf, "the best so far starts
- * at slot 0" would hand back slot 0 of the ring, which after aging may be a
- * dead member's. Ties keep the earliest drawn member. */
+ * The first drawn member is the winner until one beats it. Starting from
+ * "slot 0 with -inf" instead handed back slot 0 of the ring, which after
+ * aging may be a dead member's, whenever no drawn member beat -inf (an
+ * ensemble's z-score aggregate keeps a member's infinite score). */
 static uint32_t tournament(sigeo_search_t *s)
 {
     const uint32_t cap = s->o.population + s->o.children;
@@ -332,20 +338,14 @@ static uint32_t tournament(sigeo_search_t *s)
     for (uint32_t i = 0; i < s->pop_size; i++)
         s->pick[i] = i;
     uint32_t best = s->pop_head;
-    double best_score = -INFINITY;
-    bool first = true;
     for (uint32_t i = 0; i < k; i++) {
         uint32_t j = i + (uint32_t)sigeo__rng_below(&s->rng, s->pop_size - i);
         uint32_t t = s->pick[i];
         s->pick[i] = s->pick[j];
         s->pick[j] = t;
         uint32_t slot = (s->pop_head + s->pick[i]) % cap;
-        /* NaN ranks below everything, -inf included (a NaN drawn first must not keep the win) */
-        if (first || s->pop_score[slot] > best_score || (isnan(best_score) && !isnan(s->pop_score[slot]))) {
-            best_score = s->pop_score[slot];
+        if (i == 0 || beats(s->pop_score[slot], s->pop_score[best]))
             best = slot;
-            first = false;
-        }
     }
     return best;
 }

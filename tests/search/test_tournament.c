@@ -76,8 +76,8 @@ static bool live(const sigeo_search_t *s, uint32_t slot)
     return false;
 }
 
-/* Fills the ring with members m = 0, 1, ... (arch {m, m, m} mod 4) and ages
- * it after each push, as the search does, until pop_head has moved past 0. */
+/* Pushes `members` members m = 0, 1, ... (arch {m, m, m} mod 4), aging the
+ * ring after each push as the search does. */
 static void fill(sigeo_search_t *s, int members, double (*score_of)(int))
 {
     for (int m = 0; m < members; m++) {
@@ -97,16 +97,16 @@ START_TEST(test_all_minus_inf_picks_a_live_member)
 {
     for (uint32_t sample = 1; sample <= POP; sample++) {
         sigeo_search_t *s = ring_search(sample);
-        fill(s, POP + 3, all_minus_inf); /* pop_head = 3: slots 3, 4, 5, 0 live; 1, 2 dead */
+        fill(s, POP + 2, all_minus_inf); /* pop_head = 2: live 2, 3, 4, 5; slots 0 and 1 dead */
         ck_assert_uint_eq(s->pop_size, POP);
-        ck_assert_uint_eq(s->pop_head, 3);
+        ck_assert_uint_eq(s->pop_head, 2);
         for (int draw = 0; draw < 200; draw++) {
             const uint32_t slot = sigeo__search_tournament(s);
             ck_assert_msg(live(s, slot), "sample %u, draw %d: slot %u is not live (head %u, size %u)", sample, draw,
                           slot, s->pop_head, s->pop_size);
         }
-        fill(s, 2, all_minus_inf); /* pop_head = 5: live 5, 0, 1, 2; dead 3, 4 */
-        ck_assert_uint_eq(s->pop_head, 5);
+        fill(s, 5, all_minus_inf); /* pop_head = 1: live 1, 2, 3, 4; slots 5 and 0 dead */
+        ck_assert_uint_eq(s->pop_head, 1);
         for (int draw = 0; draw < 200; draw++)
             ck_assert(live(s, sigeo__search_tournament(s)));
         sigeo_search_destroy(s);
