@@ -28,8 +28,9 @@
  *   loss    = mean of the k batch losses (default) or the last batch's loss
  *   score   = lambda1 * zico + lambda2 * log(fr) - lambda3 * loss
  * Memory: three floats per registered parameter (running mean |g|, Welford
- * mean and M2 of g), arithmetic in float (error bounded and measured against
- * double in tests/stats/test_welford.c); no k-fold copy of the gradients.
+ * mean and M2 of g; for a table module, per parameter of a touched row),
+ * arithmetic in float (error bounded and measured against double in
+ * tests/stats/test_welford.c); no k-fold copy of the gradients.
  *
  * Threads: a stats handle is used by one thread at a time.
  *
@@ -231,7 +232,10 @@ SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_
  * a row's missed zero observations are merged in closed form when it is
  * touched again and, virtually, at compute (Welford/Chan merge with a block
  * of zeros). Exactly the statistics of the dense zero-filled gradients, at
- * the cost of the touched rows. Same rules and errors as add_module. */
+ * the cost of the touched rows: memory is 4 bytes per row plus, per row
+ * touched since the last reset, 3 x row_size floats and 8 bytes (nothing
+ * table-sized beyond the 4 bytes). Same rules and errors as add_module, and
+ * SIGEO_ERR_UNSUPPORTED for more than 2^32 - 2 rows. */
 SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_stats_t *stats, const char *name,
                                                       int64_t n_rows, int64_t row_size);
 
@@ -240,7 +244,8 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
  * Errors: SIGEO_ERR_INVALID_ARG (NULL pointers, no modules, batch_size < 1),
  * SIGEO_ERR_SHAPE (n_modules or a gradient count not as registered),
  * SIGEO_ERR_NONFINITE (NaN/Inf in a gradient, the loss or d_n, naming the
- * module, element and batch), SIGEO_ERR_NO_MEMORY (first batch only). */
+ * module, element and batch), SIGEO_ERR_NO_MEMORY (the first batch, or a
+ * batch touching table rows no earlier batch since the reset touched). */
 SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *stats, const sigeo_stats_batch_t *batch);
 
 /* One batch in flat buffers, for callers that cannot easily build arrays

@@ -12,6 +12,7 @@
 #include "stats/score.h"
 #include "stats/stats_internal.h"
 #include "stats/welford.h"
+#include "stats/welford_table.h"
 #include "stats/zico.h"
 
 typedef struct module {
@@ -19,23 +20,16 @@ typedef struct module {
     int64_t offset; /* into theta (every module's parameters, back to back) */
     int64_t count;
     /* A plain module's statistics: acc_offset into the handle's three dense
-     * arrays. A table module's: its own buffer, row r's mean |g|, mean and
-     * root M2 rows next to each other (tab.mean_abs + 3 r row_size, tab.mean
-     * = tab.mean_abs + row_size, ...): a touched row is one run of adjacent
-     * lines (192 bytes for 16 floats) instead of a line in each of three
-     * arrays of hundreds of MB; not zeroed (a row is reset at its first
-     * touch), so only touched pages are ever faulted in. */
+     * arrays. A table module's: its own compact store of the touched rows
+     * (welford_table.h). */
     int64_t acc_offset;
-    sigeo__welford_t tab;
+    sigeo__welford_table_t tab;
     bool theta_set;
     double theta_dot_grad_sum; /* theta_m . sum_i g_i,m, filled by compute */
     sigeo__zico_block_t zico;  /* filled by compute */
     bool computed;
-    /* table modules: rows x row_size, row r holds seen[r] observations
-     * (every batch up to its last touch); 0 rows = a plain module */
+    /* table modules: rows x row_size; 0 rows = a plain module */
     int64_t rows, row_size;
-    uint32_t *seen;
-    uint64_t *touched; /* one bit per row: seen[r] != 0 (compute and reset walk these, not every row) */
     uint64_t fed;      /* fused batches: the batch number this module was last folded into */
     /* The declared last fused batch went straight into ZiCo's reduction
      * (sigeo__zico_fold_last): its result, compute takes it as it is. */
@@ -171,9 +165,7 @@ SIGEO_API void sigeo_stats_destroy(sigeo_stats_t *s)
         return;
     for (int32_t m = 0; m < s->n_modules; m++) {
         sigeo__free(s->modules[m].name);
-        sigeo__free(s->modules[m].seen);
-        sigeo__free(s->modules[m].touched);
-        sigeo__free(s->modules[m].tab.mean_abs);
+        sigeo__welford_table_free(&s->modules[m].tab);
     }
     sigeo__free(s->modules);
     sigeo__free(s->acc.mean_abs);
@@ -241,24 +233,24 @@ SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_
     if (n_rows < 1 || row_size < 1 || n_rows > INT64_MAX / 4 / row_size)
         return FAIL(s, SIGEO_ERR_INVALID_ARG, "sigeo_stats_add_table_module: table '%s' of %lld x %lld rows",
                     name ? name : "(null)", (long long)n_rows, (long long)row_size);
-    uint32_t *seen = sigeo__calloc((size_t)n_rows, sizeof *seen);
-    uint64_t *touched = seen ? sigeo__calloc((size_t)(n_rows / 64 + 1), sizeof *touched) : NULL;
-    if (!touched) {
-        sigeo__free(seen);
+    if (n_rows > SIGEO__WELFORD_TABLE_MAX_ROWS)
+        return FAIL(s, SIGEO_ERR_UNSUPPORTED, "sigeo_stats_add_table_module: table '%s' of %lld rows (at most %lld)",
+                    name ? name : "(null)", (long long)n_rows, (long long)SIGEO__WELFORD_TABLE_MAX_ROWS);
+    sigeo__welford_table_t tab;
+    if (!sigeo__welford_table_init(&tab, n_rows, row_size)) {
+        sigeo__welford_table_free(&tab);
         return FAIL(s, SIGEO_ERR_NO_MEMORY, "sigeo_stats_add_table_module: out of memory for %lld rows",
                     (long long)n_rows);
     }
     int32_t idx;
     sigeo_status_t st = sigeo_stats_add_module(&idx, s, name, n_rows * row_size);
     if (st != SIGEO_OK) {
-        sigeo__free(seen);
-        sigeo__free(touched);
+        sigeo__welford_table_free(&tab);
         return st;
     }
     s->modules[idx].rows = n_rows;
     s->modules[idx].row_size = row_size;
-    s->modules[idx].seen = seen;
-    s->modules[idx].touched = touched;
+    s->modules[idx].tab = tab;
     if (index_out)
         *index_out = idx;
     return SIGEO_OK;
@@ -269,21 +261,7 @@ static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
     int64_t dense = 0;
     for (int32_t m = 0; m < s->n_modules; m++) {
         module_t *mod = &s->modules[m];
-        if (mod->rows) {
-            size_t n3;
-            float *t = sigeo__mul_size(&n3, (size_t)mod->count, 3) ? sigeo__alloc_scattered(n3, sizeof(float)) : NULL;
-            if (!t) {
-                for (int32_t i = 0; i < m; i++) {
-                    sigeo__free(s->modules[i].tab.mean_abs);
-                    s->modules[i].tab = (sigeo__welford_t){ NULL, NULL, NULL };
-                }
-                return FAIL(s, SIGEO_ERR_NO_MEMORY,
-                            "sigeo_stats_add_batch: out of memory for the statistics of table module '%s' "
-                            "(3 x %lld floats)",
-                            mod->name, (long long)mod->count);
-            }
-            mod->tab = (sigeo__welford_t){ t, t + mod->row_size, t + 2 * mod->row_size };
-        } else {
+        if (!mod->rows) { /* a table keeps its own store (welford_table.h) */
             mod->acc_offset = dense;
             dense += mod->count;
         }
@@ -295,10 +273,6 @@ static sigeo_status_t allocate_accumulators(sigeo_stats_t *s)
     if (!c) {
         sigeo__free(a);
         sigeo__free(b);
-        for (int32_t m = 0; m < s->n_modules; m++) {
-            sigeo__free(s->modules[m].tab.mean_abs);
-            s->modules[m].tab = (sigeo__welford_t){ NULL, NULL, NULL };
-        }
         return FAIL(s, SIGEO_ERR_NO_MEMORY,
                     "sigeo_stats_add_batch: out of memory for the accumulators (3 x %lld floats)", (long long)dense);
     }
@@ -482,8 +456,21 @@ static uint32_t update_module(sigeo_stats_t *s, int32_t m, const float *grad, co
     if (!mod->rows)
         return sigeo__welford_update(&s->acc, mod->acc_offset, grad, mod->count, n,
                                      sigeo__context_team(s->ctx, sigeo__welford_work(mod->count)));
-    return sigeo__welford_rows(&mod->tab, 0, mod->row_size, 3 * mod->row_size, grad, rows,
-                               rows ? n_rows : mod->rows, mod->seen, mod->touched, n);
+    return sigeo__welford_table_fold(&mod->tab, grad, rows, rows ? n_rows : mod->rows, n);
+}
+
+/* Room in table module m's store for the rows a batch lists (rows NULL:
+ * every row), before anything is folded: the one failure of a fold. */
+static sigeo_status_t reserve_rows(sigeo_stats_t *s, int32_t m, const int64_t *rows, int64_t n_rows)
+{
+    module_t *mod = &s->modules[m];
+    if (!mod->rows || !keeps_gradients(s) || sigeo__welford_table_reserve(&mod->tab, rows ? n_rows : mod->rows))
+        return SIGEO_OK;
+    return FAIL(s, SIGEO_ERR_NO_MEMORY,
+                "sigeo_stats_add_batch: batch %llu: out of memory for the statistics of %lld more rows of table '%s' "
+                "(%lld held)",
+                (unsigned long long)s->n_batches, (long long)(rows ? n_rows : mod->rows), mod->name,
+                (long long)mod->tab.n_slots);
 }
 
 static void end_batch(sigeo_stats_t *s, const sigeo_stats_batch_t *b, uint64_t samples)
@@ -516,6 +503,11 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
     uint64_t samples = 0;
     if ((st = begin_batch(s, b.batch_size, &samples)) != SIGEO_OK)
         return st;
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
+        if ((st = reserve_rows(s, m, rows, rows ? b.touched_counts[m] : 0)) != SIGEO_OK)
+            return st; /* nothing folded yet: the handle is as it was */
+    }
     const uint64_t n = s->n_batches + 1;
     for (int32_t m = 0; m < s->n_modules; m++) {
         const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
@@ -562,6 +554,8 @@ sigeo_status_t sigeo__stats_fuse_module(sigeo_stats_t *s, int32_t module, const 
     if (keeps_gradients(s))
         st = validate_module(s, module, grad, mod->count, rows, rows ? n_rows : 0, (unsigned long long)s->n_batches,
                              false);
+    if (st == SIGEO_OK)
+        st = reserve_rows(s, module, rows, n_rows);
     if (st != SIGEO_OK) {
         s->fusing = false;
         s->broken = true;
@@ -680,15 +674,15 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *s, int32_t module
 static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
 {
     if (mod->rows) {
+        const sigeo__welford_table_t *tab = &mod->tab;
         double dot = 0.0;
-        for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
-             r = sigeo__next_row(mod->touched, mod->rows, r + 1)) {
-            const float *t = s->theta + mod->offset + r * mod->row_size;
-            const float *mean = mod->tab.mean + 3 * r * mod->row_size;
+        for (int64_t slot = 0; slot < tab->n_slots; slot++) {
+            const float *t = s->theta + mod->offset + (int64_t)tab->row_of[slot] * mod->row_size;
+            const float *mean = sigeo__welford_table_at(tab, slot) + mod->row_size;
             double row = 0.0;
             for (int64_t e = 0; e < mod->row_size; e++)
                 row += (double)t[e] * (double)mean[e];
-            dot += row * (double)mod->seen[r];
+            dot += row * (double)tab->seen[slot];
         }
         return dot;
     }
@@ -757,8 +751,7 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         if (no_zico)
             mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
         else if (mod->rows)
-            sigeo__zico_table(&mod->zico, &mod->tab, 0, mod->rows, mod->row_size, 3 * mod->row_size, mod->seen,
-                              mod->touched, s->n_batches, o->std_ddof);
+            sigeo__zico_table(&mod->zico, &mod->tab, s->n_batches, o->std_ddof);
         else if (mod->zico_folded)
             mod->zico = mod->folded;
         else
@@ -900,15 +893,8 @@ SIGEO_API sigeo_status_t sigeo_stats_reset(sigeo_stats_t *s)
         s->modules[m].theta_dot_grad_sum = 0.0;
         s->modules[m].fed = 0;
         s->modules[m].zico_folded = false;
-        module_t *mod = &s->modules[m];
-        if (!mod->seen)
-            continue;
-        /* only the rows some batch touched: a DLRM table is 100 k rows, a
-         * candidate's 4 batches touch 2 k */
-        for (int64_t r = sigeo__next_row(mod->touched, mod->rows, 0); r < mod->rows;
-             r = sigeo__next_row(mod->touched, mod->rows, r + 1))
-            mod->seen[r] = 0;
-        memset(mod->touched, 0, (size_t)(mod->rows / 64 + 1) * sizeof *mod->touched);
+        if (s->modules[m].rows)
+            sigeo__welford_table_reset(&s->modules[m].tab);
     }
     s->fusing = false;
     s->broken = false;

@@ -205,39 +205,6 @@ uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float 
     return update(pick_kernel(), w, offset, g, count, n, team);
 }
 
-uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
-                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
-                             uint64_t n)
-{
-    const welford_kernel_t kernel = pick_kernel();
-    uint32_t bad = 0;
-    /* The rows are scattered over a state far beyond the caches: the lines
-     * of the row AHEAD places on are requested now, so the misses overlap
-     * instead of being paid one after the other. */
-    enum { AHEAD = 8 };
-    for (int64_t i = 0; i < n_rows; i++) {
-        if (i + AHEAD < n_rows) {
-            const int64_t ahead_row = rows ? rows[i + AHEAD] : i + AHEAD;
-            const int64_t ahead = offset + ahead_row * row_stride;
-            __builtin_prefetch(seen + ahead_row, 1);
-            for (int64_t e = 0; e < row_size; e += 16) {
-                __builtin_prefetch(w->mean_abs + ahead + e, 1);
-                __builtin_prefetch(w->mean + ahead + e, 1);
-                __builtin_prefetch(w->root_m2 + ahead + e, 1);
-            }
-        }
-        const int64_t r = rows ? rows[i] : i;
-        if (seen[r] == n)
-            continue; /* listed twice */
-        const int64_t at = offset + r * row_stride;
-        sigeo__welford_catch_up(w, at, row_size, seen[r], n - 1);
-        bad |= update(kernel, w, at, grad + r * row_size, row_size, n, 1);
-        seen[r] = (uint32_t)n;
-        touched[r >> 6] |= UINT64_C(1) << (r & 63);
-    }
-    return bad;
-}
-
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)
 {
     float *restrict mean_abs = w->mean_abs + offset;

@@ -80,35 +80,6 @@ static inline double sigeo__welford_work(int64_t count)
  * candidate's values). */
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to);
 
-/* Folds batch n (n >= 1) of a table module into its rows (row r's
- * statistics at w->mean_abs/mean/root_m2 + offset + r * row_stride: a
- * table keeps a row's three next to each other, stats.c): for each of the
- * n_rows listed rows (repetitions allowed: a row already at n is skipped),
- * the zeros it missed since seen[r] are merged in (catch_up to n - 1), then
- * row r of `grad` (rows x row_size, the whole table's gradient) is folded
- * in as observation n, seen[r] = n, and bit r of `touched` (one bit per
- * row, ascending in 64-bit words) is set. rows NULL = every row 0..n_rows-1.
- * One call per table and batch, no
- * OpenMP region: the rows are short and scattered. The same arithmetic as
- * catch_up + update row by row. Returns 1 if a folded row held a
- * non-finite element (as sigeo__welford_update). */
-uint32_t sigeo__welford_rows(sigeo__welford_t *w, int64_t offset, int64_t row_size, int64_t row_stride,
-                             const float *grad, const int64_t *rows, int64_t n_rows, uint32_t *seen, uint64_t *touched,
-                             uint64_t n);
-
-/* The first row r >= from whose bit is set in `bits` (rows bits), or rows:
- * walks a table's touched rows in ascending order, 64 rows per word. */
-static inline int64_t sigeo__next_row(const uint64_t *bits, int64_t rows, int64_t from)
-{
-    while (from < rows) {
-        const uint64_t word = bits[from >> 6] >> (from & 63);
-        if (word)
-            return from + __builtin_ctzll(word);
-        from = (from | 63) + 1;
-    }
-    return rows;
-}
-
 /* The same merge without storing it: the statistics of element j of a
  * block holding `from` observations, extended with zeros to `to`. */
 static inline void sigeo__welford_virtual(double *mean_abs, double *mean, double *m2, const sigeo__welford_t *w,

@@ -39,68 +39,52 @@ uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, in
     return bad;
 }
 
-/* Row r of a table holding a = seen observations, extended with k - a zeros
- * (sigeo__welford_virtual with its factors hoisted out of the row): mean|g|
- * a/k, M2 root^2 + mean^2 a (k - a) / k. Adds the row's ratios and its count
- * of sigma != 0 to *sum and *nonzero, and the first ratio of the table to
- * *first. The row's reduction is the per-ISA kernel (welford_kernel.h,
- * WELFORD_ZICO_ROW: 8 lanes, the root and division on vectors); the
- * exact-compare guard as ZiCo's (a row touched in every batch with equal values, or an all-zero
- * row, has m2 == 0). */
-static void table_row(double *sum, int64_t *nonzero, double *first, zico_row_kernel_t kernel,
-                      const sigeo__welford_t *w, int64_t at, int64_t row_size, uint32_t seen, uint64_t k,
-                      double inv_dof)
+/* Slot `slot` of a table holding a = seen observations, extended with
+ * k - a zeros (sigeo__welford_virtual with its factors hoisted out of the
+ * row): mean|g| a/k, M2 root^2 + mean^2 a (k - a) / k. keep = a/k, cross =
+ * a (k - a) / k. The row's reduction is the per-ISA kernel
+ * (welford_kernel.h, WELFORD_ZICO_ROW: 8 lanes, the root and division on
+ * vectors); the exact-compare guard as ZiCo's (a row touched in every batch
+ * with equal values, or an all-zero row, has m2 == 0). */
+static double first_ratio_of(const float *at, int64_t row_size, double keep, double cross, double inv_dof)
 {
-    const double a = (double)seen, n = (double)k, keep = a / n, cross = a * (n - a) / n;
-    const float *mean_abs = w->mean_abs + at, *mean = w->mean + at, *root_m2 = w->root_m2 + at;
-    double row_sum;
-    int64_t row_nonzero;
-    kernel(&row_sum, &row_nonzero, mean_abs, mean, root_m2, row_size, keep, cross, inv_dof);
-    if (*nonzero == 0 && row_nonzero > 0)
-        for (int64_t e = 0; e < row_size; e++) {
-            const double mu = (double)mean[e], rt = (double)root_m2[e];
-            const double m2 = rt * rt + mu * mu * cross;
-            if (m2 != 0.0) {
-                *first = ((double)mean_abs[e] * keep) / sqrt(m2 * inv_dof);
-                break;
-            }
-        }
-    *sum += row_sum;
-    *nonzero += row_nonzero;
+    const float *mean_abs = at, *mean = at + row_size, *root_m2 = at + 2 * row_size;
+    for (int64_t e = 0; e < row_size; e++) {
+        const double mu = (double)mean[e], rt = (double)root_m2[e];
+        const double m2 = rt * rt + mu * mu * cross;
+        if (m2 != 0.0)
+            return ((double)mean_abs[e] * keep) / sqrt(m2 * inv_dof);
+    }
+    return 0.0;
 }
 
-void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, int64_t row_stride, const uint32_t *seen, const uint64_t *touched, uint64_t k,
-                       uint32_t ddof)
+void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_table_t *t, uint64_t k, uint32_t ddof)
 {
-    const double inv_dof = 1.0 / (double)(k - ddof);
-    double sum = 0.0, first = 0.0;
-    int64_t nonzero = 0;
-    /* The touched rows are scattered over a state far larger than the
-     * caches (DLRM: 2 k of 100 k rows per table, 19 MB each): a row costs
-     * three cache misses, and walked one by one they are paid in sequence
-     * (most of this loop's time in a profile). So the rows are taken in
-     * groups whose lines are all requested (prefetched) before the first is
-     * used. */
+    const double inv_dof = 1.0 / (double)(k - ddof), n = (double)k;
+    const int64_t d = t->row_size;
+    double sum = 0.0;
+    int64_t nonzero = 0, first_slot = -1;
+    /* The slots in order: one sequential pass over the compact state (the
+     * hardware prefetches it). The sum runs in slot order (the rows' order
+     * of first touch), a fixed order for given batches. The RecSys
+     * reference's element is the first with sigma != 0 in the DENSE order,
+     * so the lowest row with one is tracked and its ratio taken after. */
     const zico_row_kernel_t kernel = sigeo__zico_row_pick();
-    enum { GROUP = 32 };
-    int64_t group[GROUP];
-    int64_t next = sigeo__next_row(touched, rows, 0);
-    while (next < rows) {
-        int g = 0;
-        for (; g < GROUP && next < rows; g++, next = sigeo__next_row(touched, rows, next + 1)) {
-            group[g] = next;
-            __builtin_prefetch(seen + next); /* 400 kB per DLRM table: a miss too */
-            const int64_t at = offset + next * row_stride;
-            for (int64_t e = 0; e < row_size; e += 16) {
-                __builtin_prefetch(w->mean_abs + at + e);
-                __builtin_prefetch(w->mean + at + e);
-                __builtin_prefetch(w->root_m2 + at + e);
-            }
-        }
-        for (int i = 0; i < g; i++)
-            table_row(&sum, &nonzero, &first, kernel, w, offset + group[i] * row_stride, row_size, seen[group[i]], k,
-                      inv_dof);
+    for (int64_t s = 0; s < t->n_slots; s++) {
+        const float *at = sigeo__welford_table_at(t, s);
+        const double a = (double)t->seen[s], keep = a / n, cross = a * (n - a) / n;
+        double row_sum;
+        int64_t row_nonzero;
+        kernel(&row_sum, &row_nonzero, at, at + d, at + 2 * d, d, keep, cross, inv_dof);
+        sum += row_sum;
+        nonzero += row_nonzero;
+        if (row_nonzero > 0 && (first_slot < 0 || t->row_of[s] < t->row_of[first_slot]))
+            first_slot = s;
+    }
+    double first = 0.0;
+    if (first_slot >= 0) {
+        const double a = (double)t->seen[first_slot];
+        first = first_ratio_of(sigeo__welford_table_at(t, first_slot), d, a / n, a * (n - a) / n, inv_dof);
     }
     out->n_nonzero_sigma = nonzero;
     out->ratio_sum = sum;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "stats/welford.h"
+#include "stats/welford_table.h"
 
 typedef struct sigeo__zico_block {
     int64_t n_nonzero_sigma; /* elements with sigma != 0 */
@@ -25,13 +26,11 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
 uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
                                int64_t count, uint64_t k, uint32_t ddof);
 
-/* The same for a table module: rows x row_size (row r's statistics at
- * offset + r * row_stride, as sigeo__welford_rows), row r holding seen[r]
- * observations, extended with zeros to k (rows never seen are all zero and
- * contribute nothing: only the rows whose bit is set in `touched`, the rows
- * with seen[r] != 0, are visited, in ascending order as a dense walk would). */
-void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t rows,
-                       int64_t row_size, int64_t row_stride, const uint32_t *seen, const uint64_t *touched, uint64_t k,
-                       uint32_t ddof);
+/* The same for a table module (welford_table.h): every slot holding seen
+ * observations, extended with zeros to k (rows without a slot are all zero
+ * and contribute nothing). The sum and count are those of the dense
+ * zero-filled block up to the order of the sum (slot order); the first
+ * ratio is the dense walk's (the lowest row with sigma != 0). */
+void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_table_t *t, uint64_t k, uint32_t ddof);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard_alloc.h"
 #include "sigeo/stats.h"
 
 enum { ROWS = 50, DIM = 3, K = 4 };
@@ -160,12 +161,179 @@ START_TEST(table_module_reset_and_bad_rows)
 }
 END_TEST
 
+/* ---- the compact row store (lib/stats/welford_table.h) against a brute
+ * force: every (row, element)'s k values kept in double, zeros where a batch
+ * did not touch the row. Enough rows that the store grows several times,
+ * rows first touched in descending order (slot order is not row order),
+ * repeated rows within a batch, and candidates after a reset that touch
+ * other rows (stale slot entries must not be taken for live ones). */
+enum { BIG_ROWS = 1000, BIG_DIM = 2, BIG_K = 3 };
+
+typedef struct big_batch {
+    int64_t rows[700];
+    int64_t n;
+    float g[BIG_ROWS * BIG_DIM];
+} big_batch_t;
+
+static big_batch_t big[BIG_K];
+
+/* candidate c's batches: batch 0 lists rows 599..0 descending (+ row 599
+ * again), batch 1 300 pseudo-random rows, batch 2 rows from 400 + 100 c on */
+static void make_big(int c)
+{
+    for (int b = 0; b < BIG_K; b++) {
+        big_batch_t *x = &big[b];
+        memset(x->g, 0, sizeof x->g);
+        x->n = 0;
+        if (b == 0) {
+            for (int64_t r = 599; r >= 0; r--)
+                x->rows[x->n++] = (r + 37 * c) % BIG_ROWS;
+            x->rows[x->n++] = x->rows[0];
+        } else if (b == 1) {
+            for (int i = 0; i < 300; i++)
+                x->rows[x->n++] = (int64_t)(urand() * BIG_ROWS);
+        } else {
+            for (int64_t r = 400 + 100 * c; r < BIG_ROWS && x->n < 500; r++)
+                x->rows[x->n++] = r;
+        }
+        for (int64_t i = 0; i < x->n; i++)
+            for (int e = 0; e < BIG_DIM; e++)
+                x->g[x->rows[i] * BIG_DIM + e] = (float)(urand() - 0.5);
+    }
+}
+
+/* ZiCo module-wise (sum) and the RecSys reference's first ratio of the
+ * zero-filled dense gradients, ddof 0, from the definitions. */
+static void brute_zico(double *sum_out, double *first_out, int64_t *nonzero_out)
+{
+    double sum = 0.0, first = 0.0;
+    int64_t nonzero = 0;
+    for (int64_t j = 0; j < BIG_ROWS * BIG_DIM; j++) {
+        double mu = 0.0, mean = 0.0, sq = 0.0;
+        for (int b = 0; b < BIG_K; b++) {
+            mu += fabs((double)big[b].g[j]) / BIG_K;
+            mean += (double)big[b].g[j] / BIG_K;
+        }
+        for (int b = 0; b < BIG_K; b++)
+            sq += ((double)big[b].g[j] - mean) * ((double)big[b].g[j] - mean);
+        const double sigma = sqrt(sq / BIG_K);
+        if (sigma > 1e-9) { /* the values are 0 or >= 2^-24 apart: sigma is 0 or far from it */
+            if (nonzero == 0)
+                first = mu / sigma;
+            sum += mu / sigma;
+            nonzero++;
+        }
+    }
+    *sum_out = sum;
+    *first_out = first;
+    *nonzero_out = nonzero;
+}
+
+static sigeo_status_t add_big(sigeo_stats_t *s, int b)
+{
+    const float *gs[1] = { big[b].g };
+    const int64_t counts[1] = { BIG_ROWS * BIG_DIM };
+    const int64_t *rows[1] = { big[b].rows }, n[1] = { big[b].n };
+    sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+    sb.n_modules = 1;
+    sb.gradients = gs;
+    sb.gradient_counts = counts;
+    sb.touched_rows = rows;
+    sb.touched_counts = n;
+    sb.batch_size = 1;
+    return sigeo_stats_add_batch(s, &sb);
+}
+
+static sigeo_stats_t *big_handle(int32_t variant)
+{
+    sigeo_stats_options_t o = SIGEO_STATS_OPTIONS_INIT;
+    o.lambda_preset = SIGEO_PRESET_CUSTOM; /* ZiCo alone */
+    o.lambda1 = 1.0;
+    o.lambda2 = 0.0;
+    o.lambda3 = 0.0;
+    o.zico_variant = variant;
+    sigeo_stats_t *s;
+    ck_assert_int_eq(sigeo_stats_create(&s, NULL, &o), SIGEO_OK);
+    ck_assert_int_eq(sigeo_stats_add_table_module(NULL, s, "emb", BIG_ROWS, BIG_DIM), SIGEO_OK);
+    return s;
+}
+
+static void check_big(sigeo_stats_t *s, int32_t variant, int c)
+{
+    double sum, first;
+    int64_t nonzero;
+    brute_zico(&sum, &first, &nonzero);
+    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+    ck_assert_msg(sigeo_stats_compute(&r, s) == SIGEO_OK, "%s", sigeo_last_error());
+    sigeo_stats_module_info_t mi = SIGEO_STATS_MODULE_INFO_INIT;
+    ck_assert_int_eq(sigeo_stats_get_module_info(&mi, s, 0), SIGEO_OK);
+    ck_assert_msg(mi.n_nonzero_sigma == nonzero, "candidate %d: %lld elements with sigma != 0, brute force %lld", c,
+                  (long long)mi.n_nonzero_sigma, (long long)nonzero);
+    const double want = variant == SIGEO_ZICO_REFERENCE_RECSYS ? log(first) : log(sum);
+    ck_assert_msg(fabs(r.zico - want) <= 1e-5 * fabs(want) + 1e-9, "candidate %d variant %d: zico %.10g, brute %.10g",
+                  c, (int)variant, r.zico, want);
+}
+
+START_TEST(table_store_grows_and_resets_as_a_brute_force_says)
+{
+    const int32_t variants[2] = { SIGEO_ZICO_MODULE_WISE, SIGEO_ZICO_REFERENCE_RECSYS };
+    for (int v = 0; v < 2; v++) {
+        sigeo_stats_t *s = big_handle(variants[v]);
+        for (int c = 0; c < 3; c++) {
+            if (c)
+                ck_assert_int_eq(sigeo_stats_reset(s), SIGEO_OK);
+            make_big(c);
+            for (int b = 0; b < BIG_K; b++)
+                ck_assert_msg(add_big(s, b) == SIGEO_OK, "%s", sigeo_last_error());
+            check_big(s, variants[v], c);
+        }
+        sigeo_stats_destroy(s);
+    }
+}
+END_TEST
+
+START_TEST(table_store_out_of_memory_leaves_the_handle_as_it_was)
+{
+    guard_reset();
+    sigeo_allocator_t a = guard_allocator();
+    ck_assert_int_eq(sigeo_set_allocator(&a), SIGEO_OK);
+    sigeo_stats_t *s = big_handle(SIGEO_ZICO_MODULE_WISE);
+    make_big(0);
+    /* Every allocation batch 0 makes fails in turn (the accumulators, then
+     * the row store growing from nothing to its 601 rows) until it goes
+     * through; each failure is NO_MEMORY and folds nothing. */
+    bool named_the_table = false;
+    int failures = 0;
+    for (uint64_t nth = 1;; nth++) {
+        const uint64_t before = guard_stats().alloc_calls;
+        guard_fail_at(before + nth, false);
+        const sigeo_status_t st = add_big(s, 0);
+        guard_fail_at(0, false);
+        if (st == SIGEO_OK)
+            break;
+        ck_assert_int_eq(st, SIGEO_ERR_NO_MEMORY);
+        named_the_table |= strstr(sigeo_last_error(), "table 'emb'") != NULL;
+        failures++;
+        ck_assert_int_lt(failures, 100);
+    }
+    ck_assert_msg(named_the_table, "no failure named the table");
+    for (int b = 1; b < BIG_K; b++)
+        ck_assert_msg(add_big(s, b) == SIGEO_OK, "%s", sigeo_last_error());
+    check_big(s, SIGEO_ZICO_MODULE_WISE, 0); /* exactly three batches were folded */
+    sigeo_stats_destroy(s);
+    ck_assert_uint_eq(guard_stats().corruptions, 0);
+    ck_assert_int_eq(sigeo_set_allocator(NULL), SIGEO_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stats-table");
     TCase *tc = tcase_create("table");
     tcase_add_test(tc, table_module_equals_dense_zero_filled_gradients);
     tcase_add_test(tc, table_module_reset_and_bad_rows);
+    tcase_add_test(tc, table_store_grows_and_resets_as_a_brute_force_says);
+    tcase_add_test(tc, table_store_out_of_memory_leaves_the_handle_as_it_was);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
