@@ -120,7 +120,7 @@ void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean
 /* The widest kernel this CPU runs, chosen on the first call and kept (a
  * benign race: every thread computes the same pointer). One indirect call
  * per parameter block, no per-call dispatch beyond it. */
-static welford_kernel_t pick_kernel(void)
+welford_kernel_t sigeo__welford_widest(void)
 {
     static _Atomic(welford_kernel_t) chosen;
     welford_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
@@ -202,7 +202,7 @@ uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, doubl
 uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
                                int team)
 {
-    return update(pick_kernel(), w, offset, g, count, n, team);
+    return update(sigeo__welford_widest(), w, offset, g, count, n, team);
 }
 
 void sigeo__welford_catch_up(sigeo__welford_t *w, int64_t offset, int64_t count, uint64_t from, uint64_t to)

@@ -34,6 +34,8 @@ typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGE
 /* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
  * compare them; sigeo__welford_update uses the widest available). */
 welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
+/* The widest kernel this CPU runs, chosen on the first call and kept. */
+welford_kernel_t sigeo__welford_widest(void);
 
 /* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
  * update; sigeo__zico_reduce runs the widest the CPU has. Every copy gives

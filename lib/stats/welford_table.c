@@ -4,6 +4,14 @@
 #include "stats/welford.h"
 #include "stats/welford_table.h"
 
+/* 1 if x is an infinity or a NaN (all exponent bits set). */
+static inline uint32_t welford_bits_nonfinite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+}
+
 bool sigeo__welford_table_init(sigeo__welford_table_t *t, int64_t rows, int64_t row_size)
 {
     memset(t, 0, sizeof *t);
@@ -69,6 +77,10 @@ uint32_t sigeo__welford_table_fold(sigeo__welford_table_t *t, const float *grad,
                                    uint64_t n)
 {
     const int64_t d = t->row_size, stride = 3 * d;
+    /* the kernel and its step factor once per table, not per row (a row is
+     * one AVX-512 vector: call overheads were most of a row's cost) */
+    const welford_kernel_t kernel = sigeo__welford_widest();
+    const float inv_n = (float)(1.0 / (double)n);
     uint32_t bad = 0;
     /* Two misses per listed row that the hardware cannot foresee: its entry
      * of slot_of (a 400 kB array per DLRM table) and, for a row touched
@@ -101,9 +113,21 @@ uint32_t sigeo__welford_table_fold(sigeo__welford_table_t *t, const float *grad,
             continue; /* listed twice */
         }
         float *at = sigeo__welford_table_at(t, slot);
-        sigeo__welford_t w = { at, at + d, at + 2 * d };
-        sigeo__welford_catch_up(&w, 0, d, t->seen[slot], n - 1);
-        bad |= sigeo__welford_update(&w, 0, grad + r * d, d, n, 1);
+        const float *g = grad + r * d;
+        if (n == 1) {
+            /* the first observation: the means are the value, M2 is zero
+             * (as sigeo__welford_update) */
+            for (int64_t e = 0; e < d; e++) {
+                bad |= welford_bits_nonfinite(g[e]);
+                at[e] = g[e] < 0.0f ? -g[e] : g[e];
+                at[d + e] = g[e];
+                at[2 * d + e] = 0.0f;
+            }
+        } else {
+            sigeo__welford_t w = { at, at + d, at + 2 * d };
+            sigeo__welford_catch_up(&w, 0, d, t->seen[slot], n - 1); /* a new slot: zeros */
+            bad |= kernel(at, at + d, at + 2 * d, g, d, inv_n, 1);
+        }
         t->seen[slot] = (uint32_t)n;
     }
     return bad;
