@@ -754,8 +754,11 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
             sigeo__zico_table(&mod->zico, &mod->tab, s->n_batches, o->std_ddof);
         else if (mod->zico_folded)
             mod->zico = mod->folded;
-        else
+        else {
+            if (s->n_batches == 1) /* one observation: its mean |g| and root M2 are implicit (welford.h) */
+                sigeo__welford_materialize_first(&s->acc, mod->acc_offset, mod->count);
             sigeo__zico_block(&mod->zico, &s->acc, mod->acc_offset, mod->count, s->n_batches, o->std_ddof);
+        }
         mod->computed = true;
         mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
         if (mod->zico.n_nonzero_sigma == 0) {

@@ -6,6 +6,7 @@
 #include "stats/welford.h"
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
+#define WELFORD_SECOND sigeo__welford_second_base
 #define WELFORD_ZICO sigeo__welford_zico_base
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
 #define WELFORD_LAST sigeo__welford_last_base
@@ -15,6 +16,10 @@
 uint32_t sigeo__welford_kernel_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
                                     const float *restrict g, int64_t count, float inv_n, int team);
 uint32_t sigeo__welford_kernel_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                      const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_second_avx2(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                                    const float *restrict g, int64_t count, float inv_n, int team);
+uint32_t sigeo__welford_second_avx512(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
                                       const float *restrict g, int64_t count, float inv_n, int team);
 void sigeo__welford_zico_avx2(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
@@ -50,6 +55,38 @@ welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
         break;
     }
     return NULL;
+}
+
+welford_kernel_t sigeo__welford_second_kernel(sigeo__welford_isa_t isa)
+{
+    switch (isa) {
+    case SIGEO__WELFORD_BASE:
+        return sigeo__welford_second_base;
+#ifdef HAVE_ISA_KERNELS
+    case SIGEO__WELFORD_AVX2:
+        return __builtin_cpu_supports("avx2") ? sigeo__welford_second_avx2 : NULL;
+    case SIGEO__WELFORD_AVX512:
+        return __builtin_cpu_supports("avx512f") ? sigeo__welford_second_avx512 : NULL;
+#endif
+    default:
+        break;
+    }
+    return NULL;
+}
+
+static welford_kernel_t pick_second(void)
+{
+    static _Atomic(welford_kernel_t) chosen;
+    welford_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!k) {
+        k = sigeo__welford_second_kernel(SIGEO__WELFORD_AVX512);
+        if (!k)
+            k = sigeo__welford_second_kernel(SIGEO__WELFORD_AVX2);
+        if (!k)
+            k = sigeo__welford_second_base;
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    }
+    return k;
 }
 
 zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa)
@@ -141,6 +178,18 @@ static float inverse(uint64_t n)
     return (float)(1.0 / (double)n);
 }
 
+void sigeo__welford_materialize_first(sigeo__welford_t *w, int64_t offset, int64_t count)
+{
+    float *restrict mean_abs = w->mean_abs + offset;
+    const float *restrict mean = w->mean + offset;
+    float *restrict root_m2 = w->root_m2 + offset;
+#pragma omp simd
+    for (int64_t j = 0; j < count; j++) {
+        mean_abs[j] = fabsf(mean[j]);
+        root_m2[j] = 0.0f;
+    }
+}
+
 static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
                        uint64_t n, int team)
 {
@@ -148,7 +197,9 @@ static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t off
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
     if (n == 1) {
-        /* First observation: the means are the value, M2 is zero. */
+        /* First observation: the mean is the value; mean |g| (= |mean|)
+         * and M2 (= 0) are implicit until the second (WELFORD_SECOND), so
+         * this pass writes a third of the state. */
         uint32_t bad = 0;
 #pragma omp simd reduction(| : bad)
         for (int64_t j = 0; j < count; j++) {
@@ -156,12 +207,12 @@ static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t off
             uint32_t bits;
             memcpy(&bits, &x, sizeof bits);
             bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-            mean_abs[j] = fabsf(x);
             mean[j] = x;
-            root_m2[j] = 0.0f;
         }
         return bad;
     }
+    if (n == 2)
+        return pick_second()(mean_abs, mean, root_m2, g, count, inverse(n), team);
     return kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
 }
 
@@ -195,6 +246,8 @@ uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, doubl
             k = sigeo__welford_last_base;
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
+    if (n == 2) /* the first observation's implicit values, stored (a k = 2 evaluation only) */
+        sigeo__welford_materialize_first(w, offset, count);
     return k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
       inverse(n), inv_sqrt_dof);
 }

@@ -21,7 +21,12 @@ typedef struct sigeo__welford {
  * (sigeo__context_team of sigeo__welford_work(count)). The result does not
  * depend on `team`: every element is updated on its own. Returns 1 if some
  * g[j] is an infinity or a NaN (the block's state is then garbage: the
- * fused path, which validates this way, breaks the handle), else 0. */
+ * fused path, which validates this way, breaks the handle), else 0.
+ * After the FIRST observation only the mean is stored: mean |g| (= |mean|)
+ * and root M2 (= 0) are implicit, and the second observation's update
+ * (WELFORD_SECOND) writes them without reading them; a reader of a block
+ * holding one observation calls sigeo__welford_materialize_first first.
+ * The first batch of a candidate thus moves a third of the bytes. */
 uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,
                                int team);
 
@@ -36,6 +41,12 @@ typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGE
 welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
 /* The widest kernel this CPU runs, chosen on the first call and kept. */
 welford_kernel_t sigeo__welford_widest(void);
+/* The second observation's kernel (welford_kernel.h, WELFORD_SECOND) per
+ * ISA, called with inv_n = 0.5f: bit for bit the kernel's result on the
+ * materialised first observation. */
+welford_kernel_t sigeo__welford_second_kernel(sigeo__welford_isa_t isa);
+/* Stores a one-observation block's implicit mean |g| and root M2. */
+void sigeo__welford_materialize_first(sigeo__welford_t *w, int64_t offset, int64_t count);
 
 /* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
  * update; sigeo__zico_reduce runs the widest the CPU has. Every copy gives

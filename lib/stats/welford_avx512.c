@@ -7,6 +7,7 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #pragma GCC target("avx512f")
 #define WELFORD_KERNEL sigeo__welford_kernel_avx512
+#define WELFORD_SECOND sigeo__welford_second_avx512
 #define WELFORD_ZICO sigeo__welford_zico_avx512
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_avx512
 #define WELFORD_LAST sigeo__welford_last_avx512

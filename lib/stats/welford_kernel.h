@@ -9,8 +9,8 @@
  * the state is stored as float anyway, and float arithmetic is 1.7-3x faster
  * (16 lanes per AVX-512 vector instead of 8, a cheaper sqrt); what it costs
  * in accuracy is bounded and measured in tests/stats/test_welford.c and
- * bench/README.md. Define WELFORD_KERNEL, WELFORD_ZICO, WELFORD_ZICO_ROW and
- * WELFORD_LAST to the functions' names before including. */
+ * bench/README.md. Define WELFORD_KERNEL, WELFORD_SECOND, WELFORD_ZICO,
+ * WELFORD_ZICO_ROW and WELFORD_LAST to the functions' names before including. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,18 +59,22 @@ static inline uint32_t welford_nonfinite(float x)
     return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
 }
 
-#define WELFORD_STEP(j)                                                                                                \
+/* MA and ROOT: where the old mean |g| and root M2 come from (the stored
+ * arrays, or for the second observation the first one's implicit values). */
+#define WELFORD_STEP_FROM(j, MA, ROOT)                                                                                 \
     do {                                                                                                               \
         const float x = g[j];                                                                                          \
         bad |= welford_nonfinite(x);                                                                                   \
         const float old_mean = mean[j];                                                                                \
         const float d = x - old_mean;                                                                                  \
         const float new_mean = old_mean + d * inv_n;                                                                   \
-        const float ma = mean_abs[j];                                                                                  \
+        const float ma = (MA);                                                                                         \
+        const float r = (ROOT);                                                                                        \
         mean_abs[j] = ma + ((x < 0.0f ? -x : x) - ma) * inv_n;                                                         \
         mean[j] = new_mean;                                                                                            \
-        root_m2[j] = welford_scaled_root(root_m2[j], d, keep);                                                         \
+        root_m2[j] = welford_scaled_root(r, d, keep);                                                                  \
     } while (0)
+#define WELFORD_STEP(j) WELFORD_STEP_FROM(j, mean_abs[j], root_m2[j])
 
 uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
                         const float *restrict g, int64_t count, float inv_n, int team)
@@ -95,7 +99,34 @@ uint32_t WELFORD_KERNEL(float *restrict mean_abs, float *restrict mean, float *r
     return bad;
 }
 
+/* The second observation (inv_n = 1/2) of a block whose first one stored
+ * only its mean (welford.c: the first batch writes a third of the state):
+ * the old mean |g| is |mean| (fabsf: the sign bit cleared, as the first
+ * observation's fabsf) and the old root M2 is 0, so the result is bit for
+ * bit WELFORD_KERNEL's on the fully stored state; mean_abs and root_m2 are
+ * written without being read. */
+uint32_t WELFORD_SECOND(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team);
+
+uint32_t WELFORD_SECOND(float *restrict mean_abs, float *restrict mean, float *restrict root_m2,
+                        const float *restrict g, int64_t count, float inv_n, int team)
+{
+    const float keep = (float)(1.0 - (double)inv_n); /* as WELFORD_KERNEL */
+    uint32_t bad = 0;
+    if (team > 1) {
+#pragma omp parallel for simd schedule(static) num_threads(team) reduction(| : bad)
+        for (int64_t j = 0; j < count; j++)
+            WELFORD_STEP_FROM(j, fabsf(old_mean), 0.0f);
+        return bad;
+    }
+#pragma omp simd reduction(| : bad)
+    for (int64_t j = 0; j < count; j++)
+        WELFORD_STEP_FROM(j, fabsf(old_mean), 0.0f);
+    return bad;
+}
+
 #undef WELFORD_STEP
+#undef WELFORD_STEP_FROM
 
 /* ZiCo's reduction over a block (zico.c, sigeo__zico_block): the sum of
  * mean|g_j| / sigma_j over the elements with sigma_j != 0 (an exact compare,

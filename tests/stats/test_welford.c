@@ -186,13 +186,13 @@ START_TEST(first_two_observations_are_exact)
     const float a[3] = { 0.75f, -2.0f, 5.0f }, b[3] = { -0.25f, -2.0f, 1.0f };
     float ma[3], mn[3], m2[3];
     sigeo__welford_t w = { ma, mn, m2 };
-    memset(m2, 0x7f, sizeof m2); /* the first observation must overwrite, not accumulate */
+    /* the first observation stores only the mean (welford.h): whatever the
+     * other two arrays hold must not leak into the second */
+    memset(m2, 0x7f, sizeof m2);
+    memset(ma, 0x7f, sizeof ma);
     sigeo__welford_update(&w, 0, a, 3, 1, 1);
-    for (int j = 0; j < 3; j++) {
+    for (int j = 0; j < 3; j++)
         ck_assert_double_eq((double)mn[j], (double)a[j]);
-        ck_assert_double_eq((double)ma[j], (double)fabsf(a[j]));
-        ck_assert_double_eq((double)m2[j], 0.0);
-    }
     sigeo__welford_update(&w, 0, b, 3, 2, 1);
     /* mean (a+b)/2, mean|.| (|a|+|b|)/2, M2 (a-b)^2/2 (stored as its float-rounded root) */
     const float want_mean[3] = { 0.25f, -2.0f, 3.0f }, want_abs[3] = { 0.5f, 2.0f, 3.0f }, want_m2[3] = { 0.5f, 0.0f, 8.0f };
@@ -469,6 +469,82 @@ START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
 END_TEST
 
 
+/* The second observation's kernel (WELFORD_SECOND), on every ISA, the
+ * baseline's too, on one thread and a team of 2: fed a block whose first
+ * observation stored only its mean (mean |g| and root M2 hold garbage), it
+ * gives bit for bit the baseline update on the fully stored first state
+ * (|g|, g, 0). Values spanning 2^-60 .. 2^60, zeros of both signs,
+ * denormals, every vector tail. And through sigeo__welford_update: k = 1,
+ * 2, 3 observations equal the full-state updates bit for bit. */
+START_TEST(second_observation_kernel_equals_the_update_on_the_stored_first)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    welford_kernel_t base = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
+    enum { N = 2063 };
+    float *g1 = malloc(N * sizeof(float)), *g2 = malloc(N * sizeof(float)), *ref[3], *st[3];
+    ck_assert(g1 && g2);
+    for (int a = 0; a < 3; a++) {
+        ck_assert_ptr_nonnull(ref[a] = malloc(N * sizeof(float)));
+        ck_assert_ptr_nonnull(st[a] = malloc(N * sizeof(float)));
+    }
+    tu_rng_t rng = { 4242 };
+    for (int j = 0; j < N; j++) {
+        float *g[2] = { g1, g2 };
+        for (int v = 0; v < 2; v++) {
+            double e = ldexp(1.0, (int)(tu_next(&rng) % 121) - 60);
+            float x = (float)((tu_uniform01(&rng) - 0.5) * e);
+            g[v][j] = j % 97 == 0 ? 0.0f : j % 83 == 0 ? -0.0f : j % 89 == 0 ? 1e-41f : j % 13 == 0 ? g1[j] : x;
+        }
+    }
+    int tried = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        welford_kernel_t k = sigeo__welford_second_kernel(isas[i]);
+        if (!k)
+            continue;
+        for (int team = 1; team <= 2; team++)
+            for (int64_t len = N; len > N - 17; len -= 3) {
+                for (int64_t j = 0; j < N; j++) {
+                    ref[0][j] = fabsf(g1[j]), ref[1][j] = g1[j], ref[2][j] = 0.0f;
+                    st[0][j] = NAN, st[1][j] = g1[j], st[2][j] = -1.0f;
+                }
+                ck_assert_uint_eq(base(ref[0], ref[1], ref[2], g2, len, 0.5f, 1), 0);
+                ck_assert_uint_eq(k(st[0], st[1], st[2], g2, len, 0.5f, team), 0);
+                for (int a = 0; a < 3; a++)
+                    ck_assert_msg(memcmp(st[a], ref[a], (size_t)len * sizeof(float)) == 0,
+                                  "isa %d team %d len %lld: array %d differs", (int)isas[i], team, (long long)len, a);
+                tried++;
+            }
+    }
+    ck_assert_int_gt(tried, 0);
+    /* through the update, three observations */
+    sigeo__welford_t w = { st[0], st[1], st[2] };
+    for (int64_t j = 0; j < N; j++)
+        ref[0][j] = fabsf(g1[j]), ref[1][j] = g1[j], ref[2][j] = 0.0f, st[0][j] = NAN, st[2][j] = NAN;
+    ck_assert_uint_eq(sigeo__welford_update(&w, 0, g1, N, 1, 1), 0);
+    ck_assert_uint_eq(sigeo__welford_update(&w, 0, g2, N, 2, 2), 0);
+    ck_assert_uint_eq(base(ref[0], ref[1], ref[2], g2, N, 0.5f, 1), 0);
+    ck_assert_uint_eq(sigeo__welford_update(&w, 0, g1, N, 3, 1), 0);
+    ck_assert_uint_eq(base(ref[0], ref[1], ref[2], g1, N, (float)(1.0 / 3.0), 1), 0);
+    for (int a = 0; a < 3; a++)
+        ck_assert_msg(memcmp(st[a], ref[a], N * sizeof(float)) == 0, "update: array %d differs after 3", a);
+    /* one observation, then materialised: exactly the stored first state */
+    ck_assert_uint_eq(sigeo__welford_update(&w, 0, g2, N, 1, 1), 0);
+    sigeo__welford_materialize_first(&w, 0, N);
+    for (int64_t j = 0; j < N; j++) {
+        const float want[3] = { fabsf(g2[j]), g2[j], 0.0f };
+        for (int a = 0; a < 3; a++)
+            ck_assert_msg(memcmp(&st[a][j], &want[a], sizeof(float)) == 0, "materialised array %d element %lld", a,
+                          (long long)j);
+    }
+    free(g1);
+    free(g2);
+    for (int a = 0; a < 3; a++) {
+        free(ref[a]);
+        free(st[a]);
+    }
+}
+END_TEST
+
 /* The last batch's fold (WELFORD_LAST) on every ISA, the baseline's too:
  * the sum and count of the baseline's update followed by its ZiCo
  * reduction, bit for bit, and the first ratio with sigma != 0 computed here
@@ -530,7 +606,7 @@ START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
                 }
             }
         }
-        /* the state for the next n; the first observation as welford.c stores it */
+        /* the state for the next n; the first observation fully stored (what WELFORD_SECOND assumes) */
         if (n == 1)
             for (int j = 0; j < N; j++)
                 st[0][j] = fabsf(g[j]), st[1][j] = g[j], st[2][j] = 0.0f;
@@ -868,6 +944,7 @@ static Suite *welford_suite(void)
     TCase *tc = tcase_create("welford");
     tcase_add_test(tc, welford_update_matches_a_two_pass_reference_on_a_long_stream);
     tcase_add_test(tc, first_two_observations_are_exact);
+    tcase_add_test(tc, second_observation_kernel_equals_the_update_on_the_stored_first);
     tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
     tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
     tcase_add_test(tc, update_loops_report_a_nonfinite_element);
