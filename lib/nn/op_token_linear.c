@@ -4,15 +4,16 @@
  * rows, the active input tokens the columns their runs address, so a subnet
  * computes exactly at its own width on a view of the shared weights.
  *
- * Per sample, Y_b = W X_b is a [tout, tin] x [tin, E] product, so the
- * forward and the input gradient are one batched matmul each with W
- * broadcast over the batch, all operands plain row-major views (oneDNN runs
- * these on brgemm; a transposed destination would fall back to its
- * reference code). The weight gradient sums over (b, e), which no single
- * strided view spans: X and dY are transposed once into [tokens, B*E]
- * scratch (O(B (tin + tout) E) copies, against O(B tin tout E) flops) and
- * dW is one GEMM with K = B*E. The bias, per output row, is a loop (a
- * per-row bias also sends oneDNN's matmul to its reference code). */
+ * Per sample, Y_b = W X_b is a [tout, tin] x [tin, E] product. Run as a
+ * batched matmul (W broadcast over B samples), oneDNN 2.6 loops over the
+ * samples around tiny GEMMs (16x1 by 1x8 in nasrec-small): ~1 us each, 44 %
+ * of the main job's time (bench/README.md). So every product here is ONE
+ * GEMM over all samples: X, dY and the tangent are transposed into
+ * token-major [tokens, B*E] scratch (O(B (tin + tout) E) copies, against
+ * O(B tin tout E) flops), Y^T = W X^T and dX^T = W^T dY^T have N = B*E, dW
+ * = dY^T X has K = B*E, and the results are transposed back (the bias added
+ * on the way: a per-row bias also sends oneDNN's matmul to its reference
+ * code). */
 #include <string.h>
 
 #include "nn/op_shape.h"
@@ -82,36 +83,6 @@ static sigeo_status_t tl_infer(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-static sigeo_status_t tl_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
-{
-    const sigeo__node_t *in = sigeo__input(m, n, 0);
-    const sigeo__param_t *w = &m->params[n->param[0]];
-    const int64_t B = b->batch_size, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
-    const int64_t tout = out_w / E;
-    for (int32_t r = 0; r < in->n_runs; r++) {
-        const sigeo__run_t *run = &in->runs[r];
-        sigeo__bmm_shape_t sh = {
-            .batch = { B, 1 }, .m = tout, .n = E, .k = run->len / E,
-            .a_stride = { 0, 0, Tmax, 1 }, .b_stride = { in_w, in_w, E, 1 }, .c_stride = { out_w, out_w, E, 1 },
-            .accumulate = r > 0,
-        };
-        sigeo_status_t st = sigeo__matmul_batched(&n->slots[3 * r], m->engine, &sh, w->data + run->max_offset / E,
-                                                  in->out + run->active_offset, NULL, n->out);
-        if (st != SIGEO_OK)
-            return st;
-    }
-    if (n->param[1] >= 0) {
-        const float *bias = m->params[n->param[1]].data;
-        for (int64_t i = 0; i < B * tout; i++) {
-            float *y = n->out + i * E;
-            const float v = bias[i % tout];
-            for (int64_t e = 0; e < E; e++)
-                y[e] += v;
-        }
-    }
-    return SIGEO_OK;
-}
-
 /* dst[t, b*ld_b + e] = src[b*ld_src + t*E + e] for t < tokens (ld_b = E per
  * batch row inside a row of length ld). */
 static void to_token_major(float *dst, int64_t ld, const float *src, int64_t ld_src, int64_t B, int64_t tokens,
@@ -122,21 +93,82 @@ static void to_token_major(float *dst, int64_t ld, const float *src, int64_t ld_
             memcpy(dst + t * ld + b * E, src + b * ld_src + t * E, (size_t)E * sizeof(float));
 }
 
+/* The row stride of the token-major copies: B*E, padded off multiples of
+ * 4 KiB (those double gemm:jit time, docs/onednn-notes.md). */
+static int64_t token_ld(int64_t B, int64_t E)
+{
+    const int64_t ld = B * E;
+    return ld % 1024 == 0 ? ld + 16 : ld;
+}
+
+/* dst[b*ld_dst + t*E + e] (+)= src[t, b*E + e] (+ bias[t]) for t < tokens:
+ * a token-major result back into sample-major rows; add: accumulate onto
+ * dst (else overwrite), base: added too (NULL = none; same layout as dst). */
+static void from_token_major(float *dst, int64_t ld_dst, const float *src, int64_t ld, int64_t B, int64_t tokens,
+                             int64_t E, const float *bias, const float *base, bool add)
+{
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < tokens; t++) {
+            float *y = dst + b * ld_dst + t * E;
+            const float *v = src + t * ld + b * E;
+            const float *z = base ? base + b * ld_dst + t * E : NULL;
+            const float c = bias ? bias[t] : 0.0f;
+            for (int64_t e = 0; e < E; e++)
+                y[e] = (add ? y[e] : 0.0f) + (z ? z[e] : 0.0f) + v[e] + c;
+        }
+}
+
+/* yt[tout, B*E] = sum over the input's runs of W[:, run] x^T[run]: the
+ * forward's (and the tangent's) one GEMM per run, on the forward's slots. */
+static sigeo_status_t mix_tokens(sigeo_model_t *m, sigeo__node_t *n, const float *xt, float *yt, int64_t ld,
+                                 int64_t B)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const sigeo__param_t *w = &m->params[n->param[0]];
+    const int64_t E = n->shape[1], Tmax = w->dims[1], tout = n->width / E;
+    for (int32_t r = 0; r < in->n_runs; r++) {
+        const sigeo__run_t *run = &in->runs[r];
+        sigeo__matmul_shape_t sh = {
+            .m = tout, .n = B * E, .k = run->len / E,
+            .a_stride = { Tmax, 1 }, .b_stride = { ld, 1 }, .c_stride = { ld, 1 },
+            .accumulate = r > 0,
+        };
+        sigeo_status_t st = sigeo__matmul(&n->slots[3 * r], m->engine, &sh, w->data + run->max_offset / E,
+                                          xt + run->active_offset / E * ld, NULL, yt);
+        if (st != SIGEO_OK)
+            return st;
+    }
+    return SIGEO_OK;
+}
+
+static sigeo_status_t tl_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    const sigeo__node_t *in = sigeo__input(m, n, 0);
+    const int64_t B = b->batch_size, E = n->shape[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E, tin = in_w / E, ld = token_ld(B, E);
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    float *xt = n->scratch, *yt = xt + tin * ld;
+    to_token_major(xt, ld, in->out, in_w, B, tin, E);
+    if ((st = mix_tokens(m, n, xt, yt, ld, B)) != SIGEO_OK)
+        return st;
+    from_token_major(n->out, out_w, yt, ld, B, tout, E, n->param[1] >= 0 ? m->params[n->param[1]].data : NULL, NULL,
+                     false);
+    return SIGEO_OK;
+}
+
 static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
     sigeo__param_t *w = &m->params[n->param[0]];
     const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
     const int64_t tout = out_w / E, tin = in_w / E;
-    /* Row stride of the transposed copies, padded off multiples of 4 KiB
-     * (those double gemm:jit time, docs/onednn-notes.md). */
-    int64_t ld = B * E;
-    if (ld % 1024 == 0)
-        ld += 16;
-    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
+    const int64_t ld = token_ld(B, E);
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((2 * tin + tout) * ld) * sizeof(float));
     if (st != SIGEO_OK)
         return st;
-    float *xt = n->scratch, *dyt = xt + tin * ld;
+    float *xt = n->scratch, *dyt = xt + tin * ld, *dxt = dyt + tout * ld;
     to_token_major(xt, ld, in->out, in_w, B, tin, E);
     to_token_major(dyt, ld, n->grad, out_w, B, tout, E);
     const bool want_dx = sigeo__wants_grad(m, in);
@@ -146,15 +178,15 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
         const sigeo__run_t *run = &in->runs[r];
         const int64_t nt = run->len / E, col = run->max_offset / E;
         if (want_dx) {
-            sigeo__bmm_shape_t sh = {
-                .batch = { B, 1 }, .m = nt, .n = E, .k = tout,
-                .a_stride = { 0, 0, 1, Tmax }, .b_stride = { out_w, out_w, E, 1 }, .c_stride = { in_w, in_w, E, 1 },
-                .accumulate = acc,
+            /* dX^T[run] = W[:, run]^T dY^T, then back into the run's tokens */
+            sigeo__matmul_shape_t sh = {
+                .m = nt, .n = B * E, .k = tout,
+                .a_stride = { 1, Tmax }, .b_stride = { ld, 1 }, .c_stride = { ld, 1 },
             };
-            st = sigeo__matmul_batched(&n->slots[3 * r + 1], m->engine, &sh, w->data + col, n->grad,
-                                       NULL, dx + run->active_offset);
+            st = sigeo__matmul(&n->slots[3 * r + 1], m->engine, &sh, w->data + col, dyt, NULL, dxt);
             if (st != SIGEO_OK)
                 return st;
+            from_token_major(dx + run->active_offset, in_w, dxt, ld, B, nt, E, NULL, NULL, acc);
         }
         sigeo__matmul_shape_t dw = {
             .m = tout, .n = nt, .k = B * E,
@@ -182,31 +214,26 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* Forward-mode pass: per sample Ydot = W Xdot + (W X + b) = W Xdot + Y.
- * As in the linear layer, the first run accumulates onto Y through the
- * spare slot and the others reuse the forward's slots (same shapes). */
+/* Forward-mode pass: per sample Ydot = W Xdot + (W X + b) = W Xdot + Y:
+ * the forward's GEMMs (and slots) on the transposed tangent, Y added on the
+ * way back. */
 static sigeo_status_t tl_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
-    const sigeo__param_t *w = &m->params[n->param[0]];
-    const int64_t B = m->batch, E = n->shape[1], Tmax = w->dims[1], in_w = in->width, out_w = n->width;
-    const int64_t tout = out_w / E;
-    memcpy(n->tangent, n->out, (size_t)(B * out_w) * sizeof(float));
-    if (in->kind == SIGEO__NODE_INPUT_DENSE)
+    const int64_t B = m->batch, E = n->shape[1], in_w = in->width, out_w = n->width;
+    const int64_t tout = out_w / E, tin = in_w / E, ld = token_ld(B, E);
+    if (in->kind == SIGEO__NODE_INPUT_DENSE) {
+        memcpy(n->tangent, n->out, (size_t)(B * out_w) * sizeof(float));
         return SIGEO_OK;
-    for (int32_t r = 0; r < in->n_runs; r++) {
-        const sigeo__run_t *run = &in->runs[r];
-        sigeo__bmm_shape_t sh = {
-            .batch = { B, 1 }, .m = tout, .n = E, .k = run->len / E,
-            .a_stride = { 0, 0, Tmax, 1 }, .b_stride = { in_w, in_w, E, 1 }, .c_stride = { out_w, out_w, E, 1 },
-            .accumulate = true,
-        };
-        sigeo__prim_slot_t **slot = r == 0 ? &n->slots[n->n_slots - 1] : &n->slots[3 * r];
-        sigeo_status_t st = sigeo__matmul_batched(slot, m->engine, &sh, w->data + run->max_offset / E,
-                                                  in->tangent + run->active_offset, NULL, n->tangent);
-        if (st != SIGEO_OK)
-            return st;
     }
+    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
+    if (st != SIGEO_OK)
+        return st;
+    float *xt = n->scratch, *yt = xt + tin * ld;
+    to_token_major(xt, ld, in->tangent, in_w, B, tin, E);
+    if ((st = mix_tokens(m, n, xt, yt, ld, B)) != SIGEO_OK)
+        return st;
+    from_token_major(n->tangent, out_w, yt, ld, B, tout, E, NULL, n->out, false);
     return SIGEO_OK;
 }
 
