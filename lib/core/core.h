@@ -16,6 +16,18 @@
 #  define SIGEO__PRINTF(fmt, args)
 #endif
 
+/* A hot element-wise loop compiled for AVX-512, AVX2 and baseline x86-64,
+ * the copy chosen once by the loader (GCC's ifunc): the library targets
+ * generic x86-64, where its double loops get 2 lanes. Only where no bit-
+ * for-bit agreement across machines is promised (a reduction's vector
+ * width changes its order); lib/stats keeps its own per-ISA objects for
+ * that reason. GCC on x86-64 Linux (ifunc) only; elsewhere one plain copy. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#  define SIGEO__ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define SIGEO__ISA_CLONES
+#endif
+
 /* ------------------------------------------------------------------ errors */
 
 #define SIGEO__ERRMSG_MAX 512

@@ -152,7 +152,7 @@ static sigeo_status_t get_work(bn_work_t *w, sigeo_model_t *m, sigeo__node_t *n,
     return SIGEO_OK;
 }
 
-static sigeo_status_t bn_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+SIGEO__ISA_CLONES static sigeo_status_t bn_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t B = b->batch_size, W = n->width, S = positions(n), C = W / S;
@@ -217,7 +217,7 @@ static sigeo_status_t bn_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo
     return SIGEO_OK;
 }
 
-static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
+SIGEO__ISA_CLONES static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
 {
     sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t B = m->batch, W = n->width, S = positions(n), C = W / S;
@@ -285,7 +285,7 @@ static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__node_t *n)
  * every other sample's, which is the coupling the one-backward identity
  * misses (docs/proxies.md §4.3a). Eval mode: x_hat_dot = rstd xdot. The affine
  * part is degree 1 in (gamma, beta): ydot = gamma x_hat_dot + y. */
-static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
+SIGEO__ISA_CLONES static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t B = m->batch, W = n->width, S = positions(n), C = W / S;
