@@ -743,6 +743,22 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
     memset(&r, 0, sizeof r);
     r.struct_size = (uint32_t)sizeof r;
 
+    /* The tables' ZiCo reductions first, in parallel across tables on the
+     * context's team (each table its own store and result: the same values
+     * on any team; a DLRM has 26). The work for the thread policy: 64 per
+     * element, a double root and division each (~1.6 ns measured on Zen 4,
+     * as long as ~64 flops of a GEMM take). */
+    if (!no_zico) {
+        double work = 0.0;
+        for (int32_t m = 0; m < s->n_modules; m++)
+            if (s->modules[m].rows)
+                work += 64.0 * (double)s->modules[m].tab.n_slots * (double)s->modules[m].row_size;
+        const int team = sigeo__context_team(s->ctx, work);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
+        for (int32_t m = 0; m < s->n_modules; m++)
+            if (s->modules[m].rows)
+                sigeo__zico_table(&s->modules[m].zico, &s->modules[m].tab, s->n_batches, o->std_ddof);
+    }
     /* ZiCo per module, all three variants (they share the reduction). */
     double neuron_sum = 0.0, zico_mw = 0.0, zico_rr = 0.0, abs_dot_sum = 0.0, dot_sum = 0.0;
     uint32_t skipped = 0;
@@ -751,7 +767,7 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
         if (no_zico)
             mod->zico = (sigeo__zico_block_t){ 0, 0.0, 0.0 };
         else if (mod->rows)
-            sigeo__zico_table(&mod->zico, &mod->tab, s->n_batches, o->std_ddof);
+            ; /* reduced above */
         else if (mod->zico_folded)
             mod->zico = mod->folded;
         else {

@@ -292,6 +292,76 @@ START_TEST(table_store_grows_and_resets_as_a_brute_force_says)
 }
 END_TEST
 
+/* Several tables reduced on a team of 2 (FIXED: every call parallel) give
+ * bit for bit the one-thread result: each table is reduced on its own. */
+START_TEST(tables_reduced_on_a_team_equal_one_thread_bit_for_bit)
+{
+    sigeo_context_t *ctx[2] = { NULL, NULL };
+    for (int c = 0; c < 2; c++) {
+        sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+        co.threads = c ? 2 : 1;
+        co.thread_policy = SIGEO_THREADS_FIXED;
+        ck_assert_int_eq(sigeo_context_create(&ctx[c], &co), SIGEO_OK);
+    }
+    sigeo_stats_result_t res[2];
+    double ratio[2][5];
+    for (int c = 0; c < 2; c++) {
+        sigeo_stats_options_t o = SIGEO_STATS_OPTIONS_INIT;
+        o.lambda_preset = SIGEO_PRESET_CUSTOM;
+        o.lambda1 = 1.0;
+        o.lambda2 = 0.0;
+        o.lambda3 = 0.0;
+        sigeo_stats_t *s;
+        ck_assert_int_eq(sigeo_stats_create(&s, ctx[c], &o), SIGEO_OK);
+        for (int t = 0; t < 5; t++) {
+            char name[8] = "emb0";
+            name[3] = (char)('0' + t);
+            ck_assert_int_eq(sigeo_stats_add_table_module(NULL, s, name, BIG_ROWS, BIG_DIM), SIGEO_OK);
+        }
+        state = 777; /* the same batches for both handles */
+        for (int b = 0; b < BIG_K; b++) {
+            static float g[5][BIG_ROWS * BIG_DIM];
+            static int64_t rows[5][200];
+            const float *gs[5];
+            const int64_t *rs[5];
+            int64_t counts[5], n[5];
+            for (int t = 0; t < 5; t++) {
+                n[t] = 50 + 30 * t;
+                for (int64_t i = 0; i < n[t]; i++) {
+                    rows[t][i] = (int64_t)(urand() * BIG_ROWS);
+                    for (int e = 0; e < BIG_DIM; e++)
+                        g[t][rows[t][i] * BIG_DIM + e] = (float)(urand() - 0.5);
+                }
+                gs[t] = g[t];
+                rs[t] = rows[t];
+                counts[t] = BIG_ROWS * BIG_DIM;
+            }
+            sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+            sb.n_modules = 5;
+            sb.gradients = gs;
+            sb.gradient_counts = counts;
+            sb.touched_rows = rs;
+            sb.touched_counts = n;
+            sb.batch_size = 1;
+            ck_assert_msg(sigeo_stats_add_batch(s, &sb) == SIGEO_OK, "%s", sigeo_last_error());
+        }
+        res[c] = (sigeo_stats_result_t)SIGEO_STATS_RESULT_INIT;
+        ck_assert_int_eq(sigeo_stats_compute(&res[c], s), SIGEO_OK);
+        for (int t = 0; t < 5; t++) {
+            sigeo_stats_module_info_t mi = SIGEO_STATS_MODULE_INFO_INIT;
+            ck_assert_int_eq(sigeo_stats_get_module_info(&mi, s, t), SIGEO_OK);
+            ratio[c][t] = mi.ratio_sum;
+        }
+        sigeo_stats_destroy(s);
+    }
+    ck_assert_msg(memcmp(&res[0].zico, &res[1].zico, sizeof res[0].zico) == 0, "zico %.17g (1 thread) vs %.17g (2)",
+                  res[0].zico, res[1].zico);
+    ck_assert(memcmp(ratio[0], ratio[1], sizeof ratio[0]) == 0);
+    for (int c = 0; c < 2; c++)
+        sigeo_context_destroy(ctx[c]);
+}
+END_TEST
+
 START_TEST(table_store_out_of_memory_leaves_the_handle_as_it_was)
 {
     guard_reset();
@@ -334,6 +404,7 @@ int main(void)
     tcase_add_test(tc, table_module_reset_and_bad_rows);
     tcase_add_test(tc, table_store_grows_and_resets_as_a_brute_force_says);
     tcase_add_test(tc, table_store_out_of_memory_leaves_the_handle_as_it_was);
+    tcase_add_test(tc, tables_reduced_on_a_team_equal_one_thread_bit_for_bit);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
