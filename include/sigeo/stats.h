@@ -232,9 +232,11 @@ SIGEO_API sigeo_status_t sigeo_stats_add_module(int32_t *index_out, sigeo_stats_
  * a row's missed zero observations are merged in closed form when it is
  * touched again and, virtually, at compute (Welford/Chan merge with a block
  * of zeros). Exactly the statistics of the dense zero-filled gradients, at
- * the cost of the touched rows: memory is 4 bytes per row plus, per row
- * touched since the last reset, 3 x row_size floats and 8 bytes (nothing
- * table-sized beyond the 4 bytes). Same rules and errors as add_module, and
+ * the cost of the touched rows: memory is 4 bytes per row plus 3 x row_size
+ * floats and 8 bytes per slot, a slot per row touched since the last reset;
+ * the slots are kept across resets and grow by doubling, so they number up
+ * to twice the most rows one candidate touched (all of them, once a batch
+ * names every row). Same rules and errors as add_module, and
  * SIGEO_ERR_UNSUPPORTED for more than 2^32 - 2 rows. */
 SIGEO_API sigeo_status_t sigeo_stats_add_table_module(int32_t *index_out, sigeo_stats_t *stats, const char *name,
                                                       int64_t n_rows, int64_t row_size);

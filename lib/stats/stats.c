@@ -500,18 +500,23 @@ SIGEO_API sigeo_status_t sigeo_stats_add_batch(sigeo_stats_t *s, const sigeo_sta
         return st;
     if ((st = validate_batch(s, &b)) != SIGEO_OK)
         return st;
+    /* Room for the tables' new rows before anything else is allocated or
+     * folded: a failure leaves the handle as it was (the first batch's
+     * accumulators not allocated either; spare capacity is harmless). */
+    for (int32_t m = 0; m < s->n_modules; m++) {
+        const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
+        if ((st = reserve_rows(s, m, rows, rows && b.touched_counts ? b.touched_counts[m] : 0)) != SIGEO_OK)
+            return st;
+    }
     uint64_t samples = 0;
     if ((st = begin_batch(s, b.batch_size, &samples)) != SIGEO_OK)
         return st;
-    for (int32_t m = 0; m < s->n_modules; m++) {
-        const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
-        if ((st = reserve_rows(s, m, rows, rows ? b.touched_counts[m] : 0)) != SIGEO_OK)
-            return st; /* nothing folded yet: the handle is as it was */
-    }
     const uint64_t n = s->n_batches + 1;
     for (int32_t m = 0; m < s->n_modules; m++) {
         const int64_t *rows = s->modules[m].rows && b.touched_rows ? b.touched_rows[m] : NULL;
-        (void)update_module(s, m, b.gradients[m], rows, rows ? b.touched_counts[m] : 0, n); /* scanned before */
+        /* scanned before; without per-parameter statistics (no counts
+         * validated) update_module folds nothing */
+        (void)update_module(s, m, b.gradients[m], rows, rows && b.touched_counts ? b.touched_counts[m] : 0, n);
     }
     end_batch(s, &b, samples);
     return SIGEO_OK;
@@ -669,8 +674,8 @@ SIGEO_API sigeo_status_t sigeo_stats_set_params(sigeo_stats_t *s, int32_t module
     return SIGEO_OK;
 }
 
-/* theta_m . sum_i g_i,m = k * (theta_m . mean_m); a table row holds the
- * sum of its seen[r] observations as seen[r] * mean. */
+/* theta_m . sum_i g_i,m = k * (theta_m . mean_m); a table slot holds the
+ * sum of its seen[slot] observations as seen[slot] * mean. */
 static double theta_dot_grad_sum(const sigeo_stats_t *s, const module_t *mod)
 {
     if (mod->rows) {
@@ -770,11 +775,8 @@ SIGEO_API sigeo_status_t sigeo_stats_compute(sigeo_stats_result_t *out, sigeo_st
             ; /* reduced above */
         else if (mod->zico_folded)
             mod->zico = mod->folded;
-        else {
-            if (s->n_batches == 1) /* one observation: its mean |g| and root M2 are implicit (welford.h) */
-                sigeo__welford_materialize_first(&s->acc, mod->acc_offset, mod->count);
+        else /* n_batches >= 2 (no_zico otherwise): every array stored (welford.h) */
             sigeo__zico_block(&mod->zico, &s->acc, mod->acc_offset, mod->count, s->n_batches, o->std_ddof);
-        }
         mod->computed = true;
         mod->theta_dot_grad_sum = mod->theta_set ? theta_dot_grad_sum(s, mod) : 0.0;
         if (mod->zico.n_nonzero_sigma == 0) {

@@ -1,8 +1,9 @@
 /* Per-parameter running statistics over k batch gradients: mean |g|, and the
- * Welford mean and M2 of g. Stored as floats (3 per parameter: embedding
- * tables make the parameter count large), updated in float arithmetic
+ * Welford mean and M2 of g. Stored as floats (3 per parameter: the update
+ * is memory-bound, and float halves its bytes), updated in float arithmetic
  * (welford_kernel.h says why; the loss against double is bounded in
- * tests/stats/test_welford.c). */
+ * tests/stats/test_welford.c). Embedding tables keep theirs in a compact
+ * store of the touched rows (welford_table.h). */
 #ifndef SIGEO_STATS_WELFORD_H
 #define SIGEO_STATS_WELFORD_H
 

@@ -1,7 +1,7 @@
 /* The Welford update loop of sigeo__welford_update (welford.c), included
  * once per instruction set: welford.c (the x86-64 baseline), welford_avx2.c
  * and welford_avx512.c (the same source under #pragma GCC target), selected
- * once at run time (welford.c, pick_kernel). The arithmetic is the same
+ * once at run time (welford.c, sigeo__welford_widest). The arithmetic is the same
  * sequence of IEEE single-precision operations in every copy (no FMA: C11
  * mode contracts nothing, and -ffp-contract=off is spelled out below;
  * sqrtf is correctly rounded on every ISA), so every ISA gives bit for bit

@@ -1,3 +1,5 @@
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -15,7 +17,8 @@ static inline uint32_t welford_bits_nonfinite(float x)
 bool sigeo__welford_table_init(sigeo__welford_table_t *t, int64_t rows, int64_t row_size)
 {
     memset(t, 0, sizeof *t);
-    if (rows < 1 || rows > SIGEO__WELFORD_TABLE_MAX_ROWS || row_size < 1)
+    if (rows < 1 || rows > SIGEO__WELFORD_TABLE_MAX_ROWS || row_size < 1 ||
+        (uint64_t)row_size > SIZE_MAX / 3 / sizeof(float))
         return false;
     /* zeroed only so that no byte is ever read uninitialised (valgrind):
      * the sparse set needs no particular value */
@@ -115,11 +118,11 @@ uint32_t sigeo__welford_table_fold(sigeo__welford_table_t *t, const float *grad,
         float *at = sigeo__welford_table_at(t, slot);
         const float *g = grad + r * d;
         if (n == 1) {
-            /* the first observation: the means are the value, M2 is zero
-             * (as sigeo__welford_update) */
+            /* the first observation, all three stored (a table's catch-up
+             * and reduction read them): the means are the value, M2 is 0 */
             for (int64_t e = 0; e < d; e++) {
                 bad |= welford_bits_nonfinite(g[e]);
-                at[e] = g[e] < 0.0f ? -g[e] : g[e];
+                at[e] = fabsf(g[e]);
                 at[d + e] = g[e];
                 at[2 * d + e] = 0.0f;
             }

@@ -56,8 +56,9 @@ static inline float *sigeo__welford_table_at(const sigeo__welford_table_t *t, in
  * gets the next one (zeros), the zero observations a row missed since its
  * last touch are merged in (sigeo__welford_catch_up to n - 1), then row r of
  * `grad` (the whole table's gradient, rows x row_size) is folded in as
- * observation n. The caller reserved n_rows slots. The same arithmetic as
- * sigeo__welford_update row by row, on one thread (the rows are short).
+ * observation n. The caller reserved n_rows slots. The kernels of
+ * sigeo__welford_update, on one thread (the rows are short), except that
+ * a first observation stores all three (catch-up and reduction read them).
  * Returns 1 if a folded row held a non-finite element (its slot is then
  * garbage, as sigeo__welford_update). */
 uint32_t sigeo__welford_table_fold(sigeo__welford_table_t *t, const float *grad, const int64_t *rows, int64_t n_rows,

@@ -39,13 +39,13 @@ uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, in
     return bad;
 }
 
-/* Slot `slot` of a table holding a = seen observations, extended with
- * k - a zeros (sigeo__welford_virtual with its factors hoisted out of the
- * row): mean|g| a/k, M2 root^2 + mean^2 a (k - a) / k. keep = a/k, cross =
- * a (k - a) / k. The row's reduction is the per-ISA kernel
- * (welford_kernel.h, WELFORD_ZICO_ROW: 8 lanes, the root and division on
- * vectors); the exact-compare guard as ZiCo's (a row touched in every batch
- * with equal values, or an all-zero row, has m2 == 0). */
+/* The ratio of the first element with sigma != 0 of a table slot's row
+ * (at: its mean |g|, mean, root M2), the row holding a observations
+ * extended with k - a zeros: keep = a/k, cross = a (k - a) / k, so mean|g|
+ * is mean_abs keep and M2 root^2 + mean^2 cross (sigeo__welford_virtual
+ * with its factors hoisted out of the row); 0 if none. The exact-compare
+ * guard as ZiCo's (a row touched in every batch with equal values, or an
+ * all-zero row, has m2 == 0). */
 static double first_ratio_of(const float *at, int64_t row_size, double keep, double cross, double inv_dof)
 {
     const float *mean_abs = at, *mean = at + row_size, *root_m2 = at + 2 * row_size;
@@ -65,7 +65,9 @@ void sigeo__zico_table(sigeo__zico_block_t *out, const sigeo__welford_table_t *t
     double sum = 0.0;
     int64_t nonzero = 0, first_slot = -1;
     /* The slots in order: one sequential pass over the compact state (the
-     * hardware prefetches it). The sum runs in slot order (the rows' order
+     * hardware prefetches it), each row's reduction the per-ISA kernel
+     * (welford_kernel.h, WELFORD_ZICO_ROW: 8 lanes, root and division on
+     * vectors). The sum runs in slot order (the rows' order
      * of first touch), a fixed order for given batches. The RecSys
      * reference's element is the first with sigma != 0 in the DENSE order,
      * so the lowest row with one is tracked and its ratio taken after. */

@@ -60,7 +60,7 @@ PY
 # ASan, so neither resumed from a search checkpoint. (Waiting for the
 # cycle-5 checkpoint left too little of the run: it often ended first; so
 # did 8 cycles after the first checkpoint, 0.7 s of search against the ~3 s
-# mpirun takes to deliver the SIGTERM: 60 cycles keep ~5 s of search after it.)
+# mpirun takes to deliver the SIGTERM: `cycles` above keeps ~6 s after it.)
 # The wait is bounded only.
 old="{ the previous results, to be kept or replaced whole"
 printf '%s' "$old" >"$tmp/killed.json"

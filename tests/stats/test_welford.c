@@ -12,7 +12,9 @@
 
 #include "sigeo/stats.h"
 #include "stats/stats_internal.h"
+#include "guard_alloc.h"
 #include "stats/welford.h"
+#include "stats/welford_table.h"
 #include "test_util.h"
 
 enum { K = 1000, P = 10000 };
@@ -493,7 +495,7 @@ START_TEST(second_observation_kernel_equals_the_update_on_the_stored_first)
         for (int v = 0; v < 2; v++) {
             double e = ldexp(1.0, (int)(tu_next(&rng) % 121) - 60);
             float x = (float)((tu_uniform01(&rng) - 0.5) * e);
-            g[v][j] = j % 97 == 0 ? 0.0f : j % 83 == 0 ? -0.0f : j % 89 == 0 ? 1e-41f : j % 13 == 0 ? g1[j] : x;
+            g[v][j] = j % 97 == 0 ? 0.0f : j % 83 == 0 ? -0.0f : j % 89 == 0 ? 1e-41f : v && j % 13 == 0 ? g1[j] : x;
         }
     }
     int tried = 0;
@@ -938,6 +940,68 @@ START_TEST(fisher_rao_only_keeps_no_statistics)
 END_TEST
 
 
+/* The table store's growth under failing allocations while slots are
+ * live: every allocation of a reserve that has to grow fails in turn, and
+ * each failure leaves the slots, their rows, counts and state, and the
+ * capacity exactly as they were; the reserve that goes through keeps them
+ * too (copied), and a fold after it finds every old row in its slot. */
+START_TEST(table_store_growth_failure_keeps_the_live_slots)
+{
+    enum { ROWS = 5000, D = 3, FIRST = 300, MORE = 700 };
+    guard_reset();
+    sigeo_allocator_t a = guard_allocator();
+    ck_assert_int_eq(sigeo_set_allocator(&a), SIGEO_OK); /* before any block: the library's blocks are its */
+    sigeo__welford_table_t t;
+    ck_assert(sigeo__welford_table_init(&t, ROWS, D));
+    float *g = calloc((size_t)ROWS * D, sizeof(float));
+    int64_t rows[FIRST];
+    ck_assert_ptr_nonnull(g);
+    for (int64_t i = 0; i < FIRST; i++) {
+        rows[i] = (i * 37) % ROWS;
+        for (int e = 0; e < D; e++)
+            g[rows[i] * D + e] = (float)(i + 1) * (e ? -0.25f : 0.5f);
+    }
+    ck_assert(sigeo__welford_table_reserve(&t, FIRST));
+    ck_assert_uint_eq(sigeo__welford_table_fold(&t, g, rows, FIRST, 1), 0);
+    const int64_t slots = t.n_slots, cap = t.cap;
+    ck_assert_int_eq(slots, FIRST);
+    ck_assert_int_lt(cap, FIRST + MORE); /* the reserve below must grow */
+    float *state = malloc((size_t)slots * 3 * D * sizeof(float));
+    uint32_t *row_of = malloc((size_t)slots * sizeof(uint32_t)), *seen = malloc((size_t)slots * sizeof(uint32_t));
+    ck_assert(state && row_of && seen);
+    memcpy(state, t.state, (size_t)slots * 3 * D * sizeof(float));
+    memcpy(row_of, t.row_of, (size_t)slots * sizeof(uint32_t));
+    memcpy(seen, t.seen, (size_t)slots * sizeof(uint32_t));
+    int failures = 0;
+    for (uint64_t nth = 1;; nth++) {
+        guard_fail_at(guard_stats().alloc_calls + nth, false);
+        const bool ok = sigeo__welford_table_reserve(&t, MORE);
+        guard_fail_at(0, false);
+        ck_assert_int_eq(t.n_slots, slots);
+        ck_assert(memcmp(t.state, state, (size_t)slots * 3 * D * sizeof(float)) == 0);
+        ck_assert(memcmp(t.row_of, row_of, (size_t)slots * sizeof(uint32_t)) == 0);
+        ck_assert(memcmp(t.seen, seen, (size_t)slots * sizeof(uint32_t)) == 0);
+        if (ok)
+            break;
+        ck_assert_int_eq(t.cap, cap); /* a failed reserve does not claim room it lacks */
+        ck_assert_int_lt(++failures, 10);
+    }
+    ck_assert_int_gt(failures, 0);
+    ck_assert_int_ge(t.cap, FIRST + MORE);
+    for (int64_t i = 0; i < FIRST; i++)
+        ck_assert_int_eq(sigeo__welford_table_slot(&t, rows[i]), i);
+    ck_assert_int_eq(sigeo__welford_table_slot(&t, 1), -1);
+    sigeo__welford_table_free(&t);
+    ck_assert_uint_eq(guard_stats().live, 0);
+    ck_assert_uint_eq(guard_stats().corruptions, 0);
+    ck_assert_int_eq(sigeo_set_allocator(NULL), SIGEO_OK);
+    free(g);
+    free(state);
+    free(row_of);
+    free(seen);
+}
+END_TEST
+
 static Suite *welford_suite(void)
 {
     Suite *s = suite_create("stats_welford");
@@ -948,6 +1012,7 @@ static Suite *welford_suite(void)
     tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
     tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
     tcase_add_test(tc, update_loops_report_a_nonfinite_element);
+    tcase_add_test(tc, table_store_growth_failure_keeps_the_live_slots);
     tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
     suite_add_tcase(s, tc);
     TCase *lc = tcase_create("life_cycle");
