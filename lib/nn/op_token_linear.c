@@ -141,21 +141,29 @@ static sigeo_status_t mix_tokens(sigeo_model_t *m, sigeo__node_t *n, const float
     return SIGEO_OK;
 }
 
-static sigeo_status_t tl_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+/* dst = W src (per sample, token-major round trip) + bias + base: the
+ * forward (src = x, the bias) and the tangent (src = xdot, base = y). */
+static sigeo_status_t mix_rows(sigeo_model_t *m, sigeo__node_t *n, const float *src, float *dst, int64_t B,
+                               const float *bias, const float *base)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
-    const int64_t B = b->batch_size, E = n->shape[1], in_w = in->width, out_w = n->width;
+    const int64_t E = n->shape[1], in_w = in->width, out_w = n->width;
     const int64_t tout = out_w / E, tin = in_w / E, ld = token_ld(B, E);
     sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
     if (st != SIGEO_OK)
         return st;
     float *xt = n->scratch, *yt = xt + tin * ld;
-    to_token_major(xt, ld, in->out, in_w, B, tin, E);
+    to_token_major(xt, ld, src, in_w, B, tin, E);
     if ((st = mix_tokens(m, n, xt, yt, ld, B)) != SIGEO_OK)
         return st;
-    from_token_major(n->out, out_w, yt, ld, B, tout, E, n->param[1] >= 0 ? m->params[n->param[1]].data : NULL, NULL,
-                     false);
+    from_token_major(dst, out_w, yt, ld, B, tout, E, bias, base, false);
     return SIGEO_OK;
+}
+
+static sigeo_status_t tl_forward(sigeo_model_t *m, sigeo__node_t *n, const sigeo_batch_t *b)
+{
+    return mix_rows(m, n, sigeo__input(m, n, 0)->out, n->out, b->batch_size,
+                    n->param[1] >= 0 ? m->params[n->param[1]].data : NULL, NULL);
 }
 
 static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
@@ -220,21 +228,11 @@ static sigeo_status_t tl_backward(sigeo_model_t *m, sigeo__node_t *n)
 static sigeo_status_t tl_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
-    const int64_t B = m->batch, E = n->shape[1], in_w = in->width, out_w = n->width;
-    const int64_t tout = out_w / E, tin = in_w / E, ld = token_ld(B, E);
     if (in->kind == SIGEO__NODE_INPUT_DENSE) {
-        memcpy(n->tangent, n->out, (size_t)(B * out_w) * sizeof(float));
+        memcpy(n->tangent, n->out, (size_t)(m->batch * n->width) * sizeof(float));
         return SIGEO_OK;
     }
-    sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)((tin + tout) * ld) * sizeof(float));
-    if (st != SIGEO_OK)
-        return st;
-    float *xt = n->scratch, *yt = xt + tin * ld;
-    to_token_major(xt, ld, in->tangent, in_w, B, tin, E);
-    if ((st = mix_tokens(m, n, xt, yt, ld, B)) != SIGEO_OK)
-        return st;
-    from_token_major(n->tangent, out_w, yt, ld, B, tout, E, NULL, n->out, false);
-    return SIGEO_OK;
+    return mix_rows(m, n, in->tangent, n->tangent, m->batch, NULL, n->out);
 }
 
 /* ------------------------------------------------ Hessian-vector rules
