@@ -1,8 +1,48 @@
 /* Elementwise activations through oneDNN eltwise (a plain C loop at -O2 is
- * scalar and far slower, docs/onednn-notes.md). */
+ * scalar and far slower, docs/onednn-notes.md), except ReLU's backward and
+ * forward-mode rules: a gradient that accumulates (a node feeding several
+ * ReLUs, as every cell node does) would take the eltwise into scratch and a
+ * second pass to add it, where one vectorised C pass (SIGEO__ISA_CLONES)
+ * reads x and the gradient and updates dx in place. */
 #include <string.h>
 
 #include "nn/graph.h"
+
+/* out = (acc ? out : 0) + g * [x > 0] over [lo, hi). g * 0 rather than 0
+ * keeps a NaN gradient NaN, as oneDNN's alpha * diff_dst does. */
+SIGEO__ISA_CLONES static void relu_backward_span(int64_t lo, int64_t hi, const float *restrict x,
+                                                 const float *restrict g, float *restrict out, bool acc)
+{
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++)
+            out[i] += g[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
+    } else {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++)
+            out[i] = g[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
+    }
+}
+
+/* On the call's team: the context's policy for a memory-bound pass over
+ * three arrays, counted as backend.c counts an eltwise. Each thread takes
+ * one contiguous span (its bounds a multiple of 16 floats). */
+static void relu_backward_c(const sigeo_model_t *m, int64_t count, const float *x, const float *g, float *out,
+                            bool acc)
+{
+    const int team = sigeo__context_team(m->ctx, 16.0 * 3.0 * (double)count);
+    if (team <= 1) {
+        relu_backward_span(0, count, x, g, out, acc);
+        return;
+    }
+    const int64_t per = ((count + team - 1) / team + 15) / 16 * 16;
+#pragma omp parallel for schedule(static, 1) num_threads(team)
+    for (int t = 0; t < team; t++) {
+        const int64_t lo = (int64_t)t * per, hi = lo + per < count ? lo + per : count;
+        if (lo < hi)
+            relu_backward_span(lo, hi, x, g, out, acc);
+    }
+}
 
 static sigeo_status_t act_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
@@ -57,6 +97,10 @@ static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
     const int64_t count = m->batch * n->width;
     bool accumulate;
     float *dx = sigeo__grad_target(in, &accumulate);
+    if (n->activation == SIGEO_ACT_RELU) {
+        relu_backward_c(m, count, in->out, n->grad, dx, accumulate);
+        return SIGEO_OK;
+    }
     float *target = dx;
     if (accumulate) {
         sigeo_status_t st = sigeo__node_scratch(m, n, (size_t)count * sizeof(float));
@@ -88,6 +132,10 @@ static sigeo_status_t act_jvp(sigeo_model_t *m, sigeo__node_t *n)
     const int64_t count = m->batch * n->width;
     if (n->activation == SIGEO_ACT_IDENTITY) {
         memcpy(n->tangent, in->tangent, (size_t)count * sizeof(float));
+        return SIGEO_OK;
+    }
+    if (n->activation == SIGEO_ACT_RELU) {
+        relu_backward_c(m, count, in->out, in->tangent, n->tangent, false);
         return SIGEO_OK;
     }
     return sigeo__eltwise_backward(&n->slots[1], m->engine, alg_of(n->activation), count, in->out, in->tangent,

@@ -338,6 +338,81 @@ START_TEST(gated_sum_concat_select_match_finite_differences_across_archs)
 }
 END_TEST
 
+/* ReLU's backward in lib/nn is its own C loop: a node feeding two ReLUs
+ * (as every cell node does) has its gradient written by the first and
+ * added to by the second, and above the thread threshold the pass is split
+ * into spans across the team. fc0 (3 -> H) feeds relu_a and relu_b, their
+ * sum feeds fc1 (H -> 1), MSE: with z = W0 x + b0 and d_r = 2 (y_r - t_r) / B,
+ *   dL/db0_j = sum_r d_r W1_j ([z_rj > 0] + [z_rj > 0]),
+ * computed here in double from the model's own weights. B H = 63 x 8191 =
+ * 516,033 floats is past the default threshold (two threads, FIXED), and
+ * not a multiple of the span rounding, so the last span is a partial one. */
+START_TEST(relu_fan_out_gradient_accumulates_across_thread_spans)
+{
+    enum { B = 63, F = 3, H = 8191 };
+    sigeo_context_options_t o = SIGEO_CONTEXT_OPTIONS_INIT;
+    o.seed = 11;
+    o.threads = 2;
+    o.thread_policy = SIGEO_THREADS_FIXED;
+    sigeo_context_t *c2;
+    ck_assert_int_eq(sigeo_context_create(&c2, &o), SIGEO_OK);
+    sigeo_model_t *m;
+    ck_assert_int_eq(sigeo_model_create(&m, c2, "fan"), SIGEO_OK);
+    int32_t x = add_dense_input(m, F);
+    int32_t z = add_linear(m, "fc0", x, H, -1);
+    int32_t two[2] = { add_act(m, "relu_a", z, SIGEO_ACT_RELU), add_act(m, "relu_b", z, SIGEO_ACT_RELU) };
+    int32_t h = add_multi(m, SIGEO_LAYER_SUM, "sum", two, 2, NULL);
+    int32_t y = add_linear(m, "fc1", h, 1, -1);
+    ck_assert_int_eq(sigeo_model_set_loss(m, y, SIGEO_LOSS_MSE), SIGEO_OK);
+    ck_assert_msg(sigeo_model_finalize(m) == SIGEO_OK, "%s", sigeo_last_error());
+    static float w0[H * F], b0[H], w1[H], g_b0[H];
+    float b1, dense[B * F], targets[B];
+    gc_fill(dense, B * F, 1.0);
+    gc_fill(targets, B, 1.0);
+    /* params in build order: fc0 weight, fc0 bias, fc1 weight, fc1 bias */
+    ck_assert_int_eq(sigeo_model_get_param(m, 0, w0, H * F), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_get_param(m, 1, b0, H), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_get_param(m, 2, w1, H), SIGEO_OK);
+    ck_assert_int_eq(sigeo_model_get_param(m, 3, &b1, 1), SIGEO_OK);
+    sigeo_batch_t b = SIGEO_BATCH_INIT;
+    b.batch_size = B;
+    b.dense = dense;
+    b.n_dense = F;
+    b.targets = targets;
+    b.n_targets = 1;
+    double loss;
+    ck_assert_msg(sigeo_model_forward_backward(&loss, m, &b) == SIGEO_OK, "%s", sigeo_last_error());
+    ck_assert_int_eq(sigeo_model_get_grad(m, 1, g_b0, H), SIGEO_OK);
+    static double want[H];
+    double gmax = 0.0;
+    memset(want, 0, sizeof want);
+    for (int r = 0; r < B; r++) {
+        static double zr[H];
+        double yr = b1;
+        for (int j = 0; j < H; j++) {
+            zr[j] = b0[j];
+            for (int k = 0; k < F; k++)
+                zr[j] += (double)w0[j * F + k] * dense[r * F + k];
+            yr += (double)w1[j] * 2.0 * (zr[j] > 0.0 ? zr[j] : 0.0);
+        }
+        const double d = 2.0 * (yr - targets[r]) / B;
+        for (int j = 0; j < H; j++)
+            want[j] += zr[j] > 0.0 ? 2.0 * d * w1[j] : 0.0;
+    }
+    int active = 0;
+    for (int j = 0; j < H; j++) {
+        gmax = fmax(gmax, fabs(want[j]));
+        active += want[j] != 0.0;
+    }
+    ck_assert_int_gt(active, H / 2); /* most units see a gradient, in both spans */
+    for (int j = 0; j < H; j++)
+        ck_assert_msg(fabs((double)g_b0[j] - want[j]) <= 1e-4 * gmax, "dL/db0[%d] = %g, want %g", j, (double)g_b0[j],
+                      want[j]);
+    sigeo_model_destroy(m);
+    sigeo_context_destroy(c2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("gradcheck");
@@ -348,6 +423,7 @@ static Suite *suite(void)
     tcase_add_test(tc, embedding_dot_concat_layernorm_bce_match_finite_differences);
     tcase_add_test(tc, dot_interaction_equals_pairwise_double_sums);
     tcase_add_test(tc, gated_sum_concat_select_match_finite_differences_across_archs);
+    tcase_add_test(tc, relu_fan_out_gradient_accumulates_across_thread_spans);
     suite_add_tcase(s, tc);
     return s;
 }
