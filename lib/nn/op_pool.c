@@ -9,7 +9,7 @@
 
 #define FAIL(m, status, ...) SIGEO__MODEL_FAIL(m, status, __VA_ARGS__)
 
-enum { SLOT_FWD, SLOT_BWD };
+enum { SLOT_FWD, SLOT_BWD, SLOT_JVP }; /* finalize gives at least 5 */
 
 static sigeo_status_t pool_common(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d, const char *what,
                                   sigeo__shape_t *s)
@@ -149,48 +149,41 @@ static sigeo_status_t pool_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* Forward-mode pass, in C: max pooling passes on the tangent of the
- * window's maximum (the first one in row-major window order, as oneDNN's
+/* Forward-mode pass. Average pooling is linear: the tangent is the same
+ * pooling of the input's tangent (oneDNN, in its own slot so the forward's
+ * stays built). Max pooling, in C, passes on the tangent of the window's
+ * maximum (the first one in row-major window order, as oneDNN's
  * reference; ties do not occur with continuous data, and where they do,
- * e.g. all-zero ReLU windows, the tied entries' tangents are 0 too); average
- * pooling averages the tangents over the window with the padding counted in
- * the divisor (or, exclude_pad, over the window's in-image pixels only).
- * No parameters. */
+ * e.g. all-zero ReLU windows, the tied entries' tangents are 0 too). No
+ * parameters. */
 static sigeo_status_t pool_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
     const sigeo__pool_shape_t sh = pool_shape(m, n, m->batch);
+    if (!sh.max)
+        return sigeo__pool_forward(&n->slots[SLOT_JVP], m->engine, &sh, in->tangent, n->tangent);
     const int64_t in_plane = sh.in_h * sh.in_w, out_plane = sh.out_h * sh.out_w;
-    const double inv_area = 1.0 / (double)(sh.kernel[0] * sh.kernel[1]);
     for (int64_t p = 0; p < sh.batch * sh.channels; p++) {
         const float *x = in->out + p * in_plane, *xd = in->tangent + p * in_plane;
         float *t = n->tangent + p * out_plane;
         for (int64_t oh = 0; oh < sh.out_h; oh++)
             for (int64_t ow = 0; ow < sh.out_w; ow++) {
                 const int64_t h0 = oh * sh.stride[0] - sh.padding[0], w0 = ow * sh.stride[1] - sh.padding[1];
-                double acc = 0.0;
                 float best = 0.0f;
-                int64_t arg = -1, inside = 0;
+                int64_t arg = -1;
                 for (int64_t kh = 0; kh < sh.kernel[0]; kh++) {
                     const int64_t h = h0 + kh;
                     if (h < 0 || h >= sh.in_h)
                         continue;
                     for (int64_t kw = 0; kw < sh.kernel[1]; kw++) {
-                        const int64_t w = w0 + kw;
-                        if (w < 0 || w >= sh.in_w)
-                            continue;
-                        const int64_t k = h * sh.in_w + w;
-                        inside++;
-                        if (!sh.max)
-                            acc += xd[k];
-                        else if (arg < 0 || x[k] > best) {
+                        const int64_t w = w0 + kw, k = h * sh.in_w + w;
+                        if (w >= 0 && w < sh.in_w && (arg < 0 || x[k] > best)) {
                             best = x[k];
                             arg = k;
                         }
                     }
                 }
-                const double scale = sh.exclude_pad ? (inside ? 1.0 / (double)inside : 0.0) : inv_area;
-                t[oh * sh.out_w + ow] = sh.max ? (arg >= 0 ? xd[arg] : 0.0f) : (float)(acc * scale);
+                t[oh * sh.out_w + ow] = arg >= 0 ? xd[arg] : 0.0f;
             }
     }
     return SIGEO_OK;
