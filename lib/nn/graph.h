@@ -110,6 +110,11 @@ struct sigeo__node {
      * pass runs for sample-coupled architectures, so others never pay). */
     float *tangent;
     int64_t tangent_cap;  /* floats allocated in tangent */
+    /* Set by sigeo__tape_jvp for the length of one pass on a conv whose
+     * every consumer is a batch norm: `tangent` then holds conv(xdot; W)
+     * without the parameters' own part y, which each batch norm adds in
+     * closed form (op_batchnorm.c bn_jvp); false everywhere else. */
+    bool tangent_lacks_out;
     void *jvp_scratch;
     size_t jvp_scratch_size;
     /* Hessian-vector pass (hvp.c): the tangent of `grad`, [B, width], grown

@@ -284,7 +284,14 @@ SIGEO__ISA_CLONES static sigeo_status_t bn_backward(sigeo_model_t *m, sigeo__nod
  * the tangents of the batch mean and variance: sample n's tangent takes in
  * every other sample's, which is the coupling the one-backward identity
  * misses (docs/proxies.md §4.3a). Eval mode: x_hat_dot = rstd xdot. The affine
- * part is degree 1 in (gamma, beta): ydot = gamma x_hat_dot + y. */
+ * part is degree 1 in (gamma, beta): ydot = gamma x_hat_dot + y.
+ *
+ * Input from a conv that left out its own part (tangent_lacks_out, jvp.c):
+ * the true xdot is the stored one plus x itself, and the map of x is closed
+ * form. Eval mode: gamma rstd x. Train mode: x - mu = x_hat / rstd and
+ * mean_c(x_hat x) = mean_c(x_hat^2) / rstd = var rstd (mean_c(x_hat) = 0),
+ * so rstd (x - mu - x_hat mean_c(x_hat x)) = x_hat (1 - var rstd^2) =
+ * x_hat eps rstd^2: the added term is gamma eps rstd^2 x_hat. */
 SIGEO__ISA_CLONES static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
@@ -296,6 +303,7 @@ SIGEO__ISA_CLONES static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *
         return st;
     const float *gamma = m->params[n->param[0]].data;
     const double count = (double)(B * S);
+    const bool fold_x = in->tangent_lacks_out;
     for (int64_t c = 0; c < C; c++) {
         double mean_d = 0.0, mean_xd = 0.0;
         if (train) {
@@ -311,12 +319,20 @@ SIGEO__ISA_CLONES static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *
             mean_xd /= count;
         }
         const double g = (double)gamma[w.idx[c]] * w.rstd[c];
+        const double fold = fold_x && train ? (double)gamma[w.idx[c]] * BN_EPS * (double)w.rstd[c] * w.rstd[c] : 0.0;
         for (int64_t r = 0; r < B; r++) {
             const float *xd = in->tangent + r * W + c * S, *xh = w.xhat + r * W + c * S, *y = n->out + r * W + c * S;
+            const float *x = in->out + r * W + c * S;
             float *t = n->tangent + r * W + c * S;
+            if (fold_x && !train) {
 #pragma omp simd
-            for (int64_t s = 0; s < S; s++)
-                t[s] = (float)(g * ((double)xd[s] - mean_d - xh[s] * mean_xd) + y[s]);
+                for (int64_t s = 0; s < S; s++)
+                    t[s] = (float)(g * ((double)xd[s] + x[s]) + y[s]);
+            } else {
+#pragma omp simd
+                for (int64_t s = 0; s < S; s++)
+                    t[s] = (float)(g * ((double)xd[s] - mean_d - xh[s] * mean_xd) + fold * xh[s] + y[s]);
+            }
         }
     }
     return SIGEO_OK;

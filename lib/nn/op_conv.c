@@ -123,20 +123,25 @@ static sigeo_status_t conv_backward(sigeo_model_t *m, sigeo__node_t *n)
 
 /* Forward-mode pass: ydot = conv(xdot; W) + (conv(x; W) + b) = conv(xdot; W)
  * + y, linear in (W, b). The convolution of the tangent runs without bias
- * in its own slot, so the forward's primitive stays as it is. */
+ * in its own slot, so the forward's primitive stays as it is. Where only
+ * batch norms read the conv (tangent_lacks_out, jvp.c) the y part is left
+ * to them. */
 static sigeo_status_t conv_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);
     const int64_t count = m->batch * n->width;
     if (in->kind == SIGEO__NODE_INPUT_DENSE) {
-        memcpy(n->tangent, n->out, (size_t)count * sizeof(float));
+        if (n->tangent_lacks_out)
+            memset(n->tangent, 0, (size_t)count * sizeof(float));
+        else
+            memcpy(n->tangent, n->out, (size_t)count * sizeof(float));
         return SIGEO_OK;
     }
     sigeo__conv_shape_t sh = conv_shape(m, n, m->batch);
     sh.bias = false;
     sigeo_status_t st = sigeo__conv_forward(&n->slots[SLOT_JVP], m->engine, &sh, in->tangent,
                                             m->params[n->param[0]].data, NULL, n->tangent);
-    if (st != SIGEO_OK)
+    if (st != SIGEO_OK || n->tangent_lacks_out)
         return st;
     for (int64_t i = 0; i < count; i++)
         n->tangent[i] += n->out[i];
