@@ -6,6 +6,7 @@
 #   SIGEO_SKIP_INSTALL=1 ...     do not touch apt (packages already there)
 #   SIGEO_NO_SANITIZE=1 ...      plain build only
 #   SIGEO_NO_VALGRIND=1 ...      skip the valgrind memcheck step
+#   SIGEO_NO_AVX2=1 ...          skip the AVX2-capped build (build-avx2/)
 #   SIGEO_TIMEOUT_MULTIPLIER=N   scale every test timeout by N (default 2; the
 #                                valgrind step uses 4 N, the sanitizer step 3 N;
 #                                the tests' own deadlines follow through
@@ -58,6 +59,19 @@ SIGEO_TEST_TIME_SCALE=$mult \
 # Python (pytest), Rust (cargo test) and Go (go test) packages against the
 # library installed to a staging prefix; about a minute.
 bash tests/bindings/run-bindings.sh build
+
+# The code an AVX2-only CPU (Zen 3) runs, on whatever CPU this is:
+# libsigeo's own SIMD copies capped at AVX2 (meson option max_isa) and
+# oneDNN held to AVX2, over the suites with numeric kernels. About 2 minutes.
+if [ -z "${SIGEO_NO_AVX2:-}" ]; then
+    echo "== AVX2 build (build-avx2/)"
+    setup build-avx2 -Dmax_isa=avx2 -Dwerror_ci=true -Dtests=enabled -Dexamples=false -Dbench=false -Dmpi=disabled \
+        -Ddocs=disabled
+    ninja -C build-avx2 -j "$jobs"
+    ONEDNN_MAX_CPU_ISA=AVX2 SIGEO_TEST_TIME_SCALE=$mult \
+        meson test -C build-avx2 --suite stats --suite nn --suite proxy --print-errorlogs --num-processes "$jobs" \
+            --timeout-multiplier "$mult"
+fi
 
 if [ -z "${SIGEO_NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then
     # Memcheck over the suites that do not lean on oneDNN's JIT (its

@@ -22,8 +22,13 @@
  * for-bit agreement across machines is promised (a reduction's vector
  * width changes its order); lib/stats keeps its own per-ISA objects for
  * that reason. GCC on x86-64 Linux (ifunc) only; elsewhere one plain copy. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#ifndef SIGEO__MAX_ISA /* meson option max_isa: 3 AVX-512, 2 AVX2, 1 baseline */
+#  define SIGEO__MAX_ISA 3
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && SIGEO__MAX_ISA >= 3
 #  define SIGEO__ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && SIGEO__MAX_ISA == 2
+#  define SIGEO__ISA_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #  define SIGEO__ISA_CLONES
 #endif

@@ -1,5 +1,6 @@
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -40,38 +41,58 @@ uint32_t sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, doubl
 #define HAVE_ISA_KERNELS 1
 #endif
 
-welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
+/* The build's ceiling on the kernels' instruction sets (meson option
+ * max_isa: 3 AVX-512, 2 AVX2, 1 baseline; e.g. to measure an AVX2 machine's
+ * code on an AVX-512 one). */
+#ifndef SIGEO__MAX_ISA
+#  define SIGEO__MAX_ISA 3
+#endif
+
+/* The copies of one kernel by sigeo__welford_isa_t (base, AVX2, AVX-512). */
+#ifdef HAVE_ISA_KERNELS
+#  define ISA_COPIES(base, avx2, avx512) { base, avx2, avx512 }
+#else
+#  define ISA_COPIES(base, avx2, avx512) { base, NULL, NULL }
+#endif
+
+/* Whether the copy for `isa` runs here: built, allowed by the ceiling, and
+ * supported by this CPU. */
+static bool isa_runs(sigeo__welford_isa_t isa)
 {
     switch (isa) {
     case SIGEO__WELFORD_BASE:
-        return sigeo__welford_kernel_base;
+        return true;
 #ifdef HAVE_ISA_KERNELS
     case SIGEO__WELFORD_AVX2:
-        return __builtin_cpu_supports("avx2") ? sigeo__welford_kernel_avx2 : NULL;
+        return SIGEO__MAX_ISA >= 2 && __builtin_cpu_supports("avx2");
     case SIGEO__WELFORD_AVX512:
-        return __builtin_cpu_supports("avx512f") ? sigeo__welford_kernel_avx512 : NULL;
+        return SIGEO__MAX_ISA >= 3 && __builtin_cpu_supports("avx512f");
 #endif
     default:
-        break;
+        return false;
     }
-    return NULL;
+}
+
+/* The widest instruction set whose copies run here. */
+static sigeo__welford_isa_t widest_isa(void)
+{
+    return isa_runs(SIGEO__WELFORD_AVX512) ? SIGEO__WELFORD_AVX512
+         : isa_runs(SIGEO__WELFORD_AVX2)   ? SIGEO__WELFORD_AVX2
+                                           : SIGEO__WELFORD_BASE;
+}
+
+welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa)
+{
+    static const welford_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_kernel_base, sigeo__welford_kernel_avx2, sigeo__welford_kernel_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
 }
 
 welford_kernel_t sigeo__welford_second_kernel(sigeo__welford_isa_t isa)
 {
-    switch (isa) {
-    case SIGEO__WELFORD_BASE:
-        return sigeo__welford_second_base;
-#ifdef HAVE_ISA_KERNELS
-    case SIGEO__WELFORD_AVX2:
-        return __builtin_cpu_supports("avx2") ? sigeo__welford_second_avx2 : NULL;
-    case SIGEO__WELFORD_AVX512:
-        return __builtin_cpu_supports("avx512f") ? sigeo__welford_second_avx512 : NULL;
-#endif
-    default:
-        break;
-    }
-    return NULL;
+    static const welford_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_second_base, sigeo__welford_second_avx2, sigeo__welford_second_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
 }
 
 static welford_kernel_t pick_second(void)
@@ -79,11 +100,7 @@ static welford_kernel_t pick_second(void)
     static _Atomic(welford_kernel_t) chosen;
     welford_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
-        k = sigeo__welford_second_kernel(SIGEO__WELFORD_AVX512);
-        if (!k)
-            k = sigeo__welford_second_kernel(SIGEO__WELFORD_AVX2);
-        if (!k)
-            k = sigeo__welford_second_base;
+        k = sigeo__welford_second_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     return k;
@@ -91,36 +108,16 @@ static welford_kernel_t pick_second(void)
 
 zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa)
 {
-    switch (isa) {
-    case SIGEO__WELFORD_BASE:
-        return sigeo__welford_zico_base;
-#ifdef HAVE_ISA_KERNELS
-    case SIGEO__WELFORD_AVX2:
-        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_avx2 : NULL;
-    case SIGEO__WELFORD_AVX512:
-        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_avx512 : NULL;
-#endif
-    default:
-        break;
-    }
-    return NULL;
+    static const zico_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_zico_base, sigeo__welford_zico_avx2, sigeo__welford_zico_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
 }
 
 zico_row_kernel_t sigeo__zico_row_kernel(sigeo__welford_isa_t isa)
 {
-    switch (isa) {
-    case SIGEO__WELFORD_BASE:
-        return sigeo__welford_zico_row_base;
-#ifdef HAVE_ISA_KERNELS
-    case SIGEO__WELFORD_AVX2:
-        return __builtin_cpu_supports("avx2") ? sigeo__welford_zico_row_avx2 : NULL;
-    case SIGEO__WELFORD_AVX512:
-        return __builtin_cpu_supports("avx512f") ? sigeo__welford_zico_row_avx512 : NULL;
-#endif
-    default:
-        break;
-    }
-    return NULL;
+    static const zico_row_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_zico_row_base, sigeo__welford_zico_row_avx2, sigeo__welford_zico_row_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
 }
 
 zico_row_kernel_t sigeo__zico_row_pick(void)
@@ -128,11 +125,7 @@ zico_row_kernel_t sigeo__zico_row_pick(void)
     static _Atomic(zico_row_kernel_t) chosen;
     zico_row_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
-        k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX512);
-        if (!k)
-            k = sigeo__zico_row_kernel(SIGEO__WELFORD_AVX2);
-        if (!k)
-            k = sigeo__welford_zico_row_base;
+        k = sigeo__zico_row_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     return k;
@@ -144,11 +137,7 @@ void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean
     static _Atomic(zico_kernel_t) chosen;
     zico_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
-        k = sigeo__zico_kernel(SIGEO__WELFORD_AVX512);
-        if (!k)
-            k = sigeo__zico_kernel(SIGEO__WELFORD_AVX2);
-        if (!k)
-            k = sigeo__welford_zico_base;
+        k = sigeo__zico_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     k(sum_out, nonzero_out, mean_abs, root_m2, count, inv_sqrt_dof);
@@ -162,11 +151,7 @@ welford_kernel_t sigeo__welford_widest(void)
     static _Atomic(welford_kernel_t) chosen;
     welford_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
-        k = sigeo__welford_kernel(SIGEO__WELFORD_AVX512);
-        if (!k)
-            k = sigeo__welford_kernel(SIGEO__WELFORD_AVX2);
-        if (!k)
-            k = sigeo__welford_kernel_base;
+        k = sigeo__welford_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     return k;
@@ -218,19 +203,9 @@ static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t off
 
 welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
 {
-    switch (isa) {
-    case SIGEO__WELFORD_BASE:
-        return sigeo__welford_last_base;
-#ifdef HAVE_ISA_KERNELS
-    case SIGEO__WELFORD_AVX2:
-        return __builtin_cpu_supports("avx2") ? sigeo__welford_last_avx2 : NULL;
-    case SIGEO__WELFORD_AVX512:
-        return __builtin_cpu_supports("avx512f") ? sigeo__welford_last_avx512 : NULL;
-#endif
-    default:
-        break;
-    }
-    return NULL;
+    static const welford_last_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_last_base, sigeo__welford_last_avx2, sigeo__welford_last_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
 }
 
 uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
@@ -239,11 +214,7 @@ uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, doubl
     static _Atomic(welford_last_kernel_t) chosen;
     welford_last_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
-        k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX512);
-        if (!k)
-            k = sigeo__welford_last_kernel(SIGEO__WELFORD_AVX2);
-        if (!k)
-            k = sigeo__welford_last_base;
+        k = sigeo__welford_last_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     if (n == 2) /* the first observation's implicit values, stored (a k = 2 evaluation only) */

@@ -407,6 +407,36 @@ END_TEST
  * team of 2 (each element is updated on its own): values spanning 2^-60 ..
  * 2^60, zeros, denormal floats and both signs, block lengths that leave
  * every kind of vector tail. A kernel the CPU lacks is skipped (said so). */
+/* The build's ceiling (meson option max_isa, SIGEO__MAX_ISA) holds: no
+ * kernel copy above it is handed out, whatever the CPU has, and the
+ * baseline always is. On a CPU with AVX2 an avx2 build still uses it. */
+START_TEST(kernels_above_the_build_ceiling_are_never_chosen)
+{
+#ifndef SIGEO__MAX_ISA
+    ck_abort_msg("SIGEO__MAX_ISA is not defined by the build");
+#else
+    ck_assert(sigeo__welford_kernel(SIGEO__WELFORD_BASE) != NULL);
+    ck_assert(sigeo__zico_kernel(SIGEO__WELFORD_BASE) != NULL);
+    if (SIGEO__MAX_ISA < 3) {
+        ck_assert(sigeo__welford_kernel(SIGEO__WELFORD_AVX512) == NULL);
+        ck_assert(sigeo__welford_second_kernel(SIGEO__WELFORD_AVX512) == NULL);
+        ck_assert(sigeo__zico_kernel(SIGEO__WELFORD_AVX512) == NULL);
+        ck_assert(sigeo__zico_row_kernel(SIGEO__WELFORD_AVX512) == NULL);
+        ck_assert(sigeo__welford_last_kernel(SIGEO__WELFORD_AVX512) == NULL);
+        /* the update in use is the AVX2 copy where that runs, else the baseline */
+        welford_kernel_t avx2 = sigeo__welford_kernel(SIGEO__WELFORD_AVX2);
+        ck_assert(sigeo__welford_widest() == (avx2 ? avx2 : sigeo__welford_kernel(SIGEO__WELFORD_BASE)));
+    }
+    if (SIGEO__MAX_ISA < 2)
+        ck_assert(sigeo__welford_kernel(SIGEO__WELFORD_AVX2) == NULL);
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (SIGEO__MAX_ISA >= 2 && __builtin_cpu_supports("avx2"))
+        ck_assert(sigeo__welford_kernel(SIGEO__WELFORD_AVX2) != NULL);
+#endif
+#endif
+}
+END_TEST
+
 START_TEST(every_isa_kernel_is_bit_identical_to_the_baseline)
 {
     const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
@@ -1010,6 +1040,7 @@ static Suite *welford_suite(void)
     tcase_add_test(tc, first_two_observations_are_exact);
     tcase_add_test(tc, second_observation_kernel_equals_the_update_on_the_stored_first);
     tcase_add_test(tc, every_isa_kernel_is_bit_identical_to_the_baseline);
+    tcase_add_test(tc, kernels_above_the_build_ceiling_are_never_chosen);
     tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
     tcase_add_test(tc, update_loops_report_a_nonfinite_element);
     tcase_add_test(tc, table_store_growth_failure_keeps_the_live_slots);
