@@ -4,7 +4,13 @@
 # the targets (>= 3 on mlp-small, >= 1.5 on mlp-large, dlrm and cell), and
 # the plain-step ratio (PyTorch's plain fwd+bwd time over libsigeo's).
 #
-#   bench/compare.sh [--reps N | --quick] [--budget S] [--threads N] [--case NAME]...
+#   bench/compare.sh [--reps N | --quick] [--budget S] [--threads N] [--case NAME]... [--isa avx2]
+#
+# --isa avx2 runs both sides on AVX2 code on an AVX-512 CPU (an AVX2-only
+# machine's instruction sets, not its microarchitecture): oneDNN on both
+# sides held to AVX2 (ONEDNN_MAX_CPU_ISA), PyTorch's own kernels to AVX2
+# (ATEN_CPU_CAPABILITY), OpenBLAS to Haswell kernels (OPENBLAS_CORETYPE),
+# and the libsigeo build must be configured with -Dmax_isa=avx2 (checked).
 #
 # --case picks cases (default all four); --threads N (default 2) runs both
 # sides on N threads (the libsigeo context's thread count, torch.set_num_threads);
@@ -60,6 +66,20 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --case) cases="$cases $2"; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --isa)
+        [ "$2" = avx2 ] || { echo "compare.sh: --isa takes avx2, got '$2'" >&2; exit 2; }
+        opts=$build/meson-info/intro-buildoptions.json
+        # meson's introspection file lists every option as {"name": ..., "value": ...}
+        if ! grep -q '"name": "max_isa", "value": "avx2"' "$opts" 2>/dev/null; then
+            echo "compare.sh: --isa avx2 needs a build configured with -Dmax_isa=avx2; $build is not" >&2
+            echo "  meson setup build-bench-avx2 -Dbench=true -Dmax_isa=avx2 && ninja -C build-bench-avx2" >&2
+            echo "  SIGEO_BUILD_DIR=build-bench-avx2 bench/compare.sh --isa avx2" >&2
+            exit 2
+        fi
+        export ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell
+        echo "compare.sh: AVX2 code on both sides (ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2," \
+            "OPENBLAS_CORETYPE=Haswell, libsigeo -Dmax_isa=avx2)" >&2
+        shift 2 ;;
     *) rest="$rest $1"; shift ;;
     esac
 done
