@@ -67,7 +67,7 @@ while [ $# -gt 0 ]; do
     --case) cases="$cases $2"; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --isa)
-        [ "$2" = avx2 ] || { echo "compare.sh: --isa takes avx2, got '$2'" >&2; exit 2; }
+        [ $# -ge 2 ] && [ "$2" = avx2 ] || { echo "compare.sh: --isa takes avx2, got '${2:-nothing}'" >&2; exit 2; }
         opts=$build/meson-info/intro-buildoptions.json
         # meson's introspection file lists every option as {"name": ..., "value": ...}
         if ! grep -q '"name": "max_isa", "value": "avx2"' "$opts" 2>/dev/null; then

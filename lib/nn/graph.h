@@ -110,8 +110,9 @@ struct sigeo__node {
      * pass runs for sample-coupled architectures, so others never pay). */
     float *tangent;
     int64_t tangent_cap;  /* floats allocated in tangent */
-    /* Set by sigeo__tape_jvp for the length of one pass on a conv whose
-     * every consumer is a batch norm: `tangent` then holds conv(xdot; W)
+    /* Set by sigeo__tape_jvp for the length of one pass on a conv that is
+     * not the loss node and whose every active consumer is a batch norm
+     * (jvp.c mark_conv_folds): `tangent` then holds conv(xdot; W)
      * without the parameters' own part y, which each batch norm adds in
      * closed form (op_batchnorm.c bn_jvp); false everywhere else. */
     bool tangent_lacks_out;

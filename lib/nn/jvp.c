@@ -65,7 +65,8 @@ sigeo_status_t sigeo__ensure_tangents(sigeo_model_t *m, int64_t batch)
  * or (on = false) off everywhere. A conv's tangent is conv(xdot; W) + y;
  * batch norm's map of the y part is known in closed form, so leaving it
  * out saves a pass over the conv's output (NB201 puts a BN after every
- * conv: ~10 % of the pass on the cell network). */
+ * conv but the reduction blocks' 1x1 shortcut: ~10 % of the pass on the
+ * cell network). */
 static void mark_conv_folds(sigeo_model_t *m, bool on)
 {
     for (int32_t i = 0; i < m->n_nodes; i++) {

@@ -124,8 +124,9 @@ static sigeo_status_t act_backward(sigeo_model_t *m, sigeo__node_t *n)
     return SIGEO_OK;
 }
 
-/* Forward-mode pass: ydot = f'(x) xdot, which is the eltwise backward with
- * xdot in place of the output gradient (its slot, same shape). */
+/* Forward-mode pass: ydot = f'(x) xdot, which is the backward with xdot in
+ * place of the output gradient (ReLU: the C pass; the others: the eltwise
+ * backward in its slot, same shape). */
 static sigeo_status_t act_jvp(sigeo_model_t *m, sigeo__node_t *n)
 {
     const sigeo__node_t *in = sigeo__input(m, n, 0);

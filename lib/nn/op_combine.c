@@ -5,7 +5,6 @@
 
 #include "nn/graph.h"
 
-/* Writes or adds a [B, w] block into columns [0, w) of a [B, ld] buffer. */
 static sigeo_status_t select_configure(sigeo_model_t *m, sigeo__node_t *n, const sigeo_layer_desc_t *d)
 {
     sigeo_status_t st = SIGEO_OK;
@@ -48,6 +47,7 @@ static sigeo_status_t sum_concat_configure(sigeo_model_t *m, sigeo__node_t *n, c
     return SIGEO_OK;
 }
 
+/* Writes or adds a [B, w] block into columns [0, w) of a [B, ld] buffer. */
 static void put_block(float *restrict dst, int64_t ld, const float *restrict src, int64_t src_ld, int64_t B,
                       int64_t w, bool add)
 {

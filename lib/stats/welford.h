@@ -40,7 +40,8 @@ typedef enum sigeo__welford_isa { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGE
 /* The kernel for `isa`, or NULL when this build or CPU lacks it (tests
  * compare them; sigeo__welford_update uses the widest available). */
 welford_kernel_t sigeo__welford_kernel(sigeo__welford_isa_t isa);
-/* The widest kernel this CPU runs, chosen on the first call and kept. */
+/* The widest kernel this CPU runs (up to the build's max_isa), chosen on the
+ * first call and kept. */
 welford_kernel_t sigeo__welford_widest(void);
 /* The second observation's kernel (welford_kernel.h, WELFORD_SECOND) per
  * ISA, called with inv_n = 0.5f: bit for bit the kernel's result on the
@@ -50,7 +51,7 @@ welford_kernel_t sigeo__welford_second_kernel(sigeo__welford_isa_t isa);
 void sigeo__welford_materialize_first(sigeo__welford_t *w, int64_t offset, int64_t count);
 
 /* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
- * update; sigeo__zico_reduce runs the widest the CPU has. Every copy gives
+ * update; sigeo__zico_reduce runs the widest the CPU has (up to max_isa). Every copy gives
  * bit for bit the same sum and count. */
 typedef void (*zico_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
@@ -58,7 +59,7 @@ zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa);
 void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
                         int64_t count, double inv_sqrt_dof);
 /* The same for one table row extended with zeros (WELFORD_ZICO_ROW); _pick
- * returns the widest copy the CPU runs (chosen once). */
+ * returns the widest copy the CPU runs (up to max_isa; chosen once). */
 typedef void (*zico_row_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                                   const float *restrict mean, const float *restrict root_m2, int64_t count,
                                   double keep, double cross, double inv_dof);

@@ -372,6 +372,13 @@ START_TEST(relu_fan_out_gradient_accumulates_across_thread_spans)
     /* params in build order: fc0 weight, fc0 bias, fc1 weight, fc1 bias */
     ck_assert_int_eq(sigeo_model_get_param(m, 0, w0, H * F), SIGEO_OK);
     ck_assert_int_eq(sigeo_model_get_param(m, 1, b0, H), SIGEO_OK);
+    /* The two-thread split falls at flat index 258,032 = row 31, unit 4,111
+     * (relu_backward_c: half of B H rounded up to 16 floats): those units'
+     * pre-activations are made positive in every row, so an element lost or
+     * doubled at the span edge shows in dL/db0 there. */
+    for (int j = 4096; j < 4128; j++)
+        b0[j] = 3.0f;
+    ck_assert_int_eq(sigeo_model_set_param(m, 1, b0, H), SIGEO_OK);
     ck_assert_int_eq(sigeo_model_get_param(m, 2, w1, H), SIGEO_OK);
     ck_assert_int_eq(sigeo_model_get_param(m, 3, &b1, 1), SIGEO_OK);
     sigeo_batch_t b = SIGEO_BATCH_INIT;

@@ -629,6 +629,46 @@ static sigeo_model_t *cell(int32_t *out)
     return m;
 }
 
+/* The conv -> batch norm fold of the forward-mode pass (jvp.c) where it
+ * must not and where it must apply: c1 is read by a train-mode BN *and*
+ * by a sum (no fold: the sum needs c1's whole tangent), c2 by an eval-mode
+ * BN only (folded, from a real upstream tangent: gamma rstd x added back).
+ * x (2, 6, 5) -> c0 -> relu -> c1 -> sum(bn1(c1), c1) -> relu -> c2 ->
+ * eval bn2 -> gap -> linear (CE). */
+static sigeo_model_t *fold_mix(int32_t *out)
+{
+    sigeo_model_t *m;
+    OK(sigeo_model_create(&m, ctx, "fold_mix"));
+    int32_t x = dense_input(m, 2 * 6 * 5, 2, 6, 5);
+    int32_t h = act(m, "relu0", conv(m, "c0", x, 3, 3, 1, 0), SIGEO_ACT_RELU);
+    int32_t c1 = conv(m, "c1", h, 3, 3, 1, 0);
+    int32_t both[2] = { batch_norm(m, "bn1", c1, true), c1 };
+    sigeo_layer_desc_t sd = desc(SIGEO_LAYER_SUM, "sum", both, 2);
+    h = act(m, "relu1", add_desc(m, &sd), SIGEO_ACT_RELU);
+    h = batch_norm(m, "bn2", conv(m, "c2", h, 4, 3, 1, 0), false);
+    sigeo_layer_desc_t d = desc(SIGEO_LAYER_GLOBAL_AVG_POOL, "gap", &h, 1);
+    *out = linear(m, "head", add_desc(m, &d), 3, -1, 0);
+    OK(sigeo_model_set_loss(m, *out, SIGEO_LOSS_SOFTMAX_CE));
+    OK(sigeo_model_finalize(m));
+    randomise(m, "bn1.weight", 1.0, 0.3);
+    randomise(m, "bn1.bias", 0.0, 0.3);
+    randomise(m, "bn2.weight", 1.0, 0.3);
+    randomise(m, "bn2.bias", 0.0, 0.3);
+    randomise(m, "head.weight", 0.0, 2.0);
+    return m;
+}
+
+START_TEST(conv_fold_skips_mixed_consumers_and_applies_before_eval_batch_norm)
+{
+    int32_t out;
+    sigeo_model_t *m = fold_mix(&out);
+    data_t data;
+    make_data(&data, 8, 2 * 6 * 5, 3, 0, 0, 1, 36);
+    check_coupled(m, out, &data.b, 3, "conv -> {train BN, sum}; conv -> eval BN");
+    sigeo_model_destroy(m);
+}
+END_TEST
+
 START_TEST(train_mode_batch_norm_cell_matches_reverse_mode_and_central_difference)
 {
     int32_t out;
@@ -797,6 +837,7 @@ static Suite *suite(void)
     tcase_add_test(tc, train_mode_batch_norm_after_conv_matches_reverse_mode_and_central_difference);
     tcase_add_test(tc, train_mode_batch_norm_1d_matches_reverse_mode_and_central_difference);
     tcase_add_test(tc, train_mode_batch_norm_cell_matches_reverse_mode_and_central_difference);
+    tcase_add_test(tc, conv_fold_skips_mixed_consumers_and_applies_before_eval_batch_norm);
     tcase_add_test(tc, pass_leaves_running_statistics_outputs_and_gradients_alone);
     tcase_add_test(tc, pass_without_a_forward_with_loss_is_refused);
     tcase_add_test(tc, proxy_exact_fisher_rao_on_train_mode_batch_norm_equals_per_sample_reference);
