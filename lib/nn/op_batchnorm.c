@@ -319,7 +319,7 @@ SIGEO__ISA_CLONES static sigeo_status_t bn_jvp(sigeo_model_t *m, sigeo__node_t *
             mean_xd /= count;
         }
         const double g = (double)gamma[w.idx[c]] * w.rstd[c];
-        const double fold = fold_x ? (double)gamma[w.idx[c]] * BN_EPS * (double)w.rstd[c] * w.rstd[c] : 0.0;
+        const double fold = fold_x && train ? (double)gamma[w.idx[c]] * BN_EPS * (double)w.rstd[c] * w.rstd[c] : 0.0;
         for (int64_t r = 0; r < B; r++) {
             const float *xd = in->tangent + r * W + c * S, *xh = w.xhat + r * W + c * S, *y = n->out + r * W + c * S;
             const float *x = in->out + r * W + c * S;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/core.h" /* SIGEO__MAX_ISA, the build's ceiling on the copies (meson option max_isa) */
 #include "stats/welford.h"
 
 #define WELFORD_KERNEL sigeo__welford_kernel_base
@@ -39,13 +40,6 @@ uint32_t sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, doubl
                                     const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
                                     const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
-#endif
-
-/* The build's ceiling on the kernels' instruction sets (meson option
- * max_isa: 3 AVX-512, 2 AVX2, 1 baseline; e.g. to measure an AVX2 machine's
- * code on an AVX-512 one). */
-#ifndef SIGEO__MAX_ISA
-#  define SIGEO__MAX_ISA 3
 #endif
 
 /* The copies of one kernel by sigeo__welford_isa_t (base, AVX2, AVX-512). */

@@ -629,6 +629,18 @@ static sigeo_model_t *cell(int32_t *out)
     return m;
 }
 
+/* One coupled-model case: the model from `build`, 8 rows of n_dense
+ * features and 3 classes from `seed`, checked by check_coupled. */
+static void coupled_case(sigeo_model_t *(*build)(int32_t *out), int64_t n_dense, uint64_t seed, const char *what)
+{
+    int32_t out;
+    sigeo_model_t *m = build(&out);
+    data_t data;
+    make_data(&data, 8, n_dense, 3, 0, 0, 1, seed);
+    check_coupled(m, out, &data.b, 3, what);
+    sigeo_model_destroy(m);
+}
+
 /* The conv -> batch norm fold of the forward-mode pass (jvp.c) where it
  * must not and where it must apply: c1 is read by a train-mode BN *and*
  * by a sum (no fold: the sum needs c1's whole tangent), c2 by an eval-mode
@@ -660,45 +672,25 @@ static sigeo_model_t *fold_mix(int32_t *out)
 
 START_TEST(conv_fold_skips_mixed_consumers_and_applies_before_eval_batch_norm)
 {
-    int32_t out;
-    sigeo_model_t *m = fold_mix(&out);
-    data_t data;
-    make_data(&data, 8, 2 * 6 * 5, 3, 0, 0, 1, 36);
-    check_coupled(m, out, &data.b, 3, "conv -> {train BN, sum}; conv -> eval BN");
-    sigeo_model_destroy(m);
+    coupled_case(fold_mix, 2 * 6 * 5, 36, "conv -> {train BN, sum}; conv -> eval BN");
 }
 END_TEST
 
 START_TEST(train_mode_batch_norm_cell_matches_reverse_mode_and_central_difference)
 {
-    int32_t out;
-    sigeo_model_t *m = cell(&out);
-    data_t data;
-    make_data(&data, 8, 3 * 8 * 8, 3, 0, 0, 1, 35);
-    check_coupled(m, out, &data.b, 3, "3 x (conv -> train BN -> relu) -> gap -> fc");
-    sigeo_model_destroy(m);
+    coupled_case(cell, 3 * 8 * 8, 35, "3 x (conv -> train BN -> relu) -> gap -> fc");
 }
 END_TEST
 
 START_TEST(train_mode_batch_norm_after_conv_matches_reverse_mode_and_central_difference)
 {
-    int32_t out;
-    sigeo_model_t *m = conv_bn(&out);
-    data_t data;
-    make_data(&data, 8, 2 * 5 * 4, 3, 0, 0, 1, 31);
-    check_coupled(m, out, &data.b, 3, "conv -> train BN -> relu -> pool -> fc");
-    sigeo_model_destroy(m);
+    coupled_case(conv_bn, 2 * 5 * 4, 31, "conv -> train BN -> relu -> pool -> fc");
 }
 END_TEST
 
 START_TEST(train_mode_batch_norm_1d_matches_reverse_mode_and_central_difference)
 {
-    int32_t out;
-    sigeo_model_t *m = linear_bn(&out);
-    data_t data;
-    make_data(&data, 8, 6, 3, 0, 0, 1, 32);
-    check_coupled(m, out, &data.b, 3, "fc -> train BN1d -> fc");
-    sigeo_model_destroy(m);
+    coupled_case(linear_bn, 6, 32, "fc -> train BN1d -> fc");
 }
 END_TEST
 
