@@ -137,22 +137,51 @@ uint32_t WELFORD_SECOND(float *restrict mean_abs, float *restrict mean, float *r
 void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
                   int64_t count, double inv_sqrt_dof);
 
-/* Eight lanes as GCC vector types: lowered to 4 SSE2, 2 AVX2 or 1 AVX-512
- * register(s), lane for lane the same IEEE operations. */
-typedef float welford_v8f __attribute__((vector_size(32)));
-typedef double welford_v8d __attribute__((vector_size(64)));
-typedef long long welford_v8l __attribute__((vector_size(64)));
+/* The eight lanes (element j into lane j mod 8) as 8 / WELFORD_W GCC
+ * vectors of the width this ISA compares natively: 2 doubles (SSE2), 4
+ * (AVX2), 8 (AVX-512). One 8-double vector under AVX2 is split in two for
+ * arithmetic, but GCC 12 lowers its compares, and the masks built on them,
+ * element by element through scalar code: that made the AVX2 copy slower
+ * than the baseline (3.7 against 3.1 ns per element, bench/README.md). Lane
+ * for lane the operations are the same IEEE ones at every width, so every
+ * copy still gives bit for bit the same lane sums. */
+#if defined(__AVX512F__)
+#  define WELFORD_W 8
+#elif defined(__AVX2__)
+#  define WELFORD_W 4
+#else
+#  define WELFORD_W 2
+#endif
+#define WELFORD_PARTS (8 / WELFORD_W)
+typedef float welford_vf __attribute__((vector_size(4 * WELFORD_W)));
+typedef double welford_vd __attribute__((vector_size(8 * WELFORD_W)));
+typedef long long welford_vl __attribute__((vector_size(8 * WELFORD_W)));
+
+/* The eight lane sums and nonzero counts, part p holding lanes
+ * [p W, (p + 1) W). Passed by pointer: a vector passed by value has an
+ * ISA-dependent ABI. */
+typedef struct welford_lanes {
+    welford_vd sum[WELFORD_PARTS];
+    welford_vl on[WELFORD_PARTS];
+} welford_lanes_t;
+
+static inline void welford_lanes_zero(welford_lanes_t *lanes)
+{
+    for (int p = 0; p < WELFORD_PARTS; p++) {
+        lanes->sum[p] = (welford_vd){ 0 };
+        lanes->on[p] = (welford_vl){ 0 };
+    }
+}
 
 /* The lanes into arrays (the scalar tail adds to them), and their fixed-order
  * total. */
-static inline void welford_lanes_out(double part[8], int64_t on_count[8], const welford_v8d *sum8,
-                                     const welford_v8l *on8)
+static inline void welford_lanes_out(double part[8], int64_t on_count[8], const welford_lanes_t *lanes)
 {
-    /* by pointer: a 64-byte vector passed by value has an ISA-dependent ABI */
-    for (int l = 0; l < 8; l++) {
-        part[l] = (*sum8)[l];
-        on_count[l] = (*on8)[l];
-    }
+    for (int p = 0; p < WELFORD_PARTS; p++)
+        for (int l = 0; l < WELFORD_W; l++) {
+            part[p * WELFORD_W + l] = lanes->sum[p][l];
+            on_count[p * WELFORD_W + l] = lanes->on[p][l];
+        }
 }
 
 static inline void welford_lanes_total(double *sum_out, int64_t *nonzero_out, const double part[8],
@@ -163,38 +192,57 @@ static inline void welford_lanes_total(double *sum_out, int64_t *nonzero_out, co
                    ((on_count[4] + on_count[5]) + (on_count[6] + on_count[7]));
 }
 
+/* One part of a group: `ratio` (mean |g| / (sigma ...)) added to its lanes
+ * where `on` (-1 where sigma != 0), and the count of those lanes. */
+static inline void welford_lanes_add(welford_lanes_t *lanes, int p, welford_vd ratio, welford_vl on)
+{
+    lanes->sum[p] += (welford_vd)((welford_vl)ratio & on);
+    lanes->on[p] -= on;
+}
+
+/* `den` where `on`, else 1: the divisor of lanes that are masked out anyway,
+ * so that no lane divides by zero. */
+static inline welford_vd welford_guard(welford_vd den, welford_vl on)
+{
+    const welford_vd one = (welford_vd){ 0 } + 1.0;
+    return (welford_vd)(((welford_vl)den & on) | ((welford_vl)one & ~on));
+}
+
+/* W floats from p into doubles. */
+static inline welford_vd welford_load(const float *restrict p)
+{
+    welford_vf f;
+    memcpy(&f, p, sizeof f);
+    return __builtin_convertvector(f, welford_vd);
+}
+
 /* The full groups of eight of ZiCo's block reduction, from element j0 on
  * (8 | j0), into the lane sums: one copy of the arithmetic for the block
  * reduction and for the last batch's fold (WELFORD_LAST), so both give the
  * same partial sums. Returns the first element not taken (count - count % 8). */
-static inline int64_t welford_zico_groups(welford_v8d *sum8, welford_v8l *on8, const float *restrict mean_abs,
+static inline int64_t welford_zico_groups(welford_lanes_t *lanes, const float *restrict mean_abs,
                                           const float *restrict root_m2, int64_t j0, int64_t count,
                                           double inv_sqrt_dof)
 {
-    const welford_v8d one = { 1, 1, 1, 1, 1, 1, 1, 1 };
-    for (; j0 + 8 <= count; j0 += 8) {
-        welford_v8f rf, mf;
-        memcpy(&rf, root_m2 + j0, sizeof rf);
-        memcpy(&mf, mean_abs + j0, sizeof mf);
-        const welford_v8d r = __builtin_convertvector(rf, welford_v8d);
-        const welford_v8d ma = __builtin_convertvector(mf, welford_v8d);
-        const welford_v8l on = r != 0.0; /* -1 where sigma != 0 */
-        const welford_v8d den = (welford_v8d)(((welford_v8l)(r * inv_sqrt_dof) & on) | ((welford_v8l)one & ~on));
-        *sum8 += (welford_v8d)((welford_v8l)(ma / den) & on);
-        *on8 -= on;
-    }
+    for (; j0 + 8 <= count; j0 += 8)
+        for (int p = 0; p < WELFORD_PARTS; p++) {
+            const welford_vd r = welford_load(root_m2 + j0 + p * WELFORD_W);
+            const welford_vd ma = welford_load(mean_abs + j0 + p * WELFORD_W);
+            const welford_vl on = r != 0.0;
+            welford_lanes_add(lanes, p, ma / welford_guard(r * inv_sqrt_dof, on), on);
+        }
     return j0;
 }
 
 /* The lane sums, the scalar tail [0, tail) of the given pointers (tail < 8,
  * element l into lane l) and their fixed-order total. */
-static inline void welford_zico_finish(double *sum_out, int64_t *nonzero_out, const welford_v8d *sum8,
-                                       const welford_v8l *on8, const float *restrict mean_abs,
-                                       const float *restrict root_m2, int64_t tail, double inv_sqrt_dof)
+static inline void welford_zico_finish(double *sum_out, int64_t *nonzero_out, const welford_lanes_t *lanes,
+                                       const float *restrict mean_abs, const float *restrict root_m2, int64_t tail,
+                                       double inv_sqrt_dof)
 {
     double part[8];
     int64_t on_count[8];
-    welford_lanes_out(part, on_count, sum8, on8);
+    welford_lanes_out(part, on_count, lanes);
     for (int l = 0; l < tail; l++) {
         const double r = (double)root_m2[l];
         if (r != 0.0) {
@@ -208,10 +256,10 @@ static inline void welford_zico_finish(double *sum_out, int64_t *nonzero_out, co
 void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
                   int64_t count, double inv_sqrt_dof)
 {
-    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    const int64_t j0 = welford_zico_groups(&sum8, &on8, mean_abs, root_m2, 0, count, inv_sqrt_dof);
-    welford_zico_finish(sum_out, nonzero_out, &sum8, &on8, mean_abs + j0, root_m2 + j0, count - j0, inv_sqrt_dof);
+    welford_lanes_t lanes;
+    welford_lanes_zero(&lanes);
+    const int64_t j0 = welford_zico_groups(&lanes, mean_abs, root_m2, 0, count, inv_sqrt_dof);
+    welford_zico_finish(sum_out, nonzero_out, &lanes, mean_abs + j0, root_m2 + j0, count - j0, inv_sqrt_dof);
 }
 
 /* The last batch (n >= 2) of a block folded straight into ZiCo's reduction:
@@ -235,8 +283,8 @@ uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, 
     enum { CHUNK = 1024 }; /* 8 kB for the two outputs: stays in L1 */
     float out_abs[CHUNK], out_root[CHUNK];
     const float keep = (float)(1.0 - (double)inv_n); /* as WELFORD_KERNEL */
-    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    welford_lanes_t lanes;
+    welford_lanes_zero(&lanes);
     double first = 0.0;
     bool found = false;
     uint32_t bad = 0; /* as WELFORD_KERNEL's return value */
@@ -261,12 +309,11 @@ uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, 
                 first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
                 found = true;
             }
-        done = welford_zico_groups(&sum8, &on8, out_abs, out_root, 0, len, inv_sqrt_dof);
+        done = welford_zico_groups(&lanes, out_abs, out_root, 0, len, inv_sqrt_dof);
     }
     /* only the block's last chunk can leave a partial group: its tail is
      * still in the buffers */
-    welford_zico_finish(sum_out, nonzero_out, &sum8, &on8, out_abs + done, out_root + done, len - done,
-                        inv_sqrt_dof);
+    welford_zico_finish(sum_out, nonzero_out, &lanes, out_abs + done, out_root + done, len - done, inv_sqrt_dof);
     *first_out = first;
     return bad;
 }
@@ -283,30 +330,25 @@ void WELFORD_ZICO_ROW(double *sum_out, int64_t *nonzero_out, const float *restri
                       const float *restrict mean, const float *restrict root_m2, int64_t count, double keep,
                       double cross, double inv_dof)
 {
-    welford_v8d sum8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    welford_v8l on8 = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    const welford_v8d one = { 1, 1, 1, 1, 1, 1, 1, 1 };
+    welford_lanes_t lanes;
+    welford_lanes_zero(&lanes);
     int64_t j0 = 0;
-    for (; j0 + 8 <= count; j0 += 8) {
-        welford_v8f af, mf, rf;
-        memcpy(&af, mean_abs + j0, sizeof af);
-        memcpy(&mf, mean + j0, sizeof mf);
-        memcpy(&rf, root_m2 + j0, sizeof rf);
-        const welford_v8d ma = __builtin_convertvector(af, welford_v8d);
-        const welford_v8d mu = __builtin_convertvector(mf, welford_v8d);
-        const welford_v8d rt = __builtin_convertvector(rf, welford_v8d);
-        const welford_v8d m2 = rt * rt + mu * mu * cross;
-        const welford_v8l on = m2 != 0.0;
-        const welford_v8d var = (welford_v8d)(((welford_v8l)(m2 * inv_dof) & on) | ((welford_v8l)one & ~on));
-        welford_v8d sd;
-        for (int l = 0; l < 8; l++) /* lane by lane: the vectoriser makes it one root per register */
-            sd[l] = sqrt(var[l]);
-        sum8 += (welford_v8d)((welford_v8l)((ma * keep) / sd) & on);
-        on8 -= on;
-    }
+    for (; j0 + 8 <= count; j0 += 8)
+        for (int p = 0; p < WELFORD_PARTS; p++) {
+            const welford_vd ma = welford_load(mean_abs + j0 + p * WELFORD_W);
+            const welford_vd mu = welford_load(mean + j0 + p * WELFORD_W);
+            const welford_vd rt = welford_load(root_m2 + j0 + p * WELFORD_W);
+            const welford_vd m2 = rt * rt + mu * mu * cross;
+            const welford_vl on = m2 != 0.0;
+            const welford_vd var = welford_guard(m2 * inv_dof, on);
+            welford_vd sd;
+            for (int l = 0; l < WELFORD_W; l++) /* lane by lane: the vectoriser makes it one root per register */
+                sd[l] = sqrt(var[l]);
+            welford_lanes_add(&lanes, p, (ma * keep) / sd, on);
+        }
     double part[8];
     int64_t on_count[8];
-    welford_lanes_out(part, on_count, &sum8, &on8);
+    welford_lanes_out(part, on_count, &lanes);
     for (int l = 0; j0 + l < count; l++) {
         const double mu = (double)mean[j0 + l], rt = (double)root_m2[j0 + l];
         const double m2 = rt * rt + mu * mu * cross;
