@@ -18,7 +18,11 @@
  * same machine load; the medians are what to read. JSON lines on stdout, the
  * table on stderr (bench_util.h). Options: --reps N (default 30), --quick,
  * --threads N (the context's compute threads; default all cores). The bare
- * GEMMs run on the OpenMP team the library set up for the context.
+ * GEMMs run on as many OpenMP threads (oneDNN takes omp_get_max_threads()
+ * at execution; the library sets it only around its own calls, so without
+ * this the bare side ran on every core while the model ran on N: at
+ * --threads 1 that made model/bare read 1.6-2.1 instead of the model's own
+ * cost).
  *
  * This file may call oneDNN directly: it is the reference the engine is
  * measured against, not part of the library. */
@@ -28,6 +32,9 @@
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "bench_models.h"
 #include "bench_util.h"
@@ -212,7 +219,9 @@ static double mlp_flop(void)
     return f;
 }
 
-static void section_mlp(sigeo_context_t *ctx, int reps)
+/* bare_threads: the context's compute threads, 0 = every core (the OpenMP
+ * default, left alone). */
+static void section_mlp(sigeo_context_t *ctx, int reps, int bare_threads)
 {
     uint64_t rng = 0x5eed0001u;
     sigeo_model_t *m = bench_mlp(ctx, mlp_in, mlp_widths, N_LAYERS);
@@ -221,6 +230,12 @@ static void section_mlp(sigeo_context_t *ctx, int reps)
 
     dnnl_engine_t eng;
     dnnl_stream_t s;
+#ifdef _OPENMP
+    if (bare_threads > 0)
+        omp_set_num_threads(bare_threads);
+#else
+    (void)bare_threads;
+#endif
     dnnl_ok(dnnl_engine_create(&eng, dnnl_cpu, 0), "engine");
     dnnl_ok(dnnl_stream_create(&s, eng, dnnl_stream_default_flags), "stream");
     bare_mlp_t bare, padded;
@@ -359,7 +374,7 @@ int main(int argc, char **argv)
     bench_json("engine", "machine", "threads", (double)co.threads, "count");
     bench_json("engine", "machine", "loadavg_start", load, "load");
 
-    section_mlp(ctx, reps);
+    section_mlp(ctx, reps, (int)co.threads);
     section_embedding(ctx, reps);
 
     double rss = bench_peak_rss_mib();
