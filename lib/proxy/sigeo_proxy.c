@@ -311,6 +311,10 @@ sigeo_status_t sigeo__proxy_sigeo(sigeo_model_t *m, sigeo__proxy_ws_t *ws, const
     const bool reference = so.fr_estimator == SIGEO_FR_REFERENCE_RECSYS || so.fr_estimator == SIGEO_FR_REFERENCE_CV;
     sigeo__stats_promise_no_theta(ws->stats, !reference);
     const bool fused = sigeo__stats_fuse_wanted(ws->stats);
+    /* every batch is fused and their number known: the statistics may stage
+     * them (store k - 1 gradients, replay them at the last; stats_internal.h) */
+    if (fused)
+        sigeo__stats_fuse_plan(ws->stats, n_batches);
     float *saved = NULL;
     if (sgd && (st = save_weights(&saved, m, ws, o)) != SIGEO_OK)
         return st;

@@ -48,6 +48,15 @@ bool sigeo__stats_fuse_wanted(const sigeo_stats_t *stats);
  * fuse_begin refuse until sigeo_stats_reset; compute (any number of times)
  * works. No effect outside a fused batch. */
 void sigeo__stats_fuse_is_last(sigeo_stats_t *stats);
+/* Declares, before the first fused batch of a fresh (reset) handle, that
+ * exactly k fused batches will follow, the last declared with
+ * fuse_is_last. With 2 <= k <= 4 (and k > std_ddof) the plain modules are
+ * then staged (welford.h): batches 1..k-1 only store their gradients, the
+ * last replays them into ZiCo's reduction — bit for bit the same result,
+ * a fraction of the memory traffic. A fused batch that comes against the
+ * plan (a k+1-th, or the k-th not declared last) fails and breaks the
+ * handle. k = 0 cancels (the default after a reset). */
+void sigeo__stats_fuse_plan(sigeo_stats_t *stats, uint64_t k);
 /* Whether `module` was folded into the open fused batch. */
 bool sigeo__stats_fuse_fed(const sigeo_stats_t *stats, int32_t module);
 

@@ -12,6 +12,7 @@
 #define WELFORD_ZICO sigeo__welford_zico_base
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_base
 #define WELFORD_LAST sigeo__welford_last_base
+#define WELFORD_REPLAY sigeo__welford_replay_base
 #include "stats/welford_kernel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -39,6 +40,12 @@ uint32_t sigeo__welford_last_avx2(double *sum_out, int64_t *nonzero_out, double 
 uint32_t sigeo__welford_last_avx512(double *sum_out, int64_t *nonzero_out, double *first_out,
                                     const float *restrict mean_abs, float *restrict mean, const float *restrict root_m2,
                                     const float *restrict g, int64_t count, float inv_n, double inv_sqrt_dof);
+uint32_t sigeo__welford_replay_avx2(double *sum_out, int64_t *nonzero_out, double *first_out, float *restrict mean,
+                                    const float *restrict g2, const float *restrict g3, const float *restrict g,
+                                    int64_t count, int k, double inv_sqrt_dof);
+uint32_t sigeo__welford_replay_avx512(double *sum_out, int64_t *nonzero_out, double *first_out, float *restrict mean,
+                                      const float *restrict g2, const float *restrict g3, const float *restrict g,
+                                      int64_t count, int k, double inv_sqrt_dof);
 #define HAVE_ISA_KERNELS 1
 #endif
 
@@ -125,8 +132,59 @@ zico_row_kernel_t sigeo__zico_row_pick(void)
     return k;
 }
 
-void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
-                        int64_t count, double inv_sqrt_dof)
+/* ------------------------------------------------ spans
+ * ZiCo's sum over a block longer than one span (SIGEO__ZICO_SPAN elements)
+ * is the sum in span order of the spans' own sums (each the eight-lane
+ * reduction of welford_kernel.h): fixed by the block's length alone, so the
+ * spans may run on any number of threads and every path (the reduction at
+ * compute, the last batch's fold, the staged replay) gives the same sum bit
+ * for bit. A block of one span is reduced exactly as before spans existed. */
+typedef struct span_result {
+    double sum, first;
+    int64_t nonzero;
+    uint32_t bad;
+} span_result_t;
+
+typedef void (*span_fn_t)(span_result_t *out, void *ctx, int64_t begin, int64_t count);
+
+/* Runs fn over the spans of [0, count) on `team` threads (a group of at most
+ * SPAN_GROUP at a time, so the partial results live on the stack) and
+ * combines them in span order: sums added left to right, counts, the first
+ * span's first ratio that has one, the OR of the non-finite flags. */
+enum { SPAN_GROUP = 64 };
+static void over_spans(span_result_t *total, span_fn_t fn, void *ctx, int64_t count, int team)
+{
+    *total = (span_result_t){ 0.0, 0.0, 0, 0 };
+    bool found = false;
+    const int64_t n_spans = (count + SIGEO__ZICO_SPAN - 1) / SIGEO__ZICO_SPAN;
+    for (int64_t s0 = 0; s0 < n_spans; s0 += SPAN_GROUP) {
+        const int n = (int)(n_spans - s0 < SPAN_GROUP ? n_spans - s0 : SPAN_GROUP);
+        span_result_t part[SPAN_GROUP];
+        if (team > 1 && n > 1) {
+#pragma omp parallel for schedule(static) num_threads(team)
+            for (int i = 0; i < n; i++) {
+                const int64_t b = (s0 + i) * SIGEO__ZICO_SPAN;
+                fn(&part[i], ctx, b, count - b < SIGEO__ZICO_SPAN ? count - b : SIGEO__ZICO_SPAN);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                const int64_t b = (s0 + i) * SIGEO__ZICO_SPAN;
+                fn(&part[i], ctx, b, count - b < SIGEO__ZICO_SPAN ? count - b : SIGEO__ZICO_SPAN);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            total->sum += part[i].sum;
+            total->nonzero += part[i].nonzero;
+            total->bad |= part[i].bad;
+            if (!found && part[i].nonzero > 0) {
+                total->first = part[i].first;
+                found = true;
+            }
+        }
+    }
+}
+
+static zico_kernel_t pick_zico(void)
 {
     static _Atomic(zico_kernel_t) chosen;
     zico_kernel_t k = atomic_load_explicit(&chosen, memory_order_relaxed);
@@ -134,7 +192,31 @@ void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean
         k = sigeo__zico_kernel(widest_isa());
         atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
-    k(sum_out, nonzero_out, mean_abs, root_m2, count, inv_sqrt_dof);
+    return k;
+}
+
+typedef struct reduce_ctx {
+    zico_kernel_t kernel;
+    const float *mean_abs, *root_m2;
+    double inv_sqrt_dof;
+} reduce_ctx_t;
+
+static void reduce_span(span_result_t *out, void *ctx, int64_t begin, int64_t count)
+{
+    const reduce_ctx_t *c = ctx;
+    out->first = 0.0;
+    out->bad = 0;
+    c->kernel(&out->sum, &out->nonzero, c->mean_abs + begin, c->root_m2 + begin, count, c->inv_sqrt_dof);
+}
+
+void sigeo__zico_reduce(double *sum_out, int64_t *nonzero_out, const float *mean_abs, const float *root_m2,
+                        int64_t count, double inv_sqrt_dof)
+{
+    reduce_ctx_t c = { pick_zico(), mean_abs, root_m2, inv_sqrt_dof };
+    span_result_t t;
+    over_spans(&t, reduce_span, &c, count, 1);
+    *sum_out = t.sum;
+    *nonzero_out = t.nonzero;
 }
 
 /* The widest kernel this CPU runs, chosen on the first call and kept (a
@@ -202,6 +284,21 @@ welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa)
     return isa_runs(isa) ? copies[isa] : NULL;
 }
 
+typedef struct last_ctx {
+    welford_last_kernel_t kernel;
+    sigeo__welford_t *w;
+    const float *g;
+    float inv_n;
+    double inv_sqrt_dof;
+} last_ctx_t;
+
+static void last_span(span_result_t *out, void *ctx, int64_t begin, int64_t count)
+{
+    const last_ctx_t *c = ctx;
+    out->bad = c->kernel(&out->sum, &out->nonzero, &out->first, c->w->mean_abs + begin, c->w->mean + begin,
+                         c->w->root_m2 + begin, c->g + begin, count, c->inv_n, c->inv_sqrt_dof);
+}
+
 uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
                                     int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof)
 {
@@ -213,8 +310,78 @@ uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, doubl
     }
     if (n == 2) /* the first observation's implicit values, stored (a k = 2 evaluation only) */
         sigeo__welford_materialize_first(w, offset, count);
-    return k(sum_out, nonzero_out, first_out, w->mean_abs + offset, w->mean + offset, w->root_m2 + offset, g, count,
-      inverse(n), inv_sqrt_dof);
+    sigeo__welford_t at = { w->mean_abs + offset, w->mean + offset, w->root_m2 + offset };
+    last_ctx_t c = { k, &at, g, inverse(n), inv_sqrt_dof };
+    span_result_t t;
+    over_spans(&t, last_span, &c, count, 1);
+    *sum_out = t.sum;
+    *nonzero_out = t.nonzero;
+    *first_out = t.first;
+    return t.bad;
+}
+
+welford_replay_kernel_t sigeo__welford_replay_kernel(sigeo__welford_isa_t isa)
+{
+    static const welford_replay_kernel_t copies[] =
+        ISA_COPIES(sigeo__welford_replay_base, sigeo__welford_replay_avx2, sigeo__welford_replay_avx512);
+    return isa_runs(isa) ? copies[isa] : NULL;
+}
+
+/* Stores a staged block's gradient unchanged (welford.h) and says whether
+ * it holds a non-finite value: the first observation's pass, into any of
+ * the three arrays. */
+static uint32_t store_checked(float *restrict dst, const float *restrict g, int64_t count)
+{
+    uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t j = 0; j < count; j++) {
+        float x = g[j];
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+        dst[j] = x;
+    }
+    return bad;
+}
+
+uint32_t sigeo__welford_stage(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n)
+{
+    float *dst = n == 1 ? w->mean : n == 2 ? w->mean_abs : w->root_m2;
+    return store_checked(dst + offset, g, count);
+}
+
+typedef struct replay_ctx {
+    welford_replay_kernel_t kernel;
+    float *mean;
+    const float *g2, *g3, *g;
+    int k;
+    double inv_sqrt_dof;
+} replay_ctx_t;
+
+static void replay_span(span_result_t *out, void *ctx, int64_t begin, int64_t count)
+{
+    const replay_ctx_t *c = ctx;
+    out->bad = c->kernel(&out->sum, &out->nonzero, &out->first, c->mean + begin, c->g2 + begin, c->g3 + begin,
+                         c->g + begin, count, c->k, c->inv_sqrt_dof);
+}
+
+uint32_t sigeo__welford_replay(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                               int64_t offset, const float *g, int64_t count, uint64_t k, double inv_sqrt_dof,
+                               int team)
+{
+    static _Atomic(welford_replay_kernel_t) chosen;
+    welford_replay_kernel_t kern = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (!kern) {
+        kern = sigeo__welford_replay_kernel(widest_isa());
+        atomic_store_explicit(&chosen, kern, memory_order_relaxed);
+    }
+    replay_ctx_t c = { kern, w->mean + offset, w->mean_abs + offset, w->root_m2 + offset, g, (int)k, inv_sqrt_dof };
+    span_result_t t;
+    over_spans(&t, replay_span, &c, count, team);
+    *sum_out = t.sum;
+    *nonzero_out = t.nonzero;
+    *first_out = t.first;
+    return t.bad;
 }
 
 uint32_t sigeo__welford_update(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n,

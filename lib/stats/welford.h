@@ -52,7 +52,11 @@ void sigeo__welford_materialize_first(sigeo__welford_t *w, int64_t offset, int64
 
 /* ZiCo's block reduction (welford_kernel.h, WELFORD_ZICO), per ISA as the
  * update; sigeo__zico_reduce runs the widest the CPU has (up to max_isa). Every copy gives
- * bit for bit the same sum and count. */
+ * bit for bit the same sum and count. A block longer than SIGEO__ZICO_SPAN
+ * elements is reduced span by span and the spans' sums added in order
+ * (welford.c): the same for every path that reduces a block (the last
+ * batch's fold, the staged replay), whatever the thread count. */
+#define SIGEO__ZICO_SPAN ((int64_t)1 << 16)
 typedef void (*zico_kernel_t)(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs,
                               const float *restrict root_m2, int64_t count, double inv_sqrt_dof);
 zico_kernel_t sigeo__zico_kernel(sigeo__welford_isa_t isa);
@@ -80,6 +84,29 @@ typedef uint32_t (*welford_last_kernel_t)(double *sum_out, int64_t *nonzero_out,
 welford_last_kernel_t sigeo__welford_last_kernel(sigeo__welford_isa_t isa);
 uint32_t sigeo__welford_update_last(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
                                     int64_t offset, const float *g, int64_t count, uint64_t n, double inv_sqrt_dof);
+
+/* Staged batches (the fused path with k = 2..4 batches declared up front,
+ * stats.c): a plain block's first k - 1 gradients are only stored, g1 in
+ * mean, g2 in mean_abs, g3 in root_m2 (sigeo__welford_stage, batch n into
+ * its array; 1 if a value is not finite), and the last batch replays all k
+ * in registers and folds them into ZiCo's reduction (sigeo__welford_replay,
+ * WELFORD_REPLAY): the sum, count and first ratio of sigeo__zico_reduce over
+ * the state the k updates would have left, bit for bit, and that state's
+ * mean stored in mean (mean |g| and root M2 are then g2 and g3: stale, as
+ * after sigeo__welford_update_last). Each batch moves 8 bytes per element
+ * (read g, write one array) instead of up to 28, and the last 16 to 20
+ * instead of 36 (update, then the reduction): the statistics of a block
+ * larger than the caches are bound by those bytes (bench/README.md). The
+ * replay runs on `team` threads, span by span. */
+typedef uint32_t (*welford_replay_kernel_t)(double *sum_out, int64_t *nonzero_out, double *first_out,
+                                            float *restrict mean, const float *restrict g2,
+                                            const float *restrict g3, const float *restrict g, int64_t count, int k,
+                                            double inv_sqrt_dof);
+welford_replay_kernel_t sigeo__welford_replay_kernel(sigeo__welford_isa_t isa);
+uint32_t sigeo__welford_stage(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n);
+uint32_t sigeo__welford_replay(double *sum_out, int64_t *nonzero_out, double *first_out, sigeo__welford_t *w,
+                               int64_t offset, const float *g, int64_t count, uint64_t k, double inv_sqrt_dof,
+                               int team);
 
 /* The work of one update of `count` elements for the thread policy: a
  * memory-bound pass, 16 per element (sigeo.h, sigeo_thread_policy_t). */

@@ -11,5 +11,6 @@
 #define WELFORD_ZICO sigeo__welford_zico_avx2
 #define WELFORD_ZICO_ROW sigeo__welford_zico_row_avx2
 #define WELFORD_LAST sigeo__welford_last_avx2
+#define WELFORD_REPLAY sigeo__welford_replay_avx2
 #include "stats/welford_kernel.h"
 #endif

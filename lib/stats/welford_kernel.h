@@ -10,7 +10,8 @@
  * (16 lanes per AVX-512 vector instead of 8, a cheaper sqrt); what it costs
  * in accuracy is bounded and measured in tests/stats/test_welford.c and
  * bench/README.md. Define WELFORD_KERNEL, WELFORD_SECOND, WELFORD_ZICO,
- * WELFORD_ZICO_ROW and WELFORD_LAST to the functions' names before including. */
+ * WELFORD_ZICO_ROW, WELFORD_LAST and WELFORD_REPLAY to the functions' names
+ * before including. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -313,6 +314,103 @@ uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, 
     }
     /* only the block's last chunk can leave a partial group: its tail is
      * still in the buffers */
+    welford_zico_finish(sum_out, nonzero_out, &lanes, out_abs + done, out_root + done, len - done, inv_sqrt_dof);
+    *first_out = first;
+    return bad;
+}
+
+/* A staged block's k batches (k = 2, 3 or 4) replayed in registers and
+ * folded into ZiCo's reduction (welford.c, sigeo__welford_replay): the
+ * first k - 1 gradients were only stored (g1 in mean, g2 in mean_abs, g3 in
+ * root_m2: a copy each, where the updates read and wrote the whole state),
+ * and each element now runs the very float operations of the first,
+ * WELFORD_SECOND, WELFORD_KERNEL and WELFORD_LAST in that order, so the
+ * lane sums, the first ratio and the final mean (stored in mean) are bit
+ * for bit those of the update-by-update path. Only g is checked for
+ * non-finite values (g1..g(k-1) were when stored). One thread; welford.c
+ * splits large blocks into spans. */
+uint32_t WELFORD_REPLAY(double *sum_out, int64_t *nonzero_out, double *first_out, float *restrict mean,
+                        const float *restrict g2, const float *restrict g3, const float *restrict g, int64_t count,
+                        int k, double inv_sqrt_dof);
+
+uint32_t WELFORD_REPLAY(double *sum_out, int64_t *nonzero_out, double *first_out, float *restrict mean,
+                        const float *restrict g2, const float *restrict g3, const float *restrict g, int64_t count,
+                        int k, double inv_sqrt_dof)
+{
+    enum { CHUNK = 1024 }; /* as WELFORD_LAST */
+    float out_abs[CHUNK], out_root[CHUNK];
+    /* 1/n and (n - 1)/n rounded as welford.c's inverse() and the kernels' keep */
+    const float inv2 = (float)(1.0 / 2.0), inv3 = (float)(1.0 / 3.0), invk = (float)(1.0 / (double)k);
+    const float keep2 = (float)(1.0 - (double)inv2), keep3 = (float)(1.0 - (double)inv3);
+    const float keepk = (float)(1.0 - (double)invk);
+    welford_lanes_t lanes;
+    welford_lanes_zero(&lanes);
+    double first = 0.0;
+    bool found = false;
+    uint32_t bad = 0;
+    int64_t c0 = 0, len = 0, done = 0;
+    for (; c0 < count; c0 += len) {
+        len = count - c0 < CHUNK ? count - c0 : CHUNK;
+        const float *restrict gc = g + c0;
+        float *restrict mc = mean + c0;
+        if (k == 2) {
+#pragma omp simd reduction(| : bad)
+            for (int64_t j = 0; j < len; j++) {
+                const float x = gc[j];
+                bad |= welford_nonfinite(x);
+                const float m1 = mc[j];
+                const float d = x - m1;
+                const float ma = fabsf(m1);
+                out_abs[j] = ma + ((x < 0.0f ? -x : x) - ma) * invk;
+                mc[j] = m1 + d * invk;
+                out_root[j] = welford_scaled_root(0.0f, d, keepk);
+            }
+        } else if (k == 3) {
+            const float *restrict g2c = g2 + c0;
+#pragma omp simd reduction(| : bad)
+            for (int64_t j = 0; j < len; j++) {
+                const float m1 = mc[j], x2 = g2c[j];
+                const float d2 = x2 - m1;
+                const float ma1 = fabsf(m1);
+                const float ma2 = ma1 + ((x2 < 0.0f ? -x2 : x2) - ma1) * inv2;
+                const float m2 = m1 + d2 * inv2;
+                const float r2 = welford_scaled_root(0.0f, d2, keep2);
+                const float x = gc[j];
+                bad |= welford_nonfinite(x);
+                const float d = x - m2;
+                out_abs[j] = ma2 + ((x < 0.0f ? -x : x) - ma2) * invk;
+                mc[j] = m2 + d * invk;
+                out_root[j] = welford_scaled_root(r2, d, keepk);
+            }
+        } else {
+            const float *restrict g2c = g2 + c0, *restrict g3c = g3 + c0;
+#pragma omp simd reduction(| : bad)
+            for (int64_t j = 0; j < len; j++) {
+                const float m1 = mc[j], x2 = g2c[j], x3 = g3c[j];
+                const float d2 = x2 - m1;
+                const float ma1 = fabsf(m1);
+                const float ma2 = ma1 + ((x2 < 0.0f ? -x2 : x2) - ma1) * inv2;
+                const float m2 = m1 + d2 * inv2;
+                const float r2 = welford_scaled_root(0.0f, d2, keep2);
+                const float d3 = x3 - m2;
+                const float ma3 = ma2 + ((x3 < 0.0f ? -x3 : x3) - ma2) * inv3;
+                const float m3 = m2 + d3 * inv3;
+                const float r3 = welford_scaled_root(r2, d3, keep3);
+                const float x = gc[j];
+                bad |= welford_nonfinite(x);
+                const float d = x - m3;
+                out_abs[j] = ma3 + ((x < 0.0f ? -x : x) - ma3) * invk;
+                mc[j] = m3 + d * invk;
+                out_root[j] = welford_scaled_root(r3, d, keepk);
+            }
+        }
+        for (int64_t j = 0; !found && j < len; j++)
+            if (out_root[j] != 0.0f) {
+                first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
+                found = true;
+            }
+        done = welford_zico_groups(&lanes, out_abs, out_root, 0, len, inv_sqrt_dof);
+    }
     welford_zico_finish(sum_out, nonzero_out, &lanes, out_abs + done, out_root + done, len - done, inv_sqrt_dof);
     *first_out = first;
     return bad;

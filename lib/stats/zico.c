@@ -39,6 +39,19 @@ uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, in
     return bad;
 }
 
+uint32_t sigeo__zico_fold_staged(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                                 int64_t count, uint64_t k, uint32_t ddof, int team)
+{
+    const double inv_sqrt_dof = 1.0 / sqrt((double)(k - ddof)); /* as sigeo__zico_block */
+    double sum = 0.0, first = 0.0;
+    int64_t nonzero = 0;
+    const uint32_t bad = sigeo__welford_replay(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof, team);
+    out->n_nonzero_sigma = nonzero;
+    out->ratio_sum = sum;
+    out->first_ratio = first;
+    return bad;
+}
+
 /* The ratio of the first element with sigma != 0 of a table slot's row
  * (at: its mean |g|, mean, root M2), the row holding a observations
  * extended with k - a zeros: keep = a/k, cross = a (k - a) / k, so mean|g|

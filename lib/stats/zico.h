@@ -26,6 +26,13 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
 uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
                                int64_t count, uint64_t k, uint32_t ddof);
 
+/* A staged block's last batch (welford.h, sigeo__welford_replay): *out is
+ * what the k updates followed by sigeo__zico_block would give, bit for bit;
+ * 2 <= k <= 4, k > ddof; on `team` threads. Returns 1 if some g[j] is not
+ * finite. */
+uint32_t sigeo__zico_fold_staged(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
+                                 int64_t count, uint64_t k, uint32_t ddof, int team);
+
 /* The same for a table module (welford_table.h): every slot holding seen
  * observations, extended with zeros to k (rows without a slot are all zero
  * and contribute nothing). The sum and count are those of the dense

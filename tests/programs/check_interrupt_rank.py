@@ -57,7 +57,7 @@ def check(cond, what):
 
 
 def start(tmp, extra):
-    env = dict(os.environ, SIGEO_PROGRESS_INTERVAL="0.1")
+    env = dict(os.environ, SIGEO_PROGRESS_INTERVAL="0.01")  # an arch can take 0.1 s (Zen 5)
     # a session of its own: killpg reaches the parent and its workers, as a terminal's Ctrl-C does
     return subprocess.Popen([exe] + ARGS + ["--cache", os.path.join(tmp, "cache")] + extra, cwd=tmp,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

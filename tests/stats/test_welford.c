@@ -877,6 +877,197 @@ START_TEST(declared_last_fold_on_long_blocks_equals_add_batch)
 }
 END_TEST
 
+/* Gradients for the staged tests: magnitudes over 2^-60..2^60 (the scaled
+ * root's range), exact zeros and a repeated value (sigma 0) in places. */
+static void staged_values(float *g, int64_t n, tu_rng_t *rng, int batch)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const double e = ldexp(1.0, (int)(tu_next(rng) % 121) - 60);
+        const float x = (float)((tu_uniform01(rng) - 0.5) * e);
+        g[j] = j % 101 == 0 ? 0.0f : j % 89 == 0 ? 0.75f : j % 83 == 0 ? (batch ? 1e-41f : -1e-41f) : x;
+    }
+}
+
+/* The staged replay kernel (welford_kernel.h, WELFORD_REPLAY) of every ISA
+ * against the update-by-update path built from the baseline kernels (the
+ * first observation stored, WELFORD_SECOND, WELFORD_KERNEL, then the
+ * reduction): the same lane sums, count, first ratio and final mean, bit for
+ * bit, for k = 2, 3, 4 and lengths around the chunk (1024) and the lanes (8);
+ * a non-finite value in the last batch is reported. */
+START_TEST(staged_replay_kernel_is_the_updates_then_the_reduction_on_every_isa)
+{
+    const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
+    enum { N = 5000 };
+    float *g[4], *ref[3], *stage[3];
+    for (int b = 0; b < 4; b++)
+        ck_assert_ptr_nonnull(g[b] = malloc(N * sizeof(float)));
+    for (int a = 0; a < 3; a++) {
+        ck_assert_ptr_nonnull(ref[a] = malloc(N * sizeof(float)));
+        ck_assert_ptr_nonnull(stage[a] = malloc(N * sizeof(float)));
+    }
+    tu_rng_t rng = { 99 };
+    for (int b = 0; b < 4; b++)
+        staged_values(g[b], N, &rng, b);
+    welford_kernel_t second = sigeo__welford_second_kernel(SIGEO__WELFORD_BASE);
+    welford_kernel_t update = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
+    zico_kernel_t reduce = sigeo__zico_kernel(SIGEO__WELFORD_BASE);
+    int tried = 0;
+    const int64_t lens[] = { N, 1024, 1023, 2049, 7, 1, 0 };
+    for (int k = 2; k <= 4; k++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t len = lens[li];
+            /* the reference: k updates (inv_n and keep as welford.c rounds them), then the reduction */
+            memcpy(ref[1], g[0], N * sizeof(float));
+            for (int b = 2; b <= k; b++)
+                (b == 2 ? second : update)(ref[0], ref[1], ref[2], g[b - 1], len, (float)(1.0 / b), 1);
+            const double inv = 1.0 / sqrt((double)k);
+            double want_sum, want_first = 0.0;
+            int64_t want_count;
+            reduce(&want_sum, &want_count, ref[0], ref[2], len, inv);
+            for (int64_t j = 0; j < len; j++)
+                if (ref[2][j] != 0.0f) {
+                    want_first = (double)ref[0][j] / ((double)ref[2][j] * inv);
+                    break;
+                }
+            for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+                welford_replay_kernel_t rp = sigeo__welford_replay_kernel(isas[i]);
+                if (!rp)
+                    continue;
+                tried++;
+                memcpy(stage[1], g[0], N * sizeof(float)); /* g1 in mean, g2 in mean_abs, g3 in root_m2 */
+                memcpy(stage[0], g[1], N * sizeof(float));
+                memcpy(stage[2], g[2], N * sizeof(float));
+                double sum = -1, first = -1;
+                int64_t count = -1;
+                ck_assert_uint_eq(rp(&sum, &count, &first, stage[1], stage[0], stage[2], g[k - 1], len, k, inv), 0);
+                ck_assert_msg(memcmp(&sum, &want_sum, sizeof sum) == 0 && count == want_count,
+                              "isa %d, k %d, len %lld: %.17g/%lld vs %.17g/%lld", (int)isas[i], k, (long long)len,
+                              sum, (long long)count, want_sum, (long long)want_count);
+                ck_assert_msg(memcmp(&first, &want_first, sizeof first) == 0, "isa %d k %d: first", (int)isas[i], k);
+                ck_assert_msg(memcmp(stage[1], ref[1], (size_t)len * sizeof(float)) == 0, "isa %d k %d: mean",
+                              (int)isas[i], k);
+                /* a NaN in the last batch is reported */
+                if (len > 3) {
+                    memcpy(stage[1], g[0], N * sizeof(float));
+                    const float keep = g[k - 1][3];
+                    g[k - 1][3] = NAN;
+                    ck_assert_uint_eq(rp(&sum, &count, &first, stage[1], stage[0], stage[2], g[k - 1], len, k, inv),
+                                      1);
+                    g[k - 1][3] = keep;
+                }
+            }
+        }
+    ck_assert_int_gt(tried, 20);
+    for (int b = 0; b < 4; b++)
+        free(g[b]);
+    for (int a = 0; a < 3; a++) {
+        free(ref[a]);
+        free(stage[a]);
+    }
+}
+END_TEST
+
+/* Staged fused batches (stats_internal.h, sigeo__stats_fuse_plan): modules
+ * whose state passes the staging threshold (4 MiB), one of them several
+ * spans long with a tail, give the add_batch result and module info bit for
+ * bit, for k = 2, 3, 4 (staged) and 5 (not), ddof 0 and 1, on one thread and
+ * on a team of 2 (FIXED policy: the replay's spans in parallel). A batch
+ * against the plan fails and breaks the handle; add_batch on a planned
+ * handle is refused; a reset forgets the plan. */
+START_TEST(staged_fused_batches_equal_add_batch_bit_for_bit)
+{
+    static const char *const names[3] = { "big", "mid", "one" };
+    static const int64_t counts[3] = { 3 * 65536 + 4099, 150001, 1 };
+    enum { TOTAL = 3 * 65536 + 4099 + 150001 + 1, K_MAX = 5 };
+    float *buf = malloc((size_t)K_MAX * TOTAL * sizeof(float));
+    ck_assert_ptr_nonnull(buf);
+    tu_rng_t rng = { 4242 };
+    for (int b = 0; b < K_MAX; b++)
+        staged_values(buf + (int64_t)b * TOTAL, TOTAL, &rng, b);
+    sigeo_context_t *ctx[2] = { NULL, NULL };
+    for (int c = 0; c < 2; c++) {
+        sigeo_context_options_t co = SIGEO_CONTEXT_OPTIONS_INIT;
+        co.threads = c ? 2 : 1;
+        co.thread_policy = SIGEO_THREADS_FIXED;
+        ck_assert_int_eq(sigeo_context_create(&ctx[c], &co), SIGEO_OK);
+    }
+    for (int c = 0; c < 2; c++)
+        for (uint32_t ddof = 0; ddof <= 1; ddof++)
+            for (int k = 2; k <= K_MAX; k++) {
+                sigeo_stats_options_t o =
+                    tu_options(SIGEO_ZICO_MODULE_WISE, SIGEO_FR_EXACT, SIGEO_LOSS_MEAN, ddof, 1, 0, 0);
+                if ((uint32_t)k <= ddof)
+                    continue;
+                sigeo_stats_t *a = tu_stats_new(&o, 3, names, counts), *f = NULL;
+                ck_assert_int_eq(sigeo_stats_create(&f, ctx[c], &o), SIGEO_OK);
+                for (int m = 0; m < 3; m++)
+                    ck_assert_int_eq(sigeo_stats_add_module(NULL, f, names[m], counts[m]), SIGEO_OK);
+                sigeo__stats_fuse_plan(f, (uint64_t)k);
+                for (int i = 0; i < k; i++) {
+                    const float *b = buf + (int64_t)i * TOTAL;
+                    const float *gp[3] = { b, b + counts[0], b + counts[0] + counts[1] };
+                    ck_assert_int_eq(tu_add(a, 3, gp, counts, 0.25 * i, 2, NULL), SIGEO_OK);
+                    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
+                    if (i + 1 == k)
+                        sigeo__stats_fuse_is_last(f);
+                    for (int m = 2; m >= 0; m--)
+                        ck_assert_int_eq(sigeo__stats_fuse_module(f, m, gp[m], NULL, 0), SIGEO_OK);
+                    sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+                    sb.batch_size = 2;
+                    sb.loss = 0.25 * i;
+                    ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
+                }
+                const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
+                ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "team %d k %d ddof %u: staged zico %.17g vs %.17g",
+                              c + 1, k, ddof, rf.zico, ra.zico);
+                for (int m = 0; m < 3; m++) {
+                    sigeo_stats_module_info_t ia = tu_info(a, m), i_f = tu_info(f, m);
+                    ia.name = i_f.name = NULL;
+                    ck_assert_msg(memcmp(&ia, &i_f, sizeof ia) == 0, "team %d k %d module %d differs", c + 1, k, m);
+                }
+                /* against the plan: the 2nd of 3 declared the last; add_batch on a planned handle */
+                if (k == 3 && c == 0) {
+                    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+                    sigeo__stats_fuse_plan(f, 3);
+                    const float *gp[3] = { buf, buf + counts[0], buf + counts[0] + counts[1] };
+                    ck_assert_int_eq(tu_add(f, 3, gp, counts, 0.0, 2, NULL), SIGEO_ERR_INVALID_ARG);
+                    ck_assert_str_contains(sigeo_stats_last_error(f), "planned");
+                    for (int i = 0; i < 2; i++) {
+                        ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
+                        if (i == 1)
+                            sigeo__stats_fuse_is_last(f);
+                        const sigeo_status_t want = i == 1 ? SIGEO_ERR_INTERNAL : SIGEO_OK;
+                        ck_assert_int_eq(sigeo__stats_fuse_module(f, 2, gp[2], NULL, 0), want);
+                        if (i == 1)
+                            break;
+                        ck_assert_int_eq(sigeo__stats_fuse_module(f, 1, gp[1], NULL, 0), SIGEO_OK);
+                        ck_assert_int_eq(sigeo__stats_fuse_module(f, 0, gp[0], NULL, 0), SIGEO_OK);
+                        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+                        sb.batch_size = 2;
+                        ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
+                    }
+                    ck_assert_str_contains(sigeo_stats_last_error(f), "of 3 planned");
+                    sigeo_stats_result_t r = SIGEO_STATS_RESULT_INIT;
+                    ck_assert_int_eq(sigeo_stats_compute(&r, f), SIGEO_ERR_INVALID_ARG);
+                    /* a reset forgets the plan: add_batch works, and gives a's result */
+                    ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
+                    for (int i = 0; i < k; i++) {
+                        const float *b = buf + (int64_t)i * TOTAL;
+                        const float *gq[3] = { b, b + counts[0], b + counts[0] + counts[1] };
+                        ck_assert_int_eq(tu_add(f, 3, gq, counts, 0.25 * i, 2, NULL), SIGEO_OK);
+                    }
+                    const sigeo_stats_result_t again = tu_compute(f);
+                    ck_assert(memcmp(&ra, &again, sizeof ra) == 0);
+                }
+                sigeo_stats_destroy(a);
+                sigeo_stats_destroy(f);
+            }
+    for (int c = 0; c < 2; c++)
+        sigeo_context_destroy(ctx[c]);
+    free(buf);
+}
+END_TEST
+
 /* A non-finite element in a touched row of a fused table module is found by
  * the rows' update pass (no separate scan) and named with its row and
  * element; an untouched row's garbage is never read; the handle is broken
@@ -1045,6 +1236,7 @@ static Suite *welford_suite(void)
     tcase_add_test(tc, kernels_above_the_build_ceiling_are_never_chosen);
     tcase_add_test(tc, last_batch_fold_is_the_update_then_the_reduction_on_every_isa);
     tcase_add_test(tc, update_loops_report_a_nonfinite_element);
+    tcase_add_test(tc, staged_replay_kernel_is_the_updates_then_the_reduction_on_every_isa);
     tcase_add_test(tc, table_store_growth_failure_keeps_the_live_slots);
     tcase_add_test(tc, stats_zico_matches_the_reference_on_a_long_stream);
     suite_add_tcase(s, tc);
@@ -1057,6 +1249,7 @@ static Suite *welford_suite(void)
     tcase_add_test(lc, fisher_rao_only_keeps_no_statistics);
     tcase_add_test(lc, declared_last_fused_batch_equals_add_batch_and_seals);
     tcase_add_test(lc, declared_last_fold_on_long_blocks_equals_add_batch);
+    tcase_add_test(lc, staged_fused_batches_equal_add_batch_bit_for_bit);
     tcase_add_test(lc, fused_table_row_nonfinite_is_named);
     suite_add_tcase(s, lc);
     return s;
