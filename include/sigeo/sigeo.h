@@ -193,11 +193,14 @@ typedef enum sigeo_thread_policy {
     SIGEO_THREADS_FIXED = 1
 } sigeo_thread_policy_t;
 
-/* The default of sigeo_context_options_t.parallel_min_flops: 2^24 FLOPs,
- * about 50-100 us of one core's GEMM time, a matmul of 64 x 512 x 256 or
- * an elementwise pass over 1 M floats. bench/README.md says what it is
- * chosen from; bench-threads measures the crossover on a machine. */
-#define SIGEO_PARALLEL_MIN_FLOPS_DEFAULT (UINT64_C(1) << 24)
+/* The default of sigeo_context_options_t.parallel_min_flops: 2^23 FLOPs
+ * (2^24 before 1.1's second speed pass), about 30-80 us of one core's GEMM
+ * time, a matmul of 64 x 256 x 256 or an elementwise pass over 512 K
+ * floats. bench-threads measured on Zen 5 (idle, and next to one busy
+ * process) that a second thread pays from 8.4 MFLOP GEMMs on and loses at
+ * 2.1 MFLOP under load (bench/README.md); it measures the crossover on
+ * any machine. */
+#define SIGEO_PARALLEL_MIN_FLOPS_DEFAULT (UINT64_C(1) << 23)
 
 /* Options of sigeo_context_create. */
 typedef struct sigeo_context_options {

@@ -20,11 +20,12 @@ command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # enough search after the first checkpoint for the kill below to land in
-# it (~3 s for mpirun's SIGTERM): 500 cycles plain (~6.5 s of search here;
+# it (~3 s for mpirun's SIGTERM): 2000 cycles plain (500 gave ~6.5 s of
+# search on Zen 4 but 1.5 s on Zen 5, where the job ended before the kill;
 # 60 were enough until the token-mixing layers became one GEMM each and
-# a cycle 6x faster, 13 ms: the job ended before the kill); under
+# a cycle 6x faster, 13 ms); under
 # valgrind or ASan (scale > 2) every cycle is 5-10x slower and 150 do
-cycles=500
+cycles=2000
 [ "$scale" -gt 2 ] && cycles=150
 args=(--rows 6000 --preset tiny --population 8 --sample 4 --children 3 --cycles "$cycles" --top-k 3 --batch 64
       --warmup 0.1 --retrain-epochs 0.2 --threads 1 --quiet)
