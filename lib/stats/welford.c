@@ -251,27 +251,33 @@ void sigeo__welford_materialize_first(sigeo__welford_t *w, int64_t offset, int64
     }
 }
 
+/* Stores a gradient unchanged and says whether it holds a non-finite
+ * value: the first observation's pass (into the mean), and a staged
+ * block's (welford.h: into any of the three arrays). */
+static uint32_t store_checked(float *restrict dst, const float *restrict g, int64_t count)
+{
+    uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t j = 0; j < count; j++) {
+        float x = g[j];
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+        dst[j] = x;
+    }
+    return bad;
+}
+
 static uint32_t update(welford_kernel_t kernel, sigeo__welford_t *w, int64_t offset, const float *g, int64_t count,
                        uint64_t n, int team)
 {
     float *restrict mean_abs = w->mean_abs + offset;
     float *restrict mean = w->mean + offset;
     float *restrict root_m2 = w->root_m2 + offset;
-    if (n == 1) {
-        /* First observation: the mean is the value; mean |g| (= |mean|)
-         * and M2 (= 0) are implicit until the second (WELFORD_SECOND), so
-         * this pass writes a third of the state. */
-        uint32_t bad = 0;
-#pragma omp simd reduction(| : bad)
-        for (int64_t j = 0; j < count; j++) {
-            float x = g[j];
-            uint32_t bits;
-            memcpy(&bits, &x, sizeof bits);
-            bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-            mean[j] = x;
-        }
-        return bad;
-    }
+    if (n == 1) /* First observation: the mean is the value; mean |g| (= |mean|)
+                 * and M2 (= 0) are implicit until the second (WELFORD_SECOND), so
+                 * this pass writes a third of the state. */
+        return store_checked(mean, g, count);
     if (n == 2)
         return pick_second()(mean_abs, mean, root_m2, g, count, inverse(n), team);
     return kernel(mean_abs, mean, root_m2, g, count, inverse(n), team);
@@ -325,23 +331,6 @@ welford_replay_kernel_t sigeo__welford_replay_kernel(sigeo__welford_isa_t isa)
     static const welford_replay_kernel_t copies[] =
         ISA_COPIES(sigeo__welford_replay_base, sigeo__welford_replay_avx2, sigeo__welford_replay_avx512);
     return isa_runs(isa) ? copies[isa] : NULL;
-}
-
-/* Stores a staged block's gradient unchanged (welford.h) and says whether
- * it holds a non-finite value: the first observation's pass, into any of
- * the three arrays. */
-static uint32_t store_checked(float *restrict dst, const float *restrict g, int64_t count)
-{
-    uint32_t bad = 0;
-#pragma omp simd reduction(| : bad)
-    for (int64_t j = 0; j < count; j++) {
-        float x = g[j];
-        uint32_t bits;
-        memcpy(&bits, &x, sizeof bits);
-        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-        dst[j] = x;
-    }
-    return bad;
 }
 
 uint32_t sigeo__welford_stage(sigeo__welford_t *w, int64_t offset, const float *g, int64_t count, uint64_t n)

@@ -254,6 +254,22 @@ static inline void welford_zico_finish(double *sum_out, int64_t *nonzero_out, co
     welford_lanes_total(sum_out, nonzero_out, part, on_count);
 }
 
+/* The end of one chunk of WELFORD_LAST and WELFORD_REPLAY: its mean |g| and
+ * root M2 (on the stack) into the lane sums, and the first ratio if this
+ * chunk holds the block's first element with sigma != 0. Returns the first
+ * element not taken (a partial group is left for welford_zico_finish). */
+static inline int64_t welford_fold_chunk(welford_lanes_t *lanes, double *first, bool *found,
+                                         const float *restrict out_abs, const float *restrict out_root, int64_t len,
+                                         double inv_sqrt_dof)
+{
+    for (int64_t j = 0; !*found && j < len; j++)
+        if (out_root[j] != 0.0f) {
+            *first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
+            *found = true;
+        }
+    return welford_zico_groups(lanes, out_abs, out_root, 0, len, inv_sqrt_dof);
+}
+
 void WELFORD_ZICO(double *sum_out, int64_t *nonzero_out, const float *restrict mean_abs, const float *restrict root_m2,
                   int64_t count, double inv_sqrt_dof)
 {
@@ -305,12 +321,7 @@ uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, 
             mc[j] = old_mean + d * inv_n;
             out_root[j] = welford_scaled_root(rc[j], d, keep);
         }
-        for (int64_t j = 0; !found && j < len; j++)
-            if (out_root[j] != 0.0f) {
-                first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
-                found = true;
-            }
-        done = welford_zico_groups(&lanes, out_abs, out_root, 0, len, inv_sqrt_dof);
+        done = welford_fold_chunk(&lanes, &first, &found, out_abs, out_root, len, inv_sqrt_dof);
     }
     /* only the block's last chunk can leave a partial group: its tail is
      * still in the buffers */
@@ -404,12 +415,7 @@ uint32_t WELFORD_REPLAY(double *sum_out, int64_t *nonzero_out, double *first_out
                 out_root[j] = welford_scaled_root(r3, d, keepk);
             }
         }
-        for (int64_t j = 0; !found && j < len; j++)
-            if (out_root[j] != 0.0f) {
-                first = (double)out_abs[j] / ((double)out_root[j] * inv_sqrt_dof);
-                found = true;
-            }
-        done = welford_zico_groups(&lanes, out_abs, out_root, 0, len, inv_sqrt_dof);
+        done = welford_fold_chunk(&lanes, &first, &found, out_abs, out_root, len, inv_sqrt_dof);
     }
     welford_zico_finish(sum_out, nonzero_out, &lanes, out_abs + done, out_root + done, len - done, inv_sqrt_dof);
     *first_out = first;
