@@ -62,6 +62,26 @@ void *sigeo__alloc_aligned(size_t size, size_t alignment)
     return p;
 }
 
+void *sigeo__calloc_skewed(size_t count, size_t size, size_t skew)
+{
+    size_t total;
+    if (skew >= DEFAULT_ALIGNMENT || skew % sizeof(block_header_t) != 0 || !sigeo__mul_size(&total, count, size) ||
+        total > SIZE_MAX - skew)
+        return NULL;
+    /* a block skew bytes longer; the pointer handed out is skew bytes in,
+     * its header (what sigeo__free reads) again right before it */
+    char *p = sigeo__alloc(total + skew);
+    if (!p)
+        return NULL;
+    memset(p, 0, total + skew);
+    if (skew == 0)
+        return p;
+    const block_header_t *h = (const block_header_t *)(void *)(p - sizeof(block_header_t));
+    block_header_t *moved = (block_header_t *)(void *)(p + skew - sizeof(block_header_t));
+    *moved = *h;
+    return p + skew;
+}
+
 void *sigeo__alloc(size_t size)
 {
     return sigeo__alloc_aligned(size, DEFAULT_ALIGNMENT);

@@ -78,6 +78,10 @@ const char *sigeo__thread_message(void);
 void *sigeo__alloc(size_t size);                  /* 64-byte aligned */
 void *sigeo__alloc_aligned(size_t size, size_t alignment);
 void *sigeo__calloc(size_t count, size_t size);   /* zeroed, overflow-checked */
+/* Zeroed, `skew` bytes past a 64-byte boundary (skew < 64, a multiple of
+ * 16); freed by sigeo__free. For matrices whose rows are whole 4 KiB pages
+ * (lib/nn/model.c says why). */
+void *sigeo__calloc_skewed(size_t count, size_t size, size_t skew);
 /* The same for a large block read at scattered places (an embedding
  * table's statistics): on Linux, the 2 MiB pages inside it are advised as
  * transparent huge pages before the first touch, so a random row costs a

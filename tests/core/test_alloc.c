@@ -406,6 +406,32 @@ START_TEST(blocks_honour_the_default_and_requested_alignment)
 }
 END_TEST
 
+/* A skewed block starts exactly `skew` bytes past a 64-byte boundary, is
+ * zeroed and writable to its end, counts as one block in use and is freed by
+ * sigeo__free; a skew that is not a multiple of 16 below 64, or an
+ * overflowing size, gives NULL and holds nothing. */
+START_TEST(skewed_blocks_start_past_the_boundary_and_free_cleanly)
+{
+    const size_t skews[] = { 0, 16, 32, 48 };
+    for (size_t i = 0; i < sizeof skews / sizeof skews[0]; i++) {
+        uint64_t blocks;
+        float *p = sigeo__calloc_skewed(1031, sizeof(float), skews[i]);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg((uintptr_t)p % 64 == skews[i], "skew %zu: %p", skews[i], (void *)p);
+        for (int j = 0; j < 1031; j++)
+            ck_assert(p[j] == 0.0f);
+        memset(p, 0x33, 1031 * sizeof(float));
+        sigeo_memory_in_use(NULL, &blocks);
+        ck_assert_uint_eq(blocks, 1);
+        sigeo__free(p);
+    }
+    ck_assert_ptr_null(sigeo__calloc_skewed(10, 4, 8));
+    ck_assert_ptr_null(sigeo__calloc_skewed(10, 4, 64));
+    ck_assert_ptr_null(sigeo__calloc_skewed(SIZE_MAX / 2, 4, 16));
+    assert_nothing_held();
+}
+END_TEST
+
 START_TEST(memory_in_use_counts_requested_bytes_and_blocks)
 {
     uint64_t bytes, blocks;
@@ -482,6 +508,7 @@ static Suite *alloc_suite(void)
     tcase_add_test(tc, user_pointer_reaches_the_host_allocator);
     tcase_add_test(tc, blocks_honour_the_default_and_requested_alignment);
     tcase_add_test(tc, memory_in_use_counts_requested_bytes_and_blocks);
+    tcase_add_test(tc, skewed_blocks_start_past_the_boundary_and_free_cleanly);
     tcase_add_test(tc, realloc_array_keeps_contents_and_survives_failure);
     suite_add_tcase(s, tc);
     return s;
