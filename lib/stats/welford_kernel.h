@@ -340,6 +340,16 @@ uint32_t WELFORD_LAST(double *sum_out, int64_t *nonzero_out, double *first_out, 
  * for bit those of the update-by-update path. Only g is checked for
  * non-finite values (g1..g(k-1) were when stored). One thread; welford.c
  * splits large blocks into spans. */
+/* One observation x folded into an element's (mean |g|, mean, root M2) in
+ * registers: the operations of WELFORD_STEP_FROM, in its order. */
+static inline void welford_replay_step(float *ma, float *m, float *r, float x, float inv_n, float keep)
+{
+    const float d = x - *m;
+    *ma = *ma + ((x < 0.0f ? -x : x) - *ma) * inv_n;
+    *m = *m + d * inv_n;
+    *r = welford_scaled_root(*r, d, keep);
+}
+
 uint32_t WELFORD_REPLAY(double *sum_out, int64_t *nonzero_out, double *first_out, float *restrict mean,
                         const float *restrict g2, const float *restrict g3, const float *restrict g, int64_t count,
                         int k, double inv_sqrt_dof);
@@ -364,57 +374,31 @@ uint32_t WELFORD_REPLAY(double *sum_out, int64_t *nonzero_out, double *first_out
         len = count - c0 < CHUNK ? count - c0 : CHUNK;
         const float *restrict gc = g + c0;
         float *restrict mc = mean + c0;
+        /* element j's state after the first observation: the mean is g1,
+         * mean |g| its magnitude, root M2 zero (as WELFORD_SECOND takes them) */
+#define REPLAY_LOOP(STEPS)                                                                                             \
+    _Pragma("omp simd reduction(| : bad)") for (int64_t j = 0; j < len; j++)                                           \
+    {                                                                                                                  \
+        float m = mc[j], ma = fabsf(m), r = 0.0f;                                                                      \
+        STEPS;                                                                                                         \
+        const float x = gc[j];                                                                                         \
+        bad |= welford_nonfinite(x);                                                                                   \
+        welford_replay_step(&ma, &m, &r, x, invk, keepk);                                                              \
+        out_abs[j] = ma;                                                                                               \
+        mc[j] = m;                                                                                                     \
+        out_root[j] = r;                                                                                               \
+    }
         if (k == 2) {
-#pragma omp simd reduction(| : bad)
-            for (int64_t j = 0; j < len; j++) {
-                const float x = gc[j];
-                bad |= welford_nonfinite(x);
-                const float m1 = mc[j];
-                const float d = x - m1;
-                const float ma = fabsf(m1);
-                out_abs[j] = ma + ((x < 0.0f ? -x : x) - ma) * invk;
-                mc[j] = m1 + d * invk;
-                out_root[j] = welford_scaled_root(0.0f, d, keepk);
-            }
+            REPLAY_LOOP((void)0)
         } else if (k == 3) {
             const float *restrict g2c = g2 + c0;
-#pragma omp simd reduction(| : bad)
-            for (int64_t j = 0; j < len; j++) {
-                const float m1 = mc[j], x2 = g2c[j];
-                const float d2 = x2 - m1;
-                const float ma1 = fabsf(m1);
-                const float ma2 = ma1 + ((x2 < 0.0f ? -x2 : x2) - ma1) * inv2;
-                const float m2 = m1 + d2 * inv2;
-                const float r2 = welford_scaled_root(0.0f, d2, keep2);
-                const float x = gc[j];
-                bad |= welford_nonfinite(x);
-                const float d = x - m2;
-                out_abs[j] = ma2 + ((x < 0.0f ? -x : x) - ma2) * invk;
-                mc[j] = m2 + d * invk;
-                out_root[j] = welford_scaled_root(r2, d, keepk);
-            }
+            REPLAY_LOOP(welford_replay_step(&ma, &m, &r, g2c[j], inv2, keep2))
         } else {
             const float *restrict g2c = g2 + c0, *restrict g3c = g3 + c0;
-#pragma omp simd reduction(| : bad)
-            for (int64_t j = 0; j < len; j++) {
-                const float m1 = mc[j], x2 = g2c[j], x3 = g3c[j];
-                const float d2 = x2 - m1;
-                const float ma1 = fabsf(m1);
-                const float ma2 = ma1 + ((x2 < 0.0f ? -x2 : x2) - ma1) * inv2;
-                const float m2 = m1 + d2 * inv2;
-                const float r2 = welford_scaled_root(0.0f, d2, keep2);
-                const float d3 = x3 - m2;
-                const float ma3 = ma2 + ((x3 < 0.0f ? -x3 : x3) - ma2) * inv3;
-                const float m3 = m2 + d3 * inv3;
-                const float r3 = welford_scaled_root(r2, d3, keep3);
-                const float x = gc[j];
-                bad |= welford_nonfinite(x);
-                const float d = x - m3;
-                out_abs[j] = ma3 + ((x < 0.0f ? -x : x) - ma3) * invk;
-                mc[j] = m3 + d * invk;
-                out_root[j] = welford_scaled_root(r3, d, keepk);
-            }
+            REPLAY_LOOP(welford_replay_step(&ma, &m, &r, g2c[j], inv2, keep2);
+                        welford_replay_step(&ma, &m, &r, g3c[j], inv3, keep3))
         }
+#undef REPLAY_LOOP
         done = welford_fold_chunk(&lanes, &first, &found, out_abs, out_root, len, inv_sqrt_dof);
     }
     welford_zico_finish(sum_out, nonzero_out, &lanes, out_abs + done, out_root + done, len - done, inv_sqrt_dof);

@@ -2,6 +2,14 @@
 
 #include "stats/zico.h"
 
+/* The block a reduction's sum, count and first ratio make. */
+static void set_block(sigeo__zico_block_t *out, double sum, int64_t nonzero, double first)
+{
+    out->n_nonzero_sigma = nonzero;
+    out->ratio_sum = sum;
+    out->first_ratio = first;
+}
+
 void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int64_t offset, int64_t count,
                        uint64_t k, uint32_t ddof)
 {
@@ -21,9 +29,7 @@ void sigeo__zico_block(sigeo__zico_block_t *out, const sigeo__welford_t *w, int6
             first = (double)mean_abs[j] / ((double)root_m2[j] * inv_sqrt_dof);
             break;
         }
-    out->n_nonzero_sigma = nonzero;
-    out->ratio_sum = sum;
-    out->first_ratio = first;
+    set_block(out, sum, nonzero, first);
 }
 
 uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, int64_t offset, const float *g,
@@ -33,9 +39,7 @@ uint32_t sigeo__zico_fold_last(sigeo__zico_block_t *out, sigeo__welford_t *w, in
     double sum = 0.0, first = 0.0;
     int64_t nonzero = 0;
     const uint32_t bad = sigeo__welford_update_last(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof);
-    out->n_nonzero_sigma = nonzero;
-    out->ratio_sum = sum;
-    out->first_ratio = first;
+    set_block(out, sum, nonzero, first);
     return bad;
 }
 
@@ -46,9 +50,7 @@ uint32_t sigeo__zico_fold_staged(sigeo__zico_block_t *out, sigeo__welford_t *w, 
     double sum = 0.0, first = 0.0;
     int64_t nonzero = 0;
     const uint32_t bad = sigeo__welford_replay(&sum, &nonzero, &first, w, offset, g, count, k, inv_sqrt_dof, team);
-    out->n_nonzero_sigma = nonzero;
-    out->ratio_sum = sum;
-    out->first_ratio = first;
+    set_block(out, sum, nonzero, first);
     return bad;
 }
 

@@ -579,6 +579,21 @@ START_TEST(second_observation_kernel_equals_the_update_on_the_stored_first)
 }
 END_TEST
 
+/* What a fold of the state (mean |g|, root M2) must give: the baseline's
+ * ZiCo reduction of it, and the first ratio with sigma != 0 computed here
+ * (0 if none). */
+static void reference_fold(double *sum, int64_t *count, double *first, const float *mean_abs, const float *root_m2,
+                           int64_t len, double inv)
+{
+    sigeo__zico_kernel(SIGEO__WELFORD_BASE)(sum, count, mean_abs, root_m2, len, inv);
+    *first = 0.0;
+    for (int64_t j = 0; j < len; j++)
+        if (root_m2[j] != 0.0f) {
+            *first = (double)mean_abs[j] / ((double)root_m2[j] * inv);
+            return;
+        }
+}
+
 /* The last batch's fold (WELFORD_LAST) on every ISA, the baseline's too:
  * the sum and count of the baseline's update followed by its ZiCo
  * reduction, bit for bit, and the first ratio with sigma != 0 computed here
@@ -590,7 +605,6 @@ START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
 {
     const sigeo__welford_isa_t isas[] = { SIGEO__WELFORD_BASE, SIGEO__WELFORD_AVX2, SIGEO__WELFORD_AVX512 };
     welford_kernel_t update = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
-    zico_kernel_t reduce = sigeo__zico_kernel(SIGEO__WELFORD_BASE);
     enum { N = 4107 };
     float *g = malloc(N * sizeof(float)), *st[3], *ref[3], *mean = malloc(N * sizeof(float));
     ck_assert_ptr_nonnull(g);
@@ -615,14 +629,9 @@ START_TEST(last_batch_fold_is_the_update_then_the_reduction_on_every_isa)
                     memcpy(ref[a], st[a], N * sizeof(float));
                 update(ref[0], ref[1], ref[2], g, len, (float)(1.0 / n), 1);
                 const double inv = 1.0 / sqrt((double)n);
-                double want_sum, want_first = 0.0;
+                double want_sum, want_first;
                 int64_t want_count;
-                reduce(&want_sum, &want_count, ref[0], ref[2], len, inv);
-                for (int64_t j = 0; j < len; j++)
-                    if (ref[2][j] != 0.0f) {
-                        want_first = (double)ref[0][j] / ((double)ref[2][j] * inv);
-                        break;
-                    }
+                reference_fold(&want_sum, &want_count, &want_first, ref[0], ref[2], len, inv);
                 for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
                     welford_last_kernel_t k = sigeo__welford_last_kernel(isas[i]);
                     if (!k)
@@ -827,6 +836,41 @@ START_TEST(declared_last_fused_batch_equals_add_batch_and_seals)
 }
 END_TEST
 
+/* Batches i = 0..k-1 of three modules (gradients back to back in buf, a
+ * batch every `total` floats) into `a` by add_batch and into `f` as fused
+ * batches, the last declared the last, modules in a backward's order. */
+static void add_and_fuse(sigeo_stats_t *a, sigeo_stats_t *f, const float *buf, int64_t total, const int64_t counts[3],
+                         int k)
+{
+    for (int i = 0; i < k; i++) {
+        const float *b = buf + (int64_t)i * total;
+        const float *gp[3] = { b, b + counts[0], b + counts[0] + counts[1] };
+        ck_assert_int_eq(tu_add(a, 3, gp, counts, 0.25 * i, 2, NULL), SIGEO_OK);
+        ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
+        if (i + 1 == k)
+            sigeo__stats_fuse_is_last(f);
+        for (int m = 2; m >= 0; m--)
+            ck_assert_int_eq(sigeo__stats_fuse_module(f, m, gp[m], NULL, 0), SIGEO_OK);
+        sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
+        sb.batch_size = 2;
+        sb.loss = 0.25 * i;
+        ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
+    }
+}
+
+/* The two handles' results and every module's info (but the name pointer)
+ * bit for bit equal. */
+static void assert_same_stats(sigeo_stats_t *a, sigeo_stats_t *f, const char *what)
+{
+    const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
+    ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "%s: zico %.17g vs add_batch %.17g", what, rf.zico, ra.zico);
+    for (int m = 0; m < 3; m++) {
+        sigeo_stats_module_info_t ia = tu_info(a, m), i_f = tu_info(f, m);
+        ia.name = i_f.name = NULL;
+        ck_assert_msg(memcmp(&ia, &i_f, sizeof ia) == 0, "%s: module %d differs", what, m);
+    }
+}
+
 /* Blocks longer than the fold's chunk (1024) with every tail length, k = 2,
  * 3, 5 and ddof 0 and 1, a module of one element, zero gradients (sigma 0)
  * in places: declared-last fused batches against add_batch, bit for bit. */
@@ -848,28 +892,10 @@ START_TEST(declared_last_fold_on_long_blocks_equals_add_batch)
                 continue;
             sigeo_stats_t *a = tu_stats_new(&o, 3, names, counts);
             sigeo_stats_t *f = tu_stats_new(&o, 3, names, counts);
-            for (int i = 0; i < k; i++) {
-                const float *b = buf + (int64_t)i * TOTAL;
-                const float *gp[3] = { b, b + 3001, b + 4030 };
-                ck_assert_int_eq(tu_add(a, 3, gp, counts, 0.25 * i, 2, NULL), SIGEO_OK);
-                ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
-                if (i + 1 == k)
-                    sigeo__stats_fuse_is_last(f);
-                for (int m = 2; m >= 0; m--)
-                    ck_assert_int_eq(sigeo__stats_fuse_module(f, m, gp[m], NULL, 0), SIGEO_OK);
-                sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
-                sb.batch_size = 2;
-                sb.loss = 0.25 * i;
-                ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
-            }
-            const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
-            ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "k %d ddof %u: folded zico %.17g vs %.17g", k, ddof,
-                          rf.zico, ra.zico);
-            for (int m = 0; m < 3; m++) {
-                sigeo_stats_module_info_t ia = tu_info(a, m), i_f = tu_info(f, m);
-                ia.name = i_f.name = NULL;
-                ck_assert_msg(memcmp(&ia, &i_f, sizeof ia) == 0, "k %d ddof %u module %d differs", k, ddof, m);
-            }
+            add_and_fuse(a, f, buf, TOTAL, counts, k);
+            char what[64];
+            snprintf(what, sizeof what, "k %d ddof %u", k, ddof);
+            assert_same_stats(a, f, what);
             sigeo_stats_destroy(a);
             sigeo_stats_destroy(f);
         }
@@ -910,7 +936,6 @@ START_TEST(staged_replay_kernel_is_the_updates_then_the_reduction_on_every_isa)
         staged_values(g[b], N, &rng, b);
     welford_kernel_t second = sigeo__welford_second_kernel(SIGEO__WELFORD_BASE);
     welford_kernel_t update = sigeo__welford_kernel(SIGEO__WELFORD_BASE);
-    zico_kernel_t reduce = sigeo__zico_kernel(SIGEO__WELFORD_BASE);
     int tried = 0;
     const int64_t lens[] = { N, 1024, 1023, 2049, 7, 1, 0 };
     for (int k = 2; k <= 4; k++)
@@ -921,14 +946,9 @@ START_TEST(staged_replay_kernel_is_the_updates_then_the_reduction_on_every_isa)
             for (int b = 2; b <= k; b++)
                 (b == 2 ? second : update)(ref[0], ref[1], ref[2], g[b - 1], len, (float)(1.0 / b), 1);
             const double inv = 1.0 / sqrt((double)k);
-            double want_sum, want_first = 0.0;
+            double want_sum, want_first;
             int64_t want_count;
-            reduce(&want_sum, &want_count, ref[0], ref[2], len, inv);
-            for (int64_t j = 0; j < len; j++)
-                if (ref[2][j] != 0.0f) {
-                    want_first = (double)ref[0][j] / ((double)ref[2][j] * inv);
-                    break;
-                }
+            reference_fold(&want_sum, &want_count, &want_first, ref[0], ref[2], len, inv);
             for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
                 welford_replay_kernel_t rp = sigeo__welford_replay_kernel(isas[i]);
                 if (!rp)
@@ -1003,28 +1023,11 @@ START_TEST(staged_fused_batches_equal_add_batch_bit_for_bit)
                 for (int m = 0; m < 3; m++)
                     ck_assert_int_eq(sigeo_stats_add_module(NULL, f, names[m], counts[m]), SIGEO_OK);
                 sigeo__stats_fuse_plan(f, (uint64_t)k);
-                for (int i = 0; i < k; i++) {
-                    const float *b = buf + (int64_t)i * TOTAL;
-                    const float *gp[3] = { b, b + counts[0], b + counts[0] + counts[1] };
-                    ck_assert_int_eq(tu_add(a, 3, gp, counts, 0.25 * i, 2, NULL), SIGEO_OK);
-                    ck_assert_int_eq(sigeo__stats_fuse_begin(f, 2), SIGEO_OK);
-                    if (i + 1 == k)
-                        sigeo__stats_fuse_is_last(f);
-                    for (int m = 2; m >= 0; m--)
-                        ck_assert_int_eq(sigeo__stats_fuse_module(f, m, gp[m], NULL, 0), SIGEO_OK);
-                    sigeo_stats_batch_t sb = SIGEO_STATS_BATCH_INIT;
-                    sb.batch_size = 2;
-                    sb.loss = 0.25 * i;
-                    ck_assert_int_eq(sigeo__stats_fuse_end(f, &sb), SIGEO_OK);
-                }
-                const sigeo_stats_result_t ra = tu_compute(a), rf = tu_compute(f);
-                ck_assert_msg(memcmp(&ra, &rf, sizeof ra) == 0, "team %d k %d ddof %u: staged zico %.17g vs %.17g",
-                              c + 1, k, ddof, rf.zico, ra.zico);
-                for (int m = 0; m < 3; m++) {
-                    sigeo_stats_module_info_t ia = tu_info(a, m), i_f = tu_info(f, m);
-                    ia.name = i_f.name = NULL;
-                    ck_assert_msg(memcmp(&ia, &i_f, sizeof ia) == 0, "team %d k %d module %d differs", c + 1, k, m);
-                }
+                add_and_fuse(a, f, buf, TOTAL, counts, k);
+                char what[64];
+                snprintf(what, sizeof what, "team %d k %d ddof %u", c + 1, k, ddof);
+                assert_same_stats(a, f, what);
+                const sigeo_stats_result_t ra = tu_compute(a);
                 /* against the plan: the 2nd of 3 declared the last; add_batch on a planned handle */
                 if (k == 3 && c == 0) {
                     ck_assert_int_eq(sigeo_stats_reset(f), SIGEO_OK);
